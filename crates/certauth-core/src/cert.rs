@@ -1,0 +1,1112 @@
+//! [`ClientCertificate`]: a parsed, validated, cheaply cloned view over a certificate's DER.
+//!
+//! Parsing walks the whole structure once without allocating (beyond keeping the DER) and
+//! records where each field is. Nothing is decoded into owned values until asked for, so a
+//! connection whose policy reads only the CN pays only for the walk and that one value.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
+
+use sha1::Sha1;
+use sha2::{Digest, Sha256, Sha512};
+
+use crate::asn1::{self, DerError, Reader, Tlv, tag};
+use crate::name::{Name, NameError};
+use crate::oid::{Oid, known};
+use crate::time::Time;
+
+/// Caps applied while parsing a certificate. Every one is checked before the work it bounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CertLimits {
+    /// Largest accepted certificate, in DER bytes. Default 16 KiB: client certificates are
+    /// typically 0.5–2 KiB.
+    pub max_der_bytes: usize,
+    /// Most attributes in one distinguished name (subject, issuer, or a directory-name
+    /// SAN). Default 64.
+    pub max_name_attributes: usize,
+    /// Most subject alternative names. Default 256.
+    pub max_san_entries: usize,
+    /// Most extensions. Default 32.
+    pub max_extensions: usize,
+}
+
+impl CertLimits {
+    /// The defaults documented on each field.
+    pub const DEFAULT: Self = Self {
+        max_der_bytes: 16 * 1024,
+        max_name_attributes: 64,
+        max_san_entries: 256,
+        max_extensions: 32,
+    };
+}
+
+impl Default for CertLimits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// Which name a name error is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NameField {
+    /// The certificate's issuer.
+    Issuer,
+    /// The certificate's subject.
+    Subject,
+    /// A directory name inside the subject alternative names.
+    SubjectAltName,
+}
+
+impl fmt::Display for NameField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Issuer => "issuer",
+            Self::Subject => "subject",
+            Self::SubjectAltName => "subject alternative name",
+        })
+    }
+}
+
+/// Why a certificate could not be parsed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum X509Error {
+    /// The DER is larger than [`CertLimits::max_der_bytes`].
+    TooLarge {
+        /// Its size.
+        len: usize,
+        /// The cap.
+        max: usize,
+    },
+    /// The DER is malformed at this byte offset.
+    Der {
+        /// Offset from the start of the certificate.
+        offset: usize,
+    },
+    /// A string value is not valid for its ASN.1 type (e.g. a UTF8String that is not UTF-8).
+    InvalidString {
+        /// Which name holds it.
+        field: NameField,
+        /// Offset from the start of the certificate.
+        offset: usize,
+    },
+    /// A name has more attributes than [`CertLimits::max_name_attributes`].
+    TooManyNameAttributes {
+        /// Which name.
+        field: NameField,
+        /// The cap.
+        max: usize,
+    },
+    /// More subject alternative names than [`CertLimits::max_san_entries`].
+    TooManySubjectAltNames {
+        /// The cap.
+        max: usize,
+    },
+    /// More extensions than [`CertLimits::max_extensions`].
+    TooManyExtensions {
+        /// The cap.
+        max: usize,
+    },
+    /// The same extension appears twice (RFC 5280 §4.2 forbids it).
+    DuplicateExtension {
+        /// The extension's OID, dotted.
+        oid: String,
+    },
+    /// A validity time is not a DER UTCTime or GeneralizedTime.
+    InvalidTime {
+        /// Offset from the start of the certificate.
+        offset: usize,
+    },
+    /// A known extension's contents are malformed.
+    InvalidExtension {
+        /// The extension's OID, dotted.
+        oid: String,
+    },
+}
+
+impl fmt::Display for X509Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooLarge { len, max } => {
+                write!(f, "certificate is {len} bytes, over the limit of {max}")
+            }
+            Self::Der { offset } => write!(f, "malformed DER in certificate at byte {offset}"),
+            Self::InvalidString { field, offset } => {
+                write!(f, "invalid string in {field} at byte {offset}")
+            }
+            Self::TooManyNameAttributes { field, max } => {
+                write!(f, "{field} has more than {max} attributes")
+            }
+            Self::TooManySubjectAltNames { max } => {
+                write!(
+                    f,
+                    "certificate has more than {max} subject alternative names"
+                )
+            }
+            Self::TooManyExtensions { max } => {
+                write!(f, "certificate has more than {max} extensions")
+            }
+            Self::DuplicateExtension { oid } => write!(f, "extension {oid} appears twice"),
+            Self::InvalidTime { offset } => write!(f, "invalid validity time at byte {offset}"),
+            Self::InvalidExtension { oid } => write!(f, "malformed extension {oid}"),
+        }
+    }
+}
+
+impl std::error::Error for X509Error {}
+
+impl From<DerError> for X509Error {
+    fn from(e: DerError) -> Self {
+        Self::Der { offset: e.offset }
+    }
+}
+
+fn name_error(field: NameField, max: usize) -> impl Fn(NameError) -> X509Error {
+    move |e| match e {
+        NameError::Der(d) => X509Error::Der { offset: d.offset },
+        NameError::TooManyAttributes => X509Error::TooManyNameAttributes { field, max },
+        NameError::InvalidString { offset } => X509Error::InvalidString { field, offset },
+    }
+}
+
+/// Where a TLV sits in the DER, so it can be re-borrowed without re-parsing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Span {
+    tag: u8,
+    start: u32,
+    value_start: u32,
+    end: u32,
+}
+
+impl Span {
+    fn of(tlv: &Tlv<'_>, base: &[u8]) -> Self {
+        // The reader tracks offsets from the start of the certificate; the DER is capped
+        // far below 4 GiB, so these fit.
+        let value_start = tlv.value_offset;
+        let start = value_start.saturating_sub(tlv.raw.len() - tlv.value.len());
+        debug_assert!(value_start + tlv.value.len() <= base.len());
+        let to32 = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+        Self {
+            tag: tlv.tag,
+            start: to32(start),
+            value_start: to32(value_start),
+            end: to32(value_start + tlv.value.len()),
+        }
+    }
+
+    fn tlv<'a>(&self, der: &'a [u8]) -> Tlv<'a> {
+        let idx = |v: u32| usize::try_from(v).unwrap_or(usize::MAX);
+        let (s, v, e) = (idx(self.start), idx(self.value_start), idx(self.end));
+        Tlv {
+            tag: self.tag,
+            value: der.get(v..e).unwrap_or_default(),
+            raw: der.get(s..e).unwrap_or_default(),
+            value_offset: v,
+        }
+    }
+}
+
+/// Key usage bits (RFC 5280 §4.2.1.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct KeyUsage(u16);
+
+impl KeyUsage {
+    /// digitalSignature.
+    pub const DIGITAL_SIGNATURE: Self = Self(1 << 0);
+    /// nonRepudiation (contentCommitment).
+    pub const NON_REPUDIATION: Self = Self(1 << 1);
+    /// keyEncipherment.
+    pub const KEY_ENCIPHERMENT: Self = Self(1 << 2);
+    /// dataEncipherment.
+    pub const DATA_ENCIPHERMENT: Self = Self(1 << 3);
+    /// keyAgreement.
+    pub const KEY_AGREEMENT: Self = Self(1 << 4);
+    /// keyCertSign.
+    pub const KEY_CERT_SIGN: Self = Self(1 << 5);
+    /// cRLSign.
+    pub const CRL_SIGN: Self = Self(1 << 6);
+    /// encipherOnly.
+    pub const ENCIPHER_ONLY: Self = Self(1 << 7);
+    /// decipherOnly.
+    pub const DECIPHER_ONLY: Self = Self(1 << 8);
+
+    /// Whether every bit of `other` is set.
+    pub fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// The raw bits, bit 0 = digitalSignature.
+    pub fn bits(self) -> u16 {
+        self.0
+    }
+}
+
+/// The basicConstraints extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BasicConstraints {
+    /// `cA`.
+    pub ca: bool,
+    /// `pathLenConstraint`.
+    pub path_len: Option<u32>,
+}
+
+/// A subject public key's algorithm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PublicKeyAlgorithm {
+    /// RSA, with the modulus size in bits.
+    Rsa {
+        /// Modulus size in bits.
+        bits: u32,
+    },
+    /// Elliptic curve, on a named curve.
+    Ec(Curve),
+    /// Ed25519.
+    Ed25519,
+    /// Ed448.
+    Ed448,
+    /// Anything else.
+    Other,
+}
+
+impl PublicKeyAlgorithm {
+    /// The key size in bits, where it has a conventional one.
+    pub fn bits(&self) -> Option<u32> {
+        match self {
+            Self::Rsa { bits } => Some(*bits),
+            Self::Ec(Curve::P256) => Some(256),
+            Self::Ec(Curve::P384) => Some(384),
+            Self::Ec(Curve::P521) => Some(521),
+            Self::Ed25519 => Some(256),
+            Self::Ed448 => Some(456),
+            _ => None,
+        }
+    }
+}
+
+/// An elliptic curve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Curve {
+    /// NIST P-256 (prime256v1, secp256r1).
+    P256,
+    /// NIST P-384 (secp384r1).
+    P384,
+    /// NIST P-521 (secp521r1).
+    P521,
+    /// Another curve, or explicit parameters.
+    Other,
+}
+
+/// One subject alternative name.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub enum GeneralName<'a> {
+    /// `dNSName`.
+    Dns(&'a str),
+    /// `rfc822Name` (an email address).
+    Email(&'a str),
+    /// `uniformResourceIdentifier`.
+    Uri(&'a str),
+    /// `iPAddress`, v4 or v6.
+    Ip(IpAddr),
+    /// `directoryName`.
+    DirectoryName(Name<'a>),
+    /// `otherName`.
+    OtherName(OtherName<'a>),
+    /// `registeredID`.
+    RegisteredId(Oid<'a>),
+    /// `x400Address`, undecoded DER contents.
+    X400Address(&'a [u8]),
+    /// `ediPartyName`, undecoded DER contents.
+    EdiPartyName(&'a [u8]),
+}
+
+/// An `otherName` SAN: a type and a value.
+#[derive(Clone, Copy, Debug)]
+pub struct OtherName<'a> {
+    type_id: Oid<'a>,
+    value: Tlv<'a>,
+}
+
+impl<'a> OtherName<'a> {
+    /// The type OID.
+    pub fn type_id(&self) -> Oid<'a> {
+        self.type_id
+    }
+
+    /// The value's DER (inside the `[0] EXPLICIT` wrapper).
+    pub fn value_der(&self) -> &'a [u8] {
+        self.value.raw
+    }
+
+    /// The Microsoft user principal name (`1.3.6.1.4.1.311.20.2.3`), if this is one and
+    /// its value is a UTF8String.
+    pub fn upn(&self) -> Option<&'a str> {
+        self.utf8_if(known::MS_UPN)
+    }
+
+    pub(crate) fn utf8_if(&self, oid: &[u8]) -> Option<&'a str> {
+        (self.type_id.as_bytes() == oid && self.value.tag == tag::UTF8_STRING)
+            .then(|| std::str::from_utf8(self.value.value).ok())
+            .flatten()
+    }
+
+    pub(crate) fn value_tlv(&self) -> Tlv<'a> {
+        self.value
+    }
+}
+
+/// Reads one GeneralName. `max_name_attributes` bounds a directory name.
+fn read_general_name<'a>(
+    r: &mut Reader<'a>,
+    max_name_attributes: usize,
+) -> Result<GeneralName<'a>, X509Error> {
+    let t = r.read_any()?;
+    let ascii = |t: Tlv<'a>| -> Result<&'a str, X509Error> {
+        // IA5String is 7-bit; anything else in a SAN is refused rather than guessed at.
+        match std::str::from_utf8(t.value) {
+            Ok(s) if s.is_ascii() => Ok(s),
+            _ => Err(X509Error::InvalidString {
+                field: NameField::SubjectAltName,
+                offset: t.value_offset,
+            }),
+        }
+    };
+    Ok(match t.tag {
+        0xA0 => {
+            let mut inner = t.reader();
+            let oid = inner.read(tag::OID)?;
+            let type_id = Oid::from_der_contents(oid.value).ok_or_else(|| oid.error())?;
+            let wrapper = inner.read(tag::context_constructed(0))?;
+            inner.finish()?;
+            let mut w = wrapper.reader();
+            let value = w.read_any()?;
+            w.finish()?;
+            GeneralName::OtherName(OtherName { type_id, value })
+        }
+        0x81 => GeneralName::Email(ascii(t)?),
+        0x82 => GeneralName::Dns(ascii(t)?),
+        0xA3 => GeneralName::X400Address(t.value),
+        0xA4 => {
+            let mut inner = t.reader();
+            let name = crate::name::read_name(&mut inner, max_name_attributes)
+                .map_err(name_error(NameField::SubjectAltName, max_name_attributes))?;
+            inner.finish()?;
+            GeneralName::DirectoryName(name)
+        }
+        0xA5 => GeneralName::EdiPartyName(t.value),
+        0x86 => GeneralName::Uri(ascii(t)?),
+        0x87 => match t.value.len() {
+            4 => {
+                let mut b = [0u8; 4];
+                b.copy_from_slice(t.value);
+                GeneralName::Ip(IpAddr::from(b))
+            }
+            16 => {
+                let mut b = [0u8; 16];
+                b.copy_from_slice(t.value);
+                GeneralName::Ip(IpAddr::from(b))
+            }
+            _ => return Err(t.error().into()),
+        },
+        0x88 => {
+            GeneralName::RegisteredId(Oid::from_der_contents(t.value).ok_or_else(|| t.error())?)
+        }
+        _ => return Err(t.error().into()),
+    })
+}
+
+/// Iterator over a certificate's subject alternative names.
+#[derive(Clone, Debug)]
+pub struct SubjectAltNames<'a> {
+    reader: Reader<'a>,
+    max_name_attributes: usize,
+}
+
+impl<'a> Iterator for SubjectAltNames<'a> {
+    type Item = GeneralName<'a>;
+
+    fn next(&mut self) -> Option<GeneralName<'a>> {
+        if self.reader.is_empty() {
+            return None;
+        }
+        // Validated when the certificate was parsed: an error here ends the iteration.
+        read_general_name(&mut self.reader, self.max_name_attributes).ok()
+    }
+}
+
+/// One extension, borrowed.
+#[derive(Clone, Copy, Debug)]
+pub struct Extension<'a> {
+    oid: Oid<'a>,
+    critical: bool,
+    value: &'a [u8],
+}
+
+impl<'a> Extension<'a> {
+    /// The extension's OID.
+    pub fn oid(&self) -> Oid<'a> {
+        self.oid
+    }
+
+    /// Whether it is marked critical.
+    pub fn critical(&self) -> bool {
+        self.critical
+    }
+
+    /// The extnValue contents (the DER inside the OCTET STRING).
+    pub fn value(&self) -> &'a [u8] {
+        self.value
+    }
+}
+
+fn read_extension<'a>(r: &mut Reader<'a>) -> Result<Extension<'a>, X509Error> {
+    let ext = r.read(tag::SEQUENCE)?;
+    let mut e = ext.reader();
+    let oid = e.read(tag::OID)?;
+    let oid = Oid::from_der_contents(oid.value).ok_or_else(|| oid.error())?;
+    let critical = match e.read_optional(tag::BOOLEAN)? {
+        Some(b) => asn1::boolean(b)?,
+        None => false,
+    };
+    let value = e.read(tag::OCTET_STRING)?.value;
+    e.finish()?;
+    Ok(Extension {
+        oid,
+        critical,
+        value,
+    })
+}
+
+/// Iterator over a certificate's extensions.
+#[derive(Clone, Debug)]
+pub struct Extensions<'a> {
+    reader: Reader<'a>,
+}
+
+impl<'a> Iterator for Extensions<'a> {
+    type Item = Extension<'a>;
+
+    fn next(&mut self) -> Option<Extension<'a>> {
+        if self.reader.is_empty() {
+            return None;
+        }
+        read_extension(&mut self.reader).ok()
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Index {
+    version: u8,
+    serial: Span,
+    signature_algorithm: Span,
+    issuer: Span,
+    subject: Span,
+    not_before: i64,
+    not_after: i64,
+    spki: Span,
+    extensions: Option<Span>,
+    san: Option<Span>,
+    eku: Option<Span>,
+    key_usage: Option<KeyUsage>,
+    basic_constraints: Option<BasicConstraints>,
+}
+
+#[derive(Debug, Default)]
+struct Digests {
+    sha1: OnceLock<[u8; 20]>,
+    sha256: OnceLock<[u8; 32]>,
+    sha512: OnceLock<[u8; 64]>,
+}
+
+/// A client certificate: the DER as presented, validated and indexed.
+///
+/// Cloning is cheap (two reference counts). Hashes are computed over the original bytes,
+/// on first use, once.
+///
+/// ```
+/// # let mut params = rcgen::CertificateParams::new(vec![]).unwrap();
+/// # params.distinguished_name.push(rcgen::DnType::CommonName, "trusted-client");
+/// # let key = rcgen::KeyPair::generate().unwrap();
+/// # let der = params.self_signed(&key).unwrap().der().to_vec();
+/// use certauth_core::ClientCertificate;
+///
+/// let cert = ClientCertificate::from_der(&der)?;
+/// assert_eq!(cert.subject().common_names().next().as_deref(), Some("trusted-client"));
+/// println!("{}", cert.fingerprint_sha256_hex());
+/// # Ok::<(), certauth_core::X509Error>(())
+/// ```
+#[derive(Clone)]
+pub struct ClientCertificate {
+    der: Arc<[u8]>,
+    index: Index,
+    digests: Arc<Digests>,
+    limits: CertLimits,
+}
+
+impl fmt::Debug for ClientCertificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCertificate")
+            .field("subject", &self.subject().to_rfc4514())
+            .field("issuer", &self.issuer().to_rfc4514())
+            .field("serial", &self.serial_hex())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for ClientCertificate {
+    fn eq(&self, other: &Self) -> bool {
+        self.der == other.der
+    }
+}
+
+impl Eq for ClientCertificate {}
+
+impl ClientCertificate {
+    /// Parses DER with the default [`CertLimits`].
+    pub fn from_der(der: &[u8]) -> Result<Self, X509Error> {
+        Self::from_der_with_limits(der, CertLimits::DEFAULT)
+    }
+
+    /// Parses DER with explicit limits.
+    pub fn from_der_with_limits(der: &[u8], limits: CertLimits) -> Result<Self, X509Error> {
+        Self::from_shared(Arc::from(der), limits)
+    }
+
+    /// Parses DER already held in an `Arc`, without copying it.
+    pub fn from_shared(der: Arc<[u8]>, limits: CertLimits) -> Result<Self, X509Error> {
+        if der.len() > limits.max_der_bytes {
+            return Err(X509Error::TooLarge {
+                len: der.len(),
+                max: limits.max_der_bytes,
+            });
+        }
+        let index = parse(&der, &limits)?;
+        Ok(Self {
+            der,
+            index,
+            digests: Arc::default(),
+            limits,
+        })
+    }
+
+    /// The DER exactly as presented.
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// The DER as a shared buffer.
+    pub fn der_shared(&self) -> &Arc<[u8]> {
+        &self.der
+    }
+
+    /// The X.509 version: 1, 2 or 3.
+    pub fn version(&self) -> u8 {
+        self.index.version
+    }
+
+    /// The subject.
+    pub fn subject(&self) -> Name<'_> {
+        self.name_at(self.index.subject)
+    }
+
+    /// The issuer, as written in this certificate.
+    pub fn issuer(&self) -> Name<'_> {
+        self.name_at(self.index.issuer)
+    }
+
+    fn name_at(&self, span: Span) -> Name<'_> {
+        // Re-validating a name costs about as much as walking it; the span was validated
+        // at parse time, so the fallback (an empty name) is unreachable.
+        Name::parse(span.tlv(&self.der), usize::MAX).unwrap_or(Name::EMPTY)
+    }
+
+    /// The serial number's DER INTEGER contents (big-endian two's complement, possibly with
+    /// a leading zero byte).
+    pub fn serial_bytes(&self) -> &[u8] {
+        self.index.serial.tlv(&self.der).value
+    }
+
+    /// The serial number in upper-case hex without leading zero bytes, as Node.js and
+    /// OpenSSL print it (`0A1B…`; `0` for zero; `-…` for a negative, non-conforming serial).
+    pub fn serial_hex(&self) -> String {
+        serial_hex(self.serial_bytes())
+    }
+
+    /// notBefore.
+    pub fn not_before(&self) -> Time {
+        Time::from_unix_seconds(self.index.not_before)
+    }
+
+    /// notAfter.
+    pub fn not_after(&self) -> Time {
+        Time::from_unix_seconds(self.index.not_after)
+    }
+
+    /// Whether `now` lies within the validity period (inclusive).
+    pub fn is_valid_at(&self, now: Time) -> bool {
+        self.index.not_before <= now.unix_seconds() && now.unix_seconds() <= self.index.not_after
+    }
+
+    /// The signature algorithm OID named in the TBS certificate.
+    pub fn signature_algorithm(&self) -> Oid<'_> {
+        let alg = self.index.signature_algorithm.tlv(&self.der);
+        let oid = alg
+            .reader()
+            .read(tag::OID)
+            .ok()
+            .and_then(|o| Oid::from_der_contents(o.value));
+        // Validated at parse time; the fallback is unreachable.
+        oid.unwrap_or(Oid::UNKNOWN)
+    }
+
+    /// The SubjectPublicKeyInfo DER.
+    pub fn subject_public_key_info(&self) -> &[u8] {
+        self.index.spki.tlv(&self.der).raw
+    }
+
+    /// The public key's algorithm and size.
+    pub fn public_key_algorithm(&self) -> PublicKeyAlgorithm {
+        public_key_algorithm(self.index.spki.tlv(&self.der)).unwrap_or(PublicKeyAlgorithm::Other)
+    }
+
+    /// Every extension, in order.
+    pub fn extensions(&self) -> Extensions<'_> {
+        let reader = match self.index.extensions {
+            Some(span) => span.tlv(&self.der).reader(),
+            None => Reader::new(&[]),
+        };
+        Extensions { reader }
+    }
+
+    /// The subject alternative names (empty without the extension).
+    pub fn subject_alt_names(&self) -> SubjectAltNames<'_> {
+        let reader = match self.index.san {
+            Some(span) => span.tlv(&self.der).reader(),
+            None => Reader::new(&[]),
+        };
+        SubjectAltNames {
+            reader,
+            max_name_attributes: self.limits.max_name_attributes,
+        }
+    }
+
+    /// Whether the certificate carries a subjectAltName extension.
+    pub fn has_subject_alt_names(&self) -> bool {
+        self.index.san.is_some()
+    }
+
+    /// The SPIFFE ID: the URI SAN with the `spiffe` scheme, if there is exactly one.
+    /// An X.509-SVID carries exactly one URI SAN; a certificate with two `spiffe://` URIs
+    /// has no well-defined identity and gets `None`.
+    pub fn spiffe_id(&self) -> Option<&str> {
+        let mut found = None;
+        for san in self.subject_alt_names() {
+            if let GeneralName::Uri(uri) = san
+                && uri.len() > 9
+                && uri[..9].eq_ignore_ascii_case("spiffe://")
+            {
+                if found.is_some() {
+                    return None;
+                }
+                found = Some(uri);
+            }
+        }
+        found
+    }
+
+    /// Email addresses: the rfc822Name SANs, then the subject's `emailAddress` attributes.
+    pub fn email_addresses(&self) -> impl Iterator<Item = Cow<'_, str>> + '_ {
+        let sans = self.subject_alt_names().filter_map(|g| match g {
+            GeneralName::Email(e) => Some(Cow::Borrowed(e)),
+            _ => None,
+        });
+        sans.chain(self.subject().email_addresses())
+    }
+
+    /// The key usage extension's bits, if present.
+    pub fn key_usage(&self) -> Option<KeyUsage> {
+        self.index.key_usage
+    }
+
+    /// The extended key usage OIDs, if the extension is present.
+    pub fn extended_key_usage(&self) -> Option<impl Iterator<Item = Oid<'_>> + '_> {
+        let span = self.index.eku?;
+        let mut r = span.tlv(&self.der).reader();
+        Some(core::iter::from_fn(move || {
+            if r.is_empty() {
+                return None;
+            }
+            r.read(tag::OID)
+                .ok()
+                .and_then(|t| Oid::from_der_contents(t.value))
+        }))
+    }
+
+    /// The basicConstraints extension, if present.
+    pub fn basic_constraints(&self) -> Option<BasicConstraints> {
+        self.index.basic_constraints
+    }
+
+    /// Whether this is a CA certificate as OpenSSL's `X509_check_ca` (and so Node's `ca`)
+    /// sees it: basicConstraints `cA` set, and keyCertSign set if key usage is present.
+    pub fn is_ca(&self) -> bool {
+        let ca = self.index.basic_constraints.is_some_and(|bc| bc.ca);
+        let ku_ok = self
+            .index
+            .key_usage
+            .is_none_or(|ku| ku.contains(KeyUsage::KEY_CERT_SIGN));
+        ca && ku_ok
+    }
+
+    /// SHA-256 of the DER, computed once.
+    pub fn fingerprint_sha256(&self) -> &[u8; 32] {
+        self.digests
+            .sha256
+            .get_or_init(|| Sha256::digest(&*self.der).into())
+    }
+
+    /// SHA-1 of the DER, computed once (for parity with Node's `fingerprint`; do not pin it).
+    pub fn fingerprint_sha1(&self) -> &[u8; 20] {
+        self.digests
+            .sha1
+            .get_or_init(|| Sha1::digest(&*self.der).into())
+    }
+
+    /// SHA-512 of the DER, computed once.
+    pub fn fingerprint_sha512(&self) -> &[u8; 64] {
+        self.digests
+            .sha512
+            .get_or_init(|| Sha512::digest(&*self.der).into())
+    }
+
+    /// SHA-256 fingerprint as colon-separated upper-case hex (`AB:CD:…`), as Node prints it.
+    pub fn fingerprint_sha256_hex(&self) -> String {
+        colon_hex(self.fingerprint_sha256())
+    }
+
+    /// Node.js's legacy object for this certificate (feature `serde`).
+    #[cfg(feature = "serde")]
+    pub fn to_legacy_object(&self) -> crate::legacy::LegacyObject {
+        crate::legacy::LegacyObject::new(self)
+    }
+
+    /// The limits this certificate was parsed with.
+    pub fn limits(&self) -> CertLimits {
+        self.limits
+    }
+}
+
+/// Bytes as colon-separated upper-case hex (`AB:CD:EF`).
+pub fn colon_hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 3);
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 {
+            s.push(':');
+        }
+        s.push(hex_digit(b >> 4));
+        s.push(hex_digit(b & 0xF));
+    }
+    s
+}
+
+fn hex_digit(n: u8) -> char {
+    char::from(b"0123456789ABCDEF"[usize::from(n & 0xF)])
+}
+
+fn serial_hex(bytes: &[u8]) -> String {
+    let negative = bytes.first().is_some_and(|b| b & 0x80 != 0);
+    let magnitude: Vec<u8> = if negative {
+        // Two's complement: invert and add one.
+        let mut m: Vec<u8> = bytes.iter().map(|b| !b).collect();
+        for b in m.iter_mut().rev() {
+            let (v, carry) = b.overflowing_add(1);
+            *b = v;
+            if !carry {
+                break;
+            }
+        }
+        m
+    } else {
+        bytes.to_vec()
+    };
+    let digits: Vec<u8> = magnitude.into_iter().skip_while(|&b| b == 0).collect();
+    let mut s = String::with_capacity(digits.len() * 2 + 1);
+    if negative {
+        s.push('-');
+    }
+    if digits.is_empty() {
+        s.push('0');
+    }
+    for b in digits {
+        s.push(hex_digit(b >> 4));
+        s.push(hex_digit(b & 0xF));
+    }
+    s
+}
+
+fn public_key_algorithm(spki: Tlv<'_>) -> Option<PublicKeyAlgorithm> {
+    let mut r = spki.reader();
+    let alg = r.read(tag::SEQUENCE).ok()?;
+    let key = r.read(tag::BIT_STRING).ok()?;
+    let mut a = alg.reader();
+    let oid = a.read(tag::OID).ok()?.value;
+    Some(match oid {
+        known::RSA_ENCRYPTION => {
+            let (_, bits) = asn1::bit_string(key).ok()?;
+            let rsa = Reader::new(bits).read(tag::SEQUENCE).ok()?;
+            let modulus = asn1::integer_bytes(rsa.reader().read(tag::INTEGER).ok()?).ok()?;
+            let m: &[u8] = match modulus {
+                [0, rest @ ..] => rest,
+                m => m,
+            };
+            let first = m.first()?;
+            let len = u32::try_from(m.len()).ok()?;
+            PublicKeyAlgorithm::Rsa {
+                bits: (len - 1) * 8 + (8 - first.leading_zeros()),
+            }
+        }
+        known::EC_PUBLIC_KEY => {
+            let curve = match a.read_optional(tag::OID).ok()? {
+                Some(c) if c.value == known::CURVE_P256 => Curve::P256,
+                Some(c) if c.value == known::CURVE_P384 => Curve::P384,
+                Some(c) if c.value == known::CURVE_P521 => Curve::P521,
+                _ => Curve::Other,
+            };
+            PublicKeyAlgorithm::Ec(curve)
+        }
+        known::ED25519 => PublicKeyAlgorithm::Ed25519,
+        known::ED448 => PublicKeyAlgorithm::Ed448,
+        _ => PublicKeyAlgorithm::Other,
+    })
+}
+
+/// The single walk over the certificate.
+fn parse(der: &[u8], limits: &CertLimits) -> Result<Index, X509Error> {
+    let mut outer = Reader::new(der);
+    let cert = outer.read(tag::SEQUENCE)?;
+    outer.finish()?;
+    let mut c = cert.reader();
+    let tbs = c.read(tag::SEQUENCE)?;
+    let sig_alg = c.read(tag::SEQUENCE)?;
+    let sig_alg_oid = sig_alg.reader().read(tag::OID)?;
+    Oid::from_der_contents(sig_alg_oid.value).ok_or_else(|| sig_alg_oid.error())?;
+    asn1::bit_string(c.read(tag::BIT_STRING)?)?;
+    c.finish()?;
+
+    let mut t = tbs.reader();
+    let mut index = Index {
+        version: 1,
+        ..Index::default()
+    };
+    if let Some(v) = t.read_optional(tag::context_constructed(0))? {
+        let mut vr = v.reader();
+        let n = asn1::small_uint(vr.read(tag::INTEGER)?)?;
+        vr.finish()?;
+        index.version = match n {
+            0 => 1,
+            1 => 2,
+            2 => 3,
+            _ => return Err(v.error().into()),
+        };
+    }
+    let serial = t.read(tag::INTEGER)?;
+    asn1::integer_bytes(serial)?;
+    index.serial = Span::of(&serial, der);
+
+    let alg = t.read(tag::SEQUENCE)?;
+    let alg_oid = alg.reader().read(tag::OID)?;
+    Oid::from_der_contents(alg_oid.value).ok_or_else(|| alg_oid.error())?;
+    index.signature_algorithm = Span::of(&alg, der);
+
+    let max = limits.max_name_attributes;
+    let issuer = crate::name::read_name(&mut t, max).map_err(name_error(NameField::Issuer, max))?;
+    index.issuer = Span::of(&issuer.tlv(), der);
+
+    let validity = t.read(tag::SEQUENCE)?;
+    let mut v = validity.reader();
+    for slot in [&mut index.not_before, &mut index.not_after] {
+        let time = v.read_any()?;
+        *slot = Time::from_der(time)
+            .ok_or(X509Error::InvalidTime {
+                offset: time.value_offset,
+            })?
+            .unix_seconds();
+    }
+    v.finish()?;
+
+    let subject =
+        crate::name::read_name(&mut t, max).map_err(name_error(NameField::Subject, max))?;
+    index.subject = Span::of(&subject.tlv(), der);
+
+    let spki = t.read(tag::SEQUENCE)?;
+    {
+        let mut s = spki.reader();
+        let alg = s.read(tag::SEQUENCE)?;
+        let oid = alg.reader().read(tag::OID)?;
+        Oid::from_der_contents(oid.value).ok_or_else(|| oid.error())?;
+        asn1::bit_string(s.read(tag::BIT_STRING)?)?;
+        s.finish()?;
+    }
+    index.spki = Span::of(&spki, der);
+
+    // issuerUniqueID [1] and subjectUniqueID [2] (v2+), rarely seen; skipped.
+    t.read_optional(tag::context_primitive(1))?;
+    t.read_optional(tag::context_primitive(2))?;
+    t.read_optional(tag::context_constructed(1))?;
+    t.read_optional(tag::context_constructed(2))?;
+
+    if let Some(exts) = t.read_optional(tag::context_constructed(3))? {
+        let mut er = exts.reader();
+        let seq = er.read(tag::SEQUENCE)?;
+        er.finish()?;
+        index.extensions = Some(Span::of(&seq, der));
+        parse_extensions(seq, der, limits, &mut index)?;
+    }
+    t.finish()?;
+    Ok(index)
+}
+
+fn parse_extensions(
+    seq: Tlv<'_>,
+    der: &[u8],
+    limits: &CertLimits,
+    index: &mut Index,
+) -> Result<(), X509Error> {
+    let mut r = seq.reader();
+    let mut seen: Vec<&[u8]> = Vec::new();
+    while !r.is_empty() {
+        if seen.len() >= limits.max_extensions {
+            return Err(X509Error::TooManyExtensions {
+                max: limits.max_extensions,
+            });
+        }
+        let before = r.clone();
+        let ext = read_extension(&mut r)?;
+        let oid = ext.oid.as_bytes();
+        if seen.contains(&oid) {
+            return Err(X509Error::DuplicateExtension {
+                oid: ext.oid.to_string(),
+            });
+        }
+        seen.push(oid);
+        let invalid = || X509Error::InvalidExtension {
+            oid: ext.oid.to_string(),
+        };
+        // Re-read to get the OCTET STRING's position for the span.
+        let value_tlv = {
+            let mut b = before;
+            let e = b.read(tag::SEQUENCE)?;
+            let mut er = e.reader();
+            er.read(tag::OID)?;
+            er.read_optional(tag::BOOLEAN)?;
+            er.read(tag::OCTET_STRING)?
+        };
+        let mut inner = value_tlv.reader();
+        match oid {
+            known::EXT_SUBJECT_ALT_NAME => {
+                let names = inner.read(tag::SEQUENCE).map_err(|_| invalid())?;
+                inner.finish().map_err(|_| invalid())?;
+                let mut nr = names.reader();
+                let mut count = 0usize;
+                while !nr.is_empty() {
+                    count += 1;
+                    if count > limits.max_san_entries {
+                        return Err(X509Error::TooManySubjectAltNames {
+                            max: limits.max_san_entries,
+                        });
+                    }
+                    read_general_name(&mut nr, limits.max_name_attributes)?;
+                }
+                index.san = Some(Span::of(&names, der));
+            }
+            known::EXT_BASIC_CONSTRAINTS => {
+                let bc = inner.read(tag::SEQUENCE).map_err(|_| invalid())?;
+                inner.finish().map_err(|_| invalid())?;
+                let mut b = bc.reader();
+                let ca = match b.read_optional(tag::BOOLEAN)? {
+                    Some(t) => asn1::boolean(t)?,
+                    None => false,
+                };
+                let path_len = match b.read_optional(tag::INTEGER)? {
+                    Some(t) => Some(asn1::small_uint(t).map_err(|_| invalid())?),
+                    None => None,
+                };
+                b.finish().map_err(|_| invalid())?;
+                index.basic_constraints = Some(BasicConstraints { ca, path_len });
+            }
+            known::EXT_KEY_USAGE => {
+                let bits = inner.read(tag::BIT_STRING).map_err(|_| invalid())?;
+                inner.finish().map_err(|_| invalid())?;
+                let (_, bytes) = asn1::bit_string(bits).map_err(|_| invalid())?;
+                // Bit 0 is the most significant bit of the first byte.
+                let mut ku = 0u16;
+                for (i, b) in bytes.iter().take(2).enumerate() {
+                    for bit in 0..8 {
+                        if b & (0x80 >> bit) != 0 {
+                            ku |= 1 << (i * 8 + bit);
+                        }
+                    }
+                }
+                index.key_usage = Some(KeyUsage(ku));
+            }
+            known::EXT_EXTENDED_KEY_USAGE => {
+                let list = inner.read(tag::SEQUENCE).map_err(|_| invalid())?;
+                inner.finish().map_err(|_| invalid())?;
+                let mut l = list.reader();
+                while !l.is_empty() {
+                    let o = l.read(tag::OID).map_err(|_| invalid())?;
+                    Oid::from_der_contents(o.value).ok_or_else(invalid)?;
+                }
+                index.eku = Some(Span::of(&list, der));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serial_hex_matches_openssl() {
+        assert_eq!(serial_hex(&[0x05]), "05");
+        assert_eq!(serial_hex(&[0x00, 0x80]), "80");
+        assert_eq!(serial_hex(&[0x00]), "0");
+        assert_eq!(serial_hex(&[0x01, 0x00]), "0100");
+        assert_eq!(serial_hex(&[0xFF]), "-01");
+        assert_eq!(serial_hex(&[0x80]), "-80");
+    }
+
+    #[test]
+    fn colon_hex_format() {
+        assert_eq!(colon_hex(&[0xAB, 0x01]), "AB:01");
+        assert_eq!(colon_hex(&[]), "");
+    }
+
+    #[test]
+    fn rejects_garbage_without_panicking() {
+        for input in [
+            &[][..],
+            &[0x30],
+            &[0x30, 0x00],
+            &[0x30, 0x03, 0x30, 0x01, 0x00],
+            &[0xFF; 40],
+        ] {
+            assert!(ClientCertificate::from_der(input).is_err());
+        }
+        let big = vec![0u8; CertLimits::DEFAULT.max_der_bytes + 1];
+        assert!(matches!(
+            ClientCertificate::from_der(&big),
+            Err(X509Error::TooLarge { .. })
+        ));
+    }
+}

@@ -1,0 +1,615 @@
+//! Distinguished names: ordered, borrowed, decoded on demand.
+//!
+//! A [`Name`] is validated once when its certificate is parsed (structure, attribute cap,
+//! every string decodable), so reading it later cannot fail. Values are decoded only when
+//! asked for, and borrowed when the bytes are already valid UTF-8.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use crate::asn1::{DerError, Reader, Tlv, tag};
+use crate::oid::{Oid, known};
+
+/// Short names for attribute types, as OpenSSL (and so Node.js) prints them.
+const SHORT_NAMES: &[(&[u8], &str)] = &[
+    (&[0x55, 0x04, 0x03], "CN"),
+    (&[0x55, 0x04, 0x04], "SN"),
+    (&[0x55, 0x04, 0x05], "serialNumber"),
+    (&[0x55, 0x04, 0x06], "C"),
+    (&[0x55, 0x04, 0x07], "L"),
+    (&[0x55, 0x04, 0x08], "ST"),
+    (&[0x55, 0x04, 0x09], "street"),
+    (&[0x55, 0x04, 0x0A], "O"),
+    (&[0x55, 0x04, 0x0B], "OU"),
+    (&[0x55, 0x04, 0x0C], "title"),
+    (&[0x55, 0x04, 0x0D], "description"),
+    (&[0x55, 0x04, 0x0F], "businessCategory"),
+    (&[0x55, 0x04, 0x10], "postalAddress"),
+    (&[0x55, 0x04, 0x11], "postalCode"),
+    (&[0x55, 0x04, 0x12], "postOfficeBox"),
+    (&[0x55, 0x04, 0x14], "telephoneNumber"),
+    (&[0x55, 0x04, 0x29], "name"),
+    (&[0x55, 0x04, 0x2A], "GN"),
+    (&[0x55, 0x04, 0x2B], "initials"),
+    (&[0x55, 0x04, 0x2C], "generationQualifier"),
+    (&[0x55, 0x04, 0x2D], "x500UniqueIdentifier"),
+    (&[0x55, 0x04, 0x2E], "dnQualifier"),
+    (&[0x55, 0x04, 0x41], "pseudonym"),
+    (&[0x55, 0x04, 0x48], "role"),
+    (&[0x55, 0x04, 0x61], "organizationIdentifier"),
+    (known::EMAIL_ADDRESS, "emailAddress"),
+    (
+        &[0x09, 0x92, 0x26, 0x89, 0x93, 0xF2, 0x2C, 0x64, 0x01, 0x19],
+        "DC",
+    ),
+    (
+        &[0x09, 0x92, 0x26, 0x89, 0x93, 0xF2, 0x2C, 0x64, 0x01, 0x01],
+        "UID",
+    ),
+    (
+        &[
+            0x2B, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x3C, 0x02, 0x01, 0x01,
+        ],
+        "jurisdictionL",
+    ),
+    (
+        &[
+            0x2B, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x3C, 0x02, 0x01, 0x02,
+        ],
+        "jurisdictionST",
+    ),
+    (
+        &[
+            0x2B, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x3C, 0x02, 0x01, 0x03,
+        ],
+        "jurisdictionC",
+    ),
+];
+
+/// The OpenSSL short name of an attribute type (`CN`, `O`, `emailAddress`, …), if it has one.
+pub fn short_name(oid: Oid<'_>) -> Option<&'static str> {
+    SHORT_NAMES
+        .iter()
+        .find(|(der, _)| *der == oid.as_bytes())
+        .map(|(_, name)| *name)
+}
+
+/// The attribute type for a short name (`"CN"`, `"OU"`, `"emailAddress"`, case-sensitive as
+/// OpenSSL prints them; `"E"` is accepted for `emailAddress`), or a dotted OID.
+pub(crate) fn attribute_type(name: &str) -> Option<Cow<'static, [u8]>> {
+    if name == "E" {
+        return Some(Cow::Borrowed(known::EMAIL_ADDRESS));
+    }
+    SHORT_NAMES
+        .iter()
+        .find(|(_, sn)| *sn == name)
+        .map(|(der, _)| Cow::Borrowed(*der))
+        .or_else(|| crate::oid::encode_dotted(name).map(Cow::Owned))
+}
+
+/// The ASN.1 string type an attribute value was written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StringKind {
+    /// UTF8String: decoded strictly.
+    Utf8,
+    /// PrintableString: decoded leniently (real CAs put `@` and `_` in it).
+    Printable,
+    /// IA5String (ASCII), decoded leniently.
+    Ia5,
+    /// NumericString.
+    Numeric,
+    /// VisibleString.
+    Visible,
+    /// TeletexString (T61String), decoded as Latin-1 as OpenSSL does.
+    Teletex,
+    /// BMPString: UTF-16BE.
+    Bmp,
+    /// UniversalString: UTF-32BE.
+    Universal,
+    /// Not a string type: the value is shown as `#` and the hex of its DER (RFC 4514).
+    Other,
+}
+
+impl StringKind {
+    fn of(tag: u8) -> Self {
+        match tag {
+            tag::UTF8_STRING => Self::Utf8,
+            tag::PRINTABLE_STRING => Self::Printable,
+            tag::IA5_STRING => Self::Ia5,
+            tag::NUMERIC_STRING => Self::Numeric,
+            tag::VISIBLE_STRING => Self::Visible,
+            tag::TELETEX_STRING => Self::Teletex,
+            tag::BMP_STRING => Self::Bmp,
+            tag::UNIVERSAL_STRING => Self::Universal,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// Decodes string contents of the given kind. `None` if they are not valid for it.
+pub(crate) fn decode_string(kind: StringKind, bytes: &[u8]) -> Option<Cow<'_, str>> {
+    match kind {
+        StringKind::Utf8 => std::str::from_utf8(bytes).ok().map(Cow::Borrowed),
+        StringKind::Printable
+        | StringKind::Ia5
+        | StringKind::Numeric
+        | StringKind::Visible
+        | StringKind::Teletex => Some(latin1(bytes)),
+        StringKind::Bmp => {
+            if !bytes.len().is_multiple_of(2) {
+                return None;
+            }
+            let units = bytes
+                .chunks_exact(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]));
+            char::decode_utf16(units)
+                .collect::<Result<String, _>>()
+                .ok()
+                .map(Cow::Owned)
+        }
+        StringKind::Universal => {
+            if !bytes.len().is_multiple_of(4) {
+                return None;
+            }
+            bytes
+                .chunks_exact(4)
+                .map(|c| char::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
+                .collect::<Option<String>>()
+                .map(Cow::Owned)
+        }
+        StringKind::Other => None,
+    }
+}
+
+/// Single-byte strings: ASCII is borrowed as is; other bytes map to the Latin-1 code point
+/// of the same value, as OpenSSL's `ASN1_STRING_to_UTF8` does.
+fn latin1(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) if s.is_ascii() => Cow::Borrowed(s),
+        _ => Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect()),
+    }
+}
+
+/// One attribute value, borrowed from the certificate.
+#[derive(Clone, Copy, Debug)]
+pub struct AttributeValue<'a> {
+    kind: StringKind,
+    tlv: Tlv<'a>,
+}
+
+impl<'a> AttributeValue<'a> {
+    /// The ASN.1 string type it was written in.
+    pub fn kind(&self) -> StringKind {
+        self.kind
+    }
+
+    /// The value's DER contents, undecoded.
+    pub fn contents(&self) -> &'a [u8] {
+        self.tlv.value
+    }
+
+    /// The value as text. Borrowed when the bytes are already UTF-8; a non-string value is
+    /// `#` followed by the hex of its DER, as RFC 4514 writes it.
+    pub fn as_str(&self) -> Cow<'a, str> {
+        decode_string(self.kind, self.tlv.value)
+            .unwrap_or_else(|| Cow::Owned(hash_hex(self.tlv.raw)))
+    }
+}
+
+fn hash_hex(der: &[u8]) -> String {
+    let mut s = String::with_capacity(1 + der.len() * 2);
+    s.push('#');
+    for b in der {
+        let _ = write!(s, "{b:02X}");
+    }
+    s
+}
+
+/// One attribute of a distinguished name.
+#[derive(Clone, Copy, Debug)]
+pub struct Attribute<'a> {
+    oid: Oid<'a>,
+    value: AttributeValue<'a>,
+    rdn: usize,
+}
+
+impl<'a> Attribute<'a> {
+    /// The attribute type.
+    pub fn oid(&self) -> Oid<'a> {
+        self.oid
+    }
+
+    /// The OpenSSL short name (`CN`, `OU`, `emailAddress`, …), if the type has one.
+    pub fn short_name(&self) -> Option<&'static str> {
+        short_name(self.oid)
+    }
+
+    /// The value.
+    pub fn value(&self) -> AttributeValue<'a> {
+        self.value
+    }
+
+    /// Index of the relative distinguished name (RDN) holding this attribute, counting from
+    /// the first as written. Attributes sharing an index form one multi-valued RDN.
+    pub fn rdn_index(&self) -> usize {
+        self.rdn
+    }
+}
+
+/// Why a name could not be accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NameError {
+    Der(DerError),
+    TooManyAttributes,
+    InvalidString { offset: usize },
+}
+
+impl From<DerError> for NameError {
+    fn from(e: DerError) -> Self {
+        Self::Der(e)
+    }
+}
+
+/// A distinguished name (subject, issuer, or a directory-name SAN), as written: RDNs in
+/// order, multi-valued RDNs kept together, repeated attributes all present.
+#[derive(Clone, Copy, Debug)]
+pub struct Name<'a> {
+    /// The Name SEQUENCE, already validated.
+    tlv: Tlv<'a>,
+}
+
+impl Name<'static> {
+    /// A name with no attributes.
+    pub(crate) const EMPTY: Self = Self {
+        tlv: Tlv {
+            tag: tag::SEQUENCE,
+            value: &[],
+            raw: &[tag::SEQUENCE, 0],
+            value_offset: 2,
+        },
+    };
+}
+
+impl<'a> Name<'a> {
+    pub(crate) fn tlv(&self) -> Tlv<'a> {
+        self.tlv
+    }
+
+    /// Validates a Name SEQUENCE: structure, the attribute cap, and every string value.
+    pub(crate) fn parse(tlv: Tlv<'a>, max_attributes: usize) -> Result<Self, NameError> {
+        let tlv = tlv.expect(tag::SEQUENCE)?;
+        let mut count = 0usize;
+        let mut rdns = tlv.reader();
+        while !rdns.is_empty() {
+            let set = rdns.read(tag::SET)?;
+            let mut atvs = set.reader();
+            if atvs.is_empty() {
+                return Err(set.error().into());
+            }
+            while !atvs.is_empty() {
+                count += 1;
+                if count > max_attributes {
+                    return Err(NameError::TooManyAttributes);
+                }
+                let atv = atvs.read(tag::SEQUENCE)?;
+                let mut r = atv.reader();
+                let oid = r.read(tag::OID)?;
+                Oid::from_der_contents(oid.value).ok_or_else(|| oid.error())?;
+                let value = r.read_any()?;
+                r.finish()?;
+                let kind = StringKind::of(value.tag);
+                if kind != StringKind::Other && decode_string(kind, value.value).is_none() {
+                    return Err(NameError::InvalidString {
+                        offset: value.value_offset,
+                    });
+                }
+            }
+        }
+        Ok(Self { tlv })
+    }
+
+    /// The whole Name as DER (tag and length included), e.g. for comparing names exactly.
+    pub fn raw(&self) -> &'a [u8] {
+        self.tlv.raw
+    }
+
+    /// Whether the name has no attributes.
+    pub fn is_empty(&self) -> bool {
+        self.tlv.value.is_empty()
+    }
+
+    /// Every attribute, in the order written.
+    pub fn attributes(&self) -> Attributes<'a> {
+        Attributes {
+            rdns: self.tlv.reader(),
+            current: None,
+            rdn: 0,
+        }
+    }
+
+    /// The values of every attribute of the given type, in order.
+    fn values_of(&self, oid: &'static [u8]) -> impl Iterator<Item = Cow<'a, str>> + use<'a> {
+        self.attributes()
+            .filter(move |a| a.oid.as_bytes() == oid)
+            .map(|a| a.value.as_str())
+    }
+
+    /// Values of the attribute with the given short name (`"CN"`, `"OU"`, …) or dotted OID.
+    /// Empty for an unknown name.
+    pub fn get(&self, name: &str) -> Vec<Cow<'a, str>> {
+        match attribute_type(name) {
+            Some(oid) => self
+                .attributes()
+                .filter(|a| a.oid.as_bytes() == &*oid)
+                .map(|a| a.value.as_str())
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Every common name (CN), in order.
+    pub fn common_names(&self) -> impl Iterator<Item = Cow<'a, str>> + use<'a> {
+        self.values_of(known::CN)
+    }
+
+    /// Every organization (O), in order.
+    pub fn organizations(&self) -> impl Iterator<Item = Cow<'a, str>> + use<'a> {
+        self.values_of(known::O)
+    }
+
+    /// Every organizational unit (OU), in order.
+    pub fn organizational_units(&self) -> impl Iterator<Item = Cow<'a, str>> + use<'a> {
+        self.values_of(known::OU)
+    }
+
+    /// Every `emailAddress` attribute, in order.
+    pub fn email_addresses(&self) -> impl Iterator<Item = Cow<'a, str>> + use<'a> {
+        self.values_of(known::EMAIL_ADDRESS)
+    }
+
+    /// The name as an RFC 4514 string: RDNs last to first, separated by `,`; the values of
+    /// a multi-valued RDN joined by `+`; OpenSSL short names, or the dotted OID with a
+    /// `#`-hex value for types without one. Special characters are escaped with `\`,
+    /// control characters as `\XX`; other characters are kept as UTF-8.
+    pub fn to_rfc4514(&self) -> String {
+        self.format_rfc4514(true)
+    }
+
+    /// Shared by [`Self::to_rfc4514`] and Node's `DirName:` (which leaves control
+    /// characters for its own JSON escaping).
+    pub(crate) fn format_rfc4514(&self, escape_controls: bool) -> String {
+        let attrs: Vec<Attribute<'a>> = self.attributes().collect();
+        let mut out = String::new();
+        let mut prev_rdn = None;
+        for a in attrs.iter().rev() {
+            if let Some(prev) = prev_rdn {
+                out.push(if prev == a.rdn { '+' } else { ',' });
+            }
+            prev_rdn = Some(a.rdn);
+            match a.short_name() {
+                Some(sn) => {
+                    out.push_str(sn);
+                    out.push('=');
+                    match a.value.kind {
+                        StringKind::Other => out.push_str(&a.value.as_str()),
+                        _ => escape_rfc4514(&mut out, &a.value.as_str(), escape_controls),
+                    }
+                }
+                None => {
+                    let _ = write!(out, "{}=", a.oid);
+                    out.push_str(&hash_hex(a.value.tlv.raw));
+                }
+            }
+        }
+        out
+    }
+}
+
+fn escape_rfc4514(out: &mut String, value: &str, escape_controls: bool) {
+    let last = value.chars().count().saturating_sub(1);
+    for (i, c) in value.chars().enumerate() {
+        match c {
+            ',' | '+' | '"' | '\\' | '<' | '>' | ';' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '#' if i == 0 => out.push_str("\\#"),
+            ' ' if i == 0 || i == last => out.push_str("\\ "),
+            c if escape_controls && (c < ' ' || c == '\x7f') => {
+                let _ = write!(out, "\\{:02X}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+impl PartialEq for Name<'_> {
+    /// Names compare by their DER, exactly (no case folding).
+    fn eq(&self, other: &Self) -> bool {
+        self.tlv.raw == other.tlv.raw
+    }
+}
+
+/// Iterator over a [`Name`]'s attributes.
+#[derive(Clone, Debug)]
+pub struct Attributes<'a> {
+    rdns: Reader<'a>,
+    current: Option<Reader<'a>>,
+    rdn: usize,
+}
+
+impl<'a> Iterator for Attributes<'a> {
+    type Item = Attribute<'a>;
+
+    fn next(&mut self) -> Option<Attribute<'a>> {
+        loop {
+            if let Some(atvs) = &mut self.current
+                && !atvs.is_empty()
+            {
+                // The name was validated in `Name::parse`; a failure here ends the
+                // iteration rather than panicking.
+                let atv = atvs.read(tag::SEQUENCE).ok()?;
+                let mut r = atv.reader();
+                let oid = Oid::from_der_contents(r.read(tag::OID).ok()?.value)?;
+                let tlv = r.read_any().ok()?;
+                return Some(Attribute {
+                    oid,
+                    value: AttributeValue {
+                        kind: StringKind::of(tlv.tag),
+                        tlv,
+                    },
+                    rdn: self.rdn - 1,
+                });
+            }
+            if self.rdns.is_empty() {
+                return None;
+            }
+            self.current = Some(self.rdns.read(tag::SET).ok()?.reader());
+            self.rdn += 1;
+        }
+    }
+}
+
+/// Reads a Name from a reader positioned at it (helper for the certificate parser).
+pub(crate) fn read_name<'a>(r: &mut Reader<'a>, max: usize) -> Result<Name<'a>, NameError> {
+    let tlv = r.read(tag::SEQUENCE)?;
+    Name::parse(tlv, max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tlv(tag: u8, v: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        if v.len() < 128 {
+            out.push(u8::try_from(v.len()).unwrap());
+        } else {
+            out.push(0x82);
+            out.extend_from_slice(&u16::try_from(v.len()).unwrap().to_be_bytes());
+        }
+        out.extend_from_slice(v);
+        out
+    }
+
+    fn atv(oid: &[u8], tag: u8, v: &[u8]) -> Vec<u8> {
+        let mut inner = tlv(tag::OID, oid);
+        inner.extend(tlv(tag, v));
+        tlv(tag::SEQUENCE, &inner)
+    }
+
+    fn name(rdns: &[Vec<Vec<u8>>]) -> Vec<u8> {
+        let mut seq = Vec::new();
+        for rdn in rdns {
+            seq.extend(tlv(tag::SET, &rdn.concat()));
+        }
+        tlv(tag::SEQUENCE, &seq)
+    }
+
+    fn parse(der: &[u8]) -> Result<Name<'_>, NameError> {
+        let t = Reader::new(der).read_any().unwrap();
+        Name::parse(t, 64)
+    }
+
+    #[test]
+    fn decodes_every_string_kind() {
+        let bmp: Vec<u8> = "Zoë 日本"
+            .encode_utf16()
+            .flat_map(u16::to_be_bytes)
+            .collect();
+        let univ: Vec<u8> = "Zoë 🦀"
+            .chars()
+            .flat_map(|c| u32::from(c).to_be_bytes())
+            .collect();
+        let der = name(&[
+            vec![atv(known::CN, tag::UTF8_STRING, "Zoë".as_bytes())],
+            vec![atv(known::CN, tag::PRINTABLE_STRING, b"a@b_c")],
+            vec![atv(known::CN, tag::TELETEX_STRING, b"Zo\xEB")],
+            vec![atv(known::CN, tag::BMP_STRING, &bmp)],
+            vec![atv(known::CN, tag::UNIVERSAL_STRING, &univ)],
+            vec![atv(known::CN, tag::IA5_STRING, b"x@y")],
+        ]);
+        let n = parse(&der).unwrap();
+        let cns: Vec<_> = n.common_names().collect();
+        assert_eq!(cns, ["Zoë", "a@b_c", "Zoë", "Zoë 日本", "Zoë 🦀", "x@y"]);
+        assert!(matches!(cns[0], Cow::Borrowed(_)));
+        assert!(matches!(cns[1], Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn rejects_invalid_strings() {
+        for (t, v) in [
+            (tag::UTF8_STRING, &b"\xFF"[..]),
+            (tag::BMP_STRING, &b"\x00"[..]),
+            (tag::BMP_STRING, &b"\xD8\x00"[..]),
+            (tag::UNIVERSAL_STRING, &b"\x00\x00\xD8\x00"[..]),
+            (tag::UNIVERSAL_STRING, &b"\x00\x11\x00\x00"[..]),
+        ] {
+            let der = name(&[vec![atv(known::CN, t, v)]]);
+            assert!(
+                matches!(parse(&der), Err(NameError::InvalidString { .. })),
+                "{t} {v:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn keeps_order_repeats_and_multi_valued_rdns() {
+        let der = name(&[
+            vec![atv(known::CN, tag::UTF8_STRING, b"a")],
+            vec![atv(known::OU, tag::UTF8_STRING, b"x")],
+            vec![atv(known::OU, tag::UTF8_STRING, b"y")],
+            vec![
+                atv(known::CN, tag::UTF8_STRING, b"b"),
+                atv(known::O, tag::UTF8_STRING, b"c"),
+            ],
+        ]);
+        let n = parse(&der).unwrap();
+        let rdns: Vec<_> = n
+            .attributes()
+            .map(|a| (a.short_name().unwrap(), a.rdn_index()))
+            .collect();
+        assert_eq!(rdns, [("CN", 0), ("OU", 1), ("OU", 2), ("CN", 3), ("O", 3)]);
+        assert_eq!(n.get("OU"), ["x", "y"]);
+        assert_eq!(n.get("2.5.4.3"), ["a", "b"]);
+        assert!(n.get("nope").is_empty());
+        assert_eq!(n.to_rfc4514(), "O=c+CN=b,OU=y,OU=x,CN=a");
+    }
+
+    #[test]
+    fn rfc4514_escapes() {
+        let der = name(&[
+            vec![atv(known::CN, tag::UTF8_STRING, b" #a,b+c\"d\\e<f>g;h ")],
+            vec![atv(known::O, tag::UTF8_STRING, b"#x\x01")],
+            vec![atv(&[0x2A, 0x03], tag::UTF8_STRING, b"zz")],
+            vec![atv(known::OU, tag::OCTET_STRING, b"\x01")],
+        ]);
+        let n = parse(&der).unwrap();
+        assert_eq!(
+            n.to_rfc4514(),
+            "OU=#040101,1.2.3=#0C027A7A,O=\\#x\\01,CN=\\ #a\\,b\\+c\\\"d\\\\e\\<f\\>g\\;h\\ "
+        );
+    }
+
+    #[test]
+    fn caps_attributes() {
+        let rdns: Vec<Vec<Vec<u8>>> = (0..65)
+            .map(|_| vec![atv(known::CN, tag::UTF8_STRING, b"a")])
+            .collect();
+        let der = name(&rdns);
+        assert_eq!(parse(&der).unwrap_err(), NameError::TooManyAttributes);
+        let t = Reader::new(&der).read_any().unwrap();
+        assert!(Name::parse(t, 65).is_ok());
+    }
+
+    #[test]
+    fn rejects_empty_rdn_and_trailing_bytes() {
+        let der = name(&[vec![]]);
+        assert!(parse(&der).is_err());
+        let mut bad = atv(known::CN, tag::UTF8_STRING, b"a");
+        bad[1] += 1;
+        bad.push(0);
+        assert!(parse(&name(&[vec![bad]])).is_err());
+    }
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine: installs what the tests need, then runs them.
+# This is the README's test command, and .ci/run calls it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need() { command -v "$1" >/dev/null 2>&1; }
+
+# Peers the tests talk to: node (Node's X509Certificate and TLS server are the reference
+# for the legacy object and the error codes) and openssl (RSA test keys).
+missing=()
+need node || missing+=(nodejs)
+need openssl || missing+=(openssl)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+cargo test --workspace --all-features --locked "$@"
