@@ -749,6 +749,30 @@ impl ClientCertificate {
         }))
     }
 
+    /// The subjectKeyIdentifier extension's key identifier, if present.
+    pub fn subject_key_id(&self) -> Option<&[u8]> {
+        let ext = self
+            .extensions()
+            .find(|e| e.oid.as_bytes() == known::EXT_SUBJECT_KEY_ID)?;
+        Reader::new(ext.value)
+            .read(tag::OCTET_STRING)
+            .ok()
+            .map(|t| t.value)
+    }
+
+    /// The authorityKeyIdentifier extension's `keyIdentifier`, if present.
+    pub fn authority_key_id(&self) -> Option<&[u8]> {
+        let ext = self
+            .extensions()
+            .find(|e| e.oid.as_bytes() == known::EXT_AUTHORITY_KEY_ID)?;
+        let seq = Reader::new(ext.value).read(tag::SEQUENCE).ok()?;
+        seq.reader()
+            .read_optional(tag::context_primitive(0))
+            .ok()
+            .flatten()
+            .map(|t| t.value)
+    }
+
     /// The basicConstraints extension, if present.
     pub fn basic_constraints(&self) -> Option<BasicConstraints> {
         self.index.basic_constraints

@@ -140,6 +140,8 @@ pub(crate) mod known {
     pub(crate) const EMAIL_ADDRESS: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x09, 0x01];
 
     // Extensions.
+    pub(crate) const EXT_SUBJECT_KEY_ID: &[u8] = &[0x55, 0x1D, 0x0E];
+    pub(crate) const EXT_AUTHORITY_KEY_ID: &[u8] = &[0x55, 0x1D, 0x23];
     pub(crate) const EXT_KEY_USAGE: &[u8] = &[0x55, 0x1D, 0x0F];
     pub(crate) const EXT_SUBJECT_ALT_NAME: &[u8] = &[0x55, 0x1D, 0x11];
     pub(crate) const EXT_BASIC_CONSTRAINTS: &[u8] = &[0x55, 0x1D, 0x13];

@@ -96,6 +96,21 @@ pub struct Issued {
 }
 
 impl Issued {
+    /// Wraps a certificate made elsewhere.
+    pub fn new(der: CertificateDer<'static>, key: KeyPair) -> Self {
+        Self {
+            der,
+            key,
+            params: CertificateParams::default(),
+        }
+    }
+
+    /// The same certificate with a throw-away key: for chain members whose key the client
+    /// never uses.
+    pub fn cert_only(&self) -> Self {
+        Self::new(self.der.clone(), key(KeyKind::P256))
+    }
+
     pub fn pem(&self) -> String {
         pem("CERTIFICATE", &self.der)
     }

@@ -1,0 +1,797 @@
+//! Chain verification for client authentication (rustls-webpki), with stable error codes.
+//!
+//! The codes are the names Node.js users already log and match on
+//! (`socket.authorizationError`: OpenSSL's `X509_V_ERR_*` without the prefix), so a port from
+//! client-certificate-auth keeps its alerting. Where OpenSSL has no name for a failure,
+//! certauth adds one (`NO_CERTIFICATE`, `CHAIN_TOO_LONG`, `MALFORMED_CERTIFICATE`, …).
+//!
+//! certauth is stricter than Node where RFC 5280 and webpki are: a leaf with `cA` set, a v1
+//! certificate, a signature algorithm the provider does not offer (SHA-1), and an unknown
+//! critical extension are all refused.
+
+use std::fmt;
+use std::sync::Arc;
+
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{
+    CertificateDer, CertificateRevocationListDer, SignatureVerificationAlgorithm, TrustAnchor,
+    UnixTime,
+};
+use webpki::{
+    CertRevocationList, EndEntityCert, ExpirationPolicy, KeyUsage, OwnedCertRevocationList,
+    RevocationCheckDepth, RevocationOptionsBuilder, UnknownStatusPolicy,
+};
+
+use crate::cert::{CertLimits, ClientCertificate, X509Error};
+use crate::time::Time;
+
+/// The signature algorithms verification may use: a crypto provider's
+/// `signature_verification_algorithms.all` (rustls), or webpki's own constants.
+pub type SignatureAlgorithms = &'static [&'static dyn SignatureVerificationAlgorithm];
+
+/// Why trust configuration (CA certificates, intermediates, CRLs) could not be loaded.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TrustConfigError {
+    /// The input holds no certificate.
+    NoCertificates,
+    /// The PEM is malformed.
+    Pem(String),
+    /// A certificate could not be parsed.
+    Malformed {
+        /// Position in the input, from 0.
+        index: usize,
+        /// What is wrong with it.
+        source: X509Error,
+    },
+    /// A certificate offered as a trust anchor is not a CA certificate.
+    NotCa {
+        /// Position in the input, from 0.
+        index: usize,
+        /// Its subject (RFC 4514).
+        subject: String,
+    },
+    /// webpki refused a trust anchor or CRL.
+    Rejected {
+        /// What was refused (`trust anchor 0`, `CRL 1`).
+        what: String,
+        /// webpki's reason.
+        reason: String,
+    },
+}
+
+impl fmt::Display for TrustConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoCertificates => f.write_str(
+                "no certificate found: expected PEM `-----BEGIN CERTIFICATE-----` blocks or DER",
+            ),
+            Self::Pem(e) => write!(f, "malformed PEM: {e}"),
+            Self::Malformed { index, .. } => write!(f, "certificate {index} is malformed"),
+            Self::NotCa { index, subject } => write!(
+                f,
+                "certificate {index} ({subject}) is not a CA certificate (basicConstraints cA is \
+                 not set); to accept one specific client certificate, pin its SHA-256 \
+                 fingerprint with a policy instead"
+            ),
+            Self::Rejected { what, reason } => write!(f, "{what} refused: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for TrustConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Malformed { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Reads certificates from PEM (any number of `CERTIFICATE` blocks; other blocks are
+/// skipped) or, if the input is not PEM, one DER certificate.
+pub fn certificates_from_pem_or_der(
+    input: &[u8],
+) -> Result<Vec<CertificateDer<'static>>, TrustConfigError> {
+    if input.first() == Some(&0x30) {
+        return Ok(vec![CertificateDer::from(input.to_vec())]);
+    }
+    let certs = CertificateDer::pem_slice_iter(input)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TrustConfigError::Pem(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(TrustConfigError::NoCertificates);
+    }
+    Ok(certs)
+}
+
+/// The CA certificates client chains must lead to.
+#[derive(Clone, Debug)]
+pub struct TrustAnchors {
+    anchors: Vec<TrustAnchor<'static>>,
+    certs: Vec<ClientCertificate>,
+}
+
+impl TrustAnchors {
+    /// From PEM (one or more `CERTIFICATE` blocks) or one DER certificate. Every
+    /// certificate must be a CA certificate.
+    pub fn from_pem(input: &[u8]) -> Result<Self, TrustConfigError> {
+        Self::from_der(certificates_from_pem_or_der(input)?)
+    }
+
+    /// From DER certificates. Every certificate must be a CA certificate.
+    pub fn from_der(
+        certs: impl IntoIterator<Item = CertificateDer<'static>>,
+    ) -> Result<Self, TrustConfigError> {
+        let mut anchors = Vec::new();
+        let mut parsed = Vec::new();
+        for (index, der) in certs.into_iter().enumerate() {
+            let cert = ClientCertificate::from_der(&der)
+                .map_err(|source| TrustConfigError::Malformed { index, source })?;
+            if !cert.basic_constraints().is_some_and(|bc| bc.ca) {
+                return Err(TrustConfigError::NotCa {
+                    index,
+                    subject: cert.subject().to_rfc4514(),
+                });
+            }
+            let anchor = webpki::anchor_from_trusted_cert(&der)
+                .map_err(|e| TrustConfigError::Rejected {
+                    what: format!("trust anchor {index}"),
+                    reason: format!("{e:?}"),
+                })?
+                .to_owned();
+            anchors.push(anchor);
+            parsed.push(cert);
+        }
+        if anchors.is_empty() {
+            return Err(TrustConfigError::NoCertificates);
+        }
+        Ok(Self {
+            anchors,
+            certs: parsed,
+        })
+    }
+
+    /// The CA certificates.
+    pub fn certificates(&self) -> &[ClientCertificate] {
+        &self.certs
+    }
+
+    /// The CA subjects as DER Names, e.g. for the TLS CertificateRequest hints.
+    pub fn subjects(&self) -> impl Iterator<Item = &[u8]> {
+        self.certs.iter().map(|c| c.subject().raw())
+    }
+
+    /// How many anchors there are (never zero).
+    pub fn len(&self) -> usize {
+        self.anchors.len()
+    }
+
+    /// Always false: an empty set cannot be built.
+    pub fn is_empty(&self) -> bool {
+        self.anchors.is_empty()
+    }
+}
+
+/// Which certificates CRLs are checked for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RevocationDepth {
+    /// Only the client's own certificate.
+    EndEntity,
+    /// Every certificate in the chain (intermediates too).
+    #[default]
+    Chain,
+}
+
+/// What to do when no configured CRL covers a certificate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UnknownRevocation {
+    /// Accept it (as OpenSSL does without `X509_V_FLAG_CRL_CHECK`).
+    #[default]
+    Allow,
+    /// Refuse it with `UNABLE_TO_GET_CRL`.
+    Deny,
+}
+
+/// Verifies client chains. Built once, shared (`Send + Sync`), cheap per call.
+#[derive(Clone)]
+pub struct ChainVerifier {
+    anchors: Arc<TrustAnchors>,
+    intermediates: Vec<ClientCertificate>,
+    crls: Arc<Vec<CertRevocationList<'static>>>,
+    revocation_depth: RevocationDepth,
+    unknown_revocation: UnknownRevocation,
+    enforce_crl_expiry: bool,
+    max_chain_len: usize,
+    algorithms: SignatureAlgorithms,
+    cert_limits: CertLimits,
+}
+
+impl fmt::Debug for ChainVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChainVerifier")
+            .field("anchors", &self.anchors.len())
+            .field("intermediates", &self.intermediates.len())
+            .field("crls", &self.crls.len())
+            .field("revocation_depth", &self.revocation_depth)
+            .field("unknown_revocation", &self.unknown_revocation)
+            .field("max_chain_len", &self.max_chain_len)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The default cap on the number of certificates a client may present (leaf included).
+pub const DEFAULT_MAX_CHAIN_LEN: usize = 8;
+
+impl ChainVerifier {
+    /// A verifier for these anchors using these signature algorithms (for example
+    /// `rustls::crypto::ring::default_provider().signature_verification_algorithms.all`).
+    pub fn new(anchors: TrustAnchors, algorithms: SignatureAlgorithms) -> Self {
+        Self {
+            anchors: Arc::new(anchors),
+            intermediates: Vec::new(),
+            crls: Arc::new(Vec::new()),
+            revocation_depth: RevocationDepth::default(),
+            unknown_revocation: UnknownRevocation::default(),
+            enforce_crl_expiry: true,
+            max_chain_len: DEFAULT_MAX_CHAIN_LEN,
+            algorithms,
+            cert_limits: CertLimits::DEFAULT,
+        }
+    }
+
+    /// Intermediates to use besides the ones the client presents (for clients that send
+    /// only their leaf).
+    pub fn with_intermediates(
+        mut self,
+        certs: impl IntoIterator<Item = CertificateDer<'static>>,
+    ) -> Result<Self, TrustConfigError> {
+        for (index, der) in certs.into_iter().enumerate() {
+            let cert = ClientCertificate::from_der(&der)
+                .map_err(|source| TrustConfigError::Malformed { index, source })?;
+            self.intermediates.push(cert);
+        }
+        Ok(self)
+    }
+
+    /// CRLs (DER). Each is checked by webpki when loaded.
+    pub fn with_crls(
+        mut self,
+        crls: impl IntoIterator<Item = CertificateRevocationListDer<'static>>,
+    ) -> Result<Self, TrustConfigError> {
+        let mut list = Vec::new();
+        for (i, der) in crls.into_iter().enumerate() {
+            let crl = OwnedCertRevocationList::from_der(&der).map_err(|e| {
+                TrustConfigError::Rejected {
+                    what: format!("CRL {i}"),
+                    reason: format!("{e:?}"),
+                }
+            })?;
+            list.push(CertRevocationList::from(crl));
+        }
+        // Replaces any CRLs set before; CertRevocationList is not Clone, hence the Arc.
+        self.crls = Arc::new(list);
+        Ok(self)
+    }
+
+    /// CRLs from PEM (`X509 CRL` blocks).
+    pub fn with_crls_pem(self, pem: &[u8]) -> Result<Self, TrustConfigError> {
+        let crls = CertificateRevocationListDer::pem_slice_iter(pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| TrustConfigError::Pem(e.to_string()))?;
+        if crls.is_empty() {
+            return Err(TrustConfigError::Pem("no `X509 CRL` block found".into()));
+        }
+        self.with_crls(crls)
+    }
+
+    /// Which certificates CRLs are checked for (default: the whole chain).
+    pub fn with_revocation_depth(mut self, depth: RevocationDepth) -> Self {
+        self.revocation_depth = depth;
+        self
+    }
+
+    /// What to do when CRLs are configured but none covers a certificate (default: allow).
+    pub fn with_unknown_revocation(mut self, policy: UnknownRevocation) -> Self {
+        self.unknown_revocation = policy;
+        self
+    }
+
+    /// Whether a CRL past its nextUpdate fails verification with `CRL_HAS_EXPIRED`
+    /// (default: yes, as OpenSSL does).
+    pub fn with_crl_expiry_enforced(mut self, enforce: bool) -> Self {
+        self.enforce_crl_expiry = enforce;
+        self
+    }
+
+    /// The most certificates a client may present, leaf included (default
+    /// [`DEFAULT_MAX_CHAIN_LEN`]). Longer chains fail with `CHAIN_TOO_LONG` before any
+    /// signature is checked.
+    pub fn with_max_chain_len(mut self, max: usize) -> Self {
+        self.max_chain_len = max;
+        self
+    }
+
+    /// Limits for parsing presented certificates.
+    pub fn with_cert_limits(mut self, limits: CertLimits) -> Self {
+        self.cert_limits = limits;
+        self
+    }
+
+    /// The trust anchors.
+    pub fn anchors(&self) -> &TrustAnchors {
+        &self.anchors
+    }
+
+    /// The chain-length cap.
+    pub fn max_chain_len(&self) -> usize {
+        self.max_chain_len
+    }
+
+    /// Verifies a presented chain (leaf first) for client authentication at `now`.
+    pub fn verify(
+        &self,
+        chain: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<VerifiedChain, VerifyError> {
+        let Some(leaf_der) = chain.first() else {
+            return Err(VerifyError::NoCertificate);
+        };
+        let leaf = ClientCertificate::from_der_with_limits(leaf_der, self.cert_limits)
+            .map_err(|source| VerifyError::Malformed { index: 0, source })?;
+        self.verify_parsed(leaf, chain, now)
+    }
+
+    /// As [`Self::verify`], for a caller that has already parsed the leaf (`chain[0]`).
+    pub fn verify_parsed(
+        &self,
+        leaf: ClientCertificate,
+        chain: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<VerifiedChain, VerifyError> {
+        if chain.is_empty() {
+            return Err(VerifyError::NoCertificate);
+        }
+        if chain.len() > self.max_chain_len {
+            return Err(VerifyError::ChainTooLong {
+                len: chain.len(),
+                max: self.max_chain_len,
+            });
+        }
+        let presented: Vec<ClientCertificate> = chain[1..]
+            .iter()
+            .enumerate()
+            .map(|(i, der)| {
+                ClientCertificate::from_der_with_limits(der, self.cert_limits).map_err(|source| {
+                    VerifyError::Malformed {
+                        index: i + 1,
+                        source,
+                    }
+                })
+            })
+            .collect::<Result<_, _>>()?;
+
+        let leaf_der = CertificateDer::from(leaf.der());
+        let ee = EndEntityCert::try_from(&leaf_der)
+            .map_err(|e| self.map_error(e, &leaf, &presented, now))?;
+        let mut intermediates: Vec<CertificateDer<'_>> = presented
+            .iter()
+            .map(|c| CertificateDer::from(c.der()))
+            .collect();
+        intermediates.extend(
+            self.intermediates
+                .iter()
+                .map(|c| CertificateDer::from(c.der())),
+        );
+
+        let crl_refs: Vec<&CertRevocationList<'_>> = self.crls.iter().collect();
+        let revocation = match RevocationOptionsBuilder::new(&crl_refs) {
+            Ok(b) => Some(
+                b.with_depth(match self.revocation_depth {
+                    RevocationDepth::EndEntity => RevocationCheckDepth::EndEntity,
+                    RevocationDepth::Chain => RevocationCheckDepth::Chain,
+                })
+                .with_status_policy(match self.unknown_revocation {
+                    UnknownRevocation::Allow => UnknownStatusPolicy::Allow,
+                    UnknownRevocation::Deny => UnknownStatusPolicy::Deny,
+                })
+                .with_expiration_policy(if self.enforce_crl_expiry {
+                    ExpirationPolicy::Enforce
+                } else {
+                    ExpirationPolicy::Ignore
+                })
+                .build(),
+            ),
+            Err(_) => None, // no CRLs configured
+        };
+
+        let path = ee
+            .verify_for_usage(
+                self.algorithms,
+                &self.anchors.anchors,
+                &intermediates,
+                now,
+                KeyUsage::client_auth(),
+                revocation,
+                None,
+            )
+            .map_err(|e| self.map_error(e, &leaf, &presented, now))?;
+
+        let mut verified = Vec::new();
+        for der in path.intermediate_certificates() {
+            let der = der.der();
+            // Every intermediate webpki used came from one of these two lists.
+            if let Some(c) = presented
+                .iter()
+                .chain(&self.intermediates)
+                .find(|c| c.der() == der.as_ref())
+            {
+                verified.push(c.clone());
+            }
+        }
+        let anchor = path.anchor();
+        let anchor_index = self
+            .anchors
+            .anchors
+            .iter()
+            .position(|a| {
+                a.subject == anchor.subject
+                    && a.subject_public_key_info == anchor.subject_public_key_info
+            })
+            .unwrap_or(0);
+        Ok(VerifiedChain {
+            leaf,
+            intermediates: verified,
+            anchor: self.anchors.certs.get(anchor_index).cloned(),
+        })
+    }
+
+    /// Turns webpki's error into ours, naming the chain shape as OpenSSL would.
+    fn map_error(
+        &self,
+        e: webpki::Error,
+        leaf: &ClientCertificate,
+        presented: &[ClientCertificate],
+        now: UnixTime,
+    ) -> VerifyError {
+        use webpki::Error as W;
+        let now_t = Time::from(now);
+        match e {
+            W::CertExpired { not_after, .. } => VerifyError::Expired {
+                now: now_t,
+                not_after: Time::from(not_after),
+            },
+            W::CertNotValidYet { not_before, .. } => VerifyError::NotYetValid {
+                now: now_t,
+                not_before: Time::from(not_before),
+            },
+            W::UnknownIssuer => self.unknown_issuer(leaf, presented),
+            // OpenSSL only considers an issuer whose subject key identifier matches the
+            // leaf's authority key identifier; without such a candidate the issuer is
+            // "unknown", not the signature "bad".
+            W::InvalidSignatureForPublicKey if !self.has_matching_issuer(leaf, presented) => {
+                self.unknown_issuer(leaf, presented)
+            }
+            W::InvalidSignatureForPublicKey
+            | W::SignatureAlgorithmMismatch
+            | W::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => VerifyError::BadSignature,
+            W::UnsupportedSignatureAlgorithmContext(_) => {
+                VerifyError::UnsupportedSignatureAlgorithm
+            }
+            W::RequiredEkuNotFoundContext(_) | W::EmptyEkuExtension => VerifyError::InvalidPurpose,
+            // webpki 0.103 still returns the deprecated unit variants in places.
+            #[allow(deprecated)]
+            W::UnsupportedSignatureAlgorithmForPublicKey => VerifyError::BadSignature,
+            #[allow(deprecated)]
+            W::UnsupportedSignatureAlgorithm => VerifyError::UnsupportedSignatureAlgorithm,
+            #[allow(deprecated)]
+            W::RequiredEkuNotFound => VerifyError::InvalidPurpose,
+            W::CertRevoked => VerifyError::Revoked,
+            W::UnknownRevocationStatus => VerifyError::RevocationUnknown,
+            W::CrlExpired { next_update, .. } => VerifyError::CrlExpired {
+                next_update: Time::from(next_update),
+            },
+            W::CaUsedAsEndEntity => VerifyError::CaUsedAsEndEntity,
+            W::UnsupportedCertVersion => VerifyError::UnsupportedVersion,
+            W::UnsupportedCriticalExtension => VerifyError::UnhandledCriticalExtension,
+            W::PathLenConstraintViolated => VerifyError::PathLengthExceeded,
+            W::MaximumPathDepthExceeded => VerifyError::ChainTooLong {
+                len: presented.len() + 1,
+                max: self.max_chain_len,
+            },
+            W::NameConstraintViolation => VerifyError::NameConstraintViolation,
+            W::BadDer | W::BadDerTime | W::TrailingData(_) | W::MalformedExtensions => {
+                VerifyError::BadEncoding {
+                    detail: format!("{e:?}"),
+                }
+            }
+            other => VerifyError::Rejected {
+                detail: format!("{other:?}"),
+            },
+        }
+    }
+
+    /// Whether some known certificate could have issued `leaf`: same name, and (if the
+    /// leaf names one) the same key identifier.
+    fn has_matching_issuer(
+        &self,
+        leaf: &ClientCertificate,
+        presented: &[ClientCertificate],
+    ) -> bool {
+        let akid = leaf.authority_key_id();
+        self.anchors
+            .certs
+            .iter()
+            .chain(presented)
+            .chain(&self.intermediates)
+            .any(|c| {
+                c.subject() == leaf.issuer()
+                    && match (akid, c.subject_key_id()) {
+                        (Some(a), Some(s)) => a == s,
+                        _ => true,
+                    }
+            })
+    }
+
+    /// OpenSSL's classification of a chain that does not reach a trust anchor: follow the
+    /// presented certificates by name from the leaf; if the last one is self-issued the
+    /// client sent its own root, otherwise an issuer is missing.
+    fn unknown_issuer(
+        &self,
+        leaf: &ClientCertificate,
+        presented: &[ClientCertificate],
+    ) -> VerifyError {
+        let mut current = leaf;
+        let mut depth = 0usize;
+        let mut used = vec![false; presented.len()];
+        loop {
+            if current.subject() == current.issuer() {
+                return if depth == 0 {
+                    VerifyError::DepthZeroSelfSigned
+                } else {
+                    VerifyError::SelfSignedInChain
+                };
+            }
+            let next = presented
+                .iter()
+                .enumerate()
+                .find(|(i, c)| !used[*i] && c.subject() == current.issuer());
+            match next {
+                Some((i, c)) => {
+                    used[i] = true;
+                    current = c;
+                    depth += 1;
+                }
+                None if depth == 0 => return VerifyError::LeafIssuerUnknown,
+                None => return VerifyError::IssuerUnknown,
+            }
+        }
+    }
+}
+
+/// A chain that verified: the client's certificate, the intermediates used, and the trust
+/// anchor it leads to.
+#[derive(Clone, Debug)]
+pub struct VerifiedChain {
+    leaf: ClientCertificate,
+    intermediates: Vec<ClientCertificate>,
+    anchor: Option<ClientCertificate>,
+}
+
+impl VerifiedChain {
+    /// The client's certificate.
+    pub fn leaf(&self) -> &ClientCertificate {
+        &self.leaf
+    }
+
+    /// The intermediates on the verified path, from the leaf's issuer upwards.
+    pub fn intermediates(&self) -> &[ClientCertificate] {
+        &self.intermediates
+    }
+
+    /// The trust anchor's certificate.
+    pub fn anchor(&self) -> Option<&ClientCertificate> {
+        self.anchor.as_ref()
+    }
+
+    /// The certificate that issued the leaf: the first intermediate, or the anchor.
+    pub fn issuer(&self) -> Option<&ClientCertificate> {
+        self.intermediates.first().or(self.anchor.as_ref())
+    }
+
+    /// Leaf, intermediates, anchor: the whole path in order.
+    pub fn iter(&self) -> impl Iterator<Item = &ClientCertificate> {
+        std::iter::once(&self.leaf)
+            .chain(self.intermediates.iter())
+            .chain(self.anchor.iter())
+    }
+}
+
+/// Why a client chain did not verify. [`VerifyError::code`] is stable and documented;
+/// `Display` is for people and may change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The client presented no certificate. `NO_CERTIFICATE`.
+    NoCertificate,
+    /// More certificates than allowed. `CHAIN_TOO_LONG`.
+    ChainTooLong {
+        /// How many were presented.
+        len: usize,
+        /// The cap.
+        max: usize,
+    },
+    /// A presented certificate could not be parsed. `MALFORMED_CERTIFICATE`.
+    Malformed {
+        /// Its position in the presented chain (0 = leaf).
+        index: usize,
+        /// What is wrong with it.
+        source: X509Error,
+    },
+    /// webpki found the DER of a certificate on the path malformed (it is stricter than
+    /// the parser behind [`ClientCertificate`]). `MALFORMED_CERTIFICATE`.
+    BadEncoding {
+        /// webpki's reason.
+        detail: String,
+    },
+    /// A certificate on the path has expired. `CERT_HAS_EXPIRED`.
+    Expired {
+        /// The verification time.
+        now: Time,
+        /// The certificate's notAfter.
+        not_after: Time,
+    },
+    /// A certificate on the path is not valid yet. `CERT_NOT_YET_VALID`.
+    NotYetValid {
+        /// The verification time.
+        now: Time,
+        /// The certificate's notBefore.
+        not_before: Time,
+    },
+    /// A lone self-signed certificate that is not a trust anchor.
+    /// `DEPTH_ZERO_SELF_SIGNED_CERT`.
+    DepthZeroSelfSigned,
+    /// The presented chain ends in a self-signed certificate that is not a trust anchor.
+    /// `SELF_SIGNED_CERT_IN_CHAIN`.
+    SelfSignedInChain,
+    /// A lone leaf whose issuer is unknown. `UNABLE_TO_VERIFY_LEAF_SIGNATURE`.
+    LeafIssuerUnknown,
+    /// The chain does not lead to a trust anchor. `UNABLE_TO_GET_ISSUER_CERT_LOCALLY`.
+    IssuerUnknown,
+    /// A signature on the path does not verify. `CERT_SIGNATURE_FAILURE`.
+    BadSignature,
+    /// A signature algorithm the configured provider does not offer (e.g. SHA-1).
+    /// `UNSUPPORTED_SIGNATURE_ALGORITHM`.
+    UnsupportedSignatureAlgorithm,
+    /// The certificate is not for client authentication (EKU without clientAuth).
+    /// `INVALID_PURPOSE`.
+    InvalidPurpose,
+    /// Revoked by a configured CRL. `CERT_REVOKED`.
+    Revoked,
+    /// No configured CRL covers a certificate and unknown status is denied.
+    /// `UNABLE_TO_GET_CRL`.
+    RevocationUnknown,
+    /// A configured CRL is past its nextUpdate. `CRL_HAS_EXPIRED`.
+    CrlExpired {
+        /// The CRL's nextUpdate.
+        next_update: Time,
+    },
+    /// The client's certificate is a CA certificate. `CA_USED_AS_END_ENTITY`.
+    CaUsedAsEndEntity,
+    /// A v1 or v2 certificate. `UNSUPPORTED_CERT_VERSION`.
+    UnsupportedVersion,
+    /// A critical extension that is not understood. `UNHANDLED_CRITICAL_EXTENSION`.
+    UnhandledCriticalExtension,
+    /// An intermediate's pathLenConstraint is exceeded. `PATH_LENGTH_EXCEEDED`.
+    PathLengthExceeded,
+    /// A name constraint on the path is violated. `NAME_CONSTRAINTS_VIOLATION`.
+    NameConstraintViolation,
+    /// Any other refusal by webpki. `CERT_REJECTED`.
+    Rejected {
+        /// webpki's reason.
+        detail: String,
+    },
+}
+
+impl VerifyError {
+    /// The stable code, e.g. `CERT_HAS_EXPIRED`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NoCertificate => "NO_CERTIFICATE",
+            Self::ChainTooLong { .. } => "CHAIN_TOO_LONG",
+            Self::Malformed { .. } | Self::BadEncoding { .. } => "MALFORMED_CERTIFICATE",
+            Self::Expired { .. } => "CERT_HAS_EXPIRED",
+            Self::NotYetValid { .. } => "CERT_NOT_YET_VALID",
+            Self::DepthZeroSelfSigned => "DEPTH_ZERO_SELF_SIGNED_CERT",
+            Self::SelfSignedInChain => "SELF_SIGNED_CERT_IN_CHAIN",
+            Self::LeafIssuerUnknown => "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+            Self::IssuerUnknown => "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+            Self::BadSignature => "CERT_SIGNATURE_FAILURE",
+            Self::UnsupportedSignatureAlgorithm => "UNSUPPORTED_SIGNATURE_ALGORITHM",
+            Self::InvalidPurpose => "INVALID_PURPOSE",
+            Self::Revoked => "CERT_REVOKED",
+            Self::RevocationUnknown => "UNABLE_TO_GET_CRL",
+            Self::CrlExpired { .. } => "CRL_HAS_EXPIRED",
+            Self::CaUsedAsEndEntity => "CA_USED_AS_END_ENTITY",
+            Self::UnsupportedVersion => "UNSUPPORTED_CERT_VERSION",
+            Self::UnhandledCriticalExtension => "UNHANDLED_CRITICAL_EXTENSION",
+            Self::PathLengthExceeded => "PATH_LENGTH_EXCEEDED",
+            Self::NameConstraintViolation => "NAME_CONSTRAINTS_VIOLATION",
+            Self::Rejected { .. } => "CERT_REJECTED",
+        }
+    }
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoCertificate => f.write_str("no client certificate presented"),
+            Self::ChainTooLong { len, max } => {
+                write!(
+                    f,
+                    "client presented {len} certificates, more than the limit of {max}"
+                )
+            }
+            Self::Malformed { index, .. } => {
+                write!(f, "presented certificate {index} is malformed")
+            }
+            Self::BadEncoding { detail } => {
+                write!(f, "malformed certificate on the path ({detail})")
+            }
+            Self::Expired { now, not_after } => {
+                write!(f, "certificate expired at {not_after} (now {now})")
+            }
+            Self::NotYetValid { now, not_before } => {
+                write!(f, "certificate not valid before {not_before} (now {now})")
+            }
+            Self::DepthZeroSelfSigned => f.write_str("self-signed certificate is not trusted"),
+            Self::SelfSignedInChain => {
+                f.write_str("chain ends in a self-signed certificate that is not trusted")
+            }
+            Self::LeafIssuerUnknown => {
+                f.write_str("certificate's issuer is not a trusted CA and no intermediate was sent")
+            }
+            Self::IssuerUnknown => f.write_str("chain does not lead to a trusted CA"),
+            Self::BadSignature => f.write_str("a certificate signature does not verify"),
+            Self::UnsupportedSignatureAlgorithm => {
+                f.write_str("a certificate uses a signature algorithm that is not accepted")
+            }
+            Self::InvalidPurpose => f.write_str(
+                "certificate is not valid for client authentication (extended key usage)",
+            ),
+            Self::Revoked => f.write_str("certificate is revoked"),
+            Self::RevocationUnknown => {
+                f.write_str("no configured CRL covers a certificate and unknown status is denied")
+            }
+            Self::CrlExpired { next_update } => {
+                write!(
+                    f,
+                    "a configured CRL expired at {next_update}; publish a fresh one"
+                )
+            }
+            Self::CaUsedAsEndEntity => {
+                f.write_str("a CA certificate was used as a client certificate")
+            }
+            Self::UnsupportedVersion => f.write_str("certificate is not X.509 v3"),
+            Self::UnhandledCriticalExtension => {
+                f.write_str("certificate has an unknown critical extension")
+            }
+            Self::PathLengthExceeded => {
+                f.write_str("an intermediate's path length limit is exceeded")
+            }
+            Self::NameConstraintViolation => f.write_str("a name constraint is violated"),
+            Self::Rejected { detail } => write!(f, "certificate rejected: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for VerifyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Malformed { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,350 @@
+//! Chain verification: every outcome and error code, over PKIs made here, at a fixed time.
+#![allow(clippy::unwrap_used, clippy::as_conversions, missing_docs)]
+
+use certauth_core::verify::{
+    ChainVerifier, RevocationDepth, TrustAnchors, TrustConfigError, UnknownRevocation, VerifyError,
+};
+use certauth_core::{CertificateDer, ClientCertificate, Time};
+use certauth_testkit::der;
+use certauth_testkit::{Authority, Crafted, Issued, KeyKind, Leaf, NOW_SECS, now};
+use rcgen::ExtendedKeyUsagePurpose;
+
+fn verifier(root: &Authority) -> ChainVerifier {
+    let anchors = TrustAnchors::from_der([root.cert.der.clone()]).unwrap();
+    ChainVerifier::new(anchors, webpki::ALL_VERIFICATION_ALGS)
+}
+
+fn chain(certs: &[&Issued]) -> Vec<CertificateDer<'static>> {
+    certs.iter().map(|c| c.der.clone()).collect()
+}
+
+fn code(v: &ChainVerifier, certs: &[&Issued]) -> &'static str {
+    match v.verify(&chain(certs), now()) {
+        Ok(_) => "OK",
+        Err(e) => e.code(),
+    }
+}
+
+#[test]
+fn leaf_under_root_verifies_and_exposes_the_path() {
+    let root = Authority::root("Root A");
+    let leaf = root.issue(&Leaf::client("alice"));
+    let v = verifier(&root);
+    let verified = v.verify(&chain(&[&leaf]), now()).unwrap();
+    assert_eq!(verified.leaf().der(), &leaf.der[..]);
+    assert!(verified.intermediates().is_empty());
+    assert_eq!(verified.anchor().unwrap().der(), &root.cert.der[..]);
+    assert_eq!(verified.issuer().unwrap().der(), &root.cert.der[..]);
+    assert_eq!(verified.iter().count(), 2);
+}
+
+#[test]
+fn chain_of_three_verifies_presented_or_configured() {
+    let root = Authority::root("Root B");
+    let inter = root.intermediate("Intermediate B");
+    let leaf = inter.issue(&Leaf::client("bob"));
+    let v = verifier(&root);
+    let verified = v.verify(&chain(&[&leaf, &inter.cert]), now()).unwrap();
+    assert_eq!(verified.intermediates().len(), 1);
+    assert_eq!(verified.issuer().unwrap().der(), &inter.cert.der[..]);
+    let subjects: Vec<String> = verified
+        .iter()
+        .map(|c| c.subject().common_names().next().unwrap().into_owned())
+        .collect();
+    assert_eq!(subjects, ["bob", "Intermediate B", "Root B"]);
+
+    // A client that sends only its leaf: unknown issuer, unless the server knows the
+    // intermediate.
+    assert_eq!(code(&v, &[&leaf]), "UNABLE_TO_VERIFY_LEAF_SIGNATURE");
+    let v = verifier(&root)
+        .with_intermediates([inter.cert.der.clone()])
+        .unwrap();
+    assert_eq!(code(&v, &[&leaf]), "OK");
+}
+
+#[test]
+fn validity_period_is_checked_against_the_given_time() {
+    let root = Authority::root("Root C");
+    let mut expired = Leaf::client("old");
+    expired.not_before = NOW_SECS as i64 - 20 * 86_400;
+    expired.not_after = NOW_SECS as i64 - 10 * 86_400;
+    let expired = root.issue(&expired);
+    let mut future = Leaf::client("new");
+    future.not_before = NOW_SECS as i64 + 10 * 86_400;
+    let future = root.issue(&future);
+    let v = verifier(&root);
+
+    let err = v.verify(&chain(&[&expired]), now()).unwrap_err();
+    assert_eq!(err.code(), "CERT_HAS_EXPIRED");
+    assert_eq!(
+        err,
+        VerifyError::Expired {
+            now: Time::from_unix_seconds(NOW_SECS as i64),
+            not_after: Time::from_unix_seconds(NOW_SECS as i64 - 10 * 86_400),
+        }
+    );
+    assert!(
+        err.to_string().contains("expired at 2026-05-22T00:00:00Z"),
+        "{err}"
+    );
+    let err = v.verify(&chain(&[&future]), now()).unwrap_err();
+    assert_eq!(err.code(), "CERT_NOT_YET_VALID");
+
+    // The same certificates at other times.
+    let then = rustls_pki_types::UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+        NOW_SECS - 15 * 86_400,
+    ));
+    assert!(v.verify(&chain(&[&expired]), then).is_ok());
+}
+
+#[test]
+fn unknown_issuers_are_named_as_openssl_names_them() {
+    let root = Authority::root("Root D");
+    let other = Authority::root("Other Root");
+    let other_inter = other.intermediate("Other Intermediate");
+    let v = verifier(&root);
+
+    let foreign = other.issue(&Leaf::client("mallory"));
+    assert_eq!(code(&v, &[&foreign]), "UNABLE_TO_VERIFY_LEAF_SIGNATURE");
+
+    let foreign_deep = other_inter.issue(&Leaf::client("mallory"));
+    assert_eq!(
+        code(&v, &[&foreign_deep, &other_inter.cert]),
+        "UNABLE_TO_GET_ISSUER_CERT_LOCALLY"
+    );
+    assert_eq!(
+        code(&v, &[&foreign_deep, &other_inter.cert, &other.cert]),
+        "SELF_SIGNED_CERT_IN_CHAIN"
+    );
+
+    // A self-signed leaf.
+    let key = certauth_testkit::key(KeyKind::P256);
+    let mut params = rcgen::CertificateParams::new(vec!["self.example".into()]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "self-signed");
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let der = params.self_signed(&key).unwrap().der().clone();
+    let err = v.verify(&[der], now()).unwrap_err();
+    assert_eq!(err.code(), "DEPTH_ZERO_SELF_SIGNED_CERT");
+}
+
+#[test]
+fn a_forged_signature_is_refused() {
+    let root = Authority::root("Root E");
+    let v = verifier(&root);
+    // A real certificate with one bit of its signature flipped.
+    let real = root.issue(&Leaf::client("eve"));
+    let mut der = real.der.to_vec();
+    *der.last_mut().unwrap() ^= 1;
+    let corrupted = Issued::new(der.into(), real.key);
+    assert_eq!(code(&v, &[&corrupted]), "CERT_SIGNATURE_FAILURE");
+
+    // Issued by an imposter with the real root's name but another key: OpenSSL (and so
+    // Node) never considers the real root its issuer, because the key identifiers differ.
+    let imposter = Authority::root("Root E");
+    let forged = imposter.issue(&Leaf::client("eve"));
+    assert_eq!(code(&v, &[&forged]), "UNABLE_TO_VERIFY_LEAF_SIGNATURE");
+}
+
+#[test]
+fn purpose_and_ca_flag_are_enforced() {
+    let root = Authority::root("Root F");
+    let v = verifier(&root);
+    let mut server_only = Leaf::client("server");
+    server_only.eku = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    assert_eq!(code(&v, &[&root.issue(&server_only)]), "INVALID_PURPOSE");
+
+    let mut no_eku = Leaf::client("no eku");
+    no_eku.eku = vec![];
+    assert_eq!(code(&v, &[&root.issue(&no_eku)]), "OK");
+
+    let mut ca_leaf = Leaf::client("ca as leaf");
+    ca_leaf.is_ca = true;
+    assert_eq!(code(&v, &[&root.issue(&ca_leaf)]), "CA_USED_AS_END_ENTITY");
+}
+
+#[test]
+fn v1_sha1_and_unknown_critical_extensions_are_refused() {
+    let root = Authority::root("Root G");
+    let v = verifier(&root);
+    let root_cert = ClientCertificate::from_der(&root.cert.der).unwrap();
+    let issuer = root_cert.subject().raw().to_vec();
+    let subject_key = certauth_testkit::key(KeyKind::P256);
+    let base = || {
+        let mut c = Crafted::new(der::simple_name(&[("CN", "crafted")]));
+        c.issuer = issuer.clone();
+        c.serial = vec![0x42];
+        c
+    };
+    let sign = |c: &Crafted| CertificateDer::from(c.sign(&subject_key, &root.cert.key));
+
+    assert_eq!(v.verify(&[sign(&base())], now()).map(|_| ()), Ok(()));
+
+    let mut v1 = base();
+    v1.version = 1;
+    assert_eq!(
+        v.verify(&[sign(&v1)], now()).unwrap_err().code(),
+        "UNSUPPORTED_CERT_VERSION"
+    );
+
+    let mut critical = base();
+    critical
+        .extensions
+        .push(("1.3.6.1.4.1.99999.1".into(), true, der::tlv(0x05, &[])));
+    assert_eq!(
+        v.verify(&[sign(&critical)], now()).unwrap_err().code(),
+        "UNHANDLED_CRITICAL_EXTENSION"
+    );
+    let mut non_critical = base();
+    non_critical
+        .extensions
+        .push(("1.3.6.1.4.1.99999.1".into(), false, der::tlv(0x05, &[])));
+    assert!(v.verify(&[sign(&non_critical)], now()).is_ok());
+
+    // Rewrite both signature algorithm identifiers to ecdsa-with-SHA1: refused before any
+    // signature is checked, because no provider offers SHA-1.
+    let good = sign(&base()).to_vec();
+    let sha256 = der::seq(&[der::oid("1.2.840.10045.4.3.2")]);
+    let sha1 = der::seq(&[der::oid("1.2.840.10045.4.1")]);
+    let reencoded = replace_all(&good, &sha256, &sha1);
+    let err = v
+        .verify(&[CertificateDer::from(reencoded)], now())
+        .unwrap_err();
+    assert_eq!(err.code(), "UNSUPPORTED_SIGNATURE_ALGORITHM", "{err:?}");
+}
+
+/// Replaces every occurrence of `from` with `to` and fixes the lengths of the certificate's
+/// outer SEQUENCE and TBS (the only enclosing elements of an AlgorithmIdentifier).
+fn replace_all(cert: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    // Re-split: outer SEQUENCE { tbs, alg, sig }.
+    let (outer_body, _) = split_tlv(cert);
+    let (tbs_body, rest) = split_tlv(outer_body);
+    let (tbs, alg_and_sig) = (tbs_body, rest);
+    let tbs = der::tlv(0x30, &replace_bytes(tbs, from, to));
+    let alg_and_sig = replace_bytes(alg_and_sig, from, to);
+    der::tlv(0x30, &[tbs, alg_and_sig].concat())
+}
+
+/// (contents of the first TLV, bytes after it)
+fn split_tlv(input: &[u8]) -> (&[u8], &[u8]) {
+    let len_byte = input[1];
+    let (len, hdr) = if len_byte < 0x80 {
+        (usize::from(len_byte), 2)
+    } else {
+        let n = usize::from(len_byte & 0x7F);
+        let mut len = 0usize;
+        for b in &input[2..2 + n] {
+            len = (len << 8) | usize::from(*b);
+        }
+        (len, 2 + n)
+    };
+    (&input[hdr..hdr + len], &input[hdr + len..])
+}
+
+fn replace_bytes(hay: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < hay.len() {
+        if hay[i..].starts_with(from) {
+            out.extend_from_slice(to);
+            i += from.len();
+        } else {
+            out.push(hay[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+#[test]
+fn crls_revoke_and_unknown_status_is_configurable() {
+    let root = Authority::root("Root H");
+    let inter = root.intermediate("Intermediate H");
+    let good = inter.issue(&Leaf::client("good"));
+    let bad = inter.issue(&Leaf::client("bad"));
+    let crl = inter.crl(&[&bad]);
+    let root_crl = root.crl(&[]);
+
+    let v = verifier(&root).with_crls([crl.clone()]).unwrap();
+    assert_eq!(code(&v, &[&good, &inter.cert]), "OK");
+    assert_eq!(code(&v, &[&bad, &inter.cert]), "CERT_REVOKED");
+
+    // The intermediate itself is not covered by any CRL: allowed by default...
+    let strict = verifier(&root)
+        .with_crls([crl.clone()])
+        .unwrap()
+        .with_unknown_revocation(UnknownRevocation::Deny);
+    assert_eq!(code(&strict, &[&good, &inter.cert]), "UNABLE_TO_GET_CRL");
+    // ...fine when only the end entity is checked, or when the root's CRL is present too.
+    let ee_only = verifier(&root)
+        .with_crls([crl.clone()])
+        .unwrap()
+        .with_unknown_revocation(UnknownRevocation::Deny)
+        .with_revocation_depth(RevocationDepth::EndEntity);
+    assert_eq!(code(&ee_only, &[&good, &inter.cert]), "OK");
+    let full = verifier(&root)
+        .with_crls([crl, root_crl])
+        .unwrap()
+        .with_unknown_revocation(UnknownRevocation::Deny);
+    assert_eq!(code(&full, &[&good, &inter.cert]), "OK");
+    assert_eq!(code(&full, &[&bad, &inter.cert]), "CERT_REVOKED");
+}
+
+#[test]
+fn chain_length_and_malformed_input() {
+    let root = Authority::root("Root I");
+    let leaf = root.issue(&Leaf::client("long"));
+    let v = verifier(&root).with_max_chain_len(3);
+    let long: Vec<_> = std::iter::repeat_n(leaf.der.clone(), 4).collect();
+    assert_eq!(
+        v.verify(&long, now()).unwrap_err(),
+        VerifyError::ChainTooLong { len: 4, max: 3 }
+    );
+    assert_eq!(code(&v, &[&leaf]), "OK");
+    assert_eq!(v.verify(&[], now()).unwrap_err().code(), "NO_CERTIFICATE");
+    let err = v
+        .verify(&[CertificateDer::from(vec![0x30, 0x03, 0x02, 0x01])], now())
+        .unwrap_err();
+    assert_eq!(err.code(), "MALFORMED_CERTIFICATE");
+    let err = v
+        .verify(&[leaf.der.clone(), CertificateDer::from(vec![0x01])], now())
+        .unwrap_err();
+    assert!(
+        matches!(err, VerifyError::Malformed { index: 1, .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn trust_anchor_loading_errors_are_clear() {
+    let root = Authority::root("Root J");
+    let leaf = root.issue(&Leaf::client("not a ca"));
+    let err = TrustAnchors::from_pem(leaf.pem().as_bytes()).unwrap_err();
+    assert!(matches!(err, TrustConfigError::NotCa { index: 0, .. }));
+    assert!(err.to_string().contains("CN=not a ca"), "{err}");
+    assert!(err.to_string().contains("fingerprint"), "{err}");
+
+    let err = TrustAnchors::from_pem(b"hello").unwrap_err();
+    assert!(matches!(err, TrustConfigError::NoCertificates), "{err:?}");
+    let err = TrustAnchors::from_pem(leaf.key_pem().as_bytes()).unwrap_err();
+    assert!(matches!(err, TrustConfigError::NoCertificates), "{err:?}");
+
+    let two = format!(
+        "{}{}",
+        root.cert.pem(),
+        Authority::root("Root K").cert.pem()
+    );
+    let anchors = TrustAnchors::from_pem(two.as_bytes()).unwrap();
+    assert_eq!(anchors.len(), 2);
+    assert_eq!(anchors.subjects().count(), 2);
+    // DER works too.
+    assert_eq!(TrustAnchors::from_pem(&root.cert.der).unwrap().len(), 1);
+}
+
+#[test]
+fn verifier_is_send_sync_and_cheap_to_share() {
+    fn assert_send_sync<T: Send + Sync + Clone>() {}
+    assert_send_sync::<ChainVerifier>();
+    assert_send_sync::<ClientCertificate>();
+}
