@@ -1,0 +1,513 @@
+//! Every policy helper and combinator, the policy file and its errors, and async policies.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use certauth_core::ClientCertificate;
+use certauth_core::policy::file::{DEFAULT_MAX_DEPTH, PolicyFile};
+use certauth_core::policy::{
+    AsyncPolicy, DenyStatus, OwnedPolicyContext, Policy, PolicyContext, PolicyError, PolicyExt,
+    RequestInfo, Verdict, all_of, allow_any, allow_cn, allow_email, allow_fingerprints,
+    allow_issuer, allow_organization, allow_ou, allow_san, allow_serial, allow_spiffe_id,
+    allow_spiffe_trust_domain, allow_subject, any_of, not,
+};
+use certauth_core::verify::{ChainVerifier, TrustAnchors};
+use certauth_testkit::der::{self, san};
+use certauth_testkit::{Authority, Crafted, KeyKind, Leaf, key, now};
+use rcgen::{DnType, SanType};
+
+/// A certificate with two CNs, two OUs, an O, an email attribute and one of each SAN.
+fn rich_cert() -> ClientCertificate {
+    let k = key(KeyKind::P256);
+    let mut c = Crafted::new(der::name(&[
+        &[der::atv("2.5.4.10", der::string(der::UTF8, "Acme"))],
+        &[der::atv("2.5.4.11", der::string(der::UTF8, "eng"))],
+        &[der::atv("2.5.4.11", der::string(der::UTF8, "ops"))],
+        &[der::atv("2.5.4.3", der::string(der::UTF8, "alice"))],
+        &[der::atv(
+            "2.5.4.3",
+            der::string(der::PRINTABLE, "alice-alt"),
+        )],
+        &[der::atv(
+            "1.2.840.113549.1.9.1",
+            der::string(der::IA5, "Alice@Acme.example"),
+        )],
+    ]));
+    c.issuer = der::simple_name(&[("C", "US"), ("O", "Acme"), ("CN", "Acme Issuing CA")]);
+    c.serial = vec![0x00, 0xAB, 0xCD];
+    c.extensions.push((
+        "2.5.29.17".into(),
+        false,
+        san::extension(&[
+            san::dns("alice.acme.example"),
+            san::email("alice@mail.acme.example"),
+            san::uri("spiffe://acme.example/ns/prod/sa/alice"),
+            san::ip("10.0.0.7".parse::<IpAddr>().unwrap()),
+            san::ip("2001:db8::7".parse::<IpAddr>().unwrap()),
+        ]),
+    ));
+    ClientCertificate::from_der(&c.sign(&k, &k)).unwrap()
+}
+
+fn eval(p: &impl Policy, cert: &ClientCertificate) -> Verdict {
+    p.evaluate(&PolicyContext::new(
+        cert,
+        None,
+        RequestInfo::new("GET", "/"),
+    ))
+}
+
+fn allows(p: &impl Policy, cert: &ClientCertificate) -> bool {
+    eval(p, cert).is_allow()
+}
+
+#[test]
+fn attribute_helpers_match_any_value_of_repeated_attributes() {
+    let c = rich_cert();
+    assert!(allows(&allow_cn(["alice"]), &c));
+    assert!(allows(&allow_cn(["alice-alt"]), &c), "second CN");
+    assert!(!allows(&allow_cn(["Alice"]), &c), "exact match");
+    assert!(
+        !allows(&allow_cn(Vec::<String>::new()), &c),
+        "empty list allows no one"
+    );
+    assert!(
+        allows(&allow_ou(["ops"]), &c),
+        "second OU (the Node package misses this)"
+    );
+    assert!(!allows(&allow_ou(["sales"]), &c));
+    assert!(allows(&allow_organization(["Acme"]), &c));
+    assert!(!allows(&allow_organization(["Other"]), &c));
+
+    let Verdict::Deny(d) = eval(&allow_cn(["bob"]), &c) else {
+        panic!()
+    };
+    assert_eq!(d.status(), DenyStatus::Unauthorized);
+    assert!(
+        d.reason().contains("\"alice\", \"alice-alt\""),
+        "{}",
+        d.reason()
+    );
+}
+
+#[test]
+fn issuer_and_subject_require_every_named_field() {
+    let c = rich_cert();
+    assert!(allows(
+        &allow_issuer([("CN", "Acme Issuing CA"), ("O", "Acme")]).unwrap(),
+        &c
+    ));
+    assert!(!allows(
+        &allow_issuer([("CN", "Acme Issuing CA"), ("O", "Evil")]).unwrap(),
+        &c
+    ));
+    assert!(
+        allows(&allow_issuer([("2.5.4.6", "US")]).unwrap(), &c),
+        "dotted OID"
+    );
+    assert!(allows(
+        &allow_subject([("OU", "ops"), ("O", "Acme")]).unwrap(),
+        &c
+    ));
+    assert!(allows(
+        &allow_subject([("emailAddress", "Alice@Acme.example")]).unwrap(),
+        &c
+    ));
+    assert!(allows(
+        &allow_subject([("E", "Alice@Acme.example")]).unwrap(),
+        &c
+    ));
+    assert!(!allows(
+        &allow_subject([("CN", "Acme Issuing CA")]).unwrap(),
+        &c
+    ));
+    assert_eq!(
+        allow_subject([("Nope", "x")]).err(),
+        Some(PolicyError::UnknownAttribute {
+            name: "Nope".into()
+        })
+    );
+}
+
+#[test]
+fn fingerprints_are_sha256_in_any_spelling() {
+    let c = rich_cert();
+    let hex: String = c
+        .fingerprint_sha256()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let colon = c.fingerprint_sha256_hex();
+    for pin in [hex.clone(), format!("SHA256:{colon}"), colon.to_lowercase()] {
+        assert!(
+            allows(&allow_fingerprints([pin.as_str()]).unwrap(), &c),
+            "{pin}"
+        );
+    }
+    // 10,000 pins: still one hash lookup.
+    let many: Vec<String> = (0..10_000u32)
+        .map(|i| format!("{i:064x}"))
+        .chain([hex])
+        .collect();
+    assert!(allows(&allow_fingerprints(&many).unwrap(), &c));
+    assert!(!allows(&allow_fingerprints(&many[..10_000]).unwrap(), &c));
+
+    // The Node package's bug: a SHA-1 fingerprint is not a pin.
+    let sha1: String = c
+        .fingerprint_sha1()
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect();
+    assert!(matches!(
+        allow_fingerprints([sha1]),
+        Err(PolicyError::InvalidFingerprint { .. })
+    ));
+}
+
+#[test]
+fn serials_ignore_colons_case_and_leading_zeros() {
+    let c = rich_cert();
+    assert_eq!(c.serial_hex(), "ABCD");
+    for s in ["abcd", "AB:CD", "00:ab:cd", "0xABCD"] {
+        assert!(allows(&allow_serial([s]).unwrap(), &c), "{s}");
+    }
+    assert!(!allows(&allow_serial(["ABCE"]).unwrap(), &c));
+    assert!(allow_serial(["not hex"]).is_err());
+}
+
+#[test]
+fn san_patterns() {
+    let c = rich_cert();
+    for p in [
+        "DNS:alice.acme.example",
+        "DNS:ALICE.acme.example",
+        "alice.acme.example",
+        "email:Alice@mail.acme.example",
+        "URI:spiffe://acme.example/ns/prod/sa/alice",
+        "IP:10.0.0.7",
+        "IP Address:2001:DB8:0:0:0:0:0:7",
+        "2001:db8::7",
+    ] {
+        assert!(allows(&allow_san([p]).unwrap(), &c), "{p}");
+    }
+    for p in [
+        "DNS:bob.acme.example",
+        "URI:SPIFFE://acme.example/ns/prod/sa/alice",
+        "IP:10.0.0.8",
+        "email:alice.acme.example",
+    ] {
+        assert!(!allows(&allow_san([p]).unwrap(), &c), "{p}");
+    }
+    assert!(allow_san(["IP:nope"]).is_err());
+}
+
+#[test]
+fn email_from_san_or_subject_case_insensitive() {
+    let c = rich_cert();
+    assert!(allows(&allow_email(["ALICE@mail.acme.example"]), &c), "SAN");
+    assert!(
+        allows(&allow_email(["alice@acme.example"]), &c),
+        "subject emailAddress"
+    );
+    assert!(!allows(&allow_email(["bob@acme.example"]), &c));
+}
+
+#[test]
+fn spiffe_ids_exact_and_by_trust_domain_prefix() {
+    let c = rich_cert();
+    assert_eq!(
+        c.spiffe_id(),
+        Some("spiffe://acme.example/ns/prod/sa/alice")
+    );
+    assert!(allows(
+        &allow_spiffe_id(["spiffe://acme.example/ns/prod/sa/alice"]).unwrap(),
+        &c
+    ));
+    assert!(!allows(
+        &allow_spiffe_id(["spiffe://acme.example/ns/prod/sa/bob"]).unwrap(),
+        &c
+    ));
+    assert!(allows(
+        &allow_spiffe_trust_domain("acme.example", "").unwrap(),
+        &c
+    ));
+    assert!(allows(
+        &allow_spiffe_trust_domain("spiffe://acme.example", "/ns/prod").unwrap(),
+        &c
+    ));
+    assert!(allows(
+        &allow_spiffe_trust_domain("acme.example", "/ns/prod/").unwrap(),
+        &c
+    ));
+    assert!(
+        !allows(
+            &allow_spiffe_trust_domain("acme.example", "/ns/pro").unwrap(),
+            &c
+        ),
+        "segment boundary"
+    );
+    assert!(!allows(
+        &allow_spiffe_trust_domain("other.example", "").unwrap(),
+        &c
+    ));
+    assert!(allow_spiffe_id(["https://acme.example/x"]).is_err());
+    assert!(allow_spiffe_trust_domain("acme.example", "ns").is_err());
+
+    // Two spiffe URIs: no single identity.
+    let k = key(KeyKind::P256);
+    let mut two = Crafted::new(der::simple_name(&[("CN", "two")]));
+    two.extensions.push((
+        "2.5.29.17".into(),
+        false,
+        san::extension(&[
+            san::uri("spiffe://a.example/x"),
+            san::uri("spiffe://a.example/y"),
+        ]),
+    ));
+    let two = ClientCertificate::from_der(&two.sign(&k, &k)).unwrap();
+    assert_eq!(two.spiffe_id(), None);
+    assert!(!allows(
+        &allow_spiffe_trust_domain("a.example", "").unwrap(),
+        &two
+    ));
+}
+
+#[test]
+fn combinators() {
+    let c = rich_cert();
+    let yes = || allow_cn(["alice"]);
+    let no = || allow_cn(["bob"]);
+    assert!(allows(
+        &all_of([yes().boxed(), allow_ou(["eng"]).boxed()]),
+        &c
+    ));
+    assert!(!allows(&all_of([yes().boxed(), no().boxed()]), &c));
+    assert!(allows(&all_of([]), &c), "empty all_of allows");
+    assert!(allows(&any_of([no().boxed(), yes().boxed()]), &c));
+    assert!(!allows(&any_of([no().boxed(), no().boxed()]), &c));
+    assert!(!allows(&any_of([]), &c), "empty any_of denies");
+    assert!(allows(&not(no()), &c));
+    assert!(!allows(&not(yes()), &c));
+    assert!(allows(&yes().and(allow_ou(["ops"])), &c));
+    assert!(allows(&no().or(yes()), &c));
+    assert!(allows(&allow_any(), &c));
+
+    let Verdict::Deny(d) = eval(&no().deny_with(DenyStatus::Forbidden), &c) else {
+        panic!()
+    };
+    assert_eq!(d.status(), DenyStatus::Forbidden);
+    let Verdict::Deny(d) = eval(
+        &any_of([no().boxed(), no().deny_with(DenyStatus::Forbidden).boxed()]),
+        &c,
+    ) else {
+        panic!()
+    };
+    assert_eq!(
+        d.status(),
+        DenyStatus::Forbidden,
+        "any 403 alternative makes the denial 403"
+    );
+    assert_eq!(
+        d.reason().matches("CN not allowed").count(),
+        2,
+        "{}",
+        d.reason()
+    );
+}
+
+#[test]
+fn closures_see_the_certificate_chain_and_request() {
+    let root = Authority::root("Policy Root");
+    let mut leaf = Leaf::client("svc");
+    leaf.extra_dn
+        .push((DnType::OrganizationalUnitName, "payments".into()));
+    leaf.sans = vec![SanType::DnsName("svc.example".try_into().unwrap())];
+    let leaf = root.issue(&leaf);
+    let v = ChainVerifier::new(
+        TrustAnchors::from_der([root.cert.der.clone()]).unwrap(),
+        webpki::ALL_VERIFICATION_ALGS,
+    );
+    let chain = v.verify(&[leaf.der.clone()], now()).unwrap();
+
+    let policy = |ctx: &PolicyContext<'_>| -> Verdict {
+        let issuer_cn = ctx
+            .chain
+            .and_then(|c| c.issuer())
+            .map(|i| i.subject().common_names().next().unwrap().into_owned());
+        if issuer_cn.as_deref() != Some("Policy Root") {
+            return Verdict::deny("wrong issuer");
+        }
+        if ctx.request.path.starts_with("/admin") && ctx.request.headers.get("x-admin").is_none() {
+            return Verdict::forbid("admin needs x-admin");
+        }
+        Verdict::Allow
+    };
+    let headers: [(&str, &[u8]); 1] = [("X-Admin", b"1")];
+    let ctx = |path| PolicyContext::new(chain.leaf(), Some(&chain), RequestInfo::new("GET", path));
+    assert!(policy.evaluate(&ctx("/")).is_allow());
+    let Verdict::Deny(d) = policy.evaluate(&ctx("/admin")) else {
+        panic!()
+    };
+    assert_eq!(d.status(), DenyStatus::Forbidden);
+    let with_header = PolicyContext::new(
+        chain.leaf(),
+        Some(&chain),
+        RequestInfo::new("GET", "/admin").with_headers(&headers),
+    );
+    assert!(policy.evaluate(&with_header).is_allow());
+    // Boolean closures.
+    assert!(allows(
+        &|c: &PolicyContext<'_>| c
+            .cert
+            .subject()
+            .organizational_units()
+            .any(|o| o == "payments"),
+        chain.leaf()
+    ));
+    assert!(!allows(&|_: &PolicyContext<'_>| false, chain.leaf()));
+}
+
+/// Polls a future that never waits (our async policies in these tests complete at once).
+fn poll_ready<T>(mut f: std::pin::Pin<Box<dyn Future<Output = T> + Send>>) -> T {
+    let mut cx = Context::from_waker(Waker::noop());
+    for _ in 0..1000 {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+    panic!("the future did not complete")
+}
+
+#[test]
+fn async_policies_are_plain_futures() {
+    let c = rich_cert();
+    let allowed = Arc::new(vec!["alice".to_owned()]);
+    let lookup = move |ctx: OwnedPolicyContext| {
+        let allowed = Arc::clone(&allowed);
+        async move {
+            std::future::ready(()).await;
+            ctx.cert
+                .subject()
+                .common_names()
+                .any(|cn| allowed.contains(&cn.into_owned()))
+        }
+    };
+    let ctx = PolicyContext::new(&c, None, RequestInfo::new("GET", "/"));
+    let v = poll_ready(AsyncPolicy::evaluate(
+        &lookup,
+        OwnedPolicyContext::from_context(&ctx),
+    ));
+    assert!(v.is_allow());
+    let deny = |_: OwnedPolicyContext| async { Verdict::forbid("db says no") };
+    let v = poll_ready(AsyncPolicy::evaluate(
+        &deny,
+        OwnedPolicyContext::from_context(&ctx),
+    ));
+    assert_eq!(v, Verdict::forbid("db says no"));
+}
+
+#[test]
+fn policy_file_expresses_every_helper() {
+    let c = rich_cert();
+    let fp = c.fingerprint_sha256_hex();
+    let text = format!(
+        r#"
+[allow]
+all_of = [
+  {{ cn = ["alice", "bob"] }},
+  {{ ou = ["ops"] }},
+  {{ organization = ["Acme"] }},
+  {{ fingerprint = ["SHA256:{fp}"] }},
+  {{ serial = ["ab:cd"] }},
+  {{ san = ["DNS:alice.acme.example"] }},
+  {{ email = ["alice@acme.example"] }},
+  {{ spiffe_id = ["spiffe://acme.example/ns/prod/sa/alice"] }},
+  {{ spiffe_trust_domain = {{ trust_domain = "acme.example", path_prefix = "/ns/prod" }} }},
+  {{ issuer = {{ CN = "Acme Issuing CA", O = "Acme" }} }},
+  {{ subject = {{ O = "Acme" }} }},
+  {{ any_of = [ {{ cn = ["nobody"] }}, {{ allow_any = true }} ] }},
+  {{ not = {{ cn = ["mallory"] }} }},
+]
+"#
+    );
+    let file = PolicyFile::from_toml(&text).unwrap();
+    assert!(allows(&file, &c));
+
+    let file = PolicyFile::from_toml("status = 403\n[allow]\ncn = [\"bob\"]\n").unwrap();
+    assert_eq!(file.status(), DenyStatus::Forbidden);
+    let Verdict::Deny(d) = eval(&file, &c) else {
+        panic!()
+    };
+    assert_eq!(d.status(), DenyStatus::Forbidden);
+
+    let file = PolicyFile::from_toml("[allow]\nforbid = { cn = [\"bob\"] }\n").unwrap();
+    let Verdict::Deny(d) = eval(&file, &c) else {
+        panic!()
+    };
+    assert_eq!(d.status(), DenyStatus::Forbidden);
+    let file = PolicyFile::from_toml("allow = { cn = [\"bob\"] }\n").unwrap();
+    let Verdict::Deny(d) = eval(&file, &c) else {
+        panic!()
+    };
+    assert_eq!(d.status(), DenyStatus::Unauthorized);
+}
+
+#[test]
+fn policy_file_errors_point_at_the_line() {
+    let cases: &[(&str, usize, &str)] = &[
+        ("[allow]\ncn = \"alice\"\n", 2, "sequence"),
+        ("[allow]\ncnn = [\"a\"]\n", 2, "unknown variant"),
+        (
+            "[allow]\nany_of = [\n  { cn = [\"a\"] },\n  { fingerprint = [\"AB:CD\"] },\n]\n",
+            4,
+            "SHA-256",
+        ),
+        (
+            "[allow]\nall_of = [\n  { issuer = { Nope = \"x\" } },\n]\n",
+            3,
+            "unknown attribute",
+        ),
+        (
+            "[allow]\nall_of = [\n\n  { spiffe_id = [\"http://x\"] },\n]\n",
+            4,
+            "spiffe://",
+        ),
+        ("status = 500\n[allow]\ncn = [\"a\"]\n", 1, "not 401 or 403"),
+        ("[allow]\ncn = [\"a\"]\nou = [\"b\"]\n", 1, ""),
+        ("[alow]\ncn = [\"a\"]\n", 1, "unknown field"),
+        ("[allow]\nallow_any = false\n", 1, "allows no one"),
+        ("[allow\n", 1, ""),
+        ("", 1, "missing field `allow`"),
+    ];
+    for (text, line, needle) in cases {
+        let err = PolicyFile::from_toml(text)
+            .err()
+            .unwrap_or_else(|| panic!("accepted {text:?}"));
+        assert_eq!(err.line, *line, "{text:?}: {err}");
+        assert!(err.message.contains(needle), "{text:?}: {err}");
+        assert!(err.to_string().starts_with("policy file line "), "{err}");
+    }
+}
+
+#[test]
+fn policy_file_depth_is_limited() {
+    let nested = |depth: usize| {
+        let mut rule = "{ cn = [\"alice\"] }".to_owned();
+        for _ in 1..depth {
+            rule = format!("{{ not = {{ not = {rule} }} }}");
+        }
+        format!("allow = {rule}\n")
+    };
+    // Each wrapping adds two levels.
+    let ok = nested(DEFAULT_MAX_DEPTH / 2);
+    assert!(PolicyFile::from_toml(&ok).is_ok());
+    let deep = nested(DEFAULT_MAX_DEPTH / 2 + 1);
+    let err = PolicyFile::from_toml(&deep).err().unwrap();
+    assert!(err.message.contains("deeper than the limit of 16"), "{err}");
+    assert!(PolicyFile::from_toml_with_max_depth(&deep, 64).is_ok());
+    // Absurd nesting is refused by the TOML parser's own recursion guard, not a stack overflow.
+    let absurd = nested(5_000);
+    assert!(PolicyFile::from_toml_with_max_depth(&absurd, usize::MAX).is_err());
+}
