@@ -329,7 +329,7 @@ fn closures_see_the_certificate_chain_and_request() {
         TrustAnchors::from_der([root.cert.der.clone()]).unwrap(),
         webpki::ALL_VERIFICATION_ALGS,
     );
-    let chain = v.verify(&[leaf.der.clone()], now()).unwrap();
+    let chain = v.verify(std::slice::from_ref(&leaf.der), now()).unwrap();
 
     let policy = |ctx: &PolicyContext<'_>| -> Verdict {
         let issuer_cn = ctx
