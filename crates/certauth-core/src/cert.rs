@@ -41,6 +41,30 @@ impl CertLimits {
         max_san_entries: 256,
         max_extensions: 32,
     };
+
+    /// With another [`Self::max_der_bytes`].
+    pub const fn with_max_der_bytes(mut self, max: usize) -> Self {
+        self.max_der_bytes = max;
+        self
+    }
+
+    /// With another [`Self::max_name_attributes`].
+    pub const fn with_max_name_attributes(mut self, max: usize) -> Self {
+        self.max_name_attributes = max;
+        self
+    }
+
+    /// With another [`Self::max_san_entries`].
+    pub const fn with_max_san_entries(mut self, max: usize) -> Self {
+        self.max_san_entries = max;
+        self
+    }
+
+    /// With another [`Self::max_extensions`].
+    pub const fn with_max_extensions(mut self, max: usize) -> Self {
+        self.max_extensions = max;
+        self
+    }
 }
 
 impl Default for CertLimits {
@@ -622,9 +646,9 @@ impl ClientCertificate {
     }
 
     fn name_at(&self, span: Span) -> Name<'_> {
-        // Re-validating a name costs about as much as walking it; the span was validated
-        // at parse time, so the fallback (an empty name) is unreachable.
-        Name::parse(span.tlv(&self.der), usize::MAX).unwrap_or(Name::EMPTY)
+        // The span was validated at parse time; iteration over it stops (rather than
+        // panicking) at anything unexpected.
+        Name::from_validated(span.tlv(&self.der))
     }
 
     /// The serial number's DER INTEGER contents (big-endian two's complement, possibly with

@@ -162,6 +162,29 @@ pub(crate) fn decode_string(kind: StringKind, bytes: &[u8]) -> Option<Cow<'_, st
     }
 }
 
+/// Whether string contents are valid for their kind, without decoding them.
+fn is_valid_string(kind: StringKind, bytes: &[u8]) -> bool {
+    match kind {
+        StringKind::Utf8 => std::str::from_utf8(bytes).is_ok(),
+        StringKind::Bmp => {
+            bytes.len().is_multiple_of(2)
+                && char::decode_utf16(
+                    bytes
+                        .chunks_exact(2)
+                        .map(|c| u16::from_be_bytes([c[0], c[1]])),
+                )
+                .all(|r| r.is_ok())
+        }
+        StringKind::Universal => {
+            bytes.len().is_multiple_of(4)
+                && bytes
+                    .chunks_exact(4)
+                    .all(|c| char::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]])).is_some())
+        }
+        _ => true,
+    }
+}
+
 /// Single-byte strings: ASCII is borrowed as is; other bytes map to the Latin-1 code point
 /// of the same value, as OpenSSL's `ASN1_STRING_to_UTF8` does.
 fn latin1(bytes: &[u8]) -> Cow<'_, str> {
@@ -259,21 +282,15 @@ pub struct Name<'a> {
     tlv: Tlv<'a>,
 }
 
-impl Name<'static> {
-    /// A name with no attributes.
-    pub(crate) const EMPTY: Self = Self {
-        tlv: Tlv {
-            tag: tag::SEQUENCE,
-            value: &[],
-            raw: &[tag::SEQUENCE, 0],
-            value_offset: 2,
-        },
-    };
-}
-
 impl<'a> Name<'a> {
     pub(crate) fn tlv(&self) -> Tlv<'a> {
         self.tlv
+    }
+
+    /// Wraps a Name SEQUENCE that [`Self::parse`] already accepted (its span was recorded
+    /// when the certificate was parsed), without walking it again.
+    pub(crate) fn from_validated(tlv: Tlv<'a>) -> Self {
+        Self { tlv }
     }
 
     /// Validates a Name SEQUENCE: structure, the attribute cap, and every string value.
@@ -299,7 +316,7 @@ impl<'a> Name<'a> {
                 let value = r.read_any()?;
                 r.finish()?;
                 let kind = StringKind::of(value.tag);
-                if kind != StringKind::Other && decode_string(kind, value.value).is_none() {
+                if !is_valid_string(kind, value.value) {
                     return Err(NameError::InvalidString {
                         offset: value.value_offset,
                     });
