@@ -542,7 +542,7 @@ struct Index {
     basic_constraints: Option<BasicConstraints>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Digests {
     sha1: OnceLock<[u8; 20]>,
     sha256: OnceLock<[u8; 32]>,
@@ -551,8 +551,8 @@ struct Digests {
 
 /// A client certificate: the DER as presented, validated and indexed.
 ///
-/// Cloning is cheap (two reference counts). Hashes are computed over the original bytes,
-/// on first use, once.
+/// Cloning is cheap (a reference count and a copy of the index). Hashes are computed over
+/// the original bytes on first use, once; a clone carries the hashes computed so far.
 ///
 /// ```
 /// # let mut params = rcgen::CertificateParams::new(vec![]).unwrap();
@@ -570,7 +570,7 @@ struct Digests {
 pub struct ClientCertificate {
     der: Arc<[u8]>,
     index: Index,
-    digests: Arc<Digests>,
+    digests: Digests,
     limits: CertLimits,
 }
 
@@ -615,7 +615,7 @@ impl ClientCertificate {
         Ok(Self {
             der,
             index,
-            digests: Arc::default(),
+            digests: Digests::default(),
             limits,
         })
     }
@@ -1028,9 +1028,13 @@ fn parse_extensions(
     index: &mut Index,
 ) -> Result<(), X509Error> {
     let mut r = seq.reader();
-    let mut seen: Vec<&[u8]> = Vec::new();
+    // Extension OIDs seen so far, for the duplicate check: on the stack for the usual
+    // handful, spilling to the heap only past 16.
+    let mut seen_inline: [&[u8]; 16] = [&[]; 16];
+    let mut seen_heap: Vec<&[u8]> = Vec::new();
+    let mut count = 0usize;
     while !r.is_empty() {
-        if seen.len() >= limits.max_extensions {
+        if count >= limits.max_extensions {
             return Err(X509Error::TooManyExtensions {
                 max: limits.max_extensions,
             });
@@ -1038,12 +1042,17 @@ fn parse_extensions(
         let before = r.clone();
         let ext = read_extension(&mut r)?;
         let oid = ext.oid.as_bytes();
-        if seen.contains(&oid) {
+        let seen = seen_inline[..count.min(16)].iter().chain(&seen_heap);
+        if seen.clone().any(|s| *s == oid) {
             return Err(X509Error::DuplicateExtension {
                 oid: ext.oid.to_string(),
             });
         }
-        seen.push(oid);
+        match seen_inline.get_mut(count) {
+            Some(slot) => *slot = oid,
+            None => seen_heap.push(oid),
+        }
+        count += 1;
         let invalid = || X509Error::InvalidExtension {
             oid: ext.oid.to_string(),
         };

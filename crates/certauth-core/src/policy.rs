@@ -15,7 +15,8 @@
 //! Helpers mirror client-certificate-auth's (`allowCN` → [`allow_cn`], …), but match any
 //! value of a repeated attribute, pin SHA-256 fingerprints (not SHA-1), and compare pins in
 //! constant time. Combine them with [`all_of`], [`any_of`], [`not`] or [`PolicyExt`].
-//! A TOML policy file expresses every helper and combinator: see [`file`].
+//! A TOML policy file expresses every helper and combinator: see the `file` module (feature
+//! `serde`).
 //!
 //! For lookups that wait (a database), implement [`AsyncPolicy`]: it returns a plain boxed
 //! `Future`, so it runs on any executor.

@@ -1,0 +1,1 @@
+//! criterion benches for certauth; see `benches/` and BENCHMARKS.md.
