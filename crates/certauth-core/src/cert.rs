@@ -381,6 +381,7 @@ impl<'a> OtherName<'a> {
             .flatten()
     }
 
+    #[cfg(feature = "serde")]
     pub(crate) fn value_tlv(&self) -> Tlv<'a> {
         self.value
     }
