@@ -88,18 +88,26 @@
 
 mod asn1;
 pub mod cert;
+pub mod http;
 #[cfg(feature = "serde")]
 pub mod legacy;
+pub mod limits;
 pub mod name;
 pub mod oid;
 pub mod policy;
+pub mod response;
 pub mod time;
 pub mod verify;
+pub mod ws;
 
 pub use cert::{CertLimits, ClientCertificate, GeneralName, X509Error};
+pub use http::{HeadError, HeadParser, HeadProgress, RequestHead};
+pub use limits::Limits;
 pub use name::Name;
 pub use oid::Oid;
 pub use policy::{Policy, PolicyContext, Verdict};
+pub use response::{ResponseHead, Status};
 pub use rustls_pki_types::{CertificateDer, UnixTime};
 pub use time::Time;
 pub use verify::{ChainVerifier, TrustAnchors, VerifiedChain, VerifyError};
+pub use ws::{UpgradeError, accept_websocket};

@@ -1,0 +1,448 @@
+//! The request head: an incremental parser fed whatever the socket gave so far.
+//!
+//! [`HeadParser::parse`] is called with the whole buffer read so far (the adapter owns the
+//! buffer). It scans only the bytes it has not scanned before for the blank line ending the
+//! head, so feeding a head one byte at a time costs O(n), and calls httparse once, when the
+//! head is complete. Bytes after the head are the caller's leftover (`buf[consumed..]`): a
+//! WebSocket client may send its first frame in the same packet.
+
+use std::fmt;
+use std::ops::Range;
+
+use crate::limits::Limits;
+use crate::policy::HeaderMap;
+use crate::response::{ResponseHead, Status};
+
+/// HTTP version of a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Version {
+    /// HTTP/1.0.
+    Http10,
+    /// HTTP/1.1.
+    Http11,
+}
+
+/// A parsed request head. Owns a copy of the head's bytes; `Send + 'static`.
+#[derive(Clone)]
+pub struct RequestHead {
+    raw: Box<[u8]>,
+    method: Range<usize>,
+    target: Range<usize>,
+    version: Version,
+    headers: Vec<(Range<usize>, Range<usize>)>,
+}
+
+impl fmt::Debug for RequestHead {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestHead")
+            .field("method", &self.method())
+            .field("target", &self.target())
+            .field("version", &self.version)
+            .field("headers", &self.headers.len())
+            .finish()
+    }
+}
+
+impl RequestHead {
+    /// Parses a complete head in one go (`bytes` may hold more after the head). Returns the
+    /// head and how many bytes it took, `Ok(None)` if the head is incomplete.
+    pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Option<(Self, usize)>, HeadError> {
+        match HeadParser::new(limits).parse(bytes)? {
+            HeadProgress::Complete { head, consumed } => Ok(Some((head, consumed))),
+            HeadProgress::NeedMore => Ok(None),
+        }
+    }
+
+    fn str_at(&self, r: &Range<usize>) -> &str {
+        // Method, target and header names were checked to be ASCII (httparse tokens).
+        self.raw
+            .get(r.clone())
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or("")
+    }
+
+    /// The method (`GET`).
+    pub fn method(&self) -> &str {
+        self.str_at(&self.method)
+    }
+
+    /// The request target (`/path?query`), as sent.
+    pub fn target(&self) -> &str {
+        self.str_at(&self.target)
+    }
+
+    /// The path of the target, without the query.
+    pub fn path(&self) -> &str {
+        let t = self.target();
+        t.split_once('?').map_or(t, |(p, _)| p)
+    }
+
+    /// The HTTP version.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// Every header, in order, with its name as sent.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> + '_ {
+        self.headers
+            .iter()
+            .map(|(n, v)| (self.str_at(n), self.raw.get(v.clone()).unwrap_or_default()))
+    }
+
+    /// The first value of a header (name case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    /// Every value of a header (name case-insensitive), in order.
+    pub fn header_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.headers()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    /// The head's bytes as received, up to and including the blank line: hand them to an
+    /// HTTP server that wants to parse the request itself.
+    pub fn raw(&self) -> &[u8] {
+        &self.raw
+    }
+
+    /// Whether a header holds `token` in its comma-separated list (case-insensitive), e.g.
+    /// `Connection: keep-alive, Upgrade` holds `upgrade`.
+    pub fn has_token(&self, name: &str, token: &str) -> bool {
+        self.header_all(name).any(|v| {
+            v.split(|b| *b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+        })
+    }
+}
+
+impl HeaderMap for RequestHead {
+    fn get(&self, name: &str) -> Option<&[u8]> {
+        self.header(name)
+    }
+}
+
+/// Why a request head was refused. [`HeadError::response`] is the answer to write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HeadError {
+    /// The head is larger than [`Limits::max_head_bytes`]. 431.
+    TooLarge {
+        /// The cap.
+        max: usize,
+    },
+    /// More header fields than [`Limits::max_headers`]. 431.
+    TooManyHeaders {
+        /// The cap.
+        max: usize,
+    },
+    /// One header field is larger than [`Limits::max_header_bytes`]. 431.
+    HeaderTooLarge {
+        /// The header's name.
+        name: String,
+        /// The cap.
+        max: usize,
+    },
+    /// Not an HTTP/1.x request head. 400.
+    Malformed {
+        /// What httparse reported.
+        reason: &'static str,
+    },
+}
+
+impl HeadError {
+    /// The status: 431 for limits, 400 for malformed requests.
+    pub fn status(&self) -> Status {
+        match self {
+            Self::TooLarge { .. } | Self::TooManyHeaders { .. } | Self::HeaderTooLarge { .. } => {
+                Status::RequestHeaderFieldsTooLarge
+            }
+            Self::Malformed { .. } => Status::BadRequest,
+        }
+    }
+
+    /// The response to write before closing.
+    pub fn response(&self) -> ResponseHead {
+        ResponseHead::generic(self.status())
+    }
+}
+
+impl fmt::Display for HeadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooLarge { max } => write!(f, "request head is larger than {max} bytes"),
+            Self::TooManyHeaders { max } => write!(f, "request has more than {max} header fields"),
+            Self::HeaderTooLarge { name, max } => {
+                write!(f, "header field {name:?} is larger than {max} bytes")
+            }
+            Self::Malformed { reason } => write!(f, "malformed request head: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for HeadError {}
+
+/// Progress of [`HeadParser::parse`].
+#[must_use]
+#[derive(Debug)]
+#[expect(
+    clippy::exhaustive_enums,
+    reason = "a head is either complete or not; matches should stay total"
+)]
+pub enum HeadProgress {
+    /// Read more bytes and call again with the whole buffer.
+    NeedMore,
+    /// The head is complete: it took `consumed` bytes; the rest of the buffer is leftover.
+    Complete {
+        /// The head.
+        head: RequestHead,
+        /// How many bytes of the buffer the head took.
+        consumed: usize,
+    },
+}
+
+/// Incremental request-head parser. One per connection.
+#[derive(Clone, Debug)]
+pub struct HeadParser {
+    limits: Limits,
+    /// How far the buffer has been scanned for the end of the head.
+    scanned: usize,
+}
+
+impl HeadParser {
+    /// A parser applying these limits.
+    pub fn new(limits: &Limits) -> Self {
+        Self {
+            limits: *limits,
+            scanned: 0,
+        }
+    }
+
+    /// Looks for a complete head in `buf`, which must start with the same bytes as the
+    /// previous call's (the adapter appends to one buffer).
+    pub fn parse(&mut self, buf: &[u8]) -> Result<HeadProgress, HeadError> {
+        let max = self.limits.max_head_bytes;
+        // A terminator may straddle the previous end: back up three bytes.
+        let start = self.scanned.saturating_sub(3).min(buf.len());
+        let window_end = buf.len().min(max);
+        let found = find_head_end(buf, start, window_end);
+        match found {
+            Some(end) => {
+                self.scanned = end;
+                self.complete(buf, end)
+            }
+            None if buf.len() >= max => Err(HeadError::TooLarge { max }),
+            None => {
+                self.scanned = buf.len();
+                Ok(HeadProgress::NeedMore)
+            }
+        }
+    }
+
+    fn complete(&self, buf: &[u8], end: usize) -> Result<HeadProgress, HeadError> {
+        let head = &buf[..end];
+        let mut storage = vec![httparse::EMPTY_HEADER; self.limits.max_headers];
+        let mut req = httparse::Request::new(&mut storage);
+        let status = req.parse(head).map_err(|e| match e {
+            httparse::Error::TooManyHeaders => HeadError::TooManyHeaders {
+                max: self.limits.max_headers,
+            },
+            other => HeadError::Malformed {
+                reason: error_reason(other),
+            },
+        })?;
+        let consumed = match status {
+            httparse::Status::Complete(n) => n,
+            // A blank line httparse does not see as the end (e.g. leading empty lines it
+            // skips): treat as malformed rather than loop.
+            httparse::Status::Partial => {
+                return Err(HeadError::Malformed {
+                    reason: "incomplete request head",
+                });
+            }
+        };
+        let base = head.as_ptr();
+        let offset = |s: &[u8]| -> usize {
+            // Every slice httparse returns points into `head`.
+            s.as_ptr().addr().saturating_sub(base.addr())
+        };
+        let range = |s: &[u8]| {
+            let o = offset(s);
+            o..o + s.len()
+        };
+        let method = req.method.map(str::as_bytes).map(range).unwrap_or_default();
+        let target = req.path.map(str::as_bytes).map(range).unwrap_or_default();
+        let version = match req.version {
+            Some(0) => Version::Http10,
+            _ => Version::Http11,
+        };
+        let mut headers = Vec::with_capacity(req.headers.len());
+        for h in req.headers.iter() {
+            if h.name.len() + h.value.len() > self.limits.max_header_bytes {
+                return Err(HeadError::HeaderTooLarge {
+                    name: h.name.to_owned(),
+                    max: self.limits.max_header_bytes,
+                });
+            }
+            headers.push((range(h.name.as_bytes()), range(h.value)));
+        }
+        Ok(HeadProgress::Complete {
+            head: RequestHead {
+                raw: head[..consumed].into(),
+                method,
+                target,
+                version,
+                headers,
+            },
+            consumed,
+        })
+    }
+}
+
+/// Finds the end of the head (just past the blank line) in `buf[start..limit]`: an empty
+/// line terminated by CRLF or a bare LF, as httparse accepts.
+fn find_head_end(buf: &[u8], start: usize, limit: usize) -> Option<usize> {
+    let mut i = start;
+    while i < limit {
+        if buf[i] == b'\n' {
+            // "\n\n" or "\n\r\n" ends the head.
+            if i >= 1 && buf[i - 1] == b'\n' {
+                return Some(i + 1);
+            }
+            if i >= 2 && buf[i - 1] == b'\r' && buf[i - 2] == b'\n' {
+                return Some(i + 1);
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+fn error_reason(e: httparse::Error) -> &'static str {
+    match e {
+        httparse::Error::HeaderName => "invalid header name",
+        httparse::Error::HeaderValue => "invalid header value",
+        httparse::Error::NewLine => "invalid line ending",
+        httparse::Error::Status => "invalid status",
+        httparse::Error::Token => "invalid token in the request line",
+        httparse::Error::TooManyHeaders => "too many headers",
+        httparse::Error::Version => "not HTTP/1.0 or HTTP/1.1",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REQ: &[u8] = b"GET /chat?x=1 HTTP/1.1\r\nHost: a.example\r\nUpgrade: websocket\r\n\
+        Connection: keep-alive, Upgrade\r\nX-Multi: a\r\nx-multi: b\r\n\r\nFRAME";
+
+    fn limits() -> Limits {
+        Limits::DEFAULT
+    }
+
+    #[test]
+    fn whole_and_byte_by_byte_agree() {
+        let (head, consumed) = RequestHead::parse(REQ, &limits()).unwrap().unwrap();
+        assert_eq!(&REQ[consumed..], b"FRAME");
+        assert_eq!(head.method(), "GET");
+        assert_eq!(head.target(), "/chat?x=1");
+        assert_eq!(head.path(), "/chat");
+        assert_eq!(head.version(), Version::Http11);
+        assert_eq!(head.header("host"), Some(&b"a.example"[..]));
+        assert_eq!(head.header_all("X-MULTI").collect::<Vec<_>>(), [b"a", b"b"]);
+        assert!(head.has_token("connection", "upgrade"));
+        assert!(!head.has_token("connection", "close"));
+        assert_eq!(head.raw(), &REQ[..consumed]);
+
+        let mut p = HeadParser::new(&limits());
+        for n in 1..=REQ.len() {
+            match p.parse(&REQ[..n]).unwrap() {
+                HeadProgress::NeedMore => assert!(n < consumed, "need more at {n}"),
+                HeadProgress::Complete {
+                    head: h,
+                    consumed: c,
+                } => {
+                    assert_eq!(n, consumed, "complete exactly when the blank line arrives");
+                    assert_eq!(c, consumed);
+                    assert_eq!(h.raw(), head.raw());
+                    return;
+                }
+            }
+        }
+        panic!("never completed");
+    }
+
+    #[test]
+    fn bare_lf_heads_are_accepted() {
+        let req = b"GET / HTTP/1.1\nHost: x\n\nrest";
+        let (head, consumed) = RequestHead::parse(req, &limits()).unwrap().unwrap();
+        assert_eq!(&req[consumed..], b"rest");
+        assert_eq!(head.header("host"), Some(&b"x"[..]));
+    }
+
+    #[test]
+    fn limits_answer_431() {
+        let l = limits().with_max_head_bytes(64);
+        let big = [b"GET / HTTP/1.1\r\nX: ".as_slice(), &[b'a'; 100]].concat();
+        let err = HeadParser::new(&l).parse(&big).unwrap_err();
+        assert_eq!(err, HeadError::TooLarge { max: 64 });
+        assert_eq!(err.status(), Status::RequestHeaderFieldsTooLarge);
+
+        let many: Vec<u8> = [
+            b"GET / HTTP/1.1\r\n".to_vec(),
+            (0..5)
+                .flat_map(|i| format!("H{i}: v\r\n").into_bytes())
+                .collect(),
+            b"\r\n".to_vec(),
+        ]
+        .concat();
+        let err = HeadParser::new(&limits().with_max_headers(4))
+            .parse(&many)
+            .unwrap_err();
+        assert_eq!(err, HeadError::TooManyHeaders { max: 4 });
+        assert!(
+            HeadParser::new(&limits().with_max_headers(5))
+                .parse(&many)
+                .is_ok()
+        );
+
+        let long = b"GET / HTTP/1.1\r\nX-Long: 0123456789\r\n\r\n";
+        let err = HeadParser::new(&limits().with_max_header_bytes(10))
+            .parse(long)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            HeadError::HeaderTooLarge {
+                name: "X-Long".into(),
+                max: 10
+            }
+        );
+    }
+
+    #[test]
+    fn malformed_heads_answer_400() {
+        for bad in [
+            &b"GET / HTTP/2.0\r\n\r\n"[..],
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+            b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n",
+            b"G\x00T / HTTP/1.1\r\n\r\n",
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\n\n",
+            b"\r\n\r\n",
+        ] {
+            let err = HeadParser::new(&limits()).parse(bad).unwrap_err();
+            assert_eq!(err.status(), Status::BadRequest, "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_in_values_is_kept_as_bytes() {
+        let req = b"GET / HTTP/1.1\r\nX: \xff\xfe\r\n\r\n";
+        let (head, _) = RequestHead::parse(req, &limits()).unwrap().unwrap();
+        assert_eq!(head.header("x"), Some(&b"\xff\xfe"[..]));
+    }
+}

@@ -1,0 +1,82 @@
+//! Every bound on work a client can make the server do, in one place.
+
+use std::time::Duration;
+
+use crate::cert::CertLimits;
+
+/// Bounds on request heads, proxy headers and time. Each field documents its default and the
+/// answer a client gets for exceeding it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Largest request head (request line and headers, up to the blank line). Default
+    /// 32 KiB. Over it: 431.
+    pub max_head_bytes: usize,
+    /// Most header fields. Default 64. Over it: 431.
+    pub max_headers: usize,
+    /// Largest single header field (name and value). Default 16 KiB, enough for a
+    /// URL-encoded PEM chain of three certificates. Over it: 431.
+    pub max_header_bytes: usize,
+    /// How long an adapter waits for the TLS handshake. Default 10 s. Enforced by the
+    /// adapters with their runtime's timer; the core never reads a clock.
+    pub handshake_timeout: Duration,
+    /// How long an adapter waits for a complete request head after the handshake.
+    /// Default 10 s; then the connection is closed without a response.
+    pub head_read_timeout: Duration,
+    /// Caps on each certificate (size, name attributes, SANs, extensions).
+    pub cert: CertLimits,
+}
+
+impl Limits {
+    /// The defaults documented on each field.
+    pub const DEFAULT: Self = Self {
+        max_head_bytes: 32 * 1024,
+        max_headers: 64,
+        max_header_bytes: 16 * 1024,
+        handshake_timeout: Duration::from_secs(10),
+        head_read_timeout: Duration::from_secs(10),
+        cert: CertLimits::DEFAULT,
+    };
+
+    /// With another [`Self::max_head_bytes`].
+    pub const fn with_max_head_bytes(mut self, v: usize) -> Self {
+        self.max_head_bytes = v;
+        self
+    }
+
+    /// With another [`Self::max_headers`].
+    pub const fn with_max_headers(mut self, v: usize) -> Self {
+        self.max_headers = v;
+        self
+    }
+
+    /// With another [`Self::max_header_bytes`].
+    pub const fn with_max_header_bytes(mut self, v: usize) -> Self {
+        self.max_header_bytes = v;
+        self
+    }
+
+    /// With another [`Self::handshake_timeout`].
+    pub const fn with_handshake_timeout(mut self, v: Duration) -> Self {
+        self.handshake_timeout = v;
+        self
+    }
+
+    /// With another [`Self::head_read_timeout`].
+    pub const fn with_head_read_timeout(mut self, v: Duration) -> Self {
+        self.head_read_timeout = v;
+        self
+    }
+
+    /// With other certificate limits.
+    pub const fn with_cert_limits(mut self, v: CertLimits) -> Self {
+        self.cert = v;
+        self
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}

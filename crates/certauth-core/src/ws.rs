@@ -1,0 +1,257 @@
+//! The server side of the WebSocket opening handshake (RFC 6455 §4.2).
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use sha1::{Digest as _, Sha1};
+
+use crate::http::{RequestHead, Version};
+use crate::response::{ResponseHead, Status, sanitize_header_value};
+
+const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key` (RFC 6455 §4.2.2).
+pub fn accept_key(key: &[u8]) -> String {
+    let mut h = Sha1::new();
+    h.update(key);
+    h.update(GUID.as_bytes());
+    BASE64.encode(h.finalize())
+}
+
+/// Why a request is not an acceptable WebSocket upgrade.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UpgradeError {
+    /// Not `GET`. 400.
+    NotGet,
+    /// Not HTTP/1.1. 400.
+    NotHttp11,
+    /// No `Upgrade: websocket`. 400.
+    NotAnUpgrade,
+    /// `Connection` does not hold `upgrade`. 400.
+    MissingConnectionUpgrade,
+    /// `Sec-WebSocket-Key` is absent, repeated, or not 16 bytes in base64. 400.
+    BadKey,
+    /// `Sec-WebSocket-Version` is not 13. 426 with `Sec-WebSocket-Version: 13`.
+    UnsupportedVersion,
+}
+
+impl UpgradeError {
+    /// 426 for a version mismatch, 400 otherwise.
+    pub fn status(&self) -> Status {
+        match self {
+            Self::UnsupportedVersion => Status::UpgradeRequired,
+            _ => Status::BadRequest,
+        }
+    }
+
+    /// The response to write before closing.
+    pub fn response(&self) -> ResponseHead {
+        let r = ResponseHead::generic(self.status());
+        match self {
+            Self::UnsupportedVersion => r.with_header("Sec-WebSocket-Version", "13"),
+            _ => r,
+        }
+    }
+}
+
+impl fmt::Display for UpgradeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NotGet => "websocket upgrade must use GET",
+            Self::NotHttp11 => "websocket upgrade must use HTTP/1.1",
+            Self::NotAnUpgrade => "request is not a websocket upgrade (no `Upgrade: websocket`)",
+            Self::MissingConnectionUpgrade => "`Connection` header does not hold `upgrade`",
+            Self::BadKey => "`Sec-WebSocket-Key` must be one base64 value of 16 bytes",
+            Self::UnsupportedVersion => "`Sec-WebSocket-Version` must be 13",
+        })
+    }
+}
+
+impl std::error::Error for UpgradeError {}
+
+/// Whether a request asks for a WebSocket upgrade (`Upgrade: websocket`), valid or not.
+pub fn is_upgrade_request(head: &RequestHead) -> bool {
+    head.has_token("upgrade", "websocket")
+}
+
+/// The subprotocols the client offered (`Sec-WebSocket-Protocol`), in its order.
+pub fn offered_protocols(head: &RequestHead) -> Vec<&str> {
+    head.header_all("sec-websocket-protocol")
+        .filter_map(|v| std::str::from_utf8(v).ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// Validates the upgrade and returns the 101 to write, selecting no subprotocol.
+pub fn accept_websocket(head: &RequestHead) -> Result<ResponseHead, UpgradeError> {
+    accept_websocket_with(head, |_| None)
+}
+
+/// Validates the upgrade and returns the 101 to write. `select` sees the offered
+/// subprotocols and returns the one to use, if any; a choice the client did not offer is
+/// ignored.
+pub fn accept_websocket_with(
+    head: &RequestHead,
+    select: impl FnOnce(&[&str]) -> Option<String>,
+) -> Result<ResponseHead, UpgradeError> {
+    if head.method() != "GET" {
+        return Err(UpgradeError::NotGet);
+    }
+    if head.version() != Version::Http11 {
+        return Err(UpgradeError::NotHttp11);
+    }
+    if !is_upgrade_request(head) {
+        return Err(UpgradeError::NotAnUpgrade);
+    }
+    if !head.has_token("connection", "upgrade") {
+        return Err(UpgradeError::MissingConnectionUpgrade);
+    }
+    if head.header("sec-websocket-version").map(<[u8]>::trim_ascii) != Some(b"13") {
+        return Err(UpgradeError::UnsupportedVersion);
+    }
+    let mut keys = head.header_all("sec-websocket-key");
+    let key = keys
+        .next()
+        .map(<[u8]>::trim_ascii)
+        .ok_or(UpgradeError::BadKey)?;
+    if keys.next().is_some() || BASE64.decode(key).map(|k| k.len()) != Ok(16) {
+        return Err(UpgradeError::BadKey);
+    }
+    let offered = offered_protocols(head);
+    let protocol = if offered.is_empty() {
+        None
+    } else {
+        select(&offered)
+            .filter(|p| offered.contains(&p.as_str()))
+            .map(|p| sanitize_header_value(&p))
+    };
+    Ok(ResponseHead::switching_protocols(accept_key(key), protocol))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::Limits;
+
+    fn head(extra: &str) -> RequestHead {
+        let text = format!("GET /chat HTTP/1.1\r\nHost: server.example.com\r\n{extra}\r\n");
+        RequestHead::parse(text.as_bytes(), &Limits::DEFAULT)
+            .unwrap()
+            .unwrap()
+            .0
+    }
+
+    const OK: &str = "Upgrade: websocket\r\nConnection: Upgrade\r\n\
+        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+
+    #[test]
+    fn rfc_6455_example() {
+        // RFC 6455 §1.3.
+        assert_eq!(
+            accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+        let r = accept_websocket(&head(OK)).unwrap();
+        assert_eq!(
+            r.to_bytes(),
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn connection_is_a_token_list_in_any_case() {
+        let h = head(&OK.replace("Connection: Upgrade", "Connection: keep-alive, UPGRADE"));
+        assert!(accept_websocket(&h).is_ok());
+        let h = head(&OK.replace("Upgrade: websocket", "Upgrade: WebSocket"));
+        assert!(accept_websocket(&h).is_ok());
+    }
+
+    #[test]
+    fn each_requirement_has_its_error() {
+        let cases = [
+            (
+                OK.replace("Upgrade: websocket\r\n", ""),
+                UpgradeError::NotAnUpgrade,
+            ),
+            (
+                OK.replace("Connection: Upgrade", "Connection: keep-alive"),
+                UpgradeError::MissingConnectionUpgrade,
+            ),
+            (
+                OK.replace("Sec-WebSocket-Version: 13", "Sec-WebSocket-Version: 8"),
+                UpgradeError::UnsupportedVersion,
+            ),
+            (
+                OK.replace("Sec-WebSocket-Version: 13\r\n", ""),
+                UpgradeError::UnsupportedVersion,
+            ),
+            (
+                OK.replace("dGhlIHNhbXBsZSBub25jZQ==", "c2hvcnQ="),
+                UpgradeError::BadKey,
+            ),
+            (
+                OK.replace("dGhlIHNhbXBsZSBub25jZQ==", "not base64!"),
+                UpgradeError::BadKey,
+            ),
+            (
+                format!("{OK}Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"),
+                UpgradeError::BadKey,
+            ),
+        ];
+        for (extra, want) in cases {
+            assert_eq!(
+                accept_websocket(&head(&extra)).unwrap_err(),
+                want,
+                "{extra}"
+            );
+        }
+        let post = RequestHead::parse(
+            format!("POST / HTTP/1.1\r\n{OK}\r\n").as_bytes(),
+            &Limits::DEFAULT,
+        )
+        .unwrap()
+        .unwrap()
+        .0;
+        assert_eq!(accept_websocket(&post).unwrap_err(), UpgradeError::NotGet);
+        let old = RequestHead::parse(
+            format!("GET / HTTP/1.0\r\n{OK}\r\n").as_bytes(),
+            &Limits::DEFAULT,
+        )
+        .unwrap()
+        .unwrap()
+        .0;
+        assert_eq!(accept_websocket(&old).unwrap_err(), UpgradeError::NotHttp11);
+    }
+
+    #[test]
+    fn version_mismatch_is_426_with_the_supported_version() {
+        let r = UpgradeError::UnsupportedVersion.response();
+        assert_eq!(
+            r.to_bytes(),
+            b"HTTP/1.1 426 Upgrade Required\r\nContent-Type: text/plain; charset=utf-8\r\n\
+              Content-Length: 16\r\nConnection: close\r\nSec-WebSocket-Version: 13\r\n\r\n\
+              Upgrade Required"
+        );
+    }
+
+    #[test]
+    fn subprotocol_selection() {
+        let h = head(&format!("{OK}Sec-WebSocket-Protocol: chat, superchat\r\n"));
+        assert_eq!(offered_protocols(&h), ["chat", "superchat"]);
+        let r =
+            accept_websocket_with(&h, |offered| offered.last().map(|s| (*s).to_owned())).unwrap();
+        assert!(
+            r.headers()
+                .any(|(n, v)| n == "Sec-WebSocket-Protocol" && v == "superchat")
+        );
+        let r = accept_websocket_with(&h, |_| Some("not-offered".into())).unwrap();
+        assert!(!r.headers().any(|(n, _)| n == "Sec-WebSocket-Protocol"));
+        let r = accept_websocket(&h).unwrap();
+        assert!(!r.headers().any(|(n, _)| n == "Sec-WebSocket-Protocol"));
+    }
+}
