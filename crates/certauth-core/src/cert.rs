@@ -543,7 +543,7 @@ struct Index {
     basic_constraints: Option<BasicConstraints>,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 struct Digests {
     sha1: OnceLock<[u8; 20]>,
     sha256: OnceLock<[u8; 32]>,
@@ -552,8 +552,8 @@ struct Digests {
 
 /// A client certificate: the DER as presented, validated and indexed.
 ///
-/// Cloning is cheap (a reference count and a copy of the index). Hashes are computed over
-/// the original bytes on first use, once; a clone carries the hashes computed so far.
+/// Cloning is cheap (a reference count). Hashes are computed over the original bytes on
+/// first use, once, and shared by every clone.
 ///
 /// ```
 /// # let mut params = rcgen::CertificateParams::new(vec![]).unwrap();
@@ -569,6 +569,10 @@ struct Digests {
 /// ```
 #[derive(Clone)]
 pub struct ClientCertificate {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     der: Arc<[u8]>,
     index: Index,
     digests: Digests,
@@ -587,7 +591,7 @@ impl fmt::Debug for ClientCertificate {
 
 impl PartialEq for ClientCertificate {
     fn eq(&self, other: &Self) -> bool {
-        self.der == other.der
+        self.inner.der == other.inner.der
     }
 }
 
@@ -614,48 +618,50 @@ impl ClientCertificate {
         }
         let index = parse(&der, &limits)?;
         Ok(Self {
-            der,
-            index,
-            digests: Digests::default(),
-            limits,
+            inner: Arc::new(Inner {
+                der,
+                index,
+                digests: Digests::default(),
+                limits,
+            }),
         })
     }
 
     /// The DER exactly as presented.
     pub fn der(&self) -> &[u8] {
-        &self.der
+        &self.inner.der
     }
 
     /// The DER as a shared buffer.
     pub fn der_shared(&self) -> &Arc<[u8]> {
-        &self.der
+        &self.inner.der
     }
 
     /// The X.509 version: 1, 2 or 3.
     pub fn version(&self) -> u8 {
-        self.index.version
+        self.inner.index.version
     }
 
     /// The subject.
     pub fn subject(&self) -> Name<'_> {
-        self.name_at(self.index.subject)
+        self.name_at(self.inner.index.subject)
     }
 
     /// The issuer, as written in this certificate.
     pub fn issuer(&self) -> Name<'_> {
-        self.name_at(self.index.issuer)
+        self.name_at(self.inner.index.issuer)
     }
 
     fn name_at(&self, span: Span) -> Name<'_> {
         // The span was validated at parse time; iteration over it stops (rather than
         // panicking) at anything unexpected.
-        Name::from_validated(span.tlv(&self.der))
+        Name::from_validated(span.tlv(&self.inner.der))
     }
 
     /// The serial number's DER INTEGER contents (big-endian two's complement, possibly with
     /// a leading zero byte).
     pub fn serial_bytes(&self) -> &[u8] {
-        self.index.serial.tlv(&self.der).value
+        self.inner.index.serial.tlv(&self.inner.der).value
     }
 
     /// The serial number in upper-case hex without leading zero bytes, as Node.js and
@@ -666,22 +672,23 @@ impl ClientCertificate {
 
     /// notBefore.
     pub fn not_before(&self) -> Time {
-        Time::from_unix_seconds(self.index.not_before)
+        Time::from_unix_seconds(self.inner.index.not_before)
     }
 
     /// notAfter.
     pub fn not_after(&self) -> Time {
-        Time::from_unix_seconds(self.index.not_after)
+        Time::from_unix_seconds(self.inner.index.not_after)
     }
 
     /// Whether `now` lies within the validity period (inclusive).
     pub fn is_valid_at(&self, now: Time) -> bool {
-        self.index.not_before <= now.unix_seconds() && now.unix_seconds() <= self.index.not_after
+        self.inner.index.not_before <= now.unix_seconds()
+            && now.unix_seconds() <= self.inner.index.not_after
     }
 
     /// The signature algorithm OID named in the TBS certificate.
     pub fn signature_algorithm(&self) -> Oid<'_> {
-        let alg = self.index.signature_algorithm.tlv(&self.der);
+        let alg = self.inner.index.signature_algorithm.tlv(&self.inner.der);
         let oid = alg
             .reader()
             .read(tag::OID)
@@ -693,18 +700,19 @@ impl ClientCertificate {
 
     /// The SubjectPublicKeyInfo DER.
     pub fn subject_public_key_info(&self) -> &[u8] {
-        self.index.spki.tlv(&self.der).raw
+        self.inner.index.spki.tlv(&self.inner.der).raw
     }
 
     /// The public key's algorithm and size.
     pub fn public_key_algorithm(&self) -> PublicKeyAlgorithm {
-        public_key_algorithm(self.index.spki.tlv(&self.der)).unwrap_or(PublicKeyAlgorithm::Other)
+        public_key_algorithm(self.inner.index.spki.tlv(&self.inner.der))
+            .unwrap_or(PublicKeyAlgorithm::Other)
     }
 
     /// Every extension, in order.
     pub fn extensions(&self) -> Extensions<'_> {
-        let reader = match self.index.extensions {
-            Some(span) => span.tlv(&self.der).reader(),
+        let reader = match self.inner.index.extensions {
+            Some(span) => span.tlv(&self.inner.der).reader(),
             None => Reader::new(&[]),
         };
         Extensions { reader }
@@ -712,19 +720,19 @@ impl ClientCertificate {
 
     /// The subject alternative names (empty without the extension).
     pub fn subject_alt_names(&self) -> SubjectAltNames<'_> {
-        let reader = match self.index.san {
-            Some(span) => span.tlv(&self.der).reader(),
+        let reader = match self.inner.index.san {
+            Some(span) => span.tlv(&self.inner.der).reader(),
             None => Reader::new(&[]),
         };
         SubjectAltNames {
             reader,
-            max_name_attributes: self.limits.max_name_attributes,
+            max_name_attributes: self.inner.limits.max_name_attributes,
         }
     }
 
     /// Whether the certificate carries a subjectAltName extension.
     pub fn has_subject_alt_names(&self) -> bool {
-        self.index.san.is_some()
+        self.inner.index.san.is_some()
     }
 
     /// The SPIFFE ID: the URI SAN with the `spiffe` scheme, if there is exactly one.
@@ -757,13 +765,13 @@ impl ClientCertificate {
 
     /// The key usage extension's bits, if present.
     pub fn key_usage(&self) -> Option<KeyUsage> {
-        self.index.key_usage
+        self.inner.index.key_usage
     }
 
     /// The extended key usage OIDs, if the extension is present.
     pub fn extended_key_usage(&self) -> Option<impl Iterator<Item = Oid<'_>> + '_> {
-        let span = self.index.eku?;
-        let mut r = span.tlv(&self.der).reader();
+        let span = self.inner.index.eku?;
+        let mut r = span.tlv(&self.inner.der).reader();
         Some(core::iter::from_fn(move || {
             if r.is_empty() {
                 return None;
@@ -800,14 +808,15 @@ impl ClientCertificate {
 
     /// The basicConstraints extension, if present.
     pub fn basic_constraints(&self) -> Option<BasicConstraints> {
-        self.index.basic_constraints
+        self.inner.index.basic_constraints
     }
 
     /// Whether this is a CA certificate as OpenSSL's `X509_check_ca` (and so Node's `ca`)
     /// sees it: basicConstraints `cA` set, and keyCertSign set if key usage is present.
     pub fn is_ca(&self) -> bool {
-        let ca = self.index.basic_constraints.is_some_and(|bc| bc.ca);
+        let ca = self.inner.index.basic_constraints.is_some_and(|bc| bc.ca);
         let ku_ok = self
+            .inner
             .index
             .key_usage
             .is_none_or(|ku| ku.contains(KeyUsage::KEY_CERT_SIGN));
@@ -816,23 +825,26 @@ impl ClientCertificate {
 
     /// SHA-256 of the DER, computed once.
     pub fn fingerprint_sha256(&self) -> &[u8; 32] {
-        self.digests
+        self.inner
+            .digests
             .sha256
-            .get_or_init(|| Sha256::digest(&*self.der).into())
+            .get_or_init(|| Sha256::digest(&*self.inner.der).into())
     }
 
     /// SHA-1 of the DER, computed once (for parity with Node's `fingerprint`; do not pin it).
     pub fn fingerprint_sha1(&self) -> &[u8; 20] {
-        self.digests
+        self.inner
+            .digests
             .sha1
-            .get_or_init(|| Sha1::digest(&*self.der).into())
+            .get_or_init(|| Sha1::digest(&*self.inner.der).into())
     }
 
     /// SHA-512 of the DER, computed once.
     pub fn fingerprint_sha512(&self) -> &[u8; 64] {
-        self.digests
+        self.inner
+            .digests
             .sha512
-            .get_or_init(|| Sha512::digest(&*self.der).into())
+            .get_or_init(|| Sha512::digest(&*self.inner.der).into())
     }
 
     /// SHA-256 fingerprint as colon-separated upper-case hex (`AB:CD:…`), as Node prints it.
@@ -848,7 +860,7 @@ impl ClientCertificate {
 
     /// The limits this certificate was parsed with.
     pub fn limits(&self) -> CertLimits {
-        self.limits
+        self.inner.limits
     }
 }
 

@@ -87,6 +87,7 @@
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
 mod asn1;
+pub mod authenticator;
 pub mod cert;
 pub mod http;
 #[cfg(feature = "serde")]
@@ -95,17 +96,23 @@ pub mod limits;
 pub mod name;
 pub mod oid;
 pub mod policy;
+pub mod proxy;
 pub mod response;
 pub mod time;
 pub mod verify;
 pub mod ws;
 
+pub use authenticator::{
+    Authenticated, Authenticator, CertificateSource, Decision, Denial, DenyReason, Evaluation,
+    PeerInfo,
+};
 pub use cert::{CertLimits, ClientCertificate, GeneralName, X509Error};
 pub use http::{HeadError, HeadParser, HeadProgress, RequestHead};
 pub use limits::Limits;
 pub use name::Name;
 pub use oid::Oid;
 pub use policy::{Policy, PolicyContext, Verdict};
+pub use proxy::{Encoding, Preset, ProxyHeaderConfig};
 pub use response::{ResponseHead, Status};
 pub use rustls_pki_types::{CertificateDer, UnixTime};
 pub use time::Time;

@@ -1,0 +1,757 @@
+//! [`Authenticator`]: configuration in, one [`Decision`] per request out.
+//!
+//! Built once, shared (`Clone` is a reference count; `Send + Sync`), cheap per call. Adapters
+//! hand it the peer ([`PeerInfo`]: the chain the TLS peer presented and its address), the
+//! parsed request head and `now`, and write the bytes it answers.
+
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use rustls_pki_types::{CertificateDer, UnixTime};
+
+use crate::cert::{ClientCertificate, X509Error};
+use crate::http::RequestHead;
+use crate::limits::Limits;
+use crate::policy::{
+    AsyncPolicy, BoxFuture, OwnedPolicyContext, Policy, PolicyContext, PolicyDenial, RequestInfo,
+    Verdict, allow_any,
+};
+use crate::proxy::{ProxyHeaderConfig, ProxyHeaderError};
+use crate::response::{ResponseHead, Status};
+use crate::verify::{ChainVerifier, VerifiedChain, VerifyError};
+
+/// What the adapter knows about the peer.
+#[derive(Clone, Copy, Debug, Default)]
+#[non_exhaustive]
+pub struct PeerInfo<'a> {
+    /// The chain the TLS peer presented (leaf first), empty if none. Its key possession
+    /// was proven by the TLS handshake; its trust is decided here.
+    pub tls_chain: &'a [CertificateDer<'a>],
+    /// The TCP peer's address.
+    pub remote_addr: Option<IpAddr>,
+}
+
+impl<'a> PeerInfo<'a> {
+    /// A peer that presented `tls_chain` from `remote_addr`.
+    pub fn new(tls_chain: &'a [CertificateDer<'a>], remote_addr: Option<IpAddr>) -> Self {
+        Self {
+            tls_chain,
+            remote_addr,
+        }
+    }
+}
+
+/// Where the client certificate comes from.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub enum CertificateSource {
+    /// The TLS peer (this server terminates TLS).
+    #[default]
+    TlsPeer,
+    /// A header set by a TLS-terminating proxy.
+    ProxyHeader(Box<ProxyHeaderConfig>),
+}
+
+/// Where an authenticated client's certificate came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Origin {
+    /// The TLS peer.
+    TlsPeer,
+    /// A trusted proxy's header.
+    ProxyHeader,
+}
+
+/// An authenticated client. Only the core can make one: an adapter holding it knows the
+/// decision was `Allow`.
+#[derive(Clone, Debug)]
+pub struct Authenticated {
+    certificate: ClientCertificate,
+    chain: Option<VerifiedChain>,
+    origin: Origin,
+}
+
+impl Authenticated {
+    /// The client's certificate (Node's `req.clientCertificate`).
+    pub fn certificate(&self) -> &ClientCertificate {
+        &self.certificate
+    }
+
+    /// The verified chain, leaf to anchor. Absent when a proxy's header was trusted
+    /// without verifying it again.
+    pub fn chain(&self) -> Option<&VerifiedChain> {
+        self.chain.as_ref()
+    }
+
+    /// Where the certificate came from.
+    pub fn origin(&self) -> Origin {
+        self.origin
+    }
+}
+
+/// Why a request was denied. `code()` is stable, for logs and alerts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DenyReason {
+    /// No client certificate: none presented, or the proxy header is absent.
+    /// `NO_CERTIFICATE`, 401.
+    NoCertificate {
+        /// Which: `tls peer presented none` or `header … absent`.
+        detail: String,
+    },
+    /// The client certificate could not be parsed. `MALFORMED_CERTIFICATE`, 401.
+    MalformedCertificate(X509Error),
+    /// The chain did not verify. Its code (`CERT_HAS_EXPIRED`, …), 401.
+    Verify(VerifyError),
+    /// The policy said no. `POLICY_DENIED`, 401 or the policy's 403.
+    Policy(PolicyDenial),
+    /// A certificate header from a peer that is not a trusted proxy.
+    /// `UNTRUSTED_PROXY_HEADER`, 401.
+    UntrustedProxyHeader {
+        /// The header.
+        header: String,
+        /// Who sent it.
+        remote_addr: Option<IpAddr>,
+    },
+    /// The certificate header appears more than once. `REPEATED_CERTIFICATE_HEADER`, 400.
+    RepeatedCertificateHeader {
+        /// The header.
+        header: String,
+    },
+    /// The verify header is missing or has another value. `PROXY_VERIFICATION_FAILED`, 401.
+    ProxyVerificationFailed {
+        /// The value received, `None` if absent.
+        value: Option<String>,
+    },
+    /// The certificate header could not be decoded. Its code, 401.
+    ProxyHeader(ProxyHeaderError),
+    /// An async policy's future was dropped or panicked before answering.
+    /// `INTERNAL_ERROR`, 500.
+    Internal {
+        /// What happened.
+        detail: &'static str,
+    },
+}
+
+impl DenyReason {
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NoCertificate { .. } => "NO_CERTIFICATE",
+            Self::MalformedCertificate(_) => "MALFORMED_CERTIFICATE",
+            Self::Verify(e) => e.code(),
+            Self::Policy(_) => "POLICY_DENIED",
+            Self::UntrustedProxyHeader { .. } => "UNTRUSTED_PROXY_HEADER",
+            Self::RepeatedCertificateHeader { .. } => "REPEATED_CERTIFICATE_HEADER",
+            Self::ProxyVerificationFailed { .. } => "PROXY_VERIFICATION_FAILED",
+            Self::ProxyHeader(e) => e.code(),
+            Self::Internal { .. } => "INTERNAL_ERROR",
+        }
+    }
+
+    /// The status to answer with.
+    pub fn status(&self) -> Status {
+        match self {
+            Self::RepeatedCertificateHeader { .. } => Status::BadRequest,
+            Self::Policy(d) if d.status() == crate::policy::DenyStatus::Forbidden => {
+                Status::Forbidden
+            }
+            Self::Internal { .. } => Status::InternalServerError,
+            _ => Status::Unauthorized,
+        }
+    }
+
+    /// The body client-certificate-auth would send, for servers that opt in to exposing
+    /// reasons.
+    fn node_style_body(&self) -> String {
+        match self {
+            Self::ProxyVerificationFailed { value } => format!(
+                "Certificate verification failed ({})",
+                value.as_deref().unwrap_or("header missing")
+            ),
+            Self::Policy(d) => format!("{}: {}", self.status().reason(), d.reason()),
+            Self::Internal { detail } => format!("Internal Server Error: {detail}"),
+            other => format!(
+                "{}: Client certificate required ({})",
+                other.status().reason(),
+                other.code()
+            ),
+        }
+    }
+}
+
+impl fmt::Display for DenyReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoCertificate { detail } => write!(f, "no client certificate ({detail})"),
+            Self::MalformedCertificate(_) => f.write_str("client certificate is malformed"),
+            Self::Verify(_) => f.write_str("client certificate chain did not verify"),
+            Self::Policy(d) => write!(f, "{d}"),
+            Self::UntrustedProxyHeader {
+                header,
+                remote_addr,
+            } => match remote_addr {
+                Some(a) => write!(f, "{header} header from {a}, which is not a trusted proxy"),
+                None => write!(f, "{header} header from a peer of unknown address"),
+            },
+            Self::RepeatedCertificateHeader { header } => {
+                write!(f, "{header} header appears more than once")
+            }
+            Self::ProxyVerificationFailed { value: Some(v) } => {
+                write!(f, "proxy verify header says {v:?}")
+            }
+            Self::ProxyVerificationFailed { value: None } => {
+                f.write_str("proxy verify header is missing")
+            }
+            Self::ProxyHeader(_) => f.write_str("certificate header could not be decoded"),
+            Self::Internal { detail } => write!(f, "internal error: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for DenyReason {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::MalformedCertificate(e) => Some(e),
+            Self::Verify(e) => Some(e),
+            Self::ProxyHeader(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// A refusal: the reason (for logs), the certificate if one was read (for logs, as the
+/// Node package attaches it before deciding), and the response to write.
+#[derive(Clone, Debug)]
+pub struct Denial {
+    reason: DenyReason,
+    certificate: Option<ClientCertificate>,
+    response: ResponseHead,
+}
+
+impl Denial {
+    fn new(reason: DenyReason, certificate: Option<ClientCertificate>, expose: bool) -> Self {
+        let status = reason.status();
+        let response = if expose {
+            ResponseHead::error(status, reason.node_style_body())
+        } else {
+            ResponseHead::generic(status)
+        };
+        Self {
+            reason,
+            certificate,
+            response,
+        }
+    }
+
+    /// Why.
+    pub fn reason(&self) -> &DenyReason {
+        &self.reason
+    }
+
+    /// The stable code (`CERT_HAS_EXPIRED`, `POLICY_DENIED`, …).
+    pub fn code(&self) -> &'static str {
+        self.reason.code()
+    }
+
+    /// The status.
+    pub fn status(&self) -> Status {
+        self.response.status()
+    }
+
+    /// The client's certificate, when one could be read.
+    pub fn certificate(&self) -> Option<&ClientCertificate> {
+        self.certificate.as_ref()
+    }
+
+    /// The response to write before closing.
+    pub fn response(&self) -> &ResponseHead {
+        &self.response
+    }
+}
+
+impl fmt::Display for Denial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.reason, self.code())
+    }
+}
+
+impl std::error::Error for Denial {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.reason)
+    }
+}
+
+/// The decision about one request.
+#[must_use]
+#[derive(Clone, Debug)]
+#[expect(
+    clippy::exhaustive_enums,
+    reason = "a decision is allow or deny; matches on it must stay total"
+)]
+pub enum Decision {
+    /// Let the client in.
+    Allow(Authenticated),
+    /// Answer with the denial's response and close.
+    Deny(Denial),
+}
+
+/// [`Authenticator::decide`]'s answer: ready at once (synchronous policies, every denial
+/// before the policy), or pending on an async policy. `.await` it either way; the
+/// synchronous path allocates nothing and never waits.
+#[must_use]
+#[expect(clippy::exhaustive_enums, reason = "ready or pending, nothing else")]
+pub enum Evaluation {
+    /// The decision.
+    Ready(Decision),
+    /// Waiting for an async policy.
+    Pending(PendingDecision),
+}
+
+impl fmt::Debug for Evaluation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Ready(d) => f.debug_tuple("Ready").field(d).finish(),
+            Self::Pending(_) => f.write_str("Pending"),
+        }
+    }
+}
+
+impl Evaluation {
+    /// The decision if it is ready (always, without an async policy).
+    pub fn ready(self) -> Option<Decision> {
+        match self {
+            Self::Ready(d) => Some(d),
+            Self::Pending(_) => None,
+        }
+    }
+}
+
+impl IntoFuture for Evaluation {
+    type Output = Decision;
+    type IntoFuture = EvaluationFuture;
+
+    fn into_future(self) -> EvaluationFuture {
+        EvaluationFuture(match self {
+            Self::Ready(d) => Inner::Ready(Some(d)),
+            Self::Pending(p) => Inner::Pending(p),
+        })
+    }
+}
+
+/// The future of an [`Evaluation`].
+pub struct EvaluationFuture(Inner);
+
+enum Inner {
+    Ready(Option<Decision>),
+    Pending(PendingDecision),
+}
+
+impl Future for EvaluationFuture {
+    type Output = Decision;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Decision> {
+        match &mut self.get_mut().0 {
+            Inner::Ready(d) => match d.take() {
+                Some(d) => Poll::Ready(d),
+                None => Poll::Ready(Decision::Deny(Denial::new(
+                    DenyReason::Internal {
+                        detail: "decision polled after completion",
+                    },
+                    None,
+                    false,
+                ))),
+            },
+            Inner::Pending(p) => Pin::new(p).poll(cx),
+        }
+    }
+}
+
+/// A decision waiting on an async policy.
+pub struct PendingDecision {
+    future: BoxFuture<Verdict>,
+    certificate: ClientCertificate,
+    chain: Option<VerifiedChain>,
+    origin: Origin,
+    expose: bool,
+}
+
+impl Future for PendingDecision {
+    type Output = Decision;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Decision> {
+        let verdict = match self.future.as_mut().poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(v) => v,
+        };
+        let this = &*self;
+        Poll::Ready(match verdict {
+            Verdict::Allow => Decision::Allow(Authenticated {
+                certificate: this.certificate.clone(),
+                chain: this.chain.clone(),
+                origin: this.origin,
+            }),
+            Verdict::Deny(d) => Decision::Deny(Denial::new(
+                DenyReason::Policy(d),
+                Some(this.certificate.clone()),
+                this.expose,
+            )),
+        })
+    }
+}
+
+enum PolicySlot {
+    Sync(Box<dyn Policy>),
+    Async(Box<dyn AsyncPolicy>),
+}
+
+/// Why an authenticator cannot be built.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// TLS-peer mode (or header mode with fallback) needs trust anchors.
+    MissingTrustAnchors,
+    /// Header mode trusts no proxy: every header would be rejected.
+    NoTrustedProxies,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MissingTrustAnchors => f.write_str(
+                "client certificates from the TLS peer need trust anchors: give the \
+                 authenticator a ChainVerifier (the CA that issues client certificates)",
+            ),
+            Self::NoTrustedProxies => f.write_str(
+                "certificate headers are honoured only from trusted proxies: list their \
+                 addresses with trusted_proxies(..), or call dangerous_trust_any_proxy() if \
+                 only the proxy can reach this listener",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Builds an [`Authenticator`].
+pub struct AuthenticatorBuilder {
+    verifier: Option<ChainVerifier>,
+    source: CertificateSource,
+    policy: PolicySlot,
+    limits: Limits,
+    expose_reasons: bool,
+}
+
+impl AuthenticatorBuilder {
+    /// Trust anchors and verification options. Required for the TLS-peer source; in
+    /// header mode, the forwarded chain is verified again with it.
+    pub fn verifier(mut self, verifier: ChainVerifier) -> Self {
+        self.verifier = Some(verifier);
+        self
+    }
+
+    /// Where the certificate comes from (default: the TLS peer).
+    pub fn source(mut self, source: CertificateSource) -> Self {
+        self.source = source;
+        self
+    }
+
+    /// Certificates from a proxy header.
+    pub fn proxy_header(self, config: ProxyHeaderConfig) -> Self {
+        self.source(CertificateSource::ProxyHeader(Box::new(config)))
+    }
+
+    /// The policy (default: allow every client whose chain verified).
+    pub fn policy(mut self, policy: impl Policy + 'static) -> Self {
+        self.policy = PolicySlot::Sync(Box::new(policy));
+        self
+    }
+
+    /// An async policy instead (a database lookup): `decide` then returns a pending
+    /// evaluation for clients that get as far as the policy.
+    pub fn async_policy(mut self, policy: impl AsyncPolicy + 'static) -> Self {
+        self.policy = PolicySlot::Async(Box::new(policy));
+        self
+    }
+
+    /// Limits (default [`Limits::DEFAULT`]).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Put the detailed reason in response bodies, as client-certificate-auth does
+    /// (`Unauthorized: Client certificate required (CERT_HAS_EXPIRED)`). Default: no; the
+    /// body is the bare reason phrase and the detail goes to the caller and the logs.
+    pub fn expose_reasons(mut self, on: bool) -> Self {
+        self.expose_reasons = on;
+        self
+    }
+
+    /// Checks the configuration.
+    pub fn build(self) -> Result<Authenticator, ConfigError> {
+        let needs_anchors = match &self.source {
+            CertificateSource::TlsPeer => true,
+            CertificateSource::ProxyHeader(c) => {
+                if c.trusted().is_empty() {
+                    return Err(ConfigError::NoTrustedProxies);
+                }
+                c.falls_back_to_tls_peer()
+            }
+        };
+        if needs_anchors && self.verifier.is_none() {
+            return Err(ConfigError::MissingTrustAnchors);
+        }
+        let verifier = self.verifier.map(|v| v.with_cert_limits(self.limits.cert));
+        Ok(Authenticator {
+            inner: Arc::new(Config {
+                verifier,
+                source: self.source,
+                policy: self.policy,
+                limits: self.limits,
+                expose_reasons: self.expose_reasons,
+            }),
+        })
+    }
+}
+
+struct Config {
+    verifier: Option<ChainVerifier>,
+    source: CertificateSource,
+    policy: PolicySlot,
+    limits: Limits,
+    expose_reasons: bool,
+}
+
+/// Decides, per request, whether a client is let in. See the crate docs for the table of
+/// outcomes.
+#[derive(Clone)]
+pub struct Authenticator {
+    inner: Arc<Config>,
+}
+
+impl fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("verifier", &self.inner.verifier)
+            .field("source", &self.inner.source)
+            .field("limits", &self.inner.limits)
+            .field("expose_reasons", &self.inner.expose_reasons)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A certificate and how it was established, before the policy.
+struct Identified {
+    certificate: ClientCertificate,
+    chain: Option<VerifiedChain>,
+    origin: Origin,
+}
+
+impl Authenticator {
+    /// A builder with the TLS peer as the source, no verifier yet, and the default policy.
+    pub fn builder() -> AuthenticatorBuilder {
+        AuthenticatorBuilder {
+            verifier: None,
+            source: CertificateSource::TlsPeer,
+            policy: PolicySlot::Sync(Box::new(allow_any())),
+            limits: Limits::DEFAULT,
+            expose_reasons: false,
+        }
+    }
+
+    /// The limits adapters apply while reading.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// The verifier, if configured.
+    pub fn verifier(&self) -> Option<&ChainVerifier> {
+        self.inner.verifier.as_ref()
+    }
+
+    /// Decides about one request. `.await` the answer (it is ready at once unless an async
+    /// policy is configured), or call [`Evaluation::ready`].
+    pub fn decide(&self, peer: &PeerInfo<'_>, head: &RequestHead, now: UnixTime) -> Evaluation {
+        let expose = self.inner.expose_reasons;
+        let id = match self.identify(peer, head, now) {
+            Ok(id) => id,
+            Err((reason, cert)) => {
+                return Evaluation::Ready(Decision::Deny(Denial::new(reason, cert, expose)));
+            }
+        };
+        match &self.inner.policy {
+            PolicySlot::Sync(policy) => {
+                let request = RequestInfo {
+                    method: head.method(),
+                    path: head.target(),
+                    headers: head,
+                    remote_addr: peer.remote_addr,
+                };
+                let ctx = PolicyContext::new(&id.certificate, id.chain.as_ref(), request);
+                Evaluation::Ready(match policy.evaluate(&ctx) {
+                    Verdict::Allow => Decision::Allow(Authenticated {
+                        certificate: id.certificate,
+                        chain: id.chain,
+                        origin: id.origin,
+                    }),
+                    Verdict::Deny(d) => Decision::Deny(Denial::new(
+                        DenyReason::Policy(d),
+                        Some(id.certificate),
+                        expose,
+                    )),
+                })
+            }
+            PolicySlot::Async(policy) => {
+                let owned = OwnedPolicyContext {
+                    cert: id.certificate.clone(),
+                    chain: id.chain.clone(),
+                    method: head.method().to_owned(),
+                    path: head.target().to_owned(),
+                    remote_addr: peer.remote_addr,
+                };
+                Evaluation::Pending(PendingDecision {
+                    future: policy.evaluate(owned),
+                    certificate: id.certificate,
+                    chain: id.chain,
+                    origin: id.origin,
+                    expose,
+                })
+            }
+        }
+    }
+
+    fn identify(
+        &self,
+        peer: &PeerInfo<'_>,
+        head: &RequestHead,
+        now: UnixTime,
+    ) -> Result<Identified, (DenyReason, Option<ClientCertificate>)> {
+        match &self.inner.source {
+            CertificateSource::TlsPeer => self.tls_peer_identity(peer, now),
+            CertificateSource::ProxyHeader(cfg) => self.header_identity(cfg, peer, head, now),
+        }
+    }
+
+    fn tls_peer_identity(
+        &self,
+        peer: &PeerInfo<'_>,
+        now: UnixTime,
+    ) -> Result<Identified, (DenyReason, Option<ClientCertificate>)> {
+        let Some(leaf) = peer.tls_chain.first() else {
+            return Err((
+                DenyReason::NoCertificate {
+                    detail: "the TLS peer presented none".into(),
+                },
+                None,
+            ));
+        };
+        let chain = self.verify(leaf, peer.tls_chain, now)?;
+        Ok(Identified {
+            certificate: chain.leaf().clone(),
+            chain: Some(chain),
+            origin: Origin::TlsPeer,
+        })
+    }
+
+    fn verify(
+        &self,
+        leaf: &CertificateDer<'_>,
+        chain: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<VerifiedChain, (DenyReason, Option<ClientCertificate>)> {
+        let certificate = ClientCertificate::from_der_with_limits(leaf, self.inner.limits.cert)
+            .map_err(|e| (DenyReason::MalformedCertificate(e), None))?;
+        let Some(verifier) = &self.inner.verifier else {
+            // build() guarantees a verifier wherever this is reached.
+            return Err((
+                DenyReason::Internal {
+                    detail: "no verifier configured",
+                },
+                Some(certificate),
+            ));
+        };
+        verifier
+            .verify_parsed(certificate.clone(), chain, now)
+            .map_err(|e| (DenyReason::Verify(e), Some(certificate)))
+    }
+
+    fn header_identity(
+        &self,
+        cfg: &ProxyHeaderConfig,
+        peer: &PeerInfo<'_>,
+        head: &RequestHead,
+        now: UnixTime,
+    ) -> Result<Identified, (DenyReason, Option<ClientCertificate>)> {
+        let mut values = head.header_all(cfg.header());
+        let value = values.next();
+        if values.next().is_some() {
+            return Err((
+                DenyReason::RepeatedCertificateHeader {
+                    header: cfg.header().to_owned(),
+                },
+                None,
+            ));
+        }
+        let fallback = |reason: DenyReason| {
+            if cfg.falls_back_to_tls_peer() {
+                self.tls_peer_identity(peer, now)
+            } else {
+                Err((reason, None))
+            }
+        };
+        let Some(value) = value else {
+            return fallback(DenyReason::NoCertificate {
+                detail: format!("header {} absent", cfg.header()),
+            });
+        };
+        if !cfg.trusted().contains(peer.remote_addr) {
+            return Err((
+                DenyReason::UntrustedProxyHeader {
+                    header: cfg.header().to_owned(),
+                    remote_addr: peer.remote_addr,
+                },
+                None,
+            ));
+        }
+        if let Some((name, expected)) = cfg.verify_header_expected() {
+            let got = head.header(name);
+            if got != Some(expected.as_bytes()) {
+                return Err((
+                    DenyReason::ProxyVerificationFailed {
+                        value: got.map(|v| String::from_utf8_lossy(v).into_owned()),
+                    },
+                    None,
+                ));
+            }
+        }
+        let chain_value = cfg.chain_header_name().and_then(|n| head.header(n));
+        let chain = match cfg.decode(value, chain_value) {
+            Ok(chain) => chain,
+            Err(e) => return fallback(DenyReason::ProxyHeader(e)),
+        };
+        let Some(leaf) = chain.first() else {
+            return fallback(DenyReason::ProxyHeader(ProxyHeaderError::Empty));
+        };
+        if cfg.reverifies() && self.inner.verifier.is_some() {
+            let verified = self.verify(leaf, &chain, now)?;
+            return Ok(Identified {
+                certificate: verified.leaf().clone(),
+                chain: Some(verified),
+                origin: Origin::ProxyHeader,
+            });
+        }
+        match ClientCertificate::from_der_with_limits(leaf, self.inner.limits.cert) {
+            Ok(certificate) => Ok(Identified {
+                certificate,
+                chain: None,
+                origin: Origin::ProxyHeader,
+            }),
+            Err(e) => fallback(DenyReason::MalformedCertificate(e)),
+        }
+    }
+}

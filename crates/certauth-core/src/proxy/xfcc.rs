@@ -1,0 +1,231 @@
+//! `X-Forwarded-Client-Cert`, by Envoy's grammar.
+//!
+//! The header is a list of elements separated by `,`; each element is a list of `Key=Value`
+//! pairs separated by `;`. A value holding `,` `;` or `=` is double-quoted, with `\"` and
+//! `\\` escapes inside. Keys (case-insensitive): `By`, `Hash`, `Cert`, `Chain`, `Subject`,
+//! `URI`, `DNS` (`URI` and `DNS` may repeat). Each proxy that forwards client details
+//! appends one element, so the first element describes the original client and the last
+//! the nearest hop's client.
+
+use std::borrow::Cow;
+
+use super::ProxyHeaderError;
+
+/// One XFCC element: the pairs a proxy wrote about one client connection.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct XfccElement {
+    /// `By`: the proxy's own identity (URI SAN).
+    pub by: Option<String>,
+    /// `Hash`: hex SHA-256 of the client certificate's DER.
+    pub hash: Option<String>,
+    /// `Cert`: the client certificate, URL-encoded PEM (still encoded).
+    pub cert: Option<String>,
+    /// `Chain`: the client chain, URL-encoded PEM (still encoded).
+    pub chain: Option<String>,
+    /// `Subject`: the client certificate's subject as the proxy printed it.
+    pub subject: Option<String>,
+    /// `URI`: URI SANs.
+    pub uri: Vec<String>,
+    /// `DNS`: DNS SANs.
+    pub dns: Vec<String>,
+}
+
+/// Which XFCC element to take the certificate from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum XfccSelect {
+    /// The last element: the client of the nearest proxy (the trusted one). The default.
+    #[default]
+    Last,
+    /// The first element: the original client, as reported by the first proxy. Trust it
+    /// only if every proxy on the path is yours and sanitizes the header.
+    First,
+    /// Exactly one element must be present; more is an error.
+    Only,
+}
+
+/// Parses an XFCC header value into its elements.
+pub fn parse(value: &str) -> Result<Vec<XfccElement>, ProxyHeaderError> {
+    let bytes = value.as_bytes();
+    let mut elements = Vec::new();
+    let mut current = XfccElement::default();
+    let mut i = 0;
+    let err = |offset: usize, reason: &'static str| ProxyHeaderError::Xfcc { offset, reason };
+    loop {
+        // Key.
+        while bytes.get(i) == Some(&b' ') {
+            i += 1;
+        }
+        let key_start = i;
+        while let Some(&b) = bytes.get(i) {
+            if b == b'=' || b == b';' || b == b',' || b == b'"' {
+                break;
+            }
+            i += 1;
+        }
+        let key = value[key_start..i].trim();
+        if bytes.get(i) != Some(&b'=') || key.is_empty() {
+            return Err(err(i, "expected Key=Value"));
+        }
+        i += 1;
+        // Value: quoted or bare.
+        let val: Cow<'_, str> = if bytes.get(i) == Some(&b'"') {
+            i += 1;
+            let mut out = String::new();
+            let mut run_start = i;
+            loop {
+                match bytes.get(i) {
+                    None => return Err(err(i, "unterminated quoted value")),
+                    Some(b'"') => {
+                        out.push_str(&value[run_start..i]);
+                        i += 1;
+                        break;
+                    }
+                    Some(b'\\') => {
+                        out.push_str(&value[run_start..i]);
+                        match bytes.get(i + 1) {
+                            Some(b'"') => out.push('"'),
+                            Some(b'\\') => out.push('\\'),
+                            _ => return Err(err(i, "invalid escape in quoted value")),
+                        }
+                        i += 2;
+                        run_start = i;
+                    }
+                    Some(_) => i += 1,
+                }
+            }
+            Cow::Owned(out)
+        } else {
+            let start = i;
+            while let Some(&b) = bytes.get(i) {
+                if b == b';' || b == b',' {
+                    break;
+                }
+                if b == b'"' || b == b'=' {
+                    return Err(err(i, "unquoted value holds a quote or `=`"));
+                }
+                i += 1;
+            }
+            Cow::Borrowed(value[start..i].trim())
+        };
+        set(&mut current, key, val.into_owned());
+        // Separator.
+        while bytes.get(i) == Some(&b' ') {
+            i += 1;
+        }
+        match bytes.get(i) {
+            None => {
+                elements.push(current);
+                return Ok(elements);
+            }
+            Some(b';') => i += 1,
+            Some(b',') => {
+                elements.push(std::mem::take(&mut current));
+                i += 1;
+            }
+            Some(_) => return Err(err(i, "expected `;` or `,` after a value")),
+        }
+    }
+}
+
+fn set(e: &mut XfccElement, key: &str, value: String) {
+    let k = key.to_ascii_lowercase();
+    match k.as_str() {
+        "by" => e.by = Some(value),
+        "hash" => e.hash = Some(value),
+        "cert" => e.cert = Some(value),
+        "chain" => e.chain = Some(value),
+        "subject" => e.subject = Some(value),
+        "uri" => e.uri.push(value),
+        "dns" => e.dns.push(value),
+        // Unknown keys are ignored, as Envoy may add more.
+        _ => {}
+    }
+}
+
+/// Picks the element to trust.
+pub fn select(
+    elements: Vec<XfccElement>,
+    which: XfccSelect,
+) -> Result<XfccElement, ProxyHeaderError> {
+    let n = elements.len();
+    let mut it = elements.into_iter();
+    let picked = match which {
+        XfccSelect::Last => it.next_back(),
+        XfccSelect::First => it.next(),
+        XfccSelect::Only if n == 1 => it.next(),
+        XfccSelect::Only => {
+            return Err(ProxyHeaderError::XfccElementCount { count: n });
+        }
+    };
+    picked.ok_or(ProxyHeaderError::XfccElementCount { count: 0 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The examples from Envoy's documentation (HTTP header manipulation,
+    // x-forwarded-client-cert).
+    const ONE: &str = "By=http://frontend.lyft.com;Hash=468ed33be74eee6556d90c0149c1309e9ba61d6425303443c0748a02dd8de688;Subject=\"/C=US/ST=CA/L=San Francisco/OU=Lyft/CN=Test Client\";URI=spiffe://lyft.com/test-team";
+    const TWO: &str = "By=http://frontend.lyft.com;Hash=468ed33be74eee6556d90c0149c1309e9ba61d6425303443c0748a02dd8de688;URI=spiffe://lyft.com/test-team,By=http://backend.lyft.com;Hash=9ba61d6425303443c0748a02dd8de688468ed33be74eee6556d90c0149c1309e;URI=spiffe://lyft.com/frontend-team";
+    const DNS: &str = "By=http://frontend.lyft.com;Hash=468ed33be74eee6556d90c0149c1309e9ba61d6425303443c0748a02dd8de688;Subject=\"/C=US/ST=CA/L=San Francisco/OU=Lyft/CN=Test Client\";URI=spiffe://lyft.com/test-team;DNS=lyft.com;DNS=www.lyft.com";
+
+    #[test]
+    fn envoy_documentation_examples() {
+        let e = parse(ONE).unwrap();
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].by.as_deref(), Some("http://frontend.lyft.com"));
+        assert_eq!(
+            e[0].subject.as_deref(),
+            Some("/C=US/ST=CA/L=San Francisco/OU=Lyft/CN=Test Client")
+        );
+        assert_eq!(e[0].uri, ["spiffe://lyft.com/test-team"]);
+
+        let e = parse(TWO).unwrap();
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[1].by.as_deref(), Some("http://backend.lyft.com"));
+        assert_eq!(e[1].uri, ["spiffe://lyft.com/frontend-team"]);
+        assert_eq!(select(e.clone(), XfccSelect::Last).unwrap(), e[1]);
+        assert_eq!(select(e.clone(), XfccSelect::First).unwrap(), e[0]);
+        assert_eq!(
+            select(e, XfccSelect::Only).unwrap_err(),
+            ProxyHeaderError::XfccElementCount { count: 2 }
+        );
+
+        let e = parse(DNS).unwrap();
+        assert_eq!(e[0].dns, ["lyft.com", "www.lyft.com"]);
+    }
+
+    #[test]
+    fn quoted_values_hold_separators_and_escapes() {
+        let v = r#"Subject="CN=a,b;c=d \"q\" \\";URI=x,Subject="O=\"x,y\"";By=z"#;
+        let e = parse(v).unwrap();
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[0].subject.as_deref(), Some(r#"CN=a,b;c=d "q" \"#));
+        assert_eq!(e[0].uri, ["x"]);
+        assert_eq!(e[1].subject.as_deref(), Some(r#"O="x,y""#));
+        assert_eq!(e[1].by.as_deref(), Some("z"));
+    }
+
+    #[test]
+    fn broken_quoting_is_an_error_with_a_position() {
+        for bad in [
+            r#"Subject="unterminated"#,
+            r#"Subject="bad \x escape""#,
+            r#"Subject=a"b"#,
+            "NoEquals",
+            "=value",
+            r#"Subject="x"junk"#,
+            "",
+            "By=a;;",
+        ] {
+            assert!(
+                matches!(parse(bad), Err(ProxyHeaderError::Xfcc { .. })),
+                "{bad}: {:?}",
+                parse(bad)
+            );
+        }
+    }
+}
