@@ -4,11 +4,13 @@
 //! plain functions of bytes, a certificate chain and a time.
 //!
 //! ```text
-//! peer chain (DER) ──► ClientCertificate::from_der ──► ChainVerifier::verify(chain, now)
-//!                                                          │
-//!                                          VerifiedChain ◄─┘ or VerifyError (stable code)
-//!                                                │
-//! request (method, path, headers, address) ──► Policy::evaluate(PolicyContext) ──► Verdict
+//! socket ──bytes──► adapter's buffer ──► HeadParser::parse ──► NeedMore | Complete{head, consumed} | HeadError (400/431)
+//! TLS stack ──peer chain──► PeerInfo ─────────────────────┐
+//! adapter's clock ──now───────────────────────────────────┼─► Authenticator::decide ──► Decision
+//!                                                         │
+//!   Allow(Authenticated) ─► accept_websocket(&head) ─► ResponseHead 101 (or 400/426)
+//!   Deny(Denial)         ─► denial.response()       ─► ResponseHead 400/401/403/500
+//!                                                  └─► ResponseHead::write_to(&mut out) ─► socket
 //! ```
 //!
 //! ## What it does not do
@@ -27,14 +29,108 @@
 //! - [`verify`]: [`TrustAnchors`], [`ChainVerifier`] (rustls-webpki, CRLs, chain-length
 //!   cap) and [`VerifyError`], whose codes are the ones Node.js reports
 //!   (`CERT_HAS_EXPIRED`, `UNABLE_TO_VERIFY_LEAF_SIGNATURE`, …).
+//! - [`http`], [`ws`], [`response`]: the request head parser, the WebSocket upgrade and the
+//!   responses, as values.
+//! - [`proxy`]: certificates from proxy headers (nginx, HAProxy, Envoy/Istio, AWS ALB,
+//!   Cloudflare, Traefik, RFC 9440 / Google Cloud) with trusted proxies.
+//! - [`authenticator`]: [`Authenticator`], which ties it together: `decide(peer, head, now)`.
 //! - [`policy`]: [`Policy`] and the helpers (`allow_cn`, `allow_fingerprints`, …),
 //!   combinators, async policies and (feature `serde`) the TOML policy file.
 //! - `legacy` (feature `serde`): Node's `toLegacyObject()` view of a certificate.
 //!
+//! ## Outcomes
+//!
+//! Row by row as client-certificate-auth behaves (see `ANCHOR.md`), with certauth's
+//! stricter parts marked. Bodies are the bare reason phrase unless
+//! [`AuthenticatorBuilder::expose_reasons`](authenticator::AuthenticatorBuilder::expose_reasons)
+//! is on; the code and detail always reach the caller ([`Denial`]) for logging.
+//!
+//! | situation | status | code |
+//! |---|---|---|
+//! | TLS peer presented no certificate | 401 | `NO_CERTIFICATE` |
+//! | certificate does not parse | 401 | `MALFORMED_CERTIFICATE` |
+//! | chain does not verify | 401 | its code: `CERT_HAS_EXPIRED`, `CERT_NOT_YET_VALID`, `UNABLE_TO_VERIFY_LEAF_SIGNATURE`, `UNABLE_TO_GET_ISSUER_CERT_LOCALLY`, `DEPTH_ZERO_SELF_SIGNED_CERT`, `SELF_SIGNED_CERT_IN_CHAIN`, `CERT_SIGNATURE_FAILURE`, `INVALID_PURPOSE`, `CERT_REVOKED`, `CHAIN_TOO_LONG`, … (stricter: `CA_USED_AS_END_ENTITY`, `UNSUPPORTED_CERT_VERSION`, `UNSUPPORTED_SIGNATURE_ALGORITHM`, `UNHANDLED_CRITICAL_EXTENSION`) |
+//! | policy returns false / denies | 401 | `POLICY_DENIED` |
+//! | policy denies with 403 | 403 | `POLICY_DENIED` |
+//! | header mode: certificate header from an address that is not a trusted proxy (stricter) | 401 | `UNTRUSTED_PROXY_HEADER` |
+//! | header mode: certificate header repeated | 400 | `REPEATED_CERTIFICATE_HEADER` |
+//! | header mode: verify header missing or not the expected value | 401 | `PROXY_VERIFICATION_FAILED` |
+//! | header mode: header absent (and no fallback) | 401 | `NO_CERTIFICATE` |
+//! | header mode: header malformed (and no fallback) | 401 | `MALFORMED_CERTIFICATE_HEADER`, `XFCC_HASH_MISMATCH`, `CERTIFICATE_HEADER_TOO_LARGE`, `CHAIN_TOO_LONG` |
+//! | header mode with fallback: header absent or malformed | — | decided on the TLS peer, as above |
+//! | header mode with trust anchors: forwarded chain re-verified | 401 | its verification code |
+//! | an async policy's future is dropped before answering | 500 | `INTERNAL_ERROR` |
+//! | head larger than the limit, too many or too large headers | 431 | (a [`HeadError`]) |
+//! | malformed request head | 400 | (a [`HeadError`]) |
+//! | allowed, but not a valid WebSocket upgrade | 400, or 426 for the version | (an [`UpgradeError`]) |
+//!
+//! ## The adapter's loop, driven by byte strings
+//!
+//! ```
+//! # use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+//! # let ca_key = KeyPair::generate().unwrap();
+//! # let mut ca = CertificateParams::new(vec![]).unwrap();
+//! # ca.distinguished_name.push(DnType::CommonName, "Example CA");
+//! # ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+//! # let ca_der = ca.self_signed(&ca_key).unwrap().der().clone();
+//! # let issuer = Issuer::new(ca, &ca_key);
+//! # let mut leaf = CertificateParams::new(vec![]).unwrap();
+//! # leaf.distinguished_name.push(DnType::CommonName, "trusted-client");
+//! # let client_der = leaf.signed_by(&KeyPair::generate().unwrap(), &issuer).unwrap().der().clone();
+//! use certauth_core::policy::allow_cn;
+//! use certauth_core::{
+//!     Authenticator, ChainVerifier, Decision, HeadParser, HeadProgress, PeerInfo, TrustAnchors,
+//!     UnixTime, accept_websocket,
+//! };
+//!
+//! let verifier = ChainVerifier::new(TrustAnchors::from_der([ca_der])?, webpki::ALL_VERIFICATION_ALGS);
+//! let auth = Authenticator::builder()
+//!     .verifier(verifier)
+//!     .policy(allow_cn(["trusted-client"]))
+//!     .build()?;
+//!
+//! // What the socket delivers, in two reads: the head, then the rest of it and a frame.
+//! let reads: [&[u8]; 2] = [
+//!     b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n",
+//!     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n\x81\x80",
+//! ];
+//! let chain = [client_der];
+//! let peer = PeerInfo::new(&chain, None);
+//! let now = UnixTime::since_unix_epoch(std::time::Duration::from_secs(1_800_000_000));
+//!
+//! let mut parser = HeadParser::new(auth.limits());
+//! let mut buf = Vec::new();
+//! let mut out = Vec::new();
+//! for read in reads {
+//!     buf.extend_from_slice(read);
+//!     let (head, consumed) = match parser.parse(&buf) {
+//!         Ok(HeadProgress::NeedMore) => continue,
+//!         Ok(HeadProgress::Complete { head, consumed }) => (head, consumed),
+//!         Err(e) => { e.response().write_to(&mut out); break; } // 400/431, then close
+//!     };
+//!     // `.await` in an adapter; ready at once without an async policy.
+//!     match auth.decide(&peer, &head, now).ready().unwrap() {
+//!         Decision::Allow(client) => {
+//!             accept_websocket(&head)?.write_to(&mut out);
+//!             let leftover = &buf[consumed..]; // hand to the WebSocket layer
+//!             assert_eq!(leftover, b"\x81\x80");
+//!             println!("{} connected", client.certificate().subject().to_rfc4514());
+//!         }
+//!         Decision::Deny(denial) => denial.response().write_to(&mut out), // then close
+//!     }
+//!     break;
+//! }
+//! assert!(out.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ## Limits
 //!
-//! Every input is bounded before it is processed: [`CertLimits`] (certificate size, name
-//! attributes, SANs, extensions), [`ChainVerifier::with_max_chain_len`] (presented chain),
+//! Every input is bounded before it is processed: [`Limits`] (head size, header count,
+//! header size, and the handshake and head-read timeouts adapters enforce), [`CertLimits`]
+//! (certificate size, name attributes, SANs, extensions),
+//! [`ChainVerifier::with_max_chain_len`] (presented chain), the proxy header's value size and
+//! chain length ([`ProxyHeaderConfig::max_value_bytes`], [`ProxyHeaderConfig::max_chain_len`]),
 //! and the policy file's size and nesting depth (`policy::file`). Each limit has a typed
 //! error. The crate forbids `unsafe` and is fuzzed.
 //!

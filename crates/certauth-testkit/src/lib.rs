@@ -17,6 +17,7 @@
 )]
 
 pub mod der;
+pub mod encode;
 pub mod node;
 
 use std::sync::OnceLock;

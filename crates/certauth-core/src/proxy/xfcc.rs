@@ -2,7 +2,8 @@
 //!
 //! The header is a list of elements separated by `,`; each element is a list of `Key=Value`
 //! pairs separated by `;`. A value holding `,` `;` or `=` is double-quoted, with `\"` and
-//! `\\` escapes inside. Keys (case-insensitive): `By`, `Hash`, `Cert`, `Chain`, `Subject`,
+//! `\\` escapes inside; any other backslash is kept (Envoy writes OpenSSL's RFC 2253
+//! subject, with its `\,` escapes, inside quotes as it is). Keys (case-insensitive): `By`, `Hash`, `Cert`, `Chain`, `Subject`,
 //! `URI`, `DNS` (`URI` and `DNS` may repeat). Each proxy that forwards client details
 //! appends one element, so the first element describes the original client and the last
 //! the nearest hop's client.
@@ -85,11 +86,22 @@ pub fn parse(value: &str) -> Result<Vec<XfccElement>, ProxyHeaderError> {
                     Some(b'\\') => {
                         out.push_str(&value[run_start..i]);
                         match bytes.get(i + 1) {
-                            Some(b'"') => out.push('"'),
-                            Some(b'\\') => out.push('\\'),
-                            _ => return Err(err(i, "invalid escape in quoted value")),
+                            Some(b'"') => {
+                                out.push('"');
+                                i += 2;
+                            }
+                            Some(b'\\') => {
+                                out.push('\\');
+                                i += 2;
+                            }
+                            // Envoy puts OpenSSL's RFC 2253 subject inside quotes as is, so
+                            // `\,` and friends are kept literally.
+                            Some(_) => {
+                                out.push('\\');
+                                i += 1;
+                            }
+                            None => return Err(err(i, "unterminated quoted value")),
                         }
-                        i += 2;
                         run_start = i;
                     }
                     Some(_) => i += 1,
@@ -207,13 +219,15 @@ mod tests {
         assert_eq!(e[0].uri, ["x"]);
         assert_eq!(e[1].subject.as_deref(), Some(r#"O="x,y""#));
         assert_eq!(e[1].by.as_deref(), Some("z"));
+        // OpenSSL's RFC 2253 escapes inside a quoted Subject stay as they are.
+        let e = parse(r#"Subject="CN=a\,b+O=c";URI=u"#).unwrap();
+        assert_eq!(e[0].subject.as_deref(), Some(r"CN=a\,b+O=c"));
     }
 
     #[test]
     fn broken_quoting_is_an_error_with_a_position() {
         for bad in [
             r#"Subject="unterminated"#,
-            r#"Subject="bad \x escape""#,
             r#"Subject=a"b"#,
             "NoEquals",
             "=value",

@@ -1,0 +1,561 @@
+//! Every decision the Authenticator makes, and golden bytes: exact request bytes in, exact
+//! response bytes out, through the same loop an adapter runs.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::as_conversions,
+    clippy::cloned_ref_to_slice_refs,
+    missing_docs
+)]
+
+use std::future::IntoFuture as _;
+use std::net::IpAddr;
+use std::task::{Context, Poll, Waker};
+
+use certauth_core::authenticator::ConfigError;
+use certauth_core::policy::{OwnedPolicyContext, PolicyExt, Verdict, allow_cn};
+use certauth_core::verify::{ChainVerifier, TrustAnchors};
+use certauth_core::{
+    Authenticator, CertificateDer, Decision, Evaluation, HeadParser, HeadProgress, Limits,
+    PeerInfo, ProxyHeaderConfig, RequestHead, Status, accept_websocket,
+};
+use certauth_core::{Preset, authenticator::Origin};
+use certauth_testkit::encode;
+use certauth_testkit::{Authority, Issued, Leaf, NOW_SECS, now};
+
+struct Pki {
+    root: Authority,
+    trusted: Issued,
+    other: Issued,
+    expired: Issued,
+}
+
+fn pki() -> Pki {
+    let root = Authority::root("Decide Root");
+    let other_ca = Authority::root("Decide Other Root");
+    let trusted = root.issue(&Leaf::client("trusted-client"));
+    let other = other_ca.issue(&Leaf::client("trusted-client"));
+    let mut e = Leaf::client("expired-client");
+    e.not_before = NOW_SECS as i64 - 20 * 86_400;
+    e.not_after = NOW_SECS as i64 - 10 * 86_400;
+    let expired = root.issue(&e);
+    Pki {
+        root,
+        trusted,
+        other,
+        expired,
+    }
+}
+
+fn verifier(root: &Authority) -> ChainVerifier {
+    ChainVerifier::new(
+        TrustAnchors::from_der([root.cert.der.clone()]).unwrap(),
+        webpki::ALL_VERIFICATION_ALGS,
+    )
+}
+
+const WS: &[u8] = b"GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+fn head(bytes: &[u8]) -> RequestHead {
+    RequestHead::parse(bytes, &Limits::DEFAULT)
+        .unwrap()
+        .unwrap()
+        .0
+}
+
+fn with_headers(extra: &[(&str, &str)]) -> RequestHead {
+    let mut text = String::from("GET /api HTTP/1.1\r\nHost: backend\r\n");
+    for (n, v) in extra {
+        text.push_str(&format!("{n}: {v}\r\n"));
+    }
+    text.push_str("\r\n");
+    head(text.as_bytes())
+}
+
+fn ready(e: Evaluation) -> Decision {
+    e.ready().expect("synchronous policies decide at once")
+}
+
+fn decide(
+    auth: &Authenticator,
+    chain: &[CertificateDer<'_>],
+    remote: &str,
+    h: &RequestHead,
+) -> Decision {
+    let peer = PeerInfo::new(chain, Some(remote.parse::<IpAddr>().unwrap()));
+    ready(auth.decide(&peer, h, now()))
+}
+
+fn code(d: &Decision) -> String {
+    match d {
+        Decision::Allow(_) => "ALLOW".into(),
+        Decision::Deny(d) => format!("{} {}", d.status().code(), d.code()),
+    }
+}
+
+/// The adapter's loop, over byte strings: parse the head (possibly in chunks), decide, and
+/// produce the bytes to write plus the leftover.
+fn pipeline(auth: &Authenticator, peer: &PeerInfo<'_>, chunks: &[&[u8]]) -> (Vec<u8>, Vec<u8>) {
+    let mut parser = HeadParser::new(auth.limits());
+    let mut buf = Vec::new();
+    let mut out = Vec::new();
+    for chunk in chunks {
+        buf.extend_from_slice(chunk);
+        match parser.parse(&buf) {
+            Ok(HeadProgress::NeedMore) => continue,
+            Err(e) => {
+                e.response().write_to(&mut out);
+                return (out, Vec::new());
+            }
+            Ok(HeadProgress::Complete { head, consumed }) => {
+                match ready(auth.decide(peer, &head, now())) {
+                    Decision::Allow(_) => match accept_websocket(&head) {
+                        Ok(r) => r.write_to(&mut out),
+                        Err(e) => e.response().write_to(&mut out),
+                    },
+                    Decision::Deny(d) => d.response().write_to(&mut out),
+                }
+                return (out, buf[consumed..].to_vec());
+            }
+        }
+    }
+    (out, Vec::new())
+}
+
+#[test]
+fn golden_bytes_through_the_adapter_loop() {
+    let p = pki();
+    let auth = Authenticator::builder()
+        .verifier(verifier(&p.root))
+        .policy(allow_cn(["trusted-client"]))
+        .build()
+        .unwrap();
+    let trusted = [p.trusted.der.clone()];
+    let peer = PeerInfo::new(&trusted, None);
+
+    // Allowed: the head arrives in pieces, the last of which also carries the client's
+    // first WebSocket frame.
+    let frame = [0x81u8, 0x85, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+    let bytes: Vec<u8> = [WS, &frame].concat();
+    let chunks: Vec<&[u8]> = vec![
+        &bytes[..1],
+        &bytes[1..40],
+        &bytes[40..WS.len() - 1],
+        &bytes[WS.len() - 1..],
+    ];
+    let (out, leftover) = pipeline(&auth, &peer, &chunks);
+    assert_eq!(
+        out,
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
+    );
+    assert_eq!(leftover, frame);
+
+    // No certificate.
+    let none = PeerInfo::new(&[], None);
+    let (out, _) = pipeline(&auth, &none, &[WS]);
+    assert_eq!(
+        out,
+        b"HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain; charset=utf-8\r\n\
+          Content-Length: 12\r\nConnection: close\r\n\r\nUnauthorized"
+    );
+
+    // Authenticated, but not an upgrade: 400.
+    let (out, _) = pipeline(&auth, &peer, &[b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"]);
+    assert_eq!(
+        out,
+        b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n\
+          Content-Length: 11\r\nConnection: close\r\n\r\nBad Request"
+    );
+
+    // Wrong WebSocket version: 426 naming the supported one.
+    let v8 = String::from_utf8(WS.to_vec())
+        .unwrap()
+        .replace("Version: 13", "Version: 8");
+    let (out, _) = pipeline(&auth, &peer, &[v8.as_bytes()]);
+    assert!(out.starts_with(b"HTTP/1.1 426 Upgrade Required\r\n"));
+    assert!(
+        out.windows(27)
+            .any(|w| w == b"Sec-WebSocket-Version: 13\r\n")
+    );
+
+    // Oversized head: 431.
+    let small = Authenticator::builder()
+        .verifier(verifier(&p.root))
+        .limits(Limits::DEFAULT.with_max_head_bytes(64))
+        .build()
+        .unwrap();
+    let (out, _) = pipeline(&small, &peer, &[WS]);
+    assert_eq!(
+        out,
+        b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain; charset=utf-8\r\n\
+          Content-Length: 31\r\nConnection: close\r\n\r\nRequest Header Fields Too Large"
+    );
+
+    // Policy says 403.
+    let forbid = Authenticator::builder()
+        .verifier(verifier(&p.root))
+        .policy(allow_cn(["someone-else"]).deny_with(certauth_core::policy::DenyStatus::Forbidden))
+        .build()
+        .unwrap();
+    let (out, _) = pipeline(&forbid, &peer, &[WS]);
+    assert_eq!(
+        out,
+        b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain; charset=utf-8\r\n\
+          Content-Length: 9\r\nConnection: close\r\n\r\nForbidden"
+    );
+}
+
+#[test]
+fn tls_peer_decisions() {
+    let p = pki();
+    let auth = Authenticator::builder()
+        .verifier(verifier(&p.root))
+        .policy(allow_cn(["trusted-client"]))
+        .build()
+        .unwrap();
+    let h = head(WS);
+    let d = decide(&auth, &[p.trusted.der.clone()], "192.0.2.1", &h);
+    let Decision::Allow(who) = &d else {
+        panic!("{d:?}")
+    };
+    assert_eq!(
+        who.certificate().subject().common_names().next().unwrap(),
+        "trusted-client"
+    );
+    assert_eq!(who.origin(), Origin::TlsPeer);
+    assert_eq!(
+        who.chain().unwrap().anchor().unwrap().der(),
+        &p.root.cert.der[..]
+    );
+
+    assert_eq!(
+        code(&decide(&auth, &[], "192.0.2.1", &h)),
+        "401 NO_CERTIFICATE"
+    );
+    let d = decide(&auth, &[p.other.der.clone()], "192.0.2.1", &h);
+    assert_eq!(code(&d), "401 UNABLE_TO_VERIFY_LEAF_SIGNATURE");
+    let Decision::Deny(denial) = d else { panic!() };
+    assert!(
+        denial.certificate().is_some(),
+        "the certificate is attached for logging"
+    );
+    assert_eq!(
+        code(&decide(&auth, &[p.expired.der.clone()], "192.0.2.1", &h)),
+        "401 CERT_HAS_EXPIRED"
+    );
+    assert_eq!(
+        code(&decide(
+            &auth,
+            &[CertificateDer::from(vec![0x30, 0x00])],
+            "192.0.2.1",
+            &h
+        )),
+        "401 MALFORMED_CERTIFICATE"
+    );
+
+    let other_cn = root_leaf(&p.root, "someone");
+    let d = decide(&auth, &[other_cn.der.clone()], "192.0.2.1", &h);
+    assert_eq!(code(&d), "401 POLICY_DENIED");
+    let Decision::Deny(denial) = d else { panic!() };
+    assert!(denial.to_string().contains("CN not allowed"), "{denial}");
+    assert_eq!(
+        denial.response().body(),
+        "Unauthorized",
+        "generic body by default"
+    );
+}
+
+fn root_leaf(root: &Authority, cn: &str) -> Issued {
+    root.issue(&Leaf::client(cn))
+}
+
+#[test]
+fn exposed_reasons_read_like_the_node_package() {
+    let p = pki();
+    let auth = Authenticator::builder()
+        .verifier(verifier(&p.root))
+        .expose_reasons(true)
+        .build()
+        .unwrap();
+    let h = head(WS);
+    let Decision::Deny(d) = decide(&auth, &[p.expired.der.clone()], "192.0.2.1", &h) else {
+        panic!()
+    };
+    assert_eq!(
+        d.response().body(),
+        "Unauthorized: Client certificate required (CERT_HAS_EXPIRED)"
+    );
+    let Decision::Deny(d) = decide(&auth, &[], "192.0.2.1", &h) else {
+        panic!()
+    };
+    assert_eq!(
+        d.response().body(),
+        "Unauthorized: Client certificate required (NO_CERTIFICATE)"
+    );
+}
+
+fn poll_once(e: Evaluation) -> Poll<Decision> {
+    let mut fut = std::pin::pin!(e.into_future());
+    fut.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+}
+
+#[test]
+fn async_policies_pend_then_decide() {
+    let p = pki();
+    let auth = Authenticator::builder()
+        .verifier(verifier(&p.root))
+        .async_policy(|ctx: OwnedPolicyContext| async move {
+            ctx.cert
+                .subject()
+                .common_names()
+                .any(|cn| cn == "trusted-client")
+        })
+        .build()
+        .unwrap();
+    let h = head(WS);
+    let chain = [p.trusted.der.clone()];
+    let peer = PeerInfo::new(&chain, None);
+    let e = auth.decide(&peer, &h, now());
+    assert!(matches!(e, Evaluation::Pending(_)));
+    assert!(matches!(poll_once(e), Poll::Ready(Decision::Allow(_))));
+
+    let deny = Authenticator::builder()
+        .verifier(verifier(&p.root))
+        .async_policy(|_: OwnedPolicyContext| async { Verdict::forbid("db says no") })
+        .build()
+        .unwrap();
+    let Poll::Ready(Decision::Deny(d)) = poll_once(deny.decide(&peer, &h, now())) else {
+        panic!()
+    };
+    assert_eq!(d.status(), Status::Forbidden);
+    assert!(d.certificate().is_some());
+
+    // Failures before the policy never reach it: ready at once.
+    let none = PeerInfo::new(&[], None);
+    assert!(matches!(
+        auth.decide(&none, &h, now()),
+        Evaluation::Ready(Decision::Deny(_))
+    ));
+}
+
+#[test]
+fn configuration_errors() {
+    let p = pki();
+    assert_eq!(
+        Authenticator::builder().build().unwrap_err(),
+        ConfigError::MissingTrustAnchors
+    );
+    let nginx = ProxyHeaderConfig::preset(Preset::Nginx);
+    assert_eq!(
+        Authenticator::builder()
+            .proxy_header(nginx.clone())
+            .build()
+            .unwrap_err(),
+        ConfigError::NoTrustedProxies
+    );
+    let trusted = nginx.trusted_proxies(["127.0.0.1"]).unwrap();
+    assert!(
+        Authenticator::builder()
+            .proxy_header(trusted.clone())
+            .build()
+            .is_ok()
+    );
+    assert_eq!(
+        Authenticator::builder()
+            .proxy_header(trusted.clone().fallback_to_tls_peer(true))
+            .build()
+            .unwrap_err(),
+        ConfigError::MissingTrustAnchors
+    );
+    assert!(
+        Authenticator::builder()
+            .proxy_header(trusted.fallback_to_tls_peer(true))
+            .verifier(verifier(&p.root))
+            .build()
+            .is_ok()
+    );
+    assert!(
+        ConfigError::NoTrustedProxies
+            .to_string()
+            .contains("dangerous_trust_any_proxy")
+    );
+}
+
+fn nginx_auth(
+    root: &Authority,
+    cfg: impl FnOnce(ProxyHeaderConfig) -> ProxyHeaderConfig,
+) -> Authenticator {
+    let c = ProxyHeaderConfig::preset(Preset::Nginx)
+        .trusted_proxies(["127.0.0.1", "10.0.0.0/8"])
+        .unwrap()
+        .verify_header("X-SSL-Client-Verify", "SUCCESS")
+        .unwrap();
+    Authenticator::builder()
+        .verifier(verifier(root))
+        .proxy_header(cfg(c))
+        .expose_reasons(true)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn header_mode_decisions() {
+    let p = pki();
+    let auth = nginx_auth(&p.root, |c| c);
+    let cert = encode::nginx_escaped(&p.trusted.pem());
+    let ok = with_headers(&[
+        ("X-SSL-Client-Cert", &cert),
+        ("X-SSL-Client-Verify", "SUCCESS"),
+    ]);
+
+    let d = decide(&auth, &[], "127.0.0.1", &ok);
+    let Decision::Allow(who) = &d else {
+        panic!("{d:?}")
+    };
+    assert_eq!(who.origin(), Origin::ProxyHeader);
+    assert!(who.chain().is_some(), "re-verified against the anchors");
+    assert_eq!(code(&decide(&auth, &[], "10.9.8.7", &ok)), "ALLOW");
+
+    // A forged header sent straight to the backend.
+    let d = decide(&auth, &[], "203.0.113.9", &ok);
+    assert_eq!(code(&d), "401 UNTRUSTED_PROXY_HEADER");
+    let Decision::Deny(denial) = d else { panic!() };
+    assert!(denial.to_string().contains("203.0.113.9"), "{denial}");
+
+    // The verify header.
+    let missing = with_headers(&[("X-SSL-Client-Cert", &cert)]);
+    let Decision::Deny(d) = decide(&auth, &[], "127.0.0.1", &missing) else {
+        panic!()
+    };
+    assert_eq!(d.code(), "PROXY_VERIFICATION_FAILED");
+    assert_eq!(
+        d.response().body(),
+        "Certificate verification failed (header missing)"
+    );
+    let failed = with_headers(&[
+        ("X-SSL-Client-Cert", &cert),
+        ("X-SSL-Client-Verify", "FAILED:unable to verify"),
+    ]);
+    let Decision::Deny(d) = decide(&auth, &[], "127.0.0.1", &failed) else {
+        panic!()
+    };
+    assert_eq!(
+        d.response().body(),
+        "Certificate verification failed (FAILED:unable to verify)"
+    );
+
+    // Repeated certificate header: 400.
+    let twice = with_headers(&[
+        ("X-SSL-Client-Cert", &cert),
+        ("x-ssl-client-cert", &cert),
+        ("X-SSL-Client-Verify", "SUCCESS"),
+    ]);
+    assert_eq!(
+        code(&decide(&auth, &[], "127.0.0.1", &twice)),
+        "400 REPEATED_CERTIFICATE_HEADER"
+    );
+
+    // Absent, malformed.
+    let absent = with_headers(&[("X-SSL-Client-Verify", "SUCCESS")]);
+    assert_eq!(
+        code(&decide(&auth, &[], "127.0.0.1", &absent)),
+        "401 NO_CERTIFICATE"
+    );
+    let garbage = with_headers(&[
+        ("X-SSL-Client-Cert", "%ZZ"),
+        ("X-SSL-Client-Verify", "SUCCESS"),
+    ]);
+    assert_eq!(
+        code(&decide(&auth, &[], "127.0.0.1", &garbage)),
+        "401 MALFORMED_CERTIFICATE_HEADER"
+    );
+
+    // Re-verification against the anchors catches a certificate the proxy should not have
+    // accepted.
+    let foreign = with_headers(&[
+        ("X-SSL-Client-Cert", &encode::nginx_escaped(&p.other.pem())),
+        ("X-SSL-Client-Verify", "SUCCESS"),
+    ]);
+    assert_eq!(
+        code(&decide(&auth, &[], "127.0.0.1", &foreign)),
+        "401 UNABLE_TO_VERIFY_LEAF_SIGNATURE"
+    );
+    let trusting = nginx_auth(&p.root, |c| c.reverify(false));
+    let Decision::Allow(who) = decide(&trusting, &[], "127.0.0.1", &foreign) else {
+        panic!()
+    };
+    assert!(who.chain().is_none());
+}
+
+#[test]
+fn fallback_to_the_tls_peer() {
+    let p = pki();
+    let auth = nginx_auth(&p.root, |c| c.fallback_to_tls_peer(true));
+    let tls = [p.trusted.der.clone()];
+    let absent = with_headers(&[]);
+    let Decision::Allow(who) = decide(&auth, &tls, "127.0.0.1", &absent) else {
+        panic!()
+    };
+    assert_eq!(who.origin(), Origin::TlsPeer);
+    let garbage = with_headers(&[
+        ("X-SSL-Client-Cert", "not a pem"),
+        ("X-SSL-Client-Verify", "SUCCESS"),
+    ]);
+    let Decision::Allow(who) = decide(&auth, &tls, "127.0.0.1", &garbage) else {
+        panic!()
+    };
+    assert_eq!(who.origin(), Origin::TlsPeer);
+    assert_eq!(
+        code(&decide(&auth, &[], "127.0.0.1", &absent)),
+        "401 NO_CERTIFICATE"
+    );
+    // Fallback never excuses an untrusted source.
+    let cert = encode::nginx_escaped(&p.trusted.pem());
+    let forged = with_headers(&[
+        ("X-SSL-Client-Cert", &cert),
+        ("X-SSL-Client-Verify", "SUCCESS"),
+    ]);
+    assert_eq!(
+        code(&decide(&auth, &tls, "203.0.113.9", &forged)),
+        "401 UNTRUSTED_PROXY_HEADER"
+    );
+}
+
+#[test]
+fn header_caps() {
+    let p = pki();
+    let auth = nginx_auth(&p.root, |c| c.max_value_bytes(256));
+    let cert = encode::nginx_escaped(&p.trusted.pem());
+    let h = with_headers(&[
+        ("X-SSL-Client-Cert", &cert),
+        ("X-SSL-Client-Verify", "SUCCESS"),
+    ]);
+    assert_eq!(
+        code(&decide(&auth, &[], "127.0.0.1", &h)),
+        "401 CERTIFICATE_HEADER_TOO_LARGE"
+    );
+
+    let auth = nginx_auth(&p.root, |c| c.max_chain_len(2));
+    let three =
+        encode::nginx_escaped(&[p.trusted.pem(), p.trusted.pem(), p.trusted.pem()].concat());
+    let h = with_headers(&[
+        ("X-SSL-Client-Cert", &three),
+        ("X-SSL-Client-Verify", "SUCCESS"),
+    ]);
+    assert_eq!(
+        code(&decide(&auth, &[], "127.0.0.1", &h)),
+        "401 CHAIN_TOO_LONG"
+    );
+}
+
+#[test]
+fn authenticator_is_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync + Clone + 'static>() {}
+    assert_send_sync::<Authenticator>();
+    assert_send_sync::<certauth_core::Authenticated>();
+    fn assert_send<T: Send>() {}
+    assert_send::<Evaluation>();
+    assert_send::<RequestHead>();
+}
