@@ -129,7 +129,7 @@ pub enum DenyReason {
     },
     /// The certificate header could not be decoded. Its code, 401.
     ProxyHeader(ProxyHeaderError),
-    /// An async policy's future was dropped or panicked before answering.
+    /// certauth could not decide (a misuse, such as polling a finished decision again).
     /// `INTERNAL_ERROR`, 500.
     Internal {
         /// What happened.

@@ -59,7 +59,7 @@
 //! | header mode: header malformed (and no fallback) | 401 | `MALFORMED_CERTIFICATE_HEADER`, `XFCC_HASH_MISMATCH`, `CERTIFICATE_HEADER_TOO_LARGE`, `CHAIN_TOO_LONG` |
 //! | header mode with fallback: header absent or malformed | — | decided on the TLS peer, as above |
 //! | header mode with trust anchors: forwarded chain re-verified | 401 | its verification code |
-//! | an async policy's future is dropped before answering | 500 | `INTERNAL_ERROR` |
+//! | certauth cannot decide (a misuse, such as polling a finished decision again) | 500 | `INTERNAL_ERROR` |
 //! | head larger than the limit, too many or too large headers | 431 | (a [`HeadError`]) |
 //! | malformed request head | 400 | (a [`HeadError`]) |
 //! | allowed, but not a valid WebSocket upgrade | 400, or 426 for the version | (an [`UpgradeError`]) |
