@@ -195,6 +195,8 @@ pub mod policy;
 pub mod proxy;
 pub mod response;
 pub mod time;
+#[cfg(feature = "rustls")]
+pub mod tls;
 pub mod verify;
 pub mod ws;
 

@@ -19,6 +19,7 @@
 pub mod der;
 pub mod encode;
 pub mod node;
+pub mod suite;
 
 use std::sync::OnceLock;
 

@@ -1,0 +1,207 @@
+//! rustls server configuration for client authentication (feature `rustls`).
+//!
+//! Two modes:
+//!
+//! - [`ClientAuthMode::Deferred`] (the default, like Node's `requestCert: true,
+//!   rejectUnauthorized: false`): the server asks for a client certificate, naming the
+//!   trusted CAs as hints, and lets the handshake finish without one or with an untrusted
+//!   one, so the client gets a clear HTTP 401 with a code instead of a dropped connection.
+//!   The client's CertificateVerify signature is still checked with the provider's
+//!   algorithms: a presented certificate always proves possession of its key. The
+//!   [`Authenticator`](crate::Authenticator) then verifies the chain.
+//! - [`ClientAuthMode::Strict`]: rustls' own `WebPkiClientVerifier` rejects a missing or
+//!   untrusted certificate during the handshake (the Authenticator still verifies again
+//!   and applies the policy).
+//!
+//! The crypto provider is always a value (`Arc<CryptoProvider>`); this crate enables none.
+
+use std::fmt;
+use std::sync::Arc;
+
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{
+    DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
+};
+
+use crate::verify::TrustAnchors;
+
+/// How the TLS handshake treats client certificates.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientAuthMode {
+    /// Request a certificate; decide after the handshake (HTTP 401 with a code).
+    #[default]
+    Deferred,
+    /// Require a certificate that chains to the anchors; fail the handshake otherwise.
+    Strict,
+}
+
+/// Why a server configuration could not be built.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TlsConfigError {
+    /// The server certificate PEM holds no certificate or is malformed.
+    ServerCertificate(String),
+    /// The server key PEM holds no private key or is malformed.
+    ServerKey(String),
+    /// rustls refused the configuration (e.g. the key does not match the certificate).
+    Rustls(rustls::Error),
+    /// The strict verifier could not be built.
+    Verifier(String),
+}
+
+impl fmt::Display for TlsConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ServerCertificate(e) => write!(f, "server certificate: {e}"),
+            Self::ServerKey(e) => write!(f, "server private key: {e}"),
+            Self::Rustls(e) => write!(f, "TLS configuration refused: {e}"),
+            Self::Verifier(e) => write!(f, "client verifier: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for TlsConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Rustls(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Reads a server certificate chain (PEM, leaf first) and private key (PEM: PKCS#8, PKCS#1
+/// or SEC1).
+pub fn load_server_identity(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsConfigError> {
+    let chain = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsConfigError::ServerCertificate(e.to_string()))?;
+    if chain.is_empty() {
+        return Err(TlsConfigError::ServerCertificate(
+            "no `-----BEGIN CERTIFICATE-----` block found".into(),
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| {
+        TlsConfigError::ServerKey(format!(
+            "{e} (expected a `PRIVATE KEY`, `RSA PRIVATE KEY` or `EC PRIVATE KEY` block)"
+        ))
+    })?;
+    Ok((chain, key))
+}
+
+/// A `ServerConfig` (TLS 1.2 and 1.3, the provider's defaults) that authenticates clients
+/// against `anchors` in the given mode. Set ALPN on the result as your server needs.
+pub fn server_config(
+    provider: Arc<CryptoProvider>,
+    server_chain: Vec<CertificateDer<'static>>,
+    server_key: PrivateKeyDer<'static>,
+    anchors: &TrustAnchors,
+    mode: ClientAuthMode,
+) -> Result<ServerConfig, TlsConfigError> {
+    let verifier: Arc<dyn ClientCertVerifier> = match mode {
+        ClientAuthMode::Deferred => Arc::new(DeferredClientVerifier::new(anchors, &provider)),
+        ClientAuthMode::Strict => {
+            let mut roots = RootCertStore::empty();
+            for cert in anchors.certificates() {
+                roots
+                    .add(CertificateDer::from(cert.der().to_vec()))
+                    .map_err(TlsConfigError::Rustls)?;
+            }
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
+                .build()
+                .map_err(|e| TlsConfigError::Verifier(e.to_string()))?
+        }
+    };
+    ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(TlsConfigError::Rustls)?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(server_chain, server_key)
+        .map_err(TlsConfigError::Rustls)
+}
+
+/// Requests a client certificate and accepts any chain (the core verifies it after the
+/// handshake), but checks the client's handshake signature, so the client must hold the
+/// certificate's key.
+#[derive(Debug)]
+pub struct DeferredClientVerifier {
+    hints: Vec<DistinguishedName>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl DeferredClientVerifier {
+    /// A verifier hinting `anchors`' subjects and checking signatures with `provider`'s
+    /// algorithms.
+    pub fn new(anchors: &TrustAnchors, provider: &CryptoProvider) -> Self {
+        Self {
+            hints: anchors
+                .certificates()
+                .iter()
+                .map(|c| DistinguishedName::from(c.subject().raw().to_vec()))
+                .collect(),
+            algorithms: provider.signature_verification_algorithms,
+        }
+    }
+}
+
+impl ClientCertVerifier for DeferredClientVerifier {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &self.hints
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        // Deferred on purpose: the Authenticator verifies the chain after the handshake and
+        // answers 401 with a code. Possession of the key is still proven below.
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// The chain a TLS peer presented, as owned DER (empty if none).
+pub fn peer_chain(conn: &rustls::ServerConnection) -> Vec<CertificateDer<'static>> {
+    conn.peer_certificates()
+        .map(|c| c.iter().map(|d| d.clone().into_owned()).collect())
+        .unwrap_or_default()
+}

@@ -1,0 +1,171 @@
+//! The shared behaviour suite (certauth-testkit::suite) against the smol adapter, and the
+//! serve helper's shutdown.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::sync::mpsc::Sender;
+use std::time::Duration;
+
+use certauth_smol::certauth_core::Limits;
+use certauth_smol::{
+    AcceptError, Gate, ServeOptions, default_websocket_config, serve_websocket, upgrade,
+};
+use certauth_testkit::suite::{self, RunningServer, ServerSetup};
+use futures_util::{AsyncWriteExt as _, StreamExt as _};
+use smol::net::{TcpListener, TcpStream};
+
+fn outcome(e: &AcceptError) -> String {
+    match e {
+        AcceptError::Denied(d) => d.code().to_owned(),
+        AcceptError::Head(h) => format!("HEAD {}", h.status().code()),
+        AcceptError::Upgrade(u) => format!("UPGRADE {}", u.status().code()),
+        AcceptError::HeadTimeout => "HEAD_TIMEOUT".into(),
+        AcceptError::Eof => "EOF".into(),
+        AcceptError::Handshake(_) | AcceptError::HandshakeTimeout => "HANDSHAKE".into(),
+        _ => "IO".into(),
+    }
+}
+
+async fn handle(gate: Gate, tcp: TcpStream, report: Sender<String>) {
+    let accepted = match gate.accept_http(tcp).await {
+        Ok(a) => a,
+        Err(e) => return drop(report.send(outcome(&e))),
+    };
+    let cn = accepted
+        .client
+        .certificate()
+        .subject()
+        .common_names()
+        .next()
+        .unwrap()
+        .into_owned();
+    if accepted.head.path().starts_with("/http") {
+        let mut io = accepted.io;
+        let body = format!("Hello {cn}");
+        let resp = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        io.write_all(resp.as_bytes()).await.unwrap();
+        io.close().await.unwrap();
+        let _ = report.send(format!("ALLOW {cn}"));
+        return;
+    }
+    match upgrade(accepted, default_websocket_config()).await {
+        Ok((mut ws, _client)) => {
+            let _ = report.send(format!("ALLOW {cn}"));
+            while let Some(Ok(msg)) = ws.next().await {
+                if msg.is_text() {
+                    let reply = format!("Echo: {}", msg.into_text().unwrap());
+                    if ws.send(reply.into()).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(e) => drop(report.send(outcome(&e))),
+    }
+}
+
+fn start(setup: ServerSetup) -> RunningServer {
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
+    let thread = std::thread::spawn(move || {
+        let ex = smol::LocalExecutor::new();
+        smol::block_on(ex.run(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            let gate = Gate::new(setup.auth, setup.tls);
+            loop {
+                let next = async { Some(listener.accept().await.unwrap().0) };
+                let stop = async {
+                    let _ = stop_rx.recv().await;
+                    None
+                };
+                let Some(tcp) = smol::future::or(next, stop).await else {
+                    break;
+                };
+                ex.spawn(handle(gate.clone(), tcp, setup.report.clone()))
+                    .detach();
+            }
+        }));
+    });
+    RunningServer {
+        addr: addr_rx.recv().unwrap(),
+        stop: Box::new(move || {
+            let _ = stop_tx.try_send(());
+            let _ = thread.join();
+        }),
+    }
+}
+
+#[test]
+fn shared_behaviour_suite() {
+    suite::run(&start);
+}
+
+#[test]
+fn serve_websocket_echoes_and_shuts_down() {
+    let pki = suite::Pki::new();
+    let harness = |setup: ServerSetup| {
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
+        let thread = std::thread::spawn(move || {
+            smol::block_on(async move {
+                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                addr_tx.send(listener.local_addr().unwrap()).unwrap();
+                let report = setup.report.clone();
+                serve_websocket(
+                    listener,
+                    Gate::new(setup.auth, setup.tls),
+                    ServeOptions::default()
+                        .max_handshakes(4)
+                        .grace(Duration::from_millis(200)),
+                    async move {
+                        let _ = stop_rx.recv().await;
+                    },
+                    move |mut ws, client| {
+                        let report = report.clone();
+                        async move {
+                            let cn = client
+                                .certificate()
+                                .subject()
+                                .common_names()
+                                .next()
+                                .unwrap()
+                                .into_owned();
+                            let _ = report.send(format!("ALLOW {cn}"));
+                            while let Some(Ok(m)) = ws.next().await {
+                                if m.is_text() {
+                                    let reply = format!("Echo: {}", m.into_text().unwrap());
+                                    let _ = ws.send(reply.into()).await;
+                                }
+                            }
+                        }
+                    },
+                )
+                .await
+                .unwrap();
+            });
+        });
+        RunningServer {
+            addr: addr_rx.recv().unwrap(),
+            stop: Box::new(move || {
+                let _ = stop_tx.try_send(());
+                thread.join().unwrap();
+            }),
+        }
+    };
+    let server = suite::Server::start(&harness, &pki, Limits::DEFAULT);
+    let tls = suite::connect(server.addr, suite::tls_client(&pki, Some(&pki.trusted))).unwrap();
+    let (mut ws, _) = tungstenite::client::client("wss://localhost/chat", tls).unwrap();
+    ws.send(tungstenite::Message::text("hi")).unwrap();
+    assert_eq!(ws.read().unwrap().to_string(), "Echo: hi");
+    assert_eq!(server.outcome(), "ALLOW trusted-client");
+    let started = std::time::Instant::now();
+    drop(server);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
+}

@@ -1,0 +1,512 @@
+//! The behaviour suite every runtime adapter must pass, over loopback with real TLS clients.
+//!
+//! An adapter's test starts its server with [`Harness::start`] (any runtime, in a thread of
+//! its own) following [`ServerSetup`]'s contract; the suite then drives blocking rustls
+//! clients against it and checks the exact bytes each gets back and what the server
+//! reported. Every read has a deadline, so a broken adapter fails instead of hanging.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender};
+use std::time::{Duration, Instant};
+
+use certauth_core::policy::{PolicyContext, Verdict};
+use certauth_core::tls::{ClientAuthMode, server_config};
+use certauth_core::verify::{ChainVerifier, TrustAnchors};
+use certauth_core::{Authenticator, Limits};
+use rustls::pki_types::{PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+
+use crate::{Authority, Issued, Leaf};
+
+/// Every certificate the suite uses, valid around the wall clock.
+pub struct Pki {
+    pub root: Authority,
+    pub server_root: Authority,
+    pub server: Issued,
+    pub trusted: Issued,
+    pub other_ca: Issued,
+    pub expired: Issued,
+    pub denied: Issued,
+    pub forbidden: Issued,
+}
+
+impl Pki {
+    pub fn new() -> Self {
+        let root = Authority::root("Suite Client CA");
+        let other = Authority::root("Suite Other CA");
+        let server_root = Authority::root("Suite Server CA");
+        let mut server = Leaf::client("localhost").around_wall_clock();
+        server.eku = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        server.sans = vec![rcgen::SanType::DnsName("localhost".try_into().unwrap())];
+        let now = crate::wall_clock().as_secs() as i64;
+        let mut expired = Leaf::client("trusted-client");
+        expired.not_before = now - 10 * 86_400;
+        expired.not_after = now - 5 * 86_400;
+        Self {
+            server: server_root.issue(&server),
+            trusted: root.issue(&Leaf::client("trusted-client").around_wall_clock()),
+            other_ca: other.issue(&Leaf::client("trusted-client").around_wall_clock()),
+            expired: root.issue(&expired),
+            denied: root.issue(&Leaf::client("denied-client").around_wall_clock()),
+            forbidden: root.issue(&Leaf::client("forbidden-client").around_wall_clock()),
+            root,
+            server_root,
+        }
+    }
+}
+
+impl Default for Pki {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What the adapter's server must run: a gate built from `tls` and `auth`, and for each
+/// connection:
+/// - a request whose path starts with `/http`: the HTTP gate, then `HTTP/1.1 200 OK` with
+///   `Content-Length` and the body `Hello <CN>`, then close;
+/// - anything else: the WebSocket gate; on success, answer each text message `m` with the
+///   text `Echo: m` until the client closes.
+///
+/// It reports each connection's outcome on `report`: `ALLOW <CN>`, the denial's code
+/// (`NO_CERTIFICATE`, …), `HEAD <status>`, `UPGRADE <status>`, `HEAD_TIMEOUT`, `EOF`,
+/// `HANDSHAKE` (a TLS failure) or `IO`.
+pub struct ServerSetup {
+    pub tls: Arc<rustls::ServerConfig>,
+    pub auth: Authenticator,
+    pub report: Sender<String>,
+}
+
+/// A server the harness started. Dropping `stop` (or calling it) must stop it.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub stop: Box<dyn FnOnce() + Send>,
+}
+
+/// Starts an adapter's server.
+pub trait Harness {
+    fn start(&self, setup: ServerSetup) -> RunningServer;
+}
+
+impl<F: Fn(ServerSetup) -> RunningServer> Harness for F {
+    fn start(&self, setup: ServerSetup) -> RunningServer {
+        self(setup)
+    }
+}
+
+/// The suite's policy: `trusted-client` in, `forbidden-client` 403, anyone else 401.
+fn policy(ctx: &PolicyContext<'_>) -> Verdict {
+    let cn = ctx
+        .cert
+        .subject()
+        .common_names()
+        .next()
+        .map(|c| c.into_owned());
+    match cn.as_deref() {
+        Some("trusted-client") => Verdict::Allow,
+        Some("forbidden-client") => Verdict::forbid("forbidden-client may not connect"),
+        _ => Verdict::deny("unknown client"),
+    }
+}
+
+/// A running server plus what it reports.
+pub struct Server {
+    pub addr: SocketAddr,
+    reports: Receiver<String>,
+    stop: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl Server {
+    /// Starts a server with the suite's PKI and policy.
+    pub fn start(harness: &impl Harness, pki: &Pki, limits: Limits) -> Self {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let anchors = TrustAnchors::from_der([pki.root.cert.der.clone()]).unwrap();
+        let key = PrivateKeyDer::try_from(pki.server.key.serialize_der()).unwrap();
+        let tls = server_config(
+            Arc::clone(&provider),
+            vec![pki.server.der.clone()],
+            key,
+            &anchors,
+            ClientAuthMode::Deferred,
+        )
+        .unwrap();
+        let auth = Authenticator::builder()
+            .verifier(ChainVerifier::new(
+                anchors,
+                provider.signature_verification_algorithms.all,
+            ))
+            .policy(policy)
+            .limits(limits)
+            .build()
+            .unwrap();
+        let (report, reports) = std::sync::mpsc::channel();
+        let running = harness.start(ServerSetup {
+            tls: Arc::new(tls),
+            auth,
+            report,
+        });
+        Self {
+            addr: running.addr,
+            reports,
+            stop: Some(running.stop),
+        }
+    }
+
+    /// The next outcome the server reports (waits up to 10 s).
+    pub fn outcome(&self) -> String {
+        self.reports
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| "NO REPORT".into())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            stop();
+        }
+    }
+}
+
+/// A TLS client presenting `client` (or nothing), trusting the suite's server CA.
+pub fn tls_client(pki: &Pki, client: Option<&Issued>) -> Arc<ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    roots.add(pki.server_root.cert.der.clone()).unwrap();
+    let builder =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots);
+    let config = match client {
+        Some(c) => builder
+            .with_client_auth_cert(
+                vec![c.der.clone()],
+                PrivateKeyDer::try_from(c.key.serialize_der()).unwrap(),
+            )
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    };
+    Arc::new(config)
+}
+
+pub type Tls = StreamOwned<ClientConnection, TcpStream>;
+
+/// Connects and completes the TLS handshake.
+pub fn connect(addr: SocketAddr, config: Arc<ClientConfig>) -> std::io::Result<Tls> {
+    let mut tcp = TcpStream::connect(addr)?;
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
+    tcp.set_write_timeout(Some(Duration::from_secs(10)))?;
+    let mut conn = ClientConnection::new(config, ServerName::try_from("localhost").unwrap())
+        .map_err(std::io::Error::other)?;
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp)?;
+    }
+    Ok(StreamOwned::new(conn, tcp))
+}
+
+/// Reads until EOF (or an error, or 10 s), returning what arrived.
+pub fn read_to_close(s: &mut impl Read) -> Vec<u8> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    out
+}
+
+pub const UPGRADE: &str = "GET /chat HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+/// Sends `request` and returns the whole answer up to the server's close.
+fn exchange(addr: SocketAddr, config: Arc<ClientConfig>, request: &[u8]) -> String {
+    let mut tls = connect(addr, config).unwrap();
+    tls.write_all(request).unwrap();
+    tls.flush().unwrap();
+    String::from_utf8_lossy(&read_to_close(&mut tls)).into_owned()
+}
+
+fn error_response(status: &str, body: &str) -> String {
+    format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// A masked client text frame.
+pub fn client_text_frame(text: &str) -> Vec<u8> {
+    let mask = [0x11u8, 0x22, 0x33, 0x44];
+    let payload = text.as_bytes();
+    assert!(payload.len() < 126);
+    let mut f = vec![0x81, 0x80 | payload.len() as u8];
+    f.extend_from_slice(&mask);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    f
+}
+
+/// Runs every case; panics with a list of what failed.
+pub fn run(harness: &impl Harness) {
+    let pki = Pki::new();
+    let limits = Limits::DEFAULT
+        .with_max_head_bytes(4096)
+        .with_head_read_timeout(Duration::from_millis(500));
+    let server = Server::start(harness, &pki, limits);
+    let addr = server.addr;
+    let failures = std::cell::RefCell::new(Vec::new());
+    let check = |name: &str, got: String, want: &str| {
+        if got != want {
+            failures
+                .borrow_mut()
+                .push(format!("{name}:\n  got:  {got:?}\n  want: {want:?}"));
+        }
+    };
+
+    // Trusted client: WebSocket echo, through a real WebSocket client.
+    {
+        let tls = connect(addr, tls_client(&pki, Some(&pki.trusted))).unwrap();
+        let (mut ws, resp) = tungstenite::client::client("wss://localhost/chat", tls).unwrap();
+        check("trusted: status", resp.status().as_u16().to_string(), "101");
+        ws.send(tungstenite::Message::text("hello")).unwrap();
+        let reply = ws.read().map(|m| m.to_string()).unwrap_or_default();
+        check("trusted: echo", reply, "Echo: hello");
+        let _ = ws.close(None);
+        check("trusted: report", server.outcome(), "ALLOW trusted-client");
+    }
+
+    let unauthorized = error_response("401 Unauthorized", "Unauthorized");
+    for (name, client, code) in [
+        ("no certificate", None, "NO_CERTIFICATE"),
+        (
+            "other CA",
+            Some(&pki.other_ca),
+            "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+        ),
+        ("expired", Some(&pki.expired), "CERT_HAS_EXPIRED"),
+        ("policy deny", Some(&pki.denied), "POLICY_DENIED"),
+    ] {
+        let got = exchange(addr, tls_client(&pki, client), UPGRADE.as_bytes());
+        check(name, got, &unauthorized);
+        check(&format!("{name}: report"), server.outcome(), code);
+    }
+
+    let got = exchange(
+        addr,
+        tls_client(&pki, Some(&pki.forbidden)),
+        UPGRADE.as_bytes(),
+    );
+    check(
+        "policy 403",
+        got,
+        &error_response("403 Forbidden", "Forbidden"),
+    );
+    check("policy 403: report", server.outcome(), "POLICY_DENIED");
+
+    let trusted = || tls_client(&pki, Some(&pki.trusted));
+    let got = exchange(
+        addr,
+        trusted(),
+        b"GET /chat HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    );
+    check(
+        "not an upgrade",
+        got,
+        &error_response("400 Bad Request", "Bad Request"),
+    );
+    check("not an upgrade: report", server.outcome(), "UPGRADE 400");
+
+    let v8 = UPGRADE.replace("Version: 13", "Version: 8");
+    let got = exchange(addr, trusted(), v8.as_bytes());
+    let want = error_response("426 Upgrade Required", "Upgrade Required").replace(
+        "Connection: close\r\n",
+        "Connection: close\r\nSec-WebSocket-Version: 13\r\n",
+    );
+    check("wrong version", got, &want);
+    check("wrong version: report", server.outcome(), "UPGRADE 426");
+
+    let big = format!("GET /chat HTTP/1.1\r\nX-Pad: {}\r\n\r\n", "a".repeat(5000));
+    let got = exchange(addr, trusted(), big.as_bytes());
+    check(
+        "oversized head",
+        got,
+        &error_response(
+            "431 Request Header Fields Too Large",
+            "Request Header Fields Too Large",
+        ),
+    );
+    check("oversized head: report", server.outcome(), "HEAD 431");
+
+    // A client that sends nothing after the handshake is closed after the deadline.
+    {
+        let started = Instant::now();
+        let mut tls = connect(addr, trusted()).unwrap();
+        let got = read_to_close(&mut tls);
+        let waited = started.elapsed();
+        check(
+            "silent client: nothing written",
+            String::from_utf8_lossy(&got).into_owned(),
+            "",
+        );
+        if waited < Duration::from_millis(400) || waited > Duration::from_secs(5) {
+            failures.borrow_mut().push(format!(
+                "silent client: closed after {waited:?}, limit 500 ms"
+            ));
+        }
+        check("silent client: report", server.outcome(), "HEAD_TIMEOUT");
+    }
+
+    // The first frame in the same write as the head reaches the WebSocket layer.
+    {
+        let mut tls = connect(addr, trusted()).unwrap();
+        let bytes = [UPGRADE.as_bytes(), &client_text_frame("early")].concat();
+        tls.write_all(&bytes).unwrap();
+        tls.flush().unwrap();
+        let got = read_until(&mut tls, b"Echo: early");
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if !text.starts_with("HTTP/1.1 101 Switching Protocols\r\n")
+            || !text.ends_with("Echo: early")
+        {
+            failures
+                .borrow_mut()
+                .push(format!("early frame: got {text:?}"));
+        }
+        check(
+            "early frame: report",
+            server.outcome(),
+            "ALLOW trusted-client",
+        );
+    }
+
+    // The HTTP gate.
+    let got = exchange(
+        addr,
+        trusted(),
+        b"GET /http HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    );
+    check(
+        "http gate",
+        got,
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 20\r\nConnection: close\r\n\r\nHello trusted-client",
+    );
+    check(
+        "http gate: report",
+        server.outcome(),
+        "ALLOW trusted-client",
+    );
+
+    // A client presenting a trusted certificate without its key fails the handshake.
+    {
+        let stolen = tls_client_with_key(&pki, &pki.trusted, &pki.denied);
+        let r = connect(addr, stolen).and_then(|mut t| {
+            t.write_all(UPGRADE.as_bytes())?;
+            t.flush()?;
+            let got = read_to_close(&mut t);
+            Ok(got)
+        });
+        match r {
+            Err(_) => {}
+            Ok(got) if got.is_empty() => {}
+            Ok(got) => failures.borrow_mut().push(format!(
+                "stolen certificate: got {:?}",
+                String::from_utf8_lossy(&got)
+            )),
+        }
+        check("stolen certificate: report", server.outcome(), "HANDSHAKE");
+    }
+
+    // Resumed TLS sessions are authenticated again: the second connection's decision
+    // still sees the certificate.
+    {
+        let config = trusted();
+        for round in 0..2 {
+            let tls = connect(addr, Arc::clone(&config)).unwrap();
+            let resumed = tls.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+            if round == 1 && !resumed {
+                failures
+                    .borrow_mut()
+                    .push("resumption: the second connection was not resumed".into());
+            }
+            let (mut ws, _) = tungstenite::client::client("wss://localhost/chat", tls).unwrap();
+            ws.send(tungstenite::Message::text("again")).unwrap();
+            let reply = ws.read().map(|m| m.to_string()).unwrap_or_default();
+            check(&format!("resumption {round}: echo"), reply, "Echo: again");
+            let _ = ws.close(None);
+            check(
+                &format!("resumption {round}: report"),
+                server.outcome(),
+                "ALLOW trusted-client",
+            );
+        }
+    }
+
+    drop(server);
+    let failures = failures.into_inner();
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// A client config presenting `cert` but signing with `key_of`'s key.
+fn tls_client_with_key(pki: &Pki, cert: &Issued, key_of: &Issued) -> Arc<ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    roots.add(pki.server_root.cert.der.clone()).unwrap();
+    let mut config =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    let key = PrivateKeyDer::try_from(key_of.key.serialize_der()).unwrap();
+    let signing = rustls::crypto::ring::sign::any_supported_type(&key).unwrap();
+    let certified = Arc::new(rustls::sign::CertifiedKey::new(
+        vec![cert.der.clone()],
+        signing,
+    ));
+    config.client_auth_cert_resolver = Arc::new(FixedClientCert(certified));
+    Arc::new(config)
+}
+
+#[derive(Debug)]
+struct FixedClientCert(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for FixedClientCert {
+    fn resolve(
+        &self,
+        _hints: &[&[u8]],
+        _schemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(Arc::clone(&self.0))
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+/// Reads until `needle` has arrived (or close, or 10 s).
+pub fn read_until(s: &mut impl Read, needle: &[u8]) -> Vec<u8> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline && !out.windows(needle.len()).any(|w| w == needle) {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    // Drop the frame header bytes before the payload so callers can compare text.
+    if let Some(pos) = out.windows(4).position(|w| w == b"\r\n\r\n") {
+        let (head, rest) = out.split_at(pos + 4);
+        let payload_start = rest.iter().position(|b| *b == b'E').unwrap_or(0);
+        return [head, &rest[payload_start..]].concat();
+    }
+    out
+}

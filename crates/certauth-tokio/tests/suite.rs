@@ -1,0 +1,195 @@
+//! The shared behaviour suite (certauth-testkit::suite) against the tokio adapter, and the
+//! serve helper's shutdown.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::sync::mpsc::Sender;
+use std::time::Duration;
+
+use certauth_testkit::suite::{self, RunningServer, ServerSetup};
+use certauth_tokio::certauth_core::Limits;
+use certauth_tokio::{
+    AcceptError, Gate, ServeOptions, default_websocket_config, serve_websocket, upgrade,
+};
+use futures_util::StreamExt as _;
+use tokio::io::AsyncWriteExt as _;
+use tokio::net::{TcpListener, TcpStream};
+
+fn outcome(e: &AcceptError) -> String {
+    match e {
+        AcceptError::Denied(d) => d.code().to_owned(),
+        AcceptError::Head(h) => format!("HEAD {}", h.status().code()),
+        AcceptError::Upgrade(u) => format!("UPGRADE {}", u.status().code()),
+        AcceptError::HeadTimeout => "HEAD_TIMEOUT".into(),
+        AcceptError::Eof => "EOF".into(),
+        AcceptError::Handshake(_) | AcceptError::HandshakeTimeout => "HANDSHAKE".into(),
+        _ => "IO".into(),
+    }
+}
+
+async fn handle(gate: Gate, tcp: TcpStream, report: Sender<String>) {
+    let accepted = match gate.accept_http(tcp).await {
+        Ok(a) => a,
+        Err(e) => return drop(report.send(outcome(&e))),
+    };
+    let cn = accepted
+        .client
+        .certificate()
+        .subject()
+        .common_names()
+        .next()
+        .unwrap()
+        .into_owned();
+    if accepted.head.path().starts_with("/http") {
+        let mut io = accepted.io;
+        let body = format!("Hello {cn}");
+        let resp = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        io.write_all(resp.as_bytes()).await.unwrap();
+        io.shutdown().await.unwrap();
+        let _ = report.send(format!("ALLOW {cn}"));
+        return;
+    }
+    match upgrade(accepted, default_websocket_config()).await {
+        Ok((mut ws, _client)) => {
+            let _ = report.send(format!("ALLOW {cn}"));
+            while let Some(Ok(msg)) = ws.next().await {
+                if msg.is_text() {
+                    let reply = format!("Echo: {}", msg.into_text().unwrap());
+                    if ws.send(reply.into()).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(e) => drop(report.send(outcome(&e))),
+    }
+}
+
+fn start(setup: ServerSetup) -> RunningServer {
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            let gate = Gate::new(setup.auth, setup.tls);
+            loop {
+                let tcp = tokio::select! {
+                    _ = &mut stop_rx => break,
+                    r = listener.accept() => r.unwrap().0,
+                };
+                tokio::spawn(handle(gate.clone(), tcp, setup.report.clone()));
+            }
+        });
+        rt.shutdown_timeout(Duration::from_secs(1));
+    });
+    let addr = addr_rx.recv().unwrap();
+    RunningServer {
+        addr,
+        stop: Box::new(move || {
+            let _ = stop_tx.send(());
+            let _ = thread.join();
+        }),
+    }
+}
+
+#[test]
+fn shared_behaviour_suite() {
+    suite::run(&start);
+}
+
+#[test]
+fn serve_websocket_echoes_and_shuts_down() {
+    let pki = suite::Pki::new();
+    let (setup_tx, setup_rx) = std::sync::mpsc::channel();
+    let harness = move |setup: ServerSetup| {
+        setup_tx.send(()).unwrap();
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                addr_tx.send(listener.local_addr().unwrap()).unwrap();
+                let gate = Gate::new(setup.auth, setup.tls);
+                let report = setup.report.clone();
+                serve_websocket(
+                    listener,
+                    gate,
+                    ServeOptions::default()
+                        .max_handshakes(4)
+                        .grace(Duration::from_millis(200)),
+                    async move {
+                        let _ = stop_rx.await;
+                    },
+                    move |mut ws, client| {
+                        let report = report.clone();
+                        async move {
+                            let cn = client
+                                .certificate()
+                                .subject()
+                                .common_names()
+                                .next()
+                                .unwrap()
+                                .into_owned();
+                            let _ = report.send(format!("ALLOW {cn}"));
+                            while let Some(Ok(m)) = ws.next().await {
+                                if m.is_text() {
+                                    let reply = format!("Echo: {}", m.into_text().unwrap());
+                                    let _ = ws.send(reply.into()).await;
+                                }
+                            }
+                        }
+                    },
+                )
+                .await
+                .unwrap();
+            });
+        });
+        RunningServer {
+            addr: addr_rx.recv().unwrap(),
+            stop: Box::new(move || {
+                let _ = stop_tx.send(());
+                thread.join().unwrap();
+            }),
+        }
+    };
+    let server = suite::Server::start(&harness, &pki, certauth_core_limits());
+    setup_rx.recv().unwrap();
+    let tls = suite::connect(server.addr, suite::tls_client(&pki, Some(&pki.trusted))).unwrap();
+    let (mut ws, _) = tungstenite_client(tls);
+    ws.send(tungstenite::Message::text("hi")).unwrap();
+    assert_eq!(ws.read().unwrap().to_string(), "Echo: hi");
+    assert_eq!(server.outcome(), "ALLOW trusted-client");
+    // An idle handler is still running: shutdown must return within the grace period.
+    let started = std::time::Instant::now();
+    drop(server);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
+}
+
+fn certauth_core_limits() -> Limits {
+    Limits::DEFAULT
+}
+
+fn tungstenite_client(
+    tls: suite::Tls,
+) -> (
+    tungstenite::WebSocket<suite::Tls>,
+    tungstenite::handshake::client::Response,
+) {
+    tungstenite::client::client("wss://localhost/chat", tls).unwrap()
+}

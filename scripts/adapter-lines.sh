@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# STYLE.md 2.3: each runtime adapter stays under 300 non-blank, non-comment lines of src/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+status=0
+for dir in crates/certauth-tokio crates/certauth-smol crates/certauth-hyper; do
+  [ -d "$dir/src" ] || continue
+  n=$(cat "$dir"/src/*.rs | grep -cvE '^\s*(//|$)')
+  echo "$dir: $n lines (budget 300)"
+  [ "$n" -le 300 ] || status=1
+done
+exit $status
