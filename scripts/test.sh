@@ -9,11 +9,18 @@ need() { command -v "$1" >/dev/null 2>&1; }
 # Peers the tests talk to: node (Node's X509Certificate and TLS server are the reference
 # for the legacy object and the error codes) and openssl (RSA test keys).
 missing=()
-need node || missing+=(nodejs)
+need node || missing+=(nodejs npm)
 need openssl || missing+=(openssl)
+need curl || missing+=(curl)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# The Node peers (ws, socket.io-client), pinned in tests/node/package.json.
+if [ ! -d tests/node/node_modules/ws ] || [ ! -d tests/node/node_modules/socket.io-client ]; then
+  echo "installing the Node test peers (npm)"
+  npm install --prefix tests/node --no-audit --no-fund --silent
 fi
 
 cargo test --workspace --all-features --locked "$@"

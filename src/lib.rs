@@ -1,15 +1,22 @@
 //! # certauth
 //!
 //! Mutual-TLS client-certificate authentication for Rust servers, for plain HTTP requests
-//! and WebSocket upgrades. This facade re-exports [`certauth-core`](certauth_core), the
-//! sans-IO core that makes every decision; runtime adapters join it behind features as they
-//! land.
+//! and WebSocket upgrades, on any async runtime. This facade re-exports
+//! [`certauth-core`](certauth_core), the sans-IO core that makes every decision, and, by
+//! feature, the runtime adapters that move the bytes.
 //!
 //! | feature | what it adds |
 //! |---|---|
+//! | `tokio` | [`tokio`](mod@tokio): gates and a serve helper on tokio + tokio-rustls + async-tungstenite |
+//! | `smol` | [`smol`](mod@smol): the same on smol / async-io / any futures-io runtime (futures-rustls) |
+//! | `rustls` | `certauth::tls`: rustls `ServerConfig` helpers and the deferred client verifier (on with `tokio` or `smol`) |
 //! | `serde` | Node's legacy certificate object (`certauth::legacy`) and the TOML policy file |
+//! | `ring` (default) | rustls' ring provider for the enabled adapters |
+//! | `aws-lc-rs` | rustls' aws-lc-rs provider for the enabled adapters |
 //!
-//! No feature is on by default.
+//! The features are additive: any combination builds, and with none you get the core
+//! alone. The crypto provider is always passed as a value
+//! (`rustls::crypto::ring::default_provider()`); `ring`/`aws-lc-rs` only make one available.
 //!
 //! ```
 //! use certauth::policy::{allow_cn, PolicyExt, allow_organization};
@@ -20,3 +27,11 @@
 #![forbid(unsafe_code)]
 
 pub use certauth_core::*;
+
+/// The tokio adapter (feature `tokio`).
+#[cfg(feature = "tokio")]
+pub use certauth_tokio as tokio;
+
+/// The smol / futures-io adapter (feature `smol`).
+#[cfg(feature = "smol")]
+pub use certauth_smol as smol;

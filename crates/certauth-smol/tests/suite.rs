@@ -169,3 +169,8 @@ fn serve_websocket_echoes_and_shuts_down() {
         started.elapsed()
     );
 }
+
+#[test]
+fn real_clients() {
+    suite::run_real_clients(&start);
+}

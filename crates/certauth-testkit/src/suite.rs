@@ -510,3 +510,195 @@ pub fn read_until(s: &mut impl Read, needle: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// Writes the PEM files the command-line peers need into a fresh directory.
+struct PemFiles {
+    dir: std::path::PathBuf,
+}
+
+impl PemFiles {
+    fn new(pki: &Pki) -> Self {
+        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("certauth-peers-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, text: String| std::fs::write(dir.join(name), text).unwrap();
+        write("server-ca.pem", pki.server_root.cert.pem());
+        write("trusted.pem", pki.trusted.pem());
+        write("trusted.key", pki.trusted.key_pem());
+        write("other.pem", pki.other_ca.pem());
+        write("other.key", pki.other_ca.key_pem());
+        Self { dir }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.join(name).to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for PemFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The directory holding the Node peers (`tests/node`, installed by `scripts/test.sh`).
+pub fn node_peers_dir() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/node");
+    assert!(
+        dir.join("node_modules/ws").is_dir(),
+        "the Node test peers are not installed: run ./scripts/test.sh, or \
+         `npm install --prefix tests/node`"
+    );
+    dir
+}
+
+fn run_command(cmd: &mut std::process::Command) -> String {
+    let out = cmd
+        .stdin(std::process::Stdio::piped())
+        .output()
+        .unwrap_or_else(|e| panic!("could not run {cmd:?}: {e}"));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Real clients against the adapter's server, each checked on the exact status line it
+/// receives: Node's `ws` package (trusted and untrusted certificates), `curl --cert` on the
+/// HTTP gate, and `openssl s_client` without a certificate.
+pub fn run_real_clients(harness: &impl Harness) {
+    let pki = Pki::new();
+    let server = Server::start(harness, &pki, Limits::DEFAULT);
+    let files = PemFiles::new(&pki);
+    let port = server.addr.port();
+    let mut failures = Vec::new();
+    let mut check = |name: &str, got: &str, want: &str| {
+        if got.trim_end() != want {
+            failures.push(format!("{name}:\n  got:  {got:?}\n  want: {want:?}"));
+        }
+    };
+
+    let node = node_peers_dir();
+    let ws = |cert: Option<&str>| {
+        let mut cmd = std::process::Command::new("node");
+        cmd.arg(node.join("ws-client.js"))
+            .arg(format!("wss://localhost:{port}/chat"))
+            .arg(files.path("server-ca.pem"));
+        if let Some(c) = cert {
+            cmd.arg(files.path(&format!("{c}.pem")))
+                .arg(files.path(&format!("{c}.key")));
+        }
+        cmd.env("NODE_PATH", node.join("node_modules"));
+        run_command(&mut cmd)
+    };
+    check(
+        "node ws, trusted",
+        &ws(Some("trusted")),
+        "MESSAGE Echo: hello",
+    );
+    check(
+        "node ws, trusted: report",
+        &server.outcome(),
+        "ALLOW trusted-client",
+    );
+    check(
+        "node ws, other CA",
+        &ws(Some("other")),
+        "STATUS HTTP/1.1 401 Unauthorized",
+    );
+    check(
+        "node ws, other CA: report",
+        &server.outcome(),
+        "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+    );
+    check(
+        "node ws, no certificate",
+        &ws(None),
+        "STATUS HTTP/1.1 401 Unauthorized",
+    );
+    check(
+        "node ws, no certificate: report",
+        &server.outcome(),
+        "NO_CERTIFICATE",
+    );
+
+    let curl = |cert: bool| {
+        let mut cmd = std::process::Command::new("curl");
+        cmd.args(["-sS", "-i", "--http1.1", "--max-time", "10"])
+            .arg("--resolve")
+            .arg(format!("localhost:{port}:127.0.0.1"))
+            .arg("--cacert")
+            .arg(files.path("server-ca.pem"));
+        if cert {
+            cmd.arg("--cert")
+                .arg(files.path("trusted.pem"))
+                .arg("--key")
+                .arg(files.path("trusted.key"));
+        }
+        cmd.arg(format!("https://localhost:{port}/http"));
+        run_command(&mut cmd)
+    };
+    let got = curl(true);
+    check(
+        "curl --cert: status line",
+        got.lines().next().unwrap_or(""),
+        "HTTP/1.1 200 OK",
+    );
+    check(
+        "curl --cert: body",
+        got.rsplit("\r\n\r\n").next().unwrap_or(""),
+        "Hello trusted-client",
+    );
+    check(
+        "curl --cert: report",
+        &server.outcome(),
+        "ALLOW trusted-client",
+    );
+    let got = curl(false);
+    check(
+        "curl, no certificate",
+        got.lines().next().unwrap_or(""),
+        "HTTP/1.1 401 Unauthorized",
+    );
+    check(
+        "curl, no certificate: report",
+        &server.outcome(),
+        "NO_CERTIFICATE",
+    );
+
+    let mut child = std::process::Command::new("openssl")
+        .args(["s_client", "-quiet", "-ign_eof", "-servername", "localhost"])
+        .arg("-connect")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("-CAfile")
+        .arg(files.path("server-ca.pem"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("openssl must be installed");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(UPGRADE.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let got = String::from_utf8_lossy(&out.stdout).into_owned();
+    check(
+        "openssl s_client, no certificate",
+        got.lines().next().unwrap_or(""),
+        "HTTP/1.1 401 Unauthorized",
+    );
+    check(
+        "openssl s_client: report",
+        &server.outcome(),
+        "NO_CERTIFICATE",
+    );
+
+    drop(server);
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

@@ -193,3 +193,8 @@ fn tungstenite_client(
 ) {
     tungstenite::client::client("wss://localhost/chat", tls).unwrap()
 }
+
+#[test]
+fn real_clients() {
+    suite::run_real_clients(&start);
+}
