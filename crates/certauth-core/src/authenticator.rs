@@ -173,7 +173,12 @@ impl DenyReason {
                 "Certificate verification failed ({})",
                 value.as_deref().unwrap_or("header missing")
             ),
-            Self::Policy(d) => format!("{}: {}", self.status().reason(), d.reason()),
+            Self::Policy(d) => format!(
+                "{}: {} ({})",
+                self.status().reason(),
+                d.reason(),
+                self.code()
+            ),
             Self::Internal { detail } => format!("Internal Server Error: {detail}"),
             other => format!(
                 "{}: Client certificate required ({})",

@@ -95,6 +95,74 @@ impl Time {
         format!("{month} {d:>2} {hh:02}:{mm:02}:{ss:02} {y} GMT")
     }
 
+    /// Parses RFC 3339 (`2026-11-03T08:09:10Z`, `2026-11-03T09:09:10+01:00`; fractions of
+    /// a second are dropped; a lower-case `t`/`z` or a space separator is accepted).
+    pub fn parse_rfc3339(text: &str) -> Option<Self> {
+        let b = text.trim().as_bytes();
+        if b.len() < 20
+            || b[4] != b'-'
+            || b[7] != b'-'
+            || !matches!(b[10], b'T' | b't' | b' ')
+            || b[13] != b':'
+            || b[16] != b':'
+        {
+            return None;
+        }
+        let num = |r: std::ops::Range<usize>| -> Option<u32> {
+            let s = std::str::from_utf8(b.get(r)?).ok()?;
+            if s.bytes().all(|c| c.is_ascii_digit()) {
+                s.parse().ok()
+            } else {
+                None
+            }
+        };
+        let (year, month, day) = (i64::from(num(0..4)?), num(5..7)?, num(8..10)?);
+        let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+        if !(1..=12).contains(&month)
+            || day == 0
+            || day > days_in_month(year, month)
+            || hour > 23
+            || minute > 59
+            || second > 60
+        {
+            return None;
+        }
+        let mut rest = &b[19..];
+        if rest.first() == Some(&b'.') {
+            let digits = rest[1..].iter().take_while(|c| c.is_ascii_digit()).count();
+            if digits == 0 {
+                return None;
+            }
+            rest = &rest[1 + digits..];
+        }
+        let offset: i64 = match rest {
+            [b'Z' | b'z'] => 0,
+            [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+                let digits = [*h1, *h2, *m1, *m2];
+                if !digits.iter().all(u8::is_ascii_digit) {
+                    return None;
+                }
+                let d = |c: u8| i64::from(c - b'0');
+                let minutes = (d(*h1) * 10 + d(*h2)) * 60 + d(*m1) * 10 + d(*m2);
+                if *sign == b'+' { minutes } else { -minutes }
+            }
+            _ => return None,
+        };
+        let secs = days_from_civil(year, month, day) * 86_400
+            + i64::from(hour) * 3600
+            + i64::from(minute) * 60
+            + i64::from(second.min(59))
+            - offset * 60;
+        Some(Self { secs })
+    }
+
+    /// As a `UnixTime`, or `None` before 1970.
+    pub fn to_unix_time(self) -> Option<UnixTime> {
+        u64::try_from(self.secs)
+            .ok()
+            .map(|s| UnixTime::since_unix_epoch(std::time::Duration::from_secs(s)))
+    }
+
     /// Seconds from `self` until `later` (negative if `later` is earlier).
     pub fn seconds_until(self, later: Self) -> i64 {
         later.secs.saturating_sub(self.secs)
@@ -218,6 +286,27 @@ mod tests {
         ] {
             assert!(t(tg, s).is_none(), "{s}");
         }
+    }
+
+    #[test]
+    fn rfc3339() {
+        let t = Time::parse_rfc3339("2026-11-03T08:09:10Z").unwrap();
+        assert_eq!(t.to_string(), "2026-11-03T08:09:10Z");
+        assert_eq!(Time::parse_rfc3339("2026-11-03T09:09:10+01:00"), Some(t));
+        assert_eq!(Time::parse_rfc3339("2026-11-03t08:09:10.123z"), Some(t));
+        assert_eq!(Time::parse_rfc3339("2026-11-03 03:09:10-05:00"), Some(t));
+        for bad in [
+            "2026-11-03",
+            "2026-13-03T08:09:10Z",
+            "2026-11-03T08:09:10",
+            "2026-02-30T00:00:00Z",
+            "x026-11-03T08:09:10Z",
+            "2026-11-03T08:09:10.Z",
+            "2026-11-03T08:09:10+1:00",
+        ] {
+            assert!(Time::parse_rfc3339(bad).is_none(), "{bad}");
+        }
+        assert_eq!(Time::from_unix_seconds(-1).to_unix_time(), None);
     }
 
     #[test]

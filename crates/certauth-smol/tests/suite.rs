@@ -174,3 +174,8 @@ fn serve_websocket_echoes_and_shuts_down() {
 fn real_clients() {
     suite::run_real_clients(&start);
 }
+
+#[test]
+fn strict_mode() {
+    suite::run_strict(&start);
+}

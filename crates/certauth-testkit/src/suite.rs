@@ -57,6 +57,15 @@ impl Pki {
     }
 }
 
+impl Pki {
+    /// The trusted client's SHA-256 fingerprint as Node prints it.
+    pub fn trusted_fingerprint(&self) -> String {
+        certauth_core::ClientCertificate::from_der(&self.trusted.der)
+            .unwrap()
+            .fingerprint_sha256_hex()
+    }
+}
+
 impl Default for Pki {
     fn default() -> Self {
         Self::new()
@@ -119,8 +128,18 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts a server with the suite's PKI and policy.
+    /// Starts a server with the suite's PKI and policy (deferred client authentication).
     pub fn start(harness: &impl Harness, pki: &Pki, limits: Limits) -> Self {
+        Self::start_with_mode(harness, pki, limits, ClientAuthMode::Deferred)
+    }
+
+    /// Starts a server whose TLS layer authenticates clients in `mode`.
+    pub fn start_with_mode(
+        harness: &impl Harness,
+        pki: &Pki,
+        limits: Limits,
+        mode: ClientAuthMode,
+    ) -> Self {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let anchors = TrustAnchors::from_der([pki.root.cert.der.clone()]).unwrap();
         let key = PrivateKeyDer::try_from(pki.server.key.serialize_der()).unwrap();
@@ -129,7 +148,7 @@ impl Server {
             vec![pki.server.der.clone()],
             key,
             &anchors,
-            ClientAuthMode::Deferred,
+            mode,
         )
         .unwrap();
         let auth = Authenticator::builder()
@@ -248,6 +267,37 @@ pub fn client_text_frame(text: &str) -> Vec<u8> {
     f.extend_from_slice(&mask);
     f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
     f
+}
+
+/// Strict mode: untrusted or missing certificates fail in the TLS handshake; a trusted
+/// client still gets through and is still decided by the core.
+pub fn run_strict(harness: &impl Harness) {
+    let pki = Pki::new();
+    let server = Server::start_with_mode(harness, &pki, Limits::DEFAULT, ClientAuthMode::Strict);
+    for client in [None, Some(&pki.other_ca)] {
+        let got = connect(server.addr, tls_client(&pki, client)).map(|mut t| {
+            let _ = t.write_all(UPGRADE.as_bytes());
+            read_to_close(&mut t)
+        });
+        assert!(
+            got.as_ref().map_or(true, Vec::is_empty),
+            "strict mode answered {got:?}"
+        );
+        assert_eq!(server.outcome(), "HANDSHAKE");
+    }
+    let tls = connect(server.addr, tls_client(&pki, Some(&pki.trusted))).unwrap();
+    let (mut ws, _) = tungstenite::client::client("wss://localhost/chat", tls).unwrap();
+    ws.send(tungstenite::Message::text("strict")).unwrap();
+    assert_eq!(ws.read().unwrap().to_string(), "Echo: strict");
+    assert_eq!(server.outcome(), "ALLOW trusted-client");
+    // The policy still applies after a strict handshake.
+    let got = exchange(
+        server.addr,
+        tls_client(&pki, Some(&pki.denied)),
+        UPGRADE.as_bytes(),
+    );
+    assert!(got.starts_with("HTTP/1.1 401 Unauthorized\r\n"), "{got}");
+    assert_eq!(server.outcome(), "POLICY_DENIED");
 }
 
 /// Runs every case; panics with a list of what failed.

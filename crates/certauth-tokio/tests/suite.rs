@@ -198,3 +198,8 @@ fn tungstenite_client(
 fn real_clients() {
     suite::run_real_clients(&start);
 }
+
+#[test]
+fn strict_mode() {
+    suite::run_strict(&start);
+}

@@ -1,0 +1,94 @@
+//! `certauth`: see the demo, serve, inspect certificates, verify chains, check policies.
+//!
+//! Exit codes: 0 success; 1 a failed verification or check, malformed input, or a server
+//! that could not run; 2 a usage error (bad arguments, unreadable or invalid configuration).
+
+mod demo;
+mod inspect;
+mod pki;
+mod serve;
+mod verify;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "certauth",
+    version,
+    about = "Mutual-TLS client-certificate authentication"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Make a throw-away PKI, start a server in-process and show who gets in and why.
+    Demo(demo::Args),
+    /// Run the WebSocket echo server with client-certificate authentication.
+    Serve(Box<serve::Args>),
+    /// Print certificates: readable, or `--json` in Node's legacy-object format.
+    Inspect(inspect::Args),
+    /// Verify a client chain for client authentication: prints `ok` or the error code.
+    Verify(verify::VerifyArgs),
+    /// Evaluate a policy file against a certificate: prints `allow` or `deny`.
+    Check(verify::CheckArgs),
+}
+
+/// A command's failure: what to print, and the exit code.
+pub(crate) enum Failure {
+    /// Exit 1: the thing checked is not acceptable (or could not run).
+    Rejected(String),
+    /// Exit 2: the invocation or its configuration is wrong.
+    Usage(String),
+    /// Exit 1, having printed the answer already (`verify`'s code, `check`'s denial).
+    Answered,
+}
+
+pub(crate) type Outcome = Result<(), Failure>;
+
+/// Reads a file, as a usage error naming the file if it cannot be read.
+pub(crate) fn read(path: &Path) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path).map_err(|e| Failure::Usage(format!("cannot read {}: {e}", path.display())))
+}
+
+/// Writes a file, as a failure naming it.
+pub(crate) fn write(path: &Path, contents: &str) -> Outcome {
+    std::fs::write(path, contents)
+        .map_err(|e| Failure::Rejected(format!("cannot write {}: {e}", path.display())))
+}
+
+/// Paths in messages.
+pub(crate) fn shown(path: &Path) -> String {
+    path.display().to_string()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Demo(a) => demo::run(a),
+        Command::Serve(a) => serve::run(*a),
+        Command::Inspect(a) => inspect::run(a),
+        Command::Verify(a) => verify::verify(a),
+        Command::Check(a) => verify::check(a),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Rejected(msg)) => {
+            eprintln!("certauth: {msg}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Usage(msg)) => {
+            eprintln!("certauth: {msg}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Answered) => ExitCode::from(1),
+    }
+}
+
+/// A `PathBuf` argument (clap value parser helper).
+pub(crate) type FilePath = PathBuf;

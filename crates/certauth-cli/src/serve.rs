@@ -1,0 +1,465 @@
+//! `certauth serve`: the seed's server. A WebSocket echo (`Echo: <message>`) and
+//! `GET /whoami` (the client's certificate as Node's legacy object), behind certificate
+//! authentication; rejections are written as `HTTP/1.1 401` (or 400/403/431) on the raw
+//! socket. TLS-peer mode by default; header mode behind a proxy on a plain-HTTP listener.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use certauth_core::policy::{BoxPolicy, PolicyExt as _, allow_any, allow_cn};
+use certauth_core::proxy::{Encoding, Preset, ProxyHeaderConfig};
+use certauth_core::tls::{ClientAuthMode, load_server_identity, server_config};
+use certauth_core::{Authenticated, Authenticator, Limits, RequestHead};
+use certauth_tokio::async_tungstenite::tungstenite::{Error as WsError, Message};
+use futures_util::{Sink, SinkExt as _, Stream, StreamExt as _};
+use tracing::{Instrument as _, info, warn};
+
+use crate::{Failure, FilePath, Outcome, read, shown};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Runtime {
+    Tokio,
+    Smol,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// CA certificates that issue client certificates (PEM). Required with TLS; in header
+    /// mode, forwarded chains are verified again against them.
+    #[arg(long, value_name = "ROOTS.pem")]
+    pub(crate) ca: Option<FilePath>,
+    /// The server's certificate chain (PEM). Required with TLS.
+    #[arg(long, value_name = "SERVER.pem")]
+    pub(crate) cert: Option<FilePath>,
+    /// The server's private key (PEM). Required with TLS.
+    #[arg(long, value_name = "SERVER.key")]
+    pub(crate) key: Option<FilePath>,
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8443")]
+    pub(crate) listen: SocketAddr,
+    /// A TOML policy file.
+    #[arg(long, value_name = "POLICY.toml", conflicts_with = "allow_cn")]
+    pub(crate) policy: Option<FilePath>,
+    /// Allow only these common names (repeatable). Without --policy or --allow-cn, every
+    /// client whose chain verifies is let in.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) allow_cn: Vec<String>,
+    /// Async runtime.
+    #[arg(long, value_enum, default_value = "tokio")]
+    pub(crate) runtime: Runtime,
+    /// Header mode: take the certificate from a proxy preset's header (aws-alb, envoy,
+    /// cloudflare, traefik, nginx, haproxy, rfc9440). Listens on plain HTTP.
+    #[arg(long, value_name = "PRESET", conflicts_with = "header")]
+    pub(crate) source: Option<String>,
+    /// Header mode with a custom header (use with --encoding).
+    #[arg(long, value_name = "NAME", requires = "encoding")]
+    pub(crate) header: Option<String>,
+    /// The custom header's encoding: url-pem, url-pem-aws, xfcc, base64-der, rfc9440.
+    #[arg(long, value_name = "ENC", requires = "header")]
+    pub(crate) encoding: Option<String>,
+    /// Proxies allowed to send the certificate header (address or CIDR; repeatable).
+    #[arg(long, value_name = "CIDR")]
+    pub(crate) trusted_proxy: Vec<String>,
+    /// Require this header from the proxy, e.g. X-SSL-Client-Verify=SUCCESS.
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub(crate) verify_header: Option<String>,
+    /// In header mode, use the TLS peer when the header is absent or malformed.
+    #[arg(long)]
+    pub(crate) fallback_to_tls_peer: bool,
+    /// Reject untrusted clients during the TLS handshake instead of answering 401.
+    #[arg(long)]
+    pub(crate) strict: bool,
+    /// Put the reason code in rejection bodies (as client-certificate-auth does).
+    #[arg(long)]
+    pub(crate) expose_reasons: bool,
+    /// Largest request head, in bytes.
+    #[arg(long, default_value_t = Limits::DEFAULT.max_head_bytes)]
+    pub(crate) max_head_bytes: usize,
+    /// Seconds to wait for the TLS handshake.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) handshake_timeout: u64,
+    /// Seconds to wait for the request head.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) head_timeout: u64,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub(crate) log_format: LogFormat,
+}
+
+/// What the server runs: the authenticator, and TLS unless in header mode.
+pub(crate) struct Server {
+    pub(crate) auth: Authenticator,
+    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
+    pub(crate) listen: SocketAddr,
+}
+
+fn usage(msg: impl Into<String>) -> Failure {
+    Failure::Usage(msg.into())
+}
+
+/// Checks the arguments and builds the server.
+pub(crate) fn configure(args: &Args) -> Result<Server, Failure> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = match &args.ca {
+        Some(ca) => Some(crate::verify::verifier(ca, None, None)?),
+        None => None,
+    };
+    let policy: BoxPolicy = match (&args.policy, args.allow_cn.is_empty()) {
+        (Some(path), _) => crate::verify::load_policy(path)?.boxed(),
+        (None, false) => allow_cn(args.allow_cn.clone()).boxed(),
+        (None, true) => allow_any().boxed(),
+    };
+    let limits = Limits::DEFAULT
+        .with_max_head_bytes(args.max_head_bytes)
+        .with_handshake_timeout(Duration::from_secs(args.handshake_timeout))
+        .with_head_read_timeout(Duration::from_secs(args.head_timeout));
+    let mut builder = Authenticator::builder()
+        .policy(policy)
+        .limits(limits)
+        .expose_reasons(args.expose_reasons);
+    if let Some(v) = verifier.clone() {
+        builder = builder.verifier(v);
+    }
+    let header_mode = args.source.is_some() || args.header.is_some();
+    if (!header_mode || args.fallback_to_tls_peer) && args.ca.is_none() {
+        return Err(usage(
+            "client certificates from TLS need --ca ROOTS.pem: the CA that issues them",
+        ));
+    }
+    if header_mode {
+        let mut cfg = match (&args.source, &args.header, &args.encoding) {
+            (Some(p), _, _) => {
+                ProxyHeaderConfig::preset(p.parse::<Preset>().map_err(|e| usage(e.to_string()))?)
+            }
+            (None, Some(h), Some(e)) => {
+                let enc = e.parse::<Encoding>().map_err(|e| usage(e.to_string()))?;
+                ProxyHeaderConfig::custom(h, enc).map_err(|e| usage(e.to_string()))?
+            }
+            _ => return Err(usage("--header needs --encoding")),
+        };
+        if args.trusted_proxy.is_empty() {
+            return Err(usage(
+                "header mode needs --trusted-proxy ADDR_OR_CIDR: the certificate header is \
+                 honoured only from your proxy's address",
+            ));
+        }
+        cfg = cfg
+            .trusted_proxies(&args.trusted_proxy)
+            .map_err(|e| usage(e.to_string()))?
+            .fallback_to_tls_peer(args.fallback_to_tls_peer);
+        if let Some(nv) = &args.verify_header {
+            let (n, v) = nv
+                .split_once('=')
+                .ok_or_else(|| usage(format!("--verify-header {nv:?}: expected NAME=VALUE")))?;
+            cfg = cfg.verify_header(n, v).map_err(|e| usage(e.to_string()))?;
+        }
+        builder = builder.proxy_header(cfg);
+    }
+    let auth = builder.build().map_err(|e| usage(e.to_string()))?;
+    let tls = if header_mode && args.cert.is_none() {
+        None
+    } else {
+        let (Some(cert), Some(key)) = (&args.cert, &args.key) else {
+            return Err(usage(
+                "TLS needs --cert SERVER.pem and --key SERVER.key (and --ca ROOTS.pem)",
+            ));
+        };
+        let Some(anchors) = verifier.as_ref().map(|v| v.anchors()) else {
+            return Err(usage(
+                "TLS needs --ca ROOTS.pem: the CA that issues client certificates",
+            ));
+        };
+        let (chain, key_der) = load_server_identity(&read(cert)?, &read(key)?)
+            .map_err(|e| usage(format!("{} / {}: {e}", shown(cert), shown(key))))?;
+        let mode = if args.strict {
+            ClientAuthMode::Strict
+        } else {
+            ClientAuthMode::Deferred
+        };
+        let config = server_config(provider, chain, key_der, anchors, mode).map_err(|e| {
+            usage(format!(
+                "{} / {}: {e} (does the key belong to the certificate?)",
+                shown(cert),
+                shown(key)
+            ))
+        })?;
+        Some(Arc::new(config))
+    };
+    Ok(Server {
+        auth,
+        tls,
+        listen: args.listen,
+    })
+}
+
+pub(crate) fn run(args: Args) -> Outcome {
+    init_logging(args.log_format);
+    let server = configure(&args)?;
+    match args.runtime {
+        Runtime::Tokio => {
+            let rt =
+                tokio::runtime::Runtime::new().map_err(|e| Failure::Rejected(e.to_string()))?;
+            rt.block_on(async {
+                let listener = bind_tokio(server.listen).await?;
+                let ctrl_c = async {
+                    let _ = tokio::signal::ctrl_c().await;
+                };
+                serve_tokio(listener, server.auth, server.tls, ctrl_c).await;
+                Ok(())
+            })
+        }
+        Runtime::Smol => {
+            let (tx, rx) = smol::channel::bounded::<()>(1);
+            std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    rt.block_on(async {
+                        let _ = tokio::signal::ctrl_c().await;
+                    });
+                    let _ = tx.try_send(());
+                }
+            });
+            smol::block_on(async {
+                let listener = smol::net::TcpListener::bind(server.listen)
+                    .await
+                    .map_err(|e| listen_error(server.listen, &e))?;
+                announce(server.listen, server.tls.is_some());
+                serve_smol(listener, server.auth, server.tls, async move {
+                    let _ = rx.recv().await;
+                })
+                .await;
+                Ok(())
+            })
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+fn listen_error(addr: SocketAddr, e: &std::io::Error) -> Failure {
+    Failure::Rejected(format!("cannot listen on {addr}: {e}"))
+}
+
+fn announce(addr: SocketAddr, tls: bool) {
+    let scheme = if tls {
+        "https/wss"
+    } else {
+        "http/ws (behind a proxy)"
+    };
+    info!("listening on {addr} ({scheme}); WebSocket echo on any path, GET /whoami");
+}
+
+pub(crate) async fn bind_tokio(addr: SocketAddr) -> Result<tokio::net::TcpListener, Failure> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| listen_error(addr, &e))?;
+    announce(listener.local_addr().unwrap_or(addr), true);
+    Ok(listener)
+}
+
+/// What to do with an authenticated request.
+enum Route {
+    /// A complete response to write before closing.
+    Respond(Vec<u8>),
+    /// A WebSocket upgrade (validated by the core's `upgrade`).
+    WebSocket,
+}
+
+fn respond(status: &str, content_type: &str, body: &str) -> Route {
+    Route::Respond(
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes(),
+    )
+}
+
+fn route(head: &RequestHead, client: &Authenticated) -> Route {
+    if certauth_core::ws::is_upgrade_request(head) {
+        return Route::WebSocket;
+    }
+    match (head.method(), head.path()) {
+        ("GET", "/whoami") => {
+            let json = serde_json::to_string(&client.certificate().to_legacy_object())
+                .unwrap_or_else(|_| "{}".into());
+            respond("200 OK", "application/json", &format!("{json}\n"))
+        }
+        _ => respond(
+            "404 Not Found",
+            "text/plain; charset=utf-8",
+            "Not Found: try GET /whoami or a WebSocket upgrade\n",
+        ),
+    }
+}
+
+/// Answers each text message `m` with `Echo: m` until the client closes.
+async fn echo<S>(mut ws: S)
+where
+    S: Stream<Item = Result<Message, WsError>> + Sink<Message> + Unpin,
+{
+    while let Some(Ok(msg)) = ws.next().await {
+        if let Message::Text(text) = msg
+            && ws
+                .send(Message::text(format!("Echo: {text}")))
+                .await
+                .is_err()
+        {
+            break;
+        }
+    }
+}
+
+fn log_rejection(code: &str, status: u16, subject: Option<String>, detail: &str) {
+    warn!(code, status, subject, "client rejected: {detail}");
+}
+
+macro_rules! log_accept_error {
+    ($e:expr, $addr:expr, $denied:path) => {
+        match $e {
+            $denied(d) => log_rejection(
+                d.code(),
+                d.status().code(),
+                d.certificate().map(|c| c.subject().to_rfc4514()),
+                &d.to_string(),
+            ),
+            e => tracing::debug!(addr = %$addr, error = %e, "connection closed"),
+        }
+    };
+}
+
+async fn handle_tokio<S>(acc: certauth_tokio::Accepted<S>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::AsyncWriteExt as _;
+    info!(subject = %acc.client.certificate().subject().to_rfc4514(), "client authenticated");
+    match route(&acc.head, &acc.client) {
+        Route::Respond(bytes) => {
+            let mut io = acc.io;
+            let _ = io.write_all(&bytes).await;
+            let _ = io.shutdown().await;
+        }
+        Route::WebSocket => {
+            let config = certauth_tokio::default_websocket_config();
+            if let Ok((ws, _)) = certauth_tokio::upgrade(acc, config).await {
+                echo(ws).await;
+            }
+        }
+    }
+}
+
+pub(crate) async fn serve_tokio(
+    listener: tokio::net::TcpListener,
+    auth: Authenticator,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: impl Future<Output = ()>,
+) {
+    use certauth_tokio::{AcceptError, Gate, gate};
+    let gate_tls = tls.map(|t| Gate::new(auth.clone(), t));
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (tcp, addr) = tokio::select! {
+            () = &mut shutdown => break,
+            r = listener.accept() => match r { Ok(c) => c, Err(_) => continue },
+        };
+        let (auth, gate_tls) = (auth.clone(), gate_tls.clone());
+        let span = tracing::info_span!("conn", remote = %addr);
+        tokio::spawn(
+            async move {
+                match &gate_tls {
+                    Some(g) => match g.accept_http(tcp).await {
+                        Ok(acc) => handle_tokio(acc).await,
+                        Err(e) => log_accept_error!(e, addr, AcceptError::Denied),
+                    },
+                    None => match gate(&auth, tcp, &[], Some(addr.ip())).await {
+                        Ok(acc) => handle_tokio(acc).await,
+                        Err(e) => log_accept_error!(e, addr, AcceptError::Denied),
+                    },
+                }
+            }
+            .instrument(span),
+        );
+    }
+}
+
+async fn handle_smol<S>(acc: certauth_smol::Accepted<S>)
+where
+    S: futures_util::AsyncRead + futures_util::AsyncWrite + Unpin,
+{
+    use futures_util::AsyncWriteExt as _;
+    info!(subject = %acc.client.certificate().subject().to_rfc4514(), "client authenticated");
+    match route(&acc.head, &acc.client) {
+        Route::Respond(bytes) => {
+            let mut io = acc.io;
+            let _ = io.write_all(&bytes).await;
+            let _ = io.close().await;
+        }
+        Route::WebSocket => {
+            let config = certauth_smol::default_websocket_config();
+            if let Ok((ws, _)) = certauth_smol::upgrade(acc, config).await {
+                echo(ws).await;
+            }
+        }
+    }
+}
+
+pub(crate) async fn serve_smol(
+    listener: smol::net::TcpListener,
+    auth: Authenticator,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: impl Future<Output = ()>,
+) {
+    use certauth_smol::{AcceptError, Gate, gate};
+    let gate_tls = tls.map(|t| Gate::new(auth.clone(), t));
+    let shutdown = async {
+        shutdown.await;
+        None
+    };
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let next = async { Some(listener.accept().await) };
+        let Some(accepted) = smol::future::or(next, shutdown.as_mut()).await else {
+            break;
+        };
+        let Ok((tcp, addr)) = accepted else { continue };
+        let (auth, gate_tls) = (auth.clone(), gate_tls.clone());
+        let span = tracing::info_span!("conn", remote = %addr);
+        smol::spawn(
+            async move {
+                match &gate_tls {
+                    Some(g) => match g.accept_http(tcp).await {
+                        Ok(acc) => handle_smol(acc).await,
+                        Err(e) => log_accept_error!(e, addr, AcceptError::Denied),
+                    },
+                    None => match gate(&auth, tcp, &[], Some(addr.ip())).await {
+                        Ok(acc) => handle_smol(acc).await,
+                        Err(e) => log_accept_error!(e, addr, AcceptError::Denied),
+                    },
+                }
+            }
+            .instrument(span),
+        )
+        .detach();
+    }
+}

@@ -1,0 +1,136 @@
+//! `certauth verify` and `certauth check`.
+
+use certauth_core::policy::file::PolicyFile;
+use certauth_core::policy::{Policy, PolicyContext, RequestInfo, Verdict};
+use certauth_core::verify::{ChainVerifier, TrustAnchors, certificates_from_pem_or_der};
+use certauth_core::{CertificateDer, Time, UnixTime};
+
+use crate::{Failure, FilePath, Outcome, read, shown};
+
+#[derive(clap::Args)]
+pub(crate) struct VerifyArgs {
+    /// The trusted CA certificates (PEM or DER).
+    #[arg(long, value_name = "ROOTS.pem")]
+    ca: FilePath,
+    /// Intermediates the client may not send (PEM).
+    #[arg(long, value_name = "INTERMEDIATES.pem")]
+    chain: Option<FilePath>,
+    /// CRLs to check revocation against (PEM `X509 CRL` blocks).
+    #[arg(long, value_name = "CRL.pem")]
+    crl: Option<FilePath>,
+    /// Verify as of this time (RFC 3339) instead of now.
+    #[arg(long, value_name = "RFC3339")]
+    at: Option<String>,
+    /// The client certificate, optionally followed by its intermediates.
+    #[arg(value_name = "CERT.pem")]
+    cert: FilePath,
+}
+
+/// The ring provider's signature algorithms.
+fn algorithms() -> &'static [&'static dyn rustls::pki_types::SignatureVerificationAlgorithm] {
+    rustls::crypto::ring::default_provider()
+        .signature_verification_algorithms
+        .all
+}
+
+pub(crate) fn verifier(
+    ca: &std::path::Path,
+    chain: Option<&std::path::Path>,
+    crl: Option<&std::path::Path>,
+) -> Result<ChainVerifier, Failure> {
+    let anchors = TrustAnchors::from_pem(&read(ca)?)
+        .map_err(|e| Failure::Usage(format!("{}: {e}", shown(ca))))?;
+    let mut v = ChainVerifier::new(anchors, algorithms());
+    if let Some(path) = chain {
+        let certs = certificates_from_pem_or_der(&read(path)?)
+            .map_err(|e| Failure::Usage(format!("{}: {e}", shown(path))))?;
+        v = v
+            .with_intermediates(certs)
+            .map_err(|e| Failure::Usage(format!("{}: {e}", shown(path))))?;
+    }
+    if let Some(path) = crl {
+        v = v
+            .with_crls_pem(&read(path)?)
+            .map_err(|e| Failure::Usage(format!("{}: {e}", shown(path))))?;
+    }
+    Ok(v)
+}
+
+fn presented(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, Failure> {
+    certificates_from_pem_or_der(&read(path)?)
+        .map_err(|e| Failure::Rejected(format!("{}: {e}", shown(path))))
+}
+
+pub(crate) fn verify(args: VerifyArgs) -> Outcome {
+    let v = verifier(&args.ca, args.chain.as_deref(), args.crl.as_deref())?;
+    let now = match &args.at {
+        Some(text) => Time::parse_rfc3339(text)
+            .and_then(Time::to_unix_time)
+            .ok_or_else(|| {
+                Failure::Usage(format!(
+                    "--at {text:?} is not an RFC 3339 time after 1970 (e.g. 2026-11-27T12:00:00Z)"
+                ))
+            })?,
+        None => UnixTime::now(),
+    };
+    match v.verify(&presented(&args.cert)?, now) {
+        Ok(_) => {
+            println!("ok");
+            Ok(())
+        }
+        Err(e) => {
+            println!("{}", e.code());
+            eprintln!("certauth: {}: {e}", shown(&args.cert));
+            Err(Failure::Answered)
+        }
+    }
+}
+
+#[derive(clap::Args)]
+pub(crate) struct CheckArgs {
+    /// The policy file (TOML).
+    #[arg(long, value_name = "POLICY.toml")]
+    policy: FilePath,
+    /// Verify the chain against these CAs first (the policy then also sees the chain).
+    #[arg(long, value_name = "ROOTS.pem")]
+    ca: Option<FilePath>,
+    /// The client certificate (PEM or DER; with --ca, optionally followed by intermediates).
+    #[arg(value_name = "CERT.pem")]
+    cert: FilePath,
+}
+
+pub(crate) fn load_policy(path: &std::path::Path) -> Result<PolicyFile, Failure> {
+    let text = String::from_utf8(read(path)?)
+        .map_err(|_| Failure::Usage(format!("{}: not UTF-8 text", shown(path))))?;
+    PolicyFile::from_toml(&text).map_err(|e| Failure::Usage(format!("{}: {e}", shown(path))))
+}
+
+pub(crate) fn check(args: CheckArgs) -> Outcome {
+    let policy = load_policy(&args.policy)?;
+    let certs = crate::inspect::load(&args.cert)?;
+    let chain = match &args.ca {
+        Some(ca) => {
+            let v = verifier(ca, None, None)?;
+            match v.verify(&presented(&args.cert)?, UnixTime::now()) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    println!("deny 401: {} ({e})", e.code());
+                    return Err(Failure::Answered);
+                }
+            }
+        }
+        None => None,
+    };
+    let leaf = &certs[0];
+    let ctx = PolicyContext::new(leaf, chain.as_ref(), RequestInfo::new("GET", "/"));
+    match policy.evaluate(&ctx) {
+        Verdict::Allow => {
+            println!("allow");
+            Ok(())
+        }
+        Verdict::Deny(d) => {
+            println!("deny {}: {}", d.status().code(), d.reason());
+            Err(Failure::Answered)
+        }
+    }
+}

@@ -1,0 +1,449 @@
+//! The `certauth` command as outside tools use it: outputs, formats and exit codes.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use certauth_testkit::suite::{self, Pki};
+use certauth_testkit::{Authority, Leaf, encode, node};
+
+fn certauth(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_certauth"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(tag: &str) -> Self {
+        let d = std::env::temp_dir().join(format!("certauth-cli-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        Self(d)
+    }
+
+    fn file(&self, name: &str, contents: &str) -> String {
+        let p = self.0.join(name);
+        std::fs::write(&p, contents).unwrap();
+        p.to_string_lossy().into_owned()
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.0.join(name).to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn demo_shows_every_client_and_exits_zero() {
+    let dir = Dir::new("demo");
+    let out = certauth(&["demo", "--keep", &dir.path("pki")]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}\n{}", stderr(&out));
+    for row in [
+        "echo received (\"Echo: hello\")",
+        "200 OK, CN=trusted-client",
+        "401 UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+        "401 CERT_HAS_EXPIRED",
+        "401 POLICY_DENIED",
+        "401 NO_CERTIFICATE",
+    ] {
+        assert!(text.contains(row), "missing {row:?} in\n{text}");
+    }
+    assert!(!text.contains("UNEXPECTED"), "{text}");
+    for f in [
+        "ca.pem",
+        "server.pem",
+        "server.key",
+        "trusted.pem",
+        "trusted.key",
+    ] {
+        assert!(Path::new(&dir.path(&format!("pki/{f}"))).is_file(), "{f}");
+    }
+}
+
+#[test]
+fn inspect_json_is_nodes_legacy_object() {
+    let root = Authority::root("Inspect Root");
+    let mut leaf = Leaf::client("inspected");
+    leaf.sans = vec![rcgen::SanType::URI(
+        "spiffe://example.org/x".try_into().unwrap(),
+    )];
+    let leaf = root.issue(&leaf);
+    let dir = Dir::new("inspect");
+    let both = dir.file("both.pem", &format!("{}{}", leaf.pem(), root.cert.pem()));
+    let out = certauth(&["inspect", "--json", &both]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ours: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let node = node::legacy_objects(&[leaf.der.to_vec(), root.cert.der.to_vec()]);
+    assert_eq!(ours.len(), 2);
+    for (o, n) in ours.iter().zip(&node) {
+        for (k, v) in o.as_object().unwrap() {
+            assert_eq!(Some(v), n.get(k), "key {k}");
+        }
+    }
+    // DER works; the readable form names what matters.
+    let der = dir.0.join("leaf.der");
+    std::fs::write(&der, &leaf.der).unwrap();
+    let out = certauth(&["inspect", der.to_str().unwrap()]);
+    let text = stdout(&out);
+    assert!(text.contains("Subject:       CN=inspected"), "{text}");
+    assert!(
+        text.contains("SPIFFE ID:     spiffe://example.org/x"),
+        "{text}"
+    );
+    assert!(text.contains("expires in"), "{text}");
+    // Malformed input: one line, exit 1.
+    let bad = dir.file(
+        "bad.pem",
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    );
+    let out = certauth(&["inspect", "--json", &bad]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+    let out = certauth(&["inspect", &dir.path("missing.pem")]);
+    assert_eq!(out.status.code(), Some(2), "unreadable file");
+}
+
+#[test]
+fn verify_prints_ok_or_the_code() {
+    let root = Authority::root("Verify Root");
+    let inter = root.intermediate("Verify Intermediate");
+    let good = inter.issue(&Leaf::client("good").around_wall_clock());
+    let revoked = inter.issue(&Leaf::client("revoked").around_wall_clock());
+    let mut e = Leaf::client("expired");
+    e.not_before = 1_600_000_000;
+    e.not_after = 1_700_000_000;
+    let expired = root.issue(&e);
+    let dir = Dir::new("verify");
+    let ca = dir.file("ca.pem", &root.cert.pem());
+    let chain = dir.file("chain.pem", &inter.cert.pem());
+    let crl = dir.file(
+        "crl.pem",
+        &certauth_testkit::pem("X509 CRL", &inter.crl(&[&revoked])),
+    );
+    let good_path = dir.file("good.pem", &good.pem());
+    let with_chain = dir.file(
+        "good-chain.pem",
+        &format!("{}{}", good.pem(), inter.cert.pem()),
+    );
+    let revoked_path = dir.file("revoked.pem", &revoked.pem());
+    let expired_path = dir.file("expired.pem", &expired.pem());
+
+    let run = |args: &[&str]| {
+        let o = certauth(args);
+        (stdout(&o).trim().to_owned(), o.status.code())
+    };
+    assert_eq!(
+        run(&["verify", "--ca", &ca, &with_chain]),
+        ("ok".into(), Some(0))
+    );
+    assert_eq!(
+        run(&["verify", "--ca", &ca, &good_path]),
+        ("UNABLE_TO_VERIFY_LEAF_SIGNATURE".into(), Some(1))
+    );
+    assert_eq!(
+        run(&["verify", "--ca", &ca, "--chain", &chain, &good_path]),
+        ("ok".into(), Some(0))
+    );
+    assert_eq!(
+        run(&[
+            "verify",
+            "--ca",
+            &ca,
+            "--chain",
+            &chain,
+            "--crl",
+            &crl,
+            &revoked_path
+        ]),
+        ("CERT_REVOKED".into(), Some(1))
+    );
+    assert_eq!(
+        run(&["verify", "--ca", &ca, &expired_path]),
+        ("CERT_HAS_EXPIRED".into(), Some(1))
+    );
+    assert_eq!(
+        run(&[
+            "verify",
+            "--ca",
+            &ca,
+            "--at",
+            "2021-01-01T00:00:00Z",
+            &expired_path
+        ]),
+        ("ok".into(), Some(0))
+    );
+    assert_eq!(
+        run(&["verify", "--ca", &ca, "--at", "yesterday", &expired_path]).1,
+        Some(2)
+    );
+    assert_eq!(
+        run(&["verify", "--ca", &good_path, &good_path]).1,
+        Some(2),
+        "a leaf as CA"
+    );
+    assert_eq!(run(&["verify", &good_path]).1, Some(2), "missing --ca");
+}
+
+#[test]
+fn check_prints_allow_or_deny() {
+    let root = Authority::root("Check Root");
+    let alice = root.issue(&Leaf::client("alice").around_wall_clock());
+    let dir = Dir::new("check");
+    let cert = dir.file("alice.pem", &alice.pem());
+    let ca = dir.file("ca.pem", &root.cert.pem());
+    let allow = dir.file("allow.toml", "[allow]\ncn = [\"alice\"]\n");
+    let forbid = dir.file("forbid.toml", "status = 403\n[allow]\ncn = [\"bob\"]\n");
+    let broken = dir.file(
+        "broken.toml",
+        "[allow]\nany_of = [\n  { cn = \"alice\" },\n]\n",
+    );
+
+    let out = certauth(&["check", "--policy", &allow, &cert]);
+    assert_eq!((stdout(&out).trim(), out.status.code()), ("allow", Some(0)));
+    let out = certauth(&["check", "--policy", &allow, "--ca", &ca, &cert]);
+    assert_eq!((stdout(&out).trim(), out.status.code()), ("allow", Some(0)));
+    let out = certauth(&["check", "--policy", &forbid, &cert]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).starts_with("deny 403: CN not allowed"),
+        "{}",
+        stdout(&out)
+    );
+    let out = certauth(&["check", "--policy", &broken, &cert]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("line 3"), "{}", stderr(&out));
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Served(Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(args: &[String], port: u16) -> Served {
+    let child = Command::new(env!("CARGO_BIN_EXE_certauth"))
+        .arg("serve")
+        .args(args)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Served(child)
+}
+
+fn pki_files(pki: &Pki, dir: &Dir) -> (String, String, String) {
+    (
+        dir.file("ca.pem", &pki.root.cert.pem()),
+        dir.file("server.pem", &pki.server.pem()),
+        dir.file("server.key", &pki.server.key_pem()),
+    )
+}
+
+#[test]
+fn serve_on_both_runtimes() {
+    let pki = Pki::new();
+    let dir = Dir::new("serve");
+    let (ca, cert, key) = pki_files(&pki, &dir);
+    for runtime in ["tokio", "smol"] {
+        let port = free_port();
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let args: Vec<String> = [
+            "--ca",
+            &ca,
+            "--cert",
+            &cert,
+            "--key",
+            &key,
+            "--allow-cn",
+            "trusted-client",
+            "--runtime",
+            runtime,
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        let _server = serve(&args, port);
+
+        // WebSocket echo.
+        let tls = suite::connect(addr, suite::tls_client(&pki, Some(&pki.trusted))).unwrap();
+        let (mut ws, _) = tungstenite::client::client("wss://localhost/chat", tls).unwrap();
+        ws.send(tungstenite::Message::text("hi")).unwrap();
+        assert_eq!(ws.read().unwrap().to_string(), "Echo: hi", "{runtime}");
+        let _ = ws.close(None);
+
+        // GET /whoami answers the inspect --json object.
+        let mut tls = suite::connect(addr, suite::tls_client(&pki, Some(&pki.trusted))).unwrap();
+        tls.write_all(b"GET /whoami HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        let text = String::from_utf8(suite::read_to_close(&mut tls)).unwrap();
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{runtime}: {text}");
+        let body = text.split_once("\r\n\r\n").unwrap().1;
+        let json: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(json["subject"]["CN"], "trusted-client");
+        assert_eq!(json["fingerprint256"], pki.trusted_fingerprint());
+
+        // Rejections on the raw socket.
+        let mut tls = suite::connect(addr, suite::tls_client(&pki, Some(&pki.denied))).unwrap();
+        tls.write_all(suite::UPGRADE.as_bytes()).unwrap();
+        let text = String::from_utf8(suite::read_to_close(&mut tls)).unwrap();
+        assert!(
+            text.starts_with("HTTP/1.1 401 Unauthorized\r\n"),
+            "{runtime}: {text}"
+        );
+    }
+}
+
+#[test]
+fn serve_behind_a_proxy_header() {
+    let pki = Pki::new();
+    let dir = Dir::new("proxy");
+    let (ca, _, _) = pki_files(&pki, &dir);
+    let port = free_port();
+    let args: Vec<String> = [
+        "--source",
+        "nginx",
+        "--trusted-proxy",
+        "127.0.0.1",
+        "--ca",
+        &ca,
+        "--verify-header",
+        "X-SSL-Client-Verify=SUCCESS",
+        "--expose-reasons",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let _server = serve(&args, port);
+    let get = |headers: &str| {
+        let mut tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            tcp,
+            "GET /whoami HTTP/1.1\r\nHost: backend\r\n{headers}\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        let _ = tcp.read_to_string(&mut out);
+        out
+    };
+    let cert = encode::nginx_escaped(&pki.trusted.pem());
+    let ok = get(&format!(
+        "X-SSL-Client-Cert: {cert}\r\nX-SSL-Client-Verify: SUCCESS\r\n"
+    ));
+    assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
+    assert!(ok.contains("\"CN\":\"trusted-client\""), "{ok}");
+    let unverified = get(&format!(
+        "X-SSL-Client-Cert: {cert}\r\nX-SSL-Client-Verify: FAILED\r\n"
+    ));
+    assert!(
+        unverified.ends_with("Certificate verification failed (FAILED)"),
+        "{unverified}"
+    );
+    let none = get("");
+    assert!(none.starts_with("HTTP/1.1 401 Unauthorized\r\n"), "{none}");
+
+    // Header mode without trusted proxies is a usage error.
+    let out = certauth(&["serve", "--source", "nginx", "--listen", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--trusted-proxy"), "{}", stderr(&out));
+}
+
+#[test]
+fn serve_errors_are_one_clear_line() {
+    let pki = Pki::new();
+    let dir = Dir::new("serve-errors");
+    let (ca, cert, key) = pki_files(&pki, &dir);
+    let wrong_key = dir.file("wrong.key", &pki.trusted.key_pem());
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let listen = format!("127.0.0.1:{port}");
+
+    let out = certauth(&[
+        "serve", "--ca", &ca, "--cert", &cert, "--key", &key, "--listen", &listen,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("cannot listen on"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = certauth(&[
+        "serve",
+        "--ca",
+        &ca,
+        "--cert",
+        &cert,
+        "--key",
+        &wrong_key,
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("does the key belong to the certificate"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = certauth(&["serve", "--cert", &cert, "--key", &key]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--ca"), "{}", stderr(&out));
+
+    for o in [
+        certauth(&[
+            "serve",
+            "--ca",
+            &ca,
+            "--cert",
+            &cert,
+            "--key",
+            &key,
+            "--policy",
+            &dir.path("nope.toml"),
+        ]),
+        certauth(&["bogus"]),
+    ] {
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    }
+}
