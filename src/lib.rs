@@ -35,3 +35,8 @@ pub use certauth_tokio as tokio;
 /// The smol / futures-io adapter (feature `smol`).
 #[cfg(feature = "smol")]
 pub use certauth_smol as smol;
+
+/// The README's Rust examples, compiled as doc tests.
+#[cfg(all(doctest, feature = "tokio", feature = "smol", feature = "serde"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
