@@ -9,6 +9,9 @@
 //! |---|---|
 //! | `tokio` | [`tokio`](mod@tokio): gates and a serve helper on tokio + tokio-rustls + async-tungstenite |
 //! | `smol` | [`smol`](mod@smol): the same on smol / async-io / any futures-io runtime (futures-rustls) |
+//! | `hyper` | [`hyper`](mod@hyper): `CertAuthLayer` (tower), `serve` (hyper 1, HTTP/1.1 + HTTP/2), `upgrade_websocket` |
+//! | `axum` | the `ClientCert` extractor (with `hyper`) |
+//! | `socketio` | Socket.IO connect middleware for socketioxide (with `hyper`) |
 //! | `rustls` | `certauth::tls`: rustls `ServerConfig` helpers and the deferred client verifier (on with `tokio` or `smol`) |
 //! | `serde` | Node's legacy certificate object (`certauth::legacy`) and the TOML policy file |
 //! | `ring` (default) | rustls' ring provider for the enabled adapters |
@@ -35,6 +38,10 @@ pub use certauth_tokio as tokio;
 /// The smol / futures-io adapter (feature `smol`).
 #[cfg(feature = "smol")]
 pub use certauth_smol as smol;
+
+/// The hyper / tower / axum adapter (feature `hyper`).
+#[cfg(feature = "hyper")]
+pub use certauth_hyper as hyper;
 
 /// The README's Rust examples, compiled as doc tests.
 #[cfg(all(doctest, feature = "tokio", feature = "smol", feature = "serde"))]

@@ -54,6 +54,53 @@ impl RequestHead {
         }
     }
 
+    /// A head from parts an HTTP library already parsed (hyper's `http::request::Parts`):
+    /// for adapters whose server parses requests itself. Header names must be tokens and
+    /// values must not hold CR or LF (the `http` crate guarantees both); others are skipped.
+    pub fn from_parts<'a>(
+        method: &str,
+        target: &str,
+        version: Version,
+        headers: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+    ) -> Self {
+        let mut raw = Vec::with_capacity(256);
+        let push = |raw: &mut Vec<u8>, b: &[u8]| {
+            let start = raw.len();
+            raw.extend_from_slice(b);
+            start..raw.len()
+        };
+        let method = push(&mut raw, method.as_bytes());
+        raw.push(b' ');
+        let target = push(&mut raw, target.as_bytes());
+        raw.extend_from_slice(match version {
+            Version::Http10 => b" HTTP/1.0\r\n",
+            Version::Http11 => b" HTTP/1.1\r\n",
+        });
+        let mut ranges = Vec::new();
+        for (name, value) in headers {
+            let ok_name = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+            if !ok_name || value.iter().any(|b| *b == b'\r' || *b == b'\n') {
+                continue;
+            }
+            let n = push(&mut raw, name.as_bytes());
+            raw.extend_from_slice(b": ");
+            let v = push(&mut raw, value);
+            raw.extend_from_slice(b"\r\n");
+            ranges.push((n, v));
+        }
+        raw.extend_from_slice(b"\r\n");
+        Self {
+            raw: raw.into_boxed_slice(),
+            method,
+            target,
+            version,
+            headers: ranges,
+        }
+    }
+
     fn str_at(&self, r: &Range<usize>) -> &str {
         // Method, target and header names were checked to be ASCII (httparse tokens).
         self.raw
@@ -375,6 +422,28 @@ mod tests {
             }
         }
         panic!("never completed");
+    }
+
+    #[test]
+    fn from_parts_matches_a_parsed_head() {
+        let h = RequestHead::from_parts(
+            "GET",
+            "/chat?x=1",
+            Version::Http11,
+            [
+                ("host", &b"a.example"[..]),
+                ("upgrade", b"websocket"),
+                ("x-bad", b"a\r\nb"),
+                ("bad name", b"x"),
+            ],
+        );
+        assert_eq!(h.method(), "GET");
+        assert_eq!(h.path(), "/chat");
+        assert_eq!(h.header("Host"), Some(&b"a.example"[..]));
+        assert_eq!(h.header("x-bad"), None, "CR/LF values are skipped");
+        assert_eq!(h.headers().count(), 2);
+        let (parsed, _) = RequestHead::parse(h.raw(), &limits()).unwrap().unwrap();
+        assert_eq!(parsed.raw(), h.raw());
     }
 
     #[test]

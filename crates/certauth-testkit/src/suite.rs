@@ -106,7 +106,7 @@ impl<F: Fn(ServerSetup) -> RunningServer> Harness for F {
 }
 
 /// The suite's policy: `trusted-client` in, `forbidden-client` 403, anyone else 401.
-fn policy(ctx: &PolicyContext<'_>) -> Verdict {
+pub fn policy(ctx: &PolicyContext<'_>) -> Verdict {
     let cn = ctx
         .cert
         .subject()
@@ -140,32 +140,9 @@ impl Server {
         limits: Limits,
         mode: ClientAuthMode,
     ) -> Self {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let anchors = TrustAnchors::from_der([pki.root.cert.der.clone()]).unwrap();
-        let key = PrivateKeyDer::try_from(pki.server.key.serialize_der()).unwrap();
-        let tls = server_config(
-            Arc::clone(&provider),
-            vec![pki.server.der.clone()],
-            key,
-            &anchors,
-            mode,
-        )
-        .unwrap();
-        let auth = Authenticator::builder()
-            .verifier(ChainVerifier::new(
-                anchors,
-                provider.signature_verification_algorithms.all,
-            ))
-            .policy(policy)
-            .limits(limits)
-            .build()
-            .unwrap();
+        let (tls, auth) = server_parts(pki, limits, mode);
         let (report, reports) = std::sync::mpsc::channel();
-        let running = harness.start(ServerSetup {
-            tls: Arc::new(tls),
-            auth,
-            report,
-        });
+        let running = harness.start(ServerSetup { tls, auth, report });
         Self {
             addr: running.addr,
             reports,
@@ -187,6 +164,35 @@ impl Drop for Server {
             stop();
         }
     }
+}
+
+/// The suite's server TLS configuration and authenticator: its PKI and [`policy`].
+pub fn server_parts(
+    pki: &Pki,
+    limits: Limits,
+    mode: ClientAuthMode,
+) -> (Arc<rustls::ServerConfig>, Authenticator) {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let anchors = TrustAnchors::from_der([pki.root.cert.der.clone()]).unwrap();
+    let key = PrivateKeyDer::try_from(pki.server.key.serialize_der()).unwrap();
+    let tls = server_config(
+        Arc::clone(&provider),
+        vec![pki.server.der.clone()],
+        key,
+        &anchors,
+        mode,
+    )
+    .unwrap();
+    let auth = Authenticator::builder()
+        .verifier(ChainVerifier::new(
+            anchors,
+            provider.signature_verification_algorithms.all,
+        ))
+        .policy(policy)
+        .limits(limits)
+        .build()
+        .unwrap();
+    (Arc::new(tls), auth)
 }
 
 /// A TLS client presenting `client` (or nothing), trusting the suite's server CA.

@@ -1,0 +1,390 @@
+//! # certauth-hyper
+//!
+//! certauth for hyper 1, tower and axum (the Express experience of client-certificate-auth):
+//!
+//! - [`serve`] accepts connections, runs each TLS handshake in the connection's own task,
+//!   serves HTTP/1.1 and HTTP/2 (hyper-util's auto builder, upgrades on) and puts a
+//!   [`ConnectionInfo`] (peer chain, remote address) in every request's extensions.
+//! - [`CertAuthLayer`] (tower) asks [`certauth_core`]'s [`Authenticator`] about each
+//!   request: a denial is answered with the core's status and body without calling the
+//!   inner service; success puts the [`Authenticated`] client in the request's extensions
+//!   (Node's `req.clientCertificate`). Apply it to some routes and not others. The same
+//!   layer serves TLS-peer mode and header mode (plain HTTP behind a proxy).
+//! - [`upgrade_websocket`] authenticates before the 101 and hands you the WebSocket.
+//! - Feature `axum`: the [`ClientCert`] extractor. Feature `socketio`: Socket.IO connect
+//!   middleware ([`require_client_cert`]) for socketioxide.
+//!
+//! ```no_run
+//! # #[cfg(feature = "axum")] mod doc {
+//! use std::sync::Arc;
+//! use axum::{Router, routing::get};
+//! use certauth_hyper::{CertAuthLayer, ClientCert, serve};
+//! use certauth_hyper::certauth_core::{Authenticator, ChainVerifier, TrustAnchors, policy::allow_cn};
+//! use certauth_hyper::certauth_core::tls::{ClientAuthMode, load_server_identity, server_config};
+//!
+//! async fn whoami(ClientCert(client): ClientCert) -> String {
+//!     client.certificate().subject().to_rfc4514()
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let provider = Arc::new(rustls::crypto::ring::default_provider());
+//! let anchors = TrustAnchors::from_pem(&std::fs::read("ca.pem")?)?;
+//! let (chain, key) = load_server_identity(&std::fs::read("server.pem")?, &std::fs::read("server.key")?)?;
+//! let tls = server_config(provider.clone(), chain, key, &anchors, ClientAuthMode::Deferred)?;
+//! let auth = Authenticator::builder()
+//!     .verifier(ChainVerifier::new(anchors, provider.signature_verification_algorithms.all))
+//!     .policy(allow_cn(["trusted-client"]))
+//!     .build()?;
+//! let app = Router::new()
+//!     .route("/admin/whoami", get(whoami))
+//!     .route_layer(CertAuthLayer::new(auth))       // protected
+//!     .route("/public", get(|| async { "hello" })); // open
+//! let listener = tokio::net::TcpListener::bind("0.0.0.0:8443").await?;
+//! serve(listener, Some(Arc::new(tls)), app, std::future::pending()).await?;
+//! # Ok(()) } }
+//! ```
+#![forbid(unsafe_code)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use async_tungstenite::WebSocketStream;
+use async_tungstenite::tokio::TokioAdapter;
+use async_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use certauth_core::http::Version;
+use certauth_core::{
+    Authenticated, Authenticator, CertificateDer, Decision, Denial, PeerInfo, RequestHead,
+    ResponseHead, UnixTime,
+};
+use http::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tracing::{debug, warn};
+
+pub use certauth_core;
+pub use rustls;
+
+/// What the connection knows, in every request's extensions.
+#[derive(Clone, Debug, Default)]
+pub struct ConnectionInfo {
+    peer_chain: Arc<[CertificateDer<'static>]>,
+    remote_addr: Option<SocketAddr>,
+}
+
+impl ConnectionInfo {
+    /// The chain the TLS peer presented (empty for none or plain HTTP) and its address.
+    pub fn new(peer_chain: Vec<CertificateDer<'static>>, remote_addr: Option<SocketAddr>) -> Self {
+        Self {
+            peer_chain: peer_chain.into(),
+            remote_addr,
+        }
+    }
+
+    /// The TLS peer's chain.
+    pub fn peer_chain(&self) -> &[CertificateDer<'static>] {
+        &self.peer_chain
+    }
+
+    /// The TCP peer's address.
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        self.remote_addr
+    }
+}
+
+/// A request the layer denied in annotate mode (see [`CertAuthLayer::annotate_only`]).
+#[derive(Clone, Debug)]
+pub struct AuthRejection(pub Arc<Denial>);
+
+/// The tower layer. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct CertAuthLayer {
+    auth: Authenticator,
+    annotate_only: bool,
+}
+
+impl CertAuthLayer {
+    /// Denied requests get the core's response; the inner service never sees them.
+    pub fn new(auth: Authenticator) -> Self {
+        Self {
+            auth,
+            annotate_only: false,
+        }
+    }
+
+    /// Every request reaches the inner service, with [`Authenticated`] or an
+    /// [`AuthRejection`] in its extensions: for services that refuse in their own protocol
+    /// (Socket.IO's connect error, see [`require_client_cert`]).
+    pub fn annotate_only(mut self) -> Self {
+        self.annotate_only = true;
+        self
+    }
+}
+
+impl<S> tower_layer::Layer<S> for CertAuthLayer {
+    type Service = CertAuth<S>;
+
+    fn layer(&self, inner: S) -> CertAuth<S> {
+        CertAuth {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service [`CertAuthLayer`] makes.
+#[derive(Clone, Debug)]
+pub struct CertAuth<S> {
+    inner: S,
+    layer: CertAuthLayer,
+}
+
+/// The request head as the core sees it.
+fn head_of<B>(req: &Request<B>) -> RequestHead {
+    let version = if req.version() == http::Version::HTTP_10 {
+        Version::Http10
+    } else {
+        Version::Http11
+    };
+    let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let headers = req
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_bytes()));
+    RequestHead::from_parts(req.method().as_str(), target, version, headers)
+}
+
+/// The core's response as an `http::Response` for a request of `version`: hyper frames
+/// the body; `Connection` headers are kept for HTTP/1.x (so a rejected client's connection
+/// is closed, as on the raw socket) and dropped for HTTP/2, which forbids them.
+pub fn to_response<B: From<String>>(head: &ResponseHead, version: http::Version) -> Response<B> {
+    let mut builder = Response::builder().status(head.status().code());
+    let http1 = version <= http::Version::HTTP_11;
+    for (name, value) in head.headers() {
+        let connection = name.eq_ignore_ascii_case("connection");
+        if (!connection || http1) && !name.eq_ignore_ascii_case("content-length") {
+            builder = builder.header(name, value);
+        }
+    }
+    builder
+        .body(B::from(head.body().to_owned()))
+        .unwrap_or_else(|_| Response::new(B::from(String::new())))
+}
+
+fn now() -> UnixTime {
+    UnixTime::now()
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S, B, ResBody> tower_service::Service<Request<B>> for CertAuth<S>
+where
+    S: tower_service::Service<Request<B>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    B: Send + 'static,
+    ResBody: From<String> + Send + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Response<ResBody>, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let info = req
+            .extensions()
+            .get::<ConnectionInfo>()
+            .cloned()
+            .unwrap_or_default();
+        let peer = PeerInfo::new(&info.peer_chain, info.remote_addr.map(|a| a.ip()));
+        let evaluation = self.layer.auth.decide(&peer, &head_of(&req), now());
+        // The clone that was driven to readiness serves this call (tower's usual dance).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let annotate = self.layer.annotate_only;
+        Box::pin(async move {
+            match evaluation.await {
+                Decision::Allow(client) => {
+                    req.extensions_mut().insert(client);
+                    inner.call(req).await
+                }
+                Decision::Deny(denial) => {
+                    let version = req.version();
+                    warn!(code = denial.code(), status = denial.status().code(), remote = ?info.remote_addr, "client rejected: {denial}");
+                    if annotate {
+                        req.extensions_mut().insert(AuthRejection(Arc::new(denial)));
+                        inner.call(req).await
+                    } else {
+                        Ok(to_response(denial.response(), version))
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// A WebSocket over a hyper upgrade.
+pub type WebSocket = WebSocketStream<TokioAdapter<TokioIo<hyper::upgrade::Upgraded>>>;
+
+/// Answers a WebSocket upgrade on a request the layer authenticated: the core validates it
+/// and the 101 (or 400/426) is returned; on 101, `handler` runs with the WebSocket in a new
+/// task. Without the layer in front, answers 500.
+pub fn upgrade_websocket<B, ResBody, F, Fut>(
+    req: Request<B>,
+    config: WebSocketConfig,
+    handler: F,
+) -> Response<ResBody>
+where
+    B: Send + 'static,
+    ResBody: From<String>,
+    F: FnOnce(WebSocket, Authenticated) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Some(client) = req.extensions().get::<Authenticated>().cloned() else {
+        return missing_layer();
+    };
+    let version = req.version();
+    match certauth_core::accept_websocket(&head_of(&req)) {
+        Err(e) => to_response(&e.response(), version),
+        Ok(response) => {
+            tokio::spawn(async move {
+                match hyper::upgrade::on(req).await {
+                    Ok(upgraded) => {
+                        let io = TokioAdapter::new(TokioIo::new(upgraded));
+                        let ws =
+                            WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+                        handler(ws, client).await;
+                    }
+                    Err(e) => debug!(error = %e, "websocket upgrade failed"),
+                }
+            });
+            to_response(&response, version)
+        }
+    }
+}
+
+fn missing_layer<B: From<String>>() -> Response<B> {
+    let mut r = Response::new(B::from(
+        "certauth: CertAuthLayer is not installed in front of this handler".to_owned(),
+    ));
+    *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+    r
+}
+
+/// Accepts connections until `shutdown` completes. Each connection runs in its own task:
+/// the TLS handshake (when `tls` is given; plain HTTP behind a proxy otherwise), then
+/// hyper's HTTP/1.1 + HTTP/2 server with upgrades, with [`ConnectionInfo`] in every
+/// request. The handshake deadline is 10 s.
+pub async fn serve<S, ResBody>(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    service: S,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()>
+where
+    S: tower_service::Service<Request<hyper::body::Incoming>, Response = Response<ResBody>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    ResBody: hyper::body::Body + Send + 'static,
+    ResBody::Data: Send,
+    ResBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (tcp, addr) = tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let (acceptor, service) = (acceptor.clone(), service.clone());
+        tokio::spawn(async move {
+            let (io, chain): (Box<dyn Io>, _) = match acceptor {
+                Some(acceptor) => {
+                    let handshake = acceptor.accept(tcp);
+                    let Ok(Ok(tls)) =
+                        tokio::time::timeout(std::time::Duration::from_secs(10), handshake).await
+                    else {
+                        return debug!(%addr, "TLS handshake failed or timed out");
+                    };
+                    let chain = certauth_core::tls::peer_chain(tls.get_ref().1);
+                    (Box::new(tls), chain)
+                }
+                None => (Box::new(tcp), Vec::new()),
+            };
+            let info = ConnectionInfo::new(chain, Some(addr));
+            let service = tower::util::MapRequest::new(service, move |mut req: Request<_>| {
+                req.extensions_mut().insert(info.clone());
+                req
+            });
+            let result = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection_with_upgrades(
+                    TokioIo::new(io),
+                    hyper_util::service::TowerToHyperService::new(service),
+                )
+                .await;
+            if let Err(e) = result {
+                debug!(%addr, error = %e, "connection ended with an error");
+            }
+        });
+    }
+}
+
+/// A connection's byte stream, TLS or plain.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static> Io for T {}
+
+/// axum extractor for the authenticated client; a 500 naming the missing layer otherwise.
+#[cfg(feature = "axum")]
+#[derive(Clone, Debug)]
+pub struct ClientCert(pub Authenticated);
+
+#[cfg(feature = "axum")]
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientCert {
+    type Rejection = (http::StatusCode, &'static str);
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Authenticated>()
+            .cloned()
+            .map(ClientCert)
+            .ok_or((
+                http::StatusCode::INTERNAL_SERVER_ERROR,
+                "certauth: CertAuthLayer is not installed in front of this handler",
+            ))
+    }
+}
+
+/// Socket.IO connect middleware (socketioxide): refuses the connection with a connect
+/// error unless [`CertAuthLayer::annotate_only`] authenticated the handshake request, and
+/// stores the [`Authenticated`] client in the socket's extensions (the seed's
+/// `socket.clientCert`). Use as `io.ns("/", handler.with(require_client_cert))`.
+#[cfg(feature = "socketio")]
+pub async fn require_client_cert(socket: socketioxide::extract::SocketRef) -> Result<(), String> {
+    let parts = socket.req_parts();
+    if let Some(client) = parts.extensions.get::<Authenticated>().cloned() {
+        socket.extensions.insert(client);
+        return Ok(());
+    }
+    Err(match parts.extensions.get::<AuthRejection>() {
+        Some(r) => format!("Authentication failed ({})", r.0.code()),
+        None => "Authentication failed (certauth layer missing)".to_owned(),
+    })
+}

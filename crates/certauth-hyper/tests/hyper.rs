@@ -1,0 +1,316 @@
+//! The hyper adapter with real clients: axum routes (public and protected), the extractor,
+//! WebSocket upgrades, header mode on plain HTTP, and Socket.IO with Node's socket.io-client.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::io::{Read as _, Write as _};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::routing::get;
+use certauth_hyper::certauth_core::tls::ClientAuthMode;
+use certauth_hyper::certauth_core::{
+    Authenticated, Authenticator, Limits, Preset, ProxyHeaderConfig,
+};
+use certauth_hyper::{CertAuthLayer, ClientCert, serve, upgrade_websocket};
+use certauth_testkit::suite::{self, Pki};
+use certauth_testkit::{encode, suite::UPGRADE};
+use futures_util::StreamExt as _;
+
+struct Running {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Serves `app` (built on the server's runtime) with or without TLS.
+fn run(
+    tls: Option<Arc<rustls::ServerConfig>>,
+    app: impl FnOnce() -> Router + Send + 'static,
+) -> Running {
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            serve(listener, tls, app(), async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        rt.shutdown_timeout(Duration::from_secs(1));
+    });
+    Running {
+        addr: addr_rx.recv().unwrap(),
+        stop: Some(stop),
+        thread: Some(thread),
+    }
+}
+
+async fn whoami(ClientCert(client): ClientCert) -> String {
+    let cn = client
+        .certificate()
+        .subject()
+        .common_names()
+        .next()
+        .unwrap()
+        .into_owned();
+    format!("Hello {cn}")
+}
+
+async fn ws(req: Request) -> axum::response::Response {
+    upgrade_websocket::<_, Body, _, _>(req, Default::default(), |mut ws, _client| async move {
+        while let Some(Ok(m)) = ws.next().await {
+            if m.is_text() {
+                let reply = format!("Echo: {}", m.into_text().unwrap());
+                if ws.send(reply.into()).await.is_err() {
+                    break;
+                }
+            }
+        }
+    })
+}
+
+fn app(auth: Authenticator) -> Router {
+    Router::new()
+        .route("/admin/whoami", get(whoami))
+        .route("/ws", get(ws))
+        .route_layer(CertAuthLayer::new(auth))
+        .route("/public", get(|| async { "hello" }))
+        .route("/forgot-the-layer", get(whoami))
+}
+
+fn get_over(
+    addr: SocketAddr,
+    pki: &Pki,
+    client: Option<&certauth_testkit::Issued>,
+    path: &str,
+) -> String {
+    let mut tls = suite::connect(addr, suite::tls_client(pki, client)).unwrap();
+    write!(
+        tls,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    String::from_utf8_lossy(&suite::read_to_close(&mut tls)).into_owned()
+}
+
+fn status_and_body(response: &str) -> (String, String) {
+    let status = response.lines().next().unwrap_or("").to_owned();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn protected_and_public_routes() {
+    let pki = Pki::new();
+    let (tls, auth) = suite::server_parts(&pki, Limits::DEFAULT, ClientAuthMode::Deferred);
+    let server = run(Some(tls), move || app(auth));
+    let get = |c, p| status_and_body(&get_over(server.addr, &pki, c, p));
+
+    assert_eq!(
+        get(None, "/public"),
+        ("HTTP/1.1 200 OK".into(), "hello".into())
+    );
+    assert_eq!(
+        get(Some(&pki.trusted), "/admin/whoami"),
+        ("HTTP/1.1 200 OK".into(), "Hello trusted-client".into())
+    );
+    for (client, status, body) in [
+        (None, "HTTP/1.1 401 Unauthorized", "Unauthorized"),
+        (
+            Some(&pki.other_ca),
+            "HTTP/1.1 401 Unauthorized",
+            "Unauthorized",
+        ),
+        (
+            Some(&pki.expired),
+            "HTTP/1.1 401 Unauthorized",
+            "Unauthorized",
+        ),
+        (
+            Some(&pki.denied),
+            "HTTP/1.1 401 Unauthorized",
+            "Unauthorized",
+        ),
+        (Some(&pki.forbidden), "HTTP/1.1 403 Forbidden", "Forbidden"),
+    ] {
+        assert_eq!(get(client, "/admin/whoami"), (status.into(), body.into()));
+    }
+    let (status, body) = get(Some(&pki.trusted), "/forgot-the-layer");
+    assert_eq!(status, "HTTP/1.1 500 Internal Server Error");
+    assert!(body.contains("CertAuthLayer is not installed"), "{body}");
+}
+
+#[test]
+fn websocket_upgrades_are_authenticated_before_the_101() {
+    let pki = Pki::new();
+    let (tls, auth) = suite::server_parts(&pki, Limits::DEFAULT, ClientAuthMode::Deferred);
+    let server = run(Some(tls), move || app(auth));
+    let conn = suite::connect(server.addr, suite::tls_client(&pki, Some(&pki.trusted))).unwrap();
+    let (mut ws, resp) = tungstenite::client::client("wss://localhost/ws", conn).unwrap();
+    assert_eq!(resp.status(), 101);
+    ws.send(tungstenite::Message::text("over hyper")).unwrap();
+    assert_eq!(ws.read().unwrap().to_string(), "Echo: over hyper");
+
+    let upgrade = UPGRADE.replace("/chat", "/ws");
+    let mut tls = suite::connect(server.addr, suite::tls_client(&pki, None)).unwrap();
+    tls.write_all(upgrade.as_bytes()).unwrap();
+    let text = String::from_utf8_lossy(&suite::read_to_close(&mut tls)).into_owned();
+    assert!(text.starts_with("HTTP/1.1 401 Unauthorized\r\n"), "{text}");
+
+    let v8 = upgrade.replace("Version: 13", "Version: 8");
+    let mut tls = suite::connect(server.addr, suite::tls_client(&pki, Some(&pki.trusted))).unwrap();
+    tls.write_all(v8.as_bytes()).unwrap();
+    let text = String::from_utf8_lossy(&suite::read_to_close(&mut tls)).into_owned();
+    assert!(
+        text.starts_with("HTTP/1.1 426 Upgrade Required\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("sec-websocket-version: 13\r\n"), "{text}");
+}
+
+#[test]
+fn header_mode_on_plain_http() {
+    let pki = Pki::new();
+    let (_, with_anchors) = suite::server_parts(&pki, Limits::DEFAULT, ClientAuthMode::Deferred);
+    let verifier = with_anchors.verifier().unwrap().clone();
+    let proxy = ProxyHeaderConfig::preset(Preset::Nginx)
+        .trusted_proxies(["127.0.0.1"])
+        .unwrap()
+        .verify_header("X-SSL-Client-Verify", "SUCCESS")
+        .unwrap();
+    let auth = Authenticator::builder()
+        .verifier(verifier)
+        .proxy_header(proxy)
+        .policy(suite::policy)
+        .build()
+        .unwrap();
+    let server = run(None, move || app(auth));
+    let get = |headers: String| {
+        let mut tcp = std::net::TcpStream::connect(server.addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            tcp,
+            "GET /admin/whoami HTTP/1.1\r\nHost: backend\r\nConnection: close\r\n{headers}\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        let _ = tcp.read_to_string(&mut out);
+        status_and_body(&out)
+    };
+    let cert = encode::nginx_escaped(&pki.trusted.pem());
+    assert_eq!(
+        get(format!(
+            "X-SSL-Client-Cert: {cert}\r\nX-SSL-Client-Verify: SUCCESS\r\n"
+        )),
+        ("HTTP/1.1 200 OK".into(), "Hello trusted-client".into())
+    );
+    assert_eq!(get(String::new()).0, "HTTP/1.1 401 Unauthorized");
+    assert_eq!(
+        get(format!(
+            "X-SSL-Client-Cert: {cert}\r\nX-SSL-Client-Verify: NONE\r\n"
+        ))
+        .0,
+        "HTTP/1.1 401 Unauthorized"
+    );
+}
+
+async fn on_message(
+    s: socketioxide::extract::SocketRef,
+    socketioxide::extract::Data(data): socketioxide::extract::Data<String>,
+) {
+    // The seed's socket.clientCert.
+    let cn = s
+        .extensions
+        .get::<Authenticated>()
+        .map(|c| {
+            c.certificate()
+                .subject()
+                .common_names()
+                .next()
+                .unwrap()
+                .into_owned()
+        })
+        .unwrap_or_default();
+    let _ = s.emit("message", &format!("Echo: {data} ({cn})"));
+}
+
+async fn on_connect(s: socketioxide::extract::SocketRef) {
+    s.on("message", on_message);
+}
+
+#[test]
+fn socketio_connections_are_refused_by_connect_middleware() {
+    use socketioxide::SocketIo;
+    use socketioxide::handler::ConnectHandler as _;
+
+    let pki = Pki::new();
+    let (tls, auth) = suite::server_parts(&pki, Limits::DEFAULT, ClientAuthMode::Deferred);
+    let server = run(Some(tls), move || {
+        let (layer, io) = SocketIo::new_layer();
+        io.ns("/", on_connect.with(certauth_hyper::require_client_cert));
+        Router::new()
+            .layer(layer)
+            .layer(CertAuthLayer::new(auth).annotate_only())
+    });
+    let files = std::env::temp_dir().join(format!("certauth-sio-{}", std::process::id()));
+    std::fs::create_dir_all(&files).unwrap();
+    let write = |n: &str, t: String| {
+        let p = files.join(n);
+        std::fs::write(&p, t).unwrap();
+        p.to_string_lossy().into_owned()
+    };
+    let ca = write("ca.pem", pki.server_root.cert.pem());
+    let client = |who: Option<&certauth_testkit::Issued>| {
+        let node = suite::node_peers_dir();
+        let mut cmd = std::process::Command::new("node");
+        cmd.arg(node.join("sio-client.js"))
+            .arg(format!("https://localhost:{}", server.addr.port()))
+            .arg(&ca);
+        if let Some(c) = who {
+            cmd.arg(write("c.pem", c.pem()))
+                .arg(write("c.key", c.key_pem()));
+        }
+        String::from_utf8_lossy(&cmd.output().unwrap().stdout)
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(
+        client(Some(&pki.trusted)),
+        "MESSAGE Echo: hello (trusted-client)"
+    );
+    assert_eq!(
+        client(Some(&pki.other_ca)),
+        "CONNECT_ERROR Authentication failed (UNABLE_TO_VERIFY_LEAF_SIGNATURE)"
+    );
+    assert_eq!(
+        client(None),
+        "CONNECT_ERROR Authentication failed (NO_CERTIFICATE)"
+    );
+    let _ = std::fs::remove_dir_all(&files);
+}
