@@ -7,14 +7,18 @@ cd "$(dirname "$0")/.."
 need() { command -v "$1" >/dev/null 2>&1; }
 
 # Peers the tests talk to: node (Node's X509Certificate and TLS server are the reference
-# for the legacy object and the error codes) and openssl (RSA test keys).
+# for the legacy object and the error codes; the ws and socket.io-client packages), openssl
+# (RSA test keys, s_client), curl, and nginx and HAProxy as real proxies.
 missing=()
 need node || missing+=(nodejs npm)
 need openssl || missing+=(openssl)
 need curl || missing+=(curl)
+# Real proxies in front of certauth for the header-mode tests.
+[ -x /usr/sbin/nginx ] || need nginx || missing+=(nginx-light)
+[ -x /usr/sbin/haproxy ] || need haproxy || missing+=(haproxy)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
-  apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 # The Node peers (ws, socket.io-client), pinned in tests/node/package.json.

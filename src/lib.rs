@@ -44,6 +44,13 @@ pub use certauth_smol as smol;
 pub use certauth_hyper as hyper;
 
 /// The README's Rust examples, compiled as doc tests.
-#[cfg(all(doctest, feature = "tokio", feature = "smol", feature = "serde"))]
+#[cfg(all(
+    doctest,
+    feature = "tokio",
+    feature = "smol",
+    feature = "serde",
+    feature = "axum",
+    feature = "socketio"
+))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

@@ -7,6 +7,7 @@ mod demo;
 mod inspect;
 mod pki;
 mod serve;
+mod socketio;
 mod verify;
 
 use std::path::{Path, PathBuf};

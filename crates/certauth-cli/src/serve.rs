@@ -55,6 +55,11 @@ pub(crate) struct Args {
     /// Async runtime.
     #[arg(long, value_enum, default_value = "tokio")]
     pub(crate) runtime: Runtime,
+    /// Serve Socket.IO at /socket.io/ instead of the raw WebSocket echo: each `message`
+    /// event is answered with `Echo: <data>`; clients that fail authentication get a
+    /// connect error. (tokio only; GET /whoami still answers.)
+    #[arg(long)]
+    pub(crate) socketio: bool,
     /// Header mode: take the certificate from a proxy preset's header (aws-alb, envoy,
     /// cloudflare, traefik, nginx, haproxy, rfc9440). Listens on plain HTTP.
     #[arg(long, value_name = "PRESET", conflicts_with = "header")]
@@ -203,6 +208,21 @@ pub(crate) fn configure(args: &Args) -> Result<Server, Failure> {
 pub(crate) fn run(args: Args) -> Outcome {
     init_logging(args.log_format);
     let server = configure(&args)?;
+    if args.socketio {
+        if args.runtime == Runtime::Smol {
+            return Err(usage(
+                "--socketio runs on tokio (socketioxide); drop --runtime smol",
+            ));
+        }
+        let rt = tokio::runtime::Runtime::new().map_err(|e| Failure::Rejected(e.to_string()))?;
+        return rt.block_on(async {
+            let listener = bind_tokio(server.listen).await?;
+            let ctrl_c = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            crate::socketio::serve(listener, server.auth, server.tls, ctrl_c).await
+        });
+    }
     match args.runtime {
         Runtime::Tokio => {
             let rt =

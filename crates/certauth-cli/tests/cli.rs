@@ -447,3 +447,66 @@ fn serve_errors_are_one_clear_line() {
         assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
     }
 }
+
+#[test]
+fn serve_socketio() {
+    let pki = Pki::new();
+    let dir = Dir::new("sio");
+    let (ca, cert, key) = pki_files(&pki, &dir);
+    let server_ca = dir.file("server-ca.pem", &pki.server_root.cert.pem());
+    let trusted = (
+        dir.file("t.pem", &pki.trusted.pem()),
+        dir.file("t.key", &pki.trusted.key_pem()),
+    );
+    let other = (
+        dir.file("o.pem", &pki.other_ca.pem()),
+        dir.file("o.key", &pki.other_ca.key_pem()),
+    );
+    let port = free_port();
+    let args: Vec<String> = [
+        "--ca",
+        &ca,
+        "--cert",
+        &cert,
+        "--key",
+        &key,
+        "--allow-cn",
+        "trusted-client",
+        "--socketio",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let _server = serve(&args, port);
+    let node = suite::node_peers_dir();
+    let client = |who: &(String, String)| {
+        let out = Command::new("node")
+            .arg(node.join("sio-client.js"))
+            .arg(format!("https://localhost:{port}"))
+            .arg(&server_ca)
+            .arg(&who.0)
+            .arg(&who.1)
+            .output()
+            .unwrap();
+        stdout(&out).trim().to_owned()
+    };
+    assert_eq!(client(&trusted), "MESSAGE Echo: hello");
+    assert_eq!(
+        client(&other),
+        "CONNECT_ERROR Authentication failed (UNABLE_TO_VERIFY_LEAF_SIGNATURE)"
+    );
+
+    let out = certauth(&[
+        "serve",
+        "--ca",
+        &ca,
+        "--cert",
+        &cert,
+        "--key",
+        &key,
+        "--socketio",
+        "--runtime",
+        "smol",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -1,0 +1,66 @@
+//! `certauth serve --socketio`: the seed's Socket.IO pattern on certauth-hyper and
+//! socketioxide. Authentication runs in `annotate_only` mode so that Socket.IO refuses
+//! failed clients in its own protocol (a connect error) through connect middleware.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::response::Response;
+use axum::routing::get;
+use certauth_core::{Authenticated, Authenticator};
+use certauth_hyper::{AuthRejection, CertAuthLayer, require_client_cert, to_response};
+use socketioxide::SocketIo;
+use socketioxide::extract::{Data, SocketRef};
+use socketioxide::handler::ConnectHandler as _;
+use tracing::info;
+
+use crate::{Failure, Outcome};
+
+async fn on_message(s: SocketRef, Data(data): Data<String>) {
+    let _ = s.emit("message", &format!("Echo: {data}"));
+}
+
+async fn on_connect(s: SocketRef) {
+    if let Some(client) = s.extensions.get::<Authenticated>() {
+        info!(subject = %client.certificate().subject().to_rfc4514(), "socket.io client connected");
+    }
+    s.on("message", on_message);
+}
+
+/// GET /whoami: the certificate as Node's legacy object, or the denial's response.
+async fn whoami(req: Request) -> Response {
+    if let Some(client) = req.extensions().get::<Authenticated>() {
+        let json =
+            serde_json::to_string(&client.certificate().to_legacy_object()).unwrap_or_default();
+        let mut r = Response::new(Body::from(format!("{json}\n")));
+        r.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        return r;
+    }
+    match req.extensions().get::<AuthRejection>() {
+        Some(rejection) => to_response(rejection.0.response(), req.version()),
+        None => Response::new(Body::from("certauth layer missing")),
+    }
+}
+
+pub(crate) async fn serve(
+    listener: tokio::net::TcpListener,
+    auth: Authenticator,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: impl Future<Output = ()>,
+) -> Outcome {
+    let (layer, io) = SocketIo::new_layer();
+    io.ns("/", on_connect.with(require_client_cert));
+    let app = Router::new()
+        .route("/whoami", get(whoami))
+        .layer(layer)
+        .layer(CertAuthLayer::new(auth).annotate_only());
+    certauth_hyper::serve(listener, tls, app, shutdown)
+        .await
+        .map_err(|e| Failure::Rejected(e.to_string()))
+}
