@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Makes the small committed seed corpora and the fuzz CA (seeds/root.der) with openssl.
+# The private keys are thrown away; nothing here is a secret, and validity runs for a
+# century so the seeds never expire.
+set -euo pipefail
+cd "$(dirname "$0")"
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+mkdir -p seeds seeds/cert_parse seeds/head_parser seeds/proxy_headers seeds/policy_file seeds/decide
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$tmp/ca.key" \
+  -subj "/O=certauth fuzz/CN=fuzz root" -days 36500 \
+  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+  -outform DER -out seeds/root.der 2>/dev/null
+openssl x509 -inform DER -in seeds/root.der -out "$tmp/ca.pem"
+
+cat > "$tmp/leaf.cnf" <<'CNF'
+[req]
+distinguished_name=dn
+[dn]
+[ext]
+subjectAltName=DNS:client.example,email:c@example.com,URI:spiffe://example.org/c,IP:127.0.0.1,otherName:1.3.6.1.4.1.311.20.2.3;UTF8:upn@example
+extendedKeyUsage=clientAuth
+CNF
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$tmp/leaf.key" \
+  -subj "/C=DE/O=Müller/OU=a/OU=b/CN=trusted-client+UID=u1" -multivalue-rdn -utf8 -out "$tmp/leaf.csr" 2>/dev/null
+openssl x509 -req -in "$tmp/leaf.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" -days 36500 \
+  -extfile "$tmp/leaf.cnf" -extensions ext -outform DER -out seeds/cert_parse/leaf.der 2>/dev/null
+cp seeds/root.der seeds/cert_parse/root.der
+openssl x509 -inform DER -in seeds/cert_parse/leaf.der -out "$tmp/leaf.pem"
+
+printf 'GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n\x81\x80' > seeds/head_parser/upgrade
+printf '\x05GET / HTTP/1.1\nHost: x\n\n' > seeds/head_parser/bare-lf
+
+b64=$(base64 -w0 < seeds/cert_parse/leaf.der)
+enc=$(python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(open(sys.argv[1]).read(), safe=""))' "$tmp/leaf.pem")
+printf '\x00%s' "$enc" > seeds/proxy_headers/url-pem
+printf '\x03%s' "$b64" > seeds/proxy_headers/base64-der
+printf '\x04:%s:' "$b64" > seeds/proxy_headers/rfc9440
+hash=$(sha256sum < seeds/cert_parse/leaf.der | cut -d' ' -f1)
+printf '\x02By=spiffe://example.org/edge;Hash=%s;Cert="%s";Subject="CN=a\\,b";URI=spiffe://example.org/c,By=x;URI=y' "$hash" "$enc" > seeds/proxy_headers/xfcc
+
+printf '[allow]\nany_of = [ { cn = ["a"] }, { not = { ou = ["b"] } }, { spiffe_trust_domain = { trust_domain = "example.org", path_prefix = "/ns" } } ]\n' > seeds/policy_file/nested.toml
+
+{ printf '\x00'; cat seeds/cert_parse/leaf.der; printf '\xffGET / HTTP/1.1\r\nHost: a\r\n\r\n'; } > seeds/decide/tls-peer
+{ printf '\x01\xffGET / HTTP/1.1\r\nX-Forwarded-Client-Cert: '; cat seeds/proxy_headers/xfcc | tail -c +2; printf '\r\n\r\n'; } > seeds/decide/envoy
+echo "seeds written"
