@@ -23,6 +23,12 @@ pub struct Limits {
     /// How long an adapter waits for a complete request head after the handshake.
     /// Default 10 s; then the connection is closed without a response.
     pub head_read_timeout: Duration,
+    /// After writing a rejection, how long an adapter keeps reading (and discarding) what
+    /// the client is still sending before it closes, so that closing with unread data does
+    /// not reset the connection before the client has read the response. Default 2 s.
+    pub linger_timeout: Duration,
+    /// The most bytes read and discarded while lingering. Default 1 MiB.
+    pub max_linger_bytes: usize,
     /// Caps on each certificate (size, name attributes, SANs, extensions).
     pub cert: CertLimits,
 }
@@ -35,6 +41,8 @@ impl Limits {
         max_header_bytes: 16 * 1024,
         handshake_timeout: Duration::from_secs(10),
         head_read_timeout: Duration::from_secs(10),
+        linger_timeout: Duration::from_secs(2),
+        max_linger_bytes: 1024 * 1024,
         cert: CertLimits::DEFAULT,
     };
 
@@ -65,6 +73,18 @@ impl Limits {
     /// With another [`Self::head_read_timeout`].
     pub const fn with_head_read_timeout(mut self, v: Duration) -> Self {
         self.head_read_timeout = v;
+        self
+    }
+
+    /// With another [`Self::linger_timeout`].
+    pub const fn with_linger_timeout(mut self, v: Duration) -> Self {
+        self.linger_timeout = v;
+        self
+    }
+
+    /// With another [`Self::max_linger_bytes`].
+    pub const fn with_max_linger_bytes(mut self, v: usize) -> Self {
+        self.max_linger_bytes = v;
         self
     }
 

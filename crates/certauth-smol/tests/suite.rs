@@ -179,3 +179,8 @@ fn real_clients() {
 fn strict_mode() {
     suite::run_strict(&start);
 }
+
+#[test]
+fn hostile_input() {
+    certauth_testkit::hostile::run(&start);
+}

@@ -150,6 +150,11 @@ impl Server {
         }
     }
 
+    /// The next outcome the server reports within `limit`, if any.
+    pub fn outcome_within(&self, limit: Duration) -> Option<String> {
+        self.reports.recv_timeout(limit).ok()
+    }
+
     /// The next outcome the server reports (waits up to 10 s).
     pub fn outcome(&self) -> String {
         self.reports

@@ -203,7 +203,7 @@ pub async fn gate<S: AsyncRead + AsyncWrite + Unpin>(
     let (head, consumed) = match timeout(auth.limits().head_read_timeout, read).await {
         Err(_) => return Err(AcceptError::HeadTimeout),
         Ok(Err(AcceptError::Head(e))) => {
-            reject(&mut io, &e.response()).await;
+            reject(&mut io, &e.response(), auth.limits()).await;
             return Err(e.into());
         }
         Ok(r) => r?,
@@ -220,7 +220,7 @@ pub async fn gate<S: AsyncRead + AsyncWrite + Unpin>(
             })
         }
         Decision::Deny(denial) => {
-            reject(&mut io, denial.response()).await;
+            reject(&mut io, denial.response(), auth.limits()).await;
             Err(AcceptError::Denied(Box::new(denial)))
         }
     }
@@ -252,18 +252,35 @@ pub async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
             Ok((ws, client))
         }
         Err(e) => {
-            reject(&mut io, &e.response()).await;
+            reject(&mut io, &e.response(), &certauth_core::Limits::DEFAULT).await;
             Err(e.into())
         }
     }
 }
 
-/// Writes an error response, flushes and shuts the stream down. Failures are ignored: the
-/// peer may already be gone, and the connection is closed either way.
-async fn reject<S: AsyncWrite + Unpin>(io: &mut S, response: &ResponseHead) {
+/// Writes an error response, flushes, shuts the write side down, then lingers: reads and
+/// discards what the client is still sending (bounded by the limits) so the close does not
+/// reset the connection before the client reads the response. Failures are ignored: the
+/// connection is closed either way.
+async fn reject<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut S,
+    response: &ResponseHead,
+    limits: &certauth_core::Limits,
+) {
     let _ = io.write_all(&response.to_bytes()).await;
     let _ = io.flush().await;
     let _ = io.shutdown().await;
+    let mut sink = [0u8; 4096];
+    let mut left = limits.max_linger_bytes;
+    let _ = timeout(limits.linger_timeout, async {
+        while left > 0 {
+            match io.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    })
+    .await;
 }
 
 fn now() -> UnixTime {
