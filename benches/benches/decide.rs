@@ -1,0 +1,171 @@
+//! Per-request decisions: policies (a CN allowlist, 10,000 SHA-256 pins, a nested policy
+//! file) and the whole `Authenticator::decide` from a TLS peer chain and from each proxy
+//! header encoding, with and without re-verifying the forwarded chain.
+//!
+//! `cargo bench -p certauth-benches --bench decide`
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::hint::black_box;
+
+use certauth_core::policy::file::PolicyFile;
+use certauth_core::policy::{Policy, PolicyContext, RequestInfo, allow_cn, allow_fingerprints};
+use certauth_core::verify::{ChainVerifier, TrustAnchors};
+use certauth_core::{
+    Authenticator, ClientCertificate, Decision, Limits, PeerInfo, Preset, ProxyHeaderConfig,
+    RequestHead,
+};
+use certauth_testkit::{Authority, Leaf, encode, now};
+use criterion::{Criterion, criterion_group, criterion_main};
+
+const NESTED: &str = r#"
+[allow]
+any_of = [
+  { all_of = [ { issuer = { CN = "Bench Intermediate" } }, { not = { ou = ["contractors"] } }, { cn = ["nobody"] } ] },
+  { all_of = [ { san = ["DNS:other.example"] }, { email = ["x@example.com"] } ] },
+  { spiffe_trust_domain = { trust_domain = "example.com", path_prefix = "/ns/prod" } },
+  { cn = ["trusted-client"] },
+]
+"#;
+
+fn benches(c: &mut Criterion) {
+    let root = Authority::root("Bench Root");
+    let inter = root.intermediate("Bench Intermediate");
+    let mut leaf = Leaf::client("trusted-client");
+    leaf.sans = vec![rcgen_san_dns("client.example.com")];
+    let leaf = inter.issue(&leaf);
+    let cert = ClientCertificate::from_der(&leaf.der).unwrap();
+
+    let mut g = c.benchmark_group("policy");
+    let ctx = PolicyContext::new(&cert, None, RequestInfo::new("GET", "/"));
+    let cn = allow_cn(["trusted-client", "other"]);
+    g.bench_function("allow_cn (2 names)", |b| {
+        b.iter(|| black_box(cn.evaluate(black_box(&ctx))))
+    });
+    let mut pins: Vec<String> = (0..9_999u32).map(|i| format!("{i:064x}")).collect();
+    pins.push(cert.fingerprint_sha256_hex());
+    let pinned = allow_fingerprints(&pins).unwrap();
+    let _ = cert.fingerprint_sha256(); // computed once per certificate, like a connection
+    g.bench_function("allow_fingerprints (10,000 pins)", |b| {
+        b.iter(|| black_box(pinned.evaluate(black_box(&ctx))))
+    });
+    let file = PolicyFile::from_toml(NESTED).unwrap();
+    g.bench_function("nested policy file", |b| {
+        b.iter(|| black_box(file.evaluate(black_box(&ctx))))
+    });
+    g.finish();
+
+    let anchors = || TrustAnchors::from_der([root.cert.der.clone()]).unwrap();
+    let verifier = || ChainVerifier::new(anchors(), webpki::ALL_VERIFICATION_ALGS);
+    let head_bytes =
+        b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+    let (head, _) = RequestHead::parse(head_bytes, &Limits::DEFAULT)
+        .unwrap()
+        .unwrap();
+    let chain = [leaf.der.clone(), inter.cert.der.clone()];
+
+    let mut g = c.benchmark_group("decide");
+    let tls = Authenticator::builder()
+        .verifier(verifier())
+        .policy(allow_cn(["trusted-client"]))
+        .build()
+        .unwrap();
+    g.bench_function("TLS peer, chain of three (verifies two signatures)", |b| {
+        b.iter(|| {
+            let d = tls
+                .decide(&PeerInfo::new(black_box(&chain), None), &head, now())
+                .ready()
+                .unwrap();
+            assert!(matches!(d, Decision::Allow(_)));
+        })
+    });
+    let none = PeerInfo::new(&[], None);
+    g.bench_function("TLS peer, no certificate (401)", |b| {
+        b.iter(|| black_box(tls.decide(&none, &head, now()).ready().unwrap()))
+    });
+
+    let pem_chain = format!("{}{}", leaf.pem(), inter.cert.pem());
+    let xfcc = format!(
+        "By=spiffe://example.com/edge;Hash={};Cert=\"{}\";Chain=\"{}\";URI=spiffe://example.com/client",
+        encode::sha256_hex(&leaf.der),
+        encode::nginx_escaped(&leaf.pem()),
+        encode::nginx_escaped(&pem_chain),
+    );
+    let cases: Vec<(&str, Preset, String, Option<String>)> = vec![
+        (
+            "nginx url-pem",
+            Preset::Nginx,
+            encode::nginx_escaped(&pem_chain),
+            None,
+        ),
+        (
+            "aws-alb url-pem-aws",
+            Preset::AwsAlb,
+            encode::aws_alb(&pem_chain),
+            None,
+        ),
+        ("envoy xfcc", Preset::Envoy, xfcc, None),
+        (
+            "traefik base64-der",
+            Preset::Traefik,
+            encode::traefik(&[&leaf.der, &inter.cert.der]),
+            None,
+        ),
+        (
+            "cloudflare base64-der",
+            Preset::Cloudflare,
+            encode::base64_der(&leaf.der),
+            None,
+        ),
+        (
+            "rfc9440",
+            Preset::Rfc9440,
+            encode::sf_binary(&leaf.der),
+            Some(encode::sf_binary(&inter.cert.der)),
+        ),
+    ];
+    let remote = Some("127.0.0.1".parse().unwrap());
+    for (label, preset, value, chain_value) in cases {
+        let cfg = ProxyHeaderConfig::preset(preset)
+            .trusted_proxies(["127.0.0.1"])
+            .unwrap();
+        let mut text = format!(
+            "GET /ws HTTP/1.1\r\nHost: a\r\n{}: {value}\r\n",
+            preset.header()
+        );
+        if let Some(cv) = chain_value {
+            text.push_str(&format!("Client-Cert-Chain: {cv}\r\n"));
+        }
+        text.push_str("\r\n");
+        let (h, _) = RequestHead::parse(text.as_bytes(), &Limits::DEFAULT)
+            .unwrap()
+            .unwrap();
+        for reverify in [false, true] {
+            let mut b = Authenticator::builder()
+                .proxy_header(cfg.clone().reverify(reverify))
+                .policy(allow_cn(["trusted-client"]));
+            if reverify {
+                b = b.verifier(verifier());
+            }
+            let auth = b.build().unwrap();
+            let name = format!(
+                "header {label}{}",
+                if reverify { ", re-verified" } else { "" }
+            );
+            let peer = PeerInfo::new(&[], remote);
+            g.bench_function(name, |bn| {
+                bn.iter(|| {
+                    let d = auth.decide(&peer, black_box(&h), now()).ready().unwrap();
+                    assert!(matches!(d, Decision::Allow(_)), "{d:?}");
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+fn rcgen_san_dns(name: &str) -> certauth_testkit::rcgen::SanType {
+    certauth_testkit::rcgen::SanType::DnsName(name.try_into().unwrap())
+}
+
+criterion_group!(all, benches);
+criterion_main!(all);
