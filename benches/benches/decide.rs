@@ -144,7 +144,9 @@ fn benches(c: &mut Criterion) {
                 .proxy_header(cfg.clone().reverify(reverify))
                 .policy(allow_cn(["trusted-client"]));
             if reverify {
-                b = b.verifier(verifier());
+                // Cloudflare forwards the leaf only: the server knows the intermediate.
+                let with_inter = verifier().with_intermediates([inter.cert.der.clone()]).unwrap();
+                b = b.verifier(with_inter);
             }
             let auth = b.build().unwrap();
             let name = format!(
