@@ -145,7 +145,9 @@ fn benches(c: &mut Criterion) {
                 .policy(allow_cn(["trusted-client"]));
             if reverify {
                 // Cloudflare forwards the leaf only: the server knows the intermediate.
-                let with_inter = verifier().with_intermediates([inter.cert.der.clone()]).unwrap();
+                let with_inter = verifier()
+                    .with_intermediates([inter.cert.der.clone()])
+                    .unwrap();
                 b = b.verifier(with_inter);
             }
             let auth = b.build().unwrap();

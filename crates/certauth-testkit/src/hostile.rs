@@ -64,7 +64,9 @@ fn presenting_with_key(pki: &Pki, cert: &Issued, key_of: &Issued) -> Arc<ClientC
     presenting_unchecked(pki, vec![cert.der.clone()], &key_of.key)
 }
 
-fn presenting_unchecked(
+/// A client config presenting `chain` and signing with `key`, without rustls' checks
+/// (for crafted certificates and mismatched keys).
+pub(crate) fn presenting_unchecked(
     pki: &Pki,
     chain: Vec<rustls::pki_types::CertificateDer<'static>>,
     key: &rcgen::KeyPair,

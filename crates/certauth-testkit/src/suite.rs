@@ -517,39 +517,7 @@ pub fn run(harness: &impl Harness) {
 
 /// A client config presenting `cert` but signing with `key_of`'s key.
 fn tls_client_with_key(pki: &Pki, cert: &Issued, key_of: &Issued) -> Arc<ClientConfig> {
-    let mut roots = RootCertStore::empty();
-    roots.add(pki.server_root.cert.der.clone()).unwrap();
-    let mut config =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-    let key = PrivateKeyDer::try_from(key_of.key.serialize_der()).unwrap();
-    let signing = rustls::crypto::ring::sign::any_supported_type(&key).unwrap();
-    let certified = Arc::new(rustls::sign::CertifiedKey::new(
-        vec![cert.der.clone()],
-        signing,
-    ));
-    config.client_auth_cert_resolver = Arc::new(FixedClientCert(certified));
-    Arc::new(config)
-}
-
-#[derive(Debug)]
-struct FixedClientCert(Arc<rustls::sign::CertifiedKey>);
-
-impl rustls::client::ResolvesClientCert for FixedClientCert {
-    fn resolve(
-        &self,
-        _hints: &[&[u8]],
-        _schemes: &[rustls::SignatureScheme],
-    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
-        Some(Arc::clone(&self.0))
-    }
-
-    fn has_certs(&self) -> bool {
-        true
-    }
+    crate::hostile::presenting_unchecked(pki, vec![cert.der.clone()], &key_of.key)
 }
 
 /// Reads until `needle` has arrived (or close, or 10 s).
