@@ -398,6 +398,7 @@ pub(crate) async fn serve_tokio(
     use certauth_tokio::{AcceptError, Gate, gate};
     let gate_tls = tls.map(|t| Gate::new(auth.clone(), t));
     let mut shutdown = std::pin::pin!(shutdown);
+    let mut tasks = tokio::task::JoinSet::new();
     loop {
         let (tcp, addr) = tokio::select! {
             () = &mut shutdown => break,
@@ -405,7 +406,8 @@ pub(crate) async fn serve_tokio(
         };
         let (auth, gate_tls) = (auth.clone(), gate_tls.clone());
         let span = tracing::info_span!("conn", remote = %addr);
-        tokio::spawn(
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn(
             async move {
                 match &gate_tls {
                     Some(g) => match g.accept_http(tcp).await {
@@ -421,7 +423,18 @@ pub(crate) async fn serve_tokio(
             .instrument(span),
         );
     }
+    // Graceful: no new connections; open ones get GRACE to finish, then are dropped.
+    info!("shutting down: {} connection(s) open", tasks.len());
+    if tokio::time::timeout(GRACE, async { while tasks.join_next().await.is_some() {} })
+        .await
+        .is_err()
+    {
+        tasks.abort_all();
+    }
 }
+
+/// How long open connections may run after a shutdown request.
+const GRACE: Duration = Duration::from_secs(5);
 
 async fn handle_smol<S>(acc: certauth_smol::Accepted<S>)
 where
@@ -457,6 +470,7 @@ pub(crate) async fn serve_smol(
         None
     };
     let mut shutdown = std::pin::pin!(shutdown);
+    let mut tasks: Vec<smol::Task<()>> = Vec::new();
     loop {
         let next = async { Some(listener.accept().await) };
         let Some(accepted) = smol::future::or(next, shutdown.as_mut()).await else {
@@ -465,7 +479,8 @@ pub(crate) async fn serve_smol(
         let Ok((tcp, addr)) = accepted else { continue };
         let (auth, gate_tls) = (auth.clone(), gate_tls.clone());
         let span = tracing::info_span!("conn", remote = %addr);
-        smol::spawn(
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(smol::spawn(
             async move {
                 match &gate_tls {
                     Some(g) => match g.accept_http(tcp).await {
@@ -479,7 +494,17 @@ pub(crate) async fn serve_smol(
                 }
             }
             .instrument(span),
-        )
-        .detach();
+        ));
     }
+    info!("shutting down: {} connection(s) open", tasks.len());
+    let all = async {
+        for t in tasks.drain(..) {
+            t.await;
+        }
+    };
+    // Tasks still running after the grace period are dropped, which cancels them.
+    smol::future::or(all, async {
+        smol::Timer::after(GRACE).await;
+    })
+    .await;
 }

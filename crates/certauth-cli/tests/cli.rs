@@ -510,3 +510,59 @@ fn serve_socketio() {
     ]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn serve_shuts_down_gracefully_on_ctrl_c() {
+    let pki = Pki::new();
+    let dir = Dir::new("sigint");
+    let (ca, cert, key) = pki_files(&pki, &dir);
+    for runtime in ["tokio", "smol"] {
+        let port = free_port();
+        let args: Vec<String> = [
+            "--ca",
+            &ca,
+            "--cert",
+            &cert,
+            "--key",
+            &key,
+            "--runtime",
+            runtime,
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        let mut server = serve(&args, port);
+        // An open WebSocket when the signal arrives.
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let tls = suite::connect(addr, suite::tls_client(&pki, Some(&pki.trusted))).unwrap();
+        let (mut ws, _) = tungstenite::client::client("wss://localhost/chat", tls).unwrap();
+        ws.send(tungstenite::Message::text("before")).unwrap();
+        assert_eq!(ws.read().unwrap().to_string(), "Echo: before");
+        let pid = server.0.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-INT", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let started = Instant::now();
+        let status = loop {
+            if let Some(s) = server.0.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{runtime}: still running after SIGINT"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(status.success(), "{runtime}: {status}");
+        // New connections are refused once it has stopped.
+        assert!(
+            TcpStream::connect(addr).is_err(),
+            "{runtime}: still accepting"
+        );
+        server.0.kill().ok();
+    }
+}
