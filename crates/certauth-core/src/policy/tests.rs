@@ -1,0 +1,78 @@
+use super::*;
+
+#[test]
+fn pins_parse_in_every_common_spelling() {
+    let hex = "ab".repeat(32);
+    let colons = vec!["AB"; 32].join(":");
+    for text in [
+        hex.clone(),
+        format!("SHA256:{colons}"),
+        format!("sha256/{hex}"),
+        colons.clone(),
+        format!("  {hex}  "),
+    ] {
+        assert_eq!(parse_sha256_pin(&text).unwrap(), [0xAB; 32], "{text}");
+    }
+    let sha1 = vec!["AB"; 20].join(":");
+    assert!(parse_sha256_pin(&sha1).is_err());
+    assert!(parse_sha256_pin(&"zz".repeat(32)).is_err());
+    assert!(parse_sha256_pin("").is_err());
+    assert!(parse_sha256_pin("SHA256:").is_err());
+    assert!(parse_sha256_pin("é").is_err());
+}
+
+#[test]
+fn serials_normalize() {
+    assert_eq!(normalize_serial("0a:1B").as_deref(), Some("A1B"));
+    assert_eq!(normalize_serial("0x00ff").as_deref(), Some("FF"));
+    assert_eq!(normalize_serial("00").as_deref(), Some("0"));
+    assert_eq!(normalize_serial("xyz"), None);
+    assert_eq!(normalize_serial(""), None);
+    assert_eq!(normalize_serial("-01"), None);
+}
+
+#[test]
+fn spiffe_ids_parse_by_the_spec() {
+    assert!(SpiffeId::parse("spiffe://example.org/ns/prod/sa/api").is_ok());
+    assert!(SpiffeId::parse("spiffe://example.org").is_ok());
+    for bad in [
+        "http://example.org/x",
+        "spiffe://",
+        "spiffe://Example.org/x",
+        "spiffe://example.org/",
+        "spiffe://example.org//x",
+        "spiffe://example.org/./x",
+        "spiffe://example.org/x/../y",
+        "spiffe://example.org/x?y",
+        "spiffe://exa mple.org/x",
+    ] {
+        assert!(SpiffeId::parse(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn san_patterns_parse() {
+    assert_eq!(
+        SanPattern::parse("DNS:a.example").unwrap(),
+        SanPattern::Dns("a.example".into())
+    );
+    assert_eq!(
+        SanPattern::parse("dns:a").unwrap(),
+        SanPattern::Dns("a".into())
+    );
+    assert_eq!(
+        SanPattern::parse("IP Address:::1").unwrap(),
+        SanPattern::Ip("::1".parse().unwrap())
+    );
+    assert!(SanPattern::parse("IP:300.1.1.1").is_err());
+    assert!(SanPattern::parse("DNS:").is_err());
+    assert!(SanPattern::parse("").is_err());
+    assert_eq!(SanPattern::parse("x").unwrap(), SanPattern::Any("x".into()));
+}
+
+#[test]
+fn deny_status_codes() {
+    assert_eq!(DenyStatus::from_code(403), Some(DenyStatus::Forbidden));
+    assert_eq!(DenyStatus::from_code(500), None);
+    assert_eq!(DenyStatus::Unauthorized.code(), 401);
+}
