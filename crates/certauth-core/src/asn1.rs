@@ -72,7 +72,7 @@ impl<'a> Tlv<'a> {
     }
 
     /// Checks the tag, for callers that read with [`Reader::read_any`].
-    pub(crate) fn expect(self, tag: u8) -> DerResult<Self> {
+    pub(crate) fn expect_tag(self, tag: u8) -> DerResult<Self> {
         if self.tag == tag {
             Ok(self)
         } else {

@@ -295,7 +295,7 @@ impl<'a> Name<'a> {
 
     /// Validates a Name SEQUENCE: structure, the attribute cap, and every string value.
     pub(crate) fn parse(tlv: Tlv<'a>, max_attributes: usize) -> Result<Self, NameError> {
-        let tlv = tlv.expect(tag::SEQUENCE)?;
+        let tlv = tlv.expect_tag(tag::SEQUENCE)?;
         let mut count = 0usize;
         let mut rdns = tlv.reader();
         while !rdns.is_empty() {
