@@ -556,16 +556,16 @@ struct Digests {
 /// first use, once, and shared by every clone.
 ///
 /// ```
-/// # let mut params = rcgen::CertificateParams::new(vec![]).unwrap();
+/// # let mut params = rcgen::CertificateParams::new(vec![])?;
 /// # params.distinguished_name.push(rcgen::DnType::CommonName, "trusted-client");
-/// # let key = rcgen::KeyPair::generate().unwrap();
-/// # let der = params.self_signed(&key).unwrap().der().to_vec();
+/// # let key = rcgen::KeyPair::generate()?;
+/// # let der = params.self_signed(&key)?.der().to_vec();
 /// use certauth_core::ClientCertificate;
 ///
 /// let cert = ClientCertificate::from_der(&der)?;
 /// assert_eq!(cert.subject().common_names().next().as_deref(), Some("trusted-client"));
 /// println!("{}", cert.fingerprint_sha256_hex());
-/// # Ok::<(), certauth_core::X509Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
 pub struct ClientCertificate {

@@ -68,15 +68,15 @@
 //!
 //! ```
 //! # use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-//! # let ca_key = KeyPair::generate().unwrap();
-//! # let mut ca = CertificateParams::new(vec![]).unwrap();
+//! # let ca_key = KeyPair::generate()?;
+//! # let mut ca = CertificateParams::new(vec![])?;
 //! # ca.distinguished_name.push(DnType::CommonName, "Example CA");
 //! # ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-//! # let ca_der = ca.self_signed(&ca_key).unwrap().der().clone();
+//! # let ca_der = ca.self_signed(&ca_key)?.der().clone();
 //! # let issuer = Issuer::new(ca, &ca_key);
-//! # let mut leaf = CertificateParams::new(vec![]).unwrap();
+//! # let mut leaf = CertificateParams::new(vec![])?;
 //! # leaf.distinguished_name.push(DnType::CommonName, "trusted-client");
-//! # let client_der = leaf.signed_by(&KeyPair::generate().unwrap(), &issuer).unwrap().der().clone();
+//! # let client_der = leaf.signed_by(&KeyPair::generate()?, &issuer)?.der().clone();
 //! use certauth_core::policy::allow_cn;
 //! use certauth_core::{
 //!     Authenticator, ChainVerifier, Decision, HeadParser, HeadProgress, PeerInfo, TrustAnchors,
@@ -109,7 +109,7 @@
 //!         Err(e) => { e.response().write_to(&mut out); break; } // 400/431, then close
 //!     };
 //!     // `.await` in an adapter; ready at once without an async policy.
-//!     match auth.decide(&peer, &head, now).ready().unwrap() {
+//!     match auth.decide(&peer, &head, now).ready().ok_or("decision pending")? {
 //!         Decision::Allow(client) => {
 //!             accept_websocket(&head)?.write_to(&mut out);
 //!             let leftover = &buf[consumed..]; // hand to the WebSocket layer
@@ -140,18 +140,18 @@
 //! use certauth_core::policy::{allow_cn, PolicyContext, PolicyExt, RequestInfo, allow_ou};
 //! use certauth_core::{ChainVerifier, Policy, TrustAnchors, UnixTime, Verdict};
 //! # use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair};
-//! # let ca_key = KeyPair::generate().unwrap();
-//! # let mut ca = CertificateParams::new(vec![]).unwrap();
+//! # let ca_key = KeyPair::generate()?;
+//! # let mut ca = CertificateParams::new(vec![])?;
 //! # ca.distinguished_name.push(DnType::CommonName, "Example CA");
 //! # ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-//! # let ca_der = ca.self_signed(&ca_key).unwrap().der().clone();
+//! # let ca_der = ca.self_signed(&ca_key)?.der().clone();
 //! # let issuer = Issuer::new(ca, &ca_key);
-//! # let mut leaf = CertificateParams::new(vec![]).unwrap();
+//! # let mut leaf = CertificateParams::new(vec![])?;
 //! # leaf.distinguished_name.push(DnType::CommonName, "trusted-client");
 //! # leaf.distinguished_name.push(DnType::OrganizationalUnitName, "payments");
 //! # leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-//! # let leaf_key = KeyPair::generate().unwrap();
-//! # let client_der = leaf.signed_by(&leaf_key, &issuer).unwrap().der().clone();
+//! # let leaf_key = KeyPair::generate()?;
+//! # let client_der = leaf.signed_by(&leaf_key, &issuer)?.der().clone();
 //! # let ca_pem = format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
 //! #     base64_encode(&ca_der));
 //! # fn base64_encode(d: &[u8]) -> String {
