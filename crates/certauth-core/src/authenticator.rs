@@ -117,7 +117,8 @@ pub enum DenyReason {
         /// Who sent it.
         remote_addr: Option<IpAddr>,
     },
-    /// The certificate header appears more than once. `REPEATED_CERTIFICATE_HEADER`, 400.
+    /// The certificate header (or the verify header) appears more than once.
+    /// `REPEATED_CERTIFICATE_HEADER`, 400.
     RepeatedCertificateHeader {
         /// The header.
         header: String,
@@ -724,7 +725,18 @@ impl Authenticator {
             ));
         }
         if let Some((name, expected)) = cfg.verify_header_expected() {
-            let got = head.header(name);
+            // Once, like the certificate header: a proxy that appends instead of replacing
+            // would otherwise let a client's own `SUCCESS` stand first.
+            let mut values = head.header_all(name);
+            let got = values.next();
+            if values.next().is_some() {
+                return Err((
+                    DenyReason::RepeatedCertificateHeader {
+                        header: name.to_owned(),
+                    },
+                    None,
+                ));
+            }
             if got != Some(expected.as_bytes()) {
                 return Err((
                     DenyReason::ProxyVerificationFailed {
@@ -734,8 +746,13 @@ impl Authenticator {
                 ));
             }
         }
-        let chain_value = cfg.chain_header_name().and_then(|n| head.header(n));
-        let chain = match cfg.decode(value, chain_value) {
+        // RFC 9440's chain is a structured-field List, which a proxy may split over several
+        // field lines; RFC 8941 combines them with commas.
+        let chain_value: Option<Vec<u8>> = cfg.chain_header_name().and_then(|n| {
+            let lines: Vec<&[u8]> = head.header_all(n).collect();
+            (!lines.is_empty()).then(|| lines.join(&b", "[..]))
+        });
+        let chain = match cfg.decode(value, chain_value.as_deref()) {
             Ok(chain) => chain,
             Err(e) => return fallback(DenyReason::ProxyHeader(e)),
         };

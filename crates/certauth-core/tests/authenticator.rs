@@ -457,6 +457,18 @@ fn header_mode_decisions() {
         "400 REPEATED_CERTIFICATE_HEADER"
     );
 
+    // A repeated verify header is refused too, even with SUCCESS first.
+    let verify_twice = with_headers(&[
+        ("X-SSL-Client-Cert", &cert),
+        ("X-SSL-Client-Verify", "SUCCESS"),
+        ("X-SSL-Client-Verify", "FAILED:unable to verify"),
+    ]);
+    let Decision::Deny(d) = decide(&auth, &[], "127.0.0.1", &verify_twice) else {
+        panic!()
+    };
+    assert_eq!(d.code(), "REPEATED_CERTIFICATE_HEADER");
+    assert!(d.to_string().contains("X-SSL-Client-Verify"), "{d}");
+
     // Absent, malformed.
     let absent = with_headers(&[("X-SSL-Client-Verify", "SUCCESS")]);
     assert_eq!(
@@ -487,6 +499,46 @@ fn header_mode_decisions() {
         panic!()
     };
     assert!(who.chain().is_none());
+}
+
+/// RFC 9440: the chain is a structured-field List; a proxy may send it over several field
+/// lines, which count as one list (RFC 8941 section 3.1).
+#[test]
+fn rfc9440_chain_split_over_field_lines() {
+    let root = Authority::root("Split Root");
+    let upper = root.intermediate("Split Upper");
+    let lower = upper.intermediate("Split Lower");
+    let leaf = lower.issue(&Leaf::client("trusted-client"));
+    let auth = Authenticator::builder()
+        .verifier(verifier(&root))
+        .proxy_header(
+            ProxyHeaderConfig::preset(Preset::Rfc9440)
+                .trusted_proxies(["127.0.0.1"])
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let cert = encode::sf_binary(&leaf.der);
+    let (a, b) = (
+        encode::sf_binary(&lower.cert.der),
+        encode::sf_binary(&upper.cert.der),
+    );
+    let one_line = with_headers(&[
+        ("Client-Cert", &cert),
+        ("Client-Cert-Chain", &format!("{a}, {b}")),
+    ]);
+    let two_lines = with_headers(&[
+        ("Client-Cert", &cert),
+        ("Client-Cert-Chain", &a),
+        ("Client-Cert-Chain", &b),
+    ]);
+    let first_only = with_headers(&[("Client-Cert", &cert), ("Client-Cert-Chain", &a)]);
+    assert_eq!(code(&decide(&auth, &[], "127.0.0.1", &one_line)), "ALLOW");
+    assert_eq!(code(&decide(&auth, &[], "127.0.0.1", &two_lines)), "ALLOW");
+    assert_eq!(
+        code(&decide(&auth, &[], "127.0.0.1", &first_only)),
+        "401 UNABLE_TO_GET_ISSUER_CERT_LOCALLY"
+    );
 }
 
 #[test]
