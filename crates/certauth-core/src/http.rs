@@ -258,6 +258,14 @@ pub struct HeadParser {
     limits: Limits,
     /// How far the buffer has been scanned for the end of the head.
     scanned: usize,
+    /// How far the request line's method has been checked; `None` once it ended in a space.
+    method: Option<MethodScan>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct MethodScan {
+    next: usize,
+    in_token: bool,
 }
 
 impl HeadParser {
@@ -266,13 +274,23 @@ impl HeadParser {
         Self {
             limits: *limits,
             scanned: 0,
+            method: Some(MethodScan {
+                next: 0,
+                in_token: false,
+            }),
         }
     }
 
     /// Looks for a complete head in `buf`, which must start with the same bytes as the
     /// previous call's (the adapter appends to one buffer).
+    ///
+    /// Bytes that cannot begin a request line (a TLS handshake sent to a plain-HTTP
+    /// listener, binary noise) are refused as soon as they arrive, not after a timeout.
     pub fn parse(&mut self, buf: &[u8]) -> Result<HeadProgress, HeadError> {
         let max = self.limits.max_head_bytes;
+        if let Some(scan) = self.method {
+            self.method = check_method(buf, buf.len().min(max), scan)?;
+        }
         // A terminator may straddle the previous end: back up three bytes.
         let start = self.scanned.saturating_sub(3).min(buf.len());
         let window_end = buf.len().min(max);
@@ -348,6 +366,45 @@ impl HeadParser {
             consumed,
         })
     }
+}
+
+/// Checks the request line's method in `buf[scan.next..limit]`: optional empty lines, then
+/// a token, then a space. `None` once the space is seen (nothing more to check).
+fn check_method(
+    buf: &[u8],
+    limit: usize,
+    scan: MethodScan,
+) -> Result<Option<MethodScan>, HeadError> {
+    let MethodScan {
+        mut next,
+        mut in_token,
+    } = scan;
+    while next < limit {
+        let b = buf[next];
+        match b {
+            b' ' if in_token => return Ok(None),
+            // httparse skips empty lines before the request line.
+            b'\r' | b'\n' if !in_token => {}
+            _ if is_tchar(b) => in_token = true,
+            0x16 if next == 0 => {
+                return Err(HeadError::Malformed {
+                    reason: "a TLS handshake sent to a plain-HTTP listener",
+                });
+            }
+            _ => {
+                return Err(HeadError::Malformed {
+                    reason: "invalid method",
+                });
+            }
+        }
+        next += 1;
+    }
+    Ok(Some(MethodScan { next, in_token }))
+}
+
+/// RFC 9110 `tchar`: the bytes of a method token.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// Finds the end of the head (just past the blank line) in `buf[start..limit]`: an empty

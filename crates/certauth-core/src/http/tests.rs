@@ -129,3 +129,61 @@ fn invalid_utf8_in_values_is_kept_as_bytes() {
     let (head, _) = RequestHead::parse(req, &limits()).unwrap().unwrap();
     assert_eq!(head.header("x"), Some(&b"\xff\xfe"[..]));
 }
+
+/// What the parser answers after being fed `bytes` one byte at a time (the first error or
+/// completion, or `None`).
+fn fed_bytewise(bytes: &[u8]) -> Option<Result<usize, HeadError>> {
+    let mut p = HeadParser::new(&limits());
+    for n in 1..=bytes.len() {
+        match p.parse(&bytes[..n]) {
+            Ok(HeadProgress::NeedMore) => {}
+            Ok(HeadProgress::Complete { consumed, .. }) => return Some(Ok(consumed)),
+            Err(e) => return Some(Err(e)),
+        }
+    }
+    None
+}
+
+#[test]
+fn bytes_that_cannot_start_a_request_are_refused_at_once() {
+    // A TLS ClientHello's record header: refused on its first byte, with a reason that
+    // says what happened.
+    let hello = [
+        0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+    ];
+    let err = HeadParser::new(&limits()).parse(&hello[..1]).unwrap_err();
+    assert_eq!(err.status(), Status::BadRequest);
+    assert!(err.to_string().contains("TLS handshake"), "{err}");
+    assert_eq!(fed_bytewise(&hello), Some(Err(err)));
+
+    for junk in [
+        &b"\x00GET / HTTP/1.1\r\n"[..],
+        b" GET / HTTP/1.1",
+        b"G\xffT /",
+        b"GET\t/",
+    ] {
+        let got = fed_bytewise(junk);
+        assert!(
+            matches!(
+                got,
+                Some(Err(HeadError::Malformed {
+                    reason: "invalid method"
+                }))
+            ),
+            "{junk:?}: {got:?}"
+        );
+        // The whole buffer gets the same answer as the bytes one by one.
+        assert_eq!(
+            HeadParser::new(&limits()).parse(junk).err(),
+            got.and_then(Result::err)
+        );
+    }
+
+    // Still fine: a method split across reads, an unusual token, leading empty lines
+    // (which httparse skips).
+    let search = b"M-SEARCH * HTTP/1.1\r\n\r\n";
+    assert_eq!(fed_bytewise(search), Some(Ok(search.len())));
+    let leading = b"\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    assert_eq!(fed_bytewise(leading), Some(Ok(leading.len())));
+    assert_eq!(fed_bytewise(b"GE"), None);
+}
