@@ -16,6 +16,8 @@ use crate::der::{self, san};
 use crate::suite::{self, Harness, Pki, Server, UPGRADE, connect, read_to_close, tls_client};
 use crate::{Crafted, Issued, KeyKind, key};
 
+pub mod headers;
+
 /// The limits the hostile server runs with (small, so the cases stay quick).
 pub fn limits() -> Limits {
     Limits::DEFAULT

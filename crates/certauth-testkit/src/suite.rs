@@ -120,6 +120,25 @@ pub fn policy(ctx: &PolicyContext<'_>) -> Verdict {
     }
 }
 
+/// What a harness gets to start a header-mode server: a plain-TCP listener on 127.0.0.1 (a
+/// proxy in front terminates TLS), gated with `auth` and the connection's remote address;
+/// after the gate it behaves, and reports, as in [`ServerSetup`].
+pub struct PlainSetup {
+    pub auth: Authenticator,
+    pub report: Sender<String>,
+}
+
+/// Starts an adapter's header-mode server.
+pub trait PlainHarness {
+    fn start_plain(&self, setup: PlainSetup) -> RunningServer;
+}
+
+impl<F: Fn(PlainSetup) -> RunningServer> PlainHarness for F {
+    fn start_plain(&self, setup: PlainSetup) -> RunningServer {
+        self(setup)
+    }
+}
+
 /// A running server plus what it reports.
 pub struct Server {
     pub addr: SocketAddr,
@@ -143,6 +162,17 @@ impl Server {
         let (tls, auth) = server_parts(pki, limits, mode);
         let (report, reports) = std::sync::mpsc::channel();
         let running = harness.start(ServerSetup { tls, auth, report });
+        Self {
+            addr: running.addr,
+            reports,
+            stop: Some(running.stop),
+        }
+    }
+
+    /// Starts a header-mode server (plain TCP) deciding with `auth`.
+    pub fn start_plain(harness: &impl PlainHarness, auth: Authenticator) -> Self {
+        let (report, reports) = std::sync::mpsc::channel();
+        let running = harness.start_plain(PlainSetup { auth, report });
         Self {
             addr: running.addr,
             reports,

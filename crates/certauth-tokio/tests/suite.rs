@@ -5,13 +5,16 @@
 use std::sync::mpsc::Sender;
 use std::time::Duration;
 
-use certauth_testkit::suite::{self, RunningServer, ServerSetup};
-use certauth_tokio::certauth_core::Limits;
+use std::future::Future;
+
+use certauth_testkit::suite::{self, PlainSetup, RunningServer, ServerSetup};
+use certauth_tokio::certauth_core::{Authenticator, Limits};
 use certauth_tokio::{
-    AcceptError, Gate, ServeOptions, default_websocket_config, serve_websocket, upgrade,
+    AcceptError, Accepted, Gate, ServeOptions, default_websocket_config, gate, serve_websocket,
+    upgrade,
 };
 use futures_util::StreamExt as _;
-use tokio::io::AsyncWriteExt as _;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 
 fn outcome(e: &AcceptError) -> String {
@@ -27,7 +30,20 @@ fn outcome(e: &AcceptError) -> String {
 }
 
 async fn handle(gate: Gate, tcp: TcpStream, report: Sender<String>) {
-    let accepted = match gate.accept_http(tcp).await {
+    respond(gate.accept_http(tcp).await, report).await;
+}
+
+/// Header mode: plain TCP, the certificate from the proxy's headers.
+async fn handle_plain(auth: Authenticator, tcp: TcpStream, report: Sender<String>) {
+    let remote = tcp.peer_addr().ok().map(|a| a.ip());
+    respond(gate(&auth, tcp, &[], remote).await, report).await;
+}
+
+async fn respond<S: AsyncRead + AsyncWrite + Unpin>(
+    accepted: Result<Accepted<S>, AcceptError>,
+    report: Sender<String>,
+) {
+    let accepted = match accepted {
         Ok(a) => a,
         Err(e) => return drop(report.send(outcome(&e))),
     };
@@ -68,6 +84,22 @@ async fn handle(gate: Gate, tcp: TcpStream, report: Sender<String>) {
 }
 
 fn start(setup: ServerSetup) -> RunningServer {
+    let gate = Gate::new(setup.auth, setup.tls);
+    let report = setup.report;
+    run_server(move |tcp| handle(gate.clone(), tcp, report.clone()))
+}
+
+fn start_plain(setup: PlainSetup) -> RunningServer {
+    let (auth, report) = (setup.auth, setup.report);
+    run_server(move |tcp| handle_plain(auth.clone(), tcp, report.clone()))
+}
+
+/// Accepts on 127.0.0.1 and runs `on_connection` for each connection in its own task.
+fn run_server<F, Fut>(on_connection: F) -> RunningServer
+where
+    F: Fn(TcpStream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
@@ -79,13 +111,12 @@ fn start(setup: ServerSetup) -> RunningServer {
         rt.block_on(async move {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             addr_tx.send(listener.local_addr().unwrap()).unwrap();
-            let gate = Gate::new(setup.auth, setup.tls);
             loop {
                 let tcp = tokio::select! {
                     _ = &mut stop_rx => break,
                     r = listener.accept() => r.unwrap().0,
                 };
-                tokio::spawn(handle(gate.clone(), tcp, setup.report.clone()));
+                tokio::spawn(on_connection(tcp));
             }
         });
         rt.shutdown_timeout(Duration::from_secs(1));
@@ -207,4 +238,9 @@ fn strict_mode() {
 #[test]
 fn hostile_input() {
     certauth_testkit::hostile::run(&start);
+}
+
+#[test]
+fn hostile_input_header_mode() {
+    certauth_testkit::hostile::headers::run(&start_plain);
 }
