@@ -30,6 +30,7 @@ openssl x509 -inform DER -in seeds/cert_parse/leaf.der -out "$tmp/leaf.pem"
 
 printf 'GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n\x81\x80' > seeds/head_parser/upgrade
 printf '\x05GET / HTTP/1.1\nHost: x\n\n' > seeds/head_parser/bare-lf
+printf '\x03\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03' > seeds/head_parser/tls-client-hello
 
 b64=$(base64 -w0 < seeds/cert_parse/leaf.der)
 enc=$(python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(open(sys.argv[1]).read(), safe=""))' "$tmp/leaf.pem")
@@ -43,4 +44,6 @@ printf '[allow]\nany_of = [ { cn = ["a"] }, { not = { ou = ["b"] } }, { spiffe_t
 
 { printf '\x00'; cat seeds/cert_parse/leaf.der; printf '\xffGET / HTTP/1.1\r\nHost: a\r\n\r\n'; } > seeds/decide/tls-peer
 { printf '\x01\xffGET / HTTP/1.1\r\nX-Forwarded-Client-Cert: '; cat seeds/proxy_headers/xfcc | tail -c +2; printf '\r\n\r\n'; } > seeds/decide/envoy
+{ printf '\x02\xffGET / HTTP/1.1\r\nX-SSL-Client-Cert: %s\r\nX-SSL-Client-Verify: SUCCESS\r\n\r\n' "$enc"; } > seeds/decide/nginx
+{ printf '\x03\xffGET / HTTP/1.1\r\nClient-Cert: :%s:\r\nClient-Cert-Chain: :%s:\r\nClient-Cert-Chain: :%s:\r\n\r\n' "$b64" "$(base64 -w0 < seeds/root.der)" "$b64"; } > seeds/decide/rfc9440
 echo "seeds written"

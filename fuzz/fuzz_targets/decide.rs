@@ -1,5 +1,6 @@
 //! The whole decision pipeline: random bytes split into a "peer chain" and a request head,
-//! through the head parser, the authenticator (TLS-peer and header mode) and the response
+//! through the head parser, the authenticator (TLS peer; header mode as Envoy's XFCC, nginx
+//! with its verify header, and RFC 9440 with a chain header) and the response
 //! writer. Decisions are deterministic for a fixed `now`, and every response written parses
 //! back as an HTTP/1.1 status line.
 #![no_main]
@@ -16,8 +17,8 @@ use libfuzzer_sys::fuzz_target;
 /// A fixed CA, made by `make-seeds.sh` (any CA works: the point is that verification runs).
 static ROOT: &[u8] = include_bytes!("../seeds/root.der");
 
-fn authenticators() -> &'static [Authenticator; 2] {
-    static AUTH: LazyLock<[Authenticator; 2]> = LazyLock::new(|| {
+fn authenticators() -> &'static [Authenticator; 4] {
+    static AUTH: LazyLock<[Authenticator; 4]> = LazyLock::new(|| {
         let verifier = || {
             ChainVerifier::new(
                 TrustAnchors::from_der([CertificateDer::from(ROOT.to_vec())]).unwrap(),
@@ -29,15 +30,23 @@ fn authenticators() -> &'static [Authenticator; 2] {
             .policy(allow_cn(["trusted-client"]))
             .build()
             .unwrap();
-        let proxy = ProxyHeaderConfig::preset(Preset::Envoy)
-            .trusted_proxies(["127.0.0.1"])
-            .unwrap();
-        let header = Authenticator::builder()
-            .verifier(verifier())
-            .proxy_header(proxy)
-            .build()
-            .unwrap();
-        [tls, header]
+        let header = |proxy: ProxyHeaderConfig| {
+            Authenticator::builder()
+                .verifier(verifier())
+                .proxy_header(proxy.trusted_proxies(["127.0.0.1"]).unwrap())
+                .build()
+                .unwrap()
+        };
+        [
+            tls,
+            header(ProxyHeaderConfig::preset(Preset::Envoy)),
+            header(
+                ProxyHeaderConfig::preset(Preset::Nginx)
+                    .verify_header("X-SSL-Client-Verify", "SUCCESS")
+                    .unwrap(),
+            ),
+            header(ProxyHeaderConfig::preset(Preset::Rfc9440)),
+        ]
     });
     &AUTH
 }
@@ -53,7 +62,7 @@ fuzz_target!(|data: &[u8]| {
     } else {
         vec![CertificateDer::from(chain_bytes)]
     };
-    let auth = &authenticators()[usize::from(mode & 1)];
+    let auth = &authenticators()[usize::from(mode & 3)];
     let Ok(HeadProgress::Complete { head, .. }) =
         HeadParser::new(&Limits::DEFAULT).parse(head_bytes)
     else {
