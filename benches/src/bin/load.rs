@@ -2,13 +2,18 @@
 //!
 //! `load run [ROUNDS] [SESSIONS] [IDLE,IDLE…]` starts each server as its own process pinned to CPU 0 —
 //! certauth on tokio, on smol, the hyper layer, a baseline tokio-rustls + async-tungstenite
-//! server with rustls' own client verifier and no certauth, and Node's `ws` with the seed's
-//! pattern — and, pinned to CPU 1, drives full mTLS WebSocket sessions (handshake, upgrade,
-//! one echo, close) at concurrency 1, 16 and 64. It reports sessions per second and the
-//! server's CPU time per session (utime + stime from /proc), for accepted and for rejected
+//! server with rustls' own client verifier and no certauth, the same baseline on smol
+//! (futures-rustls) and on hyper (the same axum app and serve helper without the layer),
+//! and Node's `ws` with the seed's pattern — and, pinned to CPU 1, drives
+//! full mTLS WebSocket sessions (handshake, upgrade, one echo, close) at concurrency 1, 16
+//! and 64. It reports sessions per second and the server's CPU time per session (every
+//! thread's run time from `/proc/PID/task/*/schedstat`), for accepted and for rejected
 //! (401) clients, then the server's memory per idle authenticated connection at 1,000 and
-//! 10,000 connections. Servers alternate round by round; ratios are paired per round
-//! against the baseline and the median is reported.
+//! 10,000 connections. All servers run at once; each round drives each of them in turn (the
+//! order rotating), ratios are paired per round against the baseline and the median is
+//! reported.
+//!
+//! `LOAD_KINDS=smol-baseline,smol load run …` measures only those servers (and the baseline).
 //!
 //! `load serve KIND PORT DIR` is the server side (used by `run`).
 #![allow(
@@ -32,7 +37,15 @@ use certauth_core::{Authenticator, ChainVerifier, TrustAnchors};
 use certauth_testkit::suite::{self, Pki, UPGRADE};
 use futures_util::{SinkExt as _, StreamExt as _};
 
-const KINDS: [&str; 5] = ["baseline", "tokio", "smol", "hyper", "node"];
+const KINDS: [&str; 7] = [
+    "baseline",
+    "tokio",
+    "smol-baseline",
+    "smol",
+    "hyper-baseline",
+    "hyper",
+    "node",
+];
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -88,6 +101,28 @@ fn serve(kind: &str, port: u16, dir: &Path) {
             .unwrap(),
         )
     };
+    // rustls' own client verifier: the handshake itself rejects untrusted clients.
+    let baseline_tls = || {
+        let mut roots = rustls::RootCertStore::empty();
+        for c in anchors.certificates() {
+            roots
+                .add(rustls::pki_types::CertificateDer::from(c.der().to_vec()))
+                .unwrap();
+        }
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider(),
+        )
+        .build()
+        .unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(chain.clone(), key.clone_key())
+            .unwrap();
+        Arc::new(config)
+    };
     match kind {
         "tokio" => tokio_rt().block_on(async {
             let l = tokio::net::TcpListener::bind(addr).await.unwrap();
@@ -133,28 +168,49 @@ fn serve(kind: &str, port: u16, dir: &Path) {
                 .await
                 .unwrap();
         }),
+        "hyper-baseline" => tokio_rt().block_on(async {
+            // The same axum app and serve helper without the layer: rustls' own verifier
+            // decides in the handshake, the route answers the upgrade itself.
+            let l = tokio::net::TcpListener::bind(addr).await.unwrap();
+            let app = axum::Router::new().route(
+                "/chat",
+                axum::routing::get(|req: axum::extract::Request| async move {
+                    let key = req
+                        .headers()
+                        .get("sec-websocket-key")
+                        .map(|k| tungstenite::handshake::derive_accept_key(k.as_bytes()))
+                        .unwrap_or_default();
+                    tokio::spawn(async move {
+                        if let Ok(upgraded) = hyper::upgrade::on(req).await {
+                            let io = async_tungstenite::tokio::TokioAdapter::new(
+                                hyper_util::rt::TokioIo::new(upgraded),
+                            );
+                            let ws = async_tungstenite::WebSocketStream::from_raw_socket(
+                                io,
+                                tungstenite::protocol::Role::Server,
+                                Some(certauth_tokio::default_websocket_config()),
+                            )
+                            .await;
+                            echo(ws).await;
+                        }
+                    });
+                    axum::response::Response::builder()
+                        .status(101)
+                        .header("connection", "Upgrade")
+                        .header("upgrade", "websocket")
+                        .header("sec-websocket-accept", key)
+                        .body(axum::body::Body::empty())
+                        .unwrap()
+                }),
+            );
+            certauth_hyper::serve(l, Some(baseline_tls()), app, std::future::pending())
+                .await
+                .unwrap();
+        }),
         "baseline" => tokio_rt().block_on(async {
             // No certauth: rustls' own WebPkiClientVerifier decides in the handshake, then
             // async-tungstenite's own server handshake.
-            let mut roots = rustls::RootCertStore::empty();
-            for c in anchors.certificates() {
-                roots
-                    .add(rustls::pki_types::CertificateDer::from(c.der().to_vec()))
-                    .unwrap();
-            }
-            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-                Arc::new(roots),
-                provider(),
-            )
-            .build()
-            .unwrap();
-            let config = rustls::ServerConfig::builder_with_provider(provider())
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_client_cert_verifier(verifier)
-                .with_single_cert(chain.clone(), key.clone_key())
-                .unwrap();
-            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+            let acceptor = tokio_rustls::TlsAcceptor::from(baseline_tls());
             let l = tokio::net::TcpListener::bind(addr).await.unwrap();
             loop {
                 let Ok((tcp, _)) = l.accept().await else {
@@ -175,6 +231,32 @@ fn serve(kind: &str, port: u16, dir: &Path) {
                         echo(ws).await;
                     }
                 });
+            }
+        }),
+        "smol-baseline" => smol::block_on(async {
+            // The same baseline on smol: futures-rustls with rustls' own verifier, then
+            // async-tungstenite's own handshake, tasks on smol's global executor.
+            let acceptor = certauth_smol::futures_rustls::TlsAcceptor::from(baseline_tls());
+            let l = smol::net::TcpListener::bind(addr).await.unwrap();
+            loop {
+                let Ok((tcp, _)) = l.accept().await else {
+                    continue;
+                };
+                let acceptor = acceptor.clone();
+                smol::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    if let Ok(ws) = async_tungstenite::accept_async_with_config(
+                        tls,
+                        Some(certauth_smol::default_websocket_config()),
+                    )
+                    .await
+                    {
+                        echo(ws).await;
+                    }
+                })
+                .detach();
             }
         }),
         other => panic!("unknown server kind {other}"),
@@ -250,18 +332,47 @@ fn start(kind: &str, dir: &Path) -> Running {
     Running { child, port }
 }
 
-/// The server's (pid's) CPU time in seconds: utime + stime.
+/// The server's (pid's) CPU time in seconds, all threads: the sum of each thread's run time
+/// from `/proc/PID/task/*/schedstat` (nanoseconds), or utime + stime from `/proc/PID/stat`
+/// (10 ms ticks) where schedstat is missing.
 fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after_comm = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<u64> = after_comm
-        .split_whitespace()
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    // Fields after the command: state(0, not numeric, skipped) ... utime is field 14, stime 15
-    // of the full line; here (state dropped) they are at 10 and 11.
-    let ticks = f.get(10).copied().unwrap_or(0) + f.get(11).copied().unwrap_or(0);
-    ticks as f64 / 100.0
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"));
+    let from_schedstat = tasks.ok().and_then(|dir| {
+        let mut ns = 0u64;
+        for task in dir.flatten() {
+            let line = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
+            ns += line.split_whitespace().next()?.parse::<u64>().ok()?;
+        }
+        Some(ns as f64 / 1e9)
+    });
+    from_schedstat.unwrap_or_else(|| {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let after_comm = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<u64> = after_comm
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        // utime and stime are fields 14 and 15 of the full line; after the command, with the
+        // non-numeric state dropped, they are at 10 and 11.
+        let ticks = f.get(10).copied().unwrap_or(0) + f.get(11).copied().unwrap_or(0);
+        ticks as f64 / 100.0
+    })
+}
+
+/// Context switches of all the server's threads (voluntary + involuntary).
+fn switches(pid: u32) -> u64 {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    dir.flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+        .flat_map(|s| {
+            s.lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
 }
 
 fn rss_kib(pid: u32) -> f64 {
@@ -318,6 +429,8 @@ fn session(addr: SocketAddr, config: &Arc<rustls::ClientConfig>, expect_echo: bo
 struct Sample {
     per_sec: f64,
     cpu_ms: f64,
+    /// The server's context switches per session.
+    switches: f64,
     failures: usize,
 }
 
@@ -332,6 +445,7 @@ fn drive(
     let next = Arc::new(AtomicUsize::new(0));
     let failures = Arc::new(AtomicUsize::new(0));
     let cpu0 = cpu_seconds(server.child.id());
+    let sw0 = switches(server.child.id());
     let t = Instant::now();
     let threads: Vec<_> = (0..concurrency)
         .map(|_| {
@@ -352,9 +466,11 @@ fn drive(
     let secs = t.elapsed().as_secs_f64();
     std::thread::sleep(Duration::from_millis(200));
     let cpu = cpu_seconds(server.child.id()) - cpu0;
+    let sw = switches(server.child.id()) - sw0;
     Sample {
         per_sec: sessions as f64 / secs,
         cpu_ms: cpu * 1000.0 / sessions as f64,
+        switches: sw as f64 / sessions as f64,
         failures: failures.load(Ordering::Relaxed),
     }
 }
@@ -384,9 +500,42 @@ fn idle(server: &Running, config: &Arc<rustls::ClientConfig>, n: usize) -> (f64,
     ((after - before) / n as f64, failures)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+/// The servers to measure: all of [`KINDS`], or those named in `LOAD_KINDS` (comma-separated;
+/// the baseline is always included, since every ratio is against it).
+fn selected_kinds() -> Vec<&'static str> {
+    let wanted = std::env::var("LOAD_KINDS").unwrap_or_default();
+    if wanted.trim().is_empty() {
+        return KINDS.to_vec();
+    }
+    let wanted: Vec<&str> = wanted.split(',').map(str::trim).collect();
+    for w in &wanted {
+        assert!(
+            KINDS.contains(w),
+            "LOAD_KINDS: unknown server {w:?}; known: {KINDS:?}"
+        );
+    }
+    KINDS
+        .into_iter()
+        .filter(|k| *k == "baseline" || wanted.contains(k))
+        .collect()
+}
+
+fn median(v: Vec<f64>) -> f64 {
+    quartiles(v).1
+}
+
+/// The first quartile, the median and the third quartile (linear interpolation).
+fn quartiles(mut v: Vec<f64>) -> (f64, f64, f64) {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    let at = |q: f64| -> f64 {
+        if v.is_empty() {
+            return f64::NAN;
+        }
+        let pos = q * (v.len() - 1) as f64;
+        let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+        v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
+    };
+    (at(0.25), at(0.5), at(0.75))
 }
 
 fn run(rounds: usize, sessions: usize, idle_counts: &[usize]) {
@@ -413,63 +562,88 @@ fn run(rounds: usize, sessions: usize, idle_counts: &[usize]) {
     println!(
         "load harness: {rounds} rounds, {sessions} sessions per measurement; servers pinned to CPU 0, clients to CPU 1"
     );
+    let kinds = selected_kinds();
+    let measurements: [(&str, &Arc<rustls::ClientConfig>, bool, usize); 4] = [
+        ("accepted", &trusted, true, 1),
+        ("accepted", &trusted, true, 16),
+        ("accepted", &trusted, true, 64),
+        ("rejected", &untrusted, false, 16),
+    ];
+    // Every server runs for the whole measurement (idle while others are driven), so each
+    // round measures all of them within a few seconds of each other: the ratios are paired
+    // against the same machine state. The order rotates each round.
+    let servers: Vec<Running> = kinds.iter().map(|k| start(k, &dir)).collect();
+    for server in &servers {
+        drive(server, &trusted, true, 100, 16); // warm-up, not recorded
+    }
     let mut table: Vec<(String, String, Vec<Sample>)> = Vec::new();
-    for round in 0..rounds {
-        for kind in KINDS {
-            let server = start(kind, &dir);
-            for (label, config, echo) in [
-                ("accepted", &trusted, true),
-                ("rejected", &untrusted, false),
-            ] {
-                for concurrency in [1, 16, 64] {
-                    if label == "rejected" && concurrency != 16 {
-                        continue;
-                    }
-                    let n = if concurrency == 1 {
-                        sessions / 3
-                    } else {
-                        sessions
-                    };
-                    let s = drive(&server, config, echo, n, concurrency);
-                    let key = format!("{label} c={concurrency}");
-                    match table.iter_mut().find(|(k, l, _)| k == kind && *l == key) {
-                        Some((_, _, v)) => v.push(s),
-                        None => table.push((kind.to_owned(), key, vec![s])),
-                    }
-                }
-            }
-            eprintln!("round {round}: {kind} done");
+    for &kind in &kinds {
+        for (label, _, _, concurrency) in measurements {
+            table.push((
+                kind.to_owned(),
+                format!("{label} c={concurrency}"),
+                Vec::new(),
+            ));
         }
     }
+    for round in 0..rounds {
+        for (m, (label, config, echo, concurrency)) in measurements.into_iter().enumerate() {
+            let n = if concurrency == 1 {
+                sessions / 3
+            } else {
+                sessions
+            };
+            for i in 0..kinds.len() {
+                let k = (i + round) % kinds.len();
+                let s = drive(&servers[k], config, echo, n, concurrency);
+                table[k * measurements.len() + m].2.push(s);
+            }
+            eprintln!("round {round}: {label} c={concurrency} done");
+        }
+    }
+    drop(servers);
     println!(
-        "\n| server | sessions | sessions/s (median) | server CPU per session, ms (median) | CPU vs baseline (paired median) | failures |"
+        "\n| server | sessions | sessions/s (median) | server CPU per session, ms (median) | CPU vs baseline, paired: median (quartiles) | CPU vs its runtime's baseline, paired | context switches per session (median) | failures |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
+    // Paired per round: the median of this server's CPU over `base`'s accepted path.
+    let ratio = |samples: &[Sample], base: &str, key: &str| -> Option<(f64, f64, f64)> {
+        let accepted = key.replace("rejected", "accepted");
+        let (_, _, b) = table.iter().find(|(k, l, _)| k == base && *l == accepted)?;
+        Some(quartiles(
+            samples
+                .iter()
+                .zip(b)
+                .map(|(s, b)| s.cpu_ms / b.cpu_ms)
+                .collect(),
+        ))
+    };
     for (kind, key, samples) in &table {
-        let base = table
-            .iter()
-            .find(|(k, l, _)| k == "baseline" && l == key.replace("rejected", "accepted").as_str())
-            .map(|(_, _, v)| v);
-        let ratio = base.map_or(f64::NAN, |b| {
-            median(
-                samples
-                    .iter()
-                    .zip(b)
-                    .map(|(s, b)| s.cpu_ms / b.cpu_ms)
-                    .collect(),
+        let own = match kind.as_str() {
+            "smol" | "smol-baseline" => Some("smol-baseline"),
+            "hyper" | "hyper-baseline" => Some("hyper-baseline"),
+            "tokio" | "baseline" => Some("baseline"),
+            _ => None,
+        };
+        let show = |r: Option<(f64, f64, f64)>| {
+            r.map_or_else(
+                || "–".to_owned(),
+                |(q1, m, q3)| format!("{m:.2}x ({q1:.2}–{q3:.2})"),
             )
-        });
+        };
         println!(
-            "| {kind} | {key} | {:.0} | {:.3} | {:.2}x | {} |",
+            "| {kind} | {key} | {:.0} | {:.3} | {} | {} | {:.1} | {} |",
             median(samples.iter().map(|s| s.per_sec).collect()),
             median(samples.iter().map(|s| s.cpu_ms).collect()),
-            ratio,
+            show(ratio(samples, "baseline", key)),
+            show(own.and_then(|b| ratio(samples, b, key))),
+            median(samples.iter().map(|s| s.switches).collect()),
             samples.iter().map(|s| s.failures).sum::<usize>(),
         );
     }
     println!("\n| server | idle connections | server memory per connection, KiB | failures |");
     println!("|---|---|---|---|");
-    for kind in KINDS {
+    for &kind in &kinds {
         for &n in idle_counts {
             let server = start(kind, &dir);
             let (kib, failures) = idle(&server, &trusted, n);

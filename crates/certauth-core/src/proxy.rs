@@ -361,8 +361,10 @@ impl ProxyHeaderConfig {
         self
     }
 
-    /// Requires `name: value` alongside the certificate (nginx
-    /// `X-SSL-Client-Verify: SUCCESS`, HAProxy `X-SSL-Client-Verify: 0`).
+    /// Requires `name: value` alongside the certificate, exactly once (nginx
+    /// `X-SSL-Client-Verify: SUCCESS`, HAProxy `X-SSL-Client-Verify: 0`). A missing or
+    /// different value is `PROXY_VERIFICATION_FAILED` (401); a repeated one is
+    /// `REPEATED_CERTIFICATE_HEADER` (400), as a repeated certificate header is.
     pub fn verify_header(mut self, name: &str, value: &str) -> Result<Self, ProxyConfigError> {
         if !valid_header_name(name) {
             return Err(ProxyConfigError::InvalidHeaderName {
