@@ -15,7 +15,9 @@ use certauth_hyper::certauth_core::tls::ClientAuthMode;
 use certauth_hyper::certauth_core::{
     Authenticated, Authenticator, Limits, Preset, ProxyHeaderConfig,
 };
-use certauth_hyper::{CertAuthLayer, ClientCert, serve, upgrade_websocket};
+use certauth_hyper::{
+    AuthRejection, CertAuthLayer, ClientCert, serve, to_response, upgrade_websocket,
+};
 use certauth_testkit::suite::{self, Pki};
 use certauth_testkit::{encode, suite::UPGRADE};
 use futures_util::StreamExt as _;
@@ -313,4 +315,73 @@ fn socketio_connections_are_refused_by_connect_middleware() {
         "CONNECT_ERROR Authentication failed (NO_CERTIFICATE)"
     );
     let _ = std::fs::remove_dir_all(&files);
+}
+
+/// The shared suite's server on hyper: the layer in `annotate_only` mode so the handler can
+/// report each outcome (it answers a rejection with the same `to_response` the layer uses),
+/// `/http…` answers `Hello <CN>`, anything else is a WebSocket echo.
+async fn suite_handler(
+    axum::extract::State(report): axum::extract::State<std::sync::mpsc::Sender<String>>,
+    req: Request,
+) -> axum::response::Response {
+    let version = req.version();
+    if let Some(AuthRejection(denial)) = req.extensions().get::<AuthRejection>().cloned() {
+        let _ = report.send(denial.code().to_owned());
+        return to_response(denial.response(), version);
+    }
+    let cn = req
+        .extensions()
+        .get::<Authenticated>()
+        .and_then(|c| c.certificate().subject().common_names().next())
+        .map(|c| c.into_owned())
+        .unwrap_or_default();
+    if req.uri().path().starts_with("/http") {
+        let _ = report.send(format!("ALLOW {cn}"));
+        return axum::response::Response::builder()
+            .header("content-type", "text/plain")
+            .header("connection", "close")
+            .body(Body::from(format!("Hello {cn}")))
+            .unwrap();
+    }
+    let response = ws(req).await;
+    let _ = report.send(match response.status().as_u16() {
+        101 => format!("ALLOW {cn}"),
+        status => format!("UPGRADE {status}"),
+    });
+    response
+}
+
+fn suite_server(setup: suite::ServerSetup) -> suite::RunningServer {
+    let suite::ServerSetup { tls, auth, report } = setup;
+    let mut running = run(Some(tls), move || {
+        Router::new()
+            .fallback(suite_handler)
+            .with_state(report)
+            .layer(CertAuthLayer::new(auth).annotate_only())
+    });
+    let (stop, thread) = (running.stop.take(), running.thread.take());
+    suite::RunningServer {
+        addr: running.addr,
+        stop: Box::new(move || {
+            if let Some(s) = stop {
+                let _ = s.send(());
+            }
+            if let Some(t) = thread {
+                let _ = t.join();
+            }
+        }),
+    }
+}
+
+/// The cases every integration shares, on hyper (responses compared without hyper's header
+/// casing and `date`).
+#[test]
+fn shared_behaviour_suite() {
+    suite::run_shared(&suite_server, suite::Compare::Normalized);
+}
+
+/// Node's `ws`, curl and openssl against the same server.
+#[test]
+fn real_clients() {
+    suite::run_real_clients(&suite_server);
 }

@@ -4,6 +4,12 @@
 //! its own) following [`ServerSetup`]'s contract; the suite then drives blocking rustls
 //! clients against it and checks the exact bytes each gets back and what the server
 //! reported. Every read has a deadline, so a broken adapter fails instead of hanging.
+//!
+//! The raw gates (tokio, smol) run everything: [`run`], [`run_strict`],
+//! [`run_real_clients`]. hyper writes its own heads and parses requests itself, so its
+//! tests run [`run_shared`] with [`Compare::Normalized`] (decisions, responses, upgrades,
+//! the HTTP path, early frames, resumption) and [`run_real_clients`]; the core's head
+//! limits, head deadline and handshake reports are the raw gates' alone.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -341,15 +347,48 @@ pub fn run_strict(harness: &impl Harness) {
     assert_eq!(server.outcome(), "POLICY_DENIED");
 }
 
-/// Runs every case; panics with a list of what failed.
+/// How the suite compares a server's responses with its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compare {
+    /// Byte for byte: the raw gates write the core's bytes.
+    Exact,
+    /// Status line, body, and the set of headers with names lowercased and `date` left out:
+    /// for servers whose HTTP library writes the head (hyper).
+    Normalized,
+}
+
+/// A response reduced to what [`Compare::Normalized`] compares.
+fn normalized(response: &str) -> String {
+    let Some((head, body)) = response.split_once("\r\n\r\n") else {
+        return response.to_owned();
+    };
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap_or_default();
+    let mut headers: Vec<String> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim()))
+        .filter(|(n, _)| n != "date")
+        .map(|(n, v)| format!("{n}: {v}"))
+        .collect();
+    headers.sort();
+    format!("{status}\n{}\n\n{body}", headers.join("\n"))
+}
+
+/// The suite's limits: a small head and a short head deadline.
+fn suite_limits() -> Limits {
+    Limits::DEFAULT
+        .with_max_head_bytes(4096)
+        .with_head_read_timeout(Duration::from_millis(500))
+}
+
+/// Runs every case against a raw gate (exact bytes, the core's head limits and deadlines,
+/// handshake failures reported); panics with a list of what failed.
 pub fn run(harness: &impl Harness) {
     let pki = Pki::new();
-    let limits = Limits::DEFAULT
-        .with_max_head_bytes(4096)
-        .with_head_read_timeout(Duration::from_millis(500));
-    let server = Server::start(harness, &pki, limits);
-    let addr = server.addr;
+    let server = Server::start(harness, &pki, suite_limits());
     let failures = std::cell::RefCell::new(Vec::new());
+    shared_cases(&pki, &server, Compare::Exact, &failures);
+    let addr = server.addr;
     let check = |name: &str, got: String, want: &str| {
         if got != want {
             failures
@@ -357,68 +396,7 @@ pub fn run(harness: &impl Harness) {
                 .push(format!("{name}:\n  got:  {got:?}\n  want: {want:?}"));
         }
     };
-
-    // Trusted client: WebSocket echo, through a real WebSocket client.
-    {
-        let tls = connect(addr, tls_client(&pki, Some(&pki.trusted))).unwrap();
-        let (mut ws, resp) = tungstenite::client::client("wss://localhost/chat", tls).unwrap();
-        check("trusted: status", resp.status().as_u16().to_string(), "101");
-        ws.send(tungstenite::Message::text("hello")).unwrap();
-        let reply = ws.read().map(|m| m.to_string()).unwrap_or_default();
-        check("trusted: echo", reply, "Echo: hello");
-        let _ = ws.close(None);
-        check("trusted: report", server.outcome(), "ALLOW trusted-client");
-    }
-
-    let unauthorized = error_response("401 Unauthorized", "Unauthorized");
-    for (name, client, code) in [
-        ("no certificate", None, "NO_CERTIFICATE"),
-        (
-            "other CA",
-            Some(&pki.other_ca),
-            "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-        ),
-        ("expired", Some(&pki.expired), "CERT_HAS_EXPIRED"),
-        ("policy deny", Some(&pki.denied), "POLICY_DENIED"),
-    ] {
-        let got = exchange(addr, tls_client(&pki, client), UPGRADE.as_bytes());
-        check(name, got, &unauthorized);
-        check(&format!("{name}: report"), server.outcome(), code);
-    }
-
-    let got = exchange(
-        addr,
-        tls_client(&pki, Some(&pki.forbidden)),
-        UPGRADE.as_bytes(),
-    );
-    check(
-        "policy 403",
-        got,
-        &error_response("403 Forbidden", "Forbidden"),
-    );
-    check("policy 403: report", server.outcome(), "POLICY_DENIED");
-
     let trusted = || tls_client(&pki, Some(&pki.trusted));
-    let got = exchange(
-        addr,
-        trusted(),
-        b"GET /chat HTTP/1.1\r\nHost: localhost\r\n\r\n",
-    );
-    check(
-        "not an upgrade",
-        got,
-        &error_response("400 Bad Request", "Bad Request"),
-    );
-    check("not an upgrade: report", server.outcome(), "UPGRADE 400");
-
-    let v8 = UPGRADE.replace("Version: 13", "Version: 8");
-    let got = exchange(addr, trusted(), v8.as_bytes());
-    let want = error_response("426 Upgrade Required", "Upgrade Required").replace(
-        "Connection: close\r\n",
-        "Connection: close\r\nSec-WebSocket-Version: 13\r\n",
-    );
-    check("wrong version", got, &want);
-    check("wrong version: report", server.outcome(), "UPGRADE 426");
 
     let big = format!("GET /chat HTTP/1.1\r\nX-Pad: {}\r\n\r\n", "a".repeat(5000));
     let got = exchange(addr, trusted(), big.as_bytes());
@@ -450,6 +428,136 @@ pub fn run(harness: &impl Harness) {
         }
         check("silent client: report", server.outcome(), "HEAD_TIMEOUT");
     }
+
+    // A client presenting a trusted certificate without its key fails the handshake.
+    {
+        let stolen = tls_client_with_key(&pki, &pki.trusted, &pki.denied);
+        let r = connect(addr, stolen).and_then(|mut t| {
+            t.write_all(UPGRADE.as_bytes())?;
+            t.flush()?;
+            let got = read_to_close(&mut t);
+            Ok(got)
+        });
+        match r {
+            Err(_) => {}
+            Ok(got) if got.is_empty() => {}
+            Ok(got) => failures.borrow_mut().push(format!(
+                "stolen certificate: got {:?}",
+                String::from_utf8_lossy(&got)
+            )),
+        }
+        check("stolen certificate: report", server.outcome(), "HANDSHAKE");
+    }
+
+    drop(server);
+    let failures = failures.into_inner();
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// Runs the cases every integration shares (decisions, responses, WebSocket upgrades, the
+/// HTTP path, an early first frame, resumption), comparing responses as `compare` says;
+/// for servers whose HTTP library parses heads itself (hyper), which the core's head
+/// limits and deadlines do not govern.
+pub fn run_shared(harness: &impl Harness, compare: Compare) {
+    let pki = Pki::new();
+    let server = Server::start(harness, &pki, suite_limits());
+    let failures = std::cell::RefCell::new(Vec::new());
+    shared_cases(&pki, &server, compare, &failures);
+    drop(server);
+    let failures = failures.into_inner();
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+fn shared_cases(
+    pki: &Pki,
+    server: &Server,
+    compare: Compare,
+    failures: &std::cell::RefCell<Vec<String>>,
+) {
+    let addr = server.addr;
+    let check = |name: &str, got: String, want: &str| {
+        let same = match compare {
+            Compare::Exact => got == want,
+            Compare::Normalized => normalized(&got) == normalized(want),
+        };
+        if !same {
+            failures
+                .borrow_mut()
+                .push(format!("{name}:\n  got:  {got:?}\n  want: {want:?}"));
+        }
+    };
+
+    // Trusted client: WebSocket echo, through a real WebSocket client.
+    {
+        let tls = connect(addr, tls_client(pki, Some(&pki.trusted))).unwrap();
+        let (mut ws, resp) = tungstenite::client::client("wss://localhost/chat", tls).unwrap();
+        check("trusted: status", resp.status().as_u16().to_string(), "101");
+        ws.send(tungstenite::Message::text("hello")).unwrap();
+        let reply = ws.read().map(|m| m.to_string()).unwrap_or_default();
+        check("trusted: echo", reply, "Echo: hello");
+        let _ = ws.close(None);
+        check("trusted: report", server.outcome(), "ALLOW trusted-client");
+    }
+
+    let unauthorized = error_response("401 Unauthorized", "Unauthorized");
+    for (name, client, code) in [
+        ("no certificate", None, "NO_CERTIFICATE"),
+        (
+            "other CA",
+            Some(&pki.other_ca),
+            "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+        ),
+        ("expired", Some(&pki.expired), "CERT_HAS_EXPIRED"),
+        ("policy deny", Some(&pki.denied), "POLICY_DENIED"),
+    ] {
+        let got = exchange(addr, tls_client(pki, client), UPGRADE.as_bytes());
+        check(name, got, &unauthorized);
+        check(&format!("{name}: report"), server.outcome(), code);
+    }
+
+    let got = exchange(
+        addr,
+        tls_client(pki, Some(&pki.forbidden)),
+        UPGRADE.as_bytes(),
+    );
+    check(
+        "policy 403",
+        got,
+        &error_response("403 Forbidden", "Forbidden"),
+    );
+    check("policy 403: report", server.outcome(), "POLICY_DENIED");
+
+    let trusted = || tls_client(pki, Some(&pki.trusted));
+    let got = exchange(
+        addr,
+        trusted(),
+        b"GET /chat HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    );
+    check(
+        "not an upgrade",
+        got,
+        &error_response("400 Bad Request", "Bad Request"),
+    );
+    check("not an upgrade: report", server.outcome(), "UPGRADE 400");
+
+    let v8 = UPGRADE.replace("Version: 13", "Version: 8");
+    let got = exchange(addr, trusted(), v8.as_bytes());
+    let want = error_response("426 Upgrade Required", "Upgrade Required").replace(
+        "Connection: close\r\n",
+        "Connection: close\r\nSec-WebSocket-Version: 13\r\n",
+    );
+    check("wrong version", got, &want);
+    check("wrong version: report", server.outcome(), "UPGRADE 426");
 
     // The first frame in the same write as the head reaches the WebSocket layer.
     {
@@ -490,26 +598,6 @@ pub fn run(harness: &impl Harness) {
         "ALLOW trusted-client",
     );
 
-    // A client presenting a trusted certificate without its key fails the handshake.
-    {
-        let stolen = tls_client_with_key(&pki, &pki.trusted, &pki.denied);
-        let r = connect(addr, stolen).and_then(|mut t| {
-            t.write_all(UPGRADE.as_bytes())?;
-            t.flush()?;
-            let got = read_to_close(&mut t);
-            Ok(got)
-        });
-        match r {
-            Err(_) => {}
-            Ok(got) if got.is_empty() => {}
-            Ok(got) => failures.borrow_mut().push(format!(
-                "stolen certificate: got {:?}",
-                String::from_utf8_lossy(&got)
-            )),
-        }
-        check("stolen certificate: report", server.outcome(), "HANDSHAKE");
-    }
-
     // Resumed TLS sessions are authenticated again: the second connection's decision
     // still sees the certificate.
     {
@@ -534,15 +622,6 @@ pub fn run(harness: &impl Harness) {
             );
         }
     }
-
-    drop(server);
-    let failures = failures.into_inner();
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
 }
 
 /// A client config presenting `cert` but signing with `key_of`'s key.
