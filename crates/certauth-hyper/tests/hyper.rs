@@ -351,14 +351,15 @@ async fn suite_handler(
     response
 }
 
-fn suite_server(setup: suite::ServerSetup) -> suite::RunningServer {
-    let suite::ServerSetup { tls, auth, report } = setup;
-    let mut running = run(Some(tls), move || {
-        Router::new()
-            .fallback(suite_handler)
-            .with_state(report)
-            .layer(CertAuthLayer::new(auth).annotate_only())
-    });
+/// The suite's app: every path through the layer (annotating) to [`suite_handler`].
+fn suite_app(auth: Authenticator, report: std::sync::mpsc::Sender<String>) -> Router {
+    Router::new()
+        .fallback(suite_handler)
+        .with_state(report)
+        .layer(CertAuthLayer::new(auth).annotate_only())
+}
+
+fn as_suite_server(mut running: Running) -> suite::RunningServer {
     let (stop, thread) = (running.stop.take(), running.thread.take());
     suite::RunningServer {
         addr: running.addr,
@@ -373,6 +374,18 @@ fn suite_server(setup: suite::ServerSetup) -> suite::RunningServer {
     }
 }
 
+/// Over TLS, as the shared suite starts it.
+fn suite_server(setup: suite::ServerSetup) -> suite::RunningServer {
+    let suite::ServerSetup { tls, auth, report } = setup;
+    as_suite_server(run(Some(tls), move || suite_app(auth, report)))
+}
+
+/// Over plain HTTP (header mode), as the header-mode hostile suite starts it.
+fn suite_server_plain(setup: suite::PlainSetup) -> suite::RunningServer {
+    let suite::PlainSetup { auth, report } = setup;
+    as_suite_server(run(None, move || suite_app(auth, report)))
+}
+
 /// The cases every integration shares, on hyper (responses compared without hyper's header
 /// casing and `date`).
 #[test]
@@ -384,4 +397,11 @@ fn shared_behaviour_suite() {
 #[test]
 fn real_clients() {
     suite::run_real_clients(&suite_server);
+}
+
+/// The header-mode hostile cases on hyper: plain HTTP behind a "proxy" on 127.0.0.1, with
+/// forged headers from 127.0.0.2.
+#[test]
+fn hostile_input_header_mode() {
+    certauth_testkit::hostile::headers::run_with(&suite_server_plain, suite::Compare::Normalized);
 }

@@ -8,8 +8,9 @@
 //! The raw gates (tokio, smol) run everything: [`run`], [`run_strict`],
 //! [`run_real_clients`]. hyper writes its own heads and parses requests itself, so its
 //! tests run [`run_shared`] with [`Compare::Normalized`] (decisions, responses, upgrades,
-//! the HTTP path, early frames, resumption) and [`run_real_clients`]; the core's head
-//! limits, head deadline and handshake reports are the raw gates' alone.
+//! the HTTP path, early frames, resumption), [`run_real_clients`] and the header-mode
+//! hostile cases; the core's head limits, head deadline and handshake reports are the raw
+//! gates' alone.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -358,7 +359,7 @@ pub enum Compare {
 }
 
 /// A response reduced to what [`Compare::Normalized`] compares.
-fn normalized(response: &str) -> String {
+pub(crate) fn normalized(response: &str) -> String {
     let Some((head, body)) = response.split_once("\r\n\r\n") else {
         return response.to_owned();
     };

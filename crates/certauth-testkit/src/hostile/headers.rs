@@ -14,7 +14,7 @@ use certauth_core::{Authenticator, ChainVerifier, Limits, TrustAnchors};
 
 use super::{error, limits};
 use crate::encode::{nginx_escaped, sha256_hex};
-use crate::suite::{self, Pki, PlainHarness, Server, UPGRADE};
+use crate::suite::{self, Compare, Pki, PlainHarness, Server, UPGRADE};
 use crate::{Authority, Issued, Leaf, pem};
 
 /// Cap on a certificate header's value in these servers (the head allows more, so the
@@ -127,8 +127,16 @@ const PROXY: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
 const STRANGER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 const XFCC: &str = "X-Forwarded-Client-Cert";
 
-/// Runs every header-mode case; panics listing the failures.
+/// Runs every header-mode case against a raw gate (exact bytes); panics listing the
+/// failures.
 pub fn run(harness: &impl PlainHarness) {
+    run_with(harness, Compare::Exact);
+}
+
+/// Runs the header-mode cases comparing responses as `compare` says. With
+/// [`Compare::Normalized`] (hyper, which parses heads itself) the case that is about head
+/// parsing, a TLS ClientHello sent to the plain listener, is left out.
+pub fn run_with(harness: &impl PlainHarness, compare: Compare) {
     let pki = Pki::new();
     let envoy = Server::start_plain(
         harness,
@@ -445,7 +453,11 @@ pub fn run(harness: &impl PlainHarness) {
                      server: &Server,
                      ok: &[String]| {
         count += 1;
-        if got != want || report != want_report {
+        let same = match compare {
+            Compare::Exact => got == want,
+            Compare::Normalized => suite::normalized(&got) == suite::normalized(want),
+        };
+        if !same || report != want_report {
             failures.push(format!(
                 "{name}: got {got:?} / {report:?}, want {want:?} / {want_report:?}"
             ));
@@ -473,24 +485,26 @@ pub fn run(harness: &impl PlainHarness) {
     }
 
     // TLS spoken to the plain listener: a ClientHello is not an HTTP request.
-    let hello = {
-        let config = suite::tls_client(&pki, Some(&pki.trusted));
-        let mut conn =
-            rustls::ClientConnection::new(config, "localhost".try_into().unwrap()).unwrap();
-        let mut out = Vec::new();
-        conn.write_tls(&mut out).unwrap();
-        out
-    };
-    let got = request_bytes(&envoy, PROXY, &hello);
-    check(
-        "a TLS ClientHello to the plain listener",
-        got,
-        &bad_request,
-        envoy.outcome(),
-        "HEAD 400",
-        &envoy,
-        &envoy_ok,
-    );
+    if compare == Compare::Exact {
+        let hello = {
+            let config = suite::tls_client(&pki, Some(&pki.trusted));
+            let mut conn =
+                rustls::ClientConnection::new(config, "localhost".try_into().unwrap()).unwrap();
+            let mut out = Vec::new();
+            conn.write_tls(&mut out).unwrap();
+            out
+        };
+        let got = request_bytes(&envoy, PROXY, &hello);
+        check(
+            "a TLS ClientHello to the plain listener",
+            got,
+            &bad_request,
+            envoy.outcome(),
+            "HEAD 400",
+            &envoy,
+            &envoy_ok,
+        );
+    }
 
     // The happy paths over plain HTTP, from the proxy.
     let got = request(&envoy, PROXY, &envoy_ok);
@@ -520,7 +534,8 @@ pub fn run(harness: &impl PlainHarness) {
         failures.len(),
         failures.join("\n")
     );
-    assert!(count >= 30, "only {count} header-mode cases ran");
+    let expected = if compare == Compare::Exact { 30 } else { 29 };
+    assert!(count >= expected, "only {count} header-mode cases ran");
 }
 
 fn ok_response(body: &str) -> String {
