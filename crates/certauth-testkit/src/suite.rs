@@ -358,8 +358,45 @@ pub enum Compare {
     Normalized,
 }
 
+impl Compare {
+    /// Whether `got` passes for `want`.
+    pub fn same(self, got: &str, want: &str) -> bool {
+        match self {
+            Self::Exact => got == want,
+            Self::Normalized => normalized(got) == normalized(want),
+        }
+    }
+}
+
+/// What a suite run failed, collected so every case runs before the panic.
+#[derive(Default)]
+struct Failures(std::cell::RefCell<Vec<String>>);
+
+impl Failures {
+    fn push(&self, failure: String) {
+        self.0.borrow_mut().push(failure);
+    }
+
+    /// Records a failure unless `got` passes for `want` under `compare`.
+    fn check(&self, compare: Compare, name: &str, got: &str, want: &str) {
+        if !compare.same(got, want) {
+            self.push(format!("{name}:\n  got:  {got:?}\n  want: {want:?}"));
+        }
+    }
+
+    fn assert_none(self) {
+        let failures = self.0.into_inner();
+        assert!(
+            failures.is_empty(),
+            "{} failures:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+    }
+}
+
 /// A response reduced to what [`Compare::Normalized`] compares.
-pub(crate) fn normalized(response: &str) -> String {
+fn normalized(response: &str) -> String {
     let Some((head, body)) = response.split_once("\r\n\r\n") else {
         return response.to_owned();
     };
@@ -387,16 +424,11 @@ fn suite_limits() -> Limits {
 pub fn run(harness: &impl Harness) {
     let pki = Pki::new();
     let server = Server::start(harness, &pki, suite_limits());
-    let failures = std::cell::RefCell::new(Vec::new());
+    let failures = Failures::default();
     shared_cases(&pki, &server, Compare::Exact, &failures);
     let addr = server.addr;
-    let check = |name: &str, got: String, want: &str| {
-        if got != want {
-            failures
-                .borrow_mut()
-                .push(format!("{name}:\n  got:  {got:?}\n  want: {want:?}"));
-        }
-    };
+    let check =
+        |name: &str, got: String, want: &str| failures.check(Compare::Exact, name, &got, want);
     let trusted = || tls_client(&pki, Some(&pki.trusted));
 
     let big = format!("GET /chat HTTP/1.1\r\nX-Pad: {}\r\n\r\n", "a".repeat(5000));
@@ -423,7 +455,7 @@ pub fn run(harness: &impl Harness) {
             "",
         );
         if waited < Duration::from_millis(400) || waited > Duration::from_secs(5) {
-            failures.borrow_mut().push(format!(
+            failures.push(format!(
                 "silent client: closed after {waited:?}, limit 500 ms"
             ));
         }
@@ -442,7 +474,7 @@ pub fn run(harness: &impl Harness) {
         match r {
             Err(_) => {}
             Ok(got) if got.is_empty() => {}
-            Ok(got) => failures.borrow_mut().push(format!(
+            Ok(got) => failures.push(format!(
                 "stolen certificate: got {:?}",
                 String::from_utf8_lossy(&got)
             )),
@@ -451,13 +483,7 @@ pub fn run(harness: &impl Harness) {
     }
 
     drop(server);
-    let failures = failures.into_inner();
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    failures.assert_none();
 }
 
 /// Runs the cases every integration shares (decisions, responses, WebSocket upgrades, the
@@ -467,36 +493,15 @@ pub fn run(harness: &impl Harness) {
 pub fn run_shared(harness: &impl Harness, compare: Compare) {
     let pki = Pki::new();
     let server = Server::start(harness, &pki, suite_limits());
-    let failures = std::cell::RefCell::new(Vec::new());
+    let failures = Failures::default();
     shared_cases(&pki, &server, compare, &failures);
     drop(server);
-    let failures = failures.into_inner();
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    failures.assert_none();
 }
 
-fn shared_cases(
-    pki: &Pki,
-    server: &Server,
-    compare: Compare,
-    failures: &std::cell::RefCell<Vec<String>>,
-) {
+fn shared_cases(pki: &Pki, server: &Server, compare: Compare, failures: &Failures) {
     let addr = server.addr;
-    let check = |name: &str, got: String, want: &str| {
-        let same = match compare {
-            Compare::Exact => got == want,
-            Compare::Normalized => normalized(&got) == normalized(want),
-        };
-        if !same {
-            failures
-                .borrow_mut()
-                .push(format!("{name}:\n  got:  {got:?}\n  want: {want:?}"));
-        }
-    };
+    let check = |name: &str, got: String, want: &str| failures.check(compare, name, &got, want);
 
     // Trusted client: WebSocket echo, through a real WebSocket client.
     {
@@ -571,9 +576,7 @@ fn shared_cases(
         if !text.starts_with("HTTP/1.1 101 Switching Protocols\r\n")
             || !text.ends_with("Echo: early")
         {
-            failures
-                .borrow_mut()
-                .push(format!("early frame: got {text:?}"));
+            failures.push(format!("early frame: got {text:?}"));
         }
         check(
             "early frame: report",
@@ -607,9 +610,7 @@ fn shared_cases(
             let tls = connect(addr, Arc::clone(&config)).unwrap();
             let resumed = tls.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
             if round == 1 && !resumed {
-                failures
-                    .borrow_mut()
-                    .push("resumption: the second connection was not resumed".into());
+                failures.push("resumption: the second connection was not resumed".into());
             }
             let (mut ws, _) = tungstenite::client::client("wss://localhost/chat", tls).unwrap();
             ws.send(tungstenite::Message::text("again")).unwrap();

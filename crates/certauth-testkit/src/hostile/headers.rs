@@ -453,11 +453,7 @@ pub fn run_with(harness: &impl PlainHarness, compare: Compare) {
                      server: &Server,
                      ok: &[String]| {
         count += 1;
-        let same = match compare {
-            Compare::Exact => got == want,
-            Compare::Normalized => suite::normalized(&got) == suite::normalized(want),
-        };
-        if !same || report != want_report {
+        if !compare.same(&got, want) || report != want_report {
             failures.push(format!(
                 "{name}: got {got:?} / {report:?}, want {want:?} / {want_report:?}"
             ));
