@@ -539,6 +539,12 @@ pub fn allow_organization(
 }
 
 /// A SHA-256 fingerprint whose equality is constant-time.
+///
+/// How the lookup stays constant-time where it matters: the set is a `HashSet` with std's
+/// `RandomState` (SipHash keyed per process with random keys), so which bucket a lookup
+/// probes, and how many pins it compares, tells an attacker nothing they can steer towards a
+/// pin; each comparison inside the bucket is `subtle::ConstantTimeEq` over all 32 bytes, so
+/// its time does not depend on how many leading bytes match.
 #[derive(Clone, Copy, Debug, Eq)]
 struct Sha256Pin([u8; 32]);
 

@@ -424,6 +424,15 @@ fn header_mode_decisions() {
     let Decision::Deny(denial) = d else { panic!() };
     assert!(denial.to_string().contains("203.0.113.9"), "{denial}");
 
+    // A peer whose address the adapter does not know is never a trusted proxy (hyper's
+    // layer used without certauth's serve has none).
+    let unknown = ready(auth.decide(&PeerInfo::new(&[], None), &ok, now()));
+    assert_eq!(code(&unknown), "401 UNTRUSTED_PROXY_HEADER");
+    let Decision::Deny(denial) = unknown else {
+        panic!()
+    };
+    assert!(denial.to_string().contains("unknown address"), "{denial}");
+
     // The verify header.
     let missing = with_headers(&[("X-SSL-Client-Cert", &cert)]);
     let Decision::Deny(d) = decide(&auth, &[], "127.0.0.1", &missing) else {

@@ -60,6 +60,14 @@ fn reads_the_fields_of_an_issued_certificate() {
     );
     assert!(c.is_valid_at(Time::from_unix_seconds(NOW_SECS as i64)));
     assert!(!c.is_valid_at(Time::from_unix_seconds(NOW_SECS as i64 + 400 * 86_400)));
+    // RFC 5280 4.1.2.5: both ends inclusive, to the second.
+    let (nb, na) = (
+        NOW_SECS as i64 - 365 * 86_400,
+        NOW_SECS as i64 + 365 * 86_400,
+    );
+    for (at, valid) in [(nb - 1, false), (nb, true), (na, true), (na + 1, false)] {
+        assert_eq!(c.is_valid_at(Time::from_unix_seconds(at)), valid, "at {at}");
+    }
     assert_eq!(c.signature_algorithm().to_string(), "1.2.840.10045.4.3.2");
     assert_eq!(
         c.public_key_algorithm(),

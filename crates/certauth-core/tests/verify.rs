@@ -98,6 +98,30 @@ fn validity_period_is_checked_against_the_given_time() {
 }
 
 #[test]
+fn validity_ends_are_inclusive_to_the_second() {
+    // RFC 5280 4.1.2.5: valid from notBefore through notAfter, both included.
+    let root = Authority::root("Root Window");
+    let leaf = root.issue(&Leaf::client("window"));
+    let v = verifier(&root);
+    let nb = NOW_SECS - 365 * 86_400;
+    let na = NOW_SECS + 365 * 86_400;
+    let at =
+        |s: u64| rustls_pki_types::UnixTime::since_unix_epoch(std::time::Duration::from_secs(s));
+    for (secs, want) in [
+        (nb - 1, "CERT_NOT_YET_VALID"),
+        (nb, "OK"),
+        (na, "OK"),
+        (na + 1, "CERT_HAS_EXPIRED"),
+    ] {
+        let got = match v.verify(&chain(&[&leaf]), at(secs)) {
+            Ok(_) => "OK",
+            Err(e) => e.code(),
+        };
+        assert_eq!(got, want, "at {secs}");
+    }
+}
+
+#[test]
 fn unknown_issuers_are_named_as_openssl_names_them() {
     let root = Authority::root("Root D");
     let other = Authority::root("Other Root");

@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use certauth_core::Limits;
-use rustls::pki_types::PrivateKeyDer;
-use rustls::{ClientConfig, RootCertStore};
+use rustls::ClientConfig;
 
 use crate::der::{self, san};
 use crate::suite::{self, Harness, Pki, Server, UPGRADE, connect, read_to_close, tls_client};
@@ -73,34 +72,12 @@ pub(crate) fn presenting_unchecked(
     chain: Vec<rustls::pki_types::CertificateDer<'static>>,
     key: &rcgen::KeyPair,
 ) -> Arc<ClientConfig> {
-    #[derive(Debug)]
-    struct Fixed(Arc<rustls::sign::CertifiedKey>);
-    impl rustls::client::ResolvesClientCert for Fixed {
-        fn resolve(
-            &self,
-            _: &[&[u8]],
-            _: &[rustls::SignatureScheme],
-        ) -> Option<Arc<rustls::sign::CertifiedKey>> {
-            Some(Arc::clone(&self.0))
-        }
-        fn has_certs(&self) -> bool {
-            true
-        }
-    }
-    let mut roots = RootCertStore::empty();
-    roots.add(pki.server_root.cert.der.clone()).unwrap();
-    let mut config =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-    let key = PrivateKeyDer::try_from(key.serialize_der()).unwrap();
-    let signing = rustls::crypto::ring::sign::any_supported_type(&key).unwrap();
-    config.client_auth_cert_resolver = Arc::new(Fixed(Arc::new(rustls::sign::CertifiedKey::new(
-        chain, signing,
-    ))));
-    Arc::new(config)
+    crate::handshake::presenting(
+        &pki.server_root.cert.der,
+        chain,
+        key,
+        rustls::DEFAULT_VERSIONS,
+    )
 }
 
 /// A client certificate issued by the suite's CA with extra extensions (crafted DER).

@@ -18,6 +18,7 @@
 
 pub mod der;
 pub mod encode;
+pub mod handshake;
 pub mod hostile;
 pub mod node;
 pub mod suite;

@@ -76,3 +76,17 @@ fn deny_status_codes() {
     assert_eq!(DenyStatus::from_code(500), None);
     assert_eq!(DenyStatus::Unauthorized.code(), 401);
 }
+
+#[test]
+fn pins_are_equal_only_byte_for_byte() {
+    // Fixed inputs both ways: a HashSet lookup alone would hide an `eq` that always says
+    // yes (or no) behind the hash most of the time.
+    let pin = Sha256Pin([0x5A; 32]);
+    assert_eq!(pin, Sha256Pin([0x5A; 32]));
+    for i in [0, 15, 31] {
+        let mut other = [0x5A; 32];
+        other[i] ^= 0x01;
+        assert_ne!(pin, Sha256Pin(other), "differs in byte {i}");
+    }
+    assert_ne!(Sha256Pin([0; 32]), Sha256Pin([0xFF; 32]));
+}
