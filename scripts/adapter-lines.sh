@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# STYLE.md 2.3: each runtime adapter stays under 300 non-blank, non-comment lines of src/.
+# Adapters stay thin (docs/DESIGN.md, "The boundary"): each runtime adapter stays within 300
+# non-blank, non-comment lines of src/; anything more is a decision that belongs in the core.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 status=0

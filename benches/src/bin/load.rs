@@ -294,6 +294,35 @@ where
 struct Running {
     child: Child,
     port: u16,
+    /// How this server refuses an untrusted client.
+    refusal: Refusal,
+}
+
+/// What a rejected session must see, exactly: a wrong answer is a failure, never a
+/// rejection.
+#[derive(Clone, Copy)]
+enum Refusal {
+    /// The TLS handshake fails (rustls' own verifier in the baselines): the connection
+    /// fails or closes without a byte.
+    Handshake,
+    /// These bytes, then the close (the raw gates; Node's seed pattern).
+    Exact(&'static str),
+    /// This response, compared as the behaviour suite compares hyper's (status line, body
+    /// and header set without `date`).
+    Normalized(&'static str),
+}
+
+/// certauth's generic 401, as the raw gates write it.
+const CERTAUTH_401: &str = "HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain; charset=utf-8\r\n\
+Content-Length: 12\r\nConnection: close\r\n\r\nUnauthorized";
+
+fn refusal(kind: &str) -> Refusal {
+    match kind {
+        "tokio" | "smol" => Refusal::Exact(CERTAUTH_401),
+        "hyper" => Refusal::Normalized(CERTAUTH_401),
+        "node" => Refusal::Exact("HTTP/1.1 401 Unauthorized\r\n\r\n"),
+        _ => Refusal::Handshake,
+    }
 }
 
 impl Drop for Running {
@@ -329,7 +358,11 @@ fn start(kind: &str, dir: &Path) -> Running {
         assert!(Instant::now() < deadline, "{kind} server did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
-    Running { child, port }
+    Running {
+        child,
+        port,
+        refusal: refusal(kind),
+    }
 }
 
 /// The server's (pid's) CPU time in seconds, all threads: the sum of each thread's run time
@@ -410,20 +443,25 @@ fn open_ws(tls: &mut suite::Tls) -> Vec<u8> {
     [head, suite::read_until(tls, b"Echo: x")].concat()
 }
 
-/// One session: handshake, upgrade, one echo, close. True if it ended as expected.
-fn session(addr: SocketAddr, config: &Arc<rustls::ClientConfig>, expect_echo: bool) -> bool {
+/// One session: handshake, upgrade, one echo, close (or, for an untrusted client, the
+/// server's exact refusal). True if it ended as expected.
+fn session(addr: SocketAddr, config: &Arc<rustls::ClientConfig>, expect: Option<Refusal>) -> bool {
     let Ok(mut tls) = suite::connect(addr, Arc::clone(config)) else {
-        return !expect_echo;
+        return matches!(expect, Some(Refusal::Handshake));
     };
-    let got = open_ws(&mut tls);
-    let ok = if expect_echo {
-        got.ends_with(b"Echo: x")
-    } else {
-        got.starts_with(b"HTTP/1.1 401") || got.is_empty()
+    let Some(refusal) = expect else {
+        let ok = open_ws(&mut tls).ends_with(b"Echo: x");
+        let _ = tls.write_all(&[0x88, 0x80, 0, 0, 0, 0]);
+        let _ = tls.flush();
+        return ok;
     };
-    let _ = tls.write_all(&[0x88, 0x80, 0, 0, 0, 0]);
-    let _ = tls.flush();
-    ok
+    let _ = tls.write_all(UPGRADE.as_bytes()).and_then(|()| tls.flush());
+    let got = String::from_utf8_lossy(&suite::read_to_close(&mut tls)).into_owned();
+    match refusal {
+        Refusal::Handshake => got.is_empty(),
+        Refusal::Exact(want) => got == want,
+        Refusal::Normalized(want) => suite::Compare::Normalized.same(&got, want),
+    }
 }
 
 struct Sample {
@@ -442,6 +480,7 @@ fn drive(
     concurrency: usize,
 ) -> Sample {
     let addr: SocketAddr = ([127, 0, 0, 1], server.port).into();
+    let expect = (!expect_echo).then_some(server.refusal);
     let next = Arc::new(AtomicUsize::new(0));
     let failures = Arc::new(AtomicUsize::new(0));
     let cpu0 = cpu_seconds(server.child.id());
@@ -453,7 +492,7 @@ fn drive(
                 (Arc::clone(&next), Arc::clone(&failures), Arc::clone(config));
             std::thread::spawn(move || {
                 while next.fetch_add(1, Ordering::Relaxed) < sessions {
-                    if !session(addr, &config, expect_echo) {
+                    if !session(addr, &config, expect) {
                         failures.fetch_add(1, Ordering::Relaxed);
                     }
                 }

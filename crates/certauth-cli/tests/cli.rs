@@ -97,6 +97,7 @@ fn inspect_json_is_nodes_legacy_object() {
         .collect();
     let node = node::legacy_objects(&[leaf.der.to_vec(), root.cert.der.to_vec()]);
     assert_eq!(ours.len(), 2);
+    assert_eq!(node.len(), 2);
     for (o, n) in ours.iter().zip(&node) {
         for (k, v) in o.as_object().unwrap() {
             assert_eq!(Some(v), n.get(k), "key {k}");

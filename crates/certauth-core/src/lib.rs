@@ -40,7 +40,7 @@
 //!
 //! ## Outcomes
 //!
-//! Row by row as client-certificate-auth behaves (see `ANCHOR.md`), with certauth's
+//! Row by row as the Node.js package client-certificate-auth behaves, with certauth's
 //! stricter parts marked. Bodies are the bare reason phrase unless
 //! [`AuthenticatorBuilder::expose_reasons`](authenticator::AuthenticatorBuilder::expose_reasons)
 //! is on; the code and detail always reach the caller ([`Denial`]) for logging.

@@ -140,6 +140,11 @@ fn error_codes_match_node() {
         })
         .collect();
     let node_codes = node::authorization_errors(&tls_cases);
+    assert_eq!(
+        node_codes.len(),
+        cases.len(),
+        "Node answered for every case"
+    );
 
     let mut mismatches = Vec::new();
     for (c, node_code) in cases.iter().zip(&node_codes) {

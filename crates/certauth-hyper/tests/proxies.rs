@@ -1,7 +1,9 @@
-//! Header mode behind real proxies from Debian's packages, started on loopback ports:
-//! nginx (`ssl_verify_client optional_no_ca`, `$ssl_client_escaped_cert`,
-//! `$ssl_client_verify`) and HAProxy (`ssl_c_der,base64`, `ssl_c_verify`). The backend is
-//! the hyper layer on plain HTTP, trusting only 127.0.0.1.
+//! Header mode behind real proxies from Debian's packages, started on loopback ports with the
+//! configurations the README shows, taken from the README itself (only ports and file paths
+//! are replaced): nginx (`ssl_verify_client optional_no_ca`, `$ssl_client_escaped_cert`,
+//! `$ssl_client_verify`) and HAProxy (`ssl_c_der,base64`, `ssl_c_verify`). Each passes
+//! `nginx -t` / `haproxy -c` first. The backend is the hyper layer on plain HTTP, trusting
+//! only 127.0.0.1.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::io::{Read as _, Write as _};
@@ -45,6 +47,38 @@ fn wait_for(port: u16, child: &mut Child, what: &str) {
         assert!(Instant::now() < deadline, "{what} did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The README's fenced block in `lang`, with each `(from, to)` replaced; every `from` must
+/// be in the block, so a README edit that the test no longer matches fails here.
+fn readme_block(lang: &str, replace: &[(&str, &str)]) -> String {
+    let readme = include_str!("../../../README.md");
+    let fence = format!("```{lang}\n");
+    let mut block = readme
+        .split(fence.as_str())
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap_or_else(|| panic!("README has no {lang} block"))
+        .to_owned();
+    for (from, to) in replace {
+        assert!(
+            block.contains(from),
+            "README's {lang} block no longer has {from:?}"
+        );
+        block = block.replace(from, to);
+    }
+    block
+}
+
+/// Runs `program args`, panicking with its output unless it succeeds.
+fn config_check(program: &str, args: &[&str]) {
+    let out = Command::new(binary(program)).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{program} {args:?} refused the README's configuration:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 struct Proc(Child);
@@ -196,24 +230,28 @@ fn behind_nginx() {
     let files = Files::new("nginx", &pki);
     let port = free_port();
     let tmp = files.path("tmp");
+    let server = readme_block(
+        "nginx",
+        &[
+            ("listen 443 ssl;", &format!("listen 127.0.0.1:{port} ssl;")),
+            ("/etc/nginx/server.pem", &files.path("server.pem")),
+            ("/etc/nginx/server.key", &files.path("server.key")),
+            ("/etc/nginx/client-ca.pem", &files.path("ca.pem")),
+            ("127.0.0.1:8080", &format!("127.0.0.1:{}", backend.port)),
+        ],
+    );
+    // One process (`master_process off`), so stopping it leaves no worker behind.
     let conf = files.write(
         "nginx.conf",
         &format!(
-            "user root;\nworker_processes 1;\npid {pid};\nerror_log {err} warn;\nevents {{}}\n\
+            "master_process off;\npid {pid};\nerror_log {err} warn;\nevents {{}}\n\
              http {{\n  access_log off;\n  client_body_temp_path {tmp}; proxy_temp_path {tmp};\n\
-             fastcgi_temp_path {tmp}; uwsgi_temp_path {tmp}; scgi_temp_path {tmp};\n\
-             server {{\n    listen 127.0.0.1:{port} ssl;\n    ssl_certificate {cert};\n    ssl_certificate_key {key};\n\
-             ssl_client_certificate {ca};\n    ssl_verify_client optional_no_ca;\n\
-             location / {{\n      proxy_set_header X-SSL-Client-Cert $ssl_client_escaped_cert;\n\
-             proxy_set_header X-SSL-Client-Verify $ssl_client_verify;\n      proxy_pass http://127.0.0.1:{backend};\n    }}\n  }}\n}}\n",
+             fastcgi_temp_path {tmp}; uwsgi_temp_path {tmp}; scgi_temp_path {tmp};\n{server}}}\n",
             pid = files.path("nginx.pid"),
             err = files.path("error.log"),
-            cert = files.path("server.pem"),
-            key = files.path("server.key"),
-            ca = files.path("ca.pem"),
-            backend = backend.port,
         ),
     );
+    config_check("nginx", &["-t", "-q", "-c", &conf, "-p", &files.path("")]);
     let mut child = Command::new(binary("nginx"))
         .args(["-c", &conf, "-p", &files.path(""), "-g", "daemon off;"])
         .stdout(Stdio::null())
@@ -262,20 +300,17 @@ fn behind_haproxy() {
     let backend = backend(&pki, Preset::Haproxy, ("X-SSL-Client-Verify", "0"));
     let files = Files::new("haproxy", &pki);
     let port = free_port();
-    let conf = files.write(
-        "haproxy.cfg",
-        &format!(
-            "global\n  maxconn 100\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 10s\n  timeout server 10s\n\
-             frontend mtls\n  bind 127.0.0.1:{port} ssl crt {pem} ca-file {ca} verify optional crt-ignore-err all ca-ignore-err all\n\
-             http-request del-header X-SSL-Client-Cert\n\
-             http-request set-header X-SSL-Client-Cert %[ssl_c_der,base64] if {{ ssl_c_used }}\n\
-             http-request set-header X-SSL-Client-Verify %[ssl_c_verify]\n  default_backend app\n\
-             backend app\n  server app 127.0.0.1:{backend}\n",
-            pem = files.path("haproxy.pem"),
-            ca = files.path("ca.pem"),
-            backend = backend.port,
-        ),
+    let block = readme_block(
+        "haproxy",
+        &[
+            ("bind :443", &format!("bind 127.0.0.1:{port}")),
+            ("/etc/haproxy/server.pem", &files.path("haproxy.pem")),
+            ("/etc/haproxy/client-ca.pem", &files.path("ca.pem")),
+            ("127.0.0.1:8080", &format!("127.0.0.1:{}", backend.port)),
+        ],
     );
+    let conf = files.write("haproxy.cfg", &format!("global\n    maxconn 100\n{block}"));
+    config_check("haproxy", &["-c", "-q", "-f", &conf]);
     let mut child = Command::new(binary("haproxy"))
         .args(["-f", &conf, "-db"])
         .stdout(Stdio::null())
