@@ -31,6 +31,8 @@ pub struct RequestHead {
     target: Range<usize>,
     version: Version,
     headers: Vec<(Range<usize>, Range<usize>)>,
+    /// The target in origin form when it was sent in absolute form (`http://host/path`).
+    origin: Option<Box<str>>,
 }
 
 impl fmt::Debug for RequestHead {
@@ -92,12 +94,17 @@ impl RequestHead {
             ranges.push((n, v));
         }
         raw.extend_from_slice(b"\r\n");
+        let origin = raw
+            .get(target.clone())
+            .and_then(|t| std::str::from_utf8(t).ok())
+            .and_then(origin_form);
         Self {
             raw: raw.into_boxed_slice(),
             method,
             target,
             version,
             headers: ranges,
+            origin,
         }
     }
 
@@ -114,9 +121,15 @@ impl RequestHead {
         self.str_at(&self.method)
     }
 
-    /// The request target (`/path?query`), as sent.
+    /// The request target in origin form (`/path?query`). A target sent in absolute form
+    /// (`GET http://host/path`, which RFC 9112 §3.2.2 says a server must accept) is given
+    /// without its scheme and authority, as hyper gives it, so routes and path policies see
+    /// the same path on every adapter; [`Self::raw`] keeps what was sent.
     pub fn target(&self) -> &str {
-        self.str_at(&self.target)
+        match &self.origin {
+            Some(o) => o,
+            None => self.str_at(&self.target),
+        }
     }
 
     /// The path of the target, without the query.
@@ -232,6 +245,42 @@ impl fmt::Display for HeadError {
 }
 
 impl std::error::Error for HeadError {}
+
+/// Checks a head that an HTTP library parsed itself (hyper) against the same limits
+/// [`HeadParser`] applies while reading, so every adapter answers the same 431: the head's
+/// size as sent on HTTP/1.1 (request line, `name: value` lines, blank line), the number of
+/// header fields, and each field's name and value together.
+pub fn check_head<'a>(
+    limits: &Limits,
+    method: &str,
+    target: &str,
+    headers: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+) -> Result<(), HeadError> {
+    // "METHOD TARGET HTTP/1.1\r\n" ... "\r\n"
+    let mut size = method.len() + 1 + target.len() + 11 + 2;
+    let mut count = 0usize;
+    for (name, value) in headers {
+        count += 1;
+        if count > limits.max_headers {
+            return Err(HeadError::TooManyHeaders {
+                max: limits.max_headers,
+            });
+        }
+        if name.len() + value.len() > limits.max_header_bytes {
+            return Err(HeadError::HeaderTooLarge {
+                name: name.to_owned(),
+                max: limits.max_header_bytes,
+            });
+        }
+        size += name.len() + 2 + value.len() + 2;
+    }
+    if size > limits.max_head_bytes {
+        return Err(HeadError::TooLarge {
+            max: limits.max_head_bytes,
+        });
+    }
+    Ok(())
+}
 
 /// Progress of [`HeadParser::parse`].
 #[must_use]
@@ -355,6 +404,7 @@ impl HeadParser {
             }
             headers.push((range(h.name.as_bytes()), range(h.value)));
         }
+        let origin = req.path.and_then(origin_form);
         Ok(HeadProgress::Complete {
             head: RequestHead {
                 raw: head[..consumed].into(),
@@ -362,10 +412,28 @@ impl HeadParser {
                 target,
                 version,
                 headers,
+                origin,
             },
             consumed,
         })
     }
+}
+
+/// An absolute-form target (`http://host/path?q`, scheme case-insensitive) in origin form
+/// (`/path?q`; `/` for an empty path); `None` for every other form.
+fn origin_form(target: &str) -> Option<Box<str>> {
+    let rest = ["http://", "https://"].iter().find_map(|scheme| {
+        target
+            .get(..scheme.len())
+            .filter(|p| p.eq_ignore_ascii_case(scheme))
+            .and_then(|_| target.get(scheme.len()..))
+    })?;
+    let tail = rest.find(['/', '?']).map_or("", |i| &rest[i..]);
+    Some(if tail.starts_with('/') {
+        tail.into()
+    } else {
+        format!("/{tail}").into()
+    })
 }
 
 /// Checks the request line's method in `buf[scan.next..limit]`: optional empty lines, then

@@ -188,6 +188,7 @@ pub mod cert;
 pub mod http;
 #[cfg(feature = "serde")]
 pub mod legacy;
+pub mod lifecycle;
 pub mod limits;
 pub mod name;
 pub mod oid;

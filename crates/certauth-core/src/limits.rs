@@ -20,9 +20,14 @@ pub struct Limits {
     /// How long an adapter waits for the TLS handshake. Default 10 s. Enforced by the
     /// adapters with their runtime's timer; the core never reads a clock.
     pub handshake_timeout: Duration,
-    /// How long an adapter waits for a complete request head after the handshake.
-    /// Default 10 s; then the connection is closed without a response.
+    /// How long an adapter waits for a complete request head after the handshake, counted
+    /// once for the whole head however slowly it arrives. Default 10 s; then the connection
+    /// is closed without a response.
     pub head_read_timeout: Duration,
+    /// How long an HTTP connection that served a request may sit idle before the next one
+    /// (keep-alive and HTTP/2, in certauth-hyper's serve; the raw gates serve one request
+    /// per connection). Default 60 s; then it is shut down gracefully.
+    pub idle_timeout: Duration,
     /// After writing a rejection, how long an adapter keeps reading (and discarding) what
     /// the client is still sending before it closes, so that closing with unread data does
     /// not reset the connection before the client has read the response. Default 2 s.
@@ -41,6 +46,7 @@ impl Limits {
         max_header_bytes: 16 * 1024,
         handshake_timeout: Duration::from_secs(10),
         head_read_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(60),
         linger_timeout: Duration::from_secs(2),
         max_linger_bytes: 1024 * 1024,
         cert: CertLimits::DEFAULT,
@@ -73,6 +79,12 @@ impl Limits {
     /// With another [`Self::head_read_timeout`].
     pub const fn with_head_read_timeout(mut self, v: Duration) -> Self {
         self.head_read_timeout = v;
+        self
+    }
+
+    /// With another [`Self::idle_timeout`].
+    pub const fn with_idle_timeout(mut self, v: Duration) -> Self {
+        self.idle_timeout = v;
         self
     }
 

@@ -2,9 +2,13 @@
 //!
 //! certauth for hyper 1, tower and axum (the Express experience of client-certificate-auth):
 //!
-//! - [`serve`] accepts connections, runs each TLS handshake in the connection's own task,
-//!   serves HTTP/1.1 and HTTP/2 (hyper-util's auto builder, upgrades on) and puts a
-//!   [`ConnectionInfo`] (peer chain, remote address) in every request's extensions.
+//! - [`serve`] (and [`serve_with`], for other limits) runs the connection lifecycle the core
+//!   decides (`certauth_core::lifecycle`, on certauth-tokio's loop): it keeps accepting under
+//!   load, sheds stalled connections before their first request, bounds the TLS handshake,
+//!   the first request head and the keep-alive idle time, applies the core's head limits
+//!   (the same 431 as the raw gates), and drains gracefully on shutdown. It serves HTTP/1.1
+//!   and HTTP/2 (hyper-util's auto builder, upgrades on) and puts a [`ConnectionInfo`] (peer
+//!   chain, remote address) in every request's extensions.
 //! - [`CertAuthLayer`] (tower) asks [`certauth_core`]'s [`Authenticator`] about each
 //!   request: a denial is answered with the core's status and body without calling the
 //!   inner service; success puts the [`Authenticated`] client in the request's extensions
@@ -51,14 +55,20 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
 use async_tungstenite::WebSocketStream;
 use async_tungstenite::tokio::TokioAdapter;
 use async_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use certauth_core::http::Version;
+use certauth_core::http::{Version, check_head};
+use certauth_core::lifecycle::{Drain, DrainingWebSocket, KeepAlive, Phase, ServeOptions};
 use certauth_core::{
-    Authenticated, Authenticator, CertificateDer, Decision, Denial, PeerInfo, RequestHead,
+    Authenticated, Authenticator, CertificateDer, Decision, Denial, Limits, PeerInfo, RequestHead,
     ResponseHead, UnixTime,
 };
+use certauth_tokio::Conn;
 use http::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
@@ -227,12 +237,15 @@ where
     }
 }
 
-/// A WebSocket over a hyper upgrade.
-pub type WebSocket = WebSocketStream<TokioAdapter<TokioIo<hyper::upgrade::Upgraded>>>;
+/// A WebSocket over a hyper upgrade. Opened under [`serve`], it closes itself with 1001
+/// (going away) as the server drains.
+pub type WebSocket =
+    DrainingWebSocket<WebSocketStream<TokioAdapter<TokioIo<hyper::upgrade::Upgraded>>>>;
 
 /// Answers a WebSocket upgrade on a request the layer authenticated: the core validates it
 /// and the 101 (or 400/426) is returned; on 101, `handler` runs with the WebSocket in a new
-/// task. Without the layer in front, answers 500.
+/// task, which [`serve`]'s shutdown waits for (within its grace period). Without the layer
+/// in front, answers 500.
 pub fn upgrade_websocket<B, ResBody, F, Fut>(
     req: Request<B>,
     config: WebSocketConfig,
@@ -248,16 +261,22 @@ where
         return missing_layer();
     };
     let version = req.version();
+    let drain = req.extensions().get::<Drain>().cloned().unwrap_or_default();
     match certauth_core::accept_websocket(&head_of(&req)) {
         Err(e) => to_response(&e.response(), version),
         Ok(response) => {
+            let hold = drain.hold();
             tokio::spawn(async move {
+                let _hold = hold;
                 match hyper::upgrade::on(req).await {
                     Ok(upgraded) => {
                         let io = TokioAdapter::new(TokioIo::new(upgraded));
-                        let ws =
-                            WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
-                        handler(ws, client).await;
+                        let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config));
+                        let ws = DrainingWebSocket::new(ws.await, &drain);
+                        tokio::select! {
+                            () = handler(ws, client) => {}
+                            () = drain.cancelled() => debug!("grace period over: websocket cancelled"),
+                        }
                     }
                     Err(e) => debug!(error = %e, "websocket upgrade failed"),
                 }
@@ -275,10 +294,8 @@ fn missing_layer<B: From<String>>() -> Response<B> {
     r
 }
 
-/// Accepts connections until `shutdown` completes. Each connection runs in its own task:
-/// the TLS handshake (when `tls` is given; plain HTTP behind a proxy otherwise), then
-/// hyper's HTTP/1.1 + HTTP/2 server with upgrades, with [`ConnectionInfo`] in every
-/// request. The handshake deadline is 10 s.
+/// [`serve_with`] with the default limits ([`Limits::DEFAULT`]) and serve options
+/// ([`ServeOptions::DEFAULT`]).
 pub async fn serve<S, ResBody>(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
@@ -292,54 +309,191 @@ where
         + 'static,
     S::Future: Send + 'static,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    ResBody: hyper::body::Body + Send + 'static,
+    ResBody: hyper::body::Body + From<String> + Send + 'static,
+    ResBody::Data: Send,
+    ResBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (limits, options) = (Limits::DEFAULT, ServeOptions::DEFAULT);
+    serve_with(listener, tls, limits, options, service, shutdown).await
+}
+
+/// Accepts connections until `shutdown` completes, with the core's lifecycle
+/// (certauth-tokio's [`serve_connections`](certauth_tokio::serve_connections)): the TLS
+/// handshake (when `tls` is given; plain HTTP behind a proxy otherwise) and the first
+/// request head within `limits`' timeouts, shedding under `options`' caps; then hyper's
+/// HTTP/1.1 + HTTP/2 server with upgrades, with [`ConnectionInfo`] in every request, every
+/// head checked against `limits` (431 as the raw gates answer it), and a graceful shutdown
+/// after [`Limits::idle_timeout`] without a request. On `shutdown`, requests in flight
+/// finish and upgraded WebSockets get a 1001 close, within `options.grace`.
+pub async fn serve_with<S, ResBody>(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    limits: Limits,
+    options: ServeOptions,
+    service: S,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()>
+where
+    S: tower_service::Service<Request<hyper::body::Incoming>, Response = Response<ResBody>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    ResBody: hyper::body::Body + From<String> + Send + 'static,
     ResBody::Data: Send,
     ResBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let (tcp, addr) = tokio::select! {
-            () = &mut shutdown => return Ok(()),
-            r = listener.accept() => match r {
-                Ok(c) => c,
-                Err(e) => {
-                    warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
+    let first = if acceptor.is_some() {
+        Phase::Handshake
+    } else {
+        Phase::Head
+    };
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    // hyper buffers at most twice the head limit; below that the core's check answers.
+    let buffer = limits.max_head_bytes.saturating_mul(2).max(8192);
+    builder.http1().max_buf_size(buffer);
+    if limits.max_headers >= 100 {
+        builder
+            .http1()
+            .max_headers(limits.max_headers.saturating_mul(2));
+    }
+    builder
+        .http2()
+        .max_header_list_size(u32::try_from(buffer).unwrap_or(u32::MAX));
+    let builder = Arc::new(builder);
+    certauth_tokio::serve_connections(
+        listener,
+        limits,
+        options,
+        first,
+        shutdown,
+        move |tcp, addr, conn| {
+            let (acceptor, service, builder) =
+                (acceptor.clone(), service.clone(), Arc::clone(&builder));
+            async move {
+                let (io, chain): (Box<dyn Io>, _) = match acceptor {
+                    Some(acceptor) => match acceptor.accept(tcp).await {
+                        Ok(tls) => {
+                            conn.advance(Phase::Head, Instant::now());
+                            let chain = certauth_core::tls::peer_chain(tls.get_ref().1);
+                            (Box::new(tls), chain)
+                        }
+                        Err(e) => return debug!(error = %e, "TLS handshake failed"),
+                    },
+                    None => (Box::new(tcp), Vec::new()),
+                };
+                let drain = conn.drain().clone();
+                let state = Arc::new(ConnState {
+                    keep: Mutex::new(KeepAlive::new(&limits, Instant::now())),
+                    first_request: AtomicBool::new(true),
+                    conn,
+                });
+                let service = Tracked {
+                    inner: service,
+                    info: ConnectionInfo::new(chain, Some(addr)),
+                    state: Arc::clone(&state),
+                    limits,
+                };
+                let hyper_service = hyper_util::service::TowerToHyperService::new(service);
+                let served =
+                    builder.serve_connection_with_upgrades(TokioIo::new(io), hyper_service);
+                let mut served = std::pin::pin!(served);
+                let mut closing = false;
+                loop {
+                    let idle = state
+                        .keep()
+                        .deadline()
+                        .unwrap_or_else(|| Instant::now() + limits.idle_timeout);
+                    tokio::select! {
+                        r = served.as_mut() => {
+                            if let Err(e) = r {
+                                debug!(error = %e, "connection ended with an error");
+                            }
+                            return;
+                        }
+                        () = tokio::time::sleep_until(idle.into()), if !closing => {
+                            closing = state.keep().expired(Instant::now());
+                            if closing {
+                                served.as_mut().graceful_shutdown();
+                            }
+                        }
+                        () = drain.draining(), if !closing => {
+                            closing = true;
+                            served.as_mut().graceful_shutdown();
+                        }
+                    }
                 }
-            },
-        };
-        let (acceptor, service) = (acceptor.clone(), service.clone());
-        tokio::spawn(async move {
-            let (io, chain): (Box<dyn Io>, _) = match acceptor {
-                Some(acceptor) => {
-                    let handshake = acceptor.accept(tcp);
-                    let Ok(Ok(tls)) =
-                        tokio::time::timeout(std::time::Duration::from_secs(10), handshake).await
-                    else {
-                        return debug!(%addr, "TLS handshake failed or timed out");
-                    };
-                    let chain = certauth_core::tls::peer_chain(tls.get_ref().1);
-                    (Box::new(tls), chain)
-                }
-                None => (Box::new(tcp), Vec::new()),
-            };
-            let info = ConnectionInfo::new(chain, Some(addr));
-            let service = tower::util::MapRequest::new(service, move |mut req: Request<_>| {
-                req.extensions_mut().insert(info.clone());
-                req
-            });
-            let result = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .serve_connection_with_upgrades(
-                    TokioIo::new(io),
-                    hyper_util::service::TowerToHyperService::new(service),
-                )
-                .await;
-            if let Err(e) = result {
-                debug!(%addr, error = %e, "connection ended with an error");
             }
-        });
+        },
+    )
+    .await
+}
+
+/// What a connection's requests share: its keep-alive clock and its place in the lifecycle.
+struct ConnState {
+    keep: Mutex<KeepAlive>,
+    first_request: AtomicBool,
+    conn: Conn,
+}
+
+impl ConnState {
+    fn keep(&self) -> std::sync::MutexGuard<'_, KeepAlive> {
+        self.keep
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The service [`serve_with`] runs per connection: checks the head against the limits,
+/// counts the request on the keep-alive clock, and adds [`ConnectionInfo`] and the drain
+/// signal to the request.
+#[derive(Clone)]
+struct Tracked<S> {
+    inner: S,
+    info: ConnectionInfo,
+    state: Arc<ConnState>,
+    limits: Limits,
+}
+
+impl<S, ResBody> tower_service::Service<Request<hyper::body::Incoming>> for Tracked<S>
+where
+    S: tower_service::Service<Request<hyper::body::Incoming>, Response = Response<ResBody>>,
+    S::Future: Send + 'static,
+    ResBody: From<String> + Send + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Response<ResBody>, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<hyper::body::Incoming>) -> Self::Future {
+        if self.state.first_request.swap(false, Ordering::AcqRel) {
+            self.state.conn.advance(Phase::Open, Instant::now());
+        }
+        let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        let headers = req
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_bytes()));
+        if let Err(e) = check_head(&self.limits, req.method().as_str(), target, headers) {
+            warn!(remote = ?self.info.remote_addr, "request refused: {e}");
+            let response = to_response(&e.response(), req.version());
+            return Box::pin(async move { Ok(response) });
+        }
+        req.extensions_mut().insert(self.info.clone());
+        req.extensions_mut().insert(self.state.conn.drain().clone());
+        self.state.keep().request_started();
+        let (future, state) = (self.inner.call(req), Arc::clone(&self.state));
+        Box::pin(async move {
+            let response = future.await;
+            state.keep().request_finished(Instant::now());
+            response
+        })
     }
 }
 

@@ -38,36 +38,49 @@
 //! # Ok(()) }
 //! ```
 //!
+//! [`serve_websocket`], [`serve`] and [`serve_plain`] run the connection lifecycle the core
+//! decides ([`certauth_core::lifecycle`]), as certauth-tokio's do: they keep accepting under
+//! load, shed stalled connections before authentication, bound each phase by [`Limits`],
+//! back off on accept errors and drain on shutdown (WebSockets get a 1001 close).
+//! [`serve_connections`] is that lifecycle for any per-connection work. One timer (the
+//! loop's) bounds every pending connection, so a connection costs no timer of its own.
+//!
 //! Features: `ring` (default) and `aws-lc-rs` enable that rustls provider; pass the provider
 //! you want as a value.
 #![forbid(unsafe_code)]
 
 use std::future::Future;
 use std::io;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_tungstenite::WebSocketStream;
 use async_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use certauth_core::lifecycle::{
+    Accept, Admission, Drain, DrainingWebSocket, Phase, Shed, Slot, Table,
+};
 use certauth_core::{
     Authenticated, Authenticator, CertificateDer, Decision, Denial, HeadError, HeadParser,
-    HeadProgress, PeerInfo, RequestHead, ResponseHead, UnixTime, UpgradeError,
+    HeadProgress, Limits, PeerInfo, RequestHead, ResponseHead, UnixTime, UpgradeError,
 };
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_util::{AsyncReadExt as _, AsyncWriteExt as _};
+use smol::future::or;
 use smol::net::{TcpListener, TcpStream};
 use tracing::{Instrument as _, debug, info, warn};
 
 pub use async_tungstenite;
 pub use certauth_core;
+pub use certauth_core::lifecycle::ServeOptions;
 pub use futures_rustls;
 pub use rustls;
 
 /// The TLS stream a [`Gate`] produces.
 pub type TlsStream = futures_rustls::server::TlsStream<TcpStream>;
-/// A server-side WebSocket over `S` (by default the gate's TLS stream).
-pub type WebSocket<S = TlsStream> = WebSocketStream<S>;
+/// A server-side WebSocket over `S` (by default the gate's TLS stream). When it was opened by
+/// a serve helper, it closes itself with 1001 (going away) as the server drains.
+pub type WebSocket<S = TlsStream> = DrainingWebSocket<WebSocketStream<S>>;
 
 /// WebSocket settings for servers holding many idle connections: a 4 KiB read buffer,
 /// messages up to 1 MiB and frames up to 256 KiB (the same as certauth-tokio's).
@@ -91,6 +104,15 @@ pub struct Accepted<S> {
     pub leftover: Vec<u8>,
     /// Who the client is.
     pub client: Authenticated,
+    limits: Limits,
+    drain: Drain,
+}
+
+impl<S> Accepted<S> {
+    /// The server's shutdown signal (one that never fires outside a serve helper).
+    pub fn drain(&self) -> &Drain {
+        &self.drain
+    }
 }
 
 /// Why a connection did not pass the gate. For `Denied`, `Head` and `Upgrade` the core's
@@ -124,9 +146,12 @@ pub enum AcceptError {
     Upgrade(#[from] UpgradeError),
 }
 
-/// Runs `fut`, or gives up after `limit`.
-async fn timeout<T>(limit: Duration, fut: impl Future<Output = T>) -> Option<T> {
-    smol::future::or(async { Some(fut.await) }, async {
+/// Runs `fut`, bounded by `limit` if there is one.
+async fn within<T>(limit: Option<Duration>, fut: impl Future<Output = T>) -> Option<T> {
+    let Some(limit) = limit else {
+        return Some(fut.await);
+    };
+    or(async { Some(fut.await) }, async {
         smol::Timer::after(limit).await;
         None
     })
@@ -162,16 +187,26 @@ impl Gate {
         &self.auth
     }
 
-    /// TLS handshake, request head, decision. For your own HTTP handling.
+    /// TLS handshake, request head, decision, each bounded by the authenticator's limits.
+    /// For your own HTTP handling.
     pub async fn accept_http(&self, tcp: TcpStream) -> Result<Accepted<TlsStream>, AcceptError> {
-        let remote = tcp.peer_addr().ok().map(|a| a.ip());
-        let limit = self.auth.limits().handshake_timeout;
-        let tls = timeout(limit, self.acceptor.accept(tcp))
+        let limits = self.auth.limits();
+        let tls = within(Some(limits.handshake_timeout), self.acceptor.accept(tcp))
             .await
             .ok_or(AcceptError::HandshakeTimeout)?
             .map_err(AcceptError::Handshake)?;
+        self.after_handshake(tls, Some(limits.head_read_timeout))
+            .await
+    }
+
+    async fn after_handshake(
+        &self,
+        tls: TlsStream,
+        head_timeout: Option<Duration>,
+    ) -> Result<Accepted<TlsStream>, AcceptError> {
+        let remote = tls.get_ref().0.peer_addr().ok().map(|a| a.ip());
         let chain = certauth_core::tls::peer_chain(tls.get_ref().1);
-        gate(&self.auth, tls, &chain, remote).await
+        decide_on(&self.auth, tls, &chain, remote, head_timeout).await
     }
 
     /// [`Self::accept_http`], then the WebSocket handshake.
@@ -184,11 +219,25 @@ impl Gate {
 }
 
 /// The gate over a stream you set up yourself (plain TCP behind a proxy, or your own TLS).
+/// The head is bounded by the limits.
 pub async fn gate<S: AsyncRead + AsyncWrite + Unpin>(
+    auth: &Authenticator,
+    io: S,
+    peer_chain: &[CertificateDer<'_>],
+    remote: Option<IpAddr>,
+) -> Result<Accepted<S>, AcceptError> {
+    let limit = Some(auth.limits().head_read_timeout);
+    decide_on(auth, io, peer_chain, remote, limit).await
+}
+
+/// Reads the head (within `head_timeout`, when the caller does not bound it itself), asks
+/// the core, writes a refusal.
+async fn decide_on<S: AsyncRead + AsyncWrite + Unpin>(
     auth: &Authenticator,
     mut io: S,
     peer_chain: &[CertificateDer<'_>],
     remote: Option<IpAddr>,
+    head_timeout: Option<Duration>,
 ) -> Result<Accepted<S>, AcceptError> {
     let mut parser = HeadParser::new(auth.limits());
     let mut buf = Vec::with_capacity(1024);
@@ -207,7 +256,7 @@ pub async fn gate<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
     };
-    let (head, consumed) = match timeout(auth.limits().head_read_timeout, read).await {
+    let (head, consumed) = match within(head_timeout, read).await {
         None => return Err(AcceptError::HeadTimeout),
         Some(Err(AcceptError::Head(e))) => {
             reject(&mut io, &e.response(), auth.limits()).await;
@@ -216,7 +265,7 @@ pub async fn gate<S: AsyncRead + AsyncWrite + Unpin>(
         Some(r) => r?,
     };
     let peer = PeerInfo::new(peer_chain, remote);
-    match auth.decide(&peer, &head, now()).await {
+    match auth.decide(&peer, &head, UnixTime::now()).await {
         Decision::Allow(client) => {
             buf.drain(..consumed);
             Ok(Accepted {
@@ -224,6 +273,8 @@ pub async fn gate<S: AsyncRead + AsyncWrite + Unpin>(
                 head,
                 leftover: buf,
                 client,
+                limits: *auth.limits(),
+                drain: Drain::default(),
             })
         }
         Decision::Deny(denial) => {
@@ -243,17 +294,18 @@ pub async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
         head,
         leftover,
         client,
+        limits,
+        drain,
     } = accepted;
     match certauth_core::accept_websocket(&head) {
         Ok(response) => {
             io.write_all(&response.to_bytes()).await?;
             io.flush().await?;
-            let ws = WebSocketStream::from_partially_read(io, leftover, Role::Server, Some(config))
-                .await;
-            Ok((ws, client))
+            let ws = WebSocketStream::from_partially_read(io, leftover, Role::Server, Some(config));
+            Ok((DrainingWebSocket::new(ws.await, &drain), client))
         }
         Err(e) => {
-            reject(&mut io, &e.response(), &certauth_core::Limits::DEFAULT).await;
+            reject(&mut io, &e.response(), &limits).await;
             Err(e.into())
         }
     }
@@ -265,14 +317,14 @@ pub async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
 async fn reject<S: AsyncRead + AsyncWrite + Unpin>(
     io: &mut S,
     response: &ResponseHead,
-    limits: &certauth_core::Limits,
+    limits: &Limits,
 ) {
     let _ = io.write_all(&response.to_bytes()).await;
     let _ = io.flush().await;
     let _ = io.close().await;
     let mut sink = [0u8; 4096];
     let mut left = limits.max_linger_bytes;
-    let _ = timeout(limits.linger_timeout, async {
+    let _ = within(Some(limits.linger_timeout), async {
         while left > 0 {
             match io.read(&mut sink).await {
                 Ok(0) | Err(_) => break,
@@ -283,48 +335,103 @@ async fn reject<S: AsyncRead + AsyncWrite + Unpin>(
     .await;
 }
 
-fn now() -> UnixTime {
-    UnixTime::now()
-}
-
-/// Options for [`serve_websocket`].
-#[derive(Clone, Copy, Debug)]
-#[non_exhaustive]
-pub struct ServeOptions {
-    /// Most connections in the handshake/head/decision phase at once. Default 256.
-    pub max_handshakes: usize,
-    /// After shutdown, how long connection handlers may run before they are dropped.
-    /// Default 5 s.
-    pub grace: Duration,
-}
-
-impl Default for ServeOptions {
-    fn default() -> Self {
-        Self {
-            max_handshakes: 256,
-            grace: Duration::from_secs(5),
+/// After the gate, in a serve helper: logs the outcome (`tracing`; a refusal with its
+/// code); a client let in leaves the pre-authentication phase and runs `handler`.
+async fn run_admitted<S, Fut>(
+    result: Result<Accepted<S>, AcceptError>,
+    conn: &Conn,
+    handler: impl FnOnce(Accepted<S>) -> Fut,
+) where
+    Fut: Future<Output = ()>,
+{
+    match result {
+        Ok(mut accepted) => {
+            info!(subject = %accepted.client.certificate().subject().to_rfc4514(), "client authenticated");
+            conn.advance(Phase::Open, Instant::now());
+            accepted.drain = conn.drain().clone();
+            handler(accepted).await;
         }
+        Err(AcceptError::Denied(d)) => warn!(
+            code = d.code(),
+            status = d.status().code(),
+            subject = d.certificate().map(|c| c.subject().to_rfc4514()),
+            "client rejected: {d}"
+        ),
+        Err(e) => debug!(error = %e, "connection closed before authentication"),
     }
 }
 
-impl ServeOptions {
-    /// With another [`Self::max_handshakes`].
-    pub fn max_handshakes(mut self, n: usize) -> Self {
-        self.max_handshakes = n.max(1);
-        self
-    }
-
-    /// With another [`Self::grace`].
-    pub fn grace(mut self, d: Duration) -> Self {
-        self.grace = d;
-        self
-    }
+/// Serves authenticated TLS clients on smol's global executor: runs the lifecycle
+/// ([`serve_connections`]) and, for each client the gate lets in, `handler` in the
+/// connection's task. Rejected clients get the core's response and are logged.
+pub async fn serve<F, Fut>(
+    listener: TcpListener,
+    gate: Gate,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+    handler: F,
+) -> io::Result<()>
+where
+    F: Fn(Accepted<TlsStream>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let handler = Arc::new(handler);
+    let limits = *gate.auth.limits();
+    serve_connections(
+        listener,
+        limits,
+        options,
+        Phase::Handshake,
+        shutdown,
+        move |tcp, _, conn| {
+            let (gate, handler) = (gate.clone(), Arc::clone(&handler));
+            async move {
+                let tls = match gate.acceptor.accept(tcp).await {
+                    Ok(tls) => tls,
+                    Err(e) => return debug!(error = %e, "TLS handshake failed"),
+                };
+                conn.advance(Phase::Head, Instant::now());
+                run_admitted(gate.after_handshake(tls, None).await, &conn, &*handler).await;
+            }
+        },
+    )
+    .await
 }
 
-/// Accepts connections until `shutdown` completes, on smol's global executor; each
-/// authenticated WebSocket client runs `handler` in its own task; rejected clients get the
-/// core's response and are logged with their code. On shutdown, stops accepting, then gives
-/// running handlers `grace` to finish.
+/// [`serve`] for clients behind a TLS-terminating proxy (header mode): plain TCP, the
+/// certificate from the proxy's headers, the remote address for the trusted-proxy check.
+pub async fn serve_plain<F, Fut>(
+    listener: TcpListener,
+    auth: Authenticator,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+    handler: F,
+) -> io::Result<()>
+where
+    F: Fn(Accepted<TcpStream>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let handler = Arc::new(handler);
+    let limits = *auth.limits();
+    serve_connections(
+        listener,
+        limits,
+        options,
+        Phase::Head,
+        shutdown,
+        move |tcp, addr, conn| {
+            let (auth, handler) = (auth.clone(), Arc::clone(&handler));
+            async move {
+                let result = decide_on(&auth, tcp, &[], Some(addr.ip()), None).await;
+                run_admitted(result, &conn, &*handler).await;
+            }
+        },
+    )
+    .await
+}
+
+/// [`serve`] for WebSocket clients: each authenticated client runs `handler` with its
+/// WebSocket, which on shutdown is sent a 1001 close.
 pub async fn serve_websocket<F, Fut>(
     listener: TcpListener,
     gate: Gate,
@@ -337,59 +444,149 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let handler = Arc::new(handler);
-    let permits = Arc::new(smol::lock::Semaphore::new(options.max_handshakes.max(1)));
-    let mut tasks: Vec<smol::Task<()>> = Vec::new();
-    let shutdown = async {
-        shutdown.await;
-        None
-    };
+    let ws = gate.ws;
+    serve(listener, gate, options, shutdown, move |accepted| {
+        let handler = Arc::clone(&handler);
+        async move {
+            match upgrade(accepted, ws).await {
+                Ok((ws, client)) => handler(ws, client).await,
+                Err(e) => debug!(error = %e, "not a WebSocket upgrade"),
+            }
+        }
+    })
+    .await
+}
+
+/// A connection's place in [`serve_connections`]: report progress with `advance`; dropping
+/// it (the task ending or being cancelled) frees its slot.
+pub type Conn = Slot<Task>;
+
+type Task = smol::Task<()>;
+
+fn cancel(shed: Shed<Task>) {
+    if let Some(suppressed) = shed.log {
+        warn!(remote = ?shed.remote, suppressed, "{shed}");
+    }
+    drop(shed.handle); // dropping a smol task cancels it
+}
+
+enum Step {
+    Shutdown,
+    Look,
+    Accepted(io::Result<(TcpStream, SocketAddr)>),
+}
+
+/// The connection lifecycle on smol: accepts on `listener` until `shutdown` completes, asks
+/// the core's [`Connections`](certauth_core::lifecycle::Connections) whom to admit, shed and
+/// time out (connections start in `first`), and runs `connection` for each admitted one on
+/// smol's global executor. On shutdown the listener is closed at once, connections not yet
+/// authenticated are closed, the others get `options.grace` (their drain signal fires) and
+/// are then cancelled.
+pub async fn serve_connections<F, Fut>(
+    listener: TcpListener,
+    limits: Limits,
+    options: ServeOptions,
+    first: Phase,
+    shutdown: impl Future<Output = ()>,
+    connection: F,
+) -> io::Result<()>
+where
+    F: Fn(TcpStream, SocketAddr, Conn) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let table = Table::new(options, &limits);
     let mut shutdown = std::pin::pin!(shutdown);
+    let (mut timer, mut armed) = (smol::Timer::never(), None);
     loop {
-        let next = async {
-            let permit = permits.acquire_arc().await;
-            Some((permit, listener.accept().await))
+        let poll = table.lock().poll(Instant::now());
+        poll.expired.into_iter().for_each(cancel);
+        if let Some(suppressed) = poll.full {
+            warn!(
+                suppressed,
+                "every connection slot is taken: new clients wait in the backlog"
+            );
+        }
+        // One timer for the whole loop, moved only when the earliest deadline moves.
+        if poll.timeout != armed {
+            armed = poll.timeout;
+            timer = poll
+                .timeout
+                .map_or_else(smol::Timer::never, smol::Timer::at);
+        }
+        let shut = async {
+            shutdown.as_mut().await;
+            Step::Shutdown
         };
-        let Some((permit, accepted)) = smol::future::or(next, shutdown.as_mut()).await else {
-            break;
+        let accept = async {
+            match poll.accept {
+                Accept::Now => Step::Accepted(listener.accept().await),
+                _ => std::future::pending().await,
+            }
         };
-        let (tcp, addr) = match accepted {
-            Ok(c) => c,
-            Err(e) => {
-                warn!(error = %e, "accept failed");
-                smol::Timer::after(Duration::from_millis(50)).await;
+        let tick = async {
+            (&mut timer).await;
+            armed = None;
+            Step::Look
+        };
+        let woken = async {
+            table.woken().await;
+            Step::Look
+        };
+        let (tcp, addr) = match or(or(shut, accept), or(tick, woken)).await {
+            Step::Shutdown => break,
+            Step::Look => continue,
+            Step::Accepted(Ok(c)) => c,
+            Step::Accepted(Err(e)) => {
+                let failed = table.lock().accept_failed(&e, Instant::now());
+                if let Some(suppressed) = failed.log {
+                    warn!(error = %e, suppressed, "accept failed; backing off");
+                }
+                failed.shed.into_iter().for_each(cancel);
+                smol::Timer::after(failed.retry_after).await;
                 continue;
             }
         };
-        let (gate, handler) = (gate.clone(), Arc::clone(&handler));
-        let span = tracing::info_span!("certauth", remote = %addr);
-        tasks.retain(|t| !t.is_finished());
-        tasks.push(smol::spawn(
-            async move {
-                let result = gate.accept_websocket(tcp).await;
-                drop(permit);
-                match result {
-                    Ok((ws, client)) => {
-                        info!(subject = %client.certificate().subject().to_rfc4514(), "client authenticated");
-                        handler(ws, client).await;
-                    }
-                    Err(AcceptError::Denied(d)) => warn!(
-                        code = d.code(),
-                        status = d.status().code(),
-                        subject = d.certificate().map(|c| c.subject().to_rfc4514()),
-                        "client rejected: {d}"
-                    ),
-                    Err(e) => debug!(error = %e, "connection closed before authentication"),
-                }
+        let admission = table.lock().admit(Some(addr.ip()), first, Instant::now());
+        match admission {
+            Admission::Refused {
+                reason,
+                log: Some(suppressed),
+            } => {
+                warn!(remote = %addr, suppressed, "connection refused: {reason}");
             }
-            .instrument(span),
-        ));
-    }
-    let all = async {
-        for t in tasks.drain(..) {
-            t.await;
+            Admission::Admitted { id, shed } => {
+                shed.into_iter().for_each(cancel);
+                let span = tracing::info_span!("certauth", remote = %addr);
+                let task = smol::spawn(connection(tcp, addr, table.slot(id)).instrument(span));
+                let ended = table.lock().set_handle(id, task);
+                ended.into_iter().for_each(Task::detach);
+            }
+            _ => {}
         }
+    }
+    drop(listener);
+    drop(table.lock().drain()); // dropping pending tasks cancels them
+    info!(
+        open = table.lock().len(),
+        "shutting down: draining connections"
+    );
+    table.drain().signal();
+    let finished = async {
+        while !table.lock().is_empty() {
+            table.woken().await;
+        }
+        table.drain().released().await;
     };
-    // Tasks still running after the grace period are dropped, which cancels them.
-    let _ = timeout(options.grace, all).await;
+    if within(Some(options.grace), finished).await.is_none() {
+        warn!(
+            left = table.lock().len(),
+            "grace period over: cancelling connections"
+        );
+        table.drain().cancel();
+        let tasks = table.lock().cancel_all();
+        for task in tasks {
+            task.cancel().await;
+        }
+    }
     Ok(())
 }

@@ -148,9 +148,9 @@ fn serve_websocket_echoes_and_shuts_down() {
                 serve_websocket(
                     listener,
                     Gate::new(setup.auth, setup.tls),
-                    ServeOptions::default()
-                        .max_handshakes(4)
-                        .grace(Duration::from_millis(200)),
+                    ServeOptions::DEFAULT
+                        .with_max_pending(4)
+                        .with_grace(Duration::from_millis(200)),
                     async move {
                         let _ = stop_rx.recv().await;
                     },

@@ -37,37 +37,48 @@
 //! # Ok(()) }
 //! ```
 //!
+//! [`serve_websocket`], [`serve`] and [`serve_plain`] run the connection lifecycle the core
+//! decides ([`certauth_core::lifecycle`]): they keep accepting under load, shed stalled
+//! connections before authentication, bound each phase by [`Limits`], back off on accept
+//! errors and drain on shutdown (WebSockets get a 1001 close). [`serve_connections`] is that
+//! lifecycle for any per-connection work (certauth-hyper runs on it).
+//!
 //! Features: `ring` (default) and `aws-lc-rs` enable that rustls provider; pass the provider
 //! you want to `server_config` and `ChainVerifier` as a value.
 #![forbid(unsafe_code)]
 
 use std::future::Future;
 use std::io;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_tungstenite::WebSocketStream;
 use async_tungstenite::tokio::TokioAdapter;
 use async_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use certauth_core::lifecycle::{
+    Accept, Admission, Drain, DrainingWebSocket, Phase, Shed, Slot, Table,
+};
 use certauth_core::{
     Authenticated, Authenticator, CertificateDer, Decision, Denial, HeadError, HeadParser,
-    HeadProgress, PeerInfo, RequestHead, ResponseHead, UnixTime, UpgradeError,
+    HeadProgress, Limits, PeerInfo, RequestHead, ResponseHead, UnixTime, UpgradeError,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::time::timeout;
+use tokio::task::AbortHandle;
 use tracing::{Instrument as _, debug, info, warn};
 
 pub use async_tungstenite;
 pub use certauth_core;
+pub use certauth_core::lifecycle::ServeOptions;
 pub use rustls;
 pub use tokio_rustls;
 
 /// The TLS stream a [`Gate`] produces.
 pub type TlsStream = tokio_rustls::server::TlsStream<TcpStream>;
-/// A server-side WebSocket over `S` (by default the gate's TLS stream).
-pub type WebSocket<S = TlsStream> = WebSocketStream<TokioAdapter<S>>;
+/// A server-side WebSocket over `S` (by default the gate's TLS stream). When it was opened by
+/// a serve helper, it closes itself with 1001 (going away) as the server drains.
+pub type WebSocket<S = TlsStream> = DrainingWebSocket<WebSocketStream<TokioAdapter<S>>>;
 
 /// WebSocket settings for servers holding many idle connections: a 4 KiB read buffer
 /// (tungstenite's default 128 KiB costs about 150 KiB per idle connection once touched),
@@ -94,6 +105,15 @@ pub struct Accepted<S> {
     pub leftover: Vec<u8>,
     /// Who the client is.
     pub client: Authenticated,
+    limits: Limits,
+    drain: Drain,
+}
+
+impl<S> Accepted<S> {
+    /// The server's shutdown signal (one that never fires outside a serve helper).
+    pub fn drain(&self) -> &Drain {
+        &self.drain
+    }
 }
 
 /// Why a connection did not pass the gate. For `Denied`, `Head` and `Upgrade` the core's
@@ -128,6 +148,14 @@ pub enum AcceptError {
     Upgrade(#[from] UpgradeError),
 }
 
+/// Runs `fut`, bounded by `limit` if there is one.
+async fn within<T>(limit: Option<Duration>, fut: impl Future<Output = T>) -> Option<T> {
+    match limit {
+        Some(limit) => tokio::time::timeout(limit, fut).await.ok(),
+        None => Some(fut.await),
+    }
+}
+
 /// The gate: a TLS acceptor and an authenticator. Cheap to clone.
 #[derive(Clone)]
 pub struct Gate {
@@ -157,16 +185,26 @@ impl Gate {
         &self.auth
     }
 
-    /// TLS handshake, request head, decision. For your own HTTP handling.
+    /// TLS handshake, request head, decision, each bounded by the authenticator's limits.
+    /// For your own HTTP handling.
     pub async fn accept_http(&self, tcp: TcpStream) -> Result<Accepted<TlsStream>, AcceptError> {
-        let remote = tcp.peer_addr().ok().map(|a| a.ip());
-        let limit = self.auth.limits().handshake_timeout;
-        let tls = timeout(limit, self.acceptor.accept(tcp))
+        let limits = self.auth.limits();
+        let tls = within(Some(limits.handshake_timeout), self.acceptor.accept(tcp))
             .await
-            .map_err(|_| AcceptError::HandshakeTimeout)?
+            .ok_or(AcceptError::HandshakeTimeout)?
             .map_err(AcceptError::Handshake)?;
+        self.after_handshake(tls, Some(limits.head_read_timeout))
+            .await
+    }
+
+    async fn after_handshake(
+        &self,
+        tls: TlsStream,
+        head_timeout: Option<Duration>,
+    ) -> Result<Accepted<TlsStream>, AcceptError> {
+        let remote = tls.get_ref().0.peer_addr().ok().map(|a| a.ip());
         let chain = certauth_core::tls::peer_chain(tls.get_ref().1);
-        gate(&self.auth, tls, &chain, remote).await
+        decide_on(&self.auth, tls, &chain, remote, head_timeout).await
     }
 
     /// [`Self::accept_http`], then the WebSocket handshake.
@@ -179,12 +217,25 @@ impl Gate {
 }
 
 /// The gate over a stream you set up yourself: plain TCP behind a proxy (header mode), or a
-/// TLS stream you accepted (pass its peer chain).
+/// TLS stream you accepted (pass its peer chain). The head is bounded by the limits.
 pub async fn gate<S: AsyncRead + AsyncWrite + Unpin>(
+    auth: &Authenticator,
+    io: S,
+    peer_chain: &[CertificateDer<'_>],
+    remote: Option<IpAddr>,
+) -> Result<Accepted<S>, AcceptError> {
+    let limit = Some(auth.limits().head_read_timeout);
+    decide_on(auth, io, peer_chain, remote, limit).await
+}
+
+/// Reads the head (within `head_timeout`, when the caller does not bound it itself), asks
+/// the core, writes a refusal.
+async fn decide_on<S: AsyncRead + AsyncWrite + Unpin>(
     auth: &Authenticator,
     mut io: S,
     peer_chain: &[CertificateDer<'_>],
     remote: Option<IpAddr>,
+    head_timeout: Option<Duration>,
 ) -> Result<Accepted<S>, AcceptError> {
     let mut parser = HeadParser::new(auth.limits());
     let mut buf = Vec::with_capacity(1024);
@@ -200,16 +251,16 @@ pub async fn gate<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
     };
-    let (head, consumed) = match timeout(auth.limits().head_read_timeout, read).await {
-        Err(_) => return Err(AcceptError::HeadTimeout),
-        Ok(Err(AcceptError::Head(e))) => {
+    let (head, consumed) = match within(head_timeout, read).await {
+        None => return Err(AcceptError::HeadTimeout),
+        Some(Err(AcceptError::Head(e))) => {
             reject(&mut io, &e.response(), auth.limits()).await;
             return Err(e.into());
         }
-        Ok(r) => r?,
+        Some(r) => r?,
     };
     let peer = PeerInfo::new(peer_chain, remote);
-    match auth.decide(&peer, &head, now()).await {
+    match auth.decide(&peer, &head, UnixTime::now()).await {
         Decision::Allow(client) => {
             buf.drain(..consumed);
             Ok(Accepted {
@@ -217,6 +268,8 @@ pub async fn gate<S: AsyncRead + AsyncWrite + Unpin>(
                 head,
                 leftover: buf,
                 client,
+                limits: *auth.limits(),
+                drain: Drain::default(),
             })
         }
         Decision::Deny(denial) => {
@@ -237,22 +290,19 @@ pub async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
         head,
         leftover,
         client,
+        limits,
+        drain,
     } = accepted;
     match certauth_core::accept_websocket(&head) {
         Ok(response) => {
             io.write_all(&response.to_bytes()).await?;
             io.flush().await?;
-            let ws = WebSocketStream::from_partially_read(
-                TokioAdapter::new(io),
-                leftover,
-                Role::Server,
-                Some(config),
-            )
-            .await;
-            Ok((ws, client))
+            let io = TokioAdapter::new(io);
+            let ws = WebSocketStream::from_partially_read(io, leftover, Role::Server, Some(config));
+            Ok((DrainingWebSocket::new(ws.await, &drain), client))
         }
         Err(e) => {
-            reject(&mut io, &e.response(), &certauth_core::Limits::DEFAULT).await;
+            reject(&mut io, &e.response(), &limits).await;
             Err(e.into())
         }
     }
@@ -265,14 +315,14 @@ pub async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
 async fn reject<S: AsyncRead + AsyncWrite + Unpin>(
     io: &mut S,
     response: &ResponseHead,
-    limits: &certauth_core::Limits,
+    limits: &Limits,
 ) {
     let _ = io.write_all(&response.to_bytes()).await;
     let _ = io.flush().await;
     let _ = io.shutdown().await;
     let mut sink = [0u8; 4096];
     let mut left = limits.max_linger_bytes;
-    let _ = timeout(limits.linger_timeout, async {
+    let _ = within(Some(limits.linger_timeout), async {
         while left > 0 {
             match io.read(&mut sink).await {
                 Ok(0) | Err(_) => break,
@@ -283,49 +333,103 @@ async fn reject<S: AsyncRead + AsyncWrite + Unpin>(
     .await;
 }
 
-fn now() -> UnixTime {
-    UnixTime::now()
-}
-
-/// Options for [`serve_websocket`].
-#[derive(Clone, Copy, Debug)]
-#[non_exhaustive]
-pub struct ServeOptions {
-    /// Most connections in the handshake/head/decision phase at once; further accepts wait.
-    /// Default 256.
-    pub max_handshakes: usize,
-    /// After shutdown, how long connection handlers may run before they are aborted.
-    /// Default 5 s.
-    pub grace: Duration,
-}
-
-impl Default for ServeOptions {
-    fn default() -> Self {
-        Self {
-            max_handshakes: 256,
-            grace: Duration::from_secs(5),
+/// After the gate, in a serve helper: logs the outcome (`tracing`; a refusal with its
+/// code); a client let in leaves the pre-authentication phase and runs `handler`.
+async fn run_admitted<S, Fut>(
+    result: Result<Accepted<S>, AcceptError>,
+    conn: &Conn,
+    handler: impl FnOnce(Accepted<S>) -> Fut,
+) where
+    Fut: Future<Output = ()>,
+{
+    match result {
+        Ok(mut accepted) => {
+            info!(subject = %accepted.client.certificate().subject().to_rfc4514(), "client authenticated");
+            conn.advance(Phase::Open, Instant::now());
+            accepted.drain = conn.drain().clone();
+            handler(accepted).await;
         }
+        Err(AcceptError::Denied(d)) => warn!(
+            code = d.code(),
+            status = d.status().code(),
+            subject = d.certificate().map(|c| c.subject().to_rfc4514()),
+            "client rejected: {d}"
+        ),
+        Err(e) => debug!(error = %e, "connection closed before authentication"),
     }
 }
 
-impl ServeOptions {
-    /// With another [`Self::max_handshakes`].
-    pub fn max_handshakes(mut self, n: usize) -> Self {
-        self.max_handshakes = n.max(1);
-        self
-    }
-
-    /// With another [`Self::grace`].
-    pub fn grace(mut self, d: Duration) -> Self {
-        self.grace = d;
-        self
-    }
+/// Serves authenticated TLS clients: runs the lifecycle ([`serve_connections`]) and, for
+/// each client the gate lets in, `handler` in the connection's task. Rejected clients get
+/// the core's response and are logged (`tracing`, with the code).
+pub async fn serve<F, Fut>(
+    listener: TcpListener,
+    gate: Gate,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+    handler: F,
+) -> io::Result<()>
+where
+    F: Fn(Accepted<TlsStream>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let handler = Arc::new(handler);
+    let limits = *gate.auth.limits();
+    serve_connections(
+        listener,
+        limits,
+        options,
+        Phase::Handshake,
+        shutdown,
+        move |tcp, _, conn| {
+            let (gate, handler) = (gate.clone(), Arc::clone(&handler));
+            async move {
+                let tls = match gate.acceptor.accept(tcp).await {
+                    Ok(tls) => tls,
+                    Err(e) => return debug!(error = %e, "TLS handshake failed"),
+                };
+                conn.advance(Phase::Head, Instant::now());
+                run_admitted(gate.after_handshake(tls, None).await, &conn, &*handler).await;
+            }
+        },
+    )
+    .await
 }
 
-/// Accepts connections until `shutdown` completes; each authenticated WebSocket client runs
-/// `handler` in its own task; rejected clients get the core's response and are logged
-/// (`tracing`, with the code). On shutdown, stops accepting, then gives running handlers
-/// `grace` to finish.
+/// [`serve`] for clients behind a TLS-terminating proxy (header mode): plain TCP, the
+/// certificate from the proxy's headers, the remote address for the trusted-proxy check.
+pub async fn serve_plain<F, Fut>(
+    listener: TcpListener,
+    auth: Authenticator,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+    handler: F,
+) -> io::Result<()>
+where
+    F: Fn(Accepted<TcpStream>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let handler = Arc::new(handler);
+    let limits = *auth.limits();
+    serve_connections(
+        listener,
+        limits,
+        options,
+        Phase::Head,
+        shutdown,
+        move |tcp, addr, conn| {
+            let (auth, handler) = (auth.clone(), Arc::clone(&handler));
+            async move {
+                let result = decide_on(&auth, tcp, &[], Some(addr.ip()), None).await;
+                run_admitted(result, &conn, &*handler).await;
+            }
+        },
+    )
+    .await
+}
+
+/// [`serve`] for WebSocket clients: each authenticated client runs `handler` with its
+/// WebSocket, which on shutdown is sent a 1001 close.
 pub async fn serve_websocket<F, Fut>(
     listener: TcpListener,
     gate: Gate,
@@ -338,57 +442,125 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let handler = Arc::new(handler);
-    let permits = Arc::new(tokio::sync::Semaphore::new(options.max_handshakes.max(1)));
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let permit = tokio::select! {
-            () = &mut shutdown => break,
-            p = Arc::clone(&permits).acquire_owned() => p.map_err(io::Error::other)?,
-        };
-        let (tcp, addr) = tokio::select! {
-            () = &mut shutdown => break,
-            r = listener.accept() => match r {
-                Ok(c) => c,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let (gate, handler) = (gate.clone(), Arc::clone(&handler));
-        let span = tracing::info_span!("certauth", remote = %addr);
-        tasks.spawn(
-            async move {
-                let result = gate.accept_websocket(tcp).await;
-                drop(permit);
-                match result {
-                    Ok((ws, client)) => {
-                        info!(subject = %client.certificate().subject().to_rfc4514(), "client authenticated");
-                        handler(ws, client).await;
-                    }
-                    Err(AcceptError::Denied(d)) => warn!(
-                        code = d.code(),
-                        status = d.status().code(),
-                        subject = d.certificate().map(|c| c.subject().to_rfc4514()),
-                        "client rejected: {d}"
-                    ),
-                    Err(e) => debug!(error = %e, "connection closed before authentication"),
-                }
+    let ws = gate.ws;
+    serve(listener, gate, options, shutdown, move |accepted| {
+        let handler = Arc::clone(&handler);
+        async move {
+            match upgrade(accepted, ws).await {
+                Ok((ws, client)) => handler(ws, client).await,
+                Err(e) => debug!(error = %e, "not a WebSocket upgrade"),
             }
-            .instrument(span),
-        );
-        while tasks.try_join_next().is_some() {}
-    }
-    if timeout(options.grace, async {
-        while tasks.join_next().await.is_some() {}
+        }
     })
     .await
-    .is_err()
-    {
-        tasks.abort_all();
+}
+
+/// A connection's place in [`serve_connections`]: report progress with `advance`; dropping
+/// it (the task ending or being cancelled) frees its slot.
+pub type Conn = Slot<AbortHandle>;
+
+fn cancel(shed: Shed<AbortHandle>) {
+    if let Some(suppressed) = shed.log {
+        warn!(remote = ?shed.remote, suppressed, "{shed}");
+    }
+    if let Some(h) = &shed.handle {
+        h.abort();
+    }
+}
+
+/// The connection lifecycle on tokio: accepts on `listener` until `shutdown` completes, asks
+/// the core's [`Connections`](certauth_core::lifecycle::Connections) whom to admit, shed and
+/// time out (connections start in `first`), and runs `connection` for each admitted one in
+/// its own task. On shutdown the listener is closed at once, connections not yet
+/// authenticated are closed, the others get `options.grace` (their drain signal fires) and
+/// are then cancelled.
+pub async fn serve_connections<F, Fut>(
+    listener: TcpListener,
+    limits: Limits,
+    options: ServeOptions,
+    first: Phase,
+    shutdown: impl Future<Output = ()>,
+    connection: F,
+) -> io::Result<()>
+where
+    F: Fn(TcpStream, SocketAddr, Conn) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let table = Table::new(options, &limits);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let poll = table.lock().poll(Instant::now());
+        poll.expired.into_iter().for_each(cancel);
+        if let Some(suppressed) = poll.full {
+            warn!(
+                suppressed,
+                "every connection slot is taken: new clients wait in the backlog"
+            );
+        }
+        let sleep = async {
+            match poll.timeout {
+                Some(t) => tokio::time::sleep_until(t.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        let accepted = tokio::select! {
+            () = &mut shutdown => break,
+            () = sleep => continue,
+            () = table.woken() => continue,
+            r = listener.accept(), if poll.accept == Accept::Now => r,
+        };
+        let now = Instant::now();
+        let (tcp, addr) = match accepted {
+            Ok(c) => c,
+            Err(e) => {
+                let failed = table.lock().accept_failed(&e, now);
+                if let Some(suppressed) = failed.log {
+                    warn!(error = %e, suppressed, "accept failed; backing off");
+                }
+                failed.shed.into_iter().for_each(cancel);
+                tokio::time::sleep(failed.retry_after).await;
+                continue;
+            }
+        };
+        let admission = table.lock().admit(Some(addr.ip()), first, now);
+        match admission {
+            Admission::Refused {
+                reason,
+                log: Some(suppressed),
+            } => {
+                warn!(remote = %addr, suppressed, "connection refused: {reason}");
+            }
+            Admission::Admitted { id, shed } => {
+                shed.into_iter().for_each(cancel);
+                let span = tracing::info_span!("certauth", remote = %addr);
+                let task = tokio::spawn(connection(tcp, addr, table.slot(id)).instrument(span));
+                let _ = table.lock().set_handle(id, task.abort_handle());
+            }
+            _ => {}
+        }
+    }
+    drop(listener);
+    let pending = table.lock().drain();
+    pending.iter().for_each(AbortHandle::abort);
+    info!(
+        open = table.lock().len(),
+        "shutting down: draining connections"
+    );
+    table.drain().signal();
+    let finished = async {
+        while !table.lock().is_empty() {
+            table.woken().await;
+        }
+        table.drain().released().await;
+    };
+    if tokio::time::timeout(options.grace, finished).await.is_err() {
+        warn!(
+            left = table.lock().len(),
+            "grace period over: cancelling connections"
+        );
+        table.drain().cancel();
+        let tasks = table.lock().cancel_all();
+        tasks.iter().for_each(AbortHandle::abort);
     }
     Ok(())
 }

@@ -157,9 +157,9 @@ fn serve_websocket_echoes_and_shuts_down() {
                 serve_websocket(
                     listener,
                     gate,
-                    ServeOptions::default()
-                        .max_handshakes(4)
-                        .grace(Duration::from_millis(200)),
+                    ServeOptions::DEFAULT
+                        .with_max_pending(4)
+                        .with_grace(Duration::from_millis(200)),
                     async move {
                         let _ = stop_rx.await;
                     },

@@ -187,3 +187,75 @@ fn bytes_that_cannot_start_a_request_are_refused_at_once() {
     assert_eq!(fed_bytewise(leading), Some(Ok(leading.len())));
     assert_eq!(fed_bytewise(b"GE"), None);
 }
+
+#[test]
+fn absolute_form_targets_are_given_in_origin_form() {
+    let limits = Limits::DEFAULT;
+    for (sent, want) in [
+        ("http://example.com/whoami", "/whoami"),
+        ("HTTPS://example.com:8443/a/b?x=1", "/a/b?x=1"),
+        ("http://example.com", "/"),
+        ("http://example.com?q=1", "/?q=1"),
+        ("/plain?x", "/plain?x"),
+        ("*", "*"),
+        ("example.com:443", "example.com:443"),
+    ] {
+        let bytes = format!("GET {sent} HTTP/1.1\r\nHost: example.com\r\n\r\n");
+        let (head, _) = RequestHead::parse(bytes.as_bytes(), &limits)
+            .unwrap()
+            .unwrap();
+        assert_eq!(head.target(), want, "{sent}");
+        assert!(head.raw().starts_with(format!("GET {sent} ").as_bytes()));
+        let parts = RequestHead::from_parts("GET", sent, Version::Http11, []);
+        assert_eq!(parts.target(), want, "from parts: {sent}");
+    }
+    let (head, _) = RequestHead::parse(b"GET http://h/p?q HTTP/1.1\r\n\r\n", &limits)
+        .unwrap()
+        .unwrap();
+    assert_eq!(head.path(), "/p");
+}
+
+#[test]
+fn heads_parsed_elsewhere_meet_the_same_limits() {
+    let limits = Limits::DEFAULT
+        .with_max_head_bytes(200)
+        .with_max_headers(3)
+        .with_max_header_bytes(50);
+    let ok: [(&str, &[u8]); 2] = [("Host", b"a"), ("X", b"b")];
+    assert_eq!(check_head(&limits, "GET", "/", ok), Ok(()));
+    // Exactly at each limit passes; one over fails, with the parser's error.
+    let at: [(&str, &[u8]); 1] = [("N", &[b'v'; 49])];
+    assert_eq!(check_head(&limits, "GET", "/", at), Ok(()));
+    let over: [(&str, &[u8]); 1] = [("N", &[b'v'; 50])];
+    assert_eq!(
+        check_head(&limits, "GET", "/", over),
+        Err(HeadError::HeaderTooLarge {
+            name: "N".into(),
+            max: 50
+        })
+    );
+    let three: [(&str, &[u8]); 3] = [("A", b"1"), ("B", b"2"), ("C", b"3")];
+    assert_eq!(check_head(&limits, "GET", "/", three), Ok(()));
+    let four: [(&str, &[u8]); 4] = [("A", b"1"), ("B", b"2"), ("C", b"3"), ("D", b"4")];
+    assert_eq!(
+        check_head(&limits, "GET", "/", four),
+        Err(HeadError::TooManyHeaders { max: 3 })
+    );
+    // The size counts as the raw gates count: the same head, byte for byte.
+    let head = "GET /path HTTP/1.1\r\nHost: example\r\nX-Pad: 0123456789\r\n\r\n";
+    let exact = Limits::DEFAULT.with_max_head_bytes(head.len());
+    let hs: [(&str, &[u8]); 2] = [("Host", b"example"), ("X-Pad", b"0123456789")];
+    assert_eq!(check_head(&exact, "GET", "/path", hs), Ok(()));
+    let smaller = Limits::DEFAULT.with_max_head_bytes(head.len() - 1);
+    assert_eq!(
+        check_head(&smaller, "GET", "/path", hs),
+        Err(HeadError::TooLarge {
+            max: head.len() - 1
+        })
+    );
+    assert!(
+        RequestHead::parse(head.as_bytes(), &exact)
+            .unwrap()
+            .is_some()
+    );
+}

@@ -1,0 +1,132 @@
+//! The connection lifecycle every serve helper runs, as sans-IO state: admission, shedding,
+//! deadlines, accept-error backoff and draining.
+//!
+//! The serve helpers of `certauth-tokio`, `certauth-smol` and `certauth-hyper` (and so the
+//! `certauth` CLI) keep no policy of their own: their accept loops ask [`Connections`] what
+//! to do, passing the current time, as quinn-proto's endpoint is driven with its timers.
+//! The loop of each runtime only accepts, spawns, sleeps until [`Connections::poll_timeout`]
+//! and cancels the connections the table names.
+//!
+//! ```text
+//!  accept loop ──poll_accept(now)──► Now | Wait{until}        (never stop accepting for good:
+//!      │                                                        stalled connections are shed)
+//!      ├─accept ok──admit(remote, now)──► Admitted{id, shed} | Refused(reason)
+//!      ├─accept err─accept_failed(err, now)──► retry_after, shed   (EMFILE: free a descriptor)
+//!      ├─timer──────expired(now)──► connections past their phase deadline: cancel them
+//!      └─shutdown───drain()──► pre-authentication connections to cancel; Drain::signal()
+//!  connection task ──advance(id, Head | Open, now)── close(id)
+//! ```
+//!
+//! A connection is *pending* (pre-authentication) from its accept until it is authenticated
+//! (raw gates) or has sent its first request (hyper): first the TLS handshake, bounded by
+//! [`Limits::handshake_timeout`](crate::Limits::handshake_timeout), then the request head,
+//! bounded by [`Limits::head_read_timeout`](crate::Limits::head_read_timeout) as one total
+//! deadline. Pending connections are capped ([`ServeOptions::max_pending`], and per address
+//! with [`ServeOptions::max_pending_per_address`]); when the cap is reached the loop keeps
+//! accepting and closes the pending connection that made the least progress (still in the
+//! handshake before one waiting for its head; the longest-stalled first), once it has been
+//! stalled for [`ServeOptions::shed_after`]. So idle and trickling clients cannot keep a
+//! trusted client waiting for more than about `shed_after`. All connections together are
+//! capped by [`ServeOptions::max_connections`].
+//!
+//! On shutdown ([`Connections::drain`]) the listener is closed at once, pending connections
+//! are closed, authenticated ones get [`ServeOptions::grace`] to finish (WebSockets are sent
+//! a 1001 close through [`Drain`], hyper finishes requests in flight), and what is left is
+//! cancelled.
+
+mod connections;
+mod drain;
+mod keepalive;
+mod table;
+#[cfg(feature = "websocket")]
+mod websocket;
+
+use std::time::Duration;
+
+pub use connections::{
+    Accept, AcceptFailure, Admission, ConnId, Connections, Event, Phase, Poll, Refusal, Shed,
+};
+pub use drain::{Drain, Draining, Hold};
+pub use keepalive::KeepAlive;
+pub use table::{Slot, Table, Woken};
+#[cfg(feature = "websocket")]
+pub use websocket::DrainingWebSocket;
+
+/// What a serve helper may hold and for how long: connection caps, shedding and the
+/// shutdown grace period. Per-phase time limits are in [`Limits`](crate::Limits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServeOptions {
+    /// Most connections open at once, authenticated or not. Default 10,000. At the cap the
+    /// loop sheds a stalled pending connection for a new one, or, if every connection is
+    /// authenticated, stops accepting (new clients wait in the listen backlog) until one
+    /// closes.
+    pub max_connections: usize,
+    /// Most connections in the pre-authentication phase (TLS handshake and request head).
+    /// Default 256. At the cap the loop keeps accepting and sheds the stalest.
+    pub max_pending: usize,
+    /// Most pre-authentication connections from one address; further ones from it are
+    /// closed at once. Default: no cap (clients behind one NAT share an address).
+    pub max_pending_per_address: Option<usize>,
+    /// How long a pending connection must have made no progress before it may be shed for
+    /// a new one. Default 1 s: longer than a handshake and head take over a slow link,
+    /// short enough that a flood of idle connections delays a trusted client by about that
+    /// much at most.
+    pub shed_after: Duration,
+    /// After shutdown begins, how long authenticated connections may finish before they are
+    /// cancelled. Default 5 s.
+    pub grace: Duration,
+}
+
+impl ServeOptions {
+    /// The defaults documented on each field.
+    pub const DEFAULT: Self = Self {
+        max_connections: 10_000,
+        max_pending: 256,
+        max_pending_per_address: None,
+        shed_after: Duration::from_secs(1),
+        grace: Duration::from_secs(5),
+    };
+
+    /// With another [`Self::max_connections`] (at least 1).
+    pub const fn with_max_connections(mut self, n: usize) -> Self {
+        self.max_connections = if n == 0 { 1 } else { n };
+        self
+    }
+
+    /// With another [`Self::max_pending`] (at least 1).
+    pub const fn with_max_pending(mut self, n: usize) -> Self {
+        self.max_pending = if n == 0 { 1 } else { n };
+        self
+    }
+
+    /// With a cap per address on pending connections (`None`: no cap; at least 1).
+    pub const fn with_max_pending_per_address(mut self, n: Option<usize>) -> Self {
+        self.max_pending_per_address = match n {
+            Some(0) => Some(1),
+            other => other,
+        };
+        self
+    }
+
+    /// With another [`Self::shed_after`].
+    pub const fn with_shed_after(mut self, d: Duration) -> Self {
+        self.shed_after = d;
+        self
+    }
+
+    /// With another [`Self::grace`].
+    pub const fn with_grace(mut self, d: Duration) -> Self {
+        self.grace = d;
+        self
+    }
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,609 @@
+//! [`Connections`]: which connections a serve loop accepts, sheds and times out.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use super::ServeOptions;
+use crate::limits::Limits;
+
+/// A connection's number in its [`Connections`] table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(u64);
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// How far a connection has got. Ordered by progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Phase {
+    /// The TLS handshake. Deadline: [`Limits::handshake_timeout`].
+    Handshake,
+    /// Waiting for the (first) request head. Deadline: [`Limits::head_read_timeout`],
+    /// counted from the start of this phase, however the bytes trickle in.
+    Head,
+    /// Authenticated (raw gates) or past its first request (hyper, whose keep-alive idle
+    /// time [`KeepAlive`](super::KeepAlive) bounds): no longer pre-authentication.
+    Open,
+}
+
+impl Phase {
+    fn pending(self) -> bool {
+        self != Self::Open
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Handshake => "TLS handshake",
+            Self::Head => "request head",
+            Self::Open => "open",
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Whether the serve loop may accept now.
+#[must_use]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Accept {
+    /// Accept the next connection.
+    Now,
+    /// Every slot is taken by connections that may not be shed yet: leave new clients in
+    /// the listen backlog until `until` (when the stalest pending connection may be shed),
+    /// or until a connection advances or closes (`None`: only then).
+    Wait {
+        /// When to ask again at the latest.
+        until: Option<Instant>,
+    },
+}
+
+/// A pending connection closed to make room, or because its phase ran out of time.
+#[must_use]
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Shed<H> {
+    /// Which.
+    pub id: ConnId,
+    /// The handle the adapter registered ([`Connections::set_handle`]): cancel it.
+    pub handle: Option<H>,
+    /// The phase it was in.
+    pub phase: Phase,
+    /// How long it had been in that phase.
+    pub stalled: Duration,
+    /// Its address.
+    pub remote: Option<IpAddr>,
+    /// Why it was closed.
+    pub event: Event,
+    /// Whether to log it (rate-limited): `Some(n)` with `n` more since the last line.
+    pub log: Option<u64>,
+}
+
+impl<H> fmt::Display for Shed<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let why = match self.event {
+            Event::Expired => "its phase ran out of time",
+            Event::AcceptFailed => "out of descriptors, it stalled longest",
+            _ => "it stalled and the pre-authentication slots are full",
+        };
+        write!(
+            f,
+            "closing connection {} before authentication ({} for {:?}): {why}",
+            self.id, self.phase, self.stalled
+        )
+    }
+}
+
+/// What the loop must do now: see [`Connections::poll`].
+#[must_use]
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Poll<H> {
+    /// Connections whose phase ran out of time, removed: cancel them.
+    pub expired: Vec<Shed<H>>,
+    /// Whether to accept.
+    pub accept: Accept,
+    /// When to poll again at the latest (besides an accept or a wake-up).
+    pub timeout: Option<Instant>,
+    /// The loop stopped accepting because every slot is held: `Some(n)` to log it.
+    pub full: Option<u64>,
+}
+
+/// Why a new connection is closed at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The server is shutting down.
+    Draining,
+    /// Its address already has [`ServeOptions::max_pending_per_address`] pending connections.
+    PerAddress {
+        /// The address.
+        address: IpAddr,
+        /// The cap.
+        limit: usize,
+    },
+    /// [`ServeOptions::max_connections`] are open and none may be shed.
+    TooMany {
+        /// The cap.
+        limit: usize,
+    },
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Draining => f.write_str("the server is shutting down"),
+            Self::PerAddress { address, limit } => write!(
+                f,
+                "{address} already has {limit} connections before authentication \
+                 (max_pending_per_address)"
+            ),
+            Self::TooMany { limit } => write!(
+                f,
+                "{limit} connections are open, all authenticated (max_connections)"
+            ),
+        }
+    }
+}
+
+/// What [`Connections::admit`] decided.
+#[must_use]
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Admission<H> {
+    /// Serve it as `id`; first cancel `shed`, if any, which made room for it.
+    Admitted {
+        /// The new connection's number.
+        id: ConnId,
+        /// The pending connection closed to make room.
+        shed: Option<Shed<H>>,
+    },
+    /// Close it at once.
+    Refused {
+        /// Why.
+        reason: Refusal,
+        /// Whether to log it (rate-limited).
+        log: Option<u64>,
+    },
+}
+
+/// What to do after a failed accept.
+#[must_use]
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct AcceptFailure<H> {
+    /// Wait this long before accepting again (zero: at once).
+    pub retry_after: Duration,
+    /// Out of descriptors, buffers or memory (as opposed to a client that went away before
+    /// its accept): worth a warning.
+    pub exhausted: bool,
+    /// Whether to log it (rate-limited): `Some(n)` with `n` more since the last line.
+    pub log: Option<u64>,
+    /// A stalled pending connection closed to free a descriptor.
+    pub shed: Option<Shed<H>>,
+}
+
+/// Events worth a log line, each rate-limited by [`Connections::should_log`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Event {
+    /// A pending connection was shed for a new one.
+    Shed,
+    /// A pending connection ran out of time.
+    Expired,
+    /// A new connection was refused.
+    Refused,
+    /// Accepting failed for want of a resource.
+    AcceptFailed,
+    /// The loop stopped accepting because every slot is held.
+    Full,
+}
+
+struct Entry<H> {
+    handle: Option<H>,
+    remote: Option<IpAddr>,
+    phase: Phase,
+    since: Instant,
+    deadline: Option<Instant>,
+}
+
+/// How many log lines of one kind per second at most.
+const LOG_EVERY: Duration = Duration::from_secs(1);
+/// Accept-error backoff: the first wait and the longest.
+const BACKOFF_MIN: Duration = Duration::from_millis(5);
+const BACKOFF_MAX: Duration = Duration::from_millis(250);
+
+/// Every connection a serve loop holds, and the decisions about them. `H` is the adapter's
+/// handle for cancelling a connection's task (tokio's `AbortHandle`, smol's `Task`).
+pub struct Connections<H> {
+    options: ServeOptions,
+    handshake_timeout: Duration,
+    head_timeout: Duration,
+    next: u64,
+    entries: HashMap<ConnId, Entry<H>>,
+    /// The pending (pre-authentication) connections: at most `max_pending` (plus one while
+    /// a shed is under way), so scanning them is cheap.
+    pending: Vec<ConnId>,
+    per_address: HashMap<IpAddr, usize>,
+    draining: bool,
+    /// The loop is waiting for a slot: any close or advance must wake it.
+    waiting: bool,
+    /// The earliest time the loop is asleep until.
+    armed: Option<Instant>,
+    accept_failures: u32,
+    logged: HashMap<Event, (Instant, u64)>,
+}
+
+impl<H> fmt::Debug for Connections<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connections")
+            .field("open", &self.entries.len())
+            .field("pending", &self.pending.len())
+            .field("draining", &self.draining)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<H> Connections<H> {
+    /// An empty table with these caps and `limits`' phase timeouts.
+    pub fn new(options: ServeOptions, limits: &Limits) -> Self {
+        Self {
+            options,
+            handshake_timeout: limits.handshake_timeout,
+            head_timeout: limits.head_read_timeout,
+            next: 0,
+            entries: HashMap::new(),
+            pending: Vec::new(),
+            per_address: HashMap::new(),
+            draining: false,
+            waiting: false,
+            armed: None,
+            accept_failures: 0,
+            logged: HashMap::new(),
+        }
+    }
+
+    /// The options.
+    pub fn options(&self) -> &ServeOptions {
+        &self.options
+    }
+
+    /// Connections held, pending ones included.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether none is held.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Connections in the pre-authentication phase.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Whether [`Self::drain`] was called.
+    pub fn is_draining(&self) -> bool {
+        self.draining
+    }
+
+    /// Everything the loop must know before it waits: what timed out (removed from the
+    /// table, to cancel), whether to accept, until when to sleep. Call it at the top of each
+    /// turn of the loop.
+    pub fn poll(&mut self, now: Instant) -> Poll<H> {
+        let expired = self.expired(now);
+        let accept = self.poll_accept(now);
+        let full = match accept {
+            Accept::Wait { .. } if !self.draining => self.should_log(Event::Full, now),
+            _ => None,
+        };
+        Poll {
+            expired,
+            accept,
+            timeout: self.poll_timeout(),
+            full,
+        }
+    }
+
+    /// Whether the loop may accept now. Ask before each accept.
+    pub fn poll_accept(&mut self, now: Instant) -> Accept {
+        let full = self.entries.len() >= self.options.max_connections
+            || self.pending.len() >= self.options.max_pending;
+        if self.draining {
+            self.waiting = true;
+            return Accept::Wait { until: None };
+        }
+        if !full {
+            self.waiting = false;
+            return Accept::Now;
+        }
+        self.waiting = true;
+        match self.stalest() {
+            None => Accept::Wait { until: None },
+            Some(id) => {
+                let Some(eligible) = self.shed_time(id) else {
+                    return Accept::Wait { until: None };
+                };
+                if eligible <= now {
+                    self.waiting = false;
+                    Accept::Now
+                } else {
+                    Accept::Wait {
+                        until: Some(eligible),
+                    }
+                }
+            }
+        }
+    }
+
+    /// A connection from `remote` was accepted at `now`, starting in `phase`
+    /// ([`Phase::Handshake`] with TLS, [`Phase::Head`] on a plain listener).
+    pub fn admit(&mut self, remote: Option<IpAddr>, phase: Phase, now: Instant) -> Admission<H> {
+        if self.draining {
+            return self.refuse(Refusal::Draining, now);
+        }
+        self.accept_failures = 0;
+        if let (Some(limit), Some(address)) = (self.options.max_pending_per_address, remote)
+            && phase.pending()
+            && self.per_address.get(&address).copied().unwrap_or(0) >= limit
+        {
+            return self.refuse(Refusal::PerAddress { address, limit }, now);
+        }
+        let full = self.entries.len() >= self.options.max_connections
+            || self.pending.len() >= self.options.max_pending;
+        let shed = if full {
+            match self.stalest() {
+                Some(victim) => self.remove(victim, Event::Shed, now),
+                None => {
+                    let limit = self.options.max_connections;
+                    return self.refuse(Refusal::TooMany { limit }, now);
+                }
+            }
+        } else {
+            None
+        };
+        let id = ConnId(self.next);
+        self.next += 1;
+        let deadline = self.deadline(phase, now);
+        self.entries.insert(
+            id,
+            Entry {
+                handle: None,
+                remote,
+                phase,
+                since: now,
+                deadline,
+            },
+        );
+        if phase.pending() {
+            self.add_pending(id, remote);
+        }
+        Admission::Admitted { id, shed }
+    }
+
+    fn refuse(&mut self, reason: Refusal, now: Instant) -> Admission<H> {
+        let log = self.should_log(Event::Refused, now);
+        Admission::Refused { reason, log }
+    }
+
+    /// Registers the handle that cancels `id`'s task. Hands it back if the connection has
+    /// already ended (its task may finish before the loop gets here): detach or drop it.
+    pub fn set_handle(&mut self, id: ConnId, handle: H) -> Option<H> {
+        match self.entries.get_mut(&id) {
+            Some(e) => {
+                e.handle = Some(handle);
+                None
+            }
+            None => Some(handle),
+        }
+    }
+
+    /// `id` moved on to `phase` at `now`. True if the loop must be woken (its timer is now
+    /// too late, or it waits for a slot that this frees).
+    pub fn advance(&mut self, id: ConnId, phase: Phase, now: Instant) -> bool {
+        let deadline = self.deadline(phase, now);
+        let Some(e) = self.entries.get_mut(&id) else {
+            return false;
+        };
+        let was_pending = e.phase.pending();
+        let remote = e.remote;
+        e.phase = phase;
+        e.since = now;
+        e.deadline = deadline;
+        if was_pending && !phase.pending() {
+            self.remove_pending(id, remote);
+        }
+        self.waiting || deadline.is_some_and(|d| self.armed.is_none_or(|a| d < a))
+    }
+
+    /// `id` ended (idempotent). Returns its handle, and whether the loop must be woken (it
+    /// waits for a slot, or for the last connection while draining).
+    pub fn close(&mut self, id: ConnId) -> (Option<H>, bool) {
+        let Some(e) = self.entries.remove(&id) else {
+            return (None, false);
+        };
+        if e.phase.pending() {
+            self.remove_pending(id, e.remote);
+        }
+        (e.handle, self.waiting || self.draining)
+    }
+
+    /// When the loop must look again at the latest: the earliest phase deadline, or when a
+    /// stalled connection becomes sheddable while the loop waits for a slot.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        let deadlines = self
+            .pending
+            .iter()
+            .filter_map(|id| self.entries.get(id)?.deadline);
+        let sheddable = self
+            .waiting
+            .then(|| self.stalest())
+            .flatten()
+            .and_then(|id| self.shed_time(id));
+        self.armed = deadlines.chain(sheddable).min();
+        self.armed
+    }
+
+    /// The pending connections whose phase deadline has passed at `now`, removed from the
+    /// table: cancel them (a connection out of time is closed without a response).
+    pub fn expired(&mut self, now: Instant) -> Vec<Shed<H>> {
+        let due: Vec<ConnId> = self
+            .pending
+            .iter()
+            .copied()
+            .filter(|id| {
+                self.entries
+                    .get(id)
+                    .and_then(|e| e.deadline)
+                    .is_some_and(|d| d <= now)
+            })
+            .collect();
+        due.into_iter()
+            .filter_map(|id| self.remove(id, Event::Expired, now))
+            .collect()
+    }
+
+    /// Accepting failed with `error` at `now`. A client that left before its accept is
+    /// retried at once; running out of descriptors, buffers or memory sheds the stalest
+    /// pending connection (freeing a descriptor) and backs off, longer each time in a row
+    /// (5 ms doubling up to 250 ms), so the loop never spins and serves again as soon as
+    /// descriptors free up.
+    pub fn accept_failed(&mut self, error: &io::Error, now: Instant) -> AcceptFailure<H> {
+        use io::ErrorKind as K;
+        if matches!(
+            error.kind(),
+            K::ConnectionAborted | K::ConnectionReset | K::Interrupted | K::WouldBlock
+        ) {
+            return AcceptFailure {
+                retry_after: Duration::ZERO,
+                exhausted: false,
+                log: None,
+                shed: None,
+            };
+        }
+        let log = self.should_log(Event::AcceptFailed, now);
+        let shed = self
+            .stalest()
+            .and_then(|id| self.remove(id, Event::AcceptFailed, now));
+        let retry_after = BACKOFF_MIN
+            .saturating_mul(1 << self.accept_failures.min(6))
+            .min(BACKOFF_MAX);
+        self.accept_failures = self.accept_failures.saturating_add(1);
+        AcceptFailure {
+            retry_after,
+            exhausted: true,
+            log,
+            shed,
+        }
+    }
+
+    /// Starts draining: no more admissions. Returns the pending connections, removed from
+    /// the table, to close at once; open ones stay until they end or [`Self::cancel_all`].
+    pub fn drain(&mut self) -> Vec<H> {
+        self.draining = true;
+        let pending = std::mem::take(&mut self.pending);
+        self.per_address.clear();
+        pending
+            .into_iter()
+            .filter_map(|id| self.entries.remove(&id)?.handle)
+            .collect()
+    }
+
+    /// Empties the table, returning every handle: the grace period is over.
+    pub fn cancel_all(&mut self) -> Vec<H> {
+        self.pending.clear();
+        self.per_address.clear();
+        self.entries.drain().filter_map(|(_, e)| e.handle).collect()
+    }
+
+    /// Whether an `event` at `now` deserves a log line: at most one per kind per second.
+    /// `Some(n)`: log it, noting `n` more of the same kind since the last line.
+    pub fn should_log(&mut self, event: Event, now: Instant) -> Option<u64> {
+        match self.logged.get_mut(&event) {
+            Some((last, suppressed)) if now.saturating_duration_since(*last) < LOG_EVERY => {
+                *suppressed += 1;
+                None
+            }
+            Some((last, suppressed)) => {
+                *last = now;
+                Some(std::mem::take(suppressed))
+            }
+            None => {
+                self.logged.insert(event, (now, 0));
+                Some(0)
+            }
+        }
+    }
+
+    fn deadline(&self, phase: Phase, now: Instant) -> Option<Instant> {
+        match phase {
+            Phase::Handshake => Some(now + self.handshake_timeout),
+            Phase::Head => Some(now + self.head_timeout),
+            Phase::Open => None,
+        }
+    }
+
+    /// When `id` may be shed for a new connection.
+    fn shed_time(&self, id: ConnId) -> Option<Instant> {
+        Some(self.entries.get(&id)?.since + self.options.shed_after)
+    }
+
+    /// The pending connection that made the least progress: the earliest phase first, then
+    /// the longest in it.
+    fn stalest(&self) -> Option<ConnId> {
+        self.pending
+            .iter()
+            .filter_map(|id| Some((*id, self.entries.get(id)?)))
+            .min_by_key(|(_, e)| (e.phase, e.since))
+            .map(|(id, _)| id)
+    }
+
+    fn remove(&mut self, id: ConnId, event: Event, now: Instant) -> Option<Shed<H>> {
+        let e = self.entries.remove(&id)?;
+        if e.phase.pending() {
+            self.remove_pending(id, e.remote);
+        }
+        Some(Shed {
+            id,
+            handle: e.handle,
+            phase: e.phase,
+            stalled: now.saturating_duration_since(e.since),
+            remote: e.remote,
+            event,
+            log: self.should_log(event, now),
+        })
+    }
+
+    fn add_pending(&mut self, id: ConnId, remote: Option<IpAddr>) {
+        self.pending.push(id);
+        if let (Some(_), Some(a)) = (self.options.max_pending_per_address, remote) {
+            *self.per_address.entry(a).or_insert(0) += 1;
+        }
+    }
+
+    fn remove_pending(&mut self, id: ConnId, remote: Option<IpAddr>) {
+        if let Some(i) = self.pending.iter().position(|p| *p == id) {
+            self.pending.swap_remove(i);
+        }
+        if let Some(a) = remote
+            && let Some(n) = self.per_address.get_mut(&a)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_address.remove(&a);
+            }
+        }
+    }
+}

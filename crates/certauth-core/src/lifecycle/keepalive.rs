@@ -1,0 +1,59 @@
+//! [`KeepAlive`]: how long an HTTP connection may sit idle between requests.
+
+use std::time::{Duration, Instant};
+
+use crate::limits::Limits;
+
+/// The keep-alive clock of one HTTP/1.1 or HTTP/2 connection (certauth-hyper's serve): idle
+/// from its last response (or its handshake) until a request starts; when it has been idle
+/// for [`Limits::idle_timeout`] it is shut down gracefully. A request in flight (HTTP/2:
+/// any stream) stops the clock, however long it runs. A client that trickles the head of
+/// its next request is still idle, so the idle timeout also bounds every head after the
+/// first (the first is bounded by [`Limits::head_read_timeout`] in
+/// [`Connections`](super::Connections)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeepAlive {
+    idle_timeout: Duration,
+    in_flight: usize,
+    idle_since: Instant,
+}
+
+impl KeepAlive {
+    /// A connection idle since `now`.
+    pub fn new(limits: &Limits, now: Instant) -> Self {
+        Self {
+            idle_timeout: limits.idle_timeout,
+            in_flight: 0,
+            idle_since: now,
+        }
+    }
+
+    /// A request started.
+    pub fn request_started(&mut self) {
+        self.in_flight += 1;
+    }
+
+    /// A request's response is ready (its body may still stream: a graceful shutdown lets it
+    /// finish).
+    pub fn request_finished(&mut self, now: Instant) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if self.in_flight == 0 {
+            self.idle_since = now;
+        }
+    }
+
+    /// Requests in flight.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// When the connection will have been idle too long, `None` while a request is in flight.
+    pub fn deadline(&self) -> Option<Instant> {
+        (self.in_flight == 0).then(|| self.idle_since + self.idle_timeout)
+    }
+
+    /// Whether the connection has been idle too long at `now`.
+    pub fn expired(&self, now: Instant) -> bool {
+        self.deadline().is_some_and(|d| d <= now)
+    }
+}

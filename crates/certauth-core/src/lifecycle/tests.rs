@@ -1,0 +1,441 @@
+use std::io;
+use std::net::IpAddr;
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::limits::Limits;
+
+/// One instant to count from; every other time in these tests is an offset.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a base for fixed offsets in tests"
+)]
+fn t0() -> Instant {
+    Instant::now()
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn ip(s: &str) -> Option<IpAddr> {
+    Some(s.parse().unwrap())
+}
+
+fn limits() -> Limits {
+    Limits::DEFAULT
+        .with_handshake_timeout(ms(1000))
+        .with_head_read_timeout(ms(500))
+}
+
+fn table(options: ServeOptions) -> Connections<&'static str> {
+    Connections::new(options, &limits())
+}
+
+fn admitted(a: Admission<&'static str>) -> (ConnId, Option<Shed<&'static str>>) {
+    match a {
+        Admission::Admitted { id, shed } => (id, shed),
+        Admission::Refused { reason, .. } => panic!("refused: {reason}"),
+    }
+}
+
+fn refused(a: Admission<&'static str>) -> Refusal {
+    match a {
+        Admission::Refused { reason, .. } => reason,
+        Admission::Admitted { id, .. } => panic!("admitted {id}"),
+    }
+}
+
+#[test]
+fn below_the_caps_everything_is_admitted_at_once() {
+    let t = t0();
+    let mut c = table(ServeOptions::DEFAULT);
+    assert_eq!(c.poll_accept(t), Accept::Now);
+    let (a, shed) = admitted(c.admit(ip("10.0.0.1"), Phase::Handshake, t));
+    assert!(shed.is_none());
+    let (b, _) = admitted(c.admit(ip("10.0.0.1"), Phase::Head, t));
+    assert_ne!(a, b);
+    assert_eq!((c.len(), c.pending()), (2, 2));
+    assert!(!c.is_empty());
+}
+
+#[test]
+fn a_full_pending_phase_sheds_the_least_progressed_stalest_connection() {
+    let t = t0();
+    let opts = ServeOptions::DEFAULT
+        .with_max_pending(3)
+        .with_shed_after(ms(1000));
+    let mut c = table(opts);
+    let (old_head, _) = admitted(c.admit(ip("10.0.0.1"), Phase::Handshake, t));
+    assert!(c.set_handle(old_head, "old-head").is_none());
+    c.advance(old_head, Phase::Head, t + ms(10));
+    let (hs_old, _) = admitted(c.admit(ip("10.0.0.2"), Phase::Handshake, t + ms(20)));
+    assert!(c.set_handle(hs_old, "hs-old").is_none());
+    let (hs_new, _) = admitted(c.admit(ip("10.0.0.3"), Phase::Handshake, t + ms(30)));
+    assert!(c.set_handle(hs_new, "hs-new").is_none());
+
+    // Full, and the stalest is younger than shed_after: leave clients in the backlog until
+    // it may be shed.
+    assert_eq!(
+        c.poll_accept(t + ms(500)),
+        Accept::Wait {
+            until: Some(t + ms(1020))
+        }
+    );
+    assert_eq!(
+        c.poll_timeout(),
+        Some(t + ms(510)),
+        "head deadline of old-head"
+    );
+    // Once it may: a connection still in the handshake goes before one that got further,
+    // the one stalled longest first.
+    assert_eq!(c.poll_accept(t + ms(1020)), Accept::Now);
+    let (_, shed) = admitted(c.admit(ip("10.0.0.4"), Phase::Handshake, t + ms(1020)));
+    let shed = shed.unwrap();
+    assert_eq!(
+        (shed.id, shed.handle, shed.phase, shed.stalled, shed.remote),
+        (
+            hs_old,
+            Some("hs-old"),
+            Phase::Handshake,
+            ms(1000),
+            ip("10.0.0.2")
+        )
+    );
+    assert_eq!((c.len(), c.pending()), (3, 3));
+    let (_, shed) = admitted(c.admit(ip("10.0.0.5"), Phase::Handshake, t + ms(1030)));
+    assert_eq!(shed.unwrap().handle, Some("hs-new"));
+}
+
+#[test]
+fn authenticated_connections_are_never_shed_and_the_total_cap_waits_for_them() {
+    let t = t0();
+    let mut c = table(ServeOptions::DEFAULT.with_max_connections(2));
+    let (a, _) = admitted(c.admit(ip("10.0.0.1"), Phase::Handshake, t));
+    let (b, _) = admitted(c.admit(ip("10.0.0.2"), Phase::Head, t));
+    // a is authenticated: only b may be shed.
+    c.advance(a, Phase::Open, t + ms(1));
+    assert_eq!(c.pending(), 1);
+    assert_eq!(c.poll_accept(t + ms(5000)), Accept::Now);
+    let (third, shed) = admitted(c.admit(ip("10.0.0.3"), Phase::Handshake, t + ms(5000)));
+    assert_eq!(shed.unwrap().id, b);
+    assert_eq!(c.len(), 2);
+    // Both open now: wait (in the backlog) until one closes, and refuse if asked anyway.
+    c.advance(third, Phase::Open, t + ms(5001));
+    assert_eq!(c.pending(), 0);
+    assert_eq!(c.poll_accept(t + ms(9000)), Accept::Wait { until: None });
+    assert_eq!(
+        refused(c.admit(ip("10.0.0.4"), Phase::Handshake, t + ms(9000))),
+        Refusal::TooMany { limit: 2 }
+    );
+    // A close while the loop waits must wake it.
+    let (_, wake) = c.close(a);
+    assert!(wake);
+    assert_eq!(c.poll_accept(t + ms(9001)), Accept::Now);
+}
+
+#[test]
+fn the_per_address_cap_refuses_only_that_address_and_frees_on_progress() {
+    let t = t0();
+    let mut c = table(ServeOptions::DEFAULT.with_max_pending_per_address(Some(2)));
+    let (a, _) = admitted(c.admit(ip("192.0.2.1"), Phase::Handshake, t));
+    admitted(c.admit(ip("192.0.2.1"), Phase::Handshake, t));
+    let r = refused(c.admit(ip("192.0.2.1"), Phase::Handshake, t));
+    assert_eq!(
+        r,
+        Refusal::PerAddress {
+            address: "192.0.2.1".parse().unwrap(),
+            limit: 2
+        }
+    );
+    assert!(r.to_string().contains("192.0.2.1"), "{r}");
+    admitted(c.admit(ip("192.0.2.2"), Phase::Handshake, t));
+    admitted(c.admit(None, Phase::Handshake, t));
+    // Authenticated connections do not count against it.
+    c.advance(a, Phase::Open, t);
+    admitted(c.admit(ip("192.0.2.1"), Phase::Handshake, t));
+    assert!(
+        matches!(
+            c.admit(ip("192.0.2.1"), Phase::Handshake, t),
+            Admission::Refused { log: None, .. }
+        ),
+        "the second refusal within a second is not logged"
+    );
+    // Off by default.
+    let mut c = table(ServeOptions::DEFAULT);
+    for _ in 0..50 {
+        admitted(c.admit(ip("192.0.2.1"), Phase::Handshake, t));
+    }
+}
+
+#[test]
+fn each_phase_has_one_deadline_and_open_connections_none() {
+    let t = t0();
+    let mut c = table(ServeOptions::DEFAULT);
+    let (a, _) = admitted(c.admit(ip("10.0.0.1"), Phase::Handshake, t));
+    assert!(c.set_handle(a, "a").is_none());
+    let (b, _) = admitted(c.admit(ip("10.0.0.2"), Phase::Handshake, t + ms(100)));
+    assert!(c.set_handle(b, "b").is_none());
+    assert_eq!(c.poll_timeout(), Some(t + ms(1000)));
+    // a finishes its handshake: its head deadline (500 ms) is earlier than the loop's timer.
+    assert!(c.advance(a, Phase::Head, t + ms(200)));
+    assert_eq!(c.poll_timeout(), Some(t + ms(700)));
+    // A later deadline does not wake the loop.
+    assert!(!c.advance(b, Phase::Head, t + ms(600)));
+    assert!(c.expired(t + ms(699)).is_empty());
+    let out = c.expired(t + ms(700));
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        (out[0].id, out[0].handle, out[0].phase, out[0].stalled),
+        (a, Some("a"), Phase::Head, ms(500))
+    );
+    assert_eq!(c.len(), 1);
+    c.advance(b, Phase::Open, t + ms(650));
+    assert_eq!(c.poll_timeout(), None);
+    assert!(c.expired(t + ms(100_000)).is_empty());
+    // A handle registered after its connection ended comes back.
+    assert_eq!(c.set_handle(a, "late"), Some("late"));
+    // Closing twice is harmless; an unknown id advances nothing.
+    assert_eq!(c.close(a).0, None);
+    assert!(!c.advance(a, Phase::Open, t));
+    assert_eq!(c.close(b).0, Some("b"), "its handle, to drop or detach");
+}
+
+#[test]
+fn accept_errors_back_off_shed_and_never_spin() {
+    let t = t0();
+    let mut c = table(ServeOptions::DEFAULT);
+    let gone = c.accept_failed(&io::Error::from(io::ErrorKind::ConnectionAborted), t);
+    assert_eq!((gone.retry_after, gone.exhausted), (Duration::ZERO, false));
+    assert!(gone.shed.is_none());
+
+    let (a, _) = admitted(c.admit(ip("10.0.0.1"), Phase::Head, t));
+    assert!(c.set_handle(a, "idle").is_none());
+    let emfile = io::Error::from_raw_os_error(24);
+    let f = c.accept_failed(&emfile, t + ms(1));
+    assert!(f.exhausted);
+    assert_eq!(f.retry_after, ms(5));
+    assert_eq!(
+        f.shed.unwrap().handle,
+        Some("idle"),
+        "a descriptor is freed"
+    );
+    let waits: Vec<Duration> = (0..8)
+        .map(|_| c.accept_failed(&emfile, t).retry_after)
+        .collect();
+    assert_eq!(
+        waits,
+        [10, 20, 40, 80, 160, 250, 250, 250].map(ms),
+        "doubling, capped"
+    );
+    // A successful accept resets the backoff.
+    admitted(c.admit(ip("10.0.0.1"), Phase::Head, t));
+    assert_eq!(c.accept_failed(&emfile, t).retry_after, ms(5));
+}
+
+#[test]
+fn draining_closes_pending_connections_and_cancel_all_the_rest() {
+    let t = t0();
+    let mut c = table(ServeOptions::DEFAULT);
+    let (a, _) = admitted(c.admit(ip("10.0.0.1"), Phase::Handshake, t));
+    assert!(c.set_handle(a, "pending").is_none());
+    let (b, _) = admitted(c.admit(ip("10.0.0.2"), Phase::Handshake, t));
+    assert!(c.set_handle(b, "open").is_none());
+    c.advance(b, Phase::Open, t);
+    assert_eq!(c.drain(), vec!["pending"]);
+    assert!(c.is_draining());
+    assert_eq!(c.poll_accept(t), Accept::Wait { until: None });
+    assert_eq!(
+        refused(c.admit(ip("10.0.0.3"), Phase::Handshake, t)),
+        Refusal::Draining
+    );
+    assert_eq!(c.len(), 1);
+    assert_eq!(c.cancel_all(), vec!["open"]);
+    assert!(c.is_empty());
+    // While draining, the last close wakes the loop.
+    let mut c = table(ServeOptions::DEFAULT);
+    let (a, _) = admitted(c.admit(None, Phase::Handshake, t));
+    c.advance(a, Phase::Open, t);
+    let _ = c.drain();
+    assert!(c.close(a).1);
+}
+
+#[test]
+fn log_lines_are_rate_limited_per_kind() {
+    let t = t0();
+    let mut c = table(ServeOptions::DEFAULT);
+    assert_eq!(c.should_log(Event::Shed, t), Some(0));
+    assert_eq!(c.should_log(Event::Shed, t + ms(10)), None);
+    assert_eq!(c.should_log(Event::Shed, t + ms(999)), None);
+    assert_eq!(c.should_log(Event::Refused, t + ms(999)), Some(0));
+    assert_eq!(c.should_log(Event::Shed, t + ms(1000)), Some(2));
+    assert_eq!(c.should_log(Event::Shed, t + ms(2000)), Some(0));
+}
+
+#[test]
+fn options_clamp_zero_caps() {
+    let o = ServeOptions::DEFAULT
+        .with_max_connections(0)
+        .with_max_pending(0)
+        .with_max_pending_per_address(Some(0))
+        .with_grace(ms(7));
+    assert_eq!(
+        (
+            o.max_connections,
+            o.max_pending,
+            o.max_pending_per_address,
+            o.grace
+        ),
+        (1, 1, Some(1), ms(7))
+    );
+    assert_eq!(ServeOptions::default(), ServeOptions::DEFAULT);
+}
+
+struct Count(AtomicUsize);
+
+impl Wake for Count {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn drain_signals_wake_their_waiters_once_each_step() {
+    let drain = Drain::new();
+    let count = Arc::new(Count(AtomicUsize::new(0)));
+    let waker = Waker::from(Arc::clone(&count));
+    let mut cx = Context::from_waker(&waker);
+    let mut draining = pin!(drain.draining());
+    let mut cancelled = pin!(drain.cancelled());
+    assert!(draining.as_mut().poll(&mut cx).is_pending());
+    assert!(draining.as_mut().poll(&mut cx).is_pending(), "polled again");
+    assert!(cancelled.as_mut().poll(&mut cx).is_pending());
+    assert!(!drain.is_draining());
+    drain.signal();
+    assert_eq!(count.0.load(Ordering::SeqCst), 2, "one wake per waiter");
+    assert!(drain.is_draining() && !drain.is_cancelled());
+    assert!(draining.as_mut().poll(&mut cx).is_ready());
+    assert!(cancelled.as_mut().poll(&mut cx).is_pending());
+    drain.signal();
+    drain.cancel();
+    assert!(drain.is_cancelled());
+    assert!(cancelled.as_mut().poll(&mut cx).is_ready());
+    // A future made after the signal is ready at once; a default Drain never fires.
+    assert!(drain.draining().fired());
+    assert!(!Drain::default().draining().fired());
+}
+
+#[test]
+fn holds_are_counted_and_released_wakes_the_waiter() {
+    let drain = Drain::new();
+    let count = Arc::new(Count(AtomicUsize::new(0)));
+    let waker = Waker::from(Arc::clone(&count));
+    let mut cx = Context::from_waker(&waker);
+    assert!(drain.released().fired(), "nothing held");
+    let a = drain.hold();
+    let b = drain.clone().hold();
+    assert_eq!(drain.held(), 2);
+    let mut released = pin!(drain.released());
+    assert!(released.as_mut().poll(&mut cx).is_pending());
+    drop(a);
+    assert_eq!(count.0.load(Ordering::SeqCst), 0);
+    drop(b);
+    assert_eq!(count.0.load(Ordering::SeqCst), 1);
+    assert!(released.as_mut().poll(&mut cx).is_ready());
+}
+
+#[test]
+fn keep_alive_counts_idle_time_only_between_requests() {
+    let t = t0();
+    let l = Limits::DEFAULT.with_idle_timeout(ms(100));
+    let mut k = KeepAlive::new(&l, t);
+    assert_eq!(k.deadline(), Some(t + ms(100)));
+    k.request_started();
+    k.request_started();
+    assert_eq!((k.deadline(), k.in_flight()), (None, 2));
+    assert!(!k.expired(t + ms(10_000)), "a long request is not idle");
+    k.request_finished(t + ms(50));
+    assert_eq!(k.deadline(), None, "one stream still in flight");
+    k.request_finished(t + ms(70));
+    assert_eq!(k.deadline(), Some(t + ms(170)));
+    assert!(!k.expired(t + ms(169)));
+    assert!(k.expired(t + ms(170)));
+}
+
+#[cfg(feature = "websocket")]
+mod websocket {
+    use std::collections::VecDeque;
+    use std::pin::Pin;
+
+    use futures_core::Stream;
+    use futures_sink::Sink;
+    use tungstenite::protocol::frame::coding::CloseCode;
+    use tungstenite::{Error, Message};
+
+    use super::*;
+
+    /// A WebSocket stand-in: yields `incoming`, records what is sent.
+    #[derive(Default)]
+    struct Fake {
+        incoming: VecDeque<Message>,
+        sent: Vec<Message>,
+    }
+
+    impl Stream for Fake {
+        type Item = Result<Message, Error>;
+        fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            let this = self.get_mut();
+            match this.incoming.pop_front() {
+                Some(m) => Poll::Ready(Some(Ok(m))),
+                // The peer's close reply to ours ends the stream.
+                None if this.sent.iter().any(Message::is_close) => Poll::Ready(None),
+                None => Poll::Pending,
+            }
+        }
+    }
+
+    impl Sink<Message> for Fake {
+        type Error = Error;
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
+            Poll::Ready(Ok(()))
+        }
+        fn start_send(self: Pin<&mut Self>, m: Message) -> Result<(), Error> {
+            self.get_mut().sent.push(m);
+            Ok(())
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[test]
+    fn a_draining_server_sends_1001_then_the_stream_ends() {
+        let drain = Drain::new();
+        let mut fake = Fake::default();
+        fake.incoming.push_back(Message::text("before"));
+        let mut ws = DrainingWebSocket::new(fake, &drain);
+        let waker = Waker::from(Arc::new(Count(AtomicUsize::new(0))));
+        let mut cx = Context::from_waker(&waker);
+        let mut next = |ws: &mut DrainingWebSocket<Fake>| Pin::new(ws).poll_next(&mut cx);
+        assert!(matches!(next(&mut ws), Poll::Ready(Some(Ok(m))) if m == Message::text("before")));
+        assert!(next(&mut ws).is_pending());
+        assert!(ws.sent.is_empty());
+        drain.signal();
+        assert!(matches!(next(&mut ws), Poll::Ready(None)));
+        let Message::Close(Some(frame)) = &ws.sent[0] else {
+            panic!("{:?}", ws.sent)
+        };
+        assert_eq!(frame.code, CloseCode::Away);
+        assert_eq!(ws.sent.len(), 1, "one close");
+        // Sends pass through.
+        Pin::new(&mut ws).start_send(Message::text("x")).unwrap();
+        assert_eq!(ws.into_inner().sent.len(), 2);
+    }
+}
