@@ -62,14 +62,15 @@ pub(crate) fn run(args: Args) -> Outcome {
         .map_err(fail)?;
     let addr = listener.local_addr().map_err(fail)?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    rt.spawn(crate::serve::serve_tokio(
-        listener,
+    let server = crate::serve::Server {
         auth,
-        Some(Arc::new(tls)),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+        tls: Some(Arc::new(tls)),
+        listen: addr,
+        options: certauth_core::lifecycle::ServeOptions::DEFAULT,
+    };
+    rt.spawn(crate::serve::serve_tokio(listener, server, async {
+        let _ = stopped.await;
+    }));
 
     println!(
         "certauth demo: a throw-away CA, a server on {addr} (tokio), policy allow_cn([\"trusted-client\"])."

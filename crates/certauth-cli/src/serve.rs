@@ -3,18 +3,21 @@
 //! authentication; rejections are written as `HTTP/1.1 401` (or 400/403/431) on the raw
 //! socket. TLS-peer mode by default; header mode behind a proxy on a plain-HTTP listener.
 
+use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use certauth_core::lifecycle::ServeOptions;
 use certauth_core::policy::{BoxPolicy, PolicyExt as _, allow_any, allow_cn};
 use certauth_core::proxy::{Encoding, Preset, ProxyHeaderConfig};
 use certauth_core::tls::{ClientAuthMode, load_server_identity, server_config};
 use certauth_core::{Authenticated, Authenticator, Limits, RequestHead};
 use certauth_tokio::async_tungstenite::tungstenite::{Error as WsError, Message};
 use futures_util::{Sink, SinkExt as _, Stream, StreamExt as _};
-use tracing::{Instrument as _, info, warn};
+use tracing::info;
 
 use crate::{Failure, FilePath, Outcome, read, shown};
 
@@ -88,22 +91,65 @@ pub(crate) struct Args {
     /// Largest request head, in bytes.
     #[arg(long, default_value_t = Limits::DEFAULT.max_head_bytes)]
     pub(crate) max_head_bytes: usize,
-    /// Seconds to wait for the TLS handshake.
-    #[arg(long, default_value_t = 10)]
-    pub(crate) handshake_timeout: u64,
-    /// Seconds to wait for the request head.
-    #[arg(long, default_value_t = 10)]
-    pub(crate) head_timeout: u64,
+    /// Seconds a client may take for the TLS handshake (decimals allowed).
+    #[arg(long, value_name = "SECS", default_value_t = Seconds(Limits::DEFAULT.handshake_timeout))]
+    pub(crate) handshake_timeout: Seconds,
+    /// Seconds a client may take to send its request head, however slowly it trickles in.
+    #[arg(long, value_name = "SECS", default_value_t = Seconds(Limits::DEFAULT.head_read_timeout))]
+    pub(crate) head_timeout: Seconds,
+    /// Seconds a keep-alive or HTTP/2 connection may sit idle between requests (--socketio;
+    /// the raw WebSocket server answers one request per connection).
+    #[arg(long, value_name = "SECS", default_value_t = Seconds(Limits::DEFAULT.idle_timeout))]
+    pub(crate) idle_timeout: Seconds,
+    /// Most connections open at once. Past it, stalled unauthenticated connections are
+    /// closed for new ones; if all are authenticated, new clients wait in the backlog.
+    #[arg(long, value_name = "N", default_value_t = ServeOptions::DEFAULT.max_connections)]
+    pub(crate) max_connections: usize,
+    /// Most connections still in the TLS handshake or request head; past it the stalest
+    /// (after a second without progress) is closed for each new one.
+    #[arg(long, value_name = "N", default_value_t = ServeOptions::DEFAULT.max_pending)]
+    pub(crate) max_pending: usize,
+    /// Most unauthenticated connections from one address (default: no cap).
+    #[arg(long, value_name = "N")]
+    pub(crate) max_pending_per_address: Option<usize>,
+    /// Seconds open connections get to finish after SIGTERM or SIGINT (WebSockets are sent
+    /// a 1001 close at once); then they are closed.
+    #[arg(long, value_name = "SECS", default_value_t = Seconds(ServeOptions::DEFAULT.grace))]
+    pub(crate) grace: Seconds,
     /// Log format.
     #[arg(long, value_enum, default_value = "text")]
     pub(crate) log_format: LogFormat,
 }
 
-/// What the server runs: the authenticator, and TLS unless in header mode.
+/// A number of seconds on the command line (`10`, `0.5`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Seconds(pub(crate) Duration);
+
+impl FromStr for Seconds {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        s.parse::<f64>()
+            .ok()
+            .and_then(|v| Duration::try_from_secs_f64(v).ok())
+            .map(Self)
+            .ok_or_else(|| format!("{s:?} is not a number of seconds (e.g. 10 or 0.5)"))
+    }
+}
+
+impl fmt::Display for Seconds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.as_secs_f64())
+    }
+}
+
+/// What the server runs: the authenticator, TLS unless in header mode, and the lifecycle's
+/// caps.
 pub(crate) struct Server {
     pub(crate) auth: Authenticator,
     pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
     pub(crate) listen: SocketAddr,
+    pub(crate) options: ServeOptions,
 }
 
 fn usage(msg: impl Into<String>) -> Failure {
@@ -124,8 +170,9 @@ pub(crate) fn configure(args: &Args) -> Result<Server, Failure> {
     };
     let limits = Limits::DEFAULT
         .with_max_head_bytes(args.max_head_bytes)
-        .with_handshake_timeout(Duration::from_secs(args.handshake_timeout))
-        .with_head_read_timeout(Duration::from_secs(args.head_timeout));
+        .with_handshake_timeout(args.handshake_timeout.0)
+        .with_head_read_timeout(args.head_timeout.0)
+        .with_idle_timeout(args.idle_timeout.0);
     let mut builder = Authenticator::builder()
         .policy(policy)
         .limits(limits)
@@ -198,69 +245,83 @@ pub(crate) fn configure(args: &Args) -> Result<Server, Failure> {
         })?;
         Some(Arc::new(config))
     };
+    let options = ServeOptions::DEFAULT
+        .with_max_connections(args.max_connections)
+        .with_max_pending(args.max_pending)
+        .with_max_pending_per_address(args.max_pending_per_address)
+        .with_grace(args.grace.0);
     Ok(Server {
         auth,
         tls,
         listen: args.listen,
+        options,
     })
 }
 
 pub(crate) fn run(args: Args) -> Outcome {
     init_logging(args.log_format);
     let server = configure(&args)?;
-    if args.socketio {
-        if args.runtime == Runtime::Smol {
-            return Err(usage(
-                "--socketio runs on tokio (socketioxide); drop --runtime smol",
-            ));
-        }
-        let rt = tokio::runtime::Runtime::new().map_err(|e| Failure::Rejected(e.to_string()))?;
-        return rt.block_on(async {
-            let listener = bind_tokio(server.listen).await?;
-            let ctrl_c = async {
-                let _ = tokio::signal::ctrl_c().await;
+    if args.socketio && args.runtime == Runtime::Smol {
+        return Err(usage(
+            "--socketio runs on tokio (socketioxide); drop --runtime smol",
+        ));
+    }
+    if args.runtime == Runtime::Smol {
+        let (tx, rx) = smol::channel::bounded::<()>(1);
+        // smol has no signal handling of its own: a small tokio runtime waits for the signal.
+        std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(shutdown_signal());
+                let _ = tx.try_send(());
+            }
+        });
+        return smol::block_on(async {
+            let listener = smol::net::TcpListener::bind(server.listen)
+                .await
+                .map_err(|e| listen_error(server.listen, &e))?;
+            announce(&server, false);
+            let stop = async move {
+                let _ = rx.recv().await;
             };
-            crate::socketio::serve(listener, server.auth, server.tls, ctrl_c).await
+            serve_smol(listener, server, stop).await
         });
     }
-    match args.runtime {
-        Runtime::Tokio => {
-            let rt =
-                tokio::runtime::Runtime::new().map_err(|e| Failure::Rejected(e.to_string()))?;
-            rt.block_on(async {
-                let listener = bind_tokio(server.listen).await?;
-                let ctrl_c = async {
-                    let _ = tokio::signal::ctrl_c().await;
-                };
-                serve_tokio(listener, server.auth, server.tls, ctrl_c).await;
-                Ok(())
-            })
+    let rt = tokio::runtime::Runtime::new().map_err(|e| Failure::Rejected(e.to_string()))?;
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(server.listen)
+            .await
+            .map_err(|e| listen_error(server.listen, &e))?;
+        announce(&server, args.socketio);
+        if args.socketio {
+            crate::socketio::serve(listener, server, shutdown_signal()).await
+        } else {
+            serve_tokio(listener, server, shutdown_signal()).await
         }
-        Runtime::Smol => {
-            let (tx, rx) = smol::channel::bounded::<()>(1);
-            std::thread::spawn(move || {
-                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    rt.block_on(async {
-                        let _ = tokio::signal::ctrl_c().await;
-                    });
-                    let _ = tx.try_send(());
-                }
-            });
-            smol::block_on(async {
-                let listener = smol::net::TcpListener::bind(server.listen)
-                    .await
-                    .map_err(|e| listen_error(server.listen, &e))?;
-                announce(server.listen, server.tls.is_some());
-                serve_smol(listener, server.auth, server.tls, async move {
-                    let _ = rx.recv().await;
-                })
-                .await;
-                Ok(())
-            })
+    })
+}
+
+/// SIGINT or SIGTERM (what docker, systemd and Kubernetes send): either starts the drain.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            let _ = interrupt.await;
+            return info!("received SIGINT: draining connections");
+        };
+        tokio::select! {
+            _ = interrupt => info!("received SIGINT: draining connections"),
+            _ = term.recv() => info!("received SIGTERM: draining connections"),
         }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+        info!("received Ctrl-C: draining connections");
     }
 }
 
@@ -280,21 +341,19 @@ fn listen_error(addr: SocketAddr, e: &std::io::Error) -> Failure {
     Failure::Rejected(format!("cannot listen on {addr}: {e}"))
 }
 
-fn announce(addr: SocketAddr, tls: bool) {
-    let scheme = if tls {
+fn announce(server: &Server, socketio: bool) {
+    let addr = server.listen;
+    let scheme = if server.tls.is_some() {
         "https/wss"
     } else {
-        "http/ws (behind a proxy)"
+        "plain http/ws behind a TLS-terminating proxy"
     };
-    info!("listening on {addr} ({scheme}); WebSocket echo on any path, GET /whoami");
-}
-
-pub(crate) async fn bind_tokio(addr: SocketAddr) -> Result<tokio::net::TcpListener, Failure> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| listen_error(addr, &e))?;
-    announce(listener.local_addr().unwrap_or(addr), true);
-    Ok(listener)
+    let what = if socketio {
+        "Socket.IO echo at /socket.io/, GET /whoami"
+    } else {
+        "WebSocket echo on any path, GET /whoami"
+    };
+    info!("listening on {addr} ({scheme}); {what}");
 }
 
 /// What to do with an authenticated request.
@@ -350,30 +409,11 @@ where
     }
 }
 
-fn log_rejection(code: &str, status: u16, subject: Option<String>, detail: &str) {
-    warn!(code, status, subject, "client rejected: {detail}");
-}
-
-macro_rules! log_accept_error {
-    ($e:expr, $addr:expr, $denied:path) => {
-        match $e {
-            $denied(d) => log_rejection(
-                d.code(),
-                d.status().code(),
-                d.certificate().map(|c| c.subject().to_rfc4514()),
-                &d.to_string(),
-            ),
-            e => tracing::debug!(addr = %$addr, error = %e, "connection closed"),
-        }
-    };
-}
-
 async fn handle_tokio<S>(acc: certauth_tokio::Accepted<S>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     use tokio::io::AsyncWriteExt as _;
-    info!(subject = %acc.client.certificate().subject().to_rfc4514(), "client authenticated");
     match route(&acc.head, &acc.client) {
         Route::Respond(bytes) => {
             let mut io = acc.io;
@@ -389,59 +429,30 @@ where
     }
 }
 
+/// The raw gates on tokio: TLS, or plain TCP in header mode.
 pub(crate) async fn serve_tokio(
     listener: tokio::net::TcpListener,
-    auth: Authenticator,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    server: Server,
     shutdown: impl Future<Output = ()>,
-) {
-    use certauth_tokio::{AcceptError, Gate, gate};
-    let gate_tls = tls.map(|t| Gate::new(auth.clone(), t));
-    let mut shutdown = std::pin::pin!(shutdown);
-    let mut tasks = tokio::task::JoinSet::new();
-    loop {
-        let (tcp, addr) = tokio::select! {
-            () = &mut shutdown => break,
-            r = listener.accept() => match r { Ok(c) => c, Err(_) => continue },
-        };
-        let (auth, gate_tls) = (auth.clone(), gate_tls.clone());
-        let span = tracing::info_span!("conn", remote = %addr);
-        while tasks.try_join_next().is_some() {}
-        tasks.spawn(
-            async move {
-                match &gate_tls {
-                    Some(g) => match g.accept_http(tcp).await {
-                        Ok(acc) => handle_tokio(acc).await,
-                        Err(e) => log_accept_error!(e, addr, AcceptError::Denied),
-                    },
-                    None => match gate(&auth, tcp, &[], Some(addr.ip())).await {
-                        Ok(acc) => handle_tokio(acc).await,
-                        Err(e) => log_accept_error!(e, addr, AcceptError::Denied),
-                    },
-                }
-            }
-            .instrument(span),
-        );
+) -> Outcome {
+    let Server {
+        auth, tls, options, ..
+    } = server;
+    match tls {
+        Some(tls) => {
+            let gate = certauth_tokio::Gate::new(auth, tls);
+            certauth_tokio::serve(listener, gate, options, shutdown, handle_tokio).await
+        }
+        None => certauth_tokio::serve_plain(listener, auth, options, shutdown, handle_tokio).await,
     }
-    // Graceful: no new connections; open ones get GRACE to finish, then are dropped.
-    info!("shutting down: {} connection(s) open", tasks.len());
-    if tokio::time::timeout(GRACE, async { while tasks.join_next().await.is_some() {} })
-        .await
-        .is_err()
-    {
-        tasks.abort_all();
-    }
+    .map_err(|e| Failure::Rejected(e.to_string()))
 }
-
-/// How long open connections may run after a shutdown request.
-const GRACE: Duration = Duration::from_secs(5);
 
 async fn handle_smol<S>(acc: certauth_smol::Accepted<S>)
 where
     S: futures_util::AsyncRead + futures_util::AsyncWrite + Unpin,
 {
     use futures_util::AsyncWriteExt as _;
-    info!(subject = %acc.client.certificate().subject().to_rfc4514(), "client authenticated");
     match route(&acc.head, &acc.client) {
         Route::Respond(bytes) => {
             let mut io = acc.io;
@@ -457,54 +468,21 @@ where
     }
 }
 
+/// The raw gates on smol: TLS, or plain TCP in header mode.
 pub(crate) async fn serve_smol(
     listener: smol::net::TcpListener,
-    auth: Authenticator,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    server: Server,
     shutdown: impl Future<Output = ()>,
-) {
-    use certauth_smol::{AcceptError, Gate, gate};
-    let gate_tls = tls.map(|t| Gate::new(auth.clone(), t));
-    let shutdown = async {
-        shutdown.await;
-        None
-    };
-    let mut shutdown = std::pin::pin!(shutdown);
-    let mut tasks: Vec<smol::Task<()>> = Vec::new();
-    loop {
-        let next = async { Some(listener.accept().await) };
-        let Some(accepted) = smol::future::or(next, shutdown.as_mut()).await else {
-            break;
-        };
-        let Ok((tcp, addr)) = accepted else { continue };
-        let (auth, gate_tls) = (auth.clone(), gate_tls.clone());
-        let span = tracing::info_span!("conn", remote = %addr);
-        tasks.retain(|t| !t.is_finished());
-        tasks.push(smol::spawn(
-            async move {
-                match &gate_tls {
-                    Some(g) => match g.accept_http(tcp).await {
-                        Ok(acc) => handle_smol(acc).await,
-                        Err(e) => log_accept_error!(e, addr, AcceptError::Denied),
-                    },
-                    None => match gate(&auth, tcp, &[], Some(addr.ip())).await {
-                        Ok(acc) => handle_smol(acc).await,
-                        Err(e) => log_accept_error!(e, addr, AcceptError::Denied),
-                    },
-                }
-            }
-            .instrument(span),
-        ));
-    }
-    info!("shutting down: {} connection(s) open", tasks.len());
-    let all = async {
-        for t in tasks.drain(..) {
-            t.await;
+) -> Outcome {
+    let Server {
+        auth, tls, options, ..
+    } = server;
+    match tls {
+        Some(tls) => {
+            let gate = certauth_smol::Gate::new(auth, tls);
+            certauth_smol::serve(listener, gate, options, shutdown, handle_smol).await
         }
-    };
-    // Tasks still running after the grace period are dropped, which cancels them.
-    smol::future::or(all, async {
-        smol::Timer::after(GRACE).await;
-    })
-    .await;
+        None => certauth_smol::serve_plain(listener, auth, options, shutdown, handle_smol).await,
+    }
+    .map_err(|e| Failure::Rejected(e.to_string()))
 }

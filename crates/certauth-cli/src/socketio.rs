@@ -3,20 +3,20 @@
 //! failed clients in its own protocol (a connect error) through connect middleware.
 
 use std::future::Future;
-use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::response::Response;
 use axum::routing::get;
-use certauth_core::{Authenticated, Authenticator};
+use certauth_core::Authenticated;
 use certauth_hyper::{AuthRejection, CertAuthLayer, require_client_cert, to_response};
 use socketioxide::SocketIo;
 use socketioxide::extract::{Data, SocketRef};
 use socketioxide::handler::ConnectHandler as _;
 use tracing::info;
 
+use crate::serve::Server;
 use crate::{Failure, Outcome};
 
 async fn on_message(s: SocketRef, Data(data): Data<String>) {
@@ -50,17 +50,17 @@ async fn whoami(req: Request) -> Response {
 
 pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
-    auth: Authenticator,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    server: Server,
     shutdown: impl Future<Output = ()>,
 ) -> Outcome {
     let (layer, io) = SocketIo::new_layer();
     io.ns("/", on_connect.with(require_client_cert));
+    let limits = *server.auth.limits();
     let app = Router::new()
         .route("/whoami", get(whoami))
         .layer(layer)
-        .layer(CertAuthLayer::new(auth).annotate_only());
-    certauth_hyper::serve(listener, tls, app, shutdown)
+        .layer(CertAuthLayer::new(server.auth).annotate_only());
+    certauth_hyper::serve_with(listener, server.tls, limits, server.options, app, shutdown)
         .await
         .map_err(|e| Failure::Rejected(e.to_string()))
 }
