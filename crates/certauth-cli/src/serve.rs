@@ -106,7 +106,7 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N", default_value_t = ServeOptions::DEFAULT.max_connections)]
     pub(crate) max_connections: usize,
     /// Most connections still in the TLS handshake or request head; past it the stalest
-    /// (after a second without progress) is closed for each new one.
+    /// (after 250 ms without progress) is closed for each new one.
     #[arg(long, value_name = "N", default_value_t = ServeOptions::DEFAULT.max_pending)]
     pub(crate) max_pending: usize,
     /// Most unauthenticated connections from one address (default: no cap).

@@ -26,7 +26,7 @@
 //! accepting and closes the pending connection that made the least progress (still in the
 //! handshake before one waiting for its head; the longest-stalled first), once it has been
 //! stalled for [`ServeOptions::shed_after`]. So idle and trickling clients cannot keep a
-//! trusted client waiting for more than about `shed_after`. All connections together are
+//! trusted client waiting for more than a few times `shed_after`. All connections together are
 //! capped by [`ServeOptions::max_connections`].
 //!
 //! On shutdown ([`Connections::drain`]) the listener is closed at once, pending connections
@@ -69,9 +69,10 @@ pub struct ServeOptions {
     /// closed at once. Default: no cap (clients behind one NAT share an address).
     pub max_pending_per_address: Option<usize>,
     /// How long a pending connection must have made no progress before it may be shed for
-    /// a new one. Default 1 s: longer than a handshake and head take over a slow link,
-    /// short enough that a flood of idle connections delays a trusted client by about that
-    /// much at most.
+    /// a new one. Default 250 ms: longer than a TLS handshake takes on a loaded server, short
+    /// enough that a flood of idle connections filling [`Self::max_pending`] several times
+    /// over (clients queue in the listen backlog meanwhile) delays a trusted client by about
+    /// a second at most. Raise it if clients on slow links are shed under load.
     pub shed_after: Duration,
     /// After shutdown begins, how long authenticated connections may finish before they are
     /// cancelled. Default 5 s.
@@ -84,7 +85,7 @@ impl ServeOptions {
         max_connections: 10_000,
         max_pending: 256,
         max_pending_per_address: None,
-        shed_after: Duration::from_secs(1),
+        shed_after: Duration::from_millis(250),
         grace: Duration::from_secs(5),
     };
 

@@ -11,13 +11,12 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::routing::get;
+use certauth_hyper::certauth_core::lifecycle::ServeOptions;
 use certauth_hyper::certauth_core::tls::ClientAuthMode;
 use certauth_hyper::certauth_core::{
     Authenticated, Authenticator, Limits, Preset, ProxyHeaderConfig,
 };
-use certauth_hyper::{
-    AuthRejection, CertAuthLayer, ClientCert, serve, to_response, upgrade_websocket,
-};
+use certauth_hyper::{AuthRejection, CertAuthLayer, ClientCert, to_response, upgrade_websocket};
 use certauth_testkit::suite::{self, Pki};
 use certauth_testkit::{encode, suite::UPGRADE};
 use futures_util::StreamExt as _;
@@ -44,6 +43,15 @@ fn run(
     tls: Option<Arc<rustls::ServerConfig>>,
     app: impl FnOnce() -> Router + Send + 'static,
 ) -> Running {
+    run_with(tls, Limits::DEFAULT, app)
+}
+
+/// [`run`] with other limits (`serve_with`).
+fn run_with(
+    tls: Option<Arc<rustls::ServerConfig>>,
+    limits: Limits,
+    app: impl FnOnce() -> Router + Send + 'static,
+) -> Running {
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
@@ -55,11 +63,13 @@ fn run(
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             addr_tx.send(listener.local_addr().unwrap()).unwrap();
-            serve(listener, tls, app(), async {
+            let stop = async {
                 let _ = stopped.await;
-            })
-            .await
-            .unwrap();
+            };
+            let options = ServeOptions::DEFAULT;
+            certauth_hyper::serve_with(listener, tls, limits, options, app(), stop)
+                .await
+                .unwrap();
         });
         rt.shutdown_timeout(Duration::from_secs(1));
     });
@@ -404,4 +414,144 @@ fn real_clients() {
 #[test]
 fn hostile_input_header_mode() {
     certauth_testkit::hostile::headers::run_with(&suite_server_plain, suite::Compare::Normalized);
+}
+
+/// `serve_with` itself, the layer in front of a WebSocket echo, for the lifecycle cases.
+fn serving(setup: certauth_testkit::lifecycle::ServeSetup) -> suite::RunningServer {
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            let limits = *setup.auth.limits();
+            let app = Router::new()
+                .fallback(ws)
+                .layer(CertAuthLayer::new(setup.auth));
+            let stop = async {
+                let _ = stopped.await;
+            };
+            certauth_hyper::serve_with(listener, Some(setup.tls), limits, setup.options, app, stop)
+                .await
+                .unwrap();
+        });
+        rt.shutdown_timeout(Duration::from_secs(1));
+    });
+    as_suite_server(Running {
+        addr: addr_rx.recv().unwrap(),
+        stop: Some(stop),
+        thread: Some(thread),
+    })
+}
+
+/// Idle, half-handshake, trickling and oversized-head crowds against `serve_with`: the
+/// trusted client still gets in, every phase ends by its deadline.
+#[test]
+fn lifecycle_under_slow_clients() {
+    certauth_testkit::lifecycle::run(&serving);
+}
+
+/// Sends `request` over TLS without a certificate; the answer up to the close.
+fn exchange(addr: SocketAddr, pki: &Pki, request: &[u8]) -> String {
+    let mut tls = suite::connect(addr, suite::tls_client(pki, None)).unwrap();
+    let _ = tls.write_all(request);
+    let _ = tls.flush();
+    String::from_utf8_lossy(&suite::read_to_close(&mut tls)).into_owned()
+}
+
+/// The core's head limits apply on hyper as on the raw gates, on every route (431 with the
+/// core's body); an idle keep-alive connection is closed after the idle timeout; a request
+/// in flight at shutdown is answered while new connections are refused.
+#[test]
+fn head_limits_idle_timeout_and_graceful_shutdown() {
+    let pki = Pki::new();
+    let (tls, _) = suite::server_parts(&pki, Limits::DEFAULT, ClientAuthMode::Deferred);
+    let limits = Limits::DEFAULT.with_idle_timeout(Duration::from_secs(1));
+    let mut server = run_with(Some(tls), limits, || {
+        Router::new()
+            .route("/public", get(|| async { "hello" }))
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    "done"
+                }),
+            )
+    });
+    let addr = server.addr;
+    let too_large = "HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; \
+charset=utf-8\r\nconnection: close\r\ncontent-length: 31\r\n\r\nRequest Header Fields Too Large";
+    let line = |n: usize| {
+        format!(
+            "GET /public HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\n\r\n",
+            "a".repeat(n)
+        )
+    };
+    let many = |n: usize| {
+        let headers: String = (0..n).map(|i| format!("X-{i}: v\r\n")).collect();
+        format!("GET /public HTTP/1.1\r\n{headers}\r\n")
+    };
+    let big_head = {
+        let headers: String = (0..30)
+            .map(|i| format!("X-{i}: {}\r\n", "b".repeat(1400)))
+            .collect();
+        format!("GET /public HTTP/1.1\r\n{headers}\r\n")
+    };
+    for (name, request) in [
+        ("17 KB header line", line(17 * 1024)),
+        ("65 headers", many(65)),
+        ("42 KB head", big_head),
+    ] {
+        let got = exchange(addr, &pki, request.as_bytes());
+        assert!(
+            suite::Compare::Normalized.same(&got, too_large),
+            "{name}: {got:?}"
+        );
+    }
+    // Past hyper's buffer (twice the head limit) hyper refuses it itself: a 431, or a
+    // reset while the client is still sending (hyper does not linger).
+    let got = exchange(addr, &pki, line(300 * 1024).as_bytes());
+    assert!(
+        got.is_empty() || got.starts_with("HTTP/1.1 431 "),
+        "300 KB header line: {got:?}"
+    );
+    // Within the limits, answered.
+    let got = exchange(addr, &pki, many(64).as_bytes());
+    assert!(got.starts_with("HTTP/1.1 200 OK"), "{got}");
+
+    // Keep-alive: answered, then closed once idle for a second.
+    let mut tls = suite::connect(addr, suite::tls_client(&pki, None)).unwrap();
+    tls.write_all(b"GET /public HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    let first = suite::read_until(&mut tls, b"hello");
+    assert!(first.starts_with(b"HTTP/1.1 200 OK"));
+    let started = std::time::Instant::now();
+    let rest = suite::read_to_close(&mut tls);
+    let idle = started.elapsed();
+    assert!(rest.is_empty(), "{rest:?}");
+    assert!(
+        idle >= Duration::from_millis(800) && idle < Duration::from_secs(4),
+        "idle connection closed after {idle:?}, idle timeout 1 s"
+    );
+
+    // Shutdown with a request in flight: it is answered; new connections are refused.
+    let mut slow = suite::connect(addr, suite::tls_client(&pki, None)).unwrap();
+    slow.write_all(b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    slow.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let stop = server.stop.take().unwrap();
+    let _ = stop.send(());
+    let answer = String::from_utf8_lossy(&suite::read_to_close(&mut slow)).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    assert!(answer.ends_with("done"), "{answer}");
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "still accepting"
+    );
 }

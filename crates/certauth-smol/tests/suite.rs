@@ -220,3 +220,49 @@ fn hostile_input() {
 fn hostile_input_header_mode() {
     certauth_testkit::hostile::headers::run(&start_plain);
 }
+
+/// `serve_websocket` itself, with an echo handler, for the lifecycle cases.
+fn serving(setup: certauth_testkit::lifecycle::ServeSetup) -> RunningServer {
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
+    let thread = std::thread::spawn(move || {
+        smol::block_on(async move {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            let stop = async move {
+                let _ = stop_rx.recv().await;
+            };
+            let gate = Gate::new(setup.auth, setup.tls);
+            serve_websocket(
+                listener,
+                gate,
+                setup.options,
+                stop,
+                |mut ws, _| async move {
+                    while let Some(Ok(m)) = ws.next().await {
+                        if m.is_text() {
+                            let reply = format!("Echo: {}", m.into_text().unwrap());
+                            let _ = futures_util::SinkExt::send(&mut ws, reply.into()).await;
+                        }
+                    }
+                },
+            )
+            .await
+            .unwrap();
+        });
+    });
+    RunningServer {
+        addr: addr_rx.recv().unwrap(),
+        stop: Box::new(move || {
+            let _ = stop_tx.try_send(());
+            thread.join().unwrap();
+        }),
+    }
+}
+
+/// Idle, half-handshake, trickling and oversized-head crowds against `serve_websocket`: the
+/// trusted client still gets in, every phase ends by its deadline.
+#[test]
+fn lifecycle_under_slow_clients() {
+    certauth_testkit::lifecycle::run(&serving);
+}

@@ -427,7 +427,13 @@ mod websocket {
         assert!(matches!(next(&mut ws), Poll::Ready(Some(Ok(m))) if m == Message::text("before")));
         assert!(next(&mut ws).is_pending());
         assert!(ws.sent.is_empty());
+        // A message that arrived before the drain is delivered before the close goes out.
+        ws.incoming.push_back(Message::text("in flight"));
         drain.signal();
+        assert!(
+            matches!(next(&mut ws), Poll::Ready(Some(Ok(m))) if m == Message::text("in flight"))
+        );
+        assert!(ws.sent.is_empty());
         assert!(matches!(next(&mut ws), Poll::Ready(None)));
         let Message::Close(Some(frame)) = &ws.sent[0] else {
             panic!("{:?}", ws.sent)

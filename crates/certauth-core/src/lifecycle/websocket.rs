@@ -30,9 +30,10 @@ enum Close {
 }
 
 /// A WebSocket stream (`async_tungstenite::WebSocketStream` over any runtime) that, once its
-/// server starts draining, sends the client a close frame with code 1001 (going away) while
-/// the handler reads from it, then yields the client's close reply and ends, so a handler's
-/// `while let Some(msg) = ws.next().await` loop returns. A handler that is not reading when
+/// server starts draining, delivers the messages that had already arrived (so they can be
+/// answered), then sends the client a close frame with code 1001 (going away), yields the
+/// client's close reply and ends, so a handler's `while let Some(msg) = ws.next().await`
+/// loop returns. A handler that is not reading when
 /// draining starts sees the close on its next read; one that never reads again is cancelled
 /// when the grace period ends. Dereferences to the inner stream.
 #[derive(Debug)]
@@ -80,10 +81,18 @@ where
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        if this.close == Close::Open && Pin::new(&mut this.draining).poll(cx).is_ready() {
+        let mut inner = Pin::new(&mut this.inner);
+        if this.close == Close::Open {
+            // Messages that arrived before the drain are delivered (and can be answered)
+            // first; the close goes out once nothing is waiting.
+            if let Poll::Ready(item) = inner.as_mut().poll_next(cx) {
+                return Poll::Ready(item);
+            }
+            if Pin::new(&mut this.draining).poll(cx).is_pending() {
+                return Poll::Pending;
+            }
             this.close = Close::Send;
         }
-        let mut inner = Pin::new(&mut this.inner);
         if this.close == Close::Send {
             let sent = ready!(inner.as_mut().poll_ready(cx)).and_then(|()| {
                 inner.as_mut().start_send(Message::Close(Some(CloseFrame {

@@ -1,0 +1,237 @@
+//! `certauth serve` as an operator runs it: out of file descriptors it neither spins nor
+//! stays locked out, and SIGTERM drains (in-flight messages answered, WebSockets closed with
+//! 1001, the listener refusing at once, exit 0). On every runtime: tokio, smol, and hyper
+//! (`--socketio`).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::io::Write as _;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use certauth_testkit::suite::{self, Pki};
+use tungstenite::protocol::frame::coding::CloseCode;
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(tag: &str) -> Self {
+        let d = std::env::temp_dir().join(format!("certauth-life-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        Self(d)
+    }
+
+    fn file(&self, name: &str, contents: &str) -> String {
+        let p = self.0.join(name);
+        std::fs::write(&p, contents).unwrap();
+        p.to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+struct Served(Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `certauth serve` with the suite's PKI, `extra` arguments, and at most `nofile` open
+/// file descriptors (set for the server process alone, by the shell that execs it).
+fn serve(pki: &Pki, dir: &Dir, extra: &[&str], nofile: Option<u32>) -> (Served, SocketAddr) {
+    let port = free_port();
+    let ca = dir.file("ca.pem", &pki.root.cert.pem());
+    let cert = dir.file("server.pem", &pki.server.pem());
+    let key = dir.file("server.key", &pki.server.key_pem());
+    let limit = nofile.map_or_else(String::new, |n| format!("ulimit -n {n} && "));
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{limit}exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_certauth"))
+        .args(["serve", "--ca", &ca, "--cert", &cert, "--key", &key])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (Served(child), ([127, 0, 0, 1], port).into())
+}
+
+/// The server's CPU time so far (user + system), in clock ticks of 10 ms.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    // utime and stime are fields 14 and 15 of the line; after the command, 12 and 13 here
+    // counting from 1 (the state is field 3), so indexes 11 and 12.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// `GET /whoami` with the trusted certificate: the status line, or the error.
+fn whoami(addr: SocketAddr, pki: &Pki) -> String {
+    let Ok(mut tls) = suite::connect(addr, suite::tls_client(pki, Some(&pki.trusted))) else {
+        return "no connection".into();
+    };
+    let _ = tls.write_all(b"GET /whoami HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    let _ = tls.flush();
+    let text = String::from_utf8_lossy(&suite::read_to_close(&mut tls)).into_owned();
+    text.lines().next().unwrap_or("").to_owned()
+}
+
+#[test]
+fn out_of_descriptors_it_backs_off_and_recovers() {
+    let pki = Pki::new();
+    let dir = Dir::new("nofile");
+    for (name, extra) in [
+        ("tokio", &["--runtime", "tokio"][..]),
+        ("smol", &["--runtime", "smol"][..]),
+        ("hyper", &["--socketio"][..]),
+    ] {
+        let (server, addr) = serve(&pki, &dir, extra, Some(64));
+        // More idle connections than the process may hold descriptors.
+        let idle: Vec<TcpStream> = (0..100)
+            .filter_map(|_| TcpStream::connect(addr).ok())
+            .collect();
+        std::thread::sleep(Duration::from_millis(300));
+        let pid = server.0.id();
+        let before = cpu_ticks(pid);
+        std::thread::sleep(Duration::from_secs(2));
+        let spent = cpu_ticks(pid) - before;
+        assert!(
+            spent < 40,
+            "{name}: {spent} ticks of CPU in 2 s out of descriptors (spinning?)"
+        );
+        // Stalled connections are shed for new ones: a trusted client gets in.
+        let started = Instant::now();
+        let status = whoami(addr, &pki);
+        assert_eq!(
+            status,
+            "HTTP/1.1 200 OK",
+            "{name}: with {} idle connections",
+            idle.len()
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{name}: served after {:?}",
+            started.elapsed()
+        );
+        drop(idle);
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(
+            whoami(addr, &pki),
+            "HTTP/1.1 200 OK",
+            "{name}: after they left"
+        );
+    }
+}
+
+#[test]
+fn sigterm_drains_and_exits_zero() {
+    let pki = Pki::new();
+    let dir = Dir::new("sigterm");
+    for (name, extra) in [
+        ("tokio", &["--runtime", "tokio", "--grace", "3"][..]),
+        ("smol", &["--runtime", "smol", "--grace", "3"][..]),
+        ("hyper", &["--socketio", "--grace", "3"][..]),
+    ] {
+        let (mut server, addr) = serve(&pki, &dir, extra, None);
+        let websocket = name != "hyper"; // --socketio serves Socket.IO, not a raw echo
+        let mut sockets = Vec::new();
+        if websocket {
+            for i in 0..2 {
+                let tls =
+                    suite::connect(addr, suite::tls_client(&pki, Some(&pki.trusted))).unwrap();
+                let (mut ws, _) = tungstenite::client::client("wss://localhost/chat", tls).unwrap();
+                ws.send(tungstenite::Message::text(format!("before {i}")))
+                    .unwrap();
+                assert_eq!(ws.read().unwrap().to_string(), format!("Echo: before {i}"));
+                sockets.push(ws);
+            }
+            // Sent, not yet answered, when the signal arrives.
+            sockets[0]
+                .send(tungstenite::Message::text("in flight"))
+                .unwrap();
+        }
+        let pid = server.0.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let signalled = Instant::now();
+        if websocket {
+            assert_eq!(
+                sockets[0].read().unwrap().to_string(),
+                "Echo: in flight",
+                "{name}: a message sent before the signal is answered"
+            );
+            for ws in &mut sockets {
+                match ws.read() {
+                    Ok(tungstenite::Message::Close(Some(f))) => {
+                        assert_eq!(f.code, CloseCode::Away, "{name}")
+                    }
+                    other => panic!("{name}: expected a 1001 close, got {other:?}"),
+                }
+            }
+        }
+        // The listener is closed at once.
+        let refused = loop {
+            match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    break signalled.elapsed();
+                }
+                _ => {
+                    assert!(
+                        signalled.elapsed() < Duration::from_secs(2),
+                        "{name}: still accepting after SIGTERM"
+                    );
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        };
+        assert!(
+            refused < Duration::from_secs(1),
+            "{name}: refused after {refused:?}"
+        );
+        drop(sockets);
+        let status = loop {
+            if let Some(s) = server.0.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                signalled.elapsed() < Duration::from_secs(8),
+                "{name}: still running after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "{name}: exit {status}");
+    }
+}
