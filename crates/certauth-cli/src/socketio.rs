@@ -55,6 +55,11 @@ pub(crate) async fn serve(
 ) -> Outcome {
     let (layer, io) = SocketIo::new_layer();
     io.ns("/", on_connect.with(require_client_cert));
+    // Socket.IO clients are disconnected in their own protocol when the drain starts.
+    let shutdown = async move {
+        shutdown.await;
+        io.close().await;
+    };
     let limits = *server.auth.limits();
     let app = Router::new()
         .route("/whoami", get(whoami))

@@ -44,7 +44,8 @@ mod websocket;
 use std::time::Duration;
 
 pub use connections::{
-    Accept, AcceptFailure, Admission, ConnId, Connections, Event, Phase, Poll, Refusal, Shed,
+    Accept, AcceptFailure, Admission, ConnId, Connections, Event, Notice, Phase, Poll, Refusal,
+    Shed,
 };
 pub use drain::{Drain, Draining, Hold};
 pub use keepalive::KeepAlive;

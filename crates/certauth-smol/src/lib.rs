@@ -464,8 +464,8 @@ pub type Conn = Slot<Task>;
 type Task = smol::Task<()>;
 
 fn cancel(shed: Shed<Task>) {
-    if let Some(suppressed) = shed.log {
-        warn!(remote = ?shed.remote, suppressed, "{shed}");
+    if let Some(notice) = &shed.log {
+        warn!("{notice}");
     }
     drop(shed.handle); // dropping a smol task cancels it
 }
@@ -500,11 +500,8 @@ where
     loop {
         let poll = table.lock().poll(Instant::now());
         poll.expired.into_iter().for_each(cancel);
-        if let Some(suppressed) = poll.full {
-            warn!(
-                suppressed,
-                "every connection slot is taken: new clients wait in the backlog"
-            );
+        if let Some(notice) = poll.full {
+            warn!("{notice}");
         }
         // One timer for the whole loop, moved only when the earliest deadline moves.
         if poll.timeout != armed {
@@ -526,20 +523,19 @@ where
         let tick = async {
             (&mut timer).await;
             armed = None;
+        };
+        let look = async {
+            or(tick, table.woken()).await;
             Step::Look
         };
-        let woken = async {
-            table.woken().await;
-            Step::Look
-        };
-        let (tcp, addr) = match or(or(shut, accept), or(tick, woken)).await {
+        let (tcp, addr) = match or(or(shut, accept), look).await {
             Step::Shutdown => break,
             Step::Look => continue,
             Step::Accepted(Ok(c)) => c,
             Step::Accepted(Err(e)) => {
                 let failed = table.lock().accept_failed(&e, Instant::now());
-                if let Some(suppressed) = failed.log {
-                    warn!(error = %e, suppressed, "accept failed; backing off");
+                if let Some(notice) = failed.log {
+                    warn!("{notice}");
                 }
                 failed.shed.into_iter().for_each(cancel);
                 smol::Timer::after(failed.retry_after).await;
@@ -549,11 +545,8 @@ where
         let admission = table.lock().admit(Some(addr.ip()), first, Instant::now());
         match admission {
             Admission::Refused {
-                reason,
-                log: Some(suppressed),
-            } => {
-                warn!(remote = %addr, suppressed, "connection refused: {reason}");
-            }
+                log: Some(notice), ..
+            } => warn!(remote = %addr, "{notice}"),
             Admission::Admitted { id, shed } => {
                 shed.into_iter().for_each(cancel);
                 let span = tracing::info_span!("certauth", remote = %addr);
@@ -584,9 +577,7 @@ where
         );
         table.drain().cancel();
         let tasks = table.lock().cancel_all();
-        for task in tasks {
-            task.cancel().await;
-        }
+        drop(tasks); // dropping smol tasks cancels them
     }
     Ok(())
 }

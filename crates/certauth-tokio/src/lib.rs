@@ -460,8 +460,8 @@ where
 pub type Conn = Slot<AbortHandle>;
 
 fn cancel(shed: Shed<AbortHandle>) {
-    if let Some(suppressed) = shed.log {
-        warn!(remote = ?shed.remote, suppressed, "{shed}");
+    if let Some(notice) = &shed.log {
+        warn!("{notice}");
     }
     if let Some(h) = &shed.handle {
         h.abort();
@@ -491,11 +491,8 @@ where
     loop {
         let poll = table.lock().poll(Instant::now());
         poll.expired.into_iter().for_each(cancel);
-        if let Some(suppressed) = poll.full {
-            warn!(
-                suppressed,
-                "every connection slot is taken: new clients wait in the backlog"
-            );
+        if let Some(notice) = poll.full {
+            warn!("{notice}");
         }
         let sleep = async {
             match poll.timeout {
@@ -514,8 +511,8 @@ where
             Ok(c) => c,
             Err(e) => {
                 let failed = table.lock().accept_failed(&e, now);
-                if let Some(suppressed) = failed.log {
-                    warn!(error = %e, suppressed, "accept failed; backing off");
+                if let Some(notice) = failed.log {
+                    warn!("{notice}");
                 }
                 failed.shed.into_iter().for_each(cancel);
                 tokio::time::sleep(failed.retry_after).await;
@@ -525,11 +522,8 @@ where
         let admission = table.lock().admit(Some(addr.ip()), first, now);
         match admission {
             Admission::Refused {
-                reason,
-                log: Some(suppressed),
-            } => {
-                warn!(remote = %addr, suppressed, "connection refused: {reason}");
-            }
+                log: Some(notice), ..
+            } => warn!(remote = %addr, "{notice}"),
             Admission::Admitted { id, shed } => {
                 shed.into_iter().for_each(cancel);
                 let span = tracing::info_span!("certauth", remote = %addr);

@@ -86,8 +86,8 @@ pub struct Shed<H> {
     pub remote: Option<IpAddr>,
     /// Why it was closed.
     pub event: Event,
-    /// Whether to log it (rate-limited): `Some(n)` with `n` more since the last line.
-    pub log: Option<u64>,
+    /// The log line, when one is due.
+    pub log: Option<Notice>,
 }
 
 impl<H> fmt::Display for Shed<H> {
@@ -97,9 +97,13 @@ impl<H> fmt::Display for Shed<H> {
             Event::AcceptFailed => "out of descriptors, it stalled longest",
             _ => "it stalled and the pre-authentication slots are full",
         };
+        let from = self
+            .remote
+            .map(|a| format!(" from {a}"))
+            .unwrap_or_default();
         write!(
             f,
-            "closing connection {} before authentication ({} for {:?}): {why}",
+            "closing connection {}{from} before authentication ({} for {:?}): {why}",
             self.id, self.phase, self.stalled
         )
     }
@@ -116,8 +120,30 @@ pub struct Poll<H> {
     pub accept: Accept,
     /// When to poll again at the latest (besides an accept or a wake-up).
     pub timeout: Option<Instant>,
-    /// The loop stopped accepting because every slot is held: `Some(n)` to log it.
-    pub full: Option<u64>,
+    /// The loop stopped accepting because every slot is held: the log line, when one is due.
+    pub full: Option<Notice>,
+}
+
+/// A log line the table decided is due (at most one per [`Event`] kind a second), with how
+/// many like it were held back since the last one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Notice {
+    /// What happened.
+    pub event: Event,
+    /// How many more of the kind since the last line.
+    pub suppressed: u64,
+    text: String,
+}
+
+impl fmt::Display for Notice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)?;
+        match self.suppressed {
+            0 => Ok(()),
+            n => write!(f, " ({n} more like it since the last line)"),
+        }
+    }
 }
 
 /// Why a new connection is closed at once.
@@ -173,8 +199,8 @@ pub enum Admission<H> {
     Refused {
         /// Why.
         reason: Refusal,
-        /// Whether to log it (rate-limited).
-        log: Option<u64>,
+        /// The log line, when one is due.
+        log: Option<Notice>,
     },
 }
 
@@ -188,8 +214,8 @@ pub struct AcceptFailure<H> {
     /// Out of descriptors, buffers or memory (as opposed to a client that went away before
     /// its accept): worth a warning.
     pub exhausted: bool,
-    /// Whether to log it (rate-limited): `Some(n)` with `n` more since the last line.
-    pub log: Option<u64>,
+    /// The log line, when one is due.
+    pub log: Option<Notice>,
     /// A stalled pending connection closed to free a descriptor.
     pub shed: Option<Shed<H>>,
 }
@@ -306,7 +332,9 @@ impl<H> Connections<H> {
         let expired = self.expired(now);
         let accept = self.poll_accept(now);
         let full = match accept {
-            Accept::Wait { .. } if !self.draining => self.should_log(Event::Full, now),
+            Accept::Wait { .. } if !self.draining => self.notice(Event::Full, now, || {
+                "every connection slot is taken: new clients wait in the listen backlog".into()
+            }),
             _ => None,
         };
         Poll {
@@ -394,7 +422,9 @@ impl<H> Connections<H> {
     }
 
     fn refuse(&mut self, reason: Refusal, now: Instant) -> Admission<H> {
-        let log = self.should_log(Event::Refused, now);
+        let log = self.notice(Event::Refused, now, || {
+            format!("connection refused: {reason}")
+        });
         Admission::Refused { reason, log }
     }
 
@@ -493,16 +523,18 @@ impl<H> Connections<H> {
                 shed: None,
             };
         }
-        let log = self.should_log(Event::AcceptFailed, now);
+        let retry = BACKOFF_MIN
+            .saturating_mul(1 << self.accept_failures.min(6))
+            .min(BACKOFF_MAX);
+        let log = self.notice(Event::AcceptFailed, now, || {
+            format!("accept failed ({error}); backing off {retry:?}")
+        });
         let shed = self
             .stalest()
             .and_then(|id| self.remove(id, Event::AcceptFailed, now));
-        let retry_after = BACKOFF_MIN
-            .saturating_mul(1 << self.accept_failures.min(6))
-            .min(BACKOFF_MAX);
         self.accept_failures = self.accept_failures.saturating_add(1);
         AcceptFailure {
-            retry_after,
+            retry_after: retry,
             exhausted: true,
             log,
             shed,
@@ -526,6 +558,20 @@ impl<H> Connections<H> {
         self.pending.clear();
         self.per_address.clear();
         self.entries.drain().filter_map(|(_, e)| e.handle).collect()
+    }
+
+    fn notice(
+        &mut self,
+        event: Event,
+        now: Instant,
+        text: impl FnOnce() -> String,
+    ) -> Option<Notice> {
+        let suppressed = self.should_log(event, now)?;
+        Some(Notice {
+            event,
+            suppressed,
+            text: text(),
+        })
     }
 
     /// Whether an `event` at `now` deserves a log line: at most one per kind per second.
@@ -575,15 +621,17 @@ impl<H> Connections<H> {
         if e.phase.pending() {
             self.remove_pending(id, e.remote);
         }
-        Some(Shed {
+        let mut shed = Shed {
             id,
             handle: e.handle,
             phase: e.phase,
             stalled: now.saturating_duration_since(e.since),
             remote: e.remote,
             event,
-            log: self.should_log(event, now),
-        })
+            log: None,
+        };
+        shed.log = self.notice(event, now, || shed.to_string());
+        Some(shed)
     }
 
     fn add_pending(&mut self, id: ConnId, remote: Option<IpAddr>) {

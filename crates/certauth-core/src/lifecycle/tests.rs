@@ -445,3 +445,59 @@ mod websocket {
         assert_eq!(ws.into_inner().sent.len(), 2);
     }
 }
+
+#[test]
+fn poll_gathers_what_the_loop_needs_with_readable_log_lines() {
+    let t = t0();
+    let mut c = table(ServeOptions::DEFAULT.with_max_pending(1));
+    let (a, _) = admitted(c.admit(ip("10.0.0.9"), Phase::Handshake, t));
+    assert!(c.set_handle(a, "a").is_none());
+    let p = c.poll(t + ms(100));
+    assert!(p.expired.is_empty());
+    assert_eq!(
+        p.accept,
+        Accept::Wait {
+            until: Some(t + ms(250))
+        }
+    );
+    assert_eq!(p.timeout, Some(t + ms(250)), "when a may be shed");
+    assert_eq!(
+        p.full.unwrap().to_string(),
+        "every connection slot is taken: new clients wait in the listen backlog"
+    );
+    let p = c.poll(t + ms(200));
+    assert!(p.full.is_none(), "one line a second");
+    let p = c.poll(t + ms(1000));
+    assert_eq!(p.accept, Accept::Now);
+    let [shed] = &p.expired[..] else {
+        panic!("{:?}", p.expired)
+    };
+    assert_eq!(shed.handle, Some("a"));
+    assert_eq!(
+        shed.log.as_ref().unwrap().to_string(),
+        format!(
+            "closing connection {a} from 10.0.0.9 before authentication (TLS handshake for 1s): \
+             its phase ran out of time"
+        )
+    );
+    let emfile = io::Error::from_raw_os_error(24);
+    let f = c.accept_failed(&emfile, t + ms(1000));
+    let notice = f.log.unwrap();
+    assert_eq!(notice.event, Event::AcceptFailed);
+    assert!(
+        notice
+            .to_string()
+            .starts_with("accept failed (Too many open files"),
+        "{notice}"
+    );
+    assert!(notice.to_string().ends_with("backing off 5ms"), "{notice}");
+    assert!(c.accept_failed(&emfile, t + ms(1500)).log.is_none());
+    let later = c.accept_failed(&emfile, t + ms(2000)).log.unwrap();
+    assert_eq!(later.suppressed, 1);
+    assert!(
+        later
+            .to_string()
+            .ends_with("(1 more like it since the last line)"),
+        "{later}"
+    );
+}
