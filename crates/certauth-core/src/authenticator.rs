@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 use rustls_pki_types::{CertificateDer, UnixTime};
 
 use crate::cert::{ClientCertificate, X509Error};
-use crate::http::RequestHead;
+use crate::http::Head;
 use crate::limits::Limits;
 use crate::policy::{
     AsyncPolicy, BoxFuture, OwnedPolicyContext, Policy, PolicyContext, PolicyDenial, RequestInfo,
@@ -22,7 +22,7 @@ use crate::policy::{
 };
 use crate::proxy::{ProxyHeaderConfig, ProxyHeaderError};
 use crate::response::{ResponseHead, Status};
-use crate::verify::{ChainVerifier, VerifiedChain, VerifyError};
+use crate::verify::{ChainVerifier, PeerMemo, VerifiedChain, VerifyError};
 
 /// What the adapter knows about the peer.
 #[derive(Clone, Copy, Debug, Default)]
@@ -33,6 +33,8 @@ pub struct PeerInfo<'a> {
     pub tls_chain: &'a [CertificateDer<'a>],
     /// The TCP peer's address.
     pub remote_addr: Option<IpAddr>,
+    /// What the connection remembers about `tls_chain` between its requests.
+    pub memo: Option<&'a PeerMemo>,
 }
 
 impl<'a> PeerInfo<'a> {
@@ -41,7 +43,16 @@ impl<'a> PeerInfo<'a> {
         Self {
             tls_chain,
             remote_addr,
+            memo: None,
         }
+    }
+
+    /// With the connection's memo: a connection serving several requests (keep-alive,
+    /// HTTP/2) verifies its TLS peer's chain once, and later requests only check that the
+    /// result still holds at their `now`. One memo per connection.
+    pub fn with_memo(mut self, memo: &'a PeerMemo) -> Self {
+        self.memo = Some(memo);
+        self
     }
 }
 
@@ -582,7 +593,7 @@ impl Authenticator {
 
     /// Decides about one request. `.await` the answer (it is ready at once unless an async
     /// policy is configured), or call [`Evaluation::ready`].
-    pub fn decide(&self, peer: &PeerInfo<'_>, head: &RequestHead, now: UnixTime) -> Evaluation {
+    pub fn decide<H: Head>(&self, peer: &PeerInfo<'_>, head: &H, now: UnixTime) -> Evaluation {
         let expose = self.inner.expose_reasons;
         let id = match self.identify(peer, head, now) {
             Ok(id) => id,
@@ -634,7 +645,7 @@ impl Authenticator {
     fn identify(
         &self,
         peer: &PeerInfo<'_>,
-        head: &RequestHead,
+        head: &impl Head,
         now: UnixTime,
     ) -> Result<Identified, (DenyReason, Option<ClientCertificate>)> {
         match &self.inner.source {
@@ -656,7 +667,7 @@ impl Authenticator {
                 None,
             ));
         };
-        let chain = self.verify(leaf, peer.tls_chain, now)?;
+        let chain = self.verify(leaf, peer.tls_chain, peer.memo, now)?;
         Ok(Identified {
             certificate: chain.leaf().clone(),
             chain: Some(chain),
@@ -664,33 +675,46 @@ impl Authenticator {
         })
     }
 
+    /// Verifies `chain` (whose first certificate is `leaf`), reusing an earlier result that
+    /// still holds (the connection's memo, then the verifier's cache).
     fn verify(
         &self,
         leaf: &CertificateDer<'_>,
         chain: &[CertificateDer<'_>],
+        memo: Option<&PeerMemo>,
         now: UnixTime,
     ) -> Result<VerifiedChain, (DenyReason, Option<ClientCertificate>)> {
-        let certificate = ClientCertificate::from_der_with_limits(leaf, self.inner.limits.cert)
-            .map_err(|e| (DenyReason::MalformedCertificate(e), None))?;
         let Some(verifier) = &self.inner.verifier else {
             // build() guarantees a verifier wherever this is reached.
             return Err((
                 DenyReason::Internal {
                     detail: "no verifier configured",
                 },
-                Some(certificate),
+                ClientCertificate::from_der_with_limits(leaf, self.inner.limits.cert).ok(),
             ));
         };
-        verifier
-            .verify_parsed(certificate.clone(), chain, now)
-            .map_err(|e| (DenyReason::Verify(e), Some(certificate)))
+        let verified = match memo {
+            Some(memo) => verifier.verify_for(memo, chain, now),
+            None => verifier.verify(chain, now),
+        };
+        verified.map_err(|e| match e {
+            VerifyError::Malformed { index: 0, source } => {
+                (DenyReason::MalformedCertificate(source), None)
+            }
+            // The certificate is attached to the denial for the logs, as the Node package
+            // attaches it before deciding.
+            e => (
+                DenyReason::Verify(e),
+                ClientCertificate::from_der_with_limits(leaf, self.inner.limits.cert).ok(),
+            ),
+        })
     }
 
     fn header_identity(
         &self,
         cfg: &ProxyHeaderConfig,
         peer: &PeerInfo<'_>,
-        head: &RequestHead,
+        head: &impl Head,
         now: UnixTime,
     ) -> Result<Identified, (DenyReason, Option<ClientCertificate>)> {
         let mut values = head.header_all(cfg.header());
@@ -760,7 +784,7 @@ impl Authenticator {
             return fallback(DenyReason::ProxyHeader(ProxyHeaderError::Empty));
         };
         if cfg.reverifies() && self.inner.verifier.is_some() {
-            let verified = self.verify(leaf, &chain, now)?;
+            let verified = self.verify(leaf, &chain, None, now)?;
             return Ok(Identified {
                 certificate: verified.leaf().clone(),
                 chain: Some(verified),

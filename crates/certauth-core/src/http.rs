@@ -186,6 +186,32 @@ impl HeaderMap for RequestHead {
     }
 }
 
+/// A request head as [`Authenticator::decide`](crate::Authenticator::decide) reads it:
+/// certauth's own [`RequestHead`], or a request an HTTP library parsed already (certauth-hyper
+/// reads hyper's request through it, without copying its head).
+pub trait Head: HeaderMap {
+    /// The method (`GET`).
+    fn method(&self) -> &str;
+    /// The target in origin form (`/path?query`; see [`RequestHead::target`]).
+    fn target(&self) -> &str;
+    /// Every value of a header (name case-insensitive), in order.
+    fn header_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a;
+}
+
+impl Head for RequestHead {
+    fn method(&self) -> &str {
+        Self::method(self)
+    }
+
+    fn target(&self) -> &str {
+        Self::target(self)
+    }
+
+    fn header_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        Self::header_all(self, name)
+    }
+}
+
 /// Why a request head was refused. [`HeadError::response`] is the answer to write.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]

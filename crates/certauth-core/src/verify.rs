@@ -10,7 +10,8 @@
 //! critical extension are all refused.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{
@@ -22,8 +23,14 @@ use webpki::{
     RevocationCheckDepth, RevocationOptionsBuilder, UnknownStatusPolicy,
 };
 
+use crate::asn1::{Reader, tag};
 use crate::cert::{CertLimits, ClientCertificate, X509Error};
 use crate::time::Time;
+
+mod cache;
+
+use cache::{Cache, Window};
+pub use cache::{CacheStats, DEFAULT_CACHE_ENTRIES};
 
 /// The signature algorithms verification may use: a crypto provider's
 /// `signature_verification_algorithms.all` (rustls), or webpki's own constants.
@@ -196,17 +203,51 @@ pub enum UnknownRevocation {
 }
 
 /// Verifies client chains. Built once, shared (`Send + Sync`), cheap per call.
+///
+/// A verifier remembers the chains it verified (see [`Self::with_cache_entries`]): the same
+/// chain is verified once and reused while its result holds, across connections and
+/// requests. Clones share that memory; every `with_*` call starts a new, empty one, so a
+/// result is never reused with other anchors, intermediates, CRLs or options.
 #[derive(Clone)]
 pub struct ChainVerifier {
     anchors: Arc<TrustAnchors>,
     intermediates: Vec<ClientCertificate>,
     crls: Arc<Vec<CertRevocationList<'static>>>,
+    /// The earliest nextUpdate of the CRLs (Unix seconds).
+    crl_next_update: Option<i64>,
     revocation_depth: RevocationDepth,
     unknown_revocation: UnknownRevocation,
     enforce_crl_expiry: bool,
     max_chain_len: usize,
     algorithms: SignatureAlgorithms,
     cert_limits: CertLimits,
+    cache_entries: usize,
+    cache: Arc<Cache>,
+    /// Which configuration the cache and connection memos belong to.
+    id: u64,
+}
+
+/// A fresh identity for a verifier configuration.
+fn next_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// What one connection remembers about its TLS peer's verified chain, so that its later
+/// requests (keep-alive, HTTP/2 streams) are not verified again while the result holds
+/// (same verifier, `now` inside every certificate's validity window and before the CRLs'
+/// nextUpdate). Give it to [`PeerInfo::with_memo`](crate::PeerInfo::with_memo); one per
+/// connection, never shared between connections.
+#[derive(Debug, Default)]
+pub struct PeerMemo {
+    slot: OnceLock<(u64, VerifiedChain, Window)>,
+}
+
+impl PeerMemo {
+    /// An empty memo.
+    pub fn new() -> Self {
+        Self::default()
+    }
 }
 
 impl fmt::Debug for ChainVerifier {
@@ -218,6 +259,7 @@ impl fmt::Debug for ChainVerifier {
             .field("revocation_depth", &self.revocation_depth)
             .field("unknown_revocation", &self.unknown_revocation)
             .field("max_chain_len", &self.max_chain_len)
+            .field("cache", &self.cache.stats())
             .finish_non_exhaustive()
     }
 }
@@ -233,13 +275,37 @@ impl ChainVerifier {
             anchors: Arc::new(anchors),
             intermediates: Vec::new(),
             crls: Arc::new(Vec::new()),
+            crl_next_update: None,
             revocation_depth: RevocationDepth::default(),
             unknown_revocation: UnknownRevocation::default(),
             enforce_crl_expiry: true,
             max_chain_len: DEFAULT_MAX_CHAIN_LEN,
             algorithms,
             cert_limits: CertLimits::DEFAULT,
+            cache_entries: DEFAULT_CACHE_ENTRIES,
+            cache: Arc::new(Cache::new(DEFAULT_CACHE_ENTRIES)),
+            id: next_id(),
         }
+    }
+
+    /// A new, empty result cache and identity: the configuration changed.
+    fn reconfigured(mut self) -> Self {
+        self.cache = Arc::new(Cache::new(self.cache_entries));
+        self.id = next_id();
+        self
+    }
+
+    /// How many verification results to remember at most (default
+    /// [`DEFAULT_CACHE_ENTRIES`]; 0 verifies every chain every time). Each holds the parsed
+    /// certificates of one verified path.
+    pub fn with_cache_entries(mut self, max: usize) -> Self {
+        self.cache_entries = max;
+        self.reconfigured()
+    }
+
+    /// Full verifications run and results reused so far, by this verifier and its clones.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.cache.stats()
     }
 
     /// Intermediates to use besides the ones the client presents (for clients that send
@@ -253,7 +319,7 @@ impl ChainVerifier {
                 .map_err(|source| TrustConfigError::Malformed { index, source })?;
             self.intermediates.push(cert);
         }
-        Ok(self)
+        Ok(self.reconfigured())
     }
 
     /// CRLs (DER). Each is checked by webpki when loaded.
@@ -262,18 +328,23 @@ impl ChainVerifier {
         crls: impl IntoIterator<Item = CertificateRevocationListDer<'static>>,
     ) -> Result<Self, TrustConfigError> {
         let mut list = Vec::new();
+        let mut next_update: Option<i64> = None;
         for (i, der) in crls.into_iter().enumerate() {
-            let crl = OwnedCertRevocationList::from_der(&der).map_err(|e| {
-                TrustConfigError::Rejected {
-                    what: format!("CRL {i}"),
-                    reason: format!("{e:?}"),
-                }
-            })?;
+            let rejected = |reason: String| TrustConfigError::Rejected {
+                what: format!("CRL {i}"),
+                reason,
+            };
+            let crl =
+                OwnedCertRevocationList::from_der(&der).map_err(|e| rejected(format!("{e:?}")))?;
+            let next = crl_next_update(&der)
+                .ok_or_else(|| rejected("no readable nextUpdate (RFC 5280 5.1.2.5)".into()))?;
+            next_update = Some(next_update.map_or(next, |n| n.min(next)));
             list.push(CertRevocationList::from(crl));
         }
         // Replaces any CRLs set before; CertRevocationList is not Clone, hence the Arc.
         self.crls = Arc::new(list);
-        Ok(self)
+        self.crl_next_update = next_update;
+        Ok(self.reconfigured())
     }
 
     /// CRLs from PEM (`X509 CRL` blocks).
@@ -290,20 +361,20 @@ impl ChainVerifier {
     /// Which certificates CRLs are checked for (default: the whole chain).
     pub fn with_revocation_depth(mut self, depth: RevocationDepth) -> Self {
         self.revocation_depth = depth;
-        self
+        self.reconfigured()
     }
 
     /// What to do when CRLs are configured but none covers a certificate (default: allow).
     pub fn with_unknown_revocation(mut self, policy: UnknownRevocation) -> Self {
         self.unknown_revocation = policy;
-        self
+        self.reconfigured()
     }
 
     /// Whether a CRL past its nextUpdate fails verification with `CRL_HAS_EXPIRED`
     /// (default: yes, as OpenSSL does).
     pub fn with_crl_expiry_enforced(mut self, enforce: bool) -> Self {
         self.enforce_crl_expiry = enforce;
-        self
+        self.reconfigured()
     }
 
     /// The most certificates a client may present, leaf included (default
@@ -311,13 +382,13 @@ impl ChainVerifier {
     /// signature is checked.
     pub fn with_max_chain_len(mut self, max: usize) -> Self {
         self.max_chain_len = max;
-        self
+        self.reconfigured()
     }
 
     /// Limits for parsing presented certificates.
     pub fn with_cert_limits(mut self, limits: CertLimits) -> Self {
         self.cert_limits = limits;
-        self
+        self.reconfigured()
     }
 
     /// The trust anchors.
@@ -330,7 +401,8 @@ impl ChainVerifier {
         self.max_chain_len
     }
 
-    /// Verifies a presented chain (leaf first) for client authentication at `now`.
+    /// Verifies a presented chain (leaf first) for client authentication at `now`, or
+    /// reuses the result of an earlier verification of the same chain that still holds.
     pub fn verify(
         &self,
         chain: &[CertificateDer<'_>],
@@ -339,9 +411,13 @@ impl ChainVerifier {
         let Some(leaf_der) = chain.first() else {
             return Err(VerifyError::NoCertificate);
         };
+        let key = self.check_len(chain)?;
+        if let Some(hit) = self.cache.get(&key, seconds(now)) {
+            return Ok(hit);
+        }
         let leaf = ClientCertificate::from_der_with_limits(leaf_der, self.cert_limits)
             .map_err(|source| VerifyError::Malformed { index: 0, source })?;
-        self.verify_parsed(leaf, chain, now)
+        self.verify_fully(leaf, chain, now, key)
     }
 
     /// As [`Self::verify`], for a caller that has already parsed the leaf (`chain[0]`).
@@ -354,12 +430,74 @@ impl ChainVerifier {
         if chain.is_empty() {
             return Err(VerifyError::NoCertificate);
         }
+        let key = self.check_len(chain)?;
+        if let Some(hit) = self.cache.get(&key, seconds(now)) {
+            return Ok(hit);
+        }
+        self.verify_fully(leaf, chain, now, key)
+    }
+
+    /// [`Self::verify`] for a connection's TLS peer: first what the connection remembers.
+    pub(crate) fn verify_for(
+        &self,
+        memo: &PeerMemo,
+        chain: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<VerifiedChain, VerifyError> {
+        let remembered = memo
+            .slot
+            .get()
+            .filter(|(id, _, w)| *id == self.id && w.holds_at(seconds(now)));
+        if let Some((_, chain, _)) = remembered {
+            self.cache.hit();
+            return Ok(chain.clone());
+        }
+        let verified = self.verify(chain, now)?;
+        let _ = memo
+            .slot
+            .set((self.id, verified.clone(), self.window(&verified)));
+        Ok(verified)
+    }
+
+    fn check_len(&self, chain: &[CertificateDer<'_>]) -> Result<cache::Key, VerifyError> {
         if chain.len() > self.max_chain_len {
             return Err(VerifyError::ChainTooLong {
                 len: chain.len(),
                 max: self.max_chain_len,
             });
         }
+        Ok(cache::key(chain))
+    }
+
+    /// When a verified path's result holds: within every certificate's validity on it, and
+    /// before the CRLs' nextUpdate when their expiry is enforced.
+    fn window(&self, chain: &VerifiedChain) -> Window {
+        let on_path = std::iter::once(&chain.leaf).chain(&chain.intermediates);
+        let mut w = Window {
+            from: i64::MIN,
+            until: i64::MAX,
+        };
+        for c in on_path {
+            w.from = w.from.max(c.not_before().unix_seconds());
+            w.until = w.until.min(c.not_after().unix_seconds());
+        }
+        if self.enforce_crl_expiry
+            && let Some(next) = self.crl_next_update
+        {
+            // webpki refuses a CRL at or after its nextUpdate.
+            w.until = w.until.min(next.saturating_sub(1));
+        }
+        w
+    }
+
+    fn verify_fully(
+        &self,
+        leaf: ClientCertificate,
+        chain: &[CertificateDer<'_>],
+        now: UnixTime,
+        key: cache::Key,
+    ) -> Result<VerifiedChain, VerifyError> {
+        self.cache.verified();
         let presented: Vec<ClientCertificate> = chain[1..]
             .iter()
             .enumerate()
@@ -441,11 +579,14 @@ impl ChainVerifier {
                     && a.subject_public_key_info == anchor.subject_public_key_info
             })
             .unwrap_or(0);
-        Ok(VerifiedChain {
+        let verified = VerifiedChain {
             leaf,
             intermediates: verified,
             anchor: self.anchors.certs.get(anchor_index).cloned(),
-        })
+        };
+        self.cache
+            .insert(key, verified.clone(), self.window(&verified));
+        Ok(verified)
     }
 
     /// Turns webpki's error into ours, naming the chain shape as OpenSSL would.
@@ -569,6 +710,24 @@ impl ChainVerifier {
             }
         }
     }
+}
+
+fn seconds(now: UnixTime) -> i64 {
+    i64::try_from(now.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// A CRL's nextUpdate (Unix seconds): `CertificateList.tbsCertList.nextUpdate`, after the
+/// optional version, the signature algorithm, the issuer and thisUpdate.
+fn crl_next_update(der: &[u8]) -> Option<i64> {
+    let list = Reader::new(der).read(tag::SEQUENCE).ok()?;
+    let tbs = list.reader().read(tag::SEQUENCE).ok()?;
+    let mut t = tbs.reader();
+    t.read_optional(tag::INTEGER).ok()?;
+    t.read(tag::SEQUENCE).ok()?;
+    t.read(tag::SEQUENCE).ok()?;
+    t.read_any().ok()?;
+    let next = t.read_any().ok()?;
+    Some(Time::from_der(next)?.unix_seconds())
 }
 
 /// A chain that verified: the client's certificate, the intermediates used, and the trust

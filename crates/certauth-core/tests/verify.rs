@@ -372,3 +372,136 @@ fn verifier_is_send_sync_and_cheap_to_share() {
     assert_send_sync::<ChainVerifier>();
     assert_send_sync::<ClientCertificate>();
 }
+
+fn at(secs: u64) -> rustls_pki_types::UnixTime {
+    rustls_pki_types::UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs))
+}
+
+fn outcome(v: &ChainVerifier, chain: &[CertificateDer<'_>], secs: u64) -> &'static str {
+    match v.verify(chain, at(secs)) {
+        Ok(_) => "OK",
+        Err(e) => e.code(),
+    }
+}
+
+#[test]
+fn a_cached_result_holds_only_inside_every_validity_window() {
+    let root = Authority::root("Cache Root");
+    let mut leaf = Leaf::client("short-lived");
+    leaf.not_before = NOW_SECS as i64 - 10;
+    leaf.not_after = NOW_SECS as i64 + 100;
+    let leaf = root.issue(&leaf);
+    let v = verifier(&root);
+    let c = chain(&[&leaf]);
+    assert_eq!(outcome(&v, &c, NOW_SECS), "OK");
+    assert_eq!(v.cache_stats().verifications, 1);
+    for secs in [NOW_SECS + 1, NOW_SECS + 100, NOW_SECS - 10] {
+        assert_eq!(outcome(&v, &c, secs), "OK", "at {secs}");
+    }
+    let s = v.cache_stats();
+    assert_eq!((s.verifications, s.hits, s.entries), (1, 3, 1));
+    // Outside the window the cache does not answer: the full verification does.
+    assert_eq!(outcome(&v, &c, NOW_SECS + 101), "CERT_HAS_EXPIRED");
+    assert_eq!(outcome(&v, &c, NOW_SECS - 11), "CERT_NOT_YET_VALID");
+    assert_eq!(v.cache_stats().verifications, 3);
+    // An intermediate's window counts too.
+    let inter = root.intermediate("Cache Intermediate");
+    let under = inter.issue(&Leaf::client("under"));
+    let v = verifier(&root);
+    let c = chain(&[&under, &inter.cert]);
+    let inter_end = ClientCertificate::from_der(&inter.cert.der)
+        .unwrap()
+        .not_after()
+        .unix_seconds() as u64;
+    let leaf_end = ClientCertificate::from_der(&under.der)
+        .unwrap()
+        .not_after()
+        .unix_seconds() as u64;
+    assert!(inter_end > leaf_end || inter_end < leaf_end || inter_end == leaf_end);
+    assert_eq!(outcome(&v, &c, NOW_SECS), "OK");
+    let end = inter_end.min(leaf_end);
+    assert_eq!(outcome(&v, &c, end), "OK");
+    assert_eq!(outcome(&v, &c, end + 1), "CERT_HAS_EXPIRED");
+}
+
+#[test]
+fn new_anchors_or_crls_never_see_old_results_and_failures_are_not_kept() {
+    let root = Authority::root("Cache Root 2");
+    let leaf = root.issue(&Leaf::client("revoked-later"));
+    let c = chain(&[&leaf]);
+    let v = verifier(&root);
+    assert_eq!(outcome(&v, &c, NOW_SECS), "OK");
+    // A clone shares the results; any reconfiguration starts afresh.
+    let clone = v.clone();
+    assert_eq!(outcome(&clone, &c, NOW_SECS), "OK");
+    assert_eq!(v.cache_stats().hits, 1);
+    let with_crl = v.clone().with_crls([root.crl(&[&leaf])]).unwrap();
+    assert_eq!(outcome(&with_crl, &c, NOW_SECS), "CERT_REVOKED");
+    assert_eq!(with_crl.cache_stats().entries, 0, "failures are not kept");
+    assert_eq!(outcome(&with_crl, &c, NOW_SECS), "CERT_REVOKED");
+    assert_eq!(with_crl.cache_stats().verifications, 2);
+    let other = Authority::root("Cache Other Root");
+    let v_other = verifier(&other);
+    assert_eq!(
+        outcome(&v_other, &c, NOW_SECS),
+        "UNABLE_TO_VERIFY_LEAF_SIGNATURE"
+    );
+    // A CRL's nextUpdate ends the result's window.
+    let next = NOW_SECS as i64 + 50;
+    let fresh = verifier(&root)
+        .with_crls([root.crl_until(&[], next)])
+        .unwrap();
+    assert_eq!(outcome(&fresh, &c, NOW_SECS), "OK");
+    assert_eq!(outcome(&fresh, &c, NOW_SECS + 49), "OK");
+    assert_eq!(fresh.cache_stats().hits, 1);
+    assert_eq!(outcome(&fresh, &c, NOW_SECS + 50), "CRL_HAS_EXPIRED");
+    // Without the expiry enforced, the CRL does not bound it.
+    let lax = verifier(&root)
+        .with_crls([root.crl_until(&[], next)])
+        .unwrap()
+        .with_crl_expiry_enforced(false);
+    assert_eq!(outcome(&lax, &c, NOW_SECS + 50), "OK");
+}
+
+#[test]
+fn different_chains_with_the_same_leaf_are_different_entries() {
+    let root = Authority::root("Cache Root 3");
+    let inter = root.intermediate("Cache Inter 3");
+    let stranger = Authority::root("Stranger").intermediate("Cache Inter 3");
+    let leaf = inter.issue(&Leaf::client("same-leaf"));
+    let v = verifier(&root);
+    assert_eq!(outcome(&v, &chain(&[&leaf, &inter.cert]), NOW_SECS), "OK");
+    assert_eq!(
+        outcome(&v, &chain(&[&leaf, &inter.cert, &root.cert]), NOW_SECS),
+        "OK"
+    );
+    assert_eq!(v.cache_stats().entries, 2);
+    // The same leaf with an intermediate of the same name but another key is not answered
+    // from the entries above.
+    assert_ne!(
+        outcome(&v, &chain(&[&leaf, &stranger.cert]), NOW_SECS),
+        "OK"
+    );
+    assert_eq!(v.cache_stats().verifications, 3);
+    // A bounded cache, and one that keeps nothing.
+    let small = verifier(&root).with_cache_entries(1);
+    assert_eq!(
+        outcome(&small, &chain(&[&leaf, &inter.cert]), NOW_SECS),
+        "OK"
+    );
+    assert_eq!(
+        outcome(&small, &chain(&[&leaf, &inter.cert, &root.cert]), NOW_SECS),
+        "OK"
+    );
+    assert_eq!(small.cache_stats().entries, 1);
+    let none = verifier(&root).with_cache_entries(0);
+    assert_eq!(
+        outcome(&none, &chain(&[&leaf, &inter.cert]), NOW_SECS),
+        "OK"
+    );
+    assert_eq!(
+        outcome(&none, &chain(&[&leaf, &inter.cert]), NOW_SECS),
+        "OK"
+    );
+    assert_eq!(none.cache_stats().verifications, 2);
+}

@@ -555,3 +555,105 @@ charset=utf-8\r\nconnection: close\r\ncontent-length: 31\r\n\r\nRequest Header F
         "still accepting"
     );
 }
+
+/// The suite's PKI with ALPN (h2, http/1.1) on the server side and an authenticator that
+/// exposes reasons and lets any verified client in.
+fn verifying_server(pki: &Pki) -> (Arc<rustls::ServerConfig>, Authenticator) {
+    let (tls, with_anchors) = suite::server_parts(pki, Limits::DEFAULT, ClientAuthMode::Deferred);
+    let mut tls = Arc::unwrap_or_clone(tls);
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let auth = Authenticator::builder()
+        .verifier(with_anchors.verifier().unwrap().clone())
+        .expose_reasons(true)
+        .build()
+        .unwrap();
+    (Arc::new(tls), auth)
+}
+
+/// One connection, many requests: the chain is verified once, on HTTP/2 (curl multiplexing
+/// 100 requests over one connection) and on HTTP/1.1 keep-alive alike.
+#[test]
+fn a_connection_verifies_its_chain_once() {
+    let pki = Pki::new();
+    let (tls, auth) = verifying_server(&pki);
+    let counted = auth.clone();
+    let server = run(Some(tls), move || app(auth));
+    let stats = || counted.verifier().unwrap().cache_stats();
+    let files = suite::PemFiles::new(&pki);
+    let port = server.addr.port();
+    let url = format!("https://localhost:{port}/admin/whoami");
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--http2",
+            "--max-time",
+            "20",
+            "-w",
+            " %{http_version}\n",
+        ])
+        .arg("--resolve")
+        .arg(format!("localhost:{port}:127.0.0.1"))
+        .arg("--cacert")
+        .arg(files.path("server-ca.pem"))
+        .arg("--cert")
+        .arg(files.path("trusted.pem"))
+        .arg("--key")
+        .arg(files.path("trusted.key"))
+        .args(std::iter::repeat_n(url.as_str(), 100))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.lines()
+            .filter(|l| *l == "Hello trusted-client 2")
+            .count(),
+        100,
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = stats();
+    assert_eq!((s.verifications, s.hits), (1, 99), "HTTP/2: {s:?}");
+
+    // HTTP/1.1 keep-alive on a new connection: the chain is known (the verifier's cache
+    // answers the first request), and the connection remembers it for the rest.
+    let mut tls = suite::connect(server.addr, suite::tls_client(&pki, Some(&pki.trusted))).unwrap();
+    for _ in 0..100 {
+        tls.write_all(b"GET /admin/whoami HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        let got = suite::read_until(&mut tls, b"Hello trusted-client");
+        assert!(got.starts_with(b"HTTP/1.1 200 OK"), "{got:?}");
+    }
+    let s = stats();
+    assert_eq!((s.verifications, s.hits), (1, 199), "keep-alive: {s:?}");
+}
+
+/// A keep-alive connection whose certificate expires between two requests gets
+/// CERT_HAS_EXPIRED on the second: what the connection remembers never outlives notAfter.
+#[test]
+fn a_certificate_expiring_mid_connection_is_refused_on_the_next_request() {
+    let pki = Pki::new();
+    let (tls, auth) = verifying_server(&pki);
+    let now = certauth_testkit::wall_clock().as_secs() as i64;
+    let mut short = certauth_testkit::Leaf::client("short-lived");
+    short.not_before = now - 60;
+    short.not_after = now + 2;
+    let short = pki.root.issue(&short);
+    let server = run(Some(tls), move || app(auth));
+    let mut tls = suite::connect(server.addr, suite::tls_client(&pki, Some(&short))).unwrap();
+    tls.write_all(b"GET /admin/whoami HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let first = suite::read_until(&mut tls, b"Hello short-lived");
+    assert!(first.starts_with(b"HTTP/1.1 200 OK"), "{first:?}");
+    // notAfter is inclusive to the second: wait until it is past.
+    while (certauth_testkit::wall_clock().as_secs() as i64) <= now + 2 {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    tls.write_all(b"GET /admin/whoami HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let second = String::from_utf8_lossy(&suite::read_to_close(&mut tls)).into_owned();
+    assert!(second.starts_with("HTTP/1.1 401 Unauthorized"), "{second}");
+    assert!(
+        second.ends_with("Unauthorized: Client certificate required (CERT_HAS_EXPIRED)"),
+        "{second}"
+    );
+}

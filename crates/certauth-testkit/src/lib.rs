@@ -278,10 +278,20 @@ impl Authority {
 
     /// A CRL revoking the given certificates, valid around [`NOW_SECS`] and the wall clock.
     pub fn crl(&self, revoked: &[&Issued]) -> CertificateRevocationListDer<'static> {
+        let next = wall_clock().as_secs().max(NOW_SECS) as i64 + 86_400 * 365;
+        self.crl_until(revoked, next)
+    }
+
+    /// A CRL whose nextUpdate is `next_update` (Unix seconds).
+    pub fn crl_until(
+        &self,
+        revoked: &[&Issued],
+        next_update: i64,
+    ) -> CertificateRevocationListDer<'static> {
         let now = wall_clock().as_secs().min(NOW_SECS) as i64;
         let params = CertificateRevocationListParams {
             this_update: datetime(now - 86_400 * 30),
-            next_update: datetime(wall_clock().as_secs().max(NOW_SECS) as i64 + 86_400 * 365),
+            next_update: datetime(next_update),
             crl_number: SerialNumber::from(1u64),
             issuing_distribution_point: None,
             revoked_certs: revoked

@@ -683,12 +683,12 @@ pub fn read_until(s: &mut impl Read, needle: &[u8]) -> Vec<u8> {
 }
 
 /// Writes the PEM files the command-line peers need into a fresh directory.
-struct PemFiles {
+pub struct PemFiles {
     dir: std::path::PathBuf,
 }
 
 impl PemFiles {
-    fn new(pki: &Pki) -> Self {
+    pub fn new(pki: &Pki) -> Self {
         static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("certauth-peers-{}-{n}", std::process::id()));
@@ -702,7 +702,7 @@ impl PemFiles {
         Self { dir }
     }
 
-    fn path(&self, name: &str) -> String {
+    pub fn path(&self, name: &str) -> String {
         self.dir.join(name).to_string_lossy().into_owned()
     }
 }
