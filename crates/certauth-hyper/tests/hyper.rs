@@ -1,6 +1,11 @@
 //! The hyper adapter with real clients: axum routes (public and protected), the extractor,
 //! WebSocket upgrades, header mode on plain HTTP, and Socket.IO with Node's socket.io-client.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::as_conversions, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::as_conversions,
+    missing_docs
+)]
 
 use std::io::{Read as _, Write as _};
 use std::net::SocketAddr;

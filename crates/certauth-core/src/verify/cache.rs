@@ -196,8 +196,8 @@ mod tests {
         let a = CertificateDer::from(vec![1u8, 2, 3]);
         let b = CertificateDer::from(vec![1u8, 2]);
         let c = CertificateDer::from(vec![3u8]);
-        assert_ne!(key(&[a.clone()]), key(&[b.clone(), c.clone()]));
-        assert_ne!(key(&[a.clone()]), key(&[a.clone(), a.clone()]));
+        assert_ne!(key(std::slice::from_ref(&a)), key(&[b.clone(), c.clone()]));
+        assert_ne!(key(std::slice::from_ref(&a)), key(&[a.clone(), a.clone()]));
         assert_eq!(key(&[b.clone(), c.clone()]), key(&[b, c]));
     }
 }
