@@ -64,12 +64,26 @@ fn benches(c: &mut Criterion) {
     let chain = [leaf.der.clone(), inter.cert.der.clone()];
 
     let mut g = c.benchmark_group("decide");
+    let uncached = Authenticator::builder()
+        .verifier(verifier().with_cache_entries(0))
+        .policy(allow_cn(["trusted-client"]))
+        .build()
+        .unwrap();
+    g.bench_function("TLS peer, chain of three (verifies two signatures)", |b| {
+        b.iter(|| {
+            let d = uncached
+                .decide(&PeerInfo::new(black_box(&chain), None), &head, now())
+                .ready()
+                .unwrap();
+            assert!(matches!(d, Decision::Allow(_)));
+        })
+    });
     let tls = Authenticator::builder()
         .verifier(verifier())
         .policy(allow_cn(["trusted-client"]))
         .build()
         .unwrap();
-    g.bench_function("TLS peer, chain of three (verifies two signatures)", |b| {
+    g.bench_function("TLS peer, chain of three, known to the cache", |b| {
         b.iter(|| {
             let d = tls
                 .decide(&PeerInfo::new(black_box(&chain), None), &head, now())
@@ -78,6 +92,17 @@ fn benches(c: &mut Criterion) {
             assert!(matches!(d, Decision::Allow(_)));
         })
     });
+    let memo = certauth_core::verify::PeerMemo::new();
+    g.bench_function(
+        "TLS peer, chain of three, remembered by the connection",
+        |b| {
+            b.iter(|| {
+                let peer = PeerInfo::new(black_box(&chain), None).with_memo(&memo);
+                let d = tls.decide(&peer, &head, now()).ready().unwrap();
+                assert!(matches!(d, Decision::Allow(_)));
+            })
+        },
+    );
     let none = PeerInfo::new(&[], None);
     g.bench_function("TLS peer, no certificate (401)", |b| {
         b.iter(|| black_box(tls.decide(&none, &head, now()).ready().unwrap()))
@@ -144,10 +169,12 @@ fn benches(c: &mut Criterion) {
                 .proxy_header(cfg.clone().reverify(reverify))
                 .policy(allow_cn(["trusted-client"]));
             if reverify {
-                // Cloudflare forwards the leaf only: the server knows the intermediate.
+                // Cloudflare forwards the leaf only: the server knows the intermediate. The
+                // cache is off: this measures the verification itself.
                 let with_inter = verifier()
                     .with_intermediates([inter.cert.der.clone()])
-                    .unwrap();
+                    .unwrap()
+                    .with_cache_entries(0);
                 b = b.verifier(with_inter);
             }
             let auth = b.build().unwrap();

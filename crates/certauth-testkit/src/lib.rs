@@ -241,7 +241,12 @@ impl Authority {
 
     /// An intermediate CA signed by this one.
     pub fn intermediate(&self, cn: &str) -> Self {
-        let key = key(KeyKind::P256);
+        self.intermediate_with_key(cn, KeyKind::P256)
+    }
+
+    /// An intermediate CA with a key of `kind`, signed by this one.
+    pub fn intermediate_with_key(&self, cn: &str, kind: KeyKind) -> Self {
+        let key = key(kind);
         let params = ca_params(cn);
         let der = params
             .signed_by(&key, &self.issuer())
