@@ -102,6 +102,18 @@ impl Authenticated {
     pub fn origin(&self) -> Origin {
         self.origin
     }
+
+    /// Whether its chain's verification was reused (see [`VerifiedChain::reused`]).
+    pub fn reused(&self) -> bool {
+        self.chain.as_ref().is_some_and(VerifiedChain::reused)
+    }
+}
+
+/// The client's subject (RFC 4514), for logs.
+impl fmt::Display for Authenticated {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.certificate.subject().to_rfc4514())
+    }
 }
 
 /// Why a request was denied. `code()` is stable, for logs and alerts.

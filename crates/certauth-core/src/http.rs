@@ -198,6 +198,52 @@ pub trait Head: HeaderMap {
     fn header_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a;
 }
 
+/// A request the `http` crate holds (hyper's), read as a [`Head`] in place (feature `http`).
+#[cfg(feature = "http")]
+#[derive(Clone, Copy, Debug)]
+pub struct HttpHead<'a> {
+    method: &'a ::http::Method,
+    uri: &'a ::http::Uri,
+    headers: &'a ::http::HeaderMap,
+}
+
+#[cfg(feature = "http")]
+impl<'a> HttpHead<'a> {
+    /// The head of `request`.
+    pub fn of<B>(request: &'a ::http::Request<B>) -> Self {
+        Self {
+            method: request.method(),
+            uri: request.uri(),
+            headers: request.headers(),
+        }
+    }
+}
+
+#[cfg(feature = "http")]
+impl HeaderMap for HttpHead<'_> {
+    fn get(&self, name: &str) -> Option<&[u8]> {
+        self.headers.get(name).map(::http::HeaderValue::as_bytes)
+    }
+}
+
+#[cfg(feature = "http")]
+impl Head for HttpHead<'_> {
+    fn method(&self) -> &str {
+        self.method.as_str()
+    }
+
+    fn target(&self) -> &str {
+        self.uri.path_and_query().map_or("/", |p| p.as_str())
+    }
+
+    fn header_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.headers
+            .get_all(name)
+            .iter()
+            .map(::http::HeaderValue::as_bytes)
+    }
+}
+
 impl Head for RequestHead {
     fn method(&self) -> &str {
         Self::method(self)

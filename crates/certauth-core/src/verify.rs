@@ -450,7 +450,7 @@ impl ChainVerifier {
             .filter(|(id, _, w)| *id == self.id && w.holds_at(seconds(now)));
         if let Some((_, chain, _)) = remembered {
             self.cache.hit();
-            return Ok(chain.clone());
+            return Ok(chain.reuse());
         }
         let verified = self.verify(chain, now)?;
         let _ = memo
@@ -583,6 +583,7 @@ impl ChainVerifier {
             leaf,
             intermediates: verified,
             anchor: self.anchors.certs.get(anchor_index).cloned(),
+            reused: false,
         };
         self.cache
             .insert(key, verified.clone(), self.window(&verified));
@@ -737,6 +738,7 @@ pub struct VerifiedChain {
     leaf: ClientCertificate,
     intermediates: Vec<ClientCertificate>,
     anchor: Option<ClientCertificate>,
+    reused: bool,
 }
 
 impl VerifiedChain {
@@ -748,6 +750,20 @@ impl VerifiedChain {
     /// The intermediates on the verified path, from the leaf's issuer upwards.
     pub fn intermediates(&self) -> &[ClientCertificate] {
         &self.intermediates
+    }
+
+    /// Whether this result was reused from an earlier verification of the same chain (the
+    /// connection's memo or the verifier's cache) rather than verified now: for logs and
+    /// counters.
+    pub fn reused(&self) -> bool {
+        self.reused
+    }
+
+    fn reuse(&self) -> Self {
+        Self {
+            reused: true,
+            ..self.clone()
+        }
     }
 
     /// The trust anchor's certificate.

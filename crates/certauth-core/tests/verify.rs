@@ -393,13 +393,14 @@ fn a_cached_result_holds_only_inside_every_validity_window() {
     let leaf = root.issue(&leaf);
     let v = verifier(&root);
     let c = chain(&[&leaf]);
-    assert_eq!(outcome(&v, &c, NOW_SECS), "OK");
+    assert!(!v.verify(&c, at(NOW_SECS)).unwrap().reused());
     assert_eq!(v.cache_stats().verifications, 1);
+    assert!(v.verify(&c, at(NOW_SECS)).unwrap().reused());
     for secs in [NOW_SECS + 1, NOW_SECS + 100, NOW_SECS - 10] {
         assert_eq!(outcome(&v, &c, secs), "OK", "at {secs}");
     }
     let s = v.cache_stats();
-    assert_eq!((s.verifications, s.hits, s.entries), (1, 3, 1));
+    assert_eq!((s.verifications, s.hits, s.entries), (1, 4, 1));
     // Outside the window the cache does not answer: the full verification does.
     assert_eq!(outcome(&v, &c, NOW_SECS + 101), "CERT_HAS_EXPIRED");
     assert_eq!(outcome(&v, &c, NOW_SECS - 11), "CERT_NOT_YET_VALID");

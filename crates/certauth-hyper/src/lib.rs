@@ -62,9 +62,8 @@ use std::time::Instant;
 use async_tungstenite::WebSocketStream;
 use async_tungstenite::tokio::TokioAdapter;
 use async_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use certauth_core::http::{Version, check_head};
+use certauth_core::http::{HttpHead, Version, check_head};
 use certauth_core::lifecycle::{Drain, DrainingWebSocket, KeepAlive, Phase, ServeOptions};
-use certauth_core::policy::HeaderMap;
 use certauth_core::verify::PeerMemo;
 use certauth_core::{
     Authenticated, Authenticator, CertificateDer, Decision, Denial, Limits, PeerInfo, RequestHead,
@@ -172,46 +171,6 @@ fn head_of<B>(req: &Request<B>) -> RequestHead {
     RequestHead::from_parts(req.method().as_str(), target, version, headers)
 }
 
-/// A hyper request as the core reads it, borrowed: no head is rebuilt per request.
-struct HyperHead<'a> {
-    method: &'a http::Method,
-    uri: &'a http::Uri,
-    headers: &'a http::HeaderMap,
-}
-
-impl<'a> HyperHead<'a> {
-    fn of<B>(req: &'a Request<B>) -> Self {
-        Self {
-            method: req.method(),
-            uri: req.uri(),
-            headers: req.headers(),
-        }
-    }
-}
-
-impl HeaderMap for HyperHead<'_> {
-    fn get(&self, name: &str) -> Option<&[u8]> {
-        self.headers.get(name).map(http::HeaderValue::as_bytes)
-    }
-}
-
-impl certauth_core::http::Head for HyperHead<'_> {
-    fn method(&self) -> &str {
-        self.method.as_str()
-    }
-
-    fn target(&self) -> &str {
-        self.uri.path_and_query().map_or("/", |p| p.as_str())
-    }
-
-    fn header_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.headers
-            .get_all(name)
-            .iter()
-            .map(http::HeaderValue::as_bytes)
-    }
-}
-
 /// The core's response as an `http::Response` for a request of `version`: hyper frames
 /// the body; `Connection` headers are kept for HTTP/1.x (so a rejected client's connection
 /// is closed, as on the raw socket) and dropped for HTTP/2, which forbids them.
@@ -258,7 +217,7 @@ where
             .unwrap_or_default();
         let peer =
             PeerInfo::new(&info.peer_chain, info.remote_addr.map(|a| a.ip())).with_memo(&info.memo);
-        let evaluation = self.layer.auth.decide(&peer, &HyperHead::of(&req), now());
+        let evaluation = self.layer.auth.decide(&peer, &HttpHead::of(&req), now());
         // The clone that was driven to readiness serves this call (tower's usual dance).
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -266,6 +225,7 @@ where
         Box::pin(async move {
             match evaluation.await {
                 Decision::Allow(client) => {
+                    debug!(reused = client.reused(), "client authenticated");
                     req.extensions_mut().insert(client);
                     inner.call(req).await
                 }

@@ -346,7 +346,8 @@ async fn run_admitted<S, Fut>(
 {
     match result {
         Ok(mut accepted) => {
-            info!(subject = %accepted.client.certificate().subject().to_rfc4514(), "client authenticated");
+            let client = &accepted.client;
+            info!(%client, reused = client.reused(), "client authenticated");
             conn.advance(Phase::Open, Instant::now());
             accepted.drain = conn.drain().clone();
             handler(accepted).await;
@@ -463,11 +464,11 @@ pub type Conn = Slot<Task>;
 
 type Task = smol::Task<()>;
 
+/// Logs a shed connection; dropping its task (with `shed`) cancels it.
 fn cancel(shed: Shed<Task>) {
     if let Some(notice) = &shed.log {
         warn!("{notice}");
     }
-    drop(shed.handle); // dropping a smol task cancels it
 }
 
 enum Step {

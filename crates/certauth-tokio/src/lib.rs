@@ -344,7 +344,8 @@ async fn run_admitted<S, Fut>(
 {
     match result {
         Ok(mut accepted) => {
-            info!(subject = %accepted.client.certificate().subject().to_rfc4514(), "client authenticated");
+            let client = &accepted.client;
+            info!(%client, reused = client.reused(), "client authenticated");
             conn.advance(Phase::Open, Instant::now());
             accepted.drain = conn.drain().clone();
             handler(accepted).await;

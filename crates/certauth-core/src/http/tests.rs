@@ -259,3 +259,25 @@ fn heads_parsed_elsewhere_meet_the_same_limits() {
             .is_some()
     );
 }
+
+#[cfg(feature = "http")]
+#[test]
+fn an_http_crate_request_reads_as_the_same_head() {
+    let req = ::http::Request::builder()
+        .method("POST")
+        .uri("http://example.com/a/b?c=1")
+        .header("X-One", "1")
+        .header("x-two", "2")
+        .header("X-Two", "3")
+        .body(())
+        .unwrap();
+    let head = HttpHead::of(&req);
+    assert_eq!(Head::method(&head), "POST");
+    assert_eq!(Head::target(&head), "/a/b?c=1");
+    assert_eq!(HeaderMap::get(&head, "x-one"), Some(&b"1"[..]));
+    assert_eq!(HeaderMap::get(&head, "X-Missing"), None);
+    let twos: Vec<&[u8]> = Head::header_all(&head, "X-TWO").collect();
+    assert_eq!(twos, [&b"2"[..], b"3"]);
+    let bare = ::http::Request::builder().uri("*").body(()).unwrap();
+    assert_eq!(Head::target(&HttpHead::of(&bare)), "*", "asterisk form, as RequestHead");
+}

@@ -3,7 +3,7 @@ use std::net::IpAddr;
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use super::*;
@@ -370,6 +370,7 @@ fn keep_alive_counts_idle_time_only_between_requests() {
 mod websocket {
     use std::collections::VecDeque;
     use std::pin::Pin;
+    use std::task::Poll;
 
     use futures_core::Stream;
     use futures_sink::Sink;

@@ -99,7 +99,7 @@ impl Cache {
             .map
             .get(key)
             .filter(|(_, w)| w.holds_at(now))
-            .map(|(c, _)| c.clone());
+            .map(|(c, _)| c.reuse());
         if hit.is_some() {
             self.hit();
         }
@@ -157,6 +157,7 @@ mod tests {
             leaf: ClientCertificate::from_der(cert.der()).unwrap(),
             intermediates: Vec::new(),
             anchor: None,
+            reused: false,
         }
     }
 
@@ -179,7 +180,7 @@ mod tests {
             k[..4].copy_from_slice(&i.to_be_bytes());
             k
         };
-        assert!(cache.get(&key(99_999), 5).is_some());
+        assert!(cache.get(&key(99_999), 5).unwrap().reused());
         assert!(cache.get(&key(99_000), 5).is_some());
         assert!(cache.get(&key(98_999), 5).is_none());
         assert!(cache.get(&key(0), 5).is_none());
