@@ -82,6 +82,10 @@ pub(crate) struct Args {
     /// In header mode, use the TLS peer when the header is absent or malformed.
     #[arg(long)]
     pub(crate) fallback_to_tls_peer: bool,
+    /// Header mode without --ca and without --verify-header: believe whatever certificate
+    /// the proxy forwards. Only when the proxy itself refuses unverified clients.
+    #[arg(long)]
+    pub(crate) allow_unverified_proxy: bool,
     /// Reject untrusted clients during the TLS handshake instead of answering 401.
     #[arg(long)]
     pub(crate) strict: bool,
@@ -207,6 +211,14 @@ pub(crate) fn configure(args: &Args) -> Result<Server, Failure> {
             .trusted_proxies(&args.trusted_proxy)
             .map_err(|e| usage(e.to_string()))?
             .fallback_to_tls_peer(args.fallback_to_tls_peer);
+        if args.ca.is_none() && args.verify_header.is_none() && !args.allow_unverified_proxy {
+            return Err(usage(
+                "header mode needs --ca ROOTS.pem (verify forwarded chains again) or \
+                 --verify-header NAME=VALUE (the proxy's verification result); without either, \
+                 any certificate the proxy forwards is believed (pass --allow-unverified-proxy \
+                 if the proxy refuses unverified clients itself)",
+            ));
+        }
         if let Some(nv) = &args.verify_header {
             let (n, v) = nv
                 .split_once('=')
@@ -328,8 +340,12 @@ async fn shutdown_signal() {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Logs go to stderr; colours only when a person reads them (not a pipe, file or journal).
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(terminal)
         .with_target(false);
     let _ = match format {
         LogFormat::Text => builder.try_init(),

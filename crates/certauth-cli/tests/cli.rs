@@ -386,6 +386,26 @@ fn serve_behind_a_proxy_header() {
     let out = certauth(&["serve", "--source", "nginx", "--listen", "127.0.0.1:0"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--trusted-proxy"), "{}", stderr(&out));
+
+    // Header mode that would believe any forwarded certificate refuses to start: one line
+    // naming both ways out, exit 2; --allow-unverified-proxy is the explicit opt-in.
+    let base = ["serve", "--source", "nginx", "--trusted-proxy", "127.0.0.1"];
+    let out = certauth(&[&base[..], &["--listen", "127.0.0.1:0"]].concat());
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("--ca") && err.contains("--verify-header"),
+        "{err}"
+    );
+    assert!(err.contains("--allow-unverified-proxy"), "{err}");
+    let port = free_port();
+    let args: Vec<String> = [&base[1..], &["--allow-unverified-proxy"]]
+        .concat()
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    let _unverified = serve(&args, port);
 }
 
 #[test]
@@ -566,4 +586,39 @@ fn serve_shuts_down_gracefully_on_ctrl_c() {
         );
         server.0.kill().ok();
     }
+}
+
+#[test]
+fn serve_logs_to_stderr_without_colours_when_piped() {
+    let pki = Pki::new();
+    let dir = Dir::new("plain-logs");
+    let (ca, cert, key) = pki_files(&pki, &dir);
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_certauth"))
+        .args(["serve", "--ca", &ca, "--cert", &cert, "--key", &key])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("listening on 127.0.0.1:"), "{err}");
+    assert!(err.contains("received SIGTERM"), "{err}");
+    assert!(!err.contains('\x1b'), "ANSI escapes in piped logs: {err:?}");
+    assert!(out.stdout.is_empty(), "logs on stdout");
 }

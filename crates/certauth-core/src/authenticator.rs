@@ -603,6 +603,25 @@ impl Authenticator {
         self.inner.verifier.as_ref()
     }
 
+    /// What is risky about this configuration, for a serve helper to log at startup: header
+    /// mode that believes a forwarded certificate with neither a verifier to check it again
+    /// nor the proxy's verify header (a proxy that passes unverified clients on, as nginx's
+    /// `optional_no_ca` does, would then let any self-signed certificate in).
+    pub fn warnings(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if let CertificateSource::ProxyHeader(cfg) = &self.inner.source
+            && !(cfg.reverifies() && self.inner.verifier.is_some())
+            && cfg.verify_header_expected().is_none()
+        {
+            out.push(
+                "header mode trusts forwarded certificates without verifying them: give the \
+                 authenticator a ChainVerifier (the client CA) or require the proxy's verify \
+                 header, unless the proxy itself refuses unverified clients",
+            );
+        }
+        out
+    }
+
     /// Decides about one request. `.await` the answer (it is ready at once unless an async
     /// policy is configured), or call [`Evaluation::ready`].
     pub fn decide<H: Head>(&self, peer: &PeerInfo<'_>, head: &H, now: UnixTime) -> Evaluation {

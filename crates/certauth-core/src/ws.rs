@@ -132,5 +132,18 @@ pub fn accept_websocket_with(
     Ok(ResponseHead::switching_protocols(accept_key(key), protocol))
 }
 
+/// WebSocket settings for servers holding many idle connections (feature `websocket`): a
+/// 4 KiB read buffer (tungstenite's default 128 KiB costs about 150 KiB per idle connection
+/// once touched), messages up to 1 MiB and frames up to 256 KiB. Every adapter uses it by
+/// default; tungstenite's own default allows 64 MiB messages.
+#[cfg(feature = "websocket")]
+pub fn default_websocket_config() -> tungstenite::protocol::WebSocketConfig {
+    tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_message_size(Some(1 << 20))
+        .max_frame_size(Some(256 << 10))
+}
+
 #[cfg(test)]
 mod tests;

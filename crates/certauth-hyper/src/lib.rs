@@ -121,8 +121,10 @@ pub struct CertAuthLayer {
 }
 
 impl CertAuthLayer {
-    /// Denied requests get the core's response; the inner service never sees them.
+    /// Denied requests get the core's response; the inner service never sees them. Logs
+    /// the configuration's risks ([`Authenticator::warnings`]) once, here.
     pub fn new(auth: Authenticator) -> Self {
+        auth.warnings().iter().for_each(|w| warn!("{w}"));
         Self {
             auth,
             annotate_only: false,

@@ -71,6 +71,7 @@ use tracing::{Instrument as _, debug, info, warn};
 pub use async_tungstenite;
 pub use certauth_core;
 pub use certauth_core::lifecycle::ServeOptions;
+pub use certauth_core::ws::default_websocket_config;
 pub use rustls;
 pub use tokio_rustls;
 
@@ -79,18 +80,6 @@ pub type TlsStream = tokio_rustls::server::TlsStream<TcpStream>;
 /// A server-side WebSocket over `S` (by default the gate's TLS stream). When it was opened by
 /// a serve helper, it closes itself with 1001 (going away) as the server drains.
 pub type WebSocket<S = TlsStream> = DrainingWebSocket<WebSocketStream<TokioAdapter<S>>>;
-
-/// WebSocket settings for servers holding many idle connections: a 4 KiB read buffer
-/// (tungstenite's default 128 KiB costs about 150 KiB per idle connection once touched),
-/// messages up to 1 MiB and frames up to 256 KiB. Override with
-/// [`Gate::websocket_config`].
-pub fn default_websocket_config() -> WebSocketConfig {
-    WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(0)
-        .max_message_size(Some(1 << 20))
-        .max_frame_size(Some(256 << 10))
-}
 
 /// A connection that passed the gate: the stream, the request head, the bytes read after
 /// the head, and the authenticated client.
@@ -411,6 +400,7 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let handler = Arc::new(handler);
+    auth.warnings().iter().for_each(|w| warn!("{w}"));
     let limits = *auth.limits();
     serve_connections(
         listener,

@@ -279,5 +279,9 @@ fn an_http_crate_request_reads_as_the_same_head() {
     let twos: Vec<&[u8]> = Head::header_all(&head, "X-TWO").collect();
     assert_eq!(twos, [&b"2"[..], b"3"]);
     let bare = ::http::Request::builder().uri("*").body(()).unwrap();
-    assert_eq!(Head::target(&HttpHead::of(&bare)), "*", "asterisk form, as RequestHead");
+    assert_eq!(
+        Head::target(&HttpHead::of(&bare)),
+        "*",
+        "asterisk form, as RequestHead"
+    );
 }
