@@ -14,6 +14,7 @@ use certauth_core::lifecycle::ServeOptions;
 use certauth_core::policy::{BoxPolicy, PolicyExt as _, allow_any, allow_cn};
 use certauth_core::proxy::{Encoding, Preset, ProxyHeaderConfig};
 use certauth_core::tls::{ClientAuthMode, load_server_identity, server_config};
+use certauth_core::verify::UnknownRevocation;
 use certauth_core::{Authenticated, Authenticator, Limits, RequestHead};
 use certauth_tokio::async_tungstenite::tungstenite::{Error as WsError, Message};
 use futures_util::{Sink, SinkExt as _, Stream, StreamExt as _};
@@ -39,6 +40,16 @@ pub(crate) struct Args {
     /// mode, forwarded chains are verified again against them.
     #[arg(long, value_name = "ROOTS.pem")]
     pub(crate) ca: Option<FilePath>,
+    /// CRLs (PEM or DER; repeatable): a revoked client gets 401 CERT_REVOKED; a CRL past its
+    /// nextUpdate refuses everyone it covers with CRL_HAS_EXPIRED (see --allow-expired-crl).
+    #[arg(long, value_name = "CRL.pem", requires = "ca")]
+    pub(crate) crl: Vec<FilePath>,
+    /// Keep using a CRL past its nextUpdate instead of refusing with CRL_HAS_EXPIRED.
+    #[arg(long, requires = "crl")]
+    pub(crate) allow_expired_crl: bool,
+    /// Refuse clients no configured CRL covers (UNABLE_TO_GET_CRL) instead of allowing them.
+    #[arg(long, requires = "crl")]
+    pub(crate) deny_unknown_revocation: bool,
     /// The server's certificate chain (PEM). Required with TLS.
     #[arg(long, value_name = "SERVER.pem")]
     pub(crate) cert: Option<FilePath>,
@@ -164,7 +175,14 @@ fn usage(msg: impl Into<String>) -> Failure {
 pub(crate) fn configure(args: &Args) -> Result<Server, Failure> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = match &args.ca {
-        Some(ca) => Some(crate::verify::verifier(ca, None, None)?),
+        Some(ca) => {
+            let mut v = crate::verify::verifier(ca, None, &args.crl)?
+                .with_crl_expiry_enforced(!args.allow_expired_crl);
+            if args.deny_unknown_revocation {
+                v = v.with_unknown_revocation(UnknownRevocation::Deny);
+            }
+            Some(v)
+        }
         None => None,
     };
     let policy: BoxPolicy = match (&args.policy, args.allow_cn.is_empty()) {

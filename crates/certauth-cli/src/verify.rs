@@ -4,6 +4,8 @@ use certauth_core::policy::file::PolicyFile;
 use certauth_core::policy::{Policy, PolicyContext, RequestInfo, Verdict};
 use certauth_core::verify::{ChainVerifier, TrustAnchors, certificates_from_pem_or_der};
 use certauth_core::{CertificateDer, Time, UnixTime};
+use rustls::pki_types::CertificateRevocationListDer;
+use rustls::pki_types::pem::PemObject as _;
 
 use crate::{Failure, FilePath, Outcome, read, shown};
 
@@ -15,9 +17,9 @@ pub(crate) struct VerifyArgs {
     /// Intermediates the client may not send (PEM).
     #[arg(long, value_name = "INTERMEDIATES.pem")]
     chain: Option<FilePath>,
-    /// CRLs to check revocation against (PEM `X509 CRL` blocks).
+    /// CRLs to check revocation against (PEM `X509 CRL` blocks or DER; repeatable).
     #[arg(long, value_name = "CRL.pem")]
-    crl: Option<FilePath>,
+    crl: Vec<FilePath>,
     /// Verify as of this time (RFC 3339) instead of now.
     #[arg(long, value_name = "RFC3339")]
     at: Option<String>,
@@ -33,10 +35,11 @@ fn algorithms() -> &'static [&'static dyn rustls::pki_types::SignatureVerificati
         .all
 }
 
+/// The verifier for `--ca`, `--chain` and `--crl` (each CRL file PEM or DER).
 pub(crate) fn verifier(
     ca: &std::path::Path,
     chain: Option<&std::path::Path>,
-    crl: Option<&std::path::Path>,
+    crls: &[FilePath],
 ) -> Result<ChainVerifier, Failure> {
     let anchors = TrustAnchors::from_pem(&read(ca)?)
         .map_err(|e| Failure::Usage(format!("{}: {e}", shown(ca))))?;
@@ -48,10 +51,29 @@ pub(crate) fn verifier(
             .with_intermediates(certs)
             .map_err(|e| Failure::Usage(format!("{}: {e}", shown(path))))?;
     }
-    if let Some(path) = crl {
-        v = v
-            .with_crls_pem(&read(path)?)
-            .map_err(|e| Failure::Usage(format!("{}: {e}", shown(path))))?;
+    if !crls.is_empty() {
+        let mut ders = Vec::new();
+        for path in crls {
+            let bytes = read(path)?;
+            let bad = |e: String| Failure::Usage(format!("{}: {e}", shown(path)));
+            if bytes.first() == Some(&0x30) {
+                ders.push(CertificateRevocationListDer::from(bytes));
+                continue;
+            }
+            let found = CertificateRevocationListDer::pem_slice_iter(&bytes)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| bad(format!("malformed PEM: {e}")))?;
+            if found.is_empty() {
+                return Err(bad("no `X509 CRL` block (PEM) or DER CRL found".into()));
+            }
+            ders.extend(found);
+        }
+        v = v.with_crls(ders).map_err(|e| {
+            Failure::Usage(format!(
+                "{}: {e}",
+                crls.iter().map(|p| shown(p)).collect::<Vec<_>>().join(", ")
+            ))
+        })?;
     }
     Ok(v)
 }
@@ -62,7 +84,7 @@ fn presented(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, Fai
 }
 
 pub(crate) fn verify(args: VerifyArgs) -> Outcome {
-    let v = verifier(&args.ca, args.chain.as_deref(), args.crl.as_deref())?;
+    let v = verifier(&args.ca, args.chain.as_deref(), &args.crl)?;
     let now = match &args.at {
         Some(text) => Time::parse_rfc3339(text)
             .and_then(Time::to_unix_time)
@@ -110,7 +132,7 @@ pub(crate) fn check(args: CheckArgs) -> Outcome {
     let certs = crate::inspect::load(&args.cert)?;
     let chain = match &args.ca {
         Some(ca) => {
-            let v = verifier(ca, None, None)?;
+            let v = verifier(ca, None, &[])?;
             match v.verify(&presented(&args.cert)?, UnixTime::now()) {
                 Ok(c) => Some(c),
                 Err(e) => {

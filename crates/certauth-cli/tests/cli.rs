@@ -622,3 +622,55 @@ fn serve_logs_to_stderr_without_colours_when_piped() {
     assert!(!err.contains('\x1b'), "ANSI escapes in piped logs: {err:?}");
     assert!(out.stdout.is_empty(), "logs on stdout");
 }
+
+/// `GET /whoami` over TLS with `client`: the response up to the close.
+fn whoami_over_tls(port: u16, pki: &Pki, client: &certauth_testkit::Issued) -> String {
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut tls = suite::connect(addr, suite::tls_client(pki, Some(client))).unwrap();
+    tls.write_all(b"GET /whoami HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    String::from_utf8_lossy(&suite::read_to_close(&mut tls)).into_owned()
+}
+
+#[test]
+fn serve_checks_revocation_with_crl_files() {
+    let pki = Pki::new();
+    let dir = Dir::new("serve-crl");
+    let (ca, cert, key) = pki_files(&pki, &dir);
+    let revoking = dir.file(
+        "revoking.pem",
+        &certauth_testkit::pem("X509 CRL", &pki.root.crl(&[&pki.forbidden])),
+    );
+    let start = |crl: &str, extra: &[&str]| {
+        let port = free_port();
+        let mut args: Vec<String> = ["--ca", &ca, "--cert", &cert, "--key", &key, "--crl", crl]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        args.push("--expose-reasons".into());
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        (serve(&args, port), port)
+    };
+    let (_server, port) = start(&revoking, &[]);
+    assert!(whoami_over_tls(port, &pki, &pki.trusted).starts_with("HTTP/1.1 200 OK"));
+    let revoked = whoami_over_tls(port, &pki, &pki.forbidden);
+    assert!(revoked.ends_with("(CERT_REVOKED)"), "{revoked}");
+
+    // DER works as well as PEM; a CRL past its nextUpdate refuses, unless allowed.
+    let past = certauth_testkit::wall_clock().as_secs() as i64 - 3600;
+    let expired = dir.path("expired.crl");
+    std::fs::write(&expired, pki.root.crl_until(&[], past).as_ref()).unwrap();
+    let (_server, port) = start(&expired, &[]);
+    let got = whoami_over_tls(port, &pki, &pki.trusted);
+    assert!(got.ends_with("(CRL_HAS_EXPIRED)"), "{got}");
+    let (_server, port) = start(&expired, &["--allow-expired-crl"]);
+    assert!(whoami_over_tls(port, &pki, &pki.trusted).starts_with("HTTP/1.1 200 OK"));
+
+    // Unreadable or malformed CRLs stop the server at start, naming the file.
+    let junk = dir.file("junk.pem", "not a crl");
+    let out = certauth(&[
+        "serve", "--ca", &ca, "--cert", &cert, "--key", &key, "--crl", &junk,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("junk.pem"), "{}", stderr(&out));
+}
