@@ -657,7 +657,7 @@ fn serve_checks_revocation_with_crl_files() {
     assert!(revoked.ends_with("(CERT_REVOKED)"), "{revoked}");
 
     // DER works as well as PEM; a CRL past its nextUpdate refuses, unless allowed.
-    let past = certauth_testkit::wall_clock().as_secs() as i64 - 3600;
+    let past = i64::try_from(certauth_testkit::wall_clock().as_secs()).unwrap() - 3600;
     let expired = dir.path("expired.crl");
     std::fs::write(&expired, pki.root.crl_until(&[], past).as_ref()).unwrap();
     let (_server, port) = start(&expired, &[]);
