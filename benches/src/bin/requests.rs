@@ -110,9 +110,16 @@ fn serve(kind: &str, port: u16, dir: &Path) {
             .unwrap();
         let tls = tls.map(Arc::new);
         let (limits, options) = (Limits::DEFAULT, ServeOptions::DEFAULT);
-        certauth_hyper::serve_with(l, tls, limits, options, app, std::future::pending())
-            .await
-            .unwrap();
+        certauth_hyper::serve_with(
+            l,
+            tls.map(Into::into),
+            limits,
+            options,
+            app,
+            std::future::pending(),
+        )
+        .await
+        .unwrap();
     });
 }
 

@@ -64,7 +64,7 @@ pub(crate) fn run(args: Args) -> Outcome {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = crate::serve::Server {
         auth,
-        tls: Some(Arc::new(tls)),
+        tls: Some(Arc::new(tls).into()),
         listen: addr,
         options: certauth_core::lifecycle::ServeOptions::DEFAULT,
     };

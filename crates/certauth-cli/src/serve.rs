@@ -10,15 +10,16 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use certauth_core::authenticator::AuthenticatorBuilder;
 use certauth_core::lifecycle::ServeOptions;
 use certauth_core::policy::{BoxPolicy, PolicyExt as _, allow_any, allow_cn};
 use certauth_core::proxy::{Encoding, Preset, ProxyHeaderConfig};
-use certauth_core::tls::{ClientAuthMode, load_server_identity, server_config};
+use certauth_core::tls::{ClientAuthMode, TlsConfig, load_server_identity, server_config};
 use certauth_core::verify::UnknownRevocation;
 use certauth_core::{Authenticated, Authenticator, Limits, RequestHead};
 use certauth_tokio::async_tungstenite::tungstenite::{Error as WsError, Message};
 use futures_util::{Sink, SinkExt as _, Stream, StreamExt as _};
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::{Failure, FilePath, Outcome, read, shown};
 
@@ -162,7 +163,7 @@ impl fmt::Display for Seconds {
 /// caps.
 pub(crate) struct Server {
     pub(crate) auth: Authenticator,
-    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
+    pub(crate) tls: Option<TlsConfig>,
     pub(crate) listen: SocketAddr,
     pub(crate) options: ServeOptions,
 }
@@ -173,6 +174,46 @@ fn usage(msg: impl Into<String>) -> Failure {
 
 /// Checks the arguments and builds the server.
 pub(crate) fn configure(args: &Args) -> Result<Server, Failure> {
+    let (builder, tls) = read_configuration(args)?;
+    let auth = builder.build().map_err(|e| usage(e.to_string()))?;
+    let options = ServeOptions::DEFAULT
+        .with_max_connections(args.max_connections)
+        .with_max_pending(args.max_pending)
+        .with_max_pending_per_address(args.max_pending_per_address)
+        .with_grace(args.grace.0);
+    Ok(Server {
+        auth,
+        tls: tls.map(TlsConfig::from),
+        listen: args.listen,
+        options,
+    })
+}
+
+/// SIGHUP: reads `--ca`, `--crl`, `--policy`, `--cert` and `--key` again and, only if all of
+/// them are good, replaces the configuration in force (connections in progress keep theirs).
+/// A broken file is logged and the server keeps serving as before.
+fn reload(args: &Args, auth: &Authenticator, tls: Option<&TlsConfig>) {
+    let applied = read_configuration(args).and_then(|(builder, config)| {
+        auth.reload(builder).map_err(|e| usage(e.to_string()))?;
+        if let (Some(slot), Some(config)) = (tls, config) {
+            slot.reload(config);
+        }
+        Ok(())
+    });
+    match applied {
+        Ok(()) => info!("reloaded"),
+        Err(Failure::Usage(e) | Failure::Rejected(e)) => {
+            warn!("reload failed, keeping the configuration in force: {e}");
+        }
+        Err(Failure::Answered) => warn!("reload failed, keeping the configuration in force"),
+    }
+}
+
+/// Reads every file the configuration names: the authenticator to build and the TLS
+/// configuration (none in header mode without `--cert`).
+fn read_configuration(
+    args: &Args,
+) -> Result<(AuthenticatorBuilder, Option<Arc<rustls::ServerConfig>>), Failure> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = match &args.ca {
         Some(ca) => {
@@ -245,7 +286,6 @@ pub(crate) fn configure(args: &Args) -> Result<Server, Failure> {
         }
         builder = builder.proxy_header(cfg);
     }
-    let auth = builder.build().map_err(|e| usage(e.to_string()))?;
     let tls = if header_mode && args.cert.is_none() {
         None
     } else {
@@ -275,17 +315,7 @@ pub(crate) fn configure(args: &Args) -> Result<Server, Failure> {
         })?;
         Some(Arc::new(config))
     };
-    let options = ServeOptions::DEFAULT
-        .with_max_connections(args.max_connections)
-        .with_max_pending(args.max_pending)
-        .with_max_pending_per_address(args.max_pending_per_address)
-        .with_grace(args.grace.0);
-    Ok(Server {
-        auth,
-        tls,
-        listen: args.listen,
-        options,
-    })
+    Ok((builder, tls))
 }
 
 pub(crate) fn run(args: Args) -> Outcome {
@@ -296,15 +326,26 @@ pub(crate) fn run(args: Args) -> Outcome {
             "--socketio runs on tokio (socketioxide); drop --runtime smol",
         ));
     }
-    if args.runtime == Runtime::Smol {
+    let (socketio, runtime) = (args.socketio, args.runtime);
+    let reloads = Reloader {
+        args: Arc::new(args),
+        auth: server.auth.clone(),
+        tls: server.tls.clone(),
+    };
+    if runtime == Runtime::Smol {
         let (tx, rx) = smol::channel::bounded::<()>(1);
-        // smol has no signal handling of its own: a small tokio runtime waits for the signal.
+        // smol has no signal handling of its own: a small tokio runtime waits for signals.
         std::thread::spawn(move || {
             if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
             {
-                rt.block_on(shutdown_signal());
+                rt.block_on(async {
+                    tokio::select! {
+                        () = shutdown_signal() => {}
+                        () = reloads.on_sighup() => {}
+                    }
+                });
                 let _ = tx.try_send(());
             }
         });
@@ -324,13 +365,39 @@ pub(crate) fn run(args: Args) -> Outcome {
         let listener = tokio::net::TcpListener::bind(server.listen)
             .await
             .map_err(|e| listen_error(server.listen, &e))?;
-        announce(&server, args.socketio);
-        if args.socketio {
+        announce(&server, socketio);
+        tokio::spawn(reloads.on_sighup());
+        if socketio {
             crate::socketio::serve(listener, server, shutdown_signal()).await
         } else {
             serve_tokio(listener, server, shutdown_signal()).await
         }
     })
+}
+
+/// What SIGHUP reloads.
+struct Reloader {
+    args: Arc<Args>,
+    auth: Authenticator,
+    tls: Option<TlsConfig>,
+}
+
+impl Reloader {
+    /// Reloads on every SIGHUP (never returns on unix).
+    async fn on_sighup(self) {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let Ok(mut hup) = signal(SignalKind::hangup()) else {
+                return std::future::pending().await;
+            };
+            while hup.recv().await.is_some() {
+                info!("received SIGHUP: reloading --ca, --crl, --policy, --cert, --key");
+                reload(&self.args, &self.auth, self.tls.as_ref());
+            }
+        }
+        std::future::pending().await
+    }
 }
 
 /// SIGINT or SIGTERM (what docker, systemd and Kubernetes send): either starts the drain.

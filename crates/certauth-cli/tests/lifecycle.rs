@@ -235,3 +235,153 @@ fn sigterm_drains_and_exits_zero() {
         assert!(status.success(), "{name}: exit {status}");
     }
 }
+
+/// `GET /whoami` with `client`: the status line and the body.
+fn whoami_as(addr: SocketAddr, pki: &Pki, client: &certauth_testkit::Issued) -> String {
+    let Ok(mut tls) = suite::connect(addr, suite::tls_client(pki, Some(client))) else {
+        return "no connection".into();
+    };
+    let _ = tls.write_all(b"GET /whoami HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    let _ = tls.flush();
+    let text = String::from_utf8_lossy(&suite::read_to_close(&mut tls)).into_owned();
+    let status = text.lines().next().unwrap_or("").to_owned();
+    let body = text
+        .rsplit("\r\n\r\n")
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_owned();
+    if status.starts_with("HTTP/1.1 200") {
+        status
+    } else {
+        format!("{status} {body}")
+    }
+}
+
+/// Sends SIGHUP, then asks until `check` holds (or 5 s pass).
+fn hup_until(server: &Served, what: &str, mut check: impl FnMut() -> bool) {
+    let pid = server.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let started = Instant::now();
+    while !check() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "after SIGHUP: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn sighup_reloads_anchors_policy_and_crls_and_keeps_a_broken_one_out() {
+    let pki = Pki::new();
+    for runtime in ["tokio", "smol"] {
+        let dir = Dir::new(&format!("reload-{runtime}"));
+        let empty_crl = certauth_testkit::pem("X509 CRL", &pki.root.crl(&[]));
+        let crl = dir.file("crl.pem", &empty_crl);
+        let policy = dir.file("policy.toml", "[allow]\ncn = [\"trusted-client\"]\n");
+        let extra = [
+            "--runtime",
+            runtime,
+            "--crl",
+            &crl,
+            "--policy",
+            &policy,
+            "--expose-reasons",
+        ];
+        let (server, addr) = serve(&pki, &dir, &extra, None);
+        let ca = dir.0.join("ca.pem");
+        // An open WebSocket, authenticated before any reload: it keeps echoing throughout.
+        let tls = suite::connect(addr, suite::tls_client(&pki, Some(&pki.trusted))).unwrap();
+        let (mut ws, _) = tungstenite::client::client("wss://localhost/chat", tls).unwrap();
+        let mut echo = |text: &str| {
+            ws.send(tungstenite::Message::text(text)).unwrap();
+            assert_eq!(
+                ws.read().unwrap().to_string(),
+                format!("Echo: {text}"),
+                "{runtime}"
+            );
+        };
+        echo("before");
+        let other = whoami_as(addr, &pki, &pki.other_ca);
+        assert!(
+            other.ends_with("(UNABLE_TO_VERIFY_LEAF_SIGNATURE)"),
+            "{runtime}: {other}"
+        );
+
+        // A second CA in the bundle: its client goes from 401 to 200.
+        let bundle = format!("{}{}", pki.root.cert.pem(), pki.other_root.cert.pem());
+        std::fs::write(&ca, bundle).unwrap();
+        hup_until(&server, "the new CA's client is let in", || {
+            whoami_as(addr, &pki, &pki.other_ca) == "HTTP/1.1 200 OK"
+        });
+        echo("after the CA");
+
+        // A policy change.
+        let denied = whoami_as(addr, &pki, &pki.denied);
+        assert!(denied.ends_with("(POLICY_DENIED)"), "{runtime}: {denied}");
+        std::fs::write(
+            &policy,
+            "[allow]\ncn = [\"trusted-client\", \"denied-client\"]\n",
+        )
+        .unwrap();
+        hup_until(&server, "the policy lets denied-client in", || {
+            whoami_as(addr, &pki, &pki.denied) == "HTTP/1.1 200 OK"
+        });
+
+        // A CRL revoking the trusted client: new connections get CERT_REVOKED.
+        let revoking = certauth_testkit::pem("X509 CRL", &pki.root.crl(&[&pki.trusted]));
+        std::fs::write(&crl, revoking).unwrap();
+        hup_until(&server, "the trusted client is revoked", || {
+            whoami_as(addr, &pki, &pki.trusted).ends_with("(CERT_REVOKED)")
+        });
+        echo("after the CRL");
+
+        // A rotated server certificate: new connections get it.
+        let mut leaf = certauth_testkit::Leaf::client("localhost").around_wall_clock();
+        leaf.eku = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        leaf.sans = vec![rcgen::SanType::DnsName("localhost".try_into().unwrap())];
+        let rotated = pki.server_root.issue(&leaf);
+        std::fs::write(dir.0.join("server.pem"), rotated.pem()).unwrap();
+        std::fs::write(dir.0.join("server.key"), rotated.key_pem()).unwrap();
+        let served_cert = || {
+            let tls = suite::connect(addr, suite::tls_client(&pki, Some(&pki.denied))).unwrap();
+            tls.conn.peer_certificates().unwrap()[0].clone()
+        };
+        hup_until(&server, "the rotated server certificate is served", || {
+            served_cert() == rotated.der
+        });
+        echo("after the rotation");
+
+        // A broken file: the reload is refused, the configuration in force stays.
+        std::fs::write(&ca, "not a certificate").unwrap();
+        std::fs::write(&policy, "[allow]\ncn = [\"nobody\"]\n").unwrap();
+        let pid = server.0.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-HUP", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(
+            whoami_as(addr, &pki, &pki.denied),
+            "HTTP/1.1 200 OK",
+            "{runtime}"
+        );
+        assert_eq!(
+            whoami_as(addr, &pki, &pki.other_ca),
+            "HTTP/1.1 200 OK",
+            "{runtime}"
+        );
+        echo("after the broken reload");
+        assert!(server.0.id() > 0);
+    }
+}

@@ -8,7 +8,7 @@ use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::task::{Context, Poll};
 
 use rustls_pki_types::{CertificateDer, UnixTime};
@@ -446,6 +446,8 @@ pub enum ConfigError {
     MissingTrustAnchors,
     /// Header mode trusts no proxy: every header would be rejected.
     NoTrustedProxies,
+    /// A reload asked for other limits; they are fixed when the authenticator is built.
+    LimitsChanged,
 }
 
 impl fmt::Display for ConfigError {
@@ -459,6 +461,10 @@ impl fmt::Display for ConfigError {
                 "certificate headers are honoured only from trusted proxies: list their \
                  addresses with trusted_proxies(..), or call dangerous_trust_any_proxy() if \
                  only the proxy can reach this listener",
+            ),
+            Self::LimitsChanged => f.write_str(
+                "a reload cannot change the limits (connections in progress are bounded by \
+                 them): restart to change them",
             ),
         }
     }
@@ -523,6 +529,16 @@ impl AuthenticatorBuilder {
 
     /// Checks the configuration.
     pub fn build(self) -> Result<Authenticator, ConfigError> {
+        let limits = self.limits;
+        Ok(Authenticator {
+            inner: Arc::new(Shared {
+                limits,
+                current: RwLock::new(Arc::new(self.config()?)),
+            }),
+        })
+    }
+
+    fn config(self) -> Result<Config, ConfigError> {
         let needs_anchors = match &self.source {
             CertificateSource::TlsPeer => true,
             CertificateSource::ProxyHeader(c) => {
@@ -536,16 +552,21 @@ impl AuthenticatorBuilder {
             return Err(ConfigError::MissingTrustAnchors);
         }
         let verifier = self.verifier.map(|v| v.with_cert_limits(self.limits.cert));
-        Ok(Authenticator {
-            inner: Arc::new(Config {
-                verifier,
-                source: self.source,
-                policy: self.policy,
-                limits: self.limits,
-                expose_reasons: self.expose_reasons,
-            }),
+        Ok(Config {
+            verifier,
+            source: self.source,
+            policy: self.policy,
+            limits: self.limits,
+            expose_reasons: self.expose_reasons,
         })
     }
+}
+
+/// What every clone of an [`Authenticator`] shares: the limits, fixed when built, and the
+/// configuration in force, which [`Authenticator::reload`] replaces.
+struct Shared {
+    limits: Limits,
+    current: RwLock<Arc<Config>>,
 }
 
 struct Config {
@@ -558,18 +579,22 @@ struct Config {
 
 /// Decides, per request, whether a client is let in. See the crate docs for the table of
 /// outcomes.
+///
+/// Clones share one configuration, which [`Self::reload`] replaces for all of them at once:
+/// a decision under way keeps the configuration it started with; the next one uses the new.
 #[derive(Clone)]
 pub struct Authenticator {
-    inner: Arc<Config>,
+    inner: Arc<Shared>,
 }
 
 impl fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let cfg = self.config();
         f.debug_struct("Authenticator")
-            .field("verifier", &self.inner.verifier)
-            .field("source", &self.inner.source)
+            .field("verifier", &cfg.verifier)
+            .field("source", &cfg.source)
             .field("limits", &self.inner.limits)
-            .field("expose_reasons", &self.inner.expose_reasons)
+            .field("expose_reasons", &cfg.expose_reasons)
             .finish_non_exhaustive()
     }
 }
@@ -593,14 +618,45 @@ impl Authenticator {
         }
     }
 
+    /// The configuration in force.
+    fn config(&self) -> Arc<Config> {
+        // A panic while swapping leaves the old or the new configuration, both whole.
+        Arc::clone(
+            &self
+                .inner
+                .current
+                .read()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+
+    /// Replaces the trust anchors, CRLs, policy, source and options of this authenticator
+    /// and every clone of it, atomically: decisions under way finish with the old
+    /// configuration, the next ones use `next`. Verification results remembered under the
+    /// old configuration are never reused (the new verifier starts its own). On an error
+    /// the old configuration stays. The limits cannot change ([`ConfigError::LimitsChanged`]):
+    /// connections in progress are bounded by them.
+    pub fn reload(&self, next: AuthenticatorBuilder) -> Result<(), ConfigError> {
+        if next.limits != self.inner.limits {
+            return Err(ConfigError::LimitsChanged);
+        }
+        let config = Arc::new(next.config()?);
+        *self
+            .inner
+            .current
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = config;
+        Ok(())
+    }
+
     /// The limits adapters apply while reading.
     pub fn limits(&self) -> &Limits {
         &self.inner.limits
     }
 
-    /// The verifier, if configured.
-    pub fn verifier(&self) -> Option<&ChainVerifier> {
-        self.inner.verifier.as_ref()
+    /// The verifier in force, if configured (a clone: it shares the original's cache).
+    pub fn verifier(&self) -> Option<ChainVerifier> {
+        self.config().verifier.clone()
     }
 
     /// What is risky about this configuration, for a serve helper to log at startup: header
@@ -609,8 +665,9 @@ impl Authenticator {
     /// `optional_no_ca` does, would then let any self-signed certificate in).
     pub fn warnings(&self) -> Vec<&'static str> {
         let mut out = Vec::new();
-        if let CertificateSource::ProxyHeader(cfg) = &self.inner.source
-            && !(cfg.reverifies() && self.inner.verifier.is_some())
+        let config = self.config();
+        if let CertificateSource::ProxyHeader(cfg) = &config.source
+            && !(cfg.reverifies() && config.verifier.is_some())
             && cfg.verify_header_expected().is_none()
         {
             out.push(
@@ -625,14 +682,20 @@ impl Authenticator {
     /// Decides about one request. `.await` the answer (it is ready at once unless an async
     /// policy is configured), or call [`Evaluation::ready`].
     pub fn decide<H: Head>(&self, peer: &PeerInfo<'_>, head: &H, now: UnixTime) -> Evaluation {
-        let expose = self.inner.expose_reasons;
+        self.config().decide(peer, head, now)
+    }
+}
+
+impl Config {
+    fn decide<H: Head>(&self, peer: &PeerInfo<'_>, head: &H, now: UnixTime) -> Evaluation {
+        let expose = self.expose_reasons;
         let id = match self.identify(peer, head, now) {
             Ok(id) => id,
             Err((reason, cert)) => {
                 return Evaluation::Ready(Decision::Deny(Denial::new(reason, cert, expose)));
             }
         };
-        match &self.inner.policy {
+        match &self.policy {
             PolicySlot::Sync(policy) => {
                 let request = RequestInfo {
                     method: head.method(),
@@ -679,7 +742,7 @@ impl Authenticator {
         head: &impl Head,
         now: UnixTime,
     ) -> Result<Identified, (DenyReason, Option<ClientCertificate>)> {
-        match &self.inner.source {
+        match &self.source {
             CertificateSource::TlsPeer => self.tls_peer_identity(peer, now),
             CertificateSource::ProxyHeader(cfg) => self.header_identity(cfg, peer, head, now),
         }
@@ -715,13 +778,13 @@ impl Authenticator {
         memo: Option<&PeerMemo>,
         now: UnixTime,
     ) -> Result<VerifiedChain, (DenyReason, Option<ClientCertificate>)> {
-        let Some(verifier) = &self.inner.verifier else {
+        let Some(verifier) = &self.verifier else {
             // build() guarantees a verifier wherever this is reached.
             return Err((
                 DenyReason::Internal {
                     detail: "no verifier configured",
                 },
-                ClientCertificate::from_der_with_limits(leaf, self.inner.limits.cert).ok(),
+                ClientCertificate::from_der_with_limits(leaf, self.limits.cert).ok(),
             ));
         };
         let verified = match memo {
@@ -736,7 +799,7 @@ impl Authenticator {
             // attaches it before deciding.
             e => (
                 DenyReason::Verify(e),
-                ClientCertificate::from_der_with_limits(leaf, self.inner.limits.cert).ok(),
+                ClientCertificate::from_der_with_limits(leaf, self.limits.cert).ok(),
             ),
         })
     }
@@ -814,7 +877,7 @@ impl Authenticator {
         let Some(leaf) = chain.first() else {
             return fallback(DenyReason::ProxyHeader(ProxyHeaderError::Empty));
         };
-        if cfg.reverifies() && self.inner.verifier.is_some() {
+        if cfg.reverifies() && self.verifier.is_some() {
             let verified = self.verify(leaf, &chain, None, now)?;
             return Ok(Identified {
                 certificate: verified.leaf().clone(),
@@ -822,7 +885,7 @@ impl Authenticator {
                 origin: Origin::ProxyHeader,
             });
         }
-        match ClientCertificate::from_der_with_limits(leaf, self.inner.limits.cert) {
+        match ClientCertificate::from_der_with_limits(leaf, self.limits.cert) {
             Ok(certificate) => Ok(Identified {
                 certificate,
                 chain: None,

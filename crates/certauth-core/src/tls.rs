@@ -16,7 +16,7 @@
 //! The crypto provider is always a value (`Arc<CryptoProvider>`); this crate enables none.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
@@ -196,6 +196,53 @@ impl ClientCertVerifier for DeferredClientVerifier {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algorithms.supported_schemes()
+    }
+}
+
+/// A server configuration that can be replaced while serving: the adapters take the current
+/// one for each new connection, connections in progress keep theirs. Replace it when the
+/// server's certificate or key rotates, or when the client CAs change (the deferred
+/// verifier names them to clients). Cheap to clone; clones share it.
+#[derive(Clone)]
+pub struct TlsConfig {
+    current: Arc<RwLock<Arc<ServerConfig>>>,
+}
+
+impl fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsConfig").finish_non_exhaustive()
+    }
+}
+
+impl TlsConfig {
+    /// Starts with `config`.
+    pub fn new(config: Arc<ServerConfig>) -> Self {
+        Self {
+            current: Arc::new(RwLock::new(config)),
+        }
+    }
+
+    /// The configuration for a new connection.
+    pub fn current(&self) -> Arc<ServerConfig> {
+        // A panic while replacing leaves the old or the new configuration, both whole.
+        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Replaces it for every connection from now on.
+    pub fn reload(&self, config: Arc<ServerConfig>) {
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = config;
+    }
+}
+
+impl From<Arc<ServerConfig>> for TlsConfig {
+    fn from(config: Arc<ServerConfig>) -> Self {
+        Self::new(config)
+    }
+}
+
+impl From<ServerConfig> for TlsConfig {
+    fn from(config: ServerConfig) -> Self {
+        Self::new(Arc::new(config))
     }
 }
 

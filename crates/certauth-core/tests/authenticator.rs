@@ -620,3 +620,82 @@ fn authenticator_is_shared_across_threads() {
     assert_send::<Evaluation>();
     assert_send::<RequestHead>();
 }
+
+#[test]
+fn reload_replaces_the_configuration_for_every_clone_and_keeps_it_on_error() {
+    let p = pki();
+    let other_root = Authority::root("Reload Other Root");
+    let from_other = other_root.issue(&Leaf::client("trusted-client"));
+    let auth = Authenticator::builder()
+        .verifier(verifier(&p.root))
+        .build()
+        .unwrap();
+    let clone = auth.clone();
+    let h = head(WS);
+    let memo = certauth_core::verify::PeerMemo::new();
+    let with_memo = |a: &Authenticator, chain: &[CertificateDer<'_>]| {
+        let peer = PeerInfo::new(chain, None).with_memo(&memo);
+        code(&ready(a.decide(&peer, &h, now())))
+    };
+    let trusted = [p.trusted.der.clone()];
+    assert_eq!(with_memo(&auth, &trusted), "ALLOW");
+    assert_eq!(
+        code(&decide(&clone, &[from_other.der.clone()], "10.0.0.1", &h)),
+        "401 UNABLE_TO_VERIFY_LEAF_SIGNATURE"
+    );
+
+    // New anchors: the clone sees them too.
+    auth.reload(Authenticator::builder().verifier(verifier(&other_root)))
+        .unwrap();
+    assert_eq!(
+        code(&decide(&clone, &[from_other.der.clone()], "10.0.0.1", &h)),
+        "ALLOW"
+    );
+    // What the connection remembered under the old anchors is not reused.
+    assert_eq!(
+        with_memo(&auth, &trusted),
+        "401 UNABLE_TO_VERIFY_LEAF_SIGNATURE"
+    );
+
+    // A CRL revoking a client that was verified (and cached) before.
+    let v = verifier(&p.root);
+    auth.reload(Authenticator::builder().verifier(v.clone()))
+        .unwrap();
+    assert_eq!(code(&decide(&auth, &trusted, "10.0.0.1", &h)), "ALLOW");
+    let revoking = v.with_crls([p.root.crl(&[&p.trusted])]).unwrap();
+    auth.reload(Authenticator::builder().verifier(revoking))
+        .unwrap();
+    assert_eq!(
+        code(&decide(&auth, &trusted, "10.0.0.1", &h)),
+        "401 CERT_REVOKED"
+    );
+
+    // A policy change.
+    auth.reload(
+        Authenticator::builder()
+            .verifier(verifier(&p.root))
+            .policy(allow_cn(["someone-else"])),
+    )
+    .unwrap();
+    assert_eq!(
+        code(&decide(&clone, &trusted, "10.0.0.1", &h)),
+        "401 POLICY_DENIED"
+    );
+
+    // A broken configuration is refused and the one in force stays.
+    let broken = Authenticator::builder().proxy_header(ProxyHeaderConfig::preset(Preset::Nginx));
+    assert_eq!(auth.reload(broken), Err(ConfigError::NoTrustedProxies));
+    assert_eq!(
+        auth.reload(Authenticator::builder()),
+        Err(ConfigError::MissingTrustAnchors)
+    );
+    let other_limits = Authenticator::builder()
+        .verifier(verifier(&p.root))
+        .limits(Limits::DEFAULT.with_max_headers(3));
+    assert_eq!(auth.reload(other_limits), Err(ConfigError::LimitsChanged));
+    assert!(ConfigError::LimitsChanged.to_string().contains("restart"));
+    assert_eq!(
+        code(&decide(&clone, &trusted, "10.0.0.1", &h)),
+        "401 POLICY_DENIED"
+    );
+}

@@ -64,6 +64,7 @@ use async_tungstenite::tokio::TokioAdapter;
 use async_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use certauth_core::http::{HttpHead, Version, check_head};
 use certauth_core::lifecycle::{Drain, DrainingWebSocket, KeepAlive, Phase, ServeOptions};
+use certauth_core::tls::TlsConfig;
 use certauth_core::verify::PeerMemo;
 use certauth_core::{
     Authenticated, Authenticator, CertificateDer, Decision, Denial, Limits, PeerInfo, RequestHead,
@@ -323,12 +324,14 @@ where
     ResBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let (limits, options) = (Limits::DEFAULT, ServeOptions::DEFAULT);
+    let tls = tls.map(TlsConfig::from);
     serve_with(listener, tls, limits, options, service, shutdown).await
 }
 
 /// Accepts connections until `shutdown` completes, with the core's lifecycle
 /// (certauth-tokio's [`serve_connections`](certauth_tokio::serve_connections)): the TLS
-/// handshake (when `tls` is given; plain HTTP behind a proxy otherwise) and the first
+/// handshake (when `tls` is given, with its current configuration for each connection, so it
+/// can be replaced while serving; plain HTTP behind a proxy otherwise) and the first
 /// request head within `limits`' timeouts, shedding under `options`' caps; then hyper's
 /// HTTP/1.1 + HTTP/2 server with upgrades, with [`ConnectionInfo`] in every request, every
 /// head checked against `limits` (431 as the raw gates answer it), and a graceful shutdown
@@ -336,7 +339,7 @@ where
 /// finish and upgraded WebSockets get a 1001 close, within `options.grace`.
 pub async fn serve_with<S, ResBody>(
     listener: TcpListener,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    tls: Option<TlsConfig>,
     limits: Limits,
     options: ServeOptions,
     service: S,
@@ -353,8 +356,7 @@ where
     ResBody::Data: Send,
     ResBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
-    let first = if acceptor.is_some() {
+    let first = if tls.is_some() {
         Phase::Handshake
     } else {
         Phase::Head
@@ -379,8 +381,10 @@ where
         first,
         shutdown,
         move |tcp, addr, conn| {
-            let (acceptor, service, builder) =
-                (acceptor.clone(), service.clone(), Arc::clone(&builder));
+            let acceptor = tls
+                .as_ref()
+                .map(|t| tokio_rustls::TlsAcceptor::from(t.current()));
+            let (service, builder) = (service.clone(), Arc::clone(&builder));
             async move {
                 let (io, chain): (Box<dyn Io>, _) = match acceptor {
                     Some(acceptor) => match acceptor.accept(tcp).await {

@@ -72,7 +72,7 @@ fn run_with(
                 let _ = stopped.await;
             };
             let options = ServeOptions::DEFAULT;
-            certauth_hyper::serve_with(listener, tls, limits, options, app(), stop)
+            certauth_hyper::serve_with(listener, tls.map(Into::into), limits, options, app(), stop)
                 .await
                 .unwrap();
         });
@@ -215,7 +215,7 @@ fn websocket_upgrades_are_authenticated_before_the_101() {
 fn header_mode_on_plain_http() {
     let pki = Pki::new();
     let (_, with_anchors) = suite::server_parts(&pki, Limits::DEFAULT, ClientAuthMode::Deferred);
-    let verifier = with_anchors.verifier().unwrap().clone();
+    let verifier = with_anchors.verifier().unwrap();
     let proxy = ProxyHeaderConfig::preset(Preset::Nginx)
         .trusted_proxies(["127.0.0.1"])
         .unwrap()
@@ -441,9 +441,16 @@ fn serving(setup: certauth_testkit::lifecycle::ServeSetup) -> suite::RunningServ
             let stop = async {
                 let _ = stopped.await;
             };
-            certauth_hyper::serve_with(listener, Some(setup.tls), limits, setup.options, app, stop)
-                .await
-                .unwrap();
+            certauth_hyper::serve_with(
+                listener,
+                Some(setup.tls.into()),
+                limits,
+                setup.options,
+                app,
+                stop,
+            )
+            .await
+            .unwrap();
         });
         rt.shutdown_timeout(Duration::from_secs(1));
     });
@@ -568,7 +575,7 @@ fn verifying_server(pki: &Pki) -> (Arc<rustls::ServerConfig>, Authenticator) {
     let mut tls = Arc::unwrap_or_clone(tls);
     tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let auth = Authenticator::builder()
-        .verifier(with_anchors.verifier().unwrap().clone())
+        .verifier(with_anchors.verifier().unwrap())
         .expose_reasons(true)
         .build()
         .unwrap();

@@ -104,7 +104,7 @@ fn backend(pki: &Pki, preset: Preset, verify: (&str, &str)) -> Backend {
         .verify_header(verify.0, verify.1)
         .unwrap();
     let auth = Authenticator::builder()
-        .verifier(with_anchors.verifier().unwrap().clone())
+        .verifier(with_anchors.verifier().unwrap())
         .proxy_header(proxy)
         .policy(suite::policy)
         .expose_reasons(true)

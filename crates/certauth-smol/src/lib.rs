@@ -60,6 +60,7 @@ use async_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use certauth_core::lifecycle::{
     Accept, Admission, Drain, DrainingWebSocket, Phase, Shed, Slot, Table,
 };
+use certauth_core::tls::TlsConfig;
 use certauth_core::{
     Authenticated, Authenticator, CertificateDer, Decision, Denial, HeadError, HeadParser,
     HeadProgress, Limits, PeerInfo, RequestHead, ResponseHead, UnixTime, UpgradeError,
@@ -139,11 +140,9 @@ pub enum AcceptError {
 
 /// Runs `fut`, bounded by `limit` if there is one.
 async fn within<T>(limit: Option<Duration>, fut: impl Future<Output = T>) -> Option<T> {
-    let Some(limit) = limit else {
-        return Some(fut.await);
-    };
+    let timer = limit.map_or_else(smol::Timer::never, smol::Timer::after);
     or(async { Some(fut.await) }, async {
-        smol::Timer::after(limit).await;
+        timer.await;
         None
     })
     .await
@@ -153,18 +152,28 @@ async fn within<T>(limit: Option<Duration>, fut: impl Future<Output = T>) -> Opt
 #[derive(Clone)]
 pub struct Gate {
     auth: Authenticator,
-    acceptor: futures_rustls::TlsAcceptor,
+    tls: TlsConfig,
     ws: WebSocketConfig,
 }
 
 impl Gate {
-    /// A gate terminating TLS with `tls` (see `certauth_core::tls::server_config`).
-    pub fn new(auth: Authenticator, tls: Arc<rustls::ServerConfig>) -> Self {
+    /// A gate terminating TLS with `tls` (see `certauth_core::tls::server_config`; an
+    /// `Arc<ServerConfig>`, or a [`TlsConfig`] to replace it while serving).
+    pub fn new(auth: Authenticator, tls: impl Into<TlsConfig>) -> Self {
         Self {
             auth,
-            acceptor: futures_rustls::TlsAcceptor::from(tls),
+            tls: tls.into(),
             ws: default_websocket_config(),
         }
+    }
+
+    /// The TLS configuration, to replace while serving ([`TlsConfig::reload`]).
+    pub fn tls(&self) -> &TlsConfig {
+        &self.tls
+    }
+
+    fn acceptor(&self) -> futures_rustls::TlsAcceptor {
+        futures_rustls::TlsAcceptor::from(self.tls.current())
     }
 
     /// WebSocket settings (default [`default_websocket_config`]).
@@ -182,7 +191,7 @@ impl Gate {
     /// For your own HTTP handling.
     pub async fn accept_http(&self, tcp: TcpStream) -> Result<Accepted<TlsStream>, AcceptError> {
         let limits = self.auth.limits();
-        let tls = within(Some(limits.handshake_timeout), self.acceptor.accept(tcp))
+        let tls = within(Some(limits.handshake_timeout), self.acceptor().accept(tcp))
             .await
             .ok_or(AcceptError::HandshakeTimeout)?
             .map_err(AcceptError::Handshake)?;
@@ -378,7 +387,7 @@ where
         move |tcp, _, conn| {
             let (gate, handler) = (gate.clone(), Arc::clone(&handler));
             async move {
-                let tls = match gate.acceptor.accept(tcp).await {
+                let tls = match gate.acceptor().accept(tcp).await {
                     Ok(tls) => tls,
                     Err(e) => return debug!(error = %e, "TLS handshake failed"),
                 };

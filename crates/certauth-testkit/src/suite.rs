@@ -30,6 +30,8 @@ use crate::{Authority, Issued, Leaf};
 /// Every certificate the suite uses, valid around the wall clock.
 pub struct Pki {
     pub root: Authority,
+    /// The CA of `other_ca`, which the server does not trust.
+    pub other_root: Authority,
     pub server_root: Authority,
     pub server: Issued,
     pub trusted: Issued,
@@ -59,6 +61,7 @@ impl Pki {
             denied: root.issue(&Leaf::client("denied-client").around_wall_clock()),
             forbidden: root.issue(&Leaf::client("forbidden-client").around_wall_clock()),
             root,
+            other_root: other,
             server_root,
         }
     }
