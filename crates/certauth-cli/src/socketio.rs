@@ -65,14 +65,7 @@ pub(crate) async fn serve(
         .route("/whoami", get(whoami))
         .layer(layer)
         .layer(CertAuthLayer::new(server.auth).annotate_only());
-    certauth_hyper::serve_with(
-        listener,
-        server.tls.map(Into::into),
-        limits,
-        server.options,
-        app,
-        shutdown,
-    )
-    .await
-    .map_err(|e| Failure::Rejected(e.to_string()))
+    certauth_hyper::serve_with(listener, server.tls, limits, server.options, app, shutdown)
+        .await
+        .map_err(|e| Failure::Rejected(e.to_string()))
 }
