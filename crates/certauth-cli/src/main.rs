@@ -5,6 +5,7 @@
 
 mod demo;
 mod inspect;
+mod metrics;
 mod pki;
 mod serve;
 mod socketio;

@@ -132,6 +132,10 @@ pub(crate) struct Args {
     /// a 1001 close at once); then they are closed.
     #[arg(long, value_name = "SECS", default_value_t = Seconds(ServeOptions::DEFAULT.grace))]
     pub(crate) grace: Seconds,
+    /// Serve Prometheus metrics on `GET /metrics` at this address (decisions by code,
+    /// handshake failures, open and dropped connections, reloads, decision time).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) metrics: Option<SocketAddr>,
     /// Log format.
     #[arg(long, value_enum, default_value = "text")]
     pub(crate) log_format: LogFormat,
@@ -200,6 +204,7 @@ fn reload(args: &Args, auth: &Authenticator, tls: Option<&TlsConfig>) {
         }
         Ok(())
     });
+    crate::metrics::reloaded(applied.is_ok());
     match applied {
         Ok(()) => info!("reloaded"),
         Err(Failure::Usage(e) | Failure::Rejected(e)) => {
@@ -321,6 +326,9 @@ fn read_configuration(
 pub(crate) fn run(args: Args) -> Outcome {
     init_logging(args.log_format);
     let server = configure(&args)?;
+    if let Some(addr) = args.metrics {
+        crate::metrics::serve(addr)?;
+    }
     if args.socketio && args.runtime == Runtime::Smol {
         return Err(usage(
             "--socketio runs on tokio (socketioxide); drop --runtime smol",

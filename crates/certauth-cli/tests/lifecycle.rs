@@ -385,3 +385,126 @@ fn sighup_reloads_anchors_policy_and_crls_and_keeps_a_broken_one_out() {
         assert!(server.0.id() > 0);
     }
 }
+
+/// `GET /metrics` from `--metrics`.
+fn scrape(addr: SocketAddr) -> String {
+    let mut tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    let _ = std::io::Read::read_to_string(&mut tcp, &mut out);
+    out
+}
+
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn metrics_count_known_traffic() {
+    let pki = Pki::new();
+    for runtime in ["tokio", "smol"] {
+        let dir = Dir::new(&format!("metrics-{runtime}"));
+        let mport = free_port();
+        let maddr: SocketAddr = ([127, 0, 0, 1], mport).into();
+        let metrics_arg = maddr.to_string();
+        let extra = [
+            "--runtime",
+            runtime,
+            "--allow-cn",
+            "trusted-client",
+            "--metrics",
+            &metrics_arg,
+        ];
+        let (server, addr) = serve(&pki, &dir, &extra, None);
+        for _ in 0..3 {
+            assert_eq!(whoami_as(addr, &pki, &pki.trusted), "HTTP/1.1 200 OK");
+        }
+        for _ in 0..2 {
+            let _ = whoami_as(addr, &pki, &pki.other_ca);
+        }
+        let _ = whoami_as(addr, &pki, &pki.denied);
+        if let Ok(mut t) = suite::connect(addr, suite::tls_client(&pki, None)) {
+            let _ = t.write_all(b"GET /whoami HTTP/1.1\r\nHost: a\r\n\r\n");
+            let _ = suite::read_to_close(&mut t);
+        }
+        // A stolen certificate: the handshake fails.
+        let stolen = certauth_testkit::handshake::presenting(
+            &pki.server_root.cert.der,
+            vec![pki.trusted.der.clone()],
+            &pki.denied.key,
+            certauth_testkit::handshake::TLS13,
+        );
+        if let Ok(mut t) = suite::connect(addr, stolen) {
+            let _ = t.write_all(b"GET /whoami HTTP/1.1\r\nHost: a\r\n\r\n");
+            let _ = suite::read_to_close(&mut t);
+        }
+        // One WebSocket stays open.
+        let tls = suite::connect(addr, suite::tls_client(&pki, Some(&pki.trusted))).unwrap();
+        let (mut ws, _) = tungstenite::client::client("wss://localhost/chat", tls).unwrap();
+        ws.send(tungstenite::Message::text("hi")).unwrap();
+        assert_eq!(ws.read().unwrap().to_string(), "Echo: hi");
+        // A good reload, then a broken one.
+        let pid = server.0.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-HUP", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        std::fs::write(dir.0.join("ca.pem"), "broken").unwrap();
+        assert!(
+            Command::new("kill")
+                .args(["-HUP", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+
+        let started = Instant::now();
+        let text = loop {
+            let text = scrape(maddr);
+            let settled = metric(&text, "certauth_connections_active") == Some(1.0)
+                && metric(&text, "certauth_reloads_total{result=\"error\"}") == Some(1.0);
+            if settled || started.elapsed() > Duration::from_secs(5) {
+                break text;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        for (name, want) in [
+            (
+                "certauth_decisions_total{outcome=\"allow\",code=\"ALLOWED\"}",
+                4.0,
+            ),
+            (
+                "certauth_decisions_total{outcome=\"deny\",code=\"UNABLE_TO_VERIFY_LEAF_SIGNATURE\"}",
+                2.0,
+            ),
+            (
+                "certauth_decisions_total{outcome=\"deny\",code=\"POLICY_DENIED\"}",
+                1.0,
+            ),
+            (
+                "certauth_decisions_total{outcome=\"deny\",code=\"NO_CERTIFICATE\"}",
+                1.0,
+            ),
+            ("certauth_verifications_reused_total", 3.0),
+            // The stolen certificate, and the test's own probe for the listener (a TCP
+            // connection that never began a handshake).
+            ("certauth_handshake_failures_total", 2.0),
+            ("certauth_connections_active", 1.0),
+            ("certauth_reloads_total{result=\"ok\"}", 1.0),
+            ("certauth_reloads_total{result=\"error\"}", 1.0),
+            ("certauth_decision_seconds_count", 8.0),
+            ("certauth_decision_seconds_bucket{le=\"+Inf\"}", 8.0),
+            ("certauth_connections_dropped_total{reason=\"shed\"}", 0.0),
+        ] {
+            assert_eq!(metric(&text, name), Some(want), "{runtime}: {name}\n{text}");
+        }
+        drop(ws);
+    }
+}

@@ -16,6 +16,7 @@ use rustls_pki_types::{CertificateDer, UnixTime};
 use crate::cert::{ClientCertificate, X509Error};
 use crate::http::Head;
 use crate::limits::Limits;
+use crate::observe;
 use crate::policy::{
     AsyncPolicy, BoxFuture, OwnedPolicyContext, Policy, PolicyContext, PolicyDenial, RequestInfo,
     Verdict, allow_any,
@@ -407,6 +408,23 @@ pub struct PendingDecision {
     chain: Option<VerifiedChain>,
     origin: Origin,
     expose: bool,
+    /// The observer's stamp, to report the decision when it is made.
+    observed: Option<u64>,
+}
+
+/// Reports a decision to the installed observer.
+fn report(started: u64, decision: &Decision) {
+    let (allowed, code, reused) = match decision {
+        Decision::Allow(a) => (true, "ALLOWED", a.reused()),
+        Decision::Deny(d) => (false, d.code(), false),
+    };
+    let decided = observe::Decided {
+        started,
+        allowed,
+        code,
+        reused,
+    };
+    observe::report(|o| o.decided(&decided));
 }
 
 impl Future for PendingDecision {
@@ -418,7 +436,7 @@ impl Future for PendingDecision {
             Poll::Ready(v) => v,
         };
         let this = &*self;
-        Poll::Ready(match verdict {
+        let decision = match verdict {
             Verdict::Allow => Decision::Allow(Authenticated {
                 certificate: this.certificate.clone(),
                 chain: this.chain.clone(),
@@ -429,7 +447,11 @@ impl Future for PendingDecision {
                 Some(this.certificate.clone()),
                 this.expose,
             )),
-        })
+        };
+        if let Some(started) = this.observed {
+            report(started, &decision);
+        }
+        Poll::Ready(decision)
     }
 }
 
@@ -682,7 +704,20 @@ impl Authenticator {
     /// Decides about one request. `.await` the answer (it is ready at once unless an async
     /// policy is configured), or call [`Evaluation::ready`].
     pub fn decide<H: Head>(&self, peer: &PeerInfo<'_>, head: &H, now: UnixTime) -> Evaluation {
-        self.config().decide(peer, head, now)
+        let Some(observer) = observe::observer() else {
+            return self.config().decide(peer, head, now);
+        };
+        let started = observer.decision_started();
+        match self.config().decide(peer, head, now) {
+            Evaluation::Ready(d) => {
+                report(started, &d);
+                Evaluation::Ready(d)
+            }
+            Evaluation::Pending(mut p) => {
+                p.observed = Some(started);
+                Evaluation::Pending(p)
+            }
+        }
     }
 }
 
@@ -731,6 +766,7 @@ impl Config {
                     chain: id.chain,
                     origin: id.origin,
                     expose,
+                    observed: None,
                 })
             }
         }

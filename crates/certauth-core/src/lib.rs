@@ -191,6 +191,7 @@ pub mod legacy;
 pub mod lifecycle;
 pub mod limits;
 pub mod name;
+pub mod observe;
 pub mod oid;
 pub mod policy;
 pub mod proxy;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::ServeOptions;
 use crate::limits::Limits;
+use crate::observe;
 
 /// A connection's number in its [`Connections`] table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -418,10 +419,12 @@ impl<H> Connections<H> {
         if phase.pending() {
             self.add_pending(id, remote);
         }
+        observe::report(|o| o.connection_opened());
         Admission::Admitted { id, shed }
     }
 
     fn refuse(&mut self, reason: Refusal, now: Instant) -> Admission<H> {
+        observe::report(|o| o.connection_dropped(Event::Refused));
         let log = self.notice(Event::Refused, now, || {
             format!("connection refused: {reason}")
         });
@@ -467,6 +470,12 @@ impl<H> Connections<H> {
         if e.phase.pending() {
             self.remove_pending(id, e.remote);
         }
+        observe::report(|o| {
+            if e.phase == Phase::Handshake {
+                o.handshake_failed();
+            }
+            o.connection_closed();
+        });
         (e.handle, self.waiting || self.draining)
     }
 
@@ -549,7 +558,11 @@ impl<H> Connections<H> {
         self.per_address.clear();
         pending
             .into_iter()
-            .filter_map(|id| self.entries.remove(&id)?.handle)
+            .filter_map(|id| {
+                let e = self.entries.remove(&id)?;
+                observe::report(|o| o.connection_closed());
+                e.handle
+            })
             .collect()
     }
 
@@ -557,6 +570,8 @@ impl<H> Connections<H> {
     pub fn cancel_all(&mut self) -> Vec<H> {
         self.pending.clear();
         self.per_address.clear();
+        let open = self.entries.len();
+        observe::report(|o| (0..open).for_each(|_| o.connection_closed()));
         self.entries.drain().filter_map(|(_, e)| e.handle).collect()
     }
 
@@ -621,6 +636,13 @@ impl<H> Connections<H> {
         if e.phase.pending() {
             self.remove_pending(id, e.remote);
         }
+        observe::report(|o| {
+            if event == Event::Expired && e.phase == Phase::Handshake {
+                o.handshake_failed();
+            }
+            o.connection_dropped(event);
+            o.connection_closed();
+        });
         let mut shed = Shed {
             id,
             handle: e.handle,

@@ -1,0 +1,238 @@
+//! `certauth serve --metrics ADDR`: the core's observer ([`certauth_core::observe`]) counted
+//! and served as Prometheus text on `GET /metrics`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use certauth_core::lifecycle::Event;
+use certauth_core::observe::{Decided, Observer};
+use tracing::{info, warn};
+
+use crate::Failure;
+
+/// Upper bounds of the decision-time histogram, in seconds.
+const BUCKETS: [f64; 11] = [
+    0.000_01, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.05, 0.1,
+];
+
+/// Every counter `GET /metrics` shows.
+pub(crate) struct Metrics {
+    start: Instant,
+    decisions: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    reused: AtomicU64,
+    handshake_failures: AtomicU64,
+    active: AtomicI64,
+    dropped: Mutex<BTreeMap<&'static str, u64>>,
+    reloads_ok: AtomicU64,
+    reloads_error: AtomicU64,
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_nanos: AtomicU64,
+}
+
+impl Metrics {
+    fn new() -> Self {
+        Self {
+            start: Instant::now(),
+            decisions: Mutex::default(),
+            reused: AtomicU64::new(0),
+            handshake_failures: AtomicU64::new(0),
+            active: AtomicI64::new(0),
+            dropped: Mutex::default(),
+            reloads_ok: AtomicU64::new(0),
+            reloads_error: AtomicU64::new(0),
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            count: AtomicU64::new(0),
+            sum_nanos: AtomicU64::new(0),
+        }
+    }
+
+    fn nanos(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// The Prometheus text exposition of every counter.
+    fn render(&self) -> String {
+        let mut out = String::new();
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        out.push_str(
+            "# HELP certauth_decisions_total Decisions about clients, by outcome and code.\n",
+        );
+        out.push_str("# TYPE certauth_decisions_total counter\n");
+        for ((outcome, code), n) in self
+            .decisions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "certauth_decisions_total{{outcome=\"{outcome}\",code=\"{code}\"}} {n}"
+            );
+        }
+        let _ = write!(
+            out,
+            "# HELP certauth_verifications_reused_total Decisions that reused an earlier chain verification.\n\
+             # TYPE certauth_verifications_reused_total counter\ncertauth_verifications_reused_total {}\n\
+             # HELP certauth_handshake_failures_total TLS handshakes that failed or never finished.\n\
+             # TYPE certauth_handshake_failures_total counter\ncertauth_handshake_failures_total {}\n\
+             # HELP certauth_connections_active Connections open now.\n\
+             # TYPE certauth_connections_active gauge\ncertauth_connections_active {}\n",
+            load(&self.reused),
+            load(&self.handshake_failures),
+            self.active.load(Ordering::Relaxed),
+        );
+        out.push_str("# HELP certauth_connections_dropped_total Connections closed before authentication: shed, expired, refused, or for a descriptor.\n");
+        out.push_str("# TYPE certauth_connections_dropped_total counter\n");
+        let dropped = self.dropped.lock().unwrap_or_else(PoisonError::into_inner);
+        for reason in ["shed", "expired", "refused", "accept_failed"] {
+            let n = dropped.get(reason).copied().unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "certauth_connections_dropped_total{{reason=\"{reason}\"}} {n}"
+            );
+        }
+        let _ = write!(
+            out,
+            "# HELP certauth_reloads_total Configuration reloads (SIGHUP), by result.\n\
+             # TYPE certauth_reloads_total counter\n\
+             certauth_reloads_total{{result=\"ok\"}} {}\ncertauth_reloads_total{{result=\"error\"}} {}\n",
+            load(&self.reloads_ok),
+            load(&self.reloads_error),
+        );
+        out.push_str("# HELP certauth_decision_seconds Time to decide about a client.\n");
+        out.push_str("# TYPE certauth_decision_seconds histogram\n");
+        let mut cumulative = 0;
+        for (bound, n) in BUCKETS.iter().zip(&self.buckets) {
+            cumulative += load(n);
+            let _ = writeln!(
+                out,
+                "certauth_decision_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
+            );
+        }
+        let count = load(&self.count);
+        let _ = write!(
+            out,
+            "certauth_decision_seconds_bucket{{le=\"+Inf\"}} {count}\n\
+             certauth_decision_seconds_sum {}\ncertauth_decision_seconds_count {count}\n",
+            std::time::Duration::from_nanos(load(&self.sum_nanos)).as_secs_f64()
+        );
+        out
+    }
+}
+
+impl Observer for Metrics {
+    fn decision_started(&self) -> u64 {
+        self.nanos()
+    }
+
+    fn decided(&self, d: &Decided) {
+        let outcome = if d.allowed { "allow" } else { "deny" };
+        *self
+            .decisions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry((outcome, d.code))
+            .or_insert(0) += 1;
+        if d.reused {
+            self.reused.fetch_add(1, Ordering::Relaxed);
+        }
+        let nanos = self.nanos().saturating_sub(d.started);
+        let seconds = std::time::Duration::from_nanos(nanos).as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|b| seconds <= *b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    fn handshake_failed(&self) {
+        self.handshake_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn connection_opened(&self) {
+        self.active.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn connection_closed(&self) {
+        self.active.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    fn connection_dropped(&self, why: Event) {
+        let reason = match why {
+            Event::Shed => "shed",
+            Event::Expired => "expired",
+            Event::Refused => "refused",
+            _ => "accept_failed",
+        };
+        *self
+            .dropped
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(reason)
+            .or_insert(0) += 1;
+    }
+
+    fn reloaded(&self, ok: bool) {
+        let counter = if ok {
+            &self.reloads_ok
+        } else {
+            &self.reloads_error
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Installs the observer and serves `GET /metrics` on `addr` from a thread of its own (any
+/// runtime the server uses). Fails if the address cannot be bound.
+pub(crate) fn serve(addr: SocketAddr) -> Result<(), Failure> {
+    let metrics = Arc::new(Metrics::new());
+    certauth_core::observe::install(metrics.clone());
+    let listener = std::net::TcpListener::bind(addr)
+        .map_err(|e| Failure::Rejected(format!("cannot listen on {addr} for --metrics: {e}")))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| Failure::Rejected(e.to_string()))?;
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return warn!("--metrics: no runtime");
+        };
+        rt.block_on(async move {
+            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                return warn!("--metrics: cannot use the listener");
+            };
+            info!("metrics on http://{addr}/metrics");
+            let app = axum::Router::new().route(
+                "/metrics",
+                axum::routing::get(move || {
+                    let body = metrics.render();
+                    async move {
+                        (
+                            [(
+                                http::header::CONTENT_TYPE,
+                                "text/plain; version=0.0.4; charset=utf-8",
+                            )],
+                            body,
+                        )
+                    }
+                }),
+            );
+            if let Err(e) = axum::serve(listener, app).await {
+                warn!(error = %e, "--metrics stopped");
+            }
+        });
+    });
+    Ok(())
+}
+
+/// Reports a reload to the observer, if `--metrics` installed one.
+pub(crate) fn reloaded(ok: bool) {
+    certauth_core::observe::report(|o| o.reloaded(ok));
+}

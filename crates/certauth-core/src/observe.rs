@@ -1,0 +1,83 @@
+//! What a server reports for its metrics: every decision, failed TLS handshake, connection
+//! opened, shed or closed, and reload, through one [`Observer`] installed for the process.
+//!
+//! Like the `log` and `metrics` facades, the observer is process-wide, so that the core, the
+//! adapters and your code report to the same place without threading a handle through
+//! every call; with none installed, reporting costs one atomic load. The core never reads a
+//! clock: [`Observer::decision_started`] lets the observer stamp the start of a decision
+//! with its own, and hands the stamp back with the outcome.
+//!
+//! `certauth serve --metrics ADDR` installs one that serves these as Prometheus text.
+
+use std::sync::{Arc, OnceLock};
+
+use crate::lifecycle::Event;
+
+/// Receives what the server does. Every method has an empty default: implement what you
+/// count. Called on the serving threads: keep each call short (an atomic add).
+pub trait Observer: Send + Sync + 'static {
+    /// A decision starts: return a stamp of your clock (say, nanoseconds since your
+    /// start); it comes back in [`Decided::started`].
+    fn decision_started(&self) -> u64 {
+        0
+    }
+
+    /// A decision was made.
+    fn decided(&self, decided: &Decided) {
+        let _ = decided;
+    }
+
+    /// A TLS handshake failed (the client could not prove its key, spoke no TLS, timed out).
+    fn handshake_failed(&self) {}
+
+    /// A serve helper admitted a connection.
+    fn connection_opened(&self) {}
+
+    /// A connection admitted before ended, however it ended.
+    fn connection_closed(&self) {}
+
+    /// A connection was shed, timed out before authentication, or refused at once
+    /// ([`Event::Shed`], [`Event::Expired`], [`Event::Refused`], [`Event::AcceptFailed`]).
+    fn connection_dropped(&self, why: Event) {
+        let _ = why;
+    }
+
+    /// The configuration was reloaded (`ok`), or a reload was refused.
+    fn reloaded(&self, ok: bool) {
+        let _ = ok;
+    }
+}
+
+/// One decision, for [`Observer::decided`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Decided {
+    /// The stamp [`Observer::decision_started`] returned.
+    pub started: u64,
+    /// Whether the client was let in.
+    pub allowed: bool,
+    /// `ALLOWED`, or the denial's code (`CERT_HAS_EXPIRED`, …).
+    pub code: &'static str,
+    /// Whether the chain's verification was reused rather than run.
+    pub reused: bool,
+}
+
+static OBSERVER: OnceLock<Arc<dyn Observer>> = OnceLock::new();
+
+/// Installs the process's observer. Only the first call installs; later ones return
+/// `false` and change nothing.
+pub fn install(observer: Arc<dyn Observer>) -> bool {
+    OBSERVER.set(observer).is_ok()
+}
+
+/// The installed observer, if any.
+pub fn observer() -> Option<&'static dyn Observer> {
+    OBSERVER.get().map(|o| &**o)
+}
+
+/// Reports to the observer, if one is installed.
+pub fn report(f: impl FnOnce(&dyn Observer)) {
+    if let Some(o) = observer() {
+        f(o);
+    }
+}
