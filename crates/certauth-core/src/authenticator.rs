@@ -681,6 +681,14 @@ impl Authenticator {
         self.config().verifier.clone()
     }
 
+    /// A 500 `INTERNAL_ERROR` for a request the adapter cannot decide about because it is
+    /// missing something it needs (`detail` says what, in the logs; in the body too when
+    /// reasons are exposed): a misconfiguration, never a client's fault.
+    pub fn misconfigured(&self, detail: &'static str) -> Denial {
+        let expose = self.config().expose_reasons;
+        Denial::new(DenyReason::Internal { detail }, None, expose)
+    }
+
     /// What is risky about this configuration, for a serve helper to log at startup: header
     /// mode that believes a forwarded certificate with neither a verifier to check it again
     /// nor the proxy's verify header (a proxy that passes unverified clients on, as nginx's

@@ -67,8 +67,8 @@ use certauth_core::lifecycle::{Drain, DrainingWebSocket, KeepAlive, Phase, Serve
 use certauth_core::tls::TlsConfig;
 use certauth_core::verify::PeerMemo;
 use certauth_core::{
-    Authenticated, Authenticator, CertificateDer, Decision, Denial, Limits, PeerInfo, RequestHead,
-    ResponseHead, UnixTime,
+    Authenticated, Authenticator, CertificateDer, Decision, Denial, Evaluation, Limits, PeerInfo,
+    RequestHead, ResponseHead, UnixTime,
 };
 use certauth_tokio::Conn;
 use http::{Request, Response};
@@ -213,14 +213,18 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let info = req
-            .extensions()
-            .get::<ConnectionInfo>()
-            .cloned()
-            .unwrap_or_default();
-        let peer =
-            PeerInfo::new(&info.peer_chain, info.remote_addr.map(|a| a.ip())).with_memo(&info.memo);
-        let evaluation = self.layer.auth.decide(&peer, &HttpHead::of(&req), now());
+        let info = req.extensions().get::<ConnectionInfo>().cloned();
+        let evaluation = match &info {
+            Some(info) => {
+                let remote = info.remote_addr.map(|a| a.ip());
+                let peer = PeerInfo::new(&info.peer_chain, remote).with_memo(&info.memo);
+                self.layer.auth.decide(&peer, &HttpHead::of(&req), now())
+            }
+            // Without the connection's chain and address nothing can be decided: say so,
+            // rather than refuse everyone as if they had no certificate.
+            None => Evaluation::Ready(Decision::Deny(self.layer.auth.misconfigured(NO_INFO))),
+        };
+        let remote = info.and_then(|i| i.remote_addr);
         // The clone that was driven to readiness serves this call (tower's usual dance).
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -234,7 +238,7 @@ where
                 }
                 Decision::Deny(denial) => {
                     let version = req.version();
-                    warn!(code = denial.code(), status = denial.status().code(), remote = ?info.remote_addr, "client rejected: {denial}");
+                    warn!(code = denial.code(), status = denial.status().code(), remote = ?remote, "client rejected: {denial}");
                     if annotate {
                         req.extensions_mut().insert(AuthRejection(Arc::new(denial)));
                         inner.call(req).await
@@ -246,6 +250,10 @@ where
         })
     }
 }
+
+/// Why a request without [`ConnectionInfo`] cannot be decided.
+const NO_INFO: &str = "no ConnectionInfo on the request: serve the app with certauth_hyper::serve \
+(or insert a ConnectionInfo for each connection yourself)";
 
 /// A WebSocket over a hyper upgrade. Opened under [`serve`], it closes itself with 1001
 /// (going away) as the server drains.
@@ -500,6 +508,12 @@ where
         }
         req.extensions_mut().insert(self.info.clone());
         req.extensions_mut().insert(self.state.conn.drain().clone());
+        // axum apps read the peer's address with `ConnectInfo<SocketAddr>`: keep it working.
+        #[cfg(feature = "axum")]
+        if let Some(addr) = self.info.remote_addr {
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(addr));
+        }
         self.state.keep().request_started();
         let (future, state) = (self.inner.call(req), Arc::clone(&self.state));
         Box::pin(async move {

@@ -669,3 +669,54 @@ fn a_certificate_expiring_mid_connection_is_refused_on_the_next_request() {
         "{second}"
     );
 }
+
+/// axum's `ConnectInfo<SocketAddr>` keeps working under certauth's serve; under
+/// `axum::serve`, which gives the layer no connection information, the layer answers 500
+/// naming what is missing instead of refusing everyone with 401.
+#[test]
+fn axum_connect_info_works_and_a_missing_connection_info_is_a_500() {
+    use axum::extract::ConnectInfo;
+    let pki = Pki::new();
+    let (tls, auth) = verifying_server(&pki);
+    let server = run(Some(tls), move || {
+        Router::new()
+            .route(
+                "/peer",
+                get(|ConnectInfo(addr): ConnectInfo<SocketAddr>| async move { addr.ip().to_string() }),
+            )
+            .layer(CertAuthLayer::new(auth))
+    });
+    let got = get_over(server.addr, &pki, Some(&pki.trusted), "/peer");
+    assert_eq!(
+        status_and_body(&got),
+        ("HTTP/1.1 200 OK".into(), "127.0.0.1".into())
+    );
+
+    let (_, auth) = verifying_server(&pki);
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            let app = Router::new()
+                .route("/admin", get(|| async { "secret" }))
+                .layer(CertAuthLayer::new(auth));
+            let _ = axum::serve(listener, app).await;
+        });
+    });
+    let addr = addr_rx.recv().unwrap();
+    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    tcp.write_all(b"GET /admin HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    let _ = tcp.read_to_string(&mut out);
+    let (status, body) = status_and_body(&out);
+    assert_eq!(status, "HTTP/1.1 500 Internal Server Error", "{out}");
+    assert!(body.contains("ConnectionInfo"), "{body}");
+    assert!(body.contains("certauth_hyper::serve"), "{body}");
+}
