@@ -699,3 +699,72 @@ fn reload_replaces_the_configuration_for_every_clone_and_keeps_it_on_error() {
         "401 POLICY_DENIED"
     );
 }
+
+#[test]
+fn denials_chain_their_sources_and_debug_says_what_it_holds() {
+    use std::error::Error as _;
+    let p = pki();
+    let auth = Authenticator::builder()
+        .verifier(verifier(&p.root))
+        .build()
+        .unwrap();
+    assert!(
+        format!("{auth:?}").starts_with("Authenticator {"),
+        "{auth:?}"
+    );
+    assert!(auth.verifier().is_some());
+    let h = head(WS);
+    let evaluation = auth.decide(&PeerInfo::new(&[], None), &h, now());
+    assert!(
+        format!("{evaluation:?}").starts_with("Ready(Deny("),
+        "{evaluation:?}"
+    );
+    // A chain that does not verify: the denial's source is the reason, whose source is the
+    // verification error.
+    let Decision::Deny(d) = decide(&auth, &[p.other.der.clone()], "10.0.0.1", &h) else {
+        panic!()
+    };
+    let reason = d.source().unwrap();
+    assert_eq!(reason.to_string(), d.reason().to_string());
+    assert_eq!(
+        reason.source().unwrap().to_string(),
+        "certificate's issuer is not a trusted CA and no intermediate was sent"
+    );
+    // A leaf that does not parse.
+    let Decision::Deny(d) = decide(
+        &auth,
+        &[CertificateDer::from(vec![0x30, 0x00])],
+        "10.0.0.1",
+        &h,
+    ) else {
+        panic!()
+    };
+    assert_eq!(d.code(), "MALFORMED_CERTIFICATE");
+    assert!(d.reason().source().is_some());
+    // A header that does not decode.
+    let header = Authenticator::builder()
+        .proxy_header(
+            ProxyHeaderConfig::preset(Preset::Cloudflare)
+                .trusted_proxies(["127.0.0.1"])
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    assert!(header.verifier().is_none());
+    let bad = with_headers(&[("Cf-Client-Cert-Der-Base64", "!!!")]);
+    let Decision::Deny(d) = decide(&header, &[], "127.0.0.1", &bad) else {
+        panic!()
+    };
+    assert!(d.reason().source().is_some(), "{d}");
+    // An internal error answers 500, never 401.
+    let internal = auth.misconfigured("no connection information");
+    assert_eq!(
+        (internal.status(), internal.code()),
+        (Status::InternalServerError, "INTERNAL_ERROR")
+    );
+    assert!(internal.reason().source().is_none());
+    assert!(
+        internal.to_string().contains("no connection information"),
+        "{internal}"
+    );
+}

@@ -407,3 +407,259 @@ fn hostile_bytes_never_panic() {
         }
     }
 }
+
+fn spki(alg: Vec<Vec<u8>>, key_bytes: &[u8]) -> Vec<u8> {
+    let mut bits = vec![0u8];
+    bits.extend_from_slice(key_bytes);
+    der::seq(&[der::seq(&alg), der::tlv(0x03, &bits)])
+}
+
+#[test]
+fn key_algorithms_and_sizes_of_every_kind() {
+    // RSA-1025: the modulus's first byte has seven leading zeros.
+    let mut modulus = vec![0x01];
+    modulus.extend(std::iter::repeat_n(0xAB, 128));
+    let rsa = der::seq(&[der::tlv(0x02, &modulus), der::tlv(0x02, &[1, 0, 1])]);
+    let rsa_spki = spki(
+        vec![der::oid("1.2.840.113549.1.1.1"), der::tlv(0x05, &[])],
+        &rsa,
+    );
+    let ec = |curve: &str| {
+        let mut point = vec![0x04];
+        point.extend(std::iter::repeat_n(0x11, 64));
+        spki(vec![der::oid("1.2.840.10045.2.1"), der::oid(curve)], &point)
+    };
+    for (spki, want, bits) in [
+        (rsa_spki, PublicKeyAlgorithm::Rsa { bits: 1025 }, Some(1025)),
+        (
+            ec("1.2.840.10045.3.1.7"),
+            PublicKeyAlgorithm::Ec(Curve::P256),
+            Some(256),
+        ),
+        (
+            ec("1.3.132.0.34"),
+            PublicKeyAlgorithm::Ec(Curve::P384),
+            Some(384),
+        ),
+        (
+            ec("1.3.132.0.35"),
+            PublicKeyAlgorithm::Ec(Curve::P521),
+            Some(521),
+        ),
+        (
+            ec("1.3.132.0.10"),
+            PublicKeyAlgorithm::Ec(Curve::Other),
+            None,
+        ),
+        (
+            spki(vec![der::oid("1.3.101.112")], &[7; 32]),
+            PublicKeyAlgorithm::Ed25519,
+            Some(256),
+        ),
+        (
+            spki(vec![der::oid("1.3.101.113")], &[7; 57]),
+            PublicKeyAlgorithm::Ed448,
+            Some(456),
+        ),
+        (
+            spki(vec![der::oid("1.2.3.4")], &[7; 8]),
+            PublicKeyAlgorithm::Other,
+            None,
+        ),
+    ] {
+        let c = ClientCertificate::from_der(&crafted(|c| c.spki = Some(spki.clone()))).unwrap();
+        assert_eq!(c.public_key_algorithm(), want);
+        assert_eq!(c.public_key_algorithm().bits(), bits, "{want:?}");
+        assert_eq!(c.subject_public_key_info(), &spki[..]);
+    }
+}
+
+#[test]
+fn versions_as_written_and_as_omitted() {
+    for (version, explicit, want) in [(1, false, 1), (1, true, 1), (2, true, 2), (3, false, 3)] {
+        let der = crafted(|c| {
+            c.version = version;
+            c.explicit_version = explicit;
+        });
+        assert_eq!(ClientCertificate::from_der(&der).unwrap().version(), want);
+    }
+}
+
+#[test]
+fn key_usage_bits_across_both_bytes() {
+    let cases = [
+        (KeyUsage::DIGITAL_SIGNATURE, 1),
+        (KeyUsage::NON_REPUDIATION, 2),
+        (KeyUsage::KEY_ENCIPHERMENT, 4),
+        (KeyUsage::DATA_ENCIPHERMENT, 8),
+        (KeyUsage::KEY_AGREEMENT, 16),
+        (KeyUsage::KEY_CERT_SIGN, 32),
+        (KeyUsage::CRL_SIGN, 64),
+        (KeyUsage::ENCIPHER_ONLY, 128),
+        (KeyUsage::DECIPHER_ONLY, 256),
+    ];
+    for (ku, bits) in cases {
+        assert_eq!(ku.bits(), bits);
+    }
+    // digitalSignature (bit 0) and decipherOnly (bit 8, in the second byte).
+    let der = crafted(|c| {
+        c.extensions.push((
+            "2.5.29.15".into(),
+            true,
+            der::tlv(0x03, &[0x07, 0x80, 0x80]),
+        ))
+    });
+    let c = ClientCertificate::from_der(&der).unwrap();
+    assert_eq!(c.key_usage().unwrap().bits(), 1 | 256);
+    let ext = c
+        .extensions()
+        .find(|e| e.oid().to_string() == "2.5.29.15")
+        .unwrap();
+    assert!(ext.critical());
+    assert_eq!(ext.value(), &der::tlv(0x03, &[0x07, 0x80, 0x80])[..]);
+    let other = c.extensions().find(|e| !e.critical());
+    assert!(other.is_none(), "the only extension is critical");
+}
+
+#[test]
+fn extended_key_usage_oids_are_each_checked() {
+    let junk = der::seq(&[der::oid("1.3.6.1.5.5.7.3.2"), der::tlv(0x06, &[])]);
+    let der = crafted(|c| c.extensions.push(("2.5.29.37".into(), false, junk)));
+    assert!(
+        ClientCertificate::from_der(&der).is_err(),
+        "an empty OID in the EKU list"
+    );
+}
+
+#[test]
+fn every_general_name_kind_round_trips_and_upn_needs_its_oid_and_a_utf8_string() {
+    let x400 = der::tlv(0xA3, &der::seq(&[der::tlv(0x13, b"x")]));
+    let edi = der::tlv(0xA5, &der::seq(&[der::tlv(0x80, b"y")]));
+    let upn = san::other_name("1.3.6.1.4.1.311.20.2.3", &der::string(der::UTF8, "a@b"));
+    let not_upn = san::other_name("1.2.3.4", &der::string(der::UTF8, "c@d"));
+    let upn_ia5 = san::other_name("1.3.6.1.4.1.311.20.2.3", &der::string(der::IA5, "e@f"));
+    let names = san::extension(&[x400, edi, upn, not_upn, upn_ia5]);
+    let der = crafted(|c| c.extensions.push(("2.5.29.17".into(), false, names)));
+    let c = ClientCertificate::from_der(&der).unwrap();
+    let sans: Vec<GeneralName<'_>> = c.subject_alt_names().collect();
+    assert!(
+        matches!(sans[0], GeneralName::X400Address(v) if v == der::seq(&[der::tlv(0x13, b"x")]))
+    );
+    assert!(
+        matches!(sans[1], GeneralName::EdiPartyName(v) if v == der::seq(&[der::tlv(0x80, b"y")]))
+    );
+    let upns: Vec<Option<&str>> = sans[2..]
+        .iter()
+        .map(|n| match n {
+            GeneralName::OtherName(o) => o.upn(),
+            _ => panic!("{n:?}"),
+        })
+        .collect();
+    assert_eq!(upns, [Some("a@b"), None, None]);
+}
+
+#[test]
+fn spiffe_ids_need_a_path_or_trust_domain_after_the_scheme() {
+    for (uri, want) in [("spiffe://", None), ("spiffe://d", Some("spiffe://d"))] {
+        let names = san::extension(&[san::uri(uri)]);
+        let der = crafted(|c| c.extensions.push(("2.5.29.17".into(), false, names)));
+        assert_eq!(
+            ClientCertificate::from_der(&der).unwrap().spiffe_id(),
+            want,
+            "{uri}"
+        );
+    }
+}
+
+#[test]
+fn equality_debug_limits_and_the_size_cap_edge() {
+    let der = crafted(|_| {});
+    let a = ClientCertificate::from_der(&der).unwrap();
+    let b = ClientCertificate::from_der(&der).unwrap();
+    let other = ClientCertificate::from_der(&crafted(|c| c.serial = vec![0x02])).unwrap();
+    assert_eq!(a, b);
+    assert_ne!(a, other);
+    let debug = format!("{a:?}");
+    assert!(
+        debug.contains("CN=crafted") && debug.contains("serial"),
+        "{debug}"
+    );
+    let exact = CertLimits::DEFAULT.with_max_der_bytes(der.len());
+    let c = ClientCertificate::from_der_with_limits(&der, exact).unwrap();
+    assert_eq!(c.limits(), exact);
+    let under = CertLimits::DEFAULT.with_max_der_bytes(der.len() - 1);
+    assert!(matches!(
+        ClientCertificate::from_der_with_limits(&der, under),
+        Err(X509Error::TooLarge { .. })
+    ));
+    assert_eq!(NameField::Issuer.to_string(), "issuer");
+    assert_eq!(NameField::Subject.to_string(), "subject");
+    assert_eq!(
+        NameField::SubjectAltName.to_string(),
+        "subject alternative name"
+    );
+}
+
+#[test]
+fn negative_serials_borrow_across_bytes() {
+    // -256 is FF 00: inverting gives 00 FF, and adding one carries into the first byte.
+    let c = ClientCertificate::from_der(&crafted(|c| c.serial = vec![0xFF, 0x00])).unwrap();
+    assert_eq!(c.serial_hex(), "-0100");
+    // -511 is FE 01: adding one to the inverted 01 FE carries nothing.
+    let c = ClientCertificate::from_der(&crafted(|c| c.serial = vec![0xFE, 0x01])).unwrap();
+    assert_eq!(c.serial_hex(), "-01FF");
+}
+
+#[cfg(feature = "serde")]
+#[test]
+fn legacy_names_are_looked_up_by_key_with_every_value() {
+    let der = crafted(|c| {
+        c.subject = der::name(&[
+            &[der::atv("2.5.4.3", der::string(der::UTF8, "a"))],
+            &[der::atv("2.5.4.11", der::string(der::UTF8, "x"))],
+            &[der::atv("2.5.4.11", der::string(der::UTF8, "y"))],
+        ]);
+    });
+    let legacy = ClientCertificate::from_der(&der)
+        .unwrap()
+        .to_legacy_object();
+    assert_eq!(legacy.subject.get("CN"), Some(&["a".to_owned()][..]));
+    assert_eq!(
+        legacy.subject.get("OU"),
+        Some(&["x".to_owned(), "y".to_owned()][..])
+    );
+    assert_eq!(legacy.subject.get("O"), None);
+    assert_eq!(legacy.issuer.get("CN"), Some(&["crafted".to_owned()][..]));
+}
+
+#[test]
+fn name_values_keep_their_string_kind_and_bytes() {
+    let der = crafted(|c| {
+        c.subject = der::name(&[
+            &[der::atv("2.5.4.5", der::tlv(0x12, b"12 34"))],
+            &[der::atv("2.5.4.3", der::tlv(0x1A, b"visible"))],
+            // A T61 string whose bytes happen to be UTF-8 for "é" is still Latin-1: "Ã©".
+            &[der::atv("2.5.4.10", der::tlv(0x14, &[0xC3, 0xA9]))],
+        ]);
+    });
+    let c = ClientCertificate::from_der(&der).unwrap();
+    let attrs: Vec<_> = c.subject().attributes().collect();
+    assert_eq!(attrs[0].value().kind(), StringKind::Numeric);
+    assert_eq!(attrs[0].value().contents(), b"12 34");
+    assert_eq!(attrs[1].value().kind(), StringKind::Visible);
+    assert_eq!(attrs[2].value().as_str(), "Ã©");
+    assert!(!c.subject().is_empty());
+    let empty = ClientCertificate::from_der(&crafted(|c| c.subject = der::seq(&[]))).unwrap();
+    assert!(empty.subject().is_empty());
+}
+
+#[test]
+fn the_documented_default_limits() {
+    let l = certauth_core::Limits::DEFAULT;
+    assert_eq!(
+        (l.max_head_bytes, l.max_headers, l.max_header_bytes),
+        (32 * 1024, 64, 16 * 1024)
+    );
+    assert_eq!(l.max_linger_bytes, 1024 * 1024);
+    assert_eq!(l.idle_timeout, std::time::Duration::from_secs(60));
+}

@@ -124,6 +124,27 @@ fn crafted_cases() -> Vec<(&'static str, Vec<u8>)> {
         ]),
     ));
     cases.push(("empty SAN extension", sans(vec![])));
+    // Which bytes are printed as they are: UTF-8 strings (UPN) keep non-ASCII text but not
+    // control characters; single-byte strings (SRVName, IA5) keep ASCII only.
+    cases.push((
+        "SAN strings by their safe bytes",
+        sans(vec![
+            san::other_name(
+                "1.3.6.1.4.1.311.20.2.3",
+                &der::string(der::UTF8, "zoë@corp.example"),
+            ),
+            san::other_name(
+                "1.3.6.1.4.1.311.20.2.3",
+                &der::string(der::UTF8, "ctl\u{1}@x"),
+            ),
+            san::other_name(
+                "1.3.6.1.4.1.311.20.2.3",
+                &der::string(der::UTF8, "del\u{7f}@x"),
+            ),
+            san::other_name("1.3.6.1.5.5.7.8.7", &der::tlv(0x16, &[b'_', b's', 0xE9])),
+            san::other_name("1.3.6.1.5.5.7.8.7", &der::tlv(0x16, b"_ldap.example")),
+        ]),
+    ));
 
     for (label, serial) in [
         ("1-byte serial", vec![0x05]),

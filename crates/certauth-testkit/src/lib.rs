@@ -349,6 +349,11 @@ pub struct Crafted {
     pub not_after: Vec<u8>,
     /// (dotted OID, critical, extnValue contents)
     pub extensions: Vec<(String, bool, Vec<u8>)>,
+    /// Write the version field even for v1 (`[0] INTEGER 0`, which DER omits).
+    pub explicit_version: bool,
+    /// A SubjectPublicKeyInfo to embed instead of the subject key's (the signature then
+    /// still verifies with the signer's key; only the embedded key is odd).
+    pub spki: Option<Vec<u8>>,
 }
 
 impl Crafted {
@@ -362,6 +367,8 @@ impl Crafted {
             not_before: der::utc_time("250101000000Z"),
             not_after: der::utc_time("350101000000Z"),
             extensions: Vec::new(),
+            explicit_version: false,
+            spki: None,
         }
     }
 
@@ -370,7 +377,7 @@ impl Crafted {
         use rcgen::{PublicKeyData as _, SigningKey as _};
         let alg = sig_alg_der(signer);
         let mut tbs = Vec::new();
-        if self.version > 1 {
+        if self.version > 1 || self.explicit_version {
             tbs.extend(der::tlv(0xA0, &der::tlv(0x02, &[self.version - 1])));
         }
         tbs.extend(der::tlv(0x02, &self.serial));
@@ -378,7 +385,10 @@ impl Crafted {
         tbs.extend(self.issuer.clone());
         tbs.extend(der::seq(&[self.not_before.clone(), self.not_after.clone()]));
         tbs.extend(self.subject.clone());
-        tbs.extend(subject_key.subject_public_key_info());
+        match &self.spki {
+            Some(spki) => tbs.extend(spki.clone()),
+            None => tbs.extend(subject_key.subject_public_key_info()),
+        }
         if !self.extensions.is_empty() {
             let exts: Vec<Vec<u8>> = self
                 .extensions

@@ -285,3 +285,78 @@ fn an_http_crate_request_reads_as_the_same_head() {
         "asterisk form, as RequestHead"
     );
 }
+
+#[test]
+fn heads_debug_and_headers_read_through_the_header_trait() {
+    let (head, _) = RequestHead::parse(
+        b"GET /x HTTP/1.1\r\nHost: h\r\nX-A: 1\r\n\r\n",
+        &Limits::DEFAULT,
+    )
+    .unwrap()
+    .unwrap();
+    let debug = format!("{head:?}");
+    assert!(
+        debug.contains("GET") && debug.contains("/x") && debug.contains("headers: 2"),
+        "{debug}"
+    );
+    assert_eq!(HeaderMap::get(&head, "x-a"), Some(&b"1"[..]));
+    assert_eq!(HeaderMap::get(&head, "missing"), None);
+}
+
+#[test]
+fn a_header_field_exactly_at_its_cap_passes() {
+    let limits = Limits::DEFAULT.with_max_header_bytes(10);
+    // "X-A" + "1234567" is 10 bytes: allowed; one more is not.
+    assert!(
+        RequestHead::parse(b"GET / HTTP/1.1\r\nX-A: 1234567\r\n\r\n", &limits)
+            .unwrap()
+            .is_some()
+    );
+    assert!(matches!(
+        RequestHead::parse(b"GET / HTTP/1.1\r\nX-A: 12345678\r\n\r\n", &limits),
+        Err(HeadError::HeaderTooLarge { .. })
+    ));
+}
+
+#[test]
+fn bytes_that_cannot_start_a_request_are_refused_as_they_arrive() {
+    let reason = |bytes: &[u8]| match HeadParser::new(&Limits::DEFAULT).parse(bytes) {
+        Err(HeadError::Malformed { reason }) => reason,
+        other => panic!("{other:?}"),
+    };
+    // A line break inside the method, before the head is complete.
+    assert_eq!(reason(b"GE\r"), "invalid method");
+    // 0x16 first is a TLS record; later in the method it is just an invalid byte.
+    assert_eq!(
+        reason(b"\x16\x03\x01"),
+        "a TLS handshake sent to a plain-HTTP listener"
+    );
+    assert_eq!(reason(b"G\x16"), "invalid method");
+    // Empty lines before the request line are skipped, as httparse does.
+    assert!(matches!(
+        HeadParser::new(&Limits::DEFAULT).parse(b"\r\nGE"),
+        Ok(HeadProgress::NeedMore)
+    ));
+}
+
+#[test]
+fn malformed_heads_say_what_httparse_found() {
+    for (head, want) in [
+        (
+            &b"GET / HTTP/1.1\r\nBad Name: v\r\n\r\n"[..],
+            "invalid header name",
+        ),
+        (
+            b"GET / HTTP/1.1\r\nX: a\x01b\r\n\r\n",
+            "invalid header value",
+        ),
+        (b"GET / HTTP/2.0\r\n\r\n", "not HTTP/1.0 or HTTP/1.1"),
+        (b"GET /a b HTTP/1.1\r\n\r\n", "not HTTP/1.0 or HTTP/1.1"),
+        (b"GET / HTTP/1.1\rX\r\n\r\n", "invalid line ending"),
+    ] {
+        match RequestHead::parse(head, &Limits::DEFAULT) {
+            Err(HeadError::Malformed { reason }) => assert_eq!(reason, want, "{head:?}"),
+            other => panic!("{head:?}: {other:?}"),
+        }
+    }
+}
