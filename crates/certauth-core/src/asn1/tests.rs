@@ -116,8 +116,8 @@ fn tlv(tag_byte: u8, v: &[u8]) -> Tlv<'_> {
 
 #[test]
 fn booleans_are_00_or_ff() {
-    assert_eq!(boolean(tlv(tag::BOOLEAN, &[0x00])).unwrap(), false);
-    assert_eq!(boolean(tlv(tag::BOOLEAN, &[0xFF])).unwrap(), true);
+    assert_eq!(boolean(tlv(tag::BOOLEAN, &[0x00])), Ok(false));
+    assert_eq!(boolean(tlv(tag::BOOLEAN, &[0xFF])), Ok(true));
     assert!(boolean(tlv(tag::BOOLEAN, &[0x01])).is_err());
     assert!(boolean(tlv(tag::BOOLEAN, &[])).is_err());
 }
