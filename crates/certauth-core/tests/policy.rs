@@ -406,3 +406,45 @@ fn async_policies_are_plain_futures() {
     ));
     assert_eq!(v, Verdict::forbid("db says no"));
 }
+
+#[test]
+fn bare_san_patterns_match_uris_exactly_and_ips_by_value() {
+    let c = rich_cert();
+    assert!(allows(
+        &allow_san(["spiffe://acme.example/ns/prod/sa/alice"]).unwrap(),
+        &c
+    ));
+    assert!(!allows(
+        &allow_san(["spiffe://ACME.example/ns/prod/sa/alice"]).unwrap(),
+        &c
+    ));
+    assert!(allows(&allow_san(["10.0.0.7"]).unwrap(), &c));
+    assert!(!allows(&allow_san(["10.0.0.8"]).unwrap(), &c));
+    assert!(!allows(&allow_san(["not-an-ip-or-name"]).unwrap(), &c));
+}
+
+#[test]
+fn spiffe_ids_with_a_trailing_slash_are_refused() {
+    assert!(allow_spiffe_id(["spiffe://acme.example/ns/"]).is_err());
+    assert!(allow_spiffe_id(["spiffe://acme.example/"]).is_err());
+    assert!(allow_spiffe_id(["spiffe://acme.example/ns"]).is_ok());
+}
+
+#[test]
+fn header_maps_status_codes_and_request_debug() {
+    use certauth_core::policy::{DenyStatus, HeaderMap, RequestInfo};
+    let pairs: [(&str, &[u8]); 2] = [("Host", b"h"), ("X-A", b"1")];
+    let slice: &[(&str, &[u8])] = &pairs;
+    let vec: Vec<(&str, &[u8])> = pairs.to_vec();
+    for map in [&pairs as &dyn HeaderMap, &slice, &vec] {
+        assert_eq!(map.get("x-a"), Some(&b"1"[..]));
+        assert_eq!(map.get("host"), Some(&b"h"[..]));
+        assert_eq!(map.get("missing"), None);
+    }
+    assert_eq!(DenyStatus::from_code(401), Some(DenyStatus::Unauthorized));
+    assert_eq!(DenyStatus::from_code(403), Some(DenyStatus::Forbidden));
+    assert_eq!(DenyStatus::from_code(404), None);
+    let info = RequestInfo::new("GET", "/p");
+    let debug = format!("{info:?}");
+    assert!(debug.contains("GET") && debug.contains("/p"), "{debug}");
+}

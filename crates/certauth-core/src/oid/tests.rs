@@ -34,3 +34,22 @@ fn rejects_invalid_encodings() {
     assert!(Oid::from_der_contents(&[0x55, 0x80, 0x01]).is_none());
     assert!(Oid::from_der_contents(&[0x80, 0x01]).is_none());
 }
+
+#[test]
+fn arcs_at_the_first_subidentifier_edges_and_long_continuations() {
+    let show = |b: &'static [u8]| Oid::from_der_contents(b).unwrap().to_string();
+    assert_eq!(show(&[0x27]), "0.39");
+    assert_eq!(show(&[0x28]), "1.0");
+    assert_eq!(show(&[0x4F]), "1.39");
+    assert_eq!(show(&[0x50]), "2.0");
+    // 0x80 in the middle of an arc (16384 = 81 80 00) is not a leading zero.
+    assert_eq!(show(&[0x2A, 0x81, 0x80, 0x00]), "1.2.16384");
+    assert!(
+        Oid::from_der_contents(&[0x2A, 0x80, 0x01]).is_none(),
+        "leading zero digit"
+    );
+    assert_eq!(
+        format!("{:?}", Oid::from_der_contents(&[0x2A, 0x03]).unwrap()),
+        "Oid(1.2.3)"
+    );
+}
