@@ -436,7 +436,8 @@ fn header_maps_status_codes_and_request_debug() {
     let pairs: [(&str, &[u8]); 2] = [("Host", b"h"), ("X-A", b"1")];
     let slice: &[(&str, &[u8])] = &pairs;
     let vec: Vec<(&str, &[u8])> = pairs.to_vec();
-    for map in [&pairs as &dyn HeaderMap, &slice, &vec] {
+    let maps: [&dyn HeaderMap; 3] = [&pairs, &slice, &vec];
+    for map in maps {
         assert_eq!(map.get("x-a"), Some(&b"1"[..]));
         assert_eq!(map.get("host"), Some(&b"h"[..]));
         assert_eq!(map.get("missing"), None);
