@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Mutation testing of certauth-core with cargo-mutants: is there a test that fails when a
+# decision changes? (issue 18; docs/MUTANTS.md has the full run's scores.)
+#
+#   scripts/mutants.sh ci     the security boundary (TLS verifier, trusted proxies, proxy
+#                             header decoding, pins, verification, the decision) and the core
+#                             lines the last commit changed: what CI runs
+#   scripts/mutants.sh full   every mutant of the core (about an hour on 2 cores)
+#
+# Fails on any missed mutant not listed as equivalent in .cargo/mutants.toml.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+version=27.1.0
+if ! cargo mutants --version 2>/dev/null | grep -qF "$version"; then
+  echo "installing cargo-mutants $version"
+  cargo install --locked --quiet "cargo-mutants@$version"
+fi
+core=crates/certauth-core/src
+run() {
+  cargo mutants --package certauth-core --all-features --no-shuffle --timeout 120 \
+    --jobs "${MUTANTS_JOBS:-2}" --output target/mutants "$@"
+}
+case "${1:-ci}" in
+  ci)
+    echo "== mutants: the security boundary"
+    run -f "$core/tls.rs" -f "$core/proxy.rs" -f "$core/proxy/xfcc.rs" \
+      -f "$core/verify.rs" -f "$core/verify/cache.rs" -f "$core/authenticator.rs"
+    echo "== mutants: SHA-256 pins"
+    run -f "$core/policy.rs" --re 'Sha256Pin|parse_sha256_pin|AllowFingerprints'
+    if git rev-parse -q --verify HEAD~1 >/dev/null; then
+      git diff HEAD~1 -- "$core" > target/mutants-last-commit.diff
+      if [ -s target/mutants-last-commit.diff ]; then
+        echo "== mutants: core lines changed by the last commit"
+        run --in-diff target/mutants-last-commit.diff
+      fi
+    fi
+    ;;
+  full)
+    run
+    ;;
+  *)
+    echo "usage: scripts/mutants.sh [ci|full]" >&2
+    exit 2
+    ;;
+esac
