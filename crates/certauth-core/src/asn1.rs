@@ -28,7 +28,6 @@ pub(crate) mod tag {
     pub(crate) const IA5_STRING: u8 = 0x16;
     pub(crate) const UTC_TIME: u8 = 0x17;
     pub(crate) const GENERALIZED_TIME: u8 = 0x18;
-    pub(crate) const VISIBLE_STRING: u8 = 0x1A;
     pub(crate) const UNIVERSAL_STRING: u8 = 0x1C;
     pub(crate) const BMP_STRING: u8 = 0x1E;
     pub(crate) const SEQUENCE: u8 = 0x30;

@@ -127,7 +127,9 @@ pub enum DenyReason {
         /// Which: `tls peer presented none` or `header … absent`.
         detail: String,
     },
-    /// The client certificate could not be parsed. `MALFORMED_CERTIFICATE`, 401.
+    /// The client certificate could not be parsed: `MALFORMED_CERTIFICATE`, or
+    /// `CERT_TOO_LARGE` when it is over one of the [`CertLimits`](crate::CertLimits)
+    /// ([`X509Error::code`]). 401.
     MalformedCertificate(X509Error),
     /// The chain did not verify. Its code (`CERT_HAS_EXPIRED`, …), 401.
     Verify(VerifyError),
@@ -167,7 +169,7 @@ impl DenyReason {
     pub fn code(&self) -> &'static str {
         match self {
             Self::NoCertificate { .. } => "NO_CERTIFICATE",
-            Self::MalformedCertificate(_) => "MALFORMED_CERTIFICATE",
+            Self::MalformedCertificate(e) => e.code(),
             Self::Verify(e) => e.code(),
             Self::Policy(_) => "POLICY_DENIED",
             Self::UntrustedProxyHeader { .. } => "UNTRUSTED_PROXY_HEADER",
@@ -218,8 +220,9 @@ impl fmt::Display for DenyReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::NoCertificate { detail } => write!(f, "no client certificate ({detail})"),
-            Self::MalformedCertificate(_) => f.write_str("client certificate is malformed"),
-            Self::Verify(_) => f.write_str("client certificate chain did not verify"),
+            // The detail is in the text (not only in `source()`): adapters log one line.
+            Self::MalformedCertificate(e) => write!(f, "client certificate is malformed: {e}"),
+            Self::Verify(e) => write!(f, "client certificate chain did not verify: {e}"),
             Self::Policy(d) => write!(f, "{d}"),
             Self::UntrustedProxyHeader {
                 header,
@@ -237,7 +240,7 @@ impl fmt::Display for DenyReason {
             Self::ProxyVerificationFailed { value: None } => {
                 f.write_str("proxy verify header is missing")
             }
-            Self::ProxyHeader(_) => f.write_str("certificate header could not be decoded"),
+            Self::ProxyHeader(e) => write!(f, "certificate header could not be decoded: {e}"),
             Self::Internal { detail } => write!(f, "internal error: {detail}"),
         }
     }

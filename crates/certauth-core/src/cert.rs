@@ -21,13 +21,15 @@ use crate::time::Time;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CertLimits {
-    /// Largest accepted certificate, in DER bytes. Default 16 KiB: client certificates are
-    /// typically 0.5–2 KiB.
+    /// Largest accepted certificate, in DER bytes. Default 64 KiB: client certificates are
+    /// typically 0.5–2 KiB, but test infrastructure issues 20–60 KiB ones (hundreds of
+    /// SANs), and a TLS 1.2 handshake message cannot carry more than 16 MiB anyway.
     pub max_der_bytes: usize,
     /// Most attributes in one distinguished name (subject, issuer, or a directory-name
     /// SAN). Default 64.
     pub max_name_attributes: usize,
-    /// Most subject alternative names. Default 256.
+    /// Most subject alternative names. Default 1024 (real test-infrastructure certificates
+    /// carry 260–460; BoringSSL's name-constraint budget treats more than 1024 as hostile).
     pub max_san_entries: usize,
     /// Most extensions. Default 32.
     pub max_extensions: usize,
@@ -36,9 +38,9 @@ pub struct CertLimits {
 impl CertLimits {
     /// The defaults documented on each field.
     pub const DEFAULT: Self = Self {
-        max_der_bytes: 16 * 1024,
+        max_der_bytes: 64 * 1024,
         max_name_attributes: 64,
-        max_san_entries: 256,
+        max_san_entries: 1024,
         max_extensions: 32,
     };
 
@@ -152,27 +154,50 @@ pub enum X509Error {
     },
 }
 
+impl X509Error {
+    /// The stable code: `CERT_TOO_LARGE` for a certificate over one of the [`CertLimits`]
+    /// (a limit the operator can raise), `MALFORMED_CERTIFICATE` for everything else.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::TooLarge { .. }
+            | Self::TooManyNameAttributes { .. }
+            | Self::TooManySubjectAltNames { .. }
+            | Self::TooManyExtensions { .. } => "CERT_TOO_LARGE",
+            _ => "MALFORMED_CERTIFICATE",
+        }
+    }
+}
+
 impl fmt::Display for X509Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::TooLarge { len, max } => {
-                write!(f, "certificate is {len} bytes, over the limit of {max}")
+                write!(
+                    f,
+                    "certificate is {len} bytes, over the limit of {max} (CertLimits::max_der_bytes)"
+                )
             }
             Self::Der { offset } => write!(f, "malformed DER in certificate at byte {offset}"),
             Self::InvalidString { field, offset } => {
                 write!(f, "invalid string in {field} at byte {offset}")
             }
             Self::TooManyNameAttributes { field, max } => {
-                write!(f, "{field} has more than {max} attributes")
+                write!(
+                    f,
+                    "{field} has more than {max} attributes (CertLimits::max_name_attributes)"
+                )
             }
             Self::TooManySubjectAltNames { max } => {
                 write!(
                     f,
-                    "certificate has more than {max} subject alternative names"
+                    "certificate has more than {max} subject alternative names (CertLimits::max_san_entries)"
                 )
             }
             Self::TooManyExtensions { max } => {
-                write!(f, "certificate has more than {max} extensions")
+                write!(
+                    f,
+                    "certificate has more than {max} extensions (CertLimits::max_extensions)"
+                )
             }
             Self::DuplicateExtension { oid } => write!(f, "extension {oid} appears twice"),
             Self::InvalidTime { offset } => write!(f, "invalid validity time at byte {offset}"),
@@ -275,7 +300,9 @@ impl KeyUsage {
 pub struct BasicConstraints {
     /// `cA`.
     pub ca: bool,
-    /// `pathLenConstraint`.
+    /// `pathLenConstraint`. A value above `u32::MAX` (valid DER, and no limit in practice)
+    /// reads as `u32::MAX`; a negative one as `None`, with the certificate marked invalid
+    /// ([`ClientCertificate::invalid_extension`]).
     pub path_len: Option<u32>,
 }
 
@@ -425,7 +452,10 @@ fn read_general_name<'a>(
             inner.finish()?;
             GeneralName::DirectoryName(name)
         }
-        0xA5 => GeneralName::EdiPartyName(t.value),
+        0xA5 => {
+            check_edi_party_name(t).ok_or_else(|| t.error())?;
+            GeneralName::EdiPartyName(t.value)
+        }
         0x86 => GeneralName::Uri(ascii(t)?),
         0x87 => match t.value.len() {
             4 => {
@@ -541,6 +571,10 @@ struct Index {
     eku: Option<Span>,
     key_usage: Option<KeyUsage>,
     basic_constraints: Option<BasicConstraints>,
+    /// The first of the extensions OpenSSL decodes as it caches a certificate (subject and
+    /// authority key identifiers, name constraints, CRL distribution points) that does not
+    /// decode, if any.
+    invalid_extension: Option<Span>,
 }
 
 #[derive(Debug, Default)]
@@ -812,8 +846,12 @@ impl ClientCertificate {
     }
 
     /// Whether this is a CA certificate as OpenSSL's `X509_check_ca` (and so Node's `ca`)
-    /// sees it: basicConstraints `cA` set, and keyCertSign set if key usage is present.
+    /// sees it: basicConstraints `cA` set, keyCertSign set if key usage is present, and no
+    /// [`Self::invalid_extension`].
     pub fn is_ca(&self) -> bool {
+        if self.invalid_extension().is_some() {
+            return false;
+        }
         let ca = self.inner.index.basic_constraints.is_some_and(|bc| bc.ca);
         let ku_ok = self
             .inner
@@ -821,6 +859,18 @@ impl ClientCertificate {
             .key_usage
             .is_none_or(|ku| ku.contains(KeyUsage::KEY_CERT_SIGN));
         ca && ku_ok
+    }
+
+    /// The first subject or authority key identifier, name constraints or CRL distribution
+    /// points extension that does not decode, or basic constraints with a negative
+    /// pathLenConstraint (its OID), if any. OpenSSL reads such a
+    /// certificate but holds it invalid: never a CA, and a chain holding it never verifies.
+    pub fn invalid_extension(&self) -> Option<Oid<'_>> {
+        let span = self.inner.index.invalid_extension?;
+        let der = &self.inner.der;
+        self.extensions()
+            .find(|e| e.value().as_ptr() == span.tlv(der).value.as_ptr())
+            .map(|e| e.oid())
     }
 
     /// SHA-256 of the DER, computed once.
@@ -1105,7 +1155,20 @@ fn parse_extensions(
                     None => false,
                 };
                 let path_len = match b.read_optional(tag::INTEGER)? {
-                    Some(t) => Some(asn1::small_uint(t).map_err(|_| invalid())?),
+                    Some(t) => {
+                        let bytes = asn1::integer_bytes(t).map_err(|_| invalid())?;
+                        if bytes[0] & 0x80 != 0 {
+                            // Negative: valid DER, an invalid certificate (OpenSSL's
+                            // X509V3_R_NEGATIVE_PATHLEN), so never a CA and never verified.
+                            if index.invalid_extension.is_none() {
+                                index.invalid_extension = Some(Span::of(&value_tlv, der));
+                            }
+                            None
+                        } else {
+                            // RFC 5280 allows any INTEGER ≥ 0; past u32 it limits nothing.
+                            Some(asn1::small_uint(t).unwrap_or(u32::MAX))
+                        }
+                    }
                     None => None,
                 };
                 b.finish().map_err(|_| invalid())?;
@@ -1136,10 +1199,151 @@ fn parse_extensions(
                 }
                 index.eku = Some(Span::of(&list, der));
             }
+            // OpenSSL decodes these four as it caches a certificate's extensions; one that
+            // does not decode leaves the certificate readable but invalid: never a CA
+            // (`X509_check_ca`), never verified (X509_V_ERR_INVALID_EXTENSION).
+            known::EXT_SUBJECT_KEY_ID
+            | known::EXT_AUTHORITY_KEY_ID
+            | known::EXT_NAME_CONSTRAINTS
+            | known::EXT_CRL_DISTRIBUTION_POINTS => {
+                let decodes = match oid {
+                    known::EXT_SUBJECT_KEY_ID => inner
+                        .read(tag::OCTET_STRING)
+                        .and_then(|_| inner.finish())
+                        .ok(),
+                    known::EXT_AUTHORITY_KEY_ID => check_authority_key_id(&mut inner),
+                    known::EXT_NAME_CONSTRAINTS => check_name_constraints(&mut inner),
+                    _ => check_crl_distribution_points(&mut inner),
+                };
+                if decodes.is_none() && index.invalid_extension.is_none() {
+                    index.invalid_extension = Some(Span::of(&value_tlv, der));
+                }
+            }
             _ => {}
         }
     }
     Ok(())
+}
+
+/// EDIPartyName (RFC 5280 4.2.1.6): `nameAssigner [0]` (optional) and `partyName [1]`, each
+/// an explicitly tagged DirectoryString, as OpenSSL decodes it. One that does not decode
+/// makes the SAN malformed (OpenSSL then drops the whole extension; we refuse it, as any
+/// other malformed SAN).
+fn check_edi_party_name(t: Tlv<'_>) -> Option<()> {
+    fn directory_string(wrapper: Tlv<'_>) -> Option<()> {
+        let mut w = wrapper.reader();
+        let s = w.read_any().ok()?;
+        w.finish().ok()?;
+        matches!(
+            s.tag,
+            tag::TELETEX_STRING
+                | tag::PRINTABLE_STRING
+                | tag::UNIVERSAL_STRING
+                | tag::UTF8_STRING
+                | tag::BMP_STRING
+        )
+        .then_some(())
+    }
+    let mut r = t.reader();
+    if let Some(assigner) = r.read_optional(tag::context_constructed(0)).ok()? {
+        directory_string(assigner)?;
+    }
+    directory_string(r.read(tag::context_constructed(1)).ok()?)?;
+    r.finish().ok()
+}
+
+/// A GeneralName as OpenSSL decodes it inside these extensions: one of the nine
+/// context-specific forms, its contents not judged (a name constraint's iPAddress is an
+/// address and a mask; its dNSName may be empty or start with a dot).
+fn check_general_name(r: &mut Reader<'_>) -> Option<()> {
+    let name = r.read_any().ok()?;
+    match name.tag {
+        0x81 | 0x82 | 0x86 | 0x87 | 0x88 => Some(()),
+        0xA0 | 0xA3 | 0xA5 => Some(()),
+        0xA4 => name.reader().read(tag::SEQUENCE).ok().map(|_| ()),
+        _ => None,
+    }
+}
+
+/// GeneralNames (OpenSSL does not hold the list to RFC 5280's one or more).
+fn check_general_names(r: &mut Reader<'_>) -> Option<()> {
+    while !r.is_empty() {
+        check_general_name(r)?;
+    }
+    Some(())
+}
+
+/// AuthorityKeyIdentifier (RFC 5280 4.2.1.1): an optional `[0]` key identifier, issuer `[1]`
+/// and serial `[2]` (RFC 5280 wants the last two together; OpenSSL decodes either alone).
+fn check_authority_key_id(inner: &mut Reader<'_>) -> Option<()> {
+    let aki = inner.read(tag::SEQUENCE).ok()?;
+    inner.finish().ok()?;
+    let mut a = aki.reader();
+    a.read_optional(tag::context_primitive(0)).ok()?;
+    let issuer = a.read_optional(tag::context_constructed(1)).ok()?;
+    a.read_optional(tag::context_primitive(2)).ok()?;
+    a.finish().ok()?;
+    if let Some(issuer) = issuer {
+        check_general_names(&mut issuer.reader())?;
+    }
+    Some(())
+}
+
+/// NameConstraints (RFC 5280 4.2.1.10): permitted `[0]` and excluded `[1]` subtrees, each a
+/// list of GeneralSubtree `{ base, [0] minimum, [1] maximum }`.
+fn check_name_constraints(inner: &mut Reader<'_>) -> Option<()> {
+    let nc = inner.read(tag::SEQUENCE).ok()?;
+    inner.finish().ok()?;
+    let mut n = nc.reader();
+    for t in [0, 1] {
+        let Some(subtrees) = n.read_optional(tag::context_constructed(t)).ok()? else {
+            continue;
+        };
+        let mut s = subtrees.reader();
+        while !s.is_empty() {
+            let subtree = s.read(tag::SEQUENCE).ok()?;
+            let mut st = subtree.reader();
+            check_general_name(&mut st)?;
+            st.read_optional(tag::context_primitive(0)).ok()?;
+            st.read_optional(tag::context_primitive(1)).ok()?;
+            st.finish().ok()?;
+        }
+    }
+    n.finish().ok()
+}
+
+/// CRLDistributionPoints (RFC 5280 4.2.1.13): each point names where the CRL is or who
+/// issues it; a point with only reasons is not a point.
+fn check_crl_distribution_points(inner: &mut Reader<'_>) -> Option<()> {
+    let points = inner.read(tag::SEQUENCE).ok()?;
+    inner.finish().ok()?;
+    let mut p = points.reader();
+    while !p.is_empty() {
+        let point = p.read(tag::SEQUENCE).ok()?;
+        let mut d = point.reader();
+        let name = d.read_optional(tag::context_constructed(0)).ok()?;
+        if let Some(name) = &name {
+            let mut nr = name.reader();
+            match nr.peek_tag()? {
+                0xA0 => check_general_names(&mut nr.read(0xA0).ok()?.reader())?,
+                0xA1 => {
+                    nr.read(0xA1).ok()?;
+                }
+                _ => return None,
+            }
+            nr.finish().ok()?;
+        }
+        d.read_optional(tag::context_primitive(1)).ok()?;
+        let issuer = d.read_optional(tag::context_constructed(2)).ok()?;
+        if let Some(issuer) = &issuer {
+            check_general_names(&mut issuer.reader())?;
+        }
+        d.finish().ok()?;
+        if name.is_none() && issuer.is_none() {
+            return None;
+        }
+    }
+    Some(())
 }
 
 #[cfg(test)]

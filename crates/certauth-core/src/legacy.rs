@@ -5,7 +5,8 @@
 //! Keys, in Node's order: `subject`, `issuer`, `subjectaltname`, `ca`, `valid_from`,
 //! `valid_to`, `fingerprint` (SHA-1), `fingerprint256`, `fingerprint512`, `ext_key_usage`,
 //! `serialNumber`. `subjectaltname` and `ext_key_usage` are absent when the certificate has
-//! no such extension, as in Node. Formatting follows Node 20 (OpenSSL 3) byte for byte; the
+//! no such extension, and `subject` or `issuer` when it holds a value that is not a string
+//! (a BIT STRING x500UniqueIdentifier), as in Node. Formatting follows Node 20 (OpenSSL 3) byte for byte; the
 //! tests compare with the `node` binary.
 
 use std::fmt::Write as _;
@@ -23,10 +24,16 @@ pub struct LegacyName {
 }
 
 impl LegacyName {
-    /// Groups a name's attributes as Node does.
-    pub fn from_name(name: &Name<'_>) -> Self {
+    /// Groups a name's attributes as Node does. `None` when a value is not a string
+    /// ([`StringKind::Other`](crate::name::StringKind::Other), e.g. a BIT STRING
+    /// x500UniqueIdentifier): OpenSSL cannot turn it into UTF-8, and Node then leaves the
+    /// whole name out of the object.
+    pub fn from_name(name: &Name<'_>) -> Option<Self> {
         let mut entries: Vec<(String, Vec<String>)> = Vec::new();
         for a in name.attributes() {
+            if a.value().kind() == crate::name::StringKind::Other {
+                return None;
+            }
             let key = a
                 .short_name()
                 .map_or_else(|| a.oid().to_string(), str::to_owned);
@@ -36,7 +43,7 @@ impl LegacyName {
                 None => entries.push((key, vec![value])),
             }
         }
-        Self { entries }
+        Some(Self { entries })
     }
 
     /// The values of one key.
@@ -65,10 +72,10 @@ impl Serialize for LegacyName {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LegacyObject {
-    /// `subject`.
-    pub subject: LegacyName,
-    /// `issuer`.
-    pub issuer: LegacyName,
+    /// `subject`: absent (as in Node) when a value is not a string.
+    pub subject: Option<LegacyName>,
+    /// `issuer`: absent (as in Node) when a value is not a string.
+    pub issuer: Option<LegacyName>,
     /// `subjectaltname`: `DNS:a.example, email:x@y, IP Address:127.0.0.1, …`.
     pub subjectaltname: Option<String>,
     /// `ca`.
@@ -113,8 +120,12 @@ impl LegacyObject {
 impl Serialize for LegacyObject {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(None)?;
-        map.serialize_entry("subject", &self.subject)?;
-        map.serialize_entry("issuer", &self.issuer)?;
+        if let Some(subject) = &self.subject {
+            map.serialize_entry("subject", subject)?;
+        }
+        if let Some(issuer) = &self.issuer {
+            map.serialize_entry("issuer", issuer)?;
+        }
         if let Some(san) = &self.subjectaltname {
             map.serialize_entry("subjectaltname", san)?;
         }

@@ -10,68 +10,18 @@ use std::fmt::Write as _;
 use crate::asn1::{DerError, Reader, Tlv, tag};
 use crate::oid::{Oid, known};
 
-/// Short names for attribute types, as OpenSSL (and so Node.js) prints them.
-const SHORT_NAMES: &[(&[u8], &str)] = &[
-    (&[0x55, 0x04, 0x03], "CN"),
-    (&[0x55, 0x04, 0x04], "SN"),
-    (&[0x55, 0x04, 0x05], "serialNumber"),
-    (&[0x55, 0x04, 0x06], "C"),
-    (&[0x55, 0x04, 0x07], "L"),
-    (&[0x55, 0x04, 0x08], "ST"),
-    (&[0x55, 0x04, 0x09], "street"),
-    (&[0x55, 0x04, 0x0A], "O"),
-    (&[0x55, 0x04, 0x0B], "OU"),
-    (&[0x55, 0x04, 0x0C], "title"),
-    (&[0x55, 0x04, 0x0D], "description"),
-    (&[0x55, 0x04, 0x0F], "businessCategory"),
-    (&[0x55, 0x04, 0x10], "postalAddress"),
-    (&[0x55, 0x04, 0x11], "postalCode"),
-    (&[0x55, 0x04, 0x12], "postOfficeBox"),
-    (&[0x55, 0x04, 0x14], "telephoneNumber"),
-    (&[0x55, 0x04, 0x29], "name"),
-    (&[0x55, 0x04, 0x2A], "GN"),
-    (&[0x55, 0x04, 0x2B], "initials"),
-    (&[0x55, 0x04, 0x2C], "generationQualifier"),
-    (&[0x55, 0x04, 0x2D], "x500UniqueIdentifier"),
-    (&[0x55, 0x04, 0x2E], "dnQualifier"),
-    (&[0x55, 0x04, 0x41], "pseudonym"),
-    (&[0x55, 0x04, 0x48], "role"),
-    (&[0x55, 0x04, 0x61], "organizationIdentifier"),
-    (known::EMAIL_ADDRESS, "emailAddress"),
-    (
-        &[0x09, 0x92, 0x26, 0x89, 0x93, 0xF2, 0x2C, 0x64, 0x01, 0x19],
-        "DC",
-    ),
-    (
-        &[0x09, 0x92, 0x26, 0x89, 0x93, 0xF2, 0x2C, 0x64, 0x01, 0x01],
-        "UID",
-    ),
-    (
-        &[
-            0x2B, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x3C, 0x02, 0x01, 0x01,
-        ],
-        "jurisdictionL",
-    ),
-    (
-        &[
-            0x2B, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x3C, 0x02, 0x01, 0x02,
-        ],
-        "jurisdictionST",
-    ),
-    (
-        &[
-            0x2B, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x3C, 0x02, 0x01, 0x03,
-        ],
-        "jurisdictionC",
-    ),
-];
+mod openssl;
 
-/// The OpenSSL short name of an attribute type (`CN`, `O`, `emailAddress`, …), if it has one.
+/// The OpenSSL short name of an attribute type (`CN`, `O`, `emailAddress`, `OGRN`, `mail`, …),
+/// if OpenSSL knows the OID. Node prints a name under exactly this key (and the dotted OID
+/// otherwise), so the table is OpenSSL's own object table, generated from the libcrypto Node
+/// links by `scripts/gen-openssl-names.py`: every one of its 1,103 objects, not only the
+/// attribute types, since a certificate may put any OID in a name.
 pub fn short_name(oid: Oid<'_>) -> Option<&'static str> {
-    SHORT_NAMES
-        .iter()
-        .find(|(der, _)| *der == oid.as_bytes())
-        .map(|(_, name)| *name)
+    openssl::OBJECTS
+        .binary_search_by(|(der, _)| (*der).cmp(oid.as_bytes()))
+        .ok()
+        .map(|i| openssl::OBJECTS[i].1)
 }
 
 /// The attribute type for a short name (`"CN"`, `"OU"`, `"emailAddress"`, case-sensitive as
@@ -80,9 +30,10 @@ pub(crate) fn attribute_type(name: &str) -> Option<Cow<'static, [u8]>> {
     if name == "E" {
         return Some(Cow::Borrowed(known::EMAIL_ADDRESS));
     }
-    SHORT_NAMES
-        .iter()
-        .find(|(_, sn)| *sn == name)
+    openssl::BY_NAME
+        .binary_search_by(|(sn, _)| (*sn).cmp(name))
+        .ok()
+        .and_then(|i| openssl::OBJECTS.get(usize::from(openssl::BY_NAME[i].1)))
         .map(|(der, _)| Cow::Borrowed(*der))
         .or_else(|| crate::oid::encode_dotted(name).map(Cow::Owned))
 }
@@ -99,31 +50,40 @@ pub enum StringKind {
     Ia5,
     /// NumericString.
     Numeric,
-    /// VisibleString.
-    Visible,
     /// TeletexString (T61String), decoded as Latin-1 as OpenSSL does.
     Teletex,
     /// BMPString: UTF-16BE.
     Bmp,
     /// UniversalString: UTF-32BE.
     Universal,
-    /// Not a string type: the value is shown as `#` and the hex of its DER (RFC 4514).
+    /// Not a string type, but one OpenSSL reads in a name (BIT STRING, SEQUENCE, and the
+    /// universal types it has no mask bit for): shown as `#` and the hex of its DER
+    /// (RFC 4514). Node cannot print such a name, so the legacy object leaves it out.
     Other,
 }
 
 impl StringKind {
-    fn of(tag: u8) -> Self {
-        match tag {
+    /// The kind of a name value with this tag, or `None` where OpenSSL refuses the
+    /// certificate (its `B_ASN1_PRINTABLE` mask for `X509_NAME_ENTRY` values): any tag
+    /// that is not universal, VisibleString, GeneralString, GraphicString,
+    /// VideotexString, OCTET STRING, INTEGER, times, NULL, BOOLEAN, OID, SET. Node
+    /// refuses them all ("mstring not universal", "mstring wrong tag").
+    fn of(tag: u8) -> Option<Self> {
+        Some(match tag {
             tag::UTF8_STRING => Self::Utf8,
             tag::PRINTABLE_STRING => Self::Printable,
             tag::IA5_STRING => Self::Ia5,
             tag::NUMERIC_STRING => Self::Numeric,
-            tag::VISIBLE_STRING => Self::Visible,
             tag::TELETEX_STRING => Self::Teletex,
             tag::BMP_STRING => Self::Bmp,
             tag::UNIVERSAL_STRING => Self::Universal,
-            _ => Self::Other,
-        }
+            // BIT STRING, SEQUENCE, and OpenSSL's B_ASN1_UNKNOWN tags (ObjectDescriptor,
+            // EXTERNAL, REAL, EMBEDDED PDV, RELATIVE-OID, 14, 15, CharacterString).
+            0x03 | tag::SEQUENCE | 0x07 | 0x08 | 0x09 | 0x0B | 0x0D | 0x0E | 0x0F | 0x1D => {
+                Self::Other
+            }
+            _ => return None,
+        })
     }
 }
 
@@ -131,11 +91,9 @@ impl StringKind {
 pub(crate) fn decode_string(kind: StringKind, bytes: &[u8]) -> Option<Cow<'_, str>> {
     match kind {
         StringKind::Utf8 => std::str::from_utf8(bytes).ok().map(Cow::Borrowed),
-        StringKind::Printable
-        | StringKind::Ia5
-        | StringKind::Numeric
-        | StringKind::Visible
-        | StringKind::Teletex => Some(latin1(bytes)),
+        StringKind::Printable | StringKind::Ia5 | StringKind::Numeric | StringKind::Teletex => {
+            Some(latin1(bytes))
+        }
         StringKind::Bmp => {
             if !bytes.len().is_multiple_of(2) {
                 return None;
@@ -299,11 +257,9 @@ impl<'a> Name<'a> {
         let mut count = 0usize;
         let mut rdns = tlv.reader();
         while !rdns.is_empty() {
-            let set = rdns.read(tag::SET)?;
-            let mut atvs = set.reader();
-            if atvs.is_empty() {
-                return Err(set.error().into());
-            }
+            // An empty RDN breaks X.501's SIZE (1..MAX), but OpenSSL (so Node) reads it as
+            // contributing nothing, and certificate linters' test suites are full of them.
+            let mut atvs = rdns.read(tag::SET)?.reader();
             while !atvs.is_empty() {
                 count += 1;
                 if count > max_attributes {
@@ -315,11 +271,13 @@ impl<'a> Name<'a> {
                 Oid::from_der_contents(oid.value).ok_or_else(|| oid.error())?;
                 let value = r.read_any()?;
                 r.finish()?;
-                let kind = StringKind::of(value.tag);
-                if !is_valid_string(kind, value.value) {
-                    return Err(NameError::InvalidString {
-                        offset: value.value_offset,
-                    });
+                match StringKind::of(value.tag) {
+                    Some(kind) if is_valid_string(kind, value.value) => {}
+                    _ => {
+                        return Err(NameError::InvalidString {
+                            offset: value.value_offset,
+                        });
+                    }
                 }
             }
         }
@@ -333,7 +291,7 @@ impl<'a> Name<'a> {
 
     /// Whether the name has no attributes.
     pub fn is_empty(&self) -> bool {
-        self.tlv.value.is_empty()
+        self.attributes().next().is_none()
     }
 
     /// Every attribute, in the order written.
@@ -473,7 +431,7 @@ impl<'a> Iterator for Attributes<'a> {
                 return Some(Attribute {
                     oid,
                     value: AttributeValue {
-                        kind: StringKind::of(tlv.tag),
+                        kind: StringKind::of(tlv.tag)?,
                         tlv,
                     },
                     rdn: self.rdn - 1,

@@ -146,6 +146,8 @@ pub(crate) mod known {
     pub(crate) const EXT_SUBJECT_ALT_NAME: &[u8] = &[0x55, 0x1D, 0x11];
     pub(crate) const EXT_BASIC_CONSTRAINTS: &[u8] = &[0x55, 0x1D, 0x13];
     pub(crate) const EXT_EXTENDED_KEY_USAGE: &[u8] = &[0x55, 0x1D, 0x25];
+    pub(crate) const EXT_NAME_CONSTRAINTS: &[u8] = &[0x55, 0x1D, 0x1E];
+    pub(crate) const EXT_CRL_DISTRIBUTION_POINTS: &[u8] = &[0x55, 0x1D, 0x1F];
 
     // Public keys.
     pub(crate) const RSA_ENCRYPTION: &[u8] =

@@ -95,15 +95,18 @@ impl std::error::Error for TrustConfigError {
     }
 }
 
-/// Reads certificates from PEM (any number of `CERTIFICATE` blocks; other blocks are
-/// skipped) or, if the input is not PEM, one DER certificate.
+/// Reads certificates from PEM (any number of certificate blocks, read as OpenSSL reads them:
+/// see [`crate::pem`]; other blocks are skipped) or, if the input is not PEM, one DER
+/// certificate. Any unreadable certificate block is an error: a bundle is taken whole.
 pub fn certificates_from_pem_or_der(
     input: &[u8],
 ) -> Result<Vec<CertificateDer<'static>>, TrustConfigError> {
     if input.first() == Some(&0x30) {
         return Ok(vec![CertificateDer::from(input.to_vec())]);
     }
-    let certs = CertificateDer::pem_slice_iter(input)
+    let certs = crate::pem::certificates(input)
+        .into_iter()
+        .map(|c| c.map(CertificateDer::from))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| TrustConfigError::Pem(e.to_string()))?;
     if certs.is_empty() {
@@ -498,6 +501,22 @@ impl ChainVerifier {
         key: cache::Key,
     ) -> Result<VerifiedChain, VerifyError> {
         self.cache.verified();
+        if let Some(oid) = leaf.invalid_extension() {
+            return Err(VerifyError::InvalidExtension {
+                index: 0,
+                oid: oid.to_string(),
+            });
+        }
+        // A TLS client certificate signs the handshake (RFC 8446 4.4.2.2, RFC 5246 7.4.8),
+        // so a key usage without digitalSignature does not allow it (RFC 5280 4.2.1.3).
+        // OpenSSL also lets keyAgreement alone pass, for static-DH client certificates no
+        // TLS stack we run on supports; certauth does not.
+        if leaf
+            .key_usage()
+            .is_some_and(|ku| !ku.contains(crate::cert::KeyUsage::DIGITAL_SIGNATURE))
+        {
+            return Err(VerifyError::InvalidPurpose);
+        }
         let presented: Vec<ClientCertificate> = chain[1..]
             .iter()
             .enumerate()
@@ -510,6 +529,14 @@ impl ChainVerifier {
                 })
             })
             .collect::<Result<_, _>>()?;
+        for (i, c) in presented.iter().enumerate() {
+            if let Some(oid) = c.invalid_extension() {
+                return Err(VerifyError::InvalidExtension {
+                    index: i + 1,
+                    oid: oid.to_string(),
+                });
+            }
+        }
 
         let leaf_der = CertificateDer::from(leaf.der());
         let ee = EndEntityCert::try_from(&leaf_der)
@@ -636,6 +663,7 @@ impl ChainVerifier {
                 next_update: Time::from(next_update),
             },
             W::CaUsedAsEndEntity => VerifyError::CaUsedAsEndEntity,
+            W::EndEntityUsedAsCa => VerifyError::InvalidCa,
             W::UnsupportedCertVersion => VerifyError::UnsupportedVersion,
             W::UnsupportedCriticalExtension => VerifyError::UnhandledCriticalExtension,
             W::PathLenConstraintViolated => VerifyError::PathLengthExceeded,
@@ -644,6 +672,19 @@ impl ChainVerifier {
                 max: self.max_chain_len,
             },
             W::NameConstraintViolation => VerifyError::NameConstraintViolation,
+            // rustls-webpki reads times as seconds since 1970 and cannot represent earlier
+            // ones: name that instead of a bare "malformed".
+            W::BadDerTime
+                if std::iter::once(leaf)
+                    .chain(presented)
+                    .any(|c| c.not_before().to_unix_time().is_none()) =>
+            {
+                VerifyError::BadEncoding {
+                    detail: "a validity date before 1970, which rustls-webpki cannot verify \
+                             (reissue the certificate with a later notBefore)"
+                        .into(),
+                }
+            }
             W::BadDer | W::BadDerTime | W::TrailingData(_) | W::MalformedExtensions => {
                 VerifyError::BadEncoding {
                     detail: format!("{e:?}"),
@@ -798,12 +839,22 @@ pub enum VerifyError {
         /// The cap.
         max: usize,
     },
-    /// A presented certificate could not be parsed. `MALFORMED_CERTIFICATE`.
+    /// A presented certificate could not be parsed: `MALFORMED_CERTIFICATE`, or
+    /// `CERT_TOO_LARGE` over a [`CertLimits`](crate::CertLimits) ([`X509Error::code`]).
     Malformed {
         /// Its position in the presented chain (0 = leaf).
         index: usize,
         /// What is wrong with it.
         source: X509Error,
+    },
+    /// A presented certificate's key identifier, name constraints or CRL distribution points
+    /// extension does not decode (see [`ClientCertificate::invalid_extension`]).
+    /// `INVALID_EXTENSION`, as OpenSSL names it.
+    InvalidExtension {
+        /// Its position in the presented chain (0 = leaf).
+        index: usize,
+        /// The extension's OID.
+        oid: String,
     },
     /// webpki found the DER of a certificate on the path malformed (it is stricter than
     /// the parser behind [`ClientCertificate`]). `MALFORMED_CERTIFICATE`.
@@ -840,8 +891,8 @@ pub enum VerifyError {
     /// A signature algorithm the configured provider does not offer (e.g. SHA-1).
     /// `UNSUPPORTED_SIGNATURE_ALGORITHM`.
     UnsupportedSignatureAlgorithm,
-    /// The certificate is not for client authentication (EKU without clientAuth).
-    /// `INVALID_PURPOSE`.
+    /// The certificate is not for client authentication: an EKU without clientAuth, or a
+    /// key usage without digitalSignature. `INVALID_PURPOSE`.
     InvalidPurpose,
     /// Revoked by a configured CRL. `CERT_REVOKED`.
     Revoked,
@@ -855,6 +906,9 @@ pub enum VerifyError {
     },
     /// The client's certificate is a CA certificate. `CA_USED_AS_END_ENTITY`.
     CaUsedAsEndEntity,
+    /// A certificate that is not a CA (basicConstraints absent or `cA` false) issued
+    /// another on the path. `INVALID_CA`, as OpenSSL names it.
+    InvalidCa,
     /// A v1 or v2 certificate. `UNSUPPORTED_CERT_VERSION`.
     UnsupportedVersion,
     /// A critical extension that is not understood. `UNHANDLED_CRITICAL_EXTENSION`.
@@ -876,7 +930,9 @@ impl VerifyError {
         match self {
             Self::NoCertificate => "NO_CERTIFICATE",
             Self::ChainTooLong { .. } => "CHAIN_TOO_LONG",
-            Self::Malformed { .. } | Self::BadEncoding { .. } => "MALFORMED_CERTIFICATE",
+            Self::Malformed { source, .. } => source.code(),
+            Self::BadEncoding { .. } => "MALFORMED_CERTIFICATE",
+            Self::InvalidExtension { .. } => "INVALID_EXTENSION",
             Self::Expired { .. } => "CERT_HAS_EXPIRED",
             Self::NotYetValid { .. } => "CERT_NOT_YET_VALID",
             Self::DepthZeroSelfSigned => "DEPTH_ZERO_SELF_SIGNED_CERT",
@@ -890,6 +946,7 @@ impl VerifyError {
             Self::RevocationUnknown => "UNABLE_TO_GET_CRL",
             Self::CrlExpired { .. } => "CRL_HAS_EXPIRED",
             Self::CaUsedAsEndEntity => "CA_USED_AS_END_ENTITY",
+            Self::InvalidCa => "INVALID_CA",
             Self::UnsupportedVersion => "UNSUPPORTED_CERT_VERSION",
             Self::UnhandledCriticalExtension => "UNHANDLED_CRITICAL_EXTENSION",
             Self::PathLengthExceeded => "PATH_LENGTH_EXCEEDED",
@@ -909,9 +966,13 @@ impl fmt::Display for VerifyError {
                     "client presented {len} certificates, more than the limit of {max}"
                 )
             }
-            Self::Malformed { index, .. } => {
-                write!(f, "presented certificate {index} is malformed")
+            Self::Malformed { index, source } => {
+                write!(f, "presented certificate {index} is malformed: {source}")
             }
+            Self::InvalidExtension { index, oid } => write!(
+                f,
+                "presented certificate {index} has an extension {oid} that does not decode"
+            ),
             Self::BadEncoding { detail } => {
                 write!(f, "malformed certificate on the path ({detail})")
             }
@@ -934,7 +995,8 @@ impl fmt::Display for VerifyError {
                 f.write_str("a certificate uses a signature algorithm that is not accepted")
             }
             Self::InvalidPurpose => f.write_str(
-                "certificate is not valid for client authentication (extended key usage)",
+                "certificate is not valid for client authentication (its extended key usage \
+                 lacks clientAuth, or its key usage lacks digitalSignature)",
             ),
             Self::Revoked => f.write_str("certificate is revoked"),
             Self::RevocationUnknown => {
@@ -949,6 +1011,10 @@ impl fmt::Display for VerifyError {
             Self::CaUsedAsEndEntity => {
                 f.write_str("a CA certificate was used as a client certificate")
             }
+            Self::InvalidCa => f.write_str(
+                "a certificate on the path that is not a CA (no basicConstraints cA) issued \
+                 another; issue client certificates from a CA certificate",
+            ),
             Self::UnsupportedVersion => f.write_str("certificate is not X.509 v3"),
             Self::UnhandledCriticalExtension => {
                 f.write_str("certificate has an unknown critical extension")

@@ -205,36 +205,52 @@ fn names_keep_every_string_kind_order_and_grouping() {
 #[test]
 fn every_limit_has_a_typed_error() {
     let many_sans = crafted(|c| {
-        let names: Vec<Vec<u8>> = (0..300)
+        let names: Vec<Vec<u8>> = (0..1025)
+            .map(|i| san::dns(&format!("h{i}.example")))
+            .collect();
+        c.extensions
+            .push(("2.5.29.17".into(), false, san::extension(&names)));
+    });
+    let err = ClientCertificate::from_der(&many_sans).unwrap_err();
+    assert_eq!(err, X509Error::TooManySubjectAltNames { max: 1024 });
+    assert_eq!(err.code(), "CERT_TOO_LARGE");
+    let roomy = CertLimits::DEFAULT.with_max_san_entries(1025);
+    assert_eq!(
+        ClientCertificate::from_der_with_limits(&many_sans, roomy)
+            .unwrap()
+            .subject_alt_names()
+            .count(),
+        1025
+    );
+    // A test-infrastructure certificate with 460 SANs parses under the defaults.
+    let roomy_default = crafted(|c| {
+        let names: Vec<Vec<u8>> = (0..460)
             .map(|i| san::dns(&format!("h{i}.example")))
             .collect();
         c.extensions
             .push(("2.5.29.17".into(), false, san::extension(&names)));
     });
     assert_eq!(
-        ClientCertificate::from_der(&many_sans).unwrap_err(),
-        X509Error::TooManySubjectAltNames { max: 256 }
-    );
-    let roomy = CertLimits::DEFAULT.with_max_san_entries(300);
-    assert_eq!(
-        ClientCertificate::from_der_with_limits(&many_sans, roomy)
+        ClientCertificate::from_der(&roomy_default)
             .unwrap()
             .subject_alt_names()
             .count(),
-        300
+        460
     );
 
     let many_attrs = crafted(|c| {
         let pairs: Vec<(&str, &str)> = (0..65).map(|_| ("OU", "x")).collect();
         c.subject = der::simple_name(&pairs);
     });
+    let err = ClientCertificate::from_der(&many_attrs).unwrap_err();
     assert_eq!(
-        ClientCertificate::from_der(&many_attrs).unwrap_err(),
+        err,
         X509Error::TooManyNameAttributes {
             field: NameField::Subject,
             max: 64
         }
     );
+    assert_eq!(err.code(), "CERT_TOO_LARGE");
 
     let many_exts = crafted(|c| {
         for i in 0..33 {
@@ -242,10 +258,9 @@ fn every_limit_has_a_typed_error() {
                 .push((format!("1.2.3.{i}"), false, der::tlv(0x05, &[])));
         }
     });
-    assert_eq!(
-        ClientCertificate::from_der(&many_exts).unwrap_err(),
-        X509Error::TooManyExtensions { max: 32 }
-    );
+    let err = ClientCertificate::from_der(&many_exts).unwrap_err();
+    assert_eq!(err, X509Error::TooManyExtensions { max: 32 });
+    assert_eq!(err.code(), "CERT_TOO_LARGE");
 
     let dup = crafted(|c| {
         c.extensions
@@ -253,23 +268,36 @@ fn every_limit_has_a_typed_error() {
         c.extensions
             .push(("1.2.3.4".into(), false, der::tlv(0x05, &[])));
     });
+    let err = ClientCertificate::from_der(&dup).unwrap_err();
     assert_eq!(
-        ClientCertificate::from_der(&dup).unwrap_err(),
+        err,
         X509Error::DuplicateExtension {
             oid: "1.2.3.4".into()
         }
     );
+    assert_eq!(err.code(), "MALFORMED_CERTIFICATE");
 
     let big = crafted(|c| {
         c.extensions
+            .push(("1.2.3.4".into(), false, der::tlv(0x04, &vec![0; 70_000])));
+    });
+    let err = ClientCertificate::from_der(&big).unwrap_err();
+    assert!(
+        matches!(err, X509Error::TooLarge { max: 65536, .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("over the limit of 65536 (CertLimits::max_der_bytes)"),
+        "{err}"
+    );
+    assert_eq!(err.code(), "CERT_TOO_LARGE");
+    // 20 KiB, as a certificate with 800 SANs, is under the default.
+    let twenty = crafted(|c| {
+        c.extensions
             .push(("1.2.3.4".into(), false, der::tlv(0x04, &vec![0; 20_000])));
     });
-    assert!(matches!(
-        ClientCertificate::from_der(&big).unwrap_err(),
-        X509Error::TooLarge { max: 16384, .. }
-    ));
-    let err = ClientCertificate::from_der(&big).unwrap_err();
-    assert!(err.to_string().contains("over the limit of 16384"), "{err}");
+    assert!(ClientCertificate::from_der(&twenty).is_ok());
 }
 
 #[test]
@@ -534,7 +562,8 @@ fn extended_key_usage_oids_are_each_checked() {
 #[test]
 fn every_general_name_kind_round_trips_and_upn_needs_its_oid_and_a_utf8_string() {
     let x400 = der::tlv(0xA3, &der::seq(&[der::tlv(0x13, b"x")]));
-    let edi = der::tlv(0xA5, &der::seq(&[der::tlv(0x80, b"y")]));
+    let party = der::tlv(0xA1, &der::string(der::PRINTABLE, "y"));
+    let edi = der::tlv(0xA5, &party);
     let upn = san::other_name("1.3.6.1.4.1.311.20.2.3", &der::string(der::UTF8, "a@b"));
     let not_upn = san::other_name("1.2.3.4", &der::string(der::UTF8, "c@d"));
     let upn_ia5 = san::other_name("1.3.6.1.4.1.311.20.2.3", &der::string(der::IA5, "e@f"));
@@ -545,9 +574,7 @@ fn every_general_name_kind_round_trips_and_upn_needs_its_oid_and_a_utf8_string()
     assert!(
         matches!(sans[0], GeneralName::X400Address(v) if v == der::seq(&[der::tlv(0x13, b"x")]))
     );
-    assert!(
-        matches!(sans[1], GeneralName::EdiPartyName(v) if v == der::seq(&[der::tlv(0x80, b"y")]))
-    );
+    assert!(matches!(sans[1], GeneralName::EdiPartyName(v) if v == party));
     let upns: Vec<Option<&str>> = sans[2..]
         .iter()
         .map(|n| match n {
@@ -556,6 +583,45 @@ fn every_general_name_kind_round_trips_and_upn_needs_its_oid_and_a_utf8_string()
         })
         .collect();
     assert_eq!(upns, [Some("a@b"), None, None]);
+}
+
+/// EDIPartyName decodes as OpenSSL decodes it (explicit `[0]`/`[1]` DirectoryStrings) or the
+/// SAN is malformed; Node then shows `subjectaltname: null`, we refuse the certificate as
+/// for any other malformed SAN. Rows checked against Node 20.
+#[cfg(feature = "serde")]
+#[test]
+fn edi_party_names_decode_as_openssl_decodes_them() {
+    let party = der::tlv(0xA1, &der::string(der::PRINTABLE, "party"));
+    let assigner = der::tlv(0xA0, &der::string(der::UTF8, "asg"));
+    let good = [party.clone(), [assigner.clone(), party.clone()].concat()];
+    let bad = [
+        Vec::new(),
+        assigner.clone(),
+        [party.clone(), assigner].concat(),
+        der::tlv(0xA1, &der::string(der::IA5, "party")),
+        der::tlv(0x81, &der::string(der::PRINTABLE, "party")),
+        der::tlv(
+            0xA1,
+            &[der::string(der::UTF8, "a"), der::string(der::UTF8, "b")].concat(),
+        ),
+        [party, vec![0x05, 0x00]].concat(),
+    ];
+    let with = |edi: &[u8]| {
+        let names = san::extension(&[san::dns("a.example"), der::tlv(0xA5, edi)]);
+        crafted(|c| c.extensions.push(("2.5.29.17".into(), false, names)))
+    };
+    for edi in good {
+        let c = ClientCertificate::from_der(&with(&edi)).unwrap();
+        let legacy = serde_json::to_value(c.to_legacy_object()).unwrap();
+        assert_eq!(
+            legacy["subjectaltname"],
+            "DNS:a.example, EdiPartyName:<unsupported>"
+        );
+    }
+    for edi in bad {
+        let err = ClientCertificate::from_der(&with(&edi)).unwrap_err();
+        assert!(matches!(err, X509Error::Der { .. }), "{edi:02X?}: {err:?}");
+    }
 }
 
 #[test]
@@ -623,13 +689,94 @@ fn legacy_names_are_looked_up_by_key_with_every_value() {
     let legacy = ClientCertificate::from_der(&der)
         .unwrap()
         .to_legacy_object();
-    assert_eq!(legacy.subject.get("CN"), Some(&["a".to_owned()][..]));
+    let subject = legacy.subject.as_ref().unwrap();
+    assert_eq!(subject.get("CN"), Some(&["a".to_owned()][..]));
     assert_eq!(
-        legacy.subject.get("OU"),
+        subject.get("OU"),
         Some(&["x".to_owned(), "y".to_owned()][..])
     );
-    assert_eq!(legacy.subject.get("O"), None);
-    assert_eq!(legacy.issuer.get("CN"), Some(&["crafted".to_owned()][..]));
+    assert_eq!(subject.get("O"), None);
+    assert_eq!(
+        legacy.issuer.as_ref().unwrap().get("CN"),
+        Some(&["crafted".to_owned()][..])
+    );
+}
+
+/// Which name value types a certificate may carry, as OpenSSL (and so Node) decides: the
+/// seven string types are read; BIT STRING, SEQUENCE and a few unknown universal types are
+/// read but make Node leave the whole name out of the legacy object; everything else
+/// (VisibleString included, and every non-universal tag) refuses the certificate. Each row
+/// was checked against Node 20's `X509Certificate`.
+#[cfg(feature = "serde")]
+#[test]
+fn name_value_types_are_openssls() {
+    enum Want {
+        Text(&'static str),
+        NotText,
+        Refused,
+    }
+    let rows: &[(u8, &[u8], Want)] = &[
+        (0x0C, b"utf8", Want::Text("utf8")),
+        (0x13, b"printable", Want::Text("printable")),
+        (0x16, b"ia5", Want::Text("ia5")),
+        (0x12, b"12", Want::Text("12")),
+        (0x14, b"t61", Want::Text("t61")),
+        (0x1E, b"\x00a", Want::Text("a")),
+        (0x1C, b"\x00\x00\x00a", Want::Text("a")),
+        (0x03, b"\x00\xAB", Want::NotText),
+        (0x30, b"\x0C\x01x", Want::NotText),
+        (0x0D, b"\x01", Want::NotText),
+        (0x1A, b"visible", Want::Refused),
+        (0x1B, b"general", Want::Refused),
+        (0x19, b"graphic", Want::Refused),
+        (0x15, b"videotex", Want::Refused),
+        (0x04, b"octets", Want::Refused),
+        (0x02, b"\x05", Want::Refused),
+        (0x05, b"", Want::Refused),
+        (0x01, b"\xFF", Want::Refused),
+        (0x17, b"200101000000Z", Want::Refused),
+        (0x41, b"app", Want::Refused),
+        (0x80, b"ctx", Want::Refused),
+        (0x1E, b"\x00a\x00", Want::Refused),
+    ];
+    for (tag, value, want) in rows {
+        let der = crafted(|c| {
+            c.subject = der::name(&[
+                &[der::atv("2.5.4.3", der::string(der::UTF8, "a"))],
+                &[der::atv("2.5.4.45", der::tlv(*tag, value))],
+            ]);
+        });
+        let parsed = ClientCertificate::from_der(&der);
+        match want {
+            Want::Text(text) => {
+                let c = parsed.unwrap();
+                let legacy = serde_json::to_value(c.to_legacy_object()).unwrap();
+                assert_eq!(legacy["subject"]["x500UniqueIdentifier"], *text, "{tag:#x}");
+            }
+            Want::NotText => {
+                let c = parsed.unwrap();
+                let attr = c.subject().attributes().nth(1).unwrap();
+                assert_eq!(attr.value().kind(), StringKind::Other, "{tag:#x}");
+                assert!(attr.value().as_str().starts_with(&format!("#{tag:02X}")));
+                let legacy = serde_json::to_value(c.to_legacy_object()).unwrap();
+                assert!(legacy.get("subject").is_none(), "{tag:#x}: {legacy}");
+                assert!(legacy.get("issuer").is_some());
+            }
+            Want::Refused => {
+                let err = parsed.unwrap_err();
+                assert!(
+                    matches!(
+                        err,
+                        X509Error::InvalidString {
+                            field: NameField::Subject,
+                            ..
+                        }
+                    ),
+                    "{tag:#x}: {err:?}"
+                );
+            }
+        }
+    }
 }
 
 #[test]
@@ -637,7 +784,7 @@ fn name_values_keep_their_string_kind_and_bytes() {
     let der = crafted(|c| {
         c.subject = der::name(&[
             &[der::atv("2.5.4.5", der::tlv(0x12, b"12 34"))],
-            &[der::atv("2.5.4.3", der::tlv(0x1A, b"visible"))],
+            &[der::atv("2.5.4.3", der::tlv(0x16, b"ia5"))],
             // A T61 string whose bytes happen to be UTF-8 for "é" is still Latin-1: "Ã©".
             &[der::atv("2.5.4.10", der::tlv(0x14, &[0xC3, 0xA9]))],
         ]);
@@ -646,7 +793,7 @@ fn name_values_keep_their_string_kind_and_bytes() {
     let attrs: Vec<_> = c.subject().attributes().collect();
     assert_eq!(attrs[0].value().kind(), StringKind::Numeric);
     assert_eq!(attrs[0].value().contents(), b"12 34");
-    assert_eq!(attrs[1].value().kind(), StringKind::Visible);
+    assert_eq!(attrs[1].value().kind(), StringKind::Ia5);
     assert_eq!(attrs[2].value().as_str(), "Ã©");
     assert!(!c.subject().is_empty());
     let empty = ClientCertificate::from_der(&crafted(|c| c.subject = der::seq(&[]))).unwrap();
@@ -662,4 +809,113 @@ fn the_documented_default_limits() {
     );
     assert_eq!(l.max_linger_bytes, 1024 * 1024);
     assert_eq!(l.idle_timeout, std::time::Duration::from_secs(60));
+}
+
+/// OpenSSL decodes the key identifiers, name constraints, CRL distribution points and the
+/// basic-constraints path length as it caches a certificate's extensions; one that fails
+/// leaves the certificate readable but invalid (`X509_check_ca` is 0, verification fails
+/// with X509_V_ERR_INVALID_EXTENSION). certauth reads them the same way. Each invalid row
+/// is one of the corpus files where Node says `ca: false`.
+#[test]
+fn extensions_openssl_holds_invalid_make_a_readable_certificate_invalid() {
+    let ca_bc = der::seq(&[der::tlv(0x01, &[0xFF])]);
+    let with = |oid: &str, value: Vec<u8>| {
+        crafted(|c| {
+            c.extensions.push(("2.5.29.19".into(), true, ca_bc.clone()));
+            c.extensions.push((oid.into(), false, value));
+        })
+    };
+    let dir = der::tlv(0xA4, &der::simple_name(&[("CN", "x")]));
+    let uri = der::tlv(0x86, b"http://crl.example/ca.crl");
+    let valid: Vec<(&str, Vec<u8>)> = vec![
+        ("2.5.29.14", der::tlv(0x04, &[1, 2, 3])),
+        ("2.5.29.35", der::seq(&[der::tlv(0x80, &[1, 2])])),
+        // Issuer and serial alone: RFC 5280 wants both, OpenSSL decodes either.
+        ("2.5.29.35", der::seq(&[der::tlv(0xA1, &dir)])),
+        ("2.5.29.35", der::seq(&[])),
+        (
+            "2.5.29.30",
+            der::seq(&[der::tlv(0xA0, &der::seq(&[der::tlv(0x82, b".example")]))]),
+        ),
+        // A point with a full name, one with only a CRL issuer.
+        (
+            "2.5.29.31",
+            der::seq(&[
+                der::seq(&[der::tlv(0xA0, &der::tlv(0xA0, &uri))]),
+                der::seq(&[der::tlv(0xA2, &dir)]),
+            ]),
+        ),
+    ];
+    let invalid: Vec<(&str, Vec<u8>)> = vec![
+        ("2.5.29.14", der::tlv(0x05, &[])),
+        ("2.5.29.14", [der::tlv(0x04, &[1]), vec![0]].concat()),
+        ("2.5.29.35", der::seq(&[der::tlv(0x81, &[1])])),
+        (
+            "2.5.29.35",
+            der::seq(&[der::tlv(0xA1, &der::tlv(0x89, &[1]))]),
+        ),
+        (
+            "2.5.29.30",
+            der::seq(&[der::tlv(0xA0, &der::seq(&[der::tlv(0x05, &[])]))]),
+        ),
+        ("2.5.29.30", der::tlv(0x04, &[])),
+        // zlint's subCAcrlDistNoURL: a point with reasons only.
+        (
+            "2.5.29.31",
+            der::seq(&[der::seq(&[der::tlv(0x81, &[0x06, 0x40])])]),
+        ),
+        ("2.5.29.31", der::seq(&[der::tlv(0x05, &[])])),
+        // basicConstraints with a negative pathLenConstraint.
+        (
+            "2.5.29.19",
+            der::seq(&[der::tlv(0x01, &[0xFF]), der::tlv(0x02, &[0xFF])]),
+        ),
+    ];
+    for (oid, value) in valid {
+        let c = ClientCertificate::from_der(&with(oid, value.clone())).unwrap();
+        assert_eq!(c.invalid_extension(), None, "{oid} {value:02X?}");
+        assert!(c.is_ca(), "{oid} {value:02X?}");
+    }
+    for (oid, value) in invalid {
+        let der = if oid == "2.5.29.19" {
+            crafted(|c| c.extensions.push((oid.into(), true, value.clone())))
+        } else {
+            with(oid, value.clone())
+        };
+        let c = ClientCertificate::from_der(&der).unwrap();
+        assert_eq!(
+            c.invalid_extension().map(|o| o.to_string()).as_deref(),
+            Some(oid),
+            "{value:02X?}"
+        );
+        assert!(!c.is_ca(), "{oid} {value:02X?}");
+        assert!(!c.to_legacy_object().ca);
+    }
+}
+
+/// RFC 5280 allows any non-negative pathLenConstraint; past u32 it limits nothing, and
+/// Node says `ca: true` (BoringSSL's basic_constraints_path_too_large).
+#[test]
+fn a_path_length_beyond_u32_is_no_limit() {
+    let huge = [&[0x0F][..], &[0xFF; 20]].concat();
+    let der = crafted(|c| {
+        c.extensions.push((
+            "2.5.29.19".into(),
+            true,
+            der::seq(&[der::tlv(0x01, &[0xFF]), der::tlv(0x02, &huge)]),
+        ))
+    });
+    let c = ClientCertificate::from_der(&der).unwrap();
+    let bc = c.basic_constraints().unwrap();
+    assert_eq!((bc.ca, bc.path_len), (true, Some(u32::MAX)));
+    assert!(c.is_ca());
+    // Not minimal DER is still malformed.
+    let padded = crafted(|c| {
+        c.extensions.push((
+            "2.5.29.19".into(),
+            true,
+            der::seq(&[der::tlv(0x01, &[0xFF]), der::tlv(0x02, &[0x00, 0x05])]),
+        ))
+    });
+    assert!(ClientCertificate::from_der(&padded).is_err());
 }

@@ -7,7 +7,7 @@ use certauth_core::verify::{
 use certauth_core::{CertificateDer, ClientCertificate, Time};
 use certauth_testkit::der;
 use certauth_testkit::{Authority, Crafted, Issued, KeyKind, Leaf, NOW_SECS, now};
-use rcgen::ExtendedKeyUsagePurpose;
+use rcgen::{ExtendedKeyUsagePurpose, KeyUsagePurpose};
 
 fn verifier(root: &Authority) -> ChainVerifier {
     let anchors = TrustAnchors::from_der([root.cert.der.clone()]).unwrap();
@@ -504,4 +504,118 @@ fn different_chains_with_the_same_leaf_are_different_entries() {
         "OK"
     );
     assert_eq!(none.cache_stats().verifications, 2);
+}
+
+/// A client certificate signs the handshake: a key usage without digitalSignature is not
+/// for client authentication (OpenSSL and Node say INVALID_PURPOSE too).
+#[test]
+fn key_usage_must_allow_signing() {
+    let root = Authority::root("Root KU");
+    let v = verifier(&root);
+    for (usages, want) in [
+        (vec![KeyUsagePurpose::KeyEncipherment], "INVALID_PURPOSE"),
+        (vec![KeyUsagePurpose::ContentCommitment], "INVALID_PURPOSE"),
+        (
+            vec![
+                KeyUsagePurpose::DigitalSignature,
+                KeyUsagePurpose::KeyEncipherment,
+            ],
+            "OK",
+        ),
+        (vec![], "OK"),
+    ] {
+        let mut leaf = Leaf::client("ku");
+        leaf.key_usages = usages.clone();
+        assert_eq!(code(&v, &[&root.issue(&leaf)]), want, "{usages:?}");
+    }
+}
+
+/// A leaf that issued another leaf is not a CA: OpenSSL's INVALID_CA, not CERT_REJECTED.
+#[test]
+fn a_leaf_issued_by_a_leaf_is_invalid_ca() {
+    let root = Authority::root("Root IC");
+    let v = verifier(&root);
+    let not_a_ca = Authority {
+        cert: root.issue(&Leaf::client("not a ca")),
+    };
+    let child = not_a_ca.issue(&Leaf::client("child"));
+    let err = v
+        .verify(&chain(&[&child, &not_a_ca.cert]), now())
+        .unwrap_err();
+    assert_eq!(err.code(), "INVALID_CA", "{err:?}");
+    assert!(err.to_string().contains("not a CA"), "{err}");
+}
+
+/// An extension OpenSSL holds invalid (here an undecodable subject key identifier, and a
+/// CRL distribution point with only reasons) fails verification wherever it sits.
+#[test]
+fn an_invalid_extension_anywhere_on_the_path_is_invalid_extension() {
+    let root = Authority::root("Root IE");
+    let v = verifier(&root);
+    let root_cert = ClientCertificate::from_der(&root.cert.der).unwrap();
+    let ca_key = certauth_testkit::key(KeyKind::P256);
+    let leaf_key = certauth_testkit::key(KeyKind::P256);
+    let ca_name = der::simple_name(&[("CN", "Crafted CA")]);
+    let intermediate = |extra: Option<(&str, Vec<u8>)>| {
+        let mut c = Crafted::new(ca_name.clone());
+        c.issuer = root_cert.subject().raw().to_vec();
+        c.extensions.push((
+            "2.5.29.19".into(),
+            true,
+            der::seq(&[der::tlv(0x01, &[0xFF])]),
+        ));
+        c.extensions
+            .extend(extra.map(|(o, v)| (o.to_owned(), false, v)));
+        CertificateDer::from(c.sign(&ca_key, &root.cert.key))
+    };
+    let leaf = |extra: Option<(&str, Vec<u8>)>| {
+        let mut c = Crafted::new(der::simple_name(&[("CN", "crafted leaf")]));
+        c.issuer = ca_name.clone();
+        c.extensions
+            .extend(extra.map(|(o, v)| (o.to_owned(), false, v)));
+        CertificateDer::from(c.sign(&leaf_key, &ca_key))
+    };
+    let bad_ski = ("2.5.29.14", der::tlv(0x05, &[]));
+    let reasons_only = (
+        "2.5.29.31",
+        der::seq(&[der::seq(&[der::tlv(0x81, &[0x06, 0x40])])]),
+    );
+    assert!(v.verify(&[leaf(None), intermediate(None)], now()).is_ok());
+    let err = v
+        .verify(&[leaf(Some(bad_ski)), intermediate(None)], now())
+        .unwrap_err();
+    assert_eq!(
+        err,
+        VerifyError::InvalidExtension {
+            index: 0,
+            oid: "2.5.29.14".into()
+        }
+    );
+    assert_eq!(err.code(), "INVALID_EXTENSION");
+    let err = v
+        .verify(&[leaf(None), intermediate(Some(reasons_only))], now())
+        .unwrap_err();
+    assert_eq!(
+        err,
+        VerifyError::InvalidExtension {
+            index: 1,
+            oid: "2.5.29.31".into()
+        }
+    );
+}
+
+/// rustls-webpki cannot represent a time before 1970: the refusal says so.
+#[test]
+fn a_validity_before_1970_is_named_in_the_detail() {
+    let root = Authority::root("Root 1969");
+    let v = verifier(&root);
+    let root_cert = ClientCertificate::from_der(&root.cert.der).unwrap();
+    let key = certauth_testkit::key(KeyKind::P256);
+    let mut c = Crafted::new(der::simple_name(&[("CN", "old")]));
+    c.issuer = root_cert.subject().raw().to_vec();
+    c.not_before = der::generalized_time("19691231000000Z");
+    let old = CertificateDer::from(c.sign(&key, &root.cert.key));
+    let err = v.verify(&[old], now()).unwrap_err();
+    assert_eq!(err.code(), "MALFORMED_CERTIFICATE", "{err:?}");
+    assert!(err.to_string().contains("before 1970"), "{err}");
 }

@@ -102,12 +102,12 @@ fn rfc4514_escapes() {
         vec![atv(known::CN, tag::UTF8_STRING, b" #a,b+c\"d\\e<f>g;h ")],
         vec![atv(known::O, tag::UTF8_STRING, b"#x\x01")],
         vec![atv(&[0x2A, 0x03], tag::UTF8_STRING, b"zz")],
-        vec![atv(known::OU, tag::OCTET_STRING, b"\x01")],
+        vec![atv(known::OU, tag::BIT_STRING, b"\x00\x01")],
     ]);
     let n = parse(&der).unwrap();
     assert_eq!(
         n.to_rfc4514(),
-        "OU=#040101,1.2.3=#0C027A7A,O=\\#x\\01,CN=\\ #a\\,b\\+c\\\"d\\\\e\\<f\\>g\\;h\\ "
+        "OU=#03020001,1.2.3=#0C027A7A,O=\\#x\\01,CN=\\ #a\\,b\\+c\\\"d\\\\e\\<f\\>g\\;h\\ "
     );
 }
 
@@ -123,11 +123,51 @@ fn caps_attributes() {
 }
 
 #[test]
-fn rejects_empty_rdn_and_trailing_bytes() {
-    let der = name(&[vec![]]);
-    assert!(parse(&der).is_err());
+fn reads_empty_rdn_as_nothing_and_rejects_trailing_bytes() {
+    // As OpenSSL does: an empty RDN SET contributes no attribute.
+    let der = name(&[vec![], vec![atv(known::CN, tag::UTF8_STRING, b"a")], vec![]]);
+    let n = parse(&der).unwrap();
+    assert_eq!(n.attributes().count(), 1);
+    assert!(!n.is_empty());
+    let only_empty = name(&[vec![], vec![]]);
+    assert!(parse(&only_empty).unwrap().is_empty());
     let mut bad = atv(known::CN, tag::UTF8_STRING, b"a");
     bad[1] += 1;
     bad.push(0);
     assert!(parse(&name(&[vec![bad]])).is_err());
+}
+
+#[test]
+fn short_names_are_openssls() {
+    let sn = |der: &'static [u8]| short_name(Oid::from_der_contents(der).unwrap());
+    assert_eq!(sn(&[0x55, 0x04, 0x03]), Some("CN"));
+    assert_eq!(sn(known::EMAIL_ADDRESS), Some("emailAddress"));
+    // Russian OGRN and INN, and RFC 1274 mail: OpenSSL knows them, so Node prints them.
+    assert_eq!(sn(&[0x2A, 0x85, 0x03, 0x64, 0x01]), Some("OGRN"));
+    assert_eq!(
+        sn(&[0x2A, 0x85, 0x03, 0x03, 0x81, 0x03, 0x01, 0x01]),
+        Some("INN")
+    );
+    assert_eq!(
+        sn(&[0x09, 0x92, 0x26, 0x89, 0x93, 0xF2, 0x2C, 0x64, 0x01, 0x03]),
+        Some("mail")
+    );
+    assert_eq!(sn(&[0x2A, 0x03, 0x04]), None);
+    // Both directions agree, and both tables are sorted for binary search.
+    assert!(openssl::OBJECTS.windows(2).all(|w| w[0].0 < w[1].0));
+    assert!(openssl::BY_NAME.windows(2).all(|w| w[0].0 < w[1].0));
+    assert_eq!(openssl::OBJECTS.len(), openssl::BY_NAME.len());
+    for (der, name) in openssl::OBJECTS {
+        assert_eq!(
+            short_name(Oid::from_der_contents(der).unwrap()),
+            Some(*name)
+        );
+        assert_eq!(attribute_type(name).as_deref(), Some(*der), "{name}");
+    }
+    assert_eq!(attribute_type("E").as_deref(), Some(known::EMAIL_ADDRESS));
+    assert_eq!(
+        attribute_type("2.5.4.3").as_deref(),
+        Some(&[0x55, 0x04, 0x03][..])
+    );
+    assert_eq!(attribute_type("NoSuchName"), None);
 }
