@@ -529,14 +529,6 @@ impl ChainVerifier {
                 })
             })
             .collect::<Result<_, _>>()?;
-        for (i, c) in presented.iter().enumerate() {
-            if let Some(oid) = c.invalid_extension() {
-                return Err(VerifyError::InvalidExtension {
-                    index: i + 1,
-                    oid: oid.to_string(),
-                });
-            }
-        }
 
         let leaf_der = CertificateDer::from(leaf.der());
         let ee = EndEntityCert::try_from(&leaf_der)
@@ -594,6 +586,16 @@ impl ChainVerifier {
                 .find(|c| c.der() == der.as_ref())
             {
                 verified.push(c.clone());
+            }
+        }
+        // As OpenSSL's check_extensions: every certificate on the built path, presented or
+        // configured, must not hold an extension OpenSSL caches as invalid.
+        for (i, c) in verified.iter().enumerate() {
+            if let Some(oid) = c.invalid_extension() {
+                return Err(VerifyError::InvalidExtension {
+                    index: i + 1,
+                    oid: oid.to_string(),
+                });
             }
         }
         let anchor = path.anchor();
@@ -847,11 +849,11 @@ pub enum VerifyError {
         /// What is wrong with it.
         source: X509Error,
     },
-    /// A presented certificate's key identifier, name constraints or CRL distribution points
-    /// extension does not decode (see [`ClientCertificate::invalid_extension`]).
-    /// `INVALID_EXTENSION`, as OpenSSL names it.
+    /// A certificate on the path has a key identifier, name constraints or CRL distribution
+    /// points extension that does not decode, or a negative path length (see
+    /// [`ClientCertificate::invalid_extension`]). `INVALID_EXTENSION`, as OpenSSL names it.
     InvalidExtension {
-        /// Its position in the presented chain (0 = leaf).
+        /// Its position on the path (0 = leaf, 1 = its issuer, …).
         index: usize,
         /// The extension's OID.
         oid: String,
@@ -971,7 +973,8 @@ impl fmt::Display for VerifyError {
             }
             Self::InvalidExtension { index, oid } => write!(
                 f,
-                "presented certificate {index} has an extension {oid} that does not decode"
+                "certificate {index} on the path has an invalid extension {oid} (OpenSSL \
+                 cannot decode it)"
             ),
             Self::BadEncoding { detail } => {
                 write!(f, "malformed certificate on the path ({detail})")

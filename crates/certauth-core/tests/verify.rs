@@ -592,8 +592,9 @@ fn an_invalid_extension_anywhere_on_the_path_is_invalid_extension() {
         }
     );
     assert_eq!(err.code(), "INVALID_EXTENSION");
+    let bad_intermediate = intermediate(Some(reasons_only));
     let err = v
-        .verify(&[leaf(None), intermediate(Some(reasons_only))], now())
+        .verify(&[leaf(None), bad_intermediate.clone()], now())
         .unwrap_err();
     assert_eq!(
         err,
@@ -601,6 +602,20 @@ fn an_invalid_extension_anywhere_on_the_path_is_invalid_extension() {
             index: 1,
             oid: "2.5.29.31".into()
         }
+    );
+    // The same intermediate configured rather than presented (webpki's
+    // client_auth_revocation/invalid_dp_chain, which OpenSSL cannot build either).
+    let configured = verifier(&root)
+        .with_intermediates([bad_intermediate.clone()])
+        .unwrap();
+    assert_eq!(
+        configured.verify(&[leaf(None)], now()).unwrap_err().code(),
+        "INVALID_EXTENSION"
+    );
+    // A presented certificate off the path is not judged, as in OpenSSL.
+    assert!(
+        v.verify(&[leaf(None), intermediate(None), bad_intermediate], now())
+            .is_ok()
     );
 }
 
