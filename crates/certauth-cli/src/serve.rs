@@ -35,6 +35,24 @@ pub(crate) enum LogFormat {
     Json,
 }
 
+/// The rustls crypto provider: which client keys can prove possession in the handshake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Provider {
+    /// ring: RSA (2048–8192 bits), ECDSA P-256 and P-384, Ed25519.
+    Ring,
+    /// aws-lc-rs: the same and ECDSA P-521.
+    AwsLcRs,
+}
+
+impl Provider {
+    pub(crate) fn get(self) -> rustls::crypto::CryptoProvider {
+        match self {
+            Self::Ring => rustls::crypto::ring::default_provider(),
+            Self::AwsLcRs => rustls::crypto::aws_lc_rs::default_provider(),
+        }
+    }
+}
+
 #[derive(clap::Args)]
 pub(crate) struct Args {
     /// CA certificates that issue client certificates (PEM). Required with TLS; in header
@@ -101,6 +119,11 @@ pub(crate) struct Args {
     /// Reject untrusted clients during the TLS handshake instead of answering 401.
     #[arg(long)]
     pub(crate) strict: bool,
+    /// The TLS crypto provider. Clients whose key it cannot verify (P-521 on ring, Ed448,
+    /// RSA-PSS keys) finish the handshake and get 401 UNSUPPORTED_KEY_TYPE; RSA keys under
+    /// 2048 bits get 401 WEAK_KEY.
+    #[arg(long, value_enum, default_value = "ring")]
+    pub(crate) provider: Provider,
     /// Put the reason code in rejection bodies (as client-certificate-auth does).
     #[arg(long)]
     pub(crate) expose_reasons: bool,
@@ -219,10 +242,11 @@ fn reload(args: &Args, auth: &Authenticator, tls: Option<&TlsConfig>) {
 fn read_configuration(
     args: &Args,
 ) -> Result<(AuthenticatorBuilder, Option<Arc<rustls::ServerConfig>>), Failure> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(args.provider.get());
     let verifier = match &args.ca {
         Some(ca) => {
-            let mut v = crate::verify::verifier(ca, None, &args.crl)?
+            let algorithms = provider.signature_verification_algorithms.all;
+            let mut v = crate::verify::verifier(ca, None, &args.crl, algorithms)?
                 .with_crl_expiry_enforced(!args.allow_expired_crl);
             if args.deny_unknown_revocation {
                 v = v.with_unknown_revocation(UnknownRevocation::Deny);

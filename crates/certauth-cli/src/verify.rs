@@ -40,10 +40,11 @@ pub(crate) fn verifier(
     ca: &std::path::Path,
     chain: Option<&std::path::Path>,
     crls: &[FilePath],
+    algorithms: &'static [&'static dyn rustls::pki_types::SignatureVerificationAlgorithm],
 ) -> Result<ChainVerifier, Failure> {
     let anchors = TrustAnchors::from_pem(&read(ca)?)
         .map_err(|e| Failure::Usage(format!("{}: {e}", shown(ca))))?;
-    let mut v = ChainVerifier::new(anchors, algorithms());
+    let mut v = ChainVerifier::new(anchors, algorithms);
     if let Some(path) = chain {
         let certs = certificates_from_pem_or_der(&read(path)?)
             .map_err(|e| Failure::Usage(format!("{}: {e}", shown(path))))?;
@@ -84,7 +85,7 @@ fn presented(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, Fai
 }
 
 pub(crate) fn verify(args: VerifyArgs) -> Outcome {
-    let v = verifier(&args.ca, args.chain.as_deref(), &args.crl)?;
+    let v = verifier(&args.ca, args.chain.as_deref(), &args.crl, algorithms())?;
     let now = match &args.at {
         Some(text) => Time::parse_rfc3339(text)
             .and_then(Time::to_unix_time)
@@ -132,7 +133,7 @@ pub(crate) fn check(args: CheckArgs) -> Outcome {
     let certs = crate::inspect::load(&args.cert)?;
     let chain = match &args.ca {
         Some(ca) => {
-            let v = verifier(ca, None, &[])?;
+            let v = verifier(ca, None, &[], algorithms())?;
             match v.verify(&presented(&args.cert)?, UnixTime::now()) {
                 Ok(c) => Some(c),
                 Err(e) => {

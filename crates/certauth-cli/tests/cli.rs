@@ -623,6 +623,48 @@ fn serve_logs_to_stderr_without_colours_when_piped() {
     assert!(out.stdout.is_empty(), "logs on stdout");
 }
 
+/// The provider decides which client keys prove possession: P-521 is verified (and let in)
+/// with aws-lc-rs, and finishes the handshake to a 401 UNSUPPORTED_KEY_TYPE with ring; an
+/// RSA-1024 key is WEAK_KEY with either, on both TLS versions.
+#[test]
+fn serve_provider_decides_which_client_keys_are_verified() {
+    use certauth_testkit::keytypes;
+    let pki = Pki::new();
+    let dir = Dir::new("serve-provider");
+    let (ca, cert, key) = pki_files(&pki, &dir);
+    keytypes::prepare(&pki, &dir.0);
+    for (provider, p521) in [
+        ("ring", "HTTP/1.1 401 Unauthorized"),
+        ("aws-lc-rs", "HTTP/1.1 200 OK"),
+    ] {
+        let port = free_port();
+        let args: Vec<String> = [
+            "--ca",
+            &ca,
+            "--cert",
+            &cert,
+            "--key",
+            &key,
+            "--provider",
+            provider,
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        let _server = serve(&args, port);
+        for version in ["1.2", "1.3"] {
+            for (name, want) in [
+                ("p521", p521),
+                ("p256", "HTTP/1.1 200 OK"),
+                ("rsa1024", "HTTP/1.1 401 Unauthorized"),
+            ] {
+                let got = keytypes::curl(&dir.0, port, "/whoami", name, version);
+                assert_eq!(got, want, "{provider} {name} TLS {version}");
+            }
+        }
+    }
+}
+
 /// `GET /whoami` over TLS with `client`: the response up to the close.
 fn whoami_over_tls(port: u16, pki: &Pki, client: &certauth_testkit::Issued) -> String {
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();

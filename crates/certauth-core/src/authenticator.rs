@@ -15,6 +15,7 @@ use rustls_pki_types::{CertificateDer, UnixTime};
 
 use crate::cert::{ClientCertificate, X509Error};
 use crate::http::Head;
+use crate::keys::{self, KeyProblem, KeySupport};
 use crate::limits::Limits;
 use crate::observe;
 use crate::policy::{
@@ -36,6 +37,10 @@ pub struct PeerInfo<'a> {
     pub remote_addr: Option<IpAddr>,
     /// What the connection remembers about `tls_chain` between its requests.
     pub memo: Option<&'a PeerMemo>,
+    /// The key types whose handshake signatures the TLS provider verified
+    /// ([`crate::keys`]); a client key outside them is refused. Default
+    /// [`KeySupport::COMMON`].
+    pub key_support: KeySupport,
 }
 
 impl<'a> PeerInfo<'a> {
@@ -45,7 +50,17 @@ impl<'a> PeerInfo<'a> {
             tls_chain,
             remote_addr,
             memo: None,
+            key_support: KeySupport::COMMON,
         }
+    }
+
+    /// With the key types the handshake's provider verified (the adapters pass
+    /// `certauth_core::tls::key_support` of the connection's `ServerConfig`). Only widen
+    /// this to what the TLS verifier really checked: a key outside it may not have proven
+    /// possession.
+    pub fn with_key_support(mut self, support: KeySupport) -> Self {
+        self.key_support = support;
+        self
     }
 
     /// With the connection's memo: a connection serving several requests (keep-alive,
@@ -133,6 +148,9 @@ pub enum DenyReason {
     MalformedCertificate(X509Error),
     /// The chain did not verify. Its code (`CERT_HAS_EXPIRED`, …), 401.
     Verify(VerifyError),
+    /// The client's key is too weak, or of a type whose handshake signature could not be
+    /// verified. `WEAK_KEY` or `UNSUPPORTED_KEY_TYPE`, 401.
+    Key(KeyProblem),
     /// The policy said no. `POLICY_DENIED`, 401 or the policy's 403.
     Policy(PolicyDenial),
     /// A certificate header from a peer that is not a trusted proxy.
@@ -171,6 +189,7 @@ impl DenyReason {
             Self::NoCertificate { .. } => "NO_CERTIFICATE",
             Self::MalformedCertificate(e) => e.code(),
             Self::Verify(e) => e.code(),
+            Self::Key(e) => e.code(),
             Self::Policy(_) => "POLICY_DENIED",
             Self::UntrustedProxyHeader { .. } => "UNTRUSTED_PROXY_HEADER",
             Self::RepeatedCertificateHeader { .. } => "REPEATED_CERTIFICATE_HEADER",
@@ -223,6 +242,7 @@ impl fmt::Display for DenyReason {
             // The detail is in the text (not only in `source()`): adapters log one line.
             Self::MalformedCertificate(e) => write!(f, "client certificate is malformed: {e}"),
             Self::Verify(e) => write!(f, "client certificate chain did not verify: {e}"),
+            Self::Key(e) => write!(f, "{e}"),
             Self::Policy(d) => write!(f, "{d}"),
             Self::UntrustedProxyHeader {
                 header,
@@ -251,6 +271,7 @@ impl std::error::Error for DenyReason {
         match self {
             Self::MalformedCertificate(e) => Some(e),
             Self::Verify(e) => Some(e),
+            Self::Key(e) => Some(e),
             Self::ProxyHeader(e) => Some(e),
             _ => None,
         }
@@ -789,9 +810,20 @@ impl Config {
         head: &impl Head,
         now: UnixTime,
     ) -> Result<Identified, (DenyReason, Option<ClientCertificate>)> {
-        match &self.source {
+        let id = match &self.source {
             CertificateSource::TlsPeer => self.tls_peer_identity(peer, now),
             CertificateSource::ProxyHeader(cfg) => self.header_identity(cfg, peer, head, now),
+        }?;
+        // The key last: a TLS peer whose key type the provider could not verify finished
+        // the handshake without proving possession, and is refused here whatever else
+        // holds. A proxy checked possession itself; only strength applies.
+        let checked = match id.origin {
+            Origin::TlsPeer => keys::check(&id.certificate, peer.key_support),
+            Origin::ProxyHeader => keys::check_strength(&id.certificate),
+        };
+        match checked {
+            Ok(()) => Ok(id),
+            Err(problem) => Err((DenyReason::Key(problem), Some(id.certificate))),
         }
     }
 

@@ -315,6 +315,11 @@ pub enum PublicKeyAlgorithm {
         /// Modulus size in bits.
         bits: u32,
     },
+    /// RSA restricted to PSS signatures (id-RSASSA-PSS), with the modulus size in bits.
+    RsaPss {
+        /// Modulus size in bits.
+        bits: u32,
+    },
     /// Elliptic curve, on a named curve.
     Ec(Curve),
     /// Ed25519.
@@ -329,7 +334,7 @@ impl PublicKeyAlgorithm {
     /// The key size in bits, where it has a conventional one.
     pub fn bits(&self) -> Option<u32> {
         match self {
-            Self::Rsa { bits } => Some(*bits),
+            Self::Rsa { bits } | Self::RsaPss { bits } => Some(*bits),
             Self::Ec(Curve::P256) => Some(256),
             Self::Ec(Curve::P384) => Some(384),
             Self::Ec(Curve::P521) => Some(521),
@@ -962,6 +967,20 @@ fn serial_hex(bytes: &[u8]) -> String {
     s
 }
 
+/// The modulus size of an RSAPublicKey in a BIT STRING.
+fn rsa_bits(key: Tlv<'_>) -> Option<u32> {
+    let (_, bits) = asn1::bit_string(key).ok()?;
+    let rsa = Reader::new(bits).read(tag::SEQUENCE).ok()?;
+    let modulus = asn1::integer_bytes(rsa.reader().read(tag::INTEGER).ok()?).ok()?;
+    let m: &[u8] = match modulus {
+        [0, rest @ ..] => rest,
+        m => m,
+    };
+    let first = m.first()?;
+    let len = u32::try_from(m.len()).ok()?;
+    Some((len - 1) * 8 + (8 - first.leading_zeros()))
+}
+
 fn public_key_algorithm(spki: Tlv<'_>) -> Option<PublicKeyAlgorithm> {
     let mut r = spki.reader();
     let alg = r.read(tag::SEQUENCE).ok()?;
@@ -969,20 +988,12 @@ fn public_key_algorithm(spki: Tlv<'_>) -> Option<PublicKeyAlgorithm> {
     let mut a = alg.reader();
     let oid = a.read(tag::OID).ok()?.value;
     Some(match oid {
-        known::RSA_ENCRYPTION => {
-            let (_, bits) = asn1::bit_string(key).ok()?;
-            let rsa = Reader::new(bits).read(tag::SEQUENCE).ok()?;
-            let modulus = asn1::integer_bytes(rsa.reader().read(tag::INTEGER).ok()?).ok()?;
-            let m: &[u8] = match modulus {
-                [0, rest @ ..] => rest,
-                m => m,
-            };
-            let first = m.first()?;
-            let len = u32::try_from(m.len()).ok()?;
-            PublicKeyAlgorithm::Rsa {
-                bits: (len - 1) * 8 + (8 - first.leading_zeros()),
-            }
-        }
+        known::RSA_ENCRYPTION => PublicKeyAlgorithm::Rsa {
+            bits: rsa_bits(key)?,
+        },
+        known::RSASSA_PSS => PublicKeyAlgorithm::RsaPss {
+            bits: rsa_bits(key)?,
+        },
         known::EC_PUBLIC_KEY => {
             let curve = match a.read_optional(tag::OID).ok()? {
                 Some(c) if c.value == known::CURVE_P256 => Curve::P256,

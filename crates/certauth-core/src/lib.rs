@@ -187,6 +187,7 @@ mod asn1;
 pub mod authenticator;
 pub mod cert;
 pub mod http;
+pub mod keys;
 #[cfg(feature = "serde")]
 pub mod legacy;
 pub mod lifecycle;

@@ -34,6 +34,7 @@
 //! a 1001 close through [`Drain`], hyper finishes requests in flight), and what is left is
 //! cancelled.
 
+mod accept;
 mod connections;
 mod drain;
 mod keepalive;
@@ -43,6 +44,7 @@ mod websocket;
 
 use std::time::Duration;
 
+pub use accept::AcceptError;
 pub use connections::{
     Accept, AcceptFailure, Admission, ConnId, Connections, Event, Notice, Phase, Poll, Refusal,
     Shed,

@@ -7,8 +7,11 @@
 //!   trusted CAs as hints, and lets the handshake finish without one or with an untrusted
 //!   one, so the client gets a clear HTTP 401 with a code instead of a dropped connection.
 //!   The client's CertificateVerify signature is still checked with the provider's
-//!   algorithms: a presented certificate always proves possession of its key. The
-//!   [`Authenticator`](crate::Authenticator) then verifies the chain.
+//!   algorithms. For a key the provider cannot check (P-521 on ring, Ed448, RSA-PSS keys)
+//!   or too weak to trust (RSA under 2048 bits) the handshake finishes unchecked, so the
+//!   client gets a 401 with `UNSUPPORTED_KEY_TYPE` or `WEAK_KEY`: the decision refuses
+//!   exactly those keys ([`crate::keys`]). The [`Authenticator`](crate::Authenticator)
+//!   then verifies the chain.
 //! - [`ClientAuthMode::Strict`]: rustls' own `WebPkiClientVerifier` rejects a missing or
 //!   untrusted certificate during the handshake (the Authenticator still verifies again
 //!   and applies the policy).
@@ -18,10 +21,13 @@
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 
+use crate::cert::ClientCertificate;
+use crate::keys::{self, KeyKind, KeySupport};
+
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime, alg_id};
 use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{
@@ -128,13 +134,66 @@ pub fn server_config(
         .map_err(TlsConfigError::Rustls)
 }
 
+/// The key types whose handshake signatures `provider` verifies: pass it to
+/// [`PeerInfo::with_key_support`](crate::PeerInfo::with_key_support) for connections whose
+/// `ServerConfig` uses `provider` (see [`key_support`]).
+pub fn provider_key_support(provider: &CryptoProvider) -> KeySupport {
+    let mut support = KeySupport::NONE;
+    for (_, algs) in provider.signature_verification_algorithms.mapping {
+        for alg in *algs {
+            let id = alg.public_key_alg_id();
+            let kind = [
+                (alg_id::RSA_ENCRYPTION, KeyKind::Rsa),
+                (alg_id::ECDSA_P256, KeyKind::P256),
+                (alg_id::ECDSA_P384, KeyKind::P384),
+                (alg_id::ECDSA_P521, KeyKind::P521),
+                (alg_id::ED25519, KeyKind::Ed25519),
+                (alg_id::ED448, KeyKind::Ed448),
+            ]
+            .into_iter()
+            .find(|(a, _)| *a == id);
+            if let Some((_, kind)) = kind {
+                support = support.with(kind);
+            }
+        }
+    }
+    support
+}
+
+/// The key types a connection accepted with `config` proved possession of: its provider's
+/// ([`provider_key_support`]). The adapters pass this for each connection, taken from the
+/// configuration that did the handshake.
+pub fn key_support(config: &ServerConfig) -> KeySupport {
+    provider_key_support(config.crypto_provider())
+}
+
+/// Signature schemes offered to clients besides the provider's, so that a client whose key
+/// the provider cannot verify still sends its certificate (and gets a 401 that says why)
+/// instead of an empty one: ECDSA P-521, Ed448, RSA-PSS keys (rsa_pss_pss_*), and the
+/// brainpool curves.
+const EXTRA_SCHEMES: [SignatureScheme; 8] = [
+    SignatureScheme::ECDSA_NISTP521_SHA512,
+    SignatureScheme::ED448,
+    SignatureScheme::Unknown(0x0809),
+    SignatureScheme::Unknown(0x080A),
+    SignatureScheme::Unknown(0x080B),
+    SignatureScheme::Unknown(0x081A),
+    SignatureScheme::Unknown(0x081B),
+    SignatureScheme::Unknown(0x081C),
+];
+
 /// Requests a client certificate and accepts any chain (the core verifies it after the
 /// handshake), but checks the client's handshake signature, so the client must hold the
-/// certificate's key.
+/// certificate's key, except for keys the decision refuses anyway ([`crate::keys`]).
+///
+/// Build it with the same provider as the `ServerConfig` it goes into ([`server_config`]
+/// does): the adapters tell the decision which keys were verified from the
+/// `ServerConfig`'s provider.
 #[derive(Debug)]
 pub struct DeferredClientVerifier {
     hints: Vec<DistinguishedName>,
     algorithms: WebPkiSupportedAlgorithms,
+    support: KeySupport,
 }
 
 impl DeferredClientVerifier {
@@ -148,7 +207,18 @@ impl DeferredClientVerifier {
                 .map(|c| DistinguishedName::from(c.subject().raw().to_vec()))
                 .collect(),
             algorithms: provider.signature_verification_algorithms,
+            support: provider_key_support(provider),
         }
+    }
+
+    /// Whether the handshake signature of `cert` goes unchecked: only when the decision
+    /// refuses its key whatever support it is given (its default, [`KeySupport::COMMON`],
+    /// or this provider's), so possession is never assumed for a client let in. A key in
+    /// [`KeySupport::COMMON`] is always checked: if the provider cannot, the handshake
+    /// fails.
+    fn unchecked(&self, cert: &CertificateDer<'_>) -> bool {
+        ClientCertificate::from_der(cert)
+            .is_ok_and(|c| keys::check(&c, self.support.union(KeySupport::COMMON)).is_err())
     }
 }
 
@@ -182,6 +252,9 @@ impl ClientCertVerifier for DeferredClientVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        if self.unchecked(cert) {
+            return Ok(HandshakeSignatureValid::assertion());
+        }
         rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
@@ -191,11 +264,20 @@ impl ClientCertVerifier for DeferredClientVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        if self.unchecked(cert) {
+            return Ok(HandshakeSignatureValid::assertion());
+        }
         rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
+        let mut schemes = self.algorithms.supported_schemes();
+        for extra in EXTRA_SCHEMES {
+            if !schemes.contains(&extra) {
+                schemes.push(extra);
+            }
+        }
+        schemes
     }
 }
 

@@ -184,13 +184,98 @@ fn deferred_verifier_requests_optionally_hints_the_anchors_and_offers_the_provid
     let hints: Vec<&[u8]> = v.root_hint_subjects().iter().map(|d| d.as_ref()).collect();
     let ca = certauth_core::ClientCertificate::from_der(&pki.client_root.cert.der).unwrap();
     assert_eq!(hints, vec![ca.subject().raw()]);
-    assert_eq!(
-        v.supported_verify_schemes(),
-        provider
-            .signature_verification_algorithms
-            .supported_schemes()
+    // The provider's schemes first, then those of keys it cannot verify, so that such a
+    // client still sends its certificate and hears why it is refused.
+    let own = provider
+        .signature_verification_algorithms
+        .supported_schemes();
+    let offered = v.supported_verify_schemes();
+    assert_eq!(offered[..own.len()], own[..]);
+    for extra in [
+        rustls::SignatureScheme::ECDSA_NISTP521_SHA512,
+        rustls::SignatureScheme::ED448,
+        rustls::SignatureScheme::Unknown(0x0809),
+    ] {
+        assert!(offered.contains(&extra), "{extra:?}");
+    }
+    assert_eq!(offered.len(), own.len() + 8, "{offered:?}");
+}
+
+/// A certificate whose key the provider cannot verify (or too weak to trust) finishes the
+/// handshake without its signature checked, and the decision refuses it whatever else
+/// holds: possession is never assumed for a client let in. A key the provider does verify
+/// is always checked, even when the certificate's key is not the client's.
+#[test]
+fn deferred_unverifiable_keys_finish_the_handshake_and_are_refused_by_the_decision() {
+    use certauth_core::{Authenticator, Decision, PeerInfo, RequestHead, verify::ChainVerifier};
+    use certauth_testkit::{Crafted, der};
+    let pki = pki();
+    let root = certauth_core::ClientCertificate::from_der(&pki.client_root.cert.der).unwrap();
+    let spki = |alg: Vec<Vec<u8>>, key: Vec<u8>| {
+        der::seq(&[der::seq(&alg), der::tlv(0x03, &[&[0u8][..], &key].concat())])
+    };
+    let mut modulus = vec![0x00, 0xC1];
+    modulus.extend([0x5A; 127]);
+    let rsa1024 = spki(
+        vec![der::oid("1.2.840.113549.1.1.1"), der::tlv(0x05, &[])],
+        der::seq(&[der::tlv(0x02, &modulus), der::tlv(0x02, &[1, 0, 1])]),
     );
-    assert!(!v.supported_verify_schemes().is_empty());
+    let p521 = spki(
+        vec![der::oid("1.2.840.10045.2.1"), der::oid("1.3.132.0.35")],
+        [&[4u8][..], &[0x33; 132]].concat(),
+    );
+    let ed448 = spki(vec![der::oid("1.3.101.113")], vec![0x44; 57]);
+    let ed25519 = spki(vec![der::oid("1.3.101.112")], vec![0x55; 32]);
+    let auth = Authenticator::builder()
+        .verifier(ChainVerifier::new(
+            anchors(&pki),
+            provider().signature_verification_algorithms.all,
+        ))
+        .build()
+        .unwrap();
+    let (head, _) = RequestHead::parse(
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        &certauth_core::Limits::DEFAULT,
+    )
+    .unwrap()
+    .unwrap();
+    for (versions, version) in VERSIONS {
+        for (name, spki_der, want) in [
+            ("rsa1024", &rsa1024, Ok("WEAK_KEY")),
+            ("p521", &p521, Ok("UNSUPPORTED_KEY_TYPE")),
+            ("ed448", &ed448, Ok("UNSUPPORTED_KEY_TYPE")),
+            ("ed25519", &ed25519, Err(())),
+        ] {
+            let mut c = Crafted::new(der::simple_name(&[("CN", "trusted-client")]));
+            c.issuer = root.subject().raw().to_vec();
+            c.spki = Some(spki_der.clone());
+            let cert = c.sign(&pki.client_root.cert.key, &pki.client_root.cert.key);
+            // The client signs with a P-256 key of its own: not the certificate's.
+            let client = presenting(
+                &pki.server_root.cert.der,
+                vec![cert.into()],
+                &key(KeyKind::P256),
+                versions,
+            );
+            let done = handshake::handshake(server(&pki, ClientAuthMode::Deferred), client);
+            match (done, want) {
+                (Ok(conn), Ok(code)) => {
+                    let chain = peer_chain(&conn);
+                    let decision = auth.decide(
+                        &PeerInfo::new(&chain, None),
+                        &head,
+                        certauth_testkit::wall_clock(),
+                    );
+                    match decision.ready() {
+                        Some(Decision::Deny(d)) => assert_eq!(d.code(), code, "{name}"),
+                        other => panic!("{version:?} {name}: {other:?}"),
+                    }
+                }
+                (Err(Failed::Server(_)), Err(())) => {}
+                (other, _) => panic!("{version:?} {name}: {:?}", other.map(|_| ())),
+            }
+        }
+    }
 }
 
 #[test]

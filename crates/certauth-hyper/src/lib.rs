@@ -63,6 +63,7 @@ use async_tungstenite::WebSocketStream;
 use async_tungstenite::tokio::TokioAdapter;
 use async_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use certauth_core::http::{HttpHead, Version, check_head};
+use certauth_core::keys::KeySupport;
 use certauth_core::lifecycle::{Drain, DrainingWebSocket, KeepAlive, Phase, ServeOptions};
 use certauth_core::tls::TlsConfig;
 use certauth_core::verify::PeerMemo;
@@ -87,6 +88,7 @@ pub struct ConnectionInfo {
     peer_chain: Arc<[CertificateDer<'static>]>,
     remote_addr: Option<SocketAddr>,
     memo: Arc<PeerMemo>,
+    keys: KeySupport,
 }
 
 impl ConnectionInfo {
@@ -96,7 +98,16 @@ impl ConnectionInfo {
             peer_chain: peer_chain.into(),
             remote_addr,
             memo: Arc::default(),
+            keys: KeySupport::COMMON,
         }
+    }
+
+    /// With the key types the handshake's provider verified: pass
+    /// `certauth_core::tls::key_support` of the `ServerConfig` that accepted the
+    /// connection (default [`KeySupport::COMMON`]; see `certauth_core::keys`).
+    pub fn with_key_support(mut self, keys: KeySupport) -> Self {
+        self.keys = keys;
+        self
     }
 
     /// The TLS peer's chain.
@@ -217,7 +228,9 @@ where
         let evaluation = match &info {
             Some(info) => {
                 let remote = info.remote_addr.map(|a| a.ip());
-                let peer = PeerInfo::new(&info.peer_chain, remote).with_memo(&info.memo);
+                let peer = PeerInfo::new(&info.peer_chain, remote)
+                    .with_memo(&info.memo)
+                    .with_key_support(info.keys);
                 self.layer.auth.decide(&peer, &HttpHead::of(&req), now())
             }
             // Without the connection's chain and address nothing can be decided: say so,
@@ -389,21 +402,23 @@ where
         first,
         shutdown,
         move |tcp, addr, conn| {
-            let acceptor = tls
-                .as_ref()
-                .map(|t| tokio_rustls::TlsAcceptor::from(t.current()));
+            let acceptor = tls.as_ref().map(|t| {
+                let config = t.current();
+                let keys = certauth_core::tls::key_support(&config);
+                (tokio_rustls::TlsAcceptor::from(config), keys)
+            });
             let (service, builder) = (service.clone(), Arc::clone(&builder));
             async move {
-                let (io, chain): (Box<dyn Io>, _) = match acceptor {
-                    Some(acceptor) => match acceptor.accept(tcp).await {
+                let (io, chain, keys): (Box<dyn Io>, _, _) = match acceptor {
+                    Some((acceptor, keys)) => match acceptor.accept(tcp).await {
                         Ok(tls) => {
                             conn.advance(Phase::Head, Instant::now());
                             let chain = certauth_core::tls::peer_chain(tls.get_ref().1);
-                            (Box::new(tls), chain)
+                            (Box::new(tls), chain, keys)
                         }
                         Err(e) => return debug!(error = %e, "TLS handshake failed"),
                     },
-                    None => (Box::new(tcp), Vec::new()),
+                    None => (Box::new(tcp), Vec::new(), KeySupport::COMMON),
                 };
                 let drain = conn.drain().clone();
                 let state = Arc::new(ConnState {
@@ -413,7 +428,7 @@ where
                 });
                 let service = Tracked {
                     inner: service,
-                    info: ConnectionInfo::new(chain, Some(addr)),
+                    info: ConnectionInfo::new(chain, Some(addr)).with_key_support(keys),
                     state: Arc::clone(&state),
                     limits,
                 };

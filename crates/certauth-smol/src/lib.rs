@@ -57,13 +57,14 @@ use std::time::{Duration, Instant};
 
 use async_tungstenite::WebSocketStream;
 use async_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use certauth_core::keys::KeySupport;
 use certauth_core::lifecycle::{
     Accept, Admission, Drain, DrainingWebSocket, Phase, Shed, Slot, Table,
 };
 use certauth_core::tls::TlsConfig;
 use certauth_core::{
-    Authenticated, Authenticator, CertificateDer, Decision, Denial, HeadError, HeadParser,
-    HeadProgress, Limits, PeerInfo, RequestHead, ResponseHead, UnixTime, UpgradeError,
+    Authenticated, Authenticator, CertificateDer, Decision, HeadParser, HeadProgress, Limits,
+    PeerInfo, RequestHead, ResponseHead, UnixTime,
 };
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_util::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -73,7 +74,7 @@ use tracing::{Instrument as _, debug, info, warn};
 
 pub use async_tungstenite;
 pub use certauth_core;
-pub use certauth_core::lifecycle::ServeOptions;
+pub use certauth_core::lifecycle::{AcceptError, ServeOptions};
 pub use certauth_core::ws::default_websocket_config;
 pub use futures_rustls;
 pub use rustls;
@@ -105,37 +106,6 @@ impl<S> Accepted<S> {
     pub fn drain(&self) -> &Drain {
         &self.drain
     }
-}
-
-/// Why a connection did not pass the gate. For `Denied`, `Head` and `Upgrade` the core's
-/// response was written before the connection was closed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum AcceptError {
-    /// The socket failed.
-    #[error("i/o error: {0}")]
-    Io(#[from] io::Error),
-    /// The TLS handshake failed.
-    #[error("TLS handshake failed: {0}")]
-    Handshake(io::Error),
-    /// The TLS handshake did not finish within the limit.
-    #[error("TLS handshake timed out")]
-    HandshakeTimeout,
-    /// No complete request head within the limit; closed without a response.
-    #[error("no request head within the time limit")]
-    HeadTimeout,
-    /// The client closed before sending a complete head.
-    #[error("client closed the connection before sending a request head")]
-    Eof,
-    /// The head was malformed or too large (400/431 written).
-    #[error(transparent)]
-    Head(#[from] HeadError),
-    /// Authentication denied (the denial's response written).
-    #[error(transparent)]
-    Denied(Box<Denial>),
-    /// Authenticated, but not a valid WebSocket upgrade (400/426 written).
-    #[error(transparent)]
-    Upgrade(#[from] UpgradeError),
 }
 
 /// Runs `fut`, bounded by `limit` if there is one.
@@ -172,8 +142,11 @@ impl Gate {
         &self.tls
     }
 
-    fn acceptor(&self) -> futures_rustls::TlsAcceptor {
-        futures_rustls::TlsAcceptor::from(self.tls.current())
+    /// The current configuration's acceptor, and the key types its provider verifies.
+    fn acceptor(&self) -> (futures_rustls::TlsAcceptor, KeySupport) {
+        let config = self.tls.current();
+        let keys = certauth_core::tls::key_support(&config);
+        (futures_rustls::TlsAcceptor::from(config), keys)
     }
 
     /// WebSocket settings (default [`default_websocket_config`]).
@@ -190,23 +163,25 @@ impl Gate {
     /// TLS handshake, request head, decision, each bounded by the authenticator's limits.
     /// For your own HTTP handling.
     pub async fn accept_http(&self, tcp: TcpStream) -> Result<Accepted<TlsStream>, AcceptError> {
-        let limits = self.auth.limits();
-        let tls = within(Some(limits.handshake_timeout), self.acceptor().accept(tcp))
+        let (limits, (acceptor, keys)) = (self.auth.limits(), self.acceptor());
+        let tls = within(Some(limits.handshake_timeout), acceptor.accept(tcp))
             .await
             .ok_or(AcceptError::HandshakeTimeout)?
             .map_err(AcceptError::Handshake)?;
-        self.after_handshake(tls, Some(limits.head_read_timeout))
+        self.after_handshake(tls, keys, Some(limits.head_read_timeout))
             .await
     }
 
     async fn after_handshake(
         &self,
         tls: TlsStream,
+        keys: KeySupport,
         head_timeout: Option<Duration>,
     ) -> Result<Accepted<TlsStream>, AcceptError> {
         let remote = tls.get_ref().0.peer_addr().ok().map(|a| a.ip());
         let chain = certauth_core::tls::peer_chain(tls.get_ref().1);
-        decide_on(&self.auth, tls, &chain, remote, head_timeout).await
+        let peer = PeerInfo::new(&chain, remote).with_key_support(keys);
+        decide_on(&self.auth, tls, peer, head_timeout).await
     }
 
     /// [`Self::accept_http`], then the WebSocket handshake.
@@ -227,7 +202,7 @@ pub async fn gate<S: AsyncRead + AsyncWrite + Unpin>(
     remote: Option<IpAddr>,
 ) -> Result<Accepted<S>, AcceptError> {
     let limit = Some(auth.limits().head_read_timeout);
-    decide_on(auth, io, peer_chain, remote, limit).await
+    decide_on(auth, io, PeerInfo::new(peer_chain, remote), limit).await
 }
 
 /// Reads the head (within `head_timeout`, when the caller does not bound it itself), asks
@@ -235,8 +210,7 @@ pub async fn gate<S: AsyncRead + AsyncWrite + Unpin>(
 async fn decide_on<S: AsyncRead + AsyncWrite + Unpin>(
     auth: &Authenticator,
     mut io: S,
-    peer_chain: &[CertificateDer<'_>],
-    remote: Option<IpAddr>,
+    peer: PeerInfo<'_>,
     head_timeout: Option<Duration>,
 ) -> Result<Accepted<S>, AcceptError> {
     let mut parser = HeadParser::new(auth.limits());
@@ -264,7 +238,6 @@ async fn decide_on<S: AsyncRead + AsyncWrite + Unpin>(
         }
         Some(r) => r?,
     };
-    let peer = PeerInfo::new(peer_chain, remote);
     match auth.decide(&peer, &head, UnixTime::now()).await {
         Decision::Allow(client) => {
             buf.drain(..consumed);
@@ -387,12 +360,14 @@ where
         move |tcp, _, conn| {
             let (gate, handler) = (gate.clone(), Arc::clone(&handler));
             async move {
-                let tls = match gate.acceptor().accept(tcp).await {
+                let (acceptor, keys) = gate.acceptor();
+                let tls = match acceptor.accept(tcp).await {
                     Ok(tls) => tls,
                     Err(e) => return debug!(error = %e, "TLS handshake failed"),
                 };
                 conn.advance(Phase::Head, Instant::now());
-                run_admitted(gate.after_handshake(tls, None).await, &conn, &*handler).await;
+                let accepted = gate.after_handshake(tls, keys, None).await;
+                run_admitted(accepted, &conn, &*handler).await;
             }
         },
     )
@@ -424,7 +399,8 @@ where
         move |tcp, addr, conn| {
             let (auth, handler) = (auth.clone(), Arc::clone(&handler));
             async move {
-                let result = decide_on(&auth, tcp, &[], Some(addr.ip()), None).await;
+                let peer = PeerInfo::new(&[], Some(addr.ip()));
+                let result = decide_on(&auth, tcp, peer, None).await;
                 run_admitted(result, &conn, &*handler).await;
             }
         },

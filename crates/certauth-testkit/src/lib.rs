@@ -20,6 +20,7 @@ pub mod der;
 pub mod encode;
 pub mod handshake;
 pub mod hostile;
+pub mod keytypes;
 pub mod lifecycle;
 pub mod node;
 pub mod suite;

@@ -231,6 +231,11 @@ fn real_clients() {
 }
 
 #[test]
+fn key_types_through_real_handshakes_beside_node() {
+    certauth_testkit::keytypes::run_key_types(&start);
+}
+
+#[test]
 fn strict_mode() {
     suite::run_strict(&start);
 }

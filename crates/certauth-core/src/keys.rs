@@ -1,0 +1,205 @@
+//! Which client keys certauth authenticates: one table, read by the deferred TLS verifier
+//! (which signatures it checks) and by the decision (which keys it refuses).
+//!
+//! A client proves it holds its certificate's key by signing the handshake. The TLS
+//! provider can check that signature for some key types only (ring: RSA, P-256, P-384,
+//! Ed25519; aws-lc-rs adds P-521). Node's TLS server lets every key through. certauth
+//! finishes the handshake for the others too, so that the client gets a 401 with a code
+//! instead of a TLS alert, but then it never authenticates them:
+//!
+//! - [`KeyProblem::Weak`] (`WEAK_KEY`): RSA under [`MIN_RSA_BITS`].
+//! - [`KeyProblem::Unsupported`] (`UNSUPPORTED_KEY_TYPE`): a key type the provider cannot
+//!   verify (P-521 on ring, Ed448, RSA-PSS keys, other curves, DSA, …), or RSA over
+//!   [`MAX_RSA_BITS`].
+//!
+//! The invariant the two readers keep: the TLS verifier skips a signature only for a key
+//! that [`check`] refuses with the support the decision uses. The decision's support is
+//! [`KeySupport::COMMON`] (what every provider verifies) unless the adapter passes the
+//! handshake's own ([`PeerInfo::with_key_support`](crate::PeerInfo::with_key_support)),
+//! and the verifier never skips a key in [`KeySupport::COMMON`].
+
+use std::fmt;
+
+use crate::cert::{ClientCertificate, Curve, PublicKeyAlgorithm};
+
+/// The smallest RSA modulus accepted, in bits (as rustls' providers verify).
+pub const MIN_RSA_BITS: u32 = 2048;
+/// The largest RSA modulus accepted, in bits (as rustls' providers verify).
+pub const MAX_RSA_BITS: u32 = 8192;
+
+/// A kind of client key a provider may verify signatures for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyKind {
+    /// RSA (rsaEncryption), PKCS#1 v1.5 or PSS signatures.
+    Rsa,
+    /// ECDSA on P-256.
+    P256,
+    /// ECDSA on P-384.
+    P384,
+    /// ECDSA on P-521.
+    P521,
+    /// Ed25519.
+    Ed25519,
+    /// Ed448.
+    Ed448,
+}
+
+impl KeyKind {
+    const fn bit(self) -> u8 {
+        match self {
+            Self::Rsa => 1,
+            Self::P256 => 1 << 1,
+            Self::P384 => 1 << 2,
+            Self::P521 => 1 << 3,
+            Self::Ed25519 => 1 << 4,
+            Self::Ed448 => 1 << 5,
+        }
+    }
+}
+
+/// A set of [`KeyKind`]s whose handshake signatures are verified.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct KeySupport(u8);
+
+impl KeySupport {
+    /// None.
+    pub const NONE: Self = Self(0);
+    /// What every rustls provider verifies (ring and aws-lc-rs): RSA, P-256, P-384,
+    /// Ed25519. The decision's default.
+    pub const COMMON: Self = Self::NONE
+        .with(KeyKind::Rsa)
+        .with(KeyKind::P256)
+        .with(KeyKind::P384)
+        .with(KeyKind::Ed25519);
+
+    /// With `kind` added.
+    pub const fn with(self, kind: KeyKind) -> Self {
+        Self(self.0 | kind.bit())
+    }
+
+    /// Whether `kind` is in the set.
+    pub const fn contains(self, kind: KeyKind) -> bool {
+        self.0 & kind.bit() != 0
+    }
+
+    /// Both sets together.
+    pub const fn union(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+}
+
+impl fmt::Debug for KeySupport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const ALL: [KeyKind; 6] = [
+            KeyKind::Rsa,
+            KeyKind::P256,
+            KeyKind::P384,
+            KeyKind::P521,
+            KeyKind::Ed25519,
+            KeyKind::Ed448,
+        ];
+        f.debug_set()
+            .entries(ALL.iter().filter(|k| self.contains(**k)))
+            .finish()
+    }
+}
+
+impl Default for KeySupport {
+    fn default() -> Self {
+        Self::COMMON
+    }
+}
+
+/// Why a client key is not authenticated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyProblem {
+    /// Too small to trust. `WEAK_KEY`.
+    Weak {
+        /// The key, e.g. `RSA 1024 bits`.
+        key: String,
+    },
+    /// Its handshake signature could not be verified. `UNSUPPORTED_KEY_TYPE`.
+    Unsupported {
+        /// The key, e.g. `ECDSA P-521`.
+        key: String,
+    },
+}
+
+impl KeyProblem {
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Weak { .. } => "WEAK_KEY",
+            Self::Unsupported { .. } => "UNSUPPORTED_KEY_TYPE",
+        }
+    }
+}
+
+impl fmt::Display for KeyProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Weak { key } => write!(
+                f,
+                "client key is {key}, under the {MIN_RSA_BITS}-bit minimum; issue a key of \
+                 {MIN_RSA_BITS} bits or more, or an ECDSA or Ed25519 key"
+            ),
+            Self::Unsupported { key } => write!(
+                f,
+                "client key is {key}, whose handshake signature the TLS provider cannot \
+                 verify; use RSA, P-256, P-384 or Ed25519 (P-521 with the aws-lc-rs provider)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for KeyProblem {}
+
+/// The key's kind and size in words, for logs.
+fn describe(alg: PublicKeyAlgorithm) -> String {
+    match alg {
+        PublicKeyAlgorithm::Rsa { bits } => format!("RSA {bits} bits"),
+        PublicKeyAlgorithm::RsaPss { bits } => format!("RSA-PSS (id-RSASSA-PSS) {bits} bits"),
+        PublicKeyAlgorithm::Ec(Curve::P256) => "ECDSA P-256".into(),
+        PublicKeyAlgorithm::Ec(Curve::P384) => "ECDSA P-384".into(),
+        PublicKeyAlgorithm::Ec(Curve::P521) => "ECDSA P-521".into(),
+        PublicKeyAlgorithm::Ec(_) => "ECDSA on another curve".into(),
+        PublicKeyAlgorithm::Ed25519 => "Ed25519".into(),
+        PublicKeyAlgorithm::Ed448 => "Ed448".into(),
+        _ => "of an unknown algorithm".into(),
+    }
+}
+
+/// Whether certauth authenticates the key of `cert` when the handshake verified signatures
+/// for `support`.
+pub fn check(cert: &ClientCertificate, support: KeySupport) -> Result<(), KeyProblem> {
+    let alg = cert.public_key_algorithm();
+    let kind = match alg {
+        PublicKeyAlgorithm::Rsa { bits } if bits < MIN_RSA_BITS => {
+            return Err(KeyProblem::Weak { key: describe(alg) });
+        }
+        PublicKeyAlgorithm::Rsa { bits } if bits <= MAX_RSA_BITS => Some(KeyKind::Rsa),
+        PublicKeyAlgorithm::Ec(Curve::P256) => Some(KeyKind::P256),
+        PublicKeyAlgorithm::Ec(Curve::P384) => Some(KeyKind::P384),
+        PublicKeyAlgorithm::Ec(Curve::P521) => Some(KeyKind::P521),
+        PublicKeyAlgorithm::Ed25519 => Some(KeyKind::Ed25519),
+        PublicKeyAlgorithm::Ed448 => Some(KeyKind::Ed448),
+        _ => None,
+    };
+    match kind {
+        Some(kind) if support.contains(kind) => Ok(()),
+        _ => Err(KeyProblem::Unsupported { key: describe(alg) }),
+    }
+}
+
+/// Only the strength rule, for a certificate whose key possession someone else checked (a
+/// TLS-terminating proxy): RSA under [`MIN_RSA_BITS`] is [`KeyProblem::Weak`].
+pub fn check_strength(cert: &ClientCertificate) -> Result<(), KeyProblem> {
+    match cert.public_key_algorithm() {
+        alg @ PublicKeyAlgorithm::Rsa { bits } if bits < MIN_RSA_BITS => {
+            Err(KeyProblem::Weak { key: describe(alg) })
+        }
+        _ => Ok(()),
+    }
+}

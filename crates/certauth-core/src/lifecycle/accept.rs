@@ -1,0 +1,77 @@
+//! Why a connection did not pass an adapter's gate: one error type for every runtime.
+
+use std::{fmt, io};
+
+use crate::authenticator::Denial;
+use crate::http::HeadError;
+use crate::ws::UpgradeError;
+
+/// Why a connection did not pass the gate. For `Denied`, `Head` and `Upgrade` the core's
+/// response was written before the connection was closed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AcceptError {
+    /// The socket failed.
+    Io(io::Error),
+    /// The TLS handshake failed (for example, the client could not prove it holds its
+    /// certificate's key).
+    Handshake(io::Error),
+    /// The TLS handshake did not finish within the limit.
+    HandshakeTimeout,
+    /// No complete request head within the limit; closed without a response.
+    HeadTimeout,
+    /// The client closed before sending a complete head.
+    Eof,
+    /// The head was malformed or too large (400/431 written).
+    Head(HeadError),
+    /// Authentication denied (the denial's response written).
+    Denied(Box<Denial>),
+    /// Authenticated, but not a valid WebSocket upgrade (400/426 written).
+    Upgrade(UpgradeError),
+}
+
+impl fmt::Display for AcceptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io(e) => write!(f, "i/o error: {e}"),
+            Self::Handshake(e) => write!(f, "TLS handshake failed: {e}"),
+            Self::HandshakeTimeout => f.write_str("TLS handshake timed out"),
+            Self::HeadTimeout => f.write_str("no request head within the time limit"),
+            Self::Eof => f.write_str("client closed the connection before sending a request head"),
+            Self::Head(e) => fmt::Display::fmt(e, f),
+            Self::Denied(d) => fmt::Display::fmt(d, f),
+            Self::Upgrade(e) => fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+impl std::error::Error for AcceptError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io(e) | Self::Handshake(e) => Some(e),
+            // Transparent, as the variants' own text is the message.
+            Self::Head(e) => e.source(),
+            Self::Denied(d) => d.source(),
+            Self::Upgrade(e) => e.source(),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for AcceptError {
+    fn from(e: io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+impl From<HeadError> for AcceptError {
+    fn from(e: HeadError) -> Self {
+        Self::Head(e)
+    }
+}
+
+impl From<UpgradeError> for AcceptError {
+    fn from(e: UpgradeError) -> Self {
+        Self::Upgrade(e)
+    }
+}

@@ -1,0 +1,170 @@
+//! The key table: which client keys are authenticated, with which support, and the codes.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use certauth_core::ClientCertificate;
+use certauth_core::keys::{self, KeyKind, KeyProblem, KeySupport};
+use certauth_testkit::der;
+use certauth_testkit::{Crafted, KeyKind as TestKey, key};
+
+fn with_spki(spki: Vec<u8>) -> ClientCertificate {
+    let k = key(TestKey::P256);
+    let mut c = Crafted::new(der::simple_name(&[("CN", "k")]));
+    c.spki = Some(spki);
+    ClientCertificate::from_der(&c.sign(&k, &k)).unwrap()
+}
+
+fn spki(alg: Vec<Vec<u8>>, key_bytes: &[u8]) -> Vec<u8> {
+    let mut bits = vec![0u8];
+    bits.extend_from_slice(key_bytes);
+    der::seq(&[der::seq(&alg), der::tlv(0x03, &bits)])
+}
+
+fn rsa(oid: &str, bits: usize) -> ClientCertificate {
+    let mut modulus = vec![0x00, 0x80];
+    modulus.extend(std::iter::repeat_n(0xAB, bits / 8 - 1));
+    let key = der::seq(&[der::tlv(0x02, &modulus), der::tlv(0x02, &[1, 0, 1])]);
+    with_spki(spki(vec![der::oid(oid), der::tlv(0x05, &[])], &key))
+}
+
+fn ec(curve: &str) -> ClientCertificate {
+    let mut point = vec![0x04];
+    point.extend(std::iter::repeat_n(0x11, 64));
+    with_spki(spki(
+        vec![der::oid("1.2.840.10045.2.1"), der::oid(curve)],
+        &point,
+    ))
+}
+
+const RSA: &str = "1.2.840.113549.1.1.1";
+const PSS: &str = "1.2.840.113549.1.1.10";
+
+fn outcome(cert: &ClientCertificate, support: KeySupport) -> String {
+    match keys::check(cert, support) {
+        Ok(()) => "ok".into(),
+        Err(e) => format!("{}: {}", e.code(), key_of(&e)),
+    }
+}
+
+fn key_of(e: &KeyProblem) -> &str {
+    match e {
+        KeyProblem::Weak { key } | KeyProblem::Unsupported { key } => key,
+        _ => "?",
+    }
+}
+
+#[test]
+fn every_key_type_under_each_support() {
+    let ring_like = KeySupport::COMMON;
+    let aws_like = KeySupport::COMMON.with(KeyKind::P521);
+    let rows = [
+        (
+            rsa(RSA, 1024),
+            "WEAK_KEY: RSA 1024 bits",
+            "WEAK_KEY: RSA 1024 bits",
+        ),
+        (
+            rsa(RSA, 2040),
+            "WEAK_KEY: RSA 2040 bits",
+            "WEAK_KEY: RSA 2040 bits",
+        ),
+        (rsa(RSA, 2048), "ok", "ok"),
+        (rsa(RSA, 8192), "ok", "ok"),
+        (
+            rsa(RSA, 8200),
+            "UNSUPPORTED_KEY_TYPE: RSA 8200 bits",
+            "UNSUPPORTED_KEY_TYPE: RSA 8200 bits",
+        ),
+        (
+            rsa(PSS, 2048),
+            "UNSUPPORTED_KEY_TYPE: RSA-PSS (id-RSASSA-PSS) 2048 bits",
+            "UNSUPPORTED_KEY_TYPE: RSA-PSS (id-RSASSA-PSS) 2048 bits",
+        ),
+        (ec("1.2.840.10045.3.1.7"), "ok", "ok"),
+        (ec("1.3.132.0.34"), "ok", "ok"),
+        (
+            ec("1.3.132.0.35"),
+            "UNSUPPORTED_KEY_TYPE: ECDSA P-521",
+            "ok",
+        ),
+        (
+            ec("1.3.132.0.10"),
+            "UNSUPPORTED_KEY_TYPE: ECDSA on another curve",
+            "UNSUPPORTED_KEY_TYPE: ECDSA on another curve",
+        ),
+        (
+            with_spki(spki(vec![der::oid("1.3.101.112")], &[7; 32])),
+            "ok",
+            "ok",
+        ),
+        (
+            with_spki(spki(vec![der::oid("1.3.101.113")], &[7; 57])),
+            "UNSUPPORTED_KEY_TYPE: Ed448",
+            "UNSUPPORTED_KEY_TYPE: Ed448",
+        ),
+        (
+            with_spki(spki(vec![der::oid("1.2.840.10040.4.1")], &[7; 8])),
+            "UNSUPPORTED_KEY_TYPE: of an unknown algorithm",
+            "UNSUPPORTED_KEY_TYPE: of an unknown algorithm",
+        ),
+    ];
+    for (cert, ring, aws) in &rows {
+        let alg = cert.public_key_algorithm();
+        assert_eq!(outcome(cert, ring_like), *ring, "{alg:?} ring");
+        assert_eq!(outcome(cert, aws_like), *aws, "{alg:?} aws-lc-rs");
+    }
+    // Nothing is authenticated without support; weak stays weak.
+    assert!(keys::check(&rows[2].0, KeySupport::NONE).is_err());
+    assert_eq!(
+        keys::check(&rows[0].0, KeySupport::NONE)
+            .unwrap_err()
+            .code(),
+        "WEAK_KEY"
+    );
+    // Behind a proxy only strength counts.
+    assert_eq!(
+        keys::check_strength(&rows[0].0).unwrap_err().code(),
+        "WEAK_KEY"
+    );
+    for (cert, _, _) in &rows[2..] {
+        assert!(keys::check_strength(cert).is_ok());
+    }
+}
+
+#[test]
+fn supports_are_sets() {
+    let s = KeySupport::NONE.with(KeyKind::Ed448);
+    assert!(s.contains(KeyKind::Ed448) && !s.contains(KeyKind::Rsa));
+    let both = s.union(KeySupport::COMMON);
+    for k in [
+        KeyKind::Rsa,
+        KeyKind::P256,
+        KeyKind::P384,
+        KeyKind::Ed25519,
+        KeyKind::Ed448,
+    ] {
+        assert!(both.contains(k), "{k:?}");
+    }
+    assert!(!both.contains(KeyKind::P521));
+    assert_eq!(KeySupport::default(), KeySupport::COMMON);
+    assert_eq!(format!("{:?}", s), "{Ed448}");
+}
+
+#[test]
+fn problems_say_what_to_do() {
+    let weak = keys::check(&rsa(RSA, 1024), KeySupport::COMMON).unwrap_err();
+    assert!(weak.to_string().contains("2048 bits or more"), "{weak}");
+    let p521 = keys::check(&ec("1.3.132.0.35"), KeySupport::COMMON).unwrap_err();
+    assert!(p521.to_string().contains("aws-lc-rs"), "{p521}");
+}
+
+#[cfg(feature = "rustls")]
+#[test]
+fn provider_support_is_read_from_its_algorithms() {
+    let ring = keys_of(rustls::crypto::ring::default_provider());
+    assert_eq!(ring, KeySupport::COMMON, "{ring:?}");
+}
+
+#[cfg(feature = "rustls")]
+fn keys_of(p: rustls::crypto::CryptoProvider) -> KeySupport {
+    certauth_core::tls::provider_key_support(&p)
+}
