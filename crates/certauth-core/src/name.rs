@@ -165,6 +165,11 @@ impl<'a> AttributeValue<'a> {
         self.kind
     }
 
+    /// The value's ASN.1 tag (e.g. `0x0C` for a UTF8String).
+    pub fn tag(&self) -> u8 {
+        self.tlv.tag
+    }
+
     /// The value's DER contents, undecoded.
     pub fn contents(&self) -> &'a [u8] {
         self.tlv.value
