@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -189,7 +189,28 @@ impl Observer for Metrics {
 
 /// Installs the observer and serves `GET /metrics` on `addr` from a thread of its own (any
 /// runtime the server uses). Fails if the address cannot be bound.
-pub(crate) fn serve(addr: SocketAddr) -> Result<(), Failure> {
+/// Set once the server starts draining: `GET /healthz` then answers 503.
+static DRAINING: AtomicBool = AtomicBool::new(false);
+
+/// The server has begun to drain (SIGTERM, SIGINT).
+pub(crate) fn draining() {
+    DRAINING.store(true, Ordering::Relaxed);
+}
+
+/// `GET /healthz`: 200 `ok` while serving, 503 `draining` once shutdown began, so a load
+/// balancer stops sending new clients before the listener closes.
+async fn healthz() -> (http::StatusCode, &'static str) {
+    if DRAINING.load(Ordering::Relaxed) {
+        (http::StatusCode::SERVICE_UNAVAILABLE, "draining\n")
+    } else {
+        (http::StatusCode::OK, "ok\n")
+    }
+}
+
+/// Serves `GET /metrics` (and `GET /healthz` with `health`) on `addr`, on a thread of its
+/// own. The operations listener asks for no client certificate: the main port
+/// authenticates every request, and an exempt path there would be a hole in the front door.
+pub(crate) fn serve(addr: SocketAddr, health: bool) -> Result<(), Failure> {
     let metrics = Arc::new(Metrics::new());
     certauth_core::observe::install(metrics.clone());
     let listener = std::net::TcpListener::bind(addr)
@@ -209,7 +230,12 @@ pub(crate) fn serve(addr: SocketAddr) -> Result<(), Failure> {
                 return warn!("--metrics: cannot use the listener");
             };
             info!("metrics on http://{addr}/metrics");
-            let app = axum::Router::new().route(
+            let mut app = axum::Router::new();
+            if health {
+                info!("health on http://{addr}/healthz");
+                app = app.route("/healthz", axum::routing::get(healthz));
+            }
+            let app = app.route(
                 "/metrics",
                 axum::routing::get(move || {
                     let body = metrics.render();

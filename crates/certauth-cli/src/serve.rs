@@ -159,6 +159,10 @@ pub(crate) struct Args {
     /// handshake failures, open and dropped connections, reloads, decision time).
     #[arg(long, value_name = "ADDR")]
     pub(crate) metrics: Option<SocketAddr>,
+    /// Also answer `GET /healthz` on the --metrics address, without a client certificate:
+    /// 200 `ok` while serving, 503 `draining` after SIGTERM or SIGINT.
+    #[arg(long, requires = "metrics")]
+    pub(crate) health: bool,
     /// Log format.
     #[arg(long, value_enum, default_value = "text")]
     pub(crate) log_format: LogFormat,
@@ -351,7 +355,7 @@ pub(crate) fn run(args: Args) -> Outcome {
     init_logging(args.log_format);
     let server = configure(&args)?;
     if let Some(addr) = args.metrics {
-        crate::metrics::serve(addr)?;
+        crate::metrics::serve(addr, args.health)?;
     }
     if args.socketio && args.runtime == Runtime::Smol {
         return Err(usage(
@@ -434,6 +438,11 @@ impl Reloader {
 
 /// SIGINT or SIGTERM (what docker, systemd and Kubernetes send): either starts the drain.
 async fn shutdown_signal() {
+    wait_for_shutdown_signal().await;
+    crate::metrics::draining();
+}
+
+async fn wait_for_shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

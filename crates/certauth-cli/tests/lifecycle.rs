@@ -508,3 +508,60 @@ fn metrics_count_known_traffic() {
         drop(ws);
     }
 }
+
+/// `GET /healthz` on the operations listener (`--metrics ADDR --health`): the status line
+/// and body.
+fn healthz(addr: SocketAddr) -> String {
+    let Ok(mut tcp) = TcpStream::connect(addr) else {
+        return "no connection".into();
+    };
+    let _ = tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n");
+    let text = String::from_utf8_lossy(&suite::read_to_close(&mut tcp)).into_owned();
+    let status = text.lines().next().unwrap_or("").to_owned();
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b).trim();
+    format!("{status} {body}")
+}
+
+#[test]
+fn health_answers_without_a_certificate_until_the_drain() {
+    let pki = Pki::new();
+    let dir = Dir::new("health");
+    let maddr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let metrics_arg = maddr.to_string();
+    let extra = ["--metrics", &metrics_arg, "--health", "--grace", "4"];
+    let (server, addr) = serve(&pki, &dir, &extra, None);
+    let started = Instant::now();
+    let mut got = healthz(maddr);
+    while got == "no connection" && started.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+        got = healthz(maddr);
+    }
+    assert_eq!(got, "HTTP/1.1 200 OK ok");
+    // A WebSocket that never answers the 1001 close holds the drain for the grace period.
+    let tls = suite::connect(addr, suite::tls_client(&pki, Some(&pki.trusted))).unwrap();
+    let (_ws, _) = tungstenite::client::client("wss://localhost/chat", tls).unwrap();
+    let pid = server.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let started = Instant::now();
+    let mut got = healthz(maddr);
+    while got != "HTTP/1.1 503 Service Unavailable draining"
+        && started.elapsed() < Duration::from_secs(3)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+        got = healthz(maddr);
+    }
+    assert_eq!(got, "HTTP/1.1 503 Service Unavailable draining");
+    // --health needs the operations listener.
+    let out = Command::new(env!("CARGO_BIN_EXE_certauth"))
+        .args(["serve", "--health"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--metrics"));
+}
