@@ -816,10 +816,10 @@ impl Config {
         }?;
         // The key last: a TLS peer whose key type the provider could not verify finished
         // the handshake without proving possession, and is refused here whatever else
-        // holds. A proxy checked possession itself; only strength applies.
+        // holds. A proxy checked possession itself; only the algorithm and strength count.
         let checked = match id.origin {
             Origin::TlsPeer => keys::check(&id.certificate, peer.key_support),
-            Origin::ProxyHeader => keys::check_strength(&id.certificate),
+            Origin::ProxyHeader => keys::check(&id.certificate, KeySupport::ALL),
         };
         match checked {
             Ok(()) => Ok(id),

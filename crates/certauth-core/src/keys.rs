@@ -9,8 +9,14 @@
 //!
 //! - [`KeyProblem::Weak`] (`WEAK_KEY`): RSA under [`MIN_RSA_BITS`].
 //! - [`KeyProblem::Unsupported`] (`UNSUPPORTED_KEY_TYPE`): a key type the provider cannot
-//!   verify (P-521 on ring, Ed448, RSA-PSS keys, other curves, DSA, …), or RSA over
+//!   verify (P-521 on ring, Ed448, RSA-PSS keys), or one certauth never accepts: DSA, EC
+//!   curves other than P-256, P-384 and P-521 (P-192, secp256k1, brainpool), RSA over
 //!   [`MAX_RSA_BITS`].
+//!
+//! The same table applies in every mode: chain verification ([`crate::verify`], so
+//! `certauth verify` and header mode) refuses with [`KeySupport::ALL`] (someone else checked
+//! possession, only the algorithm and strength count); the TLS decision with the provider's
+//! support.
 //!
 //! The invariant the two readers keep: the TLS verifier skips a signature only for a key
 //! that [`check`] refuses with the support the decision uses. The decision's support is
@@ -43,6 +49,9 @@ pub enum KeyKind {
     Ed25519,
     /// Ed448.
     Ed448,
+    /// RSA restricted to PSS (id-RSASSA-PSS). No rustls provider verifies its handshake
+    /// signatures; a proxy's TLS stack may.
+    RsaPss,
 }
 
 impl KeyKind {
@@ -54,6 +63,7 @@ impl KeyKind {
             Self::P521 => 1 << 3,
             Self::Ed25519 => 1 << 4,
             Self::Ed448 => 1 << 5,
+            Self::RsaPss => 1 << 6,
         }
     }
 }
@@ -73,6 +83,13 @@ impl KeySupport {
         .with(KeyKind::P384)
         .with(KeyKind::Ed25519);
 
+    /// Every kind: where someone else checked possession (a proxy's TLS stack, or
+    /// `certauth verify`), only strength and the curve or algorithm count.
+    pub const ALL: Self = Self::COMMON
+        .with(KeyKind::P521)
+        .with(KeyKind::Ed448)
+        .with(KeyKind::RsaPss);
+
     /// With `kind` added.
     pub const fn with(self, kind: KeyKind) -> Self {
         Self(self.0 | kind.bit())
@@ -91,13 +108,14 @@ impl KeySupport {
 
 impl fmt::Debug for KeySupport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const ALL: [KeyKind; 6] = [
+        const ALL: [KeyKind; 7] = [
             KeyKind::Rsa,
             KeyKind::P256,
             KeyKind::P384,
             KeyKind::P521,
             KeyKind::Ed25519,
             KeyKind::Ed448,
+            KeyKind::RsaPss,
         ];
         f.debug_set()
             .entries(ALL.iter().filter(|k| self.contains(**k)))
@@ -147,8 +165,10 @@ impl fmt::Display for KeyProblem {
             ),
             Self::Unsupported { key } => write!(
                 f,
-                "client key is {key}, whose handshake signature the TLS provider cannot \
-                 verify; use RSA, P-256, P-384 or Ed25519 (P-521 with the aws-lc-rs provider)"
+                "client key is {key}, which certauth does not authenticate here: it accepts \
+                 RSA (2048-8192 bits), ECDSA P-256, P-384 and P-521, Ed25519 and Ed448, and \
+                 over TLS only the keys the provider verifies (ring: RSA, P-256, P-384, \
+                 Ed25519; aws-lc-rs adds P-521)"
             ),
         }
     }
@@ -185,21 +205,14 @@ pub fn check(cert: &ClientCertificate, support: KeySupport) -> Result<(), KeyPro
         PublicKeyAlgorithm::Ec(Curve::P521) => Some(KeyKind::P521),
         PublicKeyAlgorithm::Ed25519 => Some(KeyKind::Ed25519),
         PublicKeyAlgorithm::Ed448 => Some(KeyKind::Ed448),
+        PublicKeyAlgorithm::RsaPss { bits } if bits < MIN_RSA_BITS => {
+            return Err(KeyProblem::Weak { key: describe(alg) });
+        }
+        PublicKeyAlgorithm::RsaPss { bits } if bits <= MAX_RSA_BITS => Some(KeyKind::RsaPss),
         _ => None,
     };
     match kind {
         Some(kind) if support.contains(kind) => Ok(()),
         _ => Err(KeyProblem::Unsupported { key: describe(alg) }),
-    }
-}
-
-/// Only the strength rule, for a certificate whose key possession someone else checked (a
-/// TLS-terminating proxy): RSA under [`MIN_RSA_BITS`] is [`KeyProblem::Weak`].
-pub fn check_strength(cert: &ClientCertificate) -> Result<(), KeyProblem> {
-    match cert.public_key_algorithm() {
-        alg @ PublicKeyAlgorithm::Rsa { bits } if bits < MIN_RSA_BITS => {
-            Err(KeyProblem::Weak { key: describe(alg) })
-        }
-        _ => Ok(()),
     }
 }

@@ -15,22 +15,24 @@ use std::sync::{Arc, OnceLock};
 
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{
-    CertificateDer, CertificateRevocationListDer, SignatureVerificationAlgorithm, TrustAnchor,
-    UnixTime,
+    CertificateDer, CertificateRevocationListDer, SignatureVerificationAlgorithm, UnixTime,
 };
 use webpki::{
     CertRevocationList, EndEntityCert, ExpirationPolicy, KeyUsage, OwnedCertRevocationList,
     RevocationCheckDepth, RevocationOptionsBuilder, UnknownStatusPolicy,
 };
 
-use crate::asn1::{Reader, tag};
 use crate::cert::{CertLimits, ClientCertificate, X509Error};
 use crate::time::Time;
 
+mod anchors;
 mod cache;
+mod crl;
 
+pub use anchors::TrustAnchors;
 use cache::{Cache, Window};
 pub use cache::{CacheStats, DEFAULT_CACHE_ENTRIES};
+use crl::CrlFacts;
 
 /// The signature algorithms verification may use: a crypto provider's
 /// `signature_verification_algorithms.all` (rustls), or webpki's own constants.
@@ -58,6 +60,26 @@ pub enum TrustConfigError {
         /// Its subject (RFC 4514).
         subject: String,
     },
+    /// A CA certificate breaks a rule a trust anchor must keep (RFC 5280, as OpenSSL checks
+    /// the root too and webpki does not).
+    BadAnchor {
+        /// Position in the input, from 0.
+        index: usize,
+        /// Its subject (RFC 4514).
+        subject: String,
+        /// The rule, and the clause.
+        rule: String,
+    },
+    /// A CRL breaks a rule OpenSSL checks before believing it.
+    BadCrl {
+        /// Position in the input, from 0.
+        index: usize,
+        /// OpenSSL's name for it (`UNHANDLED_CRITICAL_CRL_EXTENSION`,
+        /// `KEYUSAGE_NO_CRL_SIGN`).
+        code: &'static str,
+        /// The rule, and the clause.
+        rule: String,
+    },
     /// webpki refused a trust anchor or CRL.
     Rejected {
         /// What was refused (`trust anchor 0`, `CRL 1`).
@@ -81,6 +103,18 @@ impl fmt::Display for TrustConfigError {
                  not set); to accept one specific client certificate, pin its SHA-256 \
                  fingerprint with a policy instead"
             ),
+            Self::BadAnchor {
+                index,
+                subject,
+                rule,
+            } => write!(
+                f,
+                "certificate {index} ({subject}) cannot be a trust anchor: {rule}; fix or remove \
+                 it (certauth serve --skip-bad-roots leaves such roots out with a warning)"
+            ),
+            Self::BadCrl { index, code, rule } => {
+                write!(f, "CRL {index} is not believed ({code}): {rule}")
+            }
             Self::Rejected { what, reason } => write!(f, "{what} refused: {reason}"),
         }
     }
@@ -115,72 +149,17 @@ pub fn certificates_from_pem_or_der(
     Ok(certs)
 }
 
-/// The CA certificates client chains must lead to.
-#[derive(Clone, Debug)]
-pub struct TrustAnchors {
-    anchors: Vec<TrustAnchor<'static>>,
-    certs: Vec<ClientCertificate>,
-}
-
-impl TrustAnchors {
-    /// From PEM (one or more `CERTIFICATE` blocks) or one DER certificate. Every
-    /// certificate must be a CA certificate.
-    pub fn from_pem(input: &[u8]) -> Result<Self, TrustConfigError> {
-        Self::from_der(certificates_from_pem_or_der(input)?)
-    }
-
-    /// From DER certificates. Every certificate must be a CA certificate.
-    pub fn from_der(
-        certs: impl IntoIterator<Item = CertificateDer<'static>>,
-    ) -> Result<Self, TrustConfigError> {
-        let mut anchors = Vec::new();
-        let mut parsed = Vec::new();
-        for (index, der) in certs.into_iter().enumerate() {
-            let cert = ClientCertificate::from_der(&der)
-                .map_err(|source| TrustConfigError::Malformed { index, source })?;
-            if !cert.basic_constraints().is_some_and(|bc| bc.ca) {
-                return Err(TrustConfigError::NotCa {
-                    index,
-                    subject: cert.subject().to_rfc4514(),
-                });
-            }
-            let anchor = webpki::anchor_from_trusted_cert(&der)
-                .map_err(|e| TrustConfigError::Rejected {
-                    what: format!("trust anchor {index}"),
-                    reason: format!("{e:?}"),
-                })?
-                .to_owned();
-            anchors.push(anchor);
-            parsed.push(cert);
-        }
-        if anchors.is_empty() {
-            return Err(TrustConfigError::NoCertificates);
-        }
-        Ok(Self {
-            anchors,
-            certs: parsed,
-        })
-    }
-
-    /// The CA certificates.
-    pub fn certificates(&self) -> &[ClientCertificate] {
-        &self.certs
-    }
-
-    /// The CA subjects as DER Names, e.g. for the TLS CertificateRequest hints.
-    pub fn subjects(&self) -> impl Iterator<Item = &[u8]> {
-        self.certs.iter().map(|c| c.subject().raw())
-    }
-
-    /// How many anchors there are (never zero).
-    pub fn len(&self) -> usize {
-        self.anchors.len()
-    }
-
-    /// Always false: an empty set cannot be built.
-    pub fn is_empty(&self) -> bool {
-        self.anchors.is_empty()
-    }
+/// Which purpose the leaf must be valid for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Purpose {
+    /// TLS client authentication (what certauth does): an extended key usage, if present,
+    /// must include clientAuth, and a key usage, if present, digitalSignature.
+    #[default]
+    ClientAuth,
+    /// TLS server authentication: for tools (and path-validation test suites) that check
+    /// server certificates with the same rules.
+    ServerAuth,
 }
 
 /// Which certificates CRLs are checked for.
@@ -222,6 +201,7 @@ pub struct ChainVerifier {
     unknown_revocation: UnknownRevocation,
     enforce_crl_expiry: bool,
     max_chain_len: usize,
+    purpose: Purpose,
     algorithms: SignatureAlgorithms,
     cert_limits: CertLimits,
     cache_entries: usize,
@@ -283,6 +263,7 @@ impl ChainVerifier {
             unknown_revocation: UnknownRevocation::default(),
             enforce_crl_expiry: true,
             max_chain_len: DEFAULT_MAX_CHAIN_LEN,
+            purpose: Purpose::ClientAuth,
             algorithms,
             cert_limits: CertLimits::DEFAULT,
             cache_entries: DEFAULT_CACHE_ENTRIES,
@@ -311,6 +292,12 @@ impl ChainVerifier {
         self.cache.stats()
     }
 
+    /// The purpose the leaf must be valid for (default [`Purpose::ClientAuth`]).
+    pub fn with_purpose(mut self, purpose: Purpose) -> Self {
+        self.purpose = purpose;
+        self.reconfigured()
+    }
+
     /// Intermediates to use besides the ones the client presents (for clients that send
     /// only their leaf).
     pub fn with_intermediates(
@@ -337,10 +324,33 @@ impl ChainVerifier {
                 what: format!("CRL {i}"),
                 reason,
             };
+            let facts = CrlFacts::read(&der)
+                .ok_or_else(|| rejected("no readable nextUpdate (RFC 5280 5.1.2.5)".into()))?;
+            // Checked before the CRL is believed, as OpenSSL does (webpki does not).
+            if let Some(oid) = facts.unhandled_critical {
+                return Err(TrustConfigError::BadCrl {
+                    index: i,
+                    code: "UNHANDLED_CRITICAL_CRL_EXTENSION",
+                    rule: format!(
+                        "its extension {oid} is critical and not one a CRL may mark critical \
+                         (RFC 5280 5.2: CRLNumber MUST be non-critical)"
+                    ),
+                });
+            }
+            let issuers = self.anchors.certs.iter().chain(&self.intermediates);
+            if let Some(ca) = issuers.into_iter().find(|c| facts.issuer_lacks_crl_sign(c)) {
+                return Err(TrustConfigError::BadCrl {
+                    index: i,
+                    code: "KEYUSAGE_NO_CRL_SIGN",
+                    rule: format!(
+                        "its issuer {} has a key usage without cRLSign (RFC 5280 4.2.1.3)",
+                        ca.subject().to_rfc4514()
+                    ),
+                });
+            }
             let crl =
                 OwnedCertRevocationList::from_der(&der).map_err(|e| rejected(format!("{e:?}")))?;
-            let next = crl_next_update(&der)
-                .ok_or_else(|| rejected("no readable nextUpdate (RFC 5280 5.1.2.5)".into()))?;
+            let next = facts.next_update;
             next_update = Some(next_update.map_or(next, |n| n.min(next)));
             list.push(CertRevocationList::from(crl));
         }
@@ -475,7 +485,9 @@ impl ChainVerifier {
     /// When a verified path's result holds: within every certificate's validity on it, and
     /// before the CRLs' nextUpdate when their expiry is enforced.
     fn window(&self, chain: &VerifiedChain) -> Window {
-        let on_path = std::iter::once(&chain.leaf).chain(&chain.intermediates);
+        let on_path = std::iter::once(&chain.leaf)
+            .chain(&chain.intermediates)
+            .chain(&chain.anchor);
         let mut w = Window {
             from: i64::MIN,
             until: i64::MAX,
@@ -507,13 +519,17 @@ impl ChainVerifier {
                 oid: oid.to_string(),
             });
         }
+        // One key table in every mode (crate::keys): here only the algorithm and strength
+        // count, as possession is the TLS layer's (or a proxy's) to check.
+        crate::keys::check(&leaf, crate::keys::KeySupport::ALL).map_err(VerifyError::Key)?;
         // A TLS client certificate signs the handshake (RFC 8446 4.4.2.2, RFC 5246 7.4.8),
         // so a key usage without digitalSignature does not allow it (RFC 5280 4.2.1.3).
         // OpenSSL also lets keyAgreement alone pass, for static-DH client certificates no
         // TLS stack we run on supports; certauth does not.
-        if leaf
-            .key_usage()
-            .is_some_and(|ku| !ku.contains(crate::cert::KeyUsage::DIGITAL_SIGNATURE))
+        if self.purpose == Purpose::ClientAuth
+            && leaf
+                .key_usage()
+                .is_some_and(|ku| !ku.contains(crate::cert::KeyUsage::DIGITAL_SIGNATURE))
         {
             return Err(VerifyError::InvalidPurpose);
         }
@@ -564,17 +580,54 @@ impl ChainVerifier {
             Err(_) => None, // no CRLs configured
         };
 
+        // webpki trusts an anchor without looking at its validity; OpenSSL does not. A path
+        // ending at an anchor outside its validity is refused here, so that webpki goes on
+        // to another path, and the refusal names the anchor if none is left.
+        let anchor_problem = std::cell::RefCell::new(None);
+        let anchor_in_validity = |path: &webpki::VerifiedPath<'_>| {
+            let Some(cert) = self.anchors.certificate_of(path.anchor()) else {
+                return Ok(());
+            };
+            let t = Time::from(now);
+            let (from, until) = (cert.not_before(), cert.not_after());
+            let problem = if t.unix_seconds() > until.unix_seconds() {
+                VerifyError::AnchorExpired {
+                    subject: cert.subject().to_rfc4514(),
+                    now: t,
+                    not_after: until,
+                }
+            } else if t.unix_seconds() < from.unix_seconds() {
+                VerifyError::AnchorNotYetValid {
+                    subject: cert.subject().to_rfc4514(),
+                    now: t,
+                    not_before: from,
+                }
+            } else {
+                return Ok(());
+            };
+            anchor_problem.replace(Some(problem));
+            Err(webpki::Error::CertExpired {
+                time: now,
+                not_after: now,
+            })
+        };
         let path = ee
             .verify_for_usage(
                 self.algorithms,
                 &self.anchors.anchors,
                 &intermediates,
                 now,
-                KeyUsage::client_auth(),
+                match self.purpose {
+                    Purpose::ClientAuth => KeyUsage::client_auth(),
+                    Purpose::ServerAuth => KeyUsage::server_auth(),
+                },
                 revocation,
-                None,
+                Some(&anchor_in_validity),
             )
-            .map_err(|e| self.map_error(e, &leaf, &presented, now))?;
+            .map_err(|e| match anchor_problem.take() {
+                Some(problem) => problem,
+                None => self.map_error(e, &leaf, &presented, now),
+            })?;
 
         let mut verified = Vec::new();
         for der in path.intermediate_certificates() {
@@ -598,20 +651,11 @@ impl ChainVerifier {
                 });
             }
         }
-        let anchor = path.anchor();
-        let anchor_index = self
-            .anchors
-            .anchors
-            .iter()
-            .position(|a| {
-                a.subject == anchor.subject
-                    && a.subject_public_key_info == anchor.subject_public_key_info
-            })
-            .unwrap_or(0);
+        let anchor_cert = self.anchors.certificate_of(path.anchor()).cloned();
         let verified = VerifiedChain {
             leaf,
             intermediates: verified,
-            anchor: self.anchors.certs.get(anchor_index).cloned(),
+            anchor: anchor_cert,
             reused: false,
         };
         self.cache
@@ -660,6 +704,7 @@ impl ChainVerifier {
             #[allow(deprecated)]
             W::RequiredEkuNotFound => VerifyError::InvalidPurpose,
             W::CertRevoked => VerifyError::Revoked,
+            W::IssuerNotCrlSigner => VerifyError::CrlIssuerKeyUsage,
             W::UnknownRevocationStatus => VerifyError::RevocationUnknown,
             W::CrlExpired { next_update, .. } => VerifyError::CrlExpired {
                 next_update: Time::from(next_update),
@@ -728,9 +773,12 @@ impl ChainVerifier {
         leaf: &ClientCertificate,
         presented: &[ClientCertificate],
     ) -> VerifyError {
+        // The presented certificates first, then the configured intermediates (`--chain`):
+        // OpenSSL builds from both.
+        let known: Vec<&ClientCertificate> = presented.iter().chain(&self.intermediates).collect();
         let mut current = leaf;
         let mut depth = 0usize;
-        let mut used = vec![false; presented.len()];
+        let mut used = vec![false; known.len()];
         loop {
             if current.subject() == current.issuer() {
                 return if depth == 0 {
@@ -739,7 +787,7 @@ impl ChainVerifier {
                     VerifyError::SelfSignedInChain
                 };
             }
-            let next = presented
+            let next = known
                 .iter()
                 .enumerate()
                 .find(|(i, c)| !used[*i] && c.subject() == current.issuer());
@@ -758,20 +806,6 @@ impl ChainVerifier {
 
 fn seconds(now: UnixTime) -> i64 {
     i64::try_from(now.as_secs()).unwrap_or(i64::MAX)
-}
-
-/// A CRL's nextUpdate (Unix seconds): `CertificateList.tbsCertList.nextUpdate`, after the
-/// optional version, the signature algorithm, the issuer and thisUpdate.
-fn crl_next_update(der: &[u8]) -> Option<i64> {
-    let list = Reader::new(der).read(tag::SEQUENCE).ok()?;
-    let tbs = list.reader().read(tag::SEQUENCE).ok()?;
-    let mut t = tbs.reader();
-    t.read_optional(tag::INTEGER).ok()?;
-    t.read(tag::SEQUENCE).ok()?;
-    t.read(tag::SEQUENCE).ok()?;
-    t.read_any().ok()?;
-    let next = t.read_any().ok()?;
-    Some(Time::from_der(next)?.unix_seconds())
 }
 
 /// A chain that verified: the client's certificate, the intermediates used, and the trust
@@ -878,6 +912,25 @@ pub enum VerifyError {
         /// The certificate's notBefore.
         not_before: Time,
     },
+    /// The trust anchor the path leads to has expired. `CERT_HAS_EXPIRED`, as OpenSSL names
+    /// it for any certificate on the path.
+    AnchorExpired {
+        /// The anchor's subject (RFC 4514).
+        subject: String,
+        /// The verification time.
+        now: Time,
+        /// The anchor's notAfter.
+        not_after: Time,
+    },
+    /// The trust anchor the path leads to is not valid yet. `CERT_NOT_YET_VALID`.
+    AnchorNotYetValid {
+        /// The anchor's subject (RFC 4514).
+        subject: String,
+        /// The verification time.
+        now: Time,
+        /// The anchor's notBefore.
+        not_before: Time,
+    },
     /// A lone self-signed certificate that is not a trust anchor.
     /// `DEPTH_ZERO_SELF_SIGNED_CERT`.
     DepthZeroSelfSigned,
@@ -898,6 +951,8 @@ pub enum VerifyError {
     InvalidPurpose,
     /// Revoked by a configured CRL. `CERT_REVOKED`.
     Revoked,
+    /// A CRL's issuer on the path has a key usage without cRLSign. `KEYUSAGE_NO_CRL_SIGN`.
+    CrlIssuerKeyUsage,
     /// No configured CRL covers a certificate and unknown status is denied.
     /// `UNABLE_TO_GET_CRL`.
     RevocationUnknown,
@@ -919,6 +974,9 @@ pub enum VerifyError {
     PathLengthExceeded,
     /// A name constraint on the path is violated. `NAME_CONSTRAINTS_VIOLATION`.
     NameConstraintViolation,
+    /// The client's key is weak (`WEAK_KEY`) or of an algorithm certauth does not accept
+    /// (`UNSUPPORTED_KEY_TYPE`): the table of [`crate::keys`].
+    Key(crate::keys::KeyProblem),
     /// Any other refusal by webpki. `CERT_REJECTED`.
     Rejected {
         /// webpki's reason.
@@ -935,8 +993,8 @@ impl VerifyError {
             Self::Malformed { source, .. } => source.code(),
             Self::BadEncoding { .. } => "MALFORMED_CERTIFICATE",
             Self::InvalidExtension { .. } => "INVALID_EXTENSION",
-            Self::Expired { .. } => "CERT_HAS_EXPIRED",
-            Self::NotYetValid { .. } => "CERT_NOT_YET_VALID",
+            Self::Expired { .. } | Self::AnchorExpired { .. } => "CERT_HAS_EXPIRED",
+            Self::NotYetValid { .. } | Self::AnchorNotYetValid { .. } => "CERT_NOT_YET_VALID",
             Self::DepthZeroSelfSigned => "DEPTH_ZERO_SELF_SIGNED_CERT",
             Self::SelfSignedInChain => "SELF_SIGNED_CERT_IN_CHAIN",
             Self::LeafIssuerUnknown => "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
@@ -945,10 +1003,12 @@ impl VerifyError {
             Self::UnsupportedSignatureAlgorithm => "UNSUPPORTED_SIGNATURE_ALGORITHM",
             Self::InvalidPurpose => "INVALID_PURPOSE",
             Self::Revoked => "CERT_REVOKED",
+            Self::CrlIssuerKeyUsage => "KEYUSAGE_NO_CRL_SIGN",
             Self::RevocationUnknown => "UNABLE_TO_GET_CRL",
             Self::CrlExpired { .. } => "CRL_HAS_EXPIRED",
             Self::CaUsedAsEndEntity => "CA_USED_AS_END_ENTITY",
             Self::InvalidCa => "INVALID_CA",
+            Self::Key(k) => k.code(),
             Self::UnsupportedVersion => "UNSUPPORTED_CERT_VERSION",
             Self::UnhandledCriticalExtension => "UNHANDLED_CRITICAL_EXTENSION",
             Self::PathLengthExceeded => "PATH_LENGTH_EXCEEDED",
@@ -985,6 +1045,23 @@ impl fmt::Display for VerifyError {
             Self::NotYetValid { now, not_before } => {
                 write!(f, "certificate not valid before {not_before} (now {now})")
             }
+            Self::AnchorExpired {
+                subject,
+                now,
+                not_after,
+            } => write!(
+                f,
+                "the trust anchor {subject} expired at {not_after} (now {now}); replace it in \
+                 the CA bundle"
+            ),
+            Self::AnchorNotYetValid {
+                subject,
+                now,
+                not_before,
+            } => write!(
+                f,
+                "the trust anchor {subject} is not valid before {not_before} (now {now})"
+            ),
             Self::DepthZeroSelfSigned => f.write_str("self-signed certificate is not trusted"),
             Self::SelfSignedInChain => {
                 f.write_str("chain ends in a self-signed certificate that is not trusted")
@@ -1002,6 +1079,9 @@ impl fmt::Display for VerifyError {
                  lacks clientAuth, or its key usage lacks digitalSignature)",
             ),
             Self::Revoked => f.write_str("certificate is revoked"),
+            Self::CrlIssuerKeyUsage => f.write_str(
+                "a CRL was signed by a CA whose key usage does not allow CRL signing (cRLSign)",
+            ),
             Self::RevocationUnknown => {
                 f.write_str("no configured CRL covers a certificate and unknown status is denied")
             }
@@ -1026,6 +1106,7 @@ impl fmt::Display for VerifyError {
                 f.write_str("an intermediate's path length limit is exceeded")
             }
             Self::NameConstraintViolation => f.write_str("a name constraint is violated"),
+            Self::Key(k) => write!(f, "{k}"),
             Self::Rejected { detail } => write!(f, "certificate rejected: {detail}"),
         }
     }

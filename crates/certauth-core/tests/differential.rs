@@ -35,7 +35,11 @@ fn certauth_and_x509_cert_read_every_real_world_certificate_alike() {
         };
         for der in ders {
             let verdict = compare(&der);
-            let webpki = if webpki_reads(&der) { "webpki reads" } else { "webpki refuses" };
+            let webpki = if webpki_reads(&der) {
+                "webpki reads"
+            } else {
+                "webpki refuses"
+            };
             let key = match &verdict {
                 Ok(Verdict::Agree) => format!("both read ({webpki})"),
                 Ok(Verdict::BothRefuse) => format!("both refuse ({webpki})"),

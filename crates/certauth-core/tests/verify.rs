@@ -140,6 +140,21 @@ fn unknown_issuers_are_named_as_openssl_names_them() {
         code(&v, &[&foreign_deep, &other_inter.cert, &other.cert]),
         "SELF_SIGNED_CERT_IN_CHAIN"
     );
+    // The same when the intermediates are configured (`--chain`) rather than presented.
+    let configured = verifier(&root)
+        .with_intermediates([other_inter.cert.der.clone(), other.cert.der.clone()])
+        .unwrap();
+    assert_eq!(
+        code(&configured, &[&foreign_deep]),
+        "SELF_SIGNED_CERT_IN_CHAIN"
+    );
+    let configured = verifier(&root)
+        .with_intermediates([other_inter.cert.der.clone()])
+        .unwrap();
+    assert_eq!(
+        code(&configured, &[&foreign_deep]),
+        "UNABLE_TO_GET_ISSUER_CERT_LOCALLY"
+    );
 
     // A self-signed leaf.
     let key = certauth_testkit::key(KeyKind::P256);
@@ -633,4 +648,256 @@ fn a_validity_before_1970_is_named_in_the_detail() {
     let err = v.verify(&[old], now()).unwrap_err();
     assert_eq!(err.code(), "MALFORMED_CERTIFICATE", "{err:?}");
     assert!(err.to_string().contains("before 1970"), "{err}");
+}
+
+/// A self-signed CA made DER by DER: cA set, critical, plus `extra` extensions.
+fn crafted_root(
+    cn: &str,
+    extra: Vec<(String, bool, Vec<u8>)>,
+) -> (CertificateDer<'static>, rcgen::KeyPair) {
+    let key = certauth_testkit::key(KeyKind::P256);
+    let mut c = Crafted::new(der::simple_name(&[("CN", cn)]));
+    c.extensions.push((
+        "2.5.29.19".into(),
+        true,
+        der::seq(&[der::tlv(0x01, &[0xFF])]),
+    ));
+    c.extensions.extend(extra);
+    (CertificateDer::from(c.sign(&key, &key)), key)
+}
+
+/// The rules OpenSSL applies to a root and webpki does not: each refuses the bundle with
+/// the rule and its clause, or (for a large bundle) leaves the root out.
+#[test]
+fn trust_anchors_keep_the_rules_of_a_ca_certificate() {
+    type Extensions = Vec<(String, bool, Vec<u8>)>;
+    let rows: Vec<(&str, Extensions, Option<&[u8]>, &str)> = vec![
+        ("good", vec![], None, ""),
+        (
+            "unknown critical",
+            vec![("1.3.6.1.4.1.55738.666.1".into(), true, der::tlv(0x05, &[]))],
+            None,
+            "unknown critical extension 1.3.6.1.4.1.55738.666.1",
+        ),
+        (
+            "critical aki",
+            vec![(
+                "2.5.29.35".into(),
+                true,
+                der::seq(&[der::tlv(0x80, &[1, 2])]),
+            )],
+            None,
+            "authority key identifier is critical (RFC 5280 4.2.1.1",
+        ),
+        (
+            "critical ski",
+            vec![("2.5.29.14".into(), true, der::tlv(0x04, &[1, 2]))],
+            None,
+            "subject key identifier is critical (RFC 5280 4.2.1.2",
+        ),
+        (
+            "no keyCertSign",
+            vec![("2.5.29.15".into(), true, der::tlv(0x03, &[0x07, 0x80]))],
+            None,
+            "lacks keyCertSign",
+        ),
+        (
+            "empty subject",
+            vec![],
+            Some(&[0x30, 0x00]),
+            "subject is empty",
+        ),
+        (
+            "invalid aki",
+            vec![("2.5.29.35".into(), false, der::tlv(0x05, &[]))],
+            None,
+            "2.5.29.35 does not decode",
+        ),
+    ];
+    let good = crafted_root("good", vec![]).0;
+    for (name, extra, subject, rule) in rows {
+        let der = match subject {
+            Some(empty) => {
+                let key = certauth_testkit::key(KeyKind::P256);
+                let mut c = Crafted::new(empty.to_vec());
+                c.extensions.push((
+                    "2.5.29.19".into(),
+                    true,
+                    der::seq(&[der::tlv(0x01, &[0xFF])]),
+                ));
+                CertificateDer::from(c.sign(&key, &key))
+            }
+            None => crafted_root(name, extra).0,
+        };
+        let strict = TrustAnchors::from_der([good.clone(), der.clone()]);
+        let (lenient, skipped) =
+            TrustAnchors::from_der_skipping_bad([good.clone(), der.clone()]).unwrap();
+        if rule.is_empty() {
+            assert_eq!(strict.unwrap().len(), 2, "{name}");
+            assert!(skipped.is_empty());
+            continue;
+        }
+        let err = strict.unwrap_err();
+        assert!(
+            matches!(err, TrustConfigError::BadAnchor { index: 1, .. }),
+            "{name}: {err:?}"
+        );
+        assert!(err.to_string().contains(rule), "{name}: {err}");
+        assert!(err.to_string().contains("--skip-bad-roots"), "{err}");
+        assert_eq!(lenient.len(), 1, "{name}");
+        assert_eq!(skipped.len(), 1, "{name}");
+        // Alone, nothing is left: the rule is the error.
+        assert!(matches!(
+            TrustAnchors::from_der_skipping_bad([der]).unwrap_err(),
+            TrustConfigError::BadAnchor { .. }
+        ));
+    }
+}
+
+/// webpki does not look at an anchor's validity; OpenSSL does, and so does certauth, naming
+/// the anchor.
+#[test]
+fn an_anchor_outside_its_validity_refuses_its_chains() {
+    let key = certauth_testkit::key(KeyKind::P256);
+    let leaf_key = certauth_testkit::key(KeyKind::P256);
+    let name = der::simple_name(&[("CN", "Old Root")]);
+    let root_at = |not_before: &str, not_after: &str| {
+        let mut c = Crafted::new(name.clone());
+        c.not_before = der::utc_time(not_before);
+        c.not_after = der::utc_time(not_after);
+        c.extensions.push((
+            "2.5.29.19".into(),
+            true,
+            der::seq(&[der::tlv(0x01, &[0xFF])]),
+        ));
+        CertificateDer::from(c.sign(&key, &key))
+    };
+    let mut l = Crafted::new(der::simple_name(&[("CN", "under old root")]));
+    l.issuer = name.clone();
+    let leaf = CertificateDer::from(l.sign(&leaf_key, &key));
+    for (root, want) in [
+        (root_at("200101000000Z", "350101000000Z"), "OK"),
+        (
+            root_at("200101000000Z", "260101000000Z"),
+            "CERT_HAS_EXPIRED",
+        ),
+        (
+            root_at("270101000000Z", "350101000000Z"),
+            "CERT_NOT_YET_VALID",
+        ),
+    ] {
+        let anchors = TrustAnchors::from_der([root]).unwrap();
+        let v = ChainVerifier::new(anchors, webpki::ALL_VERIFICATION_ALGS);
+        match v.verify(std::slice::from_ref(&leaf), now()) {
+            Ok(_) => assert_eq!(want, "OK"),
+            Err(e) => {
+                assert_eq!(e.code(), want, "{e:?}");
+                assert!(e.to_string().contains("trust anchor CN=Old Root"), "{e}");
+            }
+        }
+    }
+}
+
+/// A CRL is checked before it is believed, as OpenSSL does: a critical extension a CRL may
+/// not mark critical, or an issuer whose key usage lacks cRLSign, refuses it at load.
+#[test]
+fn crls_that_openssl_would_not_believe_are_refused_at_load() {
+    use certauth_testkit::CraftedCrl;
+    let root = Authority::root("Root CRL");
+    let name = ClientCertificate::from_der(&root.cert.der)
+        .unwrap()
+        .subject()
+        .raw()
+        .to_vec();
+    let load = |crl: CraftedCrl, anchors: TrustAnchors| {
+        ChainVerifier::new(anchors, webpki::ALL_VERIFICATION_ALGS)
+            .with_crls([crl.sign(&root.cert.key)])
+    };
+    let anchors = || TrustAnchors::from_der([root.cert.der.clone()]).unwrap();
+    assert!(load(CraftedCrl::new(name.clone()), anchors()).is_ok());
+    // A critical CRLNumber (RFC 5280 5.2.3), and an unknown critical extension.
+    for (oid, value) in [
+        ("2.5.29.20", der::tlv(0x02, &[1])),
+        ("1.3.6.1.4.1.55738.666.2", der::tlv(0x05, &[])),
+    ] {
+        let mut crl = CraftedCrl::new(name.clone());
+        crl.extensions = vec![(oid.into(), true, value)];
+        let err = load(crl, anchors()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                TrustConfigError::BadCrl {
+                    code: "UNHANDLED_CRITICAL_CRL_EXTENSION",
+                    ..
+                }
+            ),
+            "{oid}: {err:?}"
+        );
+        assert!(err.to_string().contains(oid), "{err}");
+    }
+    // A critical issuingDistributionPoint is fine (webpki reads it).
+    let mut idp = CraftedCrl::new(name.clone());
+    idp.extensions.push((
+        "2.5.29.28".into(),
+        true,
+        der::seq(&[der::tlv(
+            0xA0,
+            &der::tlv(0xA0, &der::tlv(0x86, b"http://crl.example/root.crl")),
+        )]),
+    ));
+    let loaded = load(idp, anchors());
+    assert!(loaded.is_ok(), "{:?}", loaded.err());
+    // An anchor whose key usage lacks cRLSign cannot vouch for a CRL.
+    let key = certauth_testkit::key(KeyKind::P256);
+    let mut c = Crafted::new(der::simple_name(&[("CN", "No CRL Sign")]));
+    c.extensions.push((
+        "2.5.29.19".into(),
+        true,
+        der::seq(&[der::tlv(0x01, &[0xFF])]),
+    ));
+    c.extensions
+        .push(("2.5.29.15".into(), true, der::tlv(0x03, &[0x02, 0x04])));
+    let no_crl_sign = CertificateDer::from(c.sign(&key, &key));
+    let lacking = TrustAnchors::from_der([no_crl_sign]).unwrap();
+    let crl = CraftedCrl::new(der::simple_name(&[("CN", "No CRL Sign")])).sign(&key);
+    let err = ChainVerifier::new(lacking, webpki::ALL_VERIFICATION_ALGS)
+        .with_crls([crl])
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TrustConfigError::BadCrl {
+                code: "KEYUSAGE_NO_CRL_SIGN",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("CN=No CRL Sign"), "{err}");
+
+    // A presented intermediate lacking cRLSign, whose CRL covers the leaf: refused when the
+    // chain is verified, with OpenSSL's name.
+    let ica_key = certauth_testkit::key(KeyKind::P256);
+    let leaf_key = certauth_testkit::key(KeyKind::P256);
+    let ica_name = der::simple_name(&[("CN", "ICA No CRL Sign")]);
+    let mut ica = Crafted::new(ica_name.clone());
+    ica.issuer = name.clone();
+    ica.extensions.push((
+        "2.5.29.19".into(),
+        true,
+        der::seq(&[der::tlv(0x01, &[0xFF])]),
+    ));
+    ica.extensions
+        .push(("2.5.29.15".into(), true, der::tlv(0x03, &[0x02, 0x04])));
+    let ica = CertificateDer::from(ica.sign(&ica_key, &root.cert.key));
+    let mut leaf = Crafted::new(der::simple_name(&[("CN", "under ica")]));
+    leaf.issuer = ica_name.clone();
+    let leaf = CertificateDer::from(leaf.sign(&leaf_key, &ica_key));
+    let v = ChainVerifier::new(anchors(), webpki::ALL_VERIFICATION_ALGS)
+        .with_crls([CraftedCrl::new(ica_name).sign(&ica_key)])
+        .unwrap();
+    assert_eq!(
+        v.verify(&[leaf, ica], now()).unwrap_err().code(),
+        "KEYUSAGE_NO_CRL_SIGN"
+    );
 }

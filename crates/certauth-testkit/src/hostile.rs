@@ -528,9 +528,7 @@ pub fn run(harness: &impl Harness) {
         let report = server.outcome();
         let ok = if got.starts_with("HTTP/1.1 101") {
             Err(format!("accepted: {got:?}"))
-        } else if (got == unauthorized && report == "CERT_TOO_LARGE")
-            || report == "HANDSHAKE"
-        {
+        } else if (got == unauthorized && report == "CERT_TOO_LARGE") || report == "HANDSHAKE" {
             Ok(())
         } else {
             Err(format!("got {got:?} / {report:?}"))

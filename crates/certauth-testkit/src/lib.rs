@@ -413,6 +413,73 @@ impl Crafted {
     }
 }
 
+/// A CRL written DER by DER, for what rcgen cannot express (a critical CRLNumber, an
+/// unknown critical extension).
+pub struct CraftedCrl {
+    /// Name DER.
+    pub issuer: Vec<u8>,
+    /// Time DER (tag included).
+    pub this_update: Vec<u8>,
+    pub next_update: Vec<u8>,
+    /// Serial INTEGER contents of revoked certificates.
+    pub revoked: Vec<Vec<u8>>,
+    /// (dotted OID, critical, extnValue contents)
+    pub extensions: Vec<(String, bool, Vec<u8>)>,
+}
+
+impl CraftedCrl {
+    /// A v2 CRL from `issuer`, valid around the wall clock and [`NOW_SECS`], with a
+    /// non-critical CRLNumber of 1.
+    pub fn new(issuer: Vec<u8>) -> Self {
+        Self {
+            issuer,
+            this_update: der::utc_time("250101000000Z"),
+            next_update: der::utc_time("491231000000Z"),
+            revoked: Vec::new(),
+            extensions: vec![("2.5.29.20".into(), false, der::tlv(0x02, &[1]))],
+        }
+    }
+
+    /// Signs it with `signer`.
+    pub fn sign(&self, signer: &KeyPair) -> CertificateRevocationListDer<'static> {
+        use rcgen::SigningKey as _;
+        let alg = sig_alg_der(signer);
+        let mut tbs = der::tlv(0x02, &[1]);
+        tbs.extend(alg.clone());
+        tbs.extend(self.issuer.clone());
+        tbs.extend(self.this_update.clone());
+        tbs.extend(self.next_update.clone());
+        if !self.revoked.is_empty() {
+            let entries: Vec<Vec<u8>> = self
+                .revoked
+                .iter()
+                .map(|serial| der::seq(&[der::tlv(0x02, serial), self.this_update.clone()]))
+                .collect();
+            tbs.extend(der::seq(&entries));
+        }
+        if !self.extensions.is_empty() {
+            let exts: Vec<Vec<u8>> = self
+                .extensions
+                .iter()
+                .map(|(oid, critical, value)| {
+                    let mut e = der::oid(oid);
+                    if *critical {
+                        e.extend(der::tlv(0x01, &[0xFF]));
+                    }
+                    e.extend(der::tlv(0x04, value));
+                    der::tlv(0x30, &e)
+                })
+                .collect();
+            tbs.extend(der::tlv(0xA0, &der::seq(&exts)));
+        }
+        let tbs = der::tlv(0x30, &tbs);
+        let sig = signer.sign(&tbs).unwrap();
+        let mut bits = vec![0u8];
+        bits.extend(sig);
+        CertificateRevocationListDer::from(der::seq(&[tbs, alg, der::tlv(0x03, &bits)]))
+    }
+}
+
 fn sig_alg_der(key: &KeyPair) -> Vec<u8> {
     let alg = key.algorithm();
     if alg == &rcgen::PKCS_ECDSA_P256_SHA256 {

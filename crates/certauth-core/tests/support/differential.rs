@@ -77,7 +77,10 @@ fn same_fields(o: &ClientCertificate, t: &Certificate) -> Result<(), String> {
     }
     let secs = |t: &x509_cert::time::Time| i64::try_from(t.to_unix_duration().as_secs()).ok();
     let validity = [
-        (o.not_before().unix_seconds(), secs(&tbs.validity.not_before)),
+        (
+            o.not_before().unix_seconds(),
+            secs(&tbs.validity.not_before),
+        ),
         (o.not_after().unix_seconds(), secs(&tbs.validity.not_after)),
     ];
     for (ours, theirs) in validity {
@@ -109,7 +112,9 @@ fn same_fields(o: &ClientCertificate, t: &Certificate) -> Result<(), String> {
         .map(|e| (e.oid().as_bytes(), e.critical(), e.value()))
         .collect();
     if ours != theirs {
-        return Err(format!("extensions: certauth {ours:?}, x509-cert {theirs:?}"));
+        return Err(format!(
+            "extensions: certauth {ours:?}, x509-cert {theirs:?}"
+        ));
     }
     Ok(())
 }
@@ -179,7 +184,9 @@ pub(crate) fn explained_gap(der: &[u8]) -> Option<&'static str> {
         }
     }
     if c.serial_bytes().len() > 20 {
-        return Some("a serial over RFC 5280's 20 octets, which x509-cert enforces (OpenSSL does not)");
+        return Some(
+            "a serial over RFC 5280's 20 octets, which x509-cert enforces (OpenSSL does not)",
+        );
     }
     let short = |oid: certauth_core::Oid<'_>| oid.to_string().split('.').count() < 3;
     if short(c.signature_algorithm())
@@ -213,7 +220,9 @@ fn has_high_tag_number(der: &[u8]) -> bool {
         } else {
             let mut len = 0usize;
             for _ in 0..(first & 0x7F) {
-                len = len.checked_mul(256)?.checked_add(usize::from(*input.get(i)?))?;
+                len = len
+                    .checked_mul(256)?
+                    .checked_add(usize::from(*input.get(i)?))?;
                 i += 1;
             }
             len

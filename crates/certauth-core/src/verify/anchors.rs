@@ -1,0 +1,203 @@
+//! Trust anchors: the CA certificates client chains must lead to, held to the rules OpenSSL
+//! applies to a root as to any certificate on the path. webpki keeps only an anchor's
+//! subject, key and name constraints, so these checks are certauth's: at load time the
+//! certificate rules below, at verification time the anchor's validity
+//! ([`super::VerifyError::AnchorExpired`]).
+
+use rustls_pki_types::{CertificateDer, TrustAnchor};
+
+use super::{TrustConfigError, certificates_from_pem_or_der};
+use crate::cert::{ClientCertificate, KeyUsage};
+use crate::oid::known;
+
+/// Extensions OpenSSL handles when critical (`X509_supported_extension`), by their DER.
+const HANDLED_CRITICAL: [&[u8]; 12] = [
+    known::EXT_KEY_USAGE,
+    known::EXT_SUBJECT_ALT_NAME,
+    known::EXT_BASIC_CONSTRAINTS,
+    known::EXT_EXTENDED_KEY_USAGE,
+    known::EXT_NAME_CONSTRAINTS,
+    known::EXT_CRL_DISTRIBUTION_POINTS,
+    &[0x55, 0x1D, 0x20], // certificatePolicies
+    &[0x55, 0x1D, 0x21], // policyMappings
+    &[0x55, 0x1D, 0x24], // policyConstraints
+    &[0x55, 0x1D, 0x36], // inhibitAnyPolicy
+    &[0x60, 0x86, 0x48, 0x01, 0x86, 0xF8, 0x42, 0x01, 0x01], // netscape cert type
+    &[0x2B, 0x06, 0x01, 0x05, 0x05, 0x07, 0x01, 0x0E], // proxyCertInfo
+];
+
+/// The first rule `cert` breaks as a trust anchor, described with its clause.
+pub(super) fn broken_rule(cert: &ClientCertificate) -> Option<String> {
+    if cert.subject().is_empty() {
+        return Some(
+            "its subject is empty (RFC 5280 4.1.2.6: a CA's subject MUST be non-empty)".into(),
+        );
+    }
+    if let Some(oid) = cert.invalid_extension() {
+        return Some(format!(
+            "its extension {oid} does not decode (OpenSSL holds such a certificate invalid)"
+        ));
+    }
+    for e in cert.extensions().filter(|e| e.critical()) {
+        let oid = e.oid();
+        match oid.as_bytes() {
+            known::EXT_AUTHORITY_KEY_ID => {
+                return Some(
+                    "its authority key identifier is critical (RFC 5280 4.2.1.1: MUST be \
+                     non-critical)"
+                        .into(),
+                );
+            }
+            known::EXT_SUBJECT_KEY_ID => {
+                return Some(
+                    "its subject key identifier is critical (RFC 5280 4.2.1.2: MUST be \
+                     non-critical)"
+                        .into(),
+                );
+            }
+            der if !HANDLED_CRITICAL.contains(&der) => {
+                return Some(format!(
+                    "it has an unknown critical extension {oid} (RFC 5280 4.2: a certificate \
+                     with a critical extension it cannot process MUST be rejected)"
+                ));
+            }
+            _ => {}
+        }
+    }
+    if cert
+        .key_usage()
+        .is_some_and(|ku| !ku.contains(KeyUsage::KEY_CERT_SIGN))
+    {
+        return Some(
+            "its key usage lacks keyCertSign though basicConstraints says it is a CA (RFC 5280 \
+             4.2.1.3, 4.2.1.9)"
+                .into(),
+        );
+    }
+    None
+}
+
+/// The CA certificates client chains must lead to.
+#[derive(Clone, Debug)]
+pub struct TrustAnchors {
+    pub(super) anchors: Vec<TrustAnchor<'static>>,
+    pub(super) certs: Vec<ClientCertificate>,
+}
+
+impl TrustAnchors {
+    /// From PEM (one or more `CERTIFICATE` blocks) or one DER certificate. Every
+    /// certificate must be a CA certificate that keeps the rules of a trust anchor
+    /// ([`TrustConfigError::BadAnchor`]).
+    pub fn from_pem(input: &[u8]) -> Result<Self, TrustConfigError> {
+        Self::from_der(certificates_from_pem_or_der(input)?)
+    }
+
+    /// From DER certificates. Every certificate must be a CA certificate that keeps the
+    /// rules of a trust anchor.
+    pub fn from_der(
+        certs: impl IntoIterator<Item = CertificateDer<'static>>,
+    ) -> Result<Self, TrustConfigError> {
+        let (anchors, skipped) = Self::load(certs)?;
+        match skipped.into_iter().next() {
+            Some(first) => Err(first),
+            None => Ok(anchors),
+        }
+    }
+
+    /// As [`Self::from_pem`], but a certificate that breaks a trust-anchor rule is left out
+    /// rather than failing the whole bundle (a system bundle with one odd root): the
+    /// anchors, and why each left-out certificate was. Fails if none is left, or on input
+    /// that is not a certificate at all.
+    pub fn from_pem_skipping_bad(
+        input: &[u8],
+    ) -> Result<(Self, Vec<TrustConfigError>), TrustConfigError> {
+        Self::load(certificates_from_pem_or_der(input)?)
+    }
+
+    /// As [`Self::from_pem_skipping_bad`], from DER certificates.
+    pub fn from_der_skipping_bad(
+        certs: impl IntoIterator<Item = CertificateDer<'static>>,
+    ) -> Result<(Self, Vec<TrustConfigError>), TrustConfigError> {
+        Self::load(certs)
+    }
+
+    /// Every anchor that keeps the rules, and a `BadAnchor` for each that does not.
+    fn load(
+        certs: impl IntoIterator<Item = CertificateDer<'static>>,
+    ) -> Result<(Self, Vec<TrustConfigError>), TrustConfigError> {
+        let mut anchors = Vec::new();
+        let mut parsed = Vec::new();
+        let mut skipped = Vec::new();
+        for (index, der) in certs.into_iter().enumerate() {
+            let cert = ClientCertificate::from_der(&der)
+                .map_err(|source| TrustConfigError::Malformed { index, source })?;
+            let subject = || cert.subject().to_rfc4514();
+            if !cert.basic_constraints().is_some_and(|bc| bc.ca) {
+                return Err(TrustConfigError::NotCa {
+                    index,
+                    subject: subject(),
+                });
+            }
+            if let Some(rule) = broken_rule(&cert) {
+                skipped.push(TrustConfigError::BadAnchor {
+                    index,
+                    subject: subject(),
+                    rule,
+                });
+                continue;
+            }
+            let anchor = webpki::anchor_from_trusted_cert(&der)
+                .map_err(|e| TrustConfigError::Rejected {
+                    what: format!("trust anchor {index}"),
+                    reason: format!("{e:?}"),
+                })?
+                .to_owned();
+            anchors.push(anchor);
+            parsed.push(cert);
+        }
+        if anchors.is_empty() {
+            return Err(skipped
+                .into_iter()
+                .next()
+                .unwrap_or(TrustConfigError::NoCertificates));
+        }
+        Ok((
+            Self {
+                anchors,
+                certs: parsed,
+            },
+            skipped,
+        ))
+    }
+
+    /// The certificate `anchor` was made from.
+    pub(super) fn certificate_of(&self, anchor: &TrustAnchor<'_>) -> Option<&ClientCertificate> {
+        self.anchors
+            .iter()
+            .position(|a| {
+                a.subject == anchor.subject
+                    && a.subject_public_key_info == anchor.subject_public_key_info
+            })
+            .and_then(|i| self.certs.get(i))
+    }
+
+    /// The CA certificates.
+    pub fn certificates(&self) -> &[ClientCertificate] {
+        &self.certs
+    }
+
+    /// The CA subjects as DER Names, e.g. for the TLS CertificateRequest hints.
+    pub fn subjects(&self) -> impl Iterator<Item = &[u8]> {
+        self.certs.iter().map(|c| c.subject().raw())
+    }
+
+    /// How many anchors there are (never zero).
+    pub fn len(&self) -> usize {
+        self.anchors.len()
+    }
+
+    /// Always false: an empty set cannot be built.
+    pub fn is_empty(&self) -> bool {
+        self.anchors.is_empty()
+    }
+}
