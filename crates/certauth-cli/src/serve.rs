@@ -59,6 +59,11 @@ pub(crate) struct Args {
     /// mode, forwarded chains are verified again against them.
     #[arg(long, value_name = "ROOTS.pem")]
     pub(crate) ca: Option<FilePath>,
+    /// Leave out of --ca, with a warning, a CA certificate that cannot be a trust anchor (an
+    /// unknown critical extension, a critical key identifier, no keyCertSign, an empty
+    /// subject) instead of refusing to start: for large bundles with one odd root.
+    #[arg(long, requires = "ca")]
+    pub(crate) skip_bad_roots: bool,
     /// CRLs (PEM or DER; repeatable): a revoked client gets 401 CERT_REVOKED; a CRL past its
     /// nextUpdate refuses everyone it covers with CRL_HAS_EXPIRED (see --allow-expired-crl).
     #[arg(long, value_name = "CRL.pem", requires = "ca")]
@@ -250,8 +255,9 @@ fn read_configuration(
     let verifier = match &args.ca {
         Some(ca) => {
             let algorithms = provider.signature_verification_algorithms.all;
-            let mut v = crate::verify::verifier(ca, None, &args.crl, algorithms)?
-                .with_crl_expiry_enforced(!args.allow_expired_crl);
+            let mut v =
+                crate::verify::verifier(ca, None, &args.crl, algorithms, args.skip_bad_roots)?
+                    .with_crl_expiry_enforced(!args.allow_expired_crl);
             if args.deny_unknown_revocation {
                 v = v.with_unknown_revocation(UnknownRevocation::Deny);
             }

@@ -41,9 +41,20 @@ pub(crate) fn verifier(
     chain: Option<&std::path::Path>,
     crls: &[FilePath],
     algorithms: &'static [&'static dyn rustls::pki_types::SignatureVerificationAlgorithm],
+    skip_bad_roots: bool,
 ) -> Result<ChainVerifier, Failure> {
-    let anchors = TrustAnchors::from_pem(&read(ca)?)
-        .map_err(|e| Failure::Usage(format!("{}: {e}", shown(ca))))?;
+    let bytes = read(ca)?;
+    let bad =
+        |e: certauth_core::verify::TrustConfigError| Failure::Usage(format!("{}: {e}", shown(ca)));
+    let anchors = if skip_bad_roots {
+        let (anchors, skipped) = TrustAnchors::from_pem_skipping_bad(&bytes).map_err(bad)?;
+        for e in skipped {
+            tracing::warn!("{}: left out: {e}", shown(ca));
+        }
+        anchors
+    } else {
+        TrustAnchors::from_pem(&bytes).map_err(bad)?
+    };
     let mut v = ChainVerifier::new(anchors, algorithms);
     if let Some(path) = chain {
         let certs = certificates_from_pem_or_der(&read(path)?)
@@ -85,7 +96,13 @@ fn presented(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, Fai
 }
 
 pub(crate) fn verify(args: VerifyArgs) -> Outcome {
-    let v = verifier(&args.ca, args.chain.as_deref(), &args.crl, algorithms())?;
+    let v = verifier(
+        &args.ca,
+        args.chain.as_deref(),
+        &args.crl,
+        algorithms(),
+        false,
+    )?;
     let now = match &args.at {
         Some(text) => Time::parse_rfc3339(text)
             .and_then(Time::to_unix_time)
@@ -133,7 +150,7 @@ pub(crate) fn check(args: CheckArgs) -> Outcome {
     let certs = crate::inspect::load(&args.cert)?;
     let chain = match &args.ca {
         Some(ca) => {
-            let v = verifier(ca, None, &[], algorithms())?;
+            let v = verifier(ca, None, &[], algorithms(), false)?;
             match v.verify(&presented(&args.cert)?, UnixTime::now()) {
                 Ok(c) => Some(c),
                 Err(e) => {

@@ -716,3 +716,63 @@ fn serve_checks_revocation_with_crl_files() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("junk.pem"), "{}", stderr(&out));
 }
+
+/// A CA bundle with a root that cannot be a trust anchor: `serve` refuses to start with one
+/// line naming it and the rule; with `--skip-bad-roots` it leaves that root out, says so,
+/// and serves the clients of the others.
+#[test]
+fn serve_refuses_a_bad_root_or_skips_it_when_asked() {
+    use certauth_testkit::{Crafted, der};
+    let pki = Pki::new();
+    let dir = Dir::new("serve-bad-root");
+    let (_, cert, key) = pki_files(&pki, &dir);
+    let odd_key = certauth_testkit::key(certauth_testkit::KeyKind::P256);
+    let mut odd = Crafted::new(der::simple_name(&[("CN", "Odd Root")]));
+    odd.extensions.push((
+        "2.5.29.19".into(),
+        true,
+        der::seq(&[der::tlv(0x01, &[0xFF])]),
+    ));
+    odd.extensions
+        .push(("1.3.6.1.4.1.55738.666.1".into(), true, der::tlv(0x05, &[])));
+    let odd = certauth_testkit::pem("CERTIFICATE", &odd.sign(&odd_key, &odd_key));
+    let bundle = dir.file("bundle.pem", &format!("{}{odd}", pki.root.cert.pem()));
+
+    let out = certauth(&[
+        "serve",
+        "--ca",
+        &bundle,
+        "--cert",
+        &cert,
+        "--key",
+        &key,
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("CN=Odd Root"), "{err}");
+    assert!(
+        err.contains("unknown critical extension 1.3.6.1.4.1.55738.666.1"),
+        "{err}"
+    );
+    assert!(err.contains("--skip-bad-roots"), "{err}");
+
+    let port = free_port();
+    let args: Vec<String> = [
+        "--ca",
+        &bundle,
+        "--cert",
+        &cert,
+        "--key",
+        &key,
+        "--skip-bad-roots",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let _server = serve(&args, port);
+    let text = whoami_over_tls(port, &pki, &pki.trusted);
+    assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+}

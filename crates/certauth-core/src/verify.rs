@@ -27,6 +27,7 @@ use crate::time::Time;
 
 mod anchors;
 mod cache;
+mod constraints;
 mod crl;
 
 pub use anchors::TrustAnchors;
@@ -652,6 +653,23 @@ impl ChainVerifier {
             }
         }
         let anchor_cert = self.anchors.certificate_of(path.anchor()).cloned();
+        // The anchor's name constraints webpki does not implement (constraints.rs), over the
+        // leaf and every intermediate that is not self-issued.
+        if let Some(c) = self.anchors.constraints_of(path.anchor()) {
+            let held =
+                std::iter::once(&leaf).chain(verified.iter().filter(|i| i.subject() != i.issuer()));
+            for cert in held {
+                if let Some(violation) = c.violation(cert) {
+                    return Err(VerifyError::AnchorNameConstraint {
+                        anchor: anchor_cert
+                            .as_ref()
+                            .map(|a| a.subject().to_rfc4514())
+                            .unwrap_or_default(),
+                        violation,
+                    });
+                }
+            }
+        }
         let verified = VerifiedChain {
             leaf,
             intermediates: verified,
@@ -673,6 +691,16 @@ impl ChainVerifier {
     ) -> VerifyError {
         use webpki::Error as W;
         let now_t = Time::from(now);
+        // A self-issued intermediate (a CA's key rollover: the same name, a new key) is
+        // valid under RFC 5280, but webpki cannot build a path through it; whatever error it
+        // reports then, the real cause is that one.
+        if !matches!(
+            e,
+            W::CertExpired { .. } | W::CertNotValidYet { .. } | W::CertRevoked
+        ) && let Some(subject) = self.self_issued_intermediate(presented)
+        {
+            return VerifyError::SelfIssuedIntermediate { subject };
+        }
         match e {
             W::CertExpired { not_after, .. } => VerifyError::Expired {
                 now: now_t,
@@ -718,7 +746,18 @@ impl ChainVerifier {
                 len: presented.len() + 1,
                 max: self.max_chain_len,
             },
-            W::NameConstraintViolation => VerifyError::NameConstraintViolation,
+            // webpki refuses rfc822Name, URI and directoryName constraints wherever they sit;
+            // in an intermediate certauth cannot take them over, and says so.
+            W::NameConstraintViolation => {
+                match presented.iter().chain(&self.intermediates).find(|c| {
+                    anchors::name_constraints(c).is_some_and(constraints::has_forms_webpki_lacks)
+                }) {
+                    Some(ca) => VerifyError::UnsupportedNameConstraint {
+                        ca: ca.subject().to_rfc4514(),
+                    },
+                    None => VerifyError::NameConstraintViolation,
+                }
+            }
             // rustls-webpki reads times as seconds since 1970 and cannot represent earlier
             // ones: name that instead of a bare "malformed".
             W::BadDerTime
@@ -741,6 +780,30 @@ impl ChainVerifier {
                 detail: format!("{other:?}"),
             },
         }
+    }
+
+    /// A self-issued intermediate among the presented and configured ones: its issuer is its
+    /// own subject, and another known certificate (an anchor or intermediate) bears the same
+    /// name with another key. (A lone self-signed root in the chain has no such twin.)
+    fn self_issued_intermediate(&self, presented: &[ClientCertificate]) -> Option<String> {
+        let known: Vec<&ClientCertificate> = self
+            .anchors
+            .certs
+            .iter()
+            .chain(presented)
+            .chain(&self.intermediates)
+            .collect();
+        presented
+            .iter()
+            .chain(&self.intermediates)
+            .filter(|c| c.subject() == c.issuer())
+            .find(|c| {
+                known.iter().any(|other| {
+                    other.subject() == c.subject()
+                        && other.subject_public_key_info() != c.subject_public_key_info()
+                })
+            })
+            .map(|c| c.subject().to_rfc4514())
     }
 
     /// Whether some known certificate could have issued `leaf`: same name, and (if the
@@ -970,10 +1033,30 @@ pub enum VerifyError {
     UnsupportedVersion,
     /// A critical extension that is not understood. `UNHANDLED_CRITICAL_EXTENSION`.
     UnhandledCriticalExtension,
+    /// The chain holds a self-issued intermediate (a CA key rollover), valid under RFC 5280
+    /// but not a path rustls-webpki can build. `SELF_ISSUED_INTERMEDIATE`.
+    SelfIssuedIntermediate {
+        /// Its subject (RFC 4514).
+        subject: String,
+    },
     /// An intermediate's pathLenConstraint is exceeded. `PATH_LENGTH_EXCEEDED`.
     PathLengthExceeded,
     /// A name constraint on the path is violated. `NAME_CONSTRAINTS_VIOLATION`.
     NameConstraintViolation,
+    /// A name of the chain is outside a trust anchor's rfc822Name, URI or directoryName
+    /// constraint (enforced by certauth). `NAME_CONSTRAINTS_VIOLATION`.
+    AnchorNameConstraint {
+        /// The anchor's subject (RFC 4514).
+        anchor: String,
+        /// Which name, and how.
+        violation: String,
+    },
+    /// An intermediate carries an rfc822Name, URI or directoryName constraint, which
+    /// rustls-webpki does not implement and refuses. `UNSUPPORTED_NAME_CONSTRAINT`.
+    UnsupportedNameConstraint {
+        /// The intermediate's subject (RFC 4514).
+        ca: String,
+    },
     /// The client's key is weak (`WEAK_KEY`) or of an algorithm certauth does not accept
     /// (`UNSUPPORTED_KEY_TYPE`): the table of [`crate::keys`].
     Key(crate::keys::KeyProblem),
@@ -1008,11 +1091,15 @@ impl VerifyError {
             Self::CrlExpired { .. } => "CRL_HAS_EXPIRED",
             Self::CaUsedAsEndEntity => "CA_USED_AS_END_ENTITY",
             Self::InvalidCa => "INVALID_CA",
+            Self::SelfIssuedIntermediate { .. } => "SELF_ISSUED_INTERMEDIATE",
             Self::Key(k) => k.code(),
             Self::UnsupportedVersion => "UNSUPPORTED_CERT_VERSION",
             Self::UnhandledCriticalExtension => "UNHANDLED_CRITICAL_EXTENSION",
             Self::PathLengthExceeded => "PATH_LENGTH_EXCEEDED",
-            Self::NameConstraintViolation => "NAME_CONSTRAINTS_VIOLATION",
+            Self::NameConstraintViolation | Self::AnchorNameConstraint { .. } => {
+                "NAME_CONSTRAINTS_VIOLATION"
+            }
+            Self::UnsupportedNameConstraint { .. } => "UNSUPPORTED_NAME_CONSTRAINT",
             Self::Rejected { .. } => "CERT_REJECTED",
         }
     }
@@ -1106,7 +1193,23 @@ impl fmt::Display for VerifyError {
                 f.write_str("an intermediate's path length limit is exceeded")
             }
             Self::NameConstraintViolation => f.write_str("a name constraint is violated"),
+            Self::AnchorNameConstraint { anchor, violation } => write!(
+                f,
+                "{violation} of the name constraints of the trust anchor {anchor}"
+            ),
+            Self::UnsupportedNameConstraint { ca } => write!(
+                f,
+                "the intermediate {ca} has an rfc822Name, URI or directoryName constraint, \
+                 which rustls-webpki does not implement; put the constraint in the root \
+                 instead (certauth enforces it there)"
+            ),
             Self::Key(k) => write!(f, "{k}"),
+            Self::SelfIssuedIntermediate { subject } => write!(
+                f,
+                "the chain holds a self-issued intermediate {subject} (a CA key rollover), \
+                 which rustls-webpki cannot build a path through; send the chain without it, \
+                 or issue client certificates from an intermediate under the new key"
+            ),
             Self::Rejected { detail } => write!(f, "certificate rejected: {detail}"),
         }
     }

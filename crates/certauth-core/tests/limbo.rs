@@ -9,8 +9,10 @@
 #![cfg(feature = "serde")]
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+#[path = "support/deviations.rs"]
+mod deviations;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use certauth_core::pem;
 use certauth_core::verify::{ChainVerifier, Purpose, TrustAnchors};
@@ -19,9 +21,7 @@ use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateRevocationListDer, ServerName, UnixTime};
 use serde_json::Value;
 
-fn data() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data")
-}
+use deviations::data;
 
 fn ders(pems: &Value) -> Vec<CertificateDer<'static>> {
     pems.as_array()
@@ -114,31 +114,9 @@ fn every_limbo_case_agrees_or_is_a_listed_deviation() {
             differ.insert(id, got);
         }
     }
-    let table = std::fs::read_to_string(data().join("limbo-deviations.tsv")).unwrap_or_default();
-    let listed: BTreeMap<&str, (&str, &str)> = table
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| {
-            let mut f = l.splitn(3, '\t');
-            (
-                f.next().unwrap(),
-                (f.next().unwrap_or_default(), f.next().unwrap_or_default()),
-            )
-        })
-        .collect();
-    let mut failures = Vec::new();
-    for (id, got) in &differ {
-        match listed.get(id.as_str()) {
-            Some((w, why)) if w == got && !why.trim().is_empty() => {}
-            Some((w, _)) => failures.push(format!("{id}: now {got}, listed {w} (or no reason)")),
-            None => failures.push(format!("{id}\t{got}")),
-        }
-    }
-    for id in listed.keys() {
-        if !differ.contains_key(*id) {
-            failures.push(format!("{id}: listed, but now agrees"));
-        }
-    }
+    let listed = deviations::table("limbo-deviations.tsv");
+    let mut failures = deviations::compare(&differ, &listed);
+    deviations::check_docs("limbo", &listed, &mut failures);
     eprintln!("limbo: {agree} agree, {} differ", differ.len());
     assert!(
         failures.is_empty(),

@@ -901,3 +901,48 @@ fn crls_that_openssl_would_not_believe_are_refused_at_load() {
         "KEYUSAGE_NO_CRL_SIGN"
     );
 }
+
+/// A CA key rollover below a path-length limit: root -> CA (pathLen 0) -> the same CA under
+/// a new key (self-issued) -> leaf. RFC 5280 does not count the self-issued certificate
+/// against pathLenConstraint, so the path is valid; rustls-webpki counts it, and the code
+/// names the cause instead of blaming a signature or the limit.
+#[test]
+fn a_self_issued_intermediate_is_named() {
+    let root = Authority::root("Root Rolling");
+    let root_name = ClientCertificate::from_der(&root.cert.der)
+        .unwrap()
+        .subject()
+        .raw()
+        .to_vec();
+    let (old_key, new_key, leaf_key) = (
+        certauth_testkit::key(KeyKind::P256),
+        certauth_testkit::key(KeyKind::P256),
+        certauth_testkit::key(KeyKind::P256),
+    );
+    let name = der::simple_name(&[("CN", "Rolling CA")]);
+    let ca = |issuer: &[u8], key: &rcgen::KeyPair, signer: &rcgen::KeyPair| {
+        let mut c = Crafted::new(name.clone());
+        c.issuer = issuer.to_vec();
+        c.extensions.push((
+            "2.5.29.19".into(),
+            true,
+            der::seq(&[der::tlv(0x01, &[0xFF]), der::tlv(0x02, &[0])]),
+        ));
+        CertificateDer::from(c.sign(key, signer))
+    };
+    let old = ca(&root_name, &old_key, &root.cert.key);
+    let rollover = ca(&name, &new_key, &old_key);
+    let mut l = Crafted::new(der::simple_name(&[("CN", "under the new key")]));
+    l.issuer = name.clone();
+    let leaf = CertificateDer::from(l.sign(&leaf_key, &new_key));
+    let v = verifier(&root);
+    let err = v.verify(&[leaf, rollover, old], now()).unwrap_err();
+    assert_eq!(
+        err,
+        VerifyError::SelfIssuedIntermediate {
+            subject: "CN=Rolling CA".into()
+        }
+    );
+    assert_eq!(err.code(), "SELF_ISSUED_INTERMEDIATE");
+    assert!(err.to_string().contains("key rollover"), "{err}");
+}

@@ -98,7 +98,8 @@ fn datetime(secs: i64) -> OffsetDateTime {
 pub struct Issued {
     pub der: CertificateDer<'static>,
     pub key: KeyPair,
-    params: CertificateParams,
+    /// What it was made from (to issue under it with rcgen).
+    pub params: CertificateParams,
 }
 
 impl Issued {
@@ -181,7 +182,8 @@ impl Leaf {
         self
     }
 
-    fn params(&self) -> CertificateParams {
+    /// The rcgen parameters this leaf stands for (to sign it with an issuer of your own).
+    pub fn params(&self) -> CertificateParams {
         let mut p = CertificateParams::default();
         p.distinguished_name
             .push(DnType::CommonName, self.cn.clone());

@@ -4,9 +4,11 @@
 //! certificate rules below, at verification time the anchor's validity
 //! ([`super::VerifyError::AnchorExpired`]).
 
-use rustls_pki_types::{CertificateDer, TrustAnchor};
+use rustls_pki_types::{CertificateDer, Der, TrustAnchor};
 
+use super::constraints::{self, Constraints};
 use super::{TrustConfigError, certificates_from_pem_or_der};
+use crate::asn1::{Reader, tag};
 use crate::cert::{ClientCertificate, KeyUsage};
 use crate::oid::known;
 
@@ -82,6 +84,19 @@ pub(super) fn broken_rule(cert: &ClientCertificate) -> Option<String> {
 pub struct TrustAnchors {
     pub(super) anchors: Vec<TrustAnchor<'static>>,
     pub(super) certs: Vec<ClientCertificate>,
+    /// Per anchor, the name constraints certauth enforces itself (`constraints`).
+    pub(super) constraints: Vec<Constraints>,
+}
+
+/// The NameConstraints SEQUENCE contents of `cert`, if it has the extension.
+pub(super) fn name_constraints(cert: &ClientCertificate) -> Option<&[u8]> {
+    let ext = cert
+        .extensions()
+        .find(|e| e.oid().as_bytes() == known::EXT_NAME_CONSTRAINTS)?;
+    Reader::new(ext.value())
+        .read(tag::SEQUENCE)
+        .ok()
+        .map(|t| t.value)
 }
 
 impl TrustAnchors {
@@ -127,6 +142,7 @@ impl TrustAnchors {
     ) -> Result<(Self, Vec<TrustConfigError>), TrustConfigError> {
         let mut anchors = Vec::new();
         let mut parsed = Vec::new();
+        let mut constraints = Vec::new();
         let mut skipped = Vec::new();
         for (index, der) in certs.into_iter().enumerate() {
             let cert = ClientCertificate::from_der(&der)
@@ -146,14 +162,23 @@ impl TrustAnchors {
                 });
                 continue;
             }
-            let anchor = webpki::anchor_from_trusted_cert(&der)
+            let mut anchor = webpki::anchor_from_trusted_cert(&der)
                 .map_err(|e| TrustConfigError::Rejected {
                     what: format!("trust anchor {index}"),
                     reason: format!("{e:?}"),
                 })?
                 .to_owned();
+            // webpki gets the subtrees it implements; certauth enforces the rest.
+            let ours = match name_constraints(&cert).and_then(constraints::split) {
+                Some(split) => {
+                    anchor.name_constraints = split.for_webpki.map(Der::from);
+                    split.ours
+                }
+                None => Constraints::default(),
+            };
             anchors.push(anchor);
             parsed.push(cert);
+            constraints.push(ours);
         }
         if anchors.is_empty() {
             return Err(skipped
@@ -165,20 +190,29 @@ impl TrustAnchors {
             Self {
                 anchors,
                 certs: parsed,
+                constraints,
             },
             skipped,
         ))
     }
 
+    fn index_of(&self, anchor: &TrustAnchor<'_>) -> Option<usize> {
+        self.anchors.iter().position(|a| {
+            a.subject == anchor.subject
+                && a.subject_public_key_info == anchor.subject_public_key_info
+        })
+    }
+
     /// The certificate `anchor` was made from.
     pub(super) fn certificate_of(&self, anchor: &TrustAnchor<'_>) -> Option<&ClientCertificate> {
-        self.anchors
-            .iter()
-            .position(|a| {
-                a.subject == anchor.subject
-                    && a.subject_public_key_info == anchor.subject_public_key_info
-            })
-            .and_then(|i| self.certs.get(i))
+        self.index_of(anchor).and_then(|i| self.certs.get(i))
+    }
+
+    /// The name constraints of `anchor` that certauth enforces itself.
+    pub(super) fn constraints_of(&self, anchor: &TrustAnchor<'_>) -> Option<&Constraints> {
+        self.index_of(anchor)
+            .and_then(|i| self.constraints.get(i))
+            .filter(|c| !c.is_empty())
     }
 
     /// The CA certificates.

@@ -1,0 +1,235 @@
+//! Name constraints rustls-webpki does not implement, enforced by certauth when they sit in
+//! a trust anchor: a SPIFFE CA limited to its trust domain, an enterprise CA limited to its
+//! mail domain or its directory subtree. Through real (in-memory) TLS handshakes and through
+//! header mode, as a client would meet them.
+#![cfg(feature = "rustls")]
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use certauth_core::proxy::{Encoding, ProxyHeaderConfig};
+use certauth_core::tls::{ClientAuthMode, load_server_identity, peer_chain, server_config};
+use certauth_core::verify::{ChainVerifier, TrustAnchors};
+use certauth_core::{Authenticator, CertificateDer, Decision, PeerInfo, RequestHead};
+use certauth_testkit::handshake::{self, TLS12, TLS13, presenting};
+use certauth_testkit::{Authority, KeyKind, Leaf, der, key};
+use rcgen::{
+    BasicConstraints, CertificateParams, CustomExtension, DnType, IsCa, Issuer, KeyPair, SanType,
+};
+
+/// A root whose nameConstraints extension (critical) holds `permitted` subtrees
+/// (GeneralName DER each).
+fn constrained_root(cn: &str, permitted: &[Vec<u8>]) -> (CertificateParams, KeyPair, Vec<u8>) {
+    let key = key(KeyKind::P256);
+    let mut p = CertificateParams::new(vec![]).unwrap();
+    p.distinguished_name.push(DnType::CommonName, cn);
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let subtrees: Vec<Vec<u8>> = permitted
+        .iter()
+        .map(|g| der::seq(std::slice::from_ref(g)))
+        .collect();
+    let nc = der::seq(&[der::tlv(0xA0, &subtrees.concat())]);
+    let mut ext = CustomExtension::from_oid_content(&[2, 5, 29, 30], nc);
+    ext.set_criticality(true);
+    p.custom_extensions.push(ext);
+    let der = p.self_signed(&key).unwrap().der().to_vec();
+    (p, key, der)
+}
+
+fn client(
+    root: &(CertificateParams, KeyPair, Vec<u8>),
+    sans: Vec<SanType>,
+) -> (CertificateDer<'static>, KeyPair) {
+    let mut leaf = Leaf::client("workload").around_wall_clock();
+    leaf.sans = sans;
+    let key = key(KeyKind::P256);
+    let issuer = Issuer::from_params(&root.0, &root.1);
+    let der = leaf
+        .params()
+        .signed_by(&key, &issuer)
+        .unwrap()
+        .der()
+        .clone();
+    (der, key)
+}
+
+fn uri(u: &str) -> SanType {
+    SanType::URI(u.try_into().unwrap())
+}
+
+fn verifier(root_der: &[u8]) -> ChainVerifier {
+    let anchors = TrustAnchors::from_der([CertificateDer::from(root_der.to_vec())]).unwrap();
+    ChainVerifier::new(anchors, webpki::ALL_VERIFICATION_ALGS)
+}
+
+fn head(extra: &str) -> RequestHead {
+    let text = format!("GET / HTTP/1.1\r\nHost: x\r\n{extra}\r\n");
+    RequestHead::parse(text.as_bytes(), &certauth_core::Limits::DEFAULT)
+        .unwrap()
+        .unwrap()
+        .0
+}
+
+fn outcome(auth: &Authenticator, peer: &PeerInfo<'_>, head: &RequestHead) -> String {
+    match auth
+        .decide(peer, head, certauth_testkit::wall_clock())
+        .ready()
+    {
+        Some(Decision::Allow(_)) => "ALLOW".into(),
+        Some(Decision::Deny(d)) => d.code().into(),
+        None => "PENDING".into(),
+    }
+}
+
+#[test]
+fn a_spiffe_ca_limited_to_its_trust_domain_over_tls_and_behind_a_proxy() {
+    let root = constrained_root("SPIFFE CA", &[der::tlv(0x86, b"example.org")]);
+    let v = verifier(&root.2);
+    let auth = Authenticator::builder()
+        .verifier(v.clone())
+        .build()
+        .unwrap();
+    let server_root = Authority::root("NC Server CA");
+    let mut server = Leaf::client("localhost");
+    server.eku = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    server.sans = vec![SanType::DnsName("localhost".try_into().unwrap())];
+    let server = server_root.issue(&server);
+    let (chain, server_key) =
+        load_server_identity(server.pem().as_bytes(), server.key_pem().as_bytes()).unwrap();
+    let tls = Arc::new(
+        server_config(
+            Arc::new(rustls::crypto::ring::default_provider()),
+            chain,
+            server_key,
+            v.anchors(),
+            ClientAuthMode::Deferred,
+        )
+        .unwrap(),
+    );
+    let proxied = Authenticator::builder()
+        .verifier(v)
+        .proxy_header(
+            ProxyHeaderConfig::custom("X-Client-Cert", Encoding::Base64Der)
+                .unwrap()
+                .trusted_proxies(["127.0.0.1"])
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    for (san, want) in [
+        ("spiffe://example.org/api", "ALLOW"),
+        ("spiffe://evil.example/api", "NAME_CONSTRAINTS_VIOLATION"),
+        (
+            "spiffe://example.org.evil/api",
+            "NAME_CONSTRAINTS_VIOLATION",
+        ),
+    ] {
+        let (cert, cert_key) = client(&root, vec![uri(san)]);
+        // Over TLS 1.2 and 1.3, the handshake finishes and the decision says.
+        for versions in [TLS12, TLS13] {
+            let conn = handshake::handshake(
+                Arc::clone(&tls),
+                presenting(
+                    &server_root.cert.der,
+                    vec![cert.clone()],
+                    &cert_key,
+                    versions,
+                ),
+            )
+            .unwrap_or_else(|_| panic!("{san}: handshake"));
+            let chain = peer_chain(&conn);
+            let got = outcome(&auth, &PeerInfo::new(&chain, None), &head(""));
+            assert_eq!(got, want, "{san} over TLS");
+        }
+        // Behind a proxy, the forwarded chain is verified again with the same rules.
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&cert);
+        let from_proxy: IpAddr = [127, 0, 0, 1].into();
+        let got = outcome(
+            &proxied,
+            &PeerInfo::new(&[], Some(from_proxy)),
+            &head(&format!("X-Client-Cert: {b64}\r\n")),
+        );
+        assert_eq!(got, want, "{san} behind a proxy");
+    }
+}
+
+#[test]
+fn mail_and_directory_constraints_in_a_root() {
+    let mail = constrained_root("Mail CA", &[der::tlv(0x81, b"example.org")]);
+    let v = verifier(&mail.2);
+    for (email, want) in [
+        ("alice@example.org", Ok(())),
+        ("alice@EXAMPLE.org", Ok(())),
+        ("alice@mail.example.org", Err("NAME_CONSTRAINTS_VIOLATION")),
+        ("mallory@evil.example", Err("NAME_CONSTRAINTS_VIOLATION")),
+    ] {
+        let (cert, _) = client(&mail, vec![SanType::Rfc822Name(email.try_into().unwrap())]);
+        let got = v.verify(&[cert], certauth_testkit::wall_clock());
+        match (got, want) {
+            (Ok(_), Ok(())) => {}
+            (Err(e), Err(code)) => {
+                assert_eq!(e.code(), code, "{email}");
+                assert!(e.to_string().contains(email), "{e}");
+                assert!(e.to_string().contains("CN=Mail CA"), "{e}");
+            }
+            (got, _) => panic!("{email}: {:?}", got.map(|_| ())),
+        }
+    }
+    // A directoryName subtree: O=Example under C=US. The client's subject must be below it.
+    let base = der::name(&[
+        &[der::atv("2.5.4.6", der::string(der::PRINTABLE, "US"))],
+        &[der::atv("2.5.4.10", der::string(der::UTF8, "Example"))],
+    ]);
+    let dir = constrained_root("Directory CA", &[der::tlv(0xA4, &base)]);
+    let v = verifier(&dir.2);
+    for (org, want) in [("Example", true), ("Evil", false)] {
+        let mut leaf = Leaf::client("alice").around_wall_clock();
+        leaf.extra_dn = vec![
+            (DnType::CountryName, "US".into()),
+            (DnType::OrganizationName, org.into()),
+        ];
+        let key = key(KeyKind::P256);
+        let issuer = Issuer::from_params(&dir.0, &dir.1);
+        let mut params = leaf.params();
+        // rcgen orders the name as pushed: C, O, then CN.
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params.distinguished_name.push(DnType::CountryName, "US");
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, org);
+        params.distinguished_name.push(DnType::CommonName, "alice");
+        let cert = params.signed_by(&key, &issuer).unwrap().der().clone();
+        let got = v.verify(&[cert], certauth_testkit::wall_clock());
+        assert_eq!(got.is_ok(), want, "O={org}: {:?}", got.err());
+    }
+}
+
+/// In an intermediate, webpki refuses these forms before certauth can act: the code says
+/// so, and what to do.
+#[test]
+fn the_same_constraint_in_an_intermediate_is_named_unsupported() {
+    let root = Authority::root("Plain Root");
+    let key = key(KeyKind::P256);
+    let mut p = CertificateParams::new(vec![]).unwrap();
+    p.distinguished_name
+        .push(DnType::CommonName, "SPIFFE Intermediate");
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let nc = der::seq(&[der::tlv(0xA0, &der::seq(&[der::tlv(0x86, b"example.org")]))]);
+    let mut ext = CustomExtension::from_oid_content(&[2, 5, 29, 30], nc);
+    ext.set_criticality(true);
+    p.custom_extensions.push(ext);
+    let root_issuer = Issuer::from_params(&root.cert.params, &root.cert.key);
+    let inter_der = p.signed_by(&key, &root_issuer).unwrap().der().clone();
+    let inter = (p, key, inter_der.to_vec());
+    let (leaf, _) = client(&inter, vec![uri("spiffe://example.org/api")]);
+    let anchors = TrustAnchors::from_der([root.cert.der.clone()]).unwrap();
+    let v = ChainVerifier::new(anchors, webpki::ALL_VERIFICATION_ALGS);
+    let err = v
+        .verify(&[leaf, inter_der], certauth_testkit::wall_clock())
+        .unwrap_err();
+    assert_eq!(err.code(), "UNSUPPORTED_NAME_CONSTRAINT");
+    assert!(err.to_string().contains("CN=SPIFFE Intermediate"), "{err}");
+    assert!(err.to_string().contains("in the root"), "{err}");
+}
