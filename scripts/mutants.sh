@@ -2,8 +2,9 @@
 # Mutation testing of certauth-core with cargo-mutants: is there a test that fails when a
 # decision changes? (issue 18; docs/MUTANTS.md has the full run's scores.)
 #
-#   scripts/mutants.sh ci     the security boundary (TLS verifier, trusted proxies, proxy
-#                             header decoding, pins, verification, the decision) and the core
+#   scripts/mutants.sh ci     the security boundary (TLS verifier, key table, trusted
+#                             proxies, proxy header decoding, pins, verification with its
+#                             anchors, CRLs and name constraints, the decision) and the core
 #                             lines the last commit changed: what CI runs
 #   scripts/mutants.sh full   every mutant of the core (about an hour on 2 cores)
 #
@@ -23,8 +24,9 @@ run() {
 case "${1:-ci}" in
   ci)
     echo "== mutants: the security boundary"
-    run -f "$core/tls.rs" -f "$core/proxy.rs" -f "$core/proxy/xfcc.rs" \
-      -f "$core/verify.rs" -f "$core/verify/cache.rs" -f "$core/authenticator.rs"
+    run -f "$core/tls.rs" -f "$core/keys.rs" -f "$core/proxy.rs" -f "$core/proxy/xfcc.rs" \
+      -f "$core/verify.rs" -f "$core/verify/cache.rs" -f "$core/verify/anchors.rs" \
+      -f "$core/verify/crl.rs" -f "$core/verify/constraints.rs" -f "$core/authenticator.rs"
     echo "== mutants: SHA-256 pins"
     run -f "$core/policy.rs" --re 'Sha256Pin|parse_sha256_pin|AllowFingerprints'
     if git rev-parse -q --verify HEAD~1 >/dev/null; then
