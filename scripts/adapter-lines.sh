@@ -4,9 +4,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 status=0
+# Modules that only connect a third-party server to ConnectionInfo (axum-server's acceptor,
+# axum::serve's listener) have a budget of their own, 100 lines each.
+glue="axum_server.rs axum_listener.rs"
 for dir in crates/certauth-tokio crates/certauth-smol crates/certauth-hyper; do
   [ -d "$dir/src" ] || continue
-  n=$(cat "$dir"/src/*.rs | grep -cvE '^\s*(//|$)')
+  files=()
+  for f in "$dir"/src/*.rs; do
+    case " $glue " in
+      *" $(basename "$f") "*)
+        m=$(grep -cvE '^\s*(//|$)' "$f")
+        echo "$f: $m lines (budget 100)"
+        [ "$m" -le 100 ] || status=1
+        ;;
+      *) files+=("$f") ;;
+    esac
+  done
+  n=$(cat "${files[@]}" | grep -cvE '^\s*(//|$)')
   echo "$dir: $n lines (budget 450)"
   [ "$n" -le 450 ] || status=1
 done

@@ -77,6 +77,14 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tracing::{debug, warn};
 
+#[cfg(feature = "axum")]
+mod axum_listener;
+#[cfg(feature = "axum-server")]
+pub mod axum_server;
+
+#[cfg(feature = "axum")]
+pub use axum_listener::TlsListener;
+
 pub use certauth_core;
 pub use rustls;
 
@@ -202,10 +210,6 @@ pub fn to_response<B: From<String>>(head: &ResponseHead, version: http::Version)
         .unwrap_or_else(|_| Response::new(B::from(String::new())))
 }
 
-fn now() -> UnixTime {
-    UnixTime::now()
-}
-
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 impl<S, B, ResBody> tower_service::Service<Request<B>> for CertAuth<S>
@@ -224,14 +228,16 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let info = req.extensions().get::<ConnectionInfo>().cloned();
+        let info = connection_info(&req);
         let evaluation = match &info {
             Some(info) => {
                 let remote = info.remote_addr.map(|a| a.ip());
                 let peer = PeerInfo::new(&info.peer_chain, remote)
                     .with_memo(&info.memo)
                     .with_key_support(info.keys);
-                self.layer.auth.decide(&peer, &HttpHead::of(&req), now())
+                self.layer
+                    .auth
+                    .decide(&peer, &HttpHead::of(&req), UnixTime::now())
             }
             // Without the connection's chain and address nothing can be decided: say so,
             // rather than refuse everyone as if they had no certificate.
@@ -265,8 +271,17 @@ where
 }
 
 /// Why a request without [`ConnectionInfo`] cannot be decided.
-const NO_INFO: &str = "no ConnectionInfo on the request: serve the app with certauth_hyper::serve \
-(or insert a ConnectionInfo for each connection yourself)";
+const NO_INFO: &str = "no ConnectionInfo on the request: serve the app with certauth_hyper::serve, \
+axum::serve over a TlsListener (with connect info), or axum-server with axum_server::Acceptor";
+
+/// The connection's information: put by [`serve`] or an axum-server acceptor, or by axum's
+/// `ConnectInfo` under a [`TlsListener`].
+fn connection_info<B>(req: &Request<B>) -> Option<ConnectionInfo> {
+    let info = req.extensions().get::<ConnectionInfo>().cloned();
+    #[cfg(feature = "axum")]
+    let info = info.or_else(|| axum_listener::from_connect_info(req));
+    info
+}
 
 /// A WebSocket over a hyper upgrade. Opened under [`serve`], it closes itself with 1001
 /// (going away) as the server drains.
@@ -377,11 +392,7 @@ where
     ResBody::Data: Send,
     ResBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let first = if tls.is_some() {
-        Phase::Handshake
-    } else {
-        Phase::Head
-    };
+    let first = tls.as_ref().map_or(Phase::Head, |_| Phase::Handshake);
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     // hyper buffers at most twice the head limit; below that the core's check answers.
     let buffer = limits.max_head_bytes.saturating_mul(2).max(8192);
