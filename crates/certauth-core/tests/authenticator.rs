@@ -768,3 +768,85 @@ fn denials_chain_their_sources_and_debug_says_what_it_holds() {
         "{internal}"
     );
 }
+
+/// The decision honours the key support the adapter passes: a P-521 client is let in only
+/// when the handshake's provider verified P-521 signatures, refused with the key in the
+/// reason otherwise; the reason chains its source.
+#[test]
+fn the_key_support_of_the_handshake_decides_which_keys_get_in() {
+    use certauth_core::keys::{KeyKind, KeySupport};
+    use certauth_testkit::{Crafted, der};
+    use std::error::Error as _;
+    let p = pki();
+    let root = certauth_core::ClientCertificate::from_der(&p.root.cert.der).unwrap();
+    let mut c = Crafted::new(der::simple_name(&[("CN", "p521-client")]));
+    c.issuer = root.subject().raw().to_vec();
+    c.spki = Some(der::seq(&[
+        der::seq(&[der::oid("1.2.840.10045.2.1"), der::oid("1.3.132.0.35")]),
+        der::tlv(0x03, &[&[0u8, 4][..], &[0x21; 132]].concat()),
+    ]));
+    let leaf_key = certauth_testkit::key(certauth_testkit::KeyKind::P256);
+    let leaf = CertificateDer::from(c.sign(&leaf_key, &p.root.cert.key));
+    let auth = Authenticator::builder()
+        .verifier(verifier(&p.root))
+        .build()
+        .unwrap();
+    let h = head(WS);
+    let chain = [leaf];
+    let with = |support: KeySupport| {
+        let peer = PeerInfo::new(&chain, None).with_key_support(support);
+        ready(auth.decide(&peer, &h, now()))
+    };
+    assert_eq!(code(&with(KeySupport::COMMON.with(KeyKind::P521))), "ALLOW");
+    let Decision::Deny(d) = with(KeySupport::COMMON) else {
+        panic!()
+    };
+    assert_eq!(d.code(), "UNSUPPORTED_KEY_TYPE");
+    assert!(d.to_string().contains("ECDSA P-521"), "{d}");
+    assert!(d.reason().source().is_some(), "{d}");
+    // The default is COMMON.
+    assert_eq!(
+        code(&decide(&auth, &chain, "10.0.0.1", &h)),
+        "401 UNSUPPORTED_KEY_TYPE"
+    );
+}
+
+/// An authenticated client prints as its subject; the configuration's risks are named.
+#[test]
+fn authenticated_display_and_configuration_warnings() {
+    let p = pki();
+    let auth = Authenticator::builder()
+        .verifier(verifier(&p.root))
+        .build()
+        .unwrap();
+    let Decision::Allow(client) = decide(&auth, &[p.trusted.der.clone()], "10.0.0.1", &head(WS))
+    else {
+        panic!()
+    };
+    assert_eq!(client.to_string(), "CN=trusted-client");
+    assert!(auth.warnings().is_empty());
+    let proxy = || {
+        ProxyHeaderConfig::preset(Preset::Cloudflare)
+            .trusted_proxies(["127.0.0.1"])
+            .unwrap()
+    };
+    // Header mode with neither a verifier nor a verify header believes anything forwarded.
+    let open = Authenticator::builder()
+        .proxy_header(proxy())
+        .build()
+        .unwrap();
+    assert_eq!(open.warnings().len(), 1);
+    assert!(open.warnings()[0].contains("without verifying"));
+    // Either safeguard is enough.
+    let reverified = Authenticator::builder()
+        .verifier(verifier(&p.root))
+        .proxy_header(proxy())
+        .build()
+        .unwrap();
+    assert!(reverified.warnings().is_empty());
+    let with_verify_header = Authenticator::builder()
+        .proxy_header(proxy().verify_header("X-Verify", "SUCCESS").unwrap())
+        .build()
+        .unwrap();
+    assert!(with_verify_header.warnings().is_empty());
+}

@@ -13,8 +13,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::get;
 use axum_server::tls_rustls::RustlsConfig;
-use certauth_hyper::certauth_core::{Authenticated, Limits};
 use certauth_hyper::certauth_core::tls::ClientAuthMode;
+use certauth_hyper::certauth_core::{Authenticated, Limits};
 use certauth_hyper::{AuthRejection, CertAuthLayer, axum_server::Acceptor};
 use certauth_testkit::suite::{self, Pki};
 
