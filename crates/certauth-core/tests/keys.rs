@@ -150,6 +150,34 @@ fn every_key_type_under_each_support() {
     );
 }
 
+/// Every key is described by kind and size in its refusal, whatever support refuses it.
+#[test]
+fn refusals_name_the_key() {
+    let named = |c: &ClientCertificate| outcome(c, KeySupport::NONE);
+    assert_eq!(
+        named(&ec("1.2.840.10045.3.1.7")),
+        "UNSUPPORTED_KEY_TYPE: ECDSA P-256"
+    );
+    assert_eq!(
+        named(&ec("1.3.132.0.34")),
+        "UNSUPPORTED_KEY_TYPE: ECDSA P-384"
+    );
+    assert_eq!(
+        named(&with_spki(spki(vec![der::oid("1.3.101.112")], &[7; 32]))),
+        "UNSUPPORTED_KEY_TYPE: Ed25519"
+    );
+    assert_eq!(
+        named(&rsa(RSA, 2048)),
+        "UNSUPPORTED_KEY_TYPE: RSA 2048 bits"
+    );
+    // RSA-PSS keys have the same size bounds as RSA.
+    assert_eq!(
+        outcome(&rsa(PSS, 8200), KeySupport::ALL),
+        "UNSUPPORTED_KEY_TYPE: RSA-PSS (id-RSASSA-PSS) 8200 bits"
+    );
+    assert_eq!(outcome(&rsa(PSS, 8192), KeySupport::ALL), "ok");
+}
+
 #[test]
 fn supports_are_sets() {
     let s = KeySupport::NONE.with(KeyKind::Ed448);
@@ -182,6 +210,41 @@ fn problems_say_what_to_do() {
 fn provider_support_is_read_from_its_algorithms() {
     let ring = keys_of(rustls::crypto::ring::default_provider());
     assert_eq!(ring, KeySupport::COMMON, "{ring:?}");
+    // A provider that verifies ECDSA P-256 alone supports that alone, and so does a
+    // ServerConfig built with it.
+    static ALL: &[&dyn rustls::pki_types::SignatureVerificationAlgorithm] =
+        &[webpki::ring::ECDSA_P256_SHA256];
+    static MAPPING: &[(
+        rustls::SignatureScheme,
+        &[&dyn rustls::pki_types::SignatureVerificationAlgorithm],
+    )] = &[(rustls::SignatureScheme::ECDSA_NISTP256_SHA256, ALL)];
+    let mut narrow = rustls::crypto::ring::default_provider();
+    narrow.signature_verification_algorithms = rustls::crypto::WebPkiSupportedAlgorithms {
+        all: ALL,
+        mapping: MAPPING,
+    };
+    assert_eq!(
+        keys_of(narrow.clone()),
+        KeySupport::NONE.with(KeyKind::P256)
+    );
+    let key = certauth_testkit::key(TestKey::P256);
+    let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(narrow))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+        )
+        .unwrap();
+    assert_eq!(
+        certauth_core::tls::key_support(&config),
+        KeySupport::NONE.with(KeyKind::P256)
+    );
 }
 
 #[cfg(feature = "rustls")]

@@ -177,6 +177,35 @@ fn mail_and_directory_constraints_in_a_root() {
             (got, _) => panic!("{email}: {:?}", got.map(|_| ())),
         }
     }
+    // Without a SAN, the subject's emailAddress is held to the constraint (RFC 5280
+    // 4.2.1.10); with one, the SAN's names are.
+    let subject_email = |email: &str, sans: Vec<SanType>| {
+        let mut leaf = Leaf::client("mailer").around_wall_clock();
+        leaf.sans = sans;
+        leaf.extra_dn = vec![(
+            DnType::CustomDnType(vec![1, 2, 840, 113_549, 1, 9, 1]),
+            email.into(),
+        )];
+        let key = key(KeyKind::P256);
+        let issuer = Issuer::from_params(&mail.0, &mail.1);
+        let cert = leaf
+            .params()
+            .signed_by(&key, &issuer)
+            .unwrap()
+            .der()
+            .clone();
+        v.verify(&[cert], certauth_testkit::wall_clock())
+            .map(|_| ())
+            .map_err(|e| e.code())
+    };
+    assert_eq!(subject_email("alice@example.org", vec![]), Ok(()));
+    assert_eq!(
+        subject_email("mallory@evil.example", vec![]),
+        Err("NAME_CONSTRAINTS_VIOLATION")
+    );
+    let dns = SanType::DnsName("host.example".try_into().unwrap());
+    assert_eq!(subject_email("mallory@evil.example", vec![dns]), Ok(()));
+
     // A directoryName subtree: O=Example under C=US. The client's subject must be below it.
     let base = der::name(&[
         &[der::atv("2.5.4.6", der::string(der::PRINTABLE, "US"))],
@@ -204,6 +233,35 @@ fn mail_and_directory_constraints_in_a_root() {
         let got = v.verify(&[cert], certauth_testkit::wall_clock());
         assert_eq!(got.is_ok(), want, "O={org}: {:?}", got.err());
     }
+    // A directoryName SAN is held to it too.
+    let root_name = certauth_core::ClientCertificate::from_der(&dir.2)
+        .unwrap()
+        .subject()
+        .raw()
+        .to_vec();
+    let inside = der::name(&[
+        &[der::atv("2.5.4.6", der::string(der::PRINTABLE, "US"))],
+        &[der::atv("2.5.4.10", der::string(der::UTF8, "Example"))],
+        &[der::atv("2.5.4.3", der::string(der::UTF8, "alice"))],
+    ]);
+    let outside = der::name(&[
+        &[der::atv("2.5.4.6", der::string(der::PRINTABLE, "US"))],
+        &[der::atv("2.5.4.10", der::string(der::UTF8, "Evil"))],
+    ]);
+    let mut c = certauth_testkit::Crafted::new(inside);
+    c.issuer = root_name;
+    c.not_before = der::generalized_time("20200101000000Z");
+    c.not_after = der::generalized_time("20491231000000Z");
+    c.extensions.push((
+        "2.5.29.17".into(),
+        false,
+        der::san::extension(&[der::san::dir_name(&outside)]),
+    ));
+    let cert = CertificateDer::from(c.sign(&key(KeyKind::P256), &dir.1));
+    let err = v
+        .verify(&[cert], certauth_testkit::wall_clock())
+        .unwrap_err();
+    assert!(err.to_string().contains("O=Evil"), "{err}");
 }
 
 /// In an intermediate, webpki refuses these forms before certauth can act: the code says

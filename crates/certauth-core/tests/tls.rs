@@ -325,3 +325,21 @@ fn configuration_errors_name_the_part_and_keep_their_source() {
     assert_eq!(e.to_string(), "client verifier: no roots");
     assert!(e.source().is_none());
 }
+
+/// A `TlsConfig` hands out the configuration in force; `reload` replaces it for every clone,
+/// and connections already holding the old one keep it.
+#[test]
+fn tls_config_reloads_for_every_clone() {
+    use certauth_core::tls::TlsConfig;
+    let pki = pki();
+    let first = server(&pki, ClientAuthMode::Deferred);
+    let second = server(&pki, ClientAuthMode::Strict);
+    let config = TlsConfig::new(Arc::clone(&first));
+    let clone = config.clone();
+    let held = config.current();
+    assert!(Arc::ptr_eq(&held, &first));
+    clone.reload(Arc::clone(&second));
+    assert!(Arc::ptr_eq(&config.current(), &second));
+    assert!(Arc::ptr_eq(&held, &first));
+    assert!(format!("{config:?}").starts_with("TlsConfig"), "{config:?}");
+}

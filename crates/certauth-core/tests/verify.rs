@@ -946,3 +946,36 @@ fn a_self_issued_intermediate_is_named() {
     assert_eq!(err.code(), "SELF_ISSUED_INTERMEDIATE");
     assert!(err.to_string().contains("key rollover"), "{err}");
 }
+
+/// Two anchors with one name and two keys (a root re-keyed): the chain leads to the second,
+/// and its own validity is the one that counts.
+#[test]
+fn the_anchor_a_path_ends_at_is_the_one_judged() {
+    let name = der::simple_name(&[("CN", "Twin Root")]);
+    let root = |key: &rcgen::KeyPair, not_after: &str| {
+        let mut c = Crafted::new(name.clone());
+        c.not_after = der::utc_time(not_after);
+        c.extensions.push((
+            "2.5.29.19".into(),
+            true,
+            der::seq(&[der::tlv(0x01, &[0xFF])]),
+        ));
+        CertificateDer::from(c.sign(key, key))
+    };
+    let (k1, k2, leaf_key) = (
+        certauth_testkit::key(KeyKind::P256),
+        certauth_testkit::key(KeyKind::P256),
+        certauth_testkit::key(KeyKind::P256),
+    );
+    let valid = root(&k1, "350101000000Z");
+    let expired = root(&k2, "260101000000Z");
+    let mut l = Crafted::new(der::simple_name(&[("CN", "under the second key")]));
+    l.issuer = name.clone();
+    let leaf = CertificateDer::from(l.sign(&leaf_key, &k2));
+    let v = ChainVerifier::new(
+        TrustAnchors::from_der([valid, expired]).unwrap(),
+        webpki::ALL_VERIFICATION_ALGS,
+    );
+    let err = v.verify(&[leaf], now()).unwrap_err();
+    assert_eq!(err.code(), "CERT_HAS_EXPIRED", "{err:?}");
+}

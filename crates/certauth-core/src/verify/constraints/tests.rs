@@ -42,6 +42,9 @@ fn uri_constraints_name_the_host() {
     assert!(uri_matches("https://a.example.org/", ".example.org"));
     assert!(!uri_matches("https://example.org/", ".example.org"));
     assert!(!uri_matches("urn:x", "example.org"));
+    // A longer host that is not under the domain, and a host that is the constraint itself.
+    assert!(!uri_matches("https://zzzzzzzzzzzzzz.org/", ".example.org"));
+    assert!(!uri_matches("https://.example.org/", ".example.org"));
 }
 
 fn name(pairs: &[(&str, &str)]) -> Vec<u8> {
@@ -122,6 +125,9 @@ fn split_keeps_what_webpki_implements_and_takes_the_rest() {
     let s = split(&tlv(0xA0, &many)).unwrap();
     assert_eq!(s.for_webpki, Some(tlv(0xA0, &many)));
     assert_eq!(tlv(0xA0, &many)[1..4], [0x82, 0x01, 0x2C]);
+    // 128 bytes need the long form; 127 do not.
+    assert_eq!(tlv(0xA0, &[0; 0x80])[1..3], [0x81, 0x80]);
+    assert_eq!(tlv(0xA0, &[0; 0x7F])[1], 0x7F);
 }
 
 #[test]
