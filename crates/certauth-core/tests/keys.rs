@@ -227,7 +227,7 @@ fn provider_support_is_read_from_its_algorithms() {
         keys_of(narrow.clone()),
         KeySupport::NONE.with(KeyKind::P256)
     );
-    let key = certauth_testkit::key(TestKey::P256);
+    let key = key(TestKey::P256);
     let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
         .unwrap()
         .self_signed(&key)
