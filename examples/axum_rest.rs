@@ -2,7 +2,7 @@
 //! `/public` is open; `/admin/*` needs a client certificate with CN `trusted-client`, and
 //! `/admin/whoami` answers the certificate as Node's legacy object.
 //!
-//! `cargo run --example axum_rest --features axum [-- CA.pem SERVER.pem SERVER.key [ADDR]]`
+//! `cargo run --example axum_rest --features axum,serde [-- CA.pem SERVER.pem SERVER.key [ADDR]]`
 
 mod common;
 

@@ -1,7 +1,7 @@
 //! The axum REST API of `axum_rest.rs`, served by axum-server instead of certauth's `serve`:
 //! certauth's acceptor terminates TLS and hands the layer the peer chain.
 //!
-//! `cargo run --example axum_server --features axum-server,ring [-- CA.pem SERVER.pem SERVER.key [ADDR]]`
+//! `cargo run --example axum_server --features axum-server [-- CA.pem SERVER.pem SERVER.key [ADDR]]`
 
 mod common;
 

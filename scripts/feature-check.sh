@@ -13,3 +13,27 @@ for f in $features; do
 done
 echo "certauth: all features"
 cargo check -p certauth --all-features --locked -q
+
+# Each example builds with exactly the command its header names (`cargo run --example NAME
+# --features F`, default features on), and that command enables its required-features.
+cargo metadata --no-deps --format-version 1 --locked | python3 -c '
+import json, re, sys
+m = json.load(sys.stdin)
+p = [p for p in m["packages"] if p["name"] == "certauth"][0]
+default = set(p["features"].get("default", []))
+for t in p["targets"]:
+    if "example" not in t["kind"]:
+        continue
+    text = open(t["src_path"]).read()
+    found = re.search(r"cargo run --example " + re.escape(t["name"]) + r" --features ([\w,-]+)", text)
+    if not found:
+        sys.exit("examples/%s.rs: no `cargo run --example %s --features ...` line" % (t["name"], t["name"]))
+    named = set(found.group(1).split(","))
+    missing = set(t.get("required-features", [])) - named - default
+    if missing:
+        sys.exit("examples/%s.rs: its command lacks %s" % (t["name"], ", ".join(sorted(missing))))
+    print(t["name"], found.group(1))
+' | while read -r example features; do
+  echo "example $example: --features $features"
+  cargo check -p certauth --example "$example" --features "$features" --locked -q
+done

@@ -352,7 +352,14 @@ fn read_configuration(
                 shown(key)
             ))
         })?;
-        Some(Arc::new(config))
+        // The --socketio server is hyper's and speaks HTTP/2 too; the raw WebSocket one
+        // speaks HTTP/1.1 (no ALPN: clients fall back to it).
+        let config = Arc::new(config);
+        Some(if args.socketio {
+            certauth_core::tls::with_alpn(config, &certauth_core::tls::ALPN_HTTP2_AND_HTTP1)
+        } else {
+            config
+        })
     };
     Ok((builder, tls))
 }

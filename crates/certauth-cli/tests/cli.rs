@@ -516,6 +516,27 @@ fn serve_socketio() {
         client(&other),
         "CONNECT_ERROR Authentication failed (UNABLE_TO_VERIFY_LEAF_SIGNATURE)"
     );
+    // The Socket.IO server is hyper's: clients negotiate HTTP/2 by ALPN.
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "--http2",
+            "--max-time",
+            "10",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version} %{http_code}",
+        ])
+        .arg("--resolve")
+        .arg(format!("localhost:{port}:127.0.0.1"))
+        .args([
+            "--cacert", &server_ca, "--cert", &trusted.0, "--key", &trusted.1,
+        ])
+        .arg(format!("https://localhost:{port}/whoami"))
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "2 200", "{}", stderr(&out));
 
     let out = certauth(&[
         "serve",

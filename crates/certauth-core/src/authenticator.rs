@@ -226,8 +226,15 @@ impl DenyReason {
                 self.code()
             ),
             Self::Internal { detail } => format!("Internal Server Error: {detail}"),
-            other => format!(
+            // Node's wording when there is no certificate; a presented one is "rejected"
+            // (Node says "required" for both, which misleads a client that sent one).
+            Self::NoCertificate { .. } => format!(
                 "{}: Client certificate required ({})",
+                self.status().reason(),
+                self.code()
+            ),
+            other => format!(
+                "{}: Client certificate rejected ({})",
                 other.status().reason(),
                 other.code()
             ),
@@ -566,7 +573,8 @@ impl AuthenticatorBuilder {
     }
 
     /// Put the detailed reason in response bodies, as client-certificate-auth does
-    /// (`Unauthorized: Client certificate required (CERT_HAS_EXPIRED)`). Default: no; the
+    /// (`Unauthorized: Client certificate rejected (CERT_HAS_EXPIRED)`; without a
+    /// certificate, Node's `Client certificate required (NO_CERTIFICATE)`). Default: no; the
     /// body is the bare reason phrase and the detail goes to the caller and the logs.
     pub fn expose_reasons(mut self, on: bool) -> Self {
         self.expose_reasons = on;
@@ -728,6 +736,20 @@ impl Authenticator {
                 "header mode trusts forwarded certificates without verifying them: give the \
                  authenticator a ChainVerifier (the client CA) or require the proxy's verify \
                  header, unless the proxy itself refuses unverified clients",
+            );
+        }
+        if let CertificateSource::ProxyHeader(cfg) = &config.source
+            && [
+                IpAddr::from([127, 0, 0, 1]),
+                IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+            ]
+            .into_iter()
+            .any(|a| cfg.trusted().contains(Some(a)))
+        {
+            out.push(
+                "a loopback address is a trusted proxy: every process on this host can then \
+                 send a certificate header; let only the proxy reach this port (a firewall \
+                 rule, or a private network namespace)",
             );
         }
         out

@@ -686,6 +686,12 @@ impl ClientCertificate {
         self.name_at(self.inner.index.subject)
     }
 
+    /// The subject's common name, the first if there are several (Node's
+    /// `cert.subject.CN` for the usual one): borrowed when the bytes are already UTF-8.
+    pub fn common_name(&self) -> Option<Cow<'_, str>> {
+        self.subject().common_names().next()
+    }
+
     /// The issuer, as written in this certificate.
     pub fn issuer(&self) -> Name<'_> {
         self.name_at(self.inner.index.issuer)

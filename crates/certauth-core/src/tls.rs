@@ -134,6 +134,22 @@ pub fn server_config(
         .map_err(TlsConfigError::Rustls)
 }
 
+/// ALPN for a server that speaks HTTP/2 and HTTP/1.1 (hyper's): `h2`, then `http/1.1`.
+pub const ALPN_HTTP2_AND_HTTP1: [&[u8]; 2] = [b"h2", b"http/1.1"];
+
+/// `config` offering `protocols` by ALPN, unless it already offers some (yours win). Without
+/// ALPN a client that could speak HTTP/2 falls back to HTTP/1.1 (`curl --http2` answers
+/// "server did not agree on a protocol"); hyper's `serve` applies
+/// [`ALPN_HTTP2_AND_HTTP1`] this way.
+pub fn with_alpn(config: Arc<ServerConfig>, protocols: &[&[u8]]) -> Arc<ServerConfig> {
+    if !config.alpn_protocols.is_empty() {
+        return config;
+    }
+    let mut config = (*config).clone();
+    config.alpn_protocols = protocols.iter().map(|p| p.to_vec()).collect();
+    Arc::new(config)
+}
+
 /// The key types whose handshake signatures `provider` verifies: pass it to
 /// [`PeerInfo::with_key_support`](crate::PeerInfo::with_key_support) for connections whose
 /// `ServerConfig` uses `provider` (see [`key_support`]).

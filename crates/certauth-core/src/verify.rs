@@ -939,7 +939,7 @@ pub enum VerifyError {
         max: usize,
     },
     /// A presented certificate could not be parsed: `MALFORMED_CERTIFICATE`, or
-    /// `CERT_TOO_LARGE` over a [`CertLimits`](crate::CertLimits) ([`X509Error::code`]).
+    /// `CERT_TOO_LARGE` over a [`CertLimits`] ([`X509Error::code`]).
     Malformed {
         /// Its position in the presented chain (0 = leaf).
         index: usize,

@@ -285,7 +285,7 @@ fn exposed_reasons_read_like_the_node_package() {
     };
     assert_eq!(
         d.response().body(),
-        "Unauthorized: Client certificate required (CERT_HAS_EXPIRED)"
+        "Unauthorized: Client certificate rejected (CERT_HAS_EXPIRED)"
     );
     let Decision::Deny(d) = decide(&auth, &[], "192.0.2.1", &h) else {
         panic!()
@@ -827,7 +827,7 @@ fn authenticated_display_and_configuration_warnings() {
     assert!(auth.warnings().is_empty());
     let proxy = || {
         ProxyHeaderConfig::preset(Preset::Cloudflare)
-            .trusted_proxies(["127.0.0.1"])
+            .trusted_proxies(["10.0.0.5"])
             .unwrap()
     };
     // Header mode with neither a verifier nor a verify header believes anything forwarded.
@@ -849,4 +849,18 @@ fn authenticated_display_and_configuration_warnings() {
         .build()
         .unwrap();
     assert!(with_verify_header.warnings().is_empty());
+    // A loopback proxy lets every local process send the header.
+    for local in ["127.0.0.1", "::1", "127.0.0.0/8"] {
+        let loopback = Authenticator::builder()
+            .verifier(verifier(&p.root))
+            .proxy_header(
+                ProxyHeaderConfig::preset(Preset::Cloudflare)
+                    .trusted_proxies([local])
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        assert_eq!(loopback.warnings().len(), 1, "{local}");
+        assert!(loopback.warnings()[0].contains("every process on this host"));
+    }
 }

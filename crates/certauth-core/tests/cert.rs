@@ -689,6 +689,10 @@ fn legacy_names_are_looked_up_by_key_with_every_value() {
     let legacy = ClientCertificate::from_der(&der)
         .unwrap()
         .to_legacy_object();
+    let c = ClientCertificate::from_der(&der).unwrap();
+    assert_eq!(c.common_name().as_deref(), Some("a"));
+    let none = ClientCertificate::from_der(&crafted(|c| c.subject = der::seq(&[]))).unwrap();
+    assert_eq!(none.common_name(), None);
     let subject = legacy.subject.as_ref().unwrap();
     assert_eq!(subject.get("CN"), Some(&["a".to_owned()][..]));
     assert_eq!(

@@ -65,7 +65,7 @@ use async_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use certauth_core::http::{HttpHead, Version, check_head};
 use certauth_core::keys::KeySupport;
 use certauth_core::lifecycle::{Drain, DrainingWebSocket, KeepAlive, Phase, ServeOptions};
-use certauth_core::tls::TlsConfig;
+use certauth_core::tls::{ALPN_HTTP2_AND_HTTP1, TlsConfig, with_alpn};
 use certauth_core::verify::PeerMemo;
 use certauth_core::{
     Authenticated, Authenticator, CertificateDer, Decision, Denial, Evaluation, Limits, PeerInfo,
@@ -85,7 +85,7 @@ pub mod axum_server;
 #[cfg(feature = "axum")]
 pub use axum_listener::TlsListener;
 
-pub use certauth_core;
+pub use certauth_core::{self, ws::default_websocket_config};
 pub use rustls;
 
 /// What the connection knows, in every request's extensions: the peer's chain and address,
@@ -341,7 +341,8 @@ fn missing_layer<B: From<String>>() -> Response<B> {
 }
 
 /// [`serve_with`] with the default limits ([`Limits::DEFAULT`]) and serve options
-/// ([`ServeOptions::DEFAULT`]).
+/// ([`ServeOptions::DEFAULT`]). A `tls` without ALPN protocols is served with `h2` and
+/// `http/1.1` offered (`certauth_core::tls::with_alpn`), so clients negotiate HTTP/2.
 pub async fn serve<S, ResBody>(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
@@ -360,7 +361,7 @@ where
     ResBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let (limits, options) = (Limits::DEFAULT, ServeOptions::DEFAULT);
-    let tls = tls.map(TlsConfig::from);
+    let tls = tls.map(|c| TlsConfig::from(with_alpn(c, &ALPN_HTTP2_AND_HTTP1)));
     serve_with(listener, tls, limits, options, service, shutdown).await
 }
 

@@ -665,7 +665,7 @@ fn a_certificate_expiring_mid_connection_is_refused_on_the_next_request() {
     let second = String::from_utf8_lossy(&suite::read_to_close(&mut tls)).into_owned();
     assert!(second.starts_with("HTTP/1.1 401 Unauthorized"), "{second}");
     assert!(
-        second.ends_with("Unauthorized: Client certificate required (CERT_HAS_EXPIRED)"),
+        second.ends_with("Unauthorized: Client certificate rejected (CERT_HAS_EXPIRED)"),
         "{second}"
     );
 }
