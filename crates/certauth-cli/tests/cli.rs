@@ -184,13 +184,26 @@ fn verify_prints_ok_or_the_code() {
         run(&["verify", "--ca", &ca, &expired_path]),
         ("CERT_HAS_EXPIRED".into(), Some(1))
     );
+    // Before the root's own notBefore (five years before the test's now), the root is not
+    // valid yet, as OpenSSL says too.
     assert_eq!(
         run(&[
             "verify",
             "--ca",
             &ca,
             "--at",
-            "2021-01-01T00:00:00Z",
+            "2020-10-01T00:00:00Z",
+            &expired_path
+        ]),
+        ("CERT_NOT_YET_VALID".into(), Some(1))
+    );
+    assert_eq!(
+        run(&[
+            "verify",
+            "--ca",
+            &ca,
+            "--at",
+            "2022-01-01T00:00:00Z",
             &expired_path
         ]),
         ("ok".into(), Some(0))

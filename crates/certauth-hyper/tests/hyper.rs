@@ -71,10 +71,17 @@ fn run_with(
             let stop = async {
                 let _ = stopped.await;
             };
-            let options = ServeOptions::DEFAULT;
-            certauth_hyper::serve_with(listener, tls.map(Into::into), limits, options, app(), stop)
-                .await
-                .unwrap();
+            // The defaults go through `serve` (which also offers h2 by ALPN), the rest
+            // through `serve_with`.
+            if limits == Limits::DEFAULT {
+                certauth_hyper::serve(listener, tls, app(), stop).await.unwrap();
+            } else {
+                let options = ServeOptions::DEFAULT;
+                let tls = tls.map(Into::into);
+                certauth_hyper::serve_with(listener, tls, limits, options, app(), stop)
+                    .await
+                    .unwrap();
+            }
         });
         rt.shutdown_timeout(Duration::from_secs(1));
     });
@@ -568,18 +575,17 @@ charset=utf-8\r\nconnection: close\r\ncontent-length: 31\r\n\r\nRequest Header F
     );
 }
 
-/// The suite's PKI with ALPN (h2, http/1.1) on the server side and an authenticator that
-/// exposes reasons and lets any verified client in.
+/// The suite's PKI (no ALPN set: `serve` offers h2 and http/1.1 itself) and an
+/// authenticator that exposes reasons and lets any verified client in.
 fn verifying_server(pki: &Pki) -> (Arc<rustls::ServerConfig>, Authenticator) {
     let (tls, with_anchors) = suite::server_parts(pki, Limits::DEFAULT, ClientAuthMode::Deferred);
-    let mut tls = Arc::unwrap_or_clone(tls);
-    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    assert!(tls.alpn_protocols.is_empty());
     let auth = Authenticator::builder()
         .verifier(with_anchors.verifier().unwrap())
         .expose_reasons(true)
         .build()
         .unwrap();
-    (Arc::new(tls), auth)
+    (tls, auth)
 }
 
 /// One connection, many requests: the chain is verified once, on HTTP/2 (curl multiplexing
