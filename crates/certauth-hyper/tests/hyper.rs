@@ -74,7 +74,9 @@ fn run_with(
             // The defaults go through `serve` (which also offers h2 by ALPN), the rest
             // through `serve_with`.
             if limits == Limits::DEFAULT {
-                certauth_hyper::serve(listener, tls, app(), stop).await.unwrap();
+                certauth_hyper::serve(listener, tls, app(), stop)
+                    .await
+                    .unwrap();
             } else {
                 let options = ServeOptions::DEFAULT;
                 let tls = tls.map(Into::into);
