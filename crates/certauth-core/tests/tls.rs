@@ -343,3 +343,20 @@ fn tls_config_reloads_for_every_clone() {
     assert!(Arc::ptr_eq(&held, &first));
     assert!(format!("{config:?}").starts_with("TlsConfig"), "{config:?}");
 }
+
+/// ALPN: a configuration without protocols gets the ones asked for; one with its own keeps
+/// them.
+#[test]
+fn with_alpn_fills_in_and_never_overrides() {
+    use certauth_core::tls::{ALPN_HTTP2_AND_HTTP1, with_alpn};
+    let pki = pki();
+    let bare = server(&pki, ClientAuthMode::Deferred);
+    assert!(bare.alpn_protocols.is_empty());
+    let offered = with_alpn(Arc::clone(&bare), &ALPN_HTTP2_AND_HTTP1);
+    assert_eq!(
+        offered.alpn_protocols,
+        [b"h2".to_vec(), b"http/1.1".to_vec()]
+    );
+    let own = with_alpn(Arc::clone(&offered), &[b"http/1.1"]);
+    assert!(Arc::ptr_eq(&own, &offered));
+}

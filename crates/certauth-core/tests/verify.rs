@@ -376,6 +376,7 @@ fn trust_anchor_loading_errors_are_clear() {
     );
     let anchors = TrustAnchors::from_pem(two.as_bytes()).unwrap();
     assert_eq!(anchors.len(), 2);
+    assert!(!anchors.is_empty());
     assert_eq!(anchors.subjects().count(), 2);
     // DER works too.
     assert_eq!(TrustAnchors::from_pem(&root.cert.der).unwrap().len(), 1);
