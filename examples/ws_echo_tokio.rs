@@ -5,36 +5,24 @@
 
 mod common;
 
-use std::sync::Arc;
-
+use certauth::MutualTls;
 use certauth::policy::allow_cn;
-use certauth::tls::{ClientAuthMode, load_server_identity, server_config};
-use certauth::tokio::{Gate, ServeOptions, serve_websocket};
-use certauth::{Authenticator, ChainVerifier, TrustAnchors};
-use futures_util::StreamExt as _;
+use certauth::tokio::futures_util::{SinkExt as _, StreamExt as _};
+use certauth::tokio::{Gate, ServeOptions, default_provider, serve_websocket};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt().with_target(false).init();
     let setup = common::setup()?;
 
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let anchors = TrustAnchors::from_pem(&setup.ca_pem)?;
-    let (chain, key) = load_server_identity(&setup.server_pem, &setup.server_key)?;
-    let tls = server_config(
-        provider.clone(),
-        chain,
-        key,
-        &anchors,
-        ClientAuthMode::Deferred,
+    // The short path: three PEM files' contents and a policy (certauth::setup).
+    let mtls = MutualTls::from_pem(
+        default_provider(),
+        &setup.ca_pem,
+        &setup.server_pem,
+        &setup.server_key,
+        allow_cn(["trusted-client"]),
     )?;
-    let auth = Authenticator::builder()
-        .verifier(ChainVerifier::new(
-            anchors,
-            provider.signature_verification_algorithms.all,
-        ))
-        .policy(allow_cn(["trusted-client"]))
-        .build()?;
 
     let listener = tokio::net::TcpListener::bind(&setup.listen).await?;
     println!("listening on wss://{}", setup.listen);
@@ -43,19 +31,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     serve_websocket(
         listener,
-        Gate::new(auth, Arc::new(tls)),
+        Gate::from(mtls),
         ServeOptions::default(),
         ctrl_c,
         |mut ws, client| async move {
             // req.clientCertificate in the Node package.
             println!(
                 "Client connected: {}",
-                client
-                    .certificate()
-                    .subject()
-                    .common_names()
-                    .next()
-                    .unwrap_or_default()
+                client.certificate().common_name().unwrap_or_default()
             );
             while let Some(Ok(msg)) = ws.next().await {
                 if msg.is_text() {

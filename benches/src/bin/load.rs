@@ -159,7 +159,6 @@ fn serve(kind: &str, port: u16, dir: &Path) {
                     axum::routing::get(|req: axum::extract::Request| async move {
                         certauth_hyper::upgrade_websocket::<_, axum::body::Body, _, _>(
                             req,
-                            certauth_tokio::default_websocket_config(),
                             |ws, _| echo(ws),
                         )
                     }),

@@ -41,6 +41,9 @@ pub struct PeerInfo<'a> {
     /// ([`crate::keys`]); a client key outside them is refused. Default
     /// [`KeySupport::COMMON`].
     pub key_support: KeySupport,
+    /// The peer connected over a Unix-domain socket (header mode behind a same-host proxy;
+    /// see [`ProxyHeaderConfig::trust_unix_socket`]).
+    pub unix_socket: bool,
 }
 
 impl<'a> PeerInfo<'a> {
@@ -51,6 +54,16 @@ impl<'a> PeerInfo<'a> {
             remote_addr,
             memo: None,
             key_support: KeySupport::COMMON,
+            unix_socket: false,
+        }
+    }
+
+    /// A peer on a Unix-domain socket: no TLS chain, no address. Its certificate headers
+    /// are honoured only if the proxy configuration trusts the socket.
+    pub fn unix_socket() -> Self {
+        Self {
+            unix_socket: true,
+            ..Self::new(&[], None)
         }
     }
 
@@ -256,7 +269,11 @@ impl fmt::Display for DenyReason {
                 remote_addr,
             } => match remote_addr {
                 Some(a) => write!(f, "{header} header from {a}, which is not a trusted proxy"),
-                None => write!(f, "{header} header from a peer of unknown address"),
+                None => write!(
+                    f,
+                    "{header} header from a peer of unknown address (or on a Unix socket the \
+                     configuration does not trust)"
+                ),
             },
             Self::RepeatedCertificateHeader { header } => {
                 write!(f, "{header} header appears more than once")
@@ -749,7 +766,8 @@ impl Authenticator {
             out.push(
                 "a loopback address is a trusted proxy: every process on this host can then \
                  send a certificate header; let only the proxy reach this port (a firewall \
-                 rule, or a private network namespace)",
+                 rule, or a private network namespace), or serve header mode on a Unix socket \
+                 (serve_plain_unix, trust_unix_socket)",
             );
         }
         out
@@ -934,7 +952,12 @@ impl Config {
                 detail: format!("header {} absent", cfg.header()),
             });
         };
-        if !cfg.trusted().contains(peer.remote_addr) {
+        let trusted = if peer.unix_socket {
+            cfg.trusted().trusts_unix_socket()
+        } else {
+            cfg.trusted().contains(peer.remote_addr)
+        };
+        if !trusted {
             return Err((
                 DenyReason::UntrustedProxyHeader {
                     header: cfg.header().to_owned(),

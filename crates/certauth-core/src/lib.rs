@@ -199,6 +199,8 @@ pub mod pem;
 pub mod policy;
 pub mod proxy;
 pub mod response;
+#[cfg(feature = "rustls")]
+pub mod setup;
 pub mod time;
 #[cfg(feature = "rustls")]
 pub mod tls;
@@ -218,6 +220,8 @@ pub use policy::{Policy, PolicyContext, Verdict};
 pub use proxy::{Encoding, Preset, ProxyHeaderConfig};
 pub use response::{ResponseHead, Status};
 pub use rustls_pki_types::{CertificateDer, UnixTime};
+#[cfg(feature = "rustls")]
+pub use setup::{MutualTls, SetupError};
 pub use time::Time;
 pub use verify::{ChainVerifier, TrustAnchors, VerifiedChain, VerifyError};
-pub use ws::{UpgradeError, accept_websocket};
+pub use ws::{UpgradeError, WebSocketPaths, accept_websocket};

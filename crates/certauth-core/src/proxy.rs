@@ -211,6 +211,7 @@ impl fmt::Display for Cidr {
 pub struct TrustedProxies {
     ranges: Vec<Cidr>,
     any: bool,
+    unix_socket: bool,
 }
 
 impl TrustedProxies {
@@ -220,9 +221,15 @@ impl TrustedProxies {
         self.any || remote.is_some_and(|ip| self.ranges.iter().any(|c| c.contains(ip)))
     }
 
+    /// Whether a peer on a Unix-domain socket may send certificate headers
+    /// ([`ProxyHeaderConfig::trust_unix_socket`], or every peer is trusted).
+    pub fn trusts_unix_socket(&self) -> bool {
+        self.any || self.unix_socket
+    }
+
     /// Whether nothing is trusted (the configuration would reject every header).
     pub fn is_empty(&self) -> bool {
-        !self.any && self.ranges.is_empty()
+        !self.any && !self.unix_socket && self.ranges.is_empty()
     }
 }
 
@@ -352,6 +359,17 @@ impl ProxyHeaderConfig {
             self.trusted.ranges.push(r.as_ref().parse()?);
         }
         Ok(self)
+    }
+
+    /// Honours the header from peers on a Unix-domain socket (the adapters'
+    /// `serve_plain_unix`). There, trust is the socket: only processes that may open it
+    /// (its file permissions: make it writable by the proxy's user or group alone) can send
+    /// a header, which on a same-host setup is narrower than trusting `127.0.0.1`, where
+    /// every local process can connect. TCP peers are still checked against
+    /// [`Self::trusted_proxies`].
+    pub fn trust_unix_socket(mut self) -> Self {
+        self.trusted.unix_socket = true;
+        self
     }
 
     /// Honours the header from any peer. Safe only when nothing but the proxy can reach

@@ -18,6 +18,8 @@ pub enum Status {
     Unauthorized,
     /// 403: a known client that a policy does not allow here.
     Forbidden,
+    /// 404: an authenticated client asked a WebSocket helper for a path it does not serve.
+    NotFound,
     /// 426: an unsupported `Sec-WebSocket-Version`.
     UpgradeRequired,
     /// 431: the request head or one of its fields is too large, or there are too many.
@@ -34,6 +36,7 @@ impl Status {
             Self::BadRequest => 400,
             Self::Unauthorized => 401,
             Self::Forbidden => 403,
+            Self::NotFound => 404,
             Self::UpgradeRequired => 426,
             Self::RequestHeaderFieldsTooLarge => 431,
             Self::InternalServerError => 500,
@@ -47,6 +50,7 @@ impl Status {
             Self::BadRequest => "Bad Request",
             Self::Unauthorized => "Unauthorized",
             Self::Forbidden => "Forbidden",
+            Self::NotFound => "Not Found",
             Self::UpgradeRequired => "Upgrade Required",
             Self::RequestHeaderFieldsTooLarge => "Request Header Fields Too Large",
             Self::InternalServerError => "Internal Server Error",

@@ -1,6 +1,7 @@
 //! The server side of the WebSocket opening handshake (RFC 6455 §4.2).
 
 use std::fmt;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -35,6 +36,8 @@ pub enum UpgradeError {
     BadKey,
     /// `Sec-WebSocket-Version` is not 13. 426 with `Sec-WebSocket-Version: 13`.
     UnsupportedVersion,
+    /// The path is not one the WebSocket helper serves ([`WebSocketPaths`]). 404.
+    NotFound,
 }
 
 impl UpgradeError {
@@ -42,6 +45,7 @@ impl UpgradeError {
     pub fn status(&self) -> Status {
         match self {
             Self::UnsupportedVersion => Status::UpgradeRequired,
+            Self::NotFound => Status::NotFound,
             _ => Status::BadRequest,
         }
     }
@@ -65,11 +69,44 @@ impl fmt::Display for UpgradeError {
             Self::MissingConnectionUpgrade => "`Connection` header does not hold `upgrade`",
             Self::BadKey => "`Sec-WebSocket-Key` must be one base64 value of 16 bytes",
             Self::UnsupportedVersion => "`Sec-WebSocket-Version` must be 13",
+            Self::NotFound => "no websocket is served at this path",
         })
     }
 }
 
 impl std::error::Error for UpgradeError {}
+
+/// Which request paths a WebSocket helper upgrades (`serve_websocket`,
+/// `Gate::accept_websocket`): every path (the default), or only those listed. Paths are
+/// compared exactly, without the query (`/ws?token=1` is `/ws`); a request for any other
+/// path is answered 404 ([`UpgradeError::NotFound`]). The check runs after the client is
+/// authenticated, so an unauthenticated client cannot map the routes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WebSocketPaths {
+    only: Option<Arc<[String]>>,
+}
+
+impl WebSocketPaths {
+    /// Every path.
+    pub fn any() -> Self {
+        Self::default()
+    }
+
+    /// Only these paths (for example `["/ws"]`). An empty list serves no path.
+    pub fn only<P: Into<String>>(paths: impl IntoIterator<Item = P>) -> Self {
+        Self {
+            only: Some(paths.into_iter().map(Into::into).collect()),
+        }
+    }
+
+    /// Whether `head`'s path is served: `Ok`, or [`UpgradeError::NotFound`].
+    pub fn check(&self, head: &RequestHead) -> Result<(), UpgradeError> {
+        match &self.only {
+            Some(paths) if !paths.iter().any(|p| p == head.path()) => Err(UpgradeError::NotFound),
+            _ => Ok(()),
+        }
+    }
+}
 
 /// Whether a request asks for a WebSocket upgrade (`Upgrade: websocket`), valid or not.
 pub fn is_upgrade_request(head: &RequestHead) -> bool {
@@ -134,15 +171,17 @@ pub fn accept_websocket_with(
 
 /// WebSocket settings for servers holding many idle connections (feature `websocket`): a
 /// 4 KiB read buffer (tungstenite's default 128 KiB costs about 150 KiB per idle connection
-/// once touched), messages up to 1 MiB and frames up to 256 KiB. Every adapter uses it by
-/// default; tungstenite's own default allows 64 MiB messages.
+/// once touched) and messages up to 1 MiB, in one frame or many (browsers send a message as
+/// one frame, so the frame limit is the message limit). Every adapter uses it by default;
+/// tungstenite's own default allows 64 MiB messages. A client over the limit gets close
+/// code 1009 (`lifecycle::DrainingWebSocket`).
 #[cfg(feature = "websocket")]
 pub fn default_websocket_config() -> tungstenite::protocol::WebSocketConfig {
     tungstenite::protocol::WebSocketConfig::default()
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
         .max_message_size(Some(1 << 20))
-        .max_frame_size(Some(256 << 10))
+        .max_frame_size(Some(1 << 20))
 }
 
 #[cfg(test)]

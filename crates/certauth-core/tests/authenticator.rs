@@ -864,3 +864,80 @@ fn authenticated_display_and_configuration_warnings() {
         assert!(loopback.warnings()[0].contains("every process on this host"));
     }
 }
+
+/// Header mode on a Unix socket: trust is the socket, opted into by the configuration, and
+/// it never widens what TCP peers may do.
+#[test]
+fn header_mode_on_a_unix_socket() {
+    let p = pki();
+    let cert = encode::nginx_escaped(&p.trusted.pem());
+    let ok = with_headers(&[
+        ("X-SSL-Client-Cert", &cert),
+        ("X-SSL-Client-Verify", "SUCCESS"),
+    ]);
+    let on_socket = |auth: &Authenticator| ready(auth.decide(&PeerInfo::unix_socket(), &ok, now()));
+
+    // Trusting the socket alone is a complete configuration (not NoTrustedProxies).
+    let socket_only = Authenticator::builder()
+        .verifier(verifier(&p.root))
+        .proxy_header(
+            ProxyHeaderConfig::preset(Preset::Nginx)
+                .trust_unix_socket()
+                .verify_header("X-SSL-Client-Verify", "SUCCESS")
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let Decision::Allow(who) = on_socket(&socket_only) else {
+        panic!("a trusted socket's header is honoured")
+    };
+    assert_eq!(who.origin(), Origin::ProxyHeader);
+    // ... and trusts no TCP peer, loopback included.
+    for remote in ["127.0.0.1", "::1", "10.0.0.1"] {
+        assert_eq!(
+            code(&decide(&socket_only, &[], remote, &ok)),
+            "401 UNTRUSTED_PROXY_HEADER",
+            "{remote}"
+        );
+    }
+    assert_eq!(
+        code(&ready(socket_only.decide(
+            &PeerInfo::new(&[], None),
+            &ok,
+            now()
+        ))),
+        "401 UNTRUSTED_PROXY_HEADER"
+    );
+    // The socket still needs a good certificate and the verify header.
+    let bad = with_headers(&[
+        ("X-SSL-Client-Cert", &cert),
+        ("X-SSL-Client-Verify", "NONE"),
+    ]);
+    assert_eq!(
+        code(&ready(socket_only.decide(
+            &PeerInfo::unix_socket(),
+            &bad,
+            now()
+        ))),
+        "401 PROXY_VERIFICATION_FAILED"
+    );
+    // A loopback-only configuration does not trust a Unix peer.
+    let loopback = nginx_auth(&p.root, |c| c);
+    let Decision::Deny(d) = on_socket(&loopback) else {
+        panic!("an untrusted socket's header is refused")
+    };
+    assert_eq!(d.code(), "UNTRUSTED_PROXY_HEADER");
+    assert!(d.to_string().contains("Unix socket"), "{d}");
+    // dangerous_trust_any_proxy trusts every peer, sockets included.
+    let any = nginx_auth(&p.root, ProxyHeaderConfig::dangerous_trust_any_proxy);
+    assert!(matches!(on_socket(&any), Decision::Allow(_)));
+    // No loopback warning for a socket-only configuration.
+    assert!(
+        socket_only
+            .warnings()
+            .iter()
+            .all(|w| !w.contains("loopback")),
+        "{:?}",
+        socket_only.warnings()
+    );
+}

@@ -14,7 +14,8 @@
 //!   inner service; success puts the [`Authenticated`] client in the request's extensions
 //!   (Node's `req.clientCertificate`). Apply it to some routes and not others. The same
 //!   layer serves TLS-peer mode and header mode (plain HTTP behind a proxy).
-//! - [`upgrade_websocket`] authenticates before the 101 and hands you the WebSocket.
+//! - [`upgrade_websocket`] authenticates before the 101 and hands you the WebSocket, with
+//!   the raw gates' limits ([`default_websocket_config`]: 1 MiB messages).
 //! - Feature `axum`: the [`ClientCert`] extractor. Feature `socketio`: Socket.IO connect
 //!   middleware ([`require_client_cert`]) for socketioxide.
 //!
@@ -86,6 +87,7 @@ pub mod axum_server;
 pub use axum_listener::TlsListener;
 
 pub use certauth_core::{self, ws::default_websocket_config};
+pub use certauth_tokio::{default_provider, futures_util, load_pem_files};
 pub use rustls;
 
 /// What the connection knows, in every request's extensions: the peer's chain and address,
@@ -291,8 +293,20 @@ pub type WebSocket =
 /// Answers a WebSocket upgrade on a request the layer authenticated: the core validates it
 /// and the 101 (or 400/426) is returned; on 101, `handler` runs with the WebSocket in a new
 /// task, which [`serve`]'s shutdown waits for (within its grace period). Without the layer
-/// in front, answers 500.
-pub fn upgrade_websocket<B, ResBody, F, Fut>(
+/// in front, answers 500. The WebSocket has certauth's limits ([`default_websocket_config`]:
+/// 1 MiB messages, as the raw gates); [`upgrade_websocket_with`] takes others.
+pub fn upgrade_websocket<B, ResBody, F, Fut>(req: Request<B>, handler: F) -> Response<ResBody>
+where
+    B: Send + 'static,
+    ResBody: From<String>,
+    F: FnOnce(WebSocket, Authenticated) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    upgrade_websocket_with(req, default_websocket_config(), handler)
+}
+
+/// [`upgrade_websocket`] with your WebSocket settings (message and frame limits).
+pub fn upgrade_websocket_with<B, ResBody, F, Fut>(
     req: Request<B>,
     config: WebSocketConfig,
     handler: F,

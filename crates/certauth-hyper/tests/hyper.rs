@@ -106,7 +106,7 @@ async fn whoami(ClientCert(client): ClientCert) -> String {
 }
 
 async fn ws(req: Request) -> axum::response::Response {
-    upgrade_websocket::<_, Body, _, _>(req, Default::default(), |mut ws, _client| async move {
+    upgrade_websocket::<_, Body, _, _>(req, |mut ws, _client| async move {
         while let Some(Ok(m)) = ws.next().await {
             if m.is_text() {
                 let reply = format!("Echo: {}", m.into_text().unwrap());
@@ -218,6 +218,49 @@ fn websocket_upgrades_are_authenticated_before_the_101() {
         "{text}"
     );
     assert!(text.contains("sec-websocket-version: 13\r\n"), "{text}");
+}
+
+/// `upgrade_websocket` without a config has the raw gates' limits: a 512 KiB message is
+/// echoed, a 2 MiB one is refused with close code 1009 (message too big), where
+/// tungstenite's own default would take 64 MiB.
+#[test]
+fn websocket_upgrades_default_to_certauths_message_limit() {
+    let pki = Pki::new();
+    let (tls, auth) = suite::server_parts(&pki, Limits::DEFAULT, ClientAuthMode::Deferred);
+    let server = run(Some(tls), move || app(auth));
+    let conn = suite::connect(server.addr, suite::tls_client(&pki, Some(&pki.trusted))).unwrap();
+    let (mut ws, _) = tungstenite::client::client("wss://localhost/ws", conn).unwrap();
+    let half_mib = "a".repeat(512 * 1024);
+    ws.send(tungstenite::Message::text(half_mib.clone()))
+        .unwrap();
+    assert_eq!(ws.read().unwrap().to_string(), format!("Echo: {half_mib}"));
+
+    // 2 MiB in two 1 MiB frames (each within the frame limit): the server refuses the
+    // message once it has read the second frame, so the whole message is on the wire and
+    // the close is not lost to a reset. (A single 2 MiB frame is refused at its header;
+    // the client may then still be writing when the server closes.)
+    use tungstenite::protocol::frame::Frame;
+    use tungstenite::protocol::frame::coding::{Data, OpCode};
+    let mib = "b".repeat(1024 * 1024);
+    ws.send(tungstenite::Message::Frame(Frame::message(
+        mib.clone(),
+        OpCode::Data(Data::Text),
+        false,
+    )))
+    .unwrap();
+    ws.send(tungstenite::Message::Frame(Frame::message(
+        mib,
+        OpCode::Data(Data::Continue),
+        true,
+    )))
+    .unwrap();
+    let frame = match ws.read() {
+        Ok(tungstenite::Message::Close(frame)) => frame,
+        Ok(other) => panic!("expected a close, got {} bytes", other.len()),
+        Err(e) => panic!("expected a close frame, got {e}"),
+    };
+    let frame = frame.expect("a close frame with a code");
+    assert_eq!(u16::from(frame.code), 1009, "{frame:?}");
 }
 
 #[test]

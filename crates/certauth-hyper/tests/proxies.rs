@@ -7,9 +7,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -18,77 +17,10 @@ use certauth_hyper::certauth_core::tls::ClientAuthMode;
 use certauth_hyper::certauth_core::{Authenticator, Limits, Preset, ProxyHeaderConfig};
 use certauth_hyper::{CertAuthLayer, ClientCert, serve};
 use certauth_testkit::encode;
+use certauth_testkit::proxies::{
+    self, Files, Proc, binary, config_check, free_port, readme_block, wait_for,
+};
 use certauth_testkit::suite::{self, Pki};
-
-fn binary(name: &str) -> PathBuf {
-    for dir in ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"] {
-        let p = Path::new(dir).join(name);
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!("{name} is not installed: run ./scripts/test.sh (it installs nginx-light and haproxy)");
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_for(port: u16, child: &mut Child, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("{what} exited: {status}");
-        }
-        assert!(Instant::now() < deadline, "{what} did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// The README's fenced block in `lang`, with each `(from, to)` replaced; every `from` must
-/// be in the block, so a README edit that the test no longer matches fails here.
-fn readme_block(lang: &str, replace: &[(&str, &str)]) -> String {
-    let readme = include_str!("../../../README.md");
-    let fence = format!("```{lang}\n");
-    let mut block = readme
-        .split(fence.as_str())
-        .nth(1)
-        .and_then(|rest| rest.split("```").next())
-        .unwrap_or_else(|| panic!("README has no {lang} block"))
-        .to_owned();
-    for (from, to) in replace {
-        assert!(
-            block.contains(from),
-            "README's {lang} block no longer has {from:?}"
-        );
-        block = block.replace(from, to);
-    }
-    block
-}
-
-/// Runs `program args`, panicking with its output unless it succeeds.
-fn config_check(program: &str, args: &[&str]) {
-    let out = Command::new(binary(program)).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{program} {args:?} refused the README's configuration:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 struct Backend {
     port: u16,
@@ -147,55 +79,6 @@ fn backend(pki: &Pki, preset: Preset, verify: (&str, &str)) -> Backend {
     Backend { port, _stop: stop }
 }
 
-struct Files(PathBuf);
-
-impl Files {
-    fn new(tag: &str, pki: &Pki) -> Self {
-        let dir = std::env::temp_dir().join(format!("certauth-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("tmp")).unwrap();
-        let f = Self(dir);
-        f.write("ca.pem", &pki.root.cert.pem());
-        f.write("server.pem", &pki.server.pem());
-        f.write("server.key", &pki.server.key_pem());
-        f.write(
-            "haproxy.pem",
-            &format!("{}{}", pki.server.pem(), pki.server.key_pem()),
-        );
-        f
-    }
-
-    fn write(&self, name: &str, text: &str) -> String {
-        let p = self.0.join(name);
-        std::fs::write(&p, text).unwrap();
-        p.to_string_lossy().into_owned()
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.0.join(name).to_string_lossy().into_owned()
-    }
-}
-
-impl Drop for Files {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// GET /whoami through the proxy with `client`'s certificate: (status line, body).
-fn whoami(port: u16, pki: &Pki, client: Option<&certauth_testkit::Issued>) -> (String, String) {
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let mut tls = suite::connect(addr, suite::tls_client(pki, client)).unwrap();
-    tls.write_all(b"GET /whoami HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let text = String::from_utf8_lossy(&suite::read_to_close(&mut tls)).into_owned();
-    let status = text.lines().next().unwrap_or("").to_owned();
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.trim().to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
-
 /// A request sent straight to the backend from 127.0.0.2, which is not a trusted proxy.
 fn forged(backend: u16, header: &str, value: &str, verify: &str) -> String {
     let mut tcp = from_127_0_0_2(backend);
@@ -229,56 +112,26 @@ fn behind_nginx() {
     let backend = backend(&pki, Preset::Nginx, ("X-SSL-Client-Verify", "SUCCESS"));
     let files = Files::new("nginx", &pki);
     let port = free_port();
-    let tmp = files.path("tmp");
-    let server = readme_block(
-        "nginx",
-        &[
-            ("listen 443 ssl;", &format!("listen 127.0.0.1:{port} ssl;")),
-            ("/etc/nginx/server.pem", &files.path("server.pem")),
-            ("/etc/nginx/server.key", &files.path("server.key")),
-            ("/etc/nginx/client-ca.pem", &files.path("ca.pem")),
-            ("127.0.0.1:8080", &format!("127.0.0.1:{}", backend.port)),
-        ],
-    );
-    // One process (`master_process off`), so stopping it leaves no worker behind.
-    let conf = files.write(
-        "nginx.conf",
-        &format!(
-            "master_process off;\npid {pid};\nerror_log {err} warn;\nevents {{}}\n\
-             http {{\n  access_log off;\n  client_body_temp_path {tmp}; proxy_temp_path {tmp};\n\
-             fastcgi_temp_path {tmp}; uwsgi_temp_path {tmp}; scgi_temp_path {tmp};\n{server}}}\n",
-            pid = files.path("nginx.pid"),
-            err = files.path("error.log"),
-        ),
-    );
-    config_check("nginx", &["-t", "-q", "-c", &conf, "-p", &files.path("")]);
-    let mut child = Command::new(binary("nginx"))
-        .args(["-c", &conf, "-p", &files.path(""), "-g", "daemon off;"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for(port, &mut child, "nginx");
-    let _nginx = Proc(child);
+    let _nginx = proxies::nginx(&files, port, &format!("http://127.0.0.1:{}", backend.port));
 
     assert_eq!(
-        whoami(port, &pki, Some(&pki.trusted)),
+        proxies::get(port, &pki, Some(&pki.trusted), "/whoami"),
         ("HTTP/1.1 200 OK".into(), "CN=trusted-client".into())
     );
-    let (status, body) = whoami(port, &pki, Some(&pki.other_ca));
+    let (status, body) = proxies::get(port, &pki, Some(&pki.other_ca), "/whoami");
     assert_eq!(status, "HTTP/1.1 401 Unauthorized");
     assert!(
         body.starts_with("Certificate verification failed (FAILED:"),
         "{body}"
     );
     assert_eq!(
-        whoami(port, &pki, None),
+        proxies::get(port, &pki, None, "/whoami"),
         (
             "HTTP/1.1 401 Unauthorized".into(),
             "Unauthorized: Client certificate required (NO_CERTIFICATE)".into()
         )
     );
-    let (status, body) = whoami(port, &pki, Some(&pki.forbidden));
+    let (status, body) = proxies::get(port, &pki, Some(&pki.forbidden), "/whoami");
     assert_eq!(status, "HTTP/1.1 403 Forbidden", "{body}");
 
     let forged = forged(
@@ -321,17 +174,17 @@ fn behind_haproxy() {
     let _haproxy = Proc(child);
 
     assert_eq!(
-        whoami(port, &pki, Some(&pki.trusted)),
+        proxies::get(port, &pki, Some(&pki.trusted), "/whoami"),
         ("HTTP/1.1 200 OK".into(), "CN=trusted-client".into())
     );
-    let (status, body) = whoami(port, &pki, Some(&pki.other_ca));
+    let (status, body) = proxies::get(port, &pki, Some(&pki.other_ca), "/whoami");
     assert_eq!(status, "HTTP/1.1 401 Unauthorized");
     assert!(
         body.starts_with("Certificate verification failed ("),
         "{body}"
     );
     assert!(!body.contains("(0)"), "{body}");
-    let (status, body) = whoami(port, &pki, None);
+    let (status, body) = proxies::get(port, &pki, None, "/whoami");
     assert_eq!(status, "HTTP/1.1 401 Unauthorized", "{body}");
     let forged = forged(
         backend.port,

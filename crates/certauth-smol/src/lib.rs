@@ -61,14 +61,17 @@ use certauth_core::keys::KeySupport;
 use certauth_core::lifecycle::{
     Accept, Admission, Drain, DrainingWebSocket, Phase, Shed, Slot, Table,
 };
+use certauth_core::policy::Policy;
+use certauth_core::setup::{MutualTls, PemFile, SetupError};
 use certauth_core::tls::TlsConfig;
 use certauth_core::{
     Authenticated, Authenticator, CertificateDer, Decision, HeadParser, HeadProgress, Limits,
-    PeerInfo, RequestHead, ResponseHead, UnixTime,
+    PeerInfo, RequestHead, ResponseHead, UnixTime, WebSocketPaths,
 };
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_util::{AsyncReadExt as _, AsyncWriteExt as _};
 use smol::future::or;
+use smol::net::unix::{UnixListener, UnixStream};
 use smol::net::{TcpListener, TcpStream};
 use tracing::{Instrument as _, debug, info, warn};
 
@@ -77,6 +80,7 @@ pub use certauth_core;
 pub use certauth_core::lifecycle::{AcceptError, ServeOptions};
 pub use certauth_core::ws::default_websocket_config;
 pub use futures_rustls;
+pub use futures_util;
 pub use rustls;
 
 /// The TLS stream a [`Gate`] produces.
@@ -118,15 +122,74 @@ async fn within<T>(limit: Option<Duration>, fut: impl Future<Output = T>) -> Opt
     .await
 }
 
+/// The rustls crypto provider this crate's features select: `ring` (the default), else
+/// `aws-lc-rs`.
+///
+/// # Panics
+///
+/// With neither feature enabled (the crate then has no provider to offer: pass yours to
+/// `certauth_core::setup::MutualTls::from_pem`).
+pub fn default_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    #[cfg(feature = "ring")]
+    return Arc::new(rustls::crypto::ring::default_provider());
+    #[cfg(all(feature = "aws-lc-rs", not(feature = "ring")))]
+    return Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    #[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
+    panic!("certauth-smol: enable the `ring` or `aws-lc-rs` feature for a default provider")
+}
+
+/// The short path ([`certauth_core::setup`]): reads the client CA, the server's
+/// certificate chain and its key (PEM files) and builds an authenticator with `policy` and
+/// a TLS configuration, with [`default_provider`]. Errors name the file to fix.
+pub fn load_pem_files(
+    client_ca: impl AsRef<std::path::Path>,
+    server_cert: impl AsRef<std::path::Path>,
+    server_key: impl AsRef<std::path::Path>,
+    policy: impl Policy + 'static,
+) -> Result<MutualTls, SetupError> {
+    let read = |file, path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| SetupError::read(file, path, e))
+    };
+    let ca = read(PemFile::ClientCa, client_ca.as_ref())?;
+    let cert = read(PemFile::ServerCertificate, server_cert.as_ref())?;
+    let key = read(PemFile::ServerKey, server_key.as_ref())?;
+    MutualTls::from_pem(default_provider(), &ca, &cert, &key, policy)
+}
+
 /// The gate: a TLS acceptor and an authenticator. Cheap to clone.
 #[derive(Clone)]
 pub struct Gate {
     auth: Authenticator,
     tls: TlsConfig,
     ws: WebSocketConfig,
+    paths: WebSocketPaths,
+}
+
+impl From<MutualTls> for Gate {
+    fn from(m: MutualTls) -> Self {
+        Self::new(m.authenticator, m.server_config)
+    }
 }
 
 impl Gate {
+    /// The short path: a gate from three PEM files and a policy ([`load_pem_files`]).
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), certauth_smol::certauth_core::SetupError> {
+    /// use certauth_smol::Gate;
+    /// use certauth_smol::certauth_core::policy::allow_cn;
+    /// let gate = Gate::from_pem_files("ca.pem", "server.pem", "server.key", allow_cn(["trusted-client"]))?;
+    /// # Ok(()) }
+    /// ```
+    pub fn from_pem_files(
+        client_ca: impl AsRef<std::path::Path>,
+        server_cert: impl AsRef<std::path::Path>,
+        server_key: impl AsRef<std::path::Path>,
+        policy: impl Policy + 'static,
+    ) -> Result<Self, SetupError> {
+        load_pem_files(client_ca, server_cert, server_key, policy).map(Self::from)
+    }
+
     /// A gate terminating TLS with `tls` (see `certauth_core::tls::server_config`; an
     /// `Arc<ServerConfig>`, or a [`TlsConfig`] to replace it while serving).
     pub fn new(auth: Authenticator, tls: impl Into<TlsConfig>) -> Self {
@@ -134,7 +197,15 @@ impl Gate {
             auth,
             tls: tls.into(),
             ws: default_websocket_config(),
+            paths: WebSocketPaths::any(),
         }
+    }
+
+    /// The paths [`Self::accept_websocket`] and [`serve_websocket`] upgrade (default: every
+    /// path). An authenticated client asking for another gets 404.
+    pub fn websocket_paths(mut self, paths: WebSocketPaths) -> Self {
+        self.paths = paths;
+        self
     }
 
     /// The TLS configuration, to replace while serving ([`TlsConfig::reload`]).
@@ -189,7 +260,7 @@ impl Gate {
         &self,
         tcp: TcpStream,
     ) -> Result<(WebSocket, Authenticated), AcceptError> {
-        upgrade(self.accept_http(tcp).await?, self.ws).await
+        upgrade_at(self.accept_http(tcp).await?, self.ws, &self.paths).await
     }
 }
 
@@ -257,10 +328,18 @@ async fn decide_on<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// Completes the WebSocket handshake for an accepted connection.
+/// Completes the WebSocket handshake for an accepted connection, whatever its path.
 pub async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
     accepted: Accepted<S>,
     config: WebSocketConfig,
+) -> Result<(WebSocket<S>, Authenticated), AcceptError> {
+    upgrade_at(accepted, config, &WebSocketPaths::any()).await
+}
+
+async fn upgrade_at<S: AsyncRead + AsyncWrite + Unpin>(
+    accepted: Accepted<S>,
+    config: WebSocketConfig,
+    paths: &WebSocketPaths,
 ) -> Result<(WebSocket<S>, Authenticated), AcceptError> {
     let Accepted {
         mut io,
@@ -270,7 +349,10 @@ pub async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
         limits,
         drain,
     } = accepted;
-    match certauth_core::accept_websocket(&head) {
+    match paths
+        .check(&head)
+        .and_then(|()| certauth_core::accept_websocket(&head))
+    {
         Ok(response) => {
             io.write_all(&response.to_bytes()).await?;
             io.flush().await?;
@@ -408,6 +490,42 @@ where
     .await
 }
 
+/// [`serve_plain`] on a Unix-domain socket, for a proxy on the same host (nginx
+/// `proxy_pass http://unix:/run/app.sock:`): the socket is the trust boundary, so the
+/// authenticator's proxy configuration must trust it
+/// ([`ProxyHeaderConfig::trust_unix_socket`](certauth_core::ProxyHeaderConfig::trust_unix_socket)).
+/// Make the socket file writable by the proxy alone.
+pub async fn serve_plain_unix<F, Fut>(
+    listener: UnixListener,
+    auth: Authenticator,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+    handler: F,
+) -> io::Result<()>
+where
+    F: Fn(Accepted<UnixStream>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let handler = Arc::new(handler);
+    auth.warnings().iter().for_each(|w| warn!("{w}"));
+    let limits = *auth.limits();
+    lifecycle(
+        listener,
+        limits,
+        options,
+        Phase::Head,
+        shutdown,
+        move |io, UnixPeer, conn| {
+            let (auth, handler) = (auth.clone(), Arc::clone(&handler));
+            async move {
+                let result = decide_on(&auth, io, PeerInfo::unix_socket(), None).await;
+                run_admitted(result, &conn, &*handler).await;
+            }
+        },
+    )
+    .await
+}
+
 /// [`serve`] for WebSocket clients: each authenticated client runs `handler` with its
 /// WebSocket, which on shutdown is sent a 1001 close.
 pub async fn serve_websocket<F, Fut>(
@@ -422,11 +540,11 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let handler = Arc::new(handler);
-    let ws = gate.ws;
+    let (ws, paths) = (gate.ws, gate.paths.clone());
     serve(listener, gate, options, shutdown, move |accepted| {
-        let handler = Arc::clone(&handler);
+        let (handler, paths) = (Arc::clone(&handler), paths.clone());
         async move {
-            match upgrade(accepted, ws).await {
+            match upgrade_at(accepted, ws, &paths).await {
                 Ok((ws, client)) => handler(ws, client).await,
                 Err(e) => debug!(error = %e, "not a WebSocket upgrade"),
             }
@@ -448,10 +566,50 @@ fn cancel(shed: Shed<Task>) {
     }
 }
 
-enum Step {
+enum Step<L: Listen> {
     Shutdown,
     Look,
-    Accepted(io::Result<(TcpStream, SocketAddr)>),
+    Accepted(io::Result<(L::Io, L::Addr)>),
+}
+
+/// What the lifecycle accepts from: a TCP or a Unix-domain listener.
+trait Listen {
+    type Io;
+    type Addr: Copy + std::fmt::Display;
+    fn next(&self) -> impl Future<Output = io::Result<(Self::Io, Self::Addr)>> + Send;
+    fn ip(addr: Self::Addr) -> Option<IpAddr>;
+}
+
+impl Listen for TcpListener {
+    type Io = TcpStream;
+    type Addr = SocketAddr;
+    fn next(&self) -> impl Future<Output = io::Result<(TcpStream, SocketAddr)>> + Send {
+        self.accept()
+    }
+    fn ip(addr: SocketAddr) -> Option<IpAddr> {
+        Some(addr.ip())
+    }
+}
+
+/// A peer on a Unix-domain socket (unnamed: the proxy's end has no address worth logging).
+#[derive(Clone, Copy, Debug)]
+struct UnixPeer;
+
+impl std::fmt::Display for UnixPeer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("unix")
+    }
+}
+
+impl Listen for UnixListener {
+    type Io = UnixStream;
+    type Addr = UnixPeer;
+    async fn next(&self) -> io::Result<(UnixStream, UnixPeer)> {
+        self.accept().await.map(|(io, _)| (io, UnixPeer))
+    }
+    fn ip(_: UnixPeer) -> Option<IpAddr> {
+        None
+    }
 }
 
 /// The connection lifecycle on smol: accepts on `listener` until `shutdown` completes, asks
@@ -472,6 +630,21 @@ where
     F: Fn(TcpStream, SocketAddr, Conn) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    lifecycle(listener, limits, options, first, shutdown, connection).await
+}
+
+async fn lifecycle<L: Listen, F, Fut>(
+    listener: L,
+    limits: Limits,
+    options: ServeOptions,
+    first: Phase,
+    shutdown: impl Future<Output = ()>,
+    connection: F,
+) -> io::Result<()>
+where
+    F: Fn(L::Io, L::Addr, Conn) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let table = Table::new(options, &limits);
     let mut shutdown = std::pin::pin!(shutdown);
     let (mut timer, mut armed) = (smol::Timer::never(), None);
@@ -490,11 +663,11 @@ where
         }
         let shut = async {
             shutdown.as_mut().await;
-            Step::Shutdown
+            Step::<L>::Shutdown
         };
         let accept = async {
             match poll.accept {
-                Accept::Now => Step::Accepted(listener.accept().await),
+                Accept::Now => Step::Accepted(listener.next().await),
                 _ => std::future::pending().await,
             }
         };
@@ -520,7 +693,7 @@ where
                 continue;
             }
         };
-        let admission = table.lock().admit(Some(addr.ip()), first, Instant::now());
+        let admission = table.lock().admit(L::ip(addr), first, Instant::now());
         match admission {
             Admission::Refused {
                 log: Some(notice), ..

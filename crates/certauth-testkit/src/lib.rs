@@ -23,6 +23,7 @@ pub mod hostile;
 pub mod keytypes;
 pub mod lifecycle;
 pub mod node;
+pub mod proxies;
 pub mod suite;
 
 use std::sync::OnceLock;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use certauth_core::lifecycle::ServeOptions;
 use certauth_core::tls::ClientAuthMode;
-use certauth_core::{Authenticator, Limits};
+use certauth_core::{Authenticator, Limits, WebSocketPaths};
 
 use crate::suite::{self, Pki, RunningServer, UPGRADE, connect, tls_client};
 
@@ -21,12 +21,14 @@ use crate::suite::{self, Pki, RunningServer, UPGRADE, connect, tls_client};
 /// open (the README's security notes state it).
 pub const TRUSTED_BOUND: Duration = Duration::from_secs(2);
 
-/// What a harness gets: the TLS configuration, the authenticator (its limits) and the
-/// serve options to run its serve helper with.
+/// What a harness gets: the TLS configuration, the authenticator (its limits), the
+/// serve options to run its serve helper with and the paths its gate upgrades
+/// (`Gate::websocket_paths`).
 pub struct ServeSetup {
     pub tls: Arc<rustls::ServerConfig>,
     pub auth: Authenticator,
     pub options: ServeOptions,
+    pub paths: WebSocketPaths,
 }
 
 /// Starts an adapter's serve helper.
@@ -62,7 +64,12 @@ impl Drop for Running {
 
 fn start(harness: &impl ServeHarness, pki: &Pki, options: ServeOptions) -> Running {
     let (tls, auth) = suite::server_parts(pki, limits(), ClientAuthMode::Deferred);
-    let running = harness.serve(ServeSetup { tls, auth, options });
+    let running = harness.serve(ServeSetup {
+        tls,
+        auth,
+        options,
+        paths: WebSocketPaths::any(),
+    });
     Running {
         addr: running.addr,
         stop: Some(running.stop),
@@ -83,6 +90,57 @@ pub fn trusted_echo(addr: SocketAddr, pki: &Pki) -> Result<Duration, String> {
         return Err(format!("echo: {reply:?}"));
     }
     Ok(started.elapsed())
+}
+
+/// A WebSocket upgrade to `path` with `client`'s certificate: the echo's reply, or the
+/// HTTP status the upgrade was answered with.
+fn echo_at(addr: SocketAddr, pki: &Pki, client: Option<&crate::Issued>, path: &str) -> String {
+    let tls = connect(addr, tls_client(pki, client)).unwrap();
+    match tungstenite::client::client(format!("wss://localhost{path}"), tls) {
+        Ok((mut ws, _)) => {
+            ws.send(tungstenite::Message::text("ping")).unwrap();
+            let reply = ws.read().unwrap().to_string();
+            let _ = ws.close(None);
+            reply
+        }
+        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(r))) => {
+            format!("HTTP {}", r.status().as_u16())
+        }
+        Err(e) => format!("error: {e}"),
+    }
+}
+
+/// `serve_websocket` with its gate restricted to `/ws`: a trusted client gets the echo there
+/// (a query does not matter) and 404 on any other path; an untrusted client gets 401
+/// wherever it asks, so the routes are not revealed before authentication.
+pub fn websocket_paths(harness: &impl ServeHarness) {
+    let pki = Pki::new();
+    let (tls, auth) = suite::server_parts(&pki, limits(), ClientAuthMode::Deferred);
+    let running = harness.serve(ServeSetup {
+        tls,
+        auth,
+        options: ServeOptions::default(),
+        paths: WebSocketPaths::only(["/ws"]),
+    });
+    let _running = Running {
+        addr: running.addr,
+        stop: Some(running.stop),
+    };
+    let addr = running.addr;
+    let trusted = Some(&pki.trusted);
+    assert_eq!(echo_at(addr, &pki, trusted, "/ws"), "Echo: ping");
+    assert_eq!(echo_at(addr, &pki, trusted, "/ws?token=1"), "Echo: ping");
+    for path in ["/", "/chat", "/ws/", "/wss"] {
+        assert_eq!(echo_at(addr, &pki, trusted, path), "HTTP 404", "{path}");
+    }
+    for path in ["/ws", "/chat"] {
+        assert_eq!(
+            echo_at(addr, &pki, Some(&pki.other_ca), path),
+            "HTTP 401",
+            "{path}"
+        );
+        assert_eq!(echo_at(addr, &pki, None, path), "HTTP 401", "{path}");
+    }
 }
 
 /// The first bytes of a real ClientHello: a handshake that never finishes.

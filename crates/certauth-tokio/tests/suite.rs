@@ -266,7 +266,7 @@ fn serving(setup: certauth_testkit::lifecycle::ServeSetup) -> RunningServer {
             let stop = async move {
                 let _ = stop_rx.await;
             };
-            let gate = Gate::new(setup.auth, setup.tls);
+            let gate = Gate::new(setup.auth, setup.tls).websocket_paths(setup.paths);
             serve_websocket(
                 listener,
                 gate,
@@ -299,4 +299,48 @@ fn serving(setup: certauth_testkit::lifecycle::ServeSetup) -> RunningServer {
 #[test]
 fn lifecycle_under_slow_clients() {
     certauth_testkit::lifecycle::run(&serving);
+}
+
+/// Header mode on a Unix socket (`serve_plain_unix`), for the shared nginx case.
+fn serving_unix(setup: PlainSetup, path: &std::path::Path) -> Box<dyn FnOnce() + Send> {
+    let path = path.to_owned();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::UnixListener::bind(&path).unwrap();
+            let report = setup.report;
+            let stop = async move {
+                let _ = stop_rx.await;
+            };
+            certauth_tokio::serve_plain_unix(
+                listener,
+                setup.auth,
+                ServeOptions::DEFAULT,
+                stop,
+                move |a| respond(Ok(a), report.clone()),
+            )
+            .await
+            .unwrap();
+        });
+    });
+    Box::new(move || {
+        let _ = stop_tx.send(());
+        thread.join().unwrap();
+    })
+}
+
+/// Header mode on a Unix socket behind nginx (the README's block).
+#[test]
+fn header_mode_on_a_unix_socket_behind_nginx() {
+    certauth_testkit::proxies::unix_behind_nginx(&serving_unix);
+}
+
+/// `serve_websocket` restricted to `/ws`: 404 elsewhere, after authentication.
+#[test]
+fn serve_websocket_on_one_path() {
+    certauth_testkit::lifecycle::websocket_paths(&serving);
 }

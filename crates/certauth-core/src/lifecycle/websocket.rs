@@ -1,5 +1,6 @@
 //! [`DrainingWebSocket`]: a WebSocket that says goodbye (close code 1001) when its server
-//! drains (feature `websocket`).
+//! drains, and tells a client whose message is over the limit why it is closed (1009)
+//! (feature `websocket`).
 
 use std::future::Future as _;
 use std::ops::{Deref, DerefMut};
@@ -16,13 +17,15 @@ use super::{Drain, Draining};
 
 /// The close reason sent on shutdown.
 const GOING_AWAY: &str = "server shutting down";
+/// The close reason sent for a message or frame over the configured size.
+const TOO_BIG: &str = "message too big";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Close {
     /// Nothing sent.
     Open,
-    /// Draining began: send the 1001 close.
-    Send,
+    /// Draining began (1001), or a message was too big (1009): send that close.
+    Send(CloseCode),
     /// Sent: flush it.
     Flush,
     /// Flushed; the peer's close reply ends the stream.
@@ -41,6 +44,8 @@ pub struct DrainingWebSocket<W> {
     inner: W,
     draining: Draining,
     close: Close,
+    /// The error to return once the close frame that explains it is out.
+    failed: Option<Error>,
 }
 
 impl<W> DrainingWebSocket<W> {
@@ -50,6 +55,7 @@ impl<W> DrainingWebSocket<W> {
             inner,
             draining: drain.draining(),
             close: Close::Open,
+            failed: None,
         }
     }
 
@@ -85,30 +91,46 @@ where
         if this.close == Close::Open {
             // Messages that arrived before the drain are delivered (and can be answered)
             // first; the close goes out once nothing is waiting.
-            if let Poll::Ready(item) = inner.as_mut().poll_next(cx) {
-                return Poll::Ready(item);
+            match inner.as_mut().poll_next(cx) {
+                // tungstenite refuses an oversized message or frame with an error and sends
+                // nothing: the client would see the connection drop without a reason.
+                Poll::Ready(Some(Err(e @ Error::Capacity(_)))) => {
+                    this.failed = Some(e);
+                    this.close = Close::Send(CloseCode::Size);
+                }
+                Poll::Ready(item) => return Poll::Ready(item),
+                Poll::Pending => {
+                    if Pin::new(&mut this.draining).poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    this.close = Close::Send(CloseCode::Away);
+                }
             }
-            if Pin::new(&mut this.draining).poll(cx).is_pending() {
-                return Poll::Pending;
-            }
-            this.close = Close::Send;
         }
-        if this.close == Close::Send {
+        if let Close::Send(code) = this.close {
+            let reason = if code == CloseCode::Size {
+                TOO_BIG
+            } else {
+                GOING_AWAY
+            };
             let sent = ready!(inner.as_mut().poll_ready(cx)).and_then(|()| {
                 inner.as_mut().start_send(Message::Close(Some(CloseFrame {
-                    code: CloseCode::Away,
-                    reason: GOING_AWAY.into(),
+                    code,
+                    reason: reason.into(),
                 })))
             });
             this.close = Close::Flush;
             if let Err(e) = sent {
                 this.close = Close::Done;
-                return Poll::Ready(Some(Err(e)));
+                return Poll::Ready(Some(Err(this.failed.take().unwrap_or(e))));
             }
         }
         if this.close == Close::Flush {
             let flushed = ready!(inner.as_mut().poll_flush(cx));
             this.close = Close::Done;
+            if let Some(e) = this.failed.take() {
+                return Poll::Ready(Some(Err(e)));
+            }
             if let Err(e) = flushed {
                 return Poll::Ready(Some(Err(e)));
             }

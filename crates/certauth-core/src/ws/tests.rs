@@ -117,3 +117,41 @@ fn subprotocol_selection() {
     let r = accept_websocket(&h).unwrap();
     assert!(!r.headers().any(|(n, _)| n == "Sec-WebSocket-Protocol"));
 }
+
+fn head_at(target: &str) -> RequestHead {
+    let text = format!("GET {target} HTTP/1.1\r\nHost: h\r\n{OK}\r\n");
+    RequestHead::parse(text.as_bytes(), &Limits::DEFAULT)
+        .unwrap()
+        .unwrap()
+        .0
+}
+
+#[test]
+fn websocket_paths_any_serves_every_path() {
+    for target in ["/", "/ws", "/anything?x=1"] {
+        assert_eq!(WebSocketPaths::any().check(&head_at(target)), Ok(()));
+    }
+}
+
+#[test]
+fn websocket_paths_only_compares_the_path_without_query() {
+    let paths = WebSocketPaths::only(["/ws", "/socket"]);
+    assert_eq!(paths.check(&head_at("/ws")), Ok(()));
+    assert_eq!(paths.check(&head_at("/ws?token=1")), Ok(()));
+    assert_eq!(paths.check(&head_at("/socket")), Ok(()));
+    for target in ["/", "/ws/", "/WS", "/wss", "/anything", "/x?/ws"] {
+        let e = paths.check(&head_at(target)).unwrap_err();
+        assert_eq!(e, UpgradeError::NotFound, "{target}");
+        assert_eq!(e.status().code(), 404);
+        assert!(
+            e.response()
+                .to_bytes()
+                .starts_with(b"HTTP/1.1 404 Not Found\r\n"),
+            "{target}"
+        );
+    }
+    assert_eq!(
+        WebSocketPaths::only(Vec::<String>::new()).check(&head_at("/ws")),
+        Err(UpgradeError::NotFound)
+    );
+}
