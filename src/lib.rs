@@ -7,9 +7,9 @@
 //!
 //! | feature | what it adds |
 //! |---|---|
-//! | `tokio` | [`tokio`](mod@tokio): gates and a serve helper on tokio + tokio-rustls + async-tungstenite |
-//! | `smol` | [`smol`](mod@smol): the same on smol / async-io / any futures-io runtime (futures-rustls) |
-//! | `hyper` | [`hyper`](mod@hyper): `CertAuthLayer` (tower), `serve` (hyper 1, HTTP/1.1 + HTTP/2), `upgrade_websocket` |
+//! | `tokio` | `certauth::tokio`: gates and a serve helper on tokio + tokio-rustls + async-tungstenite |
+//! | `smol` | `certauth::smol`: the same on smol / async-io / any futures-io runtime (futures-rustls) |
+//! | `hyper` | `certauth::hyper`: `CertAuthLayer` (tower), `serve` (hyper 1, HTTP/1.1 + HTTP/2), `upgrade_websocket` |
 //! | `axum` | the `ClientCert` extractor (with `hyper`) |
 //! | `socketio` | Socket.IO connect middleware for socketioxide (with `hyper`) |
 //! | `rustls` | `certauth::tls`: rustls `ServerConfig` helpers and the deferred client verifier (on with `tokio` or `smol`) |

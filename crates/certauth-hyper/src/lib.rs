@@ -16,8 +16,8 @@
 //!   layer serves TLS-peer mode and header mode (plain HTTP behind a proxy).
 //! - [`upgrade_websocket`] authenticates before the 101 and hands you the WebSocket, with
 //!   the raw gates' limits ([`default_websocket_config`]: 1 MiB messages).
-//! - Feature `axum`: the [`ClientCert`] extractor. Feature `socketio`: Socket.IO connect
-//!   middleware ([`require_client_cert`]) for socketioxide.
+//! - Feature `axum`: the `ClientCert` extractor. Feature `socketio`: Socket.IO connect
+//!   middleware (`require_client_cert`) for socketioxide.
 //!
 //! ```no_run
 //! # #[cfg(feature = "axum")] mod doc {
@@ -155,7 +155,7 @@ impl CertAuthLayer {
 
     /// Every request reaches the inner service, with [`Authenticated`] or an
     /// [`AuthRejection`] in its extensions: for services that refuse in their own protocol
-    /// (Socket.IO's connect error, see [`require_client_cert`]).
+    /// (Socket.IO's connect error, see `require_client_cert`).
     pub fn annotate_only(mut self) -> Self {
         self.annotate_only = true;
         self
