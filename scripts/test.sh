@@ -16,9 +16,22 @@ need curl || missing+=(curl)
 # Real proxies in front of certauth for the header-mode tests.
 [ -x /usr/sbin/nginx ] || need nginx || missing+=(nginx-light)
 [ -x /usr/sbin/haproxy ] || need haproxy || missing+=(haproxy)
+# A real browser: Debian's Chromium, and NSS's tools (certutil, pk12util) to give it a
+# client certificate.
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+need pk12util || missing+=(libnss3-tools)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# Headless Chromium cannot show the certificate prompt: this policy lets it present the one
+# client certificate a test's browser holds to https://localhost (crates/certauth-cli/tests/browser.rs).
+policy=/etc/chromium/policies/managed/certauth-tests.json
+if [ ! -f "$policy" ]; then
+  echo "installing the Chromium test policy ($policy)"
+  mkdir -p "$(dirname "$policy")"
+  printf '%s\n' '{"AutoSelectCertificateForUrls": ["{\"pattern\":\"https://localhost:*\",\"filter\":{}}"]}' >"$policy"
 fi
 
 # The Node peers (ws, socket.io-client), pinned in tests/node/package.json.

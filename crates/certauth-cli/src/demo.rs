@@ -115,8 +115,17 @@ pub(crate) fn run(args: Args) -> Outcome {
         println!("generic and the code goes to the logs).");
         if let Some(dir) = &args.keep {
             println!(
-                "\nThe PKI is in {d}. Serve with it:\n  certauth serve --ca {d}/ca.pem --cert {d}/server.pem --key {d}/server.key --allow-cn trusted-client",
+                "\nThe PKI is in {d}. Serve with it:\n  certauth serve --ca {d}/ca.pem --cert {d}/server.pem --key {d}/server.key --allow-cn trusted-client --listen 127.0.0.1:8443\n\
+                 Then open https://localhost:8443/ in a browser holding the trusted client's \
+                 certificate (import {d}/trusted.p12 after\n  openssl pkcs12 -export -in {d}/trusted.pem -inkey {d}/trusted.key -out {d}/trusted.p12 -passout pass:\n\
+                 and trust {d}/ca.pem for websites): the page shows the certificate, the decision \
+                 and a WebSocket echo button. README: \"Browsers\".",
                 d = dir.display()
+            );
+        } else {
+            println!(
+                "Run `certauth demo --keep DIR` to keep the PKI and try the page for browsers \
+                 (https://localhost:8443/ under `certauth serve`)."
             );
         }
         Ok(())

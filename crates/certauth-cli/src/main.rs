@@ -6,6 +6,7 @@
 mod demo;
 mod inspect;
 mod metrics;
+mod page;
 mod pki;
 mod serve;
 mod socketio;

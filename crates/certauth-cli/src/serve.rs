@@ -21,6 +21,7 @@ use certauth_tokio::async_tungstenite::tungstenite::{Error as WsError, Message};
 use futures_util::{Sink, SinkExt as _, Stream, StreamExt as _};
 use tracing::{info, warn};
 
+use crate::page;
 use crate::{Failure, FilePath, Outcome, read, shown};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -275,10 +276,19 @@ fn read_configuration(
         .with_handshake_timeout(args.handshake_timeout.0)
         .with_head_read_timeout(args.head_timeout.0)
         .with_idle_timeout(args.idle_timeout.0);
+    let (expose, echo) = (
+        args.expose_reasons,
+        if args.socketio {
+            page::Echo::SocketIo
+        } else {
+            page::Echo::WebSocket
+        },
+    );
     let mut builder = Authenticator::builder()
         .policy(policy)
         .limits(limits)
-        .expose_reasons(args.expose_reasons);
+        .expose_reasons(expose)
+        .deny_body(move |denial, request| page::for_denial(denial, request, expose, echo));
     if let Some(v) = verifier.clone() {
         builder = builder.verifier(v);
     }
@@ -509,6 +519,13 @@ fn announce(server: &Server, socketio: bool) {
         "WebSocket echo on any path, GET /whoami"
     };
     info!("listening on {addr} ({scheme}); {what}");
+    if server.tls.is_some() {
+        info!(
+            "in a browser holding a client certificate: https://localhost:{}/ shows what it \
+             presented and the decision",
+            addr.port()
+        );
+    }
 }
 
 /// What to do with an authenticated request.
@@ -532,6 +549,14 @@ fn respond(status: &str, content_type: &str, body: &str) -> Route {
 fn route(head: &RequestHead, client: &Authenticated) -> Route {
     if certauth_core::ws::is_upgrade_request(head) {
         return Route::WebSocket;
+    }
+    if page::wants_page(head.method(), head.target(), head) {
+        let body = page::render(
+            Some(client.certificate()),
+            &page::Decision::Allowed,
+            page::Echo::WebSocket,
+        );
+        return respond("200 OK", page::CONTENT_TYPE, &body);
     }
     match (head.method(), head.path()) {
         ("GET", "/whoami") => {

@@ -31,6 +31,38 @@ async fn on_connect(s: SocketRef) {
 }
 
 /// GET /whoami: the certificate as Node's legacy object, or the denial's response.
+/// The page for people (`crate::page`): a browser's `GET /`. A refused browser's page is
+/// the rejection's body (the authenticator's `deny_body` hook wrote it).
+async fn page(req: Request) -> Response {
+    let head = certauth_core::http::HttpHead::of(&req);
+    if !crate::page::wants_page(req.method().as_str(), head_target(&req), &head) {
+        let mut r = Response::new(Body::from("Not Found: try GET /whoami or Socket.IO\n"));
+        *r.status_mut() = http::StatusCode::NOT_FOUND;
+        return r;
+    }
+    if let Some(client) = req.extensions().get::<Authenticated>() {
+        let html = crate::page::render(
+            Some(client.certificate()),
+            &crate::page::Decision::Allowed,
+            crate::page::Echo::SocketIo,
+        );
+        let mut r = Response::new(Body::from(html));
+        r.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static(crate::page::CONTENT_TYPE),
+        );
+        return r;
+    }
+    match req.extensions().get::<AuthRejection>() {
+        Some(rejection) => to_response(rejection.0.response(), req.version()),
+        None => Response::new(Body::from("certauth layer missing")),
+    }
+}
+
+fn head_target(req: &Request) -> &str {
+    req.uri().path_and_query().map_or("/", |p| p.as_str())
+}
+
 async fn whoami(req: Request) -> Response {
     if let Some(client) = req.extensions().get::<Authenticated>() {
         let json =
@@ -62,6 +94,7 @@ pub(crate) async fn serve(
     };
     let limits = *server.auth.limits();
     let app = Router::new()
+        .route("/", get(page))
         .route("/whoami", get(whoami))
         .layer(layer)
         .layer(CertAuthLayer::new(server.auth).annotate_only());

@@ -19,8 +19,8 @@ use crate::keys::{self, KeyProblem, KeySupport};
 use crate::limits::Limits;
 use crate::observe;
 use crate::policy::{
-    AsyncPolicy, BoxFuture, OwnedPolicyContext, Policy, PolicyContext, PolicyDenial, RequestInfo,
-    Verdict, allow_any,
+    AsyncPolicy, BoxFuture, NoHeaders, OwnedPolicyContext, Policy, PolicyContext, PolicyDenial,
+    RequestInfo, Verdict, allow_any,
 };
 use crate::proxy::{ProxyHeaderConfig, ProxyHeaderError};
 use crate::response::{ResponseHead, Status};
@@ -350,7 +350,19 @@ impl Denial {
     pub fn response(&self) -> &ResponseHead {
         &self.response
     }
+
+    /// This denial with [`AuthenticatorBuilder::deny_body`]'s body, if it gives one.
+    fn dressed(mut self, hook: Option<&DenyBody>, request: &RequestInfo<'_>) -> Self {
+        if let Some((content_type, body)) = hook.and_then(|h| h(&self, request)) {
+            self.response = self.response.with_body(content_type, body);
+        }
+        self
+    }
 }
+
+/// [`AuthenticatorBuilder::deny_body`]'s hook.
+type DenyBody =
+    Arc<dyn Fn(&Denial, &RequestInfo<'_>) -> Option<(&'static str, String)> + Send + Sync>;
 
 impl fmt::Display for Denial {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -458,6 +470,12 @@ pub struct PendingDecision {
     expose: bool,
     /// The observer's stamp, to report the decision when it is made.
     observed: Option<u64>,
+    /// The body hook and the request it is shown (without its headers: the request head
+    /// is not kept while the policy runs).
+    deny_body: Option<DenyBody>,
+    method: String,
+    target: String,
+    remote_addr: Option<IpAddr>,
 }
 
 /// Reports a decision to the installed observer.
@@ -490,11 +508,22 @@ impl Future for PendingDecision {
                 chain: this.chain.clone(),
                 origin: this.origin,
             }),
-            Verdict::Deny(d) => Decision::Deny(Denial::new(
-                DenyReason::Policy(d),
-                Some(this.certificate.clone()),
-                this.expose,
-            )),
+            Verdict::Deny(d) => {
+                let request = RequestInfo {
+                    method: &this.method,
+                    path: &this.target,
+                    headers: &NoHeaders,
+                    remote_addr: this.remote_addr,
+                };
+                Decision::Deny(
+                    Denial::new(
+                        DenyReason::Policy(d),
+                        Some(this.certificate.clone()),
+                        this.expose,
+                    )
+                    .dressed(this.deny_body.as_ref(), &request),
+                )
+            }
         };
         if let Some(started) = this.observed {
             report(started, &decision);
@@ -549,6 +578,7 @@ pub struct AuthenticatorBuilder {
     policy: PolicySlot,
     limits: Limits,
     expose_reasons: bool,
+    deny_body: Option<DenyBody>,
 }
 
 impl AuthenticatorBuilder {
@@ -598,6 +628,23 @@ impl AuthenticatorBuilder {
         self
     }
 
+    /// Writes refusals' bodies yourself: an HTML page for browsers, JSON for an API client.
+    /// `body` sees each denial (its code, reason and certificate) and the request (for an
+    /// async policy's denial, without its headers); `Some((content_type, body))` replaces
+    /// the body, `None` keeps certauth's. The status and the connection's close stay the
+    /// core's. Whether the body reveals the reason is up to you ([`Self::expose_reasons`]
+    /// only governs certauth's own bodies).
+    pub fn deny_body(
+        mut self,
+        body: impl Fn(&Denial, &RequestInfo<'_>) -> Option<(&'static str, String)>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        self.deny_body = Some(Arc::new(body));
+        self
+    }
+
     /// Checks the configuration.
     pub fn build(self) -> Result<Authenticator, ConfigError> {
         let limits = self.limits;
@@ -629,6 +676,7 @@ impl AuthenticatorBuilder {
             policy: self.policy,
             limits: self.limits,
             expose_reasons: self.expose_reasons,
+            deny_body: self.deny_body,
         })
     }
 }
@@ -646,6 +694,7 @@ struct Config {
     policy: PolicySlot,
     limits: Limits,
     expose_reasons: bool,
+    deny_body: Option<DenyBody>,
 }
 
 /// Decides, per request, whether a client is let in. See the crate docs for the table of
@@ -686,6 +735,7 @@ impl Authenticator {
             policy: PolicySlot::Sync(Box::new(allow_any())),
             limits: Limits::DEFAULT,
             expose_reasons: false,
+            deny_body: None,
         }
     }
 
@@ -796,20 +846,22 @@ impl Authenticator {
 impl Config {
     fn decide<H: Head>(&self, peer: &PeerInfo<'_>, head: &H, now: UnixTime) -> Evaluation {
         let expose = self.expose_reasons;
+        let request = RequestInfo {
+            method: head.method(),
+            path: head.target(),
+            headers: head,
+            remote_addr: peer.remote_addr,
+        };
+        let hook = self.deny_body.as_ref();
         let id = match self.identify(peer, head, now) {
             Ok(id) => id,
             Err((reason, cert)) => {
-                return Evaluation::Ready(Decision::Deny(Denial::new(reason, cert, expose)));
+                let denial = Denial::new(reason, cert, expose).dressed(hook, &request);
+                return Evaluation::Ready(Decision::Deny(denial));
             }
         };
         match &self.policy {
             PolicySlot::Sync(policy) => {
-                let request = RequestInfo {
-                    method: head.method(),
-                    path: head.target(),
-                    headers: head,
-                    remote_addr: peer.remote_addr,
-                };
                 let ctx = PolicyContext::new(&id.certificate, id.chain.as_ref(), request);
                 Evaluation::Ready(match policy.evaluate(&ctx) {
                     Verdict::Allow => Decision::Allow(Authenticated {
@@ -817,11 +869,10 @@ impl Config {
                         chain: id.chain,
                         origin: id.origin,
                     }),
-                    Verdict::Deny(d) => Decision::Deny(Denial::new(
-                        DenyReason::Policy(d),
-                        Some(id.certificate),
-                        expose,
-                    )),
+                    Verdict::Deny(d) => Decision::Deny(
+                        Denial::new(DenyReason::Policy(d), Some(id.certificate), expose)
+                            .dressed(hook, &request),
+                    ),
                 })
             }
             PolicySlot::Async(policy) => {
@@ -839,6 +890,10 @@ impl Config {
                     origin: id.origin,
                     expose,
                     observed: None,
+                    deny_body: self.deny_body.clone(),
+                    method: head.method().to_owned(),
+                    target: head.target().to_owned(),
+                    remote_addr: peer.remote_addr,
                 })
             }
         }

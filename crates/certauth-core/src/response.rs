@@ -121,6 +121,26 @@ impl ResponseHead {
         self
     }
 
+    /// This response with another body and its `Content-Type` (`Content-Length` follows);
+    /// the status and the other headers stay. For
+    /// [`AuthenticatorBuilder::deny_body`](crate::authenticator::AuthenticatorBuilder::deny_body).
+    pub fn with_body(
+        mut self,
+        content_type: &'static str,
+        body: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        let body = body.into();
+        for (name, value) in &mut self.headers {
+            if name.eq_ignore_ascii_case("content-type") {
+                *value = Cow::Borrowed(content_type);
+            } else if name.eq_ignore_ascii_case("content-length") {
+                *value = Cow::Owned(body.len().to_string());
+            }
+        }
+        self.body = body;
+        self
+    }
+
     /// The status.
     pub fn status(&self) -> Status {
         self.status

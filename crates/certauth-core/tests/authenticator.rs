@@ -941,3 +941,84 @@ fn header_mode_on_a_unix_socket() {
         socket_only.warnings()
     );
 }
+
+/// `deny_body`: the application writes the refusal's body (a page for browsers); the status,
+/// `Content-Length` and the close stay the core's; `None` keeps certauth's body.
+#[test]
+fn deny_body_replaces_only_the_body() {
+    let p = pki();
+    let page = |d: &certauth_core::Denial, r: &certauth_core::policy::RequestInfo<'_>| {
+        let html = r
+            .headers
+            .get("accept")
+            .is_some_and(|a| a.windows(9).any(|w| w == b"text/html"));
+        html.then(|| {
+            (
+                "text/html; charset=utf-8",
+                format!("<p>{} {} {}</p>", d.code(), r.method, r.path),
+            )
+        })
+    };
+    let auth = Authenticator::builder()
+        .verifier(verifier(&p.root))
+        .policy(allow_cn(["trusted-client"]))
+        .deny_body(page)
+        .build()
+        .unwrap();
+    let browser = with_headers(&[("Accept", "text/html,*/*")]);
+    let api = with_headers(&[("Accept", "application/json")]);
+
+    // A refusal before the policy (no certificate) and one by the policy.
+    let refused = p.root.issue(&Leaf::client("someone-else"));
+    let other = [refused.der.clone()];
+    for (chain, code) in [(&[][..], "NO_CERTIFICATE"), (&other[..], "POLICY_DENIED")] {
+        let Decision::Deny(d) = decide(&auth, chain, "192.0.2.1", &browser) else {
+            panic!()
+        };
+        let r = d.response();
+        assert_eq!(r.status(), Status::Unauthorized);
+        let body = format!("<p>{code} GET /api</p>");
+        assert_eq!(r.body(), body);
+        let bytes = String::from_utf8(r.to_bytes()).unwrap();
+        assert!(
+            bytes.contains("Content-Type: text/html; charset=utf-8\r\n"),
+            "{bytes}"
+        );
+        assert!(
+            bytes.contains(&format!("Content-Length: {}\r\n", body.len())),
+            "{bytes}"
+        );
+        assert!(bytes.contains("Connection: close\r\n"), "{bytes}");
+        assert!(r.closes_connection());
+
+        let Decision::Deny(d) = decide(&auth, chain, "192.0.2.1", &api) else {
+            panic!()
+        };
+        assert_eq!(
+            d.response().body(),
+            "Unauthorized",
+            "None keeps certauth's body"
+        );
+    }
+
+    // An async policy's denial is dressed too (its request has no headers).
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let seen2 = std::sync::Arc::clone(&seen);
+    let deny = Authenticator::builder()
+        .verifier(verifier(&p.root))
+        .async_policy(|_: OwnedPolicyContext| async { Verdict::forbid("db says no") })
+        .deny_body(move |d, r| {
+            *seen2.lock().unwrap() = Some((r.headers.get("accept").is_some(), r.path.to_owned()));
+            Some(("text/plain; charset=utf-8", format!("no: {}", d.code())))
+        })
+        .build()
+        .unwrap();
+    let chain = [p.trusted.der.clone()];
+    let peer = PeerInfo::new(&chain, None);
+    let Poll::Ready(Decision::Deny(d)) = poll_once(deny.decide(&peer, &browser, now())) else {
+        panic!()
+    };
+    assert_eq!(d.status(), Status::Forbidden);
+    assert_eq!(d.response().body(), "no: POLICY_DENIED");
+    assert_eq!(*seen.lock().unwrap(), Some((false, "/api".to_owned())));
+}
