@@ -338,7 +338,7 @@ fn chromium_against_hyper_and_socketio() {
         &trusted,
         &url,
         false,
-        &[bundle.clone()],
+        std::slice::from_ref(&bundle),
         &[
             ("decision", &text("decision")),
             ("whoami", WHOAMI),
