@@ -28,6 +28,7 @@
 //! # let _ = policy;
 //! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use certauth_core::*;
 

@@ -290,17 +290,9 @@ impl fmt::Display for DenyReason {
     }
 }
 
-impl std::error::Error for DenyReason {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::MalformedCertificate(e) => Some(e),
-            Self::Verify(e) => Some(e),
-            Self::Key(e) => Some(e),
-            Self::ProxyHeader(e) => Some(e),
-            _ => None,
-        }
-    }
-}
+/// No `source()`: the message already prints the cause (an error's text is its whole
+/// one-line message; a chain would print it twice). The typed cause is the variant's value.
+impl std::error::Error for DenyReason {}
 
 /// A refusal: the reason (for logs), the certificate if one was read (for logs, as the
 /// Node package attaches it before deciding), and the response to write.
@@ -370,11 +362,8 @@ impl fmt::Display for Denial {
     }
 }
 
-impl std::error::Error for Denial {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.reason)
-    }
-}
+/// No `source()`: the message is the reason's (see [`Denial::reason`] for the typed value).
+impl std::error::Error for Denial {}
 
 /// The decision about one request.
 #[must_use]

@@ -181,6 +181,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
 mod asn1;
@@ -225,3 +226,8 @@ pub use setup::{MutualTls, SetupError};
 pub use time::Time;
 pub use verify::{ChainVerifier, TrustAnchors, VerifiedChain, VerifyError};
 pub use ws::{UpgradeError, WebSocketPaths, accept_websocket};
+
+/// The crate's README, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -133,21 +133,17 @@ impl SetupError {
 impl fmt::Display for SetupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Read { file, path, .. } => write!(f, "cannot read the {file} {}", path.display()),
-            Self::TrustAnchors(_) => f.write_str("the client CA file is not usable"),
-            Self::ServerIdentity(_) => f.write_str("the server certificate or key is not usable"),
-            Self::Authenticator(_) => f.write_str("the authenticator configuration is refused"),
+            Self::Read { file, path, source } => {
+                write!(f, "cannot read the {file} {}: {source}", path.display())
+            }
+            Self::TrustAnchors(e) => write!(f, "the client CA file is not usable: {e}"),
+            Self::ServerIdentity(e) => {
+                write!(f, "the server certificate or key is not usable: {e}")
+            }
+            Self::Authenticator(e) => write!(f, "the authenticator configuration is refused: {e}"),
         }
     }
 }
 
-impl std::error::Error for SetupError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Read { source, .. } => Some(source),
-            Self::TrustAnchors(e) => Some(e),
-            Self::ServerIdentity(e) => Some(e),
-            Self::Authenticator(e) => Some(e),
-        }
-    }
-}
+/// No `source()`: the message prints its cause once (the variant holds it typed).
+impl std::error::Error for SetupError {}

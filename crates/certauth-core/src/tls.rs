@@ -72,14 +72,8 @@ impl fmt::Display for TlsConfigError {
     }
 }
 
-impl std::error::Error for TlsConfigError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Rustls(e) => Some(e),
-            _ => None,
-        }
-    }
-}
+/// No `source()`: the message already prints rustls' error (the variant holds it typed).
+impl std::error::Error for TlsConfigError {}
 
 /// Reads a server certificate chain (PEM, leaf first) and private key (PEM: PKCS#8, PKCS#1
 /// or SEC1).

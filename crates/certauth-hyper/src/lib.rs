@@ -49,6 +49,7 @@
 //! # Ok(()) } }
 //! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 use std::future::Future;
 use std::net::SocketAddr;

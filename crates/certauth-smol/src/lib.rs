@@ -48,6 +48,7 @@
 //! Features: `ring` (default) and `aws-lc-rs` enable that rustls provider; pass the provider
 //! you want as a value.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 use std::future::Future;
 use std::io;
@@ -732,3 +733,8 @@ where
     }
     Ok(())
 }
+
+/// The crate's README, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

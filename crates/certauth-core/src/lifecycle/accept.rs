@@ -45,18 +45,9 @@ impl fmt::Display for AcceptError {
     }
 }
 
-impl std::error::Error for AcceptError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Io(e) | Self::Handshake(e) => Some(e),
-            // Transparent, as the variants' own text is the message.
-            Self::Head(e) => e.source(),
-            Self::Denied(d) => d.source(),
-            Self::Upgrade(e) => e.source(),
-            _ => None,
-        }
-    }
-}
+/// No `source()`: each message already prints its cause (adapters log one line, and a chain
+/// would print it twice); the typed cause is the variant's value.
+impl std::error::Error for AcceptError {}
 
 impl From<io::Error> for AcceptError {
     fn from(e: io::Error) -> Self {
