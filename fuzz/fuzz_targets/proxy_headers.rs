@@ -1,7 +1,8 @@
 //! Every proxy-header decoder over random values: the first byte picks the encoding.
 #![no_main]
 
-use certauth_core::proxy::{Encoding, ProxyHeaderConfig, percent_decode, xfcc};
+use certauth_core::fuzzing::{percent_decode, xfcc_parse};
+use certauth_core::proxy::{Encoding, ProxyHeaderConfig};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -27,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(!certs.is_empty() && certs.len() <= 4);
     }
     if let Ok(text) = std::str::from_utf8(value) {
-        let _ = xfcc::parse(text);
+        let _ = xfcc_parse(text);
     }
     let _ = percent_decode(value);
 });

@@ -104,9 +104,6 @@ pub(crate) fn describe(cert: &ClientCertificate, now: Time) -> String {
     }
     line("CA:", cert.is_ca().to_string());
     line("SHA-256:", cert.fingerprint_sha256_hex());
-    line(
-        "SHA-1:",
-        certauth_core::cert::colon_hex(cert.fingerprint_sha1()),
-    );
+    line("SHA-1:", cert.fingerprint_sha1_hex());
     out
 }

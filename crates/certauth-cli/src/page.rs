@@ -44,7 +44,7 @@ pub(crate) fn for_denial(
     expose: bool,
     echo: Echo,
 ) -> Option<(&'static str, String)> {
-    wants_page(request.method, request.path, request.headers).then(|| {
+    wants_page(request.method, request.target, request.headers).then(|| {
         let decision = Decision::Refused {
             code: denial.code(),
             reason: expose.then(|| denial.to_string()),

@@ -19,7 +19,7 @@ use crate::keys::{self, KeyProblem, KeySupport};
 use crate::limits::Limits;
 use crate::observe;
 use crate::policy::{
-    AsyncPolicy, BoxFuture, NoHeaders, OwnedPolicyContext, Policy, PolicyContext, PolicyDenial,
+    AsyncPolicy, BoxFuture, OwnedHeaders, OwnedPolicyContext, Policy, PolicyContext, PolicyDenial,
     RequestInfo, Verdict, allow_any,
 };
 use crate::proxy::{ProxyHeaderConfig, ProxyHeaderError};
@@ -459,12 +459,8 @@ pub struct PendingDecision {
     expose: bool,
     /// The observer's stamp, to report the decision when it is made.
     observed: Option<u64>,
-    /// The body hook and the request it is shown (without its headers: the request head
-    /// is not kept while the policy runs).
-    deny_body: Option<DenyBody>,
-    method: String,
-    target: String,
-    remote_addr: Option<IpAddr>,
+    /// The body hook and the request it is shown.
+    deny_body: Option<(DenyBody, OwnedPolicyContext)>,
 }
 
 /// Reports a decision to the installed observer.
@@ -498,20 +494,15 @@ impl Future for PendingDecision {
                 origin: this.origin,
             }),
             Verdict::Deny(d) => {
-                let request = RequestInfo {
-                    method: &this.method,
-                    path: &this.target,
-                    headers: &NoHeaders,
-                    remote_addr: this.remote_addr,
-                };
-                Decision::Deny(
-                    Denial::new(
-                        DenyReason::Policy(d),
-                        Some(this.certificate.clone()),
-                        this.expose,
-                    )
-                    .dressed(this.deny_body.as_ref(), &request),
-                )
+                let denial = Denial::new(
+                    DenyReason::Policy(d),
+                    Some(this.certificate.clone()),
+                    this.expose,
+                );
+                Decision::Deny(match &this.deny_body {
+                    Some((hook, ctx)) => denial.dressed(Some(hook), &ctx.request()),
+                    None => denial,
+                })
             }
         };
         if let Some(started) = this.observed {
@@ -618,8 +609,8 @@ impl AuthenticatorBuilder {
     }
 
     /// Writes refusals' bodies yourself: an HTML page for browsers, JSON for an API client.
-    /// `body` sees each denial (its code, reason and certificate) and the request (for an
-    /// async policy's denial, without its headers); `Some((content_type, body))` replaces
+    /// `body` sees each denial (its code, reason and certificate) and the request;
+    /// `Some((content_type, body))` replaces
     /// the body, `None` keeps certauth's. The status and the connection's close stay the
     /// core's. Whether the body reveals the reason is up to you ([`Self::expose_reasons`]
     /// only governs certauth's own bodies).
@@ -837,7 +828,7 @@ impl Config {
         let expose = self.expose_reasons;
         let request = RequestInfo {
             method: head.method(),
-            path: head.target(),
+            target: head.target(),
             headers: head,
             remote_addr: peer.remote_addr,
         };
@@ -869,9 +860,12 @@ impl Config {
                     cert: id.certificate.clone(),
                     chain: id.chain.clone(),
                     method: head.method().to_owned(),
-                    path: head.target().to_owned(),
+                    target: head.target().to_owned(),
+                    headers: OwnedHeaders::copy_of(head),
                     remote_addr: peer.remote_addr,
                 };
+                // A second copy only when a body hook may need the request later.
+                let deny_body = self.deny_body.clone().map(|h| (h, owned.clone()));
                 Evaluation::Pending(PendingDecision {
                     future: policy.evaluate(owned),
                     certificate: id.certificate,
@@ -879,10 +873,7 @@ impl Config {
                     origin: id.origin,
                     expose,
                     observed: None,
-                    deny_body: self.deny_body.clone(),
-                    method: head.method().to_owned(),
-                    target: head.target().to_owned(),
-                    remote_addr: peer.remote_addr,
+                    deny_body,
                 })
             }
         }

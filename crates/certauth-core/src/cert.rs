@@ -913,6 +913,12 @@ impl ClientCertificate {
         colon_hex(self.fingerprint_sha256())
     }
 
+    /// SHA-1 fingerprint as colon-separated upper-case hex, as Node prints `fingerprint`
+    /// (for display and lookups only: pin certificates by SHA-256).
+    pub fn fingerprint_sha1_hex(&self) -> String {
+        colon_hex(self.fingerprint_sha1())
+    }
+
     /// Node.js's legacy object for this certificate (feature `serde`).
     #[cfg(feature = "serde")]
     pub fn to_legacy_object(&self) -> crate::legacy::LegacyObject {
@@ -926,7 +932,7 @@ impl ClientCertificate {
 }
 
 /// Bytes as colon-separated upper-case hex (`AB:CD:EF`).
-pub fn colon_hex(bytes: &[u8]) -> String {
+pub(crate) fn colon_hex(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(bytes.len() * 3);
     for (i, b) in bytes.iter().enumerate() {
         if i > 0 {

@@ -184,6 +184,10 @@ impl HeaderMap for RequestHead {
     fn get(&self, name: &str) -> Option<&[u8]> {
         self.header(name)
     }
+
+    fn for_each(&self, each: &mut dyn FnMut(&str, &[u8])) {
+        self.headers().for_each(|(n, v)| each(n, v));
+    }
 }
 
 /// A request head as [`Authenticator::decide`](crate::Authenticator::decide) reads it:
@@ -223,6 +227,12 @@ impl<'a> HttpHead<'a> {
 impl HeaderMap for HttpHead<'_> {
     fn get(&self, name: &str) -> Option<&[u8]> {
         self.headers.get(name).map(::http::HeaderValue::as_bytes)
+    }
+
+    fn for_each(&self, each: &mut dyn FnMut(&str, &[u8])) {
+        self.headers
+            .iter()
+            .for_each(|(n, v)| each(n.as_str(), v.as_bytes()));
     }
 }
 

@@ -208,6 +208,23 @@ pub mod tls;
 pub mod verify;
 pub mod ws;
 
+/// Internals the fuzz targets drive directly (built with `--cfg fuzzing` only; not API).
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::proxy::ProxyHeaderError;
+
+    /// `proxy::percent_decode`.
+    pub fn percent_decode(input: &[u8]) -> Result<Vec<u8>, ProxyHeaderError> {
+        crate::proxy::percent_decode(input)
+    }
+
+    /// `proxy::xfcc::parse`: how many elements, or why not.
+    pub fn xfcc_parse(value: &str) -> Result<usize, ProxyHeaderError> {
+        crate::proxy::xfcc::parse(value).map(|elements| elements.len())
+    }
+}
+
 pub use authenticator::{
     Authenticated, Authenticator, CertificateSource, Decision, Denial, DenyReason, Evaluation,
     PeerInfo,

@@ -179,11 +179,11 @@ impl<'a> AttributeValue<'a> {
     /// `#` followed by the hex of its DER, as RFC 4514 writes it.
     pub fn as_str(&self) -> Cow<'a, str> {
         decode_string(self.kind, self.tlv.value)
-            .unwrap_or_else(|| Cow::Owned(hash_hex(self.tlv.raw)))
+            .unwrap_or_else(|| Cow::Owned(rfc4514_hex(self.tlv.raw)))
     }
 }
 
-fn hash_hex(der: &[u8]) -> String {
+fn rfc4514_hex(der: &[u8]) -> String {
     let mut s = String::with_capacity(1 + der.len() * 2);
     s.push('#');
     for b in der {
@@ -378,7 +378,7 @@ impl<'a> Name<'a> {
                 }
                 None => {
                     let _ = write!(out, "{}=", a.oid);
-                    out.push_str(&hash_hex(a.value.tlv.raw));
+                    out.push_str(&rfc4514_hex(a.value.tlv.raw));
                 }
             }
         }

@@ -42,6 +42,12 @@ use crate::verify::VerifiedChain;
 pub trait HeaderMap: Sync {
     /// The first value of a header, if present.
     fn get(&self, name: &str) -> Option<&[u8]>;
+
+    /// Calls `each` with every header, in order (what [`OwnedHeaders`] copies for async
+    /// policies). The default visits none: implement it for a map that can list itself.
+    fn for_each(&self, each: &mut dyn FnMut(&str, &[u8])) {
+        let _ = each;
+    }
 }
 
 fn find_header<'v>(pairs: &[(&str, &'v [u8])], name: &str) -> Option<&'v [u8]> {
@@ -55,17 +61,29 @@ impl HeaderMap for &[(&str, &[u8])] {
     fn get(&self, name: &str) -> Option<&[u8]> {
         find_header(self, name)
     }
+
+    fn for_each(&self, each: &mut dyn FnMut(&str, &[u8])) {
+        self.iter().for_each(|(n, v)| each(n, v));
+    }
 }
 
 impl<const N: usize> HeaderMap for [(&str, &[u8]); N] {
     fn get(&self, name: &str) -> Option<&[u8]> {
         find_header(self, name)
     }
+
+    fn for_each(&self, each: &mut dyn FnMut(&str, &[u8])) {
+        self.iter().for_each(|(n, v)| each(n, v));
+    }
 }
 
 impl HeaderMap for Vec<(&str, &[u8])> {
     fn get(&self, name: &str) -> Option<&[u8]> {
         find_header(self, name)
+    }
+
+    fn for_each(&self, each: &mut dyn FnMut(&str, &[u8])) {
+        self.iter().for_each(|(n, v)| each(n, v));
     }
 }
 
@@ -86,8 +104,9 @@ impl HeaderMap for NoHeaders {
 pub struct RequestInfo<'a> {
     /// The method (`GET`).
     pub method: &'a str,
-    /// The request target (`/path?query`).
-    pub path: &'a str,
+    /// The request target: the path and its query (`/path?query`); [`Self::path`] is the
+    /// path alone.
+    pub target: &'a str,
     /// The headers.
     pub headers: &'a dyn HeaderMap,
     /// The peer's address (the TCP peer, not a forwarded one).
@@ -98,21 +117,26 @@ impl fmt::Debug for RequestInfo<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RequestInfo")
             .field("method", &self.method)
-            .field("path", &self.path)
+            .field("target", &self.target)
             .field("remote_addr", &self.remote_addr)
             .finish_non_exhaustive()
     }
 }
 
 impl<'a> RequestInfo<'a> {
-    /// A request with the given method and path, no headers and no address.
-    pub fn new(method: &'a str, path: &'a str) -> Self {
+    /// A request with the given method and target, no headers and no address.
+    pub fn new(method: &'a str, target: &'a str) -> Self {
         Self {
             method,
-            path,
+            target,
             headers: &NoHeaders,
             remote_addr: None,
         }
+    }
+
+    /// The path of the target, without the query.
+    pub fn path(&self) -> &'a str {
+        self.target.split_once('?').map_or(self.target, |(p, _)| p)
     }
 
     /// With headers.
@@ -361,10 +385,75 @@ pub struct OwnedPolicyContext {
     pub chain: Option<VerifiedChain>,
     /// The method.
     pub method: String,
-    /// The request target.
-    pub path: String,
+    /// The request target (`/path?query`).
+    pub target: String,
+    /// The request's headers, copied (an async policy outlives the request head).
+    pub headers: OwnedHeaders,
     /// The peer's address.
     pub remote_addr: Option<IpAddr>,
+}
+
+impl OwnedPolicyContext {
+    /// The path of the target, without the query.
+    pub fn path(&self) -> &str {
+        self.target.split_once('?').map_or(&self.target, |(p, _)| p)
+    }
+
+    /// The request as a sync policy sees it (for sharing code between the two kinds).
+    pub fn request(&self) -> RequestInfo<'_> {
+        RequestInfo {
+            method: &self.method,
+            target: &self.target,
+            headers: &self.headers,
+            remote_addr: self.remote_addr,
+        }
+    }
+}
+
+/// Headers copied out of a request: name and value pairs, in order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OwnedHeaders(Vec<(String, Vec<u8>)>);
+
+impl OwnedHeaders {
+    /// Copies `pairs`.
+    pub fn new<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Self {
+        Self(
+            pairs
+                .into_iter()
+                .map(|(n, v)| (n.to_owned(), v.to_vec()))
+                .collect(),
+        )
+    }
+
+    /// Copies every header `map` lists ([`HeaderMap::for_each`]).
+    pub fn copy_of(map: &dyn HeaderMap) -> Self {
+        let mut out = Vec::new();
+        map.for_each(&mut |n, v| out.push((n.to_owned(), v.to_vec())));
+        Self(out)
+    }
+
+    /// The first value of a header (name case-insensitive).
+    pub fn get(&self, name: &str) -> Option<&[u8]> {
+        self.0
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// Every header, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> + '_ {
+        self.0.iter().map(|(n, v)| (n.as_str(), v.as_slice()))
+    }
+}
+
+impl HeaderMap for OwnedHeaders {
+    fn get(&self, name: &str) -> Option<&[u8]> {
+        Self::get(self, name)
+    }
+
+    fn for_each(&self, each: &mut dyn FnMut(&str, &[u8])) {
+        self.iter().for_each(|(n, v)| each(n, v));
+    }
 }
 
 impl OwnedPolicyContext {
@@ -374,7 +463,8 @@ impl OwnedPolicyContext {
             cert: ctx.cert.clone(),
             chain: ctx.chain.cloned(),
             method: ctx.request.method.to_owned(),
-            path: ctx.request.path.to_owned(),
+            target: ctx.request.target.to_owned(),
+            headers: OwnedHeaders::copy_of(ctx.request.headers),
             remote_addr: ctx.request.remote_addr,
         }
     }
@@ -562,7 +652,7 @@ impl Hash for Sha256Pin {
 
 /// Parses a SHA-256 pin: 64 hex digits; `SHA256:` / `sha256/` prefix, colons, spaces and
 /// case optional.
-pub fn parse_sha256_pin(text: &str) -> Result<[u8; 32], PolicyError> {
+pub(crate) fn parse_sha256_pin(text: &str) -> Result<[u8; 32], PolicyError> {
     let err = || PolicyError::InvalidFingerprint {
         value: text.to_owned(),
     };

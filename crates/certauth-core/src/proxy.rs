@@ -677,7 +677,7 @@ fn hex_sha256(der: &[u8]) -> String {
 }
 
 /// Decodes `%XX` escapes; `+` stays `+` (RFC 3986, and what `decodeURIComponent` does).
-pub fn percent_decode(input: &[u8]) -> Result<Vec<u8>, ProxyHeaderError> {
+pub(crate) fn percent_decode(input: &[u8]) -> Result<Vec<u8>, ProxyHeaderError> {
     let mut out = Vec::with_capacity(input.len());
     let mut i = 0;
     while i < input.len() {

@@ -968,7 +968,7 @@ fn deny_body_replaces_only_the_body() {
         html.then(|| {
             (
                 "text/html; charset=utf-8",
-                format!("<p>{} {} {}</p>", d.code(), r.method, r.path),
+                format!("<p>{} {} {}</p>", d.code(), r.method, r.target),
             )
         })
     };
@@ -1014,14 +1014,14 @@ fn deny_body_replaces_only_the_body() {
         );
     }
 
-    // An async policy's denial is dressed too (its request has no headers).
+    // An async policy's denial is dressed too, with the request's headers.
     let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
     let seen2 = std::sync::Arc::clone(&seen);
     let deny = Authenticator::builder()
         .verifier(verifier(&p.root))
         .async_policy(|_: OwnedPolicyContext| async { Verdict::forbid("db says no") })
         .deny_body(move |d, r| {
-            *seen2.lock().unwrap() = Some((r.headers.get("accept").is_some(), r.path.to_owned()));
+            *seen2.lock().unwrap() = Some((r.headers.get("accept").is_some(), r.target.to_owned()));
             Some(("text/plain; charset=utf-8", format!("no: {}", d.code())))
         })
         .build()
@@ -1033,5 +1033,36 @@ fn deny_body_replaces_only_the_body() {
     };
     assert_eq!(d.status(), Status::Forbidden);
     assert_eq!(d.response().body(), "no: POLICY_DENIED");
-    assert_eq!(*seen.lock().unwrap(), Some((false, "/api".to_owned())));
+    assert_eq!(*seen.lock().unwrap(), Some((true, "/api".to_owned())));
+}
+
+/// An async policy sees what a sync one sees: the method, the target (and its path alone),
+/// every header, copied.
+#[test]
+fn async_policies_see_the_request_headers() {
+    let p = pki();
+    let auth = Authenticator::builder()
+        .verifier(verifier(&p.root))
+        .async_policy(|ctx: OwnedPolicyContext| async move {
+            let ok = ctx.path() == "/api"
+                && ctx.target == "/api?x=1"
+                && ctx.headers.get("x-tenant") == Some(&b"blue"[..])
+                && ctx.request().headers.get("X-TENANT") == Some(&b"blue"[..])
+                && ctx.headers.iter().count() == 2;
+            if ok {
+                Verdict::Allow
+            } else {
+                Verdict::deny(format!("saw {:?} {:?}", ctx.target, ctx.headers))
+            }
+        })
+        .build()
+        .unwrap();
+    let h = head(b"GET /api?x=1 HTTP/1.1\r\nHost: h\r\nX-Tenant: blue\r\n\r\n");
+    let chain = [p.trusted.der.clone()];
+    let peer = PeerInfo::new(&chain, None);
+    let d = match poll_once(auth.decide(&peer, &h, now())) {
+        Poll::Ready(d) => d,
+        Poll::Pending => panic!("the policy is ready at once"),
+    };
+    assert_eq!(code(&d), "ALLOW", "{d:?}");
 }

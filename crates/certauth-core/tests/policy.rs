@@ -338,7 +338,8 @@ fn closures_see_the_certificate_chain_and_request() {
         if issuer_cn.as_deref() != Some("Policy Root") {
             return Verdict::deny("wrong issuer");
         }
-        if ctx.request.path.starts_with("/admin") && ctx.request.headers.get("x-admin").is_none() {
+        if ctx.request.path().starts_with("/admin") && ctx.request.headers.get("x-admin").is_none()
+        {
             return Verdict::forbid("admin needs x-admin");
         }
         Verdict::Allow

@@ -5,7 +5,7 @@
 //! the TLS handshake, reads the request head, asks [`certauth_core`]'s [`Authenticator`],
 //! and either writes its `HTTP/1.1 4xx` and closes, or hands you the authenticated client
 //! with a WebSocket ([`Gate::accept_websocket`]) or the stream, head and leftover bytes
-//! ([`Gate::accept_http`]). Every decision is the core's; timeouts use smol's timer.
+//! ([`Gate::authenticate`]). Every decision is the core's; timeouts use smol's timer.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -234,7 +234,7 @@ impl Gate {
 
     /// TLS handshake, request head, decision, each bounded by the authenticator's limits.
     /// For your own HTTP handling.
-    pub async fn accept_http(&self, tcp: TcpStream) -> Result<Accepted<TlsStream>, AcceptError> {
+    pub async fn authenticate(&self, tcp: TcpStream) -> Result<Accepted<TlsStream>, AcceptError> {
         let (limits, (acceptor, keys)) = (self.auth.limits(), self.acceptor());
         let tls = within(Some(limits.handshake_timeout), acceptor.accept(tcp))
             .await
@@ -256,12 +256,12 @@ impl Gate {
         decide_on(&self.auth, tls, peer, head_timeout).await
     }
 
-    /// [`Self::accept_http`], then the WebSocket handshake.
+    /// [`Self::authenticate`], then the WebSocket handshake.
     pub async fn accept_websocket(
         &self,
         tcp: TcpStream,
     ) -> Result<(WebSocket, Authenticated), AcceptError> {
-        upgrade_at(self.accept_http(tcp).await?, self.ws, &self.paths).await
+        upgrade_at(self.authenticate(tcp).await?, self.ws, &self.paths).await
     }
 }
 

@@ -4,7 +4,7 @@
 //! reads the request head, asks [`certauth_core`]'s [`Authenticator`] and either writes its
 //! `HTTP/1.1 4xx` and closes, or hands you the authenticated client with a WebSocket
 //! ([`Gate::accept_websocket`]) or the stream, head and leftover bytes for your own HTTP
-//! server ([`Gate::accept_http`]). Every decision is the core's; this crate only moves
+//! server ([`Gate::authenticate`]). Every decision is the core's; this crate only moves
 //! bytes and enforces the core's timeouts with tokio's timer.
 //!
 //! ```no_run
@@ -230,7 +230,7 @@ impl Gate {
 
     /// TLS handshake, request head, decision, each bounded by the authenticator's limits.
     /// For your own HTTP handling.
-    pub async fn accept_http(&self, tcp: TcpStream) -> Result<Accepted<TlsStream>, AcceptError> {
+    pub async fn authenticate(&self, tcp: TcpStream) -> Result<Accepted<TlsStream>, AcceptError> {
         let (limits, (acceptor, keys)) = (self.auth.limits(), self.acceptor());
         let tls = within(Some(limits.handshake_timeout), acceptor.accept(tcp))
             .await
@@ -252,12 +252,12 @@ impl Gate {
         decide_on(&self.auth, tls, peer, head_timeout).await
     }
 
-    /// [`Self::accept_http`], then the WebSocket handshake.
+    /// [`Self::authenticate`], then the WebSocket handshake.
     pub async fn accept_websocket(
         &self,
         tcp: TcpStream,
     ) -> Result<(WebSocket, Authenticated), AcceptError> {
-        upgrade_at(self.accept_http(tcp).await?, self.ws, &self.paths).await
+        upgrade_at(self.authenticate(tcp).await?, self.ws, &self.paths).await
     }
 }
 

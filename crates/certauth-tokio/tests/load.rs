@@ -59,7 +59,7 @@ fn ten_thousand_mixed_connections() {
             };
             let gate = gate.clone();
             tokio::spawn(async move {
-                let Ok(accepted) = gate.accept_http(tcp).await else {
+                let Ok(accepted) = gate.authenticate(tcp).await else {
                     return;
                 };
                 if let Ok((mut ws, _)) =

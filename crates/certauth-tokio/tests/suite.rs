@@ -30,7 +30,7 @@ fn outcome(e: &AcceptError) -> String {
 }
 
 async fn handle(gate: Gate, tcp: TcpStream, report: Sender<String>) {
-    respond(gate.accept_http(tcp).await, report).await;
+    respond(gate.authenticate(tcp).await, report).await;
 }
 
 /// Header mode: plain TCP, the certificate from the proxy's headers.

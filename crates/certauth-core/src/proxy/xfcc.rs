@@ -47,7 +47,7 @@ pub enum XfccSelect {
 }
 
 /// Parses an XFCC header value into its elements.
-pub fn parse(value: &str) -> Result<Vec<XfccElement>, ProxyHeaderError> {
+pub(crate) fn parse(value: &str) -> Result<Vec<XfccElement>, ProxyHeaderError> {
     let bytes = value.as_bytes();
     let mut elements = Vec::new();
     let mut current = XfccElement::default();
@@ -157,7 +157,7 @@ fn set(e: &mut XfccElement, key: &str, value: String) {
 }
 
 /// Picks the element to trust.
-pub fn select(
+pub(crate) fn select(
     elements: Vec<XfccElement>,
     which: XfccSelect,
 ) -> Result<XfccElement, ProxyHeaderError> {
