@@ -9,13 +9,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&pick, value)) = data.split_first() else {
         return;
     };
-    let encoding = match pick % 5 {
-        0 => Encoding::UrlPem,
-        1 => Encoding::UrlPemAws,
-        2 => Encoding::Xfcc,
-        3 => Encoding::Base64Der,
-        _ => Encoding::Rfc9440,
-    };
+    let encoding = Encoding::ALL[usize::from(pick) % Encoding::ALL.len()];
     let cfg = ProxyHeaderConfig::custom("X-Cert", encoding)
         .unwrap()
         .max_value_bytes(4096)

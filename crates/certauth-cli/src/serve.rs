@@ -99,15 +99,15 @@ pub(crate) struct Args {
     /// connect error. (tokio only; GET /whoami still answers.)
     #[arg(long)]
     pub(crate) socketio: bool,
-    /// Header mode: take the certificate from a proxy preset's header (aws-alb, envoy,
-    /// cloudflare, traefik, nginx, haproxy, rfc9440). Listens on plain HTTP.
-    #[arg(long, value_name = "PRESET", conflicts_with = "header")]
+    /// Header mode: take the certificate from a proxy preset's header. Listens on plain
+    /// HTTP.
+    #[arg(long, value_name = "PRESET", conflicts_with = "header", value_parser = preset_names())]
     pub(crate) source: Option<String>,
     /// Header mode with a custom header (use with --encoding).
     #[arg(long, value_name = "NAME", requires = "encoding")]
     pub(crate) header: Option<String>,
-    /// The custom header's encoding: url-pem, url-pem-aws, xfcc, base64-der, rfc9440.
-    #[arg(long, value_name = "ENC", requires = "header")]
+    /// The custom header's encoding.
+    #[arg(long, value_name = "ENC", requires = "header", value_parser = encoding_names())]
     pub(crate) encoding: Option<String>,
     /// Proxies allowed to send the certificate header (address or CIDR; repeatable).
     #[arg(long, value_name = "CIDR")]
@@ -203,6 +203,18 @@ pub(crate) struct Server {
     pub(crate) tls: Option<TlsConfig>,
     pub(crate) listen: SocketAddr,
     pub(crate) options: ServeOptions,
+}
+
+/// `--source`'s values, from the core's preset table (aliases accepted, not listed).
+fn preset_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(
+        Preset::ALL.map(|p| clap::builder::PossibleValue::new(p.name()).aliases(p.aliases())),
+    )
+}
+
+/// `--encoding`'s values, from the core's encoding table.
+fn encoding_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(Encoding::ALL.map(Encoding::name))
 }
 
 fn usage(msg: impl Into<String>) -> Failure {

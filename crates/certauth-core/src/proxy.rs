@@ -44,16 +44,43 @@ pub enum Encoding {
     Rfc9440,
 }
 
+/// Every encoding with its configuration name: the one table that parsing, display, error
+/// messages and the CLI's help read.
+const ENCODINGS: [(Encoding, &str); 5] = [
+    (Encoding::UrlPem, "url-pem"),
+    (Encoding::UrlPemAws, "url-pem-aws"),
+    (Encoding::Xfcc, "xfcc"),
+    (Encoding::Base64Der, "base64-der"),
+    (Encoding::Rfc9440, "rfc9440"),
+];
+
 impl Encoding {
+    /// Every encoding, in the order of the documentation.
+    pub const ALL: [Self; 5] = [
+        Self::UrlPem,
+        Self::UrlPemAws,
+        Self::Xfcc,
+        Self::Base64Der,
+        Self::Rfc9440,
+    ];
+
     /// The name used in configuration (`url-pem`, …).
     pub fn name(self) -> &'static str {
-        match self {
-            Self::UrlPem => "url-pem",
-            Self::UrlPemAws => "url-pem-aws",
-            Self::Xfcc => "xfcc",
-            Self::Base64Der => "base64-der",
-            Self::Rfc9440 => "rfc9440",
-        }
+        ENCODINGS
+            .iter()
+            .find(|(e, _)| *e == self)
+            .map_or("", |(_, n)| n)
+    }
+
+    /// Every configuration name, comma-separated (for help and error messages).
+    pub fn names() -> String {
+        ENCODINGS.map(|(_, n)| n).join(", ")
+    }
+}
+
+impl fmt::Display for Encoding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -61,18 +88,11 @@ impl FromStr for Encoding {
     type Err = ProxyConfigError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "url-pem" => Self::UrlPem,
-            "url-pem-aws" => Self::UrlPemAws,
-            "xfcc" => Self::Xfcc,
-            "base64-der" => Self::Base64Der,
-            "rfc9440" => Self::Rfc9440,
-            other => {
-                return Err(ProxyConfigError::UnknownEncoding {
-                    name: other.to_owned(),
-                });
-            }
-        })
+        ENCODINGS
+            .iter()
+            .find(|(_, n)| *n == s)
+            .map(|(e, _)| *e)
+            .ok_or_else(|| ProxyConfigError::UnknownEncoding { name: s.to_owned() })
     }
 }
 
@@ -99,28 +119,119 @@ pub enum Preset {
     Rfc9440,
 }
 
+/// One known proxy: its configuration name, other accepted names, certificate header and
+/// encoding.
+struct PresetEntry {
+    preset: Preset,
+    name: &'static str,
+    aliases: &'static [&'static str],
+    header: &'static str,
+    encoding: Encoding,
+}
+
+/// Every preset: the one table that parsing, display, the header and encoding, error
+/// messages and the CLI's help read.
+const PRESETS: [PresetEntry; 7] = [
+    PresetEntry {
+        preset: Preset::AwsAlb,
+        name: "aws-alb",
+        aliases: &[],
+        header: "X-Amzn-Mtls-Clientcert",
+        encoding: Encoding::UrlPemAws,
+    },
+    PresetEntry {
+        preset: Preset::Envoy,
+        name: "envoy",
+        aliases: &["istio"],
+        header: "X-Forwarded-Client-Cert",
+        encoding: Encoding::Xfcc,
+    },
+    PresetEntry {
+        preset: Preset::Cloudflare,
+        name: "cloudflare",
+        aliases: &[],
+        header: "Cf-Client-Cert-Der-Base64",
+        encoding: Encoding::Base64Der,
+    },
+    PresetEntry {
+        preset: Preset::Traefik,
+        name: "traefik",
+        aliases: &[],
+        header: "X-Forwarded-Tls-Client-Cert",
+        encoding: Encoding::Base64Der,
+    },
+    PresetEntry {
+        preset: Preset::Nginx,
+        name: "nginx",
+        aliases: &[],
+        header: "X-SSL-Client-Cert",
+        encoding: Encoding::UrlPem,
+    },
+    PresetEntry {
+        preset: Preset::Haproxy,
+        name: "haproxy",
+        aliases: &[],
+        header: "X-SSL-Client-Cert",
+        encoding: Encoding::Base64Der,
+    },
+    PresetEntry {
+        preset: Preset::Rfc9440,
+        name: "rfc9440",
+        aliases: &["gcp"],
+        header: "Client-Cert",
+        encoding: Encoding::Rfc9440,
+    },
+];
+
 impl Preset {
+    /// Every preset, in the order of the documentation.
+    pub const ALL: [Self; 7] = [
+        Self::AwsAlb,
+        Self::Envoy,
+        Self::Cloudflare,
+        Self::Traefik,
+        Self::Nginx,
+        Self::Haproxy,
+        Self::Rfc9440,
+    ];
+
+    fn entry(self) -> &'static PresetEntry {
+        // Every variant has its entry (a test checks); the first stands in otherwise.
+        PRESETS
+            .iter()
+            .find(|e| e.preset == self)
+            .unwrap_or(&PRESETS[0])
+    }
+
+    /// The configuration name (`aws-alb`, …).
+    pub fn name(self) -> &'static str {
+        self.entry().name
+    }
+
+    /// Other names accepted for it (`istio` for `envoy`, `gcp` for `rfc9440`).
+    pub fn aliases(self) -> &'static [&'static str] {
+        self.entry().aliases
+    }
+
     /// The certificate header.
     pub fn header(self) -> &'static str {
-        match self {
-            Self::AwsAlb => "X-Amzn-Mtls-Clientcert",
-            Self::Envoy => "X-Forwarded-Client-Cert",
-            Self::Cloudflare => "Cf-Client-Cert-Der-Base64",
-            Self::Traefik => "X-Forwarded-Tls-Client-Cert",
-            Self::Nginx | Self::Haproxy => "X-SSL-Client-Cert",
-            Self::Rfc9440 => "Client-Cert",
-        }
+        self.entry().header
     }
 
     /// The encoding.
     pub fn encoding(self) -> Encoding {
-        match self {
-            Self::AwsAlb => Encoding::UrlPemAws,
-            Self::Envoy => Encoding::Xfcc,
-            Self::Cloudflare | Self::Traefik | Self::Haproxy => Encoding::Base64Der,
-            Self::Nginx => Encoding::UrlPem,
-            Self::Rfc9440 => Encoding::Rfc9440,
-        }
+        self.entry().encoding
+    }
+
+    /// Every configuration name, comma-separated (for help and error messages).
+    pub fn names() -> String {
+        PRESETS.map(|e| e.name).join(", ")
+    }
+}
+
+impl fmt::Display for Preset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -128,20 +239,11 @@ impl FromStr for Preset {
     type Err = ProxyConfigError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "aws-alb" => Self::AwsAlb,
-            "envoy" | "istio" => Self::Envoy,
-            "cloudflare" => Self::Cloudflare,
-            "traefik" => Self::Traefik,
-            "nginx" => Self::Nginx,
-            "haproxy" => Self::Haproxy,
-            "rfc9440" | "gcp" => Self::Rfc9440,
-            other => {
-                return Err(ProxyConfigError::UnknownPreset {
-                    name: other.to_owned(),
-                });
-            }
-        })
+        PRESETS
+            .iter()
+            .find(|e| e.name == s || e.aliases.contains(&s))
+            .map(|e| e.preset)
+            .ok_or_else(|| ProxyConfigError::UnknownPreset { name: s.to_owned() })
     }
 }
 
@@ -264,13 +366,13 @@ impl fmt::Display for ProxyConfigError {
         match self {
             Self::UnknownPreset { name } => write!(
                 f,
-                "unknown proxy preset `{name}`: use aws-alb, envoy, cloudflare, traefik, nginx, \
-                 haproxy or rfc9440"
+                "unknown proxy preset `{name}`: use one of {}",
+                Preset::names()
             ),
             Self::UnknownEncoding { name } => write!(
                 f,
-                "unknown header encoding `{name}`: use url-pem, url-pem-aws, xfcc, base64-der or \
-                 rfc9440"
+                "unknown header encoding `{name}`: use one of {}",
+                Encoding::names()
             ),
             Self::InvalidCidr { value } => write!(
                 f,

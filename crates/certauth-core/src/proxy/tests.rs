@@ -54,3 +54,42 @@ fn names_parse() {
     assert_eq!(Encoding::Base64Der.name(), "base64-der");
     assert!(ProxyHeaderConfig::custom("Bad Header", Encoding::UrlPem).is_err());
 }
+
+#[test]
+fn the_preset_table_covers_every_preset_once() {
+    let mut names = std::collections::HashSet::new();
+    for p in Preset::ALL {
+        assert_eq!(p.name().parse::<Preset>(), Ok(p), "{p:?}");
+        assert_eq!(p.to_string(), p.name());
+        assert!(names.insert(p.name()), "{} twice", p.name());
+        assert!(
+            !p.header().is_empty() && valid_header_name(p.header()),
+            "{p:?}"
+        );
+    }
+    assert_eq!(PRESETS.len(), Preset::ALL.len());
+    assert_eq!("istio".parse::<Preset>(), Ok(Preset::Envoy));
+    assert_eq!("gcp".parse::<Preset>(), Ok(Preset::Rfc9440));
+    assert_eq!(Preset::Nginx.encoding(), Encoding::UrlPem);
+    assert_eq!(Preset::Haproxy.header(), "X-SSL-Client-Cert");
+    let e = "apache".parse::<Preset>().unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "unknown proxy preset `apache`: use one of aws-alb, envoy, cloudflare, traefik, nginx, \
+         haproxy, rfc9440"
+    );
+}
+
+#[test]
+fn the_encoding_table_covers_every_encoding_once() {
+    for e in Encoding::ALL {
+        assert_eq!(e.name().parse::<Encoding>(), Ok(e), "{e:?}");
+        assert_eq!(e.to_string(), e.name());
+    }
+    assert_eq!(ENCODINGS.len(), Encoding::ALL.len());
+    assert_eq!(
+        Encoding::names(),
+        "url-pem, url-pem-aws, xfcc, base64-der, rfc9440"
+    );
+    assert!("pem".parse::<Encoding>().is_err());
+}
