@@ -38,65 +38,7 @@ use crate::cert::{ClientCertificate, GeneralName};
 use crate::name::{Name, attribute_type};
 use crate::verify::VerifiedChain;
 
-/// Access to request headers by name (case-insensitive).
-pub trait HeaderMap: Sync {
-    /// The first value of a header, if present.
-    fn get(&self, name: &str) -> Option<&[u8]>;
-
-    /// Calls `each` with every header, in order (what [`OwnedHeaders`] copies for async
-    /// policies). The default visits none: implement it for a map that can list itself.
-    fn for_each(&self, each: &mut dyn FnMut(&str, &[u8])) {
-        let _ = each;
-    }
-}
-
-fn find_header<'v>(pairs: &[(&str, &'v [u8])], name: &str) -> Option<&'v [u8]> {
-    pairs
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| *v)
-}
-
-impl HeaderMap for &[(&str, &[u8])] {
-    fn get(&self, name: &str) -> Option<&[u8]> {
-        find_header(self, name)
-    }
-
-    fn for_each(&self, each: &mut dyn FnMut(&str, &[u8])) {
-        self.iter().for_each(|(n, v)| each(n, v));
-    }
-}
-
-impl<const N: usize> HeaderMap for [(&str, &[u8]); N] {
-    fn get(&self, name: &str) -> Option<&[u8]> {
-        find_header(self, name)
-    }
-
-    fn for_each(&self, each: &mut dyn FnMut(&str, &[u8])) {
-        self.iter().for_each(|(n, v)| each(n, v));
-    }
-}
-
-impl HeaderMap for Vec<(&str, &[u8])> {
-    fn get(&self, name: &str) -> Option<&[u8]> {
-        find_header(self, name)
-    }
-
-    fn for_each(&self, each: &mut dyn FnMut(&str, &[u8])) {
-        self.iter().for_each(|(n, v)| each(n, v));
-    }
-}
-
-/// No headers at all.
-#[derive(Clone, Copy, Debug, Default)]
-#[non_exhaustive]
-pub struct NoHeaders;
-
-impl HeaderMap for NoHeaders {
-    fn get(&self, _: &str) -> Option<&[u8]> {
-        None
-    }
-}
+pub use crate::http::{HeaderMap, NoHeaders};
 
 /// The parts of a request a policy may look at.
 #[derive(Clone, Copy)]
