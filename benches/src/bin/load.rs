@@ -236,7 +236,7 @@ fn serve(kind: &str, port: u16, dir: &Path) {
         "smol-baseline" => smol::block_on(async {
             // The same baseline on smol: futures-rustls with rustls' own verifier, then
             // async-tungstenite's own handshake, tasks on smol's global executor.
-            let acceptor = certauth_smol::futures_rustls::TlsAcceptor::from(baseline_tls());
+            let acceptor = futures_rustls::TlsAcceptor::from(baseline_tls());
             let l = smol::net::TcpListener::bind(addr).await.unwrap();
             loop {
                 let Ok((tcp, _)) = l.accept().await else {

@@ -17,7 +17,7 @@ use certauth_core::proxy::{Encoding, Preset, ProxyHeaderConfig};
 use certauth_core::tls::{ClientAuthMode, TlsConfig, load_server_identity, server_config};
 use certauth_core::verify::UnknownRevocation;
 use certauth_core::{Authenticated, Authenticator, Limits, RequestHead};
-use certauth_tokio::async_tungstenite::tungstenite::{Error as WsError, Message};
+use certauth_tokio::tungstenite::{Error as WsError, Message};
 use futures_util::{Sink, SinkExt as _, Stream, StreamExt as _};
 use tracing::{info, warn};
 

@@ -63,7 +63,7 @@ use std::time::Instant;
 
 use async_tungstenite::WebSocketStream;
 use async_tungstenite::tokio::TokioAdapter;
-use async_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use async_tungstenite::tungstenite::protocol::Role;
 use certauth_core::http::{HttpHead, Version, check_head};
 use certauth_core::keys::KeySupport;
 use certauth_core::lifecycle::{Drain, DrainingWebSocket, KeepAlive, Phase, ServeOptions};
@@ -88,7 +88,9 @@ pub mod axum_server;
 pub use axum_listener::TlsListener;
 
 pub use certauth_core::{self, ws::default_websocket_config};
-pub use certauth_tokio::{default_provider, futures_util, load_pem_files};
+pub use certauth_tokio::{
+    Message, WebSocketConfig, default_provider, futures_util, load_pem_files, tungstenite,
+};
 pub use rustls;
 
 /// What the connection knows, in every request's extensions: the peer's chain and address,

@@ -57,7 +57,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_tungstenite::WebSocketStream;
-use async_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use async_tungstenite::tungstenite::protocol::Role;
 use certauth_core::keys::KeySupport;
 use certauth_core::lifecycle::{
     Accept, Admission, Drain, DrainingWebSocket, Phase, Shed, Slot, Table,
@@ -76,11 +76,12 @@ use smol::net::unix::{UnixListener, UnixStream};
 use smol::net::{TcpListener, TcpStream};
 use tracing::{Instrument as _, debug, info, warn};
 
-pub use async_tungstenite;
+// What users touch and nothing more: the core, rustls (its provider and ServerConfig), the
+// WebSocket types the handlers see, and futures-util for `StreamExt`/`SinkExt` on them.
+pub use async_tungstenite::tungstenite::{self, Message, protocol::WebSocketConfig};
 pub use certauth_core;
 pub use certauth_core::lifecycle::{AcceptError, ServeOptions};
 pub use certauth_core::ws::default_websocket_config;
-pub use futures_rustls;
 pub use futures_util;
 pub use rustls;
 

@@ -56,7 +56,7 @@ use std::time::{Duration, Instant};
 
 use async_tungstenite::WebSocketStream;
 use async_tungstenite::tokio::TokioAdapter;
-use async_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use async_tungstenite::tungstenite::protocol::Role;
 use certauth_core::keys::KeySupport;
 use certauth_core::lifecycle::{
     Accept, Admission, Drain, DrainingWebSocket, Phase, Shed, Slot, Table,
@@ -73,13 +73,14 @@ use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::task::AbortHandle;
 use tracing::{Instrument as _, debug, info, warn};
 
-pub use async_tungstenite;
+// What users touch and nothing more: the core, rustls (its provider and ServerConfig), the
+// WebSocket types the handlers see, and futures-util for `StreamExt`/`SinkExt` on them.
+pub use async_tungstenite::tungstenite::{self, Message, protocol::WebSocketConfig};
 pub use certauth_core;
 pub use certauth_core::lifecycle::{AcceptError, ServeOptions};
 pub use certauth_core::ws::default_websocket_config;
 pub use futures_util;
 pub use rustls;
-pub use tokio_rustls;
 
 /// The TLS stream a [`Gate`] produces.
 pub type TlsStream = tokio_rustls::server::TlsStream<TcpStream>;
