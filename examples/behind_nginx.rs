@@ -24,8 +24,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let provider = rustls::crypto::ring::default_provider();
     let anchors = TrustAnchors::from_pem(&std::fs::read(ca)?)?;
     let proxy = ProxyHeaderConfig::preset(Preset::Nginx)
-        .trusted_proxies([nginx])?
-        .verify_header("X-SSL-Client-Verify", "SUCCESS")?;
+        .with_trusted_proxies([nginx])?
+        .with_verify_header("X-SSL-Client-Verify", "SUCCESS")?;
     let auth = Authenticator::builder()
         .verifier(ChainVerifier::new(
             anchors,

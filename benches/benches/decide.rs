@@ -151,7 +151,7 @@ fn benches(c: &mut Criterion) {
     let remote = Some("127.0.0.1".parse().unwrap());
     for (label, preset, value, chain_value) in cases {
         let cfg = ProxyHeaderConfig::preset(preset)
-            .trusted_proxies(["127.0.0.1"])
+            .with_trusted_proxies(["127.0.0.1"])
             .unwrap();
         let mut text = format!(
             "GET /ws HTTP/1.1\r\nHost: a\r\n{}: {value}\r\n",
@@ -166,7 +166,7 @@ fn benches(c: &mut Criterion) {
             .unwrap();
         for reverify in [false, true] {
             let mut b = Authenticator::builder()
-                .proxy_header(cfg.clone().reverify(reverify))
+                .proxy_header(cfg.clone().with_reverify(reverify))
                 .policy(allow_cn(["trusted-client"]));
             if reverify {
                 // Cloudflare forwards the leaf only: the server knows the intermediate. The

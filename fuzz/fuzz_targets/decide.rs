@@ -33,7 +33,7 @@ fn authenticators() -> &'static [Authenticator; 4] {
         let header = |proxy: ProxyHeaderConfig| {
             Authenticator::builder()
                 .verifier(verifier())
-                .proxy_header(proxy.trusted_proxies(["127.0.0.1"]).unwrap())
+                .proxy_header(proxy.with_trusted_proxies(["127.0.0.1"]).unwrap())
                 .build()
                 .unwrap()
         };
@@ -42,7 +42,7 @@ fn authenticators() -> &'static [Authenticator; 4] {
             header(ProxyHeaderConfig::preset(Preset::Envoy)),
             header(
                 ProxyHeaderConfig::preset(Preset::Nginx)
-                    .verify_header("X-SSL-Client-Verify", "SUCCESS")
+                    .with_verify_header("X-SSL-Client-Verify", "SUCCESS")
                     .unwrap(),
             ),
             header(ProxyHeaderConfig::preset(Preset::Rfc9440)),

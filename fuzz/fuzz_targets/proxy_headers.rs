@@ -12,8 +12,8 @@ fuzz_target!(|data: &[u8]| {
     let encoding = Encoding::ALL[usize::from(pick) % Encoding::ALL.len()];
     let cfg = ProxyHeaderConfig::custom("X-Cert", encoding)
         .unwrap()
-        .max_value_bytes(4096)
-        .max_chain_len(4);
+        .with_max_value_bytes(4096)
+        .with_max_chain_len(4);
     let (value, chain) = match value.iter().position(|b| *b == 0) {
         Some(i) => (&value[..i], Some(&value[i + 1..])),
         None => (value, None),

@@ -84,7 +84,7 @@ fn serve(kind: &str, port: u16, dir: &Path) {
                 verifier.with_cache_entries(0)
             };
             let proxy = ProxyHeaderConfig::preset(Preset::Rfc9440)
-                .trusted_proxies(["127.0.0.1"])
+                .with_trusted_proxies(["127.0.0.1"])
                 .unwrap();
             let auth = Authenticator::builder()
                 .verifier(verifier)

@@ -328,9 +328,9 @@ fn read_configuration(
             ));
         }
         cfg = cfg
-            .trusted_proxies(&args.trusted_proxy)
+            .with_trusted_proxies(&args.trusted_proxy)
             .map_err(|e| usage(e.to_string()))?
-            .fallback_to_tls_peer(args.fallback_to_tls_peer);
+            .with_fallback_to_tls_peer(args.fallback_to_tls_peer);
         if args.ca.is_none() && args.verify_header.is_none() && !args.allow_unverified_proxy {
             return Err(usage(
                 "header mode needs --ca ROOTS.pem (verify forwarded chains again) or \
@@ -343,7 +343,9 @@ fn read_configuration(
             let (n, v) = nv
                 .split_once('=')
                 .ok_or_else(|| usage(format!("--verify-header {nv:?}: expected NAME=VALUE")))?;
-            cfg = cfg.verify_header(n, v).map_err(|e| usage(e.to_string()))?;
+            cfg = cfg
+                .with_verify_header(n, v)
+                .map_err(|e| usage(e.to_string()))?;
         }
         builder = builder.proxy_header(cfg);
     }

@@ -538,7 +538,7 @@ impl fmt::Display for ConfigError {
             ),
             Self::NoTrustedProxies => f.write_str(
                 "certificate headers are honoured only from trusted proxies: list their \
-                 addresses with trusted_proxies(..), or call dangerous_trust_any_proxy() if \
+                 addresses with with_trusted_proxies(..), or call dangerous_trust_any_proxy() if \
                  only the proxy can reach this listener",
             ),
             Self::LimitsChanged => f.write_str(
@@ -640,7 +640,7 @@ impl AuthenticatorBuilder {
         let needs_anchors = match &self.source {
             CertificateSource::TlsPeer => true,
             CertificateSource::ProxyHeader(c) => {
-                if c.trusted().is_empty() {
+                if c.trusted_proxies().is_empty() {
                     return Err(ConfigError::NoTrustedProxies);
                 }
                 c.falls_back_to_tls_peer()
@@ -777,7 +777,7 @@ impl Authenticator {
         let config = self.config();
         if let CertificateSource::ProxyHeader(cfg) = &config.source
             && !(cfg.reverifies() && config.verifier.is_some())
-            && cfg.verify_header_expected().is_none()
+            && cfg.verify_header().is_none()
         {
             out.push(
                 "header mode trusts forwarded certificates without verifying them: give the \
@@ -791,7 +791,7 @@ impl Authenticator {
                 IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
             ]
             .into_iter()
-            .any(|a| cfg.trusted().contains(Some(a)))
+            .any(|a| cfg.trusted_proxies().contains(Some(a)))
         {
             out.push(
                 "a loopback address is a trusted proxy: every process on this host can then \
@@ -988,9 +988,9 @@ impl Config {
             });
         };
         let trusted = if peer.unix_socket {
-            cfg.trusted().trusts_unix_socket()
+            cfg.trusted_proxies().trusts_unix_socket()
         } else {
-            cfg.trusted().contains(peer.remote_addr)
+            cfg.trusted_proxies().contains(peer.remote_addr)
         };
         if !trusted {
             return Err((
@@ -1001,7 +1001,7 @@ impl Config {
                 None,
             ));
         }
-        if let Some((name, expected)) = cfg.verify_header_expected() {
+        if let Some((name, expected)) = cfg.verify_header() {
             // Once, like the certificate header: a proxy that appends instead of replacing
             // would otherwise let a client's own `SUCCESS` stand first.
             let mut values = head.header_all(name);

@@ -453,7 +453,7 @@ impl ProxyHeaderConfig {
     }
 
     /// Proxies allowed to send the header: addresses or CIDR ranges.
-    pub fn trusted_proxies<S: AsRef<str>>(
+    pub fn with_trusted_proxies<S: AsRef<str>>(
         mut self,
         ranges: impl IntoIterator<Item = S>,
     ) -> Result<Self, ProxyConfigError> {
@@ -485,7 +485,7 @@ impl ProxyHeaderConfig {
     /// `X-SSL-Client-Verify: SUCCESS`, HAProxy `X-SSL-Client-Verify: 0`). A missing or
     /// different value is `PROXY_VERIFICATION_FAILED` (401); a repeated one is
     /// `REPEATED_CERTIFICATE_HEADER` (400), as a repeated certificate header is.
-    pub fn verify_header(mut self, name: &str, value: &str) -> Result<Self, ProxyConfigError> {
+    pub fn with_verify_header(mut self, name: &str, value: &str) -> Result<Self, ProxyConfigError> {
         if !valid_header_name(name) {
             return Err(ProxyConfigError::InvalidHeaderName {
                 name: name.to_owned(),
@@ -496,7 +496,7 @@ impl ProxyHeaderConfig {
     }
 
     /// The header holding the chain, for `rfc9440`.
-    pub fn chain_header(mut self, name: &str) -> Result<Self, ProxyConfigError> {
+    pub fn with_chain_header(mut self, name: &str) -> Result<Self, ProxyConfigError> {
         if !valid_header_name(name) {
             return Err(ProxyConfigError::InvalidHeaderName {
                 name: name.to_owned(),
@@ -507,33 +507,33 @@ impl ProxyHeaderConfig {
     }
 
     /// Which XFCC element to trust (default: the last, written by the nearest proxy).
-    pub fn xfcc_select(mut self, which: XfccSelect) -> Self {
+    pub fn with_xfcc_select(mut self, which: XfccSelect) -> Self {
         self.xfcc_select = which;
         self
     }
 
     /// Use the TLS peer's certificate when the header is absent or malformed (default:
     /// no). Needs the authenticator to have trust anchors.
-    pub fn fallback_to_tls_peer(mut self, on: bool) -> Self {
+    pub fn with_fallback_to_tls_peer(mut self, on: bool) -> Self {
         self.fallback_to_tls_peer = on;
         self
     }
 
     /// Verify the forwarded chain again against the authenticator's trust anchors, when it
     /// has some (default: yes).
-    pub fn reverify(mut self, on: bool) -> Self {
+    pub fn with_reverify(mut self, on: bool) -> Self {
         self.reverify = on;
         self
     }
 
     /// Cap on the header value's size (default [`DEFAULT_MAX_VALUE_BYTES`]).
-    pub fn max_value_bytes(mut self, max: usize) -> Self {
+    pub fn with_max_value_bytes(mut self, max: usize) -> Self {
         self.max_value_bytes = max;
         self
     }
 
     /// Cap on the forwarded chain's length (default 8).
-    pub fn max_chain_len(mut self, max: usize) -> Self {
+    pub fn with_max_chain_len(mut self, max: usize) -> Self {
         self.max_chain_len = max;
         self
     }
@@ -549,12 +549,12 @@ impl ProxyHeaderConfig {
     }
 
     /// The trusted proxies.
-    pub fn trusted(&self) -> &TrustedProxies {
+    pub fn trusted_proxies(&self) -> &TrustedProxies {
         &self.trusted
     }
 
     /// The verify header and its expected value.
-    pub fn verify_header_expected(&self) -> Option<(&str, &str)> {
+    pub fn verify_header(&self) -> Option<(&str, &str)> {
         self.verify_header
             .as_ref()
             .map(|(n, v)| (n.as_str(), v.as_str()))

@@ -355,7 +355,7 @@ fn configuration_errors() {
             .unwrap_err(),
         ConfigError::NoTrustedProxies
     );
-    let trusted = nginx.trusted_proxies(["127.0.0.1"]).unwrap();
+    let trusted = nginx.with_trusted_proxies(["127.0.0.1"]).unwrap();
     assert!(
         Authenticator::builder()
             .proxy_header(trusted.clone())
@@ -364,14 +364,14 @@ fn configuration_errors() {
     );
     assert_eq!(
         Authenticator::builder()
-            .proxy_header(trusted.clone().fallback_to_tls_peer(true))
+            .proxy_header(trusted.clone().with_fallback_to_tls_peer(true))
             .build()
             .unwrap_err(),
         ConfigError::MissingTrustAnchors
     );
     assert!(
         Authenticator::builder()
-            .proxy_header(trusted.fallback_to_tls_peer(true))
+            .proxy_header(trusted.with_fallback_to_tls_peer(true))
             .verifier(verifier(&p.root))
             .build()
             .is_ok()
@@ -388,9 +388,9 @@ fn nginx_auth(
     cfg: impl FnOnce(ProxyHeaderConfig) -> ProxyHeaderConfig,
 ) -> Authenticator {
     let c = ProxyHeaderConfig::preset(Preset::Nginx)
-        .trusted_proxies(["127.0.0.1", "10.0.0.0/8"])
+        .with_trusted_proxies(["127.0.0.1", "10.0.0.0/8"])
         .unwrap()
-        .verify_header("X-SSL-Client-Verify", "SUCCESS")
+        .with_verify_header("X-SSL-Client-Verify", "SUCCESS")
         .unwrap();
     Authenticator::builder()
         .verifier(verifier(root))
@@ -503,7 +503,7 @@ fn header_mode_decisions() {
         code(&decide(&auth, &[], "127.0.0.1", &foreign)),
         "401 UNABLE_TO_VERIFY_LEAF_SIGNATURE"
     );
-    let trusting = nginx_auth(&p.root, |c| c.reverify(false));
+    let trusting = nginx_auth(&p.root, |c| c.with_reverify(false));
     let Decision::Allow(who) = decide(&trusting, &[], "127.0.0.1", &foreign) else {
         panic!()
     };
@@ -522,7 +522,7 @@ fn rfc9440_chain_split_over_field_lines() {
         .verifier(verifier(&root))
         .proxy_header(
             ProxyHeaderConfig::preset(Preset::Rfc9440)
-                .trusted_proxies(["127.0.0.1"])
+                .with_trusted_proxies(["127.0.0.1"])
                 .unwrap(),
         )
         .build()
@@ -553,7 +553,7 @@ fn rfc9440_chain_split_over_field_lines() {
 #[test]
 fn fallback_to_the_tls_peer() {
     let p = pki();
-    let auth = nginx_auth(&p.root, |c| c.fallback_to_tls_peer(true));
+    let auth = nginx_auth(&p.root, |c| c.with_fallback_to_tls_peer(true));
     let tls = [p.trusted.der.clone()];
     let absent = with_headers(&[]);
     let Decision::Allow(who) = decide(&auth, &tls, "127.0.0.1", &absent) else {
@@ -587,7 +587,7 @@ fn fallback_to_the_tls_peer() {
 #[test]
 fn header_caps() {
     let p = pki();
-    let auth = nginx_auth(&p.root, |c| c.max_value_bytes(256));
+    let auth = nginx_auth(&p.root, |c| c.with_max_value_bytes(256));
     let cert = encode::nginx_escaped(&p.trusted.pem());
     let h = with_headers(&[
         ("X-SSL-Client-Cert", &cert),
@@ -598,7 +598,7 @@ fn header_caps() {
         "401 CERTIFICATE_HEADER_TOO_LARGE"
     );
 
-    let auth = nginx_auth(&p.root, |c| c.max_chain_len(2));
+    let auth = nginx_auth(&p.root, |c| c.with_max_chain_len(2));
     let three =
         encode::nginx_escaped(&[p.trusted.pem(), p.trusted.pem(), p.trusted.pem()].concat());
     let h = with_headers(&[
@@ -753,7 +753,7 @@ fn denials_chain_their_sources_and_debug_says_what_it_holds() {
     let header = Authenticator::builder()
         .proxy_header(
             ProxyHeaderConfig::preset(Preset::Cloudflare)
-                .trusted_proxies(["127.0.0.1"])
+                .with_trusted_proxies(["127.0.0.1"])
                 .unwrap(),
         )
         .build()
@@ -840,7 +840,7 @@ fn authenticated_display_and_configuration_warnings() {
     assert!(auth.warnings().is_empty());
     let proxy = || {
         ProxyHeaderConfig::preset(Preset::Cloudflare)
-            .trusted_proxies(["10.0.0.5"])
+            .with_trusted_proxies(["10.0.0.5"])
             .unwrap()
     };
     // Header mode with neither a verifier nor a verify header believes anything forwarded.
@@ -858,7 +858,7 @@ fn authenticated_display_and_configuration_warnings() {
         .unwrap();
     assert!(reverified.warnings().is_empty());
     let with_verify_header = Authenticator::builder()
-        .proxy_header(proxy().verify_header("X-Verify", "SUCCESS").unwrap())
+        .proxy_header(proxy().with_verify_header("X-Verify", "SUCCESS").unwrap())
         .build()
         .unwrap();
     assert!(with_verify_header.warnings().is_empty());
@@ -868,7 +868,7 @@ fn authenticated_display_and_configuration_warnings() {
             .verifier(verifier(&p.root))
             .proxy_header(
                 ProxyHeaderConfig::preset(Preset::Cloudflare)
-                    .trusted_proxies([local])
+                    .with_trusted_proxies([local])
                     .unwrap(),
             )
             .build()
@@ -896,7 +896,7 @@ fn header_mode_on_a_unix_socket() {
         .proxy_header(
             ProxyHeaderConfig::preset(Preset::Nginx)
                 .trust_unix_socket()
-                .verify_header("X-SSL-Client-Verify", "SUCCESS")
+                .with_verify_header("X-SSL-Client-Verify", "SUCCESS")
                 .unwrap(),
         )
         .build()

@@ -112,7 +112,7 @@ fn a_spiffe_ca_limited_to_its_trust_domain_over_tls_and_behind_a_proxy() {
         .proxy_header(
             ProxyHeaderConfig::custom("X-Client-Cert", Encoding::Base64Der)
                 .unwrap()
-                .trusted_proxies(["127.0.0.1"])
+                .with_trusted_proxies(["127.0.0.1"])
                 .unwrap(),
         )
         .build()

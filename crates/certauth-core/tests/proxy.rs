@@ -163,12 +163,12 @@ fn envoy_xfcc_multi_hop_with_quoted_separators() {
     assert_eq!(certs.len(), 2, "Chain's copy of the leaf is not repeated");
     assert_eq!(cn(&certs[1]), "Proxy Intermediate");
 
-    let first_cfg = cfg.clone().xfcc_select(XfccSelect::First);
+    let first_cfg = cfg.clone().with_xfcc_select(XfccSelect::First);
     assert_eq!(
         decode(&first_cfg, &value).unwrap()[0].as_ref(),
         other.leaf.der.as_ref()
     );
-    let only = cfg.clone().xfcc_select(XfccSelect::Only);
+    let only = cfg.clone().with_xfcc_select(XfccSelect::Only);
     assert_eq!(
         decode(&only, &value).unwrap_err(),
         ProxyHeaderError::XfccElementCount { count: 2 }
@@ -206,7 +206,7 @@ fn custom_header_and_encoding() {
     );
     let cfg = ProxyHeaderConfig::custom("X-Gclb-Cert", Encoding::Rfc9440)
         .unwrap()
-        .chain_header("X-Gclb-Chain")
+        .with_chain_header("X-Gclb-Chain")
         .unwrap();
     assert_eq!(
         decode(&cfg, &encode::sf_binary(&c.leaf.der)).unwrap().len(),
@@ -217,13 +217,13 @@ fn custom_header_and_encoding() {
 #[test]
 fn caps_apply_before_decoding() {
     let c = chain();
-    let cfg = ProxyHeaderConfig::preset(Preset::Nginx).max_value_bytes(100);
+    let cfg = ProxyHeaderConfig::preset(Preset::Nginx).with_max_value_bytes(100);
     let value = encode::nginx_escaped(&c.leaf.pem());
     assert!(matches!(
         decode(&cfg, &value).unwrap_err(),
         ProxyHeaderError::TooLarge { max: 100, .. }
     ));
-    let cfg = ProxyHeaderConfig::preset(Preset::Traefik).max_chain_len(1);
+    let cfg = ProxyHeaderConfig::preset(Preset::Traefik).with_max_chain_len(1);
     let value = encode::traefik(&[&c.leaf.der, &c.inter.cert.der]);
     assert_eq!(
         decode(&cfg, &value).unwrap_err(),

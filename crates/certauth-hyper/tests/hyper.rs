@@ -269,9 +269,9 @@ fn header_mode_on_plain_http() {
     let (_, with_anchors) = suite::server_parts(&pki, Limits::DEFAULT, ClientAuthMode::Deferred);
     let verifier = with_anchors.verifier().unwrap();
     let proxy = ProxyHeaderConfig::preset(Preset::Nginx)
-        .trusted_proxies(["127.0.0.1"])
+        .with_trusted_proxies(["127.0.0.1"])
         .unwrap()
-        .verify_header("X-SSL-Client-Verify", "SUCCESS")
+        .with_verify_header("X-SSL-Client-Verify", "SUCCESS")
         .unwrap();
     let auth = Authenticator::builder()
         .verifier(verifier)

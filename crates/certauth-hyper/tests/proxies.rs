@@ -31,9 +31,9 @@ struct Backend {
 fn backend(pki: &Pki, preset: Preset, verify: (&str, &str)) -> Backend {
     let (_, with_anchors) = suite::server_parts(pki, Limits::DEFAULT, ClientAuthMode::Deferred);
     let proxy = ProxyHeaderConfig::preset(preset)
-        .trusted_proxies(["127.0.0.1"])
+        .with_trusted_proxies(["127.0.0.1"])
         .unwrap()
-        .verify_header(verify.0, verify.1)
+        .with_verify_header(verify.0, verify.1)
         .unwrap();
     let auth = Authenticator::builder()
         .verifier(with_anchors.verifier().unwrap())

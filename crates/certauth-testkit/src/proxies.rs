@@ -203,7 +203,7 @@ pub fn unix_behind_nginx(harness: &impl UnixHarness) {
     );
     let proxy = ProxyHeaderConfig::preset(Preset::Nginx)
         .trust_unix_socket()
-        .verify_header("X-SSL-Client-Verify", "SUCCESS")
+        .with_verify_header("X-SSL-Client-Verify", "SUCCESS")
         .unwrap();
     let auth = Authenticator::builder()
         .verifier(with_anchors.verifier().unwrap())

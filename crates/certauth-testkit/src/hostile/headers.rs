@@ -38,7 +38,11 @@ fn authenticator(pki: &Pki, proxy: ProxyHeaderConfig) -> Authenticator {
             anchors,
             provider.signature_verification_algorithms.all,
         ))
-        .proxy_header(proxy.max_value_bytes(MAX_VALUE).max_chain_len(MAX_CHAIN))
+        .proxy_header(
+            proxy
+                .with_max_value_bytes(MAX_VALUE)
+                .with_max_chain_len(MAX_CHAIN),
+        )
         .policy(suite::policy)
         .limits(header_limits())
         .build()
@@ -143,7 +147,7 @@ pub fn run_with(harness: &impl PlainHarness, compare: Compare) {
         authenticator(
             &pki,
             ProxyHeaderConfig::preset(Preset::Envoy)
-                .trusted_proxies(["127.0.0.1/32"])
+                .with_trusted_proxies(["127.0.0.1/32"])
                 .unwrap(),
         ),
     );
@@ -152,9 +156,9 @@ pub fn run_with(harness: &impl PlainHarness, compare: Compare) {
         authenticator(
             &pki,
             ProxyHeaderConfig::preset(Preset::Nginx)
-                .trusted_proxies(["127.0.0.1"])
+                .with_trusted_proxies(["127.0.0.1"])
                 .unwrap()
-                .verify_header("X-SSL-Client-Verify", "SUCCESS")
+                .with_verify_header("X-SSL-Client-Verify", "SUCCESS")
                 .unwrap(),
         ),
     );
