@@ -383,6 +383,15 @@ fn fingerprints_are_computed_once() {
         "clones carry it"
     );
     assert_eq!(c.fingerprint_sha256_hex().len(), 32 * 3 - 1);
+    // Colon hex as Node prints `fingerprint` (SHA-1) and `fingerprint256`.
+    let hex = |d: &[u8]| {
+        d.iter()
+            .map(|b| format!("{b:02X}"))
+            .collect::<Vec<_>>()
+            .join(":")
+    };
+    assert_eq!(c.fingerprint_sha1_hex(), hex(c.fingerprint_sha1()));
+    assert_eq!(c.fingerprint_sha256_hex(), hex(c.fingerprint_sha256()));
 }
 
 /// Every truncation and every single-byte change of real certificates: an error or a

@@ -450,3 +450,54 @@ fn header_maps_status_codes_and_request_debug() {
     let debug = format!("{info:?}");
     assert!(debug.contains("GET") && debug.contains("/p"), "{debug}");
 }
+
+/// Every header map lists its headers for the copy an async policy gets, in order; a map
+/// that cannot list itself (`NoHeaders`) copies none.
+#[test]
+fn owned_headers_copy_every_kind_of_map() {
+    use certauth_core::policy::{HeaderMap, NoHeaders, OwnedHeaders};
+    let pairs: [(&str, &[u8]); 2] = [("X-A", b"1"), ("x-b", b"2")];
+    let want = vec![("X-A", &b"1"[..]), ("x-b", &b"2"[..])];
+    let slice: &[(&str, &[u8])] = &pairs;
+    let vec: Vec<(&str, &[u8])> = pairs.to_vec();
+    let head = certauth_core::RequestHead::parse(
+        b"GET / HTTP/1.1\r\nX-A: 1\r\nx-b: 2\r\n\r\n",
+        &certauth_core::Limits::DEFAULT,
+    )
+    .unwrap()
+    .unwrap()
+    .0;
+    let maps: [(&str, &dyn HeaderMap); 4] = [
+        ("array", &pairs),
+        ("slice", &slice),
+        ("vec", &vec),
+        ("head", &head),
+    ];
+    for (name, map) in maps {
+        let copy = OwnedHeaders::copy_of(map);
+        assert_eq!(copy.iter().collect::<Vec<_>>(), want, "{name}");
+        assert_eq!(copy.get("X-B"), Some(&b"2"[..]), "{name}");
+        let again = OwnedHeaders::copy_of(&copy);
+        assert_eq!(again, copy, "{name}");
+    }
+    #[cfg(feature = "http")]
+    {
+        let req = http::Request::builder()
+            .uri("/")
+            .header("X-A", "1")
+            .header("x-b", "2")
+            .body(())
+            .unwrap();
+        let copy = OwnedHeaders::copy_of(&certauth_core::http::HttpHead::of(&req));
+        // The http crate lower-cases names.
+        assert_eq!(
+            copy.iter().collect::<Vec<_>>(),
+            vec![("x-a", &b"1"[..]), ("x-b", &b"2"[..])]
+        );
+    }
+    assert_eq!(
+        OwnedHeaders::copy_of(&NoHeaders::default()).iter().count(),
+        0
+    );
+    assert_eq!(OwnedHeaders::new(pairs), OwnedHeaders::copy_of(&pairs));
+}

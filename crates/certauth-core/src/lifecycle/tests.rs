@@ -384,12 +384,19 @@ mod websocket {
     struct Fake {
         incoming: VecDeque<Message>,
         sent: Vec<Message>,
+        /// Yielded once `incoming` is empty (tungstenite's refusal of a message).
+        fail: Option<Error>,
     }
 
     impl Stream for Fake {
         type Item = Result<Message, Error>;
         fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
             let this = self.get_mut();
+            if this.incoming.is_empty()
+                && let Some(e) = this.fail.take()
+            {
+                return Poll::Ready(Some(Err(e)));
+            }
             match this.incoming.pop_front() {
                 Some(m) => Poll::Ready(Some(Ok(m))),
                 // The peer's close reply to ours ends the stream.
@@ -416,6 +423,49 @@ mod websocket {
         }
     }
 
+    /// tungstenite refuses an oversized message with an error and sends nothing; the wrapper
+    /// tells the client why (1009) before handing the error on.
+    #[test]
+    fn an_oversized_message_gets_close_1009_then_the_error() {
+        use tungstenite::error::CapacityError;
+        let drain = Drain::new();
+        let fake = Fake {
+            incoming: VecDeque::from([Message::text("fits")]),
+            fail: Some(Error::Capacity(CapacityError::MessageTooLong {
+                size: 2 << 20,
+                max_size: 1 << 20,
+            })),
+            ..Fake::default()
+        };
+        let mut ws = DrainingWebSocket::new(fake, &drain);
+        let waker = Waker::from(Arc::new(Count(AtomicUsize::new(0))));
+        let mut cx = Context::from_waker(&waker);
+        let mut next = |ws: &mut DrainingWebSocket<Fake>| Pin::new(ws).poll_next(&mut cx);
+        assert!(matches!(next(&mut ws), Poll::Ready(Some(Ok(m))) if m == Message::text("fits")));
+        assert!(ws.sent.is_empty());
+        assert!(matches!(
+            next(&mut ws),
+            Poll::Ready(Some(Err(Error::Capacity(_))))
+        ));
+        let [Message::Close(Some(frame))] = &ws.sent[..] else {
+            panic!("{:?}", ws.sent)
+        };
+        assert_eq!(frame.code, CloseCode::Size);
+        assert_eq!(u16::from(frame.code), 1009);
+        assert_eq!(frame.reason.as_str(), "message too big");
+        // Other errors pass through without a close.
+        let fake = Fake {
+            fail: Some(Error::ConnectionClosed),
+            ..Fake::default()
+        };
+        let mut ws = DrainingWebSocket::new(fake, &drain);
+        assert!(matches!(
+            Pin::new(&mut ws).poll_next(&mut cx),
+            Poll::Ready(Some(Err(Error::ConnectionClosed)))
+        ));
+        assert!(ws.sent.is_empty());
+    }
+
     #[test]
     fn a_draining_server_sends_1001_then_the_stream_ends() {
         let drain = Drain::new();
@@ -440,6 +490,7 @@ mod websocket {
             panic!("{:?}", ws.sent)
         };
         assert_eq!(frame.code, CloseCode::Away);
+        assert_eq!(frame.reason.as_str(), "server shutting down");
         assert_eq!(ws.sent.len(), 1, "one close");
         // Sends pass through.
         Pin::new(&mut ws).start_send(Message::text("x")).unwrap();

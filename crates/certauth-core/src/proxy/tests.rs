@@ -93,3 +93,10 @@ fn the_encoding_table_covers_every_encoding_once() {
     );
     assert!("pem".parse::<Encoding>().is_err());
 }
+
+#[test]
+fn preset_aliases() {
+    assert_eq!(Preset::Envoy.aliases(), ["istio"]);
+    assert_eq!(Preset::Rfc9440.aliases(), ["gcp"]);
+    assert!(Preset::Nginx.aliases().is_empty());
+}

@@ -155,3 +155,48 @@ fn websocket_paths_only_compares_the_path_without_query() {
         Err(UpgradeError::NotFound)
     );
 }
+
+#[test]
+fn upgrade_errors_say_what_to_fix() {
+    for (e, text) in [
+        (UpgradeError::NotGet, "websocket upgrade must use GET"),
+        (
+            UpgradeError::NotHttp11,
+            "websocket upgrade must use HTTP/1.1",
+        ),
+        (
+            UpgradeError::NotAnUpgrade,
+            "request is not a websocket upgrade (no `Upgrade: websocket`)",
+        ),
+        (
+            UpgradeError::MissingConnectionUpgrade,
+            "`Connection` header does not hold `upgrade`",
+        ),
+        (
+            UpgradeError::BadKey,
+            "`Sec-WebSocket-Key` must be one base64 value of 16 bytes",
+        ),
+        (
+            UpgradeError::UnsupportedVersion,
+            "`Sec-WebSocket-Version` must be 13",
+        ),
+        (
+            UpgradeError::NotFound,
+            "no websocket is served at this path",
+        ),
+    ] {
+        assert_eq!(e.to_string(), text);
+    }
+}
+
+/// The limits every adapter uses: 1 MiB messages in frames of up to 1 MiB (a browser sends a
+/// message as one frame), a 4 KiB read buffer, no write buffering.
+#[cfg(feature = "websocket")]
+#[test]
+fn default_websocket_config_limits() {
+    let c = default_websocket_config();
+    assert_eq!(c.max_message_size, Some(1 << 20));
+    assert_eq!(c.max_frame_size, Some(1 << 20));
+    assert_eq!(c.read_buffer_size, 4 * 1024);
+    assert_eq!(c.write_buffer_size, 0);
+}
