@@ -377,12 +377,12 @@ fn read_configuration(
             ))
         })?;
         // The --socketio server is hyper's and speaks HTTP/2 too; the raw WebSocket one
-        // speaks HTTP/1.1 (no ALPN: clients fall back to it).
+        // speaks HTTP/1.1 and says so.
         let config = Arc::new(config);
         Some(if args.socketio {
             certauth_core::tls::with_alpn(config, &certauth_core::tls::ALPN_HTTP2_AND_HTTP1)
         } else {
-            config
+            certauth_core::tls::with_alpn(config, &certauth_core::tls::ALPN_HTTP1)
         })
     };
     Ok((builder, tls))

@@ -324,11 +324,19 @@ fn serve_on_both_runtimes() {
         assert_eq!(ws.read().unwrap().to_string(), "Echo: hi", "{runtime}");
         let _ = ws.close(None);
 
-        // GET /whoami answers the inspect --json object.
-        let mut tls = suite::connect(addr, suite::tls_client(&pki, Some(&pki.trusted))).unwrap();
+        // GET /whoami answers the inspect --json object. A client offering h2 and
+        // http/1.1 by ALPN is told http/1.1, what the raw gates speak.
+        let mut alpn = (*suite::tls_client(&pki, Some(&pki.trusted))).clone();
+        alpn.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let mut tls = suite::connect(addr, std::sync::Arc::new(alpn)).unwrap();
         tls.write_all(b"GET /whoami HTTP/1.1\r\nHost: localhost\r\n\r\n")
             .unwrap();
         let text = String::from_utf8(suite::read_to_close(&mut tls)).unwrap();
+        assert_eq!(
+            tls.conn.alpn_protocol(),
+            Some(&b"http/1.1"[..]),
+            "{runtime}"
+        );
         assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{runtime}: {text}");
         let body = text.split_once("\r\n\r\n").unwrap().1;
         let json: serde_json::Value = serde_json::from_str(body).unwrap();

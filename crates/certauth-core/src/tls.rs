@@ -131,6 +131,10 @@ pub fn server_config(
 /// ALPN for a server that speaks HTTP/2 and HTTP/1.1 (hyper's): `h2`, then `http/1.1`.
 pub const ALPN_HTTP2_AND_HTTP1: [&[u8]; 2] = [b"h2", b"http/1.1"];
 
+/// ALPN for a server that speaks HTTP/1.1 only (the raw gates: WebSocket upgrades and your
+/// own HTTP/1.1): a client offering `h2` is told `http/1.1` rather than left to guess.
+pub const ALPN_HTTP1: [&[u8]; 1] = [b"http/1.1"];
+
 /// `config` offering `protocols` by ALPN, unless it already offers some (yours win). Without
 /// ALPN a client that could speak HTTP/2 falls back to HTTP/1.1 (`curl --http2` answers
 /// "server did not agree on a protocol"); hyper's `serve` applies

@@ -167,9 +167,12 @@ pub struct Gate {
     paths: WebSocketPaths,
 }
 
+/// The short path's gate: its TLS configuration offers `http/1.1` by ALPN (what the gate
+/// speaks), unless it already offers protocols.
 impl From<MutualTls> for Gate {
     fn from(m: MutualTls) -> Self {
-        Self::new(m.authenticator, m.server_config)
+        let tls = certauth_core::tls::with_alpn(m.server_config, &certauth_core::tls::ALPN_HTTP1);
+        Self::new(m.authenticator, tls)
     }
 }
 
