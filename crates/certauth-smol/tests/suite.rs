@@ -316,6 +316,7 @@ fn serve_websocket_on_one_path() {
 /// offers http/1.1 by ALPN; a missing file is named in the error.
 #[test]
 fn the_short_path_from_three_pem_files() {
+    use certauth_smol::certauth_core::WebSocketPaths;
     use certauth_smol::certauth_core::policy::allow_cn;
     use certauth_smol::certauth_core::setup::{PemFile, SetupError};
     let pki = suite::Pki::new();
@@ -332,7 +333,7 @@ fn the_short_path_from_three_pem_files() {
         tls: gate.tls().current(),
         auth: gate.authenticator().clone(),
         options: ServeOptions::DEFAULT,
-        paths: certauth_smol::certauth_core::WebSocketPaths::any(),
+        paths: WebSocketPaths::any(),
     });
     let echoed = certauth_testkit::lifecycle::trusted_echo(running.addr, &pki);
     (running.stop)();
