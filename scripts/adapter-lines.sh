@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Adapters stay thin (docs/DESIGN.md, "The boundary"): each runtime adapter stays within 450
-# non-blank, non-comment lines of src/; anything more is a decision that belongs in the core.
+# Adapters stay thin (docs/DESIGN.md, "The boundary"): each adapter stays within its budget of
+# non-blank, non-comment lines of src/ (570 for the runtime adapters, which own listening on
+# TCP and Unix sockets and reading the short path's files; 470 for hyper); anything more is a
+# decision that belongs in the core.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 status=0
 # Modules that only connect a third-party server to ConnectionInfo (axum-server's acceptor,
 # axum::serve's listener) have a budget of their own, 100 lines each.
 glue="axum_server.rs axum_listener.rs"
+budget_of() { case "$1" in *hyper) echo 470 ;; *) echo 570 ;; esac; }
 for dir in crates/certauth-tokio crates/certauth-smol crates/certauth-hyper; do
   [ -d "$dir/src" ] || continue
   files=()
@@ -21,7 +24,8 @@ for dir in crates/certauth-tokio crates/certauth-smol crates/certauth-hyper; do
     esac
   done
   n=$(cat "${files[@]}" | grep -cvE '^\s*(//|$)')
-  echo "$dir: $n lines (budget 450)"
-  [ "$n" -le 450 ] || status=1
+  budget=$(budget_of "$dir")
+  echo "$dir: $n lines (budget $budget)"
+  [ "$n" -le "$budget" ] || status=1
 done
 exit $status

@@ -474,25 +474,7 @@ where
     F: Fn(Accepted<TcpStream>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let handler = Arc::new(handler);
-    auth.warnings().iter().for_each(|w| warn!("{w}"));
-    let limits = *auth.limits();
-    serve_connections(
-        listener,
-        limits,
-        options,
-        Phase::Head,
-        shutdown,
-        move |tcp, addr, conn| {
-            let (auth, handler) = (auth.clone(), Arc::clone(&handler));
-            async move {
-                let peer = PeerInfo::new(&[], Some(addr.ip()));
-                let result = decide_on(&auth, tcp, peer, None).await;
-                run_admitted(result, &conn, &*handler).await;
-            }
-        },
-    )
-    .await
+    serve_header_mode(listener, auth, options, shutdown, handler).await
 }
 
 /// [`serve_plain`] on a Unix-domain socket, for a proxy on the same host (nginx
@@ -511,6 +493,24 @@ where
     F: Fn(Accepted<UnixStream>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    serve_header_mode(listener, auth, options, shutdown, handler).await
+}
+
+/// Header mode on any listener: the peer (its address, or the Unix socket) for the
+/// trusted-proxy check, the certificate from the proxy's headers.
+async fn serve_header_mode<L, F, Fut>(
+    listener: L,
+    auth: Authenticator,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+    handler: F,
+) -> io::Result<()>
+where
+    L: Listen,
+    L::Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    F: Fn(Accepted<L::Io>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let handler = Arc::new(handler);
     auth.warnings().iter().for_each(|w| warn!("{w}"));
     let limits = *auth.limits();
@@ -520,10 +520,10 @@ where
         options,
         Phase::Head,
         shutdown,
-        move |io, UnixPeer, conn| {
+        move |io, addr, conn| {
             let (auth, handler) = (auth.clone(), Arc::clone(&handler));
             async move {
-                let result = decide_on(&auth, io, PeerInfo::unix_socket(), None).await;
+                let result = decide_on(&auth, io, L::peer(addr), None).await;
                 run_admitted(result, &conn, &*handler).await;
             }
         },
@@ -580,9 +580,10 @@ enum Step<L: Listen> {
 /// What the lifecycle accepts from: a TCP or a Unix-domain listener.
 trait Listen {
     type Io;
-    type Addr: Copy + std::fmt::Display;
+    type Addr: Copy + std::fmt::Display + Send + 'static;
     fn next(&self) -> impl Future<Output = io::Result<(Self::Io, Self::Addr)>> + Send;
-    fn ip(addr: Self::Addr) -> Option<IpAddr>;
+    /// The peer as the core sees it in header mode (no TLS chain).
+    fn peer(addr: Self::Addr) -> PeerInfo<'static>;
 }
 
 impl Listen for TcpListener {
@@ -591,29 +592,20 @@ impl Listen for TcpListener {
     fn next(&self) -> impl Future<Output = io::Result<(TcpStream, SocketAddr)>> + Send {
         self.accept()
     }
-    fn ip(addr: SocketAddr) -> Option<IpAddr> {
-        Some(addr.ip())
+    fn peer(addr: SocketAddr) -> PeerInfo<'static> {
+        PeerInfo::new(&[], Some(addr.ip()))
     }
 }
 
-/// A peer on a Unix-domain socket (unnamed: the proxy's end has no address worth logging).
-#[derive(Clone, Copy, Debug)]
-struct UnixPeer;
-
-impl std::fmt::Display for UnixPeer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("unix")
-    }
-}
-
+/// A Unix-domain peer is logged as `unix` (the proxy's end has no address worth logging).
 impl Listen for UnixListener {
     type Io = UnixStream;
-    type Addr = UnixPeer;
-    async fn next(&self) -> io::Result<(UnixStream, UnixPeer)> {
-        self.accept().await.map(|(io, _)| (io, UnixPeer))
+    type Addr = &'static str;
+    async fn next(&self) -> io::Result<(UnixStream, &'static str)> {
+        self.accept().await.map(|(io, _)| (io, "unix"))
     }
-    fn ip(_: UnixPeer) -> Option<IpAddr> {
-        None
+    fn peer(_: &'static str) -> PeerInfo<'static> {
+        PeerInfo::unix_socket()
     }
 }
 
@@ -698,7 +690,9 @@ where
                 continue;
             }
         };
-        let admission = table.lock().admit(L::ip(addr), first, Instant::now());
+        let admission = table
+            .lock()
+            .admit(L::peer(addr).remote_addr, first, Instant::now());
         match admission {
             Admission::Refused {
                 log: Some(notice), ..
