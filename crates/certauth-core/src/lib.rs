@@ -131,7 +131,7 @@
 //! header size, and the handshake and head-read timeouts adapters enforce), [`CertLimits`]
 //! (certificate size, name attributes, SANs, extensions),
 //! [`ChainVerifier::with_max_chain_len`] (presented chain), the proxy header's value size and
-//! chain length ([`ProxyHeaderConfig::max_value_bytes`], [`ProxyHeaderConfig::max_chain_len`]),
+//! chain length ([`ProxyHeaderConfig::with_max_value_bytes`], [`ProxyHeaderConfig::with_max_chain_len`]),
 //! and the policy file's size and nesting depth (`policy::file`). Each limit has a typed
 //! error. The crate forbids `unsafe` and is fuzzed.
 //!

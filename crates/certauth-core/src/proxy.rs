@@ -413,7 +413,7 @@ fn valid_header_name(name: &str) -> bool {
 
 impl ProxyHeaderConfig {
     /// A preset's header and encoding. Trust no proxy yet: add them with
-    /// [`Self::trusted_proxies`].
+    /// [`Self::with_trusted_proxies`].
     pub fn preset(preset: Preset) -> Self {
         let mut c = Self::build(preset.header().to_owned(), preset.encoding());
         if preset == Preset::Rfc9440 {
@@ -423,7 +423,7 @@ impl ProxyHeaderConfig {
     }
 
     /// A custom header and encoding (for `rfc9440`, the chain header is
-    /// `Client-Cert-Chain` unless set with [`Self::chain_header`]).
+    /// `Client-Cert-Chain` unless set with [`Self::with_chain_header`]).
     pub fn custom(header: &str, encoding: Encoding) -> Result<Self, ProxyConfigError> {
         if !valid_header_name(header) {
             return Err(ProxyConfigError::InvalidHeaderName {
@@ -468,7 +468,7 @@ impl ProxyHeaderConfig {
     /// (its file permissions: make it writable by the proxy's user or group alone) can send
     /// a header, which on a same-host setup is narrower than trusting `127.0.0.1`, where
     /// every local process can connect. TCP peers are still checked against
-    /// [`Self::trusted_proxies`].
+    /// [`Self::with_trusted_proxies`].
     pub fn trust_unix_socket(mut self) -> Self {
         self.trusted.unix_socket = true;
         self
