@@ -5,10 +5,12 @@
 #[test]
 fn readme_policy_file_parses() {
     let readme = include_str!("../README.md");
+    // The policy file is the README's TOML block that is not a Cargo.toml excerpt.
     let block = readme
         .split("```toml\n")
-        .nth(1)
-        .and_then(|rest| rest.split("```").next())
+        .skip(1)
+        .filter_map(|rest| rest.split("```").next())
+        .find(|block| !block.contains("version = "))
         .unwrap();
     let file = certauth::policy::file::PolicyFile::from_toml(block).unwrap();
     assert_eq!(file.status(), certauth::policy::DenyStatus::Forbidden);
