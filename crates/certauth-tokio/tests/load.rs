@@ -2,7 +2,7 @@
 //! trusted, untrusted and certificate-less clients. Zero wrong accepts, zero wrong rejects;
 //! afterwards no leaked tasks or file descriptors, and memory back near where it started.
 //!
-//! Opt-in (about 20 s of both cores): `cargo test -p certauth-tokio --test load -- --ignored`.
+//! Opt-in (about 8 s of both cores here): `cargo test -p certauth-tokio --test load -- --ignored`.
 //! CI runs it after the suite (`.ci/run`).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
