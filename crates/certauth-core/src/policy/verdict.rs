@@ -1,0 +1,137 @@
+//! What a policy answers: [`Verdict`], and for a refusal its [`PolicyDenial`] and
+//! [`DenyStatus`].
+
+use super::*;
+
+/// The HTTP status of a denial: 401 or 403, nothing else.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DenyStatus {
+    /// 401: the client is not authenticated as anyone allowed.
+    #[default]
+    Unauthorized,
+    /// 403: the client is known but not allowed here.
+    Forbidden,
+}
+
+impl DenyStatus {
+    /// The numeric status.
+    pub fn code(self) -> u16 {
+        match self {
+            Self::Unauthorized => 401,
+            Self::Forbidden => 403,
+        }
+    }
+
+    /// 401 or 403.
+    pub fn from_code(code: u16) -> Option<Self> {
+        match code {
+            401 => Some(Self::Unauthorized),
+            403 => Some(Self::Forbidden),
+            _ => None,
+        }
+    }
+}
+
+/// A policy's refusal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyDenial {
+    pub(super) status: DenyStatus,
+    pub(super) reason: Cow<'static, str>,
+}
+
+impl PolicyDenial {
+    /// A 401 with a reason for the logs.
+    pub fn new(reason: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            status: DenyStatus::Unauthorized,
+            reason: reason.into(),
+        }
+    }
+
+    /// A 403 with a reason for the logs.
+    pub fn forbidden(reason: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            status: DenyStatus::Forbidden,
+            reason: reason.into(),
+        }
+    }
+
+    /// The same denial with another status.
+    pub fn with_status(mut self, status: DenyStatus) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// The status to answer with.
+    pub fn status(&self) -> DenyStatus {
+        self.status
+    }
+
+    /// Why, for the logs.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+impl fmt::Display for PolicyDenial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "denied by policy ({}): {}",
+            self.status.code(),
+            self.reason
+        )
+    }
+}
+
+/// A policy's answer.
+#[must_use]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[expect(
+    clippy::exhaustive_enums,
+    reason = "a verdict is allow or deny, and matches on it should stay total"
+)]
+pub enum Verdict {
+    /// Let the client in.
+    Allow,
+    /// Refuse it.
+    Deny(PolicyDenial),
+}
+
+impl Verdict {
+    /// A 401 denial with this reason.
+    pub fn deny(reason: impl Into<Cow<'static, str>>) -> Self {
+        Self::Deny(PolicyDenial::new(reason))
+    }
+
+    /// A 403 denial with this reason.
+    pub fn forbid(reason: impl Into<Cow<'static, str>>) -> Self {
+        Self::Deny(PolicyDenial::forbidden(reason))
+    }
+
+    /// Whether it allows.
+    pub fn is_allow(&self) -> bool {
+        matches!(self, Self::Allow)
+    }
+}
+
+impl From<bool> for Verdict {
+    /// `true` allows; `false` denies with 401 (as the Node package's callback does).
+    fn from(ok: bool) -> Self {
+        if ok {
+            Self::Allow
+        } else {
+            Self::deny("the policy returned false")
+        }
+    }
+}
+
+impl From<Result<(), PolicyDenial>> for Verdict {
+    fn from(r: Result<(), PolicyDenial>) -> Self {
+        match r {
+            Ok(()) => Self::Allow,
+            Err(d) => Self::Deny(d),
+        }
+    }
+}
