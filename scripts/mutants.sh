@@ -44,7 +44,7 @@ case "${1:-ci}" in
       -f "$core/verify.rs" -f "$core/verify/cache.rs" -f "$core/verify/anchors.rs" \
       -f "$core/verify/crl.rs" -f "$core/verify/constraints.rs" -f "$core/authenticator.rs"
     echo "== mutants: SHA-256 pins"
-    run -f "$core/policy.rs" --re 'Sha256Pin|parse_sha256_pin|AllowFingerprints'
+    run -f "$core/policy/helpers.rs" --re 'Sha256Pin|parse_sha256_pin|AllowFingerprints'
     ;;
   full)
     run
