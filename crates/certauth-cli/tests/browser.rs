@@ -9,12 +9,13 @@
 //! "Browsers" section.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use certauth_testkit::Issued;
+use certauth_testkit::proxies::{Files, Proc, free_port};
 use certauth_testkit::suite::{self, Pki};
 use serde_json::Value;
 
@@ -30,29 +31,6 @@ fn need(path: &str, what: &str) {
     );
 }
 
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(tag: &str) -> Self {
-        let d = std::env::temp_dir().join(format!("certauth-browser-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        Self(d)
-    }
-
-    fn file(&self, name: &str, contents: &str) -> String {
-        let p = self.0.join(name);
-        std::fs::write(&p, contents).unwrap();
-        p.to_string_lossy().into_owned()
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn run(program: &str, args: &[&str]) {
     let out = Command::new(program).args(args).output().unwrap();
     assert!(
@@ -65,13 +43,13 @@ fn run(program: &str, args: &[&str]) {
 
 /// A browser HOME under `dir`: an NSS database trusting the server's CA for websites and
 /// holding `client`'s certificate and key, if any.
-fn browser_home(dir: &Dir, name: &str, pki: &Pki, client: Option<&Issued>) -> PathBuf {
-    let home = dir.0.join(name);
+fn browser_home(dir: &Files, name: &str, pki: &Pki, client: Option<&Issued>) -> PathBuf {
+    let home = PathBuf::from(dir.path(name));
     let db = home.join(".pki/nssdb");
     std::fs::create_dir_all(&db).unwrap();
     let db = format!("sql:{}", db.display());
     run("certutil", &["-N", "-d", &db, "--empty-password"]);
-    let server_ca = dir.file(
+    let server_ca = dir.write(
         &format!("{name}-server-ca.pem"),
         &pki.server_root.cert.pem(),
     );
@@ -90,13 +68,9 @@ fn browser_home(dir: &Dir, name: &str, pki: &Pki, client: Option<&Issued>) -> Pa
         ],
     );
     if let Some(client) = client {
-        let cert = dir.file(&format!("{name}.pem"), &client.pem());
-        let key = dir.file(&format!("{name}.key"), &client.key_pem());
-        let p12 = dir
-            .0
-            .join(format!("{name}.p12"))
-            .to_string_lossy()
-            .into_owned();
+        let cert = dir.write(&format!("{name}.pem"), &client.pem());
+        let key = dir.write(&format!("{name}.key"), &client.key_pem());
+        let p12 = dir.path(&format!("{name}.p12"));
         run(
             "openssl",
             &[
@@ -176,28 +150,13 @@ fn text(id: &str) -> String {
     format!("(document.getElementById('{id}') || {{textContent: 'absent'}}).textContent")
 }
 
-struct Served(Child);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `certauth serve` with the suite's PKI, the policy `trusted-client`, and `extra` flags.
-fn serve(dir: &Dir, pki: &Pki, extra: &[&str]) -> (Served, u16) {
-    let ca = dir.file("ca.pem", &pki.root.cert.pem());
-    let cert = dir.file("server.pem", &pki.server.pem());
-    let key = dir.file("server.key", &pki.server.key_pem());
+fn serve(dir: &Files, extra: &[&str]) -> (Proc, u16) {
+    let (ca, cert, key) = (
+        dir.path("ca.pem"),
+        dir.path("server.pem"),
+        dir.path("server.key"),
+    );
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_certauth"))
         .args(["serve", "--ca", &ca, "--cert", &cert, "--key", &key])
@@ -213,7 +172,7 @@ fn serve(dir: &Dir, pki: &Pki, extra: &[&str]) -> (Served, u16) {
         assert!(Instant::now() < deadline, "server did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
-    (Served(child), port)
+    (Proc(child), port)
 }
 
 /// The raw gates (`certauth serve`, tokio or smol) with a browser holding a trusted
@@ -222,8 +181,8 @@ fn raw_gates(runtime: &str) {
     need("/usr/bin/chromium", "Debian's chromium");
     need(POLICY, "the certificate auto-selection policy");
     let pki = Pki::new();
-    let dir = Dir::new(runtime);
-    let (_server, port) = serve(&dir, &pki, &["--runtime", runtime]);
+    let dir = Files::new(&format!("browser-{runtime}"), &pki);
+    let (_server, port) = serve(&dir, &["--runtime", runtime]);
     let url = format!("https://localhost:{port}/");
 
     let trusted = browser_home(&dir, "trusted", &pki, Some(&pki.trusted));
@@ -323,8 +282,8 @@ fn chromium_against_hyper_and_socketio() {
     need("/usr/bin/chromium", "Debian's chromium");
     need(POLICY, "the certificate auto-selection policy");
     let pki = Pki::new();
-    let dir = Dir::new("hyper");
-    let (_server, port) = serve(&dir, &pki, &["--socketio"]);
+    let dir = Files::new("browser-hyper", &pki);
+    let (_server, port) = serve(&dir, &["--socketio"]);
     let url = format!("https://localhost:{port}/");
     let bundle =
         suite::node_peers_dir().join("node_modules/socket.io-client/dist/socket.io.min.js");

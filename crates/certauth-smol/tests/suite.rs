@@ -312,55 +312,12 @@ fn serve_websocket_on_one_path() {
     certauth_testkit::lifecycle::websocket_paths(&serving);
 }
 
-/// The short path: a gate from three PEM files and a policy serves the trusted client and
-/// offers http/1.1 by ALPN; a missing file is named in the error.
+/// The short path: a gate from three PEM files and a policy.
 #[test]
 fn the_short_path_from_three_pem_files() {
-    use certauth_smol::certauth_core::WebSocketPaths;
     use certauth_smol::certauth_core::policy::allow_cn;
-    use certauth_smol::certauth_core::setup::{PemFile, SetupError};
-    let pki = suite::Pki::new();
-    let files = certauth_testkit::proxies::Files::new("short-path-smol", &pki);
-    let gate = Gate::from_pem_files(
-        files.path("ca.pem"),
-        files.path("server.pem"),
-        files.path("server.key"),
-        allow_cn(["trusted-client"]),
-    )
-    .unwrap();
-    assert_eq!(gate.tls().current().alpn_protocols, [b"http/1.1".to_vec()]);
-    let running = serving(certauth_testkit::lifecycle::ServeSetup {
-        tls: gate.tls().current(),
-        auth: gate.authenticator().clone(),
-        options: ServeOptions::DEFAULT,
-        paths: WebSocketPaths::any(),
+    certauth_testkit::lifecycle::short_path(&serving, |ca, cert, key| {
+        let gate = Gate::from_pem_files(ca, cert, key, allow_cn(["trusted-client"]))?;
+        Ok((gate.tls().current(), gate.authenticator().clone()))
     });
-    let echoed = certauth_testkit::lifecycle::trusted_echo(running.addr, &pki);
-    (running.stop)();
-    echoed.unwrap();
-
-    let e = Gate::from_pem_files(
-        files.path("ca.pem"),
-        files.path("missing.pem"),
-        files.path("server.key"),
-        allow_cn(["trusted-client"]),
-    )
-    .err()
-    .unwrap();
-    assert!(
-        matches!(
-            e,
-            SetupError::Read {
-                file: PemFile::ServerCertificate,
-                ..
-            }
-        ),
-        "{e:?}"
-    );
-    let text = e.to_string();
-    assert!(
-        text.starts_with("cannot read the server certificate file ")
-            && text.contains("missing.pem"),
-        "{text}"
-    );
 }

@@ -432,3 +432,52 @@ fn check_window(
         )),
     }
 }
+
+/// What an adapter's short path built from three PEM files: the TLS configuration and the
+/// authenticator its gate holds.
+pub type ShortPath = Result<(Arc<rustls::ServerConfig>, Authenticator), certauth_core::SetupError>;
+
+/// The short path (`Gate::from_pem_files`): `from_files(ca, cert, key)` with the policy
+/// `trusted-client` serves the trusted client through the serve helper and offers http/1.1
+/// by ALPN; a missing file is named in the error.
+pub fn short_path(
+    harness: &impl ServeHarness,
+    from_files: impl Fn(&std::path::Path, &std::path::Path, &std::path::Path) -> ShortPath,
+) {
+    use certauth_core::setup::{PemFile, SetupError};
+    let pki = Pki::new();
+    let files = crate::proxies::Files::new("short-path", &pki);
+    let path = |name: &str| std::path::PathBuf::from(files.path(name));
+    let (tls, auth) =
+        from_files(&path("ca.pem"), &path("server.pem"), &path("server.key")).unwrap();
+    assert_eq!(tls.alpn_protocols, [b"http/1.1".to_vec()]);
+    let running = harness.serve(ServeSetup {
+        tls,
+        auth,
+        options: ServeOptions::DEFAULT,
+        paths: WebSocketPaths::any(),
+    });
+    let echoed = trusted_echo(running.addr, &pki);
+    (running.stop)();
+    echoed.unwrap();
+
+    let e = from_files(&path("ca.pem"), &path("missing.pem"), &path("server.key"))
+        .err()
+        .unwrap();
+    assert!(
+        matches!(
+            e,
+            SetupError::Read {
+                file: PemFile::ServerCertificate,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let text = e.to_string();
+    assert!(
+        text.starts_with("cannot read the server certificate file ")
+            && text.contains("missing.pem"),
+        "{text}"
+    );
+}
