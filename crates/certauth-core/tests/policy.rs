@@ -314,6 +314,14 @@ fn combinators() {
         "{}",
         d.reason()
     );
+    let Verdict::Deny(d) = eval(&any_of([no().boxed(), no().boxed()]), &c) else {
+        panic!()
+    };
+    assert_eq!(
+        d.status(),
+        DenyStatus::Unauthorized,
+        "alternatives that all answer 401 answer 401"
+    );
 }
 
 #[test]

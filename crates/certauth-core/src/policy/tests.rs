@@ -35,6 +35,14 @@ fn serials_normalize() {
 fn spiffe_ids_parse_by_the_spec() {
     assert!(SpiffeId::parse("spiffe://example.org/ns/prod/sa/api").is_ok());
     assert!(SpiffeId::parse("spiffe://example.org").is_ok());
+    // A trailing slash is named as such (not as an empty segment).
+    for id in ["spiffe://example.org/", "spiffe://example.org/ns/"] {
+        assert_eq!(
+            SpiffeId::parse(id),
+            Err("the path must not end with /"),
+            "{id}"
+        );
+    }
     for bad in [
         "http://example.org/x",
         "spiffe://",
