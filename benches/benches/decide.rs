@@ -11,8 +11,8 @@ use certauth_core::policy::file::PolicyFile;
 use certauth_core::policy::{Policy, PolicyContext, RequestInfo, allow_cn, allow_fingerprints};
 use certauth_core::verify::{ChainVerifier, TrustAnchors};
 use certauth_core::{
-    Authenticator, ClientCertificate, Decision, Limits, PeerInfo, Preset, ProxyHeaderConfig,
-    RequestHead,
+    Authenticator, ClientCertificate, Decision, HeadParser, HeadProgress, Limits, PeerInfo, Preset,
+    ProxyHeaderConfig, RequestHead,
 };
 use certauth_testkit::{Authority, Leaf, encode, now};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -58,9 +58,7 @@ fn benches(c: &mut Criterion) {
     let verifier = || ChainVerifier::new(anchors(), webpki::ALL_VERIFICATION_ALGS);
     let head_bytes =
         b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
-    let (head, _) = RequestHead::parse(head_bytes, &Limits::DEFAULT)
-        .unwrap()
-        .unwrap();
+    let head = parse_head(head_bytes);
     let chain = [leaf.der.clone(), inter.cert.der.clone()];
 
     let mut g = c.benchmark_group("decide");
@@ -161,9 +159,7 @@ fn benches(c: &mut Criterion) {
             text.push_str(&format!("Client-Cert-Chain: {cv}\r\n"));
         }
         text.push_str("\r\n");
-        let (h, _) = RequestHead::parse(text.as_bytes(), &Limits::DEFAULT)
-            .unwrap()
-            .unwrap();
+        let h = parse_head(text.as_bytes());
         for reverify in [false, true] {
             let mut b = Authenticator::builder()
                 .proxy_header(cfg.clone().with_reverify(reverify))
@@ -200,3 +196,11 @@ fn rcgen_san_dns(name: &str) -> certauth_testkit::rcgen::SanType {
 
 criterion_group!(all, benches);
 criterion_main!(all);
+
+/// A complete head, through the parser the adapters use.
+fn parse_head(bytes: &[u8]) -> RequestHead {
+    match HeadParser::new(&Limits::DEFAULT).parse(bytes).unwrap() {
+        HeadProgress::Complete { head, .. } => head,
+        HeadProgress::NeedMore => panic!("incomplete head"),
+    }
+}

@@ -517,10 +517,11 @@ enum PolicySlot {
     Async(Box<dyn AsyncPolicy>),
 }
 
-/// Why an authenticator cannot be built.
+/// Why an authenticator cannot be built from a builder ([`AuthenticatorBuilder::build`], or
+/// [`Authenticator::reload`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum ConfigError {
+pub enum BuildError {
     /// TLS-peer mode (or header mode with fallback) needs trust anchors.
     MissingTrustAnchors,
     /// Header mode trusts no proxy: every header would be rejected.
@@ -529,7 +530,7 @@ pub enum ConfigError {
     LimitsChanged,
 }
 
-impl fmt::Display for ConfigError {
+impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::MissingTrustAnchors => f.write_str(
@@ -549,7 +550,7 @@ impl fmt::Display for ConfigError {
     }
 }
 
-impl std::error::Error for ConfigError {}
+impl std::error::Error for BuildError {}
 
 /// Builds an [`Authenticator`].
 pub struct AuthenticatorBuilder {
@@ -626,7 +627,7 @@ impl AuthenticatorBuilder {
     }
 
     /// Checks the configuration.
-    pub fn build(self) -> Result<Authenticator, ConfigError> {
+    pub fn build(self) -> Result<Authenticator, BuildError> {
         let limits = self.limits;
         Ok(Authenticator {
             inner: Arc::new(Shared {
@@ -636,18 +637,18 @@ impl AuthenticatorBuilder {
         })
     }
 
-    fn config(self) -> Result<Config, ConfigError> {
+    fn config(self) -> Result<Config, BuildError> {
         let needs_anchors = match &self.source {
             CertificateSource::TlsPeer => true,
             CertificateSource::ProxyHeader(c) => {
                 if c.trusted_proxies().is_empty() {
-                    return Err(ConfigError::NoTrustedProxies);
+                    return Err(BuildError::NoTrustedProxies);
                 }
                 c.falls_back_to_tls_peer()
             }
         };
         if needs_anchors && self.verifier.is_none() {
-            return Err(ConfigError::MissingTrustAnchors);
+            return Err(BuildError::MissingTrustAnchors);
         }
         let verifier = self.verifier.map(|v| v.with_cert_limits(self.limits.cert));
         Ok(Config {
@@ -735,11 +736,11 @@ impl Authenticator {
     /// and every clone of it, atomically: decisions under way finish with the old
     /// configuration, the next ones use `next`. Verification results remembered under the
     /// old configuration are never reused (the new verifier starts its own). On an error
-    /// the old configuration stays. The limits cannot change ([`ConfigError::LimitsChanged`]):
+    /// the old configuration stays. The limits cannot change ([`BuildError::LimitsChanged`]):
     /// connections in progress are bounded by them.
-    pub fn reload(&self, next: AuthenticatorBuilder) -> Result<(), ConfigError> {
+    pub fn reload(&self, next: AuthenticatorBuilder) -> Result<(), BuildError> {
         if next.limits != self.inner.limits {
-            return Err(ConfigError::LimitsChanged);
+            return Err(BuildError::LimitsChanged);
         }
         let config = Arc::new(next.config()?);
         *self

@@ -47,8 +47,10 @@ impl fmt::Debug for RequestHead {
 
 impl RequestHead {
     /// Parses a complete head in one go (`bytes` may hold more after the head). Returns the
-    /// head and how many bytes it took, `Ok(None)` if the head is incomplete.
-    pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Option<(Self, usize)>, HeadError> {
+    /// head and how many bytes it took, `Ok(None)` if the head is incomplete. For tests: the
+    /// one public entry point is [`HeadParser`].
+    #[cfg(test)]
+    pub(crate) fn parse(bytes: &[u8], limits: &Limits) -> Result<Option<(Self, usize)>, HeadError> {
         match HeadParser::new(limits).parse(bytes)? {
             HeadProgress::Complete { head, consumed } => Ok(Some((head, consumed))),
             HeadProgress::NeedMore => Ok(None),

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use rustls::ServerConfig;
 use rustls::crypto::CryptoProvider;
 
-use crate::authenticator::{Authenticator, ConfigError};
+use crate::authenticator::{Authenticator, BuildError};
 use crate::policy::Policy;
 use crate::tls::{ClientAuthMode, TlsConfigError, load_server_identity, server_config};
 use crate::verify::{ChainVerifier, TrustAnchors, TrustConfigError};
@@ -116,7 +116,7 @@ pub enum SetupError {
     /// The server certificate or key is not usable.
     ServerIdentity(TlsConfigError),
     /// The authenticator refused the configuration.
-    Authenticator(ConfigError),
+    Authenticator(BuildError),
 }
 
 impl SetupError {

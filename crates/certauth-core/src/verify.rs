@@ -45,8 +45,12 @@ pub type SignatureAlgorithms = &'static [&'static dyn SignatureVerificationAlgor
 pub enum TrustConfigError {
     /// The input holds no certificate.
     NoCertificates,
-    /// The PEM is malformed.
-    Pem(String),
+    /// The PEM of a certificate bundle is malformed.
+    Pem(crate::pem::PemError),
+    /// The PEM of a CRL file is malformed.
+    CrlPem(rustls_pki_types::pem::Error),
+    /// A CRL file holds no `X509 CRL` block.
+    NoCrls,
     /// A certificate could not be parsed.
     Malformed {
         /// Position in the input, from 0.
@@ -86,9 +90,29 @@ pub enum TrustConfigError {
         /// What was refused (`trust anchor 0`, `CRL 1`).
         what: String,
         /// webpki's reason.
-        reason: String,
+        reason: WebpkiError,
     },
 }
+
+/// rustls-webpki's reason for a refusal, kept typed rather than as text. Opaque, so that a
+/// webpki upgrade does not change certauth's API; it prints webpki's name for the reason
+/// (`UnsupportedCriticalExtension`, `BadDer`, …).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebpkiError(webpki::Error);
+
+impl WebpkiError {
+    pub(crate) fn new(e: webpki::Error) -> Self {
+        Self(e)
+    }
+}
+
+impl fmt::Display for WebpkiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
+impl std::error::Error for WebpkiError {}
 
 impl fmt::Display for TrustConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -97,6 +121,8 @@ impl fmt::Display for TrustConfigError {
                 "no certificate found: expected PEM `-----BEGIN CERTIFICATE-----` blocks or DER",
             ),
             Self::Pem(e) => write!(f, "malformed PEM: {e}"),
+            Self::CrlPem(e) => write!(f, "malformed CRL PEM: {e}"),
+            Self::NoCrls => f.write_str("no `-----BEGIN X509 CRL-----` block found"),
             Self::Malformed { index, .. } => write!(f, "certificate {index} is malformed"),
             Self::NotCa { index, subject } => write!(
                 f,
@@ -143,7 +169,7 @@ pub fn certificates_from_pem_or_der(
         .into_iter()
         .map(|c| c.map(CertificateDer::from))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TrustConfigError::Pem(e.to_string()))?;
+        .map_err(TrustConfigError::Pem)?;
     if certs.is_empty() {
         return Err(TrustConfigError::NoCertificates);
     }
@@ -321,12 +347,11 @@ impl ChainVerifier {
         let mut list = Vec::new();
         let mut next_update: Option<i64> = None;
         for (i, der) in crls.into_iter().enumerate() {
-            let rejected = |reason: String| TrustConfigError::Rejected {
-                what: format!("CRL {i}"),
-                reason,
-            };
-            let facts = CrlFacts::read(&der)
-                .ok_or_else(|| rejected("no readable nextUpdate (RFC 5280 5.1.2.5)".into()))?;
+            let facts = CrlFacts::read(&der).ok_or_else(|| TrustConfigError::BadCrl {
+                index: i,
+                code: "ERROR_IN_CRL_NEXT_UPDATE_FIELD",
+                rule: "no readable nextUpdate (RFC 5280 5.1.2.5)".into(),
+            })?;
             // Checked before the CRL is believed, as OpenSSL does (webpki does not).
             if let Some(oid) = facts.unhandled_critical {
                 return Err(TrustConfigError::BadCrl {
@@ -349,8 +374,12 @@ impl ChainVerifier {
                     ),
                 });
             }
-            let crl =
-                OwnedCertRevocationList::from_der(&der).map_err(|e| rejected(format!("{e:?}")))?;
+            let crl = OwnedCertRevocationList::from_der(&der).map_err(|e| {
+                TrustConfigError::Rejected {
+                    what: format!("CRL {i}"),
+                    reason: WebpkiError::new(e),
+                }
+            })?;
             let next = facts.next_update;
             next_update = Some(next_update.map_or(next, |n| n.min(next)));
             list.push(CertRevocationList::from(crl));
@@ -365,9 +394,9 @@ impl ChainVerifier {
     pub fn with_crls_pem(self, pem: &[u8]) -> Result<Self, TrustConfigError> {
         let crls = CertificateRevocationListDer::pem_slice_iter(pem)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| TrustConfigError::Pem(e.to_string()))?;
+            .map_err(TrustConfigError::CrlPem)?;
         if crls.is_empty() {
-            return Err(TrustConfigError::Pem("no `X509 CRL` block found".into()));
+            return Err(TrustConfigError::NoCrls);
         }
         self.with_crls(crls)
     }
@@ -765,20 +794,12 @@ impl ChainVerifier {
                     .chain(presented)
                     .any(|c| c.not_before().to_unix_time().is_none()) =>
             {
-                VerifyError::BadEncoding {
-                    detail: "a validity date before 1970, which rustls-webpki cannot verify \
-                             (reissue the certificate with a later notBefore)"
-                        .into(),
-                }
+                VerifyError::DateBefore1970
             }
             W::BadDer | W::BadDerTime | W::TrailingData(_) | W::MalformedExtensions => {
-                VerifyError::BadEncoding {
-                    detail: format!("{e:?}"),
-                }
+                VerifyError::BadEncoding(WebpkiError::new(e.clone()))
             }
-            other => VerifyError::Rejected {
-                detail: format!("{other:?}"),
-            },
+            other => VerifyError::Rejected(WebpkiError::new(other)),
         }
     }
 
@@ -957,10 +978,10 @@ pub enum VerifyError {
     },
     /// webpki found the DER of a certificate on the path malformed (it is stricter than
     /// the parser behind [`ClientCertificate`]). `MALFORMED_CERTIFICATE`.
-    BadEncoding {
-        /// webpki's reason.
-        detail: String,
-    },
+    BadEncoding(WebpkiError),
+    /// A certificate on the path has a validity date before 1970, which rustls-webpki
+    /// cannot represent. `MALFORMED_CERTIFICATE`.
+    DateBefore1970,
     /// A certificate on the path has expired. `CERT_HAS_EXPIRED`.
     Expired {
         /// The verification time.
@@ -1060,11 +1081,8 @@ pub enum VerifyError {
     /// The client's key is weak (`WEAK_KEY`) or of an algorithm certauth does not accept
     /// (`UNSUPPORTED_KEY_TYPE`): the table of [`crate::keys`].
     Key(crate::keys::KeyProblem),
-    /// Any other refusal by webpki. `CERT_REJECTED`.
-    Rejected {
-        /// webpki's reason.
-        detail: String,
-    },
+    /// Any other refusal by webpki, with its reason. `CERT_REJECTED`.
+    Rejected(WebpkiError),
 }
 
 impl VerifyError {
@@ -1074,7 +1092,7 @@ impl VerifyError {
             Self::NoCertificate => "NO_CERTIFICATE",
             Self::ChainTooLong { .. } => "CHAIN_TOO_LONG",
             Self::Malformed { source, .. } => source.code(),
-            Self::BadEncoding { .. } => "MALFORMED_CERTIFICATE",
+            Self::BadEncoding(_) | Self::DateBefore1970 => "MALFORMED_CERTIFICATE",
             Self::InvalidExtension { .. } => "INVALID_EXTENSION",
             Self::Expired { .. } | Self::AnchorExpired { .. } => "CERT_HAS_EXPIRED",
             Self::NotYetValid { .. } | Self::AnchorNotYetValid { .. } => "CERT_NOT_YET_VALID",
@@ -1123,9 +1141,13 @@ impl fmt::Display for VerifyError {
                 "certificate {index} on the path has an invalid extension {oid} (OpenSSL \
                  cannot decode it)"
             ),
-            Self::BadEncoding { detail } => {
-                write!(f, "malformed certificate on the path ({detail})")
+            Self::BadEncoding(reason) => {
+                write!(f, "malformed certificate on the path ({reason})")
             }
+            Self::DateBefore1970 => f.write_str(
+                "malformed certificate on the path (a validity date before 1970, which \
+                 rustls-webpki cannot verify; reissue the certificate with a later notBefore)",
+            ),
             Self::Expired { now, not_after } => {
                 write!(f, "certificate expired at {not_after} (now {now})")
             }
@@ -1210,7 +1232,7 @@ impl fmt::Display for VerifyError {
                  which rustls-webpki cannot build a path through; send the chain without it, \
                  or issue client certificates from an intermediate under the new key"
             ),
-            Self::Rejected { detail } => write!(f, "certificate rejected: {detail}"),
+            Self::Rejected(reason) => write!(f, "certificate rejected: {reason}"),
         }
     }
 }

@@ -12,7 +12,7 @@ use std::future::IntoFuture as _;
 use std::net::IpAddr;
 use std::task::{Context, Poll, Waker};
 
-use certauth_core::authenticator::ConfigError;
+use certauth_core::authenticator::BuildError;
 use certauth_core::policy::{OwnedPolicyContext, PolicyExt, Verdict, allow_cn};
 use certauth_core::verify::{ChainVerifier, TrustAnchors};
 use certauth_core::{
@@ -58,10 +58,7 @@ const WS: &[u8] = b"GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: w
 Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
 fn head(bytes: &[u8]) -> RequestHead {
-    RequestHead::parse(bytes, &Limits::DEFAULT)
-        .unwrap()
-        .unwrap()
-        .0
+    certauth_testkit::head(bytes)
 }
 
 fn with_headers(extra: &[(&str, &str)]) -> RequestHead {
@@ -345,7 +342,7 @@ fn configuration_errors() {
     let p = pki();
     assert_eq!(
         Authenticator::builder().build().unwrap_err(),
-        ConfigError::MissingTrustAnchors
+        BuildError::MissingTrustAnchors
     );
     let nginx = ProxyHeaderConfig::preset(Preset::Nginx);
     assert_eq!(
@@ -353,7 +350,7 @@ fn configuration_errors() {
             .proxy_header(nginx.clone())
             .build()
             .unwrap_err(),
-        ConfigError::NoTrustedProxies
+        BuildError::NoTrustedProxies
     );
     let trusted = nginx.with_trusted_proxies(["127.0.0.1"]).unwrap();
     assert!(
@@ -367,7 +364,7 @@ fn configuration_errors() {
             .proxy_header(trusted.clone().with_fallback_to_tls_peer(true))
             .build()
             .unwrap_err(),
-        ConfigError::MissingTrustAnchors
+        BuildError::MissingTrustAnchors
     );
     assert!(
         Authenticator::builder()
@@ -377,7 +374,7 @@ fn configuration_errors() {
             .is_ok()
     );
     assert!(
-        ConfigError::NoTrustedProxies
+        BuildError::NoTrustedProxies
             .to_string()
             .contains("dangerous_trust_any_proxy")
     );
@@ -684,16 +681,16 @@ fn reload_replaces_the_configuration_for_every_clone_and_keeps_it_on_error() {
 
     // A broken configuration is refused and the one in force stays.
     let broken = Authenticator::builder().proxy_header(ProxyHeaderConfig::preset(Preset::Nginx));
-    assert_eq!(auth.reload(broken), Err(ConfigError::NoTrustedProxies));
+    assert_eq!(auth.reload(broken), Err(BuildError::NoTrustedProxies));
     assert_eq!(
         auth.reload(Authenticator::builder()),
-        Err(ConfigError::MissingTrustAnchors)
+        Err(BuildError::MissingTrustAnchors)
     );
     let other_limits = Authenticator::builder()
         .verifier(verifier(&p.root))
         .limits(Limits::DEFAULT.with_max_headers(3));
-    assert_eq!(auth.reload(other_limits), Err(ConfigError::LimitsChanged));
-    assert!(ConfigError::LimitsChanged.to_string().contains("restart"));
+    assert_eq!(auth.reload(other_limits), Err(BuildError::LimitsChanged));
+    assert!(BuildError::LimitsChanged.to_string().contains("restart"));
     assert_eq!(
         code(&decide(&clone, &trusted, "10.0.0.1", &h)),
         "401 POLICY_DENIED"

@@ -65,10 +65,7 @@ fn verifier(root_der: &[u8]) -> ChainVerifier {
 
 fn head(extra: &str) -> RequestHead {
     let text = format!("GET / HTTP/1.1\r\nHost: x\r\n{extra}\r\n");
-    RequestHead::parse(text.as_bytes(), &certauth_core::Limits::DEFAULT)
-        .unwrap()
-        .unwrap()
-        .0
+    certauth_testkit::head(text.as_bytes())
 }
 
 fn outcome(auth: &Authenticator, peer: &PeerInfo<'_>, head: &RequestHead) -> String {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use certauth_core::lifecycle::{Admission, Connections, Event, Phase, ServeOptions};
 use certauth_core::observe::{self, Decided, Observer};
 use certauth_core::verify::{ChainVerifier, TrustAnchors};
-use certauth_core::{Authenticator, Limits, PeerInfo, RequestHead};
+use certauth_core::{Authenticator, Limits, PeerInfo};
 use certauth_testkit::{Authority, Leaf, now};
 
 #[derive(Default)]
@@ -64,9 +64,7 @@ fn the_observer_sees_decisions_and_connections() {
         webpki::ALL_VERIFICATION_ALGS,
     );
     let auth = Authenticator::builder().verifier(v).build().unwrap();
-    let (head, _) = RequestHead::parse(b"GET / HTTP/1.1\r\n\r\n", &Limits::DEFAULT)
-        .unwrap()
-        .unwrap();
+    let head = certauth_testkit::head(b"GET / HTTP/1.1\r\n\r\n");
     let chain = [leaf.der.clone()];
     for peer in [
         PeerInfo::new(&chain, None),

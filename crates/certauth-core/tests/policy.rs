@@ -468,13 +468,7 @@ fn owned_headers_copy_every_kind_of_map() {
     let want = vec![("X-A", &b"1"[..]), ("x-b", &b"2"[..])];
     let slice: &[(&str, &[u8])] = &pairs;
     let vec: Vec<(&str, &[u8])> = pairs.to_vec();
-    let head = certauth_core::RequestHead::parse(
-        b"GET / HTTP/1.1\r\nX-A: 1\r\nx-b: 2\r\n\r\n",
-        &certauth_core::Limits::DEFAULT,
-    )
-    .unwrap()
-    .unwrap()
-    .0;
+    let head = certauth_testkit::head(b"GET / HTTP/1.1\r\nX-A: 1\r\nx-b: 2\r\n\r\n");
     let maps: [(&str, &dyn HeaderMap); 4] = [
         ("array", &pairs),
         ("slice", &slice),

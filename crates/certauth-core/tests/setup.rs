@@ -16,13 +16,7 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 fn head() -> RequestHead {
-    RequestHead::parse(
-        b"GET / HTTP/1.1\r\nHost: h\r\n\r\n",
-        &certauth_core::Limits::DEFAULT,
-    )
-    .unwrap()
-    .unwrap()
-    .0
+    certauth_testkit::head(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
 }
 
 fn setup(pki: &Pki) -> Result<MutualTls, SetupError> {

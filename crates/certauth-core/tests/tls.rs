@@ -207,7 +207,7 @@ fn deferred_verifier_requests_optionally_hints_the_anchors_and_offers_the_provid
 /// is always checked, even when the certificate's key is not the client's.
 #[test]
 fn deferred_unverifiable_keys_finish_the_handshake_and_are_refused_by_the_decision() {
-    use certauth_core::{Authenticator, Decision, PeerInfo, RequestHead, verify::ChainVerifier};
+    use certauth_core::{Authenticator, Decision, PeerInfo, verify::ChainVerifier};
     use certauth_testkit::{Crafted, der};
     let pki = pki();
     let root = certauth_core::ClientCertificate::from_der(&pki.client_root.cert.der).unwrap();
@@ -233,12 +233,7 @@ fn deferred_unverifiable_keys_finish_the_handshake_and_are_refused_by_the_decisi
         ))
         .build()
         .unwrap();
-    let (head, _) = RequestHead::parse(
-        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
-        &certauth_core::Limits::DEFAULT,
-    )
-    .unwrap()
-    .unwrap();
+    let head = certauth_testkit::head(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     for (versions, version) in VERSIONS {
         for (name, spki_der, want) in [
             ("rsa1024", &rsa1024, Ok("WEAK_KEY")),

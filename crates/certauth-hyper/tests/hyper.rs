@@ -22,7 +22,7 @@ use certauth_hyper::certauth_core::{
     Authenticated, Authenticator, Limits, Preset, ProxyHeaderConfig,
 };
 use certauth_hyper::{AuthRejection, CertAuthLayer, ClientCert, to_response, upgrade_websocket};
-use certauth_testkit::suite::{self, Pki};
+use certauth_testkit::suite::{self, Outcome, Pki};
 use certauth_testkit::{encode, suite::UPGRADE};
 use futures_util::StreamExt as _;
 
@@ -388,12 +388,12 @@ fn socketio_connections_are_refused_by_connect_middleware() {
 /// report each outcome (it answers a rejection with the same `to_response` the layer uses),
 /// `/http…` answers `Hello <CN>`, anything else is a WebSocket echo.
 async fn suite_handler(
-    axum::extract::State(report): axum::extract::State<std::sync::mpsc::Sender<String>>,
+    axum::extract::State(report): axum::extract::State<std::sync::mpsc::Sender<Outcome>>,
     req: Request,
 ) -> axum::response::Response {
     let version = req.version();
     if let Some(AuthRejection(denial)) = req.extensions().get::<AuthRejection>().cloned() {
-        let _ = report.send(denial.code().to_owned());
+        let _ = report.send(Outcome::denied(denial.code()));
         return to_response(denial.response(), version);
     }
     let cn = req
@@ -403,7 +403,7 @@ async fn suite_handler(
         .map(|c| c.into_owned())
         .unwrap_or_default();
     if req.uri().path().starts_with("/http") {
-        let _ = report.send(format!("ALLOW {cn}"));
+        let _ = report.send(Outcome::Allowed(cn.clone()));
         return axum::response::Response::builder()
             .header("content-type", "text/plain")
             .header("connection", "close")
@@ -412,14 +412,14 @@ async fn suite_handler(
     }
     let response = ws(req).await;
     let _ = report.send(match response.status().as_u16() {
-        101 => format!("ALLOW {cn}"),
-        status => format!("UPGRADE {status}"),
+        101 => Outcome::Allowed(cn),
+        status => Outcome::Upgrade(status),
     });
     response
 }
 
 /// The suite's app: every path through the layer (annotating) to [`suite_handler`].
-fn suite_app(auth: Authenticator, report: std::sync::mpsc::Sender<String>) -> Router {
+fn suite_app(auth: Authenticator, report: std::sync::mpsc::Sender<Outcome>) -> Router {
     Router::new()
         .fallback(suite_handler)
         .with_state(report)

@@ -12,36 +12,36 @@ use certauth_smol::{
     AcceptError, Accepted, Gate, ServeOptions, default_websocket_config, gate, serve_websocket,
     upgrade,
 };
-use certauth_testkit::suite::{self, PlainSetup, RunningServer, ServerSetup};
+use certauth_testkit::suite::{self, Outcome, PlainSetup, RunningServer, ServerSetup};
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_util::{AsyncWriteExt as _, StreamExt as _};
 use smol::net::{TcpListener, TcpStream};
 
-fn outcome(e: &AcceptError) -> String {
+fn outcome(e: &AcceptError) -> Outcome {
     match e {
-        AcceptError::Denied(d) => d.code().to_owned(),
-        AcceptError::Head(h) => format!("HEAD {}", h.status().code()),
-        AcceptError::Upgrade(u) => format!("UPGRADE {}", u.status().code()),
-        AcceptError::HeadTimeout => "HEAD_TIMEOUT".into(),
-        AcceptError::Eof => "EOF".into(),
-        AcceptError::Handshake(_) | AcceptError::HandshakeTimeout => "HANDSHAKE".into(),
-        _ => "IO".into(),
+        AcceptError::Denied(d) => Outcome::denied(d.code()),
+        AcceptError::Head(h) => Outcome::Head(h.status().code()),
+        AcceptError::Upgrade(u) => Outcome::Upgrade(u.status().code()),
+        AcceptError::HeadTimeout => Outcome::HeadTimeout,
+        AcceptError::Eof => Outcome::Eof,
+        AcceptError::Handshake(_) | AcceptError::HandshakeTimeout => Outcome::Handshake,
+        _ => Outcome::Io,
     }
 }
 
-async fn handle(gate: Gate, tcp: TcpStream, report: Sender<String>) {
+async fn handle(gate: Gate, tcp: TcpStream, report: Sender<Outcome>) {
     respond(gate.authenticate(tcp).await, report).await;
 }
 
 /// Header mode: plain TCP, the certificate from the proxy's headers.
-async fn handle_plain(auth: Authenticator, tcp: TcpStream, report: Sender<String>) {
+async fn handle_plain(auth: Authenticator, tcp: TcpStream, report: Sender<Outcome>) {
     let remote = tcp.peer_addr().ok().map(|a| a.ip());
     respond(gate(&auth, tcp, &[], remote).await, report).await;
 }
 
 async fn respond<S: AsyncRead + AsyncWrite + Unpin>(
     accepted: Result<Accepted<S>, AcceptError>,
-    report: Sender<String>,
+    report: Sender<Outcome>,
 ) {
     let accepted = match accepted {
         Ok(a) => a,
@@ -64,12 +64,12 @@ async fn respond<S: AsyncRead + AsyncWrite + Unpin>(
         );
         io.write_all(resp.as_bytes()).await.unwrap();
         io.close().await.unwrap();
-        let _ = report.send(format!("ALLOW {cn}"));
+        let _ = report.send(Outcome::Allowed(cn));
         return;
     }
     match upgrade(accepted, default_websocket_config()).await {
         Ok((mut ws, _client)) => {
-            let _ = report.send(format!("ALLOW {cn}"));
+            let _ = report.send(Outcome::Allowed(cn));
             while let Some(Ok(msg)) = ws.next().await {
                 if msg.is_text() {
                     let reply = format!("Echo: {}", msg.into_text().unwrap());
@@ -164,7 +164,7 @@ fn serve_websocket_echoes_and_shuts_down() {
                                 .next()
                                 .unwrap()
                                 .into_owned();
-                            let _ = report.send(format!("ALLOW {cn}"));
+                            let _ = report.send(Outcome::Allowed(cn));
                             while let Some(Ok(m)) = ws.next().await {
                                 if m.is_text() {
                                     let reply = format!("Echo: {}", m.into_text().unwrap());
@@ -191,7 +191,7 @@ fn serve_websocket_echoes_and_shuts_down() {
     let (mut ws, _) = tungstenite::client::client("wss://localhost/chat", tls).unwrap();
     ws.send(tungstenite::Message::text("hi")).unwrap();
     assert_eq!(ws.read().unwrap().to_string(), "Echo: hi");
-    assert_eq!(server.outcome(), "ALLOW trusted-client");
+    assert_eq!(server.outcome(), Outcome::trusted());
     let started = std::time::Instant::now();
     drop(server);
     assert!(

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use certauth_core::Limits;
 
+use crate::Outcome;
 use crate::suite::{Harness, Pki, Server, node_peers_dir};
 use crate::{Crafted, der};
 
@@ -236,14 +237,13 @@ impl Drop for Dir {
 /// code, never a TLS alert and never authentication. One exception is rustls': its TLS 1.2
 /// CertificateRequest cannot offer the rsa_pss_pss schemes, so a client with an RSA-PSS key
 /// sends no certificate there.
-pub fn want(name: &str, version: &str) -> (&'static str, &'static str) {
-    const OK: (&str, &str) = ("HTTP/1.1 200 OK", "ALLOW trusted-client");
+pub fn want(name: &str, version: &str) -> (&'static str, Outcome) {
     const UNAUTHORIZED: &str = "HTTP/1.1 401 Unauthorized";
     match (name, version) {
-        ("p256" | "rsa2048" | "ed25519", _) => OK,
-        ("rsa1024", _) => (UNAUTHORIZED, "WEAK_KEY"),
-        ("rsapss", "1.2") => (UNAUTHORIZED, "NO_CERTIFICATE"),
-        _ => (UNAUTHORIZED, "UNSUPPORTED_KEY_TYPE"),
+        ("p256" | "rsa2048" | "ed25519", _) => ("HTTP/1.1 200 OK", Outcome::trusted()),
+        ("rsa1024", _) => (UNAUTHORIZED, Outcome::denied("WEAK_KEY")),
+        ("rsapss", "1.2") => (UNAUTHORIZED, Outcome::denied("NO_CERTIFICATE")),
+        _ => (UNAUTHORIZED, Outcome::denied("UNSUPPORTED_KEY_TYPE")),
     }
 }
 
@@ -265,7 +265,7 @@ pub fn run_key_types(harness: &impl Harness) {
             let outcome = server.outcome();
             if got != status || outcome != report {
                 failures.push(format!(
-                    "{name} TLS {version}: got {got:?} / {outcome:?}, want {status:?} / {report:?}"
+                    "{name} TLS {version}: got {got:?} / {outcome}, want {status:?} / {report}"
                 ));
             }
             let node_got = curl(&dir.0, node.port, "/", name, version);
@@ -280,8 +280,12 @@ pub fn run_key_types(harness: &impl Harness) {
     // Sizes: 800 SANs (about 20 KB) are within the defaults; 2,500 (about 60 KB) are over
     // CertLimits::max_san_entries and get their own code.
     for (sans, status, report) in [
-        (800, "HTTP/1.1 200 OK", "ALLOW trusted-client"),
-        (2500, "HTTP/1.1 401 Unauthorized", "CERT_TOO_LARGE"),
+        (800, "HTTP/1.1 200 OK", Outcome::trusted()),
+        (
+            2500,
+            "HTTP/1.1 401 Unauthorized",
+            Outcome::denied("CERT_TOO_LARGE"),
+        ),
     ] {
         let mut leaf = crate::Leaf::client("trusted-client").around_wall_clock();
         leaf.sans = (0..sans)
@@ -302,7 +306,7 @@ pub fn run_key_types(harness: &impl Harness) {
         let outcome = server.outcome();
         if got != status || outcome != report {
             failures.push(format!(
-                "{sans} SANs ({} bytes): got {got:?} / {outcome:?}, want {status:?} / {report:?}",
+                "{sans} SANs ({} bytes): got {got:?} / {outcome}, want {status:?} / {report}",
                 issued.der.len()
             ));
         }

@@ -23,11 +23,13 @@ pub mod hostile;
 pub mod keytypes;
 pub mod lifecycle;
 pub mod node;
+pub mod outcome;
 pub mod proxies;
 pub mod suite;
 
 use std::sync::OnceLock;
 
+pub use outcome::Outcome;
 pub use rcgen;
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams, DnType,
@@ -495,5 +497,17 @@ fn sig_alg_der(key: &KeyPair) -> Vec<u8> {
         der::seq(&[der::oid("1.2.840.113549.1.1.11"), der::tlv(0x05, &[])])
     } else {
         panic!("no signature algorithm for this key in the testkit")
+    }
+}
+
+/// A complete request head, parsed by the parser the adapters use ([`HeadParser`]); panics
+/// if `bytes` hold no complete, valid head.
+///
+/// [`HeadParser`]: certauth_core::HeadParser
+pub fn head(bytes: &[u8]) -> certauth_core::RequestHead {
+    use certauth_core::{HeadParser, HeadProgress, Limits};
+    match HeadParser::new(&Limits::DEFAULT).parse(bytes) {
+        Ok(HeadProgress::Complete { head, .. }) => head,
+        other => panic!("not a complete head: {other:?}"),
     }
 }

@@ -231,7 +231,7 @@ pub fn unix_behind_nginx(harness: &impl UnixHarness) {
     );
     assert_eq!(
         reports.recv_timeout(Duration::from_secs(10)).unwrap(),
-        "ALLOW trusted-client"
+        crate::Outcome::trusted()
     );
     let (status, body) = get(port, &pki, Some(&pki.other_ca), "/http/whoami");
     assert_eq!(status, "HTTP/1.1 401 Unauthorized", "{body}");

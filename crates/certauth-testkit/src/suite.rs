@@ -25,6 +25,7 @@ use certauth_core::{Authenticator, Limits};
 use rustls::pki_types::{PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
+pub use crate::outcome::Outcome;
 use crate::{Authority, Issued, Leaf};
 
 /// Every certificate the suite uses, valid around the wall clock.
@@ -89,13 +90,11 @@ impl Default for Pki {
 /// - anything else: the WebSocket gate; on success, answer each text message `m` with the
 ///   text `Echo: m` until the client closes.
 ///
-/// It reports each connection's outcome on `report`: `ALLOW <CN>`, the denial's code
-/// (`NO_CERTIFICATE`, …), `HEAD <status>`, `UPGRADE <status>`, `HEAD_TIMEOUT`, `EOF`,
-/// `HANDSHAKE` (a TLS failure) or `IO`.
+/// It reports each connection's [`Outcome`] on `report`.
 pub struct ServerSetup {
     pub tls: Arc<rustls::ServerConfig>,
     pub auth: Authenticator,
-    pub report: Sender<String>,
+    pub report: Sender<Outcome>,
 }
 
 /// A server the harness started. Dropping `stop` (or calling it) must stop it.
@@ -135,7 +134,7 @@ pub fn policy(ctx: &PolicyContext<'_>) -> Verdict {
 /// after the gate it behaves, and reports, as in [`ServerSetup`].
 pub struct PlainSetup {
     pub auth: Authenticator,
-    pub report: Sender<String>,
+    pub report: Sender<Outcome>,
 }
 
 /// Starts an adapter's header-mode server.
@@ -152,7 +151,7 @@ impl<F: Fn(PlainSetup) -> RunningServer> PlainHarness for F {
 /// A running server plus what it reports.
 pub struct Server {
     pub addr: SocketAddr,
-    reports: Receiver<String>,
+    reports: Receiver<Outcome>,
     stop: Option<Box<dyn FnOnce() + Send>>,
 }
 
@@ -191,15 +190,15 @@ impl Server {
     }
 
     /// The next outcome the server reports within `limit`, if any.
-    pub fn outcome_within(&self, limit: Duration) -> Option<String> {
+    pub fn outcome_within(&self, limit: Duration) -> Option<Outcome> {
         self.reports.recv_timeout(limit).ok()
     }
 
     /// The next outcome the server reports (waits up to 10 s).
-    pub fn outcome(&self) -> String {
+    pub fn outcome(&self) -> Outcome {
         self.reports
             .recv_timeout(Duration::from_secs(10))
-            .unwrap_or_else(|_| "NO REPORT".into())
+            .unwrap_or(Outcome::NoReport)
     }
 }
 
@@ -334,13 +333,13 @@ pub fn run_strict(harness: &impl Harness) {
             got.as_ref().map_or(true, Vec::is_empty),
             "strict mode answered {got:?}"
         );
-        assert_eq!(server.outcome(), "HANDSHAKE");
+        assert_eq!(server.outcome(), Outcome::Handshake);
     }
     let tls = connect(server.addr, tls_client(&pki, Some(&pki.trusted))).unwrap();
     let (mut ws, _) = tungstenite::client::client("wss://localhost/chat", tls).unwrap();
     ws.send(tungstenite::Message::text("strict")).unwrap();
     assert_eq!(ws.read().unwrap().to_string(), "Echo: strict");
-    assert_eq!(server.outcome(), "ALLOW trusted-client");
+    assert_eq!(server.outcome(), Outcome::trusted());
     // The policy still applies after a strict handshake.
     let got = exchange(
         server.addr,
@@ -348,7 +347,7 @@ pub fn run_strict(harness: &impl Harness) {
         UPGRADE.as_bytes(),
     );
     assert!(got.starts_with("HTTP/1.1 401 Unauthorized\r\n"), "{got}");
-    assert_eq!(server.outcome(), "POLICY_DENIED");
+    assert_eq!(server.outcome(), Outcome::denied("POLICY_DENIED"));
 }
 
 /// How the suite compares a server's responses with its own.
@@ -384,6 +383,13 @@ impl Failures {
     fn check(&self, compare: Compare, name: &str, got: &str, want: &str) {
         if !compare.same(got, want) {
             self.push(format!("{name}:\n  got:  {got:?}\n  want: {want:?}"));
+        }
+    }
+
+    /// Records a failure unless the server reported `want`.
+    fn outcome(&self, name: &str, got: Outcome, want: Outcome) {
+        if got != want {
+            self.push(format!("{name}: reported {got}, want {want}"));
         }
     }
 
@@ -444,7 +450,11 @@ pub fn run(harness: &impl Harness) {
             "Request Header Fields Too Large",
         ),
     );
-    check("oversized head: report", server.outcome(), "HEAD 431");
+    failures.outcome(
+        "oversized head: report",
+        server.outcome(),
+        Outcome::Head(431),
+    );
 
     // A client that sends nothing after the handshake is closed after the deadline.
     {
@@ -462,7 +472,11 @@ pub fn run(harness: &impl Harness) {
                 "silent client: closed after {waited:?}, limit 500 ms"
             ));
         }
-        check("silent client: report", server.outcome(), "HEAD_TIMEOUT");
+        failures.outcome(
+            "silent client: report",
+            server.outcome(),
+            Outcome::HeadTimeout,
+        );
     }
 
     drop(server);
@@ -496,7 +510,7 @@ fn shared_cases(pki: &Pki, server: &Server, compare: Compare, failures: &Failure
         let reply = ws.read().map(|m| m.to_string()).unwrap_or_default();
         check("trusted: echo", reply, "Echo: hello");
         let _ = ws.close(None);
-        check("trusted: report", server.outcome(), "ALLOW trusted-client");
+        failures.outcome("trusted: report", server.outcome(), Outcome::trusted());
     }
 
     let unauthorized = error_response("401 Unauthorized", "Unauthorized");
@@ -512,7 +526,11 @@ fn shared_cases(pki: &Pki, server: &Server, compare: Compare, failures: &Failure
     ] {
         let got = exchange(addr, tls_client(pki, client), UPGRADE.as_bytes());
         check(name, got, &unauthorized);
-        check(&format!("{name}: report"), server.outcome(), code);
+        failures.outcome(
+            &format!("{name}: report"),
+            server.outcome(),
+            Outcome::denied(code),
+        );
     }
 
     let got = exchange(
@@ -525,7 +543,11 @@ fn shared_cases(pki: &Pki, server: &Server, compare: Compare, failures: &Failure
         got,
         &error_response("403 Forbidden", "Forbidden"),
     );
-    check("policy 403: report", server.outcome(), "POLICY_DENIED");
+    failures.outcome(
+        "policy 403: report",
+        server.outcome(),
+        Outcome::denied("POLICY_DENIED"),
+    );
 
     let trusted = || tls_client(pki, Some(&pki.trusted));
     let got = exchange(
@@ -538,7 +560,11 @@ fn shared_cases(pki: &Pki, server: &Server, compare: Compare, failures: &Failure
         got,
         &error_response("400 Bad Request", "Bad Request"),
     );
-    check("not an upgrade: report", server.outcome(), "UPGRADE 400");
+    failures.outcome(
+        "not an upgrade: report",
+        server.outcome(),
+        Outcome::Upgrade(400),
+    );
 
     let v8 = UPGRADE.replace("Version: 13", "Version: 8");
     let got = exchange(addr, trusted(), v8.as_bytes());
@@ -547,7 +573,11 @@ fn shared_cases(pki: &Pki, server: &Server, compare: Compare, failures: &Failure
         "Connection: close\r\nSec-WebSocket-Version: 13\r\n",
     );
     check("wrong version", got, &want);
-    check("wrong version: report", server.outcome(), "UPGRADE 426");
+    failures.outcome(
+        "wrong version: report",
+        server.outcome(),
+        Outcome::Upgrade(426),
+    );
 
     // The first frame in the same write as the head reaches the WebSocket layer.
     {
@@ -562,11 +592,7 @@ fn shared_cases(pki: &Pki, server: &Server, compare: Compare, failures: &Failure
         {
             failures.push(format!("early frame: got {text:?}"));
         }
-        check(
-            "early frame: report",
-            server.outcome(),
-            "ALLOW trusted-client",
-        );
+        failures.outcome("early frame: report", server.outcome(), Outcome::trusted());
     }
 
     // The HTTP gate.
@@ -580,11 +606,7 @@ fn shared_cases(pki: &Pki, server: &Server, compare: Compare, failures: &Failure
         got,
         "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 20\r\nConnection: close\r\n\r\nHello trusted-client",
     );
-    check(
-        "http gate: report",
-        server.outcome(),
-        "ALLOW trusted-client",
-    );
+    failures.outcome("http gate: report", server.outcome(), Outcome::trusted());
 
     // Resumed TLS sessions are authenticated again: the second connection's decision
     // still sees the certificate.
@@ -601,10 +623,10 @@ fn shared_cases(pki: &Pki, server: &Server, compare: Compare, failures: &Failure
             let reply = ws.read().map(|m| m.to_string()).unwrap_or_default();
             check(&format!("resumption {round}: echo"), reply, "Echo: again");
             let _ = ws.close(None);
-            check(
+            failures.outcome(
                 &format!("resumption {round}: report"),
                 server.outcome(),
-                "ALLOW trusted-client",
+                Outcome::trusted(),
             );
         }
     }
@@ -631,10 +653,11 @@ fn key_possession_cases(pki: &Pki, server: &Server, compare: Compare, failures: 
         if !got.starts_with("HTTP/1.1 200 OK\r\n") || !got.ends_with("Hello trusted-client") {
             failures.push(format!("{version} trusted: got {got:?}"));
         }
-        let report = server.outcome();
-        if report != "ALLOW trusted-client" {
-            failures.push(format!("{version} trusted: report {report:?}"));
-        }
+        failures.outcome(
+            &format!("{version} trusted"),
+            server.outcome(),
+            Outcome::trusted(),
+        );
 
         let stolen = presenting(
             &pki.server_root.cert.der,
@@ -656,7 +679,7 @@ fn key_possession_cases(pki: &Pki, server: &Server, compare: Compare, failures: 
             ));
         }
         let report = server.outcome_within(Duration::from_millis(500));
-        let want = (compare == Compare::Exact).then(|| "HANDSHAKE".to_owned());
+        let want = (compare == Compare::Exact).then_some(Outcome::Handshake);
         if report != want {
             failures.push(format!(
                 "{version} stolen certificate: report {report:?}, want {want:?}"
@@ -743,12 +766,13 @@ pub fn run_real_clients(harness: &impl Harness) {
     let server = Server::start(harness, &pki, Limits::DEFAULT);
     let files = PemFiles::new(&pki);
     let port = server.addr.port();
-    let mut failures = Vec::new();
-    let mut check = |name: &str, got: &str, want: &str| {
+    let failures = Failures::default();
+    let check = |name: &str, got: &str, want: &str| {
         if got.trim_end() != want {
             failures.push(format!("{name}:\n  got:  {got:?}\n  want: {want:?}"));
         }
     };
+    let report = |name: &str, got: Outcome, want: Outcome| failures.outcome(name, got, want);
 
     let node = node_peers_dir();
     let ws = |cert: Option<&str>| {
@@ -768,30 +792,30 @@ pub fn run_real_clients(harness: &impl Harness) {
         &ws(Some("trusted")),
         "MESSAGE Echo: hello",
     );
-    check(
+    report(
         "node ws, trusted: report",
-        &server.outcome(),
-        "ALLOW trusted-client",
+        server.outcome(),
+        Outcome::trusted(),
     );
     check(
         "node ws, other CA",
         &ws(Some("other")),
         "STATUS HTTP/1.1 401 Unauthorized",
     );
-    check(
+    report(
         "node ws, other CA: report",
-        &server.outcome(),
-        "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+        server.outcome(),
+        Outcome::denied("UNABLE_TO_VERIFY_LEAF_SIGNATURE"),
     );
     check(
         "node ws, no certificate",
         &ws(None),
         "STATUS HTTP/1.1 401 Unauthorized",
     );
-    check(
+    report(
         "node ws, no certificate: report",
-        &server.outcome(),
-        "NO_CERTIFICATE",
+        server.outcome(),
+        Outcome::denied("NO_CERTIFICATE"),
     );
 
     let curl = |cert: bool| {
@@ -821,21 +845,17 @@ pub fn run_real_clients(harness: &impl Harness) {
         got.rsplit("\r\n\r\n").next().unwrap_or(""),
         "Hello trusted-client",
     );
-    check(
-        "curl --cert: report",
-        &server.outcome(),
-        "ALLOW trusted-client",
-    );
+    report("curl --cert: report", server.outcome(), Outcome::trusted());
     let got = curl(false);
     check(
         "curl, no certificate",
         got.lines().next().unwrap_or(""),
         "HTTP/1.1 401 Unauthorized",
     );
-    check(
+    report(
         "curl, no certificate: report",
-        &server.outcome(),
-        "NO_CERTIFICATE",
+        server.outcome(),
+        Outcome::denied("NO_CERTIFICATE"),
     );
 
     let mut child = std::process::Command::new("openssl")
@@ -862,17 +882,12 @@ pub fn run_real_clients(harness: &impl Harness) {
         got.lines().next().unwrap_or(""),
         "HTTP/1.1 401 Unauthorized",
     );
-    check(
+    report(
         "openssl s_client: report",
-        &server.outcome(),
-        "NO_CERTIFICATE",
+        server.outcome(),
+        Outcome::denied("NO_CERTIFICATE"),
     );
 
     drop(server);
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    failures.assert_none();
 }

@@ -13,6 +13,7 @@ use certauth_core::proxy::{Preset, ProxyHeaderConfig};
 use certauth_core::{Authenticator, ChainVerifier, Limits, TrustAnchors};
 
 use super::{error, limits};
+use crate::Outcome;
 use crate::encode::{nginx_escaped, sha256_hex};
 use crate::suite::{self, Compare, Pki, PlainHarness, Server, UPGRADE};
 use crate::{Authority, Issued, Leaf, pem};
@@ -118,9 +119,9 @@ fn healthy(server: &Server, headers: &[String]) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let echo = suite::read_until(&mut tcp, b"Echo: ping");
     let report = server.outcome();
-    if !echo.ends_with(b"Echo: ping") || report != "ALLOW trusted-client" {
+    if !echo.ends_with(b"Echo: ping") || report != Outcome::trusted() {
         return Err(format!(
-            "health check got {:?} / {report:?}",
+            "health check got {:?} / {report}",
             String::from_utf8_lossy(&echo)
         ));
     }
@@ -173,6 +174,7 @@ pub fn run_with(harness: &impl PlainHarness, compare: Compare) {
     let forbidden = error("403 Forbidden", "Forbidden");
     let bad_request = error("400 Bad Request", "Bad Request");
     let malformed = "MALFORMED_CERTIFICATE_HEADER";
+    let refused = |code: &str| Outcome::denied(code);
 
     // A chain longer than the cap: the trusted leaf under five intermediates.
     let mut authorities = vec![Authority::root("Long Chain Root")];
@@ -192,15 +194,15 @@ pub fn run_with(harness: &impl PlainHarness, compare: Compare) {
         from: Ipv4Addr,
         request: Vec<u8>,
         want: String,
-        report: &'a str,
+        report: Outcome,
     }
-    let case = |name, server, from, headers: Vec<String>, want: &String, report| Case {
+    let case = |name, server, from, headers: Vec<String>, want: &String, code: &str| Case {
         name,
         server,
         from,
         request: http_request(&headers),
         want: want.clone(),
-        report,
+        report: refused(code),
     };
     let xfcc_header = |value: &str| vec![format!("{XFCC}: {value}")];
     let escaped = nginx_escaped(&pki.trusted.pem());
@@ -452,14 +454,14 @@ pub fn run_with(harness: &impl PlainHarness, compare: Compare) {
     let mut check = |name: &str,
                      got: String,
                      want: &str,
-                     report: String,
-                     want_report: &str,
+                     report: Outcome,
+                     want_report: Outcome,
                      server: &Server,
                      ok: &[String]| {
         count += 1;
         if !compare.same(&got, want) || report != want_report {
             failures.push(format!(
-                "{name}: got {got:?} / {report:?}, want {want:?} / {want_report:?}"
+                "{name}: got {got:?} / {report}, want {want:?} / {want_report}"
             ));
         }
         if let Err(e) = healthy(server, ok) {
@@ -500,7 +502,7 @@ pub fn run_with(harness: &impl PlainHarness, compare: Compare) {
             got,
             &bad_request,
             envoy.outcome(),
-            "HEAD 400",
+            Outcome::Head(400),
             &envoy,
             &envoy_ok,
         );
@@ -513,7 +515,7 @@ pub fn run_with(harness: &impl PlainHarness, compare: Compare) {
         got,
         &ok_response("Hello trusted-client"),
         envoy.outcome(),
-        "ALLOW trusted-client",
+        Outcome::trusted(),
         &envoy,
         &envoy_ok,
     );
@@ -523,7 +525,7 @@ pub fn run_with(harness: &impl PlainHarness, compare: Compare) {
         got,
         &ok_response("Hello trusted-client"),
         nginx.outcome(),
-        "ALLOW trusted-client",
+        Outcome::trusted(),
         &nginx,
         &nginx_ok,
     );
