@@ -10,7 +10,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use certauth_core::authenticator::AuthenticatorBuilder;
+use certauth_core::AuthenticatorBuilder;
 use certauth_core::lifecycle::ServeOptions;
 use certauth_core::policy::{BoxPolicy, PolicyExt as _, allow_any, allow_cn};
 use certauth_core::proxy::{Encoding, Preset, ProxyHeaderConfig};

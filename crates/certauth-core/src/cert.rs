@@ -13,7 +13,7 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha512};
 
 use crate::asn1::{self, DerError, Reader, Tlv, tag};
-use crate::name::{Name, NameError};
+use crate::name::NameError;
 use crate::oid::{Oid, known};
 use crate::time::Time;
 
@@ -21,6 +21,8 @@ mod error;
 mod extensions;
 mod general_name;
 
+/// A certificate's names (subject, issuer, directory-name SANs) and their attributes.
+pub use crate::name::{Attribute, AttributeValue, Attributes, Name, StringKind, short_name};
 pub use error::*;
 pub use extensions::*;
 pub use general_name::*;

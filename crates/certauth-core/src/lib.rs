@@ -29,20 +29,29 @@
 //! - [`verify`]: [`TrustAnchors`], [`ChainVerifier`] (rustls-webpki, CRLs, chain-length
 //!   cap) and [`VerifyError`], whose codes are the ones Node.js reports
 //!   (`CERT_HAS_EXPIRED`, `UNABLE_TO_VERIFY_LEAF_SIGNATURE`, …).
-//! - [`http`], [`ws`], [`response`]: the request head parser, the WebSocket upgrade and the
-//!   responses, as values.
+//! - [`http`], [`ws`]: the request head parser and the WebSocket upgrade; [`ResponseHead`]
+//!   and [`Status`]: the responses, as values.
 //! - [`proxy`]: certificates from proxy headers (nginx, HAProxy, Envoy/Istio, AWS ALB,
 //!   Cloudflare, Traefik, RFC 9440 / Google Cloud) with trusted proxies.
-//! - [`authenticator`]: [`Authenticator`], which ties it together: `decide(peer, head, now)`.
+//! - [`Authenticator`] (at the crate root, with its builder, [`PeerInfo`], [`Decision`],
+//!   [`Denial`] and [`BuildError`]) ties it together: `decide(peer, head, now)`.
 //! - [`policy`]: [`Policy`] and the helpers (`allow_cn`, `allow_fingerprints`, …),
 //!   combinators, async policies and (feature `serde`) the TOML policy file.
 //! - `legacy` (feature `serde`): Node's `toLegacyObject()` view of a certificate.
+//! - [`lifecycle`]: the connection lifecycle the adapters drive (admission, phase deadlines,
+//!   shedding, drain), as sans-IO state; for adapter authors.
+//! - [`keys`], [`pem`], [`observe`]: the key-type table, PEM as OpenSSL reads it, and the
+//!   decision observer behind metrics.
+//!
+//! Small types live at the root ([`Limits`], [`Time`], [`Oid`], [`Name`], [`MutualTls`]
+//! with feature `rustls`); the modules above are namespaces a user reaches into by name
+//! (`policy::allow_cn`, `proxy::Preset`, `verify::VerifyError`).
 //!
 //! ## Outcomes
 //!
 //! Row by row as the Node.js package client-certificate-auth behaves, with certauth's
 //! stricter parts marked. Bodies are the bare reason phrase unless
-//! [`AuthenticatorBuilder::expose_reasons`](authenticator::AuthenticatorBuilder::expose_reasons)
+//! [`AuthenticatorBuilder::expose_reasons`](AuthenticatorBuilder::expose_reasons)
 //! is on; the code and detail always reach the caller ([`Denial`]) for logging.
 //!
 //! | situation | status | code |
@@ -185,24 +194,24 @@
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
 mod asn1;
-pub mod authenticator;
+mod authenticator;
 pub mod cert;
 pub mod http;
 pub mod keys;
 #[cfg(feature = "serde")]
 pub mod legacy;
 pub mod lifecycle;
-pub mod limits;
-pub mod name;
+mod limits;
+mod name;
 pub mod observe;
-pub mod oid;
+mod oid;
 pub mod pem;
 pub mod policy;
 pub mod proxy;
-pub mod response;
+mod response;
 #[cfg(feature = "rustls")]
-pub mod setup;
-pub mod time;
+mod setup;
+mod time;
 #[cfg(feature = "rustls")]
 pub mod tls;
 pub mod verify;
@@ -226,8 +235,8 @@ pub mod fuzzing {
 }
 
 pub use authenticator::{
-    Authenticated, Authenticator, CertificateSource, Decision, Denial, DenyReason, Evaluation,
-    PeerInfo,
+    Authenticated, Authenticator, AuthenticatorBuilder, BuildError, CertificateSource, Decision,
+    Denial, DenyReason, Evaluation, EvaluationFuture, Origin, PeerInfo, PendingDecision,
 };
 pub use cert::{CertLimits, ClientCertificate, GeneralName, X509Error};
 pub use http::{HeadError, HeadParser, HeadProgress, RequestHead};
@@ -239,7 +248,7 @@ pub use proxy::{Encoding, Preset, ProxyHeaderConfig};
 pub use response::{ResponseHead, Status};
 pub use rustls_pki_types::{CertificateDer, UnixTime};
 #[cfg(feature = "rustls")]
-pub use setup::{MutualTls, SetupError};
+pub use setup::{MutualTls, PemFile, SetupError};
 pub use time::Time;
 pub use verify::{ChainVerifier, TrustAnchors, VerifiedChain, VerifyError};
 pub use ws::{UpgradeError, WebSocketPaths, accept_websocket};

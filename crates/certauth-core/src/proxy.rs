@@ -11,7 +11,7 @@
 //! Every decoder is a plain function of bytes (fuzzed), with caps on the header value size
 //! and the chain length.
 
-pub mod xfcc;
+pub(crate) mod xfcc;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -22,7 +22,7 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject as _;
 
-pub use xfcc::{XfccElement, XfccSelect};
+pub use xfcc::XfccSelect;
 
 /// How a certificate is encoded in a header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -12,14 +12,14 @@ use std::future::IntoFuture as _;
 use std::net::IpAddr;
 use std::task::{Context, Poll, Waker};
 
-use certauth_core::authenticator::BuildError;
+use certauth_core::BuildError;
 use certauth_core::policy::{OwnedPolicyContext, PolicyExt, Verdict, allow_cn};
 use certauth_core::verify::{ChainVerifier, TrustAnchors};
 use certauth_core::{
     Authenticator, CertificateDer, Decision, Evaluation, HeadParser, HeadProgress, Limits,
     PeerInfo, ProxyHeaderConfig, RequestHead, Status, accept_websocket,
 };
-use certauth_core::{Preset, authenticator::Origin};
+use certauth_core::{Origin, Preset};
 use certauth_testkit::encode;
 use certauth_testkit::{Authority, Issued, Leaf, NOW_SECS, now};
 

@@ -3,10 +3,10 @@
 
 use std::net::IpAddr;
 
+use certauth_core::cert::StringKind;
 use certauth_core::cert::{
     CertLimits, Curve, GeneralName, KeyUsage, NameField, PublicKeyAlgorithm,
 };
-use certauth_core::name::StringKind;
 use certauth_core::{ClientCertificate, Time, X509Error};
 use certauth_testkit::der::{self, san};
 use certauth_testkit::{Authority, Crafted, KeyKind, Leaf, NOW_SECS, key};

@@ -1,4 +1,4 @@
-//! The short path (`setup::MutualTls`): three PEM contents and a policy give an authenticator
+//! The short path (`MutualTls`): three PEM contents and a policy give an authenticator
 //! and a TLS configuration that let the policy's client in and keep the others out; every
 //! error names the input to fix, once.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -7,8 +7,8 @@ use std::error::Error as _;
 use std::sync::Arc;
 
 use certauth_core::policy::allow_cn;
-use certauth_core::setup::{MutualTls, PemFile, SetupError};
 use certauth_core::{Decision, PeerInfo, RequestHead};
+use certauth_core::{MutualTls, PemFile, SetupError};
 use certauth_testkit::suite::Pki;
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
@@ -38,7 +38,7 @@ fn three_pems_and_a_policy_decide() {
     assert!(!m.server_config.alpn_protocols.iter().any(|p| p == b"h2"));
     let decide = |der: &certauth_core::CertificateDer<'static>| {
         let chain = [der.clone()];
-        certauth_core::authenticator::Evaluation::ready(m.authenticator.decide(
+        certauth_core::Evaluation::ready(m.authenticator.decide(
             &PeerInfo::new(&chain, None),
             &head(),
             certauth_testkit::wall_clock(),

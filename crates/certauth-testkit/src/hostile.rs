@@ -1,7 +1,7 @@
 //! Hostile input against a running adapter: every limit, slow and broken clients, bytes
 //! that are not TLS or not HTTP, malformed upgrades, oversized and over-long certificate
-//! chains, churn. The cases are a table: what a client sends ([`Send`]), what must come
-//! back ([`Reply`]) and what the server must report ([`Outcome`]); after each, a trusted
+//! chains, churn. The cases are a table: what a client sends (`Send`), what must come
+//! back (`Reply`) and what the server must report ([`Outcome`]); after each, a trusted
 //! client must still be served.
 
 use std::io::{Read, Write};

@@ -444,7 +444,7 @@ pub fn short_path(
     harness: &impl ServeHarness,
     from_files: impl Fn(&std::path::Path, &std::path::Path, &std::path::Path) -> ShortPath,
 ) {
-    use certauth_core::setup::{PemFile, SetupError};
+    use certauth_core::{PemFile, SetupError};
     let pki = Pki::new();
     let files = crate::proxies::Files::new("short-path", &pki);
     let path = |name: &str| std::path::PathBuf::from(files.path(name));

@@ -62,12 +62,12 @@ use certauth_core::lifecycle::{
     Accept, Admission, Drain, DrainingWebSocket, Phase, Shed, Slot, Table,
 };
 use certauth_core::policy::Policy;
-use certauth_core::setup::{MutualTls, PemFile, SetupError};
 use certauth_core::tls::TlsConfig;
 use certauth_core::{
     Authenticated, Authenticator, CertificateDer, Decision, HeadParser, HeadProgress, Limits,
     PeerInfo, RequestHead, ResponseHead, UnixTime, WebSocketPaths,
 };
+use certauth_core::{MutualTls, PemFile, SetupError};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::task::AbortHandle;
@@ -126,7 +126,7 @@ async fn within<T>(limit: Option<Duration>, fut: impl Future<Output = T>) -> Opt
 /// # Panics
 ///
 /// With neither feature enabled (the crate then has no provider to offer: pass yours to
-/// `certauth_core::setup::MutualTls::from_pem`).
+/// `certauth_core::MutualTls::from_pem`).
 pub fn default_provider() -> Arc<rustls::crypto::CryptoProvider> {
     #[cfg(feature = "ring")]
     return Arc::new(rustls::crypto::ring::default_provider());
@@ -136,7 +136,7 @@ pub fn default_provider() -> Arc<rustls::crypto::CryptoProvider> {
     panic!("certauth-tokio: enable the `ring` or `aws-lc-rs` feature for a default provider")
 }
 
-/// The short path ([`certauth_core::setup`]): reads the client CA, the server's
+/// The short path ([`certauth_core::MutualTls`]): reads the client CA, the server's
 /// certificate chain and its key (PEM files) and builds an authenticator with `policy` and
 /// a TLS configuration, with [`default_provider`]. Errors name the file to fix.
 pub fn load_pem_files(

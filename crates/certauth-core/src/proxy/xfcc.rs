@@ -15,7 +15,7 @@ use super::ProxyHeaderError;
 /// One XFCC element: the pairs a proxy wrote about one client connection.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct XfccElement {
+pub(crate) struct XfccElement {
     /// `By`: the proxy's own identity (URI SAN).
     pub by: Option<String>,
     /// `Hash`: hex SHA-256 of the client certificate's DER.

@@ -16,7 +16,7 @@
 //!   counted, not judged.
 
 use certauth_core::ClientCertificate;
-use certauth_core::name::StringKind;
+use certauth_core::cert::StringKind;
 use der::{Decode as _, Encode as _};
 use x509_cert::Certificate;
 
