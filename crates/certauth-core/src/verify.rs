@@ -1245,3 +1245,29 @@ impl std::error::Error for VerifyError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{TrustConfigError, VerifyError, WebpkiError};
+
+    /// webpki's reason reaches the message, typed in the variant.
+    #[test]
+    fn webpki_reasons_are_named_in_messages() {
+        let reason = WebpkiError::new(webpki::Error::UnsupportedCrlVersion);
+        assert_eq!(reason.to_string(), "UnsupportedCrlVersion");
+        let e = VerifyError::Rejected(reason.clone());
+        assert_eq!(e.code(), "CERT_REJECTED");
+        assert_eq!(e.to_string(), "certificate rejected: UnsupportedCrlVersion");
+        let e = TrustConfigError::Rejected {
+            what: "CRL 0".into(),
+            reason,
+        };
+        assert_eq!(e.to_string(), "CRL 0 refused: UnsupportedCrlVersion");
+        assert_eq!(VerifyError::DateBefore1970.code(), "MALFORMED_CERTIFICATE");
+        assert!(
+            VerifyError::DateBefore1970
+                .to_string()
+                .contains("before 1970")
+        );
+    }
+}
