@@ -548,6 +548,11 @@ impl ProxyHeaderConfig {
         self.encoding
     }
 
+    /// The header the rest of the chain comes in (RFC 9440's `Client-Cert-Chain`), if any.
+    pub fn chain_header(&self) -> Option<&str> {
+        self.chain_header.as_deref()
+    }
+
     /// The trusted proxies.
     pub fn trusted_proxies(&self) -> &TrustedProxies {
         &self.trusted

@@ -198,6 +198,22 @@ fn envoy_xfcc_hash_must_match_cert() {
 fn custom_header_and_encoding() {
     let c = chain();
     let cfg = ProxyHeaderConfig::custom("X-Client-Cert", Encoding::UrlPem).unwrap();
+    assert_eq!(cfg.chain_header(), None);
+    // RFC 9440's encoding brings its chain header, whatever the certificate header's name.
+    assert_eq!(
+        ProxyHeaderConfig::custom("X-Gclb-Cert", Encoding::Rfc9440)
+            .unwrap()
+            .chain_header(),
+        Some("Client-Cert-Chain")
+    );
+    assert_eq!(
+        ProxyHeaderConfig::preset(Preset::Rfc9440).chain_header(),
+        Some("Client-Cert-Chain")
+    );
+    assert_eq!(
+        ProxyHeaderConfig::preset(Preset::Nginx).chain_header(),
+        None
+    );
     assert_eq!(
         decode(&cfg, &encode::nginx_escaped(&c.leaf.pem()))
             .unwrap()
@@ -208,6 +224,7 @@ fn custom_header_and_encoding() {
         .unwrap()
         .with_chain_header("X-Gclb-Chain")
         .unwrap();
+    assert_eq!(cfg.chain_header(), Some("X-Gclb-Chain"));
     assert_eq!(
         decode(&cfg, &encode::sf_binary(&c.leaf.der)).unwrap().len(),
         1
