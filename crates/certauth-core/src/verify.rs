@@ -575,6 +575,14 @@ impl ChainVerifier {
                 })
             })
             .collect::<Result<_, _>>()?;
+        // rustls-webpki reads times as seconds since 1970 and cannot represent earlier ones
+        // (it would answer a bare BadDerTime): name that before asking it.
+        if std::iter::once(&leaf)
+            .chain(&presented)
+            .any(|c| c.not_before().to_unix_time().is_none())
+        {
+            return Err(VerifyError::DateBefore1970);
+        }
 
         let leaf_der = CertificateDer::from(leaf.der());
         let ee = EndEntityCert::try_from(&leaf_der)
@@ -786,15 +794,6 @@ impl ChainVerifier {
                     },
                     None => VerifyError::NameConstraintViolation,
                 }
-            }
-            // rustls-webpki reads times as seconds since 1970 and cannot represent earlier
-            // ones: name that instead of a bare "malformed".
-            W::BadDerTime
-                if std::iter::once(leaf)
-                    .chain(presented)
-                    .any(|c| c.not_before().to_unix_time().is_none()) =>
-            {
-                VerifyError::DateBefore1970
             }
             W::BadDer | W::BadDerTime | W::TrailingData(_) | W::MalformedExtensions => {
                 VerifyError::BadEncoding(WebpkiError::new(e.clone()))

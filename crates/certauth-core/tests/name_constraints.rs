@@ -288,3 +288,49 @@ fn the_same_constraint_in_an_intermediate_is_named_unsupported() {
     assert!(err.to_string().contains("CN=SPIFFE Intermediate"), "{err}");
     assert!(err.to_string().contains("in the root"), "{err}");
 }
+
+/// A root's directoryName constraint holds over its intermediates too (each one not
+/// self-issued, RFC 5280 4.2.1.10), not only over the client's certificate.
+#[test]
+fn a_root_directory_constraint_holds_over_intermediates() {
+    let base = der::name(&[
+        &[der::atv("2.5.4.6", der::string(der::PRINTABLE, "US"))],
+        &[der::atv("2.5.4.10", der::string(der::UTF8, "Example"))],
+    ]);
+    let dir = constrained_root("Directory Root", &[der::tlv(0xA4, &base)]);
+    let v = verifier(&dir.2);
+    let dn = |org: &str, cn: &str| {
+        let mut name = rcgen::DistinguishedName::new();
+        name.push(DnType::CountryName, "US");
+        name.push(DnType::OrganizationName, org);
+        name.push(DnType::CommonName, cn);
+        name
+    };
+    for (org, want) in [("Example", true), ("Evil", false)] {
+        let inter_key = key(KeyKind::P256);
+        let mut inter = CertificateParams::new(vec![]).unwrap();
+        inter.distinguished_name = dn(org, "Sub CA");
+        inter.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let inter_der = inter
+            .signed_by(&inter_key, &Issuer::from_params(&dir.0, &dir.1))
+            .unwrap()
+            .der()
+            .clone();
+        let mut leaf = Leaf::client("alice").around_wall_clock().params();
+        leaf.distinguished_name = dn("Example", "alice");
+        let leaf_der = leaf
+            .signed_by(
+                &key(KeyKind::P256),
+                &Issuer::from_params(&inter, &inter_key),
+            )
+            .unwrap()
+            .der()
+            .clone();
+        let got = v.verify(&[leaf_der, inter_der], certauth_testkit::wall_clock());
+        assert_eq!(got.is_ok(), want, "intermediate O={org}: {:?}", got.err());
+        if let Err(e) = got {
+            assert_eq!(e.code(), "NAME_CONSTRAINTS_VIOLATION");
+            assert!(e.to_string().contains("O=Evil"), "{e}");
+        }
+    }
+}

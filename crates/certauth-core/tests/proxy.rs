@@ -234,6 +234,20 @@ fn custom_header_and_encoding() {
 #[test]
 fn caps_apply_before_decoding() {
     let c = chain();
+    // A value exactly at the cap is decoded; one byte over is refused, naming both.
+    let value = encode::nginx_escaped(&c.leaf.pem());
+    let at_cap = ProxyHeaderConfig::preset(Preset::Nginx).with_max_value_bytes(value.len());
+    assert_eq!(decode(&at_cap, &value).unwrap().len(), 1);
+    let under = ProxyHeaderConfig::preset(Preset::Nginx).with_max_value_bytes(value.len() - 1);
+    let err = decode(&under, &value).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "certificate header is {} bytes, over the limit of {}",
+            value.len(),
+            value.len() - 1
+        )
+    );
     let cfg = ProxyHeaderConfig::preset(Preset::Nginx).with_max_value_bytes(100);
     let value = encode::nginx_escaped(&c.leaf.pem());
     assert!(matches!(
@@ -246,4 +260,35 @@ fn caps_apply_before_decoding() {
         decode(&cfg, &value).unwrap_err(),
         ProxyHeaderError::ChainTooLong { max: 1 }
     );
+}
+
+/// Every refusal names what is wrong in words (the log line) and keeps its stable code.
+#[test]
+fn header_errors_say_what_is_wrong() {
+    let rows = [
+        (
+            ProxyHeaderError::ChainTooLong { max: 4 },
+            "certificate header holds more than 4 certificates",
+            "CHAIN_TOO_LONG",
+        ),
+        (
+            ProxyHeaderError::BadPercentEncoding,
+            "certificate header has an invalid % escape",
+            "MALFORMED_CERTIFICATE_HEADER",
+        ),
+        (
+            ProxyHeaderError::XfccHashMismatch,
+            "x-forwarded-client-cert Hash does not match its Cert",
+            "XFCC_HASH_MISMATCH",
+        ),
+        (
+            ProxyHeaderError::XfccElementCount { count: 2 },
+            "x-forwarded-client-cert has 2 elements where exactly one was expected",
+            "MALFORMED_CERTIFICATE_HEADER",
+        ),
+    ];
+    for (err, message, code) in rows {
+        assert_eq!(err.to_string(), message);
+        assert_eq!(err.code(), code, "{err}");
+    }
 }

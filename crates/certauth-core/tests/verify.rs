@@ -334,7 +334,14 @@ fn crls_revoke_and_unknown_status_is_configurable() {
 fn chain_length_and_malformed_input() {
     let root = Authority::root("Root I");
     let leaf = root.issue(&Leaf::client("long"));
+    assert_eq!(verifier(&root).max_chain_len(), 8);
     let v = verifier(&root).with_max_chain_len(3);
+    assert_eq!(v.max_chain_len(), 3);
+    let shown = format!("{v:?}");
+    assert!(
+        shown.starts_with("ChainVerifier {") && shown.contains("max_chain_len: 3"),
+        "{shown}"
+    );
     let long: Vec<_> = std::iter::repeat_n(leaf.der.clone(), 4).collect();
     assert_eq!(
         v.verify(&long, now()).unwrap_err(),
@@ -363,6 +370,16 @@ fn trust_anchor_loading_errors_are_clear() {
     assert!(matches!(err, TrustConfigError::NotCa { index: 0, .. }));
     assert!(err.to_string().contains("CN=not a ca"), "{err}");
     assert!(err.to_string().contains("fingerprint"), "{err}");
+
+    // A certificate that does not parse: the message names it, the parser's reason is the
+    // source.
+    let err = TrustAnchors::from_der([CertificateDer::from(vec![0x30, 0x03, 0x02, 0x01, 0x01])])
+        .unwrap_err();
+    assert!(
+        matches!(err, TrustConfigError::Malformed { index: 0, .. }),
+        "{err:?}"
+    );
+    assert!(std::error::Error::source(&err).is_some(), "{err:?}");
 
     let err = TrustAnchors::from_pem(b"hello").unwrap_err();
     assert!(matches!(err, TrustConfigError::NoCertificates), "{err:?}");
@@ -979,4 +996,27 @@ fn the_anchor_a_path_ends_at_is_the_one_judged() {
     );
     let err = v.verify(&[leaf], now()).unwrap_err();
     assert_eq!(err.code(), "CERT_HAS_EXPIRED", "{err:?}");
+}
+
+/// Deeper than rustls-webpki builds (six intermediates) but within the chain cap: refused as
+/// too long, with the presented length.
+#[test]
+fn a_path_deeper_than_webpki_builds_is_too_long() {
+    let root = Authority::root("Deep Root");
+    let mut cas = vec![root.intermediate("Deep 0")];
+    for i in 1..7 {
+        let next = cas[i - 1].intermediate(&format!("Deep {i}"));
+        cas.push(next);
+    }
+    let leaf = cas[6].issue(&Leaf::client("deep"));
+    let mut chain = vec![leaf.der.clone()];
+    chain.extend(cas.iter().rev().map(|a| a.cert.der.clone()));
+    assert_eq!(chain.len(), 8);
+    let err = verifier(&root).verify(&chain, now()).unwrap_err();
+    assert_eq!(err, VerifyError::ChainTooLong { len: 8, max: 8 }, "{err}");
+    // One intermediate fewer is a path webpki builds.
+    let short = cas[5].issue(&Leaf::client("deep"));
+    let mut chain = vec![short.der.clone()];
+    chain.extend(cas[..6].iter().rev().map(|a| a.cert.der.clone()));
+    assert!(verifier(&root).verify(&chain, now()).is_ok());
 }

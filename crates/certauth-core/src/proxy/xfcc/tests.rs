@@ -64,3 +64,28 @@ fn broken_quoting_is_an_error_with_a_position() {
         );
     }
 }
+
+#[test]
+fn spaces_around_pairs_are_skipped() {
+    let e = parse("  By=a ;  Hash=b , URI=c ;DNS=d").unwrap();
+    assert_eq!(e.len(), 2);
+    assert_eq!(e[0].by.as_deref(), Some("a"));
+    assert_eq!(e[0].hash.as_deref(), Some("b"));
+    assert_eq!(e[1].uri, ["c"]);
+    assert_eq!(e[1].dns, ["d"]);
+}
+
+#[test]
+fn a_key_ends_at_any_separator() {
+    // A key cut short by `;`, `,` or a quote is a key without a value, at that offset.
+    for (value, offset) in [("By;Cert=x", 2), ("By,Cert=x", 2), ("By\"=x", 2)] {
+        assert_eq!(
+            parse(value).unwrap_err(),
+            ProxyHeaderError::Xfcc {
+                offset,
+                reason: "expected Key=Value"
+            },
+            "{value}"
+        );
+    }
+}
