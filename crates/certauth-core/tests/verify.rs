@@ -360,6 +360,8 @@ fn chain_length_and_malformed_input() {
         matches!(err, VerifyError::Malformed { index: 1, .. }),
         "{err:?}"
     );
+    // The parser's reason is the source; the message names the position.
+    assert!(std::error::Error::source(&err).is_some(), "{err:?}");
 }
 
 #[test]
