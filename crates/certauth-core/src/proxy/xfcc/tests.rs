@@ -73,6 +73,11 @@ fn spaces_around_pairs_are_skipped() {
     assert_eq!(e[0].hash.as_deref(), Some("b"));
     assert_eq!(e[1].uri, ["c"]);
     assert_eq!(e[1].dns, ["d"]);
+    // After a quoted value too.
+    let e = parse(r#"Subject="CN=x"  ; By=z , URI=u"#).unwrap();
+    assert_eq!(e[0].subject.as_deref(), Some("CN=x"));
+    assert_eq!(e[0].by.as_deref(), Some("z"));
+    assert_eq!(e[1].uri, ["u"]);
 }
 
 #[test]
