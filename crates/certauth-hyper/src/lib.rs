@@ -439,7 +439,8 @@ where
             let (service, builder) = (service.clone(), Arc::clone(&builder));
             async move {
                 let (io, chain, keys): (Box<dyn Io>, _, _) = match acceptor {
-                    Some((acceptor, keys)) => match acceptor.accept(tcp).await {
+                    // Boxed: the handshake's state is freed once it is done.
+                    Some((acceptor, keys)) => match Box::pin(acceptor.accept(tcp)).await {
                         Ok(tls) => {
                             conn.advance(Phase::Head, Instant::now());
                             let chain = certauth_core::tls::peer_chain(tls.get_ref().1);

@@ -406,7 +406,8 @@ async fn run_admitted<S, Fut>(
             info!(%client, reused = client.reused(), "client authenticated");
             conn.advance(Phase::Open, Instant::now());
             accepted.drain = conn.drain().clone();
-            handler(accepted).await;
+            // Boxed, like the phases before it: the task keeps only what is live.
+            Box::pin(handler(accepted)).await;
         }
         Err(AcceptError::Denied(d)) => warn!(
             code = d.code(),
@@ -443,13 +444,15 @@ where
         move |tcp, _, conn| {
             let (gate, handler) = (gate.clone(), Arc::clone(&handler));
             async move {
-                let (acceptor, keys) = gate.acceptor();
-                let tls = match acceptor.accept(tcp).await {
-                    Ok(tls) => tls,
-                    Err(e) => return debug!(error = %e, "TLS handshake failed"),
-                };
-                conn.advance(Phase::Head, Instant::now());
-                let accepted = gate.after_handshake(tls, keys, None).await;
+                // Boxed: the handshake's and the head's state is freed once the client is
+                // in, instead of sizing the connection's task for its whole life.
+                let accepted = Box::pin(async {
+                    let (acceptor, keys) = gate.acceptor();
+                    let tls = acceptor.accept(tcp).await.map_err(AcceptError::Handshake)?;
+                    conn.advance(Phase::Head, Instant::now());
+                    gate.after_handshake(tls, keys, None).await
+                })
+                .await;
                 run_admitted(accepted, &conn, &*handler).await;
             }
         },
@@ -545,8 +548,8 @@ where
     serve(listener, gate, options, shutdown, move |accepted| {
         let (handler, paths) = (Arc::clone(&handler), paths.clone());
         async move {
-            match upgrade_at(accepted, ws, &paths).await {
-                Ok((ws, client)) => handler(ws, client).await,
+            match Box::pin(upgrade_at(accepted, ws, &paths)).await {
+                Ok((ws, client)) => Box::pin(handler(ws, client)).await,
                 Err(e) => debug!(error = %e, "not a WebSocket upgrade"),
             }
         }
