@@ -66,9 +66,8 @@ use certauth_core::policy::Policy;
 use certauth_core::tls::TlsConfig;
 use certauth_core::{
     Authenticated, Authenticator, CertificateDer, Decision, HeadParser, HeadProgress, Limits,
-    PeerInfo, RequestHead, ResponseHead, UnixTime, WebSocketPaths,
+    MutualTls, PeerInfo, PemFile, RequestHead, ResponseHead, SetupError, UnixTime, WebSocketPaths,
 };
-use certauth_core::{MutualTls, PemFile, SetupError};
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_util::{AsyncReadExt as _, AsyncWriteExt as _};
 use smol::future::or;

@@ -65,9 +65,8 @@ use certauth_core::policy::Policy;
 use certauth_core::tls::TlsConfig;
 use certauth_core::{
     Authenticated, Authenticator, CertificateDer, Decision, HeadParser, HeadProgress, Limits,
-    PeerInfo, RequestHead, ResponseHead, UnixTime, WebSocketPaths,
+    MutualTls, PeerInfo, PemFile, RequestHead, ResponseHead, SetupError, UnixTime, WebSocketPaths,
 };
-use certauth_core::{MutualTls, PemFile, SetupError};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::task::AbortHandle;
