@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use certauth_core::lifecycle::AcceptError;
+
 /// One connection's outcome, as the server under test reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -35,6 +37,21 @@ impl Outcome {
     /// Refused with `code`.
     pub fn denied(code: &str) -> Self {
         Self::Denied(code.into())
+    }
+}
+
+/// How the raw gates (tokio, smol) report a connection that did not pass.
+impl From<&AcceptError> for Outcome {
+    fn from(e: &AcceptError) -> Self {
+        match e {
+            AcceptError::Denied(d) => Self::denied(d.code()),
+            AcceptError::Head(h) => Self::Head(h.status().code()),
+            AcceptError::Upgrade(u) => Self::Upgrade(u.status().code()),
+            AcceptError::HeadTimeout => Self::HeadTimeout,
+            AcceptError::Eof => Self::Eof,
+            AcceptError::Handshake(_) | AcceptError::HandshakeTimeout => Self::Handshake,
+            _ => Self::Io,
+        }
     }
 }
 

@@ -17,18 +17,6 @@ use futures_util::StreamExt as _;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 
-fn outcome(e: &AcceptError) -> Outcome {
-    match e {
-        AcceptError::Denied(d) => Outcome::denied(d.code()),
-        AcceptError::Head(h) => Outcome::Head(h.status().code()),
-        AcceptError::Upgrade(u) => Outcome::Upgrade(u.status().code()),
-        AcceptError::HeadTimeout => Outcome::HeadTimeout,
-        AcceptError::Eof => Outcome::Eof,
-        AcceptError::Handshake(_) | AcceptError::HandshakeTimeout => Outcome::Handshake,
-        _ => Outcome::Io,
-    }
-}
-
 async fn handle(gate: Gate, tcp: TcpStream, report: Sender<Outcome>) {
     respond(gate.authenticate(tcp).await, report).await;
 }
@@ -45,7 +33,7 @@ async fn respond<S: AsyncRead + AsyncWrite + Unpin>(
 ) {
     let accepted = match accepted {
         Ok(a) => a,
-        Err(e) => return drop(report.send(outcome(&e))),
+        Err(e) => return drop(report.send(Outcome::from(&e))),
     };
     let cn = accepted
         .client
@@ -79,7 +67,7 @@ async fn respond<S: AsyncRead + AsyncWrite + Unpin>(
                 }
             }
         }
-        Err(e) => drop(report.send(outcome(&e))),
+        Err(e) => drop(report.send(Outcome::from(&e))),
     }
 }
 
