@@ -22,6 +22,14 @@ async fn on_message(s: SocketRef, Data(data): Data<String>) {
     let _ = s.emit("message", &format!("Echo: {data}"));
 }
 
+/// Registers the socket's events in a connect middleware, not in the connect handler:
+/// socketioxide acknowledges the connection before it spawns the handler, so an event the
+/// client emits at once could otherwise arrive before `s.on` ran, and be dropped.
+async fn listen(s: SocketRef) -> Result<(), std::convert::Infallible> {
+    s.on("message", on_message);
+    Ok(())
+}
+
 async fn on_connect(s: SocketRef) {
     if let Some(client) = s.extensions.get::<Authenticated>() {
         println!(
@@ -29,7 +37,6 @@ async fn on_connect(s: SocketRef) {
             client.certificate().subject().to_rfc4514()
         );
     }
-    s.on("message", on_message);
 }
 
 #[tokio::main]
@@ -55,7 +62,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
 
     let (layer, io) = SocketIo::new_layer();
-    io.ns("/", on_connect.with(require_client_cert));
+    // The last middleware added runs first: authenticate, then register the events.
+    io.ns("/", on_connect.with(listen).with(require_client_cert));
     // annotate_only: let socket.io refuse in its own protocol (a connect error) rather than
     // answering the engine.io request with a bare 401.
     let app = Router::new()

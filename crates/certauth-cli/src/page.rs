@@ -182,6 +182,7 @@ document.getElementById('echo').onclick = () => {
     else if (p.startsWith('42')) { out.textContent = JSON.parse(p.slice(2))[1]; ws.close(); }
   };
   ws.onerror = () => { out.textContent = 'WebSocket error'; };
+  ws.onclose = (e) => { if (out.textContent === 'connecting…') out.textContent = 'closed: ' + e.code; };
 };
 "#;
 

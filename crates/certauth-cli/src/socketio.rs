@@ -23,11 +23,19 @@ async fn on_message(s: SocketRef, Data(data): Data<String>) {
     let _ = s.emit("message", &format!("Echo: {data}"));
 }
 
+/// Registers the socket's events. A connect middleware rather than the connect handler:
+/// socketioxide sends the connect acknowledgement and only then spawns the handler, so an
+/// event a client emits at once (socket.io-client from its `connect` callback) can arrive
+/// before a handler's `s.on` has run, and socketioxide drops it without a word.
+async fn listen(s: SocketRef) -> Result<(), std::convert::Infallible> {
+    s.on("message", on_message);
+    Ok(())
+}
+
 async fn on_connect(s: SocketRef) {
     if let Some(client) = s.extensions.get::<Authenticated>() {
         info!(subject = %client.certificate().subject().to_rfc4514(), "socket.io client connected");
     }
-    s.on("message", on_message);
 }
 
 /// GET /whoami: the certificate as Node's legacy object, or the denial's response.
@@ -86,7 +94,8 @@ pub(crate) async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Outcome {
     let (layer, io) = SocketIo::new_layer();
-    io.ns("/", on_connect.with(require_client_cert));
+    // Middleware runs last-added first: authenticate, then register the events.
+    io.ns("/", on_connect.with(listen).with(require_client_cert));
     // Socket.IO clients are disconnected in their own protocol when the drain starts.
     let shutdown = async move {
         shutdown.await;

@@ -150,21 +150,46 @@ fn text(id: &str) -> String {
     format!("(document.getElementById('{id}') || {{textContent: 'absent'}}).textContent")
 }
 
+/// A running `certauth serve`; a failing test prints its log (debug level), which says
+/// what the server saw of the browser's connections.
+struct Served {
+    _proc: Proc,
+    log: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(200).collect();
+            eprintln!("--- the server's log, last {} lines ---", tail.len());
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
 /// `certauth serve` with the suite's PKI, the policy `trusted-client`, and `extra` flags.
-fn serve(dir: &Files, extra: &[&str]) -> (Proc, u16) {
+fn serve(dir: &Files, extra: &[&str]) -> (Served, u16) {
     let (ca, cert, key) = (
         dir.path("ca.pem"),
         dir.path("server.pem"),
         dir.path("server.key"),
     );
     let port = free_port();
+    let log = dir.path("server.log");
     let child = Command::new(env!("CARGO_BIN_EXE_certauth"))
         .args(["serve", "--ca", &ca, "--cert", &cert, "--key", &key])
         .args(["--allow-cn", "trusted-client", "--expose-reasons"])
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(extra)
+        .env(
+            "RUST_LOG",
+            "certauth=debug,socketioxide=debug,engineioxide=debug",
+        )
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -172,7 +197,13 @@ fn serve(dir: &Files, extra: &[&str]) -> (Proc, u16) {
         assert!(Instant::now() < deadline, "server did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
-    (Proc(child), port)
+    (
+        Served {
+            _proc: Proc(child),
+            log,
+        },
+        port,
+    )
 }
 
 /// The raw gates (`certauth serve`, tokio or smol) with a browser holding a trusted

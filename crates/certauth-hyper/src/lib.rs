@@ -601,7 +601,10 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientCert {
 /// Socket.IO connect middleware (socketioxide): refuses the connection with a connect
 /// error unless [`CertAuthLayer::annotate_only`] authenticated the handshake request, and
 /// stores the [`Authenticated`] client in the socket's extensions (the seed's
-/// `socket.clientCert`). Use as `io.ns("/", handler.with(require_client_cert))`.
+/// `socket.clientCert`). Use as `io.ns("/", handler.with(require_client_cert))`, added
+/// last so that it runs first; register events in a middleware after it (not in `handler`,
+/// which socketioxide spawns only after acknowledging the connection, so an event a client
+/// emits at once can beat its `s.on` and be dropped).
 #[cfg(feature = "socketio")]
 pub async fn require_client_cert(socket: socketioxide::extract::SocketRef) -> Result<(), String> {
     let parts = socket.req_parts();

@@ -329,8 +329,11 @@ async fn on_message(
     let _ = s.emit("message", &format!("Echo: {data} ({cn})"));
 }
 
-async fn on_connect(s: socketioxide::extract::SocketRef) {
+/// Registers the events: a connect middleware, which runs before the acknowledgement (see
+/// `socketio_events_emitted_at_connect_are_not_lost`).
+async fn listen(s: socketioxide::extract::SocketRef) -> Result<(), std::convert::Infallible> {
     s.on("message", on_message);
+    Ok(())
 }
 
 #[test]
@@ -342,7 +345,13 @@ fn socketio_connections_are_refused_by_connect_middleware() {
     let (tls, auth) = suite::server_parts(&pki, Limits::DEFAULT, ClientAuthMode::Deferred);
     let server = run(Some(tls), move || {
         let (layer, io) = SocketIo::new_layer();
-        io.ns("/", on_connect.with(certauth_hyper::require_client_cert));
+        let on_connect = async || ();
+        io.ns(
+            "/",
+            on_connect
+                .with(listen)
+                .with(certauth_hyper::require_client_cert),
+        );
         Router::new()
             .layer(layer)
             .layer(CertAuthLayer::new(auth).annotate_only())
@@ -770,4 +779,84 @@ fn axum_connect_info_works_and_a_missing_connection_info_is_a_500() {
     assert_eq!(status, "HTTP/1.1 500 Internal Server Error", "{out}");
     assert!(body.contains("ConnectionInfo"), "{body}");
     assert!(body.contains("certauth_hyper::serve"), "{body}");
+}
+
+/// Engine.IO 4 over a WebSocket by hand: connects to `/` and emits `message` the instant
+/// the connect acknowledgement arrives, as socket.io-client does from its `connect` callback.
+/// Returns the first event the server sends back, or what went wrong (`wait` bounds each read).
+fn socketio_echo_once(addr: SocketAddr, pki: &Pki, wait: Duration) -> String {
+    use tungstenite::Message;
+    let tls = suite::connect(addr, suite::tls_client(pki, Some(&pki.trusted))).unwrap();
+    tls.sock.set_read_timeout(Some(wait)).unwrap();
+    let url = "wss://localhost/socket.io/?EIO=4&transport=websocket";
+    let (mut ws, _) = tungstenite::client::client(url, tls).unwrap();
+    let mut connected = false;
+    loop {
+        let packet = match ws.read() {
+            Ok(Message::Text(t)) => t.to_string(),
+            Ok(_) => continue,
+            Err(e) => return format!("connected={connected}, then: {e}"),
+        };
+        let reply = match packet.as_bytes().first() {
+            Some(b'0') => "40", // Engine.IO open: connect to `/`
+            Some(b'2') => "3",  // ping
+            Some(b'4') if packet.starts_with("40") => {
+                // connected: emit at once
+                connected = true;
+                r#"42["message","now"]"#
+            }
+            _ => return packet,
+        };
+        ws.send(Message::text(reply)).unwrap();
+    }
+}
+
+/// The README's pattern keeps an event a client emits the instant it is connected: the
+/// events are registered by a middleware, which runs before the acknowledgement. The connect
+/// handler here is deliberately slow (socketioxide spawns it after acknowledging), which is
+/// what a loaded machine does to a handler that registers them itself: its events drop.
+#[test]
+fn socketio_events_emitted_at_connect_are_not_lost() {
+    use socketioxide::SocketIo;
+    use socketioxide::extract::SocketRef;
+    use socketioxide::handler::ConnectHandler as _;
+
+    async fn slow_handler(s: SocketRef, registers: bool) {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        if registers {
+            s.on("message", on_message);
+        }
+    }
+
+    let pki = Pki::new();
+    let echo = r#"42["message","Echo: now (trusted-client)"]"#;
+    for (in_middleware, want_echo) in [(true, true), (false, false)] {
+        let (tls, auth) = suite::server_parts(&pki, Limits::DEFAULT, ClientAuthMode::Deferred);
+        let server = run(Some(tls), move || {
+            let (layer, io) = SocketIo::new_layer();
+            if in_middleware {
+                let handler = async |s: SocketRef| slow_handler(s, false).await;
+                io.ns(
+                    "/",
+                    handler
+                        .with(listen)
+                        .with(certauth_hyper::require_client_cert),
+                );
+            } else {
+                let handler = async |s: SocketRef| slow_handler(s, true).await;
+                io.ns("/", handler.with(certauth_hyper::require_client_cert));
+            }
+            Router::new()
+                .layer(layer)
+                .layer(CertAuthLayer::new(auth).annotate_only())
+        });
+        let got = socketio_echo_once(server.addr, &pki, Duration::from_secs(3));
+        // The control case shows the test can fail: registered in the handler, the event
+        // is gone and nothing answers.
+        assert_eq!(
+            got == echo,
+            want_echo,
+            "in_middleware={in_middleware}: {got}"
+        );
+    }
 }
