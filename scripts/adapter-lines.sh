@@ -2,13 +2,16 @@
 # Adapters stay thin (docs/DESIGN.md, "The boundary"): each adapter stays within its budget of
 # non-blank, non-comment lines of src/ (570 for the runtime adapters, which own listening on
 # TCP and Unix sockets and reading the short path's files; 470 for hyper); anything more is a
-# decision that belongs in the core.
+# decision that belongs in the core. A file's `#[cfg(test)]` module (at its end) is not
+# counted: tests are not adapter code.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 status=0
+code() { sed '/^#\[cfg(test)\]/,$d' "$1"; }
 # Modules that only connect a third-party server to ConnectionInfo (axum-server's acceptor,
-# axum::serve's listener) have a budget of their own, 100 lines each.
-glue="axum_server.rs axum_listener.rs"
+# axum::serve's listener) or only move bytes for hyper (the lingering close) have a budget of
+# their own, 100 lines each.
+glue="axum_server.rs axum_listener.rs linger.rs"
 budget_of() { case "$1" in *hyper) echo 470 ;; *) echo 570 ;; esac; }
 for dir in crates/certauth-tokio crates/certauth-smol crates/certauth-hyper; do
   [ -d "$dir/src" ] || continue
@@ -16,14 +19,14 @@ for dir in crates/certauth-tokio crates/certauth-smol crates/certauth-hyper; do
   for f in "$dir"/src/*.rs; do
     case " $glue " in
       *" $(basename "$f") "*)
-        m=$(grep -cvE '^\s*(//|$)' "$f")
+        m=$(code "$f" | grep -cvE '^\s*(//|$)')
         echo "$f: $m lines (budget 100)"
         [ "$m" -le 100 ] || status=1
         ;;
       *) files+=("$f") ;;
     esac
   done
-  n=$(cat "${files[@]}" | grep -cvE '^\s*(//|$)')
+  n=$(for f in "${files[@]}"; do code "$f"; done | grep -cvE '^\s*(//|$)')
   budget=$(budget_of "$dir")
   echo "$dir: $n lines (budget $budget)"
   [ "$n" -le "$budget" ] || status=1

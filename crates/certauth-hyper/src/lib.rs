@@ -76,6 +76,7 @@ use certauth_core::{
 use certauth_tokio::Conn;
 use http::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use linger::Lingering;
 use tokio::net::TcpListener;
 use tracing::{debug, warn};
 
@@ -83,6 +84,7 @@ use tracing::{debug, warn};
 mod axum_listener;
 #[cfg(feature = "axum-server")]
 pub mod axum_server;
+mod linger;
 
 #[cfg(feature = "axum")]
 pub use axum_listener::TlsListener;
@@ -463,8 +465,10 @@ where
                     limits,
                 };
                 let hyper_service = hyper_util::service::TowerToHyperService::new(service);
-                let served =
-                    builder.serve_connection_with_upgrades(TokioIo::new(io), hyper_service);
+                let served = builder.serve_connection_with_upgrades(
+                    TokioIo::new(Lingering::new(io, &limits)),
+                    hyper_service,
+                );
                 let mut served = std::pin::pin!(served);
                 let mut closing = false;
                 loop {
