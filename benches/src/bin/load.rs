@@ -313,7 +313,7 @@ enum Refusal {
 }
 
 /// certauth's generic 401, as the raw gates write it.
-const CERTAUTH_401: &str = "HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain; charset=utf-8\r\n\
+const CERTAUTH_401: &str = "HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\n\
 Content-Length: 12\r\nConnection: close\r\n\r\nUnauthorized";
 
 fn refusal(kind: &str) -> Refusal {

@@ -136,14 +136,41 @@ pub(crate) fn render(
         Echo::WebSocket => ECHO_WEBSOCKET,
         Echo::SocketIo => ECHO_SOCKETIO,
     };
+    let csp = content_security_policy(script);
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"{csp}\">\
          <meta name=\"viewport\" content=\"width=device-width\">\
          <title>certauth: {title}</title><style>{STYLE}</style></head><body>\n{body}\
          <p><button id=\"echo\" type=\"button\">Open the WebSocket echo</button> \
          <output id=\"echo-result\"></output></p>\n\
          <p class=\"small\">Served by certauth. <code>GET /whoami</code> returns the \
          certificate as JSON.</p>\n<script>{script}</script>\n</body></html>\n"
+    )
+}
+
+/// The page's Content-Security-Policy: nothing but its own inline script and style (by
+/// their SHA-256) and WebSockets to its own origin. The page shows what a client sent
+/// (escaped); should anything slip through the escaping, no other script runs and nothing
+/// loads or posts elsewhere. In a `<meta>` element so that every way the page is served
+/// (the raw gates, the hyper layer, a refusal's body) carries it.
+fn content_security_policy(script: &str) -> String {
+    format!(
+        "default-src 'none'; script-src '{}'; style-src '{}'; connect-src 'self'; \
+         img-src 'none'; base-uri 'none'; form-action 'none'",
+        sha256_source(script),
+        sha256_source(STYLE)
+    )
+}
+
+/// A CSP hash source: `sha256-` and the base64 of the text's SHA-256.
+fn sha256_source(text: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    format!(
+        "sha256-{}",
+        base64::engine::general_purpose::STANDARD.encode(digest)
     )
 }
 
@@ -207,6 +234,31 @@ mod tests {
         assert!(!page.contains("<script>alert"), "{page}");
         assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(page.contains("id=\"no-certificate\""));
+    }
+
+    /// The CSP allows exactly the page's own script and style: their hashes are those of
+    /// the text between the tags (what a browser hashes), and nothing else may run or load.
+    #[test]
+    fn the_page_carries_a_policy_that_allows_only_its_own_script_and_style() {
+        assert_eq!(
+            sha256_source(""),
+            "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        );
+        for echo in [Echo::WebSocket, Echo::SocketIo] {
+            let page = render(None, &Decision::Allowed, echo);
+            let between = |open: &str, close: &str| {
+                let start = page.find(open).unwrap() + open.len();
+                page[start..start + page[start..].find(close).unwrap()].to_owned()
+            };
+            let script = between("<script>", "</script>");
+            let style = between("<style>", "</style>");
+            let csp = between("http-equiv=\"Content-Security-Policy\" content=\"", "\"");
+            assert!(csp.starts_with("default-src 'none'; "), "{csp}");
+            assert!(csp.contains(&format!("script-src '{}'", sha256_source(&script))));
+            assert!(csp.contains(&format!("style-src '{}'", sha256_source(&style))));
+            assert!(csp.contains("connect-src 'self'"));
+            assert_eq!(page.matches("<script").count(), 1);
+        }
     }
 
     #[test]

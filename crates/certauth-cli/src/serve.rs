@@ -115,7 +115,9 @@ pub(crate) struct Args {
     /// Require this header from the proxy, e.g. X-SSL-Client-Verify=SUCCESS.
     #[arg(long, value_name = "NAME=VALUE")]
     pub(crate) verify_header: Option<String>,
-    /// In header mode, use the TLS peer when the header is absent or malformed.
+    /// In header mode, use the TLS peer for a client that is not a trusted proxy and sends no
+    /// certificate header (never for a trusted proxy, a malformed header or a failed verify
+    /// header).
     #[arg(long)]
     pub(crate) fallback_to_tls_peer: bool,
     /// Header mode without --ca and without --verify-header: believe whatever certificate
@@ -553,7 +555,7 @@ enum Route {
 fn respond(status: &str, content_type: &str, body: &str) -> Route {
     Route::Respond(
         format!(
-            "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nX-Content-Type-Options: nosniff\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         )
         .into_bytes(),

@@ -138,10 +138,12 @@ impl Authenticated {
     }
 }
 
-/// The client's subject (RFC 4514), for logs.
+/// The client's subject (RFC 4514), for logs, control characters escaped.
 impl fmt::Display for Authenticated {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.certificate.subject().to_rfc4514())
+        f.write_str(&crate::escape::escape(
+            &self.certificate.subject().to_rfc4514(),
+        ))
     }
 }
 
@@ -227,6 +229,10 @@ impl DenyReason {
     /// The body client-certificate-auth would send, for servers that opt in to exposing
     /// reasons.
     fn node_style_body(&self) -> String {
+        crate::escape::escape(&self.unescaped_body()).into_owned()
+    }
+
+    fn unescaped_body(&self) -> String {
         match self {
             Self::ProxyVerificationFailed { value } => format!(
                 "Certificate verification failed ({})",
@@ -255,8 +261,12 @@ impl DenyReason {
     }
 }
 
+/// Control characters in what the client sent (names, SANs, header values, a policy's
+/// message quoting them) are escaped (`\u{..}`): adapters log this text.
 impl fmt::Display for DenyReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use fmt::Write as _;
+        let f = &mut crate::escape::Escaping(f);
         match self {
             Self::NoCertificate { detail } => write!(f, "no client certificate ({detail})"),
             // The detail is in the text (not only in `source()`): adapters log one line.
@@ -976,22 +986,24 @@ impl Config {
                 None,
             ));
         }
-        let fallback = |reason: DenyReason| {
-            if cfg.falls_back_to_tls_peer() {
-                self.tls_peer_identity(peer, now)
-            } else {
-                Err((reason, None))
-            }
-        };
-        let Some(value) = value else {
-            return fallback(DenyReason::NoCertificate {
-                detail: format!("header {} absent", cfg.header()),
-            });
-        };
         let trusted = if peer.unix_socket {
             cfg.trusted_proxies().trusts_unix_socket()
         } else {
             cfg.trusted_proxies().contains(peer.remote_addr)
+        };
+        let Some(value) = value else {
+            // The fallback is for clients that reach certauth directly, past the proxy. A
+            // trusted proxy's request always speaks for its client: without a certificate
+            // header its client has none (nginx `optional_no_ca`), and the proxy's own TLS
+            // identity must not stand in for it.
+            let reason = DenyReason::NoCertificate {
+                detail: format!("header {} absent", cfg.header()),
+            };
+            return if cfg.falls_back_to_tls_peer() && !trusted {
+                self.tls_peer_identity(peer, now)
+            } else {
+                Err((reason, None))
+            };
         };
         if !trusted {
             return Err((
@@ -1032,10 +1044,10 @@ impl Config {
         });
         let chain = match cfg.decode(value, chain_value.as_deref()) {
             Ok(chain) => chain,
-            Err(e) => return fallback(DenyReason::ProxyHeader(e)),
+            Err(e) => return Err((DenyReason::ProxyHeader(e), None)),
         };
         let Some(leaf) = chain.first() else {
-            return fallback(DenyReason::ProxyHeader(ProxyHeaderError::Empty));
+            return Err((DenyReason::ProxyHeader(ProxyHeaderError::Empty), None));
         };
         if cfg.reverifies() && self.verifier.is_some() {
             let verified = self.verify(leaf, &chain, None, now)?;
@@ -1051,7 +1063,7 @@ impl Config {
                 chain: None,
                 origin: Origin::ProxyHeader,
             }),
-            Err(e) => fallback(DenyReason::MalformedCertificate(e)),
+            Err(e) => Err((DenyReason::MalformedCertificate(e), None)),
         }
     }
 }

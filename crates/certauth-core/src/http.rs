@@ -562,21 +562,32 @@ impl HeadParser {
     }
 }
 
-/// An absolute-form target (`http://host/path?q`, scheme case-insensitive) in origin form
-/// (`/path?q`; `/` for an empty path); `None` for every other form.
+/// The target as hyper routes it, when that differs from what was sent: without a fragment
+/// (`/admin#x` is `/admin`), and an absolute-form target (`scheme://authority/path?q`, any
+/// scheme: `ws://a/admin` is `/admin`) in origin form (`/path?q`; `/` for an empty path).
+/// `None` when the target is already what hyper sees (origin form, `*`, authority form).
+/// A path policy must judge the path the application is routed by.
 fn origin_form(target: &str) -> Option<Box<str>> {
-    let rest = ["http://", "https://"].iter().find_map(|scheme| {
-        target
-            .get(..scheme.len())
-            .filter(|p| p.eq_ignore_ascii_case(scheme))
-            .and_then(|_| target.get(scheme.len()..))
-    })?;
+    let unfragmented = target.split_once('#').map_or(target, |(t, _)| t);
+    let Some(rest) = after_scheme(unfragmented) else {
+        return (unfragmented.len() != target.len()).then(|| unfragmented.into());
+    };
     let tail = rest.find(['/', '?']).map_or("", |i| &rest[i..]);
     Some(if tail.starts_with('/') {
         tail.into()
     } else {
         format!("/{tail}").into()
     })
+}
+
+/// What follows `scheme://` (RFC 3986 §3.1: a letter, then letters, digits, `+`, `-`, `.`).
+fn after_scheme(target: &str) -> Option<&str> {
+    let (scheme, rest) = target.split_once("://")?;
+    let mut chars = scheme.chars();
+    let first = chars.next()?;
+    (first.is_ascii_alphabetic()
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+    .then_some(rest)
 }
 
 /// Checks the request line's method in `buf[scan.next..limit]`: optional empty lines, then

@@ -512,8 +512,12 @@ impl ProxyHeaderConfig {
         self
     }
 
-    /// Use the TLS peer's certificate when the header is absent or malformed (default:
-    /// no). Needs the authenticator to have trust anchors.
+    /// Use the TLS peer's certificate for a client that is not a trusted proxy and sends no
+    /// certificate header: a client reaching certauth directly, past the proxy (default:
+    /// no). A trusted proxy's request never falls back (without the header its client has no
+    /// certificate; the proxy's own identity does not stand in for it), and neither does a
+    /// malformed header or a failed verify header. Needs the authenticator to have trust
+    /// anchors.
     pub fn with_fallback_to_tls_peer(mut self, on: bool) -> Self {
         self.fallback_to_tls_peer = on;
         self

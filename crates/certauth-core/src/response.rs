@@ -73,14 +73,17 @@ pub struct ResponseHead {
 }
 
 impl ResponseHead {
-    /// An error response: `Content-Type: text/plain`, `Content-Length`, `Connection: close`
-    /// and the body. Adapters close the connection after writing it.
+    /// An error response: `Content-Type: text/plain`, `X-Content-Type-Options: nosniff`,
+    /// `Content-Length`, `Connection: close` and the body. Adapters close the connection after writing it.
     pub(crate) fn error(status: Status, body: impl Into<Cow<'static, str>>) -> Self {
         let body = body.into();
         Self {
             status,
             headers: vec![
                 ("Content-Type", Cow::Borrowed("text/plain; charset=utf-8")),
+                // A refusal's body may be an application's page (`deny_body`): never let a
+                // browser read it as another type than the one given.
+                ("X-Content-Type-Options", Cow::Borrowed("nosniff")),
                 ("Content-Length", Cow::Owned(body.len().to_string())),
                 ("Connection", Cow::Borrowed("close")),
             ],

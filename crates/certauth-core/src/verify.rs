@@ -15,7 +15,8 @@ use std::sync::{Arc, OnceLock};
 
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{
-    CertificateDer, CertificateRevocationListDer, SignatureVerificationAlgorithm, UnixTime,
+    CertificateDer, CertificateRevocationListDer, SignatureVerificationAlgorithm, TrustAnchor,
+    UnixTime,
 };
 use webpki::{
     CertRevocationList, EndEntityCert, ExpirationPolicy, KeyUsage, OwnedCertRevocationList,
@@ -463,15 +464,21 @@ impl ChainVerifier {
         self.verify_fully(leaf, chain, now, key)
     }
 
-    /// As [`Self::verify`], for a caller that has already parsed the leaf (`chain[0]`).
+    /// As [`Self::verify`], for a caller that has already parsed the leaf (`chain[0]`). A
+    /// `leaf` that is not `chain[0]` is not trusted to stand for it: the chain is then
+    /// verified from its own bytes (the result is cached under the chain's bytes, so it
+    /// must be the chain's).
     pub fn verify_parsed(
         &self,
         leaf: ClientCertificate,
         chain: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<VerifiedChain, VerifyError> {
-        if chain.is_empty() {
+        let Some(first) = chain.first() else {
             return Err(VerifyError::NoCertificate);
+        };
+        if leaf.der() != first.as_ref() {
+            return self.verify(chain, now);
         }
         let key = self.check_len(chain)?;
         if let Some(hit) = self.cache.get(&key, seconds(now)) {
@@ -618,36 +625,32 @@ impl ChainVerifier {
             Err(_) => None, // no CRLs configured
         };
 
-        // webpki trusts an anchor without looking at its validity; OpenSSL does not. A path
-        // ending at an anchor outside its validity is refused here, so that webpki goes on
-        // to another path, and the refusal names the anchor if none is left.
+        // webpki trusts an anchor without looking at its validity or at the name constraints
+        // it does not implement; OpenSSL does not. A path ending at an anchor outside its
+        // validity, or holding a name outside the anchor's constraints, is refused here, so
+        // that webpki goes on to another path (another anchor of the same name and key, say),
+        // and the refusal names the anchor if none is left.
         let anchor_problem = std::cell::RefCell::new(None);
-        let anchor_in_validity = |path: &webpki::VerifiedPath<'_>| {
-            let Some(cert) = self.anchors.certificate_of(path.anchor()) else {
-                return Ok(());
-            };
-            let t = Time::from(now);
-            let (from, until) = (cert.not_before(), cert.not_after());
-            let problem = if t.unix_seconds() > until.unix_seconds() {
-                VerifyError::AnchorExpired {
-                    subject: cert.subject().to_rfc4514(),
-                    now: t,
-                    not_after: until,
+        let judge_anchor = |path: &webpki::VerifiedPath<'_>| {
+            let path_intermediates: Vec<&ClientCertificate> = path
+                .intermediate_certificates()
+                .filter_map(|der| {
+                    presented
+                        .iter()
+                        .chain(&self.intermediates)
+                        .find(|c| c.der() == der.der().as_ref())
+                })
+                .collect();
+            match self.anchor_refusal(path.anchor(), &leaf, &path_intermediates, now) {
+                None => Ok(()),
+                Some(problem) => {
+                    anchor_problem.replace(Some(problem));
+                    Err(webpki::Error::CertExpired {
+                        time: now,
+                        not_after: now,
+                    })
                 }
-            } else if t.unix_seconds() < from.unix_seconds() {
-                VerifyError::AnchorNotYetValid {
-                    subject: cert.subject().to_rfc4514(),
-                    now: t,
-                    not_before: from,
-                }
-            } else {
-                return Ok(());
-            };
-            anchor_problem.replace(Some(problem));
-            Err(webpki::Error::CertExpired {
-                time: now,
-                not_after: now,
-            })
+            }
         };
         let path = ee
             .verify_for_usage(
@@ -660,7 +663,7 @@ impl ChainVerifier {
                     Purpose::ServerAuth => KeyUsage::server_auth(),
                 },
                 revocation,
-                Some(&anchor_in_validity),
+                Some(&judge_anchor),
             )
             .map_err(|e| match anchor_problem.take() {
                 Some(problem) => problem,
@@ -690,23 +693,6 @@ impl ChainVerifier {
             }
         }
         let anchor_cert = self.anchors.certificate_of(path.anchor()).cloned();
-        // The anchor's name constraints webpki does not implement (constraints.rs), over the
-        // leaf and every intermediate that is not self-issued.
-        if let Some(c) = self.anchors.constraints_of(path.anchor()) {
-            let held =
-                std::iter::once(&leaf).chain(verified.iter().filter(|i| i.subject() != i.issuer()));
-            for cert in held {
-                if let Some(violation) = c.violation(cert) {
-                    return Err(VerifyError::AnchorNameConstraint {
-                        anchor: anchor_cert
-                            .as_ref()
-                            .map(|a| a.subject().to_rfc4514())
-                            .unwrap_or_default(),
-                        violation,
-                    });
-                }
-            }
-        }
         let verified = VerifiedChain {
             leaf,
             intermediates: verified,
@@ -716,6 +702,51 @@ impl ChainVerifier {
         self.cache
             .insert(key, verified.clone(), self.window(&verified));
         Ok(verified)
+    }
+
+    /// Why the path webpki built through `anchor` is refused, if it is: the anchor is outside
+    /// its validity, or the leaf or an intermediate that is not self-issued holds a name
+    /// outside the anchor's constraints that certauth enforces (constraints.rs).
+    fn anchor_refusal(
+        &self,
+        anchor: &TrustAnchor<'_>,
+        leaf: &ClientCertificate,
+        intermediates: &[&ClientCertificate],
+        now: UnixTime,
+    ) -> Option<VerifyError> {
+        let cert = self.anchors.certificate_of(anchor)?;
+        let t = Time::from(now);
+        let (from, until) = (cert.not_before(), cert.not_after());
+        if t.unix_seconds() > until.unix_seconds() {
+            return Some(VerifyError::AnchorExpired {
+                subject: cert.subject().to_rfc4514(),
+                now: t,
+                not_after: until,
+            });
+        }
+        if t.unix_seconds() < from.unix_seconds() {
+            return Some(VerifyError::AnchorNotYetValid {
+                subject: cert.subject().to_rfc4514(),
+                now: t,
+                not_before: from,
+            });
+        }
+        let constraints = self.anchors.constraints_of(anchor)?;
+        let held = std::iter::once(leaf).chain(
+            intermediates
+                .iter()
+                .copied()
+                .filter(|i| i.subject() != i.issuer()),
+        );
+        for c in held {
+            if let Some(violation) = constraints.violation(c) {
+                return Some(VerifyError::AnchorNameConstraint {
+                    anchor: cert.subject().to_rfc4514(),
+                    violation,
+                });
+            }
+        }
+        None
     }
 
     /// Turns webpki's error into ours, naming the chain shape as OpenSSL would.

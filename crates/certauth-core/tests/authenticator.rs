@@ -154,7 +154,7 @@ fn golden_bytes_through_the_adapter_loop() {
     let (out, _) = pipeline(&auth, &none, &[WS]);
     assert_eq!(
         out,
-        b"HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain; charset=utf-8\r\n\
+        b"HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\n\
           Content-Length: 12\r\nConnection: close\r\n\r\nUnauthorized"
     );
 
@@ -162,7 +162,7 @@ fn golden_bytes_through_the_adapter_loop() {
     let (out, _) = pipeline(&auth, &peer, &[b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"]);
     assert_eq!(
         out,
-        b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n\
+        b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\n\
           Content-Length: 11\r\nConnection: close\r\n\r\nBad Request"
     );
 
@@ -186,7 +186,7 @@ fn golden_bytes_through_the_adapter_loop() {
     let (out, _) = pipeline(&small, &peer, &[WS]);
     assert_eq!(
         out,
-        b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain; charset=utf-8\r\n\
+        b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\n\
           Content-Length: 31\r\nConnection: close\r\n\r\nRequest Header Fields Too Large"
     );
 
@@ -199,7 +199,7 @@ fn golden_bytes_through_the_adapter_loop() {
     let (out, _) = pipeline(&forbid, &peer, &[WS]);
     assert_eq!(
         out,
-        b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain; charset=utf-8\r\n\
+        b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\n\
           Content-Length: 9\r\nConnection: close\r\n\r\nForbidden"
     );
 }
@@ -553,20 +553,14 @@ fn fallback_to_the_tls_peer() {
     let auth = nginx_auth(&p.root, |c| c.with_fallback_to_tls_peer(true));
     let tls = [p.trusted.der.clone()];
     let absent = with_headers(&[]);
-    let Decision::Allow(who) = decide(&auth, &tls, "127.0.0.1", &absent) else {
-        panic!()
-    };
-    assert_eq!(who.origin(), Origin::TlsPeer);
-    let garbage = with_headers(&[
-        ("X-SSL-Client-Cert", "not a pem"),
-        ("X-SSL-Client-Verify", "SUCCESS"),
-    ]);
-    let Decision::Allow(who) = decide(&auth, &tls, "127.0.0.1", &garbage) else {
+    // A client reaching certauth directly (not a trusted proxy) with no header: its own
+    // TLS certificate.
+    let Decision::Allow(who) = decide(&auth, &tls, "203.0.113.9", &absent) else {
         panic!()
     };
     assert_eq!(who.origin(), Origin::TlsPeer);
     assert_eq!(
-        code(&decide(&auth, &[], "127.0.0.1", &absent)),
+        code(&decide(&auth, &[], "203.0.113.9", &absent)),
         "401 NO_CERTIFICATE"
     );
     // Fallback never excuses an untrusted source.
@@ -578,6 +572,43 @@ fn fallback_to_the_tls_peer() {
     assert_eq!(
         code(&decide(&auth, &tls, "203.0.113.9", &forged)),
         "401 UNTRUSTED_PROXY_HEADER"
+    );
+}
+
+/// Issue 25, finding 6: the proxy reaches certauth over mutual TLS with its own trusted
+/// certificate; its client's certificate is what counts, and a request for a client without
+/// one, or with a malformed one, must not pass as the proxy.
+#[test]
+fn a_trusted_proxy_never_stands_in_for_its_client() {
+    let p = pki();
+    let auth = nginx_auth(&p.root, |c| c.with_fallback_to_tls_peer(true));
+    let proxy_tls = [p.trusted.der.clone()];
+    // nginx `optional_no_ca`: no certificate header, the verify header says NONE.
+    let no_client_cert = with_headers(&[("X-SSL-Client-Verify", "NONE")]);
+    assert_eq!(
+        code(&decide(&auth, &proxy_tls, "127.0.0.1", &no_client_cert)),
+        "401 NO_CERTIFICATE"
+    );
+    assert_eq!(
+        code(&decide(&auth, &proxy_tls, "127.0.0.1", &with_headers(&[]))),
+        "401 NO_CERTIFICATE"
+    );
+    let garbage = with_headers(&[
+        ("X-SSL-Client-Cert", "not a pem"),
+        ("X-SSL-Client-Verify", "SUCCESS"),
+    ]);
+    assert_eq!(
+        code(&decide(&auth, &proxy_tls, "127.0.0.1", &garbage)),
+        "401 MALFORMED_CERTIFICATE_HEADER"
+    );
+    let cert = encode::nginx_escaped(&p.trusted.pem());
+    let unverified = with_headers(&[
+        ("X-SSL-Client-Cert", &cert),
+        ("X-SSL-Client-Verify", "FAILED:unable to verify"),
+    ]);
+    assert_eq!(
+        code(&decide(&auth, &proxy_tls, "127.0.0.1", &unverified)),
+        "401 PROXY_VERIFICATION_FAILED"
     );
 }
 
@@ -1062,4 +1093,31 @@ fn async_policies_see_the_request_headers() {
         Poll::Pending => panic!("the policy is ready at once"),
     };
     assert_eq!(code(&d), "ALLOW", "{d:?}");
+}
+
+/// Issue 25, finding 10: what a client put in its certificate reaches the logs (a denial's
+/// text) and, with `expose_reasons`, the body, with its control characters escaped: a CN
+/// holding CR/LF cannot forge a log line, a bidi override cannot disguise one.
+#[test]
+fn a_denial_never_carries_a_clients_control_characters() {
+    let root = Authority::root("Escape Root");
+    let forger = root.issue(&Leaf::client(
+        "x\r\n2026-12-07T00:00:00Z INFO client authenticated\u{202e}",
+    ));
+    let auth = Authenticator::builder()
+        .verifier(verifier(&root))
+        .policy(allow_cn(["trusted-client"]))
+        .expose_reasons(true)
+        .build()
+        .unwrap();
+    let Decision::Deny(denial) = decide(&auth, &[forger.der.clone()], "127.0.0.1", &head(WS))
+    else {
+        panic!("the policy must refuse")
+    };
+    let logged = denial.to_string();
+    assert!(!logged.contains(['\r', '\n', '\u{202e}']), "{logged:?}");
+    assert!(logged.contains("2026-12-07T00:00:00Z INFO"), "{logged}");
+    assert!(!denial.reason().to_string().contains('\n'));
+    let body = denial.response().body();
+    assert!(!body.contains(['\r', '\n', '\u{202e}']), "{body:?}");
 }

@@ -174,8 +174,8 @@ fn mail_and_directory_constraints_in_a_root() {
             (got, _) => panic!("{email}: {:?}", got.map(|_| ())),
         }
     }
-    // Without a SAN, the subject's emailAddress is held to the constraint (RFC 5280
-    // 4.2.1.10); with one, the SAN's names are.
+    // The subject's emailAddress is held to the constraint, with or without SANs: OpenSSL
+    // checks it regardless, and `allow_email` admits a client by it (issue 25, finding 1).
     let subject_email = |email: &str, sans: Vec<SanType>| {
         let mut leaf = Leaf::client("mailer").around_wall_clock();
         leaf.sans = sans;
@@ -200,8 +200,12 @@ fn mail_and_directory_constraints_in_a_root() {
         subject_email("mallory@evil.example", vec![]),
         Err("NAME_CONSTRAINTS_VIOLATION")
     );
-    let dns = SanType::DnsName("host.example".try_into().unwrap());
-    assert_eq!(subject_email("mallory@evil.example", vec![dns]), Ok(()));
+    let dns = || SanType::DnsName("host.example".try_into().unwrap());
+    assert_eq!(
+        subject_email("mallory@evil.example", vec![dns()]),
+        Err("NAME_CONSTRAINTS_VIOLATION")
+    );
+    assert_eq!(subject_email("alice@example.org", vec![dns()]), Ok(()));
 
     // A directoryName subtree: O=Example under C=US. The client's subject must be below it.
     let base = der::name(&[
@@ -333,4 +337,160 @@ fn a_root_directory_constraint_holds_over_intermediates() {
             assert!(e.to_string().contains("O=Evil"), "{e}");
         }
     }
+}
+
+/// Issue 25, findings 1 and 9, as an operator meets them: a sub-CA (an anchor here) limited
+/// to its own mail domain, and a CA excluding one address, behind `allow_email`.
+#[test]
+fn allow_email_never_admits_an_address_the_constraints_refuse() {
+    let issue =
+        |root: &(CertificateParams, KeyPair, Vec<u8>), subject_email: Option<&str>, sans| {
+            let mut leaf = Leaf::client("mailer").around_wall_clock();
+            leaf.sans = sans;
+            if let Some(e) = subject_email {
+                leaf.extra_dn = vec![(
+                    DnType::CustomDnType(vec![1, 2, 840, 113_549, 1, 9, 1]),
+                    e.into(),
+                )];
+            }
+            let key = key(KeyKind::P256);
+            let issuer = Issuer::from_params(&root.0, &root.1);
+            leaf.params()
+                .signed_by(&key, &issuer)
+                .unwrap()
+                .der()
+                .clone()
+        };
+    let auth = |root: &(CertificateParams, KeyPair, Vec<u8>), who: &str| {
+        Authenticator::builder()
+            .verifier(verifier(&root.2))
+            .policy(certauth_core::policy::allow_email([who]))
+            .build()
+            .unwrap()
+    };
+    let decide = |auth: &Authenticator, cert: CertificateDer<'static>| {
+        let chain = [cert];
+        outcome(auth, &PeerInfo::new(&chain, None), &head(""))
+    };
+
+    // Permitted: example.com mail only. A DNS SAN beside a foreign subject email.
+    let sub_ca = constrained_root("Example Mail Sub-CA", &[der::tlv(0x81, b"example.com")]);
+    let dns = SanType::DnsName("host.example.com".try_into().unwrap());
+    let forged = issue(&sub_ca, Some("ceo@victim.com"), vec![dns.clone()]);
+    assert_eq!(
+        decide(&auth(&sub_ca, "ceo@victim.com"), forged),
+        "NAME_CONSTRAINTS_VIOLATION"
+    );
+    let own = issue(&sub_ca, Some("ops@example.com"), vec![dns]);
+    assert_eq!(decide(&auth(&sub_ca, "ops@example.com"), own), "ALLOW");
+
+    // Excluded: one mailbox, whatever the case of its local part.
+    let excluding = excluding_root("Excluding CA", &der::tlv(0x81, b"ceo@victim.com"));
+    for sent in ["ceo@victim.com", "CEO@victim.com", "Ceo@VICTIM.com"] {
+        let san = SanType::Rfc822Name(sent.try_into().unwrap());
+        let cert = issue(&excluding, None, vec![san]);
+        assert_eq!(
+            decide(&auth(&excluding, "ceo@victim.com"), cert),
+            "NAME_CONSTRAINTS_VIOLATION",
+            "{sent}"
+        );
+    }
+    let other = SanType::Rfc822Name("cfo@victim.com".try_into().unwrap());
+    let cert = issue(&excluding, None, vec![other]);
+    assert_eq!(decide(&auth(&excluding, "cfo@victim.com"), cert), "ALLOW");
+}
+
+/// A root whose nameConstraints (critical) hold one excluded subtree.
+fn excluding_root(cn: &str, excluded: &[u8]) -> (CertificateParams, KeyPair, Vec<u8>) {
+    let key = key(KeyKind::P256);
+    let mut p = CertificateParams::new(vec![]).unwrap();
+    p.distinguished_name.push(DnType::CommonName, cn);
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let nc = der::seq(&[der::tlv(0xA1, &der::seq(&[excluded.to_vec()]))]);
+    let mut ext = CustomExtension::from_oid_content(&[2, 5, 29, 30], nc);
+    ext.set_criticality(true);
+    p.custom_extensions.push(ext);
+    let der = p.self_signed(&key).unwrap().der().to_vec();
+    (p, key, der)
+}
+
+/// Issue 25, finding 8: two anchors with one subject and key (a constrained, valid copy and
+/// an unconstrained, expired one). Whichever comes first in `--ca`, each path is judged by
+/// the anchor it was built through: its validity, its constraints.
+#[test]
+fn twin_anchors_are_each_judged_by_their_own_validity_and_constraints() {
+    let key = key(KeyKind::P256);
+    let twin = |constrained: bool, expired: bool| {
+        let mut p = CertificateParams::new(vec![]).unwrap();
+        p.distinguished_name.push(DnType::CommonName, "Twin CA");
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        if constrained {
+            let subtree = der::seq(&[der::tlv(0x81, b"example.org")]);
+            let nc = der::seq(&[der::tlv(0xA0, &subtree)]);
+            let mut ext = CustomExtension::from_oid_content(&[2, 5, 29, 30], nc);
+            ext.set_criticality(true);
+            p.custom_extensions.push(ext);
+        }
+        if expired {
+            p.not_before = rcgen::date_time_ymd(2000, 1, 1);
+            p.not_after = rcgen::date_time_ymd(2001, 1, 1);
+        }
+        let der = CertificateDer::from(p.self_signed(&key).unwrap().der().to_vec());
+        (p, der)
+    };
+    let (constrained_valid, a) = twin(true, false);
+    let (_, b_expired) = twin(false, true);
+    let (_, b_valid) = twin(false, false);
+    let issuer = Issuer::from_params(&constrained_valid, &key);
+    let leaf = |email: &str| {
+        let mut leaf = Leaf::client("mailer").around_wall_clock();
+        leaf.sans = vec![SanType::Rfc822Name(email.try_into().unwrap())];
+        let k = certauth_testkit::key(KeyKind::P256);
+        leaf.params().signed_by(&k, &issuer).unwrap().der().clone()
+    };
+    let verify = |anchors: &[&CertificateDer<'static>], email: &str| {
+        let anchors = TrustAnchors::from_der(anchors.iter().map(|c| (*c).clone())).unwrap();
+        ChainVerifier::new(anchors, webpki::ALL_VERIFICATION_ALGS)
+            .verify(&[leaf(email)], certauth_testkit::wall_clock())
+            .map(|_| ())
+            .map_err(|e| e.code())
+    };
+    for order in [[&a, &b_expired], [&b_expired, &a]] {
+        // Inside A's constraints: A is valid, so the client is in, whatever the order.
+        assert_eq!(verify(&order, "alice@example.org"), Ok(()));
+        // Outside them: A refuses it, and B, which would not, has expired.
+        assert!(verify(&order, "mallory@evil.example").is_err());
+    }
+    // A valid unconstrained twin admits what the constrained one refuses.
+    for order in [[&a, &b_valid], [&b_valid, &a]] {
+        assert_eq!(verify(&order, "mallory@evil.example"), Ok(()));
+    }
+}
+
+/// Issue 25, finding 10: a violation quotes the client's name; a CR/LF in it must not
+/// reach the log line the adapters write (`client rejected: {denial}`).
+#[test]
+fn a_violation_quoting_a_forged_uri_cannot_forge_a_log_line() {
+    let root = constrained_root("URI CA", &[der::tlv(0x86, b"example.org")]);
+    let forged = "https://evil.example/\r\nINFO client authenticated subject=CN=admin";
+    let (cert, _) = client(&root, vec![uri(forged)]);
+    let auth = Authenticator::builder()
+        .verifier(verifier(&root.2))
+        .build()
+        .unwrap();
+    let chain = [cert];
+    let decision = auth
+        .decide(
+            &PeerInfo::new(&chain, None),
+            &head(""),
+            certauth_testkit::wall_clock(),
+        )
+        .ready();
+    let Some(Decision::Deny(denial)) = decision else {
+        panic!("the constraint must refuse")
+    };
+    assert_eq!(denial.code(), "NAME_CONSTRAINTS_VIOLATION");
+    let logged = format!("client rejected: {denial}");
+    assert!(!logged.contains(['\r', '\n']), "{logged:?}");
+    assert!(logged.contains("evil.example/\\u{d}\\u{a}INFO"), "{logged}");
 }

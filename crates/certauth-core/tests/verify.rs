@@ -1022,3 +1022,27 @@ fn a_path_deeper_than_webpki_builds_is_too_long() {
     chain.extend(cas[..6].iter().rev().map(|a| a.cert.der.clone()));
     assert!(verifier(&root).verify(&chain, now()).is_ok());
 }
+
+/// Issue 25, finding 11: a parsed leaf that is not the chain's first certificate must not
+/// have its verdict cached under the chain's bytes.
+#[test]
+fn verify_parsed_cannot_cache_one_leaf_under_another_chain() {
+    let root = Authority::root("Root Parsed");
+    let good = root.issue(&Leaf::client("good"));
+    let stranger = Authority::root("Stranger Root").issue(&Leaf::client("stranger"));
+    let v = verifier(&root);
+    let parsed_good = ClientCertificate::from_der(&good.der).unwrap();
+    let got = v.verify_parsed(parsed_good, &chain(&[&stranger]), now());
+    assert_eq!(
+        got.map(|c| c.leaf().der().to_vec()).map_err(|e| e.code()),
+        Err("UNABLE_TO_VERIFY_LEAF_SIGNATURE")
+    );
+    assert_eq!(code(&v, &[&stranger]), "UNABLE_TO_VERIFY_LEAF_SIGNATURE");
+    // The matching pair still verifies (and is cached as itself).
+    let parsed_good = ClientCertificate::from_der(&good.der).unwrap();
+    assert!(
+        v.verify_parsed(parsed_good, &chain(&[&good]), now())
+            .is_ok()
+    );
+    assert_eq!(code(&v, &[&good]), "OK");
+}

@@ -199,6 +199,15 @@ fn absolute_form_targets_are_given_in_origin_form() {
         ("/plain?x", "/plain?x"),
         ("*", "*"),
         ("example.com:443", "example.com:443"),
+        // Issue 25, finding 7: what hyper routes by, whatever the scheme, without fragment.
+        ("ws://a/admin", "/admin"),
+        ("wss://a:1/admin?x", "/admin?x"),
+        ("foo+bar.x-1://h/p", "/p"),
+        ("/admin#x", "/admin"),
+        ("/a?b#c", "/a?b"),
+        ("http://a#/public", "/"),
+        ("/public?next=http://a/admin", "/public?next=http://a/admin"),
+        ("/x://y", "/x://y"),
     ] {
         let bytes = format!("GET {sent} HTTP/1.1\r\nHost: example.com\r\n\r\n");
         let (head, _) = RequestHead::parse(bytes.as_bytes(), &limits)

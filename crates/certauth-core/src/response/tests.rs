@@ -5,7 +5,7 @@ fn golden_error_bytes() {
     let r = ResponseHead::generic(Status::Unauthorized);
     assert_eq!(
         r.to_bytes(),
-        b"HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain; charset=utf-8\r\n\
+        b"HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\n\
           Content-Length: 12\r\nConnection: close\r\n\r\nUnauthorized"
     );
     assert!(r.closes_connection());

@@ -196,11 +196,20 @@ impl TrustAnchors {
         ))
     }
 
+    /// Which of these anchors `anchor` is. webpki hands back a reference into
+    /// [`Self::anchors`], so the anchor a path was built through is found by identity: two
+    /// anchors with one subject and key (a constrained and an unconstrained copy, a valid
+    /// and an expired one) are told apart. By subject and key only for a foreign reference.
     fn index_of(&self, anchor: &TrustAnchor<'_>) -> Option<usize> {
-        self.anchors.iter().position(|a| {
-            a.subject == anchor.subject
-                && a.subject_public_key_info == anchor.subject_public_key_info
-        })
+        self.anchors
+            .iter()
+            .position(|a| std::ptr::eq(a, anchor))
+            .or_else(|| {
+                self.anchors.iter().position(|a| {
+                    a.subject == anchor.subject
+                        && a.subject_public_key_info == anchor.subject_public_key_info
+                })
+            })
     }
 
     /// The certificate `anchor` was made from.

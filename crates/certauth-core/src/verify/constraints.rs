@@ -137,16 +137,10 @@ impl Constraints {
     /// The first name of `cert` outside these constraints, described, if any.
     pub(super) fn violation(&self, cert: &ClientCertificate) -> Option<String> {
         let sans: Vec<GeneralName<'_>> = cert.subject_alt_names().collect();
-        let mut emails: Vec<String> = sans
-            .iter()
-            .filter_map(|n| match n {
-                GeneralName::Email(e) => Some((*e).to_owned()),
-                _ => None,
-            })
-            .collect();
-        if !cert.has_subject_alt_names() {
-            emails.extend(cert.subject().email_addresses().map(|e| e.into_owned()));
-        }
+        // Every address a policy can match (`allow_email` reads the subject's emailAddress
+        // too), so the subject's count whether or not the certificate has SANs, as OpenSSL
+        // checks them.
+        let emails: Vec<String> = cert.email_addresses().map(|e| e.into_owned()).collect();
         let uris = sans.iter().filter_map(|n| match n {
             GeneralName::Uri(u) => Some(*u),
             _ => None,
@@ -214,7 +208,11 @@ fn email_matches(email: &str, constraint: &str) -> bool {
         return false;
     };
     match constraint.rsplit_once('@') {
-        Some((c_local, c_host)) => local == c_local && host.eq_ignore_ascii_case(c_host),
+        // The local part is compared without ASCII case, as `allow_email` compares it: an
+        // excluded `ceo@victim.com` must exclude the `CEO@victim.com` the policy would admit.
+        Some((c_local, c_host)) => {
+            local.eq_ignore_ascii_case(c_local) && host.eq_ignore_ascii_case(c_host)
+        }
         None => host_matches(host, constraint),
     }
 }

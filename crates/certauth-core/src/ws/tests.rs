@@ -97,7 +97,7 @@ fn version_mismatch_is_426_with_the_supported_version() {
     let r = UpgradeError::UnsupportedVersion.response();
     assert_eq!(
         r.to_bytes(),
-        b"HTTP/1.1 426 Upgrade Required\r\nContent-Type: text/plain; charset=utf-8\r\n\
+        b"HTTP/1.1 426 Upgrade Required\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\n\
           Content-Length: 16\r\nConnection: close\r\nSec-WebSocket-Version: 13\r\n\r\n\
           Upgrade Required"
     );
