@@ -156,9 +156,15 @@ pub(crate) struct Args {
     /// (after 250 ms without progress) is closed for each new one.
     #[arg(long, value_name = "N", default_value_t = ServeOptions::DEFAULT.max_pending)]
     pub(crate) max_pending: usize,
-    /// Most unauthenticated connections from one address (default: no cap).
+    /// Most unauthenticated connections from one address (default: no cap); IPv6 clients
+    /// count by prefix (--ipv6-prefix).
     #[arg(long, value_name = "N")]
     pub(crate) max_pending_per_address: Option<usize>,
+    /// How many leading bits of an IPv6 address make one client for
+    /// --max-pending-per-address (64: one subscriber's prefix; 128: each address).
+    #[arg(long, value_name = "BITS", default_value_t = ServeOptions::DEFAULT.ipv6_prefix_len,
+          value_parser = clap::value_parser!(u8).range(0..=128))]
+    pub(crate) ipv6_prefix: u8,
     /// Seconds open connections get to finish after SIGTERM or SIGINT (WebSockets are sent
     /// a 1001 close at once); then they are closed.
     #[arg(long, value_name = "SECS", default_value_t = Seconds(ServeOptions::DEFAULT.grace))]
@@ -231,6 +237,7 @@ pub(crate) fn configure(args: &Args) -> Result<Server, Failure> {
         .with_max_connections(args.max_connections)
         .with_max_pending(args.max_pending)
         .with_max_pending_per_address(args.max_pending_per_address)
+        .with_ipv6_prefix_len(args.ipv6_prefix)
         .with_grace(args.grace.0);
     Ok(Server {
         auth,

@@ -660,5 +660,9 @@ fn error_reason(e: httparse::Error) -> &'static str {
     }
 }
 
+mod first_request;
+
+pub use first_request::{FirstRequest, MAX_CHUNK_LINE_BYTES};
+
 #[cfg(test)]
 mod tests;

@@ -42,6 +42,7 @@ mod table;
 #[cfg(feature = "websocket")]
 mod websocket;
 
+use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
 pub use accept::AcceptError;
@@ -71,6 +72,11 @@ pub struct ServeOptions {
     /// Most pre-authentication connections from one address; further ones from it are
     /// closed at once. Default: no cap (clients behind one NAT share an address).
     pub max_pending_per_address: Option<usize>,
+    /// How [`Self::max_pending_per_address`] groups IPv6 clients: by their first this many
+    /// bits (default 64, the prefix one subscriber or host usually holds, as nginx users key
+    /// `limit_conn` by; 128 counts each address apart). An IPv4 address (or an IPv4-mapped
+    /// IPv6 one) is always its own group.
+    pub ipv6_prefix_len: u8,
     /// How long a pending connection must have made no progress before it may be shed for
     /// a new one. Default 250 ms: longer than a TLS handshake takes on a loaded server, short
     /// enough that a flood of idle connections filling [`Self::max_pending`] several times
@@ -88,6 +94,7 @@ impl ServeOptions {
         max_connections: 10_000,
         max_pending: 256,
         max_pending_per_address: None,
+        ipv6_prefix_len: 64,
         shed_after: Duration::from_millis(250),
         grace: Duration::from_secs(5),
     };
@@ -111,6 +118,29 @@ impl ServeOptions {
             other => other,
         };
         self
+    }
+
+    /// With another [`Self::ipv6_prefix_len`] (at most 128).
+    pub const fn with_ipv6_prefix_len(mut self, bits: u8) -> Self {
+        self.ipv6_prefix_len = if bits > 128 { 128 } else { bits };
+        self
+    }
+
+    /// The group `address` counts in for [`Self::max_pending_per_address`]: an IPv6
+    /// address's first [`Self::ipv6_prefix_len`] bits (the rest zero), an IPv4 address
+    /// itself.
+    pub fn address_group(&self, address: IpAddr) -> IpAddr {
+        match address {
+            IpAddr::V4(_) => address,
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => {
+                    let bits = u32::from(self.ipv6_prefix_len.min(128));
+                    let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+                    IpAddr::V6(Ipv6Addr::from(u128::from(v6) & mask))
+                }
+            },
+        }
     }
 
     /// With another [`Self::shed_after`].

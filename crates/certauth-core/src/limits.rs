@@ -25,8 +25,9 @@ pub struct Limits {
     /// is closed without a response.
     pub head_read_timeout: Duration,
     /// How long an HTTP connection that served a request may sit idle before the next one
-    /// (keep-alive and HTTP/2, in certauth-hyper's serve; the raw gates serve one request
-    /// per connection). Default 60 s; then it is shut down gracefully.
+    /// (keep-alive and HTTP/2, in certauth-hyper's serve; a raw gate's stream ends with the
+    /// one request it decided, [`FirstRequest`](crate::http::FirstRequest)). Default 60 s;
+    /// then it is shut down gracefully.
     pub idle_timeout: Duration,
     /// After writing a rejection, how long an adapter keeps reading (and discarding) what
     /// the client is still sending before it closes, so that closing with unread data does

@@ -18,6 +18,7 @@
 
 pub mod der;
 pub mod encode;
+pub mod first_request;
 pub mod handshake;
 pub mod hostile;
 pub mod keytypes;

@@ -57,6 +57,7 @@ use std::time::{Duration, Instant};
 use async_tungstenite::WebSocketStream;
 use async_tungstenite::tokio::TokioAdapter;
 use async_tungstenite::tungstenite::protocol::Role;
+use certauth_core::http::FirstRequest;
 use certauth_core::keys::KeySupport;
 use certauth_core::lifecycle::{
     Accept, Admission, Drain, DrainingWebSocket, Phase, Shed, Slot, Table,
@@ -71,6 +72,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::task::AbortHandle;
 use tracing::{Instrument as _, debug, info, warn};
+
+mod one_request;
+pub use one_request::OneRequest;
 
 // What users touch and nothing more: the core, rustls (its provider and ServerConfig), the
 // WebSocket types the handlers see, and futures-util for `StreamExt`/`SinkExt` on them.
@@ -88,15 +92,17 @@ pub type TlsStream = tokio_rustls::server::TlsStream<TcpStream>;
 pub type WebSocket<S = TlsStream> = DrainingWebSocket<WebSocketStream<TokioAdapter<S>>>;
 
 /// A connection that passed the gate: the stream, the request head, the bytes read after
-/// the head, and the authenticated client.
+/// the head, and the authenticated client. The decision was about this one request: `io`
+/// ends (EOF) where its body ends, so nothing after it on the connection reaches you
+/// undecided (a client's or a proxy's next request); answer it and close.
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct Accepted<S> {
-    /// The stream, positioned after `leftover`.
-    pub io: S,
+    /// The rest of the request's body, after `leftover`, then EOF; writes go to the client.
+    pub io: OneRequest<S>,
     /// The request head.
     pub head: RequestHead,
-    /// Bytes the client sent after the head (a body's start, or a first WebSocket frame).
+    /// The start of the request's body, read with the head.
     pub leftover: Vec<u8>,
     /// Who the client is.
     pub client: Authenticated,
@@ -108,6 +114,16 @@ impl<S> Accepted<S> {
     /// The server's shutdown signal (one that never fires outside a serve helper).
     pub fn drain(&self) -> &Drain {
         &self.drain
+    }
+
+    /// The request as the client sent it (head, then body, then EOF) on the connection, for
+    /// an HTTP server of your own: with hyper, `http1::Builder::new().half_close(true)
+    /// .serve_connection(TokioIo::new(accepted.into_stream()), service)` answers this one
+    /// request and closes.
+    pub fn into_stream(self) -> OneRequest<S> {
+        let mut io = self.io;
+        io.prepend([self.head.raw(), &self.leftover].concat());
+        io
     }
 }
 
@@ -298,19 +314,26 @@ async fn decide_on<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
     };
-    let (head, consumed) = match within(head_timeout, read).await {
+    let head = match within(head_timeout, read).await {
         None => return Err(AcceptError::HeadTimeout),
-        Some(Err(AcceptError::Head(e))) => {
+        Some(r) => r.and_then(|(head, consumed)| {
+            let request = FirstRequest::new(&head).map_err(AcceptError::Head)?;
+            Ok((head, consumed, request))
+        }),
+    };
+    let (head, consumed, mut request) = match head {
+        Err(AcceptError::Head(e)) => {
             reject(&mut io, &e.response(), auth.limits()).await;
             return Err(e.into());
         }
-        Some(r) => r?,
+        r => r?,
     };
     match auth.decide(&peer, &head, UnixTime::now()).await {
         Decision::Allow(client) => {
             buf.drain(..consumed);
+            let held = buf.split_off(request.take(&buf));
             Ok(Accepted {
-                io,
+                io: OneRequest::new(io, Vec::new(), held, request),
                 head,
                 leftover: buf,
                 client,
@@ -340,13 +363,17 @@ async fn upgrade_at<S: AsyncRead + AsyncWrite + Unpin>(
     paths: &WebSocketPaths,
 ) -> Result<(WebSocket<S>, Authenticated), AcceptError> {
     let Accepted {
-        mut io,
+        io,
         head,
-        leftover,
+        mut leftover,
         client,
         limits,
         drain,
     } = accepted;
+    // The core validates the upgrade below and the 101 is written here: the connection is
+    // the WebSocket's from then on, past the request's end.
+    let (mut io, held) = io.into_parts();
+    leftover.extend(held);
     match paths
         .check(&head)
         .and_then(|()| certauth_core::accept_websocket(&head))

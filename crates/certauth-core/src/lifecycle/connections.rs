@@ -153,9 +153,10 @@ impl fmt::Display for Notice {
 pub enum Refusal {
     /// The server is shutting down.
     Draining,
-    /// Its address already has [`ServeOptions::max_pending_per_address`] pending connections.
+    /// Its address (or its IPv6 prefix, [`ServeOptions::ipv6_prefix_len`]) already has
+    /// [`ServeOptions::max_pending_per_address`] pending connections.
     PerAddress {
-        /// The address.
+        /// The address, or the IPv6 prefix's network address.
         address: IpAddr,
         /// The cap.
         limit: usize,
@@ -384,7 +385,8 @@ impl<H> Connections<H> {
             return self.refuse(Refusal::Draining, now);
         }
         self.accept_failures = 0;
-        if let (Some(limit), Some(address)) = (self.options.max_pending_per_address, remote)
+        let group = remote.map(|a| self.options.address_group(a));
+        if let (Some(limit), Some(address)) = (self.options.max_pending_per_address, group)
             && phase.pending()
             && self.per_address.get(&address).copied().unwrap_or(0) >= limit
         {
@@ -658,6 +660,7 @@ impl<H> Connections<H> {
 
     fn add_pending(&mut self, id: ConnId, remote: Option<IpAddr>) {
         self.pending.push(id);
+        let remote = remote.map(|a| self.options.address_group(a));
         if let (Some(_), Some(a)) = (self.options.max_pending_per_address, remote) {
             *self.per_address.entry(a).or_insert(0) += 1;
         }
@@ -667,7 +670,7 @@ impl<H> Connections<H> {
         if let Some(i) = self.pending.iter().position(|p| *p == id) {
             self.pending.swap_remove(i);
         }
-        if let Some(a) = remote
+        if let Some(a) = remote.map(|a| self.options.address_group(a))
             && let Some(n) = self.per_address.get_mut(&a)
         {
             *n = n.saturating_sub(1);

@@ -138,6 +138,52 @@ fn authenticated_connections_are_never_shed_and_the_total_cap_waits_for_them() {
     assert_eq!(c.poll_accept(t + ms(9001)), Accept::Now);
 }
 
+/// Issue 25: an IPv6 client holds a /64 (or more); counting each address apart let one
+/// subscriber take every pending slot by rotating its low bits.
+#[test]
+fn the_per_address_cap_groups_ipv6_by_prefix() {
+    let t = t0();
+    let mut c = table(ServeOptions::DEFAULT.with_max_pending_per_address(Some(2)));
+    let (a, _) = admitted(c.admit(ip("2001:db8:1:2::1"), Phase::Handshake, t));
+    admitted(c.admit(ip("2001:db8:1:2:ffff::9"), Phase::Handshake, t));
+    let r = refused(c.admit(ip("2001:db8:1:2:abcd::"), Phase::Handshake, t));
+    assert_eq!(
+        r,
+        Refusal::PerAddress {
+            address: "2001:db8:1:2::".parse().unwrap(),
+            limit: 2
+        }
+    );
+    // Another /64, and IPv4 (mapped or not), count apart.
+    admitted(c.admit(ip("2001:db8:1:3::1"), Phase::Handshake, t));
+    admitted(c.admit(ip("::ffff:192.0.2.1"), Phase::Handshake, t));
+    admitted(c.admit(ip("192.0.2.1"), Phase::Handshake, t));
+    assert!(matches!(
+        c.admit(ip("192.0.2.1"), Phase::Handshake, t),
+        Admission::Refused { .. }
+    ));
+    // Progress frees the prefix's slot.
+    c.advance(a, Phase::Open, t);
+    admitted(c.admit(ip("2001:db8:1:2::7"), Phase::Handshake, t));
+
+    // Each address apart at /128; the whole Internet one group at /0.
+    let o = ServeOptions::DEFAULT.with_ipv6_prefix_len(200);
+    assert_eq!(o.ipv6_prefix_len, 128);
+    let v6: IpAddr = "2001:db8::1".parse().unwrap();
+    assert_eq!(o.address_group(v6), v6);
+    let o = ServeOptions::DEFAULT.with_ipv6_prefix_len(0);
+    assert_eq!(o.address_group(v6), "::".parse::<IpAddr>().unwrap());
+    let o = ServeOptions::DEFAULT.with_ipv6_prefix_len(48);
+    assert_eq!(
+        o.address_group("2001:db8:aaaa:bbbb::1".parse().unwrap()),
+        "2001:db8:aaaa::".parse::<IpAddr>().unwrap()
+    );
+    assert_eq!(
+        o.address_group("::ffff:10.1.2.3".parse().unwrap()),
+        "10.1.2.3".parse::<IpAddr>().unwrap()
+    );
+}
+
 #[test]
 fn the_per_address_cap_refuses_only_that_address_and_frees_on_progress() {
     let t = t0();
