@@ -577,7 +577,7 @@ fn head_limits_idle_timeout_and_graceful_shutdown() {
     });
     let addr = server.addr;
     let too_large = "HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; \
-charset=utf-8\r\nconnection: close\r\ncontent-length: 31\r\n\r\nRequest Header Fields Too Large";
+charset=utf-8\r\nx-content-type-options: nosniff\r\nconnection: close\r\ncontent-length: 31\r\n\r\nRequest Header Fields Too Large";
     let line = |n: usize| {
         format!(
             "GET /public HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\n\r\n",
