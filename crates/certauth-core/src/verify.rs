@@ -465,9 +465,10 @@ impl ChainVerifier {
     }
 
     /// As [`Self::verify`], for a caller that has already parsed the leaf (`chain[0]`). A
-    /// `leaf` that is not `chain[0]` is not trusted to stand for it: the chain is then
-    /// verified from its own bytes (the result is cached under the chain's bytes, so it
-    /// must be the chain's).
+    /// `leaf` that is not `chain[0]`, or was parsed with other [`CertLimits`] than this
+    /// verifier's, is not trusted to stand for it: the chain is then verified from its own
+    /// bytes (the result is cached under the chain's bytes, so it must be the chain's, and
+    /// hold under this verifier's limits).
     pub fn verify_parsed(
         &self,
         leaf: ClientCertificate,
@@ -477,7 +478,9 @@ impl ChainVerifier {
         let Some(first) = chain.first() else {
             return Err(VerifyError::NoCertificate);
         };
-        if leaf.der() != first.as_ref() {
+        // Parsed under other limits than this verifier's, the leaf is parsed again here: the
+        // result is cached for `verify` too, which must not accept what its limits refuse.
+        if leaf.der() != first.as_ref() || leaf.limits() != self.cert_limits {
             return self.verify(chain, now);
         }
         let key = self.check_len(chain)?;
