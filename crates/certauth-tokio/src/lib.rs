@@ -438,7 +438,9 @@ async fn run_admitted<S, Fut>(
         Err(AcceptError::Denied(d)) => warn!(
             code = d.code(),
             status = d.status().code(),
-            subject = d.certificate().map(|c| c.subject().to_rfc4514()),
+            subject = d
+                .certificate()
+                .map(|c| certauth_core::escape::escape(&c.subject().to_rfc4514()).into_owned()),
             "client rejected: {d}"
         ),
         Err(e) => debug!(error = %e, "connection closed before authentication"),
