@@ -348,6 +348,14 @@ impl Denial {
         self.certificate.as_ref()
     }
 
+    /// The certificate's subject (RFC 4514) for a log line, control and bidi characters
+    /// escaped as in the denial's text (the certificate's holder chose them).
+    pub fn subject(&self) -> Option<String> {
+        self.certificate
+            .as_ref()
+            .map(|c| crate::escape::escape(&c.subject().to_rfc4514()).into_owned())
+    }
+
     /// The response to write before closing.
     pub fn response(&self) -> &ResponseHead {
         &self.response
