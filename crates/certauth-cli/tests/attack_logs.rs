@@ -198,3 +198,80 @@ fn certificate_names_never_reach_a_log_line_raw() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// `certauth verify` and `certauth inspect` print what a certificate holds to a terminal:
+/// an ESC in a URI SAN (IA5String allows it) must not reach it raw (a terminal escape
+/// sequence could rewrite the screen or the window title), nor a bidi override in a name.
+#[test]
+fn verify_and_inspect_never_print_a_certificates_escape_sequences() {
+    use certauth_testkit::rcgen::{
+        BasicConstraints, CertificateParams, CustomExtension, DnType, IsCa, Issuer, SanType,
+    };
+    use certauth_testkit::{KeyKind, der, key, pem};
+    let dir = Dir::new("term");
+    let ca_key = key(KeyKind::P256);
+    let mut ca = CertificateParams::new(vec![]).unwrap();
+    ca.distinguished_name.push(DnType::CommonName, "URI CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    // Permitted: URI example.org, directoryName O=Example.
+    let o_example = der::seq(&[der::tlv(
+        0x31,
+        &der::seq(&[
+            der::tlv(0x06, &[0x55, 0x04, 0x0A]),
+            der::tlv(0x0C, b"Example"),
+        ]),
+    )]);
+    let subtrees = [
+        der::seq(&[der::tlv(0x86, b"example.org")]),
+        der::seq(&[der::tlv(0xA4, &o_example)]),
+    ]
+    .concat();
+    let mut ext =
+        CustomExtension::from_oid_content(&[2, 5, 29, 30], der::seq(&[der::tlv(0xA0, &subtrees)]));
+    ext.set_criticality(true);
+    ca.custom_extensions.push(ext);
+    let ca_pem = pem("CERTIFICATE", ca.self_signed(&ca_key).unwrap().der());
+    let issuer = Issuer::from_params(&ca, &ca_key);
+    let mut failures = Vec::new();
+    let hostile = ['\u{1b}', '\u{7}', '\u{202e}', '\u{85}'];
+    for (name, uri, cn) in [
+        (
+            "uri",
+            "spiffe://x\u{1b}]0;owned\u{7}\u{1b}[2J/",
+            "plain".to_owned(),
+        ),
+        (
+            "dn",
+            "spiffe://example.org/ok",
+            "evil\u{202e}nimda\u{85}".to_owned(),
+        ),
+    ] {
+        let mut leaf = Leaf::client(&cn).around_wall_clock();
+        leaf.sans = vec![SanType::URI(uri.try_into().unwrap())];
+        let k = key(KeyKind::P256);
+        let leaf_pem = pem(
+            "CERTIFICATE",
+            leaf.params().signed_by(&k, &issuer).unwrap().der(),
+        );
+        let ca_file = dir.file("uri-ca.pem", &ca_pem);
+        let leaf_file = dir.file(&format!("{name}.pem"), &leaf_pem);
+        for args in [
+            vec!["verify", "--ca", &ca_file, &leaf_file],
+            vec!["inspect", &leaf_file],
+        ] {
+            let out = Command::new(env!("CARGO_BIN_EXE_certauth"))
+                .args(&args)
+                .output()
+                .unwrap();
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            if text.contains(hostile) {
+                failures.push(format!("{name} `certauth {}`: {text:?}", args[0]));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -1156,8 +1156,12 @@ impl VerifyError {
     }
 }
 
+/// Names and SANs a certificate holds are quoted with their control and bidi characters
+/// escaped (`\u{..}`): `certauth verify` prints this to a terminal, adapters log it.
 impl fmt::Display for VerifyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use fmt::Write as _;
+        let f = &mut crate::escape::Escaping(f);
         match self {
             Self::NoCertificate => f.write_str("no client certificate presented"),
             Self::ChainTooLong { len, max } => {
