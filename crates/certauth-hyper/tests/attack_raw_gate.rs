@@ -565,18 +565,19 @@ fn head_path_agrees_with_http_uri_on_generated_targets() {
     let mut compared = 0u32;
     // A fixed xorshift, so the run is reproducible.
     let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut next = || {
+    // A number below `n`.
+    let mut below = |n: usize| {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
-        state
+        usize::try_from(state % u64::try_from(n).unwrap()).unwrap()
     };
     let mut all: Vec<String> = targets();
     for _ in 0..60_000 {
-        let n = 1 + (next() % 7) as usize;
+        let n = 1 + below(7);
         let mut s = String::new();
         for _ in 0..n {
-            s.push_str(alphabet[(next() % alphabet.len() as u64) as usize]);
+            s.push_str(alphabet[below(alphabet.len())]);
         }
         all.push(s);
     }
