@@ -1007,7 +1007,9 @@ impl Config {
             let reason = DenyReason::NoCertificate {
                 detail: format!("header {} absent", cfg.header()),
             };
-            return if cfg.falls_back_to_tls_peer() && !trusted {
+            // Direct means known to be: a peer whose address is unknown may be the proxy.
+            let direct = !trusted && !peer.unix_socket && peer.remote_addr.is_some();
+            return if cfg.falls_back_to_tls_peer() && direct {
                 self.tls_peer_identity(peer, now)
             } else {
                 Err((reason, None))

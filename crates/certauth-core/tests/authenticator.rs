@@ -1203,6 +1203,19 @@ fn attack_the_fallback_from_every_side() {
             );
         }
     }
+    // A TLS peer whose address is unknown (an adapter that could not read it) may be the
+    // proxy: its own certificate must not stand in either.
+    for (name, headers) in &cases {
+        let peer = PeerInfo::new(&proxy_tls, None);
+        let d = ready(auth.decide(&peer, &with_headers(headers), now()));
+        assert_ne!(code(&d), "ALLOW", "unknown address, {name}");
+    }
+    let peer = PeerInfo::new(&proxy_tls, None);
+    assert_eq!(
+        code(&ready(auth.decide(&peer, &with_headers(&[]), now()))),
+        "401 NO_CERTIFICATE",
+        "unknown address, no header"
+    );
     // A trusted Unix socket: never a fallback either (and it has no TLS peer anyway).
     let socket = Authenticator::builder()
         .verifier(verifier(&p.root))
