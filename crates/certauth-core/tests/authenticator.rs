@@ -1120,6 +1120,10 @@ fn a_denial_never_carries_a_clients_control_characters() {
     assert!(!denial.reason().to_string().contains('\n'));
     let body = denial.response().body();
     assert!(!body.contains(['\r', '\n', '\u{202e}']), "{body:?}");
+    // The subject adapters log beside the text (attack review): escaped too.
+    let subject = denial.subject().unwrap();
+    assert!(!subject.contains(['\r', '\n', '\u{202e}']), "{subject:?}");
+    assert!(subject.contains("\\u{202e}"), "{subject}");
 }
 
 /// Attack review of finding 6: every way a request can arrive from a trusted proxy without
@@ -1215,6 +1219,14 @@ fn attack_the_fallback_from_every_side() {
         code(&ready(auth.decide(&peer, &with_headers(&[]), now()))),
         "401 NO_CERTIFICATE",
         "unknown address, no header"
+    );
+    // A Unix peer is never a direct client, whatever address an adapter gives it.
+    let mut unix = PeerInfo::new(&proxy_tls, Some("203.0.113.9".parse().unwrap()));
+    unix.unix_socket = true;
+    assert_eq!(
+        code(&ready(auth.decide(&unix, &with_headers(&[]), now()))),
+        "401 NO_CERTIFICATE",
+        "unix socket with an address, no header"
     );
     // A trusted Unix socket: never a fallback either (and it has no TLS peer anyway).
     let socket = Authenticator::builder()

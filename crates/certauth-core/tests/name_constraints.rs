@@ -605,3 +605,18 @@ fn excluded_subtrees_hold_against_every_spelling_a_policy_matches() {
     );
     assert!(v.verify(&[fine], certauth_testkit::wall_clock()).is_ok());
 }
+
+/// Attack review of finding 10: a violation quotes the name it judged; a terminal escape in
+/// a URI SAN (IA5String allows ESC) is escaped in the error's text (`certauth verify`
+/// prints it, adapters log it).
+#[test]
+fn a_violation_quotes_a_uri_with_its_control_characters_escaped() {
+    let root = constrained_root("SPIFFE CA", &[der::tlv(0x86, b"example.org")]);
+    let (leaf, _) = client(&root, vec![uri("spiffe://x\u{1b}]0;owned\u{7}/")]);
+    let err = verifier(&root.2)
+        .verify(&[leaf], certauth_testkit::wall_clock())
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(!text.contains(['\u{1b}', '\u{7}']), "{text:?}");
+    assert!(text.contains("spiffe://x\\u{1b}]0;owned\\u{7}/"), "{text}");
+}
