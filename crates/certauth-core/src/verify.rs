@@ -497,10 +497,13 @@ impl ChainVerifier {
         chain: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<VerifiedChain, VerifyError> {
-        let remembered = memo
-            .slot
-            .get()
-            .filter(|(id, _, w)| *id == self.id && w.holds_at(seconds(now)));
+        // The memo speaks for the leaf it was filled with, and no other: a memo handed
+        // another chain (shared by mistake) verifies that chain afresh.
+        let remembered = memo.slot.get().filter(|(id, v, w)| {
+            *id == self.id
+                && w.holds_at(seconds(now))
+                && chain.first().is_some_and(|l| l.as_ref() == v.leaf().der())
+        });
         if let Some((_, chain, _)) = remembered {
             self.cache.hit();
             return Ok(chain.reuse());

@@ -1261,3 +1261,28 @@ fn attack_the_fallback_from_every_side() {
         }
     }
 }
+
+/// Attack review of finding 11's class: a connection's memo speaks for the chain it was
+/// filled with. Handed another chain (a memo shared by mistake, an adapter that reuses one),
+/// it must not pass that chain as the first client.
+#[test]
+fn a_memo_never_stands_for_another_chain() {
+    let p = pki();
+    let auth = Authenticator::builder()
+        .verifier(verifier(&p.root))
+        .build()
+        .unwrap();
+    let h = head(WS);
+    let memo = certauth_core::verify::PeerMemo::new();
+    let trusted = [p.trusted.der.clone()];
+    let peer = PeerInfo::new(&trusted, None).with_memo(&memo);
+    assert_eq!(code(&ready(auth.decide(&peer, &h, now()))), "ALLOW");
+    let stranger = [p.other.der.clone()];
+    let peer = PeerInfo::new(&stranger, None).with_memo(&memo);
+    let d = ready(auth.decide(&peer, &h, now()));
+    assert_eq!(
+        code(&d),
+        "401 UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+        "the memo of another chain passed a stranger"
+    );
+}
