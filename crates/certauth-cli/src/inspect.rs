@@ -64,7 +64,11 @@ fn eku_name(oid: &str) -> &str {
 /// The human-readable view.
 pub(crate) fn describe(cert: &ClientCertificate, now: Time) -> String {
     let mut out = String::new();
-    let mut line = |k: &str, v: String| out.push_str(&format!("{k:<14} {v}\n"));
+    // Values come from the certificate: control and bidi characters escaped, so none
+    // reaches the terminal (an ESC in a URI SAN would start an escape sequence).
+    let mut line = |k: &str, v: String| {
+        out.push_str(&format!("{k:<14} {}\n", certauth_core::escape::escape(&v)));
+    };
     line("Subject:", cert.subject().to_rfc4514());
     line("Issuer:", cert.issuer().to_rfc4514());
     if cert.has_subject_alt_names() {

@@ -348,6 +348,14 @@ impl Denial {
         self.certificate.as_ref()
     }
 
+    /// The certificate's subject (RFC 4514) for a log line, control and bidi characters
+    /// escaped as in the denial's text (the certificate's holder chose them).
+    pub fn subject(&self) -> Option<String> {
+        self.certificate
+            .as_ref()
+            .map(|c| crate::escape::escape(&c.subject().to_rfc4514()).into_owned())
+    }
+
     /// The response to write before closing.
     pub fn response(&self) -> &ResponseHead {
         &self.response
@@ -999,7 +1007,9 @@ impl Config {
             let reason = DenyReason::NoCertificate {
                 detail: format!("header {} absent", cfg.header()),
             };
-            return if cfg.falls_back_to_tls_peer() && !trusted {
+            // Direct means known to be: a peer whose address is unknown may be the proxy.
+            let direct = !trusted && !peer.unix_socket && peer.remote_addr.is_some();
+            return if cfg.falls_back_to_tls_peer() && direct {
                 self.tls_peer_identity(peer, now)
             } else {
                 Err((reason, None))

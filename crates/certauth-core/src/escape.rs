@@ -9,7 +9,7 @@ use std::fmt::{self, Write as _};
 
 /// Whether `c` is escaped: control characters (C0, DEL, C1), the Unicode line and paragraph
 /// separators, and the bidirectional formatting characters.
-pub(crate) fn needs_escape(c: char) -> bool {
+pub fn needs_escape(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
@@ -20,7 +20,7 @@ pub(crate) fn needs_escape(c: char) -> bool {
 }
 
 /// `s` with [`needs_escape`] characters written as `\u{..}`; borrowed when there are none.
-pub(crate) fn escape(s: &str) -> Cow<'_, str> {
+pub fn escape(s: &str) -> Cow<'_, str> {
     if !s.chars().any(needs_escape) {
         return Cow::Borrowed(s);
     }

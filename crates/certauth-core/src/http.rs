@@ -580,14 +580,16 @@ fn origin_form(target: &str) -> Option<Box<str>> {
     })
 }
 
-/// What follows `scheme://` (RFC 3986 §3.1: a letter, then letters, digits, `+`, `-`, `.`).
+/// What follows `scheme://`, with a scheme as hyper's `http::Uri` reads one: any run of
+/// letters, digits, `+`, `-`, `.` and `~`, empty or starting with a digit included (looser
+/// than RFC 3986 §3.1, which wants a letter first): hyper routes `1ab://a/admin` and
+/// `://a/admin` as `/admin`, so a path policy must see `/admin` too.
 fn after_scheme(target: &str) -> Option<&str> {
     let (scheme, rest) = target.split_once("://")?;
-    let mut chars = scheme.chars();
-    let first = chars.next()?;
-    (first.is_ascii_alphabetic()
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
-    .then_some(rest)
+    scheme
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.' | '~'))
+        .then_some(rest)
 }
 
 /// Checks the request line's method in `buf[scan.next..limit]`: optional empty lines, then

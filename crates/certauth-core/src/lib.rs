@@ -196,7 +196,7 @@
 mod asn1;
 mod authenticator;
 pub mod cert;
-mod escape;
+pub mod escape;
 pub mod http;
 pub mod keys;
 #[cfg(feature = "serde")]

@@ -513,8 +513,8 @@ impl ProxyHeaderConfig {
     }
 
     /// Use the TLS peer's certificate for a client that is not a trusted proxy and sends no
-    /// certificate header: a client reaching certauth directly, past the proxy (default:
-    /// no). A trusted proxy's request never falls back (without the header its client has no
+    /// certificate header: a client reaching certauth directly, past the proxy, from a known
+    /// address (default: no; a peer whose address is unknown may be the proxy). A trusted proxy's request never falls back (without the header its client has no
     /// certificate; the proxy's own identity does not stand in for it), and neither does a
     /// malformed header or a failed verify header. Needs the authenticator to have trust
     /// anchors.

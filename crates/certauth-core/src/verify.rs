@@ -465,9 +465,10 @@ impl ChainVerifier {
     }
 
     /// As [`Self::verify`], for a caller that has already parsed the leaf (`chain[0]`). A
-    /// `leaf` that is not `chain[0]` is not trusted to stand for it: the chain is then
-    /// verified from its own bytes (the result is cached under the chain's bytes, so it
-    /// must be the chain's).
+    /// `leaf` that is not `chain[0]`, or was parsed with other [`CertLimits`] than this
+    /// verifier's, is not trusted to stand for it: the chain is then verified from its own
+    /// bytes (the result is cached under the chain's bytes, so it must be the chain's, and
+    /// hold under this verifier's limits).
     pub fn verify_parsed(
         &self,
         leaf: ClientCertificate,
@@ -477,7 +478,9 @@ impl ChainVerifier {
         let Some(first) = chain.first() else {
             return Err(VerifyError::NoCertificate);
         };
-        if leaf.der() != first.as_ref() {
+        // Parsed under other limits than this verifier's, the leaf is parsed again here: the
+        // result is cached for `verify` too, which must not accept what its limits refuse.
+        if leaf.der() != first.as_ref() || leaf.limits() != self.cert_limits {
             return self.verify(chain, now);
         }
         let key = self.check_len(chain)?;
@@ -494,10 +497,13 @@ impl ChainVerifier {
         chain: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<VerifiedChain, VerifyError> {
-        let remembered = memo
-            .slot
-            .get()
-            .filter(|(id, _, w)| *id == self.id && w.holds_at(seconds(now)));
+        // The memo speaks for the leaf it was filled with, and no other: a memo handed
+        // another chain (shared by mistake) verifies that chain afresh.
+        let remembered = memo.slot.get().filter(|(id, v, w)| {
+            *id == self.id
+                && w.holds_at(seconds(now))
+                && chain.first().is_some_and(|l| l.as_ref() == v.leaf().der())
+        });
         if let Some((_, chain, _)) = remembered {
             self.cache.hit();
             return Ok(chain.reuse());
@@ -1153,8 +1159,12 @@ impl VerifyError {
     }
 }
 
+/// Names and SANs a certificate holds are quoted with their control and bidi characters
+/// escaped (`\u{..}`): `certauth verify` prints this to a terminal, adapters log it.
 impl fmt::Display for VerifyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use fmt::Write as _;
+        let f = &mut crate::escape::Escaping(f);
         match self {
             Self::NoCertificate => f.write_str("no client certificate presented"),
             Self::ChainTooLong { len, max } => {

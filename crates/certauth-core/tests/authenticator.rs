@@ -1120,4 +1120,169 @@ fn a_denial_never_carries_a_clients_control_characters() {
     assert!(!denial.reason().to_string().contains('\n'));
     let body = denial.response().body();
     assert!(!body.contains(['\r', '\n', '\u{202e}']), "{body:?}");
+    // The subject adapters log beside the text (attack review): escaped too.
+    let subject = denial.subject().unwrap();
+    assert!(!subject.contains(['\r', '\n', '\u{202e}']), "{subject:?}");
+    assert!(subject.contains("\\u{202e}"), "{subject}");
+}
+
+/// Attack review of finding 6: every way a request can arrive from a trusted proxy without
+/// a usable certificate header, with the fallback on, must be refused; the fallback serves
+/// only a direct client that sends no certificate header.
+#[test]
+fn attack_the_fallback_from_every_side() {
+    let p = pki();
+    let auth = nginx_auth(&p.root, |c| {
+        c.with_fallback_to_tls_peer(true)
+            .with_chain_header("X-SSL-Client-Chain")
+            .unwrap()
+    });
+    let proxy_tls = [p.trusted.der.clone()];
+    let cert = encode::nginx_escaped(&p.trusted.pem());
+    let cases: Vec<(&str, Vec<(&str, &str)>)> = vec![
+        (
+            "empty certificate header",
+            vec![
+                ("X-SSL-Client-Cert", ""),
+                ("X-SSL-Client-Verify", "SUCCESS"),
+            ],
+        ),
+        (
+            "whitespace header",
+            vec![
+                ("X-SSL-Client-Cert", "   "),
+                ("X-SSL-Client-Verify", "SUCCESS"),
+            ],
+        ),
+        (
+            "chain header only",
+            vec![
+                ("X-SSL-Client-Chain", &cert),
+                ("X-SSL-Client-Verify", "SUCCESS"),
+            ],
+        ),
+        (
+            "verify header only",
+            vec![("X-SSL-Client-Verify", "SUCCESS")],
+        ),
+        (
+            "repeated certificate header",
+            vec![
+                ("X-SSL-Client-Cert", &cert),
+                ("X-SSL-Client-Cert", &cert),
+                ("X-SSL-Client-Verify", "SUCCESS"),
+            ],
+        ),
+        (
+            "repeated verify header",
+            vec![
+                ("X-SSL-Client-Cert", &cert),
+                ("X-SSL-Client-Verify", "SUCCESS"),
+                ("x-ssl-client-verify", "SUCCESS"),
+            ],
+        ),
+        (
+            "verify header lower case value",
+            vec![
+                ("X-SSL-Client-Cert", &cert),
+                ("X-SSL-Client-Verify", "success"),
+            ],
+        ),
+        ("no verify header", vec![("X-SSL-Client-Cert", &cert)]),
+        (
+            "name case",
+            vec![
+                ("x-ssl-client-cert", "junk"),
+                ("X-SSL-CLIENT-VERIFY", "SUCCESS"),
+            ],
+        ),
+    ];
+    for remote in ["127.0.0.1", "::ffff:127.0.0.1", "10.1.2.3"] {
+        for (name, headers) in &cases {
+            let d = decide(&auth, &proxy_tls, remote, &with_headers(headers));
+            assert_ne!(
+                code(&d),
+                "ALLOW",
+                "{remote} {name}: the proxy's own identity passed"
+            );
+        }
+    }
+    // A TLS peer whose address is unknown (an adapter that could not read it) may be the
+    // proxy: its own certificate must not stand in either.
+    for (name, headers) in &cases {
+        let peer = PeerInfo::new(&proxy_tls, None);
+        let d = ready(auth.decide(&peer, &with_headers(headers), now()));
+        assert_ne!(code(&d), "ALLOW", "unknown address, {name}");
+    }
+    let peer = PeerInfo::new(&proxy_tls, None);
+    assert_eq!(
+        code(&ready(auth.decide(&peer, &with_headers(&[]), now()))),
+        "401 NO_CERTIFICATE",
+        "unknown address, no header"
+    );
+    // A Unix peer is never a direct client, whatever address an adapter gives it.
+    let mut unix = PeerInfo::new(&proxy_tls, Some("203.0.113.9".parse().unwrap()));
+    unix.unix_socket = true;
+    assert_eq!(
+        code(&ready(auth.decide(&unix, &with_headers(&[]), now()))),
+        "401 NO_CERTIFICATE",
+        "unix socket with an address, no header"
+    );
+    // A trusted Unix socket: never a fallback either (and it has no TLS peer anyway).
+    let socket = Authenticator::builder()
+        .verifier(verifier(&p.root))
+        .proxy_header(
+            ProxyHeaderConfig::preset(Preset::Nginx)
+                .trust_unix_socket()
+                .with_fallback_to_tls_peer(true),
+        )
+        .build()
+        .unwrap();
+    for (name, headers) in &cases {
+        let d = ready(socket.decide(&PeerInfo::unix_socket(), &with_headers(headers), now()));
+        let ok = matches!(&d, Decision::Allow(who) if who.origin() == Origin::ProxyHeader);
+        assert!(
+            !matches!(&d, Decision::Allow(who) if who.origin() == Origin::TlsPeer),
+            "unix {name}: fell back"
+        );
+        let _ = ok;
+    }
+    // An untrusted client sending headers is refused, not fallen back (and not believed).
+    for (name, headers) in &cases {
+        let d = decide(&auth, &proxy_tls, "203.0.113.9", &with_headers(headers));
+        if let Decision::Allow(who) = &d {
+            assert_eq!(who.origin(), Origin::TlsPeer, "{name}");
+            assert!(
+                !headers
+                    .iter()
+                    .any(|(n, _)| n.eq_ignore_ascii_case("x-ssl-client-cert")),
+                "untrusted {name}: passed with a certificate header"
+            );
+        }
+    }
+}
+
+/// Attack review of finding 11's class: a connection's memo speaks for the chain it was
+/// filled with. Handed another chain (a memo shared by mistake, an adapter that reuses one),
+/// it must not pass that chain as the first client.
+#[test]
+fn a_memo_never_stands_for_another_chain() {
+    let p = pki();
+    let auth = Authenticator::builder()
+        .verifier(verifier(&p.root))
+        .build()
+        .unwrap();
+    let h = head(WS);
+    let memo = certauth_core::verify::PeerMemo::new();
+    let trusted = [p.trusted.der.clone()];
+    let peer = PeerInfo::new(&trusted, None).with_memo(&memo);
+    assert_eq!(code(&ready(auth.decide(&peer, &h, now()))), "ALLOW");
+    let stranger = [p.other.der.clone()];
+    let peer = PeerInfo::new(&stranger, None).with_memo(&memo);
+    let d = ready(auth.decide(&peer, &h, now()));
+    assert_eq!(
+        code(&d),
+        "401 UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+        "the memo of another chain passed a stranger"
+    );
 }

@@ -494,3 +494,129 @@ fn a_violation_quoting_a_forged_uri_cannot_forge_a_log_line() {
     assert!(!logged.contains(['\r', '\n']), "{logged:?}");
     assert!(logged.contains("evil.example/\\u{d}\\u{a}INFO"), "{logged}");
 }
+
+/// Attack review of findings 1 and 9: an anchor's *excluded* mail, URI and directory
+/// subtrees against every spelling a policy would still match (case, subject emails beside
+/// SANs, several subject emails, userinfo and ports in URIs, spaces and case in names).
+#[test]
+fn excluded_subtrees_hold_against_every_spelling_a_policy_matches() {
+    let ca_key = key(KeyKind::P256);
+    let mut p = CertificateParams::new(vec![]).unwrap();
+    p.distinguished_name
+        .push(DnType::CommonName, "Excluding CA");
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let o_victim = der::seq(&[der::tlv(
+        0x31,
+        &der::seq(&[
+            der::tlv(0x06, &[0x55, 0x04, 0x0A]),
+            der::tlv(0x13, b"Victim"),
+        ]),
+    )]);
+    let excluded = [
+        der::seq(&[der::tlv(0x81, b"victim.com")]),
+        der::seq(&[der::tlv(0x86, b"victim.org")]),
+        der::seq(&[der::tlv(0xA4, &o_victim)]),
+    ]
+    .concat();
+    let mut ext =
+        CustomExtension::from_oid_content(&[2, 5, 29, 30], der::seq(&[der::tlv(0xA1, &excluded)]));
+    ext.set_criticality(true);
+    p.custom_extensions.push(ext);
+    let root_der = p.self_signed(&ca_key).unwrap().der().to_vec();
+    let issuer = Issuer::from_params(&p, &ca_key);
+    let email_oid = DnType::CustomDnType(vec![1, 2, 840, 113_549, 1, 9, 1]);
+    let issue = |sans: Vec<SanType>, dn: Vec<(DnType, &str)>| {
+        let mut leaf = Leaf::client("workload").around_wall_clock();
+        leaf.sans = sans;
+        leaf.extra_dn = dn.into_iter().map(|(t, v)| (t, v.to_owned())).collect();
+        let mut params = leaf.params();
+        // An O given comes first (the subtree is a prefix of the name, RDN by RDN).
+        if let Some(o) = params
+            .distinguished_name
+            .get(&DnType::OrganizationName)
+            .cloned()
+        {
+            let mut dn = rcgen::DistinguishedName::new();
+            dn.push(DnType::OrganizationName, o);
+            dn.push(DnType::CommonName, "workload");
+            params.distinguished_name = dn;
+        }
+        let k = key(KeyKind::P256);
+        params.signed_by(&k, &issuer).unwrap().der().clone()
+    };
+    let dns = || SanType::DnsName("host.example".try_into().unwrap());
+    let mail = |e: &str| SanType::Rfc822Name(e.try_into().unwrap());
+    let v = verifier(&root_der);
+    let cases: Vec<(&str, CertificateDer<'static>)> = vec![
+        (
+            "subject email in capitals beside a DNS SAN",
+            issue(vec![dns()], vec![(email_oid.clone(), "CEO@VICTIM.COM")]),
+        ),
+        (
+            "second subject email",
+            issue(
+                vec![dns()],
+                vec![
+                    (email_oid.clone(), "ok@example.com"),
+                    (email_oid.clone(), "ceo@Victim.com"),
+                ],
+            ),
+        ),
+        (
+            "SAN email mixed case",
+            issue(vec![mail("Ceo@Victim.Com")], vec![]),
+        ),
+        (
+            "SAN email beside an allowed one",
+            issue(vec![mail("ok@example.com"), mail("ceo@victim.com")], vec![]),
+        ),
+        (
+            "URI host in capitals",
+            issue(vec![uri("spiffe://VICTIM.org/x")], vec![]),
+        ),
+        (
+            "URI with userinfo",
+            issue(vec![uri("spiffe://a@victim.org/x")], vec![]),
+        ),
+        (
+            "URI with port",
+            issue(vec![uri("https://victim.org:8443/x")], vec![]),
+        ),
+        (
+            "organization in capitals, padded",
+            issue(vec![dns()], vec![(DnType::OrganizationName, "  VICTIM ")]),
+        ),
+    ];
+    let mut passed = Vec::new();
+    for (name, leaf) in cases {
+        if let Ok(c) = v.verify(&[leaf], certauth_testkit::wall_clock()) {
+            passed.push(format!("{name}: {}", c.leaf().subject().to_rfc4514()));
+        }
+    }
+    assert!(
+        passed.is_empty(),
+        "past the excluded subtrees:\n{}",
+        passed.join("\n")
+    );
+    // And a client outside every excluded subtree still passes.
+    let fine = issue(
+        vec![mail("ceo@example.com"), uri("spiffe://example.org/x")],
+        vec![],
+    );
+    assert!(v.verify(&[fine], certauth_testkit::wall_clock()).is_ok());
+}
+
+/// Attack review of finding 10: a violation quotes the name it judged; a terminal escape in
+/// a URI SAN (IA5String allows ESC) is escaped in the error's text (`certauth verify`
+/// prints it, adapters log it).
+#[test]
+fn a_violation_quotes_a_uri_with_its_control_characters_escaped() {
+    let root = constrained_root("SPIFFE CA", &[der::tlv(0x86, b"example.org")]);
+    let (leaf, _) = client(&root, vec![uri("spiffe://x\u{1b}]0;owned\u{7}/")]);
+    let err = verifier(&root.2)
+        .verify(&[leaf], certauth_testkit::wall_clock())
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(!text.contains(['\u{1b}', '\u{7}']), "{text:?}");
+    assert!(text.contains("spiffe://x\\u{1b}]0;owned\\u{7}/"), "{text}");
+}

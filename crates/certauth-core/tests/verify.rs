@@ -1046,3 +1046,32 @@ fn verify_parsed_cannot_cache_one_leaf_under_another_chain() {
     );
     assert_eq!(code(&v, &[&good]), "OK");
 }
+
+/// Attack review of finding 11: `verify_parsed` verifies the leaf as the caller parsed it,
+/// with the caller's certificate limits, and caches the result under the chain: a verifier
+/// whose own limits refuse the leaf then accepts it from `verify` (a cache hit).
+#[test]
+fn verify_parsed_does_not_lend_looser_limits_to_verify() {
+    let root = Authority::root("Root Limits");
+    let mut many = Leaf::client("many-sans");
+    many.sans = (0..8)
+        .map(|i| rcgen::SanType::DnsName(format!("h{i}.example").try_into().unwrap()))
+        .collect();
+    let leaf = root.issue(&many);
+    let strict = verifier(&root)
+        .with_cert_limits(certauth_core::CertLimits::DEFAULT.with_max_san_entries(2));
+    assert_eq!(code(&strict, &[&leaf]), "CERT_TOO_LARGE", "fresh: refused");
+    let strict = verifier(&root)
+        .with_cert_limits(certauth_core::CertLimits::DEFAULT.with_max_san_entries(2));
+    let loose = ClientCertificate::from_der(&leaf.der).unwrap();
+    let parsed = strict.verify_parsed(loose, &chain(&[&leaf]), now());
+    assert!(
+        parsed.is_err(),
+        "verify_parsed accepted a leaf over the verifier's limits"
+    );
+    assert_eq!(
+        code(&strict, &[&leaf]),
+        "CERT_TOO_LARGE",
+        "after verify_parsed"
+    );
+}

@@ -440,7 +440,7 @@ async fn run_admitted<S, Fut>(
         Err(AcceptError::Denied(d)) => warn!(
             code = d.code(),
             status = d.status().code(),
-            subject = d.certificate().map(|c| c.subject().to_rfc4514()),
+            subject = d.subject(),
             "client rejected: {d}"
         ),
         Err(e) => debug!(error = %e, "connection closed before authentication"),

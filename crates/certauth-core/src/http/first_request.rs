@@ -128,7 +128,7 @@ impl Body {
         match self {
             Self::Length { remaining } => {
                 let n = usize::try_from(*remaining).map_or(bytes.len(), |r| r.min(bytes.len()));
-                *remaining -= n as u64;
+                *remaining = remaining.saturating_sub(u64::try_from(n).unwrap_or(u64::MAX));
                 n
             }
             Self::Chunked(c) => {
@@ -237,7 +237,7 @@ impl Chunked {
             },
             Self::Data { remaining } => {
                 let n = usize::try_from(remaining).map_or(bytes.len(), |r| r.min(bytes.len()));
-                let left = remaining - n as u64;
+                let left = remaining.saturating_sub(u64::try_from(n).unwrap_or(u64::MAX));
                 *self = if left == 0 {
                     Self::DataCr
                 } else {

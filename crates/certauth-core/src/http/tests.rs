@@ -208,6 +208,12 @@ fn absolute_form_targets_are_given_in_origin_form() {
         ("http://a#/public", "/"),
         ("/public?next=http://a/admin", "/public?next=http://a/admin"),
         ("/x://y", "/x://y"),
+        // Schemes http::Uri accepts though RFC 3986 does not: hyper serves `/admin`.
+        ("1ab://a/admin", "/admin"),
+        ("://a/admin", "/admin"),
+        ("+x://a/admin", "/admin"),
+        ("a~b://a/admin", "/admin"),
+        ("a_b://a/admin", "a_b://a/admin"),
     ] {
         let bytes = format!("GET {sent} HTTP/1.1\r\nHost: example.com\r\n\r\n");
         let (head, _) = RequestHead::parse(bytes.as_bytes(), &limits)
