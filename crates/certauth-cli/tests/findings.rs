@@ -8,8 +8,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use certauth_testkit::encode::nginx_escaped;
 use certauth_testkit::rcgen::{
     BasicConstraints, CertificateParams, CustomExtension, DnType, IsCa, Issuer, SanType,
+    date_time_ymd,
 };
 use certauth_testkit::suite::{self, Pki};
 use certauth_testkit::{KeyKind, Leaf, der, key, pem};
@@ -49,13 +51,9 @@ fn verify(args: &[&str]) -> (String, Option<i32>) {
     )
 }
 
-/// A CA (same key for every call with the same `key`) named `Mail CA`, optionally limited
+/// A CA named `Mail CA` (sign it with the same key for twins), optionally limited
 /// to example.org mail, optionally long expired.
-fn mail_ca(
-    key: &certauth_testkit::rcgen::KeyPair,
-    constrained: bool,
-    expired: bool,
-) -> CertificateParams {
+fn mail_ca(constrained: bool, expired: bool) -> CertificateParams {
     let mut p = CertificateParams::new(vec![]).unwrap();
     p.distinguished_name.push(DnType::CommonName, "Mail CA");
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -69,8 +67,8 @@ fn mail_ca(
         p.custom_extensions.push(ext);
     }
     if expired {
-        p.not_before = certauth_testkit::rcgen::date_time_ymd(2000, 1, 1);
-        p.not_after = certauth_testkit::rcgen::date_time_ymd(2001, 1, 1);
+        p.not_before = date_time_ymd(2000, 1, 1);
+        p.not_after = date_time_ymd(2001, 1, 1);
     }
     p
 }
@@ -81,12 +79,12 @@ fn mail_ca(
 fn verify_holds_subject_emails_and_twin_anchors_to_their_rules() {
     let dir = Dir::new("verify");
     let ca_key = key(KeyKind::P256);
-    let constrained = mail_ca(&ca_key, true, false);
+    let constrained = mail_ca(true, false);
     let constrained_pem = pem(
         "CERTIFICATE",
         constrained.self_signed(&ca_key).unwrap().der(),
     );
-    let expired_twin = mail_ca(&ca_key, false, true);
+    let expired_twin = mail_ca(false, true);
     let expired_pem = pem(
         "CERTIFICATE",
         expired_twin.self_signed(&ca_key).unwrap().der(),
@@ -220,7 +218,7 @@ fn a_trusted_proxys_own_certificate_never_stands_in_for_its_client() {
     // The client's own certificate, forwarded, is what counts.
     let forwarded = format!(
         "X-SSL-Client-Cert: {}\r\nX-SSL-Client-Verify: SUCCESS\r\n",
-        certauth_testkit::encode::nginx_escaped(&pki.trusted.pem())
+        nginx_escaped(&pki.trusted.pem())
     );
     let ok = proxied(&forwarded);
     assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");

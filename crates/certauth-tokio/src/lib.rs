@@ -115,16 +115,6 @@ impl<S> Accepted<S> {
     pub fn drain(&self) -> &Drain {
         &self.drain
     }
-
-    /// The request as the client sent it (head, then body, then EOF) on the connection, for
-    /// an HTTP server of your own: with hyper, `http1::Builder::new().half_close(true)
-    /// .serve_connection(TokioIo::new(accepted.into_stream()), service)` answers this one
-    /// request and closes.
-    pub fn into_stream(self) -> OneRequest<S> {
-        let mut io = self.io;
-        io.prepend([self.head.raw(), &self.leftover].concat());
-        io
-    }
 }
 
 /// Runs `fut`, bounded by `limit` if there is one.
@@ -309,31 +299,27 @@ async fn decide_on<S: AsyncRead + AsyncWrite + Unpin>(
             }
             match parser.parse(&buf) {
                 Ok(HeadProgress::NeedMore) => {}
-                Ok(HeadProgress::Complete { head, consumed }) => return Ok((head, consumed)),
+                Ok(HeadProgress::Complete { head, consumed }) => {
+                    let request = FirstRequest::new(&head).map_err(AcceptError::Head)?;
+                    return Ok((head, consumed, request));
+                }
                 Err(e) => return Err(AcceptError::Head(e)),
             }
         }
     };
-    let head = match within(head_timeout, read).await {
+    let (head, consumed, request) = match within(head_timeout, read).await {
         None => return Err(AcceptError::HeadTimeout),
-        Some(r) => r.and_then(|(head, consumed)| {
-            let request = FirstRequest::new(&head).map_err(AcceptError::Head)?;
-            Ok((head, consumed, request))
-        }),
-    };
-    let (head, consumed, mut request) = match head {
-        Err(AcceptError::Head(e)) => {
+        Some(Err(AcceptError::Head(e))) => {
             reject(&mut io, &e.response(), auth.limits()).await;
             return Err(e.into());
         }
-        r => r?,
+        Some(r) => r?,
     };
     match auth.decide(&peer, &head, UnixTime::now()).await {
         Decision::Allow(client) => {
             buf.drain(..consumed);
-            let held = buf.split_off(request.take(&buf));
             Ok(Accepted {
-                io: OneRequest::new(io, Vec::new(), held, request),
+                io: OneRequest::new(io, &mut buf, request),
                 head,
                 leftover: buf,
                 client,
@@ -372,8 +358,7 @@ async fn upgrade_at<S: AsyncRead + AsyncWrite + Unpin>(
     } = accepted;
     // The core validates the upgrade below and the 101 is written here: the connection is
     // the WebSocket's from then on, past the request's end.
-    let (mut io, held) = io.into_parts();
-    leftover.extend(held);
+    let mut io = io.into_parts(&mut leftover);
     match paths
         .check(&head)
         .and_then(|()| certauth_core::accept_websocket(&head))

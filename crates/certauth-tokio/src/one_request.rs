@@ -30,39 +30,42 @@ pub struct OneRequest<S> {
 }
 
 impl<S> OneRequest<S> {
-    /// `io` after the head; `ready` the request's bytes already read.
-    pub(crate) fn new(io: S, ready: Vec<u8>, held: Vec<u8>, request: FirstRequest) -> Self {
+    /// `io` after the head; `leftover`, the bytes read after it, keeps those of the request
+    /// and gives up the rest.
+    pub(crate) fn new(io: S, leftover: &mut Vec<u8>, mut request: FirstRequest) -> Self {
+        let held = leftover.split_off(request.take(leftover));
         Self {
             io,
-            ready,
+            ready: Vec::new(),
             held,
             request,
         }
     }
 
-    /// Puts `bytes` (the request's head and first bytes, as sent) before what is left.
-    pub(crate) fn prepend(&mut self, mut bytes: Vec<u8>) {
-        bytes.append(&mut self.ready);
-        self.ready = bytes;
-    }
-
-    /// The connection and the bytes read but not yet handed on, for the gate's own upgrade
-    /// (which validated the request and writes the 101 itself).
-    pub(crate) fn into_parts(self) -> (S, Vec<u8>) {
-        let Self {
-            io,
-            mut ready,
-            held,
-            ..
-        } = self;
-        ready.extend(held);
-        (io, ready)
+    /// The connection, the bytes read but not yet handed on added to `leftover`: for the
+    /// gate's own upgrade (which validated the request and writes the 101 itself).
+    pub(crate) fn into_parts(mut self, leftover: &mut Vec<u8>) -> S {
+        leftover.append(&mut self.ready);
+        leftover.append(&mut self.held);
+        self.io
     }
 
     /// The underlying connection (for its addresses or TLS state); reading from it directly
     /// would bypass the limit.
     pub fn get_ref(&self) -> &S {
         &self.io
+    }
+}
+
+impl<S> crate::Accepted<S> {
+    /// The request as the client sent it (head, then body, then EOF) on the connection, for
+    /// an HTTP server of your own: with hyper, `http1::Builder::new().half_close(true)
+    /// .serve_connection(TokioIo::new(accepted.into_stream()), service)` answers this one
+    /// request and closes.
+    pub fn into_stream(self) -> OneRequest<S> {
+        let mut io = self.io;
+        io.ready = [self.head.raw(), &self.leftover, &io.ready].concat();
+        io
     }
 }
 
