@@ -271,3 +271,29 @@ fn fingerprints_cannot_ban() {
 fn negative_serials_load() {
     assert!(PolicyFile::from_toml("allow = { not = { serial = [\"-01\"] } }\n").is_ok());
 }
+
+/// The README's policy file, taken from the README: it loads, refuses a contractor with
+/// 403 even when another rule would let it in, and lets in `trusted-client`.
+#[test]
+fn the_readme_policy_file_means_what_it_says() {
+    let readme = include_str!("../../../README.md");
+    let start = readme
+        .find("```toml\nstatus = 403")
+        .expect("the README's policy block");
+    let block = &readme[start + "```toml\n".len()..];
+    let block = &block[..block.find("```").unwrap()];
+    let file = PolicyFile::from_toml(block).unwrap();
+    let k = key(KeyKind::P256);
+    let cert = |pairs: &[(&str, &str)]| {
+        ClientCertificate::from_der(&Crafted::new(der::simple_name(pairs)).sign(&k, &k)).unwrap()
+    };
+    assert!(allows(&file, &cert(&[("CN", "trusted-client")])));
+    let Verdict::Deny(d) = eval(
+        &file,
+        &cert(&[("CN", "trusted-client"), ("O", "Contractors")]),
+    ) else {
+        panic!("the README's forbid let a contractor in")
+    };
+    assert_eq!(d.status(), DenyStatus::Forbidden);
+    assert!(!allows(&file, &cert(&[("CN", "someone")])));
+}
