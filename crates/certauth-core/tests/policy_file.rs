@@ -184,9 +184,7 @@ fn forbid_refuses_what_it_names() {
 
     // The README's old example, a file written for the old meaning: refused at load.
     let old = "[allow]\nany_of = [\n  { cn = [\"trusted-client\"] },\n  { forbid = { organization = [\"Contractors\"] } },\n]\n";
-    let err = PolicyFile::from_toml(old)
-        .err()
-        .expect("the old form loaded");
+    let err = PolicyFile::from_toml(old).expect_err("the old form loaded");
     assert_eq!(err.line, 4, "{err}");
     for needle in ["forbid_unless", "opposite", "takes a list"] {
         assert!(err.message.contains(needle), "{needle}: {err}");
