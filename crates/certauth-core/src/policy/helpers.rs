@@ -285,22 +285,28 @@ pub struct AllowFingerprints {
 impl Policy for AllowFingerprints {
     fn evaluate(&self, ctx: &PolicyContext<'_>) -> Verdict {
         let (digest, what) = if self.signed {
-            (ctx.cert.tbs_sha256(), "signed fingerprint")
+            (
+                ctx.cert.tbs_sha256(),
+                "signed fingerprint not pinned (certificate's signed",
+            )
         } else {
-            (ctx.cert.fingerprint_sha256(), "fingerprint")
+            (
+                ctx.cert.fingerprint_sha256(),
+                "fingerprint not pinned (certificate's",
+            )
         };
         if self.pins.contains(&Sha256Pin(*digest)) {
             Verdict::Allow
         } else {
             Verdict::deny(format!(
-                "{what} not pinned (certificate's is {})",
+                "{what} SHA-256 is {})",
                 crate::cert::colon_hex(digest)
             ))
         }
     }
 }
 
-fn pins(
+fn parse_pins(
     pins: impl IntoIterator<Item = impl AsRef<str>>,
 ) -> Result<HashSet<Sha256Pin>, PolicyError> {
     pins.into_iter()
@@ -317,10 +323,10 @@ fn pins(
 /// allow-list but also out of a ban. Ban with [`allow_signed_fingerprints`] under [`not`],
 /// a serial and issuer, or a CRL.
 pub fn allow_fingerprints(
-    pins_: impl IntoIterator<Item = impl AsRef<str>>,
+    pins: impl IntoIterator<Item = impl AsRef<str>>,
 ) -> Result<AllowFingerprints, PolicyError> {
     Ok(AllowFingerprints {
-        pins: pins(pins_)?,
+        pins: parse_pins(pins)?,
         signed: false,
     })
 }
@@ -331,10 +337,10 @@ pub fn allow_fingerprints(
 /// unchanged, so it holds for bans (`not(allow_signed_fingerprints(..))`); it names one
 /// issued certificate, not its key (a certificate re-issued for the same key differs).
 pub fn allow_signed_fingerprints(
-    pins_: impl IntoIterator<Item = impl AsRef<str>>,
+    pins: impl IntoIterator<Item = impl AsRef<str>>,
 ) -> Result<AllowFingerprints, PolicyError> {
     Ok(AllowFingerprints {
-        pins: pins(pins_)?,
+        pins: parse_pins(pins)?,
         signed: true,
     })
 }
