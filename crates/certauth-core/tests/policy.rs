@@ -286,6 +286,12 @@ fn not_denies_what_a_spiffe_rule_cannot_evaluate() {
         &["spiffe://untrusted.example"],
         &["spiffe://untrusted.example/x", "spiffe://fine.example/y"],
         &["spiffe://fine.example/y", "https://untrusted.example/x"],
+        &["https://fine.example/y", "spiffe://untrusted.example/x"],
+        &[
+            "https://fine.example/y",
+            "https://fine.example/z",
+            "spiffe://untrusted.example/x",
+        ],
     ] {
         let c = with(uris);
         assert_eq!(c.spiffe_id(), None, "{uris:?}");

@@ -295,3 +295,46 @@ fn the_readme_policy_file_means_what_it_says() {
     assert_eq!(d.status(), DenyStatus::Forbidden);
     assert!(!allows(&file, &cert(&[("CN", "someone")])));
 }
+
+/// Every way of nesting counts towards the depth limit: lists (`all_of`, `any_of`,
+/// `forbid`) and single rules (`not`, `forbid_unless`).
+#[test]
+fn every_nesting_counts_towards_the_depth() {
+    let wrappers: [(&str, &str); 5] = [
+        ("{ all_of = [", "] }"),
+        ("{ any_of = [", "] }"),
+        ("{ forbid = [{ not = ", "}] }"),
+        ("{ not = ", " }"),
+        ("{ forbid_unless = ", " }"),
+    ];
+    for (open, close) in wrappers {
+        let nested = |levels: usize| {
+            let mut rule = "{ cn = [\"alice\"] }".to_owned();
+            for _ in 0..levels {
+                rule = format!("{open}{rule}{close}");
+            }
+            format!("allow = {rule}\n")
+        };
+        // `forbid` adds two levels (its list and the `not` inside, so that the rule is an
+        // allow again); the others one.
+        let per = if open.contains("forbid = [") { 2 } else { 1 };
+        let deepest = (DEFAULT_MAX_DEPTH - 1) / per;
+        assert!(
+            PolicyFile::from_toml(&nested(deepest)).is_ok(),
+            "{open}: {}",
+            PolicyFile::from_toml(&nested(deepest)).unwrap_err()
+        );
+        let err = PolicyFile::from_toml(&nested(deepest + 1)).unwrap_err();
+        assert!(
+            err.message.contains("deeper than the limit"),
+            "{open}: {err}"
+        );
+    }
+}
+
+/// `forbid` with neither a list nor a table says what it takes.
+#[test]
+fn forbid_says_it_takes_a_list() {
+    let err = PolicyFile::from_toml("allow = { forbid = \"cn\" }\n").unwrap_err();
+    assert!(err.message.contains("a list of rules"), "{err}");
+}

@@ -45,6 +45,10 @@ fn spiffe_ids_parse_by_the_spec() {
         SpiffeId::parse("SPIFFE://example.org/x"),
         Err("the scheme must be `spiffe://` in lower case")
     );
+    assert_eq!(
+        SpiffeId::parse("http://example.org/x"),
+        Err("it must start with spiffe://")
+    );
     // A trailing slash is named as such (not as an empty segment).
     for id in ["spiffe://example.org/", "spiffe://example.org/ns/"] {
         assert_eq!(
