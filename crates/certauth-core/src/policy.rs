@@ -7,7 +7,8 @@
 //! ```
 //! use certauth_core::policy::{Policy, PolicyContext};
 //!
-//! let p = |ctx: &PolicyContext<'_>| ctx.cert.subject().common_names().any(|cn| cn == "svc");
+//! // The CN the application reads (`common_name()`: the first), not "any of the CNs".
+//! let p = |ctx: &PolicyContext<'_>| ctx.cert.common_name().as_deref() == Some("svc");
 //! # fn takes(_: impl Policy) {}
 //! # takes(p);
 //! ```
