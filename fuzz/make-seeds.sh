@@ -41,6 +41,7 @@ hash=$(sha256sum < seeds/cert_parse/leaf.der | cut -d' ' -f1)
 printf '\x02By=spiffe://example.org/edge;Hash=%s;Cert="%s";Subject="CN=a\\,b";URI=spiffe://example.org/c,By=x;URI=y' "$hash" "$enc" > seeds/proxy_headers/xfcc
 
 printf '[allow]\nany_of = [ { cn = ["a"] }, { not = { ou = ["b"] } }, { spiffe_trust_domain = { trust_domain = "example.org", path_prefix = "/ns" } } ]\n' > seeds/policy_file/nested.toml
+printf '[allow]\nall_of = [ { forbid = [ { organization = ["Contractors"] }, { signed_fingerprint = ["%s"] } ] }, { forbid_unless = { cn = ["a"] } } ]\n' "$(printf 'ab%.0s' $(seq 32))" > seeds/policy_file/forbid.toml
 
 { printf '\x00'; cat seeds/cert_parse/leaf.der; printf '\xffGET / HTTP/1.1\r\nHost: a\r\n\r\n'; } > seeds/decide/tls-peer
 { printf '\x01\xffGET / HTTP/1.1\r\nX-Forwarded-Client-Cert: '; cat seeds/proxy_headers/xfcc | tail -c +2; printf '\r\n\r\n'; } > seeds/decide/envoy

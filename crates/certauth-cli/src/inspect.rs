@@ -108,6 +108,9 @@ pub(crate) fn describe(cert: &ClientCertificate, now: Time) -> String {
     }
     line("CA:", cert.is_ca().to_string());
     line("SHA-256:", cert.fingerprint_sha256_hex());
+    // What the CA signed: the value a `signed_fingerprint` ban holds, which re-encoding the
+    // signature does not change.
+    line("Signed SHA-256:", cert.tbs_sha256_hex());
     line("SHA-1:", cert.fingerprint_sha1_hex());
     out
 }

@@ -132,8 +132,13 @@ pub(crate) struct CheckArgs {
     #[arg(long, value_name = "POLICY.toml")]
     policy: FilePath,
     /// Verify the chain against these CAs first (the policy then also sees the chain).
+    /// Without it nothing is verified: only the policy is evaluated.
     #[arg(long, value_name = "ROOTS.pem")]
     ca: Option<FilePath>,
+    /// CRLs to check revocation against, with --ca (PEM `X509 CRL` blocks or DER;
+    /// repeatable).
+    #[arg(long, value_name = "CRL.pem", requires = "ca")]
+    crl: Vec<FilePath>,
     /// The client certificate (PEM or DER; with --ca, optionally followed by intermediates).
     #[arg(value_name = "CERT.pem")]
     cert: FilePath,
@@ -150,7 +155,7 @@ pub(crate) fn check(args: CheckArgs) -> Outcome {
     let certs = crate::inspect::load(&args.cert)?;
     let chain = match &args.ca {
         Some(ca) => {
-            let v = verifier(ca, None, &[], algorithms(), false)?;
+            let v = verifier(ca, None, &args.crl, algorithms(), false)?;
             match v.verify(&presented(&args.cert)?, UnixTime::now()) {
                 Ok(c) => Some(c),
                 Err(e) => {
@@ -159,7 +164,14 @@ pub(crate) fn check(args: CheckArgs) -> Outcome {
                 }
             }
         }
-        None => None,
+        None => {
+            // stdout stays `allow` / `deny …` for scripts; the note goes to stderr.
+            eprintln!(
+                "certauth: note: no --ca: the certificate's chain, validity and revocation \
+                 were not verified; only the policy was evaluated"
+            );
+            None
+        }
     };
     let leaf = &certs[0];
     let ctx = PolicyContext::new(leaf, chain.as_ref(), RequestInfo::new("GET", "/"));

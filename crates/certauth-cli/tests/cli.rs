@@ -114,6 +114,13 @@ fn inspect_json_is_nodes_legacy_object() {
         "{text}"
     );
     assert!(text.contains("expires in"), "{text}");
+    let signed = certauth_core::ClientCertificate::from_der(&leaf.der)
+        .unwrap()
+        .tbs_sha256_hex();
+    assert!(
+        text.contains(&format!("Signed SHA-256: {signed}\n")),
+        "{text}"
+    );
     // Malformed input: one line, exit 1.
     let bad = dir.file(
         "bad.pem",
@@ -234,10 +241,17 @@ fn check_prints_allow_or_deny() {
         "[allow]\nany_of = [\n  { cn = \"alice\" },\n]\n",
     );
 
+    // Without --ca, nothing was verified, and it says so (on stderr: stdout is the answer).
     let out = certauth(&["check", "--policy", &allow, &cert]);
     assert_eq!((stdout(&out).trim(), out.status.code()), ("allow", Some(0)));
+    assert!(
+        stderr(&out).contains("not verified; only the policy was evaluated"),
+        "{}",
+        stderr(&out)
+    );
     let out = certauth(&["check", "--policy", &allow, "--ca", &ca, &cert]);
     assert_eq!((stdout(&out).trim(), out.status.code()), ("allow", Some(0)));
+    assert_eq!(stderr(&out), "", "verified: no note");
     let out = certauth(&["check", "--policy", &forbid, &cert]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -248,6 +262,100 @@ fn check_prints_allow_or_deny() {
     let out = certauth(&["check", "--policy", &broken, &cert]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("line 3"), "{}", stderr(&out));
+}
+
+/// Issue 27: `certauth check --crl` checks revocation (with --ca; without it, a usage
+/// error).
+#[test]
+fn check_takes_crls() {
+    let root = Authority::root("Check CRL Root");
+    let alice = root.issue(&Leaf::client("alice").around_wall_clock());
+    let bob = root.issue(&Leaf::client("bob").around_wall_clock());
+    let dir = Dir::new("check-crl");
+    let alice_pem = dir.file("alice.pem", &alice.pem());
+    let bob_pem = dir.file("bob.pem", &bob.pem());
+    let ca = dir.file("ca.pem", &root.cert.pem());
+    let crl = dir.file(
+        "crl.pem",
+        &certauth_testkit::pem("X509 CRL", &root.crl(&[&alice])),
+    );
+    let policy = dir.file("allow.toml", "[allow]\nallow_any = true\n");
+    let out = certauth(&[
+        "check", "--policy", &policy, "--ca", &ca, "--crl", &crl, &alice_pem,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).starts_with("deny 401: CERT_REVOKED"),
+        "{}",
+        stdout(&out)
+    );
+    let out = certauth(&[
+        "check", "--policy", &policy, "--ca", &ca, "--crl", &crl, &bob_pem,
+    ]);
+    assert_eq!((stdout(&out).trim(), out.status.code()), ("allow", Some(0)));
+    let out = certauth(&["check", "--policy", &policy, "--crl", &crl, &bob_pem]);
+    assert_eq!(out.status.code(), Some(2), "--crl without --ca");
+}
+
+/// Issue 27: the policy file's `forbid` refuses the clients it names, through `certauth
+/// check` and a running `certauth serve`; a file written for the old meaning is refused
+/// at load by both, saying what changed.
+#[test]
+fn forbid_refuses_the_clients_it_names_in_check_and_serve() {
+    let pki = Pki::new();
+    let dir = Dir::new("forbid");
+    let (ca, cert, key) = pki_files(&pki, &dir);
+    let mut contractor = Leaf::client("contractor").around_wall_clock();
+    contractor
+        .extra_dn
+        .push((rcgen::DnType::OrganizationName, "Contractors".into()));
+    let contractor = pki.root.issue(&contractor);
+    let contractor_pem = dir.file("contractor.pem", &contractor.pem());
+    let trusted_pem = dir.file("trusted.pem", &pki.trusted.pem());
+    let policy = dir.file(
+        "forbid.toml",
+        "[allow]\nforbid = [{ organization = [\"contractors\"] }]\n",
+    );
+    // The README's example before issue 27: it let contractors in.
+    let old = dir.file(
+        "old.toml",
+        "[allow]\nany_of = [\n  { cn = [\"trusted-client\"] },\n  { forbid = { organization = [\"Contractors\"] } },\n]\n",
+    );
+
+    let out = certauth(&["check", "--policy", &policy, "--ca", &ca, &contractor_pem]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).starts_with("deny 403: "), "{}", stdout(&out));
+    let out = certauth(&["check", "--policy", &policy, "--ca", &ca, &trusted_pem]);
+    assert_eq!((stdout(&out).trim(), out.status.code()), ("allow", Some(0)));
+    let out = certauth(&["check", "--policy", &old, "--ca", &ca, &contractor_pem]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("line 4") && stderr(&out).contains("forbid_unless"),
+        "{}",
+        stderr(&out)
+    );
+
+    let port = free_port();
+    let args: Vec<String> = [
+        "--ca", &ca, "--cert", &cert, "--key", &key, "--policy", &policy,
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let _server = serve(&args, port);
+    let refused = whoami_over_tls(port, &pki, &contractor);
+    assert!(
+        refused.starts_with("HTTP/1.1 403 Forbidden\r\n"),
+        "{refused}"
+    );
+    let allowed = whoami_over_tls(port, &pki, &pki.trusted);
+    assert!(allowed.starts_with("HTTP/1.1 200 OK\r\n"), "{allowed}");
+
+    let out = certauth(&[
+        "serve", "--ca", &ca, "--cert", &cert, "--key", &key, "--policy", &old,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("forbid_unless"), "{}", stderr(&out));
 }
 
 fn free_port() -> u16 {

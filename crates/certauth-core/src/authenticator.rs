@@ -546,6 +546,10 @@ pub enum BuildError {
     NoTrustedProxies,
     /// A reload asked for other limits; they are fixed when the authenticator is built.
     LimitsChanged,
+    /// [`AuthenticatorBuilder::policy`] or [`AuthenticatorBuilder::async_policy`] was
+    /// called more than once: a builder holds one policy, and keeping only the last would
+    /// silently drop the others.
+    PolicySetTwice,
 }
 
 impl fmt::Display for BuildError {
@@ -564,6 +568,11 @@ impl fmt::Display for BuildError {
                 "a reload cannot change the limits (connections in progress are bounded by \
                  them): restart to change them",
             ),
+            Self::PolicySetTwice => f.write_str(
+                "the policy was set more than once (.policy / .async_policy): a builder holds \
+                 one; combine them into one (all_of, .and(), or one async policy that runs \
+                 the sync check first)",
+            ),
         }
     }
 }
@@ -575,6 +584,8 @@ pub struct AuthenticatorBuilder {
     verifier: Option<ChainVerifier>,
     source: CertificateSource,
     policy: PolicySlot,
+    /// How many times a policy was set: a second is a build error.
+    policies_set: u8,
     limits: Limits,
     expose_reasons: bool,
     deny_body: Option<DenyBody>,
@@ -599,16 +610,20 @@ impl AuthenticatorBuilder {
         self.source(CertificateSource::ProxyHeader(Box::new(config)))
     }
 
-    /// The policy (default: allow every client whose chain verified).
+    /// The policy (default: allow every client whose chain verified). Set it once: a
+    /// second call (or an [`Self::async_policy`] call besides) makes `build` fail with
+    /// [`BuildError::PolicySetTwice`]; combine policies with `all_of` or `.and()`.
     pub fn policy(mut self, policy: impl Policy + 'static) -> Self {
         self.policy = PolicySlot::Sync(Box::new(policy));
+        self.policies_set = self.policies_set.saturating_add(1);
         self
     }
 
     /// An async policy instead (a database lookup): `decide` then returns a pending
-    /// evaluation for clients that get as far as the policy.
+    /// evaluation for clients that get as far as the policy. Set once, like [`Self::policy`].
     pub fn async_policy(mut self, policy: impl AsyncPolicy + 'static) -> Self {
         self.policy = PolicySlot::Async(Box::new(policy));
+        self.policies_set = self.policies_set.saturating_add(1);
         self
     }
 
@@ -667,6 +682,9 @@ impl AuthenticatorBuilder {
         };
         if needs_anchors && self.verifier.is_none() {
             return Err(BuildError::MissingTrustAnchors);
+        }
+        if self.policies_set > 1 {
+            return Err(BuildError::PolicySetTwice);
         }
         let verifier = self.verifier.map(|v| v.with_cert_limits(self.limits.cert));
         Ok(Config {
@@ -732,6 +750,7 @@ impl Authenticator {
             verifier: None,
             source: CertificateSource::TlsPeer,
             policy: PolicySlot::Sync(Box::new(allow_any())),
+            policies_set: 0,
             limits: Limits::DEFAULT,
             expose_reasons: false,
             deny_body: None,

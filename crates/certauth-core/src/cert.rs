@@ -224,6 +224,8 @@ pub enum Curve {
 
 #[derive(Clone, Copy, Debug, Default)]
 struct Index {
+    /// The TBSCertificate: what the issuer signed.
+    tbs: Span,
     version: u8,
     serial: Span,
     signature_algorithm: Span,
@@ -248,6 +250,7 @@ struct Digests {
     sha1: OnceLock<[u8; 20]>,
     sha256: OnceLock<[u8; 32]>,
     sha512: OnceLock<[u8; 64]>,
+    tbs_sha256: OnceLock<[u8; 32]>,
 }
 
 /// A client certificate: the DER as presented, validated and indexed.
@@ -349,6 +352,8 @@ impl ClientCertificate {
 
     /// The subject's common name, the first if there are several (Node's
     /// `cert.subject.CN` for the usual one): borrowed when the bytes are already UTF-8.
+    /// A CN rule (`policy::allow_cn`) admits a subject with several CNs only if it allows
+    /// every one, so the name read here is one the policy judged.
     pub fn common_name(&self) -> Option<Cow<'_, str>> {
         self.subject().common_names().next()
     }
@@ -441,23 +446,16 @@ impl ClientCertificate {
         self.inner.index.san.is_some()
     }
 
-    /// The SPIFFE ID: the URI SAN with the `spiffe` scheme, if there is exactly one.
-    /// An X.509-SVID carries exactly one URI SAN; a certificate with two `spiffe://` URIs
-    /// has no well-defined identity and gets `None`.
+    /// The SPIFFE ID of an X.509-SVID: the certificate's only URI SAN, when it is a valid
+    /// leaf SPIFFE ID (`spiffe://` in lower case, a lower-case trust domain and a non-empty
+    /// path of `[A-Za-z0-9.-_]` segments), as the X.509-SVID spec and go-spiffe read it.
+    /// `None` for a certificate with no such URI, with more than one URI SAN (an SVID has
+    /// exactly one), or with a malformed one: the same reading the SPIFFE policy rules judge.
     pub fn spiffe_id(&self) -> Option<&str> {
-        let mut found = None;
-        for san in self.subject_alt_names() {
-            if let GeneralName::Uri(uri) = san
-                && uri.len() > 9
-                && uri[..9].eq_ignore_ascii_case("spiffe://")
-            {
-                if found.is_some() {
-                    return None;
-                }
-                found = Some(uri);
-            }
+        match crate::policy::spiffe::read(self) {
+            crate::policy::spiffe::Svid::Id(_, text) => Some(text),
+            _ => None,
         }
-        found
     }
 
     /// Email addresses: the rfc822Name SANs, then the subject's `emailAddress` attributes.
@@ -559,6 +557,22 @@ impl ClientCertificate {
             .digests
             .sha1
             .get_or_init(|| Sha1::digest(&*self.inner.der).into())
+    }
+
+    /// SHA-256 of the TBSCertificate (the part the issuer signed), computed once: the
+    /// signed fingerprint. Unlike [`Self::fingerprint_sha256`], whoever holds the
+    /// certificate cannot change it without the CA (re-encoding the signature, such as an
+    /// ECDSA `s` replaced by `n − s`, leaves it as it is), so it is the one to ban by.
+    pub fn tbs_sha256(&self) -> &[u8; 32] {
+        self.inner
+            .digests
+            .tbs_sha256
+            .get_or_init(|| Sha256::digest(self.inner.index.tbs.tlv(&self.inner.der).raw).into())
+    }
+
+    /// The signed fingerprint ([`Self::tbs_sha256`]) as colon-separated upper-case hex.
+    pub fn tbs_sha256_hex(&self) -> String {
+        colon_hex(self.tbs_sha256())
     }
 
     /// SHA-512 of the DER, computed once.
@@ -697,6 +711,7 @@ fn parse(der: &[u8], limits: &CertLimits) -> Result<Index, X509Error> {
 
     let mut t = tbs.reader();
     let mut index = Index {
+        tbs: Span::of(&tbs, der),
         version: 1,
         ..Index::default()
     };

@@ -7,14 +7,32 @@
 //! ```
 //! use certauth_core::policy::{Policy, PolicyContext};
 //!
-//! let p = |ctx: &PolicyContext<'_>| ctx.cert.subject().common_names().any(|cn| cn == "svc");
+//! // The CN the application reads (`common_name()`: the first), not "any of the CNs".
+//! let p = |ctx: &PolicyContext<'_>| ctx.cert.common_name().as_deref() == Some("svc");
 //! # fn takes(_: impl Policy) {}
 //! # takes(p);
 //! ```
 //!
-//! Helpers mirror client-certificate-auth's (`allowCN` → [`allow_cn`], …), but match any
-//! value of a repeated attribute, pin SHA-256 fingerprints (not SHA-1), and compare pins in
-//! constant time. Combine them with [`all_of`], [`any_of`], [`not`] or [`PolicyExt`].
+//! Helpers mirror client-certificate-auth's (`allowCN` → [`allow_cn`], …), but judge every
+//! value of a repeated attribute (the one the application reads among them), pin SHA-256
+//! fingerprints (not SHA-1), and compare pins in constant time. Combine them with
+//! [`all_of`], [`any_of`], [`not`] or [`PolicyExt`].
+//!
+//! What each rule matches:
+//!
+//! - `allow_cn`, `allow_ou`, `allow_organization`: every value of the attribute must be
+//!   listed; several values of which only some are listed are ambiguous (denied, inside
+//!   `not` too). CN compares exactly; O and OU case-insensitively.
+//! - `allow_issuer`, `allow_subject`: each named attribute must hold the value (every time
+//!   it occurs); attributes not named may hold anything. The issuer is the immediate one.
+//! - `allow_serial`: hex, always; not tied to an issuer.
+//! - `allow_san`, `allow_email`: any one of the certificate's names may match.
+//! - `allow_fingerprints`: the DER as presented, for allow-lists; bans use
+//!   `allow_signed_fingerprints` (what the CA signed), a serial with an issuer, or a CRL.
+//! - SPIFFE rules: the certificate's one URI SAN, read as the X.509-SVID spec reads it.
+//!
+//! A rule that cannot evaluate a certificate (a malformed SPIFFE ID, an ambiguous CN)
+//! denies it with an indeterminate denial, which [`not`] keeps a denial.
 //! A TOML policy file expresses every helper and combinator: see the `file` module (feature
 //! `serde`).
 //!
@@ -43,11 +61,13 @@ pub use crate::http::{HeaderMap, NoHeaders};
 mod combinators;
 mod context;
 mod helpers;
+pub(crate) mod spiffe;
 mod verdict;
 
 pub use combinators::*;
 pub use context::*;
 pub use helpers::*;
+pub use spiffe::{AllowSpiffeId, allow_spiffe_id, allow_spiffe_trust_domain};
 pub use verdict::*;
 
 /// Decides whether a verified client is let in. Evaluation must not block.

@@ -633,9 +633,14 @@ fn edi_party_names_decode_as_openssl_decodes_them() {
     }
 }
 
+/// An X.509-SVID leaf's SPIFFE ID has a trust domain and a path (X.509-SVID §3.1).
 #[test]
-fn spiffe_ids_need_a_path_or_trust_domain_after_the_scheme() {
-    for (uri, want) in [("spiffe://", None), ("spiffe://d", Some("spiffe://d"))] {
+fn spiffe_ids_need_a_trust_domain_and_a_path_after_the_scheme() {
+    for (uri, want) in [
+        ("spiffe://", None),
+        ("spiffe://d", None),
+        ("spiffe://d/w", Some("spiffe://d/w")),
+    ] {
         let names = san::extension(&[san::uri(uri)]);
         let der = crafted(|c| c.extensions.push(("2.5.29.17".into(), false, names)));
         assert_eq!(

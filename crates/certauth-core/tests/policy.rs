@@ -9,8 +9,8 @@ use certauth_core::ClientCertificate;
 use certauth_core::policy::{
     AsyncPolicy, DenyStatus, OwnedPolicyContext, Policy, PolicyContext, PolicyError, PolicyExt,
     RequestInfo, Verdict, all_of, allow_any, allow_cn, allow_email, allow_fingerprints,
-    allow_issuer, allow_organization, allow_ou, allow_san, allow_serial, allow_spiffe_id,
-    allow_spiffe_trust_domain, allow_subject, any_of, not,
+    allow_issuer, allow_organization, allow_ou, allow_san, allow_serial, allow_signed_fingerprints,
+    allow_spiffe_id, allow_spiffe_trust_domain, allow_subject, any_of, not,
 };
 use certauth_core::verify::{ChainVerifier, TrustAnchors};
 use certauth_testkit::der::{self, san};
@@ -63,31 +63,380 @@ fn allows(p: &impl Policy, cert: &ClientCertificate) -> bool {
 }
 
 #[test]
-fn attribute_helpers_match_any_value_of_repeated_attributes() {
+fn attribute_helpers_judge_every_value_of_repeated_attributes() {
     let c = rich_cert();
-    assert!(allows(&allow_cn(["alice"]), &c));
-    assert!(allows(&allow_cn(["alice-alt"]), &c), "second CN");
-    assert!(!allows(&allow_cn(["Alice"]), &c), "exact match");
+    assert!(allows(&allow_cn(["alice", "alice-alt"]), &c));
+    assert!(
+        !allows(&allow_cn(["Alice", "alice-alt"]), &c),
+        "CN is exact"
+    );
     assert!(
         !allows(&allow_cn(Vec::<String>::new()), &c),
         "empty list allows no one"
     );
-    assert!(
-        allows(&allow_ou(["ops"]), &c),
-        "second OU (the Node package misses this)"
-    );
+    assert!(allows(&allow_ou(["ops", "eng"]), &c));
+    assert!(allows(&allow_ou(["OPS", "Eng"]), &c), "OU is caseless");
     assert!(!allows(&allow_ou(["sales"]), &c));
     assert!(allows(&allow_organization(["Acme"]), &c));
+    assert!(allows(&allow_organization(["ACME"]), &c), "O is caseless");
     assert!(!allows(&allow_organization(["Other"]), &c));
 
     let Verdict::Deny(d) = eval(&allow_cn(["bob"]), &c) else {
         panic!()
     };
     assert_eq!(d.status(), DenyStatus::Unauthorized);
+    assert!(!d.is_indeterminate());
     assert!(
         d.reason().contains("\"alice\", \"alice-alt\""),
         "{}",
         d.reason()
+    );
+}
+
+/// Issue 27: `CN=admin, CN=trusted-client` passed `allow_cn(["trusted-client"])` (any CN
+/// matched) while the application read the first CN, "admin". Now every CN must be
+/// allowed; some allowed is ambiguous, which `not` denies too.
+#[test]
+fn several_cns_pass_only_if_every_one_is_allowed() {
+    let k = key(KeyKind::P256);
+    let two = ClientCertificate::from_der(
+        &Crafted::new(der::name(&[
+            &[der::atv("2.5.4.3", der::string(der::UTF8, "admin"))],
+            &[der::atv(
+                "2.5.4.3",
+                der::string(der::UTF8, "trusted-client"),
+            )],
+        ]))
+        .sign(&k, &k),
+    )
+    .unwrap();
+    assert_eq!(two.common_name().as_deref(), Some("admin"));
+    let Verdict::Deny(d) = eval(&allow_cn(["trusted-client"]), &two) else {
+        panic!("a second CN let in a certificate whose first CN is not allowed")
+    };
+    assert!(d.is_indeterminate(), "{}", d.reason());
+    assert!(d.reason().contains("ambiguous"), "{}", d.reason());
+    assert!(
+        !allows(&not(allow_cn(["admin"])), &two),
+        "a second CN escapes no ban"
+    );
+    assert!(
+        !allows(&not(allow_cn(["trusted-client"])), &two),
+        "either way"
+    );
+    assert!(allows(&allow_cn(["admin", "trusted-client"]), &two));
+    assert!(allows(&not(allow_cn(["bob"])), &two));
+    // The same for subject and issuer tables.
+    assert!(!allows(
+        &allow_subject([("CN", "trusted-client")]).unwrap(),
+        &two
+    ));
+    assert!(!allows(
+        &not(allow_subject([("CN", "admin")]).unwrap()),
+        &two
+    ));
+}
+
+/// Issue 27: `not = { ou = ["contractors"] }` let in `OU=Contractors`. O and OU compare
+/// case-insensitively wherever they are matched.
+#[test]
+fn ou_and_organization_compare_caselessly_in_bans_too() {
+    let k = key(KeyKind::P256);
+    let c = ClientCertificate::from_der(
+        &Crafted::new(der::simple_name(&[
+            ("CN", "carol"),
+            ("O", "Contractors"),
+            ("OU", "Contractors"),
+        ]))
+        .sign(&k, &k),
+    )
+    .unwrap();
+    assert!(!allows(&not(allow_ou(["contractors"])), &c));
+    assert!(!allows(&not(allow_organization(["CONTRACTORS"])), &c));
+    assert!(!allows(
+        &not(allow_subject([("OU", "contractors")]).unwrap()),
+        &c
+    ));
+    assert!(allows(&allow_issuer([("O", "contractors")]).unwrap(), &c));
+    assert!(
+        allows(&not(allow_cn(["Carol"])), &c),
+        "CN stays exact (documented)"
+    );
+}
+
+/// The P-256 group order.
+const P256_N: [u8; 32] = [
+    0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+    0xBC, 0xE6, 0xFA, 0xAD, 0xA7, 0x17, 0x9E, 0x84, 0xF3, 0xB9, 0xCA, 0xC2, 0xFC, 0x63, 0x25, 0x51,
+];
+
+/// (header length, content length) of the DER element at the start of `b`.
+fn der_header(b: &[u8]) -> (usize, usize) {
+    if b[1] < 0x80 {
+        (2, usize::from(b[1]))
+    } else {
+        let n = usize::from(b[1] & 0x7F);
+        let len = b[2..2 + n]
+            .iter()
+            .fold(0usize, |a, x| a << 8 | usize::from(*x));
+        (2 + n, len)
+    }
+}
+
+/// The first element of `b` and what follows it.
+fn der_split(b: &[u8]) -> (&[u8], &[u8]) {
+    let (h, l) = der_header(b);
+    b.split_at(h + l)
+}
+
+fn der_content(b: &[u8]) -> &[u8] {
+    let (h, l) = der_header(b);
+    &b[h..h + l]
+}
+
+/// The same certificate with its ECDSA P-256 signature's `s` replaced by `n − s`: a
+/// signature as valid as the first, made without the CA's key.
+fn ecdsa_twin(cert: &[u8]) -> Vec<u8> {
+    let (tbs, rest) = der_split(der_content(cert));
+    let (alg, rest) = der_split(rest);
+    let bits = der_content(rest);
+    let (r, rest) = der_split(der_content(&bits[1..]));
+    let s = der_content(rest);
+    let s = if s.len() == 33 { &s[1..] } else { s };
+    let mut padded = [0u8; 32];
+    padded[32 - s.len()..].copy_from_slice(s);
+    let mut out = [0u8; 32];
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let d = i16::from(P256_N[i]) - i16::from(padded[i]) - borrow;
+        borrow = i16::from(d < 0);
+        out[i] = u8::try_from(d.rem_euclid(256)).unwrap();
+    }
+    let mut int: Vec<u8> = out.iter().copied().skip_while(|b| *b == 0).collect();
+    if int[0] & 0x80 != 0 {
+        int.insert(0, 0);
+    }
+    let sig = der::seq(&[r.to_vec(), der::tlv(0x02, &int)]);
+    let mut bit_string = vec![0u8];
+    bit_string.extend(sig);
+    der::seq(&[tbs.to_vec(), alg.to_vec(), der::tlv(0x03, &bit_string)])
+}
+
+/// Issue 27: with an ECDSA CA, whoever holds a banned certificate rewrites `s` as `n − s`:
+/// the certificate still verifies and its fingerprint changes. A ban on the signed
+/// fingerprint (what the CA signed) holds; the fingerprint is for allow-lists.
+#[test]
+fn a_signed_fingerprint_ban_survives_re_encoding_the_signature() {
+    let root = Authority::root("Twin Root");
+    let banned = root.issue(&Leaf::client("banned"));
+    let twin = ecdsa_twin(&banned.der);
+    assert_ne!(twin, banned.der.as_ref());
+    let v = ChainVerifier::new(
+        TrustAnchors::from_der([root.cert.der.clone()]).unwrap(),
+        webpki::ALL_VERIFICATION_ALGS,
+    );
+    let twin_der = rustls_pki_types::CertificateDer::from(twin.clone());
+    v.verify(std::slice::from_ref(&twin_der), now())
+        .expect("the rewritten certificate verifies");
+
+    let original = ClientCertificate::from_der(&banned.der).unwrap();
+    let twin = ClientCertificate::from_der(&twin).unwrap();
+    assert_ne!(original.fingerprint_sha256(), twin.fingerprint_sha256());
+    assert_eq!(original.tbs_sha256(), twin.tbs_sha256());
+    assert_eq!(original.tbs_sha256_hex().len(), 95);
+
+    let ban = not(allow_signed_fingerprints([original.tbs_sha256_hex()]).unwrap());
+    assert!(!allows(&ban, &original));
+    assert!(!allows(&ban, &twin), "the twin escaped the ban");
+    let other = ClientCertificate::from_der(&root.issue(&Leaf::client("other")).der).unwrap();
+    assert!(allows(&ban, &other));
+    let allow =
+        allow_signed_fingerprints([format!("SHA256:{}", original.tbs_sha256_hex())]).unwrap();
+    assert!(allows(&allow, &twin) && !allows(&allow, &other));
+    let Verdict::Deny(d) = eval(&allow, &other) else {
+        panic!()
+    };
+    assert!(
+        d.reason().contains(&other.tbs_sha256_hex()),
+        "{}",
+        d.reason()
+    );
+}
+
+/// Issue 27: `not` let in what it could not evaluate. A SPIFFE ban denies certificates
+/// whose SPIFFE ID cannot be read, and lets in those without one.
+#[test]
+fn not_denies_what_a_spiffe_rule_cannot_evaluate() {
+    let ban = not(allow_spiffe_trust_domain("untrusted.example", "").unwrap());
+    let with = |uris: &[&str]| {
+        let k = key(KeyKind::P256);
+        let mut c = Crafted::new(der::simple_name(&[("CN", "w")]));
+        let names: Vec<Vec<u8>> = uris.iter().map(|u| san::uri(u)).collect();
+        if !names.is_empty() {
+            c.extensions
+                .push(("2.5.29.17".into(), false, san::extension(&names)));
+        }
+        ClientCertificate::from_der(&c.sign(&k, &k)).unwrap()
+    };
+    for uris in [
+        &["spiffe://UNTRUSTED.example/x"][..],
+        &["SPIFFE://untrusted.example/x"],
+        &["spiffe://untrusted.example/x/"],
+        &["spiffe://untrusted.example/%78"],
+        &["spiffe://untrusted.example"],
+        &["spiffe://untrusted.example/x", "spiffe://fine.example/y"],
+        &["spiffe://fine.example/y", "https://untrusted.example/x"],
+        &["https://fine.example/y", "spiffe://untrusted.example/x"],
+        &[
+            "https://fine.example/y",
+            "https://fine.example/z",
+            "spiffe://untrusted.example/x",
+        ],
+    ] {
+        let c = with(uris);
+        assert_eq!(c.spiffe_id(), None, "{uris:?}");
+        let Verdict::Deny(d) = eval(&ban, &c) else {
+            panic!("{uris:?} passed a ban it cannot be checked against")
+        };
+        assert!(d.is_indeterminate(), "{uris:?}");
+        assert!(
+            d.reason().contains("cannot be evaluated"),
+            "{uris:?}: {}",
+            d.reason()
+        );
+    }
+    assert!(!allows(&ban, &with(&["spiffe://untrusted.example/x"])));
+    assert!(allows(&ban, &with(&["spiffe://fine.example/x"])));
+    assert!(allows(&ban, &with(&[])), "no SPIFFE ID: not in the domain");
+    assert!(allows(
+        &ban,
+        &with(&["https://a.example/", "https://b.example/"])
+    ));
+    // Inside any_of and all_of, "unknown" stays unknown unless another rule decides.
+    let odd = with(&["spiffe://untrusted.example/x/"]);
+    let unknown = || allow_spiffe_trust_domain("untrusted.example", "").unwrap();
+    assert!(!allows(
+        &not(any_of([unknown().boxed(), allow_cn(["nobody"]).boxed()])),
+        &odd
+    ));
+    assert!(!allows(
+        &not(any_of([unknown().boxed(), allow_cn(["w"]).boxed()])),
+        &odd
+    ));
+    assert!(
+        allows(
+            &not(all_of([unknown().boxed(), allow_cn(["nobody"]).boxed()])),
+            &odd
+        ),
+        "unknown and no is no"
+    );
+    assert!(!allows(
+        &not(all_of([unknown().boxed(), allow_cn(["w"]).boxed()])),
+        &odd
+    ));
+    assert!(!allows(
+        &not(unknown().deny_with(DenyStatus::Forbidden)),
+        &odd
+    ));
+}
+
+/// Issue 27: SPIFFE rules follow the X.509-SVID spec: one URI SAN, a path, lower-case
+/// `spiffe://`.
+#[test]
+fn spiffe_rules_follow_the_x509_svid_spec() {
+    let with = |uris: &[&str]| {
+        let k = key(KeyKind::P256);
+        let mut c = Crafted::new(der::simple_name(&[("CN", "w")]));
+        let names: Vec<Vec<u8>> = uris.iter().map(|u| san::uri(u)).collect();
+        c.extensions
+            .push(("2.5.29.17".into(), false, san::extension(&names)));
+        ClientCertificate::from_der(&c.sign(&k, &k)).unwrap()
+    };
+    let domain = allow_spiffe_trust_domain("acme.example", "").unwrap();
+    let exact = allow_spiffe_id(["spiffe://acme.example/api"]).unwrap();
+    let good = with(&["spiffe://acme.example/api"]);
+    assert!(allows(&domain, &good) && allows(&exact, &good));
+    let two = with(&["spiffe://acme.example/api", "https://acme.example/"]);
+    assert!(!allows(&domain, &two), "more than one URI SAN");
+    assert!(!allows(&exact, &two), "more than one URI SAN");
+    assert!(
+        !allows(&domain, &with(&["spiffe://acme.example"])),
+        "the trust domain's own ID is no workload"
+    );
+    assert!(!allows(&domain, &with(&["SPIFFE://acme.example/api"])));
+    assert!(!allows(&exact, &with(&["SPIFFE://acme.example/api"])));
+    assert!(allow_spiffe_id(["spiffe://acme.example"]).is_err());
+    assert!(allow_spiffe_id(["SPIFFE://acme.example/api"]).is_err());
+    for prefix in ["/ns/../x", "/ns//x", "/./x", "/..", "/ns/%78"] {
+        assert!(
+            allow_spiffe_trust_domain("acme.example", prefix).is_err(),
+            "{prefix}"
+        );
+    }
+    assert!(allow_spiffe_trust_domain("acme.example", "/").is_ok());
+}
+
+/// Issue 27: a serial ban can name a negative serial.
+#[test]
+fn negative_serials_can_be_named() {
+    let k = key(KeyKind::P256);
+    let mut c = Crafted::new(der::simple_name(&[("CN", "neg")]));
+    c.serial = vec![0xFF];
+    let c = ClientCertificate::from_der(&c.sign(&k, &k)).unwrap();
+    assert_eq!(c.serial_hex(), "-01");
+    assert!(allows(&allow_serial(["-01"]).unwrap(), &c));
+    assert!(allows(&allow_serial(["-0x1"]).unwrap(), &c));
+    assert!(!allows(&allow_serial(["01"]).unwrap(), &c));
+    assert!(!allows(&not(allow_serial(["-01"]).unwrap()), &c));
+    assert!(
+        allows(&not(allow_serial(["01"]).unwrap()), &c),
+        "−1 is not 1"
+    );
+    // Hex, always: "10" is sixteen.
+    let rich = rich_cert();
+    assert!(!allows(&allow_serial(["-ABCD"]).unwrap(), &rich));
+}
+
+/// Issue 27: the builder kept only the last policy. A second one is a build error.
+#[test]
+fn a_second_policy_is_a_build_error() {
+    use certauth_core::{Authenticator, BuildError};
+    let root = Authority::root("Builder Root");
+    let verifier = || {
+        ChainVerifier::new(
+            TrustAnchors::from_der([root.cert.der.clone()]).unwrap(),
+            webpki::ALL_VERIFICATION_ALGS,
+        )
+    };
+    let twice = Authenticator::builder()
+        .verifier(verifier())
+        .policy(allow_cn(["a"]))
+        .policy(allow_cn(["b"]));
+    assert_eq!(twice.build().err(), Some(BuildError::PolicySetTwice));
+    let mixed = Authenticator::builder()
+        .verifier(verifier())
+        .policy(allow_cn(["a"]))
+        .async_policy(|_: OwnedPolicyContext| async { Verdict::Allow });
+    assert_eq!(mixed.build().err(), Some(BuildError::PolicySetTwice));
+    let mixed = Authenticator::builder()
+        .verifier(verifier())
+        .async_policy(|_: OwnedPolicyContext| async { Verdict::Allow })
+        .policy(allow_cn(["a"]));
+    let err = mixed.build().err().unwrap();
+    assert!(err.to_string().contains("more than once"), "{err}");
+    assert!(
+        Authenticator::builder()
+            .verifier(verifier())
+            .policy(allow_cn(["a"]))
+            .build()
+            .is_ok()
+    );
+    assert!(
+        Authenticator::builder()
+            .verifier(verifier())
+            .async_policy(|_: OwnedPolicyContext| async { Verdict::Allow })
+            .build()
+            .is_ok()
     );
 }
 
@@ -106,10 +455,11 @@ fn issuer_and_subject_require_every_named_field() {
         allows(&allow_issuer([("2.5.4.6", "US")]).unwrap(), &c),
         "dotted OID"
     );
-    assert!(allows(
-        &allow_subject([("OU", "ops"), ("O", "Acme")]).unwrap(),
-        &c
-    ));
+    assert!(
+        !allows(&allow_subject([("OU", "ops"), ("O", "Acme")]).unwrap(), &c),
+        "the subject also has OU=eng"
+    );
+    assert!(allows(&allow_subject([("O", "Acme")]).unwrap(), &c));
     assert!(allows(
         &allow_subject([("emailAddress", "Alice@Acme.example")]).unwrap(),
         &c
@@ -127,6 +477,15 @@ fn issuer_and_subject_require_every_named_field() {
         Some(PolicyError::UnknownAttribute {
             name: "Nope".into()
         })
+    );
+    let none: [(&str, &str); 0] = [];
+    assert_eq!(
+        allow_issuer(none).err(),
+        Some(PolicyError::EmptyRule { rule: "issuer" })
+    );
+    assert_eq!(
+        allow_subject(none).err(),
+        Some(PolicyError::EmptyRule { rule: "subject" })
     );
 }
 
@@ -276,10 +635,10 @@ fn spiffe_ids_exact_and_by_trust_domain_prefix() {
 #[test]
 fn combinators() {
     let c = rich_cert();
-    let yes = || allow_cn(["alice"]);
+    let yes = || allow_cn(["alice", "alice-alt"]);
     let no = || allow_cn(["bob"]);
     assert!(allows(
-        &all_of([yes().boxed(), allow_ou(["eng"]).boxed()]),
+        &all_of([yes().boxed(), allow_ou(["eng", "ops"]).boxed()]),
         &c
     ));
     assert!(!allows(&all_of([yes().boxed(), no().boxed()]), &c));
@@ -289,7 +648,7 @@ fn combinators() {
     assert!(!allows(&any_of([]), &c), "empty any_of denies");
     assert!(allows(&not(no()), &c));
     assert!(!allows(&not(yes()), &c));
-    assert!(allows(&yes().and(allow_ou(["ops"])), &c));
+    assert!(allows(&yes().and(allow_ou(["ops", "eng"])), &c));
     assert!(allows(&no().or(yes()), &c));
     assert!(allows(&allow_any(), &c));
 

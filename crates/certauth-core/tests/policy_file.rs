@@ -52,14 +52,16 @@ fn allows(p: &impl Policy, cert: &ClientCertificate) -> bool {
 fn policy_file_expresses_every_helper() {
     let c = rich_cert();
     let fp = c.fingerprint_sha256_hex();
+    let tbs = c.tbs_sha256_hex();
     let text = format!(
         r#"
 [allow]
 all_of = [
   {{ cn = ["alice", "bob"] }},
-  {{ ou = ["ops"] }},
+  {{ ou = ["ops", "ENG"] }},
   {{ organization = ["Acme"] }},
   {{ fingerprint = ["SHA256:{fp}"] }},
+  {{ signed_fingerprint = ["SHA256:{tbs}"] }},
   {{ serial = ["ab:cd"] }},
   {{ san = ["DNS:alice.acme.example"] }},
   {{ email = ["alice@acme.example"] }},
@@ -69,6 +71,9 @@ all_of = [
   {{ subject = {{ O = "Acme" }} }},
   {{ any_of = [ {{ cn = ["nobody"] }}, {{ allow_any = true }} ] }},
   {{ not = {{ cn = ["mallory"] }} }},
+  {{ not = {{ signed_fingerprint = ["{fp}"] }} }},
+  {{ forbid = [ {{ cn = ["mallory"] }}, {{ ou = ["sales"] }} ] }},
+  {{ forbid_unless = {{ cn = ["alice"] }} }},
 ]
 "#
     );
@@ -82,7 +87,7 @@ all_of = [
     };
     assert_eq!(d.status(), DenyStatus::Forbidden);
 
-    let file = PolicyFile::from_toml("[allow]\nforbid = { cn = [\"bob\"] }\n").unwrap();
+    let file = PolicyFile::from_toml("[allow]\nforbid_unless = { cn = [\"bob\"] }\n").unwrap();
     let Verdict::Deny(d) = eval(&file, &c) else {
         panic!()
     };
@@ -118,6 +123,11 @@ fn policy_file_errors_point_at_the_line() {
         ("[allow]\ncn = [\"a\"]\nou = [\"b\"]\n", 1, ""),
         ("[alow]\ncn = [\"a\"]\n", 1, "unknown field"),
         ("[allow]\nallow_any = false\n", 1, "allows no one"),
+        (
+            "[allow]\nall_of = [\n  { spiffe_trust_domain = { trust_domain = \"a.example\", path_prefix = \"/ns/../x\" } },\n]\n",
+            3,
+            "..",
+        ),
         ("[allow\n", 1, ""),
         ("", 1, "missing field `allow`"),
     ];
@@ -150,4 +160,181 @@ fn policy_file_depth_is_limited() {
     // Absurd nesting is refused by the TOML parser's own recursion guard, not a stack overflow.
     let absurd = nested(5_000);
     assert!(PolicyFile::from_toml_with_max_depth(&absurd, usize::MAX).is_err());
+}
+
+/// Issue 27: `forbid` admitted the clients it named (`forbid = X` was X with 403
+/// denials). It now refuses them with 403; the old single-rule form is refused at load,
+/// saying what changed.
+#[test]
+fn forbid_refuses_what_it_names() {
+    let c = rich_cert();
+    let file = PolicyFile::from_toml(
+        "[allow]\nall_of = [\n  { cn = [\"alice\"] },\n  { forbid = [{ organization = [\"acme\"] }] },\n]\n",
+    )
+    .unwrap();
+    let Verdict::Deny(d) = eval(&file, &c) else {
+        panic!("forbid let in the organization it names")
+    };
+    assert_eq!(d.status(), DenyStatus::Forbidden);
+    let file = PolicyFile::from_toml(
+        "[allow]\nall_of = [\n  { cn = [\"alice\"] },\n  { forbid = [{ organization = [\"Contractors\"] }] },\n]\n",
+    )
+    .unwrap();
+    assert!(allows(&file, &c), "others pass");
+
+    // The README's old example, a file written for the old meaning: refused at load.
+    let old = "[allow]\nany_of = [\n  { cn = [\"trusted-client\"] },\n  { forbid = { organization = [\"Contractors\"] } },\n]\n";
+    let err = PolicyFile::from_toml(old).expect_err("the old form loaded");
+    assert_eq!(err.line, 4, "{err}");
+    for needle in ["forbid_unless", "opposite", "takes a list"] {
+        assert!(err.message.contains(needle), "{needle}: {err}");
+    }
+    // What it meant is still expressible.
+    let file =
+        PolicyFile::from_toml("[allow]\nforbid_unless = { organization = [\"Contractors\"] }\n")
+            .unwrap();
+    let Verdict::Deny(d) = eval(&file, &c) else {
+        panic!()
+    };
+    assert_eq!(d.status(), DenyStatus::Forbidden);
+}
+
+/// Issue 27: empty rules (`all_of = []`, `issuer = {}`) let everyone in while others let
+/// no one in; every empty rule is refused at load.
+#[test]
+fn empty_rules_are_refused_at_load() {
+    for rule in [
+        "all_of = []",
+        "any_of = []",
+        "forbid = []",
+        "cn = []",
+        "ou = []",
+        "organization = []",
+        "fingerprint = []",
+        "signed_fingerprint = []",
+        "serial = []",
+        "san = []",
+        "email = []",
+        "spiffe_id = []",
+        "issuer = {}",
+        "subject = {}",
+    ] {
+        let text = format!("[allow]\nany_of = [\n  {{ cn = [\"x\"] }},\n  {{ {rule} }},\n]\n");
+        let err = PolicyFile::from_toml(&text)
+            .err()
+            .unwrap_or_else(|| panic!("{rule} loaded"));
+        assert_eq!(err.line, 4, "{rule}: {err}");
+        assert!(err.message.contains("is empty"), "{rule}: {err}");
+    }
+    let err = PolicyFile::from_toml("allow = { not = { all_of = [] } }\n")
+        .err()
+        .unwrap();
+    assert!(err.message.contains("`all_of` is empty"), "{err}");
+}
+
+/// Issue 27: a fingerprint cannot ban (re-encoding the signature changes it); the file
+/// refuses it under `not` or `forbid` and points at what can.
+#[test]
+fn fingerprints_cannot_ban() {
+    let c = rich_cert();
+    let fp = c.fingerprint_sha256_hex();
+    for allow in [
+        format!("{{ not = {{ fingerprint = [\"{fp}\"] }} }}"),
+        format!("{{ forbid = [{{ fingerprint = [\"{fp}\"] }}] }}"),
+        format!("{{ all_of = [{{ not = {{ any_of = [{{ fingerprint = [\"{fp}\"] }}] }} }}] }}"),
+    ] {
+        let err = PolicyFile::from_toml(&format!("allow = {allow}\n"))
+            .err()
+            .unwrap_or_else(|| panic!("{allow} loaded"));
+        assert!(err.message.contains("signed_fingerprint"), "{err}");
+        assert!(err.message.contains("allow-lists"), "{err}");
+    }
+    // Under two negations it is an allow-list again; a signed fingerprint bans.
+    let twice = format!("allow = {{ not = {{ not = {{ fingerprint = [\"{fp}\"] }} }} }}\n");
+    assert!(allows(&PolicyFile::from_toml(&twice).unwrap(), &c));
+    let forbid_unless = format!("allow = {{ forbid_unless = {{ fingerprint = [\"{fp}\"] }} }}\n");
+    assert!(allows(&PolicyFile::from_toml(&forbid_unless).unwrap(), &c));
+    let ban = format!(
+        "allow = {{ forbid = [{{ signed_fingerprint = [\"{}\"] }}] }}\n",
+        c.tbs_sha256_hex()
+    );
+    let Verdict::Deny(d) = eval(&PolicyFile::from_toml(&ban).unwrap(), &c) else {
+        panic!()
+    };
+    assert_eq!(d.status(), DenyStatus::Forbidden);
+}
+
+/// Issue 27: a negative serial can be named in a file.
+#[test]
+fn negative_serials_load() {
+    assert!(PolicyFile::from_toml("allow = { not = { serial = [\"-01\"] } }\n").is_ok());
+}
+
+/// The README's policy file, taken from the README: it loads, refuses a contractor with
+/// 403 even when another rule would let it in, and lets in `trusted-client`.
+#[test]
+fn the_readme_policy_file_means_what_it_says() {
+    let readme = include_str!("../../../README.md");
+    let start = readme
+        .find("```toml\nstatus = 403")
+        .expect("the README's policy block");
+    let block = &readme[start + "```toml\n".len()..];
+    let block = &block[..block.find("```").unwrap()];
+    let file = PolicyFile::from_toml(block).unwrap();
+    let k = key(KeyKind::P256);
+    let cert = |pairs: &[(&str, &str)]| {
+        ClientCertificate::from_der(&Crafted::new(der::simple_name(pairs)).sign(&k, &k)).unwrap()
+    };
+    assert!(allows(&file, &cert(&[("CN", "trusted-client")])));
+    let Verdict::Deny(d) = eval(
+        &file,
+        &cert(&[("CN", "trusted-client"), ("O", "Contractors")]),
+    ) else {
+        panic!("the README's forbid let a contractor in")
+    };
+    assert_eq!(d.status(), DenyStatus::Forbidden);
+    assert!(!allows(&file, &cert(&[("CN", "someone")])));
+}
+
+/// Every way of nesting counts towards the depth limit: lists (`all_of`, `any_of`,
+/// `forbid`) and single rules (`not`, `forbid_unless`).
+#[test]
+fn every_nesting_counts_towards_the_depth() {
+    let wrappers: [(&str, &str); 5] = [
+        ("{ all_of = [", "] }"),
+        ("{ any_of = [", "] }"),
+        ("{ forbid = [{ not = ", "}] }"),
+        ("{ not = ", " }"),
+        ("{ forbid_unless = ", " }"),
+    ];
+    for (open, close) in wrappers {
+        let nested = |levels: usize| {
+            let mut rule = "{ cn = [\"alice\"] }".to_owned();
+            for _ in 0..levels {
+                rule = format!("{open}{rule}{close}");
+            }
+            format!("allow = {rule}\n")
+        };
+        // `forbid` adds two levels (its list and the `not` inside, so that the rule is an
+        // allow again); the others one.
+        let per = if open.contains("forbid = [") { 2 } else { 1 };
+        let deepest = (DEFAULT_MAX_DEPTH - 1) / per;
+        assert!(
+            PolicyFile::from_toml(&nested(deepest)).is_ok(),
+            "{open}: {}",
+            PolicyFile::from_toml(&nested(deepest)).unwrap_err()
+        );
+        let err = PolicyFile::from_toml(&nested(deepest + 1)).unwrap_err();
+        assert!(
+            err.message.contains("deeper than the limit"),
+            "{open}: {err}"
+        );
+    }
+}
+
+/// `forbid` with neither a list nor a table says what it takes.
+#[test]
+fn forbid_says_it_takes_a_list() {
+    let err = PolicyFile::from_toml("allow = { forbid = \"cn\" }\n").unwrap_err();
+    assert!(err.message.contains("a list of rules"), "{err}");
 }

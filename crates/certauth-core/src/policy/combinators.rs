@@ -2,23 +2,31 @@
 
 use super::*;
 
-/// Every policy must allow; the first denial is the answer.
+/// Every policy must allow; the first denial that answers is the answer.
+///
+/// An indeterminate denial (a rule that could not evaluate the certificate) is the answer
+/// only when no other rule answers no: "unknown and no" is no, "unknown and yes" is unknown.
 pub struct AllOf {
     policies: Vec<BoxPolicy>,
 }
 
 impl Policy for AllOf {
     fn evaluate(&self, ctx: &PolicyContext<'_>) -> Verdict {
+        let mut unknown = None;
         for p in &self.policies {
-            if let Verdict::Deny(d) = p.evaluate(ctx) {
-                return Verdict::Deny(d);
+            match p.evaluate(ctx) {
+                Verdict::Allow => {}
+                Verdict::Deny(d) if d.indeterminate => {
+                    unknown.get_or_insert(d);
+                }
+                Verdict::Deny(d) => return Verdict::Deny(d),
             }
         }
-        Verdict::Allow
+        unknown.map_or(Verdict::Allow, Verdict::Deny)
     }
 }
 
-/// All must allow (an empty list allows).
+/// All must allow (an empty list allows; the policy file refuses an empty `all_of`).
 pub fn all_of(policies: impl IntoIterator<Item = BoxPolicy>) -> AllOf {
     AllOf {
         policies: policies.into_iter().collect(),
@@ -35,6 +43,7 @@ impl Policy for AnyOf {
     fn evaluate(&self, ctx: &PolicyContext<'_>) -> Verdict {
         let mut reasons = Vec::new();
         let mut status = DenyStatus::Unauthorized;
+        let mut indeterminate = false;
         for p in &self.policies {
             match p.evaluate(ctx) {
                 Verdict::Allow => return Verdict::Allow,
@@ -42,6 +51,8 @@ impl Policy for AnyOf {
                     if d.status == DenyStatus::Forbidden {
                         status = DenyStatus::Forbidden;
                     }
+                    // "unknown or no" is unknown: `not` must not turn it into an allow.
+                    indeterminate |= d.indeterminate;
                     reasons.push(d.reason);
                 }
             }
@@ -49,7 +60,11 @@ impl Policy for AnyOf {
         if reasons.is_empty() {
             return Verdict::deny("no alternative is configured");
         }
-        Verdict::Deny(PolicyDenial::new(reasons.join("; ")).with_status(status))
+        Verdict::Deny(PolicyDenial {
+            status,
+            reason: reasons.join("; ").into(),
+            indeterminate,
+        })
     }
 }
 
@@ -60,7 +75,8 @@ pub fn any_of(policies: impl IntoIterator<Item = BoxPolicy>) -> AnyOf {
     }
 }
 
-/// Allows exactly when the inner policy denies.
+/// Allows exactly when the inner policy denies because the certificate does not match; a
+/// denial because the inner policy could not evaluate the certificate stays a denial.
 pub struct Not {
     inner: BoxPolicy,
 }
@@ -69,12 +85,18 @@ impl Policy for Not {
     fn evaluate(&self, ctx: &PolicyContext<'_>) -> Verdict {
         match self.inner.evaluate(ctx) {
             Verdict::Allow => Verdict::deny("certificate matches a rule it must not match"),
+            Verdict::Deny(d) if d.indeterminate => Verdict::Deny(d),
             Verdict::Deny(_) => Verdict::Allow,
         }
     }
 }
 
-/// Inverts a policy.
+/// Inverts a policy: allows the certificates it does not match, and denies the ones it
+/// matches or cannot evaluate ([`PolicyDenial::is_indeterminate`]).
+///
+/// A ban on a fingerprint (`not(allow_fingerprints(..))`) is escaped by re-encoding the
+/// certificate's signature: ban with [`allow_signed_fingerprints`], a serial with an issuer,
+/// or a CRL instead.
 pub fn not(policy: impl Policy + 'static) -> Not {
     Not {
         inner: Box::new(policy),

@@ -20,7 +20,8 @@
 //! | key | value | helper |
 //! |---|---|---|
 //! | `cn`, `ou`, `organization` | list of names | [`allow_cn`], [`allow_ou`], [`allow_organization`] |
-//! | `fingerprint` | list of SHA-256 pins | [`allow_fingerprints`] |
+//! | `fingerprint` | list of SHA-256 pins (allow-lists only) | [`allow_fingerprints`] |
+//! | `signed_fingerprint` | list of SHA-256 pins of what the CA signed | [`allow_signed_fingerprints`] |
 //! | `serial` | list of hex serials | [`allow_serial`] |
 //! | `san` | list of `DNS:x`, `email:x`, `URI:x`, `IP:x` or bare values | [`allow_san`] |
 //! | `email` | list of addresses | [`allow_email`] |
@@ -29,8 +30,21 @@
 //! | `issuer`, `subject` | table of attribute = value | [`allow_issuer`], [`allow_subject`] |
 //! | `all_of`, `any_of` | list of rules | [`all_of`], [`any_of`] |
 //! | `not` | one rule | [`not`] |
-//! | `forbid` | one rule, whose denials become 403 | [`PolicyExt::deny_with`] |
+//! | `forbid` | list of rules: a client any of them matches is refused with 403 | [`not`] of [`any_of`], with [`PolicyExt::deny_with`] |
+//! | `forbid_unless` | one rule: a client it does not match is refused with 403 | [`PolicyExt::deny_with`] |
 //! | `allow_any` | `true` | [`allow_any`] |
+//!
+//! `forbid` means deny: `{ forbid = [{ organization = ["Contractors"] }] }` refuses
+//! contractors with 403 and lets everyone else past this rule. Before, `forbid` took one
+//! rule and meant its opposite (the clients the rule matched were let in, the others
+//! refused with 403); a file that still writes `forbid = { ... }` (a table, not a list) is
+//! refused at load, saying so: write `forbid_unless` for that meaning.
+//!
+//! Refused at load, because they would not mean what they read as: an empty list or table
+//! (`all_of = []` would let in everyone, `cn = []` no one); `allow_any = false`; a
+//! `fingerprint` inside `not` or `forbid` (a ban on a fingerprint is escaped by re-encoding
+//! the certificate's signature: ban by `signed_fingerprint`, `serial` with `issuer`, or a
+//! CRL); a SPIFFE ID or path prefix that could never match.
 //!
 //! Rules nest at most [`DEFAULT_MAX_DEPTH`] deep (configurable). Every error names the line
 //! and column it is about.
@@ -39,6 +53,7 @@
 //! [`allow_ou`]: super::allow_ou
 //! [`allow_organization`]: super::allow_organization
 //! [`allow_fingerprints`]: super::allow_fingerprints
+//! [`allow_signed_fingerprints`]: super::allow_signed_fingerprints
 //! [`allow_serial`]: super::allow_serial
 //! [`allow_san`]: super::allow_san
 //! [`allow_email`]: super::allow_email
@@ -56,13 +71,14 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use toml::Spanned;
 
 use super::{
     BoxPolicy, DenyStatus, Policy, PolicyContext, PolicyError, PolicyExt as _, Verdict, all_of,
     allow_any, allow_cn, allow_email, allow_fingerprints, allow_issuer, allow_organization,
-    allow_ou, allow_san, allow_serial, allow_spiffe_id, allow_spiffe_trust_domain, allow_subject,
-    any_of, not,
+    allow_ou, allow_san, allow_serial, allow_signed_fingerprints, allow_spiffe_id,
+    allow_spiffe_trust_domain, allow_subject, any_of, not,
 };
 
 /// How deep rules may nest by default (`allow` itself is depth 1).
@@ -86,6 +102,7 @@ enum RuleSpec {
     Ou(Vec<String>),
     Organization(Vec<String>),
     Fingerprint(Vec<String>),
+    SignedFingerprint(Vec<String>),
     Serial(Vec<String>),
     San(Vec<String>),
     Email(Vec<String>),
@@ -100,8 +117,46 @@ enum RuleSpec {
     AllOf(Vec<Spanned<Self>>),
     AnyOf(Vec<Spanned<Self>>),
     Not(Box<Spanned<Self>>),
-    Forbid(Box<Spanned<Self>>),
+    Forbid(ForbidList),
+    ForbidUnless(Box<Spanned<Self>>),
     AllowAny(bool),
+}
+
+/// What changed about `forbid`, for a file written before.
+const FORBID_CHANGED: &str = "`forbid` takes a list of rules and refuses (403) the clients \
+    they match: `forbid = [{ organization = [\"Contractors\"] }]`. A single rule here \
+    (`forbid = { ... }`) is the old form, which meant the opposite: it let in the clients its \
+    rule matched and refused the others with 403; to keep that meaning write \
+    `forbid_unless = { ... }`";
+
+/// `forbid`'s rules: a list. A table is the old form, refused with [`FORBID_CHANGED`] so a
+/// file never silently flips from deny to allow.
+struct ForbidList(Vec<Spanned<RuleSpec>>);
+
+impl<'de> Deserialize<'de> for ForbidList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct List;
+        impl<'de> Visitor<'de> for List {
+            type Value = ForbidList;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of rules")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ForbidList, A::Error> {
+                let mut rules = Vec::new();
+                while let Some(rule) = seq.next_element()? {
+                    rules.push(rule);
+                }
+                Ok(ForbidList(rules))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<ForbidList, A::Error> {
+                Err(de::Error::custom(FORBID_CHANGED))
+            }
+        }
+        deserializer.deserialize_any(List)
+    }
 }
 
 /// A policy file that could not be loaded: where, and what is wrong.
@@ -179,7 +234,7 @@ impl PolicyFile {
                 }
             })?,
         };
-        let policy = build(&spec.allow, 1, max_depth, text)?;
+        let policy = build(&spec.allow, 1, max_depth, Polarity::Allow, text)?;
         Ok(Self { policy, status })
     }
 
@@ -207,10 +262,73 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// Where a rule sits: under an even (allow) or odd (ban) number of `not` and `forbid`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Polarity {
+    Allow,
+    Ban,
+}
+
+impl Polarity {
+    fn flipped(self) -> Self {
+        match self {
+            Self::Allow => Self::Ban,
+            Self::Ban => Self::Allow,
+        }
+    }
+}
+
+/// The rule's name in the file, for messages.
+fn keyword(rule: &RuleSpec) -> &'static str {
+    match rule {
+        RuleSpec::Cn(_) => "cn",
+        RuleSpec::Ou(_) => "ou",
+        RuleSpec::Organization(_) => "organization",
+        RuleSpec::Fingerprint(_) => "fingerprint",
+        RuleSpec::SignedFingerprint(_) => "signed_fingerprint",
+        RuleSpec::Serial(_) => "serial",
+        RuleSpec::San(_) => "san",
+        RuleSpec::Email(_) => "email",
+        RuleSpec::SpiffeId(_) => "spiffe_id",
+        RuleSpec::SpiffeTrustDomain { .. } => "spiffe_trust_domain",
+        RuleSpec::Issuer(_) => "issuer",
+        RuleSpec::Subject(_) => "subject",
+        RuleSpec::AllOf(_) => "all_of",
+        RuleSpec::AnyOf(_) => "any_of",
+        RuleSpec::Not(_) => "not",
+        RuleSpec::Forbid(_) => "forbid",
+        RuleSpec::ForbidUnless(_) => "forbid_unless",
+        RuleSpec::AllowAny(_) => "allow_any",
+    }
+}
+
+/// Whether the rule's list or table is empty (what it would mean depends on the rule, and
+/// an operator filling in a template reads neither meaning from `[]`).
+fn is_empty(rule: &RuleSpec) -> bool {
+    match rule {
+        RuleSpec::Cn(v)
+        | RuleSpec::Ou(v)
+        | RuleSpec::Organization(v)
+        | RuleSpec::Fingerprint(v)
+        | RuleSpec::SignedFingerprint(v)
+        | RuleSpec::Serial(v)
+        | RuleSpec::San(v)
+        | RuleSpec::Email(v)
+        | RuleSpec::SpiffeId(v) => v.is_empty(),
+        RuleSpec::Issuer(m) | RuleSpec::Subject(m) => m.is_empty(),
+        RuleSpec::AllOf(v) | RuleSpec::AnyOf(v) | RuleSpec::Forbid(ForbidList(v)) => v.is_empty(),
+        RuleSpec::SpiffeTrustDomain { .. }
+        | RuleSpec::Not(_)
+        | RuleSpec::ForbidUnless(_)
+        | RuleSpec::AllowAny(_) => false,
+    }
+}
+
 fn build(
     rule: &Spanned<RuleSpec>,
     depth: usize,
     max_depth: usize,
+    polarity: Polarity,
     text: &str,
 ) -> Result<BoxPolicy, PolicyFileError> {
     let at = |message: String| {
@@ -226,11 +344,18 @@ fn build(
             "rules nest deeper than the limit of {max_depth}"
         )));
     }
+    if is_empty(rule.get_ref()) {
+        return Err(at(format!(
+            "`{}` is empty: an empty rule is refused rather than read as allowing everyone \
+             or no one; list what it should match, or remove it",
+            keyword(rule.get_ref())
+        )));
+    }
     let helper = |r: Result<BoxPolicy, PolicyError>| r.map_err(|e| at(e.to_string()));
-    let children = |rules: &[Spanned<RuleSpec>]| {
+    let children = |rules: &[Spanned<RuleSpec>], polarity: Polarity| {
         rules
             .iter()
-            .map(|r| build(r, depth + 1, max_depth, text))
+            .map(|r| build(r, depth + 1, max_depth, polarity, text))
             .collect::<Result<Vec<_>, _>>()
     };
     Ok(match rule.get_ref() {
@@ -238,7 +363,17 @@ fn build(
         RuleSpec::Ou(v) => allow_ou(v.iter().cloned()).boxed(),
         RuleSpec::Organization(v) => allow_organization(v.iter().cloned()).boxed(),
         RuleSpec::Email(v) => allow_email(v).boxed(),
+        RuleSpec::Fingerprint(_) if polarity == Polarity::Ban => {
+            return Err(at(
+                "a `fingerprint` cannot ban a certificate: whoever holds it can change its \
+                 fingerprint by re-encoding the signature, without the CA. Pins are for \
+                 allow-lists; to ban, use `signed_fingerprint` (SHA-256 of what the CA \
+                 signed, `certauth inspect` prints it), `serial` with `issuer`, or a CRL"
+                    .into(),
+            ));
+        }
         RuleSpec::Fingerprint(v) => helper(allow_fingerprints(v).map(|p| p.boxed()))?,
+        RuleSpec::SignedFingerprint(v) => helper(allow_signed_fingerprints(v).map(|p| p.boxed()))?,
         RuleSpec::Serial(v) => helper(allow_serial(v).map(|p| p.boxed()))?,
         RuleSpec::San(v) => helper(allow_san(v).map(|p| p.boxed()))?,
         RuleSpec::SpiffeId(v) => helper(allow_spiffe_id(v).map(|p| p.boxed()))?,
@@ -248,10 +383,20 @@ fn build(
         } => helper(allow_spiffe_trust_domain(trust_domain, path_prefix).map(|p| p.boxed()))?,
         RuleSpec::Issuer(fields) => helper(allow_issuer(fields.clone()).map(|p| p.boxed()))?,
         RuleSpec::Subject(fields) => helper(allow_subject(fields.clone()).map(|p| p.boxed()))?,
-        RuleSpec::AllOf(rules) => all_of(children(rules)?).boxed(),
-        RuleSpec::AnyOf(rules) => any_of(children(rules)?).boxed(),
-        RuleSpec::Not(inner) => not(build(inner, depth + 1, max_depth, text)?).boxed(),
-        RuleSpec::Forbid(inner) => build(inner, depth + 1, max_depth, text)?
+        RuleSpec::AllOf(rules) => all_of(children(rules, polarity)?).boxed(),
+        RuleSpec::AnyOf(rules) => any_of(children(rules, polarity)?).boxed(),
+        RuleSpec::Not(inner) => not(build(
+            inner,
+            depth + 1,
+            max_depth,
+            polarity.flipped(),
+            text,
+        )?)
+        .boxed(),
+        RuleSpec::Forbid(ForbidList(rules)) => not(any_of(children(rules, polarity.flipped())?))
+            .deny_with(DenyStatus::Forbidden)
+            .boxed(),
+        RuleSpec::ForbidUnless(inner) => build(inner, depth + 1, max_depth, polarity, text)?
             .deny_with(DenyStatus::Forbidden)
             .boxed(),
         RuleSpec::AllowAny(true) => allow_any().boxed(),

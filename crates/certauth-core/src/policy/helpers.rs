@@ -1,5 +1,4 @@
-//! The helpers that mirror client-certificate-auth's (`allowCN` → [`allow_cn`], …), and
-//! SPIFFE IDs.
+//! The helpers that mirror client-certificate-auth's (`allowCN` → [`allow_cn`], …).
 
 use super::*;
 
@@ -34,6 +33,12 @@ pub enum PolicyError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// A rule names nothing to match (an empty `issuer` or `subject`), which would let in
+    /// every client.
+    EmptyRule {
+        /// The rule.
+        rule: &'static str,
+    },
 }
 
 impl fmt::Display for PolicyError {
@@ -52,7 +57,8 @@ impl fmt::Display for PolicyError {
             Self::InvalidSerial { value } => {
                 write!(
                     f,
-                    "`{value}` is not a serial number: expected hex digits, colons optional"
+                    "`{value}` is not a serial number: expected hex digits (a serial is \
+                     always read as hex), colons and a leading `-` optional"
                 )
             }
             Self::InvalidSan { value } => write!(
@@ -63,6 +69,11 @@ impl fmt::Display for PolicyError {
             Self::InvalidSpiffeId { value, reason } => {
                 write!(f, "`{value}` is not a valid SPIFFE ID: {reason}")
             }
+            Self::EmptyRule { rule } => write!(
+                f,
+                "`{rule}` names no attribute: it would let in every client; name the \
+                 attributes to match, or remove the rule"
+            ),
         }
     }
 }
@@ -79,11 +90,61 @@ fn got<'a>(values: impl Iterator<Item = Cow<'a, str>>) -> String {
     }
 }
 
-/// Allows a client if any value of one subject attribute is in a set (exact match).
+/// Whether an attribute's values compare case-insensitively: O and OU do (as RFC 5280
+/// compares names, and so that `not = { ou = ["contractors"] }` also refuses
+/// `OU=Contractors`); CN and every other attribute compare exactly.
+fn caseless(oid: &[u8]) -> bool {
+    oid == crate::oid::known::O || oid == crate::oid::known::OU
+}
+
+/// A value as it is compared ([`caseless`]).
+fn folded(caseless: bool, value: &str) -> Cow<'_, str> {
+    if caseless {
+        Cow::Owned(value.to_lowercase())
+    } else {
+        Cow::Borrowed(value)
+    }
+}
+
+/// How the values of one attribute compare with a rule.
+enum Judged {
+    /// At least one value, and every value matches.
+    All,
+    /// No value matches (or there is none).
+    None,
+    /// Several values, some matching and some not: the certificate names more than one
+    /// identity and the rule cannot say which one the application will read.
+    Some,
+}
+
+fn judge<'a>(values: impl Iterator<Item = Cow<'a, str>>, matches: impl Fn(&str) -> bool) -> Judged {
+    let (mut yes, mut no) = (false, false);
+    for v in values {
+        if matches(&v) {
+            yes = true;
+        } else {
+            no = true;
+        }
+    }
+    match (yes, no) {
+        (true, false) => Judged::All,
+        (false, _) => Judged::None,
+        (true, true) => Judged::Some,
+    }
+}
+
+/// Allows a client if every value of one subject attribute is in a set (and there is one).
+///
+/// A subject with several values of the attribute passes only if every one is allowed: the
+/// application reads one of them (`common_name()` reads the first), and the policy must
+/// have judged the one it reads. Several values of which only some are allowed are
+/// ambiguous: denied as indeterminate, so `not` denies them too (a second CN does not
+/// escape a ban).
 #[derive(Clone, Debug)]
 pub struct AllowAttribute {
     oid: Cow<'static, [u8]>,
     label: &'static str,
+    caseless: bool,
     allowed: HashSet<String>,
 }
 
@@ -93,10 +154,15 @@ impl AllowAttribute {
         label: &'static str,
         values: impl IntoIterator<Item = impl Into<String>>,
     ) -> Self {
+        let caseless = caseless(oid);
         Self {
             oid: Cow::Borrowed(oid),
             label,
-            allowed: values.into_iter().map(Into::into).collect(),
+            caseless,
+            allowed: values
+                .into_iter()
+                .map(|v| folded(caseless, &v.into()).into_owned())
+                .collect(),
         }
     }
 }
@@ -104,37 +170,47 @@ impl AllowAttribute {
 impl Policy for AllowAttribute {
     fn evaluate(&self, ctx: &PolicyContext<'_>) -> Verdict {
         let subject = ctx.cert.subject();
-        let mut values = subject
-            .attributes()
-            .filter(|a| a.oid().as_bytes() == &*self.oid)
-            .map(|a| a.value().as_str());
-        if values.any(|v| self.allowed.contains(&*v)) {
-            return Verdict::Allow;
+        let values = || {
+            subject
+                .attributes()
+                .filter(|a| a.oid().as_bytes() == &*self.oid)
+                .map(|a| a.value().as_str())
+        };
+        match judge(values(), |v| {
+            self.allowed.contains(&*folded(self.caseless, v))
+        }) {
+            Judged::All => Verdict::Allow,
+            Judged::None => Verdict::deny(format!(
+                "{} not allowed (certificate has {})",
+                self.label,
+                got(values())
+            )),
+            Judged::Some => Verdict::indeterminate(format!(
+                "{} is ambiguous: only some of the certificate's {} are allowed ({})",
+                self.label,
+                self.label,
+                got(values())
+            )),
         }
-        let values = subject
-            .attributes()
-            .filter(|a| a.oid().as_bytes() == &*self.oid)
-            .map(|a| a.value().as_str());
-        Verdict::deny(format!(
-            "{} not allowed (certificate has {})",
-            self.label,
-            got(values)
-        ))
     }
 }
 
-/// Allows a client whose subject has a CN in `names` (any of its CNs; exact, case-sensitive).
-/// An empty list allows no one.
+/// Allows a client whose subject's CNs are all in `names` (exact, case-sensitive). A
+/// subject with several CNs passes only if every one is listed, so
+/// [`ClientCertificate::common_name`] names a client the policy judged. An empty list
+/// allows no one.
 pub fn allow_cn(names: impl IntoIterator<Item = impl Into<String>>) -> AllowAttribute {
     AllowAttribute::new(crate::oid::known::CN, "CN", names)
 }
 
-/// Allows a client whose subject has an OU in `units` (any of its OUs).
+/// Allows a client whose subject's OUs are all in `units` (case-insensitive; several OUs
+/// pass only if every one is listed).
 pub fn allow_ou(units: impl IntoIterator<Item = impl Into<String>>) -> AllowAttribute {
     AllowAttribute::new(crate::oid::known::OU, "OU", units)
 }
 
-/// Allows a client whose subject has an O in `organizations` (any of its Os).
+/// Allows a client whose subject's Os are all in `organizations` (case-insensitive;
+/// several Os pass only if every one is listed).
 pub fn allow_organization(
     organizations: impl IntoIterator<Item = impl Into<String>>,
 ) -> AllowAttribute {
@@ -198,39 +274,75 @@ pub(crate) fn parse_sha256_pin(text: &str) -> Result<[u8; 32], PolicyError> {
     Ok(out)
 }
 
-/// Allows a client whose certificate's SHA-256 fingerprint is pinned. O(1) per lookup,
-/// constant-time comparison.
+/// Allows a client whose certificate's SHA-256 fingerprint (or signed fingerprint) is
+/// pinned. O(1) per lookup, constant-time comparison.
 #[derive(Clone, Debug)]
 pub struct AllowFingerprints {
     pins: HashSet<Sha256Pin>,
+    signed: bool,
 }
 
 impl Policy for AllowFingerprints {
     fn evaluate(&self, ctx: &PolicyContext<'_>) -> Verdict {
-        if self
-            .pins
-            .contains(&Sha256Pin(*ctx.cert.fingerprint_sha256()))
-        {
+        let (digest, what) = if self.signed {
+            (
+                ctx.cert.tbs_sha256(),
+                "signed fingerprint not pinned (certificate's signed",
+            )
+        } else {
+            (
+                ctx.cert.fingerprint_sha256(),
+                "fingerprint not pinned (certificate's",
+            )
+        };
+        if self.pins.contains(&Sha256Pin(*digest)) {
             Verdict::Allow
         } else {
             Verdict::deny(format!(
-                "fingerprint not pinned (certificate's SHA-256 is {})",
-                ctx.cert.fingerprint_sha256_hex()
+                "{what} SHA-256 is {})",
+                crate::cert::colon_hex(digest)
             ))
         }
     }
 }
 
-/// Allows clients by SHA-256 fingerprint (`SHA256:AB:CD:…`; prefix, colons and case
-/// optional). Fails on a pin that is not 64 hex digits, such as a SHA-1 fingerprint.
+fn parse_pins(
+    pins: impl IntoIterator<Item = impl AsRef<str>>,
+) -> Result<HashSet<Sha256Pin>, PolicyError> {
+    pins.into_iter()
+        .map(|p| parse_sha256_pin(p.as_ref()).map(Sha256Pin))
+        .collect()
+}
+
+/// Allows clients by SHA-256 fingerprint of the certificate as presented (`SHA256:AB:CD:…`,
+/// what `openssl x509 -fingerprint -sha256` and `certauth inspect` print; prefix, colons and
+/// case optional). Fails on a pin that is not 64 hex digits, such as a SHA-1 fingerprint.
+///
+/// For allow-lists only: whoever holds a certificate can change its fingerprint without the
+/// CA (an ECDSA signature's `s` replaced by `n − s` still verifies), which takes it off an
+/// allow-list but also out of a ban. Ban with [`allow_signed_fingerprints`] under [`not`],
+/// a serial and issuer, or a CRL.
 pub fn allow_fingerprints(
     pins: impl IntoIterator<Item = impl AsRef<str>>,
 ) -> Result<AllowFingerprints, PolicyError> {
-    let pins = pins
-        .into_iter()
-        .map(|p| parse_sha256_pin(p.as_ref()).map(Sha256Pin))
-        .collect::<Result<_, _>>()?;
-    Ok(AllowFingerprints { pins })
+    Ok(AllowFingerprints {
+        pins: parse_pins(pins)?,
+        signed: false,
+    })
+}
+
+/// Allows clients by signed fingerprint: SHA-256 of the part of the certificate the CA
+/// signed (the TBSCertificate, [`ClientCertificate::tbs_sha256`]; `certauth inspect` prints
+/// it as `Signed SHA-256`). Re-encoding the signature or the outer structure leaves it
+/// unchanged, so it holds for bans (`not(allow_signed_fingerprints(..))`); it names one
+/// issued certificate, not its key (a certificate re-issued for the same key differs).
+pub fn allow_signed_fingerprints(
+    pins: impl IntoIterator<Item = impl AsRef<str>>,
+) -> Result<AllowFingerprints, PolicyError> {
+    Ok(AllowFingerprints {
+        pins: parse_pins(pins)?,
+        signed: true,
+    })
 }
 
 /// Which name [`AllowName`] checks.
@@ -252,66 +364,93 @@ impl AllowName {
         which: WhichName,
         fields: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
     ) -> Result<Self, PolicyError> {
-        let fields = fields
+        let fields: Vec<_> = fields
             .into_iter()
             .map(|(k, v)| {
                 let k = k.into();
                 let oid = attribute_type(&k)
                     .ok_or_else(|| PolicyError::UnknownAttribute { name: k.clone() })?;
-                Ok((k, oid, v.into()))
+                let v = folded(caseless(&oid), &v.into()).into_owned();
+                Ok((k, oid, v))
             })
             .collect::<Result<_, _>>()?;
+        if fields.is_empty() {
+            return Err(PolicyError::EmptyRule {
+                rule: match which {
+                    WhichName::Issuer => "issuer",
+                    WhichName::Subject => "subject",
+                },
+            });
+        }
         Ok(Self { which, fields })
     }
 }
 
 impl Policy for AllowName {
     fn evaluate(&self, ctx: &PolicyContext<'_>) -> Verdict {
-        let name: Name<'_> = match self.which {
-            WhichName::Issuer => ctx.cert.issuer(),
-            WhichName::Subject => ctx.cert.subject(),
+        let (name, which): (Name<'_>, _) = match self.which {
+            WhichName::Issuer => (ctx.cert.issuer(), "issuer"),
+            WhichName::Subject => (ctx.cert.subject(), "subject"),
         };
+        let mut ambiguous = None;
         for (label, oid, expected) in &self.fields {
-            let matches = name
-                .attributes()
-                .filter(|a| a.oid().as_bytes() == &**oid)
-                .any(|a| a.value().as_str() == expected.as_str());
-            if !matches {
-                let which = match self.which {
-                    WhichName::Issuer => "issuer",
-                    WhichName::Subject => "subject",
-                };
-                return Verdict::deny(format!(
-                    "{which} {label} is not {expected:?} (certificate has {})",
-                    got(name
-                        .attributes()
-                        .filter(|a| a.oid().as_bytes() == &**oid)
-                        .map(|a| a.value().as_str()))
-                ));
+            let caseless = caseless(oid);
+            let values = || {
+                name.attributes()
+                    .filter(|a| a.oid().as_bytes() == &**oid)
+                    .map(|a| a.value().as_str())
+            };
+            match judge(values(), |v| *folded(caseless, v) == **expected) {
+                Judged::All => {}
+                Judged::None => {
+                    return Verdict::deny(format!(
+                        "{which} {label} is not {expected:?} (certificate has {})",
+                        got(values())
+                    ));
+                }
+                Judged::Some => {
+                    ambiguous.get_or_insert_with(|| {
+                        PolicyDenial::indeterminate(format!(
+                            "{which} {label} is ambiguous: only some of its values are \
+                             {expected:?} ({})",
+                            got(values())
+                        ))
+                    });
+                }
             }
         }
-        Verdict::Allow
+        ambiguous.map_or(Verdict::Allow, Verdict::Deny)
     }
 }
 
 /// Allows a client whose issuer has every listed `(attribute, value)`; attributes by short
-/// name (`CN`, `O`, …) or dotted OID. The issuer name is the one the verified chain links.
+/// name (`CN`, `O`, …) or dotted OID. Attributes not listed may hold anything; an attribute
+/// listed that the name holds several times must hold the value every time. Only the
+/// immediate issuer (the name in the client's certificate, which the verified chain links)
+/// is checked, not the CAs above it. Values compare as in [`allow_cn`] and [`allow_ou`]:
+/// exactly, except O and OU, case-insensitively. Fails on an empty list.
 pub fn allow_issuer(
     fields: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
 ) -> Result<AllowName, PolicyError> {
     AllowName::build(WhichName::Issuer, fields)
 }
 
-/// Allows a client whose subject has every listed `(attribute, value)`.
+/// Allows a client whose subject has every listed `(attribute, value)`, as
+/// [`allow_issuer`] reads the issuer. Fails on an empty list.
 pub fn allow_subject(
     fields: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
 ) -> Result<AllowName, PolicyError> {
     AllowName::build(WhichName::Subject, fields)
 }
 
-/// Normalizes a serial for comparison: hex digits only, upper case, no leading zeros.
+/// Normalizes a serial for comparison: a sign if negative, hex digits, upper case, no
+/// leading zeros (`-01` and `-0x1` are `-1`; `-0` is `0`).
 fn normalize_serial(text: &str) -> Option<String> {
     let t = text.trim();
+    let (negative, t) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t),
+    };
     let t = t
         .strip_prefix("0x")
         .or_else(|| t.strip_prefix("0X"))
@@ -325,14 +464,17 @@ fn normalize_serial(text: &str) -> Option<String> {
         return None;
     }
     let trimmed = digits.trim_start_matches('0');
-    Some(if trimmed.is_empty() {
-        "0".to_owned()
-    } else {
-        trimmed.to_owned()
+    Some(match (trimmed.is_empty(), negative) {
+        (true, _) => "0".to_owned(),
+        (false, true) => format!("-{trimmed}"),
+        (false, false) => trimmed.to_owned(),
     })
 }
 
-/// Allows clients by serial number (hex; colons, case and leading zeros ignored).
+/// Allows clients by serial number: hex, always (`10` is sixteen, as OpenSSL and Node
+/// print serials); colons, case, a `0x` and leading zeros ignored; a leading `-` names a
+/// negative (non-conforming) serial. A serial is not tied to an issuer: combine with
+/// [`allow_issuer`] when several CAs are trusted.
 #[derive(Clone, Debug)]
 pub struct AllowSerial {
     serials: HashSet<String>,
@@ -341,14 +483,16 @@ pub struct AllowSerial {
 impl Policy for AllowSerial {
     fn evaluate(&self, ctx: &PolicyContext<'_>) -> Verdict {
         let serial = ctx.cert.serial_hex();
-        match normalize_serial(&serial) {
-            Some(s) if self.serials.contains(&s) => Verdict::Allow,
-            _ => Verdict::deny(format!("serial {serial} not allowed")),
+        // serial_hex prints a sign, hex digits or `0`, which always normalize.
+        if normalize_serial(&serial).is_some_and(|s| self.serials.contains(&s)) {
+            Verdict::Allow
+        } else {
+            Verdict::deny(format!("serial {serial} not allowed"))
         }
     }
 }
 
-/// Allows clients whose serial number is listed.
+/// Allows clients whose serial number is listed (see [`AllowSerial`] for how it reads).
 pub fn allow_serial(
     serials: impl IntoIterator<Item = impl AsRef<str>>,
 ) -> Result<AllowSerial, PolicyError> {
@@ -437,9 +581,12 @@ impl Policy for AllowSan {
     }
 }
 
-/// Allows clients with a SAN matching one pattern: `DNS:name` and `email:addr` (case-
-/// insensitive), `URI:uri` (exact), `IP:addr` (v4 or v6, compared as addresses), or a bare
-/// value matching any of them.
+/// Allows clients with a SAN matching one pattern (any of the certificate's SANs may match):
+/// `DNS:name` and `email:addr` (case-insensitive), `URI:uri` (exact), `IP:addr` (v4 or v6,
+/// compared as addresses), or a bare value, which matches a SAN of any of those types with
+/// that text (a bare `alice@example.com` also matches a DNS SAN `alice@example.com`: write
+/// the prefix to say which). Patterns are literal: `DNS:*.example.com` matches only a SAN
+/// that is itself `*.example.com`, not the names it would cover.
 pub fn allow_san(
     patterns: impl IntoIterator<Item = impl AsRef<str>>,
 ) -> Result<AllowSan, PolicyError> {
@@ -482,156 +629,6 @@ pub fn allow_email(emails: impl IntoIterator<Item = impl AsRef<str>>) -> AllowEm
             .map(|e| e.as_ref().to_ascii_lowercase())
             .collect(),
     }
-}
-
-/// A parsed SPIFFE ID: `spiffe://trust-domain/path`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct SpiffeId {
-    trust_domain: String,
-    path: String,
-}
-
-impl SpiffeId {
-    /// Parses per the SPIFFE ID spec: lower-case trust domain of `[a-z0-9.-_]`, path
-    /// segments of `[A-Za-z0-9.-_]`, none empty, `.` or `..`.
-    fn parse(text: &str) -> Result<Self, &'static str> {
-        let rest = text
-            .get(..9)
-            .filter(|s| s.eq_ignore_ascii_case("spiffe://"))
-            .map(|_| &text[9..])
-            .ok_or("it must start with spiffe://")?;
-        let (td, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, ""),
-        };
-        Self::check_trust_domain(td)?;
-        if path == "/" || path.ends_with('/') {
-            return Err("the path must not end with /");
-        }
-        for seg in path.split('/').skip(1) {
-            if seg.is_empty() || seg == "." || seg == ".." {
-                return Err("path segments must not be empty, . or ..");
-            }
-            if !seg
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
-            {
-                return Err("path segments may hold only letters, digits, - . _");
-            }
-        }
-        Ok(Self {
-            trust_domain: td.to_owned(),
-            path: path.to_owned(),
-        })
-    }
-
-    fn check_trust_domain(td: &str) -> Result<(), &'static str> {
-        if td.is_empty() {
-            return Err("the trust domain is empty");
-        }
-        if !td
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-._".contains(&b))
-        {
-            return Err("the trust domain may hold only lower-case letters, digits, - . _");
-        }
-        Ok(())
-    }
-}
-
-#[derive(Clone, Debug)]
-enum SpiffeRule {
-    Exact(SpiffeId),
-    Prefix {
-        trust_domain: String,
-        path_prefix: String,
-    },
-}
-
-/// Allows clients by SPIFFE ID (the certificate's single `spiffe://` URI SAN).
-#[derive(Clone, Debug)]
-pub struct AllowSpiffeId {
-    rules: Vec<SpiffeRule>,
-}
-
-impl Policy for AllowSpiffeId {
-    fn evaluate(&self, ctx: &PolicyContext<'_>) -> Verdict {
-        let Some(id) = ctx.cert.spiffe_id() else {
-            return Verdict::deny("certificate has no single SPIFFE ID");
-        };
-        let Ok(id) = SpiffeId::parse(id) else {
-            return Verdict::deny(format!("certificate's SPIFFE ID {id:?} is malformed"));
-        };
-        let hit = self.rules.iter().any(|r| match r {
-            SpiffeRule::Exact(want) => *want == id,
-            SpiffeRule::Prefix {
-                trust_domain,
-                path_prefix,
-            } => {
-                *trust_domain == id.trust_domain
-                    && id
-                        .path
-                        .strip_prefix(path_prefix.as_str())
-                        .is_some_and(|rest| {
-                            rest.is_empty() || rest.starts_with('/') || path_prefix.ends_with('/')
-                        })
-            }
-        });
-        if hit {
-            Verdict::Allow
-        } else {
-            Verdict::deny(format!(
-                "SPIFFE ID spiffe://{}{} not allowed",
-                id.trust_domain, id.path
-            ))
-        }
-    }
-}
-
-/// Allows clients whose SPIFFE ID is exactly one of these.
-pub fn allow_spiffe_id(
-    ids: impl IntoIterator<Item = impl AsRef<str>>,
-) -> Result<AllowSpiffeId, PolicyError> {
-    let rules = ids
-        .into_iter()
-        .map(|i| {
-            SpiffeId::parse(i.as_ref())
-                .map(SpiffeRule::Exact)
-                .map_err(|reason| PolicyError::InvalidSpiffeId {
-                    value: i.as_ref().to_owned(),
-                    reason,
-                })
-        })
-        .collect::<Result<_, _>>()?;
-    Ok(AllowSpiffeId { rules })
-}
-
-/// Allows clients whose SPIFFE ID is in `trust_domain` and whose path starts with
-/// `path_prefix` on a segment boundary (`/ns/prod` admits `/ns/prod` and `/ns/prod/sa/x`,
-/// not `/ns/production`). An empty prefix admits the whole trust domain.
-pub fn allow_spiffe_trust_domain(
-    trust_domain: &str,
-    path_prefix: &str,
-) -> Result<AllowSpiffeId, PolicyError> {
-    let td = trust_domain
-        .strip_prefix("spiffe://")
-        .unwrap_or(trust_domain);
-    SpiffeId::check_trust_domain(td).map_err(|reason| PolicyError::InvalidSpiffeId {
-        value: trust_domain.to_owned(),
-        reason,
-    })?;
-    if !path_prefix.is_empty() && !path_prefix.starts_with('/') {
-        return Err(PolicyError::InvalidSpiffeId {
-            value: path_prefix.to_owned(),
-            reason: "a path prefix must start with /",
-        });
-    }
-    Ok(AllowSpiffeId {
-        rules: vec![SpiffeRule::Prefix {
-            trust_domain: td.to_owned(),
-            path_prefix: path_prefix.to_owned(),
-        }],
-    })
 }
 
 // The helpers' unit tests (pins, serials, SANs, SPIFFE IDs).

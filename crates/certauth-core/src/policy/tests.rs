@@ -28,13 +28,27 @@ fn serials_normalize() {
     assert_eq!(normalize_serial("00").as_deref(), Some("0"));
     assert_eq!(normalize_serial("xyz"), None);
     assert_eq!(normalize_serial(""), None);
-    assert_eq!(normalize_serial("-01"), None);
+    assert_eq!(normalize_serial("-01").as_deref(), Some("-1"));
+    assert_eq!(normalize_serial("-0x00:0A").as_deref(), Some("-A"));
+    assert_eq!(normalize_serial("-00").as_deref(), Some("0"));
+    assert_eq!(normalize_serial("-"), None);
+    assert_eq!(normalize_serial("--1"), None);
 }
 
 #[test]
 fn spiffe_ids_parse_by_the_spec() {
+    use super::super::spiffe::SpiffeId;
     assert!(SpiffeId::parse("spiffe://example.org/ns/prod/sa/api").is_ok());
-    assert!(SpiffeId::parse("spiffe://example.org").is_ok());
+    // A leaf's ID has a path (X.509-SVID §3.1); the scheme is lower case.
+    assert!(SpiffeId::parse("spiffe://example.org").is_err());
+    assert_eq!(
+        SpiffeId::parse("SPIFFE://example.org/x"),
+        Err("the scheme must be `spiffe://` in lower case")
+    );
+    assert_eq!(
+        SpiffeId::parse("http://example.org/x"),
+        Err("it must start with spiffe://")
+    );
     // A trailing slash is named as such (not as an empty segment).
     for id in ["spiffe://example.org/", "spiffe://example.org/ns/"] {
         assert_eq!(

@@ -34,10 +34,16 @@ impl DenyStatus {
 }
 
 /// A policy's refusal.
+///
+/// A refusal is either an answer ("this certificate does not match") or *indeterminate*:
+/// the rule could not evaluate the certificate (a malformed SPIFFE ID, a subject whose
+/// several CNs are partly allowed). [`not`] turns an answer into an allow, but keeps an
+/// indeterminate refusal a refusal: a rule that cannot read its input never lets a client in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PolicyDenial {
     pub(super) status: DenyStatus,
     pub(super) reason: Cow<'static, str>,
+    pub(super) indeterminate: bool,
 }
 
 impl PolicyDenial {
@@ -46,6 +52,7 @@ impl PolicyDenial {
         Self {
             status: DenyStatus::Unauthorized,
             reason: reason.into(),
+            indeterminate: false,
         }
     }
 
@@ -54,7 +61,23 @@ impl PolicyDenial {
         Self {
             status: DenyStatus::Forbidden,
             reason: reason.into(),
+            indeterminate: false,
         }
+    }
+
+    /// A 401 for a certificate the rule could not evaluate: it stays a denial under [`not`].
+    pub fn indeterminate(reason: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            status: DenyStatus::Unauthorized,
+            reason: reason.into(),
+            indeterminate: true,
+        }
+    }
+
+    /// Whether the rule could not evaluate the certificate (rather than found it does not
+    /// match).
+    pub fn is_indeterminate(&self) -> bool {
+        self.indeterminate
     }
 
     /// The same denial with another status.
@@ -108,6 +131,12 @@ impl Verdict {
     /// A 403 denial with this reason.
     pub fn forbid(reason: impl Into<Cow<'static, str>>) -> Self {
         Self::Deny(PolicyDenial::forbidden(reason))
+    }
+
+    /// A 401 denial for a certificate the rule could not evaluate
+    /// ([`PolicyDenial::indeterminate`]).
+    pub fn indeterminate(reason: impl Into<Cow<'static, str>>) -> Self {
+        Self::Deny(PolicyDenial::indeterminate(reason))
     }
 
     /// Whether it allows.
