@@ -109,7 +109,6 @@ impl Body {
             (Some(true), None) => Ok(Self::Chunked(Chunked::Size {
                 value: 0,
                 digits: 0,
-                line: 0,
             })),
             (None, length) => Ok(Self::Length {
                 remaining: length.unwrap_or(0),
@@ -156,11 +155,10 @@ fn decimal(s: &[u8]) -> Option<u64> {
 /// Where a chunked body's reader is (RFC 9112 §7.1).
 #[derive(Clone, Debug)]
 enum Chunked {
-    /// In a chunk-size line: the size so far, its digit count, the line's length.
+    /// In a chunk-size line: the size so far and its digit count.
     Size {
         value: u64,
         digits: u8,
-        line: usize,
     },
     /// In the line's extensions, after `;`, until CR.
     Extension {
@@ -199,24 +197,16 @@ impl Chunked {
         let Some(&b) = bytes.first() else {
             return 0;
         };
-        let size_line = |value, digits, line| Self::Size {
-            value,
-            digits,
-            line,
-        };
+        let size_line = |value, digits| Self::Size { value, digits };
         let next = match *self {
-            Self::Size {
-                value,
-                digits,
-                line,
-            } => match (char::from(b).to_digit(16), b) {
+            Self::Size { value, digits } => match (char::from(b).to_digit(16), b) {
                 (Some(d), _) if digits < 16 => {
-                    Some(size_line((value << 4) | u64::from(d), digits + 1, line + 1))
+                    Some(size_line((value << 4) | u64::from(d), digits + 1))
                 }
                 // Extensions, and the whitespace RFC 9112 lets stand before them.
                 (None, b';' | b' ' | b'\t') if digits > 0 => Some(Self::Extension {
                     value,
-                    line: line + 1,
+                    line: usize::from(digits) + 1,
                 }),
                 (None, b'\r') if digits > 0 => Some(Self::SizeLf { value }),
                 _ => None,
@@ -246,7 +236,7 @@ impl Chunked {
                 return n;
             }
             Self::DataCr => (b == b'\r').then_some(Self::DataLf),
-            Self::DataLf => (b == b'\n').then(|| size_line(0, 0, 0)),
+            Self::DataLf => (b == b'\n').then(|| size_line(0, 0)),
             Self::TrailerStart => match b {
                 b'\r' => Some(Self::EndLf),
                 b'\n' => None,

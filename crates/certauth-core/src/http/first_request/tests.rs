@@ -105,6 +105,9 @@ fn a_broken_chunked_body_ends_where_it_breaks() {
         (b"0\r\nTrailer\n", 10),
         (b"5;ext\nhello", 5),
         (b"1\r\nx\r\n0\r\n\rGET", 10),
+        // Extensions or whitespace before any digit.
+        (b";ext\r\n", 0),
+        (b" 5\r\n", 0),
         // A size over 64 bits.
         (b"10000000000000000\r\n", 16),
     ] {
@@ -120,6 +123,29 @@ fn a_broken_chunked_body_ends_where_it_breaks() {
     let mut long = b"1;".to_vec();
     long.extend(std::iter::repeat_n(b'a', MAX_CHUNK_LINE_BYTES + 10));
     assert!(belongs(h, &long) <= MAX_CHUNK_LINE_BYTES + 1);
+    // The size line's length counts its digits, `;` and extensions: exactly the limit is
+    // a line, one byte more ends the body.
+    let line = |ext: usize| {
+        let mut b = b"1;".to_vec();
+        b.extend(std::iter::repeat_n(b'a', ext));
+        b.extend_from_slice(b"\r\nx\r\n0\r\n\r\n");
+        b
+    };
+    let at_limit = line(MAX_CHUNK_LINE_BYTES - 2);
+    assert_eq!(belongs(h, &at_limit), at_limit.len());
+    assert_eq!(
+        belongs(h, &line(MAX_CHUNK_LINE_BYTES - 1)),
+        MAX_CHUNK_LINE_BYTES
+    );
+    let digits = |n: usize| {
+        let mut b = vec![b'0'; n - 1];
+        b.extend_from_slice(b"1;");
+        b.extend(std::iter::repeat_n(b'a', MAX_CHUNK_LINE_BYTES - n - 1));
+        b.extend_from_slice(b"\r\nx\r\n0\r\n\r\n");
+        b
+    };
+    let many = digits(16);
+    assert_eq!(belongs(h, &many), many.len(), "sixteen digits count too");
     let mut trailer = b"0\r\n".to_vec();
     trailer.extend(std::iter::repeat_n(b'a', MAX_CHUNK_LINE_BYTES + 10));
     assert!(belongs(h, &trailer) <= MAX_CHUNK_LINE_BYTES + 3);
