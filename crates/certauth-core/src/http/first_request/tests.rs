@@ -103,6 +103,7 @@ fn a_broken_chunked_body_ends_where_it_breaks() {
         (b"5\r\nhello\rX", 9),
         (b"0\r\n\r\r", 4),
         (b"0\r\nTrailer\n", 10),
+        (b"0\r\n\nGET", 3),
         (b"5;ext\nhello", 5),
         (b"1\r\nx\r\n0\r\n\rGET", 10),
         // Extensions or whitespace before any digit.
