@@ -38,6 +38,8 @@ mod accept;
 mod connections;
 mod drain;
 mod keepalive;
+#[cfg(feature = "websocket")]
+mod liveness;
 mod table;
 #[cfg(feature = "websocket")]
 mod websocket;
@@ -51,6 +53,8 @@ pub use connections::{
 };
 pub use drain::{Drain, Draining, Hold};
 pub use keepalive::KeepAlive;
+#[cfg(feature = "websocket")]
+pub use liveness::{Clock, Sleep};
 pub use table::{Slot, Table, Woken};
 #[cfg(feature = "websocket")]
 pub use websocket::DrainingWebSocket;

@@ -327,6 +327,11 @@ where
     };
     let version = req.version();
     let drain = req.extensions().get::<Drain>().cloned().unwrap_or_default();
+    let limits = req
+        .extensions()
+        .get::<Limits>()
+        .copied()
+        .unwrap_or_default();
     match certauth_core::accept_websocket(&head_of(&req)) {
         Err(e) => to_response(&e.response(), version),
         Ok(response) => {
@@ -337,7 +342,8 @@ where
                     Ok(upgraded) => {
                         let io = TokioAdapter::new(TokioIo::new(upgraded));
                         let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config));
-                        let ws = DrainingWebSocket::new(ws.await, &drain);
+                        let ws = DrainingWebSocket::new(ws.await, &drain)
+                            .with_deadlines(&limits, certauth_tokio::CLOCK);
                         tokio::select! {
                             () = handler(ws, client) => {}
                             () = drain.cancelled() => debug!("grace period over: websocket cancelled"),
@@ -557,6 +563,7 @@ where
         }
         req.extensions_mut().insert(self.info.clone());
         req.extensions_mut().insert(self.state.conn.drain().clone());
+        req.extensions_mut().insert(self.limits);
         // axum apps read the peer's address with `ConnectInfo<SocketAddr>`: keep it working.
         #[cfg(feature = "axum")]
         if let Some(addr) = self.info.remote_addr {

@@ -59,7 +59,7 @@ use async_tungstenite::tokio::TokioAdapter;
 use async_tungstenite::tungstenite::protocol::Role;
 use certauth_core::keys::KeySupport;
 use certauth_core::lifecycle::{
-    Accept, Admission, Drain, DrainingWebSocket, Phase, Shed, Slot, Table,
+    Accept, Admission, Clock, Drain, DrainingWebSocket, Phase, Shed, Slot, Table,
 };
 use certauth_core::policy::Policy;
 use certauth_core::tls::TlsConfig;
@@ -110,6 +110,11 @@ impl<S> Accepted<S> {
         &self.drain
     }
 }
+
+/// tokio's clock and timer, for the core's WebSocket deadlines.
+pub const CLOCK: Clock = Clock::new(Instant::now, |at| {
+    Box::pin(tokio::time::sleep_until(at.into()))
+});
 
 /// Runs `fut`, bounded by `limit` if there is one.
 async fn within<T>(limit: Option<Duration>, fut: impl Future<Output = T>) -> Option<T> {
@@ -356,7 +361,8 @@ async fn upgrade_at<S: AsyncRead + AsyncWrite + Unpin>(
             io.flush().await?;
             let io = TokioAdapter::new(io);
             let ws = WebSocketStream::from_partially_read(io, leftover, Role::Server, Some(config));
-            Ok((DrainingWebSocket::new(ws.await, &drain), client))
+            let ws = DrainingWebSocket::new(ws.await, &drain).with_deadlines(&limits, CLOCK);
+            Ok((ws, client))
         }
         Err(e) => {
             reject(&mut io, &e.response(), &limits).await;
