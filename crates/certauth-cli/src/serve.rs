@@ -364,6 +364,10 @@ fn read_configuration(
         };
         let (chain, key_der) = load_server_identity(&read(cert)?, &read(key)?)
             .map_err(|e| usage(format!("{} / {}: {e}", shown(cert), shown(key))))?;
+        // Past what a CertificateRequest holds, no CA is named: say so at start and reload.
+        if let (Some(warning), Some(ca)) = (certauth_core::tls::ca_hints(anchors).1, &args.ca) {
+            warn!("--ca {}: {warning}", shown(ca));
+        }
         let mode = if args.strict {
             ClientAuthMode::Strict
         } else {
@@ -466,7 +470,15 @@ impl Reloader {
             };
             while hup.recv().await.is_some() {
                 info!("received SIGHUP: reloading --ca, --crl, --policy, --cert, --key");
-                reload(&self.args, &self.auth, self.tls.as_ref());
+                // Off the runtime's workers: reading files blocks (a slow disk), and one
+                // reload runs at a time (signals meanwhile are folded into the next).
+                let (args, auth, tls) =
+                    (Arc::clone(&self.args), self.auth.clone(), self.tls.clone());
+                let reloading =
+                    tokio::task::spawn_blocking(move || reload(&args, &auth, tls.as_ref()));
+                if let Err(e) = reloading.await {
+                    warn!("reload failed, keeping the configuration in force: {e}");
+                }
             }
         }
         std::future::pending().await
