@@ -146,6 +146,15 @@ pub(crate) struct Args {
     /// the raw WebSocket server answers one request per connection).
     #[arg(long, value_name = "SECS", default_value_t = Seconds(Limits::DEFAULT.idle_timeout))]
     pub(crate) idle_timeout: Seconds,
+    /// Seconds an authenticated WebSocket may carry no message (either way) before it is
+    /// closed with 1000 `idle timeout`.
+    #[arg(long, value_name = "SECS", default_value_t = Seconds(Limits::DEFAULT.websocket_idle_timeout))]
+    pub(crate) websocket_idle_timeout: Seconds,
+    /// Seconds between the server's pings on a WebSocket; a client that has not answered one
+    /// by the next is taken for gone and disconnected (so a client that stops reading is
+    /// cut off within twice this).
+    #[arg(long, value_name = "SECS", default_value_t = Seconds(Limits::DEFAULT.websocket_ping_interval))]
+    pub(crate) websocket_ping_interval: Seconds,
     /// Most connections open at once. Past it, stalled unauthenticated connections are
     /// closed for new ones; if all are authenticated, new clients wait in the backlog.
     #[arg(long, value_name = "N", default_value_t = ServeOptions::DEFAULT.max_connections)]
@@ -154,6 +163,10 @@ pub(crate) struct Args {
     /// (after 250 ms without progress) is closed for each new one.
     #[arg(long, value_name = "N", default_value_t = ServeOptions::DEFAULT.max_pending)]
     pub(crate) max_pending: usize,
+    /// Most connections one client certificate may hold open at once (WebSockets included);
+    /// past it its new connections are answered 429 TOO_MANY_CONNECTIONS (default: no cap).
+    #[arg(long, value_name = "N")]
+    pub(crate) max_connections_per_identity: Option<usize>,
     /// Most unauthenticated connections from one address (default: no cap).
     #[arg(long, value_name = "N")]
     pub(crate) max_pending_per_address: Option<usize>,
@@ -229,6 +242,7 @@ pub(crate) fn configure(args: &Args) -> Result<Server, Failure> {
         .with_max_connections(args.max_connections)
         .with_max_pending(args.max_pending)
         .with_max_pending_per_address(args.max_pending_per_address)
+        .with_max_connections_per_identity(args.max_connections_per_identity)
         .with_grace(args.grace.0);
     Ok(Server {
         auth,
@@ -287,7 +301,9 @@ fn read_configuration(
         .with_max_head_bytes(args.max_head_bytes)
         .with_handshake_timeout(args.handshake_timeout.0)
         .with_head_read_timeout(args.head_timeout.0)
-        .with_idle_timeout(args.idle_timeout.0);
+        .with_idle_timeout(args.idle_timeout.0)
+        .with_websocket_idle_timeout(args.websocket_idle_timeout.0)
+        .with_websocket_ping_interval(args.websocket_ping_interval.0);
     let (expose, echo) = (
         args.expose_reasons,
         if args.socketio {

@@ -48,8 +48,8 @@ use std::time::Duration;
 
 pub use accept::AcceptError;
 pub use connections::{
-    Accept, AcceptFailure, Admission, ConnId, Connections, Event, Notice, Phase, Poll, Refusal,
-    Shed,
+    Accept, AcceptFailure, Admission, ConnId, Connections, Event, Identity, Notice, Phase, Poll,
+    Refusal, Shed,
 };
 pub use drain::{Drain, Draining, Hold};
 pub use keepalive::KeepAlive;
@@ -84,6 +84,11 @@ pub struct ServeOptions {
     /// After shutdown begins, how long authenticated connections may finish before they are
     /// cancelled. Default 5 s.
     pub grace: Duration,
+    /// Most connections one client certificate (its [`Identity`]: the SHA-256 of the leaf)
+    /// may hold open at once, WebSockets included; past it a new connection of that client
+    /// is answered 429 (`TOO_MANY_CONNECTIONS`) and closed, so one client, however
+    /// authenticated, cannot take every slot of [`Self::max_connections`]. Default: no cap.
+    pub max_connections_per_identity: Option<usize>,
 }
 
 impl ServeOptions {
@@ -94,6 +99,7 @@ impl ServeOptions {
         max_pending_per_address: None,
         shed_after: Duration::from_millis(250),
         grace: Duration::from_secs(5),
+        max_connections_per_identity: None,
     };
 
     /// With another [`Self::max_connections`] (at least 1).
@@ -120,6 +126,15 @@ impl ServeOptions {
     /// With another [`Self::shed_after`].
     pub const fn with_shed_after(mut self, d: Duration) -> Self {
         self.shed_after = d;
+        self
+    }
+
+    /// With a cap per client certificate on open connections (`None`: no cap; at least 1).
+    pub const fn with_max_connections_per_identity(mut self, n: Option<usize>) -> Self {
+        self.max_connections_per_identity = match n {
+            Some(0) => Some(1),
+            other => other,
+        };
         self
     }
 

@@ -128,6 +128,25 @@ pub fn accept_websocket(head: &RequestHead) -> Result<ResponseHead, UpgradeError
     accept_websocket_with(head, |_| None)
 }
 
+/// [`accept_websocket`] for a request the `http` crate holds (hyper's; feature `http`).
+#[cfg(feature = "http")]
+pub fn accept_http_websocket<B>(
+    request: &::http::Request<B>,
+) -> Result<ResponseHead, UpgradeError> {
+    let version = if request.version() == ::http::Version::HTTP_10 {
+        Version::Http10
+    } else {
+        Version::Http11
+    };
+    let target = request.uri().path_and_query().map_or("/", |p| p.as_str());
+    let headers = request
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_bytes()));
+    let head = RequestHead::from_parts(request.method().as_str(), target, version, headers);
+    accept_websocket(&head)
+}
+
 /// Validates the upgrade and returns the 101 to write. `select` sees the offered
 /// subprotocols and returns the one to use, if any; a choice the client did not offer is
 /// ignored.

@@ -59,7 +59,7 @@ use async_tungstenite::tokio::TokioAdapter;
 use async_tungstenite::tungstenite::protocol::Role;
 use certauth_core::keys::KeySupport;
 use certauth_core::lifecycle::{
-    Accept, Admission, Clock, Drain, DrainingWebSocket, Phase, Shed, Slot, Table,
+    Accept, Admission, Clock, Drain, DrainingWebSocket, Identity, Phase, Shed, Slot, Table,
 };
 use certauth_core::policy::Policy;
 use certauth_core::tls::TlsConfig;
@@ -398,7 +398,7 @@ async fn reject<S: AsyncRead + AsyncWrite + Unpin>(
 
 /// After the gate, in a serve helper: logs the outcome (`tracing`; a refusal with its
 /// code); a client let in leaves the pre-authentication phase and runs `handler`.
-async fn run_admitted<S, Fut>(
+async fn run_admitted<S: AsyncRead + AsyncWrite + Unpin, Fut>(
     result: Result<Accepted<S>, AcceptError>,
     conn: &Conn,
     handler: impl FnOnce(Accepted<S>) -> Fut,
@@ -409,7 +409,10 @@ async fn run_admitted<S, Fut>(
         Ok(mut accepted) => {
             let client = &accepted.client;
             info!(%client, reused = client.reused(), "client authenticated");
-            conn.advance(Phase::Open, Instant::now());
+            if let Err(refused) = conn.open(Some(Identity::of(client)), Instant::now()) {
+                warn!(code = refused.code(), "client refused: {refused}");
+                return reject(&mut accepted.io, &refused.response(), &accepted.limits).await;
+            }
             accepted.drain = conn.drain().clone();
             // Boxed, like the phases before it: the task keeps only what is live.
             Box::pin(handler(accepted)).await;

@@ -343,7 +343,8 @@ fn the_short_path_from_three_pem_files() {
     });
 }
 
-/// An authenticated client misbehaves (a ping flood that never reads, an idle WebSocket)
+/// An authenticated client misbehaves (a ping flood that never reads, an idle WebSocket, one
+/// certificate opening connection after connection)
 /// against the serve helper: cut off within a generous memory bound.
 #[test]
 fn hostile_authenticated_clients() {

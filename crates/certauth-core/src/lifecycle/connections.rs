@@ -6,9 +6,14 @@ use std::io;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use sha2::{Digest as _, Sha256};
+
 use super::ServeOptions;
+use crate::CertificateDer;
+use crate::authenticator::Authenticated;
 use crate::limits::Limits;
 use crate::observe;
+use crate::response::{ResponseHead, Status};
 
 /// A connection's number in its [`Connections`] table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -165,6 +170,50 @@ pub enum Refusal {
         /// The cap.
         limit: usize,
     },
+    /// The client's certificate already holds [`ServeOptions::max_connections_per_identity`]
+    /// open connections (an authenticated connection: answered 429, then closed).
+    PerIdentity {
+        /// The cap.
+        limit: usize,
+    },
+}
+
+impl Refusal {
+    /// The stable code: `TOO_MANY_CONNECTIONS` for [`Self::PerIdentity`] and
+    /// [`Self::TooMany`], `SHUTTING_DOWN`, `TOO_MANY_PENDING`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Draining => "SHUTTING_DOWN",
+            Self::PerAddress { .. } => "TOO_MANY_PENDING",
+            Self::TooMany { .. } | Self::PerIdentity { .. } => "TOO_MANY_CONNECTIONS",
+        }
+    }
+
+    /// The response for an authenticated connection refused: 429 with the code in the body
+    /// (`Too Many Requests: TOO_MANY_CONNECTIONS`). (Refused new connections are closed
+    /// before a byte is read: they get none.)
+    pub fn response(&self) -> ResponseHead {
+        let status = Status::TooManyRequests;
+        ResponseHead::error(status, format!("{}: {}", status.reason(), self.code()))
+    }
+}
+
+/// A client's identity for [`ServeOptions::max_connections_per_identity`]: the SHA-256 of
+/// its leaf certificate's DER (its `fingerprint256`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Identity([u8; 32]);
+
+impl Identity {
+    /// The authenticated client's.
+    pub fn of(client: &Authenticated) -> Self {
+        Self(*client.certificate().fingerprint_sha256())
+    }
+
+    /// The leaf of the chain a TLS peer presented (its possession of the key proven by the
+    /// handshake; the chain may still be refused), if it presented one.
+    pub fn of_chain(chain: &[CertificateDer<'_>]) -> Option<Self> {
+        chain.first().map(|leaf| Self(Sha256::digest(leaf).into()))
+    }
 }
 
 impl fmt::Display for Refusal {
@@ -179,6 +228,11 @@ impl fmt::Display for Refusal {
             Self::TooMany { limit } => write!(
                 f,
                 "{limit} connections are open, all authenticated (max_connections)"
+            ),
+            Self::PerIdentity { limit } => write!(
+                f,
+                "this client certificate already holds {limit} open connections \
+                 (max_connections_per_identity)"
             ),
         }
     }
@@ -240,6 +294,8 @@ pub enum Event {
 struct Entry<H> {
     handle: Option<H>,
     remote: Option<IpAddr>,
+    /// Whom it counts for under `max_connections_per_identity`.
+    identity: Option<Identity>,
     phase: Phase,
     since: Instant,
     deadline: Option<Instant>,
@@ -263,6 +319,7 @@ pub struct Connections<H> {
     /// a shed is under way), so scanning them is cheap.
     pending: Vec<ConnId>,
     per_address: HashMap<IpAddr, usize>,
+    per_identity: HashMap<Identity, usize>,
     draining: bool,
     /// The loop is waiting for a slot: any close or advance must wake it.
     waiting: bool,
@@ -293,6 +350,7 @@ impl<H> Connections<H> {
             entries: HashMap::new(),
             pending: Vec::new(),
             per_address: HashMap::new(),
+            per_identity: HashMap::new(),
             draining: false,
             waiting: false,
             armed: None,
@@ -411,6 +469,7 @@ impl<H> Connections<H> {
             Entry {
                 handle: None,
                 remote,
+                identity: None,
                 phase,
                 since: now,
                 deadline,
@@ -470,6 +529,7 @@ impl<H> Connections<H> {
         if e.phase.pending() {
             self.remove_pending(id, e.remote);
         }
+        self.forget_identity(e.identity);
         observe::report(|o| {
             if e.phase == Phase::Handshake {
                 o.handshake_failed();
@@ -477,6 +537,45 @@ impl<H> Connections<H> {
             o.connection_closed();
         });
         (e.handle, self.waiting || self.draining)
+    }
+
+    /// `id` was authenticated as `identity`: it counts for that identity under
+    /// [`ServeOptions::max_connections_per_identity`], or, if the identity already holds
+    /// that many, it is refused (answer [`Refusal::response`] and close; it still holds its
+    /// slot until it closes). Counted once per connection: asking again for the same
+    /// identity is `Ok`, for another one (a proxy's connection carrying several clients)
+    /// changes nothing.
+    pub fn identify(&mut self, id: ConnId, identity: Identity) -> Result<(), Refusal> {
+        let Some(limit) = self.options.max_connections_per_identity else {
+            return Ok(());
+        };
+        let Some(e) = self.entries.get(&id) else {
+            return Ok(());
+        };
+        if e.identity.is_some() {
+            return Ok(());
+        }
+        let held = self.per_identity.get(&identity).copied().unwrap_or(0);
+        if held >= limit {
+            observe::report(|o| o.connection_dropped(Event::Refused));
+            return Err(Refusal::PerIdentity { limit });
+        }
+        *self.per_identity.entry(identity).or_insert(0) += 1;
+        if let Some(e) = self.entries.get_mut(&id) {
+            e.identity = Some(identity);
+        }
+        Ok(())
+    }
+
+    fn forget_identity(&mut self, identity: Option<Identity>) {
+        if let Some(i) = identity
+            && let Some(n) = self.per_identity.get_mut(&i)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_identity.remove(&i);
+            }
+        }
     }
 
     /// When the loop must look again at the latest: the earliest phase deadline, or when a
@@ -560,6 +659,7 @@ impl<H> Connections<H> {
             .into_iter()
             .filter_map(|id| {
                 let e = self.entries.remove(&id)?;
+                self.forget_identity(e.identity);
                 observe::report(|o| o.connection_closed());
                 e.handle
             })
@@ -570,6 +670,7 @@ impl<H> Connections<H> {
     pub fn cancel_all(&mut self) -> Vec<H> {
         self.pending.clear();
         self.per_address.clear();
+        self.per_identity.clear();
         let open = self.entries.len();
         observe::report(|o| (0..open).for_each(|_| o.connection_closed()));
         self.entries.drain().filter_map(|(_, e)| e.handle).collect()
@@ -636,6 +737,7 @@ impl<H> Connections<H> {
         if e.phase.pending() {
             self.remove_pending(id, e.remote);
         }
+        self.forget_identity(e.identity);
         observe::report(|o| {
             if event == Event::Expired && e.phase == Phase::Handshake {
                 o.handshake_failed();

@@ -173,6 +173,46 @@ fn the_per_address_cap_refuses_only_that_address_and_frees_on_progress() {
 }
 
 #[test]
+fn the_per_identity_cap_refuses_with_429_once_per_connection_and_frees_on_close() {
+    let t = t0();
+    let mut c = table(ServeOptions::DEFAULT.with_max_connections_per_identity(Some(2)));
+    let (alice, bob) = (
+        Identity::of_chain(&[b"alice".to_vec().into()]),
+        Identity::of_chain(&[b"bob".to_vec().into()]),
+    );
+    let (alice, bob) = (alice.unwrap(), bob.unwrap());
+    assert_eq!(Identity::of_chain(&[]), None);
+    let ids: Vec<ConnId> = (0..4)
+        .map(|_| admitted(c.admit(ip("192.0.2.1"), Phase::Handshake, t)).0)
+        .collect();
+    assert_eq!(c.identify(ids[0], alice), Ok(()));
+    assert_eq!(c.identify(ids[0], alice), Ok(()), "counted once");
+    assert_eq!(c.identify(ids[1], alice), Ok(()));
+    let r = c.identify(ids[2], alice).unwrap_err();
+    assert_eq!(r, Refusal::PerIdentity { limit: 2 });
+    assert_eq!(r.code(), "TOO_MANY_CONNECTIONS");
+    assert!(
+        r.to_string().contains("max_connections_per_identity"),
+        "{r}"
+    );
+    let response = String::from_utf8(r.response().to_bytes()).unwrap();
+    assert!(
+        response.starts_with("HTTP/1.1 429 Too Many Requests\r\n")
+            && response.ends_with("\r\n\r\nToo Many Requests: TOO_MANY_CONNECTIONS"),
+        "{response}"
+    );
+    assert_eq!(c.identify(ids[3], bob), Ok(()), "another identity");
+    let _ = c.close(ids[0]);
+    assert_eq!(c.identify(ids[2], alice), Ok(()), "freed by the close");
+    // Off by default.
+    let mut c = table(ServeOptions::DEFAULT);
+    for _ in 0..50 {
+        let (id, _) = admitted(c.admit(None, Phase::Open, t));
+        assert_eq!(c.identify(id, alice), Ok(()));
+    }
+}
+
+#[test]
 fn each_phase_has_one_deadline_and_open_connections_none() {
     let t = t0();
     let mut c = table(ServeOptions::DEFAULT);

@@ -127,6 +127,80 @@ fn idle_until_closed(addr: SocketAddr, pki: &Pki) -> Result<(Option<CloseCode>, 
     Err("still open after 20 s".into())
 }
 
+/// A WebSocket upgrade as `client`: the open socket, or the HTTP status and body it was
+/// refused with.
+fn open_as(
+    addr: SocketAddr,
+    pki: &Pki,
+    client: &crate::Issued,
+) -> Result<tungstenite::WebSocket<suite::Tls>, String> {
+    let tls = connect(addr, tls_client(pki, Some(client))).map_err(|e| e.to_string())?;
+    match tungstenite::client::client("wss://localhost/chat", tls) {
+        Ok((mut ws, _)) => {
+            ws.send(tungstenite::Message::text("hi"))
+                .map_err(|e| e.to_string())?;
+            match ws.read() {
+                Ok(m) if m.to_string() == "Echo: hi" => Ok(ws),
+                other => Err(format!("echo: {other:?}")),
+            }
+        }
+        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(r))) => {
+            let body = r.body().as_deref().map(String::from_utf8_lossy);
+            Err(format!(
+                "HTTP {} {}",
+                r.status().as_u16(),
+                body.unwrap_or_default()
+            ))
+        }
+        Err(e) => Err(format!("error: {e}")),
+    }
+}
+
+/// One certificate holds `max_connections_per_identity` WebSockets: its next connection is
+/// refused with 429 and the code, another certificate still gets in, and once one of the
+/// first closes, the certificate gets in again.
+fn per_identity(harness: &impl ServeHarness, pki: &Pki, failures: &mut Vec<String>) {
+    let options = ServeOptions::DEFAULT.with_max_connections_per_identity(Some(3));
+    let server = start(harness, pki, Limits::DEFAULT, options);
+    let mut held = Vec::new();
+    for i in 0..3 {
+        match open_as(server.addr, pki, &pki.trusted) {
+            Ok(ws) => held.push(ws),
+            Err(e) => failures.push(format!("per identity: connection {i}: {e}")),
+        }
+    }
+    match open_as(server.addr, pki, &pki.trusted) {
+        Err(e) if e == "HTTP 429 Too Many Requests: TOO_MANY_CONNECTIONS" => {}
+        other => failures.push(format!(
+            "per identity: the 4th connection got {:?}, want a 429",
+            other.map(|_| "a WebSocket")
+        )),
+    }
+    let other = pki
+        .root
+        .issue(&crate::Leaf::client("trusted-client").around_wall_clock());
+    if let Err(e) = open_as(server.addr, pki, &other) {
+        failures.push(format!("per identity: another certificate: {e}"));
+    }
+    if let Some(mut ws) = held.pop() {
+        let _ = ws.close(None);
+        let _ = ws.flush();
+        let _ = ws.read();
+    }
+    drop(held.pop());
+    let started = Instant::now();
+    let again = loop {
+        match open_as(server.addr, pki, &pki.trusted) {
+            Ok(ws) => break Ok(ws),
+            Err(e) if started.elapsed() > Duration::from_secs(5) => break Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    };
+    if let Err(e) = again {
+        failures.push(format!("per identity: after two closed: {e}"));
+    }
+}
+
 /// Runs every case; panics listing what failed.
 pub fn run(harness: &impl ServeHarness) {
     let pki = Pki::new();
@@ -167,6 +241,8 @@ pub fn run(harness: &impl ServeHarness) {
         other => failures.push(format!("idle WebSocket: {other:?}")),
     }
     drop(server);
+
+    per_identity(harness, &pki, &mut failures);
 
     assert!(
         failures.is_empty(),
