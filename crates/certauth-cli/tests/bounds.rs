@@ -261,3 +261,71 @@ fn a_reload_from_a_fifo_or_dev_zero_fails_and_the_server_keeps_serving() {
         assert!(!reloaded, "{}", server.log());
     }
 }
+
+/// `GET /metrics` over plain HTTP: the body, or what went wrong.
+fn scrape(addr: SocketAddr) -> String {
+    let Ok(mut tcp) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
+        return "no connection".into();
+    };
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    String::from_utf8_lossy(&suite::read_to_close(&mut tcp)).into_owned()
+}
+
+/// Under `ulimit -n 64`, 100 idle connections to `--metrics` (and one sending a head that
+/// never ends): the operations port holds a few of them and leaves the rest in its backlog,
+/// so the TLS port keeps its descriptors and serves trusted clients; the metrics port
+/// itself answers again once the idle ones are shed or time out.
+#[test]
+fn idle_connections_to_metrics_leave_the_tls_port_its_descriptors() {
+    let pki = Pki::new();
+    for runtime in ["tokio", "smol"] {
+        let dir = Dir::new(&format!("metrics-{runtime}"));
+        let ca = dir.file("ca.pem", &pki.root.cert.pem());
+        let metrics: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let metrics_arg = metrics.to_string();
+        let extra = ["--runtime", runtime, "--metrics", &metrics_arg, "--health"];
+        let (server, addr) = serve(&pki, &dir, Path::new(&ca), &extra, &[], Some(64));
+        let started = Instant::now();
+        while !scrape(metrics).contains("certauth_") {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{}",
+                server.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut idle: Vec<TcpStream> = (0..100)
+            .filter_map(|_| TcpStream::connect_timeout(&metrics, Duration::from_millis(500)).ok())
+            .collect();
+        if let Some(first) = idle.first_mut() {
+            let _ = first.write_all(
+                format!("GET /metrics HTTP/1.1\r\nX-Pad: {}", "a".repeat(60_000)).as_bytes(),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        for i in 0..3 {
+            assert_eq!(
+                whoami(addr, &pki),
+                OK,
+                "{runtime}: trusted client {i}: {}",
+                server.log()
+            );
+        }
+        let started = Instant::now();
+        while !scrape(metrics).contains("certauth_connections_active") {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{runtime}: metrics never answered: {}",
+                server.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(
+            !server.log().contains("Too many open files"),
+            "{}",
+            server.log()
+        );
+        drop(idle);
+    }
+}

@@ -89,6 +89,10 @@ pub struct ServeOptions {
     /// is answered 429 (`TOO_MANY_CONNECTIONS`) and closed, so one client, however
     /// authenticated, cannot take every slot of [`Self::max_connections`]. Default: no cap.
     pub max_connections_per_identity: Option<usize>,
+    /// Whether this loop's connections are reported to the process's
+    /// [`Observer`](crate::observe::Observer) (opened, dropped, closed, failed handshakes).
+    /// Default `true`; off for an operations listener that should not count itself.
+    pub observed: bool,
 }
 
 impl ServeOptions {
@@ -100,6 +104,7 @@ impl ServeOptions {
         shed_after: Duration::from_millis(250),
         grace: Duration::from_secs(5),
         max_connections_per_identity: None,
+        observed: true,
     };
 
     /// With another [`Self::max_connections`] (at least 1).
@@ -135,6 +140,12 @@ impl ServeOptions {
             Some(0) => Some(1),
             other => other,
         };
+        self
+    }
+
+    /// With [`Self::observed`] on or off.
+    pub const fn with_observed(mut self, on: bool) -> Self {
+        self.observed = on;
         self
     }
 

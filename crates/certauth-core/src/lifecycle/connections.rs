@@ -301,6 +301,14 @@ struct Entry<H> {
     deadline: Option<Instant>,
 }
 
+/// Reports to the process's observer, unless the loop is not observed
+/// ([`ServeOptions::observed`]).
+fn report(observed: bool, f: impl FnOnce(&dyn observe::Observer)) {
+    if observed {
+        observe::report(f);
+    }
+}
+
 /// How many log lines of one kind per second at most.
 const LOG_EVERY: Duration = Duration::from_secs(1);
 /// Accept-error backoff: the first wait and the longest.
@@ -438,6 +446,7 @@ impl<H> Connections<H> {
     /// A connection from `remote` was accepted at `now`, starting in `phase`
     /// ([`Phase::Handshake`] with TLS, [`Phase::Head`] on a plain listener).
     pub fn admit(&mut self, remote: Option<IpAddr>, phase: Phase, now: Instant) -> Admission<H> {
+        let observed = self.options.observed;
         if self.draining {
             return self.refuse(Refusal::Draining, now);
         }
@@ -478,12 +487,13 @@ impl<H> Connections<H> {
         if phase.pending() {
             self.add_pending(id, remote);
         }
-        observe::report(|o| o.connection_opened());
+        report(observed, |o| o.connection_opened());
         Admission::Admitted { id, shed }
     }
 
     fn refuse(&mut self, reason: Refusal, now: Instant) -> Admission<H> {
-        observe::report(|o| o.connection_dropped(Event::Refused));
+        let observed = self.options.observed;
+        report(observed, |o| o.connection_dropped(Event::Refused));
         let log = self.notice(Event::Refused, now, || {
             format!("connection refused: {reason}")
         });
@@ -523,6 +533,7 @@ impl<H> Connections<H> {
     /// `id` ended (idempotent). Returns its handle, and whether the loop must be woken (it
     /// waits for a slot, or for the last connection while draining).
     pub fn close(&mut self, id: ConnId) -> (Option<H>, bool) {
+        let observed = self.options.observed;
         let Some(e) = self.entries.remove(&id) else {
             return (None, false);
         };
@@ -530,7 +541,7 @@ impl<H> Connections<H> {
             self.remove_pending(id, e.remote);
         }
         self.forget_identity(e.identity);
-        observe::report(|o| {
+        report(observed, |o| {
             if e.phase == Phase::Handshake {
                 o.handshake_failed();
             }
@@ -546,6 +557,7 @@ impl<H> Connections<H> {
     /// identity is `Ok`, for another one (a proxy's connection carrying several clients)
     /// changes nothing.
     pub fn identify(&mut self, id: ConnId, identity: Identity) -> Result<(), Refusal> {
+        let observed = self.options.observed;
         let Some(limit) = self.options.max_connections_per_identity else {
             return Ok(());
         };
@@ -557,7 +569,7 @@ impl<H> Connections<H> {
         }
         let held = self.per_identity.get(&identity).copied().unwrap_or(0);
         if held >= limit {
-            observe::report(|o| o.connection_dropped(Event::Refused));
+            report(observed, |o| o.connection_dropped(Event::Refused));
             return Err(Refusal::PerIdentity { limit });
         }
         *self.per_identity.entry(identity).or_insert(0) += 1;
@@ -652,6 +664,7 @@ impl<H> Connections<H> {
     /// Starts draining: no more admissions. Returns the pending connections, removed from
     /// the table, to close at once; open ones stay until they end or [`Self::cancel_all`].
     pub fn drain(&mut self) -> Vec<H> {
+        let observed = self.options.observed;
         self.draining = true;
         let pending = std::mem::take(&mut self.pending);
         self.per_address.clear();
@@ -660,7 +673,7 @@ impl<H> Connections<H> {
             .filter_map(|id| {
                 let e = self.entries.remove(&id)?;
                 self.forget_identity(e.identity);
-                observe::report(|o| o.connection_closed());
+                report(observed, |o| o.connection_closed());
                 e.handle
             })
             .collect()
@@ -668,11 +681,12 @@ impl<H> Connections<H> {
 
     /// Empties the table, returning every handle: the grace period is over.
     pub fn cancel_all(&mut self) -> Vec<H> {
+        let observed = self.options.observed;
         self.pending.clear();
         self.per_address.clear();
         self.per_identity.clear();
         let open = self.entries.len();
-        observe::report(|o| (0..open).for_each(|_| o.connection_closed()));
+        report(observed, |o| (0..open).for_each(|_| o.connection_closed()));
         self.entries.drain().filter_map(|(_, e)| e.handle).collect()
     }
 
@@ -733,12 +747,13 @@ impl<H> Connections<H> {
     }
 
     fn remove(&mut self, id: ConnId, event: Event, now: Instant) -> Option<Shed<H>> {
+        let observed = self.options.observed;
         let e = self.entries.remove(&id)?;
         if e.phase.pending() {
             self.remove_pending(id, e.remote);
         }
         self.forget_identity(e.identity);
-        observe::report(|o| {
+        report(observed, |o| {
             if event == Event::Expired && e.phase == Phase::Handshake {
                 o.handshake_failed();
             }
