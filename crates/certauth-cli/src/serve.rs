@@ -619,12 +619,17 @@ async fn echo<S>(mut ws: S)
 where
     S: Stream<Item = Result<Message, WsError>> + Sink<Message> + Unpin,
 {
-    while let Some(Ok(msg)) = ws.next().await {
-        if let Message::Text(text) = msg
-            && ws
-                .send(Message::text(format!("Echo: {text}")))
-                .await
-                .is_err()
+    while let Some(msg) = ws.next().await {
+        let text = match msg {
+            Ok(Message::Text(text)) => text,
+            Ok(_) => continue,
+            // An idle client, one that stopped answering pings, a message over the limit.
+            Err(e) => return info!("websocket closed: {e}"),
+        };
+        if ws
+            .send(Message::text(format!("Echo: {text}")))
+            .await
+            .is_err()
         {
             break;
         }
