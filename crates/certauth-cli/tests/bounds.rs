@@ -329,3 +329,37 @@ fn idle_connections_to_metrics_leave_the_tls_port_its_descriptors() {
         drop(idle);
     }
 }
+
+/// `--max-connections-per-identity 2`: a third WebSocket with the same certificate is
+/// refused with 429 and the code (logged), a WebSocket with the same name but another
+/// certificate is not.
+#[test]
+fn one_certificate_cannot_take_every_connection() {
+    let pki = Pki::new();
+    let other = pki
+        .root
+        .issue(&certauth_testkit::Leaf::client("trusted-client").around_wall_clock());
+    for runtime in ["tokio", "smol"] {
+        let dir = Dir::new(&format!("identity-{runtime}"));
+        let ca = dir.file("ca.pem", &pki.root.cert.pem());
+        let extra = ["--runtime", runtime, "--max-connections-per-identity", "2"];
+        let (server, addr) = serve(&pki, &dir, Path::new(&ca), &extra, &[], None);
+        let open = |client: &certauth_testkit::Issued| {
+            let tls = suite::connect(addr, suite::tls_client(&pki, Some(client))).unwrap();
+            tungstenite::client::client("wss://localhost/ws", tls)
+        };
+        let held: Vec<_> = (0..2).map(|_| open(&pki.trusted).unwrap()).collect();
+        match open(&pki.trusted) {
+            Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(r))) => {
+                assert_eq!(r.status().as_u16(), 429);
+                let body = r.body().clone().unwrap_or_default();
+                assert_eq!(body, b"Too Many Requests: TOO_MANY_CONNECTIONS");
+            }
+            Ok(_) => panic!("{runtime}: a third WebSocket was let in"),
+            Err(e) => panic!("{runtime}: {e}"),
+        }
+        assert!(server.logged("TOO_MANY_CONNECTIONS"), "{}", server.log());
+        assert!(open(&other).is_ok(), "{runtime}: another certificate");
+        drop(held);
+    }
+}

@@ -506,6 +506,112 @@ mod websocket {
         assert!(ws.sent.is_empty());
     }
 
+    thread_local! {
+        static BASE: Instant = t0();
+        static OFFSET: std::cell::Cell<Duration> = const { std::cell::Cell::new(Duration::ZERO) };
+    }
+
+    /// A clock the test moves by hand (per test thread), whose timers never fire: every
+    /// deadline is checked when the socket is polled.
+    const FAKE: Clock = Clock::new(
+        || BASE.with(|b| *b) + OFFSET.with(std::cell::Cell::get),
+        |_| Box::pin(std::future::pending()),
+    );
+
+    fn at(secs: f64) {
+        OFFSET.with(|o| o.set(Duration::from_secs_f64(secs)));
+    }
+
+    fn deadlines(idle: u64, ping: u64) -> Limits {
+        Limits::DEFAULT
+            .with_websocket_idle_timeout(Duration::from_secs(idle))
+            .with_websocket_ping_interval(Duration::from_secs(ping))
+    }
+
+    /// The ping goes out on time; its pong keeps the socket open; a ping left unanswered
+    /// ends the stream with `TimedOut`, then `None`, and sends fail.
+    #[test]
+    fn an_unanswered_ping_ends_the_stream() {
+        at(0.0);
+        let drain = Drain::new();
+        let mut ws = DrainingWebSocket::new(Fake::default(), &drain)
+            .with_deadlines(&deadlines(300, 4), FAKE);
+        let waker = Waker::from(Arc::new(Count(AtomicUsize::new(0))));
+        let mut cx = Context::from_waker(&waker);
+        assert!(Pin::new(&mut ws).poll_next(&mut cx).is_pending());
+        assert!(ws.sent.is_empty());
+        at(4.0);
+        assert!(Pin::new(&mut ws).poll_next(&mut cx).is_pending());
+        let [Message::Ping(payload)] = &ws.sent[..] else {
+            panic!("{:?}", ws.sent)
+        };
+        let pong = Message::Pong(payload.clone());
+        ws.incoming.push_back(pong.clone());
+        at(5.0);
+        assert!(
+            matches!(Pin::new(&mut ws).poll_next(&mut cx), Poll::Ready(Some(Ok(m))) if m == pong)
+        );
+        at(8.9);
+        assert!(Pin::new(&mut ws).poll_next(&mut cx).is_pending());
+        assert_eq!(
+            ws.sent.len(),
+            1,
+            "the next ping one interval after the pong"
+        );
+        at(9.0);
+        assert!(Pin::new(&mut ws).poll_next(&mut cx).is_pending());
+        assert_eq!(ws.sent.len(), 2);
+        at(13.0);
+        match Pin::new(&mut ws).poll_next(&mut cx) {
+            Poll::Ready(Some(Err(Error::Io(e)))) => {
+                assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+                assert!(e.to_string().contains("did not answer a ping"), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            Pin::new(&mut ws).poll_next(&mut cx),
+            Poll::Ready(None)
+        ));
+        assert!(matches!(
+            Pin::new(&mut ws).poll_ready(&mut cx),
+            Poll::Ready(Err(_))
+        ));
+    }
+
+    /// Messages either way keep it open; none for the idle timeout: close 1000 `idle
+    /// timeout`, and the client's reply ends the stream.
+    #[test]
+    fn an_idle_websocket_is_closed_with_1000() {
+        at(0.0);
+        let drain = Drain::new();
+        let mut ws = DrainingWebSocket::new(Fake::default(), &drain)
+            .with_deadlines(&deadlines(10, 300), FAKE);
+        let waker = Waker::from(Arc::new(Count(AtomicUsize::new(0))));
+        let mut cx = Context::from_waker(&waker);
+        at(6.0);
+        ws.incoming.push_back(Message::text("in"));
+        assert!(matches!(
+            Pin::new(&mut ws).poll_next(&mut cx),
+            Poll::Ready(Some(Ok(_)))
+        ));
+        at(12.0);
+        Pin::new(&mut ws).start_send(Message::text("out")).unwrap();
+        at(21.9);
+        assert!(Pin::new(&mut ws).poll_next(&mut cx).is_pending());
+        assert_eq!(ws.sent.len(), 1);
+        at(22.0);
+        assert!(matches!(
+            Pin::new(&mut ws).poll_next(&mut cx),
+            Poll::Ready(None)
+        ));
+        let Message::Close(Some(frame)) = &ws.sent[1] else {
+            panic!("{:?}", ws.sent)
+        };
+        assert_eq!(frame.code, CloseCode::Normal);
+        assert_eq!(frame.reason.as_str(), "idle timeout");
+    }
+
     #[test]
     fn a_draining_server_sends_1001_then_the_stream_ends() {
         let drain = Drain::new();
