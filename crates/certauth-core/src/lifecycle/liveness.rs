@@ -116,15 +116,15 @@ impl Liveness {
         self.last_message = now;
     }
 
-    /// A pong with `payload` arrived at `now`: if it answers the ping out, the next goes
-    /// out one interval later.
-    pub(crate) fn pong(&mut self, payload: &[u8], now: Instant) {
-        if let Ping::Sent(sent, _) = self.ping
-            && payload == sent
-            && after(now, self.ping_interval).is_some()
-        {
+    /// A pong with `payload` arrived at `now`: if it answers the ping out (true), the next
+    /// goes out one interval later.
+    pub(crate) fn pong(&mut self, payload: &[u8], now: Instant) -> bool {
+        let answers = matches!(self.ping, Ping::Sent(sent, _) if payload == sent)
+            && after(now, self.ping_interval).is_some();
+        if answers {
             *self = self.clone().with_next_ping(now);
         }
+        answers
     }
 
     /// What is due at `now`. A ping it asks for counts as sent at `now`.
@@ -192,7 +192,8 @@ mod tests {
             panic!("no ping")
         };
         assert_eq!(l.poll(t + secs(31)), Due::Wait(Some(t + secs(60))));
-        l.pong(&p, t + secs(32));
+        assert!(l.pong(&p, t + secs(32)));
+        assert!(!l.pong(&p, t + secs(32)), "answered once");
         assert_eq!(l.poll(t + secs(33)), Due::Wait(Some(t + secs(62))));
         let Due::Ping(q) = l.poll(t + secs(62)) else {
             panic!("no second ping")
@@ -208,8 +209,8 @@ mod tests {
             panic!("no ping")
         };
         // A pong that does not carry the ping's payload (sent without reading) is no answer.
-        l.pong(b"guessed", t + secs(40));
-        l.pong(&[0; 8], t + secs(41));
+        assert!(!l.pong(b"guessed", t + secs(40)));
+        assert!(!l.pong(&[0; 8], t + secs(41)));
         assert_eq!(l.poll(t + secs(59)), Due::Wait(Some(t + secs(60))));
         assert_eq!(l.poll(t + secs(60)), Due::Gone);
         let _ = p;

@@ -177,12 +177,12 @@ where
                     this.failed = Some(e);
                     this.close = Close::Send(CloseCode::Size);
                 }
-                Poll::Ready(item) => {
-                    if let (Some(Ok(msg)), Some(w)) = (&item, &mut this.watch) {
-                        w.observe(msg);
-                    }
-                    return Poll::Ready(item);
+                Poll::Ready(Some(Ok(msg))) if this.watch.as_mut().is_some_and(|w| w.ours(&msg)) => {
+                    // The pong to the wrapper's own ping: not the handler's; read on.
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
                 }
+                Poll::Ready(item) => return Poll::Ready(item),
                 Poll::Pending => {
                     if Pin::new(&mut this.draining).poll(cx).is_pending() {
                         return Poll::Pending;
@@ -219,21 +219,26 @@ where
                 return Poll::Ready(Some(Err(e)));
             }
         }
-        let item = ready!(inner.poll_next(cx));
-        if let (Some(Ok(msg)), Some(w)) = (&item, &mut this.watch) {
-            w.observe(msg);
+        loop {
+            match ready!(inner.as_mut().poll_next(cx)) {
+                Some(Ok(msg)) if this.watch.as_mut().is_some_and(|w| w.ours(&msg)) => {}
+                item => return Poll::Ready(item),
+            }
         }
-        Poll::Ready(item)
     }
 }
 
 impl Watch {
-    /// A message from the client: data resets the idle clock, a pong may answer the ping.
-    fn observe(&mut self, msg: &Message) {
+    /// A message from the client: data resets the idle clock; a pong that answers the
+    /// wrapper's ping is the wrapper's (true), kept from the handler.
+    fn ours(&mut self, msg: &Message) -> bool {
         match msg {
-            Message::Text(_) | Message::Binary(_) => self.live.message(self.clock.now()),
+            Message::Text(_) | Message::Binary(_) => {
+                self.live.message(self.clock.now());
+                false
+            }
             Message::Pong(payload) => self.live.pong(payload, self.clock.now()),
-            _ => {}
+            _ => false,
         }
     }
 }
