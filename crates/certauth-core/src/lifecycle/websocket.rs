@@ -90,9 +90,10 @@ fn gone() -> Error {
 ///
 /// With a [`Clock`] ([`Self::with_deadlines`], which the serve helpers use) it also keeps
 /// [`Limits::websocket_idle_timeout`] (no text or binary message either way: close 1000,
-/// `idle timeout`) and [`Limits::websocket_ping_interval`] (it pings the client; a client
-/// that has not answered a ping one interval later, or the idle close, is gone: the stream
-/// ends with an `Io(TimedOut)` error, and a send fails with it). A client that floods pings
+/// `idle timeout`) and [`Limits::websocket_ping_interval`] (it pings the client, and keeps
+/// the pong that answers from the handler; a client that has not answered a ping one
+/// interval later, or the idle close, is gone: the stream ends with an `Io(TimedOut)`
+/// error, and a send fails with it). A client that floods pings
 /// without reading the pongs is cut off that way, its pongs held to tungstenite's write
 /// buffer ([`crate::ws::default_websocket_config`]). The deadlines are checked whenever the
 /// handler reads or sends.
