@@ -264,8 +264,9 @@ where
         if w.gone > 0 {
             return Watched::Gone;
         }
-        let mut idle = false;
-        // Bounded: a timer that fires a little early is re-armed once more, not spun on.
+        let (mut idle, mut waiting) = (false, false);
+        // Bounded: a timer that fires a little early is re-armed, not spun on (the task is
+        // woken to look again).
         for _ in 0..4 {
             match w.live.poll(w.clock.now()) {
                 Due::Gone => {
@@ -276,6 +277,7 @@ where
                 Due::Ping(payload) => w.ping = Some(payload),
                 Due::Wait(None) => {
                     w.sleep = None;
+                    waiting = true;
                     break;
                 }
                 Due::Wait(Some(at)) => {
@@ -284,10 +286,16 @@ where
                     }
                     match w.sleep.as_mut().map(|(_, s)| s.as_mut().poll(cx)) {
                         Some(Poll::Ready(())) => w.sleep = None,
-                        _ => break,
+                        _ => {
+                            waiting = true;
+                            break;
+                        }
                     }
                 }
             }
+        }
+        if !waiting {
+            cx.waker().wake_by_ref();
         }
         let mut inner = Pin::new(inner);
         if *close != Close::Open {
