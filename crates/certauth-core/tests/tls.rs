@@ -407,3 +407,26 @@ fn a_bundle_of_600_roots_names_no_ca_and_clients_still_get_through() {
     let bytes: usize = hints.iter().map(|h| h.as_ref().len() + 2).sum();
     assert!(bytes <= MAX_CA_HINT_BYTES && bytes > 30_000, "{bytes}");
 }
+
+/// The limit counts each name with its 2-byte length, as TLS writes it: the most roots that
+/// fit keep their names, one more (or the same names without their lengths counted) would
+/// not.
+#[test]
+fn ca_hints_count_each_name_with_its_length_up_to_the_limit() {
+    use certauth_core::tls::{MAX_CA_HINT_BYTES, ca_hints};
+    let one = TrustAnchors::from_pem(certauth_testkit::bundle_of_roots(1).as_bytes()).unwrap();
+    let name = one.certificates()[0].subject().raw().len();
+    let fit = MAX_CA_HINT_BYTES / (name + 2);
+    let over = MAX_CA_HINT_BYTES / name;
+    assert!(
+        fit < over && over * (name + 2) > MAX_CA_HINT_BYTES,
+        "{name}"
+    );
+    for (n, hinted) in [(fit, true), (over, false)] {
+        let pem = certauth_testkit::bundle_of_roots(n);
+        let anchors = TrustAnchors::from_pem(pem.as_bytes()).unwrap();
+        let (hints, warning) = ca_hints(&anchors);
+        assert_eq!(hints.len(), if hinted { n } else { 0 }, "{n} roots");
+        assert_eq!(warning.is_none(), hinted, "{n} roots");
+    }
+}
