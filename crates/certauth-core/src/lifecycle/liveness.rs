@@ -237,6 +237,12 @@ mod tests {
     }
 
     #[test]
+    fn a_clock_debugs_as_its_name() {
+        let clock = Clock::new(t0, |_| Box::pin(std::future::pending()));
+        assert_eq!(format!("{clock:?}"), "Clock");
+    }
+
+    #[test]
     fn duration_max_never_pings_nor_idles() {
         let t = t0();
         let mut l = Liveness::new(&limits(Duration::MAX, Duration::MAX), t);

@@ -182,7 +182,7 @@ fn the_per_identity_cap_refuses_with_429_once_per_connection_and_frees_on_close(
     );
     let (alice, bob) = (alice.unwrap(), bob.unwrap());
     assert_eq!(Identity::of_chain(&[]), None);
-    let ids: Vec<ConnId> = (0..4)
+    let ids: Vec<ConnId> = (0..5)
         .map(|_| admitted(c.admit(ip("192.0.2.1"), Phase::Handshake, t)).0)
         .collect();
     assert_eq!(c.identify(ids[0], alice), Ok(()));
@@ -204,6 +204,11 @@ fn the_per_identity_cap_refuses_with_429_once_per_connection_and_frees_on_close(
     assert_eq!(c.identify(ids[3], bob), Ok(()), "another identity");
     let _ = c.close(ids[0]);
     assert_eq!(c.identify(ids[2], alice), Ok(()), "freed by the close");
+    assert_eq!(
+        c.identify(ids[4], alice),
+        Err(Refusal::PerIdentity { limit: 2 }),
+        "one freed, one taken again"
+    );
     // Off by default.
     let mut c = table(ServeOptions::DEFAULT);
     for _ in 0..50 {
