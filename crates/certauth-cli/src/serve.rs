@@ -165,6 +165,7 @@ pub(crate) struct Args {
     pub(crate) max_pending: usize,
     /// Most connections one client certificate may hold open at once (WebSockets included);
     /// past it its new connections are answered 429 TOO_MANY_CONNECTIONS (default: no cap).
+    /// A Socket.IO client that polls holds two connections at times: allow at least 2.
     #[arg(long, value_name = "N")]
     pub(crate) max_connections_per_identity: Option<usize>,
     /// Most unauthenticated connections from one address (default: no cap).
