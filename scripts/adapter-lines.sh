@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Adapters stay thin (docs/DESIGN.md, "The boundary"): each adapter stays within its budget of
-# non-blank, non-comment lines of src/ (570 for the runtime adapters, which own listening on
+# non-blank, non-comment lines of src/ (580 for the runtime adapters, which own listening on
 # TCP and Unix sockets and reading the short path's files; 470 for hyper); anything more is a
 # decision that belongs in the core. A file's `#[cfg(test)]` module (at its end) is not
 # counted: tests are not adapter code.
@@ -13,7 +13,7 @@ code() { sed '/^#\[cfg(test)\]/,$d' "$1"; }
 # limited to the decided request, which the core's FirstRequest delimits) have a budget of
 # their own, 100 lines each.
 glue="axum_server.rs axum_listener.rs linger.rs one_request.rs"
-budget_of() { case "$1" in *hyper) echo 470 ;; *) echo 570 ;; esac; }
+budget_of() { case "$1" in *hyper) echo 470 ;; *) echo 580 ;; esac; }
 for dir in crates/certauth-tokio crates/certauth-smol crates/certauth-hyper; do
   [ -d "$dir/src" ] || continue
   files=()

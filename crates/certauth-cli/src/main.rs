@@ -54,9 +54,39 @@ pub(crate) enum Failure {
 
 pub(crate) type Outcome = Result<(), Failure>;
 
-/// Reads a file, as a usage error naming the file if it cannot be read.
+/// The largest file certauth reads: 16 MiB (every public root CA together is under 1 MiB).
+pub(crate) const MAX_FILE_BYTES: u64 = 16 << 20;
+
+/// Reads a regular file of at most [`MAX_FILE_BYTES`], as a usage error naming the file
+/// otherwise. A FIFO would block the reader until someone writes to it, and a device such
+/// as `/dev/zero` never ends: both are refused before they are opened (symbolic links are
+/// followed), and what is read stops past the cap.
 pub(crate) fn read(path: &Path) -> Result<Vec<u8>, Failure> {
-    std::fs::read(path).map_err(|e| Failure::Usage(format!("cannot read {}: {e}", path.display())))
+    use std::io::Read as _;
+    let fail = |why: String| Failure::Usage(format!("cannot read {}: {why}", path.display()));
+    let regular = |m: std::fs::Metadata| {
+        if m.is_file() {
+            Ok(())
+        } else {
+            Err(fail(
+                "not a regular file (a FIFO, a device or a directory): certauth reads only \
+                 regular files"
+                    .into(),
+            ))
+        }
+    };
+    regular(std::fs::metadata(path).map_err(|e| fail(e.to_string()))?)?;
+    let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
+    // Checked again on what was opened: the path may have changed in between.
+    regular(file.metadata().map_err(|e| fail(e.to_string()))?)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(e.to_string()))?;
+    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_FILE_BYTES {
+        return Err(fail(format!("larger than {} MiB", MAX_FILE_BYTES >> 20)));
+    }
+    Ok(bytes)
 }
 
 /// Writes a file, as a failure naming it.

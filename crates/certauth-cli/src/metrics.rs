@@ -6,9 +6,10 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use certauth_core::lifecycle::Event;
+use certauth_core::Limits;
+use certauth_core::lifecycle::{Event, ServeOptions};
 use certauth_core::observe::{Decided, Observer};
 use tracing::{info, warn};
 
@@ -119,7 +120,7 @@ impl Metrics {
             out,
             "certauth_decision_seconds_bucket{{le=\"+Inf\"}} {count}\n\
              certauth_decision_seconds_sum {}\ncertauth_decision_seconds_count {count}\n",
-            std::time::Duration::from_nanos(load(&self.sum_nanos)).as_secs_f64()
+            Duration::from_nanos(load(&self.sum_nanos)).as_secs_f64()
         );
         out
     }
@@ -142,7 +143,7 @@ impl Observer for Metrics {
             self.reused.fetch_add(1, Ordering::Relaxed);
         }
         let nanos = self.nanos().saturating_sub(d.started);
-        let seconds = std::time::Duration::from_nanos(nanos).as_secs_f64();
+        let seconds = Duration::from_nanos(nanos).as_secs_f64();
         if let Some(i) = BUCKETS.iter().position(|b| seconds <= *b) {
             self.buckets[i].fetch_add(1, Ordering::Relaxed);
         }
@@ -207,9 +208,29 @@ async fn healthz() -> (http::StatusCode, &'static str) {
     }
 }
 
+/// What the operations listener holds at most: 16 connections (so at most 17 descriptors
+/// with its listener, and the TLS service keeps every other whatever this port is sent),
+/// 8 before their first request (the stalest is closed for a new one once stalled
+/// 250 ms, as on the main port). Its own connections are not counted in the metrics.
+const OPTIONS: ServeOptions = ServeOptions::DEFAULT
+    .with_max_connections(16)
+    .with_max_pending(8)
+    .with_grace(Duration::from_secs(1))
+    .with_observed(false);
+
+/// Its time and size limits: a request head within 5 s and 8 KiB (Prometheus sends a few
+/// hundred bytes), 10 s idle between requests.
+const LIMITS: Limits = Limits::DEFAULT
+    .with_max_head_bytes(8 * 1024)
+    .with_head_read_timeout(Duration::from_secs(5))
+    .with_idle_timeout(Duration::from_secs(10));
+
 /// Serves `GET /metrics` (and `GET /healthz` with `health`) on `addr`, on a thread of its
-/// own. The operations listener asks for no client certificate: the main port
-/// authenticates every request, and an exempt path there would be a hole in the front door.
+/// own, through the lifecycle of the serve helpers ([`OPTIONS`], [`LIMITS`]): idle, slow
+/// and oversized clients of this port are shed, timed out and refused as on the main one,
+/// within a small connection cap. The operations listener asks for no client certificate:
+/// the main port authenticates every request, and an exempt path there would be a hole in
+/// the front door.
 pub(crate) fn serve(addr: SocketAddr, health: bool) -> Result<(), Failure> {
     let metrics = Arc::new(Metrics::new());
     certauth_core::observe::install(metrics.clone());
@@ -250,7 +271,10 @@ pub(crate) fn serve(addr: SocketAddr, health: bool) -> Result<(), Failure> {
                     }
                 }),
             );
-            if let Err(e) = axum::serve(listener, app).await {
+            let forever = std::future::pending();
+            if let Err(e) =
+                certauth_hyper::serve_with(listener, None, LIMITS, OPTIONS, app, forever).await
+            {
                 warn!(error = %e, "--metrics stopped");
             }
         });

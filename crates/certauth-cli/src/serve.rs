@@ -148,6 +148,15 @@ pub(crate) struct Args {
     /// the raw WebSocket server answers one request per connection).
     #[arg(long, value_name = "SECS", default_value_t = Seconds(Limits::DEFAULT.idle_timeout))]
     pub(crate) idle_timeout: Seconds,
+    /// Seconds an authenticated WebSocket may carry no message (either way) before it is
+    /// closed with 1000 `idle timeout`.
+    #[arg(long, value_name = "SECS", default_value_t = Seconds(Limits::DEFAULT.websocket_idle_timeout))]
+    pub(crate) websocket_idle_timeout: Seconds,
+    /// Seconds between the server's pings on a WebSocket; a client that has not answered one
+    /// by the next is taken for gone and disconnected (so a client that stops reading is
+    /// cut off within twice this).
+    #[arg(long, value_name = "SECS", default_value_t = Seconds(Limits::DEFAULT.websocket_ping_interval))]
+    pub(crate) websocket_ping_interval: Seconds,
     /// Most connections open at once. Past it, stalled unauthenticated connections are
     /// closed for new ones; if all are authenticated, new clients wait in the backlog.
     #[arg(long, value_name = "N", default_value_t = ServeOptions::DEFAULT.max_connections)]
@@ -156,6 +165,11 @@ pub(crate) struct Args {
     /// (after 250 ms without progress) is closed for each new one.
     #[arg(long, value_name = "N", default_value_t = ServeOptions::DEFAULT.max_pending)]
     pub(crate) max_pending: usize,
+    /// Most connections one client certificate may hold open at once (WebSockets included);
+    /// past it its new connections are answered 429 TOO_MANY_CONNECTIONS (default: no cap).
+    /// A Socket.IO client that polls holds two connections at times: allow at least 2.
+    #[arg(long, value_name = "N")]
+    pub(crate) max_connections_per_identity: Option<usize>,
     /// Most unauthenticated connections from one address (default: no cap); IPv6 clients
     /// count by prefix (--ipv6-prefix).
     #[arg(long, value_name = "N")]
@@ -238,6 +252,7 @@ pub(crate) fn configure(args: &Args) -> Result<Server, Failure> {
         .with_max_pending(args.max_pending)
         .with_max_pending_per_address(args.max_pending_per_address)
         .with_ipv6_prefix_len(args.ipv6_prefix)
+        .with_max_connections_per_identity(args.max_connections_per_identity)
         .with_grace(args.grace.0);
     Ok(Server {
         auth,
@@ -296,7 +311,9 @@ fn read_configuration(
         .with_max_head_bytes(args.max_head_bytes)
         .with_handshake_timeout(args.handshake_timeout.0)
         .with_head_read_timeout(args.head_timeout.0)
-        .with_idle_timeout(args.idle_timeout.0);
+        .with_idle_timeout(args.idle_timeout.0)
+        .with_websocket_idle_timeout(args.websocket_idle_timeout.0)
+        .with_websocket_ping_interval(args.websocket_ping_interval.0);
     let (expose, echo) = (
         args.expose_reasons,
         if args.socketio {
@@ -373,6 +390,10 @@ fn read_configuration(
         };
         let (chain, key_der) = load_server_identity(&read(cert)?, &read(key)?)
             .map_err(|e| usage(format!("{} / {}: {e}", shown(cert), shown(key))))?;
+        // Past what a CertificateRequest holds, no CA is named: say so at start and reload.
+        if let (Some(warning), Some(ca)) = (certauth_core::tls::ca_hints(anchors).1, &args.ca) {
+            warn!("--ca {}: {warning}", shown(ca));
+        }
         let mode = if args.strict {
             ClientAuthMode::Strict
         } else {
@@ -475,7 +496,15 @@ impl Reloader {
             };
             while hup.recv().await.is_some() {
                 info!("received SIGHUP: reloading --ca, --crl, --policy, --cert, --key");
-                reload(&self.args, &self.auth, self.tls.as_ref());
+                // Off the runtime's workers: reading files blocks (a slow disk), and one
+                // reload runs at a time (signals meanwhile are folded into the next).
+                let (args, auth, tls) =
+                    (Arc::clone(&self.args), self.auth.clone(), self.tls.clone());
+                let reloading =
+                    tokio::task::spawn_blocking(move || reload(&args, &auth, tls.as_ref()));
+                if let Err(e) = reloading.await {
+                    warn!("reload failed, keeping the configuration in force: {e}");
+                }
             }
         }
         std::future::pending().await
@@ -600,12 +629,17 @@ async fn echo<S>(mut ws: S)
 where
     S: Stream<Item = Result<Message, WsError>> + Sink<Message> + Unpin,
 {
-    while let Some(Ok(msg)) = ws.next().await {
-        if let Message::Text(text) = msg
-            && ws
-                .send(Message::text(format!("Echo: {text}")))
-                .await
-                .is_err()
+    while let Some(msg) = ws.next().await {
+        let text = match msg {
+            Ok(Message::Text(text)) => text,
+            Ok(_) => continue,
+            // An idle client, one that stopped answering pings, a message over the limit.
+            Err(e) => return info!("websocket closed: {e}"),
+        };
+        if ws
+            .send(Message::text(format!("Echo: {text}")))
+            .await
+            .is_err()
         {
             break;
         }

@@ -38,6 +38,8 @@ mod accept;
 mod connections;
 mod drain;
 mod keepalive;
+#[cfg(feature = "websocket")]
+mod liveness;
 mod table;
 #[cfg(feature = "websocket")]
 mod websocket;
@@ -47,11 +49,13 @@ use std::time::Duration;
 
 pub use accept::AcceptError;
 pub use connections::{
-    Accept, AcceptFailure, Admission, ConnId, Connections, Event, Notice, Phase, Poll, Refusal,
-    Shed,
+    Accept, AcceptFailure, Admission, ConnId, Connections, Event, Identity, Notice, Phase, Poll,
+    Refusal, Shed,
 };
 pub use drain::{Drain, Draining, Hold};
 pub use keepalive::KeepAlive;
+#[cfg(feature = "websocket")]
+pub use liveness::{Clock, Sleep};
 pub use table::{Slot, Table, Woken};
 #[cfg(feature = "websocket")]
 pub use websocket::DrainingWebSocket;
@@ -86,6 +90,15 @@ pub struct ServeOptions {
     /// After shutdown begins, how long authenticated connections may finish before they are
     /// cancelled. Default 5 s.
     pub grace: Duration,
+    /// Most connections one client certificate (its [`Identity`]: the SHA-256 of the leaf)
+    /// may hold open at once, WebSockets included; past it a new connection of that client
+    /// is answered 429 (`TOO_MANY_CONNECTIONS`) and closed, so one client, however
+    /// authenticated, cannot take every slot of [`Self::max_connections`]. Default: no cap.
+    pub max_connections_per_identity: Option<usize>,
+    /// Whether this loop's connections are reported to the process's
+    /// [`Observer`](crate::observe::Observer) (opened, dropped, closed, failed handshakes).
+    /// Default `true`; off for an operations listener that should not count itself.
+    pub observed: bool,
 }
 
 impl ServeOptions {
@@ -97,6 +110,8 @@ impl ServeOptions {
         ipv6_prefix_len: 64,
         shed_after: Duration::from_millis(250),
         grace: Duration::from_secs(5),
+        max_connections_per_identity: None,
+        observed: true,
     };
 
     /// With another [`Self::max_connections`] (at least 1).
@@ -146,6 +161,21 @@ impl ServeOptions {
     /// With another [`Self::shed_after`].
     pub const fn with_shed_after(mut self, d: Duration) -> Self {
         self.shed_after = d;
+        self
+    }
+
+    /// With a cap per client certificate on open connections (`None`: no cap; at least 1).
+    pub const fn with_max_connections_per_identity(mut self, n: Option<usize>) -> Self {
+        self.max_connections_per_identity = match n {
+            Some(0) => Some(1),
+            other => other,
+        };
+        self
+    }
+
+    /// With [`Self::observed`] on or off.
+    pub const fn with_observed(mut self, on: bool) -> Self {
+        self.observed = on;
         self
     }
 

@@ -35,6 +35,18 @@ pub struct Limits {
     pub linger_timeout: Duration,
     /// The most bytes read and discarded while lingering. Default 1 MiB.
     pub max_linger_bytes: usize,
+    /// How long an authenticated WebSocket opened by a serve helper may carry no message
+    /// (text or binary, either way; pings and pongs do not count) before the server closes
+    /// it with code 1000 (`idle timeout`). Default 300 s. `Duration::MAX`: never.
+    pub websocket_idle_timeout: Duration,
+    /// How often such a WebSocket is pinged: a ping goes out this long after the last one
+    /// was answered (or the socket opened), and a client that has not answered it (with
+    /// the ping's payload) this long later is taken for gone and its connection is closed
+    /// without a close frame. So a client that stops reading (a ping flood that never reads
+    /// the pongs, a half-open TCP connection) is cut off after at most twice this. Also
+    /// bounds how long the close after an idle timeout may wait for the client's reply.
+    /// Default 30 s. `Duration::MAX`: never ping.
+    pub websocket_ping_interval: Duration,
     /// Caps on each certificate (size, name attributes, SANs, extensions).
     pub cert: CertLimits,
 }
@@ -50,6 +62,8 @@ impl Limits {
         idle_timeout: Duration::from_secs(60),
         linger_timeout: Duration::from_secs(2),
         max_linger_bytes: 1024 * 1024,
+        websocket_idle_timeout: Duration::from_secs(300),
+        websocket_ping_interval: Duration::from_secs(30),
         cert: CertLimits::DEFAULT,
     };
 
@@ -98,6 +112,18 @@ impl Limits {
     /// With another [`Self::max_linger_bytes`].
     pub const fn with_max_linger_bytes(mut self, v: usize) -> Self {
         self.max_linger_bytes = v;
+        self
+    }
+
+    /// With another [`Self::websocket_idle_timeout`].
+    pub const fn with_websocket_idle_timeout(mut self, v: Duration) -> Self {
+        self.websocket_idle_timeout = v;
+        self
+    }
+
+    /// With another [`Self::websocket_ping_interval`].
+    pub const fn with_websocket_ping_interval(mut self, v: Duration) -> Self {
+        self.websocket_ping_interval = v;
         self
     }
 

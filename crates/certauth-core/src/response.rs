@@ -22,6 +22,9 @@ pub enum Status {
     NotFound,
     /// 426: an unsupported `Sec-WebSocket-Version`.
     UpgradeRequired,
+    /// 429: an authenticated client already holds as many connections as it may
+    /// (`ServeOptions::max_connections_per_identity`).
+    TooManyRequests,
     /// 431: the request head or one of its fields is too large, or there are too many.
     RequestHeaderFieldsTooLarge,
     /// 500: certauth could not decide (for example, an async policy was dropped).
@@ -38,6 +41,7 @@ impl Status {
             Self::Forbidden => 403,
             Self::NotFound => 404,
             Self::UpgradeRequired => 426,
+            Self::TooManyRequests => 429,
             Self::RequestHeaderFieldsTooLarge => 431,
             Self::InternalServerError => 500,
         }
@@ -52,6 +56,7 @@ impl Status {
             Self::Forbidden => "Forbidden",
             Self::NotFound => "Not Found",
             Self::UpgradeRequired => "Upgrade Required",
+            Self::TooManyRequests => "Too Many Requests",
             Self::RequestHeaderFieldsTooLarge => "Request Header Fields Too Large",
             Self::InternalServerError => "Internal Server Error",
         }

@@ -97,8 +97,41 @@ pub fn load_server_identity(
     Ok((chain, key))
 }
 
+/// The most bytes of CA names (each with its 2-byte length) a CertificateRequest carries as
+/// hints: 60,000. TLS writes the list, and in TLS 1.3 all the request's extensions
+/// together, with a 16-bit length (65,535 bytes); the rest is room for the other
+/// extensions. rustls checks it with a `debug_assert` only, so a longer list went out with
+/// a wrong length and every client failed the handshake (`parse_ca_names: length
+/// mismatch`, `excessive message size`): about 370 CAs of usual names were enough.
+/// Past it no CA is named ([`ca_hints`]): an empty list lets the client choose any
+/// certificate, where a partial one would steer away clients of the CAs left out.
+pub const MAX_CA_HINT_BYTES: usize = 60_000;
+
+/// The CA names (subjects of `anchors`) a CertificateRequest hints, and, when together they
+/// are over [`MAX_CA_HINT_BYTES`], none and the warning to log instead.
+pub fn ca_hints(anchors: &TrustAnchors) -> (Vec<DistinguishedName>, Option<String>) {
+    let names: Vec<DistinguishedName> = anchors
+        .certificates()
+        .iter()
+        .map(|c| DistinguishedName::from(c.subject().raw().to_vec()))
+        .collect();
+    let bytes: usize = names.iter().map(|n| n.as_ref().len() + 2).sum();
+    if bytes <= MAX_CA_HINT_BYTES {
+        return (names, None);
+    }
+    let warning = format!(
+        "the {} client CAs' names take {bytes} bytes, more than a TLS CertificateRequest \
+         holds ({MAX_CA_HINT_BYTES}): clients are sent no CA names and choose a certificate \
+         without them",
+        names.len()
+    );
+    (Vec::new(), Some(warning))
+}
+
 /// A `ServerConfig` (TLS 1.2 and 1.3, the provider's defaults) that authenticates clients
-/// against `anchors` in the given mode. Set ALPN on the result as your server needs.
+/// against `anchors` in the given mode. Set ALPN on the result as your server needs. The
+/// anchors' names are sent as hints unless they are over [`MAX_CA_HINT_BYTES`] (see
+/// [`ca_hints`] for the warning to log).
 pub fn server_config(
     provider: Arc<CryptoProvider>,
     server_chain: Vec<CertificateDer<'static>>,
@@ -115,7 +148,12 @@ pub fn server_config(
                     .add(CertificateDer::from(cert.der().to_vec()))
                     .map_err(TlsConfigError::Rustls)?;
             }
-            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
+            let mut builder =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider));
+            if ca_hints(anchors).1.is_some() {
+                builder = builder.clear_root_hint_subjects();
+            }
+            builder
                 .build()
                 .map_err(|e| TlsConfigError::Verifier(e.to_string()))?
         }
@@ -211,15 +249,11 @@ pub struct DeferredClientVerifier {
 }
 
 impl DeferredClientVerifier {
-    /// A verifier hinting `anchors`' subjects and checking signatures with `provider`'s
-    /// algorithms.
+    /// A verifier hinting `anchors`' subjects (none past [`MAX_CA_HINT_BYTES`]) and checking
+    /// signatures with `provider`'s algorithms.
     pub fn new(anchors: &TrustAnchors, provider: &CryptoProvider) -> Self {
         Self {
-            hints: anchors
-                .certificates()
-                .iter()
-                .map(|c| DistinguishedName::from(c.subject().raw().to_vec()))
-                .collect(),
+            hints: ca_hints(anchors).0,
             algorithms: provider.signature_verification_algorithms,
             support: provider_key_support(provider),
         }

@@ -128,6 +128,25 @@ pub fn accept_websocket(head: &RequestHead) -> Result<ResponseHead, UpgradeError
     accept_websocket_with(head, |_| None)
 }
 
+/// [`accept_websocket`] for a request the `http` crate holds (hyper's; feature `http`).
+#[cfg(feature = "http")]
+pub fn accept_http_websocket<B>(
+    request: &::http::Request<B>,
+) -> Result<ResponseHead, UpgradeError> {
+    let version = if request.version() == ::http::Version::HTTP_10 {
+        Version::Http10
+    } else {
+        Version::Http11
+    };
+    let target = request.uri().path_and_query().map_or("/", |p| p.as_str());
+    let headers = request
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_bytes()));
+    let head = RequestHead::from_parts(request.method().as_str(), target, version, headers);
+    accept_websocket(&head)
+}
+
 /// Validates the upgrade and returns the 101 to write. `select` sees the offered
 /// subprotocols and returns the one to use, if any; a choice the client did not offer is
 /// ignored.
@@ -169,10 +188,26 @@ pub fn accept_websocket_with(
     Ok(ResponseHead::switching_protocols(accept_key(key), protocol))
 }
 
+/// The largest message (and frame) [`default_websocket_config`] lets a client send: 1 MiB.
+pub const MAX_WEBSOCKET_MESSAGE: usize = 1 << 20;
+
+/// What [`default_websocket_config`]'s write buffer may hold: the largest message (an echo
+/// of one, with a prefix) and 64 KiB of room for control frames and headers.
+pub const MAX_WEBSOCKET_WRITE_BUFFER: usize = MAX_WEBSOCKET_MESSAGE + 64 * 1024;
+
 /// WebSocket settings for servers holding many idle connections (feature `websocket`): a
 /// 4 KiB read buffer (tungstenite's default 128 KiB costs about 150 KiB per idle connection
-/// once touched) and messages up to 1 MiB, in one frame or many (browsers send a message as
-/// one frame, so the frame limit is the message limit). Every adapter uses it by default;
+/// once touched), messages up to 1 MiB ([`MAX_WEBSOCKET_MESSAGE`]), in one frame or many
+/// (browsers send a message as one frame, so the frame limit is the message limit), and a
+/// write buffer bounded by [`MAX_WEBSOCKET_WRITE_BUFFER`]: tungstenite's default is
+/// unbounded, so a client that sends pings and never reads made the server queue one pong
+/// per ping for as long as it kept sending. Past the bound tungstenite keeps one pong
+/// waiting (the newest), a send fails with `WriteBufferFull`, and the ping check of
+/// `lifecycle::DrainingWebSocket` closes the connection. The bound also caps each message
+/// the server sends: one over [`MAX_WEBSOCKET_WRITE_BUFFER`] fails with `WriteBufferFull`
+/// however fast the client reads; a server that sends larger messages passes its own
+/// configuration with a larger `max_write_buffer_size` (`Gate::websocket_config`,
+/// `upgrade_websocket_with`). Every adapter uses it by default;
 /// tungstenite's own default allows 64 MiB messages. A client over the limit gets close
 /// code 1009 (`lifecycle::DrainingWebSocket`).
 #[cfg(feature = "websocket")]
@@ -180,8 +215,9 @@ pub fn default_websocket_config() -> tungstenite::protocol::WebSocketConfig {
     tungstenite::protocol::WebSocketConfig::default()
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
-        .max_message_size(Some(1 << 20))
-        .max_frame_size(Some(1 << 20))
+        .max_write_buffer_size(MAX_WEBSOCKET_WRITE_BUFFER)
+        .max_message_size(Some(MAX_WEBSOCKET_MESSAGE))
+        .max_frame_size(Some(MAX_WEBSOCKET_MESSAGE))
 }
 
 #[cfg(test)]

@@ -358,3 +358,75 @@ fn with_alpn_fills_in_and_never_overrides() {
     let own = with_alpn(Arc::clone(&offered), &[b"http/1.1"]);
     assert!(Arc::ptr_eq(&own, &offered));
 }
+
+/// A `--ca` bundle whose names are over what a CertificateRequest holds: no CA is named
+/// (with a warning to log), and a trusted client still completes the handshake, on TLS 1.2
+/// and 1.3, deferred and strict. A bundle within it keeps its names.
+#[test]
+fn a_bundle_of_600_roots_names_no_ca_and_clients_still_get_through() {
+    use certauth_core::tls::{MAX_CA_HINT_BYTES, ca_hints};
+    let pki = pki();
+    let pem = format!(
+        "{}{}",
+        certauth_testkit::bundle_of_roots(600),
+        pki.client_root.cert.pem()
+    );
+    let big = TrustAnchors::from_pem(pem.as_bytes()).unwrap();
+    assert_eq!(big.certificates().len(), 601);
+    let (hints, warning) = ca_hints(&big);
+    assert!(hints.is_empty());
+    let warning = warning.unwrap();
+    assert!(
+        warning.starts_with("the 601 client CAs' names take ") && warning.contains("no CA names"),
+        "{warning}"
+    );
+    assert!(
+        DeferredClientVerifier::new(&big, &provider())
+            .root_hint_subjects()
+            .is_empty()
+    );
+    for mode in [ClientAuthMode::Deferred, ClientAuthMode::Strict] {
+        let (chain, key) =
+            load_server_identity(pki.server.pem().as_bytes(), pki.server.key_pem().as_bytes())
+                .unwrap();
+        let config = Arc::new(server_config(provider(), chain, key, &big, mode).unwrap());
+        for (versions, version) in VERSIONS {
+            let conn = handshake::handshake(
+                Arc::clone(&config),
+                client(&pki, &pki.trusted, &pki.trusted, versions),
+            );
+            let conn = conn.unwrap_or_else(|e| panic!("{mode:?} {version:?}: {e:?}"));
+            assert_eq!(peer_chain(&conn), vec![pki.trusted.der.clone()]);
+        }
+    }
+    // 200 of them fit: every name is hinted.
+    let pem = certauth_testkit::bundle_of_roots(200);
+    let some = TrustAnchors::from_pem(pem.as_bytes()).unwrap();
+    let (hints, warning) = ca_hints(&some);
+    assert_eq!((hints.len(), warning), (200, None));
+    let bytes: usize = hints.iter().map(|h| h.as_ref().len() + 2).sum();
+    assert!(bytes <= MAX_CA_HINT_BYTES && bytes > 30_000, "{bytes}");
+}
+
+/// The limit counts each name with its 2-byte length, as TLS writes it: the most roots that
+/// fit keep their names, one more (or the same names without their lengths counted) would
+/// not.
+#[test]
+fn ca_hints_count_each_name_with_its_length_up_to_the_limit() {
+    use certauth_core::tls::{MAX_CA_HINT_BYTES, ca_hints};
+    let one = TrustAnchors::from_pem(certauth_testkit::bundle_of_roots(1).as_bytes()).unwrap();
+    let name = one.certificates()[0].subject().raw().len();
+    let fit = MAX_CA_HINT_BYTES / (name + 2);
+    let over = MAX_CA_HINT_BYTES / name;
+    assert!(
+        fit < over && over * (name + 2) > MAX_CA_HINT_BYTES,
+        "{name}"
+    );
+    for (n, hinted) in [(fit, true), (over, false)] {
+        let pem = certauth_testkit::bundle_of_roots(n);
+        let anchors = TrustAnchors::from_pem(pem.as_bytes()).unwrap();
+        let (hints, warning) = ca_hints(&anchors);
+        assert_eq!(hints.len(), if hinted { n } else { 0 }, "{n} roots");
+        assert_eq!(warning.is_none(), hinted, "{n} roots");
+    }
+}

@@ -64,14 +64,16 @@ use std::time::Instant;
 use async_tungstenite::WebSocketStream;
 use async_tungstenite::tokio::TokioAdapter;
 use async_tungstenite::tungstenite::protocol::Role;
-use certauth_core::http::{HttpHead, Version, check_head};
+use certauth_core::http::{HttpHead, check_head};
 use certauth_core::keys::KeySupport;
-use certauth_core::lifecycle::{Drain, DrainingWebSocket, KeepAlive, Phase, ServeOptions};
+use certauth_core::lifecycle::{
+    Drain, DrainingWebSocket, Identity, KeepAlive, Phase, ServeOptions,
+};
 use certauth_core::tls::{ALPN_HTTP2_AND_HTTP1, TlsConfig, with_alpn};
 use certauth_core::verify::PeerMemo;
 use certauth_core::{
     Authenticated, Authenticator, CertificateDer, Decision, Denial, Evaluation, Limits, PeerInfo,
-    RequestHead, ResponseHead, UnixTime,
+    ResponseHead, UnixTime,
 };
 use certauth_tokio::Conn;
 use http::{Request, Response};
@@ -183,21 +185,6 @@ impl<S> tower_layer::Layer<S> for CertAuthLayer {
 pub struct CertAuth<S> {
     inner: S,
     layer: CertAuthLayer,
-}
-
-/// The request head as the core sees it.
-fn head_of<B>(req: &Request<B>) -> RequestHead {
-    let version = if req.version() == http::Version::HTTP_10 {
-        Version::Http10
-    } else {
-        Version::Http11
-    };
-    let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
-    let headers = req
-        .headers()
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_bytes()));
-    RequestHead::from_parts(req.method().as_str(), target, version, headers)
 }
 
 /// The core's response as an `http::Response` for a request of `version`: hyper frames
@@ -327,17 +314,21 @@ where
     };
     let version = req.version();
     let drain = req.extensions().get::<Drain>().cloned().unwrap_or_default();
-    match certauth_core::accept_websocket(&head_of(&req)) {
+    let limits: Limits = req.extensions().get().copied().unwrap_or_default();
+    match certauth_core::ws::accept_http_websocket(&req) {
         Err(e) => to_response(&e.response(), version),
         Ok(response) => {
-            let hold = drain.hold();
+            // The connection keeps its place in the lifecycle while the WebSocket is open.
+            let conn: Option<Arc<ConnState>> = req.extensions().get().cloned();
+            let hold = (drain.hold(), conn);
             tokio::spawn(async move {
                 let _hold = hold;
                 match hyper::upgrade::on(req).await {
                     Ok(upgraded) => {
                         let io = TokioAdapter::new(TokioIo::new(upgraded));
                         let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config));
-                        let ws = DrainingWebSocket::new(ws.await, &drain);
+                        let ws = DrainingWebSocket::new(ws.await, &drain)
+                            .with_deadlines(&limits, certauth_tokio::CLOCK);
                         tokio::select! {
                             () = handler(ws, client) => {}
                             () = drain.cancelled() => debug!("grace period over: websocket cancelled"),
@@ -543,7 +534,13 @@ where
 
     fn call(&mut self, mut req: Request<hyper::body::Incoming>) -> Self::Future {
         if self.state.first_request.swap(false, Ordering::AcqRel) {
-            self.state.conn.advance(Phase::Open, Instant::now());
+            let _ =
+                (self.state.conn).open(Identity::of_chain(&self.info.peer_chain), Instant::now());
+        }
+        if let Some(refused) = self.state.conn.refused() {
+            warn!(remote = ?self.info.remote_addr, code = refused.code(), "request refused: {refused}");
+            let response = to_response(&refused.response(), req.version());
+            return Box::pin(async move { Ok(response) });
         }
         let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
         let headers = req
@@ -557,6 +554,8 @@ where
         }
         req.extensions_mut().insert(self.info.clone());
         req.extensions_mut().insert(self.state.conn.drain().clone());
+        req.extensions_mut().insert(self.limits);
+        req.extensions_mut().insert(Arc::clone(&self.state));
         // axum apps read the peer's address with `ConnectInfo<SocketAddr>`: keep it working.
         #[cfg(feature = "axum")]
         if let Some(addr) = self.info.remote_addr {

@@ -883,3 +883,11 @@ fn socketio_events_emitted_at_connect_are_not_lost() {
         );
     }
 }
+
+/// An authenticated client misbehaves (a ping flood that never reads, an idle WebSocket, one
+/// certificate opening connection after connection)
+/// against the serve helper: cut off within a generous memory bound.
+#[test]
+fn hostile_authenticated_clients() {
+    certauth_testkit::hostile::authenticated::run(&serving);
+}

@@ -61,7 +61,7 @@ use async_tungstenite::tungstenite::protocol::Role;
 use certauth_core::http::FirstRequest;
 use certauth_core::keys::KeySupport;
 use certauth_core::lifecycle::{
-    Accept, Admission, Drain, DrainingWebSocket, Phase, Shed, Slot, Table,
+    Accept, Admission, Clock, Drain, DrainingWebSocket, Identity, Phase, Shed, Slot, Table,
 };
 use certauth_core::policy::Policy;
 use certauth_core::tls::TlsConfig;
@@ -70,7 +70,7 @@ use certauth_core::{
     MutualTls, PeerInfo, PemFile, RequestHead, ResponseHead, SetupError, UnixTime, WebSocketPaths,
 };
 use futures_io::{AsyncRead, AsyncWrite};
-use futures_util::{AsyncReadExt as _, AsyncWriteExt as _};
+use futures_util::{AsyncReadExt as _, AsyncWriteExt as _, FutureExt as _};
 use smol::future::or;
 use smol::net::unix::{UnixListener, UnixStream};
 use smol::net::{TcpListener, TcpStream};
@@ -118,6 +118,9 @@ impl<S> Accepted<S> {
         &self.drain
     }
 }
+
+/// async-io's clock and timer, for the core's WebSocket deadlines.
+pub const CLOCK: Clock = Clock::new(Instant::now, |at| Box::pin(smol::Timer::at(at).map(drop)));
 
 /// Runs `fut`, bounded by `limit` if there is one.
 async fn within<T>(limit: Option<Duration>, fut: impl Future<Output = T>) -> Option<T> {
@@ -373,7 +376,8 @@ async fn upgrade_at<S: AsyncRead + AsyncWrite + Unpin>(
             io.write_all(&response.to_bytes()).await?;
             io.flush().await?;
             let ws = WebSocketStream::from_partially_read(io, leftover, Role::Server, Some(config));
-            Ok((DrainingWebSocket::new(ws.await, &drain), client))
+            let ws = DrainingWebSocket::new(ws.await, &drain).with_deadlines(&limits, CLOCK);
+            Ok((ws, client))
         }
         Err(e) => {
             reject(&mut io, &e.response(), &limits).await;
@@ -408,7 +412,7 @@ async fn reject<S: AsyncRead + AsyncWrite + Unpin>(
 
 /// After the gate, in a serve helper: logs the outcome (`tracing`; a refusal with its
 /// code); a client let in leaves the pre-authentication phase and runs `handler`.
-async fn run_admitted<S, Fut>(
+async fn run_admitted<S: AsyncRead + AsyncWrite + Unpin, Fut>(
     result: Result<Accepted<S>, AcceptError>,
     conn: &Conn,
     handler: impl FnOnce(Accepted<S>) -> Fut,
@@ -419,7 +423,10 @@ async fn run_admitted<S, Fut>(
         Ok(mut accepted) => {
             let client = &accepted.client;
             info!(%client, reused = client.reused(), "client authenticated");
-            conn.advance(Phase::Open, Instant::now());
+            if let Err(refused) = conn.open(Some(Identity::of(client)), Instant::now()) {
+                warn!(code = refused.code(), "client refused: {refused}");
+                return reject(&mut accepted.io, &refused.response(), &accepted.limits).await;
+            }
             accepted.drain = conn.drain().clone();
             // Boxed, like the phases before it: the task keeps only what is live.
             Box::pin(handler(accepted)).await;

@@ -18,6 +18,7 @@ use crate::der::{self, san};
 use crate::suite::{self, Harness, Pki, Server, UPGRADE, connect, read_to_close, tls_client};
 use crate::{Crafted, Issued, KeyKind, key};
 
+pub mod authenticated;
 pub mod headers;
 
 /// The limits the hostile server runs with (small, so the cases stay quick).

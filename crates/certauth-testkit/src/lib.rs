@@ -321,6 +321,30 @@ impl Authority {
     }
 }
 
+/// `n` self-signed roots (one key between them) with subjects of about 190 bytes, as the
+/// roots of a public-CA bundle have: a `--ca` bundle too large for the CertificateRequest's
+/// CA names past about 320 of them. PEM.
+pub fn bundle_of_roots(n: usize) -> String {
+    let key = key(KeyKind::P256);
+    (0..n)
+        .map(|i| {
+            let mut p = ca_params(&format!(
+                "Example Trust Services Root Certification Authority {i:04}"
+            ));
+            p.distinguished_name.push(
+                DnType::OrganizationalUnitName,
+                "Certification Authority Operations Division",
+            );
+            p.distinguished_name
+                .push(DnType::LocalityName, "Somewhere Quite Far Away");
+            p.distinguished_name
+                .push(DnType::StateOrProvinceName, "Some Long Province Name");
+            p.distinguished_name.push(DnType::CountryName, "ZZ");
+            pem("CERTIFICATE", p.self_signed(&key).unwrap().der())
+        })
+        .collect()
+}
+
 fn ca_params(cn: &str) -> CertificateParams {
     let mut p = CertificateParams::default();
     p.distinguished_name.push(DnType::CommonName, cn);

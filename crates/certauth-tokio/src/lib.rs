@@ -60,7 +60,7 @@ use async_tungstenite::tungstenite::protocol::Role;
 use certauth_core::http::FirstRequest;
 use certauth_core::keys::KeySupport;
 use certauth_core::lifecycle::{
-    Accept, Admission, Drain, DrainingWebSocket, Phase, Shed, Slot, Table,
+    Accept, Admission, Clock, Drain, DrainingWebSocket, Identity, Phase, Shed, Slot, Table,
 };
 use certauth_core::policy::Policy;
 use certauth_core::tls::TlsConfig;
@@ -116,6 +116,11 @@ impl<S> Accepted<S> {
         &self.drain
     }
 }
+
+/// tokio's clock and timer, for the core's WebSocket deadlines.
+pub const CLOCK: Clock = Clock::new(Instant::now, |at| {
+    Box::pin(tokio::time::sleep_until(at.into()))
+});
 
 /// Runs `fut`, bounded by `limit` if there is one.
 async fn within<T>(limit: Option<Duration>, fut: impl Future<Output = T>) -> Option<T> {
@@ -368,7 +373,8 @@ async fn upgrade_at<S: AsyncRead + AsyncWrite + Unpin>(
             io.flush().await?;
             let io = TokioAdapter::new(io);
             let ws = WebSocketStream::from_partially_read(io, leftover, Role::Server, Some(config));
-            Ok((DrainingWebSocket::new(ws.await, &drain), client))
+            let ws = DrainingWebSocket::new(ws.await, &drain).with_deadlines(&limits, CLOCK);
+            Ok((ws, client))
         }
         Err(e) => {
             reject(&mut io, &e.response(), &limits).await;
@@ -404,7 +410,7 @@ async fn reject<S: AsyncRead + AsyncWrite + Unpin>(
 
 /// After the gate, in a serve helper: logs the outcome (`tracing`; a refusal with its
 /// code); a client let in leaves the pre-authentication phase and runs `handler`.
-async fn run_admitted<S, Fut>(
+async fn run_admitted<S: AsyncRead + AsyncWrite + Unpin, Fut>(
     result: Result<Accepted<S>, AcceptError>,
     conn: &Conn,
     handler: impl FnOnce(Accepted<S>) -> Fut,
@@ -415,7 +421,10 @@ async fn run_admitted<S, Fut>(
         Ok(mut accepted) => {
             let client = &accepted.client;
             info!(%client, reused = client.reused(), "client authenticated");
-            conn.advance(Phase::Open, Instant::now());
+            if let Err(refused) = conn.open(Some(Identity::of(client)), Instant::now()) {
+                warn!(code = refused.code(), "client refused: {refused}");
+                return reject(&mut accepted.io, &refused.response(), &accepted.limits).await;
+            }
             accepted.drain = conn.drain().clone();
             // Boxed, like the phases before it: the task keeps only what is live.
             Box::pin(handler(accepted)).await;

@@ -342,3 +342,11 @@ fn the_short_path_from_three_pem_files() {
         Ok((gate.tls().current(), gate.authenticator().clone()))
     });
 }
+
+/// An authenticated client misbehaves (a ping flood that never reads, an idle WebSocket, one
+/// certificate opening connection after connection)
+/// against the serve helper: cut off within a generous memory bound.
+#[test]
+fn hostile_authenticated_clients() {
+    certauth_testkit::hostile::authenticated::run(&serving);
+}

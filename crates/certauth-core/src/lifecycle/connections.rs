@@ -6,9 +6,14 @@ use std::io;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use sha2::{Digest as _, Sha256};
+
 use super::ServeOptions;
+use crate::CertificateDer;
+use crate::authenticator::Authenticated;
 use crate::limits::Limits;
 use crate::observe;
+use crate::response::{ResponseHead, Status};
 
 /// A connection's number in its [`Connections`] table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -166,6 +171,50 @@ pub enum Refusal {
         /// The cap.
         limit: usize,
     },
+    /// The client's certificate already holds [`ServeOptions::max_connections_per_identity`]
+    /// open connections (an authenticated connection: answered 429, then closed).
+    PerIdentity {
+        /// The cap.
+        limit: usize,
+    },
+}
+
+impl Refusal {
+    /// The stable code: `TOO_MANY_CONNECTIONS` for [`Self::PerIdentity`] and
+    /// [`Self::TooMany`], `SHUTTING_DOWN`, `TOO_MANY_PENDING`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Draining => "SHUTTING_DOWN",
+            Self::PerAddress { .. } => "TOO_MANY_PENDING",
+            Self::TooMany { .. } | Self::PerIdentity { .. } => "TOO_MANY_CONNECTIONS",
+        }
+    }
+
+    /// The response for an authenticated connection refused: 429 with the code in the body
+    /// (`Too Many Requests: TOO_MANY_CONNECTIONS`). (Refused new connections are closed
+    /// before a byte is read: they get none.)
+    pub fn response(&self) -> ResponseHead {
+        let status = Status::TooManyRequests;
+        ResponseHead::error(status, format!("{}: {}", status.reason(), self.code()))
+    }
+}
+
+/// A client's identity for [`ServeOptions::max_connections_per_identity`]: the SHA-256 of
+/// its leaf certificate's DER (its `fingerprint256`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Identity([u8; 32]);
+
+impl Identity {
+    /// The authenticated client's.
+    pub fn of(client: &Authenticated) -> Self {
+        Self(*client.certificate().fingerprint_sha256())
+    }
+
+    /// The leaf of the chain a TLS peer presented (its possession of the key proven by the
+    /// handshake; the chain may still be refused), if it presented one.
+    pub fn of_chain(chain: &[CertificateDer<'_>]) -> Option<Self> {
+        chain.first().map(|leaf| Self(Sha256::digest(leaf).into()))
+    }
 }
 
 impl fmt::Display for Refusal {
@@ -180,6 +229,11 @@ impl fmt::Display for Refusal {
             Self::TooMany { limit } => write!(
                 f,
                 "{limit} connections are open, all authenticated (max_connections)"
+            ),
+            Self::PerIdentity { limit } => write!(
+                f,
+                "this client certificate already holds {limit} open connections \
+                 (max_connections_per_identity)"
             ),
         }
     }
@@ -241,9 +295,19 @@ pub enum Event {
 struct Entry<H> {
     handle: Option<H>,
     remote: Option<IpAddr>,
+    /// Whom it counts for under `max_connections_per_identity`.
+    identity: Option<Identity>,
     phase: Phase,
     since: Instant,
     deadline: Option<Instant>,
+}
+
+/// Reports to the process's observer, unless the loop is not observed
+/// ([`ServeOptions::observed`]).
+fn report(observed: bool, f: impl FnOnce(&dyn observe::Observer)) {
+    if observed {
+        observe::report(f);
+    }
 }
 
 /// How many log lines of one kind per second at most.
@@ -264,6 +328,7 @@ pub struct Connections<H> {
     /// a shed is under way), so scanning them is cheap.
     pending: Vec<ConnId>,
     per_address: HashMap<IpAddr, usize>,
+    per_identity: HashMap<Identity, usize>,
     draining: bool,
     /// The loop is waiting for a slot: any close or advance must wake it.
     waiting: bool,
@@ -294,6 +359,7 @@ impl<H> Connections<H> {
             entries: HashMap::new(),
             pending: Vec::new(),
             per_address: HashMap::new(),
+            per_identity: HashMap::new(),
             draining: false,
             waiting: false,
             armed: None,
@@ -381,6 +447,7 @@ impl<H> Connections<H> {
     /// A connection from `remote` was accepted at `now`, starting in `phase`
     /// ([`Phase::Handshake`] with TLS, [`Phase::Head`] on a plain listener).
     pub fn admit(&mut self, remote: Option<IpAddr>, phase: Phase, now: Instant) -> Admission<H> {
+        let observed = self.options.observed;
         if self.draining {
             return self.refuse(Refusal::Draining, now);
         }
@@ -413,6 +480,7 @@ impl<H> Connections<H> {
             Entry {
                 handle: None,
                 remote,
+                identity: None,
                 phase,
                 since: now,
                 deadline,
@@ -421,12 +489,13 @@ impl<H> Connections<H> {
         if phase.pending() {
             self.add_pending(id, remote);
         }
-        observe::report(|o| o.connection_opened());
+        report(observed, |o| o.connection_opened());
         Admission::Admitted { id, shed }
     }
 
     fn refuse(&mut self, reason: Refusal, now: Instant) -> Admission<H> {
-        observe::report(|o| o.connection_dropped(Event::Refused));
+        let observed = self.options.observed;
+        report(observed, |o| o.connection_dropped(Event::Refused));
         let log = self.notice(Event::Refused, now, || {
             format!("connection refused: {reason}")
         });
@@ -466,19 +535,61 @@ impl<H> Connections<H> {
     /// `id` ended (idempotent). Returns its handle, and whether the loop must be woken (it
     /// waits for a slot, or for the last connection while draining).
     pub fn close(&mut self, id: ConnId) -> (Option<H>, bool) {
+        let observed = self.options.observed;
         let Some(e) = self.entries.remove(&id) else {
             return (None, false);
         };
         if e.phase.pending() {
             self.remove_pending(id, e.remote);
         }
-        observe::report(|o| {
+        self.forget_identity(e.identity);
+        report(observed, |o| {
             if e.phase == Phase::Handshake {
                 o.handshake_failed();
             }
             o.connection_closed();
         });
         (e.handle, self.waiting || self.draining)
+    }
+
+    /// `id` was authenticated as `identity`: it counts for that identity under
+    /// [`ServeOptions::max_connections_per_identity`], or, if the identity already holds
+    /// that many, it is refused (answer [`Refusal::response`] and close; it still holds its
+    /// slot until it closes). Counted once per connection: asking again for the same
+    /// identity is `Ok`, for another one (a proxy's connection carrying several clients)
+    /// changes nothing.
+    pub fn identify(&mut self, id: ConnId, identity: Identity) -> Result<(), Refusal> {
+        let observed = self.options.observed;
+        let Some(limit) = self.options.max_connections_per_identity else {
+            return Ok(());
+        };
+        let Some(e) = self.entries.get(&id) else {
+            return Ok(());
+        };
+        if e.identity.is_some() {
+            return Ok(());
+        }
+        let held = self.per_identity.get(&identity).copied().unwrap_or(0);
+        if held >= limit {
+            report(observed, |o| o.connection_dropped(Event::Refused));
+            return Err(Refusal::PerIdentity { limit });
+        }
+        *self.per_identity.entry(identity).or_insert(0) += 1;
+        if let Some(e) = self.entries.get_mut(&id) {
+            e.identity = Some(identity);
+        }
+        Ok(())
+    }
+
+    fn forget_identity(&mut self, identity: Option<Identity>) {
+        if let Some(i) = identity
+            && let Some(n) = self.per_identity.get_mut(&i)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_identity.remove(&i);
+            }
+        }
     }
 
     /// When the loop must look again at the latest: the earliest phase deadline, or when a
@@ -555,6 +666,7 @@ impl<H> Connections<H> {
     /// Starts draining: no more admissions. Returns the pending connections, removed from
     /// the table, to close at once; open ones stay until they end or [`Self::cancel_all`].
     pub fn drain(&mut self) -> Vec<H> {
+        let observed = self.options.observed;
         self.draining = true;
         let pending = std::mem::take(&mut self.pending);
         self.per_address.clear();
@@ -562,7 +674,8 @@ impl<H> Connections<H> {
             .into_iter()
             .filter_map(|id| {
                 let e = self.entries.remove(&id)?;
-                observe::report(|o| o.connection_closed());
+                self.forget_identity(e.identity);
+                report(observed, |o| o.connection_closed());
                 e.handle
             })
             .collect()
@@ -570,10 +683,12 @@ impl<H> Connections<H> {
 
     /// Empties the table, returning every handle: the grace period is over.
     pub fn cancel_all(&mut self) -> Vec<H> {
+        let observed = self.options.observed;
         self.pending.clear();
         self.per_address.clear();
+        self.per_identity.clear();
         let open = self.entries.len();
-        observe::report(|o| (0..open).for_each(|_| o.connection_closed()));
+        report(observed, |o| (0..open).for_each(|_| o.connection_closed()));
         self.entries.drain().filter_map(|(_, e)| e.handle).collect()
     }
 
@@ -634,11 +749,13 @@ impl<H> Connections<H> {
     }
 
     fn remove(&mut self, id: ConnId, event: Event, now: Instant) -> Option<Shed<H>> {
+        let observed = self.options.observed;
         let e = self.entries.remove(&id)?;
         if e.phase.pending() {
             self.remove_pending(id, e.remote);
         }
-        observe::report(|o| {
+        self.forget_identity(e.identity);
+        report(observed, |o| {
             if event == Event::Expired && e.phase == Phase::Handshake {
                 o.handshake_failed();
             }

@@ -5,11 +5,11 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use super::{ConnId, Connections, Drain, Phase, ServeOptions};
+use super::{ConnId, Connections, Drain, Identity, Phase, Refusal, ServeOptions};
 use crate::limits::Limits;
 
 struct Shared<H> {
@@ -72,6 +72,7 @@ impl<H> Table<H> {
         Slot {
             id,
             table: self.clone(),
+            refused: OnceLock::new(),
         }
     }
 
@@ -131,6 +132,7 @@ impl<H> Future for Woken<'_, H> {
 pub struct Slot<H> {
     id: ConnId,
     table: Table<H>,
+    refused: OnceLock<Refusal>,
 }
 
 impl<H> fmt::Debug for Slot<H> {
@@ -156,6 +158,27 @@ impl<H> Slot<H> {
     /// The server's shutdown signal.
     pub fn drain(&self) -> &Drain {
         self.table.drain()
+    }
+
+    /// The client is authenticated at `now` ([`Phase::Open`]) as `identity` (none in
+    /// header mode on a connection that may carry several clients): `Err` if the identity
+    /// already holds `ServeOptions::max_connections_per_identity` connections (see
+    /// [`Connections::identify`]); the refusal is kept, for [`Self::refused`].
+    pub fn open(&self, identity: Option<Identity>, now: Instant) -> Result<(), Refusal> {
+        self.advance(Phase::Open, now);
+        let Some(identity) = identity else {
+            return Ok(());
+        };
+        let result = self.table.lock().identify(self.id, identity);
+        if let Err(refusal) = result {
+            let _ = self.refused.set(refusal);
+        }
+        result
+    }
+
+    /// The refusal [`Self::open`] returned, if it did.
+    pub fn refused(&self) -> Option<&Refusal> {
+        self.refused.get()
     }
 }
 

@@ -219,6 +219,51 @@ fn the_per_address_cap_refuses_only_that_address_and_frees_on_progress() {
 }
 
 #[test]
+fn the_per_identity_cap_refuses_with_429_once_per_connection_and_frees_on_close() {
+    let t = t0();
+    let mut c = table(ServeOptions::DEFAULT.with_max_connections_per_identity(Some(2)));
+    let (alice, bob) = (
+        Identity::of_chain(&[b"alice".to_vec().into()]),
+        Identity::of_chain(&[b"bob".to_vec().into()]),
+    );
+    let (alice, bob) = (alice.unwrap(), bob.unwrap());
+    assert_eq!(Identity::of_chain(&[]), None);
+    let ids: Vec<ConnId> = (0..5)
+        .map(|_| admitted(c.admit(ip("192.0.2.1"), Phase::Handshake, t)).0)
+        .collect();
+    assert_eq!(c.identify(ids[0], alice), Ok(()));
+    assert_eq!(c.identify(ids[0], alice), Ok(()), "counted once");
+    assert_eq!(c.identify(ids[1], alice), Ok(()));
+    let r = c.identify(ids[2], alice).unwrap_err();
+    assert_eq!(r, Refusal::PerIdentity { limit: 2 });
+    assert_eq!(r.code(), "TOO_MANY_CONNECTIONS");
+    assert!(
+        r.to_string().contains("max_connections_per_identity"),
+        "{r}"
+    );
+    let response = String::from_utf8(r.response().to_bytes()).unwrap();
+    assert!(
+        response.starts_with("HTTP/1.1 429 Too Many Requests\r\n")
+            && response.ends_with("\r\n\r\nToo Many Requests: TOO_MANY_CONNECTIONS"),
+        "{response}"
+    );
+    assert_eq!(c.identify(ids[3], bob), Ok(()), "another identity");
+    let _ = c.close(ids[0]);
+    assert_eq!(c.identify(ids[2], alice), Ok(()), "freed by the close");
+    assert_eq!(
+        c.identify(ids[4], alice),
+        Err(Refusal::PerIdentity { limit: 2 }),
+        "one freed, one taken again"
+    );
+    // Off by default.
+    let mut c = table(ServeOptions::DEFAULT);
+    for _ in 0..50 {
+        let (id, _) = admitted(c.admit(None, Phase::Open, t));
+        assert_eq!(c.identify(id, alice), Ok(()));
+    }
+}
+
+#[test]
 fn each_phase_has_one_deadline_and_open_connections_none() {
     let t = t0();
     let mut c = table(ServeOptions::DEFAULT);
@@ -510,6 +555,116 @@ mod websocket {
             Poll::Ready(Some(Err(Error::ConnectionClosed)))
         ));
         assert!(ws.sent.is_empty());
+    }
+
+    thread_local! {
+        static BASE: Instant = t0();
+        static OFFSET: std::cell::Cell<Duration> = const { std::cell::Cell::new(Duration::ZERO) };
+    }
+
+    /// A clock the test moves by hand (per test thread), whose timers never fire: every
+    /// deadline is checked when the socket is polled.
+    const FAKE: Clock = Clock::new(
+        || BASE.with(|b| *b) + OFFSET.with(std::cell::Cell::get),
+        |_| Box::pin(std::future::pending()),
+    );
+
+    fn at(secs: f64) {
+        OFFSET.with(|o| o.set(Duration::from_secs_f64(secs)));
+    }
+
+    fn deadlines(idle: u64, ping: u64) -> Limits {
+        Limits::DEFAULT
+            .with_websocket_idle_timeout(Duration::from_secs(idle))
+            .with_websocket_ping_interval(Duration::from_secs(ping))
+    }
+
+    /// The ping goes out on time; its pong keeps the socket open; a ping left unanswered
+    /// ends the stream with `TimedOut`, then `None`, and sends fail.
+    #[test]
+    fn an_unanswered_ping_ends_the_stream() {
+        at(0.0);
+        let drain = Drain::new();
+        let mut ws = DrainingWebSocket::new(Fake::default(), &drain)
+            .with_deadlines(&deadlines(300, 4), FAKE);
+        let waker = Waker::from(Arc::new(Count(AtomicUsize::new(0))));
+        let mut cx = Context::from_waker(&waker);
+        assert!(Pin::new(&mut ws).poll_next(&mut cx).is_pending());
+        assert!(ws.sent.is_empty());
+        at(4.0);
+        assert!(Pin::new(&mut ws).poll_next(&mut cx).is_pending());
+        let [Message::Ping(payload)] = &ws.sent[..] else {
+            panic!("{:?}", ws.sent)
+        };
+        // The answer is the wrapper's, kept from the handler; a pong it did not ask for is not.
+        let pong = Message::Pong(payload.clone());
+        ws.incoming.push_back(pong.clone());
+        ws.incoming.push_back(pong);
+        at(5.0);
+        assert!(Pin::new(&mut ws).poll_next(&mut cx).is_pending());
+        assert!(matches!(
+            Pin::new(&mut ws).poll_next(&mut cx),
+            Poll::Ready(Some(Ok(Message::Pong(_))))
+        ));
+        at(8.9);
+        assert!(Pin::new(&mut ws).poll_next(&mut cx).is_pending());
+        assert_eq!(
+            ws.sent.len(),
+            1,
+            "the next ping one interval after the pong"
+        );
+        at(9.0);
+        assert!(Pin::new(&mut ws).poll_next(&mut cx).is_pending());
+        assert_eq!(ws.sent.len(), 2);
+        at(13.0);
+        match Pin::new(&mut ws).poll_next(&mut cx) {
+            Poll::Ready(Some(Err(Error::Io(e)))) => {
+                assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+                assert!(e.to_string().contains("did not answer a ping"), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            Pin::new(&mut ws).poll_next(&mut cx),
+            Poll::Ready(None)
+        ));
+        assert!(matches!(
+            Pin::new(&mut ws).poll_ready(&mut cx),
+            Poll::Ready(Err(_))
+        ));
+    }
+
+    /// Messages either way keep it open; none for the idle timeout: close 1000 `idle
+    /// timeout`, and the client's reply ends the stream.
+    #[test]
+    fn an_idle_websocket_is_closed_with_1000() {
+        at(0.0);
+        let drain = Drain::new();
+        let mut ws = DrainingWebSocket::new(Fake::default(), &drain)
+            .with_deadlines(&deadlines(10, 300), FAKE);
+        let waker = Waker::from(Arc::new(Count(AtomicUsize::new(0))));
+        let mut cx = Context::from_waker(&waker);
+        at(6.0);
+        ws.incoming.push_back(Message::text("in"));
+        assert!(matches!(
+            Pin::new(&mut ws).poll_next(&mut cx),
+            Poll::Ready(Some(Ok(_)))
+        ));
+        at(12.0);
+        Pin::new(&mut ws).start_send(Message::text("out")).unwrap();
+        at(21.9);
+        assert!(Pin::new(&mut ws).poll_next(&mut cx).is_pending());
+        assert_eq!(ws.sent.len(), 1);
+        at(22.0);
+        assert!(matches!(
+            Pin::new(&mut ws).poll_next(&mut cx),
+            Poll::Ready(None)
+        ));
+        let Message::Close(Some(frame)) = &ws.sent[1] else {
+            panic!("{:?}", ws.sent)
+        };
+        assert_eq!(frame.code, CloseCode::Normal);
+        assert_eq!(frame.reason.as_str(), "idle timeout");
     }
 
     #[test]
