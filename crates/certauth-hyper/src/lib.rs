@@ -4,8 +4,10 @@
 //!
 //! - [`serve`] (and [`serve_with`], for other limits) runs the connection lifecycle the core
 //!   decides (`certauth_core::lifecycle`, on certauth-tokio's loop): it keeps accepting under
-//!   load, sheds stalled connections before their first request, bounds the TLS handshake,
-//!   the first request head and the keep-alive idle time, applies the core's head limits
+//!   load, sheds stalled connections until [`CertAuthLayer`] has allowed one of their
+//!   requests (open routes and refusals do not count), bounds the TLS handshake, each
+//!   request and head of a connection not yet allowed, and the keep-alive idle time;
+//!   closes a connection whose request the layer refused (HTTP/2: GOAWAY); applies the core's head limits
 //!   (the same 431 as the raw gates), and drains gracefully on shutdown. It serves HTTP/1.1
 //!   and HTTP/2 (hyper-util's auto builder, upgrades on) and puts a [`ConnectionInfo`] (peer
 //!   chain, remote address) in every request's extensions.
@@ -58,7 +60,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use async_tungstenite::WebSocketStream;
@@ -97,13 +98,16 @@ pub use rustls;
 
 /// What the connection knows, in every request's extensions: the peer's chain and address,
 /// and what the connection remembers of the chain's verification (so its keep-alive
-/// requests and HTTP/2 streams do not verify it again).
+/// requests and HTTP/2 streams do not verify it again). Under [`serve`] it also carries
+/// the connection's place in the lifecycle, which [`CertAuthLayer`] moves: an Allow makes
+/// the connection authenticated, a denial closes it.
 #[derive(Clone, Debug, Default)]
 pub struct ConnectionInfo {
     peer_chain: Arc<[CertificateDer<'static>]>,
     remote_addr: Option<SocketAddr>,
     memo: Arc<PeerMemo>,
     keys: KeySupport,
+    lifecycle: Option<Lifecycle>,
 }
 
 impl ConnectionInfo {
@@ -114,6 +118,7 @@ impl ConnectionInfo {
             remote_addr,
             memo: Arc::default(),
             keys: KeySupport::COMMON,
+            lifecycle: None,
         }
     }
 
@@ -250,7 +255,8 @@ where
             // rather than refuse everyone as if they had no certificate.
             None => Evaluation::Ready(Decision::Deny(self.layer.auth.misconfigured(NO_INFO))),
         };
-        let remote = info.and_then(|i| i.remote_addr);
+        let remote = info.as_ref().and_then(|i| i.remote_addr);
+        let lifecycle = info.and_then(|i| i.lifecycle);
         // The clone that was driven to readiness serves this call (tower's usual dance).
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -259,6 +265,7 @@ where
             match evaluation.await {
                 Decision::Allow(client) => {
                     debug!(reused = client.reused(), "client authenticated");
+                    lifecycle.inspect(|l| l.authenticated());
                     req.extensions_mut().insert(client);
                     inner.call(req).await
                 }
@@ -266,9 +273,14 @@ where
                     let version = req.version();
                     warn!(code = denial.code(), status = denial.status().code(), remote = ?remote, "client rejected: {denial}");
                     if annotate {
+                        // The app answers in its own protocol; the connection stays
+                        // unauthenticated (sheddable, under its head deadline).
                         req.extensions_mut().insert(AuthRejection(Arc::new(denial)));
                         inner.call(req).await
                     } else {
+                        // HTTP/1.x closes on the response's `Connection: close`; HTTP/2
+                        // has none, so the connection is shut down (GOAWAY) after it.
+                        lifecycle.inspect(|l| l.refused());
                         Ok(to_response(denial.response(), version))
                     }
                 }
@@ -454,13 +466,18 @@ where
                 };
                 let drain = conn.drain().clone();
                 let state = Arc::new(ConnState {
-                    keep: Mutex::new(KeepAlive::new(&limits, Instant::now())),
-                    first_request: AtomicBool::new(true),
+                    clock: Mutex::new(Clock {
+                        keep: KeepAlive::new(&limits, Instant::now()),
+                        authenticated: false,
+                    }),
+                    close: tokio::sync::Notify::new(),
                     conn,
                 });
+                let mut info = ConnectionInfo::new(chain, Some(addr)).with_key_support(keys);
+                info.lifecycle = Some(Lifecycle(Arc::clone(&state)));
                 let service = Tracked {
                     inner: service,
-                    info: ConnectionInfo::new(chain, Some(addr)).with_key_support(keys),
+                    info,
                     state: Arc::clone(&state),
                     limits,
                 };
@@ -473,7 +490,8 @@ where
                 let mut closing = false;
                 loop {
                     let idle = state
-                        .keep()
+                        .clock()
+                        .keep
                         .deadline()
                         .unwrap_or_else(|| Instant::now() + limits.idle_timeout);
                     tokio::select! {
@@ -484,10 +502,14 @@ where
                             return;
                         }
                         () = tokio::time::sleep_until(idle.into()), if !closing => {
-                            closing = state.keep().expired(Instant::now());
+                            closing = state.clock().keep.expired(Instant::now());
                             if closing {
                                 served.as_mut().graceful_shutdown();
                             }
+                        }
+                        () = state.close.notified(), if !closing => {
+                            closing = true;
+                            served.as_mut().graceful_shutdown();
                         }
                         () = drain.draining(), if !closing => {
                             closing = true;
@@ -503,16 +525,87 @@ where
 
 /// What a connection's requests share: its keep-alive clock and its place in the lifecycle.
 struct ConnState {
-    keep: Mutex<KeepAlive>,
-    first_request: AtomicBool,
+    clock: Mutex<Clock>,
+    /// Set when a denial asks the connection to close.
+    close: tokio::sync::Notify,
     conn: Conn,
 }
 
+/// The keep-alive clock, and whether the layer has allowed a request: one lock, so that a
+/// request's progress never moves an authenticated connection back to pending.
+struct Clock {
+    keep: KeepAlive,
+    authenticated: bool,
+}
+
 impl ConnState {
-    fn keep(&self) -> std::sync::MutexGuard<'_, KeepAlive> {
-        self.keep
+    fn clock(&self) -> std::sync::MutexGuard<'_, Clock> {
+        self.clock
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A request started or finished at `now`. Until the layer allows one, the connection
+    /// stays pending, as on the raw gates: sheddable for a new client, and each step (a
+    /// response, then the next request head) bounded by the head deadline. Open routes
+    /// (without the layer) never make it authenticated.
+    fn progress(clock: &Clock, conn: &Conn, now: Instant) {
+        if !clock.authenticated {
+            let serving = clock.keep.in_flight() > 0;
+            conn.advance(if serving { Phase::Request } else { Phase::Head }, now);
+        }
+    }
+}
+
+/// The handle the layer reports a connection's decisions through (in [`ConnectionInfo`]).
+#[derive(Clone)]
+struct Lifecycle(Arc<ConnState>);
+
+impl Lifecycle {
+    /// The layer allowed a request: the connection is authenticated (never shed, no head
+    /// deadline; the keep-alive clock still applies).
+    fn authenticated(&self) {
+        let mut clock = self.0.clock();
+        if !clock.authenticated {
+            clock.authenticated = true;
+            self.0.conn.advance(Phase::Open, Instant::now());
+        }
+    }
+
+    /// The layer refused a request: close the connection once the requests in flight
+    /// are answered (HTTP/2: GOAWAY).
+    fn refused(&self) {
+        self.0.close.notify_one();
+    }
+}
+
+impl std::fmt::Debug for Lifecycle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Lifecycle").field(&self.0.conn.id()).finish()
+    }
+}
+
+/// A request in flight on the keep-alive clock, counted until it is dropped: hyper drops
+/// the service's future when the response is ready, and also when the client resets the
+/// stream (HTTP/2) or leaves, and either must restart the idle clock.
+struct InFlight(Arc<ConnState>);
+
+impl InFlight {
+    fn start(state: &Arc<ConnState>) -> Self {
+        let mut clock = state.clock();
+        clock.keep.request_started();
+        ConnState::progress(&clock, &state.conn, Instant::now());
+        drop(clock);
+        Self(Arc::clone(state))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let now = Instant::now();
+        let mut clock = self.0.clock();
+        clock.keep.request_finished(now);
+        ConnState::progress(&clock, &self.0.conn, now);
     }
 }
 
@@ -542,9 +635,6 @@ where
     }
 
     fn call(&mut self, mut req: Request<hyper::body::Incoming>) -> Self::Future {
-        if self.state.first_request.swap(false, Ordering::AcqRel) {
-            self.state.conn.advance(Phase::Open, Instant::now());
-        }
         let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
         let headers = req
             .headers()
@@ -563,11 +653,11 @@ where
             req.extensions_mut()
                 .insert(axum::extract::ConnectInfo(addr));
         }
-        self.state.keep().request_started();
-        let (future, state) = (self.inner.call(req), Arc::clone(&self.state));
+        let in_flight = InFlight::start(&self.state);
+        let future = self.inner.call(req);
         Box::pin(async move {
             let response = future.await;
-            state.keep().request_finished(Instant::now());
+            drop(in_flight);
             response
         })
     }
