@@ -154,3 +154,82 @@ fn clients_that_never_authenticate_do_not_hold_every_slot() {
     }
     assert!(got.starts_with("HTTP/1.1 200 OK"), "{got}");
 }
+
+/// The body of a 200, or the whole answer.
+fn ok_body(answer: &str) -> Option<&str> {
+    let (status, body) = answer.split_once('\n')?;
+    status.starts_with("HTTP/1.1 200").then_some(body)
+}
+
+const POLLING: &str = "/socket.io/?EIO=4&transport=polling";
+
+/// Issue 25, finding 4: a trusted client opens an Engine.IO polling session and joins the
+/// namespace; a client without a certificate, then one with another certificate the policy
+/// lets in, POST an event with its sid and GET its packets. Both are refused, and the
+/// session is unaffected. Before, both got `200 ok`, the event was handled as the trusted
+/// client's, and the attacker read `Echo: from attacker`.
+#[test]
+fn an_engine_io_sid_is_not_a_bearer_token() {
+    let pki = Pki::new();
+    let dir = Dir::new("hijack");
+    let (_server, addr) = serve(
+        &pki,
+        &dir,
+        &[
+            "--allow-cn",
+            "trusted-client",
+            "--allow-cn",
+            "denied-client",
+        ],
+    );
+    let owner = Some(&pki.trusted);
+    let open = request(addr, &pki, owner, &format!("GET {POLLING} HTTP/1.1"), "");
+    let body = ok_body(&open).unwrap_or_else(|| panic!("{open}"));
+    let sid = body
+        .split("\"sid\":\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_else(|| panic!("{open}"))
+        .to_owned();
+    let post =
+        format!("POST {POLLING}&sid={sid} HTTP/1.1\r\nContent-Type: text/plain;charset=UTF-8");
+    let get = format!("GET {POLLING}&sid={sid} HTTP/1.1");
+    assert_eq!(
+        ok_body(&request(addr, &pki, owner, &post, "40")),
+        Some("ok")
+    );
+    let joined = request(addr, &pki, owner, &get, "");
+    assert!(
+        ok_body(&joined).is_some_and(|b| b.contains("40{")),
+        "{joined}"
+    );
+
+    let attack = r#"42["message","from attacker"]"#;
+    for (who, attacker, status) in [
+        ("no certificate", None, "HTTP/1.1 401 Unauthorized"),
+        (
+            "another certificate",
+            Some(&pki.denied),
+            "HTTP/1.1 400 Bad Request",
+        ),
+    ] {
+        for (what, answer) in [
+            ("POST", request(addr, &pki, attacker, &post, attack)),
+            ("GET", request(addr, &pki, attacker, &get, "")),
+        ] {
+            assert!(answer.starts_with(status), "{who}, {what}: {answer}");
+            assert!(!answer.contains("Echo"), "{who}, {what}: {answer}");
+        }
+    }
+    // The owner's session works, and never saw the attacker's event.
+    let mine = r#"42["message","from owner"]"#;
+    assert_eq!(
+        ok_body(&request(addr, &pki, owner, &post, mine)),
+        Some("ok")
+    );
+    let echoed = request(addr, &pki, owner, &get, "");
+    assert!(
+        ok_body(&echoed).is_some_and(|b| b.contains("Echo: from owner") && !b.contains("attacker")),
+        "{echoed}"
+    );
+}

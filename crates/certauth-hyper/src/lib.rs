@@ -19,7 +19,8 @@
 //! - [`upgrade_websocket`] authenticates before the 101 and hands you the WebSocket, with
 //!   the raw gates' limits ([`default_websocket_config`]: 1 MiB messages).
 //! - Feature `axum`: the `ClientCert` extractor. Feature `socketio`: Socket.IO connect
-//!   middleware (`require_client_cert`) for socketioxide.
+//!   middleware (`require_client_cert`) for socketioxide, and the layer that binds each
+//!   Engine.IO session to the certificate that opened it (`SocketIoSessions`).
 //!
 //! ```no_run
 //! # #[cfg(feature = "axum")] mod doc {
@@ -86,9 +87,13 @@ mod axum_listener;
 #[cfg(feature = "axum-server")]
 pub mod axum_server;
 mod linger;
+#[cfg(feature = "socketio")]
+mod socketio;
 
 #[cfg(feature = "axum")]
 pub use axum_listener::TlsListener;
+#[cfg(feature = "socketio")]
+pub use socketio::{SessionBody, SessionGuard, SocketIoSessions, require_client_cert};
 
 pub use certauth_core::{self, ws::default_websocket_config};
 pub use certauth_tokio::{
@@ -690,24 +695,4 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientCert {
                 "certauth: CertAuthLayer is not installed in front of this handler",
             ))
     }
-}
-
-/// Socket.IO connect middleware (socketioxide): refuses the connection with a connect
-/// error unless [`CertAuthLayer::annotate_only`] authenticated the handshake request, and
-/// stores the [`Authenticated`] client in the socket's extensions (the seed's
-/// `socket.clientCert`). Use as `io.ns("/", handler.with(require_client_cert))`, added
-/// last so that it runs first; register events in a middleware after it (not in `handler`,
-/// which socketioxide spawns only after acknowledging the connection, so an event a client
-/// emits at once can beat its `s.on` and be dropped).
-#[cfg(feature = "socketio")]
-pub async fn require_client_cert(socket: socketioxide::extract::SocketRef) -> Result<(), String> {
-    let parts = socket.req_parts();
-    if let Some(client) = parts.extensions.get::<Authenticated>().cloned() {
-        socket.extensions.insert(client);
-        return Ok(());
-    }
-    Err(match parts.extensions.get::<AuthRejection>() {
-        Some(r) => format!("Authentication failed ({})", r.0.code()),
-        None => "Authentication failed (certauth layer missing)".to_owned(),
-    })
 }

@@ -337,26 +337,97 @@ async fn listen(s: socketioxide::extract::SocketRef) -> Result<(), std::convert:
     Ok(())
 }
 
-#[test]
-fn socketio_connections_are_refused_by_connect_middleware() {
+/// A Socket.IO server as the README builds it; without `SocketIoSessions` when `sessions`
+/// is false (a misconfiguration `require_client_cert` must refuse loudly).
+fn socketio_app(auth: Authenticator, sessions: bool) -> Router {
     use socketioxide::SocketIo;
     use socketioxide::handler::ConnectHandler as _;
 
+    let (layer, io) = SocketIo::new_layer();
+    let on_connect = async || ();
+    io.ns(
+        "/",
+        on_connect
+            .with(listen)
+            .with(certauth_hyper::require_client_cert),
+    );
+    let app = Router::new().layer(layer);
+    let app = if sessions {
+        app.layer(certauth_hyper::SocketIoSessions::new())
+    } else {
+        app
+    };
+    app.layer(CertAuthLayer::new(auth).annotate_only())
+}
+
+/// Node's socket.io-client over `transports` (comma-separated) presenting `who`: its line.
+fn sio_client(
+    addr: SocketAddr,
+    pki: &Pki,
+    who: Option<&certauth_testkit::Issued>,
+    transports: &str,
+) -> String {
+    let files = std::env::temp_dir().join(format!(
+        "certauth-sio-{}-{}",
+        std::process::id(),
+        addr.port()
+    ));
+    std::fs::create_dir_all(&files).unwrap();
+    let write = |n: &str, t: String| {
+        let p = files.join(n);
+        std::fs::write(&p, t).unwrap();
+        p.to_string_lossy().into_owned()
+    };
+    let node = suite::node_peers_dir();
+    let mut cmd = std::process::Command::new("node");
+    cmd.env("SIO_TRANSPORTS", transports)
+        .arg(node.join("sio-client.js"))
+        .arg(format!("https://localhost:{}", addr.port()))
+        .arg(write("ca.pem", pki.server_root.cert.pem()));
+    if let Some(c) = who {
+        cmd.arg(write("c.pem", c.pem()))
+            .arg(write("c.key", c.key_pem()));
+    }
+    let out = String::from_utf8_lossy(&cmd.output().unwrap().stdout)
+        .trim()
+        .to_owned();
+    let _ = std::fs::remove_dir_all(&files);
+    out
+}
+
+/// Issue 25, finding 4, with the library's integration and a real client: sessions bound
+/// to their certificate still work over every transport socket.io-client uses (polling,
+/// polling upgraded to a WebSocket, WebSocket), and `require_client_cert` refuses every
+/// connection when the binding layer is missing rather than serve unguarded sessions.
+#[test]
+fn socketio_sessions_work_over_every_transport_and_are_required() {
     let pki = Pki::new();
     let (tls, auth) = suite::server_parts(&pki, Limits::DEFAULT, ClientAuthMode::Deferred);
-    let server = run(Some(tls), move || {
-        let (layer, io) = SocketIo::new_layer();
-        let on_connect = async || ();
-        io.ns(
-            "/",
-            on_connect
-                .with(listen)
-                .with(certauth_hyper::require_client_cert),
+    let server = run(Some(tls), move || socketio_app(auth, true));
+    for transports in ["polling", "polling,websocket", "websocket"] {
+        assert_eq!(
+            sio_client(server.addr, &pki, Some(&pki.trusted), transports),
+            "MESSAGE Echo: hello (trusted-client)",
+            "{transports}"
         );
-        Router::new()
-            .layer(layer)
-            .layer(CertAuthLayer::new(auth).annotate_only())
-    });
+    }
+    assert!(
+        sio_client(server.addr, &pki, None, "polling").starts_with("CONNECT_ERROR"),
+        "a client without a certificate over polling is refused"
+    );
+    let (tls, auth) = suite::server_parts(&pki, Limits::DEFAULT, ClientAuthMode::Deferred);
+    let unguarded = run(Some(tls), move || socketio_app(auth, false));
+    assert_eq!(
+        sio_client(unguarded.addr, &pki, Some(&pki.trusted), "websocket"),
+        "CONNECT_ERROR Authentication failed (certauth SocketIoSessions layer missing)"
+    );
+}
+
+#[test]
+fn socketio_connections_are_refused_by_connect_middleware() {
+    let pki = Pki::new();
+    let (tls, auth) = suite::server_parts(&pki, Limits::DEFAULT, ClientAuthMode::Deferred);
+    let server = run(Some(tls), move || socketio_app(auth, true));
     let files = std::env::temp_dir().join(format!("certauth-sio-{}", std::process::id()));
     std::fs::create_dir_all(&files).unwrap();
     let write = |n: &str, t: String| {
@@ -872,6 +943,7 @@ fn socketio_events_emitted_at_connect_are_not_lost() {
             }
             Router::new()
                 .layer(layer)
+                .layer(certauth_hyper::SocketIoSessions::new())
                 .layer(CertAuthLayer::new(auth).annotate_only())
         });
         let got = socketio_echo_once(server.addr, &pki, Duration::from_secs(3));
