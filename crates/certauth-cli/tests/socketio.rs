@@ -233,3 +233,112 @@ fn an_engine_io_sid_is_not_a_bearer_token() {
         "{echoed}"
     );
 }
+
+type WebSocket = tungstenite::WebSocket<suite::Tls>;
+
+/// socket.io-client's exchange over a raw WebSocket (Engine.IO 4): the trusted client,
+/// joined to `/`.
+fn joined(addr: SocketAddr, pki: &Pki) -> WebSocket {
+    let tls = suite::connect(addr, suite::tls_client(pki, Some(&pki.trusted))).unwrap();
+    let url = "wss://localhost/socket.io/?EIO=4&transport=websocket";
+    let (mut ws, _) = tungstenite::client::client(url, tls).unwrap();
+    let open = ws.read().unwrap().into_text().unwrap();
+    assert!(open.starts_with("0{"), "{open}");
+    ws.send(tungstenite::Message::text("40")).unwrap();
+    for _ in 0..5 {
+        let packet = ws.read().unwrap().into_text().unwrap();
+        match packet.as_str() {
+            "2" => ws.send(tungstenite::Message::text("3")).unwrap(),
+            ack => {
+                assert!(ack.starts_with("40{"), "{ack}");
+                return ws;
+            }
+        }
+    }
+    panic!("no connect acknowledgement");
+}
+
+/// What answers a `message` event of `size` bytes: `echo` (and its length), or how the
+/// connection ended.
+fn answer_to(ws: &mut WebSocket, size: usize) -> String {
+    let event = format!(r#"42["message","{}"]"#, "a".repeat(size));
+    if let Err(e) = ws.send(tungstenite::Message::text(event)) {
+        return format!("send failed: {e}");
+    }
+    for _ in 0..10 {
+        match ws.read() {
+            Ok(tungstenite::Message::Text(t)) if t.starts_with("42") => {
+                return format!("echo {}", t.len());
+            }
+            Ok(tungstenite::Message::Text(t)) if t.as_str() == "2" => {
+                let _ = ws.send(tungstenite::Message::text("3"));
+            }
+            Ok(tungstenite::Message::Close(f)) => return format!("closed {f:?}"),
+            Ok(_) => {}
+            Err(e) => return format!("ended: {e}"),
+        }
+    }
+    "no answer".into()
+}
+
+/// Issue 26, finding 2: Engine.IO's limits are the raw gates' (1 MiB messages, frames and
+/// payloads, on the WebSocket transport too). Before, socketioxide's 64 MiB default echoed a
+/// 15 MiB message.
+#[test]
+fn a_socketio_message_over_1_mib_is_refused() {
+    let pki = Pki::new();
+    let dir = Dir::new("limits");
+    let (_server, addr) = serve(&pki, &dir, &["--allow-cn", "trusted-client"]);
+    let mut ws = joined(addr, &pki);
+    let under = answer_to(&mut ws, 512 << 10);
+    assert!(under.starts_with("echo "), "512 KiB: {under}");
+    let over = answer_to(&mut ws, 2 << 20);
+    assert!(!over.starts_with("echo"), "2 MiB: {over}");
+    // The advertised maxPayload is the same limit.
+    let tls = suite::connect(addr, suite::tls_client(&pki, Some(&pki.trusted))).unwrap();
+    let url = "wss://localhost/socket.io/?EIO=4&transport=websocket";
+    let (mut ws, _) = tungstenite::client::client(url, tls).unwrap();
+    let open = ws.read().unwrap().into_text().unwrap();
+    assert!(open.contains("\"maxPayload\":1048576"), "{open}");
+}
+
+/// The server's resident memory, in MiB.
+fn rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kib / 1024
+}
+
+/// Issue 26, finding 2: a client that sends messages (each within the limit) and never
+/// reads its echoes pins at most its queue (16 packets), not its 128 packets of before.
+/// Bounded: 256 messages of 900 KiB (225 MiB), then the server's RSS must stay under
+/// 100 MiB. Measured: 20 → 45 MiB; before, 19 → 149 MiB.
+#[test]
+fn a_socketio_client_that_never_reads_pins_a_bounded_queue() {
+    let pki = Pki::new();
+    let dir = Dir::new("flood");
+    let (server, addr) = serve(&pki, &dir, &["--allow-cn", "trusted-client"]);
+    let mut ws = joined(addr, &pki);
+    let before = rss_mib(server.0.id());
+    let event = tungstenite::Message::text(format!(r#"42["message","{}"]"#, "a".repeat(900 << 10)));
+    let mut sent = 0;
+    for _ in 0..256 {
+        if ws.send(event.clone()).is_err() {
+            break;
+        }
+        sent += 1;
+    }
+    // Let the server read what is in flight.
+    std::thread::sleep(Duration::from_secs(2));
+    let after = rss_mib(server.0.id());
+    eprintln!("flood: {sent} messages of 900 KiB sent; server RSS {before} MiB -> {after} MiB");
+    assert!(
+        after < 150,
+        "server RSS {before} MiB -> {after} MiB after {sent} messages"
+    );
+}
