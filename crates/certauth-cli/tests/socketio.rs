@@ -315,15 +315,22 @@ fn rss_mib(pid: u32) -> u64 {
 }
 
 /// Issue 26, finding 2: a client that sends messages (each within the limit) and never
-/// reads its echoes pins at most its queue (16 packets), not its 128 packets of before.
-/// Bounded: 256 messages of 900 KiB (225 MiB), then the server's RSS must stay under
-/// 100 MiB. Measured: 20 → 45 MiB; before, 19 → 149 MiB.
+/// reads its echoes pins at most its queue (16 packets, not 128), and once its writes block
+/// the server stops reading it. Bounded: up to 256 messages of 900 KiB (225 MiB), then the
+/// server's RSS must stay under 100 MiB. Measured: 19 → 27 MiB (11 messages sent before
+/// the client's writes block); with the queue limit alone, 20 → 45 MiB after all 256;
+/// before either, 19 → 149 MiB.
 #[test]
 fn a_socketio_client_that_never_reads_pins_a_bounded_queue() {
     let pki = Pki::new();
     let dir = Dir::new("flood");
     let (server, addr) = serve(&pki, &dir, &["--allow-cn", "trusted-client"]);
     let mut ws = joined(addr, &pki);
+    // The server stops reading a client that does not read: stop at the first blocked write.
+    ws.get_mut()
+        .sock
+        .set_write_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
     let before = rss_mib(server.0.id());
     let event = tungstenite::Message::text(format!(r#"42["message","{}"]"#, "a".repeat(900 << 10)));
     let mut sent = 0;
@@ -340,5 +347,44 @@ fn a_socketio_client_that_never_reads_pins_a_bounded_queue() {
     assert!(
         after < 150,
         "server RSS {before} MiB -> {after} MiB after {sent} messages"
+    );
+}
+
+/// Issue 26, finding 2: a WebSocket ping flood from a client that never reads. tungstenite
+/// queues a Pong per Ping in a write buffer engineioxide leaves unbounded; certauth-hyper now
+/// stops reading an upgraded connection while its writes are blocked. Bounded: 2 million
+/// pings or 20 s. Measured: RSS 20 → 20 MiB (the client's writes block after 65,000
+/// pings); before, 20 → 150 MiB after 1.1 million pings, growing with each.
+#[test]
+fn a_socketio_ping_flood_that_never_reads_is_bounded() {
+    let pki = Pki::new();
+    let dir = Dir::new("pings");
+    let (server, addr) = serve(&pki, &dir, &["--allow-cn", "trusted-client"]);
+    let mut ws = joined(addr, &pki);
+    // The server stops reading a client that does not read: stop at the first blocked write.
+    ws.get_mut()
+        .sock
+        .set_write_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let before = rss_mib(server.0.id());
+    let ping = tungstenite::Message::Ping(vec![b'p'; 125].into());
+    let mut sent = 0usize;
+    let started = Instant::now();
+    // Bounded: 2 million pings (250 MiB of payload), or 20 s.
+    while sent < 2_000_000 && started.elapsed() < Duration::from_secs(20) {
+        if ws.write(ping.clone()).is_err() {
+            break;
+        }
+        sent += 1;
+        if sent % 1000 == 0 && ws.flush().is_err() {
+            break;
+        }
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let after = rss_mib(server.0.id());
+    eprintln!("pings: {sent} sent; server RSS {before} MiB -> {after} MiB");
+    assert!(
+        after < 100,
+        "server RSS {before} MiB -> {after} MiB after {sent} pings"
     );
 }

@@ -61,11 +61,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use async_tungstenite::WebSocketStream;
 use async_tungstenite::tokio::TokioAdapter;
 use async_tungstenite::tungstenite::protocol::Role;
+use backpressure::Backpressure;
 use certauth_core::http::{HttpHead, Version, check_head};
 use certauth_core::keys::KeySupport;
 use certauth_core::lifecycle::{Drain, DrainingWebSocket, KeepAlive, Phase, ServeOptions};
@@ -86,6 +88,7 @@ use tracing::{debug, warn};
 mod axum_listener;
 #[cfg(feature = "axum-server")]
 pub mod axum_server;
+mod backpressure;
 mod linger;
 #[cfg(feature = "socketio")]
 mod socketio;
@@ -476,6 +479,7 @@ where
                         authenticated: false,
                     }),
                     close: tokio::sync::Notify::new(),
+                    upgraded: Arc::new(AtomicBool::new(false)),
                     conn,
                 });
                 let mut info = ConnectionInfo::new(chain, Some(addr)).with_key_support(keys);
@@ -487,6 +491,7 @@ where
                     limits,
                 };
                 let hyper_service = hyper_util::service::TowerToHyperService::new(service);
+                let io = Backpressure::new(io, Arc::clone(&state.upgraded));
                 let served = builder.serve_connection_with_upgrades(
                     TokioIo::new(Lingering::new(io, &limits)),
                     hyper_service,
@@ -533,6 +538,8 @@ struct ConnState {
     clock: Mutex<Clock>,
     /// Set when a denial asks the connection to close.
     close: tokio::sync::Notify,
+    /// Set when a response switches protocols (`backpressure.rs`).
+    upgraded: Arc<AtomicBool>,
     conn: Conn,
 }
 
@@ -662,6 +669,11 @@ where
         let future = self.inner.call(req);
         Box::pin(async move {
             let response = future.await;
+            if let Ok(r) = &response
+                && r.status() == http::StatusCode::SWITCHING_PROTOCOLS
+            {
+                in_flight.0.upgraded.store(true, Ordering::Release);
+            }
             drop(in_flight);
             response
         })
