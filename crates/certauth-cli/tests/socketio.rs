@@ -376,7 +376,7 @@ fn a_socketio_ping_flood_that_never_reads_is_bounded() {
             break;
         }
         sent += 1;
-        if sent % 1000 == 0 && ws.flush().is_err() {
+        if sent.is_multiple_of(1000) && ws.flush().is_err() {
             break;
         }
     }

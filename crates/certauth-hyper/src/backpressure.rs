@@ -39,8 +39,10 @@ impl<S> Backpressure<S> {
     fn wrote<T>(&mut self, result: Poll<T>) -> Poll<T> {
         if result.is_pending() {
             self.write_blocked = true;
-        } else if std::mem::take(&mut self.write_blocked) {
-            self.reader.take().map(Waker::wake);
+        } else if std::mem::take(&mut self.write_blocked)
+            && let Some(reader) = self.reader.take()
+        {
+            reader.wake();
         }
         result
     }

@@ -143,7 +143,7 @@ where
                 .map(|c| *c.certificate().fingerprint_sha256());
             match (engine_sid(req.uri().query()), owner) {
                 (Some(sid), owner) => {
-                    if let Err(refused) = self.layer.sessions.check(sid, owner, &req) {
+                    if let Some(refused) = self.layer.sessions.refusal(sid, owner, &req) {
                         return Box::pin(async move { Ok(refused) });
                     }
                 }
@@ -233,17 +233,17 @@ impl Sessions {
         owners.by_sid.insert(sid.into(), (owner, now));
     }
 
-    /// Whether a request authenticated as `owner` (`None`: not authenticated) may reach
-    /// session `sid`; the response to send if not.
-    fn check<B, R>(
+    /// The response refusing a request authenticated as `owner` (`None`: not
+    /// authenticated) that names session `sid`; `None` if it may reach the session.
+    fn refusal<B, R>(
         &self,
         sid: &str,
         owner: Option<[u8; 32]>,
         req: &Request<B>,
-    ) -> Result<(), Response<SessionBody<R>>> {
+    ) -> Option<Response<SessionBody<R>>> {
         let Some(owner) = owner else {
             warn!(sid = ?sid, "Engine.IO request refused: not authenticated");
-            return Err(match req.extensions().get::<AuthRejection>() {
+            return Some(match req.extensions().get::<AuthRejection>() {
                 Some(r) => to_response(r.0.response(), req.version()),
                 None => missing_layer(),
             });
@@ -255,7 +255,7 @@ impl Sessions {
                 if *bound == owner && now.saturating_duration_since(*seen) < self.idle =>
             {
                 *seen = now;
-                Ok(())
+                None
             }
             found => {
                 let why = match found {
@@ -272,7 +272,7 @@ impl Sessions {
                     http::header::CONTENT_TYPE,
                     http::HeaderValue::from_static("application/json"),
                 );
-                Err(r)
+                Some(r)
             }
         }
     }
@@ -333,9 +333,10 @@ impl<B: Body<Data = Bytes> + Unpin> Body for SessionBody<B> {
     fn size_hint(&self) -> SizeHint {
         match &self.0 {
             Inner::Body { body, .. } => body.size_hint(),
-            Inner::Refusal(text) => {
-                SizeHint::with_exact(text.as_ref().map_or(0, |t| t.len() as u64))
-            }
+            Inner::Refusal(text) => SizeHint::with_exact(
+                text.as_ref()
+                    .map_or(0, |t| u64::try_from(t.len()).unwrap_or(u64::MAX)),
+            ),
         }
     }
 }

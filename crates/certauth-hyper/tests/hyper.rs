@@ -1122,7 +1122,7 @@ fn a_reset_http2_stream_restarts_the_idle_clock() {
         limits,
         move || {
             Router::new()
-                .route("/hang", get(|| std::future::pending::<String>()))
+                .route("/hang", get(std::future::pending::<String>))
                 .route_layer(CertAuthLayer::new(auth))
         },
     );
