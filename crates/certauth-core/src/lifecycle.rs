@@ -40,6 +40,7 @@ mod accept;
 mod connections;
 mod drain;
 mod keepalive;
+mod sessions;
 mod table;
 #[cfg(feature = "websocket")]
 mod websocket;
@@ -53,6 +54,9 @@ pub use connections::{
 };
 pub use drain::{Drain, Draining, Hold};
 pub use keepalive::KeepAlive;
+pub use sessions::{
+    SessionOwners, SessionRefusal, engine_io_opened_sid, engine_io_path, engine_io_sid,
+};
 pub use table::{Slot, Table, Woken};
 #[cfg(feature = "websocket")]
 pub use websocket::DrainingWebSocket;

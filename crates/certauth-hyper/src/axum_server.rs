@@ -110,9 +110,10 @@ impl<S: tower_service::Service<Request<B>>, B> tower_service::Service<Request<B>
     }
 }
 
-#[cfg(all(test, feature = "aws-lc-rs"))]
+#[cfg(test)]
+#[cfg(feature = "aws-lc-rs")]
+#[allow(clippy::unwrap_used)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use std::sync::Arc;
 
     use certauth_core::TrustAnchors;

@@ -474,10 +474,7 @@ where
                 };
                 let drain = conn.drain().clone();
                 let state = Arc::new(ConnState {
-                    clock: Mutex::new(Clock {
-                        keep: KeepAlive::new(&limits, Instant::now()),
-                        authenticated: false,
-                    }),
+                    keep: Mutex::new(KeepAlive::new(&limits, Instant::now())),
                     close: tokio::sync::Notify::new(),
                     upgraded: Arc::new(AtomicBool::new(false)),
                     conn,
@@ -500,8 +497,7 @@ where
                 let mut closing = false;
                 loop {
                     let idle = state
-                        .clock()
-                        .keep
+                        .keep()
                         .deadline()
                         .unwrap_or_else(|| Instant::now() + limits.idle_timeout);
                     tokio::select! {
@@ -512,7 +508,7 @@ where
                             return;
                         }
                         () = tokio::time::sleep_until(idle.into()), if !closing => {
-                            closing = state.clock().keep.expired(Instant::now());
+                            closing = state.keep().expired(Instant::now());
                             if closing {
                                 served.as_mut().graceful_shutdown();
                             }
@@ -535,7 +531,9 @@ where
 
 /// What a connection's requests share: its keep-alive clock and its place in the lifecycle.
 struct ConnState {
-    clock: Mutex<Clock>,
+    /// Also whether the layer has allowed a request: one lock, so that a request's progress
+    /// never moves an authenticated connection back to pending.
+    keep: Mutex<KeepAlive>,
     /// Set when a denial asks the connection to close.
     close: tokio::sync::Notify,
     /// Set when a response switches protocols (`backpressure.rs`).
@@ -543,28 +541,19 @@ struct ConnState {
     conn: Conn,
 }
 
-/// The keep-alive clock, and whether the layer has allowed a request: one lock, so that a
-/// request's progress never moves an authenticated connection back to pending.
-struct Clock {
-    keep: KeepAlive,
-    authenticated: bool,
-}
-
 impl ConnState {
-    fn clock(&self) -> std::sync::MutexGuard<'_, Clock> {
-        self.clock
+    fn keep(&self) -> std::sync::MutexGuard<'_, KeepAlive> {
+        self.keep
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// A request started or finished at `now`. Until the layer allows one, the connection
-    /// stays pending, as on the raw gates: sheddable for a new client, and each step (a
-    /// response, then the next request head) bounded by the head deadline. Open routes
-    /// (without the layer) never make it authenticated.
-    fn progress(clock: &Clock, conn: &Conn, now: Instant) {
-        if !clock.authenticated {
-            let serving = clock.keep.in_flight() > 0;
-            conn.advance(if serving { Phase::Request } else { Phase::Head }, now);
+    /// Reports the phase the keep-alive clock named (pending until the layer allows a
+    /// request: see `KeepAlive`), under its lock.
+    fn update(&self, step: impl FnOnce(&mut KeepAlive) -> Option<Phase>) {
+        let mut keep = self.keep();
+        if let Some(phase) = step(&mut keep) {
+            self.conn.advance(phase, Instant::now());
         }
     }
 }
@@ -577,11 +566,7 @@ impl Lifecycle {
     /// The layer allowed a request: the connection is authenticated (never shed, no head
     /// deadline; the keep-alive clock still applies).
     fn authenticated(&self) {
-        let mut clock = self.0.clock();
-        if !clock.authenticated {
-            clock.authenticated = true;
-            self.0.conn.advance(Phase::Open, Instant::now());
-        }
+        self.0.update(KeepAlive::authenticated);
     }
 
     /// The layer refused a request: close the connection once the requests in flight
@@ -604,20 +589,14 @@ struct InFlight(Arc<ConnState>);
 
 impl InFlight {
     fn start(state: &Arc<ConnState>) -> Self {
-        let mut clock = state.clock();
-        clock.keep.request_started();
-        ConnState::progress(&clock, &state.conn, Instant::now());
-        drop(clock);
+        state.update(KeepAlive::request_started);
         Self(Arc::clone(state))
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        let now = Instant::now();
-        let mut clock = self.0.clock();
-        clock.keep.request_finished(now);
-        ConnState::progress(&clock, &self.0.conn, now);
+        self.0.update(|keep| keep.request_finished(Instant::now()));
     }
 }
 

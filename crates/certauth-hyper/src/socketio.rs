@@ -11,13 +11,15 @@
 //! authenticate cannot be reached by any later request (over a WebSocket they still get
 //! their connect error, from [`require_client_cert`]).
 
-use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use certauth_core::Authenticated;
+use certauth_core::lifecycle::{
+    SessionOwners, SessionRefusal, engine_io_opened_sid, engine_io_path, engine_io_sid,
+};
 use http::{Request, Response};
 use hyper::body::{Body, Bytes, Frame, SizeHint};
 use tracing::warn;
@@ -66,7 +68,7 @@ struct Guarded;
 /// clone; clones share the sessions.
 #[derive(Clone, Debug)]
 pub struct SocketIoSessions {
-    sessions: Arc<Sessions>,
+    sessions: Arc<Mutex<SessionOwners>>,
     path: Arc<str>,
 }
 
@@ -82,7 +84,7 @@ impl SocketIoSessions {
     /// `ping_interval`, 25 s by default; a session upgraded to a WebSocket sends none).
     pub fn new() -> Self {
         Self {
-            sessions: Arc::new(Sessions::new(Duration::from_secs(120))),
+            sessions: Arc::new(Mutex::new(SessionOwners::new(Duration::from_secs(120)))),
             path: Arc::from("/socket.io"),
         }
     }
@@ -96,8 +98,35 @@ impl SocketIoSessions {
     /// Forgets a binding after `idle` without a request. Keep it above socketioxide's
     /// `ping_interval` plus `ping_timeout`: past it a polling session is refused.
     pub fn idle_timeout(mut self, idle: Duration) -> Self {
-        self.sessions = Arc::new(Sessions::new(idle));
+        self.sessions = Arc::new(Mutex::new(SessionOwners::new(idle)));
         self
+    }
+
+    fn sessions(&self) -> std::sync::MutexGuard<'_, SessionOwners> {
+        self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The response refusing `req`, which names session `sid`; `None` if it may reach it.
+    fn refusal<B, R>(&self, sid: &str, req: &Request<B>) -> Option<Response<SessionBody<R>>> {
+        let client = req.extensions().get::<Authenticated>();
+        let refused = self.sessions().check(sid, client, Instant::now()).err()?;
+        warn!(sid = ?sid, "Engine.IO request refused: {refused}");
+        if refused == SessionRefusal::NotAuthenticated {
+            return Some(match req.extensions().get::<AuthRejection>() {
+                Some(r) => to_response(r.0.response(), req.version()),
+                None => missing_layer(),
+            });
+        }
+        // As Engine.IO answers an unknown sid: the answer does not tell who owns it.
+        let mut r = Response::new(SessionBody::from(
+            r#"{"code":1,"message":"Session ID unknown"}"#.to_owned(),
+        ));
+        *r.status_mut() = http::StatusCode::BAD_REQUEST;
+        r.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        Some(r)
     }
 }
 
@@ -135,21 +164,15 @@ where
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let mut bind = None;
-        if is_req_path(req.uri().path(), &self.layer.path) {
+        if engine_io_path(req.uri().path(), &self.layer.path) {
             req.extensions_mut().insert(Guarded);
-            let owner = req
-                .extensions()
-                .get::<Authenticated>()
-                .map(|c| *c.certificate().fingerprint_sha256());
-            match (engine_sid(req.uri().query()), owner) {
-                (Some(sid), owner) => {
-                    if let Some(refused) = self.layer.sessions.refusal(sid, owner, &req) {
-                        return Box::pin(async move { Ok(refused) });
-                    }
+            if let Some(sid) = engine_io_sid(req.uri().query()) {
+                if let Some(refused) = self.layer.refusal(sid, &req) {
+                    return Box::pin(async move { Ok(refused) });
                 }
+            } else if let Some(client) = req.extensions().get::<Authenticated>() {
                 // A session opened by this client: bind the sid its answer carries.
-                (None, Some(owner)) => bind = Some(Bind(Arc::clone(&self.layer.sessions), owner)),
-                (None, None) => {}
+                bind = Some(Bind(Arc::clone(&self.layer.sessions), client.clone()));
             }
         }
         let future = self.inner.call(req);
@@ -160,127 +183,9 @@ where
     }
 }
 
-/// `path` is under socketioxide's `req_path`, as engineioxide matches it.
-fn is_req_path(path: &str, req_path: &str) -> bool {
-    path.strip_prefix(req_path)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || req_path.ends_with('/'))
-}
-
-/// The sid a request names, read as engineioxide reads it (the first `sid=` in the query,
-/// as written): any difference would let a request name one session here and another there.
-fn engine_sid(query: Option<&str>) -> Option<&str> {
-    query?.split('&').find_map(|s| s.strip_prefix("sid="))
-}
-
-/// The sid in the first bytes of an Engine.IO open packet (`0{"sid":"…",…}`, or with v3's
-/// length prefix), if they are one.
-fn opened_sid(data: &[u8]) -> Option<&str> {
-    let text = std::str::from_utf8(data).ok()?;
-    let packet = match text.split_once(':') {
-        Some((length, packet)) if length.bytes().all(|b| b.is_ascii_digit()) => packet,
-        _ => text,
-    };
-    let rest = packet.strip_prefix("0{")?;
-    let start = rest.find("\"sid\":\"")? + 7;
-    let sid = rest.get(start..)?.split('"').next()?;
-    let valid = (1..=64).contains(&sid.len())
-        && sid
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    valid.then_some(sid)
-}
-
-/// Which certificate opened which session, and when each was last used.
-#[derive(Debug)]
-struct Sessions {
-    idle: Duration,
-    owners: Mutex<Owners>,
-}
-
-#[derive(Debug, Default)]
-struct Owners {
-    by_sid: HashMap<Box<str>, ([u8; 32], Instant)>,
-    /// Sweep forgotten sessions when the map reaches this size (amortized: at least twice
-    /// what the last sweep left).
-    sweep_at: usize,
-}
-
-const FIRST_SWEEP: usize = 1024;
-
-impl Sessions {
-    fn new(idle: Duration) -> Self {
-        Self {
-            idle,
-            owners: Mutex::new(Owners {
-                by_sid: HashMap::new(),
-                sweep_at: FIRST_SWEEP,
-            }),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Owners> {
-        self.owners.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn bind(&self, sid: &str, owner: [u8; 32], now: Instant) {
-        let mut owners = self.lock();
-        if owners.by_sid.len() >= owners.sweep_at {
-            owners
-                .by_sid
-                .retain(|_, (_, seen)| now.saturating_duration_since(*seen) < self.idle);
-            owners.sweep_at = owners.by_sid.len().saturating_mul(2).max(FIRST_SWEEP);
-        }
-        owners.by_sid.insert(sid.into(), (owner, now));
-    }
-
-    /// The response refusing a request authenticated as `owner` (`None`: not
-    /// authenticated) that names session `sid`; `None` if it may reach the session.
-    fn refusal<B, R>(
-        &self,
-        sid: &str,
-        owner: Option<[u8; 32]>,
-        req: &Request<B>,
-    ) -> Option<Response<SessionBody<R>>> {
-        let Some(owner) = owner else {
-            warn!(sid = ?sid, "Engine.IO request refused: not authenticated");
-            return Some(match req.extensions().get::<AuthRejection>() {
-                Some(r) => to_response(r.0.response(), req.version()),
-                None => missing_layer(),
-            });
-        };
-        let now = Instant::now();
-        let mut owners = self.lock();
-        match owners.by_sid.get_mut(sid) {
-            Some((bound, seen))
-                if *bound == owner && now.saturating_duration_since(*seen) < self.idle =>
-            {
-                *seen = now;
-                None
-            }
-            found => {
-                let why = match found {
-                    Some((bound, _)) if *bound != owner => "opened by another certificate",
-                    Some(_) => "idle past the binding's timeout",
-                    None => "not opened by an authenticated client over polling",
-                };
-                warn!(sid = ?sid, "Engine.IO request refused: session {why}");
-                let mut r = Response::new(SessionBody::from(
-                    r#"{"code":1,"message":"Session ID unknown"}"#.to_owned(),
-                ));
-                *r.status_mut() = http::StatusCode::BAD_REQUEST;
-                r.headers_mut().insert(
-                    http::header::CONTENT_TYPE,
-                    http::HeaderValue::from_static("application/json"),
-                );
-                Some(r)
-            }
-        }
-    }
-}
-
 /// Binds the session whose open packet the response body carries to `.1`.
 #[derive(Debug)]
-struct Bind(Arc<Sessions>, [u8; 32]);
+struct Bind(Arc<Mutex<SessionOwners>>, Authenticated);
 
 /// The body of a response through [`SessionGuard`]: the inner service's (read once to bind
 /// a session it opens), or the guard's refusal.
@@ -312,10 +217,11 @@ impl<B: Body<Data = Bytes> + Unpin> Body for SessionBody<B> {
                 let frame = ready!(Pin::new(body).poll_frame(cx));
                 // The open packet is the first data: bound before the client can read it.
                 if let Some(Ok(data)) = frame.as_ref().map(|f| f.as_ref().map(Frame::data_ref))
-                    && let (Some(data), Some(Bind(sessions, owner))) = (data, bind.take())
-                    && let Some(sid) = opened_sid(data)
+                    && let (Some(data), Some(Bind(sessions, client))) = (data, bind.take())
+                    && let Some(sid) = engine_io_opened_sid(data)
                 {
-                    sessions.bind(sid, owner, Instant::now());
+                    let mut sessions = sessions.lock().unwrap_or_else(PoisonError::into_inner);
+                    sessions.opened(sid, &client, Instant::now());
                 }
                 Poll::Ready(frame)
             }
@@ -338,34 +244,5 @@ impl<B: Body<Data = Bytes> + Unpin> Body for SessionBody<B> {
                     .map_or(0, |t| u64::try_from(t.len()).unwrap_or(u64::MAX)),
             ),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_sid_is_read_as_engineioxide_reads_it() {
-        assert_eq!(
-            engine_sid(Some("EIO=4&transport=polling&sid=abc&sid=def")),
-            Some("abc")
-        );
-        assert_eq!(engine_sid(Some("EIO=4&transport=polling")), None);
-        assert_eq!(engine_sid(Some("EIO=4&xsid=abc")), None);
-        assert_eq!(engine_sid(None), None);
-        assert!(is_req_path("/socket.io/", "/socket.io"));
-        assert!(is_req_path("/socket.io", "/socket.io"));
-        assert!(!is_req_path("/socket.io-admin", "/socket.io"));
-        assert_eq!(
-            opened_sid(br#"0{"sid":"lv_VI97HAXpY6yYWAAAC","upgrades":["websocket"]}"#),
-            Some("lv_VI97HAXpY6yYWAAAC")
-        );
-        assert_eq!(
-            opened_sid(br#"96:0{"sid":"abc","pingInterval":25000}"#),
-            Some("abc")
-        );
-        assert_eq!(opened_sid(br#"4{"sid":"abc"}"#), None, "not an open packet");
-        assert_eq!(opened_sid(br#"0{"sid":"a\"b"}"#), None);
     }
 }

@@ -405,16 +405,37 @@ fn keep_alive_counts_idle_time_only_between_requests() {
     let l = Limits::DEFAULT.with_idle_timeout(ms(100));
     let mut k = KeepAlive::new(&l, t);
     assert_eq!(k.deadline(), Some(t + ms(100)));
-    k.request_started();
-    k.request_started();
+    let _ = k.request_started();
+    let _ = k.request_started();
     assert_eq!((k.deadline(), k.in_flight()), (None, 2));
     assert!(!k.expired(t + ms(10_000)), "a long request is not idle");
-    k.request_finished(t + ms(50));
+    let _ = k.request_finished(t + ms(50));
     assert_eq!(k.deadline(), None, "one stream still in flight");
-    k.request_finished(t + ms(70));
+    let _ = k.request_finished(t + ms(70));
     assert_eq!(k.deadline(), Some(t + ms(170)));
     assert!(!k.expired(t + ms(169)));
     assert!(k.expired(t + ms(170)));
+}
+
+/// Issue 25, finding 2: a hyper connection is authenticated only once the layer allows a
+/// request; before that its requests report pending phases, after it none.
+#[test]
+fn keep_alive_names_the_pending_phase_until_authenticated() {
+    let t = t0();
+    let mut k = KeepAlive::new(&limits(), t);
+    assert_eq!(k.request_started(), Some(Phase::Request));
+    assert_eq!(k.request_started(), Some(Phase::Request));
+    assert_eq!(
+        k.request_finished(t),
+        Some(Phase::Request),
+        "one still in flight"
+    );
+    assert_eq!(k.request_finished(t), Some(Phase::Head));
+    assert_eq!(k.request_started(), Some(Phase::Request));
+    assert_eq!(k.authenticated(), Some(Phase::Open));
+    assert_eq!(k.authenticated(), None, "reported once");
+    assert_eq!(k.request_finished(t), None);
+    assert_eq!(k.request_started(), None);
 }
 
 #[cfg(feature = "websocket")]
