@@ -530,6 +530,7 @@ where
 }
 
 /// What a connection's requests share: its keep-alive clock and its place in the lifecycle.
+#[derive(Debug)]
 struct ConnState {
     /// Also whether the layer has allowed a request: one lock, so that a request's progress
     /// never moves an authenticated connection back to pending.
@@ -559,7 +560,7 @@ impl ConnState {
 }
 
 /// The handle the layer reports a connection's decisions through (in [`ConnectionInfo`]).
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 struct Lifecycle(Arc<ConnState>);
 
 impl Lifecycle {
@@ -573,12 +574,6 @@ impl Lifecycle {
     /// are answered (HTTP/2: GOAWAY).
     fn refused(&self) {
         self.0.close.notify_one();
-    }
-}
-
-impl std::fmt::Debug for Lifecycle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("Lifecycle").field(&self.0.conn.id()).finish()
     }
 }
 
