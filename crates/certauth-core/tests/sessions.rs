@@ -78,16 +78,29 @@ fn a_session_reaches_only_the_certificate_that_opened_it() {
 fn forgotten_sessions_are_swept_as_the_table_grows() {
     let (owner, _) = clients();
     let t = Instant::now();
-    let mut s = SessionOwners::new(Duration::from_secs(1));
-    for i in 0..1024 {
+    let secs = Duration::from_secs;
+    // Below 1,024 bindings nothing is swept, idle or not.
+    let mut s = SessionOwners::new(secs(10));
+    for i in 0..10 {
         s.opened(&format!("old{i}"), &owner, t);
     }
+    s.opened("new", &owner, t + secs(20));
+    assert_eq!(s.len(), 11);
+    // At 1,024 the next binding sweeps: idle for the timeout or longer goes, fresher stays.
+    let mut s = SessionOwners::new(secs(10));
+    for i in 0..1022 {
+        s.opened(&format!("old{i}"), &owner, t);
+    }
+    s.opened("edge", &owner, t + secs(10));
+    s.opened("fresh", &owner, t + secs(20));
     assert_eq!(s.len(), 1024);
-    s.opened("new", &owner, t + Duration::from_secs(2));
-    assert_eq!(s.len(), 1, "the idle bindings were swept");
+    s.opened("new", &owner, t + secs(20));
+    assert_eq!(s.len(), 2, "the idle bindings were swept");
+    assert_eq!(s.check("fresh", Some(&owner), t + secs(20)), Ok(()));
+    assert_eq!(s.check("new", Some(&owner), t + secs(20)), Ok(()));
     assert_eq!(
-        s.check("new", Some(&owner), t + Duration::from_secs(2)),
-        Ok(())
+        s.check("edge", Some(&owner), t + secs(20)),
+        Err(SessionRefusal::Unknown)
     );
 }
 
