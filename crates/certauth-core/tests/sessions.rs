@@ -40,7 +40,7 @@ fn a_session_reaches_only_the_certificate_that_opened_it() {
     let t = Instant::now();
     let mut s = SessionOwners::new(Duration::from_secs(60));
     assert!(s.is_empty());
-    s.opened("abc", &owner, t);
+    s.opened("abc", Some(&owner), t);
     assert_eq!((s.len(), s.is_empty()), (1, false));
     assert_eq!(
         s.check("abc", Some(&owner), t + Duration::from_secs(50)),
@@ -67,6 +67,17 @@ fn a_session_reaches_only_the_certificate_that_opened_it() {
         s.check("abc", Some(&owner), t + Duration::from_secs(160)),
         Err(SessionRefusal::Idle)
     );
+    // A session opened without a certificate: reached only without one.
+    s.opened("anon", None, t);
+    assert_eq!(s.check("anon", None, t), Ok(()));
+    assert_eq!(
+        s.check("anon", Some(&owner), t),
+        Err(SessionRefusal::OtherCertificate)
+    );
+    assert_eq!(
+        s.check("nope", None, t),
+        Err(SessionRefusal::NotAuthenticated)
+    );
     assert!(
         SessionRefusal::OtherCertificate
             .to_string()
@@ -82,19 +93,19 @@ fn forgotten_sessions_are_swept_as_the_table_grows() {
     // Below 1,024 bindings nothing is swept, idle or not.
     let mut s = SessionOwners::new(secs(10));
     for i in 0..10 {
-        s.opened(&format!("old{i}"), &owner, t);
+        s.opened(&format!("old{i}"), Some(&owner), t);
     }
-    s.opened("new", &owner, t + secs(20));
+    s.opened("new", Some(&owner), t + secs(20));
     assert_eq!(s.len(), 11);
     // At 1,024 the next binding sweeps: idle for the timeout or longer goes, fresher stays.
     let mut s = SessionOwners::new(secs(10));
     for i in 0..1022 {
-        s.opened(&format!("old{i}"), &owner, t);
+        s.opened(&format!("old{i}"), Some(&owner), t);
     }
-    s.opened("edge", &owner, t + secs(10));
-    s.opened("fresh", &owner, t + secs(20));
+    s.opened("edge", Some(&owner), t + secs(10));
+    s.opened("fresh", Some(&owner), t + secs(20));
     assert_eq!(s.len(), 1024);
-    s.opened("new", &owner, t + secs(20));
+    s.opened("new", Some(&owner), t + secs(20));
     assert_eq!(s.len(), 2, "the idle bindings were swept");
     assert_eq!(s.check("fresh", Some(&owner), t + secs(20)), Ok(()));
     assert_eq!(s.check("new", Some(&owner), t + secs(20)), Ok(()));

@@ -6,10 +6,12 @@
 //! logs): it must not work as a bearer token. socketioxide finds a session by its sid
 //! alone, so [`SocketIoSessions`] stands in front of it: a request carrying a sid reaches
 //! socketioxide only when [`CertAuthLayer`](crate::CertAuthLayer) authenticated it with the
-//! certificate (the leaf's SHA-256) that opened the session. Sessions opened over a
-//! WebSocket never send a sid and need no binding; sessions opened by clients that did not
-//! authenticate cannot be reached by any later request (over a WebSocket they still get
-//! their connect error, from [`require_client_cert`]).
+//! certificate (the leaf's SHA-256) that opened the session (the core's
+//! `lifecycle::SessionOwners` decides). Sessions opened over a WebSocket never send a sid
+//! and need no binding. A session opened without authentication is reached only by
+//! requests without it, so that such a client still gets its connect error over polling
+//! ([`require_client_cert`] reads the opening request, so that session never joins a
+//! namespace).
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -170,9 +172,10 @@ where
                 if let Some(refused) = self.layer.refusal(sid, &req) {
                     return Box::pin(async move { Ok(refused) });
                 }
-            } else if let Some(client) = req.extensions().get::<Authenticated>() {
+            } else {
                 // A session opened by this client: bind the sid its answer carries.
-                bind = Some(Bind(Arc::clone(&self.layer.sessions), client.clone()));
+                let client = req.extensions().get::<Authenticated>().cloned();
+                bind = Some(Bind(Arc::clone(&self.layer.sessions), client));
             }
         }
         let future = self.inner.call(req);
@@ -185,7 +188,7 @@ where
 
 /// Binds the session whose open packet the response body carries to `.1`.
 #[derive(Debug)]
-struct Bind(Arc<Mutex<SessionOwners>>, Authenticated);
+struct Bind(Arc<Mutex<SessionOwners>>, Option<Authenticated>);
 
 /// The body of a response through [`SessionGuard`]: the inner service's (read once to bind
 /// a session it opens), or the guard's refusal.
@@ -221,7 +224,7 @@ impl<B: Body<Data = Bytes> + Unpin> Body for SessionBody<B> {
                     && let Some(sid) = engine_io_opened_sid(data)
                 {
                     let mut sessions = sessions.lock().unwrap_or_else(PoisonError::into_inner);
-                    sessions.opened(sid, &client, Instant::now());
+                    sessions.opened(sid, client.as_ref(), Instant::now());
                 }
                 Poll::Ready(frame)
             }

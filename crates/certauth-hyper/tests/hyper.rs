@@ -411,10 +411,14 @@ fn socketio_sessions_work_over_every_transport_and_are_required() {
             "{transports}"
         );
     }
-    assert!(
-        sio_client(server.addr, &pki, None, "polling").starts_with("CONNECT_ERROR"),
-        "a client without a certificate over polling is refused"
-    );
+    // Without a certificate, over every transport: the connect error with its code.
+    for transports in ["polling", "polling,websocket", "websocket"] {
+        assert_eq!(
+            sio_client(server.addr, &pki, None, transports),
+            "CONNECT_ERROR Authentication failed (NO_CERTIFICATE)",
+            "{transports}"
+        );
+    }
     let (tls, auth) = suite::server_parts(&pki, Limits::DEFAULT, ClientAuthMode::Deferred);
     let unguarded = run(Some(tls), move || socketio_app(auth, false));
     assert_eq!(

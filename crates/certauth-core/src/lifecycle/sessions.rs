@@ -12,10 +12,11 @@ use crate::Authenticated;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SessionRefusal {
-    /// The request was not authenticated.
+    /// The request was not authenticated, and the session was not opened by a client
+    /// that was not either (or does not exist).
     NotAuthenticated,
-    /// No authenticated client opened a session with this id over polling (it does not
-    /// exist, was opened without a certificate, or over a WebSocket, which never names it).
+    /// No session with this id was opened over polling (it does not exist, or was opened
+    /// over a WebSocket, which never names it).
     Unknown,
     /// Another certificate opened it.
     OtherCertificate,
@@ -27,21 +28,24 @@ impl fmt::Display for SessionRefusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::NotAuthenticated => "the request is not authenticated",
-            Self::Unknown => "no authenticated client opened this session over polling",
+            Self::Unknown => "no session with this id was opened over polling",
             Self::OtherCertificate => "another certificate opened this session",
             Self::Idle => "the session's binding expired after its idle timeout",
         })
     }
 }
 
-/// The certificate (leaf SHA-256) that opened each Engine.IO session, and when a request
-/// last named it. Bindings not used for the idle timeout are forgotten, swept as the
-/// table grows (at most twice what the last sweep left, and at least 1,024), so it holds
-/// about what the live sessions need.
+/// The certificate (leaf SHA-256) that opened each Engine.IO session, or none, and when a
+/// request last named it. A session opened by an authenticated client is reached only with
+/// its certificate; one opened without authentication only by requests without it, so that
+/// such a client still gets its connect error over polling (it can never join a namespace:
+/// socketioxide's connect middleware reads the opening request). Bindings not used for the
+/// idle timeout are forgotten, swept as the table grows (at most twice what the last sweep
+/// left, and at least 1,024), so it holds about what the live sessions need.
 #[derive(Debug)]
 pub struct SessionOwners {
     idle: Duration,
-    by_sid: HashMap<Box<str>, ([u8; 32], Instant)>,
+    by_sid: HashMap<Box<str>, (Option<[u8; 32]>, Instant)>,
     sweep_at: usize,
 }
 
@@ -57,16 +61,15 @@ impl SessionOwners {
         }
     }
 
-    /// `client` opened session `sid` at `now`.
-    pub fn opened(&mut self, sid: &str, client: &Authenticated, now: Instant) {
+    /// `client` (`None`: not authenticated) opened session `sid` at `now`.
+    pub fn opened(&mut self, sid: &str, client: Option<&Authenticated>, now: Instant) {
         if self.by_sid.len() >= self.sweep_at {
             let idle = self.idle;
             self.by_sid
                 .retain(|_, (_, seen)| now.saturating_duration_since(*seen) < idle);
             self.sweep_at = self.by_sid.len().saturating_mul(2).max(FIRST_SWEEP);
         }
-        let owner = *client.certificate().fingerprint_sha256();
-        self.by_sid.insert(sid.into(), (owner, now));
+        self.by_sid.insert(sid.into(), (owner(client), now));
     }
 
     /// Whether a request from `client` (`None`: not authenticated) naming session `sid` at
@@ -77,10 +80,19 @@ impl SessionOwners {
         client: Option<&Authenticated>,
         now: Instant,
     ) -> Result<(), SessionRefusal> {
-        let client = client.ok_or(SessionRefusal::NotAuthenticated)?;
-        let (owner, seen) = self.by_sid.get_mut(sid).ok_or(SessionRefusal::Unknown)?;
-        if owner != client.certificate().fingerprint_sha256() {
-            return Err(SessionRefusal::OtherCertificate);
+        let mismatch = match client {
+            None => SessionRefusal::NotAuthenticated,
+            Some(_) => SessionRefusal::OtherCertificate,
+        };
+        let Some((bound, seen)) = self.by_sid.get_mut(sid) else {
+            return Err(if client.is_none() {
+                SessionRefusal::NotAuthenticated
+            } else {
+                SessionRefusal::Unknown
+            });
+        };
+        if *bound != owner(client) {
+            return Err(mismatch);
         }
         if now.saturating_duration_since(*seen) >= self.idle {
             return Err(SessionRefusal::Idle);
@@ -98,6 +110,11 @@ impl SessionOwners {
     pub fn is_empty(&self) -> bool {
         self.by_sid.is_empty()
     }
+}
+
+/// Who a client is to a session: its leaf's SHA-256, or nobody.
+fn owner(client: Option<&Authenticated>) -> Option<[u8; 32]> {
+    client.map(|c| *c.certificate().fingerprint_sha256())
 }
 
 /// Whether `path` is under Engine.IO's `req_path`, as engineioxide matches it (`/socket.io`
