@@ -10,7 +10,7 @@ mod common;
 use std::sync::Arc;
 
 use axum::Router;
-use certauth::hyper::{CertAuthLayer, require_client_cert, serve};
+use certauth::hyper::{CertAuthLayer, SocketIoSessions, require_client_cert, serve};
 use certauth::policy::allow_cn;
 use certauth::tls::{ClientAuthMode, load_server_identity, server_config};
 use certauth::{Authenticated, Authenticator, ChainVerifier, TrustAnchors};
@@ -61,13 +61,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .policy(allow_cn(["trusted-client"]))
         .build()?;
 
-    let (layer, io) = SocketIo::new_layer();
+    // 1 MiB messages (the raw gates' WebSocket limit) and 16 queued packets per socket,
+    // instead of socketioxide's 64 MiB and 128.
+    let (layer, io) = SocketIo::builder()
+        .max_payload(1 << 20)
+        .ws_max_message_size(1 << 20)
+        .ws_max_frame_size(1 << 20)
+        .max_buffer_size(16)
+        .build_layer();
     // The last middleware added runs first: authenticate, then register the events.
     io.ns("/", on_connect.with(listen).with(require_client_cert));
     // annotate_only: let socket.io refuse in its own protocol (a connect error) rather than
     // answering the engine.io request with a bare 401.
+    // SocketIoSessions: an Engine.IO sid reaches its session only with the certificate
+    // that opened it.
     let app = Router::new()
         .layer(layer)
+        .layer(SocketIoSessions::new())
         .layer(CertAuthLayer::new(auth).annotate_only());
     let listener = tokio::net::TcpListener::bind(&setup.listen).await?;
     println!("Socket.IO on https://{}/socket.io/", setup.listen);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Adapters stay thin (docs/DESIGN.md, "The boundary"): each adapter stays within its budget of
 # non-blank, non-comment lines of src/ (580 for the runtime adapters, which own listening on
-# TCP and Unix sockets and reading the short path's files; 470 for hyper); anything more is a
+# TCP and Unix sockets and reading the short path's files; 520 for hyper); anything more is a
 # decision that belongs in the core. A file's `#[cfg(test)]` module (at its end) is not
 # counted: tests are not adapter code.
 set -euo pipefail
@@ -10,10 +10,12 @@ status=0
 code() { sed '/^#\[cfg(test)\]/,$d' "$1"; }
 # Modules that only connect a third-party server to ConnectionInfo (axum-server's acceptor,
 # axum::serve's listener) or only move bytes (hyper's lingering close; the raw gates' stream
-# limited to the decided request, which the core's FirstRequest delimits) have a budget of
-# their own, 100 lines each.
-glue="axum_server.rs axum_listener.rs linger.rs one_request.rs"
-budget_of() { case "$1" in *hyper) echo 470 ;; *) echo 580 ;; esac; }
+# limited to the decided request, which the core's FirstRequest delimits; hyper's read
+# backpressure after an upgrade) have a budget of their own, 100 lines each. certauth-hyper's
+# socketio.rs connects socketioxide to the core's Engine.IO session owners (the layer that
+# binds a session to its certificate, and the connect middleware): 200 lines.
+glue="axum_server.rs axum_listener.rs linger.rs one_request.rs backpressure.rs"
+budget_of() { case "$1" in *hyper) echo 520 ;; *) echo 580 ;; esac; }
 for dir in crates/certauth-tokio crates/certauth-smol crates/certauth-hyper; do
   [ -d "$dir/src" ] || continue
   files=()
@@ -24,7 +26,13 @@ for dir in crates/certauth-tokio crates/certauth-smol crates/certauth-hyper; do
         echo "$f: $m lines (budget 100)"
         [ "$m" -le 100 ] || status=1
         ;;
-      *) files+=("$f") ;;
+      *) if [ "$(basename "$f")" = socketio.rs ]; then
+           m=$(code "$f" | grep -cvE '^\s*(//|$)')
+           echo "$f: $m lines (budget 200)"
+           [ "$m" -le 200 ] || status=1
+         else
+           files+=("$f")
+         fi ;;
     esac
   done
   n=$(for f in "${files[@]}"; do code "$f"; done | grep -cvE '^\s*(//|$)')

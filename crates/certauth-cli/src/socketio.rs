@@ -10,18 +10,29 @@ use axum::extract::Request;
 use axum::response::Response;
 use axum::routing::get;
 use certauth_core::Authenticated;
-use certauth_hyper::{AuthRejection, CertAuthLayer, require_client_cert, to_response};
+use certauth_hyper::{
+    AuthRejection, CertAuthLayer, SocketIoSessions, require_client_cert, to_response,
+};
 use socketioxide::SocketIo;
 use socketioxide::extract::{Data, SocketRef};
 use socketioxide::handler::ConnectHandler as _;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::serve::Server;
 use crate::{Failure, Outcome};
 
 async fn on_message(s: SocketRef, Data(data): Data<String>) {
-    let _ = s.emit("message", &format!("Echo: {data}"));
+    if let Err(e) = s.emit("message", &format!("Echo: {data}")) {
+        // Its queue is full (QUEUED_PACKETS): it sends without reading. The echo is dropped
+        // rather than queued, and the socket disconnected when there is room to say so.
+        warn!(error = %e, "socket.io client not reading its messages: echo dropped, disconnecting");
+        let _ = s.disconnect();
+    }
 }
+
+/// Packets queued for one socket before its emits fail (engineioxide's default is 128):
+/// with messages of up to 1 MiB, a client that never reads pins at most this many MiB.
+const QUEUED_PACKETS: usize = 16;
 
 /// Registers the socket's events. A connect middleware rather than the connect handler:
 /// socketioxide sends the connect acknowledgement and only then spawns the handler, so an
@@ -94,7 +105,20 @@ pub(crate) async fn serve(
     server: Server,
     shutdown: impl Future<Output = ()>,
 ) -> Outcome {
-    let (layer, io) = SocketIo::new_layer();
+    let limits = *server.auth.limits();
+    // The raw gates' WebSocket limits (1 MiB messages and frames), for Engine.IO's payloads
+    // (the maxPayload it advertises, enforced on polling) and its WebSocket transport alike.
+    let ws = certauth_core::ws::default_websocket_config();
+    let message = ws.max_message_size.unwrap_or(1 << 20);
+    let (layer, io) = SocketIo::builder()
+        .max_payload(u64::try_from(message).unwrap_or(u64::MAX))
+        .ws_max_message_size(message)
+        .ws_max_frame_size(ws.max_frame_size.unwrap_or(message))
+        .max_buffer_size(QUEUED_PACKETS)
+        // A client that never joins the namespace (refused, or silent) is closed as a head
+        // that never comes is.
+        .connect_timeout(limits.head_read_timeout)
+        .build_layer();
     // Middleware runs last-added first: authenticate, then register the events.
     io.ns("/", on_connect.with(listen).with(require_client_cert));
     // Socket.IO clients are disconnected in their own protocol when the drain starts.
@@ -102,11 +126,12 @@ pub(crate) async fn serve(
         shutdown.await;
         io.close().await;
     };
-    let limits = *server.auth.limits();
     let app = Router::new()
         .route("/", get(page))
         .route("/whoami", get(whoami))
         .layer(layer)
+        // An Engine.IO sid is not a bearer token: only its owner's certificate reaches it.
+        .layer(SocketIoSessions::new())
         .layer(CertAuthLayer::new(server.auth).annotate_only());
     certauth_hyper::serve_with(listener, server.tls, limits, server.options, app, shutdown)
         .await

@@ -18,10 +18,12 @@
 //! ```
 //!
 //! A connection is *pending* (pre-authentication) from its accept until it is authenticated
-//! (raw gates) or has sent its first request (hyper): first the TLS handshake, bounded by
-//! [`Limits::handshake_timeout`](crate::Limits::handshake_timeout), then the request head,
-//! bounded by [`Limits::head_read_timeout`](crate::Limits::head_read_timeout) as one total
-//! deadline. Pending connections are capped ([`ServeOptions::max_pending`], and per address
+//! (the raw gates' Allow; on hyper, the first request the layer allows): first the TLS
+//! handshake, bounded by [`Limits::handshake_timeout`](crate::Limits::handshake_timeout),
+//! then the request head, bounded by
+//! [`Limits::head_read_timeout`](crate::Limits::head_read_timeout) as one total deadline. On
+//! hyper, requests served before any is allowed (open routes, refusals in `annotate_only`
+//! mode) keep it pending, each step bounded by the head deadline ([`Phase::Request`]). Pending connections are capped ([`ServeOptions::max_pending`], and per address
 //! with [`ServeOptions::max_pending_per_address`]); when the cap is reached the loop keeps
 //! accepting and closes the pending connection that made the least progress (still in the
 //! handshake before one waiting for its head; the longest-stalled first), once it has been
@@ -40,6 +42,7 @@ mod drain;
 mod keepalive;
 #[cfg(feature = "websocket")]
 mod liveness;
+mod sessions;
 mod table;
 #[cfg(feature = "websocket")]
 mod websocket;
@@ -56,6 +59,9 @@ pub use drain::{Drain, Draining, Hold};
 pub use keepalive::KeepAlive;
 #[cfg(feature = "websocket")]
 pub use liveness::{Clock, Sleep};
+pub use sessions::{
+    SessionOwners, SessionRefusal, engine_io_opened_sid, engine_io_path, engine_io_sid,
+};
 pub use table::{Slot, Table, Woken};
 #[cfg(feature = "websocket")]
 pub use websocket::DrainingWebSocket;

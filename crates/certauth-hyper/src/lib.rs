@@ -4,8 +4,10 @@
 //!
 //! - [`serve`] (and [`serve_with`], for other limits) runs the connection lifecycle the core
 //!   decides (`certauth_core::lifecycle`, on certauth-tokio's loop): it keeps accepting under
-//!   load, sheds stalled connections before their first request, bounds the TLS handshake,
-//!   the first request head and the keep-alive idle time, applies the core's head limits
+//!   load, sheds stalled connections until [`CertAuthLayer`] has allowed one of their
+//!   requests (open routes and refusals do not count), bounds the TLS handshake, each
+//!   request and head of a connection not yet allowed, and the keep-alive idle time;
+//!   closes a connection whose request the layer refused (HTTP/2: GOAWAY); applies the core's head limits
 //!   (the same 431 as the raw gates), and drains gracefully on shutdown. It serves HTTP/1.1
 //!   and HTTP/2 (hyper-util's auto builder, upgrades on) and puts a [`ConnectionInfo`] (peer
 //!   chain, remote address) in every request's extensions.
@@ -17,7 +19,8 @@
 //! - [`upgrade_websocket`] authenticates before the 101 and hands you the WebSocket, with
 //!   the raw gates' limits ([`default_websocket_config`]: 1 MiB messages).
 //! - Feature `axum`: the `ClientCert` extractor. Feature `socketio`: Socket.IO connect
-//!   middleware (`require_client_cert`) for socketioxide.
+//!   middleware (`require_client_cert`) for socketioxide, and the layer that binds each
+//!   Engine.IO session to the certificate that opened it (`SocketIoSessions`).
 //!
 //! ```no_run
 //! # #[cfg(feature = "axum")] mod doc {
@@ -64,10 +67,11 @@ use std::time::Instant;
 use async_tungstenite::WebSocketStream;
 use async_tungstenite::tokio::TokioAdapter;
 use async_tungstenite::tungstenite::protocol::Role;
+use backpressure::Backpressure;
 use certauth_core::http::{HttpHead, check_head};
 use certauth_core::keys::KeySupport;
 use certauth_core::lifecycle::{
-    Drain, DrainingWebSocket, Identity, KeepAlive, Phase, ServeOptions,
+    Drain, DrainingWebSocket, Identity, KeepAlive, Phase, Refusal, ServeOptions,
 };
 use certauth_core::tls::{ALPN_HTTP2_AND_HTTP1, TlsConfig, with_alpn};
 use certauth_core::verify::PeerMemo;
@@ -86,10 +90,15 @@ use tracing::{debug, warn};
 mod axum_listener;
 #[cfg(feature = "axum-server")]
 pub mod axum_server;
+mod backpressure;
 mod linger;
+#[cfg(feature = "socketio")]
+mod socketio;
 
 #[cfg(feature = "axum")]
 pub use axum_listener::TlsListener;
+#[cfg(feature = "socketio")]
+pub use socketio::{SessionBody, SessionGuard, SocketIoSessions, require_client_cert};
 
 pub use certauth_core::{self, ws::default_websocket_config};
 pub use certauth_tokio::{
@@ -99,13 +108,16 @@ pub use rustls;
 
 /// What the connection knows, in every request's extensions: the peer's chain and address,
 /// and what the connection remembers of the chain's verification (so its keep-alive
-/// requests and HTTP/2 streams do not verify it again).
+/// requests and HTTP/2 streams do not verify it again). Under [`serve`] it also carries
+/// the connection's place in the lifecycle, which [`CertAuthLayer`] moves: an Allow makes
+/// the connection authenticated, a denial closes it.
 #[derive(Clone, Debug, Default)]
 pub struct ConnectionInfo {
     peer_chain: Arc<[CertificateDer<'static>]>,
     remote_addr: Option<SocketAddr>,
     memo: Arc<PeerMemo>,
     keys: KeySupport,
+    lifecycle: Option<Lifecycle>,
 }
 
 impl ConnectionInfo {
@@ -116,6 +128,7 @@ impl ConnectionInfo {
             remote_addr,
             memo: Arc::default(),
             keys: KeySupport::COMMON,
+            lifecycle: None,
         }
     }
 
@@ -237,7 +250,8 @@ where
             // rather than refuse everyone as if they had no certificate.
             None => Evaluation::Ready(Decision::Deny(self.layer.auth.misconfigured(NO_INFO))),
         };
-        let remote = info.and_then(|i| i.remote_addr);
+        let remote = info.as_ref().and_then(|i| i.remote_addr);
+        let lifecycle = info.and_then(|i| i.lifecycle);
         // The clone that was driven to readiness serves this call (tower's usual dance).
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -246,6 +260,11 @@ where
             match evaluation.await {
                 Decision::Allow(client) => {
                     debug!(reused = client.reused(), "client authenticated");
+                    // Past the per-identity cap the connection is refused (429), not served.
+                    if let Some(refused) = lifecycle.as_ref().and_then(Lifecycle::authenticated) {
+                        warn!(remote = ?remote, code = refused.code(), "request refused: {refused}");
+                        return Ok(to_response(&refused.response(), req.version()));
+                    }
                     req.extensions_mut().insert(client);
                     inner.call(req).await
                 }
@@ -253,9 +272,14 @@ where
                     let version = req.version();
                     warn!(code = denial.code(), status = denial.status().code(), remote = ?remote, "client rejected: {denial}");
                     if annotate {
+                        // The app answers in its own protocol; the connection stays
+                        // unauthenticated (sheddable, under its head deadline).
                         req.extensions_mut().insert(AuthRejection(Arc::new(denial)));
                         inner.call(req).await
                     } else {
+                        // HTTP/1.x closes on the response's `Connection: close`; HTTP/2
+                        // has none, so the connection is shut down (GOAWAY) after it.
+                        lifecycle.inspect(|l| l.refused());
                         Ok(to_response(denial.response(), version))
                     }
                 }
@@ -446,16 +470,21 @@ where
                 let drain = conn.drain().clone();
                 let state = Arc::new(ConnState {
                     keep: Mutex::new(KeepAlive::new(&limits, Instant::now())),
-                    first_request: AtomicBool::new(true),
+                    close: tokio::sync::Notify::new(),
+                    upgraded: Arc::new(AtomicBool::new(false)),
+                    identity: Identity::of_chain(&chain),
                     conn,
                 });
+                let mut info = ConnectionInfo::new(chain, Some(addr)).with_key_support(keys);
+                info.lifecycle = Some(Lifecycle(Arc::clone(&state)));
                 let service = Tracked {
                     inner: service,
-                    info: ConnectionInfo::new(chain, Some(addr)).with_key_support(keys),
+                    info,
                     state: Arc::clone(&state),
                     limits,
                 };
                 let hyper_service = hyper_util::service::TowerToHyperService::new(service);
+                let io = Backpressure::new(io, Arc::clone(&state.upgraded));
                 let served = builder.serve_connection_with_upgrades(
                     TokioIo::new(Lingering::new(io, &limits)),
                     hyper_service,
@@ -480,6 +509,10 @@ where
                                 served.as_mut().graceful_shutdown();
                             }
                         }
+                        () = state.close.notified(), if !closing => {
+                            closing = true;
+                            served.as_mut().graceful_shutdown();
+                        }
                         () = drain.draining(), if !closing => {
                             closing = true;
                             served.as_mut().graceful_shutdown();
@@ -493,9 +526,18 @@ where
 }
 
 /// What a connection's requests share: its keep-alive clock and its place in the lifecycle.
+#[derive(Debug)]
 struct ConnState {
+    /// Also whether the layer has allowed a request: one lock, so that a request's progress
+    /// never moves an authenticated connection back to pending.
     keep: Mutex<KeepAlive>,
-    first_request: AtomicBool,
+    /// Set when a denial asks the connection to close.
+    close: tokio::sync::Notify,
+    /// Set when a response switches protocols (`backpressure.rs`).
+    upgraded: Arc<AtomicBool>,
+    /// The TLS peer's leaf, counted against `max_connections_per_identity` once the layer
+    /// allows a request (none in header mode: one proxy connection carries many clients).
+    identity: Option<Identity>,
     conn: Conn,
 }
 
@@ -504,6 +546,56 @@ impl ConnState {
         self.keep
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Reports the phase the keep-alive clock named (pending until the layer allows a
+    /// request: see `KeepAlive`), under its lock.
+    fn update(&self, step: impl FnOnce(&mut KeepAlive) -> Option<Phase>) {
+        let mut keep = self.keep();
+        match step(&mut keep) {
+            Some(Phase::Open) => drop(self.conn.open(self.identity, Instant::now())),
+            Some(phase) => self.conn.advance(phase, Instant::now()),
+            None => {}
+        }
+    }
+}
+
+/// The handle the layer reports a connection's decisions through (in [`ConnectionInfo`]).
+#[derive(Clone, Debug)]
+struct Lifecycle(Arc<ConnState>);
+
+impl Lifecycle {
+    /// The layer allowed a request: the connection is authenticated (never shed, no head
+    /// deadline; the keep-alive clock still applies).
+    /// The refusal if the client's identity already holds `max_connections_per_identity`
+    /// connections.
+    fn authenticated(&self) -> Option<Refusal> {
+        self.0.update(KeepAlive::authenticated);
+        self.0.conn.refused().copied()
+    }
+
+    /// The layer refused a request: close the connection once the requests in flight
+    /// are answered (HTTP/2: GOAWAY).
+    fn refused(&self) {
+        self.0.close.notify_one();
+    }
+}
+
+/// A request in flight on the keep-alive clock, counted until it is dropped: hyper drops
+/// the service's future when the response is ready, and also when the client resets the
+/// stream (HTTP/2) or leaves, and either must restart the idle clock.
+struct InFlight(Arc<ConnState>);
+
+impl InFlight {
+    fn start(state: &Arc<ConnState>) -> Self {
+        state.update(KeepAlive::request_started);
+        Self(Arc::clone(state))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.update(|keep| keep.request_finished(Instant::now()));
     }
 }
 
@@ -533,10 +625,6 @@ where
     }
 
     fn call(&mut self, mut req: Request<hyper::body::Incoming>) -> Self::Future {
-        if self.state.first_request.swap(false, Ordering::AcqRel) {
-            let _ =
-                (self.state.conn).open(Identity::of_chain(&self.info.peer_chain), Instant::now());
-        }
         if let Some(refused) = self.state.conn.refused() {
             warn!(remote = ?self.info.remote_addr, code = refused.code(), "request refused: {refused}");
             let response = to_response(&refused.response(), req.version());
@@ -562,11 +650,16 @@ where
             req.extensions_mut()
                 .insert(axum::extract::ConnectInfo(addr));
         }
-        self.state.keep().request_started();
-        let (future, state) = (self.inner.call(req), Arc::clone(&self.state));
+        let in_flight = InFlight::start(&self.state);
+        let future = self.inner.call(req);
         Box::pin(async move {
             let response = future.await;
-            state.keep().request_finished(Instant::now());
+            if let Ok(r) = &response
+                && r.status() == http::StatusCode::SWITCHING_PROTOCOLS
+            {
+                in_flight.0.upgraded.store(true, Ordering::Release);
+            }
+            drop(in_flight);
             response
         })
     }
@@ -599,24 +692,4 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientCert {
                 "certauth: CertAuthLayer is not installed in front of this handler",
             ))
     }
-}
-
-/// Socket.IO connect middleware (socketioxide): refuses the connection with a connect
-/// error unless [`CertAuthLayer::annotate_only`] authenticated the handshake request, and
-/// stores the [`Authenticated`] client in the socket's extensions (the seed's
-/// `socket.clientCert`). Use as `io.ns("/", handler.with(require_client_cert))`, added
-/// last so that it runs first; register events in a middleware after it (not in `handler`,
-/// which socketioxide spawns only after acknowledging the connection, so an event a client
-/// emits at once can beat its `s.on` and be dropped).
-#[cfg(feature = "socketio")]
-pub async fn require_client_cert(socket: socketioxide::extract::SocketRef) -> Result<(), String> {
-    let parts = socket.req_parts();
-    if let Some(client) = parts.extensions.get::<Authenticated>().cloned() {
-        socket.extensions.insert(client);
-        return Ok(());
-    }
-    Err(match parts.extensions.get::<AuthRejection>() {
-        Some(r) => format!("Authentication failed ({})", r.0.code()),
-        None => "Authentication failed (certauth layer missing)".to_owned(),
-    })
 }

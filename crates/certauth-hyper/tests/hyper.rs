@@ -7,6 +7,7 @@
     missing_docs
 )]
 
+use std::future::Future;
 use std::io::{Read as _, Write as _};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::routing::get;
 use certauth_hyper::certauth_core::lifecycle::ServeOptions;
-use certauth_hyper::certauth_core::tls::ClientAuthMode;
+use certauth_hyper::certauth_core::tls::{ALPN_HTTP2_AND_HTTP1, ClientAuthMode, with_alpn};
 use certauth_hyper::certauth_core::{
     Authenticated, Authenticator, Limits, Preset, ProxyHeaderConfig,
 };
@@ -336,26 +337,101 @@ async fn listen(s: socketioxide::extract::SocketRef) -> Result<(), std::convert:
     Ok(())
 }
 
-#[test]
-fn socketio_connections_are_refused_by_connect_middleware() {
+/// A Socket.IO server as the README builds it; without `SocketIoSessions` when `sessions`
+/// is false (a misconfiguration `require_client_cert` must refuse loudly).
+fn socketio_app(auth: Authenticator, sessions: bool) -> Router {
     use socketioxide::SocketIo;
     use socketioxide::handler::ConnectHandler as _;
 
+    let (layer, io) = SocketIo::new_layer();
+    let on_connect = async || ();
+    io.ns(
+        "/",
+        on_connect
+            .with(listen)
+            .with(certauth_hyper::require_client_cert),
+    );
+    let app = Router::new().layer(layer);
+    let app = if sessions {
+        app.layer(certauth_hyper::SocketIoSessions::new())
+    } else {
+        app
+    };
+    app.layer(CertAuthLayer::new(auth).annotate_only())
+}
+
+/// Node's socket.io-client over `transports` (comma-separated) presenting `who`: its line.
+fn sio_client(
+    addr: SocketAddr,
+    pki: &Pki,
+    who: Option<&certauth_testkit::Issued>,
+    transports: &str,
+) -> String {
+    let files = std::env::temp_dir().join(format!(
+        "certauth-sio-{}-{}",
+        std::process::id(),
+        addr.port()
+    ));
+    std::fs::create_dir_all(&files).unwrap();
+    let write = |n: &str, t: String| {
+        let p = files.join(n);
+        std::fs::write(&p, t).unwrap();
+        p.to_string_lossy().into_owned()
+    };
+    let node = suite::node_peers_dir();
+    let mut cmd = std::process::Command::new("node");
+    cmd.env("SIO_TRANSPORTS", transports)
+        .arg(node.join("sio-client.js"))
+        .arg(format!("https://localhost:{}", addr.port()))
+        .arg(write("ca.pem", pki.server_root.cert.pem()));
+    if let Some(c) = who {
+        cmd.arg(write("c.pem", c.pem()))
+            .arg(write("c.key", c.key_pem()));
+    }
+    let out = String::from_utf8_lossy(&cmd.output().unwrap().stdout)
+        .trim()
+        .to_owned();
+    let _ = std::fs::remove_dir_all(&files);
+    out
+}
+
+/// Issue 25, finding 4, with the library's integration and a real client: sessions bound
+/// to their certificate still work over every transport socket.io-client uses (polling,
+/// polling upgraded to a WebSocket, WebSocket), and `require_client_cert` refuses every
+/// connection when the binding layer is missing rather than serve unguarded sessions.
+#[test]
+fn socketio_sessions_work_over_every_transport_and_are_required() {
     let pki = Pki::new();
     let (tls, auth) = suite::server_parts(&pki, Limits::DEFAULT, ClientAuthMode::Deferred);
-    let server = run(Some(tls), move || {
-        let (layer, io) = SocketIo::new_layer();
-        let on_connect = async || ();
-        io.ns(
-            "/",
-            on_connect
-                .with(listen)
-                .with(certauth_hyper::require_client_cert),
+    let server = run(Some(tls), move || socketio_app(auth, true));
+    for transports in ["polling", "polling,websocket", "websocket"] {
+        assert_eq!(
+            sio_client(server.addr, &pki, Some(&pki.trusted), transports),
+            "MESSAGE Echo: hello (trusted-client)",
+            "{transports}"
         );
-        Router::new()
-            .layer(layer)
-            .layer(CertAuthLayer::new(auth).annotate_only())
-    });
+    }
+    // Without a certificate, over every transport: the connect error with its code.
+    for transports in ["polling", "polling,websocket", "websocket"] {
+        assert_eq!(
+            sio_client(server.addr, &pki, None, transports),
+            "CONNECT_ERROR Authentication failed (NO_CERTIFICATE)",
+            "{transports}"
+        );
+    }
+    let (tls, auth) = suite::server_parts(&pki, Limits::DEFAULT, ClientAuthMode::Deferred);
+    let unguarded = run(Some(tls), move || socketio_app(auth, false));
+    assert_eq!(
+        sio_client(unguarded.addr, &pki, Some(&pki.trusted), "websocket"),
+        "CONNECT_ERROR Authentication failed (certauth SocketIoSessions layer missing)"
+    );
+}
+
+#[test]
+fn socketio_connections_are_refused_by_connect_middleware() {
+    let pki = Pki::new();
+    let (tls, auth) = suite::server_parts(&pki, Limits::DEFAULT, ClientAuthMode::Deferred);
+    let server = run(Some(tls), move || socketio_app(auth, true));
     let files = std::env::temp_dir().join(format!("certauth-sio-{}", std::process::id()));
     std::fs::create_dir_all(&files).unwrap();
     let write = |n: &str, t: String| {
@@ -871,6 +947,7 @@ fn socketio_events_emitted_at_connect_are_not_lost() {
             }
             Router::new()
                 .layer(layer)
+                .layer(certauth_hyper::SocketIoSessions::new())
                 .layer(CertAuthLayer::new(auth).annotate_only())
         });
         let got = socketio_echo_once(server.addr, &pki, Duration::from_secs(3));
@@ -890,4 +967,197 @@ fn socketio_events_emitted_at_connect_are_not_lost() {
 #[test]
 fn hostile_authenticated_clients() {
     certauth_testkit::hostile::authenticated::run(&serving);
+}
+
+/// An HTTP/2 client over TLS (ALPN h2) presenting `client`: its request handle, and the
+/// connection's task, which ends when the server closes the connection.
+async fn h2_client(
+    addr: SocketAddr,
+    pki: &Pki,
+    client: Option<&certauth_testkit::Issued>,
+) -> (
+    h2::client::SendRequest<hyper::body::Bytes>,
+    tokio::task::JoinHandle<()>,
+) {
+    let mut config = (*suite::tls_client(pki, client)).clone();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let (send, connection) = h2::client::handshake(tls).await.unwrap();
+    let task = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    (send, task)
+}
+
+/// One HTTP/2 GET on `send`: the status.
+async fn h2_get(send: &mut h2::client::SendRequest<hyper::body::Bytes>, path: &str) -> u16 {
+    let request = http::Request::get(format!("https://localhost{path}"))
+        .body(())
+        .unwrap();
+    let (response, _) = send
+        .clone()
+        .ready()
+        .await
+        .unwrap()
+        .send_request(request, true)
+        .unwrap();
+    response.await.unwrap().status().as_u16()
+}
+
+fn block_on<F: Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// Issue 25, finding 2, over HTTP/2: a request the layer refuses closes the connection
+/// (GOAWAY after the 401) as `Connection: close` does on HTTP/1.1; an open route (no layer)
+/// keeps it, and an allowed client keeps it.
+#[test]
+fn a_refused_http2_connection_is_closed() {
+    let pki = Pki::new();
+    let (tls, auth) = suite::server_parts(&pki, Limits::DEFAULT, ClientAuthMode::Deferred);
+    let server = run(Some(tls), move || app(auth));
+    block_on(async {
+        let (mut send, connection) = h2_client(server.addr, &pki, None).await;
+        assert_eq!(h2_get(&mut send, "/public").await, 200);
+        assert_eq!(
+            h2_get(&mut send, "/public").await,
+            200,
+            "an open route closed it"
+        );
+        assert_eq!(h2_get(&mut send, "/admin/whoami").await, 401);
+        // The idle timeout is 60 s: only the refusal closes it this soon. (`send` stays
+        // alive: an h2 client whose handles are all gone closes the connection itself.)
+        tokio::time::timeout(Duration::from_secs(10), connection)
+            .await
+            .expect("the refused HTTP/2 connection is still open")
+            .unwrap();
+
+        drop(send);
+        let (mut send, _connection) = h2_client(server.addr, &pki, Some(&pki.trusted)).await;
+        for _ in 0..2 {
+            assert_eq!(h2_get(&mut send, "/admin/whoami").await, 200);
+        }
+    });
+}
+
+/// Issue 25, finding 2: connections that never authenticate stay pending (sheddable) however
+/// many requests they make, so three keep-alive clients polling an open route every second
+/// under `--max-connections 3` do not keep a trusted client out. Before, the first request
+/// made a connection `Open` (never shed) and they held every slot.
+#[test]
+fn unauthenticated_keep_alive_connections_do_not_hold_the_slots() {
+    let pki = Arc::new(Pki::new());
+    let (tls, auth) = suite::server_parts(&pki, Limits::DEFAULT, ClientAuthMode::Deferred);
+    let limits = Limits::DEFAULT.with_idle_timeout(Duration::from_secs(3));
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            let options = ServeOptions::DEFAULT.with_max_connections(3);
+            let stop = async {
+                let _ = stopped.await;
+            };
+            certauth_hyper::serve_with(
+                listener,
+                Some(tls.into()),
+                limits,
+                options,
+                app(auth),
+                stop,
+            )
+            .await
+            .unwrap();
+        });
+    });
+    let server = Running {
+        addr: addr_rx.recv().unwrap(),
+        stop: Some(stop),
+        thread: Some(thread),
+    };
+    let polling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let crowd: Vec<_> = (0..3)
+        .map(|_| {
+            let (pki, polling, addr) = (Arc::clone(&pki), Arc::clone(&polling), server.addr);
+            std::thread::spawn(move || {
+                let Ok(mut tls) = suite::connect(addr, suite::tls_client(&pki, None)) else {
+                    return;
+                };
+                // Bounded: 20 requests at most, one a second.
+                for _ in 0..20 {
+                    if !polling.load(std::sync::atomic::Ordering::Relaxed)
+                        || tls
+                            .write_all(b"GET /public HTTP/1.1\r\nHost: a\r\n\r\n")
+                            .is_err()
+                        || !suite::read_until(&mut tls, b"hello").ends_with(b"hello")
+                    {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    let got = get_over(server.addr, &pki, Some(&pki.trusted), "/admin/whoami");
+    polling.store(false, std::sync::atomic::Ordering::Relaxed);
+    for c in crowd {
+        c.join().unwrap();
+    }
+    assert_eq!(
+        status_and_body(&got),
+        ("HTTP/1.1 200 OK".into(), "Hello trusted-client".into())
+    );
+}
+
+/// Issue 25, finding 3: a request the client resets (HTTP/2 RST_STREAM) no longer counts as
+/// in flight, so the connection idles out. Before, only a completed response restarted the
+/// idle clock and the connection stayed open for good.
+#[test]
+fn a_reset_http2_stream_restarts_the_idle_clock() {
+    let pki = Pki::new();
+    let (tls, auth) = suite::server_parts(&pki, Limits::DEFAULT, ClientAuthMode::Deferred);
+    let limits = Limits::DEFAULT.with_idle_timeout(Duration::from_secs(1));
+    let tls = Arc::new(rustls::ServerConfig::clone(&tls));
+    let server = run_with(
+        Some(with_alpn(tls, &ALPN_HTTP2_AND_HTTP1)),
+        limits,
+        move || {
+            Router::new()
+                .route("/hang", get(std::future::pending::<String>))
+                .route_layer(CertAuthLayer::new(auth))
+        },
+    );
+    block_on(async {
+        // `send` stays alive: an h2 client whose handles are all gone closes by itself.
+        let (send, connection) = h2_client(server.addr, &pki, Some(&pki.trusted)).await;
+        let request = http::Request::get("https://localhost/hang")
+            .body(())
+            .unwrap();
+        let (response, mut stream) = send
+            .clone()
+            .ready()
+            .await
+            .unwrap()
+            .send_request(request, true)
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stream.send_reset(h2::Reason::CANCEL);
+        drop((response, stream));
+        tokio::time::timeout(Duration::from_secs(10), connection)
+            .await
+            .expect("the connection never idled out after its stream was reset")
+            .unwrap();
+        drop(send);
+    });
 }

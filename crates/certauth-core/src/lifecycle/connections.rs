@@ -32,10 +32,18 @@ pub enum Phase {
     /// The TLS handshake. Deadline: [`Limits::handshake_timeout`].
     Handshake,
     /// Waiting for the (first) request head. Deadline: [`Limits::head_read_timeout`],
-    /// counted from the start of this phase, however the bytes trickle in.
+    /// counted from the start of this phase, however the bytes trickle in. On hyper, also
+    /// between the requests of a connection no request of which has been allowed yet.
     Head,
-    /// Authenticated (raw gates) or past its first request (hyper, whose keep-alive idle
-    /// time [`KeepAlive`](super::KeepAlive) bounds): no longer pre-authentication.
+    /// Serving a request on a connection no request of which has been allowed yet (hyper:
+    /// an open route, a request refused in `annotate_only` mode, or one being decided).
+    /// Still pending: shed after the connections waiting for a head, and bounded by
+    /// [`Limits::head_read_timeout`] from the start of this phase; but on
+    /// [`Connections::drain`] it is not closed at once: its request gets the grace period.
+    Request,
+    /// Authenticated: the raw gates' Allow, or the first request hyper's layer allowed
+    /// (after which hyper's keep-alive idle time, [`KeepAlive`](super::KeepAlive), bounds
+    /// it). No longer pre-authentication: never shed, no phase deadline.
     Open,
 }
 
@@ -48,6 +56,7 @@ impl Phase {
         match self {
             Self::Handshake => "TLS handshake",
             Self::Head => "request head",
+            Self::Request => "unauthenticated request",
             Self::Open => "open",
         }
     }
@@ -664,14 +673,21 @@ impl<H> Connections<H> {
     }
 
     /// Starts draining: no more admissions. Returns the pending connections, removed from
-    /// the table, to close at once; open ones stay until they end or [`Self::cancel_all`].
+    /// the table, to close at once; open ones, and pending ones serving a request
+    /// ([`Phase::Request`]), stay until they end or [`Self::cancel_all`].
     pub fn drain(&mut self) -> Vec<H> {
         let observed = self.options.observed;
         self.draining = true;
-        let pending = std::mem::take(&mut self.pending);
-        self.per_address.clear();
-        pending
+        let (serving, idle): (Vec<ConnId>, Vec<ConnId>) = std::mem::take(&mut self.pending)
             .into_iter()
+            .partition(|id| {
+                self.entries
+                    .get(id)
+                    .is_some_and(|e| e.phase == Phase::Request)
+            });
+        self.pending = serving;
+        self.per_address.clear();
+        idle.into_iter()
             .filter_map(|id| {
                 let e = self.entries.remove(&id)?;
                 self.forget_identity(e.identity);
@@ -728,7 +744,7 @@ impl<H> Connections<H> {
     fn deadline(&self, phase: Phase, now: Instant) -> Option<Instant> {
         match phase {
             Phase::Handshake => Some(now + self.handshake_timeout),
-            Phase::Head => Some(now + self.head_timeout),
+            Phase::Head | Phase::Request => Some(now + self.head_timeout),
             Phase::Open => None,
         }
     }

@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::Phase;
 use crate::limits::Limits;
 
 /// The keep-alive clock of one HTTP/1.1 or HTTP/2 connection (certauth-hyper's serve): idle
@@ -11,35 +12,57 @@ use crate::limits::Limits;
 /// its next request is still idle, so the idle timeout also bounds every head after the
 /// first (the first is bounded by [`Limits::head_read_timeout`] in
 /// [`Connections`](super::Connections)).
+///
+/// It also knows whether the connection is authenticated: only once the layer has allowed
+/// one of its requests ([`Self::authenticated`]). Until then each start and end of a request
+/// names the pending phase to report ([`Phase::Request`] while one is in flight, else
+/// [`Phase::Head`]), so that open routes and refused requests never make a connection
+/// `Open`, and each of their steps is bounded by the head deadline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KeepAlive {
     idle_timeout: Duration,
     in_flight: usize,
     idle_since: Instant,
+    authenticated: bool,
 }
 
 impl KeepAlive {
-    /// A connection idle since `now`.
+    /// A connection idle since `now`, not authenticated.
     pub fn new(limits: &Limits, now: Instant) -> Self {
         Self {
             idle_timeout: limits.idle_timeout,
             in_flight: 0,
             idle_since: now,
+            authenticated: false,
         }
     }
 
-    /// A request started.
-    pub fn request_started(&mut self) {
+    /// A request started. The phase to report for the connection, until it is
+    /// authenticated.
+    pub fn request_started(&mut self) -> Option<Phase> {
         self.in_flight += 1;
+        self.pending_phase()
     }
 
-    /// A request's response is ready (its body may still stream: a graceful shutdown lets it
-    /// finish).
-    pub fn request_finished(&mut self, now: Instant) {
+    /// A request's response is ready, or the request was dropped (a reset stream, a client
+    /// gone): its body may still stream, and a graceful shutdown lets it finish. The phase to
+    /// report for the connection, until it is authenticated.
+    pub fn request_finished(&mut self, now: Instant) -> Option<Phase> {
         self.in_flight = self.in_flight.saturating_sub(1);
         if self.in_flight == 0 {
             self.idle_since = now;
         }
+        self.pending_phase()
+    }
+
+    /// The layer allowed a request: [`Phase::Open`] to report the first time, `None` after.
+    pub fn authenticated(&mut self) -> Option<Phase> {
+        (!std::mem::replace(&mut self.authenticated, true)).then_some(Phase::Open)
+    }
+
+    fn pending_phase(&self) -> Option<Phase> {
+        let serving = self.in_flight > 0;
+        (!self.authenticated).then_some(if serving { Phase::Request } else { Phase::Head })
     }
 
     /// Requests in flight.

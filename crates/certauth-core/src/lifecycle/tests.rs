@@ -355,6 +355,57 @@ fn draining_closes_pending_connections_and_cancel_all_the_rest() {
     assert!(c.close(a).1);
 }
 
+/// hyper's unauthenticated requests (issue 25, finding 2): a connection serving a request
+/// before any was allowed is still pending (shed, after those waiting for a head; under the
+/// head deadline from the request's start), but a drain lets its request finish.
+#[test]
+fn an_unauthenticated_request_is_pending_but_finishes_on_drain() {
+    let t = t0();
+    let opts = ServeOptions::DEFAULT
+        .with_max_connections(3)
+        .with_shed_after(ms(100));
+    let mut c = table(opts);
+    let (serving, _) = admitted(c.admit(ip("10.0.0.1"), Phase::Head, t));
+    assert!(c.set_handle(serving, "serving").is_none());
+    let (idle, _) = admitted(c.admit(ip("10.0.0.2"), Phase::Head, t + ms(50)));
+    assert!(c.set_handle(idle, "idle").is_none());
+    let (open, _) = admitted(c.admit(ip("10.0.0.3"), Phase::Head, t));
+    assert!(c.set_handle(open, "open").is_none());
+    c.advance(serving, Phase::Request, t + ms(10));
+    c.advance(open, Phase::Open, t + ms(10));
+    assert_eq!(c.pending(), 2, "a request does not authenticate");
+    // The head deadline (500 ms) restarts with the request.
+    assert_eq!(c.poll_timeout(), Some(t + ms(510)));
+    // Full: the connection waiting for a head goes first, then the one serving a request.
+    assert_eq!(c.poll_accept(t + ms(1000)), Accept::Now);
+    let (late, shed) = admitted(c.admit(ip("10.0.0.4"), Phase::Handshake, t + ms(400)));
+    assert_eq!(shed.unwrap().handle, Some("idle"));
+    assert!(c.set_handle(late, "late").is_none());
+    c.advance(late, Phase::Open, t + ms(400));
+    let (_, shed) = admitted(c.admit(ip("10.0.0.5"), Phase::Handshake, t + ms(400)));
+    let shed = shed.unwrap();
+    assert_eq!((shed.handle, shed.phase), (Some("serving"), Phase::Request));
+    assert!(
+        shed.to_string().contains("unauthenticated request"),
+        "{shed}"
+    );
+
+    // Draining closes a connection waiting for its head at once, not one serving a request.
+    let mut c = table(ServeOptions::DEFAULT);
+    let (serving, _) = admitted(c.admit(ip("10.0.0.1"), Phase::Head, t));
+    assert!(c.set_handle(serving, "serving").is_none());
+    let (idle, _) = admitted(c.admit(ip("10.0.0.2"), Phase::Head, t));
+    assert!(c.set_handle(idle, "idle").is_none());
+    c.advance(serving, Phase::Request, t);
+    assert_eq!(c.drain(), vec!["idle"]);
+    assert_eq!(c.len(), 1);
+    // Its request is still bounded by the head deadline, then the grace period.
+    let out = c.expired(t + ms(500));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].handle, Some("serving"));
+    assert!(c.is_empty());
+}
+
 #[test]
 fn log_lines_are_rate_limited_per_kind() {
     let t = t0();
@@ -445,16 +496,37 @@ fn keep_alive_counts_idle_time_only_between_requests() {
     let l = Limits::DEFAULT.with_idle_timeout(ms(100));
     let mut k = KeepAlive::new(&l, t);
     assert_eq!(k.deadline(), Some(t + ms(100)));
-    k.request_started();
-    k.request_started();
+    let _ = k.request_started();
+    let _ = k.request_started();
     assert_eq!((k.deadline(), k.in_flight()), (None, 2));
     assert!(!k.expired(t + ms(10_000)), "a long request is not idle");
-    k.request_finished(t + ms(50));
+    let _ = k.request_finished(t + ms(50));
     assert_eq!(k.deadline(), None, "one stream still in flight");
-    k.request_finished(t + ms(70));
+    let _ = k.request_finished(t + ms(70));
     assert_eq!(k.deadline(), Some(t + ms(170)));
     assert!(!k.expired(t + ms(169)));
     assert!(k.expired(t + ms(170)));
+}
+
+/// Issue 25, finding 2: a hyper connection is authenticated only once the layer allows a
+/// request; before that its requests report pending phases, after it none.
+#[test]
+fn keep_alive_names_the_pending_phase_until_authenticated() {
+    let t = t0();
+    let mut k = KeepAlive::new(&limits(), t);
+    assert_eq!(k.request_started(), Some(Phase::Request));
+    assert_eq!(k.request_started(), Some(Phase::Request));
+    assert_eq!(
+        k.request_finished(t),
+        Some(Phase::Request),
+        "one still in flight"
+    );
+    assert_eq!(k.request_finished(t), Some(Phase::Head));
+    assert_eq!(k.request_started(), Some(Phase::Request));
+    assert_eq!(k.authenticated(), Some(Phase::Open));
+    assert_eq!(k.authenticated(), None, "reported once");
+    assert_eq!(k.request_finished(t), None);
+    assert_eq!(k.request_started(), None);
 }
 
 #[cfg(feature = "websocket")]

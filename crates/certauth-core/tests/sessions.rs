@@ -1,0 +1,148 @@
+//! `lifecycle::SessionOwners` (issue 25, finding 4): an Engine.IO session reaches only the
+//! certificate that opened it, and the session ids are read as engineioxide reads them.
+// The table takes `now`; a test may read the clock to make one.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods, missing_docs)]
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use certauth_core::lifecycle::{
+    SessionOwners, SessionRefusal, engine_io_opened_sid, engine_io_path, engine_io_sid,
+};
+use certauth_core::verify::{ChainVerifier, TrustAnchors};
+use certauth_core::{Authenticated, Authenticator, Decision, PeerInfo};
+use certauth_testkit::{Authority, Leaf, now};
+
+fn clients() -> (Authenticated, Authenticated) {
+    let root = Authority::root("Sessions Root");
+    let auth = Authenticator::builder()
+        .verifier(ChainVerifier::new(
+            TrustAnchors::from_der([root.cert.der.clone()]).unwrap(),
+            webpki::ALL_VERIFICATION_ALGS,
+        ))
+        .build()
+        .unwrap();
+    let head = certauth_testkit::head(b"GET /socket.io/?EIO=4 HTTP/1.1\r\nHost: a\r\n\r\n");
+    let allow = |cn: &str| {
+        let chain = [root.issue(&Leaf::client(cn)).der];
+        let peer = PeerInfo::new(&chain, Some(IpAddr::from([127, 0, 0, 1])));
+        match auth.decide(&peer, &head, now()).ready().unwrap() {
+            Decision::Allow(client) => client,
+            Decision::Deny(d) => panic!("{d}"),
+        }
+    };
+    (allow("owner"), allow("other"))
+}
+
+#[test]
+fn a_session_reaches_only_the_certificate_that_opened_it() {
+    let (owner, other) = clients();
+    let t = Instant::now();
+    let mut s = SessionOwners::new(Duration::from_secs(60));
+    assert!(s.is_empty());
+    s.opened("abc", Some(&owner), t);
+    assert_eq!((s.len(), s.is_empty()), (1, false));
+    assert_eq!(
+        s.check("abc", Some(&owner), t + Duration::from_secs(50)),
+        Ok(())
+    );
+    // Used at 50 s: the idle timeout counts from then.
+    assert_eq!(
+        s.check("abc", Some(&owner), t + Duration::from_secs(100)),
+        Ok(())
+    );
+    assert_eq!(
+        s.check("abc", None, t),
+        Err(SessionRefusal::NotAuthenticated)
+    );
+    assert_eq!(
+        s.check("abc", Some(&other), t),
+        Err(SessionRefusal::OtherCertificate)
+    );
+    assert_eq!(
+        s.check("abd", Some(&owner), t),
+        Err(SessionRefusal::Unknown)
+    );
+    assert_eq!(
+        s.check("abc", Some(&owner), t + Duration::from_secs(160)),
+        Err(SessionRefusal::Idle)
+    );
+    // A session opened without a certificate: reached only without one.
+    s.opened("anon", None, t);
+    assert_eq!(s.check("anon", None, t), Ok(()));
+    assert_eq!(
+        s.check("anon", Some(&owner), t),
+        Err(SessionRefusal::OtherCertificate)
+    );
+    assert_eq!(
+        s.check("nope", None, t),
+        Err(SessionRefusal::NotAuthenticated)
+    );
+    assert!(
+        SessionRefusal::OtherCertificate
+            .to_string()
+            .contains("another certificate")
+    );
+}
+
+#[test]
+fn forgotten_sessions_are_swept_as_the_table_grows() {
+    let (owner, _) = clients();
+    let t = Instant::now();
+    let secs = Duration::from_secs;
+    // Below 1,024 bindings nothing is swept, idle or not.
+    let mut s = SessionOwners::new(secs(10));
+    for i in 0..10 {
+        s.opened(&format!("old{i}"), Some(&owner), t);
+    }
+    s.opened("new", Some(&owner), t + secs(20));
+    assert_eq!(s.len(), 11);
+    // At 1,024 the next binding sweeps: idle for the timeout or longer goes, fresher stays.
+    let mut s = SessionOwners::new(secs(10));
+    for i in 0..1022 {
+        s.opened(&format!("old{i}"), Some(&owner), t);
+    }
+    s.opened("edge", Some(&owner), t + secs(10));
+    s.opened("fresh", Some(&owner), t + secs(20));
+    assert_eq!(s.len(), 1024);
+    s.opened("new", Some(&owner), t + secs(20));
+    assert_eq!(s.len(), 2, "the idle bindings were swept");
+    assert_eq!(s.check("fresh", Some(&owner), t + secs(20)), Ok(()));
+    assert_eq!(s.check("new", Some(&owner), t + secs(20)), Ok(()));
+    assert_eq!(
+        s.check("edge", Some(&owner), t + secs(20)),
+        Err(SessionRefusal::Unknown)
+    );
+}
+
+#[test]
+fn engine_io_fields_are_read_as_engineioxide_reads_them() {
+    assert_eq!(
+        engine_io_sid(Some("EIO=4&transport=polling&sid=abc&sid=def")),
+        Some("abc")
+    );
+    assert_eq!(engine_io_sid(Some("EIO=4&transport=polling")), None);
+    assert_eq!(engine_io_sid(Some("EIO=4&xsid=abc")), None);
+    assert_eq!(engine_io_sid(None), None);
+    assert!(engine_io_path("/socket.io/", "/socket.io"));
+    assert!(engine_io_path("/socket.io", "/socket.io"));
+    assert!(engine_io_path("/socket.io/x", "/socket.io/"));
+    assert!(!engine_io_path("/socket.io-admin", "/socket.io"));
+    assert!(!engine_io_path("/other", "/socket.io"));
+    assert_eq!(
+        engine_io_opened_sid(br#"0{"sid":"lv_VI97HAXpY6yYWAAAC","upgrades":["websocket"]}"#),
+        Some("lv_VI97HAXpY6yYWAAAC")
+    );
+    assert_eq!(
+        engine_io_opened_sid(br#"96:0{"sid":"abc","pingInterval":25000}"#),
+        Some("abc")
+    );
+    assert_eq!(
+        engine_io_opened_sid(br#"4{"sid":"abc"}"#),
+        None,
+        "not an open packet"
+    );
+    assert_eq!(engine_io_opened_sid(br#"0{"sid":"a\"b"}"#), None);
+    assert_eq!(engine_io_opened_sid(br#"0{"sid":""}"#), None);
+    assert_eq!(engine_io_opened_sid(b"0{\xff}"), None);
+}

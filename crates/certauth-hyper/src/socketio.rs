@@ -1,0 +1,251 @@
+//! Socket.IO (feature `socketio`): the connect middleware that refuses unauthenticated
+//! sockets ([`require_client_cert`]) and the layer that binds each Engine.IO session to the
+//! certificate that opened it ([`SocketIoSessions`]).
+//!
+//! An Engine.IO session is named by its `sid`, which travels in URLs (and so in access
+//! logs): it must not work as a bearer token. socketioxide finds a session by its sid
+//! alone, so [`SocketIoSessions`] stands in front of it: a request carrying a sid reaches
+//! socketioxide only when [`CertAuthLayer`](crate::CertAuthLayer) authenticated it with the
+//! certificate (the leaf's SHA-256) that opened the session (the core's
+//! `lifecycle::SessionOwners` decides). Sessions opened over a WebSocket never send a sid
+//! and need no binding. A session opened without authentication is reached only by
+//! requests without it, so that such a client still gets its connect error over polling
+//! ([`require_client_cert`] reads the opening request, so that session never joins a
+//! namespace).
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
+
+use certauth_core::Authenticated;
+use certauth_core::lifecycle::{
+    SessionOwners, SessionRefusal, engine_io_opened_sid, engine_io_path, engine_io_sid,
+};
+use http::{Request, Response};
+use hyper::body::{Body, Bytes, Frame, SizeHint};
+use tracing::warn;
+
+use crate::{AuthRejection, BoxFuture, missing_layer, to_response};
+
+/// Socket.IO connect middleware (socketioxide): refuses the connection with a connect
+/// error unless [`CertAuthLayer::annotate_only`](crate::CertAuthLayer::annotate_only)
+/// authenticated the handshake request and [`SocketIoSessions`] guards the sessions, and
+/// stores the [`Authenticated`] client in the socket's extensions (the seed's
+/// `socket.clientCert`). Use as `io.ns("/", handler.with(require_client_cert))`, added
+/// last so that it runs first; register events in a middleware after it (not in `handler`,
+/// which socketioxide spawns only after acknowledging the connection, so an event a client
+/// emits at once can beat its `s.on` and be dropped).
+pub async fn require_client_cert(socket: socketioxide::extract::SocketRef) -> Result<(), String> {
+    let parts = socket.req_parts();
+    if parts.extensions.get::<Guarded>().is_none() {
+        warn!(
+            "Socket.IO connection refused: add certauth_hyper::SocketIoSessions between CertAuthLayer and socketioxide's layer"
+        );
+        return Err("Authentication failed (certauth SocketIoSessions layer missing)".to_owned());
+    }
+    if let Some(client) = parts.extensions.get::<Authenticated>().cloned() {
+        socket.extensions.insert(client);
+        return Ok(());
+    }
+    Err(match parts.extensions.get::<AuthRejection>() {
+        Some(r) => format!("Authentication failed ({})", r.0.code()),
+        None => "Authentication failed (certauth layer missing)".to_owned(),
+    })
+}
+
+/// Marks a request [`SocketIoSessions`] has seen, for [`require_client_cert`].
+#[derive(Clone, Copy, Debug)]
+struct Guarded;
+
+/// The tower layer that binds Engine.IO sessions to the certificate that opened them. Put
+/// it between [`CertAuthLayer::annotate_only`](crate::CertAuthLayer::annotate_only) and
+/// socketioxide's layer:
+/// `Router::new().layer(socketio).layer(SocketIoSessions::new()).layer(CertAuthLayer::new(auth).annotate_only())`.
+///
+/// On socketioxide's path (default `/socket.io`), a request with a `sid` is refused unless it
+/// was authenticated (the refusal's own response, 401 with its code) by the certificate
+/// that opened that session (otherwise 400 `Session ID unknown`, as Engine.IO answers an
+/// unknown sid, so that the answer does not tell whether the session exists). Cheap to
+/// clone; clones share the sessions.
+#[derive(Clone, Debug)]
+pub struct SocketIoSessions {
+    sessions: Arc<Mutex<SessionOwners>>,
+    path: Arc<str>,
+}
+
+impl Default for SocketIoSessions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SocketIoSessions {
+    /// Guards socketioxide's default path, `/socket.io`; a session's binding is forgotten
+    /// after 2 minutes without a request (a polling client asks at least every
+    /// `ping_interval`, 25 s by default; a session upgraded to a WebSocket sends none).
+    pub fn new() -> Self {
+        Self {
+            sessions: Arc::new(Mutex::new(SessionOwners::new(Duration::from_secs(120)))),
+            path: Arc::from("/socket.io"),
+        }
+    }
+
+    /// Guards `path`: the `req_path` given to socketioxide.
+    pub fn req_path(mut self, path: &str) -> Self {
+        self.path = Arc::from(path);
+        self
+    }
+
+    /// Forgets a binding after `idle` without a request. Keep it above socketioxide's
+    /// `ping_interval` plus `ping_timeout`: past it a polling session is refused.
+    pub fn idle_timeout(mut self, idle: Duration) -> Self {
+        self.sessions = Arc::new(Mutex::new(SessionOwners::new(idle)));
+        self
+    }
+
+    fn sessions(&self) -> std::sync::MutexGuard<'_, SessionOwners> {
+        self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The response refusing `req`, which names session `sid`; `None` if it may reach it.
+    fn refusal<B, R>(&self, sid: &str, req: &Request<B>) -> Option<Response<SessionBody<R>>> {
+        let client = req.extensions().get::<Authenticated>();
+        let refused = self.sessions().check(sid, client, Instant::now()).err()?;
+        warn!(sid = ?sid, "Engine.IO request refused: {refused}");
+        if refused == SessionRefusal::NotAuthenticated {
+            return Some(match req.extensions().get::<AuthRejection>() {
+                Some(r) => to_response(r.0.response(), req.version()),
+                None => missing_layer(),
+            });
+        }
+        // As Engine.IO answers an unknown sid: the answer does not tell who owns it.
+        let mut r = Response::new(SessionBody::from(
+            r#"{"code":1,"message":"Session ID unknown"}"#.to_owned(),
+        ));
+        *r.status_mut() = http::StatusCode::BAD_REQUEST;
+        r.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        Some(r)
+    }
+}
+
+impl<S> tower_layer::Layer<S> for SocketIoSessions {
+    type Service = SessionGuard<S>;
+
+    fn layer(&self, inner: S) -> SessionGuard<S> {
+        SessionGuard {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service [`SocketIoSessions`] makes.
+#[derive(Clone, Debug)]
+pub struct SessionGuard<S> {
+    inner: S,
+    layer: SocketIoSessions,
+}
+
+impl<S, B, ResBody> tower_service::Service<Request<B>> for SessionGuard<S>
+where
+    S: tower_service::Service<Request<B>, Response = Response<ResBody>>,
+    S::Future: Send + 'static,
+    ResBody: Send + 'static,
+{
+    type Response = Response<SessionBody<ResBody>>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let mut bind = None;
+        if engine_io_path(req.uri().path(), &self.layer.path) {
+            req.extensions_mut().insert(Guarded);
+            if let Some(sid) = engine_io_sid(req.uri().query()) {
+                if let Some(refused) = self.layer.refusal(sid, &req) {
+                    return Box::pin(async move { Ok(refused) });
+                }
+            } else {
+                // A session opened by this client: bind the sid its answer carries.
+                let client = req.extensions().get::<Authenticated>().cloned();
+                bind = Some(Bind(Arc::clone(&self.layer.sessions), client));
+            }
+        }
+        let future = self.inner.call(req);
+        Box::pin(async move {
+            let response = future.await?;
+            Ok(response.map(|body| SessionBody(Inner::Body { body, bind })))
+        })
+    }
+}
+
+/// Binds the session whose open packet the response body carries to `.1`.
+#[derive(Debug)]
+struct Bind(Arc<Mutex<SessionOwners>>, Option<Authenticated>);
+
+/// The body of a response through [`SessionGuard`]: the inner service's (read once to bind
+/// a session it opens), or the guard's refusal.
+#[derive(Debug)]
+pub struct SessionBody<B>(Inner<B>);
+
+#[derive(Debug)]
+enum Inner<B> {
+    Body { body: B, bind: Option<Bind> },
+    Refusal(Option<Bytes>),
+}
+
+impl<B> From<String> for SessionBody<B> {
+    fn from(text: String) -> Self {
+        Self(Inner::Refusal(Some(Bytes::from(text))))
+    }
+}
+
+impl<B: Body<Data = Bytes> + Unpin> Body for SessionBody<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        match &mut self.get_mut().0 {
+            Inner::Body { body, bind } => {
+                let frame = ready!(Pin::new(body).poll_frame(cx));
+                // The open packet is the first data: bound before the client can read it.
+                if let Some(Ok(data)) = frame.as_ref().map(|f| f.as_ref().map(Frame::data_ref))
+                    && let (Some(data), Some(Bind(sessions, client))) = (data, bind.take())
+                    && let Some(sid) = engine_io_opened_sid(data)
+                {
+                    let mut sessions = sessions.lock().unwrap_or_else(PoisonError::into_inner);
+                    sessions.opened(sid, client.as_ref(), Instant::now());
+                }
+                Poll::Ready(frame)
+            }
+            Inner::Refusal(text) => Poll::Ready(text.take().map(|t| Ok(Frame::data(t)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.0 {
+            Inner::Body { body, .. } => body.is_end_stream(),
+            Inner::Refusal(text) => text.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.0 {
+            Inner::Body { body, .. } => body.size_hint(),
+            Inner::Refusal(text) => SizeHint::with_exact(
+                text.as_ref()
+                    .map_or(0, |t| u64::try_from(t.len()).unwrap_or(u64::MAX)),
+            ),
+        }
+    }
+}
