@@ -1288,7 +1288,34 @@ impl std::error::Error for VerifyError {
 
 #[cfg(test)]
 mod tests {
-    use super::{TrustConfigError, VerifyError, WebpkiError};
+    use super::{TrustAnchors, TrustConfigError, VerifyError, WebpkiError};
+
+    /// webpki hands back a reference into the anchors; any other reference is matched by
+    /// subject and key (the first such anchor), and one with another key by none.
+    #[test]
+    fn anchors_are_found_by_identity_then_by_subject_and_key() {
+        let a = certauth_testkit::Authority::root("Anchor A");
+        let b = certauth_testkit::Authority::root("Anchor B");
+        let other_key_a = certauth_testkit::Authority::root("Anchor A");
+        let anchors = TrustAnchors::from_der([a.cert.der.clone(), b.cert.der.clone()]).unwrap();
+        let subject = |i: usize| {
+            anchors
+                .certificate_of(&anchors.anchors[i])
+                .map(|c| c.subject().to_rfc4514())
+        };
+        assert_eq!(subject(0).as_deref(), Some("O=certauth tests,CN=Anchor A"));
+        assert_eq!(subject(1).as_deref(), Some("O=certauth tests,CN=Anchor B"));
+        let foreign = anchors.anchors[1].clone();
+        assert!(!std::ptr::eq(&foreign, &anchors.anchors[1]));
+        let found = anchors.certificate_of(&foreign).map(|c| c.der().to_vec());
+        assert_eq!(found.as_deref(), Some(&b.cert.der[..]));
+        let same_name_other_key = TrustAnchors::from_der([other_key_a.cert.der.clone()]).unwrap();
+        let stranger = same_name_other_key.anchors[0].clone();
+        assert!(anchors.certificate_of(&stranger).is_none());
+        let mut other_name_same_key = anchors.anchors[0].clone();
+        other_name_same_key.subject = anchors.anchors[1].subject.clone();
+        assert!(anchors.certificate_of(&other_name_same_key).is_none());
+    }
 
     /// webpki's reason reaches the message, typed in the variant.
     #[test]
