@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-mkdir -p seeds seeds/cert_parse seeds/head_parser seeds/proxy_headers seeds/policy_file seeds/decide
+mkdir -p seeds seeds/cert_parse seeds/head_parser seeds/proxy_headers seeds/policy_file seeds/decide seeds/first_request
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$tmp/ca.key" \
   -subj "/O=certauth fuzz/CN=fuzz root" -days 36500 \
@@ -31,6 +31,10 @@ openssl x509 -inform DER -in seeds/cert_parse/leaf.der -out "$tmp/leaf.pem"
 printf 'GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n\x81\x80' > seeds/head_parser/upgrade
 printf '\x05GET / HTTP/1.1\nHost: x\n\n' > seeds/head_parser/bare-lf
 printf '\x03\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03' > seeds/head_parser/tls-client-hello
+# Where a decided request ends: a chunked body with trailers, a length, an upgrade's frame.
+printf '\x05POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n0\r\nT: v\r\n\r\nGET /admin HTTP/1.1\r\n\r\n' > seeds/first_request/chunked
+printf '\x03POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET /admin HTTP/1.1\r\n\r\n' > seeds/first_request/length
+printf '\x01GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x85\x00\x00\x00\x00hello' > seeds/first_request/upgrade
 
 b64=$(base64 -w0 < seeds/cert_parse/leaf.der)
 enc=$(python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(open(sys.argv[1]).read(), safe=""))' "$tmp/leaf.pem")
