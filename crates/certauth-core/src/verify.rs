@@ -351,8 +351,12 @@ impl ChainVerifier {
         mut self,
         crls: impl IntoIterator<Item = CertificateRevocationListDer<'static>>,
     ) -> Result<Self, TrustConfigError> {
-        let cas: Vec<&ClientCertificate> =
-            self.anchors.certs.iter().chain(&self.intermediates).collect();
+        let cas: Vec<&ClientCertificate> = self
+            .anchors
+            .certs
+            .iter()
+            .chain(&self.intermediates)
+            .collect();
         let mut list = Vec::new();
         let mut warnings = Vec::new();
         for (i, der) in crls.into_iter().enumerate() {

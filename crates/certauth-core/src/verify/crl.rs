@@ -91,7 +91,8 @@ pub(super) fn signed_by(der: &[u8], spki: &[u8], algorithms: SignatureAlgorithms
         && algorithms.iter().any(|a| {
             a.public_key_alg_id().as_ref() == key_alg.value
                 && a.signature_alg_id().as_ref() == s.algorithm
-                && a.verify_signature(key_bits.1, s.tbs.raw, s.signature).is_ok()
+                && a.verify_signature(key_bits.1, s.tbs.raw, s.signature)
+                    .is_ok()
         })
 }
 
@@ -172,8 +173,7 @@ impl Scope {
             if !d.is_empty() {
                 continue;
             }
-            if full_name_uris(name).is_some_and(|uris| uris.iter().any(|u| idp_uris.contains(u)))
-            {
+            if full_name_uris(name).is_some_and(|uris| uris.iter().any(|u| idp_uris.contains(u))) {
                 return true;
             }
         }
