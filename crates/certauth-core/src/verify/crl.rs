@@ -129,9 +129,9 @@ fn full_name_uris(dp: Tlv<'_>) -> Option<Vec<Vec<u8>>> {
 impl Scope {
     fn read(idp: &[u8]) -> Option<Self> {
         let mut r = Reader::new(idp).read(tag::SEQUENCE).ok()?.reader();
-        let mut s = Scope {
+        let mut s = Self {
             has_idp: true,
-            ..Scope::default()
+            ..Self::default()
         };
         if let Some(dp) = r.read_optional(tag::context_constructed(0)).ok()? {
             s.uris = full_name_uris(dp);
