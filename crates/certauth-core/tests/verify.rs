@@ -1295,3 +1295,114 @@ fn a_crl_with_a_non_der_serial_is_refused() {
             .is_ok()
     );
 }
+
+/// A CRL's scope (issuingDistributionPoint) decides which certificates it speaks for, as
+/// webpki judged it: the role it is limited to, and a distribution-point URI the
+/// certificate names.
+#[test]
+fn a_crl_speaks_only_for_the_certificates_in_its_scope() {
+    use certauth_testkit::CraftedCrl;
+    let root = Authority::root("Root 29-scope");
+    let issuer = subject_of(&root);
+    let leaf_key = certauth_testkit::key(KeyKind::P256);
+    let dp = |uri: &str, extra: Vec<Vec<u8>>| {
+        let mut point = vec![der::tlv(
+            0xA0,
+            &der::tlv(0xA0, &der::tlv(0x86, uri.as_bytes())),
+        )];
+        point.extend(extra);
+        (
+            "2.5.29.31".to_string(),
+            false,
+            der::seq(&[der::seq(&point)]),
+        )
+    };
+    let leaf = |serial: u8, dps: Option<(String, bool, Vec<u8>)>| {
+        let mut c = Crafted::new(der::simple_name(&[("CN", "scoped")]));
+        c.issuer = issuer.clone();
+        c.serial = vec![serial];
+        c.extensions.extend(dps);
+        Issued::new(
+            CertificateDer::from(c.sign(&leaf_key, &root.cert.key)),
+            certauth_testkit::key(KeyKind::P256),
+        )
+    };
+    // webpki refuses an issuingDistributionPoint without a fullName.
+    let idp = |uri: &str, flags: &[u8]| {
+        let mut parts = vec![der::tlv(
+            0xA0,
+            &der::tlv(0xA0, &der::tlv(0x86, uri.as_bytes())),
+        )];
+        for tag in flags {
+            parts.push(der::tlv(*tag, &[0xFF]));
+        }
+        ("2.5.29.28".to_string(), true, der::seq(&parts))
+    };
+    let crl = |serial: u8, scope: (String, bool, Vec<u8>)| {
+        let mut c = CraftedCrl::new(issuer.clone());
+        c.revoked = vec![vec![serial]];
+        c.extensions.push(scope);
+        c.sign(&root.cert.key)
+    };
+    let judge = |cert: &Issued, crl: CertificateRevocationListDer<'static>| {
+        let v = with_crls(&[&root], &[&crl]);
+        let strict = with_crls(&[&root], &[&crl]).with_unknown_revocation(UnknownRevocation::Deny);
+        (code(&v, &[cert]), code(&strict, &[cert]))
+    };
+    let a = "http://crl.example/a.crl";
+    let b = "http://crl.example/b.crl";
+    let revoked = ("CERT_REVOKED", "CERT_REVOKED");
+    let outside = ("OK", "UNABLE_TO_GET_CRL");
+    // The certificate's distribution point is the CRL's.
+    assert_eq!(
+        judge(&leaf(2, Some(dp(a, vec![]))), crl(2, idp(a, &[]))),
+        revoked
+    );
+    assert_eq!(
+        judge(&leaf(2, Some(dp(a, vec![]))), crl(2, idp(b, &[]))),
+        outside
+    );
+    // The role flags narrow a matching distribution point.
+    assert_eq!(
+        judge(&leaf(2, Some(dp(a, vec![]))), crl(2, idp(a, &[0x81]))),
+        revoked
+    );
+    assert_eq!(
+        judge(&leaf(2, Some(dp(a, vec![]))), crl(2, idp(a, &[0x82]))),
+        outside
+    );
+    // A distribution point for some reasons only, or another CRL issuer: never this CRL.
+    let reasons = dp(a, vec![der::tlv(0x81, &[0x07, 0x80])]);
+    assert_eq!(judge(&leaf(2, Some(reasons)), crl(2, idp(a, &[]))), outside);
+    // Without distribution points, the role decides.
+    assert_eq!(judge(&leaf(3, None), crl(3, idp(b, &[]))), revoked);
+    assert_eq!(judge(&leaf(3, None), crl(3, idp(b, &[0x81]))), revoked);
+    assert_eq!(judge(&leaf(3, None), crl(3, idp(b, &[0x82]))), outside);
+}
+
+/// The CA certificates of a trust set chain up by signature: an anchor of its issuer's name
+/// but signed by another key is not judged by that CA's CRL.
+#[test]
+fn a_trust_set_intermediate_is_judged_by_the_ca_that_signed_it() {
+    let root = Authority::root("Root 29-1b");
+    let twin = Authority::root("Root 29-1b");
+    let inter = root.intermediate("Intermediate 29-1b");
+    let leaf = inter.issue(&Leaf::client("leaf"));
+    // The twin has the root's name but not its key: its CRL revokes nothing of root's.
+    let twin_crl = twin.crl(&[&inter.cert]);
+    let root_crl = root.crl(&[]);
+    let v = with_crls(&[&twin, &root, &inter], &[&twin_crl, &root_crl])
+        .with_unknown_revocation(UnknownRevocation::Deny);
+    assert_eq!(code(&v, &[&leaf]), "UNABLE_TO_GET_CRL");
+    let v = with_crls(
+        &[&twin, &root, &inter],
+        &[&twin_crl, &root_crl, &inter.crl(&[])],
+    )
+    .with_unknown_revocation(UnknownRevocation::Deny);
+    assert_eq!(code(&v, &[&leaf]), "OK");
+    let v = with_crls(
+        &[&twin, &root, &inter],
+        &[&root.crl(&[&inter.cert]), &inter.crl(&[])],
+    );
+    assert_eq!(code(&v, &[&leaf]), "CERT_REVOKED");
+}

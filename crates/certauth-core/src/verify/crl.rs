@@ -106,8 +106,9 @@ pub(super) fn self_issued(cert: &ClientCertificate) -> bool {
 struct Scope {
     only_user: bool,
     only_ca: bool,
-    /// The URIs of the distribution point's fullName; `None` without an IDP or fullName.
-    uris: Option<Vec<Vec<u8>>>,
+    /// The URIs of the distribution point's fullName (webpki refuses, at load, an IDP
+    /// without a fullName).
+    uris: Vec<Vec<u8>>,
     has_idp: bool,
 }
 
@@ -134,7 +135,7 @@ impl Scope {
             ..Self::default()
         };
         if let Some(dp) = r.read_optional(tag::context_constructed(0)).ok()? {
-            s.uris = full_name_uris(dp);
+            s.uris = full_name_uris(dp).unwrap_or_default();
         }
         let flag = |t: Option<Tlv<'_>>| t.is_some_and(|t| t.value == [0xFF]);
         s.only_user = flag(r.read_optional(tag::context_primitive(1)).ok()?);
@@ -157,9 +158,6 @@ impl Scope {
         else {
             return true;
         };
-        let Some(idp_uris) = &self.uris else {
-            return false;
-        };
         let Some(dps) = Reader::new(ext.value()).read(tag::SEQUENCE).ok() else {
             return false;
         };
@@ -173,7 +171,7 @@ impl Scope {
             if !d.is_empty() {
                 continue;
             }
-            if full_name_uris(name).is_some_and(|uris| uris.iter().any(|u| idp_uris.contains(u))) {
+            if full_name_uris(name).is_some_and(|uris| uris.iter().any(|u| self.uris.contains(u))) {
                 return true;
             }
         }
