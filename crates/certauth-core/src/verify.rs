@@ -78,7 +78,8 @@ pub enum TrustConfigError {
         /// Position in the input, from 0.
         index: usize,
         /// OpenSSL's name for it (`UNHANDLED_CRITICAL_CRL_EXTENSION`,
-        /// `KEYUSAGE_NO_CRL_SIGN`).
+        /// `KEYUSAGE_NO_CRL_SIGN`, `CRL_SIGNATURE_FAILURE`), or certauth's where OpenSSL
+        /// has none (`CRL_ENTRY_SERIAL_NOT_DER`).
         code: &'static str,
         /// The rule, and the clause.
         rule: String,
