@@ -1017,6 +1017,19 @@ fn revoked_intermediates_and_crl_choices_through_verify_and_serve() {
         "{}",
         stderr(&out)
     );
+
+    // serve logs the same at start, and says that clients no CRL covers are let in (it then
+    // stops: its address is taken).
+    let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let out = certauth(&[
+        "serve", "--ca", &root_pem, "--cert", &cert, "--key", &key, "--crl", &stray, "--listen",
+        &addr,
+    ]);
+    let err = stderr(&out);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("Suite Other CA"), "{err}");
+    assert!(err.contains("--deny-unknown-revocation"), "{err}");
 }
 
 /// A CA bundle with a root that cannot be a trust anchor: `serve` refuses to start with one

@@ -798,7 +798,7 @@ impl ChainVerifier {
         }
         let judged = match self.revocation_depth {
             RevocationDepth::EndEntity => 1,
-            RevocationDepth::Chain => path.len().saturating_sub(1),
+            RevocationDepth::Chain => usize::MAX,
         };
         let mut until: Option<i64> = None;
         for (i, pair) in path.windows(2).take(judged).enumerate() {

@@ -1162,6 +1162,17 @@ fn the_newest_crl_decides_whatever_the_order() {
         code(&with_crls(&[&root], &[&n255, &n256]), &[&bad]),
         "CERT_REVOKED"
     );
+    // Equals (one cRLNumber, one thisUpdate): the first listed.
+    let plain = root.crl_numbered(&[], 5, t - year, t + year);
+    let listing = root.crl_numbered(&[&bad], 5, t - year, t + year);
+    assert_eq!(
+        code(&with_crls(&[&root], &[&plain, &listing]), &[&bad]),
+        "OK"
+    );
+    assert_eq!(
+        code(&with_crls(&[&root], &[&listing, &plain]), &[&bad]),
+        "CERT_REVOKED"
+    );
     // One cRLNumber: the later thisUpdate wins.
     let earlier = root.crl_numbered(&[], 7, t - year, t + year);
     let later = root.crl_numbered(&[&bad], 7, t - 10, t + year);
@@ -1378,6 +1389,20 @@ fn a_crl_speaks_only_for_the_certificates_in_its_scope() {
     assert_eq!(judge(&leaf(3, None), crl(3, idp(b, &[]))), revoked);
     assert_eq!(judge(&leaf(3, None), crl(3, idp(b, &[0x81]))), revoked);
     assert_eq!(judge(&leaf(3, None), crl(3, idp(b, &[0x82]))), outside);
+    // An intermediate is a CA: a CA-only CRL speaks for it, a user-only one does not.
+    let inter = root.intermediate("Intermediate 29-scope");
+    let below = inter.issue(&Leaf::client("below"));
+    let inter_serial = ClientCertificate::from_der(&inter.cert.der)
+        .unwrap()
+        .serial_bytes()
+        .to_vec();
+    for (flag, want) in [(0x82, "CERT_REVOKED"), (0x81, "OK")] {
+        let mut c = CraftedCrl::new(issuer.clone());
+        c.revoked = vec![inter_serial.clone()];
+        c.extensions.push(idp(a, &[flag]));
+        let v = with_crls(&[&root], &[&c.sign(&root.cert.key)]);
+        assert_eq!(code(&v, &[&below, &inter.cert]), want, "flag {flag:#x}");
+    }
 }
 
 /// The CA certificates of a trust set chain up by signature: an anchor of its issuer's name
@@ -1405,4 +1430,43 @@ fn a_trust_set_intermediate_is_judged_by_the_ca_that_signed_it() {
         &[&root.crl(&[&inter.cert]), &inter.crl(&[])],
     );
     assert_eq!(code(&v, &[&leaf]), "CERT_REVOKED");
+}
+
+/// A self-issued CA in the trust set (a key-rollover link: the new key under the old name,
+/// signed by the old key) is an anchor, not an intermediate: the old CA's CRL is not asked
+/// about it (issue 29 defines a trust-set intermediate as not self-issued).
+#[test]
+fn a_self_issued_ca_in_the_trust_set_stays_an_anchor() {
+    let old = Authority::root("Root 29-link");
+    let name = subject_of(&old);
+    let new_key = certauth_testkit::key(KeyKind::P256);
+    let mut link = Crafted::new(name.clone());
+    link.serial = vec![0x29];
+    link.extensions.push((
+        "2.5.29.19".into(),
+        true,
+        der::seq(&[der::tlv(0x01, &[0xFF])]),
+    ));
+    link.extensions
+        .push(("2.5.29.15".into(), true, der::tlv(0x03, &[0x01, 0x06])));
+    let link = Issued::new(
+        CertificateDer::from(link.sign(&new_key, &old.cert.key)),
+        certauth_testkit::key(KeyKind::P256),
+    );
+    let mut leaf = Crafted::new(der::simple_name(&[("CN", "linked")]));
+    leaf.issuer = name;
+    leaf.serial = vec![0x30];
+    let leaf = Issued::new(
+        CertificateDer::from(leaf.sign(&certauth_testkit::key(KeyKind::P256), &new_key)),
+        certauth_testkit::key(KeyKind::P256),
+    );
+    let anchors = TrustAnchors::from_der([old.cert.der.clone(), link.der.clone()]).unwrap();
+    let v = ChainVerifier::new(anchors, webpki::ALL_VERIFICATION_ALGS)
+        .with_crls([{
+            let mut crl = certauth_testkit::CraftedCrl::new(subject_of(&old));
+            crl.revoked = vec![vec![0x29]];
+            crl.sign(&old.cert.key)
+        }])
+        .unwrap();
+    assert_eq!(code(&v, &[&leaf]), "OK");
 }

@@ -194,15 +194,6 @@ pub(super) struct Crl {
     signers: Vec<Vec<u8>>,
 }
 
-impl std::fmt::Debug for Crl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Crl")
-            .field("issuer", &self.issuer_name())
-            .field("next_update", &self.next_update)
-            .finish_non_exhaustive()
-    }
-}
-
 /// An INTEGER's magnitude for comparison: leading zero bytes removed.
 fn magnitude(v: &[u8]) -> Vec<u8> {
     v.iter().copied().skip_while(|b| *b == 0).collect()
@@ -303,7 +294,7 @@ impl Crl {
             .collect();
         for ca in &named {
             let spki = ca.subject_public_key_info();
-            if signed_by(&crl.der, spki, algorithms) && !crl.signers.iter().any(|k| k == spki) {
+            if signed_by(&crl.der, spki, algorithms) {
                 if ca
                     .key_usage()
                     .is_some_and(|ku| !ku.contains(KeyUsage::CRL_SIGN))
@@ -345,12 +336,11 @@ impl Crl {
         Name::parse(tlv, usize::MAX).ok()
     }
 
-    /// Whether this CRL's issuer is `name` (RFC 5280 7.1).
+    /// Whether this CRL's issuer is `name` (RFC 5280 7.1). An issuer that is not a valid
+    /// Name names nothing: no certificate with such an issuer or subject parses.
     pub(super) fn names(&self, name: &Name<'_>) -> bool {
-        match self.issuer_as_name() {
-            Some(issuer) => same_name(&issuer, name),
-            None => self.issuer == name.raw(),
-        }
+        self.issuer_as_name()
+            .is_some_and(|issuer| same_name(&issuer, name))
     }
 
     /// Whether a configured CA signed it (checked at load).
