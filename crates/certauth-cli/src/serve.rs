@@ -65,6 +65,11 @@ pub(crate) struct Args {
     /// subject) instead of refusing to start: for large bundles with one odd root.
     #[arg(long, requires = "ca")]
     pub(crate) skip_bad_roots: bool,
+    /// Intermediates clients may leave out of their chain (PEM or DER). Unlike an
+    /// intermediate put in --ca, these are never trust anchors: a path through one goes on
+    /// to a --ca root.
+    #[arg(long, value_name = "INTERMEDIATES.pem", requires = "ca")]
+    pub(crate) chain: Option<FilePath>,
     /// CRLs (PEM or DER; repeatable): a revoked client gets 401 CERT_REVOKED; a CRL past its
     /// nextUpdate refuses everyone it covers with CRL_HAS_EXPIRED (see --allow-expired-crl).
     #[arg(long, value_name = "CRL.pem", requires = "ca")]
@@ -72,7 +77,8 @@ pub(crate) struct Args {
     /// Keep using a CRL past its nextUpdate instead of refusing with CRL_HAS_EXPIRED.
     #[arg(long, requires = "crl")]
     pub(crate) allow_expired_crl: bool,
-    /// Refuse clients no configured CRL covers (UNABLE_TO_GET_CRL) instead of allowing them.
+    /// Refuse clients no configured CRL covers (UNABLE_TO_GET_CRL) instead of allowing them
+    /// (the default, with a warning at start: Node refuses them once a CRL is configured).
     #[arg(long, requires = "crl")]
     pub(crate) deny_unknown_revocation: bool,
     /// The server's certificate chain (PEM). Required with TLS.
@@ -262,7 +268,7 @@ pub(crate) fn configure(args: &Args) -> Result<Server, Failure> {
     })
 }
 
-/// SIGHUP: reads `--ca`, `--crl`, `--policy`, `--cert` and `--key` again and, only if all of
+/// SIGHUP: reads `--ca`, `--chain`, `--crl`, `--policy`, `--cert` and `--key` again and, only if all of
 /// them are good, replaces the configuration in force (connections in progress keep theirs).
 /// A broken file is logged and the server keeps serving as before.
 fn reload(args: &Args, auth: &Authenticator, tls: Option<&TlsConfig>) {
@@ -292,11 +298,25 @@ fn read_configuration(
     let verifier = match &args.ca {
         Some(ca) => {
             let algorithms = provider.signature_verification_algorithms.all;
-            let mut v =
-                crate::verify::verifier(ca, None, &args.crl, algorithms, args.skip_bad_roots)?
-                    .with_crl_expiry_enforced(!args.allow_expired_crl);
+            let mut v = crate::verify::verifier(
+                ca,
+                args.chain.as_deref(),
+                &args.crl,
+                algorithms,
+                args.skip_bad_roots,
+            )?
+            .with_crl_expiry_enforced(!args.allow_expired_crl);
+            for w in v.crl_warnings() {
+                warn!("{w}");
+            }
             if args.deny_unknown_revocation {
                 v = v.with_unknown_revocation(UnknownRevocation::Deny);
+            } else if !args.crl.is_empty() {
+                warn!(
+                    "clients whose certificates no --crl covers are let in (unknown revocation \
+                     status is allowed); pass --deny-unknown-revocation to refuse them, as Node \
+                     does once a CRL is configured"
+                );
             }
             Some(v)
         }
@@ -495,7 +515,7 @@ impl Reloader {
                 return std::future::pending().await;
             };
             while hup.recv().await.is_some() {
-                info!("received SIGHUP: reloading --ca, --crl, --policy, --cert, --key");
+                info!("received SIGHUP: reloading --ca, --chain, --crl, --policy, --cert, --key");
                 // Off the runtime's workers: reading files blocks (a slow disk), and one
                 // reload runs at a time (signals meanwhile are folded into the next).
                 let (args, auth, tls) =

@@ -2,7 +2,9 @@
 
 use certauth_core::policy::file::PolicyFile;
 use certauth_core::policy::{Policy, PolicyContext, RequestInfo, Verdict};
-use certauth_core::verify::{ChainVerifier, TrustAnchors, certificates_from_pem_or_der};
+use certauth_core::verify::{
+    ChainVerifier, TrustAnchors, UnknownRevocation, certificates_from_pem_or_der,
+};
 use certauth_core::{CertificateDer, Time, UnixTime};
 use rustls::pki_types::CertificateRevocationListDer;
 use rustls::pki_types::pem::PemObject as _;
@@ -20,6 +22,14 @@ pub(crate) struct VerifyArgs {
     /// CRLs to check revocation against (PEM `X509 CRL` blocks or DER; repeatable).
     #[arg(long, value_name = "CRL.pem")]
     crl: Vec<FilePath>,
+    /// Keep using a CRL past its nextUpdate instead of refusing with CRL_HAS_EXPIRED (as
+    /// `serve --allow-expired-crl`).
+    #[arg(long, requires = "crl")]
+    allow_expired_crl: bool,
+    /// Refuse a certificate no CRL covers with UNABLE_TO_GET_CRL instead of allowing it (as
+    /// `serve --deny-unknown-revocation`).
+    #[arg(long, requires = "crl")]
+    deny_unknown_revocation: bool,
     /// Verify as of this time (RFC 3339) instead of now.
     #[arg(long, value_name = "RFC3339")]
     at: Option<String>,
@@ -90,19 +100,31 @@ pub(crate) fn verifier(
     Ok(v)
 }
 
+/// What loading the CRLs found, on stderr (stdout is the answer scripts read).
+fn print_crl_warnings(v: &ChainVerifier) {
+    for w in v.crl_warnings() {
+        eprintln!("certauth: warning: {w}");
+    }
+}
+
 fn presented(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, Failure> {
     certificates_from_pem_or_der(&read(path)?)
         .map_err(|e| Failure::Rejected(format!("{}: {e}", shown(path))))
 }
 
 pub(crate) fn verify(args: VerifyArgs) -> Outcome {
-    let v = verifier(
+    let mut v = verifier(
         &args.ca,
         args.chain.as_deref(),
         &args.crl,
         algorithms(),
         false,
-    )?;
+    )?
+    .with_crl_expiry_enforced(!args.allow_expired_crl);
+    print_crl_warnings(&v);
+    if args.deny_unknown_revocation {
+        v = v.with_unknown_revocation(UnknownRevocation::Deny);
+    }
     let now = match &args.at {
         Some(text) => Time::parse_rfc3339(text)
             .and_then(Time::to_unix_time)
@@ -156,6 +178,7 @@ pub(crate) fn check(args: CheckArgs) -> Outcome {
     let chain = match &args.ca {
         Some(ca) => {
             let v = verifier(ca, None, &args.crl, algorithms(), false)?;
+            print_crl_warnings(&v);
             match v.verify(&presented(&args.cert)?, UnixTime::now()) {
                 Ok(c) => Some(c),
                 Err(e) => {

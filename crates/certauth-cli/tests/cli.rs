@@ -867,6 +867,171 @@ fn serve_checks_revocation_with_crl_files() {
     assert!(stderr(&out).contains("junk.pem"), "{}", stderr(&out));
 }
 
+/// `openssl verify -crl_check_all` on the same files, if openssl runs: its last line.
+fn openssl_verify(ca: &str, crls: &str, cert: &str) -> Option<String> {
+    let out = Command::new("openssl")
+        .args([
+            "verify",
+            "-crl_check_all",
+            "-CAfile",
+            ca,
+            "-CRLfile",
+            crls,
+            cert,
+        ])
+        .output()
+        .ok()?;
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    Some(text)
+}
+
+/// Issue 29 through the CLI: an intermediate in `--ca` revoked by its root's CRL is refused
+/// by `verify` and by a running `serve` (as `openssl verify -crl_check_all` refuses it), so
+/// is one given with `serve --chain`; the newest CRL decides whatever the order; `verify`
+/// takes `--allow-expired-crl` and `--deny-unknown-revocation`, and warns of a CRL that
+/// names no configured CA.
+#[test]
+fn revoked_intermediates_and_crl_choices_through_verify_and_serve() {
+    let pki = Pki::new();
+    let dir = Dir::new("crl-29");
+    let (root_pem, cert, key) = pki_files(&pki, &dir);
+    let inter = pki.root.intermediate("Suite Intermediate 29");
+    let leaf = inter.issue(&Leaf::client("inter-client").around_wall_clock());
+    let crl_pem = |c: &[u8]| certauth_testkit::pem("X509 CRL", c);
+    let bundle = dir.file(
+        "bundle.pem",
+        &format!("{}{}", pki.root.cert.pem(), inter.cert.pem()),
+    );
+    let inter_pem = dir.file("inter.pem", &inter.cert.pem());
+    let leaf_pem = dir.file("leaf.pem", &leaf.pem());
+    let revoking = dir.file(
+        "revoking.pem",
+        &format!(
+            "{}{}",
+            crl_pem(&pki.root.crl(&[&inter.cert])),
+            crl_pem(&inter.crl(&[]))
+        ),
+    );
+    let clean = dir.file(
+        "clean.pem",
+        &format!(
+            "{}{}",
+            crl_pem(&pki.root.crl(&[])),
+            crl_pem(&inter.crl(&[]))
+        ),
+    );
+    let verify = |ca: &str, extra: &[&str], cert: &str| {
+        let mut args = vec!["verify", "--ca", ca];
+        args.extend(extra);
+        args.push(cert);
+        certauth(&args)
+    };
+    let out = verify(&bundle, &["--crl", &revoking], &leaf_pem);
+    assert_eq!(stdout(&out).trim(), "CERT_REVOKED", "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(1));
+    if let Some(openssl) = openssl_verify(&bundle, &revoking, &leaf_pem) {
+        assert!(openssl.contains("certificate revoked"), "{openssl}");
+    }
+    let out = verify(&bundle, &["--crl", &clean], &leaf_pem);
+    assert_eq!(stdout(&out).trim(), "ok", "{}", stderr(&out));
+    if let Some(openssl) = openssl_verify(&bundle, &clean, &leaf_pem) {
+        assert!(openssl.contains(": OK"), "{openssl}");
+    }
+
+    // The same through a running server, the client sending only its leaf.
+    let start = |ca: &str, extra: &[&str]| {
+        let port = free_port();
+        let mut args: Vec<String> = ["--ca", ca, "--cert", &cert, "--key", &key]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        args.push("--expose-reasons".into());
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        (serve(&args, port), port)
+    };
+    let (_server, port) = start(&bundle, &["--crl", &revoking]);
+    let got = whoami_over_tls(port, &pki, &leaf);
+    assert!(got.ends_with("(CERT_REVOKED)"), "{got}");
+    let (_server, port) = start(&root_pem, &["--chain", &inter_pem, "--crl", &revoking]);
+    let got = whoami_over_tls(port, &pki, &leaf);
+    assert!(got.ends_with("(CERT_REVOKED)"), "{got}");
+    let (_server, port) = start(&root_pem, &["--chain", &inter_pem, "--crl", &clean]);
+    let got = whoami_over_tls(port, &pki, &leaf);
+    assert!(got.starts_with("HTTP/1.1 200 OK"), "{got}");
+
+    // The newest CRL decides, in either order (OpenSSL agrees: the latest lastUpdate).
+    let t = i64::try_from(certauth_testkit::wall_clock().as_secs()).unwrap();
+    let old = crl_pem(&pki.root.crl_numbered(&[], 1, t - 7200, t + 86_400));
+    let new = crl_pem(
+        &pki.root
+            .crl_numbered(&[&pki.forbidden], 2, t - 3600, t + 86_400),
+    );
+    let forbidden = dir.file("forbidden.pem", &pki.forbidden.pem());
+    for (name, crls) in [
+        ("old-new.pem", format!("{old}{new}")),
+        ("new-old.pem", format!("{new}{old}")),
+    ] {
+        let crls = dir.file(name, &crls);
+        let out = verify(&root_pem, &["--crl", &crls], &forbidden);
+        assert_eq!(
+            stdout(&out).trim(),
+            "CERT_REVOKED",
+            "{name}: {}",
+            stderr(&out)
+        );
+        if let Some(openssl) = openssl_verify(&root_pem, &crls, &forbidden) {
+            assert!(openssl.contains("certificate revoked"), "{name}: {openssl}");
+        }
+    }
+
+    // --allow-expired-crl and --deny-unknown-revocation, as serve takes them.
+    let trusted = dir.file("trusted.pem", &pki.trusted.pem());
+    let expired = dir.file(
+        "expired.pem",
+        &crl_pem(&pki.root.crl_numbered(&[], 1, t - 7200, t - 3600)),
+    );
+    let out = verify(&root_pem, &["--crl", &expired], &trusted);
+    assert_eq!(stdout(&out).trim(), "CRL_HAS_EXPIRED");
+    let out = verify(
+        &root_pem,
+        &["--crl", &expired, "--allow-expired-crl"],
+        &trusted,
+    );
+    assert_eq!(stdout(&out).trim(), "ok", "{}", stderr(&out));
+    let only_inter = dir.file("only-inter.pem", &crl_pem(&inter.crl(&[])));
+    let out = verify(&bundle, &["--crl", &only_inter], &leaf_pem);
+    assert_eq!(stdout(&out).trim(), "ok", "{}", stderr(&out));
+    let out = verify(
+        &bundle,
+        &["--crl", &only_inter, "--deny-unknown-revocation"],
+        &leaf_pem,
+    );
+    assert_eq!(stdout(&out).trim(), "UNABLE_TO_GET_CRL");
+
+    // A CRL that names no configured CA: loaded, and said so on stderr.
+    let stray = dir.file("stray.pem", &crl_pem(&pki.other_root.crl(&[])));
+    let out = verify(&root_pem, &["--crl", &stray], &trusted);
+    assert_eq!(stdout(&out).trim(), "ok", "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("warning") && stderr(&out).contains("Suite Other CA"),
+        "{}",
+        stderr(&out)
+    );
+
+    // serve logs the same at start, and says that clients no CRL covers are let in (it then
+    // stops: its address is taken).
+    let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let out = certauth(&[
+        "serve", "--ca", &root_pem, "--cert", &cert, "--key", &key, "--crl", &stray, "--listen",
+        &addr,
+    ]);
+    let err = stderr(&out);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("Suite Other CA"), "{err}");
+    assert!(err.contains("--deny-unknown-revocation"), "{err}");
+}
+
 /// A CA bundle with a root that cannot be a trust anchor: `serve` refuses to start with one
 /// line naming it and the rule; with `--skip-bad-roots` it leaves that root out, says so,
 /// and serves the clients of the others.

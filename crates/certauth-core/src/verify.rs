@@ -18,10 +18,7 @@ use rustls_pki_types::{
     CertificateDer, CertificateRevocationListDer, SignatureVerificationAlgorithm, TrustAnchor,
     UnixTime,
 };
-use webpki::{
-    CertRevocationList, EndEntityCert, ExpirationPolicy, KeyUsage, OwnedCertRevocationList,
-    RevocationCheckDepth, RevocationOptionsBuilder, UnknownStatusPolicy,
-};
+use webpki::{EndEntityCert, KeyUsage};
 
 use crate::cert::{CertLimits, ClientCertificate, X509Error};
 use crate::time::Time;
@@ -34,7 +31,7 @@ mod crl;
 pub use anchors::TrustAnchors;
 use cache::{Cache, Window};
 pub use cache::{CacheStats, DEFAULT_CACHE_ENTRIES};
-use crl::CrlFacts;
+use crl::Crl;
 
 /// The signature algorithms verification may use: a crypto provider's
 /// `signature_verification_algorithms.all` (rustls), or webpki's own constants.
@@ -81,7 +78,8 @@ pub enum TrustConfigError {
         /// Position in the input, from 0.
         index: usize,
         /// OpenSSL's name for it (`UNHANDLED_CRITICAL_CRL_EXTENSION`,
-        /// `KEYUSAGE_NO_CRL_SIGN`).
+        /// `KEYUSAGE_NO_CRL_SIGN`, `CRL_SIGNATURE_FAILURE`), or certauth's where OpenSSL
+        /// has none (`CRL_ENTRY_SERIAL_NOT_DER`).
         code: &'static str,
         /// The rule, and the clause.
         rule: String,
@@ -222,9 +220,9 @@ pub enum UnknownRevocation {
 pub struct ChainVerifier {
     anchors: Arc<TrustAnchors>,
     intermediates: Vec<ClientCertificate>,
-    crls: Arc<Vec<CertRevocationList<'static>>>,
-    /// The earliest nextUpdate of the CRLs (Unix seconds).
-    crl_next_update: Option<i64>,
+    crls: Arc<Vec<Crl>>,
+    /// What loading the CRLs found worth an operator's attention.
+    crl_warnings: Arc<Vec<String>>,
     revocation_depth: RevocationDepth,
     unknown_revocation: UnknownRevocation,
     enforce_crl_expiry: bool,
@@ -286,7 +284,7 @@ impl ChainVerifier {
             anchors: Arc::new(anchors),
             intermediates: Vec::new(),
             crls: Arc::new(Vec::new()),
-            crl_next_update: None,
+            crl_warnings: Arc::new(Vec::new()),
             revocation_depth: RevocationDepth::default(),
             unknown_revocation: UnknownRevocation::default(),
             enforce_crl_expiry: true,
@@ -340,55 +338,59 @@ impl ChainVerifier {
         Ok(self.reconfigured())
     }
 
-    /// CRLs (DER). Each is checked by webpki when loaded.
+    /// CRLs (DER), replacing any set before. Load the CAs and intermediates first: each CRL
+    /// is judged against them. A CRL is refused (as OpenSSL refuses it) for an unhandled
+    /// critical extension, an issuer whose key usage lacks cRLSign, a revoked serial that is
+    /// not DER, or a signature that no configured CA of its issuer's name verifies. A CRL
+    /// whose issuer is no configured CA is loaded (it may cover intermediates clients
+    /// present) with a warning ([`Self::crl_warnings`]).
+    ///
+    /// Of the CRLs that cover a certificate (its issuer's name as RFC 5280 7.1 compares
+    /// names, a scope that includes it, signed by its issuer on the verified path), the
+    /// newest (cRLNumber, then thisUpdate) decides, whatever the order given here.
     pub fn with_crls(
         mut self,
         crls: impl IntoIterator<Item = CertificateRevocationListDer<'static>>,
     ) -> Result<Self, TrustConfigError> {
+        let cas: Vec<&ClientCertificate> = self
+            .anchors
+            .certs
+            .iter()
+            .chain(&self.intermediates)
+            .collect();
         let mut list = Vec::new();
-        let mut next_update: Option<i64> = None;
+        let mut warnings = Vec::new();
         for (i, der) in crls.into_iter().enumerate() {
-            let facts = CrlFacts::read(&der).ok_or_else(|| TrustConfigError::BadCrl {
-                index: i,
-                code: "ERROR_IN_CRL_NEXT_UPDATE_FIELD",
-                rule: "no readable nextUpdate (RFC 5280 5.1.2.5)".into(),
-            })?;
-            // Checked before the CRL is believed, as OpenSSL does (webpki does not).
-            if let Some(oid) = facts.unhandled_critical {
-                return Err(TrustConfigError::BadCrl {
+            let crl = Crl::load(&der, &cas, self.algorithms).map_err(|r| match r {
+                crl::Refusal::Rule { code, rule } => TrustConfigError::BadCrl {
                     index: i,
-                    code: "UNHANDLED_CRITICAL_CRL_EXTENSION",
-                    rule: format!(
-                        "its extension {oid} is critical and not one a CRL may mark critical \
-                         (RFC 5280 5.2: CRLNumber MUST be non-critical)"
-                    ),
-                });
-            }
-            let issuers = self.anchors.certs.iter().chain(&self.intermediates);
-            if let Some(ca) = issuers.into_iter().find(|c| facts.issuer_lacks_crl_sign(c)) {
-                return Err(TrustConfigError::BadCrl {
-                    index: i,
-                    code: "KEYUSAGE_NO_CRL_SIGN",
-                    rule: format!(
-                        "its issuer {} has a key usage without cRLSign (RFC 5280 4.2.1.3)",
-                        ca.subject().to_rfc4514()
-                    ),
-                });
-            }
-            let crl = OwnedCertRevocationList::from_der(&der).map_err(|e| {
-                TrustConfigError::Rejected {
+                    code,
+                    rule,
+                },
+                crl::Refusal::Webpki(e) => TrustConfigError::Rejected {
                     what: format!("CRL {i}"),
                     reason: WebpkiError::new(e),
-                }
+                },
             })?;
-            let next = facts.next_update;
-            next_update = Some(next_update.map_or(next, |n| n.min(next)));
-            list.push(CertRevocationList::from(crl));
+            if !crl.has_configured_signer() {
+                warnings.push(format!(
+                    "CRL {i} (issuer {}) names no configured CA: it covers only intermediates \
+                     clients present under that name",
+                    crl.issuer_name()
+                ));
+            }
+            list.push(crl);
         }
-        // Replaces any CRLs set before; CertRevocationList is not Clone, hence the Arc.
         self.crls = Arc::new(list);
-        self.crl_next_update = next_update;
+        self.crl_warnings = Arc::new(warnings);
         Ok(self.reconfigured())
+    }
+
+    /// What loading the CRLs found worth an operator's attention (one line each), such as a
+    /// CRL whose issuer is none of the configured CAs: it then revokes nothing unless
+    /// clients present an intermediate of that name. Empty when all is well.
+    pub fn crl_warnings(&self) -> &[String] {
+        &self.crl_warnings
     }
 
     /// CRLs from PEM (`X509 CRL` blocks).
@@ -408,7 +410,8 @@ impl ChainVerifier {
         self.reconfigured()
     }
 
-    /// What to do when CRLs are configured but none covers a certificate (default: allow).
+    /// What to do when CRLs are configured but none covers a certificate (default: allow,
+    /// as OpenSSL without `-crl_check_all`; Node denies as soon as a CRL is configured).
     pub fn with_unknown_revocation(mut self, policy: UnknownRevocation) -> Self {
         self.unknown_revocation = policy;
         self.reconfigured()
@@ -540,7 +543,7 @@ impl ChainVerifier {
             w.until = w.until.min(c.not_after().unix_seconds());
         }
         if self.enforce_crl_expiry
-            && let Some(next) = self.crl_next_update
+            && let Some(next) = chain.crl_until
         {
             // webpki refuses a CRL at or after its nextUpdate.
             w.until = w.until.min(next.saturating_sub(1));
@@ -610,33 +613,15 @@ impl ChainVerifier {
                 .map(|c| CertificateDer::from(c.der())),
         );
 
-        let crl_refs: Vec<&CertRevocationList<'_>> = self.crls.iter().collect();
-        let revocation = match RevocationOptionsBuilder::new(&crl_refs) {
-            Ok(b) => Some(
-                b.with_depth(match self.revocation_depth {
-                    RevocationDepth::EndEntity => RevocationCheckDepth::EndEntity,
-                    RevocationDepth::Chain => RevocationCheckDepth::Chain,
-                })
-                .with_status_policy(match self.unknown_revocation {
-                    UnknownRevocation::Allow => UnknownStatusPolicy::Allow,
-                    UnknownRevocation::Deny => UnknownStatusPolicy::Deny,
-                })
-                .with_expiration_policy(if self.enforce_crl_expiry {
-                    ExpirationPolicy::Enforce
-                } else {
-                    ExpirationPolicy::Ignore
-                })
-                .build(),
-            ),
-            Err(_) => None, // no CRLs configured
-        };
-
         // webpki trusts an anchor without looking at its validity or at the name constraints
         // it does not implement; OpenSSL does not. A path ending at an anchor outside its
         // validity, or holding a name outside the anchor's constraints, is refused here, so
         // that webpki goes on to another path (another anchor of the same name and key, say),
         // and the refusal names the anchor if none is left.
+        //
+        // Revocation is judged here too, over the whole path (crl.rs says why not by webpki).
         let anchor_problem = std::cell::RefCell::new(None);
+        let crl_until = std::cell::Cell::new(None);
         let judge_anchor = |path: &webpki::VerifiedPath<'_>| {
             let path_intermediates: Vec<&ClientCertificate> = path
                 .intermediate_certificates()
@@ -647,7 +632,17 @@ impl ChainVerifier {
                         .find(|c| c.der() == der.der().as_ref())
                 })
                 .collect();
-            match self.anchor_refusal(path.anchor(), &leaf, &path_intermediates, now) {
+            let refusal = self
+                .anchor_refusal(path.anchor(), &leaf, &path_intermediates, now)
+                .map_or_else(
+                    || {
+                        self.revocation_refusal(path.anchor(), &leaf, &path_intermediates, now)
+                            .map(|until| crl_until.set(until))
+                            .err()
+                    },
+                    Some,
+                );
+            match refusal {
                 None => Ok(()),
                 Some(problem) => {
                     anchor_problem.replace(Some(problem));
@@ -668,7 +663,7 @@ impl ChainVerifier {
                     Purpose::ClientAuth => KeyUsage::client_auth(),
                     Purpose::ServerAuth => KeyUsage::server_auth(),
                 },
-                revocation,
+                None,
                 Some(&judge_anchor),
             )
             .map_err(|e| match anchor_problem.take() {
@@ -704,6 +699,7 @@ impl ChainVerifier {
             intermediates: verified,
             anchor: anchor_cert,
             reused: false,
+            crl_until: crl_until.get(),
         };
         self.cache
             .insert(key, verified.clone(), self.window(&verified));
@@ -753,6 +749,89 @@ impl ChainVerifier {
             }
         }
         None
+    }
+
+    /// Why the path from `leaf` through `intermediates` to `anchor` is refused by the CRLs,
+    /// or the earliest nextUpdate of the CRLs it was judged by. With [`RevocationDepth::Chain`]
+    /// every certificate on the path is judged, and so is the anchor when it is an
+    /// intermediate itself: not self-issued, and issued by another CA of the trust set
+    /// (OpenSSL then builds on to that CA and checks the anchor's revocation; webpki ends the
+    /// path at the first anchor). Such an anchor is judged here rather than moved among the
+    /// intermediates so that paths stay what they were: its validity and the name
+    /// constraints certauth enforces for it keep applying, and a path through it does not
+    /// start to need its issuer's validity.
+    fn revocation_refusal(
+        &self,
+        anchor: &TrustAnchor<'_>,
+        leaf: &ClientCertificate,
+        intermediates: &[&ClientCertificate],
+        now: UnixTime,
+    ) -> Result<Option<i64>, VerifyError> {
+        let Some(anchor) = self.anchors.certificate_of(anchor) else {
+            return Ok(None);
+        };
+        if self.crls.is_empty() {
+            return Ok(None);
+        }
+        let mut path: Vec<&ClientCertificate> = std::iter::once(leaf)
+            .chain(intermediates.iter().copied())
+            .chain(std::iter::once(anchor))
+            .collect();
+        if self.revocation_depth == RevocationDepth::Chain {
+            // The anchor's issuers in the trust set, up to a self-issued CA; each step
+            // verified by signature, and bounded by the size of the set.
+            let mut top = anchor;
+            for _ in 0..self.anchors.certs.len() {
+                if crl::self_issued(top) {
+                    break;
+                }
+                let Some(issuer) = self.anchors.certs.iter().find(|ca| {
+                    !std::ptr::eq(*ca, top)
+                        && constraints::same_name(&ca.subject(), &top.issuer())
+                        && crl::signed_by(top.der(), ca.subject_public_key_info(), self.algorithms)
+                }) else {
+                    break;
+                };
+                path.push(issuer);
+                top = issuer;
+            }
+        }
+        let judged = match self.revocation_depth {
+            RevocationDepth::EndEntity => 1,
+            RevocationDepth::Chain => usize::MAX,
+        };
+        let mut until: Option<i64> = None;
+        for (i, pair) in path.windows(2).take(judged).enumerate() {
+            let (cert, issuer) = (pair[0], pair[1]);
+            match crl::status(&self.crls, cert, i > 0, issuer, self.algorithms) {
+                crl::Status::Unknown => {
+                    if self.unknown_revocation == UnknownRevocation::Deny {
+                        return Err(VerifyError::RevocationUnknown);
+                    }
+                }
+                crl::Status::Listed {
+                    revoked,
+                    next_update,
+                } => {
+                    if self.enforce_crl_expiry && seconds(now) >= next_update {
+                        return Err(VerifyError::CrlExpired {
+                            next_update: Time::from_unix_seconds(next_update),
+                        });
+                    }
+                    if issuer
+                        .key_usage()
+                        .is_some_and(|ku| !ku.contains(crate::cert::KeyUsage::CRL_SIGN))
+                    {
+                        return Err(VerifyError::CrlIssuerKeyUsage);
+                    }
+                    if revoked {
+                        return Err(VerifyError::Revoked);
+                    }
+                    until = Some(until.map_or(next_update, |u| u.min(next_update)));
+                }
+            }
+        }
+        Ok(until)
     }
 
     /// Turns webpki's error into ours, naming the chain shape as OpenSSL would.
@@ -936,6 +1015,8 @@ pub struct VerifiedChain {
     intermediates: Vec<ClientCertificate>,
     anchor: Option<ClientCertificate>,
     reused: bool,
+    /// The earliest nextUpdate of the CRLs the path was judged by (Unix seconds).
+    crl_until: Option<i64>,
 }
 
 impl VerifiedChain {

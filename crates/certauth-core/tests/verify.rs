@@ -8,6 +8,7 @@ use certauth_core::{CertificateDer, ClientCertificate, Time};
 use certauth_testkit::der;
 use certauth_testkit::{Authority, Crafted, Issued, KeyKind, Leaf, NOW_SECS, now};
 use rcgen::{ExtendedKeyUsagePurpose, KeyUsagePurpose};
+use rustls_pki_types::CertificateRevocationListDer;
 
 fn verifier(root: &Authority) -> ChainVerifier {
     let anchors = TrustAnchors::from_der([root.cert.der.clone()]).unwrap();
@@ -1074,4 +1075,398 @@ fn verify_parsed_does_not_lend_looser_limits_to_verify() {
         "CERT_TOO_LARGE",
         "after verify_parsed"
     );
+}
+
+// Issue 29: CRLs revoke what they list.
+
+fn anchors_of(cas: &[&Authority]) -> TrustAnchors {
+    TrustAnchors::from_der(cas.iter().map(|a| a.cert.der.clone())).unwrap()
+}
+
+fn with_crls(cas: &[&Authority], crls: &[&CertificateRevocationListDer<'static>]) -> ChainVerifier {
+    ChainVerifier::new(anchors_of(cas), webpki::ALL_VERIFICATION_ALGS)
+        .with_crls(crls.iter().map(|c| (*c).clone()))
+        .unwrap()
+}
+
+fn subject_of(a: &Authority) -> Vec<u8> {
+    ClientCertificate::from_der(&a.cert.der)
+        .unwrap()
+        .subject()
+        .raw()
+        .to_vec()
+}
+
+/// An intermediate in the trust set whose issuer is there too is revocation-checked against
+/// its issuer's CRL (webpki ends the path at it and would never look), as OpenSSL's
+/// `-crl_check_all` does; only the end entity when the depth says so.
+#[test]
+fn a_revoked_intermediate_in_the_trust_set_is_revoked() {
+    let root = Authority::root("Root 29-1");
+    let inter = root.intermediate("Intermediate 29-1");
+    let leaf = inter.issue(&Leaf::client("leaf"));
+    let revoking = root.crl(&[&inter.cert]);
+    let clean = root.crl(&[]);
+    let inter_crl = inter.crl(&[]);
+    let v = with_crls(&[&root, &inter], &[&revoking, &inter_crl]);
+    assert_eq!(code(&v, &[&leaf]), "CERT_REVOKED");
+    assert_eq!(code(&v, &[&leaf, &inter.cert]), "CERT_REVOKED");
+    let v = with_crls(&[&inter, &root], &[&inter_crl, &revoking]);
+    assert_eq!(code(&v, &[&leaf]), "CERT_REVOKED");
+    let ee_only = with_crls(&[&root, &inter], &[&revoking, &inter_crl])
+        .with_revocation_depth(RevocationDepth::EndEntity);
+    assert_eq!(code(&ee_only, &[&leaf]), "OK");
+    let v = with_crls(&[&root, &inter], &[&clean, &inter_crl])
+        .with_unknown_revocation(UnknownRevocation::Deny);
+    assert_eq!(code(&v, &[&leaf]), "OK");
+    // Denying unknown status asks for the root's CRL too, now that the intermediate is judged.
+    let v =
+        with_crls(&[&root, &inter], &[&inter_crl]).with_unknown_revocation(UnknownRevocation::Deny);
+    assert_eq!(code(&v, &[&leaf]), "UNABLE_TO_GET_CRL");
+    // The intermediate alone in the trust set stays an anchor: nothing above it to ask.
+    let v = with_crls(&[&inter], &[&inter_crl]).with_unknown_revocation(UnknownRevocation::Deny);
+    assert_eq!(code(&v, &[&leaf]), "OK");
+}
+
+/// The newest CRL covering a certificate decides (cRLNumber, then thisUpdate), whatever the
+/// order: an older one listed first does not un-revoke, an expired older one does not
+/// refuse everyone.
+#[test]
+fn the_newest_crl_decides_whatever_the_order() {
+    let root = Authority::root("Root 29-2");
+    let bad = root.issue(&Leaf::client("bad"));
+    let good = root.issue(&Leaf::client("good"));
+    let t = NOW_SECS as i64;
+    let year = 365 * 86_400;
+    let old = root.crl_numbered(&[], 1, t - 2 * year, t + year);
+    let new = root.crl_numbered(&[&bad], 2, t - year, t + year);
+    for order in [[&old, &new], [&new, &old]] {
+        let v = with_crls(&[&root], &order);
+        assert_eq!(code(&v, &[&bad]), "CERT_REVOKED");
+        assert_eq!(code(&v, &[&good]), "OK");
+    }
+    let expired = root.crl_numbered(&[], 1, t - 2 * year, t - year);
+    for order in [[&expired, &new], [&new, &expired]] {
+        let v = with_crls(&[&root], &order);
+        assert_eq!(code(&v, &[&good]), "OK");
+        assert_eq!(code(&v, &[&bad]), "CERT_REVOKED");
+        let lax = with_crls(&[&root], &order).with_crl_expiry_enforced(false);
+        assert_eq!(code(&lax, &[&bad]), "CERT_REVOKED");
+    }
+    let v = with_crls(&[&root], &[&expired]);
+    assert_eq!(code(&v, &[&good]), "CRL_HAS_EXPIRED");
+    // A higher cRLNumber wins over a later thisUpdate; 256 is more than 255.
+    let n255 = root.crl_numbered(&[], 255, t - 10, t + year);
+    let n256 = root.crl_numbered(&[&bad], 256, t - year, t + year);
+    assert_eq!(
+        code(&with_crls(&[&root], &[&n255, &n256]), &[&bad]),
+        "CERT_REVOKED"
+    );
+    // Equals (one cRLNumber, one thisUpdate): the first listed.
+    let plain = root.crl_numbered(&[], 5, t - year, t + year);
+    let listing = root.crl_numbered(&[&bad], 5, t - year, t + year);
+    assert_eq!(
+        code(&with_crls(&[&root], &[&plain, &listing]), &[&bad]),
+        "OK"
+    );
+    assert_eq!(
+        code(&with_crls(&[&root], &[&listing, &plain]), &[&bad]),
+        "CERT_REVOKED"
+    );
+    // One cRLNumber: the later thisUpdate wins.
+    let earlier = root.crl_numbered(&[], 7, t - year, t + year);
+    let later = root.crl_numbered(&[&bad], 7, t - 10, t + year);
+    assert_eq!(
+        code(&with_crls(&[&root], &[&earlier, &later]), &[&bad]),
+        "CERT_REVOKED"
+    );
+    assert_eq!(
+        code(&with_crls(&[&root], &[&later, &earlier]), &[&bad]),
+        "CERT_REVOKED"
+    );
+}
+
+/// A CRL's issuer is matched as RFC 5280 7.1 compares names (string type, case, spaces),
+/// and a CRL that names no configured CA is reported.
+#[test]
+fn crl_issuers_match_as_names_and_strays_are_reported() {
+    use certauth_testkit::CraftedCrl;
+    let root = Authority::root("Root 29-3");
+    let bad = root.issue(&Leaf::client("bad"));
+    let serial = ClientCertificate::from_der(&bad.der)
+        .unwrap()
+        .serial_bytes()
+        .to_vec();
+    let printable = der::name(&[
+        &[der::atv(
+            "2.5.4.3",
+            der::string(der::PRINTABLE, "ROOT  29-3"),
+        )],
+        &[der::atv(
+            "2.5.4.10",
+            der::string(der::PRINTABLE, "certauth tests"),
+        )],
+    ]);
+    assert_ne!(printable, subject_of(&root));
+    let mut crl = CraftedCrl::new(printable);
+    crl.revoked = vec![serial];
+    let crl = crl.sign(&root.cert.key);
+    let v = with_crls(&[&root], &[&crl]);
+    assert_eq!(code(&v, &[&bad]), "CERT_REVOKED");
+    assert!(v.crl_warnings().is_empty(), "{:?}", v.crl_warnings());
+
+    let stranger = Authority::root("Stranger 29-3");
+    let v = with_crls(&[&root], &[&stranger.crl(&[])]);
+    assert_eq!(v.crl_warnings().len(), 1);
+    assert!(
+        v.crl_warnings()[0].contains("CN=Stranger 29-3"),
+        "{:?}",
+        v.crl_warnings()
+    );
+}
+
+/// Two CAs of one name (a key rollover), each with its CRL: each CA's clients are judged by
+/// its own CRL. A CRL of a configured CA's name that none of them signed is refused at
+/// load; one naming a presented intermediate does not block the real one.
+#[test]
+fn same_name_cas_are_judged_by_their_own_crls() {
+    use certauth_testkit::CraftedCrl;
+    let old = Authority::root("Root 29-4");
+    let new = Authority::root("Root 29-4");
+    assert_eq!(subject_of(&old), subject_of(&new));
+    let a = old.issue(&Leaf::client("a"));
+    let b = new.issue(&Leaf::client("b"));
+    let b_bad = new.issue(&Leaf::client("b-bad"));
+    let old_crl = old.crl(&[]);
+    let new_crl = new.crl(&[&b_bad]);
+    for order in [[&old_crl, &new_crl], [&new_crl, &old_crl]] {
+        let v = with_crls(&[&old, &new], &order).with_unknown_revocation(UnknownRevocation::Deny);
+        assert_eq!(code(&v, &[&a]), "OK");
+        assert_eq!(code(&v, &[&b]), "OK");
+        assert_eq!(code(&v, &[&b_bad]), "CERT_REVOKED");
+    }
+    // A forgery in a configured CA's name: refused at load.
+    let forger = Authority::root("Root 29-4");
+    let forged = forger.crl(&[]);
+    let err = ChainVerifier::new(anchors_of(&[&old, &new]), webpki::ALL_VERIFICATION_ALGS)
+        .with_crls([forged, new_crl.clone()])
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TrustConfigError::BadCrl {
+                code: "CRL_SIGNATURE_FAILURE",
+                index: 0,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // A forgery in a presented intermediate's name, listed first: the real CRL still rules.
+    let root = Authority::root("Root 29-4b");
+    let inter = root.intermediate("Intermediate 29-4b");
+    let good = inter.issue(&Leaf::client("good"));
+    let bad = inter.issue(&Leaf::client("bad"));
+    let forged = CraftedCrl::new(subject_of(&inter)).sign(&forger.cert.key);
+    let real = inter.crl(&[&bad]);
+    let v = with_crls(&[&root], &[&forged, &real, &root.crl(&[])])
+        .with_unknown_revocation(UnknownRevocation::Deny);
+    assert_eq!(code(&v, &[&bad, &inter.cert]), "CERT_REVOKED");
+    assert_eq!(code(&v, &[&good, &inter.cert]), "OK");
+    let v = with_crls(&[&root], &[&forged, &root.crl(&[])])
+        .with_unknown_revocation(UnknownRevocation::Deny);
+    assert_eq!(code(&v, &[&good, &inter.cert]), "UNABLE_TO_GET_CRL");
+}
+
+/// A revoked serial that is not DER (−5 as `FF FB`) could never match: the CRL is refused.
+#[test]
+fn a_crl_with_a_non_der_serial_is_refused() {
+    use certauth_testkit::CraftedCrl;
+    let root = Authority::root("Root 29-5");
+    let mut crl = CraftedCrl::new(subject_of(&root));
+    crl.revoked = vec![vec![0x05], vec![0xFF, 0xFB]];
+    let err = ChainVerifier::new(anchors_of(&[&root]), webpki::ALL_VERIFICATION_ALGS)
+        .with_crls([crl.sign(&root.cert.key)])
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TrustConfigError::BadCrl {
+                code: "CRL_ENTRY_SERIAL_NOT_DER",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("FF:FB"), "{err}");
+    crl.revoked = vec![vec![0x05], vec![0xFB]];
+    assert!(
+        ChainVerifier::new(anchors_of(&[&root]), webpki::ALL_VERIFICATION_ALGS)
+            .with_crls([crl.sign(&root.cert.key)])
+            .is_ok()
+    );
+}
+
+/// A CRL's scope (issuingDistributionPoint) decides which certificates it speaks for, as
+/// webpki judged it: the role it is limited to, and a distribution-point URI the
+/// certificate names.
+#[test]
+fn a_crl_speaks_only_for_the_certificates_in_its_scope() {
+    use certauth_testkit::CraftedCrl;
+    let root = Authority::root("Root 29-scope");
+    let issuer = subject_of(&root);
+    let leaf_key = certauth_testkit::key(KeyKind::P256);
+    let dp = |uri: &str, extra: Vec<Vec<u8>>| {
+        let mut point = vec![der::tlv(
+            0xA0,
+            &der::tlv(0xA0, &der::tlv(0x86, uri.as_bytes())),
+        )];
+        point.extend(extra);
+        (
+            "2.5.29.31".to_string(),
+            false,
+            der::seq(&[der::seq(&point)]),
+        )
+    };
+    let leaf = |serial: u8, dps: Option<(String, bool, Vec<u8>)>| {
+        let mut c = Crafted::new(der::simple_name(&[("CN", "scoped")]));
+        c.issuer = issuer.clone();
+        c.serial = vec![serial];
+        c.extensions.extend(dps);
+        Issued::new(
+            CertificateDer::from(c.sign(&leaf_key, &root.cert.key)),
+            certauth_testkit::key(KeyKind::P256),
+        )
+    };
+    // webpki refuses an issuingDistributionPoint without a fullName.
+    let idp = |uri: &str, flags: &[u8]| {
+        let mut parts = vec![der::tlv(
+            0xA0,
+            &der::tlv(0xA0, &der::tlv(0x86, uri.as_bytes())),
+        )];
+        for tag in flags {
+            parts.push(der::tlv(*tag, &[0xFF]));
+        }
+        ("2.5.29.28".to_string(), true, der::seq(&parts))
+    };
+    let crl = |serial: u8, scope: (String, bool, Vec<u8>)| {
+        let mut c = CraftedCrl::new(issuer.clone());
+        c.revoked = vec![vec![serial]];
+        c.extensions.push(scope);
+        c.sign(&root.cert.key)
+    };
+    let judge = |cert: &Issued, crl: CertificateRevocationListDer<'static>| {
+        let v = with_crls(&[&root], &[&crl]);
+        let strict = with_crls(&[&root], &[&crl]).with_unknown_revocation(UnknownRevocation::Deny);
+        (code(&v, &[cert]), code(&strict, &[cert]))
+    };
+    let a = "http://crl.example/a.crl";
+    let b = "http://crl.example/b.crl";
+    let revoked = ("CERT_REVOKED", "CERT_REVOKED");
+    let outside = ("OK", "UNABLE_TO_GET_CRL");
+    // The certificate's distribution point is the CRL's.
+    assert_eq!(
+        judge(&leaf(2, Some(dp(a, vec![]))), crl(2, idp(a, &[]))),
+        revoked
+    );
+    assert_eq!(
+        judge(&leaf(2, Some(dp(a, vec![]))), crl(2, idp(b, &[]))),
+        outside
+    );
+    // The role flags narrow a matching distribution point.
+    assert_eq!(
+        judge(&leaf(2, Some(dp(a, vec![]))), crl(2, idp(a, &[0x81]))),
+        revoked
+    );
+    assert_eq!(
+        judge(&leaf(2, Some(dp(a, vec![]))), crl(2, idp(a, &[0x82]))),
+        outside
+    );
+    // A distribution point for some reasons only, or another CRL issuer: never this CRL.
+    let reasons = dp(a, vec![der::tlv(0x81, &[0x07, 0x80])]);
+    assert_eq!(judge(&leaf(2, Some(reasons)), crl(2, idp(a, &[]))), outside);
+    // Without distribution points, the role decides.
+    assert_eq!(judge(&leaf(3, None), crl(3, idp(b, &[]))), revoked);
+    assert_eq!(judge(&leaf(3, None), crl(3, idp(b, &[0x81]))), revoked);
+    assert_eq!(judge(&leaf(3, None), crl(3, idp(b, &[0x82]))), outside);
+    // An intermediate is a CA: a CA-only CRL speaks for it, a user-only one does not.
+    let inter = root.intermediate("Intermediate 29-scope");
+    let below = inter.issue(&Leaf::client("below"));
+    let inter_serial = ClientCertificate::from_der(&inter.cert.der)
+        .unwrap()
+        .serial_bytes()
+        .to_vec();
+    for (flag, want) in [(0x82, "CERT_REVOKED"), (0x81, "OK")] {
+        let mut c = CraftedCrl::new(issuer.clone());
+        c.revoked = vec![inter_serial.clone()];
+        c.extensions.push(idp(a, &[flag]));
+        let v = with_crls(&[&root], &[&c.sign(&root.cert.key)]);
+        assert_eq!(code(&v, &[&below, &inter.cert]), want, "flag {flag:#x}");
+    }
+}
+
+/// The CA certificates of a trust set chain up by signature: an anchor of its issuer's name
+/// but signed by another key is not judged by that CA's CRL.
+#[test]
+fn a_trust_set_intermediate_is_judged_by_the_ca_that_signed_it() {
+    let root = Authority::root("Root 29-1b");
+    let twin = Authority::root("Root 29-1b");
+    let inter = root.intermediate("Intermediate 29-1b");
+    let leaf = inter.issue(&Leaf::client("leaf"));
+    // The twin has the root's name but not its key: its CRL revokes nothing of root's.
+    let twin_crl = twin.crl(&[&inter.cert]);
+    let root_crl = root.crl(&[]);
+    let v = with_crls(&[&twin, &root, &inter], &[&twin_crl, &root_crl])
+        .with_unknown_revocation(UnknownRevocation::Deny);
+    assert_eq!(code(&v, &[&leaf]), "UNABLE_TO_GET_CRL");
+    let v = with_crls(
+        &[&twin, &root, &inter],
+        &[&twin_crl, &root_crl, &inter.crl(&[])],
+    )
+    .with_unknown_revocation(UnknownRevocation::Deny);
+    assert_eq!(code(&v, &[&leaf]), "OK");
+    let v = with_crls(
+        &[&twin, &root, &inter],
+        &[&root.crl(&[&inter.cert]), &inter.crl(&[])],
+    );
+    assert_eq!(code(&v, &[&leaf]), "CERT_REVOKED");
+}
+
+/// A self-issued CA in the trust set (a key-rollover link: the new key under the old name,
+/// signed by the old key) is an anchor, not an intermediate: the old CA's CRL is not asked
+/// about it (issue 29 defines a trust-set intermediate as not self-issued).
+#[test]
+fn a_self_issued_ca_in_the_trust_set_stays_an_anchor() {
+    let old = Authority::root("Root 29-link");
+    let name = subject_of(&old);
+    let new_key = certauth_testkit::key(KeyKind::P256);
+    let mut link = Crafted::new(name.clone());
+    link.serial = vec![0x29];
+    link.extensions.push((
+        "2.5.29.19".into(),
+        true,
+        der::seq(&[der::tlv(0x01, &[0xFF])]),
+    ));
+    link.extensions
+        .push(("2.5.29.15".into(), true, der::tlv(0x03, &[0x01, 0x06])));
+    let link = Issued::new(
+        CertificateDer::from(link.sign(&new_key, &old.cert.key)),
+        certauth_testkit::key(KeyKind::P256),
+    );
+    let mut leaf = Crafted::new(der::simple_name(&[("CN", "linked")]));
+    leaf.issuer = name;
+    leaf.serial = vec![0x30];
+    let leaf = Issued::new(
+        CertificateDer::from(leaf.sign(&certauth_testkit::key(KeyKind::P256), &new_key)),
+        certauth_testkit::key(KeyKind::P256),
+    );
+    let anchors = TrustAnchors::from_der([old.cert.der.clone(), link.der.clone()]).unwrap();
+    let v = ChainVerifier::new(anchors, webpki::ALL_VERIFICATION_ALGS)
+        .with_crls([{
+            let mut crl = certauth_testkit::CraftedCrl::new(subject_of(&old));
+            crl.revoked = vec![vec![0x29]];
+            crl.sign(&old.cert.key)
+        }])
+        .unwrap();
+    assert_eq!(code(&v, &[&leaf]), "OK");
 }

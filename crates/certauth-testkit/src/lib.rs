@@ -301,10 +301,22 @@ impl Authority {
         next_update: i64,
     ) -> CertificateRevocationListDer<'static> {
         let now = wall_clock().as_secs().min(NOW_SECS) as i64;
+        self.crl_numbered(revoked, 1, now - 86_400 * 30, next_update)
+    }
+
+    /// A CRL with this cRLNumber, thisUpdate and nextUpdate (Unix seconds).
+    pub fn crl_numbered(
+        &self,
+        revoked: &[&Issued],
+        number: u64,
+        this_update: i64,
+        next_update: i64,
+    ) -> CertificateRevocationListDer<'static> {
+        let now = wall_clock().as_secs().min(NOW_SECS) as i64;
         let params = CertificateRevocationListParams {
-            this_update: datetime(now - 86_400 * 30),
+            this_update: datetime(this_update),
             next_update: datetime(next_update),
-            crl_number: SerialNumber::from(1u64),
+            crl_number: SerialNumber::from(number),
             issuing_distribution_point: None,
             revoked_certs: revoked
                 .iter()

@@ -158,6 +158,7 @@ mod tests {
             intermediates: Vec::new(),
             anchor: None,
             reused: false,
+            crl_until: None,
         }
     }
 

@@ -261,6 +261,11 @@ fn rdns(name: &Name<'_>) -> Vec<Vec<(Vec<u8>, String)>> {
     out
 }
 
+/// Whether two names are one as RFC 5280 7.1 compares them (see [`rdns`]).
+pub(super) fn same_name(a: &Name<'_>, b: &Name<'_>) -> bool {
+    a.raw() == b.raw() || rdns(a) == rdns(b)
+}
+
 fn directory_matches(name: &Name<'_>, constraint: &[u8]) -> bool {
     let Some(constraint) = Reader::new(constraint)
         .read_any()
