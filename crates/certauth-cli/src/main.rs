@@ -76,7 +76,7 @@ pub(crate) fn read(path: &Path) -> Result<Vec<u8>, Failure> {
         }
     };
     regular(std::fs::metadata(path).map_err(|e| fail(e.to_string()))?)?;
-    let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
+    let file = open_for_reading(path).map_err(|e| fail(e.to_string()))?;
     // Checked again on what was opened: the path may have changed in between.
     regular(file.metadata().map_err(|e| fail(e.to_string()))?)?;
     let mut bytes = Vec::new();
@@ -87,6 +87,18 @@ pub(crate) fn read(path: &Path) -> Result<Vec<u8>, Failure> {
         return Err(fail(format!("larger than {} MiB", MAX_FILE_BYTES >> 20)));
     }
     Ok(bytes)
+}
+
+/// Opens `path` for reading without waiting for a FIFO's writer (`O_NONBLOCK`): the path
+/// may have become a FIFO since it was checked, and opening a FIFO to read blocks until
+/// someone opens it to write, which would hold the SIGHUP reload (one at a time) forever.
+/// Reads of a regular file ignore the flag.
+fn open_for_reading(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    options.open(path)
 }
 
 /// Writes a file, as a failure naming it.
@@ -125,3 +137,82 @@ fn main() -> ExitCode {
 
 /// A `PathBuf` argument (clap value parser helper).
 pub(crate) type FilePath = PathBuf;
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    /// Opens the FIFO to write if a reader waits in its `open` (ENXIO when none does).
+    fn a_reader_waits(fifo: &Path) -> bool {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(fifo)
+            .is_ok()
+    }
+
+    /// A path that becomes a FIFO between `read`'s check and its open (a config file
+    /// swapped while SIGHUP reloads it) is refused, not waited on: the open must not block.
+    #[test]
+    fn a_path_swapped_to_a_fifo_is_never_waited_on() {
+        let dir = std::env::temp_dir().join(format!("certauth-fifo-race-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (regular, fifo, link) = (dir.join("ca.pem"), dir.join("fifo"), dir.join("link.pem"));
+        std::fs::write(&regular, "not a certificate").unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        std::os::unix::fs::symlink(&regular, &link).unwrap();
+
+        let (done, reader_done) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let reader = {
+            let (link, done, reader_done) = (link.clone(), done.clone(), reader_done.clone());
+            std::thread::spawn(move || {
+                while !done.load(Ordering::Acquire) {
+                    let _ = super::read(&link);
+                }
+                reader_done.store(true, Ordering::Release);
+            })
+        };
+        let swap = dir.join("swap");
+        for _ in 0..20_000 {
+            for target in [&fifo, &regular] {
+                std::os::unix::fs::symlink(target, &swap).unwrap();
+                std::fs::rename(&swap, &link).unwrap();
+            }
+            if reader_done.load(Ordering::Acquire) {
+                break;
+            }
+        }
+        done.store(true, Ordering::Release);
+        // A reader that is not stuck finishes its last read at once; one stuck in `open`
+        // never does (until a writer comes: this test, below).
+        let mut blocked = false;
+        for _ in 0..50 {
+            if reader_done.load(Ordering::Acquire) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        while !reader_done.load(Ordering::Acquire) {
+            blocked |= a_reader_waits(&fifo);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        reader.join().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            !blocked,
+            "read() waited in open() on a FIFO swapped in after its check"
+        );
+    }
+}
