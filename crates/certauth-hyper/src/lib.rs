@@ -265,6 +265,8 @@ where
                         warn!(remote = ?remote, code = refused.code(), "request refused: {refused}");
                         return Ok(to_response(&refused.response(), req.version()));
                     }
+                    // A layer further in decides last: its Allow replaces an outer refusal.
+                    req.extensions_mut().remove::<AuthRejection>();
                     req.extensions_mut().insert(client);
                     inner.call(req).await
                 }
@@ -273,7 +275,9 @@ where
                     warn!(code = denial.code(), status = denial.status().code(), remote = ?remote, "client rejected: {denial}");
                     if annotate {
                         // The app answers in its own protocol; the connection stays
-                        // unauthenticated (sheddable, under its head deadline).
+                        // unauthenticated (sheddable, under its head deadline). An outer
+                        // layer's Allow no longer stands: `ClientCert` must not find it.
+                        req.extensions_mut().remove::<Authenticated>();
                         req.extensions_mut().insert(AuthRejection(Arc::new(denial)));
                         inner.call(req).await
                     } else {
@@ -366,10 +370,10 @@ where
     }
 }
 
+const NO_LAYER: &str = "certauth: CertAuthLayer is not installed in front of this handler";
+
 fn missing_layer<B: From<String>>() -> Response<B> {
-    let mut r = Response::new(B::from(
-        "certauth: CertAuthLayer is not installed in front of this handler".to_owned(),
-    ));
+    let mut r = Response::new(B::from(NO_LAYER.to_owned()));
     *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
     r
 }
@@ -669,27 +673,32 @@ where
 trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static> Io for T {}
 
-/// axum extractor for the authenticated client; a 500 naming the missing layer otherwise.
+/// axum extractor for the authenticated client; otherwise a 500 naming the cause: a layer
+/// in `annotate_only` mode refused the client (its code; check [`AuthRejection`] first), or
+/// no layer is installed in front of the handler.
 #[cfg(feature = "axum")]
 #[derive(Clone, Debug)]
 pub struct ClientCert(pub Authenticated);
 
 #[cfg(feature = "axum")]
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientCert {
-    type Rejection = (http::StatusCode, &'static str);
+    type Rejection = (http::StatusCode, String);
 
     async fn from_request_parts(
         parts: &mut http::request::Parts,
         _state: &S,
     ) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<Authenticated>()
-            .cloned()
-            .map(ClientCert)
-            .ok_or((
-                http::StatusCode::INTERNAL_SERVER_ERROR,
-                "certauth: CertAuthLayer is not installed in front of this handler",
-            ))
+        let ext = &parts.extensions;
+        let why = |r: &AuthRejection| {
+            format!(
+                "certauth: the client was refused ({}) by a CertAuthLayer in annotate_only mode: check AuthRejection before ClientCert",
+                r.0.code()
+            )
+        };
+        let cause = ext
+            .get::<AuthRejection>()
+            .map_or_else(|| NO_LAYER.to_owned(), why);
+        let cert = ext.get::<Authenticated>().cloned().map(ClientCert);
+        cert.ok_or((http::StatusCode::INTERNAL_SERVER_ERROR, cause))
     }
 }

@@ -1,0 +1,175 @@
+//! Issue 28: apps built the way the README shows, with real rustls clients over loopback.
+//! Each test builds the shape the docs recommend (or warn about) and checks that nothing a
+//! decision did not allow is served.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use certauth_hyper::certauth_core::policy::{Policy, allow_any, allow_cn};
+use certauth_hyper::certauth_core::tls::ClientAuthMode;
+use certauth_hyper::certauth_core::{Authenticator, ChainVerifier, Limits, TrustAnchors};
+use certauth_hyper::{CertAuthLayer, ClientCert};
+use certauth_testkit::suite::{self, Pki};
+
+/// A server on its own runtime, stopped when dropped.
+struct Running {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Serves `app` over TLS with `certauth_hyper::serve` (HTTP/1.1 and HTTP/2 offered).
+fn run(tls: Arc<rustls::ServerConfig>, app: impl FnOnce() -> Router + Send + 'static) -> Running {
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            let stop = async {
+                let _ = stopped.await;
+            };
+            certauth_hyper::serve(listener, Some(tls), app(), stop)
+                .await
+                .unwrap();
+        });
+        rt.shutdown_timeout(Duration::from_secs(1));
+    });
+    Running {
+        addr: addr_rx.recv().unwrap(),
+        stop: Some(stop),
+        thread: Some(thread),
+    }
+}
+
+/// An authenticator over the suite's PKI with `policy`.
+fn auth_with(pki: &Pki, policy: impl Policy + 'static) -> Authenticator {
+    let provider = rustls::crypto::ring::default_provider();
+    let anchors = TrustAnchors::from_der([pki.root.cert.der.clone()]).unwrap();
+    Authenticator::builder()
+        .verifier(ChainVerifier::new(
+            anchors,
+            provider.signature_verification_algorithms.all,
+        ))
+        .policy(policy)
+        .build()
+        .unwrap()
+}
+
+/// Sends `head` (the request line and headers, without the final blank line) over
+/// HTTP/1.1 with `client`'s certificate: the status line and the body.
+fn send(
+    addr: SocketAddr,
+    pki: &Pki,
+    client: Option<&certauth_testkit::Issued>,
+    head: &str,
+) -> (String, String) {
+    let mut tls = suite::connect(addr, suite::tls_client(pki, client)).unwrap();
+    write!(tls, "{head}\r\nConnection: close\r\n\r\n").unwrap();
+    let response = String::from_utf8_lossy(&suite::read_to_close(&mut tls)).into_owned();
+    let status = response.lines().next().unwrap_or("").to_owned();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// `GET path` over HTTP/1.1 with `Host: localhost`.
+fn get_path(
+    addr: SocketAddr,
+    pki: &Pki,
+    client: Option<&certauth_testkit::Issued>,
+    path: &str,
+) -> (String, String) {
+    send(
+        addr,
+        pki,
+        client,
+        &format!("GET {path} HTTP/1.1\r\nHost: localhost"),
+    )
+}
+
+async fn secrets(ClientCert(client): ClientCert) -> String {
+    let cn = client.certificate().subject().common_names().next();
+    format!("secrets for {}", cn.unwrap_or_default())
+}
+
+/// Issue 28, finding 2: an outer layer allows any verified client, a stricter inner layer in
+/// `annotate_only` mode refuses `denied-client`. The outer Allow must not survive the inner
+/// refusal: `ClientCert` answers 500 naming the refusal, never the secrets.
+#[test]
+fn an_inner_annotate_only_denial_removes_an_outer_allow() {
+    let pki = Pki::new();
+    let (tls, _) = suite::server_parts(&pki, Limits::DEFAULT, ClientAuthMode::Deferred);
+    let any_verified = CertAuthLayer::new(auth_with(&pki, allow_any()));
+    let strict = CertAuthLayer::new(auth_with(&pki, allow_cn(["trusted-client"])));
+    let server = run(tls, move || {
+        Router::new()
+            .route("/admin/secrets", get(secrets))
+            .route_layer(strict.annotate_only())
+            .route("/whoami", get(secrets))
+            .layer(any_verified)
+    });
+    let (status, body) = get_path(server.addr, &pki, Some(&pki.denied), "/admin/secrets");
+    assert_eq!(status, "HTTP/1.1 500 Internal Server Error", "{body}");
+    assert!(!body.contains("secrets for"), "{body}");
+    assert!(body.contains("refused (POLICY_DENIED)"), "{body}");
+    assert!(body.contains("annotate_only"), "{body}");
+    // The outer layer still lets the verified client into the routes it alone guards, and
+    // the client both allow reaches the secrets.
+    let (status, body) = get_path(server.addr, &pki, Some(&pki.denied), "/whoami");
+    assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
+    let (status, body) = get_path(server.addr, &pki, Some(&pki.trusted), "/admin/secrets");
+    assert_eq!(
+        (status.as_str(), body.as_str()),
+        ("HTTP/1.1 200 OK", "secrets for trusted-client")
+    );
+}
+
+/// The other order: an outer layer in `annotate_only` mode refuses, an inner layer allows.
+/// The inner Allow decides the route it guards, so no stale `AuthRejection` is left for the
+/// handler to find.
+#[test]
+fn an_inner_allow_removes_an_outer_rejection() {
+    let pki = Pki::new();
+    let (tls, _) = suite::server_parts(&pki, Limits::DEFAULT, ClientAuthMode::Deferred);
+    let strict = CertAuthLayer::new(auth_with(&pki, allow_cn(["trusted-client"])));
+    let any_verified = CertAuthLayer::new(auth_with(&pki, allow_any()));
+    let server = run(tls, move || {
+        let rejected = |req: axum::extract::Request| async move {
+            let r = req.extensions().get::<certauth_hyper::AuthRejection>();
+            format!("rejection: {}", r.map_or("none", |r| r.0.code()))
+        };
+        Router::new()
+            .route("/open-to-verified", get(rejected))
+            .route_layer(any_verified)
+            .layer(strict.annotate_only())
+    });
+    let (status, body) = get_path(server.addr, &pki, Some(&pki.denied), "/open-to-verified");
+    assert_eq!(
+        (status.as_str(), body.as_str()),
+        ("HTTP/1.1 200 OK", "rejection: none")
+    );
+}
