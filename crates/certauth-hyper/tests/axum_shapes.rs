@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use certauth_hyper::certauth_core::policy::{Policy, allow_any, allow_cn};
+use certauth_hyper::certauth_core::policy::{Policy, PolicyContext, Verdict, allow_any, allow_cn};
 use certauth_hyper::certauth_core::tls::ClientAuthMode;
 use certauth_hyper::certauth_core::{Authenticator, ChainVerifier, Limits, TrustAnchors};
 use certauth_hyper::{CertAuthLayer, ClientCert};
@@ -172,4 +172,87 @@ fn an_inner_allow_removes_an_outer_rejection() {
         (status.as_str(), body.as_str()),
         ("HTTP/1.1 200 OK", "rejection: none")
     );
+}
+
+/// "admin.example is for trusted-client only", whatever the protocol: the host a policy
+/// judges is the request's authority.
+fn admin_host_only_for_trusted(ctx: &PolicyContext<'_>) -> Verdict {
+    let cn = ctx.cert.subject().common_names().next().unwrap_or_default();
+    let admin = ctx
+        .request
+        .host()
+        .is_some_and(|h| h.eq_ignore_ascii_case("admin.example"));
+    if admin && cn != "trusted-client" {
+        Verdict::forbid("admin.example is for trusted-client")
+    } else {
+        Verdict::Allow
+    }
+}
+
+/// One HTTP/2 GET of `uri` over TLS (ALPN h2) presenting `client`: the status.
+async fn h2_get(
+    addr: SocketAddr,
+    pki: &Pki,
+    client: Option<&certauth_testkit::Issued>,
+    uri: &str,
+) -> u16 {
+    let mut config = (*suite::tls_client(pki, client)).clone();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let (send, connection) = h2::client::handshake(tls).await.unwrap();
+    let task = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let request = http::Request::get(uri).body(()).unwrap();
+    let (response, _) = send
+        .ready()
+        .await
+        .unwrap()
+        .send_request(request, true)
+        .unwrap();
+    let status = response.await.unwrap().status().as_u16();
+    task.abort();
+    status
+}
+
+/// Issue 28, finding 1: a virtual-host policy gives the same answer over HTTP/1.1 (`Host`),
+/// HTTP/1.1 absolute form with a different `Host` header (the authority wins, as hyper
+/// routes), and HTTP/2 (`:authority`, no `Host` header).
+#[test]
+fn a_host_policy_answers_alike_over_http1_absolute_form_and_http2() {
+    let pki = Pki::new();
+    let (tls, _) = suite::server_parts(&pki, Limits::DEFAULT, ClientAuthMode::Deferred);
+    let layer = CertAuthLayer::new(auth_with(&pki, admin_host_only_for_trusted));
+    let server = run(tls, move || {
+        Router::new().route("/x", get(secrets)).route_layer(layer)
+    });
+    let (addr, denied, trusted) = (server.addr, Some(&pki.denied), Some(&pki.trusted));
+    let h1 = |client, head: &str| send(addr, &pki, client, head).0;
+    let forbidden = "HTTP/1.1 403 Forbidden";
+    assert_eq!(
+        h1(denied, "GET /x HTTP/1.1\r\nHost: admin.example"),
+        forbidden
+    );
+    assert_eq!(
+        h1(denied, "GET /x HTTP/1.1\r\nHost: ADMIN.example:8443"),
+        forbidden
+    );
+    let absolute = "GET https://admin.example/x HTTP/1.1\r\nHost: public.example";
+    assert_eq!(h1(denied, absolute), forbidden);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let h2 = |client, uri| rt.block_on(h2_get(addr, &pki, client, uri));
+    assert_eq!(h2(denied, "https://admin.example/x"), 403);
+    // The same clients elsewhere, and the trusted client everywhere, are served.
+    let ok = "HTTP/1.1 200 OK";
+    assert_eq!(h1(denied, "GET /x HTTP/1.1\r\nHost: public.example"), ok);
+    let absolute_public = "GET https://public.example/x HTTP/1.1\r\nHost: admin.example";
+    assert_eq!(h1(denied, absolute_public), ok);
+    assert_eq!(h2(denied, "https://public.example/x"), 200);
+    assert_eq!(h1(trusted, "GET /x HTTP/1.1\r\nHost: admin.example"), ok);
+    assert_eq!(h2(trusted, "https://admin.example/x"), 200);
 }
