@@ -314,6 +314,15 @@ impl<'a> HttpHead<'a> {
             headers: request.headers(),
         }
     }
+
+    /// With the URI the application routes by, when a router handed the layer a rewritten
+    /// one: axum's `nest` strips its prefix (`/admin/secrets` reaches a layer inside the
+    /// nested router as `/secrets`) and keeps the request's own in its `OriginalUri`, which
+    /// certauth-hyper passes here, so a path policy judges the path that was requested.
+    pub fn with_uri(mut self, uri: &'a ::http::Uri) -> Self {
+        self.uri = uri;
+        self
+    }
 }
 
 #[cfg(feature = "http")]

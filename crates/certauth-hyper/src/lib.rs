@@ -242,9 +242,11 @@ where
                 let peer = PeerInfo::new(&info.peer_chain, remote)
                     .with_memo(&info.memo)
                     .with_key_support(info.keys);
-                self.layer
-                    .auth
-                    .decide(&peer, &HttpHead::of(&req), UnixTime::now())
+                let head = HttpHead::of(&req);
+                // Inside `nest`, the path that was requested, not the one left after the prefix.
+                #[cfg(feature = "axum")]
+                let head = axum_listener::requested_uri(&req).map_or(head, |u| head.with_uri(u));
+                self.layer.auth.decide(&peer, &head, UnixTime::now())
             }
             // Without the connection's chain and address nothing can be decided: say so,
             // rather than refuse everyone as if they had no certificate.

@@ -256,3 +256,73 @@ fn a_host_policy_answers_alike_over_http1_absolute_form_and_http2() {
     assert_eq!(h1(trusted, "GET /x HTTP/1.1\r\nHost: admin.example"), ok);
     assert_eq!(h2(trusted, "https://admin.example/x"), 200);
 }
+
+/// "/admin is for trusted-client only", by path.
+fn admin_path_only_for_trusted(ctx: &PolicyContext<'_>) -> Verdict {
+    let cn = ctx.cert.subject().common_names().next().unwrap_or_default();
+    if ctx.request.path().starts_with("/admin") && cn != "trusted-client" {
+        Verdict::forbid("/admin is for trusted-client")
+    } else {
+        Verdict::Allow
+    }
+}
+
+/// Issue 28, finding 4: a layer inside a nested router judges the path that was requested
+/// (`/admin/secrets`, axum's `OriginalUri`), not the one `nest` left (`/secrets`).
+#[test]
+fn a_path_policy_inside_nest_sees_the_whole_path() {
+    let pki = Pki::new();
+    let (tls, _) = suite::server_parts(&pki, Limits::DEFAULT, ClientAuthMode::Deferred);
+    let layer = CertAuthLayer::new(auth_with(&pki, admin_path_only_for_trusted));
+    let server = run(tls, move || {
+        let admin = Router::new()
+            .route("/secrets", get(secrets))
+            .route_layer(layer);
+        Router::new().nest("/admin", admin)
+    });
+    let get = |client| get_path(server.addr, &pki, client, "/admin/secrets").0;
+    assert_eq!(get(Some(&pki.denied)), "HTTP/1.1 403 Forbidden");
+    assert_eq!(get(Some(&pki.trusted)), "HTTP/1.1 200 OK");
+}
+
+/// Issue 28, finding 3: `Router::layer` over the whole app covers its fallback (and every
+/// route, added before or after), which `route_layer` never does: the README's safe shape,
+/// and the pitfall it warns about, pinned.
+#[test]
+fn layer_covers_the_fallback_and_route_layer_does_not() {
+    let pki = Pki::new();
+    let (tls, _) = suite::server_parts(&pki, Limits::DEFAULT, ClientAuthMode::Deferred);
+    let auth = auth_with(&pki, allow_cn(["trusted-client"]));
+    let (whole, routes) = (CertAuthLayer::new(auth.clone()), CertAuthLayer::new(auth));
+    let fallback = || async { "the fallback's secret" };
+    let safe = run(tls.clone(), move || {
+        Router::new()
+            .route("/admin/secrets", get(secrets))
+            .fallback(fallback)
+            .layer(whole)
+    });
+    let fetch = |addr, client, path| get_path(addr, &pki, client, path);
+    let (status, body) = fetch(safe.addr, None, "/admin/ui/secret.json");
+    assert_eq!(status, "HTTP/1.1 401 Unauthorized", "{body}");
+    let (status, body) = fetch(safe.addr, Some(&pki.trusted), "/admin/ui/secret.json");
+    assert_eq!(
+        (status.as_str(), body.as_str()),
+        ("HTTP/1.1 200 OK", "the fallback's secret")
+    );
+    // The pitfall: `route_layer` guards the routes added before it, never the fallback.
+    let pitfall = run(tls, move || {
+        Router::new()
+            .route("/admin/secrets", get(secrets))
+            .fallback(fallback)
+            .route_layer(routes)
+    });
+    assert_eq!(
+        fetch(pitfall.addr, None, "/admin/secrets").0,
+        "HTTP/1.1 401 Unauthorized"
+    );
+    let (status, body) = fetch(pitfall.addr, None, "/admin/ui/secret.json");
+    assert_eq!(
+        (status.as_str(), body.as_str()),
+        ("HTTP/1.1 200 OK", "the fallback's secret")
+    );
+}
