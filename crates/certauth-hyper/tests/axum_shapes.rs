@@ -295,15 +295,37 @@ fn layer_covers_the_fallback_and_route_layer_does_not() {
     let auth = auth_with(&pki, allow_cn(["trusted-client"]));
     let (whole, routes) = (CertAuthLayer::new(auth.clone()), CertAuthLayer::new(auth));
     let fallback = || async { "the fallback's secret" };
+    // The README's shape: the protected router (its routes, a nested router with its own
+    // fallback, its fallback) under `Router::layer`, merged into an app of open routes.
     let safe = run(tls.clone(), move || {
-        Router::new()
+        let ui = Router::new()
+            .route("/index", get(secrets))
+            .fallback(fallback);
+        let protected = Router::new()
             .route("/admin/secrets", get(secrets))
+            .nest("/admin/ui", ui)
             .fallback(fallback)
-            .layer(whole)
+            .layer(whole);
+        Router::new()
+            .route("/public", get(|| async { "hello" }))
+            .merge(protected)
     });
     let fetch = |addr, client, path| get_path(addr, &pki, client, path);
-    let (status, body) = fetch(safe.addr, None, "/admin/ui/secret.json");
-    assert_eq!(status, "HTTP/1.1 401 Unauthorized", "{body}");
+    let unauthorized = "HTTP/1.1 401 Unauthorized";
+    for path in [
+        "/admin/secrets",
+        "/admin/ui/index",
+        "/admin/ui/secret.json",
+        "/nowhere",
+    ] {
+        assert_eq!(fetch(safe.addr, None, path).0, unauthorized, "{path}");
+        let denied = fetch(safe.addr, Some(&pki.denied), path).0;
+        assert_eq!(denied, unauthorized, "{path}");
+    }
+    assert_eq!(
+        fetch(safe.addr, None, "/public"),
+        ("HTTP/1.1 200 OK".to_owned(), "hello".to_owned())
+    );
     let (status, body) = fetch(safe.addr, Some(&pki.trusted), "/admin/ui/secret.json");
     assert_eq!(
         (status.as_str(), body.as_str()),
@@ -325,4 +347,44 @@ fn layer_covers_the_fallback_and_route_layer_does_not() {
         (status.as_str(), body.as_str()),
         ("HTTP/1.1 200 OK", "the fallback's secret")
     );
+}
+
+/// Issue 28, finding 5: `annotate_only` protects nothing by itself. The README's Socket.IO
+/// app with an HTTP route guarded by its own layer (before the Socket.IO layers) refuses a
+/// client the route's layer refuses, whatever the `annotate_only` layer above decided; the
+/// same route without it reaches anyone (the pitfall, pinned).
+#[test]
+fn http_routes_beside_socketio_need_their_own_layer() {
+    use socketioxide::SocketIo;
+    use socketioxide::handler::ConnectHandler as _;
+
+    let pki = Pki::new();
+    let (tls, _) = suite::server_parts(&pki, Limits::DEFAULT, ClientAuthMode::Deferred);
+    let auth = auth_with(&pki, allow_cn(["trusted-client"]));
+    let status = || async { "admin status" };
+    let socketio_app = move |guarded: bool| {
+        let (layer, io) = SocketIo::new_layer();
+        let on_connect = async || ();
+        io.ns("/", on_connect.with(certauth_hyper::require_client_cert));
+        let app = Router::new().route("/admin/status", get(status));
+        let app = if guarded {
+            app.route_layer(CertAuthLayer::new(auth.clone()))
+        } else {
+            app
+        };
+        app.layer(layer)
+            .layer(certauth_hyper::SocketIoSessions::new())
+            .layer(CertAuthLayer::new(auth.clone()).annotate_only())
+    };
+    let (safe_app, open_app) = (socketio_app.clone(), socketio_app);
+    let safe = run(tls.clone(), move || safe_app(true));
+    let fetch = |addr, client| get_path(addr, &pki, client, "/admin/status").0;
+    assert_eq!(fetch(safe.addr, None), "HTTP/1.1 401 Unauthorized");
+    assert_eq!(
+        fetch(safe.addr, Some(&pki.denied)),
+        "HTTP/1.1 401 Unauthorized"
+    );
+    assert_eq!(fetch(safe.addr, Some(&pki.trusted)), "HTTP/1.1 200 OK");
+    let open = run(tls, move || open_app(false));
+    assert_eq!(fetch(open.addr, None), "HTTP/1.1 200 OK");
 }
