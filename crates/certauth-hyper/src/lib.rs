@@ -14,8 +14,11 @@
 //! - [`CertAuthLayer`] (tower) asks [`certauth_core`]'s [`Authenticator`] about each
 //!   request: a denial is answered with the core's status and body without calling the
 //!   inner service; success puts the [`Authenticated`] client in the request's extensions
-//!   (Node's `req.clientCertificate`). Apply it to some routes and not others. The same
-//!   layer serves TLS-peer mode and header mode (plain HTTP behind a proxy).
+//!   (Node's `req.clientCertificate`). Apply it to some routes and not others: axum's
+//!   `route_layer` covers only the routes added before it, never a fallback (the README's
+//!   safe shape is `Router::layer` over a protected router). Stacked layers: the innermost
+//!   decision replaces the others' in the extensions. The same layer serves TLS-peer mode
+//!   and header mode (plain HTTP behind a proxy).
 //! - [`upgrade_websocket`] authenticates before the 101 and hands you the WebSocket, with
 //!   the raw gates' limits ([`default_websocket_config`]: 1 MiB messages).
 //! - Feature `axum`: the `ClientCert` extractor. Feature `socketio`: Socket.IO connect
@@ -175,7 +178,9 @@ impl CertAuthLayer {
 
     /// Every request reaches the inner service, with [`Authenticated`] or an
     /// [`AuthRejection`] in its extensions: for services that refuse in their own protocol
-    /// (Socket.IO's connect error, see `require_client_cert`).
+    /// (Socket.IO's connect error, see `require_client_cert`). It protects nothing by
+    /// itself: a route behind it that does not check needs its own layer. A refusal removes
+    /// an outer layer's [`Authenticated`]; an Allow (in either mode) an outer [`AuthRejection`].
     pub fn annotate_only(mut self) -> Self {
         self.annotate_only = true;
         self
