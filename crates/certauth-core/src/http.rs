@@ -143,7 +143,7 @@ impl RequestHead {
         let sent = sent.split_once('#').map_or(sent, |(t, _)| t);
         let in_target = match after_scheme(sent) {
             Some(rest) => rest.find(['/', '?']).map_or(rest, |i| &rest[..i]),
-            None if sent.starts_with(['/', '*']) => "",
+            None if sent.starts_with('/') || sent == "*" => "",
             None => sent,
         };
         Some(in_target)
