@@ -869,6 +869,7 @@ impl Config {
             target: head.target(),
             headers: head,
             remote_addr: peer.remote_addr,
+            authority: head.authority(),
         };
         let hook = self.deny_body.as_ref();
         let id = match self.identify(peer, head, now) {
@@ -901,6 +902,7 @@ impl Config {
                     target: head.target().to_owned(),
                     headers: OwnedHeaders::copy_of(head),
                     remote_addr: peer.remote_addr,
+                    authority: head.authority().map(str::to_owned),
                 };
                 // A second copy only when a body hook may need the request later.
                 let deny_body = self.deny_body.clone().map(|h| (h, owned.clone()));

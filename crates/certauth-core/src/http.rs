@@ -133,6 +133,24 @@ impl RequestHead {
         }
     }
 
+    /// The authority the request names (`host[:port]`): the one in an absolute-form target
+    /// (`GET https://admin.example/x`, which [`Self::target`] strips) or an authority-form
+    /// one (`CONNECT admin.example:443`), else the `Host` header, as hyper routes a request
+    /// (its URI's authority first). `None` without either. Policies see it as
+    /// [`RequestInfo::authority`](crate::policy::RequestInfo).
+    pub fn authority(&self) -> Option<&str> {
+        let sent = self.str_at(&self.target);
+        let sent = sent.split_once('#').map_or(sent, |(t, _)| t);
+        let in_target = match after_scheme(sent) {
+            Some(rest) => rest.find(['/', '?']).map_or(rest, |i| &rest[..i]),
+            None if sent.starts_with('/') || sent == "*" => "",
+            None => sent,
+        };
+        Some(in_target)
+            .filter(|a| !a.is_empty())
+            .or_else(|| host_header(self))
+    }
+
     /// The path of the target, without the query.
     pub fn path(&self) -> &str {
         let t = self.target();
@@ -261,6 +279,20 @@ pub trait Head: HeaderMap {
     fn target(&self) -> &str;
     /// Every value of a header (name case-insensitive), in order.
     fn header_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a;
+    /// The authority the request is for (`host[:port]`), the one an HTTP server routes by:
+    /// the target's (HTTP/2's `:authority`, an HTTP/1.1 absolute-form target's) when it has
+    /// one, else the `Host` header. The default reads the `Host` header only: a head that
+    /// knows its target's authority overrides it ([`HttpHead`], [`RequestHead`]).
+    fn authority(&self) -> Option<&str> {
+        host_header(self)
+    }
+}
+
+/// The `Host` header's value, when it is one valid UTF-8 string.
+fn host_header<H: HeaderMap + ?Sized>(head: &H) -> Option<&str> {
+    head.get("host")
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .filter(|h| !h.is_empty())
 }
 
 /// A request the `http` crate holds (hyper's), read as a [`Head`] in place (feature `http`).
@@ -281,6 +313,15 @@ impl<'a> HttpHead<'a> {
             uri: request.uri(),
             headers: request.headers(),
         }
+    }
+
+    /// With the URI the application routes by, when a router handed the layer a rewritten
+    /// one: axum's `nest` strips its prefix (`/admin/secrets` reaches a layer inside the
+    /// nested router as `/secrets`) and keeps the request's own in its `OriginalUri`, which
+    /// certauth-hyper passes here, so a path policy judges the path that was requested.
+    pub fn with_uri(mut self, uri: &'a ::http::Uri) -> Self {
+        self.uri = uri;
+        self
     }
 }
 
@@ -307,6 +348,15 @@ impl Head for HttpHead<'_> {
         self.uri.path_and_query().map_or("/", |p| p.as_str())
     }
 
+    /// The URI's authority (HTTP/2's `:authority`, an HTTP/1.1 absolute-form target's), as
+    /// hyper and axum route by it; else the `Host` header.
+    fn authority(&self) -> Option<&str> {
+        self.uri
+            .authority()
+            .map(::http::uri::Authority::as_str)
+            .or_else(|| host_header(self))
+    }
+
     fn header_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
         self.headers
             .get_all(name)
@@ -322,6 +372,10 @@ impl Head for RequestHead {
 
     fn target(&self) -> &str {
         Self::target(self)
+    }
+
+    fn authority(&self) -> Option<&str> {
+        Self::authority(self)
     }
 
     fn header_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {

@@ -14,6 +14,9 @@
 //! [`serve`](crate::serve) is the hardened path: it also caps and sheds connections still in
 //! their handshake or head, and drains on shutdown. Use this listener where the app must run
 //! under `axum::serve`.
+//!
+//! The layer also reads axum's `OriginalUri` here ([`requested_uri`]): the path before a
+//! `nest` stripped its prefix.
 
 use std::io;
 use std::net::SocketAddr;
@@ -112,4 +115,12 @@ pub(crate) fn from_connect_info<B>(req: &http::Request<B>) -> Option<ConnectionI
     req.extensions()
         .get::<axum::extract::ConnectInfo<ConnectionInfo>>()
         .map(|c| c.0.clone())
+}
+
+/// The URI axum received the request with (its `OriginalUri`), when a router rewrote the
+/// request's: inside `nest` the prefix is stripped, and a path policy must judge the path
+/// that was requested.
+pub(crate) fn requested_uri<B>(req: &http::Request<B>) -> Option<&http::Uri> {
+    let original = req.extensions().get::<axum::extract::OriginalUri>();
+    original.map(|o| &o.0)
 }

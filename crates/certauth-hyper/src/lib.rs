@@ -14,8 +14,11 @@
 //! - [`CertAuthLayer`] (tower) asks [`certauth_core`]'s [`Authenticator`] about each
 //!   request: a denial is answered with the core's status and body without calling the
 //!   inner service; success puts the [`Authenticated`] client in the request's extensions
-//!   (Node's `req.clientCertificate`). Apply it to some routes and not others. The same
-//!   layer serves TLS-peer mode and header mode (plain HTTP behind a proxy).
+//!   (Node's `req.clientCertificate`). Apply it to some routes and not others: axum's
+//!   `route_layer` covers only the routes added before it, never a fallback (the README's
+//!   safe shape is `Router::layer` over a protected router). Stacked layers: the innermost
+//!   decision replaces the others' in the extensions. The same layer serves TLS-peer mode
+//!   and header mode (plain HTTP behind a proxy).
 //! - [`upgrade_websocket`] authenticates before the 101 and hands you the WebSocket, with
 //!   the raw gates' limits ([`default_websocket_config`]: 1 MiB messages).
 //! - Feature `axum`: the `ClientCert` extractor. Feature `socketio`: Socket.IO connect
@@ -175,7 +178,9 @@ impl CertAuthLayer {
 
     /// Every request reaches the inner service, with [`Authenticated`] or an
     /// [`AuthRejection`] in its extensions: for services that refuse in their own protocol
-    /// (Socket.IO's connect error, see `require_client_cert`).
+    /// (Socket.IO's connect error, see `require_client_cert`). It protects nothing by
+    /// itself: a route behind it that does not check needs its own layer. A refusal removes
+    /// an outer layer's [`Authenticated`]; an Allow (in either mode) an outer [`AuthRejection`].
     pub fn annotate_only(mut self) -> Self {
         self.annotate_only = true;
         self
@@ -242,9 +247,11 @@ where
                 let peer = PeerInfo::new(&info.peer_chain, remote)
                     .with_memo(&info.memo)
                     .with_key_support(info.keys);
-                self.layer
-                    .auth
-                    .decide(&peer, &HttpHead::of(&req), UnixTime::now())
+                let head = HttpHead::of(&req);
+                // Inside `nest`, the path that was requested, not the one left after the prefix.
+                #[cfg(feature = "axum")]
+                let head = axum_listener::requested_uri(&req).map_or(head, |u| head.with_uri(u));
+                self.layer.auth.decide(&peer, &head, UnixTime::now())
             }
             // Without the connection's chain and address nothing can be decided: say so,
             // rather than refuse everyone as if they had no certificate.
@@ -265,6 +272,8 @@ where
                         warn!(remote = ?remote, code = refused.code(), "request refused: {refused}");
                         return Ok(to_response(&refused.response(), req.version()));
                     }
+                    // A layer further in decides last: its Allow replaces an outer refusal.
+                    req.extensions_mut().remove::<AuthRejection>();
                     req.extensions_mut().insert(client);
                     inner.call(req).await
                 }
@@ -273,7 +282,9 @@ where
                     warn!(code = denial.code(), status = denial.status().code(), remote = ?remote, "client rejected: {denial}");
                     if annotate {
                         // The app answers in its own protocol; the connection stays
-                        // unauthenticated (sheddable, under its head deadline).
+                        // unauthenticated (sheddable, under its head deadline). An outer
+                        // layer's Allow no longer stands: `ClientCert` must not find it.
+                        req.extensions_mut().remove::<Authenticated>();
                         req.extensions_mut().insert(AuthRejection(Arc::new(denial)));
                         inner.call(req).await
                     } else {
@@ -366,10 +377,10 @@ where
     }
 }
 
+const NO_LAYER: &str = "certauth: CertAuthLayer is not installed in front of this handler";
+
 fn missing_layer<B: From<String>>() -> Response<B> {
-    let mut r = Response::new(B::from(
-        "certauth: CertAuthLayer is not installed in front of this handler".to_owned(),
-    ));
+    let mut r = Response::new(B::from(NO_LAYER.to_owned()));
     *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
     r
 }
@@ -669,27 +680,32 @@ where
 trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static> Io for T {}
 
-/// axum extractor for the authenticated client; a 500 naming the missing layer otherwise.
+/// axum extractor for the authenticated client; otherwise a 500 naming the cause: a layer
+/// in `annotate_only` mode refused the client (its code; check [`AuthRejection`] first), or
+/// no layer is installed in front of the handler.
 #[cfg(feature = "axum")]
 #[derive(Clone, Debug)]
 pub struct ClientCert(pub Authenticated);
 
 #[cfg(feature = "axum")]
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientCert {
-    type Rejection = (http::StatusCode, &'static str);
+    type Rejection = (http::StatusCode, String);
 
     async fn from_request_parts(
         parts: &mut http::request::Parts,
         _state: &S,
     ) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<Authenticated>()
-            .cloned()
-            .map(ClientCert)
-            .ok_or((
-                http::StatusCode::INTERNAL_SERVER_ERROR,
-                "certauth: CertAuthLayer is not installed in front of this handler",
-            ))
+        let ext = &parts.extensions;
+        let why = |r: &AuthRejection| {
+            format!(
+                "certauth: the client was refused ({}) by a CertAuthLayer in annotate_only mode: check AuthRejection before ClientCert",
+                r.0.code()
+            )
+        };
+        let cause = ext
+            .get::<AuthRejection>()
+            .map_or_else(|| NO_LAYER.to_owned(), why);
+        let cert = ext.get::<Authenticated>().cloned().map(ClientCert);
+        cert.ok_or((http::StatusCode::INTERNAL_SERVER_ERROR, cause))
     }
 }

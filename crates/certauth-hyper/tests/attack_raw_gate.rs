@@ -553,7 +553,8 @@ fn targets() -> Vec<String> {
 }
 
 /// The same comparison without the network, over many generated targets: certauth's
-/// `RequestHead::path` against `http::Uri`'s (what hyper parses the target with).
+/// `RequestHead::path` and `RequestHead::authority` against `http::Uri`'s (what hyper
+/// parses the target with).
 #[test]
 fn head_path_agrees_with_http_uri_on_generated_targets() {
     let alphabet: &[&str] = &[
@@ -592,6 +593,15 @@ fn head_path_agrees_with_http_uri_on_generated_targets() {
             continue;
         };
         compared += 1;
+        // Issue 28: the host a policy sees is the one hyper routes by (the URI's authority,
+        // else the `Host` header).
+        let hyper_authority = uri.authority().map_or("a", |a| a.as_str());
+        if head.authority() != Some(hyper_authority) {
+            mismatches.push(format!(
+                "{target:?}: certauth authority {:?}, http::Uri {hyper_authority:?}",
+                head.authority()
+            ));
+        }
         // Authority form (`CONNECT app:443`): hyper's path is empty, certauth gives the
         // authority; no path policy can be fooled into `/...` by it.
         if uri.path().is_empty() {

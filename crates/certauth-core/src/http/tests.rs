@@ -375,3 +375,58 @@ fn malformed_heads_say_what_httparse_found() {
         }
     }
 }
+
+/// Issue 28, finding 1: the authority a policy sees is the one hyper routes by, over every
+/// target form: the target's authority (absolute or authority form) wins over the `Host`
+/// header, which is the answer only for origin-form targets.
+#[cfg(feature = "http")]
+#[test]
+fn the_authority_is_the_one_hyper_routes_by() {
+    let limits = Limits::DEFAULT;
+    for (sent, want) in [
+        ("/admin", Some("public.example")),
+        ("*", Some("public.example")),
+        ("https://admin.example/admin", Some("admin.example")),
+        ("HTTPS://Admin.Example:8443/a?x", Some("Admin.Example:8443")),
+        ("http://admin.example", Some("admin.example")),
+        ("http://admin.example?q=1", Some("admin.example")),
+        ("http://admin.example#/x", Some("admin.example")),
+        ("http://user@admin.example/", Some("user@admin.example")),
+        ("ws://[::1]:8443/x", Some("[::1]:8443")),
+        ("admin.example:443", Some("admin.example:443")),
+        ("/public?next=http://admin.example/", Some("public.example")),
+    ] {
+        let bytes = format!("GET {sent} HTTP/1.1\r\nHost: public.example\r\n\r\n");
+        let (head, _) = RequestHead::parse(bytes.as_bytes(), &limits)
+            .unwrap()
+            .unwrap();
+        assert_eq!(head.authority(), want, "{sent}");
+        let host: [(&str, &[u8]); 1] = [("Host", b"public.example")];
+        let parts = RequestHead::from_parts("GET", sent, Version::Http11, host);
+        assert_eq!(Head::authority(&parts), want, "from parts: {sent}");
+        // hyper's URI for the same target, with the same Host header.
+        let unfragmented = sent.split_once('#').map_or(sent, |(t, _)| t);
+        let req = ::http::Request::builder()
+            .uri(unfragmented)
+            .header("Host", "public.example")
+            .body(())
+            .unwrap();
+        assert_eq!(Head::authority(&HttpHead::of(&req)), want, "http: {sent}");
+    }
+    // No authority anywhere: none (an empty Host header is none too).
+    let (bare, _) = RequestHead::parse(b"GET /x HTTP/1.0\r\n\r\n", &limits)
+        .unwrap()
+        .unwrap();
+    assert_eq!(bare.authority(), None);
+    let (empty, _) = RequestHead::parse(b"GET /x HTTP/1.1\r\nHost: \r\n\r\n", &limits)
+        .unwrap()
+        .unwrap();
+    assert_eq!(empty.authority(), None);
+    // HTTP/2: hyper puts `:authority` in the URI and there is no Host header.
+    let h2 = ::http::Request::builder()
+        .version(::http::Version::HTTP_2)
+        .uri("https://admin.example/admin")
+        .body(())
+        .unwrap();
+    assert_eq!(Head::authority(&HttpHead::of(&h2)), Some("admin.example"));
+}

@@ -16,6 +16,15 @@ pub struct RequestInfo<'a> {
     pub headers: &'a dyn HeaderMap,
     /// The peer's address (the TCP peer, not a forwarded one).
     pub remote_addr: Option<IpAddr>,
+    /// The authority the request is for (`host[:port]`, as sent: compare hosts
+    /// case-insensitively, or use [`Self::host`]), the one the server routes by: HTTP/2's
+    /// `:authority`, an HTTP/1.1 absolute-form target's authority (even when a `Host`
+    /// header says otherwise), else the `Host` header; `None` without any. The same field
+    /// over HTTP/1.1 and HTTP/2: a virtual-host policy reads it, not the `Host` header
+    /// (HTTP/2 requests normally have none). Every request is decided with its own
+    /// authority, so requests for several hosts sharing one HTTP/2 connection (coalescing)
+    /// are each judged for the host they name.
+    pub authority: Option<&'a str>,
 }
 
 impl fmt::Debug for RequestInfo<'_> {
@@ -24,6 +33,7 @@ impl fmt::Debug for RequestInfo<'_> {
             .field("method", &self.method)
             .field("target", &self.target)
             .field("remote_addr", &self.remote_addr)
+            .field("authority", &self.authority)
             .finish_non_exhaustive()
     }
 }
@@ -36,6 +46,7 @@ impl<'a> RequestInfo<'a> {
             target,
             headers: &NoHeaders,
             remote_addr: None,
+            authority: None,
         }
     }
 
@@ -54,6 +65,29 @@ impl<'a> RequestInfo<'a> {
     pub fn with_remote_addr(mut self, addr: IpAddr) -> Self {
         self.remote_addr = Some(addr);
         self
+    }
+
+    /// With the authority the request is for.
+    pub fn with_authority(mut self, authority: &'a str) -> Self {
+        self.authority = Some(authority);
+        self
+    }
+
+    /// The host of [`Self::authority`]: without userinfo and port (`admin.example` for
+    /// `admin.example:8443`; `[::1]` keeps its brackets), as sent (compare it
+    /// case-insensitively).
+    pub fn host(&self) -> Option<&'a str> {
+        self.authority.map(host_of)
+    }
+}
+
+/// The host of an authority: after any `userinfo@`, before any `:port` (an IPv6 literal's
+/// colons, inside brackets, are kept).
+fn host_of(authority: &str) -> &str {
+    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    match hostport.rfind(':') {
+        Some(i) if !hostport[i..].contains(']') => &hostport[..i],
+        _ => hostport,
     }
 }
 
@@ -101,6 +135,8 @@ pub struct OwnedPolicyContext {
     pub headers: OwnedHeaders,
     /// The peer's address.
     pub remote_addr: Option<IpAddr>,
+    /// The authority the request is for (see [`RequestInfo::authority`]).
+    pub authority: Option<String>,
 }
 
 impl OwnedPolicyContext {
@@ -116,6 +152,7 @@ impl OwnedPolicyContext {
             target: &self.target,
             headers: &self.headers,
             remote_addr: self.remote_addr,
+            authority: self.authority.as_deref(),
         }
     }
 }
@@ -176,6 +213,7 @@ impl OwnedPolicyContext {
             target: ctx.request.target.to_owned(),
             headers: OwnedHeaders::copy_of(ctx.request.headers),
             remote_addr: ctx.request.remote_addr,
+            authority: ctx.request.authority.map(str::to_owned),
         }
     }
 }

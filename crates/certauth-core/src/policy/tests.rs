@@ -112,3 +112,23 @@ fn pins_are_equal_only_byte_for_byte() {
     }
     assert_ne!(Sha256Pin([0; 32]), Sha256Pin([0xFF; 32]));
 }
+
+#[test]
+fn the_host_is_the_authority_without_userinfo_and_port() {
+    for (authority, host) in [
+        ("admin.example", "admin.example"),
+        ("Admin.Example:8443", "Admin.Example"),
+        ("user:pw@admin.example:1", "admin.example"),
+        ("[::1]:8443", "[::1]"),
+        ("[::1]", "[::1]"),
+        ("", ""),
+        (":", ""),
+        ("@", ""),
+    ] {
+        let request = RequestInfo::new("GET", "/").with_authority(authority);
+        assert_eq!(request.host(), Some(host), "{authority}");
+        let owned_authority = request.authority.map(str::to_owned);
+        assert_eq!(owned_authority.as_deref(), Some(authority));
+    }
+    assert_eq!(RequestInfo::new("GET", "/").host(), None);
+}
