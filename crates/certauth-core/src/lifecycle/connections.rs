@@ -309,6 +309,9 @@ struct Entry<H> {
     phase: Phase,
     since: Instant,
     deadline: Option<Instant>,
+    /// A request ended without authenticating the connection (hyper: an open route, an
+    /// `annotate_only` refusal): its later requests are no progress (see `advance`).
+    served_unauthenticated: bool,
 }
 
 /// Reports to the process's observer, unless the loop is not observed
@@ -493,6 +496,7 @@ impl<H> Connections<H> {
                 phase,
                 since: now,
                 deadline,
+                served_unauthenticated: false,
             },
         );
         if phase.pending() {
@@ -532,9 +536,19 @@ impl<H> Connections<H> {
         };
         let was_pending = e.phase.pending();
         let remote = e.remote;
+        // Requests that do not authenticate the connection are no progress towards it: once
+        // one has ended, the connection's stall clock and deadline run on from its first
+        // request, so however busy an unauthenticated client keeps it (open routes, refusals
+        // in `annotate_only` mode), it may be shed after `shed_after` and is closed
+        // `head_read_timeout` after its first request. Authenticating ends that.
+        e.served_unauthenticated |= e.phase == Phase::Request && phase == Phase::Head;
+        let no_progress =
+            e.served_unauthenticated && matches!(phase, Phase::Head | Phase::Request);
         e.phase = phase;
-        e.since = now;
-        e.deadline = deadline;
+        if !no_progress {
+            e.since = now;
+            e.deadline = deadline;
+        }
         if was_pending && !phase.pending() {
             self.remove_pending(id, remote);
         }

@@ -406,6 +406,56 @@ fn an_unauthenticated_request_is_pending_but_finishes_on_drain() {
     assert!(c.is_empty());
 }
 
+/// Issue 25 (the attack review of finding 2): an unauthenticated client that keeps its
+/// connection busy with requests that do not authenticate it (hyper: open routes,
+/// `annotate_only` refusals) makes no progress: it is sheddable `shed_after` after its first
+/// request and closed `head_read_timeout` after it, however often it asks.
+#[test]
+fn requests_that_do_not_authenticate_are_no_progress() {
+    let t = t0();
+    let opts = ServeOptions::DEFAULT
+        .with_max_pending(1)
+        .with_shed_after(ms(250));
+    let mut c = table(opts);
+    let (busy, _) = admitted(c.admit(ip("10.0.0.1"), Phase::Head, t));
+    assert!(c.set_handle(busy, "busy").is_none());
+    // A request every 50 ms, none of them authenticating.
+    let mut now = t;
+    for _ in 0..20 {
+        now += ms(25);
+        c.advance(busy, Phase::Request, now);
+        now += ms(25);
+        c.advance(busy, Phase::Head, now);
+    }
+    // Its stall clock ran from its first request (t + 25 ms): a new client may shed it.
+    assert_eq!(c.poll_accept(now), Accept::Now);
+    let (_, shed) = admitted(c.admit(ip("10.0.0.2"), Phase::Head, now));
+    assert_eq!(shed.map(|s| s.handle), Some(Some("busy")));
+
+    // Alone, it is closed head_read_timeout (half a second here) after its first request.
+    let mut c = table(ServeOptions::DEFAULT);
+    let (busy, _) = admitted(c.admit(ip("10.0.0.1"), Phase::Head, t));
+    c.advance(busy, Phase::Request, t + ms(10));
+    let mut now = t + ms(10);
+    while now < t + ms(4900) {
+        c.advance(busy, Phase::Head, now + ms(5));
+        c.advance(busy, Phase::Request, now + ms(10));
+        now += ms(10);
+    }
+    assert_eq!(c.poll_timeout(), Some(t + ms(10) + limits().head_read_timeout));
+    assert_eq!(c.expired(t + ms(10) + limits().head_read_timeout).len(), 1);
+
+    // The first request itself is progress, and so is authenticating.
+    let mut c = table(ServeOptions::DEFAULT);
+    let (a, _) = admitted(c.admit(ip("10.0.0.1"), Phase::Head, t));
+    c.advance(a, Phase::Request, t + ms(100));
+    assert_eq!(c.poll_timeout(), Some(t + ms(100) + limits().head_read_timeout));
+    c.advance(a, Phase::Head, t + ms(200));
+    c.advance(a, Phase::Open, t + ms(300));
+    assert_eq!(c.pending(), 0);
+    assert_eq!(c.poll_timeout(), None);
+}
+
 #[test]
 fn log_lines_are_rate_limited_per_kind() {
     let t = t0();
