@@ -542,8 +542,7 @@ impl<H> Connections<H> {
         // in `annotate_only` mode), it may be shed after `shed_after` and is closed
         // `head_read_timeout` after its first request. Authenticating ends that.
         e.served_unauthenticated |= e.phase == Phase::Request && phase == Phase::Head;
-        let no_progress =
-            e.served_unauthenticated && matches!(phase, Phase::Head | Phase::Request);
+        let no_progress = e.served_unauthenticated && matches!(phase, Phase::Head | Phase::Request);
         e.phase = phase;
         if !no_progress {
             e.since = now;

@@ -442,14 +442,20 @@ fn requests_that_do_not_authenticate_are_no_progress() {
         c.advance(busy, Phase::Request, now + ms(10));
         now += ms(10);
     }
-    assert_eq!(c.poll_timeout(), Some(t + ms(10) + limits().head_read_timeout));
+    assert_eq!(
+        c.poll_timeout(),
+        Some(t + ms(10) + limits().head_read_timeout)
+    );
     assert_eq!(c.expired(t + ms(10) + limits().head_read_timeout).len(), 1);
 
     // The first request itself is progress, and so is authenticating.
     let mut c = table(ServeOptions::DEFAULT);
     let (a, _) = admitted(c.admit(ip("10.0.0.1"), Phase::Head, t));
     c.advance(a, Phase::Request, t + ms(100));
-    assert_eq!(c.poll_timeout(), Some(t + ms(100) + limits().head_read_timeout));
+    assert_eq!(
+        c.poll_timeout(),
+        Some(t + ms(100) + limits().head_read_timeout)
+    );
     c.advance(a, Phase::Head, t + ms(200));
     c.advance(a, Phase::Open, t + ms(300));
     assert_eq!(c.pending(), 0);
