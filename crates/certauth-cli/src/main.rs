@@ -10,7 +10,9 @@ mod page;
 mod pki;
 mod serve;
 mod socketio;
+mod tickets;
 mod verify;
+mod watch;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

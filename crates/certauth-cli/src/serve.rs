@@ -22,6 +22,7 @@ use futures_util::{Sink, SinkExt as _, Stream, StreamExt as _};
 use tracing::{info, warn};
 
 use crate::page;
+use crate::tickets::{Resumption, TicketKey};
 use crate::{Failure, FilePath, Outcome, read, shown};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -200,6 +201,21 @@ pub(crate) struct Args {
     /// Log format.
     #[arg(long, value_enum, default_value = "text")]
     pub(crate) log_format: LogFormat,
+    /// Session ticket keys (repeatable), nginx's format: 80 random bytes from
+    /// `openssl rand 80` (or nginx's older 48). The first seals new tickets, all open them:
+    /// servers given the same files resume each other's TLS sessions. Without it, sessions
+    /// resume only on the process that made them.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) session_ticket_key: Vec<FilePath>,
+    /// Do not watch the files given (--ca, --chain, --crl, --policy, --cert, --key,
+    /// --session-ticket-key) for changes; reload on SIGHUP only.
+    #[arg(long)]
+    pub(crate) no_watch: bool,
+    /// Seconds between two looks at the watched files (their stat: works on every
+    /// filesystem, Kubernetes' volumes included); a change is reloaded once the files have
+    /// looked the same for one more interval.
+    #[arg(long, value_name = "SECS", default_value_t = Seconds(Duration::from_secs(1)))]
+    pub(crate) watch_interval: Seconds,
 }
 
 /// A number of seconds on the command line (`10`, `0.5`).
@@ -249,9 +265,16 @@ fn usage(msg: impl Into<String>) -> Failure {
     Failure::Usage(msg.into())
 }
 
-/// Checks the arguments and builds the server.
-pub(crate) fn configure(args: &Args) -> Result<Server, Failure> {
-    let (builder, tls) = read_configuration(args)?;
+/// Checks the arguments and builds the server, with what resumes its TLS sessions (kept
+/// across reloads).
+pub(crate) fn configure(args: &Args) -> Result<(Server, Resumption), Failure> {
+    let resumption = Resumption::new(!args.session_ticket_key.is_empty());
+    let Loaded {
+        builder,
+        tls,
+        ticket_keys,
+    } = read_configuration(args, &resumption)?;
+    resumption.install(ticket_keys);
     let auth = builder.build().map_err(|e| usage(e.to_string()))?;
     let options = ServeOptions::DEFAULT
         .with_max_connections(args.max_connections)
@@ -260,23 +283,31 @@ pub(crate) fn configure(args: &Args) -> Result<Server, Failure> {
         .with_ipv6_prefix_len(args.ipv6_prefix)
         .with_max_connections_per_identity(args.max_connections_per_identity)
         .with_grace(args.grace.0);
-    Ok(Server {
+    let server = Server {
         auth,
         tls: tls.map(TlsConfig::from),
         listen: args.listen,
         options,
-    })
+    };
+    Ok((server, resumption))
 }
 
-/// SIGHUP: reads `--ca`, `--chain`, `--crl`, `--policy`, `--cert` and `--key` again and, only if all of
-/// them are good, replaces the configuration in force (connections in progress keep theirs).
-/// A broken file is logged and the server keeps serving as before.
-fn reload(args: &Args, auth: &Authenticator, tls: Option<&TlsConfig>) {
-    let applied = read_configuration(args).and_then(|(builder, config)| {
-        auth.reload(builder).map_err(|e| usage(e.to_string()))?;
-        if let (Some(slot), Some(config)) = (tls, config) {
+/// SIGHUP or a watched file's change: reads `--ca`, `--chain`, `--crl`, `--policy`,
+/// `--cert`, `--key` and `--session-ticket-key` again and, only if all of them are good,
+/// replaces the configuration in force (connections in progress keep theirs). A broken file
+/// is logged and the server keeps serving as before. One reload at a time.
+fn reload(args: &Args, auth: &Authenticator, tls: Option<&TlsConfig>, resumption: &Resumption) {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let applied = read_configuration(args, resumption).and_then(|loaded| {
+        auth.reload(loaded.builder)
+            .map_err(|e| usage(e.to_string()))?;
+        if let (Some(slot), Some(config)) = (tls, loaded.tls) {
             slot.reload(config);
         }
+        resumption.install(loaded.ticket_keys);
         Ok(())
     });
     crate::metrics::reloaded(applied.is_ok());
@@ -289,11 +320,19 @@ fn reload(args: &Args, auth: &Authenticator, tls: Option<&TlsConfig>) {
     }
 }
 
-/// Reads every file the configuration names: the authenticator to build and the TLS
-/// configuration (none in header mode without `--cert`).
-fn read_configuration(
-    args: &Args,
-) -> Result<(AuthenticatorBuilder, Option<Arc<rustls::ServerConfig>>), Failure> {
+/// What the files a configuration names hold, read and checked.
+struct Loaded {
+    /// The authenticator to build.
+    builder: AuthenticatorBuilder,
+    /// The TLS configuration (none in header mode without `--cert`).
+    tls: Option<Arc<rustls::ServerConfig>>,
+    /// `--session-ticket-key`'s keys, for [`Resumption::install`].
+    ticket_keys: Vec<TicketKey>,
+}
+
+/// Reads every file the configuration names. The TLS configuration resumes sessions with
+/// `resumption`'s cache or tickets, the same across reloads.
+fn read_configuration(args: &Args, resumption: &Resumption) -> Result<Loaded, Failure> {
     let provider = Arc::new(args.provider.get());
     let verifier = match &args.ca {
         Some(ca) => {
@@ -419,13 +458,14 @@ fn read_configuration(
         } else {
             ClientAuthMode::Deferred
         };
-        let config = server_config(provider, chain, key_der, anchors, mode).map_err(|e| {
+        let mut config = server_config(provider, chain, key_der, anchors, mode).map_err(|e| {
             usage(format!(
                 "{} / {}: {e} (does the key belong to the certificate?)",
                 shown(cert),
                 shown(key)
             ))
         })?;
+        resumption.apply(&mut config);
         // The --socketio server is hyper's and speaks HTTP/2 too; the raw WebSocket one
         // speaks HTTP/1.1 and says so.
         let config = Arc::new(config);
@@ -435,12 +475,19 @@ fn read_configuration(
             certauth_core::tls::with_alpn(config, &certauth_core::tls::ALPN_HTTP1)
         })
     };
-    Ok((builder, tls))
+    let ticket_keys = crate::tickets::read_keys(&args.session_ticket_key)?;
+    Ok(Loaded {
+        builder,
+        tls,
+        ticket_keys,
+    })
 }
 
 pub(crate) fn run(args: Args) -> Outcome {
     init_logging(args.log_format);
-    let server = configure(&args)?;
+    let watched = watched_files(&args);
+    let before = crate::watch::Snapshot::take(&watched);
+    let (server, resumption) = configure(&args)?;
     if let Some(addr) = args.metrics {
         crate::metrics::serve(addr, args.health)?;
     }
@@ -450,11 +497,17 @@ pub(crate) fn run(args: Args) -> Outcome {
         ));
     }
     let (socketio, runtime) = (args.socketio, args.runtime);
+    let (no_watch, interval) = (args.no_watch, args.watch_interval.0);
     let reloads = Reloader {
         args: Arc::new(args),
         auth: server.auth.clone(),
         tls: server.tls.clone(),
+        resumption,
     };
+    if !no_watch {
+        let r = reloads.clone();
+        crate::watch::spawn(watched, interval, before, move || r.reload());
+    }
     if runtime == Runtime::Smol {
         let (tx, rx) = smol::channel::bounded::<()>(1);
         // smol has no signal handling of its own: a small tokio runtime waits for signals.
@@ -498,14 +551,31 @@ pub(crate) fn run(args: Args) -> Outcome {
     })
 }
 
-/// What SIGHUP reloads.
+/// Every file `serve` reads, to watch for changes.
+fn watched_files(args: &Args) -> Vec<FilePath> {
+    let single = [&args.ca, &args.chain, &args.policy, &args.cert, &args.key];
+    let single = single.into_iter().flatten();
+    single
+        .chain(&args.crl)
+        .chain(&args.session_ticket_key)
+        .cloned()
+        .collect()
+}
+
+/// What SIGHUP and the watcher reload.
+#[derive(Clone)]
 struct Reloader {
     args: Arc<Args>,
     auth: Authenticator,
     tls: Option<TlsConfig>,
+    resumption: Resumption,
 }
 
 impl Reloader {
+    fn reload(&self) {
+        reload(&self.args, &self.auth, self.tls.as_ref(), &self.resumption);
+    }
+
     /// Reloads on every SIGHUP (never returns on unix).
     async fn on_sighup(self) {
         #[cfg(unix)]
@@ -518,10 +588,8 @@ impl Reloader {
                 info!("received SIGHUP: reloading --ca, --chain, --crl, --policy, --cert, --key");
                 // Off the runtime's workers: reading files blocks (a slow disk), and one
                 // reload runs at a time (signals meanwhile are folded into the next).
-                let (args, auth, tls) =
-                    (Arc::clone(&self.args), self.auth.clone(), self.tls.clone());
-                let reloading =
-                    tokio::task::spawn_blocking(move || reload(&args, &auth, tls.as_ref()));
+                let this = self.clone();
+                let reloading = tokio::task::spawn_blocking(move || this.reload());
                 if let Err(e) = reloading.await {
                     warn!("reload failed, keeping the configuration in force: {e}");
                 }
