@@ -105,6 +105,11 @@ pub struct ServeOptions {
     /// [`Observer`](crate::observe::Observer) (opened, dropped, closed, failed handshakes).
     /// Default `true`; off for an operations listener that should not count itself.
     pub observed: bool,
+    /// Connections arrive through a proxy that names each client with a PROXY-protocol
+    /// header ([`crate::proxy::protocol`]): admission does not count the peer (the proxy)
+    /// under [`Self::max_pending_per_address`]; the connection counts under the client's
+    /// address once its header is read ([`Slot::readdress`]). Default `false`.
+    pub proxy_protocol: bool,
 }
 
 impl ServeOptions {
@@ -118,6 +123,7 @@ impl ServeOptions {
         grace: Duration::from_secs(5),
         max_connections_per_identity: None,
         observed: true,
+        proxy_protocol: false,
     };
 
     /// With another [`Self::max_connections`] (at least 1).
@@ -182,6 +188,12 @@ impl ServeOptions {
     /// With [`Self::observed`] on or off.
     pub const fn with_observed(mut self, on: bool) -> Self {
         self.observed = on;
+        self
+    }
+
+    /// With [`Self::proxy_protocol`] on or off.
+    pub const fn with_proxy_protocol(mut self, on: bool) -> Self {
+        self.proxy_protocol = on;
         self
     }
 

@@ -28,6 +28,9 @@ pub enum AcceptError {
     Denied(Box<Denial>),
     /// Authenticated, but not a valid WebSocket upgrade (400/426 written).
     Upgrade(UpgradeError),
+    /// On a PROXY-protocol listener: a peer that is not a trusted proxy, or no acceptable
+    /// header (closed without a byte written).
+    ProxyProtocol(crate::proxy::protocol::ProxyProtocolError),
 }
 
 impl fmt::Display for AcceptError {
@@ -41,6 +44,7 @@ impl fmt::Display for AcceptError {
             Self::Head(e) => fmt::Display::fmt(e, f),
             Self::Denied(d) => fmt::Display::fmt(d, f),
             Self::Upgrade(e) => fmt::Display::fmt(e, f),
+            Self::ProxyProtocol(e) => fmt::Display::fmt(e, f),
         }
     }
 }

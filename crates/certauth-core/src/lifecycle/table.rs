@@ -160,6 +160,13 @@ impl<H> Slot<H> {
         self.table.drain()
     }
 
+    /// The client is at `remote`, as a PROXY-protocol header says (see
+    /// [`Connections::readdress`]): `Err` if that address is at its cap of pending
+    /// connections (close the connection).
+    pub fn readdress(&self, remote: std::net::IpAddr) -> Result<(), Refusal> {
+        self.table.lock().readdress(self.id, remote)
+    }
+
     /// The client is authenticated at `now` ([`Phase::Open`]) as `identity` (none in
     /// header mode on a connection that may carry several clients): `Err` if the identity
     /// already holds `ServeOptions::max_connections_per_identity` connections (see

@@ -4,10 +4,10 @@
 //! Behind a TCP balancer every connection comes from the balancer's address; with the PROXY
 //! protocol the balancer first writes a header naming the client's, and that is the address
 //! logs, per-address caps, metrics and policies should see. A header is believed only from a
-//! trusted proxy ([`TrustedProxies`](super::TrustedProxies)): anyone else could name any
-//! address. The adapter reads before the TLS handshake, under its deadline, feeding
-//! [`parse`] what has arrived until it answers; the bytes past [`Parsed::len`] are the
-//! connection's own (the TLS ClientHello).
+//! trusted proxy ([`TrustedProxies`]): anyone else could name any address. The adapter
+//! reads before the TLS handshake, under its deadline, [`next_read`] bytes at a time (never
+//! past the header, so the TLS bytes stay in the socket), feeding [`read_from`] what has
+//! arrived until it answers.
 //!
 //! Bounded: a version 1 header is at most [`MAX_V1_BYTES`] (the specification's 107), a
 //! version 2 header at most [`MAX_V2_BYTES`] (its 16-bit length would allow 65,551). The
@@ -15,6 +15,8 @@
 //! header is refused at its first byte that differs. Version 2's TLVs are skipped unread.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use super::TrustedProxies;
 
 /// The longest version 1 header, `\r\n` included (the specification's limit).
 pub const MAX_V1_BYTES: usize = 107;
@@ -49,6 +51,8 @@ pub enum ProxyProtocolError {
     TooLong,
     /// A header that breaks the specification: the part that does.
     Malformed(&'static str),
+    /// The peer is not a trusted proxy: its connection is closed unread.
+    Untrusted,
 }
 
 impl std::fmt::Display for ProxyProtocolError {
@@ -60,6 +64,9 @@ impl std::fmt::Display for ProxyProtocolError {
                 "PROXY header longer than {MAX_V1_BYTES} bytes (v1) or {MAX_V2_BYTES} (v2)"
             ),
             Self::Malformed(what) => write!(f, "malformed PROXY header: {what}"),
+            Self::Untrusted => f.write_str(
+                "a PROXY-protocol listener accepts connections only from trusted proxies",
+            ),
         }
     }
 }
@@ -81,6 +88,38 @@ pub fn parse(bytes: &[u8]) -> Result<Option<Parsed>, ProxyProtocolError> {
         return v1(bytes);
     }
     Err(ProxyProtocolError::Missing)
+}
+
+/// [`parse`] for a connection from `peer`, refused at once unless `peer` is in `trusted`.
+pub fn read_from(
+    trusted: &TrustedProxies,
+    peer: IpAddr,
+    bytes: &[u8],
+) -> Result<Option<Parsed>, ProxyProtocolError> {
+    if !trusted.contains(Some(peer)) {
+        return Err(ProxyProtocolError::Untrusted);
+    }
+    parse(bytes)
+}
+
+/// The shortest header: `PROXY UNKNOWN\r\n`.
+const MIN_BYTES: usize = 15;
+
+/// How many more bytes an adapter may read after `bytes` without reading past a header
+/// (at least 1): up to the shortest header, then a version 2 header's exact length, then
+/// one at a time for version 1, whose end is found only by reading it.
+pub fn next_read(bytes: &[u8]) -> usize {
+    if bytes.len() < MIN_BYTES {
+        return MIN_BYTES - bytes.len();
+    }
+    if bytes.starts_with(V2_SIGNATURE) {
+        let total = match bytes.get(V2_PREAMBLE - 2..V2_PREAMBLE) {
+            Some(&[hi, lo]) => V2_PREAMBLE + usize::from(u16::from_be_bytes([hi, lo])),
+            _ => V2_PREAMBLE,
+        };
+        return total.saturating_sub(bytes.len()).max(1);
+    }
+    1
 }
 
 fn malformed(what: &'static str) -> ProxyProtocolError {
@@ -349,6 +388,39 @@ mod tests {
             assert!(
                 matches!(parse(&bad), Err(ProxyProtocolError::Malformed(_))),
                 "{bad:?}"
+            );
+        }
+    }
+
+    /// Reading `next_read` bytes at a time never reads past the header.
+    #[test]
+    fn reads_stop_at_the_end_of_the_header() {
+        let ipv4 = [192, 0, 2, 1, 198, 51, 100, 2, 0xDC, 0x04, 0x01, 0xBB];
+        for header in [
+            v2_header(1, 0x11, &ipv4),
+            v2_header(0, 0x00, &[]),
+            b"PROXY UNKNOWN\r\n".to_vec(),
+            b"PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\r\n".to_vec(),
+        ] {
+            let mut stream = header.clone();
+            stream.extend_from_slice(b"\x16\x03\x01 the ClientHello");
+            let mut got = Vec::new();
+            let trusted = TrustedProxies::new(["127.0.0.1"]).unwrap();
+            let peer = IpAddr::from([127, 0, 0, 1]);
+            let parsed = loop {
+                if let Some(p) = read_from(&trusted, peer, &got).unwrap() {
+                    break p;
+                }
+                let n = next_read(&got);
+                assert!(n >= 1 && got.len() + n <= header.len(), "{header:?}");
+                got.extend_from_slice(&stream[got.len()..got.len() + n]);
+            };
+            assert_eq!(parsed.len, header.len());
+            assert_eq!(got, header);
+            let other = IpAddr::from([127, 0, 0, 2]);
+            assert_eq!(
+                read_from(&trusted, other, b""),
+                Err(ProxyProtocolError::Untrusted)
             );
         }
     }
