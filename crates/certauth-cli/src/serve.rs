@@ -13,7 +13,7 @@ use std::time::Duration;
 use certauth_core::AuthenticatorBuilder;
 use certauth_core::lifecycle::ServeOptions;
 use certauth_core::policy::{BoxPolicy, PolicyExt as _, allow_any, allow_cn};
-use certauth_core::proxy::{Encoding, Preset, ProxyHeaderConfig};
+use certauth_core::proxy::{Encoding, Preset, ProxyHeaderConfig, TrustedProxies};
 use certauth_core::tls::{ClientAuthMode, TlsConfig, load_server_identity, server_config};
 use certauth_core::verify::UnknownRevocation;
 use certauth_core::{Authenticated, Authenticator, Limits, RequestHead};
@@ -116,9 +116,17 @@ pub(crate) struct Args {
     /// The custom header's encoding.
     #[arg(long, value_name = "ENC", requires = "header", value_parser = encoding_names())]
     pub(crate) encoding: Option<String>,
-    /// Proxies allowed to send the certificate header (address or CIDR; repeatable).
+    /// Proxies allowed to send the certificate header (address or CIDR; repeatable); with
+    /// --proxy-protocol, the load balancers allowed to send PROXY headers.
     #[arg(long, value_name = "CIDR")]
     pub(crate) trusted_proxy: Vec<String>,
+    /// Behind a TCP load balancer (HAProxy `send-proxy-v2`, AWS NLB, …): every connection
+    /// starts with a PROXY protocol header (v1 or v2), accepted only from --trusted-proxy
+    /// addresses (others are closed unanswered, logged) and read within
+    /// --handshake-timeout. The client address it names is the one logs, policies and
+    /// --max-pending-per-address see. TLS mode, tokio or smol (not --socketio).
+    #[arg(long, requires = "trusted_proxy", conflicts_with_all = ["source", "header", "socketio"])]
+    pub(crate) proxy_protocol: bool,
     /// Require this header from the proxy, e.g. X-SSL-Client-Verify=SUCCESS.
     #[arg(long, value_name = "NAME=VALUE")]
     pub(crate) verify_header: Option<String>,
@@ -247,6 +255,8 @@ pub(crate) struct Server {
     pub(crate) tls: Option<TlsConfig>,
     pub(crate) listen: SocketAddr,
     pub(crate) options: ServeOptions,
+    /// `--proxy-protocol`: the proxies whose PROXY headers are read (the gate's).
+    pub(crate) proxy_protocol: Option<TrustedProxies>,
 }
 
 /// `--source`'s values, from the core's preset table (aliases accepted, not listed).
@@ -283,11 +293,17 @@ pub(crate) fn configure(args: &Args) -> Result<(Server, Resumption), Failure> {
         .with_ipv6_prefix_len(args.ipv6_prefix)
         .with_max_connections_per_identity(args.max_connections_per_identity)
         .with_grace(args.grace.0);
+    let proxy_protocol = args
+        .proxy_protocol
+        .then(|| TrustedProxies::new(&args.trusted_proxy))
+        .transpose()
+        .map_err(|e| usage(e.to_string()))?;
     let server = Server {
         auth,
         tls: tls.map(TlsConfig::from),
         listen: args.listen,
         options,
+        proxy_protocol,
     };
     Ok((server, resumption))
 }
@@ -761,11 +777,18 @@ pub(crate) async fn serve_tokio(
     shutdown: impl Future<Output = ()>,
 ) -> Outcome {
     let Server {
-        auth, tls, options, ..
+        auth,
+        tls,
+        options,
+        proxy_protocol,
+        ..
     } = server;
     match tls {
         Some(tls) => {
-            let gate = certauth_tokio::Gate::new(auth, tls);
+            let mut gate = certauth_tokio::Gate::new(auth, tls);
+            if let Some(trusted) = proxy_protocol {
+                gate = gate.proxy_protocol(trusted);
+            }
             certauth_tokio::serve(listener, gate, options, shutdown, handle_tokio).await
         }
         None => certauth_tokio::serve_plain(listener, auth, options, shutdown, handle_tokio).await,
@@ -800,11 +823,18 @@ pub(crate) async fn serve_smol(
     shutdown: impl Future<Output = ()>,
 ) -> Outcome {
     let Server {
-        auth, tls, options, ..
+        auth,
+        tls,
+        options,
+        proxy_protocol,
+        ..
     } = server;
     match tls {
         Some(tls) => {
-            let gate = certauth_smol::Gate::new(auth, tls);
+            let mut gate = certauth_smol::Gate::new(auth, tls);
+            if let Some(trusted) = proxy_protocol {
+                gate = gate.proxy_protocol(trusted);
+            }
             certauth_smol::serve(listener, gate, options, shutdown, handle_smol).await
         }
         None => certauth_smol::serve_plain(listener, auth, options, shutdown, handle_smol).await,

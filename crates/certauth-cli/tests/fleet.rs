@@ -314,3 +314,226 @@ fn sessions_resume_across_a_fleet_and_are_decided_again() {
         );
     }
 }
+
+/// A TCP connection to `to` from `from` (127.0.0.1 is the trusted proxy here).
+fn connect_from(from: [u8; 4], to: SocketAddr) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&SocketAddr::from((from, 0)).into()).unwrap();
+    socket
+        .connect_timeout(&to.into(), Duration::from_secs(5))
+        .unwrap();
+    let tcp: TcpStream = socket.into();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    tcp
+}
+
+/// `GET /whoami` over TLS on `tcp` (after whatever was written to it): the answer, or
+/// `None` if the server closed the connection without one.
+fn whoami_on(mut tcp: TcpStream, pki: &Pki, client: &Issued) -> Option<String> {
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut conn =
+        rustls::ClientConnection::new(suite::tls_client(pki, Some(client)), name).unwrap();
+    while conn.is_handshaking() {
+        if conn.complete_io(&mut tcp).is_err() {
+            return None;
+        }
+    }
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    tls.write_all(b"GET /whoami HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .ok()?;
+    Some(String::from_utf8_lossy(&suite::read_to_close(&mut tls)).into_owned())
+}
+
+/// Whether the server closes `tcp` without writing a byte (within 3 s: a connection still
+/// open then is not).
+fn closed_unanswered(mut tcp: TcpStream) -> bool {
+    use std::io::{ErrorKind, Read as _};
+    tcp.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let mut byte = [0u8; 1];
+    match tcp.read(&mut byte) {
+        Ok(n) => n == 0,
+        Err(e) => !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+    }
+}
+
+fn v2_header(source: SocketAddr) -> Vec<u8> {
+    let mut h = b"\r\n\r\n\0\r\nQUIT\n\x21".to_vec();
+    match source {
+        SocketAddr::V6(a) => {
+            h.extend_from_slice(&[0x21, 0, 36]);
+            h.extend_from_slice(&a.ip().octets());
+            h.extend_from_slice(&[0; 16]);
+        }
+        SocketAddr::V4(a) => {
+            h.extend_from_slice(&[0x11, 0, 12]);
+            h.extend_from_slice(&a.ip().octets());
+            h.extend_from_slice(&[0; 4]);
+        }
+    }
+    h.extend_from_slice(&source.port().to_be_bytes());
+    h.extend_from_slice(&443u16.to_be_bytes());
+    h
+}
+
+/// `--proxy-protocol` behind HAProxy (`send-proxy-v2`) and with hand-made v1 and v2
+/// headers: the address a header names is the one logged and capped per address; a peer
+/// that is not a trusted proxy, or a trusted one without a header, is closed unanswered.
+#[test]
+fn the_proxy_protocol_names_the_client_behind_haproxy_and_by_hand() {
+    let pki = Pki::new();
+    let dir = Dir::new("proxy-protocol");
+    let ca = dir.file("ca.pem", pki.root.cert.pem());
+    let cert = dir.file("server.pem", pki.server.pem());
+    let key = dir.file("server.key", pki.server.key_pem());
+    for runtime in ["tokio", "smol"] {
+        let server = Served::start(
+            &dir,
+            runtime,
+            &[
+                "--ca",
+                &ca,
+                "--cert",
+                &cert,
+                "--key",
+                &key,
+                "--proxy-protocol",
+                "--trusted-proxy",
+                "127.0.0.1",
+                "--max-pending-per-address",
+                "1",
+                "--runtime",
+                runtime,
+            ],
+        );
+        let addr = server.addr;
+        let trusted = || connect_from([127, 0, 0, 1], addr);
+
+        // Hand-made v1 and v2 headers from the trusted proxy.
+        let mut tcp = trusted();
+        tcp.write_all(b"PROXY TCP4 192.0.2.7 127.0.0.1 5555 443\r\n")
+            .unwrap();
+        let answer = whoami_on(tcp, &pki, &pki.trusted).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{runtime}: {answer}");
+        let mut tcp = trusted();
+        tcp.write_all(&v2_header("[2001:db8::7]:6666".parse().unwrap()))
+            .unwrap();
+        let answer = whoami_on(tcp, &pki, &pki.other_ca).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 401"), "{runtime}: {answer}");
+        eventually(
+            "the log naming the clients",
+            || server.log(),
+            |log| log.contains("client_addr=192.0.2.7") && log.contains("client_addr=2001:db8::7"),
+        );
+
+        // Not a trusted proxy, with a header; the trusted proxy without one; a header
+        // longer than the limit: closed, nothing written, logged.
+        let mut stranger = connect_from([127, 0, 0, 2], addr);
+        stranger
+            .write_all(b"PROXY TCP4 192.0.2.8 127.0.0.1 5555 443\r\n")
+            .unwrap();
+        assert!(closed_unanswered(stranger), "{runtime}");
+        // (Refusals are logged once a second at most: this one first.)
+        eventually(
+            "the log of the stranger",
+            || server.log(),
+            |log| {
+                log.contains("remote=127.0.0.2")
+                    && log.contains("accepts connections only from trusted proxies")
+            },
+        );
+        assert!(
+            whoami_on(trusted(), &pki, &pki.trusted).is_none(),
+            "{runtime}"
+        );
+        let mut long = trusted();
+        long.write_all(&[b"PROXY UNKNOWN ".as_slice(), &[b'a'; 200]].concat())
+            .unwrap();
+        assert!(closed_unanswered(long), "{runtime}");
+        // The cap per address counts the client a header names, not the proxy: one
+        // stalled connection for 192.0.2.9 holds its one place; another for it is closed,
+        // one for another client behind the same proxy goes through, although the proxy
+        // also holds a connection that has sent nothing yet.
+        let mut stalled = trusted();
+        stalled
+            .write_all(&v2_header("192.0.2.9:1".parse().unwrap()))
+            .unwrap();
+        eventually(
+            "the stalled connection counted",
+            || {
+                let mut second = trusted();
+                second
+                    .write_all(&v2_header("192.0.2.9:2".parse().unwrap()))
+                    .unwrap();
+                if closed_unanswered(second) {
+                    "closed".into()
+                } else {
+                    "open".into()
+                }
+            },
+            |got| got == "closed",
+        );
+        let silent = trusted();
+        let mut other = trusted();
+        other
+            .write_all(&v2_header("192.0.2.10:3".parse().unwrap()))
+            .unwrap();
+        let answer = whoami_on(other, &pki, &pki.trusted).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{runtime}: {answer}");
+        drop((stalled, silent));
+    }
+
+    // Behind HAProxy in TCP mode with send-proxy-v2: the client's own address (127.0.0.3)
+    // reaches certauth, whose peer is HAProxy (127.0.0.1).
+    let server = Served::start(
+        &dir,
+        "behind-haproxy",
+        &[
+            "--ca",
+            &ca,
+            "--cert",
+            &cert,
+            "--key",
+            &key,
+            "--proxy-protocol",
+            "--trusted-proxy",
+            "127.0.0.1/32",
+        ],
+    );
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let conf = dir.file(
+        "haproxy.cfg",
+        format!(
+            "global\n    maxconn 100\ndefaults\n    mode tcp\n    timeout connect 5s\n    \
+             timeout client 10s\n    timeout server 10s\nfrontend fe\n    bind 127.0.0.1:{port}\n    \
+             default_backend be\nbackend be\n    server certauth {} send-proxy-v2\n",
+            server.addr
+        ),
+    );
+    let mut haproxy = Command::new("/usr/sbin/haproxy")
+        .args(["-f", &conf, "-db"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let front: SocketAddr = ([127, 0, 0, 1], port).into();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(front).is_err() {
+        assert!(Instant::now() < deadline, "haproxy did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let answer = whoami_on(connect_from([127, 0, 0, 3], front), &pki, &pki.trusted);
+    let _ = haproxy.kill();
+    let _ = haproxy.wait();
+    let answer = answer.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    assert!(answer.contains("trusted-client"), "{answer}");
+    eventually(
+        "the log naming HAProxy's client",
+        || server.log(),
+        |log| log.contains("remote=127.0.0.1") && log.contains("client_addr=127.0.0.3"),
+    );
+}

@@ -74,9 +74,10 @@ use futures_util::{AsyncReadExt as _, AsyncWriteExt as _, FutureExt as _};
 use smol::future::or;
 use smol::net::unix::{UnixListener, UnixStream};
 use smol::net::{TcpListener, TcpStream};
-use tracing::{Instrument as _, debug, info, warn};
+use tracing::{Instrument as _, debug, field::Empty, info, warn};
 
 mod one_request;
+mod proxy_protocol;
 pub use one_request::OneRequest;
 
 // What users touch and nothing more: the core, rustls (its provider and ServerConfig), the
@@ -173,6 +174,7 @@ pub struct Gate {
     tls: TlsConfig,
     ws: WebSocketConfig,
     paths: WebSocketPaths,
+    proxy: Option<Arc<certauth_core::proxy::TrustedProxies>>,
 }
 
 /// The short path's gate: its TLS configuration offers `http/1.1` by ALPN (what the gate
@@ -211,6 +213,7 @@ impl Gate {
             tls: tls.into(),
             ws: default_websocket_config(),
             paths: WebSocketPaths::any(),
+            proxy: None,
         }
     }
 
@@ -248,11 +251,12 @@ impl Gate {
     /// For your own HTTP handling.
     pub async fn authenticate(&self, tcp: TcpStream) -> Result<Accepted<TlsStream>, AcceptError> {
         let (limits, (acceptor, keys)) = (self.auth.limits(), self.acceptor());
+        let remote = tcp.peer_addr().ok().map(|a| a.ip());
         let tls = within(Some(limits.handshake_timeout), acceptor.accept(tcp))
             .await
             .ok_or(AcceptError::HandshakeTimeout)?
             .map_err(AcceptError::Handshake)?;
-        self.after_handshake(tls, keys, Some(limits.head_read_timeout))
+        self.after_handshake(tls, keys, Some(limits.head_read_timeout), remote)
             .await
     }
 
@@ -261,8 +265,8 @@ impl Gate {
         tls: TlsStream,
         keys: KeySupport,
         head_timeout: Option<Duration>,
+        remote: Option<IpAddr>,
     ) -> Result<Accepted<TlsStream>, AcceptError> {
-        let remote = tls.get_ref().0.peer_addr().ok().map(|a| a.ip());
         let chain = certauth_core::tls::peer_chain(tls.get_ref().1);
         let peer = PeerInfo::new(&chain, remote).with_key_support(keys);
         decide_on(&self.auth, tls, peer, head_timeout).await
@@ -460,19 +464,20 @@ where
     serve_connections(
         listener,
         limits,
-        options,
+        proxy_protocol::options(&gate, options),
         Phase::Handshake,
         shutdown,
-        move |tcp, _, conn| {
+        move |mut tcp, addr, conn| {
             let (gate, handler) = (gate.clone(), Arc::clone(&handler));
             async move {
                 // Boxed: the handshake's and the head's state is freed once the client is
                 // in, instead of sizing the connection's task for its whole life.
                 let accepted = Box::pin(async {
+                    let remote = proxy_protocol::client(&gate, &mut tcp, addr, &conn).await?;
                     let (acceptor, keys) = gate.acceptor();
                     let tls = acceptor.accept(tcp).await.map_err(AcceptError::Handshake)?;
                     conn.advance(Phase::Head, Instant::now());
-                    gate.after_handshake(tls, keys, None).await
+                    gate.after_handshake(tls, keys, None, remote).await
                 })
                 .await;
                 run_admitted(accepted, &conn, &*handler).await;
@@ -720,7 +725,7 @@ where
             } => warn!(remote = %addr, "{notice}"),
             Admission::Admitted { id, shed } => {
                 shed.into_iter().for_each(cancel);
-                let span = tracing::info_span!("certauth", remote = %addr);
+                let span = tracing::info_span!("certauth", remote = %addr, client_addr = Empty);
                 let task = smol::spawn(connection(tcp, addr, table.slot(id)).instrument(span));
                 let ended = table.lock().set_handle(id, task);
                 ended.into_iter().for_each(Task::detach);

@@ -71,9 +71,10 @@ use certauth_core::{
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::task::AbortHandle;
-use tracing::{Instrument as _, debug, info, warn};
+use tracing::{Instrument as _, debug, field::Empty, info, warn};
 
 mod one_request;
+mod proxy_protocol;
 pub use one_request::OneRequest;
 
 // What users touch and nothing more: the core, rustls (its provider and ServerConfig), the
@@ -171,6 +172,7 @@ pub struct Gate {
     tls: TlsConfig,
     ws: WebSocketConfig,
     paths: WebSocketPaths,
+    proxy: Option<Arc<certauth_core::proxy::TrustedProxies>>,
 }
 
 /// The short path's gate: its TLS configuration offers `http/1.1` by ALPN (what the gate
@@ -209,6 +211,7 @@ impl Gate {
             tls: tls.into(),
             ws: default_websocket_config(),
             paths: WebSocketPaths::any(),
+            proxy: None,
         }
     }
 
@@ -246,11 +249,12 @@ impl Gate {
     /// For your own HTTP handling.
     pub async fn authenticate(&self, tcp: TcpStream) -> Result<Accepted<TlsStream>, AcceptError> {
         let (limits, (acceptor, keys)) = (self.auth.limits(), self.acceptor());
+        let remote = tcp.peer_addr().ok().map(|a| a.ip());
         let tls = within(Some(limits.handshake_timeout), acceptor.accept(tcp))
             .await
             .ok_or(AcceptError::HandshakeTimeout)?
             .map_err(AcceptError::Handshake)?;
-        self.after_handshake(tls, keys, Some(limits.head_read_timeout))
+        self.after_handshake(tls, keys, Some(limits.head_read_timeout), remote)
             .await
     }
 
@@ -259,8 +263,8 @@ impl Gate {
         tls: TlsStream,
         keys: KeySupport,
         head_timeout: Option<Duration>,
+        remote: Option<IpAddr>,
     ) -> Result<Accepted<TlsStream>, AcceptError> {
-        let remote = tls.get_ref().0.peer_addr().ok().map(|a| a.ip());
         let chain = certauth_core::tls::peer_chain(tls.get_ref().1);
         let peer = PeerInfo::new(&chain, remote).with_key_support(keys);
         decide_on(&self.auth, tls, peer, head_timeout).await
@@ -458,19 +462,20 @@ where
     serve_connections(
         listener,
         limits,
-        options,
+        proxy_protocol::options(&gate, options),
         Phase::Handshake,
         shutdown,
-        move |tcp, _, conn| {
+        move |mut tcp, addr, conn| {
             let (gate, handler) = (gate.clone(), Arc::clone(&handler));
             async move {
                 // Boxed: the handshake's and the head's state is freed once the client is
                 // in, instead of sizing the connection's task for its whole life.
                 let accepted = Box::pin(async {
+                    let remote = proxy_protocol::client(&gate, &mut tcp, addr, &conn).await?;
                     let (acceptor, keys) = gate.acceptor();
                     let tls = acceptor.accept(tcp).await.map_err(AcceptError::Handshake)?;
                     conn.advance(Phase::Head, Instant::now());
-                    gate.after_handshake(tls, keys, None).await
+                    gate.after_handshake(tls, keys, None, remote).await
                 })
                 .await;
                 run_admitted(accepted, &conn, &*handler).await;
@@ -695,7 +700,7 @@ where
             } => warn!(remote = %addr, "{notice}"),
             Admission::Admitted { id, shed } => {
                 shed.into_iter().for_each(cancel);
-                let span = tracing::info_span!("certauth", remote = %addr);
+                let span = tracing::info_span!("certauth", remote = %addr, client_addr = Empty);
                 let task = tokio::spawn(connection(tcp, addr, table.slot(id)).instrument(span));
                 let _ = table.lock().set_handle(id, task.abort_handle());
             }

@@ -31,6 +31,9 @@ pub enum AcceptError {
     /// On a PROXY-protocol listener: a peer that is not a trusted proxy, or no acceptable
     /// header (closed without a byte written).
     ProxyProtocol(crate::proxy::protocol::ProxyProtocolError),
+    /// Refused by the lifecycle's caps once the connection's client was known (the PROXY
+    /// header named an address at its cap of pending connections); closed unanswered.
+    Refused(super::Refusal),
 }
 
 impl fmt::Display for AcceptError {
@@ -45,6 +48,7 @@ impl fmt::Display for AcceptError {
             Self::Denied(d) => fmt::Display::fmt(d, f),
             Self::Upgrade(e) => fmt::Display::fmt(e, f),
             Self::ProxyProtocol(e) => fmt::Display::fmt(e, f),
+            Self::Refused(r) => write!(f, "connection refused: {r}"),
         }
     }
 }

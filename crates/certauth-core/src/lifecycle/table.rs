@@ -167,6 +167,13 @@ impl<H> Slot<H> {
         self.table.lock().readdress(self.id, remote)
     }
 
+    /// Whether a refusal the adapter makes itself (a PROXY header refused) should be logged
+    /// at `now`, rate-limited with the loop's own refusals ([`Connections::should_log`]):
+    /// `Some(how many were not logged since)`.
+    pub fn should_log_refusal(&self, now: Instant) -> Option<u64> {
+        self.table.lock().should_log(super::Event::Refused, now)
+    }
+
     /// The client is authenticated at `now` ([`Phase::Open`]) as `identity` (none in
     /// header mode on a connection that may carry several clients): `Err` if the identity
     /// already holds `ServeOptions::max_connections_per_identity` connections (see
