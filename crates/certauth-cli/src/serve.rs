@@ -221,7 +221,7 @@ pub(crate) struct Args {
     pub(crate) no_watch: bool,
     /// Seconds between two looks at the watched files (their stat: works on every
     /// filesystem, Kubernetes' volumes included); a change is reloaded once the files have
-    /// looked the same for one more interval.
+    /// looked the same for one more interval. At least 0.05.
     #[arg(long, value_name = "SECS", default_value_t = Seconds(Duration::from_secs(1)))]
     pub(crate) watch_interval: Seconds,
 }
@@ -601,7 +601,10 @@ impl Reloader {
                 return std::future::pending().await;
             };
             while hup.recv().await.is_some() {
-                info!("received SIGHUP: reloading --ca, --chain, --crl, --policy, --cert, --key");
+                info!(
+                    "received SIGHUP: reloading --ca, --chain, --crl, --policy, --cert, --key, \
+                     --session-ticket-key"
+                );
                 // Off the runtime's workers: reading files blocks (a slow disk), and one
                 // reload runs at a time (signals meanwhile are folded into the next).
                 let this = self.clone();

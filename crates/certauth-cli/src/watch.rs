@@ -17,6 +17,9 @@ use std::time::Duration;
 
 use tracing::info;
 
+/// The shortest `--watch-interval`.
+const MIN_INTERVAL: Duration = Duration::from_millis(50);
+
 /// What one file looks like now, or why it cannot be looked at (a missing file is a state
 /// too: its return is a change).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,6 +79,8 @@ pub(crate) fn spawn(
     if paths.is_empty() {
         return;
     }
+    // A zero interval would spin.
+    let interval = interval.max(MIN_INTERVAL);
     let spawned = std::thread::Builder::new()
         .name("certauth-watch".into())
         .spawn(move || {
