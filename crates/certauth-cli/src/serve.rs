@@ -293,6 +293,10 @@ pub(crate) fn configure(args: &Args) -> Result<(Server, Resumption), Failure> {
         .with_ipv6_prefix_len(args.ipv6_prefix)
         .with_max_connections_per_identity(args.max_connections_per_identity)
         .with_grace(args.grace.0);
+    let options = match args.metrics {
+        Some(_) => options.with_observer(crate::metrics::observer()),
+        None => options,
+    };
     let proxy_protocol = args
         .proxy_protocol
         .then(|| TrustedProxies::new(&args.trusted_proxy))
@@ -404,6 +408,9 @@ fn read_configuration(args: &Args, resumption: &Resumption) -> Result<Loaded, Fa
         .deny_body(move |denial, request| page::for_denial(denial, request, expose, echo));
     if let Some(v) = verifier.clone() {
         builder = builder.verifier(v);
+    }
+    if args.metrics.is_some() {
+        builder = builder.observer(crate::metrics::observer());
     }
     let header_mode = args.source.is_some() || args.header.is_some();
     if (!header_mode || args.fallback_to_tls_peer) && args.ca.is_none() {

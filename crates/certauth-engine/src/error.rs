@@ -2,9 +2,7 @@
 
 use std::{fmt, io};
 
-use crate::authenticator::Denial;
-use crate::http::HeadError;
-use crate::ws::UpgradeError;
+use certauth_core::{Denial, HeadError, UpgradeError};
 
 /// Why a connection did not pass the gate. For `Denied`, `Head` and `Upgrade` the core's
 /// response was written before the connection was closed.
@@ -30,10 +28,10 @@ pub enum AcceptError {
     Upgrade(UpgradeError),
     /// On a PROXY-protocol listener: a peer that is not a trusted proxy, or no acceptable
     /// header (closed without a byte written).
-    ProxyProtocol(crate::proxy::protocol::ProxyProtocolError),
+    ProxyProtocol(certauth_core::proxy::protocol::ProxyProtocolError),
     /// Refused by the lifecycle's caps once the connection's client was known (the PROXY
     /// header named an address at its cap of pending connections); closed unanswered.
-    Refused(super::Refusal),
+    Refused(certauth_core::lifecycle::Refusal),
 }
 
 impl fmt::Display for AcceptError {

@@ -1,5 +1,5 @@
-//! [`Table`] and [`Slot`]: [`Connections`] shared between a serve loop and the tasks of its
-//! connections, with a wake-up for the loop (std's `Waker` only, no runtime).
+//! [`Table`] and [`Slot`]: the core's [`Connections`] shared between a serve loop and the
+//! tasks of its connections, behind a lock, with a wake-up for the loop (std's `Waker`).
 
 use std::fmt;
 use std::future::Future;
@@ -9,8 +9,10 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use super::{ConnId, Connections, Drain, Identity, Phase, Refusal, ServeOptions};
-use crate::limits::Limits;
+use certauth_core::Limits;
+use certauth_core::lifecycle::{ConnId, Connections, Identity, Phase, Refusal, ServeOptions};
+
+use crate::Drain;
 
 struct Shared<H> {
     connections: Mutex<Connections<H>>,
@@ -171,7 +173,9 @@ impl<H> Slot<H> {
     /// at `now`, rate-limited with the loop's own refusals ([`Connections::should_log`]):
     /// `Some(how many were not logged since)`.
     pub fn should_log_refusal(&self, now: Instant) -> Option<u64> {
-        self.table.lock().should_log(super::Event::Refused, now)
+        self.table
+            .lock()
+            .should_log(certauth_core::lifecycle::Event::Refused, now)
     }
 
     /// The client is authenticated at `now` ([`Phase::Open`]) as `identity` (none in
