@@ -28,10 +28,11 @@ impl<R> Gate<R> {
     }
 }
 
-/// The serve loop's options for `gate`: admission leaves the per-address count to the header.
+/// The serve loop's options for `gate`: with the PROXY protocol, admission leaves the
+/// per-address count to the header (and without it, counts the peer whatever `options`
+/// say: nothing else would count it).
 pub(crate) fn options<R>(gate: &Gate<R>, options: ServeOptions) -> ServeOptions {
-    let on = options.proxy_protocol || gate.proxy.is_some();
-    options.with_proxy_protocol(on)
+    options.with_proxy_protocol(gate.proxy.is_some())
 }
 
 /// A runtime whose TCP streams the engine reads before the TLS handshake (for the PROXY
