@@ -31,13 +31,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use certauth_benches::{cpu_seconds, quartiles};
-use certauth_core::lifecycle::ServeOptions;
 use certauth_core::tls::{ClientAuthMode, load_server_identity, server_config};
 use certauth_core::{
     Authenticator, ChainVerifier, Limits, Preset, ProxyHeaderConfig, TrustAnchors,
 };
 use certauth_testkit::suite::{self, Pki};
 use certauth_testkit::{Issued, KeyKind, Leaf, encode};
+use certauth_tokio::ServeOptions;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

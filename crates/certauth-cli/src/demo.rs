@@ -66,7 +66,7 @@ pub(crate) fn run(args: Args) -> Outcome {
         auth,
         tls: Some(Arc::new(tls).into()),
         listen: addr,
-        options: certauth_core::lifecycle::ServeOptions::DEFAULT,
+        options: certauth_tokio::ServeOptions::DEFAULT,
     };
     rt.spawn(crate::serve::serve_tokio(listener, server, async {
         let _ = stopped.await;

@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use certauth_core::AuthenticatorBuilder;
-use certauth_core::lifecycle::ServeOptions;
 use certauth_core::policy::{BoxPolicy, PolicyExt as _, allow_any, allow_cn};
 use certauth_core::proxy::{Encoding, Preset, ProxyHeaderConfig};
 use certauth_core::tls::{ClientAuthMode, TlsConfig, load_server_identity, server_config};
 use certauth_core::verify::UnknownRevocation;
 use certauth_core::{Authenticated, Authenticator, Limits, RequestHead};
+use certauth_tokio::ServeOptions;
 use certauth_tokio::tungstenite::{Error as WsError, Message};
 use futures_util::{Sink, SinkExt as _, Stream, StreamExt as _};
 use tracing::{info, warn};

@@ -38,10 +38,9 @@
 //! - [`policy`]: [`Policy`] and the helpers (`allow_cn`, `allow_fingerprints`, …),
 //!   combinators, async policies and (feature `serde`) the TOML policy file.
 //! - `legacy` (feature `serde`): Node's `toLegacyObject()` view of a certificate.
-//! - [`lifecycle`]: the connection lifecycle the adapters drive (admission, phase deadlines,
-//!   shedding, drain), as sans-IO state; for adapter authors.
 //! - [`keys`], [`pem`], [`observe`]: the key-type table, PEM as OpenSSL reads it, and the
-//!   decision observer behind metrics.
+//!   observer behind metrics (a value you hand the builder). The connection lifecycle
+//!   the serve helpers run is `certauth-engine`'s.
 //!
 //! Small types live at the root ([`Limits`], [`Time`], [`Oid`], [`Name`], [`MutualTls`]
 //! with feature `rustls`); the modules above are namespaces a user reaches into by name
@@ -201,7 +200,6 @@ pub mod http;
 pub mod keys;
 #[cfg(feature = "serde")]
 pub mod legacy;
-pub mod lifecycle;
 mod limits;
 mod name;
 pub mod observe;

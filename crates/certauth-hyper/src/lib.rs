@@ -3,7 +3,7 @@
 //! certauth for hyper 1, tower and axum (the Express experience of client-certificate-auth):
 //!
 //! - [`serve`] (and [`serve_with`], for other limits) runs the connection lifecycle the core
-//!   decides (`certauth_core::lifecycle`, on certauth-tokio's loop): it keeps accepting under
+//!   decides (`certauth_engine::lifecycle`, on certauth-engine's loop through certauth-tokio): it keeps accepting under
 //!   load, sheds stalled connections until [`CertAuthLayer`] has allowed one of their
 //!   requests (open routes and refusals do not count), bounds the TLS handshake, each
 //!   request and head of a connection not yet allowed, and the keep-alive idle time;
@@ -73,13 +73,13 @@ use async_tungstenite::tungstenite::protocol::Role;
 use backpressure::Backpressure;
 use certauth_core::http::{HttpHead, check_head};
 use certauth_core::keys::KeySupport;
-use certauth_core::lifecycle::{Identity, KeepAlive, Phase, Refusal, ServeOptions};
 use certauth_core::tls::{ALPN_HTTP2_AND_HTTP1, TlsConfig, with_alpn};
 use certauth_core::verify::PeerMemo;
 use certauth_core::{
     Authenticated, Authenticator, CertificateDer, Decision, Denial, Evaluation, Limits, PeerInfo,
     ResponseHead, UnixTime,
 };
+use certauth_engine::lifecycle::{Identity, KeepAlive, Phase, Refusal};
 use certauth_engine::{Drain, DrainingWebSocket};
 use certauth_tokio::Conn;
 use http::{Request, Response};
@@ -103,6 +103,7 @@ pub use axum_listener::TlsListener;
 pub use socketio::{SessionBody, SessionGuard, SocketIoSessions, require_client_cert};
 
 pub use certauth_core::{self, ws::default_websocket_config};
+pub use certauth_engine::lifecycle::ServeOptions;
 pub use certauth_tokio::{
     Message, WebSocketConfig, default_provider, futures_util, load_pem_files, tungstenite,
 };
