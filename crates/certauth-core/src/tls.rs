@@ -376,6 +376,51 @@ impl From<ServerConfig> for TlsConfig {
     }
 }
 
+/// What the decision needs of a TLS peer, read from its connection in one call
+/// ([`Self::of`]): the chain it presented and the key types its handshake verified (those of
+/// the `ServerConfig`'s provider; see [`crate::keys`]). Owned, so that it outlives the borrow
+/// of the connection (the adapter reads the request from the stream next) and can travel with
+/// it (certauth-hyper's `ConnectionInfo`); [`Self::info`] lends it to a decision.
+#[derive(Clone, Debug, Default)]
+pub struct TlsPeer {
+    chain: Arc<[CertificateDer<'static>]>,
+    keys: KeySupport,
+}
+
+impl TlsPeer {
+    /// The peer of `connection`, whose handshake ran with `config`.
+    pub fn of(config: &ServerConfig, connection: &rustls::ServerConnection) -> Self {
+        Self {
+            chain: peer_chain(connection).into(),
+            keys: key_support(config),
+        }
+    }
+
+    /// A peer that presented `chain` in a handshake whose provider verified the common key
+    /// types ([`KeySupport::COMMON`]): for a connection accepted outside the adapters.
+    pub fn presenting(chain: Vec<CertificateDer<'static>>) -> Self {
+        Self {
+            chain: chain.into(),
+            keys: KeySupport::COMMON,
+        }
+    }
+
+    /// The chain it presented (empty for none).
+    pub fn chain(&self) -> &[CertificateDer<'static>] {
+        &self.chain
+    }
+
+    /// The key types its handshake verified.
+    pub fn key_support(&self) -> KeySupport {
+        self.keys
+    }
+
+    /// The peer as a decision sees it, from `remote`.
+    pub fn info(&self, remote: Option<std::net::IpAddr>) -> crate::PeerInfo<'_> {
+        crate::PeerInfo::new(&self.chain, remote).with_key_support(self.keys)
+    }
+}
+
 /// The chain a TLS peer presented, as owned DER (empty if none).
 pub fn peer_chain(conn: &rustls::ServerConnection) -> Vec<CertificateDer<'static>> {
     conn.peer_certificates()
