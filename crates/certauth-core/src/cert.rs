@@ -22,7 +22,7 @@ mod extensions;
 mod general_name;
 
 /// A certificate's names (subject, issuer, directory-name SANs) and their attributes.
-pub use crate::name::{Attribute, AttributeValue, Attributes, Name, StringKind, short_name};
+pub use crate::name::{Attribute, AttributeValue, Name, StringKind, short_name};
 pub use error::*;
 pub use extensions::*;
 pub use general_name::*;
@@ -421,7 +421,7 @@ impl ClientCertificate {
     }
 
     /// Every extension, in order.
-    pub fn extensions(&self) -> Extensions<'_> {
+    pub fn extensions(&self) -> impl Iterator<Item = Extension<'_>> + Clone + fmt::Debug {
         let reader = match self.inner.index.extensions {
             Some(span) => span.tlv(&self.inner.der).reader(),
             None => Reader::new(&[]),
@@ -430,7 +430,7 @@ impl ClientCertificate {
     }
 
     /// The subject alternative names (empty without the extension).
-    pub fn subject_alt_names(&self) -> SubjectAltNames<'_> {
+    pub fn subject_alt_names(&self) -> impl Iterator<Item = GeneralName<'_>> + Clone + fmt::Debug {
         let reader = match self.inner.index.san {
             Some(span) => span.tlv(&self.inner.der).reader(),
             None => Reader::new(&[]),

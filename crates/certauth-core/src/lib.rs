@@ -236,17 +236,19 @@ pub mod fuzzing {
 }
 
 pub use authenticator::{
-    Authenticated, Authenticator, AuthenticatorBuilder, BuildError, CertificateSource, Decision,
-    Denial, DenyReason, Evaluation, EvaluationFuture, Origin, PeerInfo, PendingDecision,
+    Authenticated, Authenticator, AuthenticatorBuilder, BuildError, Decision, Denial, DenyReason,
+    Evaluation, Origin, PeerInfo,
 };
 pub use cert::{CertLimits, ClientCertificate, GeneralName, X509Error};
 pub use http::{HeadError, HeadParser, HeadProgress, RequestHead};
 pub use limits::Limits;
-pub use name::Name;
 pub use oid::Oid;
 pub use policy::{Policy, PolicyContext, Verdict};
 pub use proxy::{Encoding, Preset, ProxyHeaderConfig};
 pub use response::{ResponseHead, Status};
+/// rustls-pki-types' (the same types rustls takes), re-exported so that no direct
+/// dependency is needed.
+#[doc(no_inline)]
 pub use rustls_pki_types::{CertificateDer, UnixTime};
 #[cfg(feature = "rustls")]
 pub use setup::{MutualTls, PemFile, SetupError};

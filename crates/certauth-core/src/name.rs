@@ -300,7 +300,9 @@ impl<'a> Name<'a> {
     }
 
     /// Every attribute, in the order written.
-    pub fn attributes(&self) -> Attributes<'a> {
+    pub fn attributes(
+        &self,
+    ) -> impl Iterator<Item = Attribute<'a>> + Clone + std::fmt::Debug + use<'a> {
         Attributes {
             rdns: self.tlv.reader(),
             current: None,
@@ -413,7 +415,7 @@ impl PartialEq for Name<'_> {
 
 /// Iterator over a [`Name`]'s attributes.
 #[derive(Clone, Debug)]
-pub struct Attributes<'a> {
+pub(crate) struct Attributes<'a> {
     rdns: Reader<'a>,
     current: Option<Reader<'a>>,
     rdn: usize,

@@ -255,7 +255,7 @@ where
             }
             // Without the connection's chain and address nothing can be decided: say so,
             // rather than refuse everyone as if they had no certificate.
-            None => Evaluation::Ready(Decision::Deny(self.layer.auth.misconfigured(NO_INFO))),
+            None => Evaluation::from(Decision::Deny(self.layer.auth.misconfigured(NO_INFO))),
         };
         let remote = info.as_ref().and_then(|i| i.remote_addr);
         let lifecycle = info.and_then(|i| i.lifecycle);

@@ -123,7 +123,7 @@ fn same_fields(o: &ClientCertificate, t: &Certificate) -> Result<(), String> {
 /// inside a SET (x509-cert sorts it on encoding; certauth keeps it as written).
 type Rdns = Vec<Vec<(Vec<u8>, Vec<u8>)>>;
 
-fn rdns_of(name: &certauth_core::Name<'_>) -> Rdns {
+fn rdns_of(name: &certauth_core::cert::Name<'_>) -> Rdns {
     let mut out: Rdns = Vec::new();
     let mut last = None;
     for a in name.attributes() {
