@@ -333,9 +333,20 @@ impl ClientCertVerifier for DeferredClientVerifier {
 /// one for each new connection, connections in progress keep theirs. Replace it when the
 /// server's certificate or key rotates, or when the client CAs change (the deferred
 /// verifier names them to clients). Cheap to clone; clones share it.
+///
+/// A server's protocols by ALPN are the server's, not the configuration's: [`Self::offering`]
+/// names them once and every configuration, the first and each reload, that offers none is
+/// given them (one that offers its own keeps them). The raw gates offer [`ALPN_HTTP1`]
+/// whichever way they were built.
 #[derive(Clone)]
 pub struct TlsConfig {
-    current: Arc<RwLock<Arc<ServerConfig>>>,
+    shared: Arc<RwLock<Current>>,
+}
+
+struct Current {
+    config: Arc<ServerConfig>,
+    /// What a configuration without ALPN protocols is given ([`TlsConfig::offering`]).
+    alpn: Option<&'static [&'static [u8]]>,
 }
 
 impl fmt::Debug for TlsConfig {
@@ -348,19 +359,46 @@ impl TlsConfig {
     /// Starts with `config`.
     pub fn new(config: Arc<ServerConfig>) -> Self {
         Self {
-            current: Arc::new(RwLock::new(config)),
+            shared: Arc::new(RwLock::new(Current { config, alpn: None })),
         }
+    }
+
+    /// Offers `protocols` by ALPN in this configuration and every one that replaces it,
+    /// unless that configuration offers some itself (yours win, as with [`with_alpn`]).
+    /// For every clone.
+    pub fn offering(self, protocols: &'static [&'static [u8]]) -> Self {
+        {
+            let mut current = self.write();
+            current.alpn = Some(protocols);
+            current.config = with_alpn(Arc::clone(&current.config), protocols);
+        }
+        self
     }
 
     /// The configuration for a new connection.
     pub fn current(&self) -> Arc<ServerConfig> {
         // A panic while replacing leaves the old or the new configuration, both whole.
-        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
+        Arc::clone(
+            &self
+                .shared
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .config,
+        )
     }
 
-    /// Replaces it for every connection from now on.
+    /// Replaces it for every connection from now on (given the protocols of
+    /// [`Self::offering`] if it offers none).
     pub fn reload(&self, config: Arc<ServerConfig>) {
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = config;
+        let mut current = self.write();
+        current.config = match current.alpn {
+            Some(protocols) => with_alpn(config, protocols),
+            None => config,
+        };
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Current> {
+        self.shared.write().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

@@ -12,7 +12,7 @@ use certauth_core::{MutualTls, PemFile, SetupError};
 use certauth_testkit::suite::Pki;
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    Arc::new(certauth_testkit::ring_provider())
 }
 
 fn head() -> RequestHead {

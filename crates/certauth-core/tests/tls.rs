@@ -45,7 +45,7 @@ fn pki() -> Pki {
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    Arc::new(certauth_testkit::ring_provider())
 }
 
 fn anchors(pki: &Pki) -> TrustAnchors {
@@ -357,6 +357,27 @@ fn with_alpn_fills_in_and_never_overrides() {
     );
     let own = with_alpn(Arc::clone(&offered), &[b"http/1.1"]);
     assert!(Arc::ptr_eq(&own, &offered));
+}
+
+/// `TlsConfig::offering`: the protocols reach the first configuration and every reload that
+/// offers none, for every clone; a configuration with its own keeps them.
+#[test]
+fn tls_config_offers_its_protocols_to_every_reload() {
+    use certauth_core::tls::{ALPN_HTTP1, TlsConfig};
+    let pki = pki();
+    let bare = server(&pki, ClientAuthMode::Deferred);
+    let plain = TlsConfig::new(Arc::clone(&bare));
+    let clone = plain.clone();
+    assert!(plain.current().alpn_protocols.is_empty());
+    let config = plain.offering(&ALPN_HTTP1);
+    let http1 = [b"http/1.1".to_vec()];
+    assert_eq!(config.current().alpn_protocols, http1);
+    clone.reload(Arc::clone(&bare));
+    assert_eq!(config.current().alpn_protocols, http1);
+    let mut own = (*bare).clone();
+    own.alpn_protocols = vec![b"h2".to_vec()];
+    clone.reload(Arc::new(own));
+    assert_eq!(config.current().alpn_protocols, [b"h2".to_vec()]);
 }
 
 /// A `--ca` bundle whose names are over what a CertificateRequest holds: no CA is named

@@ -9,13 +9,13 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use certauth_smol::{Gate, ServeOptions, serve_websocket};
+//! use certauth_smol::{Gate, ServeOptions, default_provider, serve_websocket};
 //! use certauth_smol::certauth_core::{Authenticator, ChainVerifier, TrustAnchors, policy::allow_cn};
 //! use certauth_smol::certauth_core::tls::{ClientAuthMode, load_server_identity, server_config};
-//! use futures_util::{SinkExt, StreamExt};
+//! use certauth_smol::futures_util::{SinkExt, StreamExt};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let provider = Arc::new(rustls::crypto::ring::default_provider());
+//! let provider = default_provider(); // rustls' ring (feature `aws-lc-rs`: aws-lc-rs)
 //! let anchors = TrustAnchors::from_pem(&std::fs::read("ca.pem")?)?;
 //! let (chain, key) = load_server_identity(&std::fs::read("server.pem")?, &std::fs::read("server.key")?)?;
 //! let tls = server_config(provider.clone(), chain, key, &anchors, ClientAuthMode::Deferred)?;
@@ -139,6 +139,9 @@ async fn within<T>(limit: Option<Duration>, fut: impl Future<Output = T>) -> Opt
 ///
 /// With neither feature enabled (the crate then has no provider to offer: pass yours to
 /// `certauth_core::MutualTls::from_pem`).
+// rustls 0.23.48 deprecates ring's `default_provider` (no post-quantum key exchange); ring
+// stays this crate's default, so the deprecation stops here instead of in users' builds.
+#[allow(deprecated)]
 pub fn default_provider() -> Arc<rustls::crypto::CryptoProvider> {
     #[cfg(feature = "ring")]
     return Arc::new(rustls::crypto::ring::default_provider());
@@ -204,11 +207,13 @@ impl Gate {
     }
 
     /// A gate terminating TLS with `tls` (see `certauth_core::tls::server_config`; an
-    /// `Arc<ServerConfig>`, or a [`TlsConfig`] to replace it while serving).
+    /// `Arc<ServerConfig>`, or a [`TlsConfig`] to replace it while serving). It offers
+    /// `http/1.1` by ALPN, as the short path's does, unless `tls` (or a reload) offers
+    /// protocols itself.
     pub fn new(auth: Authenticator, tls: impl Into<TlsConfig>) -> Self {
         Self {
             auth,
-            tls: tls.into(),
+            tls: tls.into().offering(&certauth_core::tls::ALPN_HTTP1),
             ws: default_websocket_config(),
             paths: WebSocketPaths::any(),
         }
