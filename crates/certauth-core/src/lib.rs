@@ -43,7 +43,7 @@
 //! - [`keys`], [`pem`], [`observe`]: the key-type table, PEM as OpenSSL reads it, and the
 //!   decision observer behind metrics.
 //!
-//! Small types live at the root ([`Limits`], [`Time`], [`Oid`], [`Name`], [`MutualTls`]
+//! Small types live at the root ([`Limits`], [`Time`], [`Oid`], [`MutualTls`]
 //! with feature `rustls`); the modules above are namespaces a user reaches into by name
 //! (`policy::allow_cn`, `proxy::Preset`, `verify::VerifyError`).
 //!

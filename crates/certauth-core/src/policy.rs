@@ -56,7 +56,8 @@ use crate::cert::{ClientCertificate, GeneralName};
 use crate::name::{Name, attribute_type};
 use crate::verify::VerifiedChain;
 
-pub use crate::http::{HeaderMap, NoHeaders};
+pub use crate::http::HeaderMap;
+use crate::http::NoHeaders;
 
 mod combinators;
 mod context;

@@ -8,14 +8,12 @@
 use std::error::Error as _;
 use std::sync::Arc;
 
-use certauth_core::TrustAnchors;
 use certauth_core::tls::{
-    ClientAuthMode, DeferredClientVerifier, TlsConfigError, load_server_identity, peer_chain,
-    server_config,
+    ClientAuthMode, deferred_verifier, load_server_identity, peer_chain, server_config,
 };
+use certauth_core::{SetupError, TrustAnchors};
 use certauth_testkit::handshake::{self, Failed, TLS12, TLS13, presenting, without_certificate};
 use certauth_testkit::{Authority, Issued, KeyKind, Leaf, key};
-use rustls::server::danger::ClientCertVerifier as _;
 use rustls::{CertificateError, ProtocolVersion, SupportedProtocolVersion};
 
 struct Pki {
@@ -178,7 +176,7 @@ fn strict_refuses_untrusted_and_missing_certificates_in_the_handshake() {
 fn deferred_verifier_requests_optionally_hints_the_anchors_and_offers_the_providers_schemes() {
     let pki = pki();
     let provider = provider();
-    let v = DeferredClientVerifier::new(&anchors(&pki), &provider);
+    let v = deferred_verifier(&anchors(&pki), &provider);
     assert!(v.offer_client_auth());
     assert!(!v.client_auth_mandatory());
     let hints: Vec<&[u8]> = v.root_hint_subjects().iter().map(|d| d.as_ref()).collect();
@@ -284,7 +282,7 @@ fn peer_chain_of_a_connection_without_a_handshake_is_empty() {
 fn configuration_errors_name_the_part_and_keep_their_source() {
     let pki = pki();
     let e = load_server_identity(b"not pem", pki.server.key_pem().as_bytes()).unwrap_err();
-    assert!(matches!(e, TlsConfigError::ServerCertificate(_)));
+    assert!(matches!(e, SetupError::ServerCertificate(_)));
     assert_eq!(
         e.to_string(),
         "server certificate: no `-----BEGIN CERTIFICATE-----` block found"
@@ -292,7 +290,7 @@ fn configuration_errors_name_the_part_and_keep_their_source() {
     assert!(e.source().is_none());
 
     let e = load_server_identity(pki.server.pem().as_bytes(), b"").unwrap_err();
-    assert!(matches!(e, TlsConfigError::ServerKey(_)));
+    assert!(matches!(e, SetupError::ServerKey(_)));
     assert!(e.to_string().starts_with("server private key: "), "{e}");
     assert!(e.to_string().contains("expected a `PRIVATE KEY`"), "{e}");
 
@@ -309,7 +307,7 @@ fn configuration_errors_name_the_part_and_keep_their_source() {
         ClientAuthMode::Deferred,
     )
     .unwrap_err();
-    assert!(matches!(e, TlsConfigError::Rustls(_)), "{e:?}");
+    assert!(matches!(e, SetupError::Rustls(_)), "{e:?}");
     assert!(
         e.to_string().starts_with("TLS configuration refused: "),
         "{e}"
@@ -319,7 +317,7 @@ fn configuration_errors_name_the_part_and_keep_their_source() {
         "the message prints rustls' error once"
     );
 
-    let e = TlsConfigError::Verifier("no roots".into());
+    let e = SetupError::Verifier("no roots".into());
     assert_eq!(e.to_string(), "client verifier: no roots");
     assert!(e.source().is_none());
 }
@@ -402,7 +400,7 @@ fn a_bundle_of_600_roots_names_no_ca_and_clients_still_get_through() {
         "{warning}"
     );
     assert!(
-        DeferredClientVerifier::new(&big, &provider())
+        deferred_verifier(&big, &provider())
             .root_hint_subjects()
             .is_empty()
     );
