@@ -174,7 +174,7 @@ impl Policy for AllowAttribute {
             subject
                 .attributes()
                 .filter(|a| a.oid().as_bytes() == &*self.oid)
-                .map(|a| a.value().as_str())
+                .map(|a| a.value())
         };
         match judge(values(), |v| {
             self.allowed.contains(&*folded(self.caseless, v))
@@ -403,7 +403,7 @@ impl Policy for AllowName {
             let values = || {
                 name.attributes()
                     .filter(|a| a.oid().as_bytes() == &**oid)
-                    .map(|a| a.value().as_str())
+                    .map(|a| a.value())
             };
             match judge(values(), |v| *folded(caseless, v) == **expected) {
                 Judged::All => {}
