@@ -93,7 +93,10 @@
 //!     UnixTime, accept_websocket,
 //! };
 //!
-//! let verifier = ChainVerifier::new(TrustAnchors::from_der([ca_der])?, webpki::ALL_VERIFICATION_ALGS);
+//! # let algorithms = webpki::ALL_VERIFICATION_ALGS;
+//! // `algorithms`: a provider's `signature_verification_algorithms.all`, such as
+//! // `certauth::tokio::default_provider()`'s.
+//! let verifier = ChainVerifier::new(TrustAnchors::from_der([ca_der])?, algorithms);
 //! let auth = Authenticator::builder()
 //!     .verifier(verifier)
 //!     .policy(allow_cn(["trusted-client"]))
@@ -175,7 +178,8 @@
 //! # }
 //! // Once, at start-up: the CA that issues client certificates, and the policy.
 //! let anchors = TrustAnchors::from_pem(ca_pem.as_bytes())?;
-//! let verifier = ChainVerifier::new(anchors, webpki::ALL_VERIFICATION_ALGS);
+//! # let algorithms = webpki::ALL_VERIFICATION_ALGS;
+//! let verifier = ChainVerifier::new(anchors, algorithms); // a provider's algorithms
 //! let policy = allow_cn(["trusted-client"]).and(allow_ou(["payments"]));
 //!
 //! // Per connection: the chain the TLS peer presented, and the current time.

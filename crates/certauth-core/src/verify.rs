@@ -265,7 +265,7 @@ pub const DEFAULT_MAX_CHAIN_LEN: usize = 8;
 
 impl ChainVerifier {
     /// A verifier for these anchors using these signature algorithms (for example
-    /// `rustls::crypto::ring::default_provider().signature_verification_algorithms.all`).
+    /// an adapter's `default_provider().signature_verification_algorithms.all`).
     pub fn new(anchors: TrustAnchors, algorithms: SignatureAlgorithms) -> Self {
         Self {
             anchors: Arc::new(anchors),
