@@ -46,10 +46,17 @@ pub(crate) enum Provider {
 }
 
 impl Provider {
-    pub(crate) fn get(self) -> rustls::crypto::CryptoProvider {
+    /// The provider, or why this build has none of that name (aws-lc-rs is a feature).
+    pub(crate) fn get(self) -> Result<rustls::crypto::CryptoProvider, &'static str> {
         match self {
-            Self::Ring => rustls::crypto::ring::default_provider(),
-            Self::AwsLcRs => rustls::crypto::aws_lc_rs::default_provider(),
+            Self::Ring => Ok(crate::ring_provider()),
+            #[cfg(feature = "aws-lc-rs")]
+            Self::AwsLcRs => Ok(rustls::crypto::aws_lc_rs::default_provider()),
+            #[cfg(not(feature = "aws-lc-rs"))]
+            Self::AwsLcRs => Err(
+                "--provider aws-lc-rs: this certauth was built without it; reinstall with \
+                 `--features aws-lc-rs` (or use the default, ring)",
+            ),
         }
     }
 }
@@ -298,7 +305,7 @@ fn reload(args: &Args, auth: &Authenticator, tls: Option<&TlsConfig>) {
 fn read_configuration(
     args: &Args,
 ) -> Result<(AuthenticatorBuilder, Option<Arc<rustls::ServerConfig>>), Failure> {
-    let provider = Arc::new(args.provider.get());
+    let provider = Arc::new(args.provider.get().map_err(|e| Failure::Usage(e.into()))?);
     let verifier = match &args.ca {
         Some(ca) => {
             let algorithms = provider.signature_verification_algorithms.all;

@@ -82,6 +82,9 @@ pub(crate) async fn within<R: Runtime, T>(
 ///
 /// With neither feature enabled (there is then no provider to offer: pass yours to
 /// `certauth_core::MutualTls::from_pem`).
+// rustls 0.23.48 deprecates ring's `default_provider` (no post-quantum key exchange); ring
+// stays the default, so the deprecation stops here instead of in users' builds.
+#[allow(deprecated)]
 pub fn default_provider() -> Arc<rustls::crypto::CryptoProvider> {
     #[cfg(feature = "ring")]
     return Arc::new(rustls::crypto::ring::default_provider());
@@ -153,7 +156,7 @@ impl<R> Gate<R> {
     pub fn new(auth: Authenticator, tls: impl Into<TlsConfig>) -> Self {
         Self {
             auth,
-            tls: tls.into(),
+            tls: tls.into().offering(&certauth_core::tls::ALPN_HTTP1),
             ws: default_websocket_config(),
             paths: WebSocketPaths::any(),
             runtime: PhantomData,

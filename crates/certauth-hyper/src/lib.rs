@@ -29,7 +29,7 @@
 //! # #[cfg(feature = "axum")] mod doc {
 //! use std::sync::Arc;
 //! use axum::{Router, routing::get};
-//! use certauth_hyper::{CertAuthLayer, ClientCert, serve};
+//! use certauth_hyper::{CertAuthLayer, ClientCert, default_provider, serve};
 //! use certauth_hyper::certauth_core::{Authenticator, ChainVerifier, TrustAnchors, policy::allow_cn};
 //! use certauth_hyper::certauth_core::tls::{ClientAuthMode, load_server_identity, server_config};
 //!
@@ -38,7 +38,7 @@
 //! }
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let provider = Arc::new(rustls::crypto::ring::default_provider());
+//! let provider = default_provider(); // rustls' ring (feature `aws-lc-rs`: aws-lc-rs)
 //! let anchors = TrustAnchors::from_pem(&std::fs::read("ca.pem")?)?;
 //! let (chain, key) = load_server_identity(&std::fs::read("server.pem")?, &std::fs::read("server.key")?)?;
 //! let tls = server_config(provider.clone(), chain, key, &anchors, ClientAuthMode::Deferred)?;
@@ -250,7 +250,7 @@ where
             }
             // Without the connection's chain and address nothing can be decided: say so,
             // rather than refuse everyone as if they had no certificate.
-            None => Evaluation::Ready(Decision::Deny(self.layer.auth.misconfigured(NO_INFO))),
+            None => Evaluation::from(Decision::Deny(self.layer.auth.misconfigured(NO_INFO))),
         };
         let remote = info.as_ref().and_then(|i| i.remote_addr);
         let lifecycle = info.and_then(|i| i.lifecycle);
