@@ -404,7 +404,7 @@ pub struct Evaluation(Inner);
 
 enum Inner {
     Ready(Option<Decision>),
-    Pending(PendingDecision),
+    Pending(Box<PendingDecision>), // boxed: the async path is the rare one
 }
 
 impl fmt::Debug for Evaluation {
@@ -432,7 +432,7 @@ impl Evaluation {
     }
 
     fn pending(p: PendingDecision) -> Self {
-        Self(Inner::Pending(p))
+        Self(Inner::Pending(Box::new(p)))
     }
 }
 
