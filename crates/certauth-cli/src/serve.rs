@@ -11,12 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use certauth_core::AuthenticatorBuilder;
-use certauth_core::lifecycle::ServeOptions;
 use certauth_core::policy::{BoxPolicy, PolicyExt as _, allow_any, allow_cn};
-use certauth_core::proxy::{Encoding, Preset, ProxyHeaderConfig, TrustedProxies};
+use certauth_core::proxy::protocol::ProxyProtocol;
+use certauth_core::proxy::{Encoding, Preset, ProxyHeaderConfig};
 use certauth_core::tls::{ClientAuthMode, TlsConfig, load_server_identity, server_config};
 use certauth_core::verify::UnknownRevocation;
 use certauth_core::{Authenticated, Authenticator, Limits, RequestHead};
+use certauth_tokio::ServeOptions;
 use certauth_tokio::tungstenite::{Error as WsError, Message};
 use futures_util::{Sink, SinkExt as _, Stream, StreamExt as _};
 use tracing::{info, warn};
@@ -47,10 +48,17 @@ pub(crate) enum Provider {
 }
 
 impl Provider {
-    pub(crate) fn get(self) -> rustls::crypto::CryptoProvider {
+    /// The provider, or why this build has none of that name (aws-lc-rs is a feature).
+    pub(crate) fn get(self) -> Result<rustls::crypto::CryptoProvider, &'static str> {
         match self {
-            Self::Ring => rustls::crypto::ring::default_provider(),
-            Self::AwsLcRs => rustls::crypto::aws_lc_rs::default_provider(),
+            Self::Ring => Ok(crate::ring_provider()),
+            #[cfg(feature = "aws-lc-rs")]
+            Self::AwsLcRs => Ok(rustls::crypto::aws_lc_rs::default_provider()),
+            #[cfg(not(feature = "aws-lc-rs"))]
+            Self::AwsLcRs => Err(
+                "--provider aws-lc-rs: this certauth was built without it; reinstall with \
+                 `--features aws-lc-rs` (or use the default, ring)",
+            ),
         }
     }
 }
@@ -256,7 +264,7 @@ pub(crate) struct Server {
     pub(crate) listen: SocketAddr,
     pub(crate) options: ServeOptions,
     /// `--proxy-protocol`: the proxies whose PROXY headers are read (the gate's).
-    pub(crate) proxy_protocol: Option<TrustedProxies>,
+    pub(crate) proxy_protocol: Option<ProxyProtocol>,
 }
 
 /// `--source`'s values, from the core's preset table (aliases accepted, not listed).
@@ -299,7 +307,7 @@ pub(crate) fn configure(args: &Args) -> Result<(Server, Resumption), Failure> {
     };
     let proxy_protocol = args
         .proxy_protocol
-        .then(|| TrustedProxies::new(&args.trusted_proxy))
+        .then(|| ProxyProtocol::new(&args.trusted_proxy))
         .transpose()
         .map_err(|e| usage(e.to_string()))?;
     let server = Server {
@@ -353,7 +361,7 @@ struct Loaded {
 /// Reads every file the configuration names. The TLS configuration resumes sessions with
 /// `resumption`'s cache or tickets, the same across reloads.
 fn read_configuration(args: &Args, resumption: &Resumption) -> Result<Loaded, Failure> {
-    let provider = Arc::new(args.provider.get());
+    let provider = Arc::new(args.provider.get().map_err(|e| Failure::Usage(e.into()))?);
     let verifier = match &args.ca {
         Some(ca) => {
             let algorithms = provider.signature_verification_algorithms.all;

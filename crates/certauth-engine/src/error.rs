@@ -31,7 +31,7 @@ pub enum AcceptError {
     ProxyProtocol(certauth_core::proxy::protocol::ProxyProtocolError),
     /// Refused by the lifecycle's caps once the connection's client was known (the PROXY
     /// header named an address at its cap of pending connections); closed unanswered.
-    Refused(certauth_core::lifecycle::Refusal),
+    Refused(crate::lifecycle::Refusal),
 }
 
 impl fmt::Display for AcceptError {

@@ -7,23 +7,22 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
-use certauth_core::lifecycle::ServeOptions;
-use certauth_core::proxy::TrustedProxies;
-use certauth_core::proxy::protocol::{next_read, read_from};
+use crate::lifecycle::ServeOptions;
+use certauth_core::proxy::protocol::{ProxyProtocol, next_read};
 use futures_util::AsyncReadExt as _;
 use tracing::warn;
 
 use crate::{AcceptError, Compat, Gate, Runtime, Slot};
 
 impl<R> Gate<R> {
-    /// Connections start with a PROXY protocol header (v1 or v2) from one of `trusted`
+    /// Connections start with a PROXY protocol header (v1 or v2) from one of `proxies`
     /// (a TCP load balancer: HAProxy `send-proxy-v2`, AWS NLB): the serve helpers read it
     /// before the TLS handshake (within the handshake's time), and the client it names is
     /// the address the decision, the logs (`client_addr`) and the cap per address see. A
     /// connection from anyone else, or without a valid header, is closed unanswered and
     /// logged (rate-limited).
-    pub fn proxy_protocol(mut self, trusted: TrustedProxies) -> Self {
-        self.proxy = Some(Arc::new(trusted));
+    pub fn proxy_protocol(mut self, proxies: ProxyProtocol) -> Self {
+        self.proxy = Some(Arc::new(proxies));
         self
     }
 }
@@ -39,12 +38,13 @@ pub(crate) fn options<R>(gate: &Gate<R>, options: ServeOptions) -> ServeOptions 
 /// protocol): every runtime with a [`Compat`] view of its TCP streams, which is every
 /// runtime that serves header mode too.
 pub trait ReadBeforeTls: Runtime {
-    /// Reads a PROXY header from `tcp` (a peer at `peer`, believed if in `trusted`), up to
-    /// its end: the stream back, and the address the header names (`None`: the peer's own).
+    /// Reads a PROXY header from `tcp` (a peer at `peer`, believed if `proxies` trusts it),
+    /// up to its end: the stream back, and the address the header names (`None`: the
+    /// peer's own).
     fn read_proxy_header(
         tcp: Self::Tcp,
         peer: IpAddr,
-        trusted: &TrustedProxies,
+        proxies: &ProxyProtocol,
     ) -> impl Future<Output = Result<(Self::Tcp, Option<SocketAddr>), AcceptError>> + Send;
 }
 
@@ -56,13 +56,14 @@ where
     async fn read_proxy_header(
         tcp: R::Tcp,
         peer: IpAddr,
-        trusted: &TrustedProxies,
+        proxies: &ProxyProtocol,
     ) -> Result<(R::Tcp, Option<SocketAddr>), AcceptError> {
         let mut io = R::wrap(tcp);
         let mut buf = Vec::new();
         loop {
-            if let Some(header) =
-                read_from(trusted, peer, &buf).map_err(AcceptError::ProxyProtocol)?
+            if let Some(header) = proxies
+                .read(peer, &buf)
+                .map_err(AcceptError::ProxyProtocol)?
             {
                 return Ok((R::unwrap(io), header.source));
             }
@@ -84,7 +85,7 @@ pub(crate) async fn client<R: ReadBeforeTls>(
     peer: SocketAddr,
     conn: &Slot<R::Task>,
 ) -> Result<(R::Tcp, Option<IpAddr>), AcceptError> {
-    let Some(trusted) = &gate.proxy else {
+    let Some(proxies) = &gate.proxy else {
         return Ok((tcp, Some(peer.ip())));
     };
     let refused = |e: AcceptError| {
@@ -95,7 +96,7 @@ pub(crate) async fn client<R: ReadBeforeTls>(
         }
         e
     };
-    let (tcp, named) = R::read_proxy_header(tcp, peer.ip(), trusted)
+    let (tcp, named) = R::read_proxy_header(tcp, peer.ip(), proxies)
         .await
         .map_err(refused)?;
     let client = named.map_or_else(|| peer.ip(), |a| a.ip());

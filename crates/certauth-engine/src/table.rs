@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
+use crate::lifecycle::{ConnId, Connections, Identity, Phase, Refusal, ServeOptions};
 use certauth_core::Limits;
-use certauth_core::lifecycle::{ConnId, Connections, Identity, Phase, Refusal, ServeOptions};
 
 use crate::Drain;
 
@@ -175,7 +175,7 @@ impl<H> Slot<H> {
     pub fn should_log_refusal(&self, now: Instant) -> Option<u64> {
         self.table
             .lock()
-            .should_log(certauth_core::lifecycle::Event::Refused, now)
+            .should_log(certauth_core::observe::Event::Refused, now)
     }
 
     /// The client is authenticated at `now` ([`Phase::Open`]) as `identity` (none in

@@ -4,10 +4,10 @@
 //! Behind a TCP balancer every connection comes from the balancer's address; with the PROXY
 //! protocol the balancer first writes a header naming the client's, and that is the address
 //! logs, per-address caps, metrics and policies should see. A header is believed only from a
-//! trusted proxy ([`TrustedProxies`]): anyone else could name any address. The adapter
+//! trusted proxy ([`ProxyProtocol`]): anyone else could name any address. The adapter
 //! reads before the TLS handshake, under its deadline, [`next_read`] bytes at a time (never
-//! past the header, so the TLS bytes stay in the socket), feeding [`read_from`] what has
-//! arrived until it answers.
+//! past the header, so the TLS bytes stay in the socket), feeding [`ProxyProtocol::read`]
+//! what has arrived until it answers.
 //!
 //! Bounded: a version 1 header is at most [`MAX_V1_BYTES`] (the specification's 107), a
 //! version 2 header at most [`MAX_V2_BYTES`] (its 16-bit length would allow 65,551). The
@@ -16,7 +16,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use super::TrustedProxies;
+use super::{ProxyConfigError, TrustedProxies};
 
 /// The longest version 1 header, `\r\n` included (the specification's limit).
 pub const MAX_V1_BYTES: usize = 107;
@@ -90,16 +90,31 @@ pub fn parse(bytes: &[u8]) -> Result<Option<Parsed>, ProxyProtocolError> {
     Err(ProxyProtocolError::Missing)
 }
 
-/// [`parse`] for a connection from `peer`, refused at once unless `peer` is in `trusted`.
-pub fn read_from(
-    trusted: &TrustedProxies,
-    peer: IpAddr,
-    bytes: &[u8],
-) -> Result<Option<Parsed>, ProxyProtocolError> {
-    if !trusted.contains(Some(peer)) {
-        return Err(ProxyProtocolError::Untrusted);
+/// A listener's PROXY protocol: which peers (the load balancers) may send a header, and
+/// reading one from a connection's first bytes.
+#[derive(Clone, Debug)]
+pub struct ProxyProtocol {
+    trusted: TrustedProxies,
+}
+
+impl ProxyProtocol {
+    /// Headers believed from these addresses or CIDR ranges (`10.0.0.0/8`, `::1`), as
+    /// `--trusted-proxy` takes them.
+    pub fn new<S: AsRef<str>>(
+        trusted_proxies: impl IntoIterator<Item = S>,
+    ) -> Result<Self, ProxyConfigError> {
+        Ok(Self {
+            trusted: TrustedProxies::new(trusted_proxies)?,
+        })
     }
-    parse(bytes)
+
+    /// [`parse`] for a connection from `peer`, refused at once unless `peer` is trusted.
+    pub fn read(&self, peer: IpAddr, bytes: &[u8]) -> Result<Option<Parsed>, ProxyProtocolError> {
+        if !self.trusted.contains(Some(peer)) {
+            return Err(ProxyProtocolError::Untrusted);
+        }
+        parse(bytes)
+    }
 }
 
 /// The shortest header: `PROXY UNKNOWN\r\n`.
@@ -405,10 +420,10 @@ mod tests {
             let mut stream = header.clone();
             stream.extend_from_slice(b"\x16\x03\x01 the ClientHello");
             let mut got = Vec::new();
-            let trusted = TrustedProxies::new(["127.0.0.1"]).unwrap();
+            let proxy = ProxyProtocol::new(["127.0.0.1"]).unwrap();
             let peer = IpAddr::from([127, 0, 0, 1]);
             let parsed = loop {
-                if let Some(p) = read_from(&trusted, peer, &got).unwrap() {
+                if let Some(p) = proxy.read(peer, &got).unwrap() {
                     break p;
                 }
                 let n = next_read(&got);
@@ -418,10 +433,7 @@ mod tests {
             assert_eq!(parsed.len, header.len());
             assert_eq!(got, header);
             let other = IpAddr::from([127, 0, 0, 2]);
-            assert_eq!(
-                read_from(&trusted, other, b""),
-                Err(ProxyProtocolError::Untrusted)
-            );
+            assert_eq!(proxy.read(other, b""), Err(ProxyProtocolError::Untrusted));
         }
     }
 
