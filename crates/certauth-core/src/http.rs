@@ -719,6 +719,7 @@ fn error_reason(e: httparse::Error) -> &'static str {
 mod first_request;
 
 pub use first_request::{FirstRequest, MAX_CHUNK_LINE_BYTES};
+pub(crate) use first_request::refuse_ambiguous_framing;
 
 #[cfg(test)]
 mod tests;

@@ -97,11 +97,15 @@ mod backpressure;
 mod linger;
 #[cfg(feature = "socketio")]
 mod socketio;
+#[cfg(feature = "upstream")]
+pub mod upstream;
 
 #[cfg(feature = "axum")]
 pub use axum_listener::TlsListener;
 #[cfg(feature = "socketio")]
 pub use socketio::{SessionBody, SessionGuard, SocketIoSessions, require_client_cert};
+#[cfg(feature = "upstream")]
+pub use upstream::{ProxyBody, Upstream};
 
 pub use certauth_core::{self, ws::default_websocket_config};
 pub use certauth_tokio::{
