@@ -211,8 +211,9 @@ pub(crate) struct Args {
     #[arg(long, value_name = "PRESET", default_value = "rfc9440", requires = "upstream",
           value_parser = preset_names())]
     pub(crate) forward_identity: String,
-    /// Seconds the upstream may take to send its response head (the request's body
-    /// included) before the client gets 504. An unreachable upstream is 502 within 5 s.
+    /// Seconds the upstream may take to answer (from the request's last byte to the response
+    /// head; while a request body is sent, between two parts of it) before the client gets
+    /// 504. An unreachable upstream is 502 within 5 s.
     #[arg(long, value_name = "SECS", default_value = "60", requires = "upstream")]
     pub(crate) upstream_timeout: Seconds,
     /// A path prefix proxied without a client certificate and without identity headers

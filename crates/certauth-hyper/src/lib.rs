@@ -71,7 +71,7 @@ use async_tungstenite::WebSocketStream;
 use async_tungstenite::tokio::TokioAdapter;
 use async_tungstenite::tungstenite::protocol::Role;
 use backpressure::Backpressure;
-use certauth_core::http::{HttpHead, check_head};
+use certauth_core::http::{HttpHead, RequestFraming, check_head};
 use certauth_core::keys::KeySupport;
 use certauth_core::lifecycle::{
     Drain, DrainingWebSocket, Identity, KeepAlive, Phase, Refusal, ServeOptions,
@@ -94,6 +94,7 @@ mod axum_listener;
 #[cfg(feature = "axum-server")]
 pub mod axum_server;
 mod backpressure;
+mod framing;
 mod linger;
 #[cfg(feature = "socketio")]
 mod socketio;
@@ -490,6 +491,7 @@ where
                     identity: Identity::of_chain(&chain),
                     conn,
                 });
+                let watch = Arc::new(Mutex::new(RequestFraming::new(&limits)));
                 let mut info = ConnectionInfo::new(chain, Some(addr)).with_key_support(keys);
                 info.lifecycle = Some(Lifecycle(Arc::clone(&state)));
                 let service = Tracked {
@@ -497,9 +499,11 @@ where
                     info,
                     state: Arc::clone(&state),
                     limits,
+                    framing: Arc::clone(&watch),
                 };
                 let hyper_service = hyper_util::service::TowerToHyperService::new(service);
                 let io = Backpressure::new(io, Arc::clone(&state.upgraded));
+                let io = framing::Watched::new(io, watch, Arc::clone(&state.upgraded));
                 let served = builder.serve_connection_with_upgrades(
                     TokioIo::new(Lingering::new(io, &limits)),
                     hyper_service,
@@ -623,6 +627,9 @@ struct Tracked<S> {
     info: ConnectionInfo,
     state: Arc<ConnState>,
     limits: Limits,
+    /// Each request's framing as the client sent it (hyper hides `Content-Length` with
+    /// `Transfer-Encoding`): 400 for ambiguous framing, as the raw gates answer it.
+    framing: framing::Watch,
 }
 
 impl<S, ResBody> tower_service::Service<Request<hyper::body::Incoming>> for Tracked<S>
@@ -640,6 +647,11 @@ where
     }
 
     fn call(&mut self, mut req: Request<hyper::body::Incoming>) -> Self::Future {
+        if let Some(Err(e)) = framing::lock(&self.framing).next_request() {
+            warn!(remote = ?self.info.remote_addr, "request refused: {e}");
+            let response = to_response(&e.response(), req.version());
+            return Box::pin(async move { Ok(response) });
+        }
         if let Some(refused) = self.state.conn.refused() {
             warn!(remote = ?self.info.remote_addr, code = refused.code(), "request refused: {refused}");
             let response = to_response(&refused.response(), req.version());

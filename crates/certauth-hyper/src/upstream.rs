@@ -159,8 +159,9 @@ impl Upstream {
         self.with(|i| i.connect_timeout = timeout)
     }
 
-    /// Time from sending the request (its body included) to the response head (default
-    /// [`DEFAULT_RESPONSE_TIMEOUT`]): past it, 504. The body that follows has no deadline.
+    /// Time the upstream may take to answer (default [`DEFAULT_RESPONSE_TIMEOUT`]): from
+    /// the request's last byte to the response head, and while the request body is being
+    /// sent, between two parts of it. Past it, 504. The response body has no deadline.
     pub fn response_timeout(self, timeout: Duration) -> Self {
         self.with(|i| i.response_timeout = timeout)
     }
@@ -210,15 +211,14 @@ impl Upstream {
             .map_or_else(|| http::Uri::from_static("/"), |p| p.as_str().parse().unwrap_or_default());
         parts.extensions = http::Extensions::new();
         let failed = Arc::new(AtomicBool::new(false));
+        let progress = Arc::new(tokio::sync::Notify::new());
         let body = RequestBody {
             inner: body,
             failed: Arc::clone(&failed),
+            progress: Arc::clone(&progress),
         };
-        let sent = tokio::time::timeout(
-            inner.response_timeout,
-            self.send(Request::from_parts(parts, body)),
-        )
-        .await;
+        let send = self.send(Request::from_parts(parts, body));
+        let sent = within(inner.response_timeout, &progress, send).await;
         let mut response = match sent {
             Ok(Ok(response)) => response,
             Ok(Err(fail)) if failed.load(Ordering::Acquire) => {
@@ -348,6 +348,24 @@ impl Upstream {
     }
 }
 
+/// `send`'s outcome, unless `timeout` passes without it and without `progress` (a part of
+/// the request body taken by the upstream): an upload as slow as the client is never cut,
+/// an upstream that sits on a request is.
+async fn within<T>(
+    timeout: Duration,
+    progress: &tokio::sync::Notify,
+    send: impl Future<Output = T>,
+) -> Result<T, tokio::time::error::Elapsed> {
+    let mut send = std::pin::pin!(send);
+    loop {
+        tokio::select! {
+            r = &mut send => return Ok(r),
+            () = progress.notified() => {}
+            r = tokio::time::timeout(timeout, std::future::pending::<()>()) => r?,
+        }
+    }
+}
+
 /// Why a request got no response from the upstream.
 #[derive(Debug)]
 enum Fail {
@@ -419,6 +437,7 @@ async fn tunnel(
 struct RequestBody {
     inner: Incoming,
     failed: Arc<AtomicBool>,
+    progress: Arc<tokio::sync::Notify>,
 }
 
 impl Body for RequestBody {
@@ -430,8 +449,10 @@ impl Body for RequestBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(Some(Err(_))) = &polled {
-            self.failed.store(true, Ordering::Release);
+        match &polled {
+            Poll::Ready(Some(Err(_))) => self.failed.store(true, Ordering::Release),
+            Poll::Ready(_) => self.progress.notify_one(),
+            Poll::Pending => {}
         }
         polled
     }
