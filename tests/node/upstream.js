@@ -1,6 +1,6 @@
 // The application behind `certauth serve --upstream`: the seed's apps (http, ws, socket.io)
 // with the TLS part taken out. It trusts the identity certauth forwards (RFC 9440
-// `Client-Cert`, the DER as `:base64:`) and refuses WebSockets and Socket.IO clients
+// `Client-Cert`, the DER as `:base64:`, or Envoy's XFCC) and refuses WebSockets and Socket.IO clients
 // without it. It records every request head it receives, so tests can see what reached it.
 // usage: node upstream.js PORT|SOCKET_PATH
 //   GET  /headers           the request as received: {method, url, httpVersion, headers}
@@ -9,7 +9,8 @@
 //   GET  /slow?ms=N         answers after N ms
 //   GET  /die               writes part of a body, then destroys the socket
 //   GET  /seen              the request heads received so far: [{method, url}] (not recorded)
-//   ws   /ws                `Echo: <msg> (<subject of Client-Cert>)`
+//   ws   /ws                `Echo: <msg> (<subject of Client-Cert>)`; its close code is
+//                           recorded as `/ws-closed/<code>`
 //   socket.io /socket.io/   `message` → `message` `Echo: <data>`
 const crypto = require('crypto');
 const http = require('http');
@@ -19,16 +20,17 @@ const { Server } = require('socket.io');
 const [where] = process.argv.slice(2);
 const seen = [];
 
-// The client certificate certauth forwarded, or null.
+// The client certificate certauth forwarded (RFC 9440 `Client-Cert`, or the `Cert` of
+// Envoy's `X-Forwarded-Client-Cert`), or null.
 function identity(req) {
   const v = req.headers['client-cert'];
   const m = typeof v === 'string' && /^:([A-Za-z0-9+/=]+):$/.exec(v);
-  if (!m) return null;
+  const x = /(?:^|;)Cert="([^"]+)"/.exec(req.headers['x-forwarded-client-cert'] || '');
   try {
-    return new crypto.X509Certificate(Buffer.from(m[1], 'base64'));
-  } catch (e) {
-    return null;
-  }
+    if (m) return new crypto.X509Certificate(Buffer.from(m[1], 'base64'));
+    if (x) return new crypto.X509Certificate(decodeURIComponent(x[1]));
+  } catch (e) {}
+  return null;
 }
 
 const server = http.createServer((req, res) => {
@@ -94,6 +96,7 @@ server.on('upgrade', (req, socket, head) => {
   }
   wss.handleUpgrade(req, socket, head, (ws) => {
     ws.on('message', (m) => ws.send(`Echo: ${m} (${cert.subject.trim()})`));
+    ws.on('close', (code) => seen.push({ method: 'CLOSE', url: `/ws-closed/${code}` }));
   });
 });
 

@@ -379,6 +379,19 @@ fn front_door_over_node() {
     assert!(String::from_utf8_lossy(&body).contains("unreachable (connection refused)"));
 }
 
+/// A `ws` client that sends "hello", prints the first message, then `CLOSE <code>` when
+/// the connection closes (argv: URL CA CERT KEY).
+const WS_HOLD: &str = "
+const fs = require('fs'); const WebSocket = require('ws');
+const [url, ca, cert, key] = process.argv.slice(1);
+const ws = new WebSocket(url, { ca: fs.readFileSync(ca), cert: fs.readFileSync(cert), key: fs.readFileSync(key) });
+ws.on('open', () => ws.send('hello'));
+ws.on('message', (m) => console.log('MESSAGE ' + m));
+ws.on('close', (code) => { console.log('CLOSE ' + code); process.exit(0); });
+ws.on('error', (e) => console.log('ERROR ' + e.message));
+setTimeout(() => { console.log('TIMEOUT'); process.exit(1); }, 15000).unref();
+";
+
 fn hex(b: &[u8]) -> String {
     b.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -410,7 +423,21 @@ fn unix_socket_xfcc_sigterm_and_python() {
     assert_eq!(chain[0].as_ref(), pki.trusted.der.as_ref());
     assert!(xfcc.contains("Subject=\"CN=trusted-client\""), "{xfcc}");
 
-    // SIGTERM while a response is slow: it completes, then certauth exits 0.
+    // SIGTERM while a WebSocket is open and a response is slow: the WebSocket is closed
+    // with 1001 on both sides, the response completes, then certauth exits 0.
+    let mut ws = Command::new("node")
+        .current_dir(suite::node_peers_dir())
+        .arg("-e")
+        .arg(WS_HOLD)
+        .arg(format!("wss://localhost:{port}/ws"))
+        .args([&f.server_ca, &f.trusted.0, &f.trusted.1])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ws_out = BufReader::new(ws.stdout.take().unwrap());
+    let mut line = String::new();
+    ws_out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "MESSAGE Echo: hello (CN=trusted-client)");
     let slow = {
         let f = files(&pki, &dir);
         std::thread::spawn(move || curl(&f, port, Some(&f.trusted), &[], "/slow?ms=1500"))
@@ -429,6 +456,16 @@ fn unix_socket_xfcc_sigterm_and_python() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "{status}");
+    line.clear();
+    ws_out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "CLOSE 1001");
+    let _ = ws.wait();
+    let mut s = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+    s.write_all(b"GET /seen HTTP/1.1\r\nHost: u\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    assert!(text.contains("/ws-closed/1001"), "{text}");
 
     // Python's http.server.
     let www = Dir::new("www");

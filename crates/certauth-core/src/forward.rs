@@ -36,6 +36,10 @@ use crate::http::{HeadError, HttpHead, refuse_ambiguous_framing};
 use crate::proxy::{Encoding, Preset};
 use crate::{Authenticated, ClientCertificate, GeneralName};
 
+mod relay;
+
+pub use relay::{FrameCursor, going_away_frame};
+
 /// The hop-by-hop headers of RFC 9110 §7.6.1 (with `Proxy-Connection`, which clients still
 /// send): meaningful for one connection only, never forwarded.
 pub const HOP_BY_HOP: [&str; 6] = [

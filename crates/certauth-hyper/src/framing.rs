@@ -25,6 +25,8 @@ pub(crate) struct Watched<S> {
     io: S,
     watch: Watch,
     upgraded: Arc<AtomicBool>,
+    /// Once upgraded, reads pass untouched.
+    done: bool,
 }
 
 impl<S> Watched<S> {
@@ -33,6 +35,7 @@ impl<S> Watched<S> {
             io,
             watch,
             upgraded,
+            done: false,
         }
     }
 }
@@ -45,9 +48,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
     ) -> Poll<io::Result<()>> {
         let start = buf.filled().len();
         let polled = Pin::new(&mut self.io).poll_read(cx, buf);
-        if polled.is_ready() && buf.filled().len() > start {
+        if !self.done && polled.is_ready() && buf.filled().len() > start {
+            self.done = self.upgraded.load(Ordering::Acquire);
             let mut watch = lock(&self.watch);
-            if self.upgraded.load(Ordering::Acquire) {
+            if self.done {
                 watch.stop();
             } else {
                 watch.read(&buf.filled()[start..]);

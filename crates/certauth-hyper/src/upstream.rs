@@ -198,6 +198,10 @@ impl Upstream {
             warn!(remote = ?remote, "request refused, not forwarded: {e}");
             return to_response(&e.response(), version);
         }
+        let websocket = req
+            .headers()
+            .get(http::header::UPGRADE)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
         let upgrade = forward::is_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
         let hold = (
             req.extensions().get::<Drain>().cloned(),
@@ -254,7 +258,7 @@ impl Upstream {
             match upgrade {
                 Some(client_side) => {
                     let upstream_side = hyper::upgrade::on(&mut response);
-                    tokio::spawn(tunnel(client_side, upstream_side, hold));
+                    tokio::spawn(tunnel(client_side, upstream_side, websocket, hold));
                 }
                 // A 101 to a request that asked for no upgrade cannot be relayed.
                 None => {
@@ -405,31 +409,80 @@ fn plain(status: StatusCode, body: &str) -> Response<ProxyBody> {
 
 /// Relays bytes between the client and the upstream after both switched protocols, until
 /// either closes or the server's grace period ends (`hold` keeps the drain waiting for it
-/// and the connection counted).
+/// and the connection counted). A WebSocket is closed with 1001 (going away) on both sides
+/// as soon as the server drains, each close between two frames of its direction.
 async fn tunnel(
     client: hyper::upgrade::OnUpgrade,
     upstream: hyper::upgrade::OnUpgrade,
+    websocket: bool,
     hold: (Option<Drain>, Option<Arc<ConnState>>),
 ) {
     let (drain, conn) = hold;
-    let _held = (drain.as_ref().map(Drain::hold), conn);
+    let drain = drain.unwrap_or_default();
+    let _held = (drain.hold(), conn);
     let (client, upstream) = match tokio::try_join!(client, upstream) {
         Ok(both) => both,
         Err(e) => return debug!(error = %e, "upgrade failed"),
     };
     let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
-    let cancelled = async {
-        match &drain {
-            Some(d) => d.cancelled().await,
-            None => std::future::pending().await,
+    let relay = async {
+        if !websocket {
+            let r = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+            return debug!(result = ?r, "tunnel closed");
         }
+        let (client_read, client_write) = tokio::io::split(client);
+        let (upstream_read, upstream_write) = tokio::io::split(upstream);
+        let (up, down) = tokio::join!(
+            relay(client_read, upstream_write, &drain, true),
+            relay(upstream_read, client_write, &drain, false),
+        );
+        debug!(to_upstream = ?up, to_client = ?down, "websocket relay closed");
     };
     tokio::select! {
-        r = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {
-            debug!(result = ?r, "tunnel closed");
-        }
-        () = cancelled => debug!("grace period over: tunnel closed"),
+        () = relay => {}
+        () = drain.cancelled() => debug!("grace period over: tunnel closed"),
     }
+}
+
+/// Bytes read from the peers while their close replies arrive, after a 1001, at most.
+const AFTER_CLOSE: Duration = Duration::from_secs(1);
+
+/// One direction of a relayed WebSocket: passes `from`'s bytes to `to` until `from` ends,
+/// or, once the server drains, until the frame under way ends; then sends `to` a 1001
+/// close, reads what `from` still sends for a moment (its own close) and shuts `to` down.
+async fn relay<R, W>(mut from: R, mut to: W, drain: &Drain, to_server: bool) -> std::io::Result<()>
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut frames = forward::FrameCursor::new();
+    let mut buf = vec![0; 16 * 1024];
+    let mut draining = std::pin::pin!(drain.draining());
+    let mut closing = false;
+    loop {
+        if closing && frames.at_boundary() {
+            break;
+        }
+        tokio::select! {
+            n = from.read(&mut buf) => {
+                let n = n?;
+                if n == 0 {
+                    return to.shutdown().await;
+                }
+                let pass = frames.pass(&buf[..n], closing);
+                to.write_all(&buf[..pass]).await?;
+            }
+            () = &mut draining, if !closing => closing = true,
+        }
+    }
+    to.write_all(&forward::going_away_frame(to_server)).await?;
+    to.flush().await?;
+    let _ = tokio::time::timeout(AFTER_CLOSE, async {
+        while from.read(&mut buf).await.is_ok_and(|n| n > 0) {}
+    })
+    .await;
+    to.shutdown().await
 }
 
 /// The client's request body on its way upstream; notes a malformed one (a bad chunk), so
