@@ -155,14 +155,20 @@ impl UpstreamStats {
         out.push_str("# HELP certauth_upstream_responses_total Proxied requests by the status the client got (502 and 504: certauth's, the upstream gave none).\n");
         out.push_str("# TYPE certauth_upstream_responses_total counter\n");
         for (code, n) in statuses.iter() {
-            let _ = writeln!(out, "certauth_upstream_responses_total{{code=\"{code}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "certauth_upstream_responses_total{{code=\"{code}\"}} {n}"
+            );
         }
         out.push_str("# HELP certauth_upstream_seconds Time from forwarding a request to the response head.\n");
         out.push_str("# TYPE certauth_upstream_seconds histogram\n");
         let mut cumulative = 0;
         for (bound, n) in UPSTREAM_BUCKETS.iter().zip(&self.buckets) {
             cumulative += n.load(Ordering::Relaxed);
-            let _ = writeln!(out, "certauth_upstream_seconds_bucket{{le=\"{bound}\"}} {cumulative}");
+            let _ = writeln!(
+                out,
+                "certauth_upstream_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
+            );
         }
         let count = self.count.load(Ordering::Relaxed);
         let sum = Duration::from_nanos(self.sum_nanos.load(Ordering::Relaxed)).as_secs_f64();

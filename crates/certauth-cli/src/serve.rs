@@ -470,7 +470,9 @@ pub(crate) fn run(args: Args) -> Outcome {
         ));
     }
     if args.upstream.is_some() && args.runtime == Runtime::Smol {
-        return Err(usage("--upstream runs on tokio (hyper); drop --runtime smol"));
+        return Err(usage(
+            "--upstream runs on tokio (hyper); drop --runtime smol",
+        ));
     }
     let upstream = match &args.upstream {
         Some(url) => Some((crate::upstream::configure(&args, url)?, args.open.clone())),

@@ -71,9 +71,16 @@ pub(crate) async fn serve(
         protected: CertAuthLayer::new(server.auth).layer(timed.clone()),
         open_service: timed,
     };
-    certauth_hyper::serve_with(listener, server.tls, limits, server.options, front, shutdown)
-        .await
-        .map_err(|e| Failure::Rejected(e.to_string()))
+    certauth_hyper::serve_with(
+        listener,
+        server.tls,
+        limits,
+        server.options,
+        front,
+        shutdown,
+    )
+    .await
+    .map_err(|e| Failure::Rejected(e.to_string()))
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;

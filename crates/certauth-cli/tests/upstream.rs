@@ -124,12 +124,20 @@ fn certauth(f: &Files, url: &str, extra: &[&str]) -> (Proc, u16) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    wait_for("certauth", || TcpStream::connect(("127.0.0.1", port)).is_ok());
+    wait_for("certauth", || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
     (Proc(child), port)
 }
 
 /// curl against `https://localhost:PORT{path}` as `who`: (status code, body, exit status).
-fn curl(f: &Files, port: u16, who: Option<&(String, String)>, args: &[&str], path: &str) -> (String, Vec<u8>, i32) {
+fn curl(
+    f: &Files,
+    port: u16,
+    who: Option<&(String, String)>,
+    args: &[&str],
+    path: &str,
+) -> (String, Vec<u8>, i32) {
     let mut c = Command::new("curl");
     c.args(["-s", "--max-time", "20", "-w", "\n%{http_code}"])
         .arg("--resolve")
@@ -151,7 +159,8 @@ fn curl(f: &Files, port: u16, who: Option<&(String, String)>, args: &[&str], pat
 }
 
 fn json(body: &[u8]) -> serde_json::Value {
-    serde_json::from_slice(body).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(body)))
+    serde_json::from_slice(body)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(body)))
 }
 
 /// What the upstream has received (asked directly, not through certauth).
@@ -170,7 +179,13 @@ fn seen(upstream_port: u16) -> Vec<String> {
         .collect()
 }
 
-fn node_client(script: &str, url: &str, f: &Files, who: Option<&(String, String)>, env: &[(&str, &str)]) -> String {
+fn node_client(
+    script: &str,
+    url: &str,
+    f: &Files,
+    who: Option<&(String, String)>,
+    env: &[(&str, &str)],
+) -> String {
     let mut c = Command::new("node");
     c.arg(suite::node_peers_dir().join(script))
         .arg(url)
@@ -220,7 +235,14 @@ fn front_door_over_node() {
     let (server, port) = certauth(
         &f,
         &format!("http://127.0.0.1:{up_port}"),
-        &["--open", "/open", "--upstream-timeout", "1", "--metrics", &metrics_addr],
+        &[
+            "--open",
+            "/open",
+            "--upstream-timeout",
+            "1",
+            "--metrics",
+            &metrics_addr,
+        ],
     );
     let trusted = Some(&f.trusted);
     let trusted_b64 = base64::engine::general_purpose::STANDARD.encode(&pki.trusted.der);
@@ -228,14 +250,22 @@ fn front_door_over_node() {
     // Identity arrives, equal to the DER presented; spoofed identity headers (any case) and
     // hop-by-hop headers do not; X-Forwarded-For and -Proto are set; Host is kept.
     let spoof = [
-        "-H", "Client-Cert: :AAAA:",
-        "-H", "CLIENT-CERT-CHAIN: :AAAA:",
-        "-H", "x-forwarded-client-cert: Hash=00;Subject=\"CN=admin\"",
-        "-H", "X-SSL-Client-Cert: forged",
-        "-H", "Connection: x-hop",
-        "-H", "X-Hop: 1",
-        "-H", "Keep-Alive: timeout=99",
-        "-H", "X-Forwarded-For: 10.9.9.9",
+        "-H",
+        "Client-Cert: :AAAA:",
+        "-H",
+        "CLIENT-CERT-CHAIN: :AAAA:",
+        "-H",
+        "x-forwarded-client-cert: Hash=00;Subject=\"CN=admin\"",
+        "-H",
+        "X-SSL-Client-Cert: forged",
+        "-H",
+        "Connection: x-hop",
+        "-H",
+        "X-Hop: 1",
+        "-H",
+        "Keep-Alive: timeout=99",
+        "-H",
+        "X-Forwarded-For: 10.9.9.9",
     ];
     for version in ["--http1.1", "--http2"] {
         let mut args = spoof.to_vec();
@@ -246,11 +276,23 @@ fn front_door_over_node() {
         let text = String::from_utf8_lossy(&body);
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
         // The upstream's own hop-by-hop header stops at certauth.
-        assert!(!head.to_ascii_lowercase().contains("x-upstream-hop"), "{head}");
+        assert!(
+            !head.to_ascii_lowercase().contains("x-upstream-hop"),
+            "{head}"
+        );
         let got = json(body.as_bytes());
         let h = &got["headers"];
-        assert_eq!(h["client-cert"], format!(":{trusted_b64}:"), "{version}: {h}");
-        for gone in ["client-cert-chain", "x-forwarded-client-cert", "x-ssl-client-cert", "keep-alive"] {
+        assert_eq!(
+            h["client-cert"],
+            format!(":{trusted_b64}:"),
+            "{version}: {h}"
+        );
+        for gone in [
+            "client-cert-chain",
+            "x-forwarded-client-cert",
+            "x-ssl-client-cert",
+            "keep-alive",
+        ] {
             assert!(h.get(gone).is_none(), "{version}: {gone} arrived: {h}");
         }
         // HTTP/2 has no `Connection` (curl leaves it out): there `X-Hop` is end to end.
@@ -270,10 +312,20 @@ fn front_door_over_node() {
     assert!(denied == "401" || denied == "403", "{denied}");
     assert_eq!(curl(&f, port, None, &["--http2"], "/headers").0, "401");
     assert_eq!(
-        node_client("ws-client.js", &format!("wss://localhost:{port}/ws"), &f, None, &[]),
+        node_client(
+            "ws-client.js",
+            &format!("wss://localhost:{port}/ws"),
+            &f,
+            None,
+            &[]
+        ),
         "STATUS HTTP/1.1 401 Unauthorized"
     );
-    assert_eq!(seen(up_port).len(), before, "a refused client reached the upstream");
+    assert_eq!(
+        seen(up_port).len(),
+        before,
+        "a refused client reached the upstream"
+    );
 
     // An open path: through without a certificate, without identity even when spoofed or
     // when the client has one; a path that only looks open is decided.
@@ -282,12 +334,21 @@ fn front_door_over_node() {
         assert_eq!(code, "200");
         assert!(json(&body)["headers"].get("client-cert").is_none());
     }
-    assert_eq!(curl(&f, port, None, &["--path-as-is"], "/open/../headers").0, "401");
+    assert_eq!(
+        curl(&f, port, None, &["--path-as-is"], "/open/../headers").0,
+        "401"
+    );
     assert_eq!(curl(&f, port, None, &[], "/openx").0, "401");
 
     // WebSocket and Socket.IO pass through; the application reads the forwarded identity.
     assert_eq!(
-        node_client("ws-client.js", &format!("wss://localhost:{port}/ws"), &f, trusted, &[]),
+        node_client(
+            "ws-client.js",
+            &format!("wss://localhost:{port}/ws"),
+            &f,
+            trusted,
+            &[]
+        ),
         "MESSAGE Echo: hello (CN=trusted-client)"
     );
     for transports in ["polling", "websocket", "polling,websocket"] {
@@ -306,13 +367,18 @@ fn front_door_over_node() {
 
     // 64 MiB up and down, intact, with the certauth process's memory bounded.
     const SIZE: usize = 64 << 20;
-    let upload: Vec<u8> = (0..SIZE).map(|i| (i % 253) as u8).collect();
+    let upload: Vec<u8> = (0..SIZE).map(|i| u8::try_from(i % 253).unwrap()).collect();
     let upload_path = dir.file("upload.bin", &upload);
     let (code, body, _) = curl(
         &f,
         port,
         trusted,
-        &["--data-binary", &format!("@{upload_path}"), "-H", "Content-Type: application/octet-stream"],
+        &[
+            "--data-binary",
+            &format!("@{upload_path}"),
+            "-H",
+            "Content-Type: application/octet-stream",
+        ],
         "/upload",
     );
     assert_eq!(code, "200");
@@ -321,14 +387,28 @@ fn front_door_over_node() {
     assert_eq!(got["sha256"], hex(&sha2::Sha256::digest(&upload)));
     drop(upload);
     let download_path = dir.path("download.bin");
-    let (code, _, _) = curl(&f, port, trusted, &["-o", &download_path], &format!("/download?bytes={SIZE}"));
+    let (code, _, _) = curl(
+        &f,
+        port,
+        trusted,
+        &["-o", &download_path],
+        &format!("/download?bytes={SIZE}"),
+    );
     assert_eq!(code, "200");
     let downloaded = std::fs::read(&download_path).unwrap();
     assert_eq!(downloaded.len(), SIZE);
-    assert!(downloaded.iter().enumerate().all(|(i, b)| usize::from(*b) == i % 251));
+    assert!(
+        downloaded
+            .iter()
+            .enumerate()
+            .all(|(i, b)| usize::from(*b) == i % 251)
+    );
     drop(downloaded);
     let peak = peak_rss_kib(server.0.id());
-    assert!(peak < 48 * 1024, "certauth's peak RSS {peak} KiB: bodies are buffered");
+    assert!(
+        peak < 48 * 1024,
+        "certauth's peak RSS {peak} KiB: bodies are buffered"
+    );
 
     // Upstream slow: 504 naming the cause. Upstream dying mid-response: the client sees a
     // truncated response, not a complete one.
@@ -344,16 +424,33 @@ fn front_door_over_node() {
     let before = seen(up_port);
     let hidden = "GET /smuggled HTTP/1.1\r\nHost: localhost\r\n\r\n";
     let cases = [
-        format!("POST /s1 HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n{hidden}", 5 + hidden.len()),
-        format!("POST /s2 HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\n{hidden}"),
-        format!("POST /s3 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nContent-Length: {}\r\n\r\n{hidden}", hidden.len()),
-        format!("POST /s4 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nX-Folded: a\r\n  Transfer-Encoding: chunked\r\n\r\n{hidden}"),
-        format!("POST /s5 HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n{hidden}"),
-        format!("POST /s6 HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n{hidden}"),
+        format!(
+            "POST /s1 HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n{hidden}",
+            5 + hidden.len()
+        ),
+        format!(
+            "POST /s2 HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\n{hidden}"
+        ),
+        format!(
+            "POST /s3 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nContent-Length: {}\r\n\r\n{hidden}",
+            hidden.len()
+        ),
+        format!(
+            "POST /s4 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nX-Folded: a\r\n  Transfer-Encoding: chunked\r\n\r\n{hidden}"
+        ),
+        format!(
+            "POST /s5 HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n{hidden}"
+        ),
+        format!(
+            "POST /s6 HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n{hidden}"
+        ),
     ];
     for case in &cases {
         let answer = raw(&pki, port, case.as_bytes());
-        assert!(answer.starts_with("HTTP/1.1 400"), "{case:?} got {answer:?}");
+        assert!(
+            answer.starts_with("HTTP/1.1 400"),
+            "{case:?} got {answer:?}"
+        );
     }
     // A bad chunk size: the head may have gone upstream with the body started, but the
     // request never completes there and nothing after the bad chunk is read as a request.
@@ -361,15 +458,25 @@ fn front_door_over_node() {
     assert!(!answer.starts_with("HTTP/1.1 2"), "{answer:?}");
     let after = seen(up_port);
     let new: Vec<&String> = after[before.len()..].iter().collect();
-    assert!(new.iter().all(|u| u.as_str() == "/s7"), "reached the upstream: {new:?}");
+    assert!(
+        new.iter().all(|u| u.as_str() == "/s7"),
+        "reached the upstream: {new:?}"
+    );
 
     // Metrics: the upstream's statuses and latency.
     let mut s = TcpStream::connect(("127.0.0.1", metrics)).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n").unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n")
+        .unwrap();
     let mut text = String::new();
     s.read_to_string(&mut text).unwrap();
-    assert!(text.contains("certauth_upstream_responses_total{code=\"200\"}"), "{text}");
-    assert!(text.contains("certauth_upstream_responses_total{code=\"504\"}"), "{text}");
+    assert!(
+        text.contains("certauth_upstream_responses_total{code=\"200\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("certauth_upstream_responses_total{code=\"504\"}"),
+        "{text}"
+    );
     assert!(text.contains("certauth_upstream_seconds_count"), "{text}");
 
     // Upstream down: 502 naming the cause.
@@ -411,7 +518,13 @@ fn unix_socket_xfcc_sigterm_and_python() {
         &format!("unix:{sock}"),
         &["--forward-identity", "envoy", "--grace", "5"],
     );
-    let (code, body, _) = curl(&f, port, Some(&f.trusted), &["-H", "X-Forwarded-Client-Cert: By=spoofed"], "/headers");
+    let (code, body, _) = curl(
+        &f,
+        port,
+        Some(&f.trusted),
+        &["-H", "X-Forwarded-Client-Cert: By=spoofed"],
+        "/headers",
+    );
     assert_eq!(code, "200");
     let xfcc = json(&body)["headers"]["x-forwarded-client-cert"]
         .as_str()
@@ -444,7 +557,13 @@ fn unix_socket_xfcc_sigterm_and_python() {
     };
     std::thread::sleep(Duration::from_millis(500));
     let pid = server.0.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let (code, body, _) = slow.join().unwrap();
     assert_eq!((code.as_str(), &body[..]), ("200", &b"slow done\n"[..]));
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -452,7 +571,10 @@ fn unix_socket_xfcc_sigterm_and_python() {
         if let Some(s) = server.0.try_wait().unwrap() {
             break s;
         }
-        assert!(Instant::now() < deadline, "certauth did not exit after SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "certauth did not exit after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "{status}");
@@ -469,24 +591,37 @@ fn unix_socket_xfcc_sigterm_and_python() {
 
     // Python's http.server.
     let www = Dir::new("www");
-    let file: Vec<u8> = (0..300_000u32).map(|i| (i % 241) as u8).collect();
+    let file: Vec<u8> = (0..300_000u32).map(|i| u8::try_from(i % 241).unwrap()).collect();
     www.file("data.bin", &file);
     let py_port = free_port();
     let _python = Proc(
         Command::new("python3")
-            .args(["-m", "http.server", "--bind", "127.0.0.1", &py_port.to_string(), "--directory"])
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &py_port.to_string(),
+                "--directory",
+            ])
             .arg(&www.0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
-    wait_for("python", || TcpStream::connect(("127.0.0.1", py_port)).is_ok());
+    wait_for("python", || {
+        TcpStream::connect(("127.0.0.1", py_port)).is_ok()
+    });
     let (_py_front, port) = certauth(&f, &format!("http://127.0.0.1:{py_port}"), &[]);
     for _ in 0..3 {
         let (code, body, _) = curl(&f, port, Some(&f.trusted), &[], "/data.bin");
         assert_eq!(code, "200");
-        assert!(body == file, "python's file arrived changed ({} bytes)", body.len());
+        assert!(
+            body == file,
+            "python's file arrived changed ({} bytes)",
+            body.len()
+        );
     }
     assert_eq!(curl(&f, port, None, &[], "/data.bin").0, "401");
 }

@@ -119,7 +119,10 @@ pub fn prepare_request<B>(
     headers.remove(http::header::CONTENT_LENGTH);
     if upgrade && let Some(value) = upgrade_value {
         headers.insert(http::header::UPGRADE, value);
-        headers.insert(http::header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(
+            http::header::CONNECTION,
+            HeaderValue::from_static("upgrade"),
+        );
     }
     if let Some(client) = client {
         for (name, value) in identity_headers(client, identity) {
@@ -153,7 +156,10 @@ pub fn prepare_response(status: http::StatusCode, headers: &mut HeaderMap) {
         && let Some(value) = upgrade
     {
         headers.insert(http::header::UPGRADE, value);
-        headers.insert(http::header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(
+            http::header::CONNECTION,
+            HeaderValue::from_static("upgrade"),
+        );
     }
 }
 
@@ -311,7 +317,10 @@ fn xfcc(leaf: &ClientCertificate, intermediates: &[ClientCertificate]) -> String
 
 /// A value bare when it can be, else quoted ([`xfcc_quoted`]).
 fn xfcc_value(v: &str) -> String {
-    if v.bytes().all(|b| b.is_ascii_graphic() && !b",;=\"\\".contains(&b)) && !v.is_empty() {
+    if v.bytes()
+        .all(|b| b.is_ascii_graphic() && !b",;=\"\\".contains(&b))
+        && !v.is_empty()
+    {
         v.to_owned()
     } else {
         xfcc_quoted(v)

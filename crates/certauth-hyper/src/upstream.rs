@@ -209,10 +209,10 @@ impl Upstream {
         );
         let (mut parts, body) = req.into_parts();
         parts.version = http::Version::HTTP_11;
-        parts.uri = parts
-            .uri
-            .path_and_query()
-            .map_or_else(|| http::Uri::from_static("/"), |p| p.as_str().parse().unwrap_or_default());
+        parts.uri = parts.uri.path_and_query().map_or_else(
+            || http::Uri::from_static("/"),
+            |p| p.as_str().parse().unwrap_or_default(),
+        );
         parts.extensions = http::Extensions::new();
         let failed = Arc::new(AtomicBool::new(false));
         let progress = Arc::new(tokio::sync::Notify::new());
@@ -227,13 +227,19 @@ impl Upstream {
             Ok(Ok(response)) => response,
             Ok(Err(fail)) if failed.load(Ordering::Acquire) => {
                 warn!(remote = ?remote, "request refused: its body is malformed ({fail})");
-                return plain(StatusCode::BAD_REQUEST, "Bad Request: malformed request body\n");
+                return plain(
+                    StatusCode::BAD_REQUEST,
+                    "Bad Request: malformed request body\n",
+                );
             }
             Ok(Err(Fail::Connect(e))) => {
                 warn!(upstream = %inner.target, "upstream unreachable: {e}");
                 return plain(
                     StatusCode::BAD_GATEWAY,
-                    &format!("Bad Gateway: the upstream is unreachable ({})\n", io_cause(&e)),
+                    &format!(
+                        "Bad Gateway: the upstream is unreachable ({})\n",
+                        io_cause(&e)
+                    ),
                 );
             }
             Ok(Err(Fail::Http(e))) => {
@@ -559,7 +565,10 @@ impl Body for ProxyBody {
     fn size_hint(&self) -> SizeHint {
         match &self.0 {
             Kind::Upstream(b) => b.size_hint(),
-            Kind::Own(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| u64::try_from(b.len()).unwrap_or(u64::MAX))),
+            Kind::Own(b) => SizeHint::with_exact(
+                b.as_ref()
+                    .map_or(0, |b| u64::try_from(b.len()).unwrap_or(u64::MAX)),
+            ),
         }
     }
 }

@@ -125,10 +125,16 @@ mod tests {
 
     #[test]
     fn boundaries_in_every_length_form_and_split_anywhere() {
-        let frames: Vec<Vec<u8>> = [(0, false), (5, true), (125, false), (126, true), (70_000, false)]
-            .iter()
-            .map(|(l, m)| frame(*l, *m))
-            .collect();
+        let frames: Vec<Vec<u8>> = [
+            (0, false),
+            (5, true),
+            (125, false),
+            (126, true),
+            (70_000, false),
+        ]
+        .iter()
+        .map(|(l, m)| frame(*l, *m))
+        .collect();
         let wire: Vec<u8> = frames.concat();
         let ends: Vec<usize> = frames
             .iter()

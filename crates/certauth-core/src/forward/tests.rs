@@ -97,7 +97,10 @@ fn xfcc_has_envoys_keys_and_parses() {
     assert_eq!(e.dns, ["client.example", "two.example"]);
     // The subject as RFC 4514 with its escapes; the CR/LF and é as hex escapes.
     let subject = e.subject.as_deref().unwrap();
-    assert!(subject.contains("CN=client\\, \\\"quoted\\\"\\;x=1\\0D\\0AX-Injected: 1 \\C3\\A9"), "{subject}");
+    assert!(
+        subject.contains("CN=client\\, \\\"quoted\\\"\\;x=1\\0D\\0AX-Injected: 1 \\C3\\A9"),
+        "{subject}"
+    );
 }
 
 #[test]

@@ -152,7 +152,9 @@ GET /d HTTP/1.1\r\n\r\n";
     fn stops_where_requests_cannot_be_told_apart() {
         // HTTP/2's preface; a malformed head; after a stop, nothing.
         assert!(verdicts(&[b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"]).is_empty());
-        assert!(verdicts(&[b"GET / HTTP/1.1\r\nBad Header\r\n\r\nGET / HTTP/1.1\r\n\r\n"]).is_empty());
+        assert!(
+            verdicts(&[b"GET / HTTP/1.1\r\nBad Header\r\n\r\nGET / HTTP/1.1\r\n\r\n"]).is_empty()
+        );
         let mut w = RequestFraming::new(&Limits::DEFAULT);
         w.read(b"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n");
         w.stop();
