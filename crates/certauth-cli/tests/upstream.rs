@@ -590,9 +590,66 @@ fn unix_socket_xfcc_sigterm_and_python() {
     s.read_to_string(&mut text).unwrap();
     assert!(text.contains("/ws-closed/1001"), "{text}");
 
+    // Header mode behind a proxy (nginx's header, from 127.0.0.1) with --upstream on a
+    // plain listener: the proxy's header is verified, removed, and the identity forwarded.
+    let plain = free_port();
+    let _behind = Proc(
+        Command::new(env!("CARGO_BIN_EXE_certauth"))
+            .args([
+                "serve",
+                "--ca",
+                &f.ca,
+                "--source",
+                "nginx",
+                "--trusted-proxy",
+                "127.0.0.1",
+            ])
+            .args(["--upstream", &format!("unix:{sock}")])
+            .args(["--listen", &format!("127.0.0.1:{plain}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("certauth in header mode", || {
+        TcpStream::connect(("127.0.0.1", plain)).is_ok()
+    });
+    let escaped: String = pki
+        .trusted
+        .pem()
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let mut s = TcpStream::connect(("127.0.0.1", plain)).unwrap();
+    write!(
+        s,
+        "GET /headers HTTP/1.1\r\nHost: app\r\nX-SSL-Client-Cert: {escaped}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    let h = json(text.split_once("\r\n\r\n").unwrap().1.as_bytes())["headers"].clone();
+    assert_eq!(
+        h["client-cert"],
+        format!(
+            ":{}:",
+            base64::engine::general_purpose::STANDARD.encode(&pki.trusted.der)
+        )
+    );
+    assert!(h.get("x-ssl-client-cert").is_none(), "{h}");
+
     // Python's http.server.
     let www = Dir::new("www");
-    let file: Vec<u8> = (0..300_000u32).map(|i| u8::try_from(i % 241).unwrap()).collect();
+    let file: Vec<u8> = (0..300_000u32)
+        .map(|i| u8::try_from(i % 241).unwrap())
+        .collect();
     www.file("data.bin", &file);
     let py_port = free_port();
     let _python = Proc(
