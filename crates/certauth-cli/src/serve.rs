@@ -280,6 +280,10 @@ pub(crate) fn configure(args: &Args) -> Result<Server, Failure> {
         .with_ipv6_prefix_len(args.ipv6_prefix)
         .with_max_connections_per_identity(args.max_connections_per_identity)
         .with_grace(args.grace.0);
+    let options = match args.metrics {
+        Some(_) => options.with_observer(crate::metrics::observer()),
+        None => options,
+    };
     Ok(Server {
         auth,
         tls: tls.map(TlsConfig::from),
@@ -369,6 +373,9 @@ fn read_configuration(
         .deny_body(move |denial, request| page::for_denial(denial, request, expose, echo));
     if let Some(v) = verifier.clone() {
         builder = builder.verifier(v);
+    }
+    if args.metrics.is_some() {
+        builder = builder.observer(crate::metrics::observer());
     }
     let header_mode = args.source.is_some() || args.header.is_some();
     if (!header_mode || args.fallback_to_tls_peer) && args.ca.is_none() {

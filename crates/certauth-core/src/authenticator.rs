@@ -17,7 +17,7 @@ use crate::cert::{ClientCertificate, X509Error};
 use crate::http::Head;
 use crate::keys::{self, KeyProblem, KeySupport};
 use crate::limits::Limits;
-use crate::observe;
+use crate::observe::{self, Observer};
 use crate::policy::{
     AsyncPolicy, BoxFuture, OwnedHeaders, OwnedPolicyContext, Policy, PolicyContext, PolicyDenial,
     RequestInfo, Verdict, allow_any,
@@ -475,14 +475,14 @@ pub struct PendingDecision {
     chain: Option<VerifiedChain>,
     origin: Origin,
     expose: bool,
-    /// The observer's stamp, to report the decision when it is made.
-    observed: Option<u64>,
+    /// The observer and its stamp, to report the decision when it is made.
+    observed: Option<(Arc<dyn Observer>, u64)>,
     /// The body hook and the request it is shown.
     deny_body: Option<(DenyBody, OwnedPolicyContext)>,
 }
 
-/// Reports a decision to the installed observer.
-fn report(started: u64, decision: &Decision) {
+/// Reports a decision to the authenticator's observer.
+fn report(observer: &dyn Observer, started: u64, decision: &Decision) {
     let (allowed, code, reused) = match decision {
         Decision::Allow(a) => (true, "ALLOWED", a.reused()),
         Decision::Deny(d) => (false, d.code(), false),
@@ -493,7 +493,7 @@ fn report(started: u64, decision: &Decision) {
         code,
         reused,
     };
-    observe::report(|o| o.decided(&decided));
+    observer.decided(&decided);
 }
 
 impl Future for PendingDecision {
@@ -523,8 +523,8 @@ impl Future for PendingDecision {
                 })
             }
         };
-        if let Some(started) = this.observed {
-            report(started, &decision);
+        if let Some((observer, started)) = &this.observed {
+            report(&**observer, *started, &decision);
         }
         Poll::Ready(decision)
     }
@@ -589,6 +589,7 @@ pub struct AuthenticatorBuilder {
     limits: Limits,
     expose_reasons: bool,
     deny_body: Option<DenyBody>,
+    observer: Option<Arc<dyn Observer>>,
 }
 
 impl AuthenticatorBuilder {
@@ -659,12 +660,22 @@ impl AuthenticatorBuilder {
         self
     }
 
+    /// Reports every decision to `observer` (a value, as rustls takes its provider: the
+    /// CLI's `--metrics` counts them). It is the authenticator's for life: a
+    /// [`Authenticator::reload`] keeps it. Connections are reported by the serve loops that
+    /// are given it (`ServeOptions::with_observer`).
+    pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
     /// Checks the configuration.
     pub fn build(self) -> Result<Authenticator, BuildError> {
-        let limits = self.limits;
+        let (limits, observer) = (self.limits, self.observer.clone());
         Ok(Authenticator {
             inner: Arc::new(Shared {
                 limits,
+                observer,
                 current: RwLock::new(Arc::new(self.config()?)),
             }),
         })
@@ -702,6 +713,7 @@ impl AuthenticatorBuilder {
 /// configuration in force, which [`Authenticator::reload`] replaces.
 struct Shared {
     limits: Limits,
+    observer: Option<Arc<dyn Observer>>,
     current: RwLock<Arc<Config>>,
 }
 
@@ -754,6 +766,7 @@ impl Authenticator {
             limits: Limits::DEFAULT,
             expose_reasons: false,
             deny_body: None,
+            observer: None,
         }
     }
 
@@ -844,17 +857,17 @@ impl Authenticator {
     /// Decides about one request. `.await` the answer (it is ready at once unless an async
     /// policy is configured), or call [`Evaluation::ready`].
     pub fn decide<H: Head>(&self, peer: &PeerInfo<'_>, head: &H, now: UnixTime) -> Evaluation {
-        let Some(observer) = observe::observer() else {
+        let Some(observer) = &self.inner.observer else {
             return self.config().decide(peer, head, now);
         };
         let started = observer.decision_started();
         match self.config().decide(peer, head, now) {
             Evaluation::Ready(d) => {
-                report(started, &d);
+                report(&**observer, started, &d);
                 Evaluation::Ready(d)
             }
             Evaluation::Pending(mut p) => {
-                p.observed = Some(started);
+                p.observed = Some((Arc::clone(observer), started));
                 Evaluation::Pending(p)
             }
         }

@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use certauth_core::Authenticated;
 use certauth_core::forward;
-use certauth_core::lifecycle::Drain;
 use certauth_core::proxy::Preset;
+use certauth_engine::Drain;
 use http::{Request, Response, StatusCode};
 use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::SendRequest;
