@@ -645,6 +645,30 @@ fn unix_socket_xfcc_sigterm_and_python() {
     );
     assert!(h.get("x-ssl-client-cert").is_none(), "{h}");
 
+    // A URL that is not one of the two forms, an --open that is not a path: exit 2, one
+    // line naming the problem.
+    for (bad, says) in [
+        (
+            &["--upstream", "https://127.0.0.1:1"][..],
+            "TLS to the upstream is not supported",
+        ),
+        (&["--upstream", "http://127.0.0.1"], "the port is missing"),
+        (&["--upstream", "http://127.0.0.1:1/app"], "no path"),
+        (
+            &["--upstream", "http://127.0.0.1:1", "--open", "healthz"],
+            "starts with /",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_certauth"))
+            .args(["serve", "--ca", &f.ca, "--cert", &f.cert, "--key", &f.key])
+            .args(bad)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {err}");
+        assert!(err.contains(says), "{bad:?}: {err}");
+    }
+
     // Python's http.server.
     let www = Dir::new("www");
     let file: Vec<u8> = (0..300_000u32)

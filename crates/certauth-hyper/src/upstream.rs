@@ -28,7 +28,7 @@ use tracing::{debug, warn};
 
 use crate::{ConnState, ConnectionInfo, to_response};
 
-/// Idle upstream connections kept for reuse, at most.
+/// Upstream connections kept for reuse, at most (idle, or streaming a response body).
 const MAX_IDLE: usize = 64;
 
 /// Default time to connect to the upstream: past it the client gets 502.
@@ -297,32 +297,30 @@ impl Upstream {
         }
     }
 
+    /// A kept connection that is ready for a request (its last response read to the end);
+    /// closed ones are dropped on the way.
     fn idle(&self) -> Option<SendRequest<RequestBody>> {
-        let mut idle = self
-            .inner
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        while let Some(sender) = idle.pop() {
-            if sender.is_ready() {
-                return Some(sender);
-            }
-        }
-        None
+        let mut kept = self.kept();
+        kept.retain(|s| !s.is_closed());
+        let ready = kept.iter().position(SendRequest::is_ready)?;
+        Some(kept.swap_remove(ready))
     }
 
-    /// Back to the idle list once its response has been read to the end (hyper's
-    /// `ready`); a connection that broke, or became a tunnel, is dropped instead.
-    fn recycle(&self, mut sender: SendRequest<RequestBody>) {
-        let inner = Arc::clone(&self.inner);
-        tokio::spawn(async move {
-            if sender.ready().await.is_ok() {
-                let mut idle = inner.idle.lock().unwrap_or_else(PoisonError::into_inner);
-                if idle.len() < MAX_IDLE {
-                    idle.push(sender);
-                }
-            }
-        });
+    /// Kept for reuse as soon as its response head is in (without a task to wait for the
+    /// body: [`Self::idle`] takes it only once it is ready again), up to [`MAX_IDLE`]; past
+    /// that, or after an upgrade, it closes once its response is done.
+    fn recycle(&self, sender: SendRequest<RequestBody>) {
+        let mut kept = self.kept();
+        if kept.len() < MAX_IDLE {
+            kept.push(sender);
+        }
+    }
+
+    fn kept(&self) -> std::sync::MutexGuard<'_, Vec<SendRequest<RequestBody>>> {
+        self.inner
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     async fn connect(&self) -> Result<SendRequest<RequestBody>, Fail> {
