@@ -115,16 +115,22 @@ fn files(pki: &Pki, dir: &Dir) -> Files {
 /// `certauth serve --upstream URL` letting `trusted-client` in, with `extra` arguments.
 fn certauth(f: &Files, url: &str, extra: &[&str]) -> (Proc, u16) {
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_certauth"))
+    // Its log, shown if it does not start (a port taken meanwhile, a usage error).
+    let log = std::path::Path::new(&f.ca).with_file_name(format!("certauth-{port}.log"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_certauth"))
         .args(["serve", "--ca", &f.ca, "--cert", &f.cert, "--key", &f.key])
         .args(["--allow-cn", "trusted-client", "--upstream", url])
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(extra)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
     wait_for("certauth", || {
+        if let Some(status) = child.try_wait().unwrap() {
+            let log = std::fs::read_to_string(&log).unwrap_or_default();
+            panic!("certauth exited ({status}) before listening: {log}");
+        }
         TcpStream::connect(("127.0.0.1", port)).is_ok()
     });
     (Proc(child), port)
@@ -443,6 +449,9 @@ fn front_door_over_node() {
         ),
         format!(
             "POST /s6 HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n{hidden}"
+        ),
+        format!(
+            "CONNECT 127.0.0.1:{up_port} HTTP/1.1\r\nHost: 127.0.0.1:{up_port}\r\n\r\n{hidden}"
         ),
     ];
     for case in &cases {

@@ -7,7 +7,7 @@
 //! 1. **Framing.** A request a server behind could frame differently (`Content-Length` with
 //!    `Transfer-Encoding`, two different lengths, a coding list not ending in `chunked`) is
 //!    refused with 400 and never forwarded: the request-smuggling cases, judged as the raw
-//!    gates judge them ([`crate::http::FirstRequest`]).
+//!    gates judge them ([`crate::http::FirstRequest`]). So is `CONNECT`.
 //! 2. **Hop-by-hop headers** (RFC 9110 §7.6.1): `Connection`, `Proxy-Connection`,
 //!    `Keep-Alive`, `TE`, `Transfer-Encoding`, `Upgrade` and every header `Connection`
 //!    names are removed (the upstream connection has its own framing, written by the
@@ -91,6 +91,12 @@ pub fn prepare_request<B>(
     also_remove: &[String],
 ) -> Result<(), HeadError> {
     refuse_ambiguous_framing(&HttpHead::of(req))?;
+    // A tunnel to wherever the client names is a forward proxy's job, not a front door's.
+    if req.method() == http::Method::CONNECT {
+        return Err(HeadError::Malformed {
+            reason: "CONNECT is not proxied",
+        });
+    }
     let upgrade = is_upgrade(req.headers());
     let upgrade_value = req.headers().get(http::header::UPGRADE).cloned();
     // The authority the request was decided for (`Head::authority`): the target's when it

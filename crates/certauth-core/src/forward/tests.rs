@@ -201,6 +201,10 @@ fn ambiguous_framing_is_refused() {
         let err = prepare_request(&mut req, None, Preset::Rfc9440, None, &[]).unwrap_err();
         assert_eq!(err.status().code(), 400, "{head:?}");
     }
+    let mut connect = request(&[]);
+    *connect.method_mut() = http::Method::CONNECT;
+    let err = prepare_request(&mut connect, None, Preset::Rfc9440, None, &[]).unwrap_err();
+    assert_eq!(err.status().code(), 400);
     let mut req = request(&[("content-length", "5"), ("content-length", "5")]);
     prepare_request(&mut req, None, Preset::Rfc9440, None, &[]).unwrap();
 }
