@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use certauth_core::Limits;
-use certauth_core::lifecycle::{Event, ServeOptions};
-use certauth_core::observe::{Decided, Observer};
+use certauth_core::observe::{Decided, Event, Observer};
+use certauth_tokio::ServeOptions;
 use tracing::{info, warn};
 
 use crate::Failure;

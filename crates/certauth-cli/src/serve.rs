@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use certauth_core::AuthenticatorBuilder;
-use certauth_core::lifecycle::ServeOptions;
 use certauth_core::policy::{BoxPolicy, PolicyExt as _, allow_any, allow_cn};
 use certauth_core::proxy::{Encoding, Preset, ProxyHeaderConfig};
 use certauth_core::tls::{ClientAuthMode, TlsConfig, load_server_identity, server_config};
 use certauth_core::verify::UnknownRevocation;
 use certauth_core::{Authenticated, Authenticator, Limits, RequestHead};
+use certauth_tokio::ServeOptions;
 use certauth_tokio::tungstenite::{Error as WsError, Message};
 use futures_util::{Sink, SinkExt as _, Stream, StreamExt as _};
 use tracing::{info, warn};
@@ -46,10 +46,17 @@ pub(crate) enum Provider {
 }
 
 impl Provider {
-    pub(crate) fn get(self) -> rustls::crypto::CryptoProvider {
+    /// The provider, or why this build has none of that name (aws-lc-rs is a feature).
+    pub(crate) fn get(self) -> Result<rustls::crypto::CryptoProvider, &'static str> {
         match self {
-            Self::Ring => rustls::crypto::ring::default_provider(),
-            Self::AwsLcRs => rustls::crypto::aws_lc_rs::default_provider(),
+            Self::Ring => Ok(crate::ring_provider()),
+            #[cfg(feature = "aws-lc-rs")]
+            Self::AwsLcRs => Ok(rustls::crypto::aws_lc_rs::default_provider()),
+            #[cfg(not(feature = "aws-lc-rs"))]
+            Self::AwsLcRs => Err(
+                "--provider aws-lc-rs: this certauth was built without it; reinstall with \
+                 `--features aws-lc-rs` (or use the default, ring)",
+            ),
         }
     }
 }
@@ -318,7 +325,7 @@ fn reload(args: &Args, auth: &Authenticator, tls: Option<&TlsConfig>) {
 fn read_configuration(
     args: &Args,
 ) -> Result<(AuthenticatorBuilder, Option<Arc<rustls::ServerConfig>>), Failure> {
-    let provider = Arc::new(args.provider.get());
+    let provider = Arc::new(args.provider.get().map_err(|e| Failure::Usage(e.into()))?);
     let verifier = match &args.ca {
         Some(ca) => {
             let algorithms = provider.signature_verification_algorithms.all;

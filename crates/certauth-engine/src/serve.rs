@@ -12,12 +12,13 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use async_tungstenite::WebSocketStream;
-use certauth_core::lifecycle::{Accept, Admission, Event, Identity, Phase, ServeOptions, Shed};
+use certauth_core::observe::Event;
 use certauth_core::{Authenticated, Authenticator, Limits, PeerInfo};
 use futures_io::{AsyncRead, AsyncWrite};
 use tracing::{Instrument as _, debug, info, warn};
 
 use crate::gate::{decide_on, reject, upgrade_at};
+use crate::lifecycle::{Accept, Admission, Identity, Phase, ServeOptions, Shed};
 use crate::{AcceptError, Accepted, Compat, DrainingWebSocket, Gate, Runtime, Sleep, Slot, Table};
 
 /// What the loop accepts from: a runtime's TCP or Unix-domain listener.
@@ -315,7 +316,7 @@ enum Step<T> {
 }
 
 /// The connection lifecycle: accepts on `listener` until `shutdown` completes, asks the
-/// core's [`Connections`](certauth_core::lifecycle::Connections) whom to admit, shed and
+/// [`Connections`](crate::lifecycle::Connections) whom to admit, shed and
 /// time out (connections start in `first`), and runs `connection` for each admitted one in
 /// its own task. On shutdown the listener is closed at once, connections not yet
 /// authenticated are closed, the others get `options.grace` (their drain signal fires) and

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
+use crate::lifecycle::{ConnId, Connections, Identity, Phase, Refusal, ServeOptions};
 use certauth_core::Limits;
-use certauth_core::lifecycle::{ConnId, Connections, Identity, Phase, Refusal, ServeOptions};
 
 use crate::Drain;
 

@@ -17,7 +17,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::routing::get;
-use certauth_hyper::certauth_core::lifecycle::ServeOptions;
+use certauth_hyper::ServeOptions;
 use certauth_hyper::certauth_core::tls::{ALPN_HTTP2_AND_HTTP1, ClientAuthMode, with_alpn};
 use certauth_hyper::certauth_core::{
     Authenticated, Authenticator, Limits, Preset, ProxyHeaderConfig,

@@ -11,9 +11,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use certauth_core::lifecycle::ServeOptions;
 use certauth_core::tls::ClientAuthMode;
 use certauth_core::{Authenticator, Limits, WebSocketPaths};
+use certauth_engine::lifecycle::ServeOptions;
 
 use crate::suite::{self, Pki, RunningServer, UPGRADE, connect, tls_client};
 

@@ -22,9 +22,9 @@
 //!
 //! A connection is *pending* (pre-authentication) from its accept until it is authenticated
 //! (the raw gates' Allow; on hyper, the first request the layer allows): first the TLS
-//! handshake, bounded by [`Limits::handshake_timeout`](crate::Limits::handshake_timeout),
+//! handshake, bounded by [`Limits::handshake_timeout`](certauth_core::Limits::handshake_timeout),
 //! then the request head, bounded by
-//! [`Limits::head_read_timeout`](crate::Limits::head_read_timeout) as one total deadline. On
+//! [`Limits::head_read_timeout`](certauth_core::Limits::head_read_timeout) as one total deadline. On
 //! hyper, requests served before any is allowed (open routes, refusals in `annotate_only`
 //! mode) keep it pending, each step bounded by the head deadline ([`Phase::Request`]). Pending connections are capped ([`ServeOptions::max_pending`], and per address
 //! with [`ServeOptions::max_pending_per_address`]); when the cap is reached the loop keeps
@@ -48,10 +48,10 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::observe::Observer;
+use certauth_core::observe::Observer;
 
 pub use connections::{
-    Accept, Admission, ConnId, Connections, Event, Identity, Notice, Phase, Poll, Refusal, Shed,
+    Accept, Admission, ConnId, Connections, Identity, Notice, Phase, Poll, Refusal, Shed,
 };
 pub use keepalive::KeepAlive;
 pub use sessions::{
@@ -60,7 +60,7 @@ pub use sessions::{
 
 /// What a serve helper may hold and for how long: connection caps, shedding and the
 /// shutdown grace period, and whom it reports its connections to. Per-phase time limits are
-/// in [`Limits`](crate::Limits).
+/// in [`Limits`](certauth_core::Limits).
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct ServeOptions {
@@ -95,7 +95,7 @@ pub struct ServeOptions {
     /// authenticated, cannot take every slot of [`Self::max_connections`]. Default: no cap.
     pub max_connections_per_identity: Option<usize>,
     /// Whom this loop reports its connections to (opened, dropped, closed, failed
-    /// handshakes): see [`crate::observe`]. Default: nobody (an operations listener that
+    /// handshakes): see [`certauth_core::observe`]. Default: nobody (an operations listener that
     /// should not count itself is given none).
     pub observer: Option<Arc<dyn Observer>>,
 }

@@ -2,7 +2,8 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::limits::Limits;
+use certauth_core::Limits;
+use certauth_core::observe::Event;
 
 /// One instant to count from; every other time in these tests is an offset.
 #[allow(

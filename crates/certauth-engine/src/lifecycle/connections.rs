@@ -9,11 +9,8 @@ use std::time::{Duration, Instant};
 use sha2::{Digest as _, Sha256};
 
 use super::ServeOptions;
-use crate::CertificateDer;
-use crate::authenticator::Authenticated;
-use crate::limits::Limits;
-use crate::observe;
-use crate::response::{ResponseHead, Status};
+use certauth_core::observe::{self, Event};
+use certauth_core::{Authenticated, CertificateDer, Limits, ResponseHead, Status};
 
 /// A connection's number in its [`Connections`] table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -267,22 +264,6 @@ pub enum Admission<H> {
         /// The log line, when one is due.
         log: Option<Notice>,
     },
-}
-
-/// Events worth a log line, each rate-limited by [`Connections::should_log`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Event {
-    /// A pending connection was shed for a new one.
-    Shed,
-    /// A pending connection ran out of time.
-    Expired,
-    /// A new connection was refused.
-    Refused,
-    /// Accepting failed for want of a resource.
-    AcceptFailed,
-    /// The loop stopped accepting because every slot is held.
-    Full,
 }
 
 struct Entry<H> {
