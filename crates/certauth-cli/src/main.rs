@@ -10,6 +10,7 @@ mod page;
 mod pki;
 mod serve;
 mod socketio;
+mod upstream;
 mod verify;
 
 use std::path::{Path, PathBuf};
