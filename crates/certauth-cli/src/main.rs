@@ -11,6 +11,7 @@ mod pki;
 mod serve;
 mod socketio;
 mod tickets;
+mod upstream;
 mod verify;
 mod watch;
 

@@ -132,8 +132,8 @@ pub(crate) struct Args {
     /// starts with a PROXY protocol header (v1 or v2), accepted only from --trusted-proxy
     /// addresses (others are closed unanswered, logged) and read within
     /// --handshake-timeout. The client address it names is the one logs, policies and
-    /// --max-pending-per-address see. TLS mode, tokio or smol (not --socketio).
-    #[arg(long, requires = "trusted_proxy", conflicts_with_all = ["source", "header", "socketio"])]
+    /// --max-pending-per-address see. TLS mode, tokio or smol (not --socketio or --upstream).
+    #[arg(long, requires = "trusted_proxy", conflicts_with_all = ["source", "header", "socketio", "upstream"])]
     pub(crate) proxy_protocol: bool,
     /// Require this header from the proxy, e.g. X-SSL-Client-Verify=SUCCESS.
     #[arg(long, value_name = "NAME=VALUE")]
@@ -232,6 +232,26 @@ pub(crate) struct Args {
     /// looked the same for one more interval. At least 0.05.
     #[arg(long, value_name = "SECS", default_value_t = Seconds(Duration::from_secs(1)))]
     pub(crate) watch_interval: Seconds,
+    /// Front door: proxy every request and WebSocket a client is allowed to make to this
+    /// upstream (http://HOST:PORT or unix:/PATH.sock, HTTP/1.1), with the client's
+    /// certificate in headers (--forward-identity). Identity headers clients send are removed.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["socketio"])]
+    pub(crate) upstream: Option<String>,
+    /// How the client's certificate reaches the upstream: a proxy preset's header and
+    /// encoding (rfc9440: Client-Cert and Client-Cert-Chain; envoy: X-Forwarded-Client-Cert
+    /// with Hash, Cert, Chain, Subject, URI, DNS; nginx, aws-alb, cloudflare, traefik, haproxy).
+    #[arg(long, value_name = "PRESET", default_value = "rfc9440", requires = "upstream",
+          value_parser = preset_names())]
+    pub(crate) forward_identity: String,
+    /// Seconds the upstream may take to answer (from the request's last byte to the response
+    /// head; while a request body is sent, between two parts of it) before the client gets
+    /// 504. An unreachable upstream is 502 within 5 s.
+    #[arg(long, value_name = "SECS", default_value = "60", requires = "upstream")]
+    pub(crate) upstream_timeout: Seconds,
+    /// A path prefix proxied without a client certificate and without identity headers
+    /// (repeatable; whole segments: /health opens /health and /health/live, not /healthz).
+    #[arg(long, value_name = "PREFIX", requires = "upstream")]
+    pub(crate) open: Vec<String>,
 }
 
 /// A number of seconds on the command line (`10`, `0.5`).
@@ -497,10 +517,10 @@ fn read_configuration(args: &Args, resumption: &Resumption) -> Result<Loaded, Fa
             ))
         })?;
         resumption.apply(&mut config);
-        // The --socketio server is hyper's and speaks HTTP/2 too; the raw WebSocket one
+        // The --socketio and --upstream servers are hyper's and speak HTTP/2 too; the raw WebSocket one
         // speaks HTTP/1.1 and says so.
         let config = Arc::new(config);
-        Some(if args.socketio {
+        Some(if args.socketio || args.upstream.is_some() {
             certauth_core::tls::with_alpn(config, &certauth_core::tls::ALPN_HTTP2_AND_HTTP1)
         } else {
             certauth_core::tls::with_alpn(config, &certauth_core::tls::ALPN_HTTP1)
@@ -527,6 +547,15 @@ pub(crate) fn run(args: Args) -> Outcome {
             "--socketio runs on tokio (socketioxide); drop --runtime smol",
         ));
     }
+    if args.upstream.is_some() && args.runtime == Runtime::Smol {
+        return Err(usage(
+            "--upstream runs on tokio (hyper); drop --runtime smol",
+        ));
+    }
+    let upstream = match &args.upstream {
+        Some(url) => Some((crate::upstream::configure(&args, url)?, args.open.clone())),
+        None => None,
+    };
     let (socketio, runtime) = (args.socketio, args.runtime);
     let (no_watch, interval) = (args.no_watch, args.watch_interval.0);
     let reloads = Reloader {
@@ -572,9 +601,13 @@ pub(crate) fn run(args: Args) -> Outcome {
         let listener = tokio::net::TcpListener::bind(server.listen)
             .await
             .map_err(|e| listen_error(server.listen, &e))?;
-        announce(&server, socketio);
+        if upstream.is_none() {
+            announce(&server, socketio);
+        }
         tokio::spawn(reloads.on_sighup());
-        if socketio {
+        if let Some((upstream, open)) = upstream {
+            crate::upstream::serve(listener, server, upstream, open, shutdown_signal()).await
+        } else if socketio {
             crate::socketio::serve(listener, server, shutdown_signal()).await
         } else {
             serve_tokio(listener, server, shutdown_signal()).await

@@ -717,8 +717,11 @@ fn error_reason(e: httparse::Error) -> &'static str {
 }
 
 mod first_request;
+mod framing;
 
+pub(crate) use first_request::refuse_ambiguous_framing;
 pub use first_request::{FirstRequest, MAX_CHUNK_LINE_BYTES};
+pub use framing::RequestFraming;
 
 #[cfg(test)]
 mod tests;

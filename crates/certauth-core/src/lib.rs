@@ -200,6 +200,8 @@ mod asn1;
 mod authenticator;
 pub mod cert;
 pub mod escape;
+#[cfg(feature = "http")]
+pub mod forward;
 pub mod http;
 pub mod keys;
 #[cfg(feature = "serde")]
