@@ -99,7 +99,7 @@ pub struct ServeOptions {
     /// should not count itself is given none).
     pub observer: Option<Arc<dyn Observer>>,
     /// Connections arrive through a proxy that names each client with a PROXY-protocol
-    /// header ([`crate::proxy::protocol`]): admission does not count the peer (the proxy)
+    /// header ([`certauth_core::proxy::protocol`]): admission does not count the peer (the proxy)
     /// under [`Self::max_pending_per_address`]; the connection counts under the client's
     /// address once its header is read ([`Connections::readdress`]). Default `false`; the
     /// engine's serve helpers set it from their gate (`Gate::proxy_protocol`).
