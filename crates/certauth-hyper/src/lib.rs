@@ -65,7 +65,7 @@ use std::task::{Context, Poll};
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_tungstenite::WebSocketStream;
 use async_tungstenite::tokio::TokioAdapter;
@@ -410,6 +410,10 @@ where
     serve_with(listener, tls, limits, options, service, shutdown).await
 }
 
+/// How long a connection's loop sleeps before it looks at the keep-alive clock again while
+/// a request is in flight, at most (`Duration::MAX` would overflow an `Instant`).
+const LOOK_AGAIN_AT_MOST: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// Accepts connections until `shutdown` completes, with the core's lifecycle
 /// (certauth-tokio's [`serve_connections`](certauth_tokio::serve_connections)): the TLS
 /// handshake (when `tls` is given, with its current configuration for each connection, so it
@@ -505,10 +509,11 @@ where
                 let mut served = std::pin::pin!(served);
                 let mut closing = false;
                 loop {
-                    let idle = state
-                        .keep()
-                        .deadline()
-                        .unwrap_or_else(|| Instant::now() + limits.idle_timeout);
+                    // With a request in flight (or no idle timeout: `Duration::MAX`), look
+                    // again later, never past what an `Instant` holds.
+                    let idle = state.keep().deadline().unwrap_or_else(|| {
+                        Instant::now() + limits.idle_timeout.min(LOOK_AGAIN_AT_MOST)
+                    });
                     tokio::select! {
                         r = served.as_mut() => {
                             if let Err(e) = r {

@@ -630,6 +630,31 @@ fn head_limits_linger_is_bounded() {
     assert_eq!(got, "", "the server read past max_linger_bytes");
 }
 
+/// `Duration::MAX` for the handshake, head and idle timeouts means none (the WebSocket
+/// limits document it so): the server answers, where it panicked overflowing an `Instant`.
+#[test]
+fn timeouts_of_duration_max_are_no_timeouts() {
+    let pki = Pki::new();
+    let (tls, auth) = suite::server_parts(&pki, Limits::DEFAULT, ClientAuthMode::Deferred);
+    let never = Limits::DEFAULT
+        .with_handshake_timeout(Duration::MAX)
+        .with_head_read_timeout(Duration::MAX)
+        .with_idle_timeout(Duration::MAX);
+    let server = run_with(Some(tls), never, move || app(auth));
+    for _ in 0..2 {
+        let got = status_and_body(&get_over(
+            server.addr,
+            &pki,
+            Some(&pki.trusted),
+            "/admin/whoami",
+        ));
+        assert_eq!(
+            got,
+            ("HTTP/1.1 200 OK".into(), "Hello trusted-client".into())
+        );
+    }
+}
+
 /// The core's head limits apply on hyper as on the raw gates, on every route (431 with the
 /// core's body); an idle keep-alive connection is closed after the idle timeout; a request
 /// in flight at shutdown is answered while new connections are refused.

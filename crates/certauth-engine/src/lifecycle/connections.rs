@@ -721,17 +721,23 @@ impl<H> Connections<H> {
         }
     }
 
+    /// `phase`'s deadline from `now`: none for an open connection, or past what an
+    /// `Instant` holds (`Duration::MAX`: no timeout).
     fn deadline(&self, phase: Phase, now: Instant) -> Option<Instant> {
         match phase {
-            Phase::Handshake => Some(now + self.handshake_timeout),
-            Phase::Head | Phase::Request => Some(now + self.head_timeout),
+            Phase::Handshake => now.checked_add(self.handshake_timeout),
+            Phase::Head | Phase::Request => now.checked_add(self.head_timeout),
             Phase::Open => None,
         }
     }
 
-    /// When `id` may be shed for a new connection.
+    /// When `id` may be shed for a new connection (`None`: never, past what an `Instant`
+    /// holds).
     fn shed_time(&self, id: ConnId) -> Option<Instant> {
-        Some(self.entries.get(&id)?.since + self.options.shed_after)
+        self.entries
+            .get(&id)?
+            .since
+            .checked_add(self.options.shed_after)
     }
 
     /// The pending connection that made the least progress: the earliest phase first, then

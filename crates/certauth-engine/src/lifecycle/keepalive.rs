@@ -70,9 +70,12 @@ impl KeepAlive {
         self.in_flight
     }
 
-    /// When the connection will have been idle too long, `None` while a request is in flight.
+    /// When the connection will have been idle too long, `None` while a request is in flight
+    /// (or never: `Duration::MAX`).
     pub fn deadline(&self) -> Option<Instant> {
-        (self.in_flight == 0).then(|| self.idle_since + self.idle_timeout)
+        (self.in_flight == 0)
+            .then(|| self.idle_since.checked_add(self.idle_timeout))
+            .flatten()
     }
 
     /// Whether the connection has been idle too long at `now`.

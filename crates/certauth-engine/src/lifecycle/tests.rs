@@ -600,3 +600,28 @@ fn behind_a_proxy_protocol_proxy_the_cap_counts_the_named_clients() {
     admitted(c.admit(proxy, Phase::Handshake, t));
     refused(c.admit(proxy, Phase::Handshake, t));
 }
+
+/// `Duration::MAX` (what the WebSocket limits document as "never", and what a user writes
+/// for "no timeout") is no deadline: admitting, advancing, shedding and the keep-alive clock
+/// do not overflow an `Instant` (which panicked the serve loop on the first connection).
+#[test]
+fn a_timeout_of_duration_max_is_no_deadline_and_no_panic() {
+    let t = t0();
+    let never = Limits::DEFAULT
+        .with_handshake_timeout(Duration::MAX)
+        .with_head_read_timeout(Duration::MAX)
+        .with_idle_timeout(Duration::MAX);
+    let options = ServeOptions::DEFAULT
+        .with_max_pending(1)
+        .with_shed_after(Duration::MAX);
+    let mut c = Connections::<&'static str>::new(options, &never);
+    let (a, _) = admitted(c.admit(ip("10.0.0.1"), Phase::Handshake, t));
+    assert!(c.poll(t + ms(10_000)).expired.is_empty());
+    assert_eq!(c.poll_accept(t + ms(10_000)), Accept::Wait { until: None });
+    let _ = c.advance(a, Phase::Head, t + ms(1));
+    let p = c.poll(t + ms(20_000));
+    assert!(p.expired.is_empty());
+    assert_eq!(p.timeout, None);
+    assert_eq!(KeepAlive::new(&never, t).deadline(), None);
+    assert!(!KeepAlive::new(&never, t).expired(t + ms(1_000_000)));
+}
