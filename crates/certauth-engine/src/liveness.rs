@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::hash::BuildHasher as _;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
@@ -80,6 +81,9 @@ pub(crate) struct Liveness {
     last_message: Instant,
     ping: Ping,
     pings: u64,
+    /// Keys the ping payloads: a payload the client can predict (the count itself) could be
+    /// answered without reading the ping, keeping a client that reads nothing alive.
+    payloads: std::collections::hash_map::RandomState,
     closing_since: Option<Instant>,
 }
 
@@ -97,6 +101,7 @@ impl Liveness {
             last_message: now,
             ping: Ping::NextAt(now),
             pings: 0,
+            payloads: std::collections::hash_map::RandomState::new(),
             closing_since: None,
         }
         .with_next_ping(now)
@@ -149,7 +154,8 @@ impl Liveness {
             && at <= now
         {
             self.pings += 1;
-            let payload = self.pings.to_be_bytes();
+            // SipHash keyed at random for this connection: unpredictable without reading.
+            let payload = self.payloads.hash_one(self.pings).to_be_bytes();
             self.ping = Ping::Sent(payload, now);
             return Due::Ping(payload);
         }
@@ -214,6 +220,26 @@ mod tests {
         assert_eq!(l.poll(t + secs(59)), Due::Wait(Some(t + secs(60))));
         assert_eq!(l.poll(t + secs(60)), Due::Gone);
         let _ = p;
+    }
+
+    /// A client that reads nothing cannot answer: the payload is not the ping's count, nor
+    /// the same on two connections.
+    #[test]
+    fn a_ping_payload_cannot_be_guessed() {
+        let t = t0();
+        let (mut a, mut b) = (
+            Liveness::new(&limits(secs(300), secs(30)), t),
+            Liveness::new(&limits(secs(300), secs(30)), t),
+        );
+        let (Due::Ping(p), Due::Ping(q)) = (a.poll(t + secs(30)), b.poll(t + secs(30))) else {
+            panic!("no ping")
+        };
+        assert_ne!(p, q, "two connections, two payloads");
+        assert!(
+            !a.pong(&1u64.to_be_bytes(), t + secs(31)),
+            "the count is no answer"
+        );
+        assert!(a.pong(&p, t + secs(31)));
     }
 
     #[test]
