@@ -174,6 +174,9 @@ mod tests {
         let (_, service) = accepting.await.unwrap();
         let (seen, first) = client.await.unwrap();
         let handshake_config = if seen == first { &ring } else { &aws };
-        assert_eq!(service.info.peer.key_support(), key_support(handshake_config));
+        assert_eq!(
+            service.info.peer.key_support(),
+            key_support(handshake_config)
+        );
     }
 }
