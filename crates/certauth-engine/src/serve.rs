@@ -171,10 +171,13 @@ where
         let upgrade = Box::pin(upgrade_at::<R, _>(accepted, ws, paths.clone()));
         let handler = Arc::clone(&handler);
         async move {
-            match upgrade.await {
-                Ok((ws, client)) => Box::pin(handler(ws, client)).await,
-                Err(e) => debug!(error = %e, "not a WebSocket upgrade"),
-            }
+            // Moved out whole before the handler's await: a match on `upgrade.await` would
+            // keep the upgrade's result (the WebSocket, moved out) in this block for life.
+            let (ws, client) = match upgrade.await {
+                Ok(upgraded) => upgraded,
+                Err(e) => return debug!(error = %e, "not a WebSocket upgrade"),
+            };
+            Box::pin(handler(ws, client)).await;
         }
     })
     .await
