@@ -57,7 +57,7 @@ fn main() {
 // ---------------------------------------------------------------- servers
 
 fn serve(kind: &str, port: u16, dir: &Path) {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(certauth_testkit::ring_provider());
     let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
     let anchors = TrustAnchors::from_pem(&read("ca.pem")).unwrap();
     let (chain, key) = load_server_identity(&read("server.pem"), &read("server.key")).unwrap();

@@ -42,7 +42,7 @@
 //!   observer behind metrics (a value you hand the builder). The connection lifecycle
 //!   the serve helpers run is `certauth-engine`'s.
 //!
-//! Small types live at the root ([`Limits`], [`Time`], [`Oid`], [`Name`], [`MutualTls`]
+//! Small types live at the root ([`Limits`], [`Time`], [`Oid`], [`MutualTls`]
 //! with feature `rustls`); the modules above are namespaces a user reaches into by name
 //! (`policy::allow_cn`, `proxy::Preset`, `verify::VerifyError`).
 //!
@@ -92,7 +92,10 @@
 //!     UnixTime, accept_websocket,
 //! };
 //!
-//! let verifier = ChainVerifier::new(TrustAnchors::from_der([ca_der])?, webpki::ALL_VERIFICATION_ALGS);
+//! # let algorithms = webpki::ALL_VERIFICATION_ALGS;
+//! // `algorithms`: a provider's `signature_verification_algorithms.all`, such as
+//! // `certauth::tokio::default_provider()`'s.
+//! let verifier = ChainVerifier::new(TrustAnchors::from_der([ca_der])?, algorithms);
 //! let auth = Authenticator::builder()
 //!     .verifier(verifier)
 //!     .policy(allow_cn(["trusted-client"]))
@@ -174,7 +177,8 @@
 //! # }
 //! // Once, at start-up: the CA that issues client certificates, and the policy.
 //! let anchors = TrustAnchors::from_pem(ca_pem.as_bytes())?;
-//! let verifier = ChainVerifier::new(anchors, webpki::ALL_VERIFICATION_ALGS);
+//! # let algorithms = webpki::ALL_VERIFICATION_ALGS;
+//! let verifier = ChainVerifier::new(anchors, algorithms); // a provider's algorithms
 //! let policy = allow_cn(["trusted-client"]).and(allow_ou(["payments"]));
 //!
 //! // Per connection: the chain the TLS peer presented, and the current time.
@@ -196,6 +200,8 @@ mod asn1;
 mod authenticator;
 pub mod cert;
 pub mod escape;
+#[cfg(feature = "http")]
+pub mod forward;
 pub mod http;
 pub mod keys;
 #[cfg(feature = "serde")]
@@ -234,17 +240,19 @@ pub mod fuzzing {
 }
 
 pub use authenticator::{
-    Authenticated, Authenticator, AuthenticatorBuilder, BuildError, CertificateSource, Decision,
-    Denial, DenyReason, Evaluation, EvaluationFuture, Origin, PeerInfo, PendingDecision,
+    Authenticated, Authenticator, AuthenticatorBuilder, BuildError, Decision, Denial, DenyReason,
+    Evaluation, Origin, PeerInfo,
 };
 pub use cert::{CertLimits, ClientCertificate, GeneralName, X509Error};
 pub use http::{HeadError, HeadParser, HeadProgress, RequestHead};
 pub use limits::Limits;
-pub use name::Name;
 pub use oid::Oid;
 pub use policy::{Policy, PolicyContext, Verdict};
 pub use proxy::{Encoding, Preset, ProxyHeaderConfig};
 pub use response::{ResponseHead, Status};
+/// rustls-pki-types' (the same types rustls takes), re-exported so that no direct
+/// dependency is needed.
+#[doc(no_inline)]
 pub use rustls_pki_types::{CertificateDer, UnixTime};
 #[cfg(feature = "rustls")]
 pub use setup::{MutualTls, PemFile, SetupError};

@@ -151,7 +151,7 @@ mod tests {
                 .unwrap(),
             )
         };
-        let ring = config(rustls::crypto::ring::default_provider(), &pki.server);
+        let ring = config(certauth_testkit::ring_provider(), &pki.server);
         let aws = config(rustls::crypto::aws_lc_rs::default_provider(), &second);
         assert_ne!(key_support(&ring), key_support(&aws));
 

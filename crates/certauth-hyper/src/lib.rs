@@ -29,7 +29,7 @@
 //! # #[cfg(feature = "axum")] mod doc {
 //! use std::sync::Arc;
 //! use axum::{Router, routing::get};
-//! use certauth_hyper::{CertAuthLayer, ClientCert, serve};
+//! use certauth_hyper::{CertAuthLayer, ClientCert, default_provider, serve};
 //! use certauth_hyper::certauth_core::{Authenticator, ChainVerifier, TrustAnchors, policy::allow_cn};
 //! use certauth_hyper::certauth_core::tls::{ClientAuthMode, load_server_identity, server_config};
 //!
@@ -38,7 +38,7 @@
 //! }
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let provider = Arc::new(rustls::crypto::ring::default_provider());
+//! let provider = default_provider(); // rustls' ring (feature `aws-lc-rs`: aws-lc-rs)
 //! let anchors = TrustAnchors::from_pem(&std::fs::read("ca.pem")?)?;
 //! let (chain, key) = load_server_identity(&std::fs::read("server.pem")?, &std::fs::read("server.key")?)?;
 //! let tls = server_config(provider.clone(), chain, key, &anchors, ClientAuthMode::Deferred)?;
@@ -71,7 +71,7 @@ use async_tungstenite::WebSocketStream;
 use async_tungstenite::tokio::TokioAdapter;
 use async_tungstenite::tungstenite::protocol::Role;
 use backpressure::Backpressure;
-use certauth_core::http::{HttpHead, check_head};
+use certauth_core::http::{HttpHead, RequestFraming, check_head};
 use certauth_core::tls::{ALPN_HTTP2_AND_HTTP1, TlsConfig, TlsPeer, with_alpn};
 use certauth_core::verify::PeerMemo;
 use certauth_core::{
@@ -92,14 +92,19 @@ mod axum_listener;
 #[cfg(feature = "axum-server")]
 pub mod axum_server;
 mod backpressure;
+mod framing;
 mod linger;
 #[cfg(feature = "socketio")]
 mod socketio;
+#[cfg(feature = "upstream")]
+pub mod upstream;
 
 #[cfg(feature = "axum")]
 pub use axum_listener::TlsListener;
 #[cfg(feature = "socketio")]
 pub use socketio::{SessionBody, SessionGuard, SocketIoSessions, require_client_cert};
+#[cfg(feature = "upstream")]
+pub use upstream::{ProxyBody, Upstream};
 
 pub use certauth_core::{self, ws::default_websocket_config};
 pub use certauth_engine::lifecycle::ServeOptions;
@@ -250,7 +255,7 @@ where
             }
             // Without the connection's chain and address nothing can be decided: say so,
             // rather than refuse everyone as if they had no certificate.
-            None => Evaluation::Ready(Decision::Deny(self.layer.auth.misconfigured(NO_INFO))),
+            None => Evaluation::from(Decision::Deny(self.layer.auth.misconfigured(NO_INFO))),
         };
         let remote = info.as_ref().and_then(|i| i.remote_addr);
         let lifecycle = info.and_then(|i| i.lifecycle);
@@ -482,6 +487,7 @@ where
                     identity: Identity::of_chain(peer.chain()),
                     conn,
                 });
+                let watch = Arc::new(Mutex::new(RequestFraming::new(&limits)));
                 let mut info = ConnectionInfo::from_tls(peer, Some(addr));
                 info.lifecycle = Some(Lifecycle(Arc::clone(&state)));
                 let service = Tracked {
@@ -489,9 +495,11 @@ where
                     info,
                     state: Arc::clone(&state),
                     limits,
+                    framing: Arc::clone(&watch),
                 };
                 let hyper_service = hyper_util::service::TowerToHyperService::new(service);
                 let io = Backpressure::new(io, Arc::clone(&state.upgraded));
+                let io = framing::Watched::new(io, watch, Arc::clone(&state.upgraded));
                 let served = builder.serve_connection_with_upgrades(
                     TokioIo::new(Lingering::new(io, &limits)),
                     hyper_service,
@@ -615,6 +623,9 @@ struct Tracked<S> {
     info: ConnectionInfo,
     state: Arc<ConnState>,
     limits: Limits,
+    /// Each request's framing as the client sent it (hyper hides `Content-Length` with
+    /// `Transfer-Encoding`): 400 for ambiguous framing, as the raw gates answer it.
+    framing: framing::Watch,
 }
 
 impl<S, ResBody> tower_service::Service<Request<hyper::body::Incoming>> for Tracked<S>
@@ -632,6 +643,11 @@ where
     }
 
     fn call(&mut self, mut req: Request<hyper::body::Incoming>) -> Self::Future {
+        if let Some(Err(e)) = framing::lock(&self.framing).next_request() {
+            warn!(remote = ?self.info.remote_addr, "request refused: {e}");
+            let response = to_response(&e.response(), req.version());
+            return Box::pin(async move { Ok(response) });
+        }
         if let Some(refused) = self.state.conn.refused() {
             warn!(remote = ?self.info.remote_addr, code = refused.code(), "request refused: {refused}");
             let response = to_response(&refused.response(), req.version());
