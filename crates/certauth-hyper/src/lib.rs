@@ -356,9 +356,11 @@ where
             // The connection keeps its place in the lifecycle while the WebSocket is open.
             let conn: Option<Arc<ConnState>> = req.extensions().get().cloned();
             let hold = (drain.hold(), conn);
+            // Taken out here: the task keeps the upgrade, not the request, for its life.
+            let upgrade = hyper::upgrade::on(req);
             tokio::spawn(async move {
                 let _hold = hold;
-                match hyper::upgrade::on(req).await {
+                match upgrade.await {
                     Ok(upgraded) => {
                         let io = TokioAdapter::new(TokioIo::new(upgraded));
                         let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config));
