@@ -59,7 +59,7 @@
 //! | TLS peer presented no certificate | 401 | `NO_CERTIFICATE` |
 //! | certificate does not parse | 401 | `MALFORMED_CERTIFICATE` |
 //! | certificate over a [`CertLimits`] limit (size, SANs, name attributes, extensions) | 401 | `CERT_TOO_LARGE` |
-//! | chain does not verify | 401 | its code: `CERT_HAS_EXPIRED`, `CERT_NOT_YET_VALID`, `UNABLE_TO_VERIFY_LEAF_SIGNATURE`, `UNABLE_TO_GET_ISSUER_CERT_LOCALLY`, `DEPTH_ZERO_SELF_SIGNED_CERT`, `SELF_SIGNED_CERT_IN_CHAIN`, `CERT_SIGNATURE_FAILURE`, `INVALID_PURPOSE`, `CERT_REVOKED`, `CHAIN_TOO_LONG`, … (stricter: `CA_USED_AS_END_ENTITY`, `UNSUPPORTED_CERT_VERSION`, `UNSUPPORTED_SIGNATURE_ALGORITHM`, `UNHANDLED_CRITICAL_EXTENSION`) |
+//! | chain does not verify | 401 | its code: `CERT_HAS_EXPIRED`, `CERT_NOT_YET_VALID`, `UNABLE_TO_VERIFY_LEAF_SIGNATURE`, `UNABLE_TO_GET_ISSUER_CERT_LOCALLY`, `DEPTH_ZERO_SELF_SIGNED_CERT`, `SELF_SIGNED_CERT_IN_CHAIN`, `CERT_SIGNATURE_FAILURE`, `INVALID_PURPOSE`, `CERT_REVOKED`, `CA_MD_TOO_WEAK`, `CHAIN_TOO_LONG`, … (stricter: `CA_USED_AS_END_ENTITY`, `UNSUPPORTED_CERT_VERSION`, `UNSUPPORTED_SIGNATURE_ALGORITHM`, `UNHANDLED_CRITICAL_EXTENSION`) |
 //! | policy returns false / denies | 401 | `POLICY_DENIED` |
 //! | policy denies with 403 | 403 | `POLICY_DENIED` |
 //! | header mode: certificate header from an address that is not a trusted proxy (stricter) | 401 | `UNTRUSTED_PROXY_HEADER` |
