@@ -24,6 +24,7 @@ use crate::policy::{
 };
 use crate::proxy::{ProxyHeaderConfig, ProxyHeaderError};
 use crate::response::{ResponseHead, Status};
+use crate::revocation::{Check, Revocation};
 use crate::verify::{ChainVerifier, PeerMemo, VerifiedChain, VerifyError};
 
 /// What the adapter knows about the peer.
@@ -468,9 +469,10 @@ impl Future for EvaluationFuture {
     }
 }
 
-/// A decision waiting on an async policy.
+/// A decision waiting on an async policy or an online revocation check.
 pub struct PendingDecision {
-    future: BoxFuture<Verdict>,
+    /// The policy's verdict, or a denial before it (revocation).
+    future: BoxFuture<Result<Verdict, DenyReason>>,
     certificate: ClientCertificate,
     chain: Option<VerifiedChain>,
     origin: Origin,
@@ -506,12 +508,19 @@ impl Future for PendingDecision {
         };
         let this = &*self;
         let decision = match verdict {
-            Verdict::Allow => Decision::Allow(Authenticated {
+            Err(reason) => {
+                let denial = Denial::new(reason, Some(this.certificate.clone()), this.expose);
+                Decision::Deny(match &this.deny_body {
+                    Some((hook, ctx)) => denial.dressed(Some(hook), &ctx.request()),
+                    None => denial,
+                })
+            }
+            Ok(Verdict::Allow) => Decision::Allow(Authenticated {
                 certificate: this.certificate.clone(),
                 chain: this.chain.clone(),
                 origin: this.origin,
             }),
-            Verdict::Deny(d) => {
+            Ok(Verdict::Deny(d)) => {
                 let denial = Denial::new(
                     DenyReason::Policy(d),
                     Some(this.certificate.clone()),
@@ -589,6 +598,7 @@ pub struct AuthenticatorBuilder {
     limits: Limits,
     expose_reasons: bool,
     deny_body: Option<DenyBody>,
+    revocation: Option<Revocation>,
 }
 
 impl AuthenticatorBuilder {
@@ -659,6 +669,14 @@ impl AuthenticatorBuilder {
         self
     }
 
+    /// Online revocation checks of the client's certificate (OCSP, CRLs from distribution
+    /// points), after its chain verifies and before the policy: see
+    /// [`crate::revocation`]. A decision that must fetch is pending until the fetch ends.
+    pub fn revocation(mut self, revocation: Revocation) -> Self {
+        self.revocation = Some(revocation);
+        self
+    }
+
     /// Checks the configuration.
     pub fn build(self) -> Result<Authenticator, BuildError> {
         let limits = self.limits;
@@ -694,6 +712,7 @@ impl AuthenticatorBuilder {
             limits: self.limits,
             expose_reasons: self.expose_reasons,
             deny_body: self.deny_body,
+            revocation: self.revocation,
         })
     }
 }
@@ -712,6 +731,7 @@ struct Config {
     limits: Limits,
     expose_reasons: bool,
     deny_body: Option<DenyBody>,
+    revocation: Option<Revocation>,
 }
 
 /// Decides, per request, whether a client is let in. See the crate docs for the table of
@@ -754,6 +774,7 @@ impl Authenticator {
             limits: Limits::DEFAULT,
             expose_reasons: false,
             deny_body: None,
+            revocation: None,
         }
     }
 
@@ -862,7 +883,12 @@ impl Authenticator {
 }
 
 impl Config {
-    fn decide<H: Head>(&self, peer: &PeerInfo<'_>, head: &H, now: UnixTime) -> Evaluation {
+    fn decide<H: Head>(
+        self: &Arc<Self>,
+        peer: &PeerInfo<'_>,
+        head: &H,
+        now: UnixTime,
+    ) -> Evaluation {
         let expose = self.expose_reasons;
         let request = RequestInfo {
             method: head.method(),
@@ -879,6 +905,17 @@ impl Config {
                 return Evaluation::Ready(Decision::Deny(denial));
             }
         };
+        if let (Some(revocation), Some(chain)) = (&self.revocation, &id.chain) {
+            match revocation.check(chain, now) {
+                Check::Done(Ok(())) => {}
+                Check::Done(Err(e)) => {
+                    let denial = Denial::new(DenyReason::Verify(e), Some(id.certificate), expose)
+                        .dressed(hook, &request);
+                    return Evaluation::Ready(Decision::Deny(denial));
+                }
+                Check::Wait(wait) => return self.after_revocation(wait, id, peer, head),
+            }
+        }
         match &self.policy {
             PolicySlot::Sync(policy) => {
                 let ctx = PolicyContext::new(&id.certificate, id.chain.as_ref(), request);
@@ -906,8 +943,9 @@ impl Config {
                 };
                 // A second copy only when a body hook may need the request later.
                 let deny_body = self.deny_body.clone().map(|h| (h, owned.clone()));
+                let verdict = policy.evaluate(owned);
                 Evaluation::Pending(PendingDecision {
-                    future: policy.evaluate(owned),
+                    future: Box::pin(async move { Ok(verdict.await) }),
                     certificate: id.certificate,
                     chain: id.chain,
                     origin: id.origin,
@@ -917,6 +955,48 @@ impl Config {
                 })
             }
         }
+    }
+
+    /// The decision once the revocation checks `wait` ends: a denial of its own, or the
+    /// policy's verdict.
+    fn after_revocation<H: Head>(
+        self: &Arc<Self>,
+        wait: BoxFuture<Result<(), VerifyError>>,
+        id: Identified,
+        peer: &PeerInfo<'_>,
+        head: &H,
+    ) -> Evaluation {
+        let owned = OwnedPolicyContext {
+            cert: id.certificate.clone(),
+            chain: id.chain.clone(),
+            method: head.method().to_owned(),
+            target: head.target().to_owned(),
+            headers: OwnedHeaders::copy_of(head),
+            remote_addr: peer.remote_addr,
+            authority: head.authority().map(str::to_owned),
+        };
+        let deny_body = self.deny_body.clone().map(|h| (h, owned.clone()));
+        let config = Arc::clone(self);
+        let future = Box::pin(async move {
+            wait.await.map_err(DenyReason::Verify)?;
+            Ok(match &config.policy {
+                PolicySlot::Sync(policy) => policy.evaluate(&PolicyContext::new(
+                    &owned.cert,
+                    owned.chain.as_ref(),
+                    owned.request(),
+                )),
+                PolicySlot::Async(policy) => policy.evaluate(owned).await,
+            })
+        });
+        Evaluation::Pending(PendingDecision {
+            future,
+            certificate: id.certificate,
+            chain: id.chain,
+            origin: id.origin,
+            expose: self.expose_reasons,
+            observed: None,
+            deny_body,
+        })
     }
 
     fn identify(

@@ -209,6 +209,7 @@ mod oid;
 pub mod pem;
 pub mod policy;
 pub mod proxy;
+pub mod revocation;
 mod response;
 #[cfg(feature = "rustls")]
 mod setup;

@@ -27,13 +27,14 @@ use crate::time::Time;
 mod anchors;
 mod cache;
 mod constraints;
-mod crl;
+pub(crate) mod crl;
 mod epoch;
 
 pub use anchors::TrustAnchors;
 use cache::{Cache, Window};
 pub use cache::{CacheStats, DEFAULT_CACHE_ENTRIES};
 use crl::Crl;
+pub(crate) use constraints::same_name;
 
 /// The signature algorithms verification may use: a crypto provider's
 /// `signature_verification_algorithms.all` (rustls), or webpki's own constants.
@@ -795,7 +796,7 @@ impl ChainVerifier {
                 }
                 let Some(issuer) = self.anchors.certs.iter().find(|ca| {
                     !std::ptr::eq(*ca, top)
-                        && constraints::same_name(&ca.subject(), &top.issuer())
+                        && same_name(&ca.subject(), &top.issuer())
                         && crl::signed_by(top.der(), ca.subject_public_key_info(), self.algorithms)
                 }) else {
                     break;
@@ -1204,8 +1205,23 @@ pub enum VerifyError {
     /// The certificate is not for client authentication: an EKU without clientAuth, or a
     /// key usage without digitalSignature. `INVALID_PURPOSE`.
     InvalidPurpose,
-    /// Revoked by a configured CRL. `CERT_REVOKED`.
+    /// Revoked by a configured CRL, a fetched one or an OCSP answer. `CERT_REVOKED`.
     Revoked,
+    /// OCSP is required and no believable answer was had: the responder did not answer,
+    /// or its answer is malformed, forged, expired or too large. `OCSP_CHECK_FAILED`.
+    OcspFailed {
+        /// What went wrong, naming the responder.
+        detail: String,
+    },
+    /// OCSP is required and the responder does not know the certificate.
+    /// `OCSP_STATUS_UNKNOWN`.
+    OcspStatusUnknown,
+    /// Unknown revocation is denied and the CRL at the certificate's distribution point
+    /// could not be had or believed, or does not cover it. `UNABLE_TO_GET_CRL`.
+    CrlUnavailable {
+        /// What went wrong, naming the URL.
+        detail: String,
+    },
     /// A CRL's issuer on the path has a key usage without cRLSign. `KEYUSAGE_NO_CRL_SIGN`.
     CrlIssuerKeyUsage,
     /// No configured CRL covers a certificate and unknown status is denied.
@@ -1276,6 +1292,9 @@ impl VerifyError {
             Self::WeakSignatureDigest => "CA_MD_TOO_WEAK",
             Self::InvalidPurpose => "INVALID_PURPOSE",
             Self::Revoked => "CERT_REVOKED",
+            Self::OcspFailed { .. } => "OCSP_CHECK_FAILED",
+            Self::OcspStatusUnknown => "OCSP_STATUS_UNKNOWN",
+            Self::CrlUnavailable { .. } => "UNABLE_TO_GET_CRL",
             Self::CrlIssuerKeyUsage => "KEYUSAGE_NO_CRL_SIGN",
             Self::RevocationUnknown => "UNABLE_TO_GET_CRL",
             Self::CrlExpired { .. } => "CRL_HAS_EXPIRED",
@@ -1364,6 +1383,16 @@ impl fmt::Display for VerifyError {
                  lacks clientAuth, or its key usage lacks digitalSignature)",
             ),
             Self::Revoked => f.write_str("certificate is revoked"),
+            Self::OcspFailed { detail } => write!(
+                f,
+                "OCSP is required and no answer could be believed: {detail}"
+            ),
+            Self::OcspStatusUnknown => f.write_str(
+                "OCSP is required and the responder does not know the certificate",
+            ),
+            Self::CrlUnavailable { detail } => {
+                write!(f, "revocation status unknown, which is denied: {detail}")
+            }
             Self::CrlIssuerKeyUsage => f.write_str(
                 "a CRL was signed by a CA whose key usage does not allow CRL signing (cRLSign)",
             ),
