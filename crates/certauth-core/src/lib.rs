@@ -209,8 +209,8 @@ mod oid;
 pub mod pem;
 pub mod policy;
 pub mod proxy;
-pub mod revocation;
 mod response;
+pub mod revocation;
 #[cfg(feature = "rustls")]
 mod setup;
 mod time;

@@ -169,7 +169,13 @@ impl Revocation {
     /// a CRL that cannot be had or believed, or that does not cover the certificate, denies
     /// (`UNABLE_TO_GET_CRL`); otherwise it allows, reported as a soft fail.
     pub fn crl_fetch(self, deny_unknown: bool) -> Self {
-        self.with(|s| s.crl = if deny_unknown { Mode::Required } else { Mode::Soft })
+        self.with(|s| {
+            s.crl = if deny_unknown {
+                Mode::Required
+            } else {
+                Mode::Soft
+            }
+        })
     }
 
     /// How long one fetch may take, connect included (default [`DEFAULT_TIMEOUT`]). Keep it
@@ -348,7 +354,11 @@ where
                         let expires_at = expires_at.max(now.saturating_add(1));
                         // Refreshed once four fifths of the answer's time has passed.
                         let refresh_at = now.saturating_add((expires_at - now) / 5 * 4);
-                        (fetched.value, refresh_at.max(now.saturating_add(1)), expires_at)
+                        (
+                            fetched.value,
+                            refresh_at.max(now.saturating_add(1)),
+                            expires_at,
+                        )
                     }
                     // A failed refresh keeps the answer it was refreshing, tried again later.
                     (None, Some((stale, expires_at))) => (stale, now + retry_after, expires_at),
@@ -453,17 +463,19 @@ impl Inner {
         let Some(id) = ocsp::CertId::new(&leaf, &issuer) else {
             return failed("the issuer's key cannot be read to ask about it".into());
         };
-        let Some(request) = FetchRequest::post_ocsp(url, &id.request(), s.max_ocsp_bytes, s.timeout)
+        let Some(request) =
+            FetchRequest::post_ocsp(url, &id.request(), s.max_ocsp_bytes, s.timeout)
         else {
-            return failed(format!("the responder URL {url:?} is not one certauth fetches"));
+            return failed(format!(
+                "the responder URL {url:?} is not one certauth fetches"
+            ));
         };
         let response = match self.fetcher.fetch(request).await {
             Ok(r) => r,
             Err(e) => return failed(format!("the responder at {url:?} did not answer: {e}")),
         };
-        let judged = fetch::response_body(&response, s.max_ocsp_bytes).and_then(|body| {
-            ocsp::judge(body, &id, &issuer, now, s.skew, s.algorithms)
-        });
+        let judged = fetch::response_body(&response, s.max_ocsp_bytes)
+            .and_then(|body| ocsp::judge(body, &id, &issuer, now, s.skew, s.algorithms));
         match judged {
             Ok(answer) => {
                 let until = answer
@@ -532,7 +544,11 @@ impl Inner {
                 Err(_) => return failed(format!("the CRL at {url:?} is neither DER nor PEM")),
             },
         };
-        let crl = match Crl::load(&CertificateRevocationListDer::from(der), &[&issuer], s.algorithms) {
+        let crl = match Crl::load(
+            &CertificateRevocationListDer::from(der),
+            &[&issuer],
+            s.algorithms,
+        ) {
             Ok(crl) if crl.has_configured_signer() => crl,
             Ok(_) => {
                 return failed(format!(
@@ -541,7 +557,9 @@ impl Inner {
                 ));
             }
             Err(crl::Refusal::Rule { code, rule }) => {
-                return failed(format!("the CRL at {url:?} is not believed ({code}): {rule}"));
+                return failed(format!(
+                    "the CRL at {url:?} is not believed ({code}): {rule}"
+                ));
             }
             Err(crl::Refusal::Webpki(e)) => {
                 return failed(format!("the CRL at {url:?} is refused: {e:?}"));
@@ -583,8 +601,13 @@ impl Inner {
         match outcome {
             CrlOutcome::Failed(why) => unknown(why),
             CrlOutcome::Crl(crl) => {
-                match crl::status(std::slice::from_ref(&**crl), leaf, false, issuer, self.s.algorithms)
-                {
+                match crl::status(
+                    std::slice::from_ref(&**crl),
+                    leaf,
+                    false,
+                    issuer,
+                    self.s.algorithms,
+                ) {
                     crl::Status::Listed { revoked: true, .. } => Err(VerifyError::Revoked),
                     crl::Status::Listed { revoked: false, .. } => Ok(()),
                     crl::Status::Unknown => {

@@ -33,8 +33,8 @@ mod epoch;
 pub use anchors::TrustAnchors;
 use cache::{Cache, Window};
 pub use cache::{CacheStats, DEFAULT_CACHE_ENTRIES};
-use crl::Crl;
 pub(crate) use constraints::same_name;
+use crl::Crl;
 
 /// The signature algorithms verification may use: a crypto provider's
 /// `signature_verification_algorithms.all` (rustls), or webpki's own constants.
@@ -1387,9 +1387,9 @@ impl fmt::Display for VerifyError {
                 f,
                 "OCSP is required and no answer could be believed: {detail}"
             ),
-            Self::OcspStatusUnknown => f.write_str(
-                "OCSP is required and the responder does not know the certificate",
-            ),
+            Self::OcspStatusUnknown => {
+                f.write_str("OCSP is required and the responder does not know the certificate")
+            }
             Self::CrlUnavailable { detail } => {
                 write!(f, "revocation status unknown, which is denied: {detail}")
             }

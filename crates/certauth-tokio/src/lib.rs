@@ -73,7 +73,9 @@ use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::task::AbortHandle;
 use tracing::{Instrument as _, debug, info, warn};
 
+mod fetch;
 mod one_request;
+pub use fetch::Fetcher;
 pub use one_request::OneRequest;
 
 // What users touch and nothing more: the core, rustls (its provider and ServerConfig), the

@@ -218,7 +218,10 @@ mod tests {
     #[test]
     fn one_leads_the_others_wait_then_hit() {
         let c: Cache<&str> = Cache::new(4);
-        assert!(matches!(c.lookup(&key(1), 100), Lookup::Lead { stale: None }));
+        assert!(matches!(
+            c.lookup(&key(1), 100),
+            Lookup::Lead { stale: None }
+        ));
         assert!(matches!(c.lookup(&key(1), 100), Lookup::Wait));
         let woken = Arc::new(Count(AtomicUsize::new(0)));
         let waker = Waker::from(Arc::clone(&woken));
@@ -241,7 +244,10 @@ mod tests {
         c.finish(&key(1), "newer", 380, 400);
         assert!(matches!(c.lookup(&key(1), 300), Lookup::Hit("newer")));
         // Past its expiry an answer is never served.
-        assert!(matches!(c.lookup(&key(1), 400), Lookup::Lead { stale: None }));
+        assert!(matches!(
+            c.lookup(&key(1), 400),
+            Lookup::Lead { stale: None }
+        ));
     }
 
     #[test]
@@ -260,9 +266,17 @@ mod tests {
         assert!(matches!(c.lookup(&key(1), 0), Lookup::Lead { stale: None }));
         // A refresh abandoned keeps the answer it was refreshing, due again at once.
         c.finish(&key(1), "good", 50, 100);
-        assert!(matches!(c.lookup(&key(1), 60), Lookup::Lead { stale: Some(_) }));
+        assert!(matches!(
+            c.lookup(&key(1), 60),
+            Lookup::Lead { stale: Some(_) }
+        ));
         c.abandon(&key(1));
-        assert!(matches!(c.lookup(&key(1), 61), Lookup::Lead { stale: Some(("good", 100)) }));
+        assert!(matches!(
+            c.lookup(&key(1), 61),
+            Lookup::Lead {
+                stale: Some(("good", 100))
+            }
+        ));
         c.abandon(&key(2)); // nothing to abandon
         assert_eq!(c.len(), 1);
     }
@@ -290,6 +304,9 @@ mod tests {
         assert_eq!(c.len(), 2);
         // refresh_at never exceeds expires_at.
         c.finish(&key(4), 4, 50, 10);
-        assert!(matches!(c.lookup(&key(4), 10), Lookup::Lead { stale: None }));
+        assert!(matches!(
+            c.lookup(&key(4), 10),
+            Lookup::Lead { stale: None }
+        ));
     }
 }

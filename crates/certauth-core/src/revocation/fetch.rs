@@ -137,7 +137,13 @@ impl FetchRequest {
             "GET {} HTTP/1.0\r\nHost: {}\r\nUser-Agent: certauth\r\nConnection: close\r\n\r\n",
             u.path, u.authority
         );
-        Some(Self::new(url, &u, wire.into_bytes(), max_response_bytes, timeout))
+        Some(Self::new(
+            url,
+            &u,
+            wire.into_bytes(),
+            max_response_bytes,
+            timeout,
+        ))
     }
 
     /// A POST of an OCSP request to `url`.
@@ -181,7 +187,9 @@ impl FetchRequest {
 /// The body of a `200` response read to its end, or why not.
 pub(crate) fn response_body(response: &[u8], max: usize) -> Result<&[u8], String> {
     if response.len() > max {
-        return Err(format!("the response is larger than the limit of {max} bytes"));
+        return Err(format!(
+            "the response is larger than the limit of {max} bytes"
+        ));
     }
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut head = httparse::Response::new(&mut headers);
@@ -232,10 +240,16 @@ mod tests {
     #[test]
     fn urls_are_read_strictly() {
         let u = parse_url("http://ocsp.example.com:8080/a/b?c").unwrap();
-        assert_eq!((u.host, u.port, u.path), ("ocsp.example.com", 8080, "/a/b?c"));
+        assert_eq!(
+            (u.host, u.port, u.path),
+            ("ocsp.example.com", 8080, "/a/b?c")
+        );
         assert_eq!(u.authority, "ocsp.example.com:8080");
         let u = parse_url("HTTP://[::1]:81").unwrap();
-        assert_eq!((u.host, u.port, u.path, u.authority), ("::1", 81, "/", "[::1]:81"));
+        assert_eq!(
+            (u.host, u.port, u.path, u.authority),
+            ("::1", 81, "/", "[::1]:81")
+        );
         assert_eq!(parse_url("http://127.0.0.1/x").unwrap().port, 80);
         for bad in [
             "https://a/",
@@ -267,20 +281,30 @@ mod tests {
         assert_eq!((r.host(), r.port(), r.url()), ("h", 9, "http://h:9/p"));
         let g = FetchRequest::get("http://h/c.crl", 10, Duration::from_secs(1)).unwrap();
         assert!(g.wire().starts_with(b"GET /c.crl HTTP/1.0\r\nHost: h\r\n"));
-        assert_eq!((g.max_response_bytes(), g.timeout()), (10, Duration::from_secs(1)));
+        assert_eq!(
+            (g.max_response_bytes(), g.timeout()),
+            (10, Duration::from_secs(1))
+        );
     }
 
     #[test]
     fn responses_are_read_to_their_length() {
         let ok = b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nabcdef";
         assert_eq!(response_body(ok, 100).unwrap(), b"abc");
-        assert!(response_body(ok, ok.len() - 1).unwrap_err().contains("limit"));
+        assert!(
+            response_body(ok, ok.len() - 1)
+                .unwrap_err()
+                .contains("limit")
+        );
         let close = b"HTTP/1.1 200 OK\r\n\r\nabc";
         assert_eq!(response_body(close, 100).unwrap(), b"abc");
         for (bad, why) in [
             (&b"HTTP/1.0 404 Not Found\r\n\r\n"[..], "404"),
             (b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nab", "2 of 5"),
-            (b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", "Transfer-Encoding"),
+            (
+                b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                "Transfer-Encoding",
+            ),
             (b"HTTP/1.0 200 OK\r\nContent-Length: x\r\n\r\n", "number"),
             (
                 b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",

@@ -15,10 +15,10 @@ use sha1::{Digest as _, Sha1};
 
 use crate::asn1::{Reader, Tlv, encode, tag};
 use crate::cert::ClientCertificate;
+use crate::time::Time;
 use crate::verify::SignatureAlgorithms;
 use crate::verify::crl::signature_verifies;
 use crate::verify::crl::signed_by;
-use crate::time::Time;
 
 /// id-sha1 (1.3.14.3.2.26): the CertID hash every responder answers (RFC 5019 2.1.1).
 const SHA1: &[u8] = &[0x2B, 0x0E, 0x03, 0x02, 0x1A];

@@ -74,9 +74,8 @@ fn signed(der: &[u8]) -> Option<Signed<'_>> {
 /// Whether `der` (a certificate or CRL) carries a signature by the key in `spki` (a
 /// SubjectPublicKeyInfo), with one of `algorithms`, matched as webpki matches them.
 pub(crate) fn signed_by(der: &[u8], spki: &[u8], algorithms: SignatureAlgorithms) -> bool {
-    signed(der).is_some_and(|s| {
-        signature_verifies(s.tbs.raw, s.algorithm, s.signature, spki, algorithms)
-    })
+    signed(der)
+        .is_some_and(|s| signature_verifies(s.tbs.raw, s.algorithm, s.signature, spki, algorithms))
 }
 
 /// Whether `signature` over `message`, made with the algorithm whose AlgorithmIdentifier
