@@ -209,3 +209,45 @@ pub(crate) fn check(args: CheckArgs) -> Outcome {
         }
     }
 }
+
+/// The online revocation checks `--ocsp`, `--ocsp-required`, `--crl-fetch` and
+/// `--deny-unknown-revocation` ask for, if any. Fetches run on a small tokio runtime of
+/// their own, whichever runtime serves (`--runtime smol` included).
+pub(crate) fn revocation(
+    ocsp: bool,
+    ocsp_required: bool,
+    crl_fetch: bool,
+    deny_unknown: bool,
+    timeout: std::time::Duration,
+    max_crl_bytes: usize,
+    algorithms: &'static [&'static dyn rustls::pki_types::SignatureVerificationAlgorithm],
+) -> Result<Option<certauth_core::revocation::Revocation>, Failure> {
+    use std::sync::{Arc, OnceLock};
+    static FETCHES: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    if !ocsp && !crl_fetch {
+        return Ok(None);
+    }
+    let runtime = match FETCHES.get() {
+        Some(rt) => rt,
+        None => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("certauth-revocation")
+                .enable_all()
+                .build()
+                .map_err(|e| Failure::Rejected(format!("cannot start the fetch runtime: {e}")))?;
+            FETCHES.get_or_init(|| rt)
+        }
+    };
+    let fetcher = certauth_tokio::Fetcher::new(runtime.handle().clone());
+    let mut r = certauth_core::revocation::Revocation::new(Arc::new(fetcher), algorithms)
+        .with_timeout(timeout)
+        .with_max_crl_bytes(max_crl_bytes);
+    if ocsp {
+        r = r.ocsp(ocsp_required);
+    }
+    if crl_fetch {
+        r = r.crl_fetch(deny_unknown);
+    }
+    Ok(Some(r))
+}
