@@ -480,7 +480,7 @@ impl Inner {
             Ok(answer) => {
                 let until = answer
                     .next_update
-                    .unwrap_or(now.saturating_add(s.hold_without_next_update));
+                    .unwrap_or_else(|| now.saturating_add(s.hold_without_next_update));
                 hold(OcspOutcome::Status(answer.status), until)
             }
             Err(why) => failed(format!("the answer from {url:?} is not believed: {why}")),

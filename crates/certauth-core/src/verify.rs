@@ -621,7 +621,7 @@ impl ChainVerifier {
         };
         let algorithms: Vec<&dyn SignatureVerificationAlgorithm> = substituting
             .iter()
-            .map(|a| a as &dyn SignatureVerificationAlgorithm)
+            .map(|a| -> &dyn SignatureVerificationAlgorithm { a })
             .collect();
         let algorithms: &[&dyn SignatureVerificationAlgorithm] = if rewrites.is_empty() {
             self.algorithms

@@ -683,7 +683,7 @@ fn a_not_before_before_1970_is_in_the_past() {
     c.issuer = root_cert.subject().raw().to_vec();
     c.not_before = der::generalized_time("19691231000000Z");
     let old = CertificateDer::from(c.sign(&key, &root.cert.key));
-    let verified = v.verify(&[old.clone()], now()).unwrap();
+    let verified = v.verify(std::slice::from_ref(&old), now()).unwrap();
     assert_eq!(verified.leaf().der(), old.as_ref());
     assert_eq!(verified.leaf().not_before().unix_seconds(), -86_400);
     // The same certificate with one byte of its subject changed: the signature fails.

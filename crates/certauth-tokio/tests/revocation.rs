@@ -30,12 +30,11 @@ impl Observer for SoftFails {
 
 fn soft_fails() -> &'static SoftFails {
     static ONE: std::sync::OnceLock<Arc<SoftFails>> = std::sync::OnceLock::new();
-    let o = ONE.get_or_init(|| {
+    ONE.get_or_init(|| {
         let o = Arc::new(SoftFails::default());
         observe::install(o.clone());
         o
-    });
-    o
+    })
 }
 
 /// Soft fails whose reason contains `needle`, counted and forgotten.

@@ -27,9 +27,7 @@ pub(super) fn webpki_view(cert: &ClientCertificate) -> Option<Cow<'_, [u8]>> {
     if cert.not_before().to_unix_time().is_some() {
         return Some(Cow::Borrowed(cert.der()));
     }
-    if cert.not_after().to_unix_time().is_none() {
-        return None;
-    }
+    cert.not_after().to_unix_time()?;
     let der = cert.der();
     let (offset, tag) = not_before(der)?;
     let epoch: &[u8] = match tag {
