@@ -38,6 +38,7 @@ mod ocsp;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use rustls_pki_types::pem::PemObject as _;
@@ -265,12 +266,26 @@ impl Revocation {
         if waits.is_empty() {
             return Check::Done(Ok(()));
         }
-        Check::Wait(Box::pin(async move {
-            for w in waits {
-                w.await?;
+        // Both checks wait at once; the first denial ends the decision.
+        let mut waits: Vec<Option<BoxFuture<Result<(), VerifyError>>>> =
+            waits.into_iter().map(Some).collect();
+        Check::Wait(Box::pin(std::future::poll_fn(move |cx| {
+            let mut pending = false;
+            for slot in &mut waits {
+                if let Some(w) = slot {
+                    match w.as_mut().poll(cx) {
+                        Poll::Ready(Ok(())) => *slot = None,
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                        Poll::Pending => pending = true,
+                    }
+                }
             }
-            Ok(())
-        }))
+            if pending {
+                Poll::Pending
+            } else {
+                Poll::Ready(Ok(()))
+            }
+        })))
     }
 
     fn ocsp_step(&self, leaf: &ClientCertificate, issuer: &ClientCertificate, now: i64) -> Step {
@@ -281,12 +296,20 @@ impl Revocation {
         if let Lookup::Hit(outcome) = lookup {
             return Step::Done(self.inner.apply_ocsp(&outcome));
         }
+        // Armed now: a decision dropped before it is ever polled hands the key back too.
+        let lead = Leading::arm(&self.inner, &lookup, |i| &i.ocsp_answers, key);
         let inner = Arc::clone(&self.inner);
         let (leaf, issuer) = (leaf.clone(), issuer.clone());
         Step::Wait(Box::pin(async move {
-            let outcome = settle(&inner.ocsp_answers, key, lookup, now, || {
-                inner.fetch_ocsp(leaf, issuer, now)
-            })
+            let outcome = settle(
+                &inner,
+                |i| &i.ocsp_answers,
+                key,
+                lookup,
+                lead,
+                now,
+                || inner.fetch_ocsp(leaf, issuer, now),
+            )
             .await;
             inner.apply_ocsp(&outcome)
         }))
@@ -301,12 +324,19 @@ impl Revocation {
         if let Lookup::Hit(outcome) = lookup {
             return Step::Done(self.inner.apply_crl(&outcome, leaf, issuer));
         }
+        let lead = Leading::arm(&self.inner, &lookup, |i| &i.crls, key);
         let inner = Arc::clone(&self.inner);
         let (leaf, issuer, url) = (leaf.clone(), issuer.clone(), url.to_owned());
         Step::Wait(Box::pin(async move {
-            let outcome = settle(&inner.crls, key, lookup, now, || {
-                inner.fetch_crl(url, issuer.clone(), now)
-            })
+            let outcome = settle(
+                &inner,
+                |i| &i.crls,
+                key,
+                lookup,
+                lead,
+                now,
+                || inner.fetch_crl(url, issuer.clone(), now),
+            )
             .await;
             inner.apply_crl(&outcome, &leaf, &issuer)
         }))
@@ -320,11 +350,17 @@ struct Fetched<V> {
     expires_at: Option<i64>,
 }
 
+/// Which of an `Inner`'s caches.
+type CacheOf<V> = fn(&Inner) -> &Cache<V>;
+
 /// Waits for, or leads, the fetch of `key`: the answer that holds once it is settled.
+/// `lead` is armed when `lookup` is a lead.
 async fn settle<V, F>(
-    cache: &Cache<V>,
+    inner: &Arc<Inner>,
+    cache_of: CacheOf<V>,
     key: Key,
     mut lookup: Lookup<V>,
+    mut lead: Option<Leading<V>>,
     now: i64,
     fetch: impl FnOnce() -> F,
 ) -> V
@@ -332,6 +368,7 @@ where
     V: Clone,
     F: Future<Output = (Fetched<V>, i64)>,
 {
+    let cache = cache_of(inner);
     let mut fetch = Some(fetch);
     loop {
         match lookup {
@@ -339,16 +376,15 @@ where
             Lookup::Wait => {
                 std::future::poll_fn(|cx| cache.poll_wait(&key, cx)).await;
                 lookup = cache.lookup(&key, now);
+                lead = Leading::arm(inner, &lookup, cache_of, key);
             }
             Lookup::Lead { stale } => {
-                let Some(fetch) = fetch.take() else {
-                    // Led once already and handed back: not reached, as a leader returns.
+                let (Some(fetch), Some(guard)) = (fetch.take(), lead.take()) else {
+                    // Not reached: a leader returns below.
                     lookup = Lookup::Wait;
                     continue;
                 };
-                let guard = Leading { cache, key: &key };
                 let (fetched, retry_after) = fetch().await;
-                std::mem::forget(guard);
                 let (value, refresh_at, expires_at) = match (fetched.expires_at, stale) {
                     (Some(expires_at), _) => {
                         let expires_at = expires_at.max(now.saturating_add(1));
@@ -367,22 +403,43 @@ where
                         (fetched.value, until, until)
                     }
                 };
-                cache.finish(&key, value.clone(), refresh_at, expires_at);
+                guard.finish(value.clone(), refresh_at, expires_at);
                 return value;
             }
         }
     }
 }
 
-/// Hands the key back if the leader's future is dropped mid-fetch (its connection went).
-struct Leading<'a, V: Clone> {
-    cache: &'a Cache<V>,
-    key: &'a Key,
+/// The lead of a fetch: hands the key back (waking its waiters) if dropped before it
+/// finishes, as when the decision waiting on it is dropped with its connection.
+struct Leading<V: Clone> {
+    inner: Arc<Inner>,
+    cache_of: CacheOf<V>,
+    key: Key,
+    done: bool,
 }
 
-impl<V: Clone> Drop for Leading<'_, V> {
+impl<V: Clone> Leading<V> {
+    fn arm(inner: &Arc<Inner>, lookup: &Lookup<V>, cache_of: CacheOf<V>, key: Key) -> Option<Self> {
+        matches!(lookup, Lookup::Lead { .. }).then(|| Self {
+            inner: Arc::clone(inner),
+            cache_of,
+            key,
+            done: false,
+        })
+    }
+
+    fn finish(mut self, value: V, refresh_at: i64, expires_at: i64) {
+        self.done = true;
+        (self.cache_of)(&self.inner).finish(&self.key, value, refresh_at, expires_at);
+    }
+}
+
+impl<V: Clone> Drop for Leading<V> {
     fn drop(&mut self) {
-        self.cache.abandon(self.key);
+        if !self.done {
+            (self.cache_of)(&self.inner).abandon(&self.key);
+        }
     }
 }
 

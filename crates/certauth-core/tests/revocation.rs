@@ -40,7 +40,8 @@ impl Fetch for StdFetch {
     }
 }
 
-/// Runs a future to completion on this thread.
+/// Runs a future to completion on this thread (10 s at most: a decision that never ends
+/// fails the test).
 fn block_on<F: Future>(f: F) -> F::Output {
     struct Unpark(std::thread::Thread);
     impl Wake for Unpark {
@@ -50,12 +51,13 @@ fn block_on<F: Future>(f: F) -> F::Output {
     }
     let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
     let mut f = std::pin::pin!(f);
-    loop {
+    for _ in 0..100 {
         if let Poll::Ready(v) = f.as_mut().poll(&mut Context::from_waker(&waker)) {
             return v;
         }
         std::thread::park_timeout(Duration::from_millis(100));
     }
+    panic!("the decision did not end within 10 s");
 }
 
 #[derive(Default)]
@@ -248,6 +250,19 @@ fn ocsp_answers_are_judged() {
             .with_clock_skew(Duration::from_secs(7200)),
     );
     assert_eq!(decide(&lenient, &good, at(3600)), "ALLOWED");
+
+    // A decision dropped before it was ever polled (its connection closed) leaves no
+    // fetch in flight behind it: the next one fetches.
+    let fresh = s.auth(s.revocation().ocsp(true));
+    let chain = [CertificateDer::from(good.der.to_vec())];
+    let head = certauth_testkit::head(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert!(
+        fresh
+            .decide(&PeerInfo::new(&chain, None), &head, now)
+            .ready()
+            .is_none()
+    );
+    assert_eq!(decide(&fresh, &good, now), "ALLOWED");
 
     // An answer over the size cap is not read.
     let tiny = s.auth(s.revocation().ocsp(true).with_max_ocsp_bytes(64));
