@@ -1202,6 +1202,31 @@ fn serve_checks_revocation_online() {
         "{text}"
     );
 
+    // `certauth verify` asks the same: the responder, and the distribution point's CRL.
+    let (good_pem, revoked_pem) = (
+        dir.file("good.pem", &good.pem()),
+        dir.file("revoked.pem", &revoked.pem()),
+    );
+    for (flags, cert, answer) in [
+        (&["--ocsp", "--ocsp-required"][..], &good_pem, "ok"),
+        (
+            &["--ocsp", "--ocsp-required"][..],
+            &revoked_pem,
+            "CERT_REVOKED",
+        ),
+        (
+            &["--crl-fetch", "--deny-unknown-revocation"][..],
+            &revoked_pem,
+            "CERT_REVOKED",
+        ),
+    ] {
+        let mut argv = vec!["verify", "--ca", &ca];
+        argv.extend(flags);
+        argv.push(cert);
+        let out = certauth(&argv);
+        assert_eq!(stdout(&out).trim(), answer, "{flags:?}: {}", stderr(&out));
+    }
+
     // --deny-unknown-revocation needs a source of CRLs.
     let out = certauth(&[
         "serve",

@@ -86,6 +86,24 @@ struct Inner {
     s: Settings,
     ocsp_answers: Cache<OcspOutcome>,
     crls: Cache<CrlOutcome>,
+    /// Per leaf (by SHA-256): its CRL's cache key, and what the CRL last judged of it, so
+    /// that a decision answered from the cache neither walks the certificate, hashes the
+    /// URL nor searches the CRL again. Bounded by the cache size (emptied when full).
+    crl_leaves: std::sync::Mutex<std::collections::HashMap<[u8; 32], LeafCrl>>,
+}
+
+struct LeafCrl {
+    /// `None`: the certificate names no `http:` distribution point.
+    key: Option<Key>,
+    /// The CRL it was last judged by, and the judgement.
+    judged: Option<(Arc<Crl>, Judged)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Judged {
+    Revoked,
+    NotRevoked,
+    NotCovered,
 }
 
 #[derive(Clone, Copy)]
@@ -225,6 +243,7 @@ impl Inner {
             s,
             ocsp_answers: Cache::new(s.cache_entries),
             crls: Cache::new(s.cache_entries),
+            crl_leaves: std::sync::Mutex::default(),
         }
     }
 }
@@ -316,14 +335,16 @@ impl Revocation {
     }
 
     fn crl_step(&self, leaf: &ClientCertificate, issuer: &ClientCertificate, now: i64) -> Step {
-        let Some(url) = crl_url(leaf) else {
+        let Some(key) = self.inner.crl_key_of(leaf, issuer) else {
             return Step::Done(Ok(()));
         };
-        let key = crl_key(url, issuer);
         let lookup = self.inner.crls.lookup(&key, now);
         if let Lookup::Hit(outcome) = lookup {
             return Step::Done(self.inner.apply_crl(&outcome, leaf, issuer));
         }
+        let Some(url) = crl_url(leaf) else {
+            return Step::Done(Ok(())); // not reached: the key came from the URL
+        };
         let lead = Leading::arm(&self.inner, &lookup, |i| &i.crls, key);
         let inner = Arc::clone(&self.inner);
         let (leaf, issuer, url) = (leaf.clone(), issuer.clone(), url.to_owned());
@@ -397,7 +418,9 @@ where
                         )
                     }
                     // A failed refresh keeps the answer it was refreshing, tried again later.
-                    (None, Some((stale, expires_at))) => (stale, now + retry_after, expires_at),
+                    (None, Some((stale, expires_at))) => {
+                        (stale, now.saturating_add(retry_after), expires_at)
+                    }
                     (None, None) => {
                         let until = now.saturating_add(retry_after);
                         (fetched.value, until, until)
@@ -609,7 +632,7 @@ impl Inner {
             Ok(crl) if crl.has_configured_signer() => crl,
             Ok(_) => {
                 return failed(format!(
-                    "the CRL at {url:?} is not issued by {} (another CA's, or signed by                      another key)",
+                    "the CRL at {url:?} is not issued by {} (another CA's, or signed by another key)",
                     issuer.subject().to_rfc4514()
                 ));
             }
@@ -638,6 +661,63 @@ impl Inner {
         )
     }
 
+    fn crl_leaves(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<[u8; 32], LeafCrl>> {
+        self.crl_leaves
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The cache key of `leaf`'s CRL (its first `http:` distribution point, judged
+    /// against `issuer`'s key), worked out once per leaf.
+    fn crl_key_of(&self, leaf: &ClientCertificate, issuer: &ClientCertificate) -> Option<Key> {
+        let fingerprint = leaf.fingerprint_sha256();
+        if let Some(known) = self.crl_leaves().get(fingerprint) {
+            return known.key;
+        }
+        let key = crl_url(leaf).map(|url| crl_key(url, issuer));
+        let mut leaves = self.crl_leaves();
+        if leaves.len() >= self.s.cache_entries {
+            leaves.clear();
+        }
+        leaves.insert(*fingerprint, LeafCrl { key, judged: None });
+        key
+    }
+
+    /// What `crl` says of `leaf`: remembered per leaf for as long as that CRL is the one.
+    fn judge_crl(
+        &self,
+        crl: &Arc<Crl>,
+        leaf: &ClientCertificate,
+        issuer: &ClientCertificate,
+    ) -> Judged {
+        let fingerprint = leaf.fingerprint_sha256();
+        if let Some(LeafCrl {
+            judged: Some((by, judged)),
+            ..
+        }) = self.crl_leaves().get(fingerprint)
+            && Arc::ptr_eq(by, crl)
+        {
+            return *judged;
+        }
+        let judged = match crl::status(
+            std::slice::from_ref(&**crl),
+            leaf,
+            false,
+            issuer,
+            self.s.algorithms,
+        ) {
+            crl::Status::Listed { revoked: true, .. } => Judged::Revoked,
+            crl::Status::Listed { revoked: false, .. } => Judged::NotRevoked,
+            crl::Status::Unknown => Judged::NotCovered,
+        };
+        if let Some(memo) = self.crl_leaves().get_mut(fingerprint) {
+            memo.judged = Some((Arc::clone(crl), judged));
+        }
+        judged
+    }
+
     fn apply_crl(
         &self,
         outcome: &CrlOutcome,
@@ -657,21 +737,13 @@ impl Inner {
         };
         match outcome {
             CrlOutcome::Failed(why) => unknown(why),
-            CrlOutcome::Crl(crl) => {
-                match crl::status(
-                    std::slice::from_ref(&**crl),
-                    leaf,
-                    false,
-                    issuer,
-                    self.s.algorithms,
-                ) {
-                    crl::Status::Listed { revoked: true, .. } => Err(VerifyError::Revoked),
-                    crl::Status::Listed { revoked: false, .. } => Ok(()),
-                    crl::Status::Unknown => {
-                        unknown("the CRL at the certificate's distribution point does not cover it")
-                    }
+            CrlOutcome::Crl(crl) => match self.judge_crl(crl, leaf, issuer) {
+                Judged::Revoked => Err(VerifyError::Revoked),
+                Judged::NotRevoked => Ok(()),
+                Judged::NotCovered => {
+                    unknown("the CRL at the certificate's distribution point does not cover it")
                 }
-            }
+            },
         }
     }
 }

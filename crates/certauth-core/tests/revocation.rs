@@ -325,8 +325,8 @@ fn crls_are_fetched_judged_and_cached() {
     let stale = with("stale", "/stale.crl");
     let garbage = with("garbage", "/garbage");
     let now_secs = i64::try_from(wall_clock().as_secs()).unwrap();
-    let crl = s.ca.crl(&[&revoked, &revoked_pem]);
-    let _files = Files::start(
+    let crl = s.ca.crl_until(&[&revoked, &revoked_pem], now_secs + 1000);
+    let files = Files::start(
         listener,
         vec![
             ("/ca.crl", crl.to_vec()),
@@ -357,8 +357,17 @@ fn crls_are_fetched_judged_and_cached() {
         assert_eq!(code(&d), "UNABLE_TO_GET_CRL", "{d}");
         assert!(d.contains(why), "{d}");
     }
+    // A CRL published anew: fetched again from four fifths of the old one's time, and what
+    // it says of each client judged again.
+    files.set("/ca.crl", s.ca.crl(&[&good]).to_vec());
+    assert_eq!(code(&decide(&strict, &revoked, now)), "CERT_REVOKED");
+    assert_eq!(decide(&strict, &good, now), "ALLOWED");
+    let later = at(850);
+    assert_eq!(code(&decide(&strict, &good, later)), "CERT_REVOKED");
+    assert_eq!(decide(&strict, &revoked, later), "ALLOWED");
+
     let soft = s.auth(s.revocation().crl_fetch(false));
     assert_eq!(decide(&soft, &foreign, now), "ALLOWED");
     assert_eq!(soft_fails("is not issued by"), 1);
-    assert_eq!(code(&decide(&soft, &revoked, now)), "CERT_REVOKED");
+    assert_eq!(code(&decide(&soft, &good, now)), "CERT_REVOKED");
 }

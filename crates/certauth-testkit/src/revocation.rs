@@ -175,6 +175,7 @@ impl Responder {
 
 /// A plain HTTP/1.0 server of fixed bodies by path, counting requests per path.
 pub struct Files {
+    files: Arc<Mutex<Vec<(&'static str, Vec<u8>)>>>,
     hits: Arc<Mutex<Vec<String>>>,
 }
 
@@ -183,6 +184,8 @@ impl Files {
     pub fn start(listener: TcpListener, files: Vec<(&'static str, Vec<u8>)>) -> Self {
         let hits = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::clone(&hits);
+        let files = Arc::new(Mutex::new(files));
+        let served = Arc::clone(&files);
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut s) = stream else { return };
@@ -197,14 +200,20 @@ impl Files {
                 let text = String::from_utf8_lossy(&head).into_owned();
                 let path = text.split(' ').nth(1).unwrap_or("").to_owned();
                 seen.lock().unwrap().push(path.clone());
-                match files.iter().find(|(p, _)| *p == path) {
-                    Some((_, body)) => {
+                let body = served
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .find(|(p, _)| *p == path)
+                    .map(|(_, b)| b.clone());
+                match body {
+                    Some(body) => {
                         let _ = write!(
                             s,
                             "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n",
                             body.len()
                         );
-                        let _ = s.write_all(body);
+                        let _ = s.write_all(&body);
                     }
                     None => {
                         let _ = s.write_all(b"HTTP/1.0 404 Not Found\r\n\r\n");
@@ -212,7 +221,14 @@ impl Files {
                 }
             }
         });
-        Self { hits }
+        Self { files, hits }
+    }
+
+    /// Serves `body` at `path` from now on.
+    pub fn set(&self, path: &'static str, body: Vec<u8>) {
+        let mut files = self.files.lock().unwrap();
+        files.retain(|(p, _)| *p != path);
+        files.push((path, body));
     }
 
     pub fn hits(&self, path: &str) -> usize {
