@@ -1,11 +1,13 @@
 //! `certauth serve --metrics ADDR`: the core's observer ([`certauth_core::observe`]) counted
-//! and served as Prometheus text on `GET /metrics`.
+//! and served as Prometheus text on `GET /metrics`. One counter set for the process (the
+//! binary serves one port): the authenticator's builder and the serve loop's options are
+//! handed it ([`observer`]).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use certauth_core::Limits;
@@ -220,8 +222,14 @@ impl Observer for Metrics {
     }
 }
 
-/// Installs the observer and serves `GET /metrics` on `addr` from a thread of its own (any
-/// runtime the server uses). Fails if the address cannot be bound.
+/// The process's counters, made on first use.
+static METRICS: OnceLock<Arc<Metrics>> = OnceLock::new();
+
+/// The counters as the observer to hand the authenticator and the serve loop.
+pub(crate) fn observer() -> Arc<dyn Observer> {
+    METRICS.get_or_init(|| Arc::new(Metrics::new())).clone()
+}
+
 /// Set once the server starts draining: `GET /healthz` then answers 503.
 static DRAINING: AtomicBool = AtomicBool::new(false);
 
@@ -243,12 +251,12 @@ async fn healthz() -> (http::StatusCode, &'static str) {
 /// What the operations listener holds at most: 16 connections (so at most 17 descriptors
 /// with its listener, and the TLS service keeps every other whatever this port is sent),
 /// 8 before their first request (the stalest is closed for a new one once stalled
-/// 250 ms, as on the main port). Its own connections are not counted in the metrics.
+/// 250 ms, as on the main port). Its own connections are not counted in the metrics (its
+/// options name no observer).
 const OPTIONS: ServeOptions = ServeOptions::DEFAULT
     .with_max_connections(16)
     .with_max_pending(8)
-    .with_grace(Duration::from_secs(1))
-    .with_observed(false);
+    .with_grace(Duration::from_secs(1));
 
 /// Its time and size limits: a request head within 5 s and 8 KiB (Prometheus sends a few
 /// hundred bytes), 10 s idle between requests.
@@ -264,18 +272,7 @@ const LIMITS: Limits = Limits::DEFAULT
 /// the main port authenticates every request, and an exempt path there would be a hole in
 /// the front door.
 pub(crate) fn serve(addr: SocketAddr, health: bool) -> Result<(), Failure> {
-    let metrics = Arc::new(Metrics::new());
-    certauth_core::observe::install(metrics.clone());
-    serve_installed(metrics, addr, health)
-}
-
-/// Installs the observer without serving it: for its logs (soft fails of online revocation
-/// checks) when `--metrics` is not given.
-pub(crate) fn install() {
-    certauth_core::observe::install(Arc::new(Metrics::new()));
-}
-
-fn serve_installed(metrics: Arc<Metrics>, addr: SocketAddr, health: bool) -> Result<(), Failure> {
+    let metrics = METRICS.get_or_init(|| Arc::new(Metrics::new())).clone();
     let listener = std::net::TcpListener::bind(addr)
         .map_err(|e| Failure::Rejected(format!("cannot listen on {addr} for --metrics: {e}")))?;
     listener
@@ -315,7 +312,8 @@ fn serve_installed(metrics: Arc<Metrics>, addr: SocketAddr, health: bool) -> Res
             );
             let forever = std::future::pending();
             if let Err(e) =
-                certauth_hyper::serve_with(listener, None, LIMITS, OPTIONS, app, forever).await
+                certauth_hyper::serve_with(listener, None, LIMITS, OPTIONS.clone(), app, forever)
+                    .await
             {
                 warn!(error = %e, "--metrics stopped");
             }
@@ -324,7 +322,9 @@ fn serve_installed(metrics: Arc<Metrics>, addr: SocketAddr, health: bool) -> Res
     Ok(())
 }
 
-/// Reports a reload to the observer, if `--metrics` installed one.
+/// Counts a reload, if `--metrics` counts.
 pub(crate) fn reloaded(ok: bool) {
-    certauth_core::observe::report(|o| o.reloaded(ok));
+    if let Some(m) = METRICS.get() {
+        m.reloaded(ok);
+    }
 }

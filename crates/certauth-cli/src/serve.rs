@@ -285,6 +285,10 @@ pub(crate) fn configure(args: &Args) -> Result<Server, Failure> {
         .with_ipv6_prefix_len(args.ipv6_prefix)
         .with_max_connections_per_identity(args.max_connections_per_identity)
         .with_grace(args.grace.0);
+    let options = match args.metrics {
+        Some(_) => options.with_observer(crate::metrics::observer()),
+        None => options,
+    };
     Ok(Server {
         auth,
         tls: tls.map(TlsConfig::from),
@@ -392,6 +396,10 @@ fn read_configuration(
     if let Some(v) = verifier.clone() {
         builder = builder.verifier(v);
     }
+    // The observer counts for --metrics, and logs the soft fails of online revocation.
+    if args.metrics.is_some() || args.ocsp || args.crl_fetch {
+        builder = builder.observer(crate::metrics::observer());
+    }
     let header_mode = args.source.is_some() || args.header.is_some();
     if (!header_mode || args.fallback_to_tls_peer) && args.ca.is_none() {
         return Err(usage(
@@ -485,9 +493,6 @@ pub(crate) fn run(args: Args) -> Outcome {
     let server = configure(&args)?;
     if let Some(addr) = args.metrics {
         crate::metrics::serve(addr, args.health)?;
-    } else if args.ocsp || args.crl_fetch {
-        // Soft fails are logged by the observer.
-        crate::metrics::install();
     }
     if args.socketio && args.runtime == Runtime::Smol {
         return Err(usage(

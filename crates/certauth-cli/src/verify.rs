@@ -197,8 +197,8 @@ fn check_online(
             );
         }
     }
-    certauth_core::observe::install(std::sync::Arc::new(Warn));
     let auth = Authenticator::builder()
+        .observer(std::sync::Arc::new(Warn))
         .verifier(v)
         .revocation(online)
         .build()

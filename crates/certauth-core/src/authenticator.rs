@@ -17,7 +17,7 @@ use crate::cert::{ClientCertificate, X509Error};
 use crate::http::Head;
 use crate::keys::{self, KeyProblem, KeySupport};
 use crate::limits::Limits;
-use crate::observe;
+use crate::observe::{self, Observer};
 use crate::policy::{
     AsyncPolicy, BoxFuture, OwnedHeaders, OwnedPolicyContext, Policy, PolicyContext, PolicyDenial,
     RequestInfo, Verdict, allow_any,
@@ -477,14 +477,14 @@ pub struct PendingDecision {
     chain: Option<VerifiedChain>,
     origin: Origin,
     expose: bool,
-    /// The observer's stamp, to report the decision when it is made.
-    observed: Option<u64>,
+    /// The observer and its stamp, to report the decision when it is made.
+    observed: Option<(Arc<dyn Observer>, u64)>,
     /// The body hook and the request it is shown.
     deny_body: Option<(DenyBody, OwnedPolicyContext)>,
 }
 
-/// Reports a decision to the installed observer.
-fn report(started: u64, decision: &Decision) {
+/// Reports a decision to the authenticator's observer.
+fn report(observer: &dyn Observer, started: u64, decision: &Decision) {
     let (allowed, code, reused) = match decision {
         Decision::Allow(a) => (true, "ALLOWED", a.reused()),
         Decision::Deny(d) => (false, d.code(), false),
@@ -495,7 +495,7 @@ fn report(started: u64, decision: &Decision) {
         code,
         reused,
     };
-    observe::report(|o| o.decided(&decided));
+    observer.decided(&decided);
 }
 
 impl Future for PendingDecision {
@@ -532,8 +532,8 @@ impl Future for PendingDecision {
                 })
             }
         };
-        if let Some(started) = this.observed {
-            report(started, &decision);
+        if let Some((observer, started)) = &this.observed {
+            report(&**observer, *started, &decision);
         }
         Poll::Ready(decision)
     }
@@ -599,6 +599,7 @@ pub struct AuthenticatorBuilder {
     expose_reasons: bool,
     deny_body: Option<DenyBody>,
     revocation: Option<Revocation>,
+    observer: Option<Arc<dyn Observer>>,
 }
 
 impl AuthenticatorBuilder {
@@ -677,12 +678,22 @@ impl AuthenticatorBuilder {
         self
     }
 
+    /// Reports every decision to `observer` (a value, as rustls takes its provider: the
+    /// CLI's `--metrics` counts them). It is the authenticator's for life: a
+    /// [`Authenticator::reload`] keeps it. Connections are reported by the serve loops that
+    /// are given it (`ServeOptions::with_observer`).
+    pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
     /// Checks the configuration.
     pub fn build(self) -> Result<Authenticator, BuildError> {
-        let limits = self.limits;
+        let (limits, observer) = (self.limits, self.observer.clone());
         Ok(Authenticator {
             inner: Arc::new(Shared {
                 limits,
+                observer,
                 current: RwLock::new(Arc::new(self.config()?)),
             }),
         })
@@ -721,6 +732,7 @@ impl AuthenticatorBuilder {
 /// configuration in force, which [`Authenticator::reload`] replaces.
 struct Shared {
     limits: Limits,
+    observer: Option<Arc<dyn Observer>>,
     current: RwLock<Arc<Config>>,
 }
 
@@ -775,6 +787,7 @@ impl Authenticator {
             expose_reasons: false,
             deny_body: None,
             revocation: None,
+            observer: None,
         }
     }
 
@@ -865,17 +878,17 @@ impl Authenticator {
     /// Decides about one request. `.await` the answer (it is ready at once unless an async
     /// policy is configured), or call [`Evaluation::ready`].
     pub fn decide<H: Head>(&self, peer: &PeerInfo<'_>, head: &H, now: UnixTime) -> Evaluation {
-        let Some(observer) = observe::observer() else {
-            return self.config().decide(peer, head, now);
+        let Some(observer) = &self.inner.observer else {
+            return self.config().decide(peer, head, now, None);
         };
         let started = observer.decision_started();
-        match self.config().decide(peer, head, now) {
+        match self.config().decide(peer, head, now, Some(observer)) {
             Evaluation::Ready(d) => {
-                report(started, &d);
+                report(&**observer, started, &d);
                 Evaluation::Ready(d)
             }
             Evaluation::Pending(mut p) => {
-                p.observed = Some(started);
+                p.observed = Some((Arc::clone(observer), started));
                 Evaluation::Pending(p)
             }
         }
@@ -888,6 +901,7 @@ impl Config {
         peer: &PeerInfo<'_>,
         head: &H,
         now: UnixTime,
+        observer: Option<&Arc<dyn Observer>>,
     ) -> Evaluation {
         let expose = self.expose_reasons;
         let request = RequestInfo {
@@ -906,7 +920,7 @@ impl Config {
             }
         };
         if let (Some(revocation), Some(chain)) = (&self.revocation, &id.chain) {
-            match revocation.check(chain, now) {
+            match revocation.check(chain, now, observer) {
                 Check::Done(Ok(())) => {}
                 Check::Done(Err(e)) => {
                     let denial = Denial::new(DenyReason::Verify(e), Some(id.certificate), expose)

@@ -1,19 +1,22 @@
 //! The connection lifecycle every serve helper runs, as sans-IO state: admission, shedding,
-//! deadlines, accept-error backoff and draining.
+//! deadlines and draining. No lock, no waker, no I/O error: each call takes the time and
+//! returns what to do.
 //!
-//! The serve helpers of `certauth-tokio`, `certauth-smol` and `certauth-hyper` (and so the
-//! `certauth` CLI) keep no policy of their own: their accept loops ask [`Connections`] what
-//! to do, passing the current time, as quinn-proto's endpoint is driven with its timers.
-//! The loop of each runtime only accepts, spawns, sleeps until [`Connections::poll_timeout`]
-//! and cancels the connections the table names.
+//! The serve loop of `certauth-engine` (which `certauth-tokio`, `certauth-smol` and
+//! `certauth-hyper`, and so the `certauth` CLI, run on) keeps no policy of its own: it asks
+//! [`Connections`] what to do, passing the current time, as quinn drives quinn-proto's
+//! endpoint with its timers. The engine only accepts, spawns, sleeps until
+//! [`Connections::poll_timeout`], cancels the connections the table names, and backs off
+//! when accepting fails (shedding the stalest pending connection,
+//! [`Connections::shed_stalest`], to free a descriptor).
 //!
 //! ```text
 //!  accept loop ──poll_accept(now)──► Now | Wait{until}        (never stop accepting for good:
 //!      │                                                        stalled connections are shed)
 //!      ├─accept ok──admit(remote, now)──► Admitted{id, shed} | Refused(reason)
-//!      ├─accept err─accept_failed(err, now)──► retry_after, shed   (EMFILE: free a descriptor)
+//!      ├─accept err─shed_stalest(now)──► shed                     (EMFILE: free a descriptor)
 //!      ├─timer──────expired(now)──► connections past their phase deadline: cancel them
-//!      └─shutdown───drain()──► pre-authentication connections to cancel; Drain::signal()
+//!      └─shutdown───drain()──► pre-authentication connections to cancel; the engine's drain signal
 //!  connection task ──advance(id, Head | Open, now)── close(id)
 //! ```
 //!
@@ -33,42 +36,32 @@
 //!
 //! On shutdown ([`Connections::drain`]) the listener is closed at once, pending connections
 //! are closed, authenticated ones get [`ServeOptions::grace`] to finish (WebSockets are sent
-//! a 1001 close through [`Drain`], hyper finishes requests in flight), and what is left is
+//! a 1001 close through the engine's drain signal, hyper finishes requests in flight), and what is left is
 //! cancelled.
 
-mod accept;
 mod connections;
-mod drain;
 mod keepalive;
-#[cfg(feature = "websocket")]
-mod liveness;
 mod sessions;
-mod table;
-#[cfg(feature = "websocket")]
-mod websocket;
 
+use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
+use std::sync::Arc;
 use std::time::Duration;
 
-pub use accept::AcceptError;
+use crate::observe::Observer;
+
 pub use connections::{
-    Accept, AcceptFailure, Admission, ConnId, Connections, Event, Identity, Notice, Phase, Poll,
-    Refusal, Shed,
+    Accept, Admission, ConnId, Connections, Event, Identity, Notice, Phase, Poll, Refusal, Shed,
 };
-pub use drain::{Drain, Draining, Hold};
 pub use keepalive::KeepAlive;
-#[cfg(feature = "websocket")]
-pub use liveness::{Clock, Sleep};
 pub use sessions::{
     SessionOwners, SessionRefusal, engine_io_opened_sid, engine_io_path, engine_io_sid,
 };
-pub use table::{Slot, Table, Woken};
-#[cfg(feature = "websocket")]
-pub use websocket::DrainingWebSocket;
 
 /// What a serve helper may hold and for how long: connection caps, shedding and the
-/// shutdown grace period. Per-phase time limits are in [`Limits`](crate::Limits).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// shutdown grace period, and whom it reports its connections to. Per-phase time limits are
+/// in [`Limits`](crate::Limits).
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct ServeOptions {
     /// Most connections open at once, authenticated or not. Default 10,000. At the cap the
@@ -101,11 +94,55 @@ pub struct ServeOptions {
     /// is answered 429 (`TOO_MANY_CONNECTIONS`) and closed, so one client, however
     /// authenticated, cannot take every slot of [`Self::max_connections`]. Default: no cap.
     pub max_connections_per_identity: Option<usize>,
-    /// Whether this loop's connections are reported to the process's
-    /// [`Observer`](crate::observe::Observer) (opened, dropped, closed, failed handshakes).
-    /// Default `true`; off for an operations listener that should not count itself.
-    pub observed: bool,
+    /// Whom this loop reports its connections to (opened, dropped, closed, failed
+    /// handshakes): see [`crate::observe`]. Default: nobody (an operations listener that
+    /// should not count itself is given none).
+    pub observer: Option<Arc<dyn Observer>>,
 }
+
+impl fmt::Debug for ServeOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServeOptions")
+            .field("max_connections", &self.max_connections)
+            .field("max_pending", &self.max_pending)
+            .field("max_pending_per_address", &self.max_pending_per_address)
+            .field("ipv6_prefix_len", &self.ipv6_prefix_len)
+            .field("shed_after", &self.shed_after)
+            .field("grace", &self.grace)
+            .field(
+                "max_connections_per_identity",
+                &self.max_connections_per_identity,
+            )
+            .field("observed", &self.observer.is_some())
+            .finish()
+    }
+}
+
+/// Options are equal when their caps and times are, and they report to the same observer.
+impl PartialEq for ServeOptions {
+    fn eq(&self, other: &Self) -> bool {
+        let observer = |o: &Self| o.observer.as_ref().map(|o| Arc::as_ptr(o).cast::<()>());
+        (
+            self.max_connections,
+            self.max_pending,
+            self.max_pending_per_address,
+            self.ipv6_prefix_len,
+            self.shed_after,
+            self.grace,
+            self.max_connections_per_identity,
+        ) == (
+            other.max_connections,
+            other.max_pending,
+            other.max_pending_per_address,
+            other.ipv6_prefix_len,
+            other.shed_after,
+            other.grace,
+            other.max_connections_per_identity,
+        ) && observer(self) == observer(other)
+    }
+}
+
+impl Eq for ServeOptions {}
 
 impl ServeOptions {
     /// The defaults documented on each field.
@@ -117,7 +154,7 @@ impl ServeOptions {
         shed_after: Duration::from_millis(250),
         grace: Duration::from_secs(5),
         max_connections_per_identity: None,
-        observed: true,
+        observer: None,
     };
 
     /// With another [`Self::max_connections`] (at least 1).
@@ -179,9 +216,9 @@ impl ServeOptions {
         self
     }
 
-    /// With [`Self::observed`] on or off.
-    pub const fn with_observed(mut self, on: bool) -> Self {
-        self.observed = on;
+    /// Reporting its connections to `observer` ([`Self::observer`]).
+    pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = Some(observer);
         self
     }
 

@@ -1,15 +1,13 @@
 //! What a server reports for its metrics: every decision, failed TLS handshake, connection
-//! opened, shed or closed, and reload, through one [`Observer`] installed for the process.
+//! opened, shed or closed, and reload, through an [`Observer`] you hand over as a value: to
+//! the authenticator's builder (`AuthenticatorBuilder::observer`: its decisions) and to the
+//! serve loops' options (`ServeOptions::with_observer`: their connections), as rustls takes
+//! its crypto provider. Nothing is process-wide: two servers in one process count apart,
+//! and with no observer nothing is reported. The core never reads a clock:
+//! [`Observer::decision_started`] lets the observer stamp the start of a decision with its
+//! own, and hands the stamp back with the outcome.
 //!
-//! Like the `log` and `metrics` facades, the observer is process-wide, so that the core, the
-//! adapters and your code report to the same place without threading a handle through
-//! every call; with none installed, reporting costs one atomic load. The core never reads a
-//! clock: [`Observer::decision_started`] lets the observer stamp the start of a decision
-//! with its own, and hands the stamp back with the outcome.
-//!
-//! `certauth serve --metrics ADDR` installs one that serves these as Prometheus text.
-
-use std::sync::{Arc, OnceLock};
+//! `certauth serve --metrics ADDR` hands one over that serves these as Prometheus text.
 
 use crate::lifecycle::Event;
 
@@ -67,24 +65,4 @@ pub struct Decided {
     pub code: &'static str,
     /// Whether the chain's verification was reused rather than run.
     pub reused: bool,
-}
-
-static OBSERVER: OnceLock<Arc<dyn Observer>> = OnceLock::new();
-
-/// Installs the process's observer. Only the first call installs; later ones return
-/// `false` and change nothing.
-pub fn install(observer: Arc<dyn Observer>) -> bool {
-    OBSERVER.set(observer).is_ok()
-}
-
-/// The installed observer, if any.
-pub fn observer() -> Option<&'static dyn Observer> {
-    OBSERVER.get().map(|o| &**o)
-}
-
-/// Reports to the observer, if one is installed.
-pub fn report(f: impl FnOnce(&dyn Observer)) {
-    if let Some(o) = observer() {
-        f(o);
-    }
 }

@@ -29,8 +29,9 @@
 //! | unreachable, invalid, forged, expired, too large | allow, soft fail | `OCSP_CHECK_FAILED` | allow, soft fail | `UNABLE_TO_GET_CRL` |
 //! | no URL in the certificate | allow (not checked) | allow | allow | allow |
 //!
-//! A soft fail is reported to the [`Observer`](crate::observe::Observer)
-//! (`revocation_soft_fail`) with the reason, so it can be logged and counted.
+//! A soft fail is reported to the authenticator's [`Observer`]
+//! ([`AuthenticatorBuilder::observer`](crate::AuthenticatorBuilder::observer),
+//! `revocation_soft_fail`) with the reason, so it can be logged and counted.
 
 mod cache;
 mod fetch;
@@ -49,6 +50,7 @@ pub use fetch::{Fetch, FetchRequest};
 
 use crate::asn1::{Reader, tag};
 use crate::cert::ClientCertificate;
+use crate::observe::Observer;
 use crate::oid::known;
 use crate::policy::BoxFuture;
 use crate::verify::crl::{self, Crl};
@@ -265,14 +267,22 @@ enum Step {
 impl Revocation {
     /// Checks the leaf of a verified chain at `now`. Only the leaf: intermediates are
     /// checked by the configured CRLs ([`ChainVerifier::with_crls`](crate::ChainVerifier::with_crls)).
-    pub(crate) fn check(&self, chain: &VerifiedChain, now: UnixTime) -> Check {
+    /// Soft fails are reported to `observer`.
+    pub(crate) fn check(
+        &self,
+        chain: &VerifiedChain,
+        now: UnixTime,
+        observer: Option<&Arc<dyn Observer>>,
+    ) -> Check {
         let Some(issuer) = chain.issuer() else {
             return Check::Done(Ok(()));
         };
         let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
         let steps = [
-            (self.inner.s.ocsp != Mode::Off).then(|| self.ocsp_step(chain.leaf(), issuer, now)),
-            (self.inner.s.crl != Mode::Off).then(|| self.crl_step(chain.leaf(), issuer, now)),
+            (self.inner.s.ocsp != Mode::Off)
+                .then(|| self.ocsp_step(chain.leaf(), issuer, now, observer)),
+            (self.inner.s.crl != Mode::Off)
+                .then(|| self.crl_step(chain.leaf(), issuer, now, observer)),
         ];
         let mut waits = Vec::new();
         for step in steps.into_iter().flatten() {
@@ -307,18 +317,24 @@ impl Revocation {
         })))
     }
 
-    fn ocsp_step(&self, leaf: &ClientCertificate, issuer: &ClientCertificate, now: i64) -> Step {
+    fn ocsp_step(
+        &self,
+        leaf: &ClientCertificate,
+        issuer: &ClientCertificate,
+        now: i64,
+        observer: Option<&Arc<dyn Observer>>,
+    ) -> Step {
         // Keyed by the leaf's fingerprint, which the verified chain already holds: a hit
         // costs a map lookup.
         let key = *leaf.fingerprint_sha256();
         let lookup = self.inner.ocsp_answers.lookup(&key, now);
         if let Lookup::Hit(outcome) = lookup {
-            return Step::Done(self.inner.apply_ocsp(&outcome));
+            return Step::Done(self.inner.apply_ocsp(&outcome, observer.map(|o| &**o)));
         }
         // Armed now: a decision dropped before it is ever polled hands the key back too.
         let lead = Leading::arm(&self.inner, &lookup, |i| &i.ocsp_answers, key);
         let inner = Arc::clone(&self.inner);
-        let (leaf, issuer) = (leaf.clone(), issuer.clone());
+        let (leaf, issuer, observer) = (leaf.clone(), issuer.clone(), observer.cloned());
         Step::Wait(Box::pin(async move {
             let outcome = settle(
                 &inner,
@@ -330,17 +346,28 @@ impl Revocation {
                 || inner.fetch_ocsp(leaf, issuer, now),
             )
             .await;
-            inner.apply_ocsp(&outcome)
+            inner.apply_ocsp(&outcome, observer.as_deref())
         }))
     }
 
-    fn crl_step(&self, leaf: &ClientCertificate, issuer: &ClientCertificate, now: i64) -> Step {
+    fn crl_step(
+        &self,
+        leaf: &ClientCertificate,
+        issuer: &ClientCertificate,
+        now: i64,
+        observer: Option<&Arc<dyn Observer>>,
+    ) -> Step {
         let Some(key) = self.inner.crl_key_of(leaf, issuer) else {
             return Step::Done(Ok(()));
         };
         let lookup = self.inner.crls.lookup(&key, now);
         if let Lookup::Hit(outcome) = lookup {
-            return Step::Done(self.inner.apply_crl(&outcome, leaf, issuer));
+            return Step::Done(self.inner.apply_crl(
+                &outcome,
+                leaf,
+                issuer,
+                observer.map(|o| &**o),
+            ));
         }
         let Some(url) = crl_url(leaf) else {
             return Step::Done(Ok(())); // not reached: the key came from the URL
@@ -348,6 +375,7 @@ impl Revocation {
         let lead = Leading::arm(&self.inner, &lookup, |i| &i.crls, key);
         let inner = Arc::clone(&self.inner);
         let (leaf, issuer, url) = (leaf.clone(), issuer.clone(), url.to_owned());
+        let observer = observer.cloned();
         Step::Wait(Box::pin(async move {
             let outcome = settle(
                 &inner,
@@ -359,7 +387,7 @@ impl Revocation {
                 || inner.fetch_crl(url, issuer.clone(), now),
             )
             .await;
-            inner.apply_crl(&outcome, &leaf, &issuer)
+            inner.apply_crl(&outcome, &leaf, &issuer, observer.as_deref())
         }))
     }
 }
@@ -506,8 +534,10 @@ fn crl_key(url: &str, issuer: &ClientCertificate) -> Key {
     h.finalize().into()
 }
 
-fn soft_fail(check: &'static str, detail: &str) {
-    crate::observe::report(|o| o.revocation_soft_fail(check, detail));
+fn soft_fail(observer: Option<&dyn Observer>, check: &'static str, detail: &str) {
+    if let Some(o) = observer {
+        o.revocation_soft_fail(check, detail);
+    }
 }
 
 impl Inner {
@@ -567,7 +597,11 @@ impl Inner {
         }
     }
 
-    fn apply_ocsp(&self, outcome: &OcspOutcome) -> Result<(), VerifyError> {
+    fn apply_ocsp(
+        &self,
+        outcome: &OcspOutcome,
+        observer: Option<&dyn Observer>,
+    ) -> Result<(), VerifyError> {
         let required = self.s.ocsp == Mode::Required;
         match outcome {
             OcspOutcome::Status(ocsp::CertStatus::Good) | OcspOutcome::NoResponder => Ok(()),
@@ -576,14 +610,18 @@ impl Inner {
                 Err(VerifyError::OcspStatusUnknown)
             }
             OcspOutcome::Status(ocsp::CertStatus::Unknown) => {
-                soft_fail("ocsp", "the responder does not know the certificate");
+                soft_fail(
+                    observer,
+                    "ocsp",
+                    "the responder does not know the certificate",
+                );
                 Ok(())
             }
             OcspOutcome::Failed(why) if required => Err(VerifyError::OcspFailed {
                 detail: why.to_string(),
             }),
             OcspOutcome::Failed(why) => {
-                soft_fail("ocsp", why);
+                soft_fail(observer, "ocsp", why);
                 Ok(())
             }
         }
@@ -723,6 +761,7 @@ impl Inner {
         outcome: &CrlOutcome,
         leaf: &ClientCertificate,
         issuer: &ClientCertificate,
+        observer: Option<&dyn Observer>,
     ) -> Result<(), VerifyError> {
         let deny = self.s.crl == Mode::Required;
         let unknown = |why: &str| {
@@ -731,7 +770,7 @@ impl Inner {
                     detail: why.to_owned(),
                 })
             } else {
-                soft_fail("crl", why);
+                soft_fail(observer, "crl", why);
                 Ok(())
             }
         };

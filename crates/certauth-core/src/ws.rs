@@ -203,13 +203,13 @@ pub const MAX_WEBSOCKET_WRITE_BUFFER: usize = MAX_WEBSOCKET_MESSAGE + 64 * 1024;
 /// unbounded, so a client that sends pings and never reads made the server queue one pong
 /// per ping for as long as it kept sending. Past the bound tungstenite keeps one pong
 /// waiting (the newest), a send fails with `WriteBufferFull`, and the ping check of
-/// `lifecycle::DrainingWebSocket` closes the connection. The bound also caps each message
+/// `certauth_engine::DrainingWebSocket` closes the connection. The bound also caps each message
 /// the server sends: one over [`MAX_WEBSOCKET_WRITE_BUFFER`] fails with `WriteBufferFull`
 /// however fast the client reads; a server that sends larger messages passes its own
 /// configuration with a larger `max_write_buffer_size` (`Gate::websocket_config`,
 /// `upgrade_websocket_with`). Every adapter uses it by default;
 /// tungstenite's own default allows 64 MiB messages. A client over the limit gets close
-/// code 1009 (`lifecycle::DrainingWebSocket`).
+/// code 1009 (`certauth_engine::DrainingWebSocket`).
 #[cfg(feature = "websocket")]
 pub fn default_websocket_config() -> tungstenite::protocol::WebSocketConfig {
     tungstenite::protocol::WebSocketConfig::default()

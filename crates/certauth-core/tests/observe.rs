@@ -1,13 +1,13 @@
-//! The observer sees every decision (with the stamp it gave), and every connection a
-//! table admits, sheds, times out, refuses and closes. One test: the observer is
-//! process-wide.
+//! The observer sees every decision (with the stamp it gave) of the authenticator it was
+//! given to, and every connection a table given it admits, sheds, times out, refuses and
+//! closes; an authenticator and a table without it report nothing to it.
 #![allow(clippy::unwrap_used, clippy::as_conversions, missing_docs)]
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use certauth_core::lifecycle::{Admission, Connections, Event, Phase, ServeOptions};
-use certauth_core::observe::{self, Decided, Observer};
+use certauth_core::observe::{Decided, Observer};
 use certauth_core::verify::{ChainVerifier, TrustAnchors};
 use certauth_core::{Authenticator, Limits, PeerInfo};
 use certauth_testkit::{Authority, Leaf, now};
@@ -51,11 +51,6 @@ impl Observer for Seen {
 #[test]
 fn the_observer_sees_decisions_and_connections() {
     let seen = Arc::new(Seen::default());
-    assert!(observe::install(seen.clone()));
-    assert!(
-        !observe::install(Arc::new(Seen::default())),
-        "installed once"
-    );
 
     let root = Authority::root("Observe Root");
     let leaf = root.issue(&Leaf::client("observed"));
@@ -63,9 +58,22 @@ fn the_observer_sees_decisions_and_connections() {
         TrustAnchors::from_der([root.cert.der.clone()]).unwrap(),
         webpki::ALL_VERIFICATION_ALGS,
     );
-    let auth = Authenticator::builder().verifier(v).build().unwrap();
+    let unobserved = Authenticator::builder()
+        .verifier(v.clone())
+        .build()
+        .unwrap();
+    let auth = Authenticator::builder()
+        .verifier(v)
+        .observer(seen.clone())
+        .build()
+        .unwrap();
     let head = certauth_testkit::head(b"GET / HTTP/1.1\r\n\r\n");
     let chain = [leaf.der.clone()];
+    let _ = unobserved
+        .decide(&PeerInfo::new(&chain, None), &head, now())
+        .ready()
+        .unwrap();
+    assert!(seen.take().is_empty(), "another authenticator's decision");
     for peer in [
         PeerInfo::new(&chain, None),
         PeerInfo::new(&chain, None),
@@ -88,7 +96,8 @@ fn the_observer_sees_decisions_and_connections() {
         ServeOptions::DEFAULT
             .with_max_pending(1)
             .with_max_connections(2)
-            .with_shed_after(Duration::ZERO),
+            .with_shed_after(Duration::ZERO)
+            .with_observer(seen.clone()),
         &Limits::DEFAULT.with_handshake_timeout(Duration::from_secs(1)),
     );
     let Admission::Admitted { id: a, .. } = c.admit(None, Phase::Handshake, t) else {

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use certauth_core::observe::{self, Observer};
+use certauth_core::observe::Observer;
 use certauth_core::policy::BoxFuture;
 use certauth_core::revocation::{Fetch, FetchRequest, Revocation};
 use certauth_core::{
@@ -69,13 +69,15 @@ impl Observer for SoftFails {
     }
 }
 
-fn soft_fails(needle: &str) -> usize {
+/// The observer every authenticator here reports to (tests run in parallel: each counts
+/// the soft fails whose reasons name its own servers' paths or causes).
+fn observer() -> Arc<SoftFails> {
     static ONE: std::sync::OnceLock<Arc<SoftFails>> = std::sync::OnceLock::new();
-    let o = ONE.get_or_init(|| {
-        let o = Arc::new(SoftFails::default());
-        observe::install(o.clone());
-        o
-    });
+    Arc::clone(ONE.get_or_init(Arc::default))
+}
+
+fn soft_fails(needle: &str) -> usize {
+    let o = observer();
     let mut all = o.0.lock().unwrap();
     let before = all.len();
     all.retain(|f| !f.contains(needle));
@@ -104,6 +106,7 @@ impl Setup {
         let anchors = TrustAnchors::from_der([self.ca.cert.der.clone()]).unwrap();
         Authenticator::builder()
             .verifier(ChainVerifier::new(anchors, webpki::ALL_VERIFICATION_ALGS))
+            .observer(observer())
             .revocation(r)
             .build()
             .unwrap()

@@ -73,15 +73,14 @@ use async_tungstenite::tungstenite::protocol::Role;
 use backpressure::Backpressure;
 use certauth_core::http::{HttpHead, check_head};
 use certauth_core::keys::KeySupport;
-use certauth_core::lifecycle::{
-    Drain, DrainingWebSocket, Identity, KeepAlive, Phase, Refusal, ServeOptions,
-};
+use certauth_core::lifecycle::{Identity, KeepAlive, Phase, Refusal, ServeOptions};
 use certauth_core::tls::{ALPN_HTTP2_AND_HTTP1, TlsConfig, with_alpn};
 use certauth_core::verify::PeerMemo;
 use certauth_core::{
     Authenticated, Authenticator, CertificateDer, Decision, Denial, Evaluation, Limits, PeerInfo,
     ResponseHead, UnixTime,
 };
+use certauth_engine::{Drain, DrainingWebSocket};
 use certauth_tokio::Conn;
 use http::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};

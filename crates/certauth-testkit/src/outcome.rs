@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use certauth_core::lifecycle::AcceptError;
+use certauth_engine::AcceptError;
 
 /// One connection's outcome, as the server under test reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]

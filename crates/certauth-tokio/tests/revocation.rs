@@ -9,7 +9,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use certauth_core::observe::{self, Observer};
+use certauth_core::observe::Observer;
 use certauth_core::revocation::Revocation;
 use certauth_core::{
     Authenticator, CertificateDer, ChainVerifier, Decision, PeerInfo, TrustAnchors, UnixTime,
@@ -18,7 +18,7 @@ use certauth_testkit::revocation::{Files, Responder, client, free_port, responde
 use certauth_testkit::{Authority, Issued, wall_clock};
 use certauth_tokio::Fetcher;
 
-/// Soft fails seen by the process's observer, with their reasons.
+/// Soft fails seen by the authenticators' observer, with their reasons.
 #[derive(Default)]
 struct SoftFails(Mutex<Vec<String>>);
 
@@ -30,11 +30,7 @@ impl Observer for SoftFails {
 
 fn soft_fails() -> &'static SoftFails {
     static ONE: std::sync::OnceLock<Arc<SoftFails>> = std::sync::OnceLock::new();
-    ONE.get_or_init(|| {
-        let o = Arc::new(SoftFails::default());
-        observe::install(o.clone());
-        o
-    })
+    ONE.get_or_init(Arc::default)
 }
 
 /// Soft fails whose reason contains `needle`, counted and forgotten.
@@ -49,6 +45,7 @@ fn authenticator(ca: &Authority, revocation: Revocation) -> Authenticator {
     let anchors = TrustAnchors::from_der([ca.cert.der.clone()]).unwrap();
     Authenticator::builder()
         .verifier(ChainVerifier::new(anchors, webpki::ALL_VERIFICATION_ALGS))
+        .observer(soft_fails().clone())
         .revocation(revocation)
         .build()
         .unwrap()

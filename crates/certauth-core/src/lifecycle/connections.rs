@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::io;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest as _, Sha256};
@@ -269,22 +269,6 @@ pub enum Admission<H> {
     },
 }
 
-/// What to do after a failed accept.
-#[must_use]
-#[derive(Debug)]
-#[non_exhaustive]
-pub struct AcceptFailure<H> {
-    /// Wait this long before accepting again (zero: at once).
-    pub retry_after: Duration,
-    /// Out of descriptors, buffers or memory (as opposed to a client that went away before
-    /// its accept): worth a warning.
-    pub exhausted: bool,
-    /// The log line, when one is due.
-    pub log: Option<Notice>,
-    /// A stalled pending connection closed to free a descriptor.
-    pub shed: Option<Shed<H>>,
-}
-
 /// Events worth a log line, each rate-limited by [`Connections::should_log`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -314,19 +298,15 @@ struct Entry<H> {
     served_unauthenticated: bool,
 }
 
-/// Reports to the process's observer, unless the loop is not observed
-/// ([`ServeOptions::observed`]).
-fn report(observed: bool, f: impl FnOnce(&dyn observe::Observer)) {
-    if observed {
-        observe::report(f);
+/// Reports to the loop's observer ([`ServeOptions::observer`]), if it has one.
+fn report(observer: Option<Arc<dyn observe::Observer>>, f: impl FnOnce(&dyn observe::Observer)) {
+    if let Some(o) = observer {
+        f(&*o);
     }
 }
 
 /// How many log lines of one kind per second at most.
 const LOG_EVERY: Duration = Duration::from_secs(1);
-/// Accept-error backoff: the first wait and the longest.
-const BACKOFF_MIN: Duration = Duration::from_millis(5);
-const BACKOFF_MAX: Duration = Duration::from_millis(250);
 
 /// Every connection a serve loop holds, and the decisions about them. `H` is the adapter's
 /// handle for cancelling a connection's task (tokio's `AbortHandle`, smol's `Task`).
@@ -346,7 +326,6 @@ pub struct Connections<H> {
     waiting: bool,
     /// The earliest time the loop is asleep until.
     armed: Option<Instant>,
-    accept_failures: u32,
     logged: HashMap<Event, (Instant, u64)>,
 }
 
@@ -375,7 +354,6 @@ impl<H> Connections<H> {
             draining: false,
             waiting: false,
             armed: None,
-            accept_failures: 0,
             logged: HashMap::new(),
         }
     }
@@ -459,11 +437,10 @@ impl<H> Connections<H> {
     /// A connection from `remote` was accepted at `now`, starting in `phase`
     /// ([`Phase::Handshake`] with TLS, [`Phase::Head`] on a plain listener).
     pub fn admit(&mut self, remote: Option<IpAddr>, phase: Phase, now: Instant) -> Admission<H> {
-        let observed = self.options.observed;
+        let observed = self.options.observer.clone();
         if self.draining {
             return self.refuse(Refusal::Draining, now);
         }
-        self.accept_failures = 0;
         let group = remote.map(|a| self.options.address_group(a));
         if let (Some(limit), Some(address)) = (self.options.max_pending_per_address, group)
             && phase.pending()
@@ -507,7 +484,7 @@ impl<H> Connections<H> {
     }
 
     fn refuse(&mut self, reason: Refusal, now: Instant) -> Admission<H> {
-        let observed = self.options.observed;
+        let observed = self.options.observer.clone();
         report(observed, |o| o.connection_dropped(Event::Refused));
         let log = self.notice(Event::Refused, now, || {
             format!("connection refused: {reason}")
@@ -557,7 +534,7 @@ impl<H> Connections<H> {
     /// `id` ended (idempotent). Returns its handle, and whether the loop must be woken (it
     /// waits for a slot, or for the last connection while draining).
     pub fn close(&mut self, id: ConnId) -> (Option<H>, bool) {
-        let observed = self.options.observed;
+        let observed = self.options.observer.clone();
         let Some(e) = self.entries.remove(&id) else {
             return (None, false);
         };
@@ -581,7 +558,7 @@ impl<H> Connections<H> {
     /// identity is `Ok`, for another one (a proxy's connection carrying several clients)
     /// changes nothing.
     pub fn identify(&mut self, id: ConnId, identity: Identity) -> Result<(), Refusal> {
-        let observed = self.options.observed;
+        let observed = self.options.observer.clone();
         let Some(limit) = self.options.max_connections_per_identity else {
             return Ok(());
         };
@@ -649,47 +626,19 @@ impl<H> Connections<H> {
             .collect()
     }
 
-    /// Accepting failed with `error` at `now`. A client that left before its accept is
-    /// retried at once; running out of descriptors, buffers or memory sheds the stalest
-    /// pending connection (freeing a descriptor) and backs off, longer each time in a row
-    /// (5 ms doubling up to 250 ms), so the loop never spins and serves again as soon as
-    /// descriptors free up.
-    pub fn accept_failed(&mut self, error: &io::Error, now: Instant) -> AcceptFailure<H> {
-        use io::ErrorKind as K;
-        if matches!(
-            error.kind(),
-            K::ConnectionAborted | K::ConnectionReset | K::Interrupted | K::WouldBlock
-        ) {
-            return AcceptFailure {
-                retry_after: Duration::ZERO,
-                exhausted: false,
-                log: None,
-                shed: None,
-            };
-        }
-        let retry = BACKOFF_MIN
-            .saturating_mul(1 << self.accept_failures.min(6))
-            .min(BACKOFF_MAX);
-        let log = self.notice(Event::AcceptFailed, now, || {
-            format!("accept failed ({error}); backing off {retry:?}")
-        });
-        let shed = self
-            .stalest()
-            .and_then(|id| self.remove(id, Event::AcceptFailed, now));
-        self.accept_failures = self.accept_failures.saturating_add(1);
-        AcceptFailure {
-            retry_after: retry,
-            exhausted: true,
-            log,
-            shed,
-        }
+    /// Accepting failed at `now` for want of a resource (descriptors, buffers, memory): the
+    /// stalest pending connection, removed from the table to free a descriptor (cancel it).
+    /// The engine backs off before it accepts again.
+    pub fn shed_stalest(&mut self, now: Instant) -> Option<Shed<H>> {
+        self.stalest()
+            .and_then(|id| self.remove(id, Event::AcceptFailed, now))
     }
 
     /// Starts draining: no more admissions. Returns the pending connections, removed from
     /// the table, to close at once; open ones, and pending ones serving a request
     /// ([`Phase::Request`]), stay until they end or [`Self::cancel_all`].
     pub fn drain(&mut self) -> Vec<H> {
-        let observed = self.options.observed;
+        let observed = self.options.observer.clone();
         self.draining = true;
         let (serving, idle): (Vec<ConnId>, Vec<ConnId>) = std::mem::take(&mut self.pending)
             .into_iter()
@@ -704,7 +653,7 @@ impl<H> Connections<H> {
             .filter_map(|id| {
                 let e = self.entries.remove(&id)?;
                 self.forget_identity(e.identity);
-                report(observed, |o| o.connection_closed());
+                report(observed.clone(), |o| o.connection_closed());
                 e.handle
             })
             .collect()
@@ -712,7 +661,7 @@ impl<H> Connections<H> {
 
     /// Empties the table, returning every handle: the grace period is over.
     pub fn cancel_all(&mut self) -> Vec<H> {
-        let observed = self.options.observed;
+        let observed = self.options.observer.clone();
         self.pending.clear();
         self.per_address.clear();
         self.per_identity.clear();
@@ -721,7 +670,9 @@ impl<H> Connections<H> {
         self.entries.drain().filter_map(|(_, e)| e.handle).collect()
     }
 
-    fn notice(
+    /// The log line for an `event` at `now` reading `text`, if one is due
+    /// ([`Self::should_log`]).
+    pub fn notice(
         &mut self,
         event: Event,
         now: Instant,
@@ -778,7 +729,7 @@ impl<H> Connections<H> {
     }
 
     fn remove(&mut self, id: ConnId, event: Event, now: Instant) -> Option<Shed<H>> {
-        let observed = self.options.observed;
+        let observed = self.options.observer.clone();
         let e = self.entries.remove(&id)?;
         if e.phase.pending() {
             self.remove_pending(id, e.remote);

@@ -2,9 +2,7 @@
 
 use std::{fmt, io};
 
-use crate::authenticator::Denial;
-use crate::http::HeadError;
-use crate::ws::UpgradeError;
+use certauth_core::{Denial, HeadError, UpgradeError};
 
 /// Why a connection did not pass the gate. For `Denied`, `Head` and `Upgrade` the core's
 /// response was written before the connection was closed.

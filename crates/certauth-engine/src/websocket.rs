@@ -10,15 +10,14 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
-use futures_core::Stream;
-use futures_sink::Sink;
-use tungstenite::protocol::CloseFrame;
-use tungstenite::protocol::frame::coding::CloseCode;
-use tungstenite::{Error, Message};
+use async_tungstenite::tungstenite::protocol::CloseFrame;
+use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use async_tungstenite::tungstenite::{Error, Message};
+use certauth_core::Limits;
+use futures_util::{Sink, Stream};
 
-use super::liveness::{Clock, Due, Liveness, Sleep};
-use super::{Drain, Draining};
-use crate::limits::Limits;
+use crate::liveness::{Clock, Due, Liveness, Sleep};
+use crate::{Drain, Draining};
 
 /// The close reason sent on shutdown.
 const GOING_AWAY: &str = "server shutting down";

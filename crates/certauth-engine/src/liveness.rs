@@ -1,5 +1,5 @@
 //! [`Liveness`]: when an open WebSocket is idle or its client gone, as sans-IO state; and
-//! [`Clock`], the runtime's time that [`DrainingWebSocket`](super::DrainingWebSocket) reads
+//! [`Clock`], the runtime's time that [`DrainingWebSocket`](crate::DrainingWebSocket) reads
 //! it with.
 
 use std::fmt;
@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use crate::limits::Limits;
+use certauth_core::Limits;
 
 /// A runtime's timer future, as [`Clock::sleep_until`] returns it.
 pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send + Sync>>;
@@ -16,7 +16,7 @@ pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send + Sync>>;
 /// and has no timer of its own): two plain functions, so an adapter's clock is a constant.
 ///
 /// ```
-/// # use certauth_core::lifecycle::Clock;
+/// # use certauth_engine::Clock;
 /// # use std::time::Instant;
 /// // With tokio: Clock::new(Instant::now, |at| Box::pin(tokio::time::sleep_until(at.into())))
 /// const NEVER: Clock = Clock::new(Instant::now, |_| Box::pin(std::future::pending()));

@@ -1,5 +1,5 @@
-//! [`Table`] and [`Slot`]: [`Connections`] shared between a serve loop and the tasks of its
-//! connections, with a wake-up for the loop (std's `Waker` only, no runtime).
+//! [`Table`] and [`Slot`]: the core's [`Connections`] shared between a serve loop and the
+//! tasks of its connections, behind a lock, with a wake-up for the loop (std's `Waker`).
 
 use std::fmt;
 use std::future::Future;
@@ -9,8 +9,10 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use super::{ConnId, Connections, Drain, Identity, Phase, Refusal, ServeOptions};
-use crate::limits::Limits;
+use certauth_core::Limits;
+use certauth_core::lifecycle::{ConnId, Connections, Identity, Phase, Refusal, ServeOptions};
+
+use crate::Drain;
 
 struct Shared<H> {
     connections: Mutex<Connections<H>>,

@@ -1,0 +1,492 @@
+//! The serve loop: accepts, asks the core's `Connections` whom to admit, shed and time out,
+//! runs each connection in its own task, backs off when accepting fails, and drains.
+
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::io;
+use std::marker::PhantomData;
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use async_tungstenite::WebSocketStream;
+use certauth_core::lifecycle::{Accept, Admission, Event, Identity, Phase, ServeOptions, Shed};
+use certauth_core::{Authenticated, Authenticator, Limits, PeerInfo};
+use futures_io::{AsyncRead, AsyncWrite};
+use tracing::{Instrument as _, debug, info, warn};
+
+use crate::gate::{decide_on, reject, upgrade_at};
+use crate::{AcceptError, Accepted, Compat, DrainingWebSocket, Gate, Runtime, Sleep, Slot, Table};
+
+/// What the loop accepts from: a runtime's TCP or Unix-domain listener.
+trait Listener: Send {
+    type Io: Send + 'static;
+    type Addr: PeerAddr;
+    fn accept(&self) -> impl Future<Output = io::Result<(Self::Io, Self::Addr)>> + Send;
+}
+
+/// A peer's address as the loop logs it and as the core sees it in header mode (no TLS
+/// chain: the certificate comes from the proxy's headers).
+trait PeerAddr: Copy + fmt::Display + Send + 'static {
+    fn peer(self) -> PeerInfo<'static>;
+}
+
+impl PeerAddr for SocketAddr {
+    fn peer(self) -> PeerInfo<'static> {
+        PeerInfo::new(&[], Some(self.ip()))
+    }
+}
+
+/// The peer of a Unix-domain socket: logged as `unix` (the proxy's end has no address
+/// worth logging), trusted as the configuration's `trust_unix_socket` says.
+#[derive(Clone, Copy)]
+struct UnixPeer;
+
+impl fmt::Display for UnixPeer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("unix")
+    }
+}
+
+impl PeerAddr for UnixPeer {
+    fn peer(self) -> PeerInfo<'static> {
+        PeerInfo::unix_socket()
+    }
+}
+
+struct Tcp<R: Runtime>(R::TcpListener, PhantomData<fn() -> R>);
+
+impl<R: Runtime> Listener for Tcp<R> {
+    type Io = R::Tcp;
+    type Addr = SocketAddr;
+    fn accept(&self) -> impl Future<Output = io::Result<(R::Tcp, SocketAddr)>> + Send {
+        R::accept_tcp(&self.0)
+    }
+}
+
+struct Unix<R: Runtime>(R::UnixListener, PhantomData<fn() -> R>);
+
+impl<R: Runtime> Listener for Unix<R> {
+    type Io = R::Unix;
+    type Addr = UnixPeer;
+    async fn accept(&self) -> io::Result<(R::Unix, UnixPeer)> {
+        R::accept_unix(&self.0).await.map(|io| (io, UnixPeer))
+    }
+}
+
+/// After the gate, in a serve helper: logs the outcome (`tracing`; a refusal with its
+/// code); a client let in leaves the pre-authentication phase and runs `handler`.
+async fn run_admitted<R: Runtime, S: AsyncRead + AsyncWrite + Unpin, Fut>(
+    result: Result<Accepted<S>, AcceptError>,
+    conn: &Slot<R::Task>,
+    handler: impl FnOnce(Accepted<S>) -> Fut,
+) where
+    Fut: Future<Output = ()>,
+{
+    match result {
+        Ok(mut accepted) => {
+            let client = &accepted.client;
+            info!(%client, reused = client.reused(), "client authenticated");
+            if let Err(refused) = conn.open(Some(Identity::of(client)), Instant::now()) {
+                warn!(code = refused.code(), "client refused: {refused}");
+                let limits = accepted.limits;
+                return reject::<R, _>(&mut accepted.io, &refused.response(), &limits).await;
+            }
+            accepted.drain = conn.drain().clone();
+            // Boxed, like the phases before it: the task keeps only what is live.
+            Box::pin(handler(accepted)).await;
+        }
+        Err(AcceptError::Denied(d)) => warn!(
+            code = d.code(),
+            status = d.status().code(),
+            subject = d.subject(),
+            "client rejected: {d}"
+        ),
+        Err(e) => debug!(error = %e, "connection closed before authentication"),
+    }
+}
+
+/// Serves authenticated TLS clients: runs the lifecycle ([`serve_connections`]) and, for
+/// each client the gate lets in, `handler` in the connection's task. Rejected clients get
+/// the core's response and are logged (`tracing`, with the code).
+pub async fn serve<R, F, Fut>(
+    listener: R::TcpListener,
+    gate: Gate<R>,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+    handler: F,
+) -> io::Result<()>
+where
+    R: Compat<<R as Runtime>::Tls>,
+    R::Io: Send + 'static,
+    F: Fn(Accepted<R::Tls>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let handler = Arc::new(handler);
+    serve_tls(listener, gate, options, shutdown, move |accepted| {
+        handler(accepted.map_io(R::unwrap))
+    })
+    .await
+}
+
+/// [`serve`] for WebSocket clients: each authenticated client runs `handler` with its
+/// WebSocket, which on shutdown is sent a 1001 close.
+pub async fn serve_websocket<R, F, Fut>(
+    listener: R::TcpListener,
+    gate: Gate<R>,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+    handler: F,
+) -> io::Result<()>
+where
+    R: Compat<<R as Runtime>::Tls>,
+    R::Io: Send + 'static,
+    F: Fn(DrainingWebSocket<WebSocketStream<R::Io>>, Authenticated) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let handler = Arc::new(handler);
+    let (ws, paths) = (gate.ws, gate.paths.clone());
+    serve_tls(listener, gate, options, shutdown, move |accepted| {
+        let (handler, paths) = (Arc::clone(&handler), paths.clone());
+        async move {
+            match Box::pin(upgrade_at::<R, _>(accepted, ws, &paths)).await {
+                Ok((ws, client)) => Box::pin(handler(ws, client)).await,
+                Err(e) => debug!(error = %e, "not a WebSocket upgrade"),
+            }
+        }
+    })
+    .await
+}
+
+/// The TLS gate in the lifecycle, handing on each admitted client over the engine's view of
+/// its stream.
+async fn serve_tls<R, F, Fut>(
+    listener: R::TcpListener,
+    gate: Gate<R>,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+    handler: F,
+) -> io::Result<()>
+where
+    R: Compat<<R as Runtime>::Tls>,
+    R::Io: Send + 'static,
+    F: Fn(Accepted<R::Io>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let handler = Arc::new(handler);
+    let limits = *gate.auth.limits();
+    let first = Phase::Handshake;
+    lifecycle::<R, _, _, _>(
+        Tcp::<R>(listener, PhantomData),
+        limits,
+        options,
+        first,
+        shutdown,
+        move |tcp, _, conn| {
+            let (gate, handler) = (gate.clone(), Arc::clone(&handler));
+            async move {
+                // Boxed: the handshake's and the head's state is freed once the client is
+                // in, instead of sizing the connection's task for its whole life.
+                let accepted = Box::pin(async {
+                    let handshake = gate.handshake(tcp).await?;
+                    conn.advance(Phase::Head, Instant::now());
+                    gate.after_handshake(handshake, None).await
+                })
+                .await;
+                run_admitted::<R, _, _>(accepted, &conn, &*handler).await;
+            }
+        },
+    )
+    .await
+}
+
+/// [`serve`] for clients behind a TLS-terminating proxy (header mode): plain TCP, the
+/// certificate from the proxy's headers, the remote address for the trusted-proxy check.
+pub async fn serve_plain<R, F, Fut>(
+    listener: R::TcpListener,
+    auth: Authenticator,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+    handler: F,
+) -> io::Result<()>
+where
+    R: Compat<<R as Runtime>::Tcp>,
+    R::Io: Send,
+    F: Fn(Accepted<R::Tcp>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let listener = Tcp::<R>(listener, PhantomData);
+    serve_header_mode::<R, _, _, _>(listener, auth, options, shutdown, handler).await
+}
+
+/// [`serve_plain`] on a Unix-domain socket, for a proxy on the same host: the socket is the
+/// trust boundary, so the authenticator's proxy configuration must trust it
+/// ([`ProxyHeaderConfig::trust_unix_socket`](certauth_core::ProxyHeaderConfig::trust_unix_socket)).
+pub async fn serve_plain_unix<R, F, Fut>(
+    listener: R::UnixListener,
+    auth: Authenticator,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+    handler: F,
+) -> io::Result<()>
+where
+    R: Compat<<R as Runtime>::Unix>,
+    R::Io: Send,
+    F: Fn(Accepted<R::Unix>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let listener = Unix::<R>(listener, PhantomData);
+    serve_header_mode::<R, _, _, _>(listener, auth, options, shutdown, handler).await
+}
+
+/// Header mode on any listener: the peer (its address, or the Unix socket) for the
+/// trusted-proxy check, the certificate from the proxy's headers.
+async fn serve_header_mode<R, L, F, Fut>(
+    listener: L,
+    auth: Authenticator,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+    handler: F,
+) -> io::Result<()>
+where
+    R: Compat<L::Io>,
+    L: Listener,
+    R::Io: Send,
+    F: Fn(Accepted<L::Io>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let handler = Arc::new(handler);
+    auth.warnings().iter().for_each(|w| warn!("{w}"));
+    let limits = *auth.limits();
+    lifecycle::<R, _, _, _>(
+        listener,
+        limits,
+        options,
+        Phase::Head,
+        shutdown,
+        move |io, addr, conn| {
+            let (auth, handler) = (auth.clone(), Arc::clone(&handler));
+            async move {
+                let result = decide_on::<R, _>(&auth, R::wrap(io), addr.peer(), None).await;
+                run_admitted::<R, _, _>(result, &conn, |accepted| {
+                    handler(accepted.map_io(R::unwrap))
+                })
+                .await;
+            }
+        },
+    )
+    .await
+}
+
+fn cancel<R: Runtime>(shed: Shed<R::Task>) {
+    if let Some(notice) = &shed.log {
+        warn!("{notice}");
+    }
+    if let Some(task) = shed.handle {
+        R::cancel(task);
+    }
+}
+
+/// Accept-error back-off: the first wait and the longest.
+const BACKOFF_MIN: Duration = Duration::from_millis(5);
+const BACKOFF_MAX: Duration = Duration::from_millis(250);
+
+/// How long to wait after a failed accept, given how many failed in a row before it: a
+/// client that left before its accept is retried at once (`None`); running out of
+/// descriptors, buffers or memory backs off, longer each time in a row (5 ms doubling up to
+/// 250 ms), so the loop never spins and serves again as soon as descriptors free up.
+fn backoff(error: &io::Error, failures: u32) -> Option<Duration> {
+    use io::ErrorKind as K;
+    let transient = matches!(
+        error.kind(),
+        K::ConnectionAborted | K::ConnectionReset | K::Interrupted | K::WouldBlock
+    );
+    let retry = BACKOFF_MIN.saturating_mul(1 << failures.min(6));
+    (!transient).then(|| retry.min(BACKOFF_MAX))
+}
+
+/// What woke the loop.
+enum Step<T> {
+    Shutdown,
+    Look,
+    Accepted(io::Result<T>),
+}
+
+/// The connection lifecycle: accepts on `listener` until `shutdown` completes, asks the
+/// core's [`Connections`](certauth_core::lifecycle::Connections) whom to admit, shed and
+/// time out (connections start in `first`), and runs `connection` for each admitted one in
+/// its own task. On shutdown the listener is closed at once, connections not yet
+/// authenticated are closed, the others get `options.grace` (their drain signal fires) and
+/// are then cancelled. One timer (the loop's) bounds every pending connection, so a
+/// connection costs no timer of its own.
+pub async fn serve_connections<R, F, Fut>(
+    listener: R::TcpListener,
+    limits: Limits,
+    options: ServeOptions,
+    first: Phase,
+    shutdown: impl Future<Output = ()>,
+    connection: F,
+) -> io::Result<()>
+where
+    R: Runtime,
+    F: Fn(R::Tcp, SocketAddr, Slot<R::Task>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let listener = Tcp::<R>(listener, PhantomData);
+    lifecycle::<R, _, _, _>(listener, limits, options, first, shutdown, connection).await
+}
+
+/// [`serve_connections`] on any listener.
+async fn lifecycle<R, L, F, Fut>(
+    listener: L,
+    limits: Limits,
+    options: ServeOptions,
+    first: Phase,
+    shutdown: impl Future<Output = ()>,
+    connection: F,
+) -> io::Result<()>
+where
+    R: Runtime,
+    L: Listener,
+    F: Fn(L::Io, L::Addr, Slot<R::Task>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let grace = options.grace;
+    let table = Table::<R::Task>::new(options, &limits);
+    let mut shutdown = pin!(shutdown);
+    let mut timer: Option<(Instant, Sleep)> = None;
+    let mut failures = 0u32;
+    loop {
+        let poll = table.lock().poll(Instant::now());
+        poll.expired.into_iter().for_each(cancel::<R>);
+        if let Some(notice) = poll.full {
+            warn!("{notice}");
+        }
+        // One timer for the whole loop, moved only when the earliest deadline moves.
+        if timer.as_ref().map(|(at, _)| *at) != poll.timeout {
+            timer = poll.timeout.map(|at| (at, R::sleep_until(at)));
+        }
+        let mut accept = pin!(async {
+            match poll.accept {
+                Accept::Now => listener.accept().await,
+                _ => std::future::pending().await,
+            }
+        });
+        let mut woken = table.woken();
+        let step = poll_fn(|cx| {
+            if shutdown.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Step::Shutdown);
+            }
+            if let Poll::Ready(r) = accept.as_mut().poll(cx) {
+                return Poll::Ready(Step::Accepted(r));
+            }
+            if let Some((_, sleep)) = &mut timer
+                && sleep.as_mut().poll(cx).is_ready()
+            {
+                timer = None;
+                return Poll::Ready(Step::Look);
+            }
+            match std::pin::Pin::new(&mut woken).poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Step::Look),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await;
+        let (io, addr) = match step {
+            Step::Shutdown => break,
+            Step::Look => continue,
+            Step::Accepted(Ok(c)) => {
+                failures = 0;
+                c
+            }
+            Step::Accepted(Err(e)) => {
+                let Some(retry) = backoff(&e, failures) else {
+                    continue;
+                };
+                failures = failures.saturating_add(1);
+                let now = Instant::now();
+                let (log, shed) = {
+                    let mut connections = table.lock();
+                    let log = connections.notice(Event::AcceptFailed, now, || {
+                        format!("accept failed ({e}); backing off {retry:?}")
+                    });
+                    (log, connections.shed_stalest(now))
+                };
+                if let Some(notice) = log {
+                    warn!("{notice}");
+                }
+                shed.into_iter().for_each(cancel::<R>);
+                R::sleep_until(now + retry).await;
+                continue;
+            }
+        };
+        let admission = table
+            .lock()
+            .admit(addr.peer().remote_addr, first, Instant::now());
+        match admission {
+            Admission::Refused {
+                log: Some(notice), ..
+            } => warn!(remote = %addr, "{notice}"),
+            Admission::Admitted { id, shed } => {
+                shed.into_iter().for_each(cancel::<R>);
+                let span = tracing::info_span!("certauth", remote = %addr);
+                let task = R::spawn(connection(io, addr, table.slot(id)).instrument(span));
+                let ended = table.lock().set_handle(id, task);
+                ended.into_iter().for_each(R::detach);
+            }
+            _ => {}
+        }
+    }
+    drop(listener);
+    let pending = table.lock().drain();
+    pending.into_iter().for_each(R::cancel);
+    info!(
+        open = table.lock().len(),
+        "shutting down: draining connections"
+    );
+    table.drain().signal();
+    let finished = async {
+        while !table.lock().is_empty() {
+            table.woken().await;
+        }
+        table.drain().released().await;
+    };
+    if crate::gate::within::<R, _>(Some(grace), finished)
+        .await
+        .is_none()
+    {
+        warn!(
+            left = table.lock().len(),
+            "grace period over: cancelling connections"
+        );
+        table.drain().cancel();
+        let tasks = table.lock().cancel_all();
+        tasks.into_iter().for_each(R::cancel);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn accept_errors_back_off_doubling_and_never_spin() {
+        let aborted = io::Error::from(io::ErrorKind::ConnectionAborted);
+        assert_eq!(backoff(&aborted, 3), None, "a client that left: at once");
+        let emfile = io::Error::from_raw_os_error(24);
+        let waits: Vec<Option<Duration>> = (0..9).map(|n| backoff(&emfile, n)).collect();
+        assert_eq!(
+            waits,
+            [5, 10, 20, 40, 80, 160, 250, 250, 250].map(|n| Some(ms(n))),
+            "doubling, capped"
+        );
+        assert_eq!(backoff(&emfile, u32::MAX), Some(ms(250)));
+    }
+}
