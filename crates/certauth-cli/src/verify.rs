@@ -203,11 +203,11 @@ fn check_online(
         .revocation(online)
         .build()
         .map_err(|e| Failure::Rejected(e.to_string()))?;
-    let head = match certauth_core::HeadParser::new(auth.limits())
-        .parse(b"GET / HTTP/1.1\r\nHost: certauth-verify\r\n\r\n")
-    {
-        Ok(certauth_core::HeadProgress::Complete { head, .. }) => head,
-        _ => return Err(Failure::Rejected("internal: the request head".into())),
+    let Ok(certauth_core::HeadProgress::Complete { head, .. }) =
+        certauth_core::HeadParser::new(auth.limits())
+            .parse(b"GET / HTTP/1.1\r\nHost: certauth-verify\r\n\r\n")
+    else {
+        return Err(Failure::Rejected("internal: the request head".into()));
     };
     let decision = fetch_runtime()?
         .block_on(async { auth.decide(&PeerInfo::new(chain, None), &head, now).await });

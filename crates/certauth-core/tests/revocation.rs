@@ -2,6 +2,8 @@
 //! responder and a CRL server on 127.0.0.1, reached by a blocking std fetcher (the core
 //! needs no runtime to be driven), with `now` chosen by the test.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+// The test is the I/O side the core leaves to its caller: it fetches and serves.
+#![allow(clippy::disallowed_types)]
 
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};

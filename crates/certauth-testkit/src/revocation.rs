@@ -174,8 +174,11 @@ impl Responder {
 }
 
 /// A plain HTTP/1.0 server of fixed bodies by path, counting requests per path.
+/// Bodies by path.
+type Bodies = Arc<Mutex<Vec<(&'static str, Vec<u8>)>>>;
+
 pub struct Files {
-    files: Arc<Mutex<Vec<(&'static str, Vec<u8>)>>>,
+    files: Bodies,
     hits: Arc<Mutex<Vec<String>>>,
 }
 

@@ -28,9 +28,13 @@ impl Observer for SoftFails {
     }
 }
 
-fn soft_fails() -> &'static SoftFails {
+fn soft_fails() -> &'static Arc<SoftFails> {
     static ONE: std::sync::OnceLock<Arc<SoftFails>> = std::sync::OnceLock::new();
     ONE.get_or_init(Arc::default)
+}
+
+fn observer() -> Arc<dyn Observer> {
+    soft_fails().clone()
 }
 
 /// Soft fails whose reason contains `needle`, counted and forgotten.
@@ -45,7 +49,7 @@ fn authenticator(ca: &Authority, revocation: Revocation) -> Authenticator {
     let anchors = TrustAnchors::from_der([ca.cert.der.clone()]).unwrap();
     Authenticator::builder()
         .verifier(ChainVerifier::new(anchors, webpki::ALL_VERIFICATION_ALGS))
-        .observer(soft_fails().clone())
+        .observer(observer())
         .revocation(revocation)
         .build()
         .unwrap()
