@@ -97,8 +97,17 @@ struct Inner {
 struct LeafCrl {
     /// `None`: the certificate names no `http:` distribution point.
     key: Option<Key>,
-    /// The CRL it was last judged by, and the judgement.
-    judged: Option<(Arc<Crl>, Judged)>,
+    /// The CRL it was last judged by, the judgement, and until when the cache would
+    /// answer with that CRL again (its refresh time): before then the judgement stands
+    /// without a look at the cache.
+    judged: Option<(Arc<Crl>, Judged, i64)>,
+}
+
+/// What a leaf's memo answers for its CRL.
+enum Memo {
+    NoUrl,
+    Judged(Judged),
+    Key(Key),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -328,7 +337,7 @@ impl Revocation {
         // costs a map lookup.
         let key = *leaf.fingerprint_sha256();
         let lookup = self.inner.ocsp_answers.lookup(&key, now);
-        if let Lookup::Hit(outcome) = lookup {
+        if let Lookup::Hit(outcome, _) = lookup {
             return Step::Done(self.inner.apply_ocsp(&outcome, observer.map(|o| &**o)));
         }
         // Armed now: a decision dropped before it is ever polled hands the key back too.
@@ -357,11 +366,19 @@ impl Revocation {
         now: i64,
         observer: Option<&Arc<dyn Observer>>,
     ) -> Step {
-        let Some(key) = self.inner.crl_key_of(leaf, issuer) else {
-            return Step::Done(Ok(()));
+        let key = match self.inner.crl_memo(leaf, issuer, now) {
+            Memo::NoUrl => return Step::Done(Ok(())),
+            Memo::Judged(judged) => {
+                return Step::Done(self.inner.apply_judged(judged, observer.map(|o| &**o)));
+            }
+            Memo::Key(key) => key,
         };
         let lookup = self.inner.crls.lookup(&key, now);
-        if let Lookup::Hit(outcome) = lookup {
+        if let Lookup::Hit(outcome, until) = lookup {
+            if let CrlOutcome::Crl(crl) = &outcome {
+                let judged = self.inner.judge_crl(crl, leaf, issuer, until);
+                return Step::Done(self.inner.apply_judged(judged, observer.map(|o| &**o)));
+            }
             return Step::Done(self.inner.apply_crl(
                 &outcome,
                 leaf,
@@ -421,7 +438,7 @@ where
     let mut fetch = Some(fetch);
     loop {
         match lookup {
-            Lookup::Hit(v) => return v,
+            Lookup::Hit(v, _) => return v,
             Lookup::Wait => {
                 std::future::poll_fn(|cx| cache.poll_wait(&key, cx)).await;
                 lookup = cache.lookup(&key, now);
@@ -707,12 +724,16 @@ impl Inner {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The cache key of `leaf`'s CRL (its first `http:` distribution point, judged
-    /// against `issuer`'s key), worked out once per leaf.
-    fn crl_key_of(&self, leaf: &ClientCertificate, issuer: &ClientCertificate) -> Option<Key> {
+    /// The leaf's CRL judgement while it stands, else its CRL's cache key (its first
+    /// `http:` distribution point, judged against `issuer`'s key), worked out once per leaf.
+    fn crl_memo(&self, leaf: &ClientCertificate, issuer: &ClientCertificate, now: i64) -> Memo {
         let fingerprint = leaf.fingerprint_sha256();
         if let Some(known) = self.crl_leaves().get(fingerprint) {
-            return known.key;
+            return match (known.key, &known.judged) {
+                (None, _) => Memo::NoUrl,
+                (Some(_), Some((_, judged, until))) if now < *until => Memo::Judged(*judged),
+                (Some(key), _) => Memo::Key(key),
+            };
         }
         let key = crl_url(leaf).map(|url| crl_key(url, issuer));
         let mut leaves = self.crl_leaves();
@@ -720,42 +741,72 @@ impl Inner {
             leaves.clear();
         }
         leaves.insert(*fingerprint, LeafCrl { key, judged: None });
-        key
+        key.map_or(Memo::NoUrl, Memo::Key)
     }
 
-    /// What `crl` says of `leaf`: remembered per leaf for as long as that CRL is the one.
+    /// What `crl` says of `leaf`, remembered for the leaf until `until` (while that CRL
+    /// is the one).
     fn judge_crl(
         &self,
         crl: &Arc<Crl>,
         leaf: &ClientCertificate,
         issuer: &ClientCertificate,
+        until: i64,
     ) -> Judged {
         let fingerprint = leaf.fingerprint_sha256();
-        if let Some(LeafCrl {
-            judged: Some((by, judged)),
-            ..
-        }) = self.crl_leaves().get(fingerprint)
-            && Arc::ptr_eq(by, crl)
-        {
-            return *judged;
-        }
-        let judged = match crl::status(
-            std::slice::from_ref(&**crl),
-            leaf,
-            false,
-            issuer,
-            self.s.algorithms,
-        ) {
-            crl::Status::Listed { revoked: true, .. } => Judged::Revoked,
-            crl::Status::Listed { revoked: false, .. } => Judged::NotRevoked,
-            crl::Status::Unknown => Judged::NotCovered,
+        let known = match self.crl_leaves().get(fingerprint) {
+            Some(LeafCrl {
+                judged: Some((by, judged, _)),
+                ..
+            }) if Arc::ptr_eq(by, crl) => Some(*judged),
+            _ => None,
         };
+        let judged = known.unwrap_or_else(|| {
+            match crl::status(
+                std::slice::from_ref(&**crl),
+                leaf,
+                false,
+                issuer,
+                self.s.algorithms,
+            ) {
+                crl::Status::Listed { revoked: true, .. } => Judged::Revoked,
+                crl::Status::Listed { revoked: false, .. } => Judged::NotRevoked,
+                crl::Status::Unknown => Judged::NotCovered,
+            }
+        });
         if let Some(memo) = self.crl_leaves().get_mut(fingerprint) {
-            memo.judged = Some((Arc::clone(crl), judged));
+            memo.judged = Some((Arc::clone(crl), judged, until));
         }
         judged
     }
 
+    fn crl_unknown(&self, why: &str, observer: Option<&dyn Observer>) -> Result<(), VerifyError> {
+        if self.s.crl == Mode::Required {
+            Err(VerifyError::CrlUnavailable {
+                detail: why.to_owned(),
+            })
+        } else {
+            soft_fail(observer, "crl", why);
+            Ok(())
+        }
+    }
+
+    fn apply_judged(
+        &self,
+        judged: Judged,
+        observer: Option<&dyn Observer>,
+    ) -> Result<(), VerifyError> {
+        match judged {
+            Judged::Revoked => Err(VerifyError::Revoked),
+            Judged::NotRevoked => Ok(()),
+            Judged::NotCovered => self.crl_unknown(
+                "the CRL at the certificate's distribution point does not cover it",
+                observer,
+            ),
+        }
+    }
+
+    /// What a settled fetch says of `leaf` (judged afresh: a fetch is rare).
     fn apply_crl(
         &self,
         outcome: &CrlOutcome,
@@ -763,26 +814,11 @@ impl Inner {
         issuer: &ClientCertificate,
         observer: Option<&dyn Observer>,
     ) -> Result<(), VerifyError> {
-        let deny = self.s.crl == Mode::Required;
-        let unknown = |why: &str| {
-            if deny {
-                Err(VerifyError::CrlUnavailable {
-                    detail: why.to_owned(),
-                })
-            } else {
-                soft_fail(observer, "crl", why);
-                Ok(())
-            }
-        };
         match outcome {
-            CrlOutcome::Failed(why) => unknown(why),
-            CrlOutcome::Crl(crl) => match self.judge_crl(crl, leaf, issuer) {
-                Judged::Revoked => Err(VerifyError::Revoked),
-                Judged::NotRevoked => Ok(()),
-                Judged::NotCovered => {
-                    unknown("the CRL at the certificate's distribution point does not cover it")
-                }
-            },
+            CrlOutcome::Failed(why) => self.crl_unknown(why, observer),
+            CrlOutcome::Crl(crl) => {
+                self.apply_judged(self.judge_crl(crl, leaf, issuer, i64::MIN), observer)
+            }
         }
     }
 }

@@ -32,8 +32,9 @@ enum Slot<V> {
 
 /// What a caller is to do.
 pub(crate) enum Lookup<V> {
-    /// An answer that holds at `now`.
-    Hit(V),
+    /// An answer that holds at `now`, and until when the same lookup would hit it again
+    /// (`now` itself for an answer served while it is being refreshed).
+    Hit(V, i64),
     /// Fetch, then [`Cache::finish`] (or [`Cache::abandon`]). `stale`: the answer being
     /// refreshed and its expiry, if it still holds.
     Lead { stale: Option<(V, i64)> },
@@ -64,7 +65,7 @@ impl<V: Clone> Cache<V> {
         match slots.get_mut(key) {
             Some(Slot::Ready {
                 value, refresh_at, ..
-            }) if now < *refresh_at => Lookup::Hit(value.clone()),
+            }) if now < *refresh_at => Lookup::Hit(value.clone(), *refresh_at),
             Some(slot @ Slot::Ready { .. }) => {
                 let fetching = Slot::Fetching {
                     stale: None,
@@ -85,7 +86,7 @@ impl<V: Clone> Cache<V> {
             Some(Slot::Fetching {
                 stale: Some((value, expires_at)),
                 ..
-            }) if now < *expires_at => Lookup::Hit(value.clone()),
+            }) if now < *expires_at => Lookup::Hit(value.clone(), now),
             Some(Slot::Fetching { .. }) => Lookup::Wait,
             None => {
                 if slots.len() >= self.max_entries {
@@ -231,7 +232,7 @@ mod tests {
         c.finish(&key(1), "good", 180, 200);
         assert_eq!(woken.0.load(Ordering::SeqCst), 1);
         assert!(c.poll_wait(&key(1), &mut cx).is_ready());
-        assert!(matches!(c.lookup(&key(1), 179), Lookup::Hit("good")));
+        assert!(matches!(c.lookup(&key(1), 179), Lookup::Hit("good", 180)));
         // Refresh ahead: one leads with the old answer in hand, the others keep hitting it.
         assert!(matches!(
             c.lookup(&key(1), 180),
@@ -239,10 +240,10 @@ mod tests {
                 stale: Some(("good", 200))
             }
         ));
-        assert!(matches!(c.lookup(&key(1), 199), Lookup::Hit("good")));
+        assert!(matches!(c.lookup(&key(1), 199), Lookup::Hit("good", 199)));
         assert!(matches!(c.lookup(&key(1), 200), Lookup::Wait));
         c.finish(&key(1), "newer", 380, 400);
-        assert!(matches!(c.lookup(&key(1), 300), Lookup::Hit("newer")));
+        assert!(matches!(c.lookup(&key(1), 300), Lookup::Hit("newer", _)));
         // Past its expiry an answer is never served.
         assert!(matches!(
             c.lookup(&key(1), 400),
@@ -290,7 +291,7 @@ mod tests {
         }
         assert!(matches!(c.lookup(&key(3), 0), Lookup::Lead { .. }));
         assert_eq!(c.len(), 2);
-        assert!(matches!(c.lookup(&key(1), 0), Lookup::Hit(1)));
+        assert!(matches!(c.lookup(&key(1), 0), Lookup::Hit(1, _)));
         assert!(matches!(c.lookup(&key(2), 0), Lookup::Lead { .. }));
         // Two fetches in flight fill it: a third key is fetched untracked, and kept only
         // when there is room.
@@ -300,7 +301,7 @@ mod tests {
         assert_eq!(c.len(), 2);
         c.finish(&key(3), 3, 10, 10);
         c.finish(&key(4), 4, 10, 10);
-        assert!(matches!(c.lookup(&key(4), 0), Lookup::Hit(4)));
+        assert!(matches!(c.lookup(&key(4), 0), Lookup::Hit(4, _)));
         assert_eq!(c.len(), 2);
         // refresh_at never exceeds expires_at.
         c.finish(&key(4), 4, 50, 10);
