@@ -218,8 +218,7 @@ fn revocation(c: &mut Criterion) {
     let chain = [leaf.der.clone(), inter.cert.der.clone()];
     let head = parse_head(b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n");
     let now = certauth_testkit::wall_clock();
-    let mut g = c.benchmark_group("revocation");
-    for (name, r) in [
+    let variants: Vec<(&str, Option<Revocation>)> = vec![
         ("no online check", None),
         ("cached OCSP answer", Some(revocation().ocsp(true))),
         ("fetched CRL", Some(revocation().crl_fetch(true))),
@@ -227,25 +226,66 @@ fn revocation(c: &mut Criterion) {
             "cached OCSP answer and fetched CRL",
             Some(revocation().ocsp(true).crl_fetch(true)),
         ),
-    ] {
-        let anchors = TrustAnchors::from_der([root.cert.der.clone()]).unwrap();
-        let mut b = Authenticator::builder()
-            .verifier(ChainVerifier::new(anchors, webpki::ALL_VERIFICATION_ALGS))
-            .policy(allow_cn(["trusted-client"]));
-        if let Some(r) = r {
-            b = b.revocation(r);
+    ];
+    let peer = PeerInfo::new(&chain, None);
+    let auths: Vec<(&str, Authenticator)> = variants
+        .into_iter()
+        .map(|(name, r)| {
+            let anchors = TrustAnchors::from_der([root.cert.der.clone()]).unwrap();
+            let mut b = Authenticator::builder()
+                .verifier(ChainVerifier::new(anchors, webpki::ALL_VERIFICATION_ALGS))
+                .policy(allow_cn(["trusted-client"]));
+            if let Some(r) = r {
+                b = b.revocation(r);
+            }
+            let auth = b.build().unwrap();
+            // The first decision fetches; every measured one is answered from the caches.
+            let first = rt.block_on(async { auth.decide(&peer, &head, now).await });
+            assert!(matches!(first, Decision::Allow(_)), "{first:?}");
+            (name, auth)
+        })
+        .collect();
+    let decide = |auth: &Authenticator| {
+        let d = auth.decide(black_box(&peer), &head, now).ready().unwrap();
+        assert!(matches!(d, Decision::Allow(_)));
+    };
+    // Paired: the four run in rotating turns of 20,000 decisions, and each turn's time is
+    // divided by the same round's time without online checks, so that the load of the
+    // machine (other builds on two cores) moves both sides of each ratio.
+    let (rounds, per_turn) = (31, 20_000u32);
+    let mut ratios = vec![Vec::new(); auths.len()];
+    let mut base = Vec::new();
+    for round in 0..rounds {
+        let mut times = vec![0f64; auths.len()];
+        for k in 0..auths.len() {
+            let i = (k + round) % auths.len();
+            let started = std::time::Instant::now();
+            for _ in 0..per_turn {
+                decide(&auths[i].1);
+            }
+            times[i] = started.elapsed().as_secs_f64() / f64::from(per_turn);
         }
-        let auth = b.build().unwrap();
-        let peer = PeerInfo::new(&chain, None);
-        // The first decision fetches; every measured one is answered from the caches.
-        let first = rt.block_on(async { auth.decide(&peer, &head, now).await });
-        assert!(matches!(first, Decision::Allow(_)), "{first:?}");
-        g.bench_function(name, |bn| {
-            bn.iter(|| {
-                let d = auth.decide(black_box(&peer), &head, now).ready().unwrap();
-                assert!(matches!(d, Decision::Allow(_)));
-            })
-        });
+        base.push(times[0]);
+        for (i, t) in times.iter().enumerate() {
+            ratios[i].push(t / times[0]);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    eprintln!(
+        "revocation, paired over {rounds} rounds: no online check {:.0} ns (median)",
+        median(&mut base) * 1e9
+    );
+    for ((name, _), r) in auths.iter().zip(&mut ratios) {
+        let mid = median(r);
+        let (lo, hi) = (r[r.len() / 4], r[r.len() * 3 / 4]);
+        eprintln!("revocation, paired: {name}: {mid:.3}x (quartiles {lo:.3}-{hi:.3}x)");
+    }
+    let mut g = c.benchmark_group("revocation");
+    for (name, auth) in &auths {
+        g.bench_function(*name, |bn| bn.iter(|| decide(auth)));
     }
     g.finish();
     let _ = std::fs::remove_dir_all(&dir);

@@ -91,7 +91,7 @@ struct Inner {
     /// Per leaf (by SHA-256): its CRL's cache key, and what the CRL last judged of it, so
     /// that a decision answered from the cache neither walks the certificate, hashes the
     /// URL nor searches the CRL again. Bounded by the cache size (emptied when full).
-    crl_leaves: std::sync::Mutex<std::collections::HashMap<[u8; 32], LeafCrl>>,
+    crl_leaves: std::sync::Mutex<cache::DigestMap<LeafCrl>>,
 }
 
 struct LeafCrl {
@@ -716,9 +716,7 @@ impl Inner {
         )
     }
 
-    fn crl_leaves(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<[u8; 32], LeafCrl>> {
+    fn crl_leaves(&self) -> std::sync::MutexGuard<'_, cache::DigestMap<LeafCrl>> {
         self.crl_leaves
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
