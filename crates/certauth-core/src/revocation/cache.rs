@@ -240,6 +240,19 @@ mod tests {
         [n; 32]
     }
 
+    /// A digest is hashed by its first eight bytes (as [u8; 32] hashes: its length, then
+    /// its bytes), so keys spread over the map's buckets.
+    #[test]
+    fn digests_hash_by_their_first_bytes() {
+        use std::hash::BuildHasher as _;
+        let build = std::hash::BuildHasherDefault::<DigestHasher>::default();
+        let mut k = [0u8; 32];
+        k[..8].copy_from_slice(&0x0102_0304_0506_0708u64.to_le_bytes());
+        k[8] = 0xFF;
+        assert_eq!(build.hash_one(k), 0x0102_0304_0506_0708);
+        assert_ne!(build.hash_one(key(1)), build.hash_one(key(2)));
+    }
+
     #[test]
     fn one_leads_the_others_wait_then_hit() {
         let c: Cache<&str> = Cache::new(4);
