@@ -251,6 +251,7 @@ mod tests {
             ("::1", 81, "/", "[::1]:81")
         );
         assert_eq!(parse_url("http://127.0.0.1/x").unwrap().port, 80);
+        assert!(is_http_url("http://a/crl") && !is_http_url("https://a/crl"));
         for bad in [
             "https://a/",
             "http://",
