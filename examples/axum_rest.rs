@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use axum::routing::get;
 use axum::{Json, Router};
-use certauth::hyper::{CertAuthLayer, ClientCert, serve};
+use certauth::hyper::{CertAuthLayer, ClientCert, default_provider, serve};
 use certauth::policy::allow_cn;
 use certauth::tls::{ClientAuthMode, load_server_identity, server_config};
 use certauth::{Authenticator, ChainVerifier, TrustAnchors};
@@ -23,7 +23,7 @@ async fn whoami(ClientCert(client): ClientCert) -> Json<certauth::legacy::Legacy
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt().with_target(false).init();
     let setup = common::setup()?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = default_provider(); // rustls' ring provider, re-exported
     let anchors = TrustAnchors::from_pem(&setup.ca_pem)?;
     let (chain, key) = load_server_identity(&setup.server_pem, &setup.server_key)?;
     let mut tls = server_config(

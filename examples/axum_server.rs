@@ -11,7 +11,7 @@ use axum::Router;
 use axum::routing::get;
 use axum_server::tls_rustls::RustlsConfig;
 use certauth::hyper::axum_server::Acceptor;
-use certauth::hyper::{CertAuthLayer, ClientCert};
+use certauth::hyper::{CertAuthLayer, ClientCert, default_provider};
 use certauth::policy::allow_cn;
 use certauth::tls::{ClientAuthMode, load_server_identity, server_config};
 use certauth::{Authenticator, ChainVerifier, TrustAnchors};
@@ -24,7 +24,7 @@ async fn whoami(ClientCert(client): ClientCert) -> String {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt().with_target(false).init();
     let setup = common::setup()?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = default_provider(); // rustls' ring provider, re-exported
     let anchors = TrustAnchors::from_pem(&setup.ca_pem)?;
     let (chain, key) = load_server_identity(&setup.server_pem, &setup.server_key)?;
     let mut tls = server_config(

@@ -7,7 +7,7 @@
 
 use axum::Router;
 use axum::routing::get;
-use certauth::hyper::{CertAuthLayer, ClientCert, serve};
+use certauth::hyper::{CertAuthLayer, ClientCert, default_provider, serve};
 use certauth::{Authenticator, ChainVerifier, Preset, ProxyHeaderConfig, TrustAnchors};
 
 #[tokio::main]
@@ -21,7 +21,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listen = args.get(1).map_or("127.0.0.1:8080", String::as_str);
     let nginx = args.get(2).map_or("127.0.0.1", String::as_str);
 
-    let provider = rustls::crypto::ring::default_provider();
+    let provider = default_provider(); // rustls' ring provider, re-exported
     let anchors = TrustAnchors::from_pem(&std::fs::read(ca)?)?;
     let proxy = ProxyHeaderConfig::preset(Preset::Nginx)
         .with_trusted_proxies([nginx])?

@@ -10,7 +10,9 @@ mod common;
 use std::sync::Arc;
 
 use axum::Router;
-use certauth::hyper::{CertAuthLayer, SocketIoSessions, require_client_cert, serve};
+use certauth::hyper::{
+    CertAuthLayer, SocketIoSessions, default_provider, require_client_cert, serve,
+};
 use certauth::policy::allow_cn;
 use certauth::tls::{ClientAuthMode, load_server_identity, server_config};
 use certauth::{Authenticated, Authenticator, ChainVerifier, TrustAnchors};
@@ -43,7 +45,7 @@ async fn on_connect(s: SocketRef) {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt().with_target(false).init();
     let setup = common::setup()?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = default_provider(); // rustls' ring provider, re-exported
     let anchors = TrustAnchors::from_pem(&setup.ca_pem)?;
     let (chain, key) = load_server_identity(&setup.server_pem, &setup.server_key)?;
     let tls = server_config(

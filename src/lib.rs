@@ -7,19 +7,21 @@
 //!
 //! | feature | what it adds |
 //! |---|---|
-//! | `tokio` | `certauth::tokio`: gates and a serve helper on tokio + tokio-rustls + async-tungstenite |
-//! | `smol` | `certauth::smol`: the same on smol / async-io / any futures-io runtime (futures-rustls) |
+//! | `tokio` | `certauth::tokio`: `Gate`, `serve_websocket` on tokio-rustls + async-tungstenite |
+//! | `smol` | `certauth::smol`: the same for smol, async-io and any futures-io runtime |
 //! | `hyper` | `certauth::hyper`: `CertAuthLayer` (tower), `serve` (hyper 1, HTTP/1.1 + HTTP/2), `upgrade_websocket` |
-//! | `axum` | the `ClientCert` extractor (with `hyper`) |
-//! | `socketio` | Socket.IO connect middleware for socketioxide (with `hyper`) |
-//! | `rustls` | `certauth::tls`: rustls `ServerConfig` helpers and the deferred client verifier (on with `tokio` or `smol`) |
-//! | `serde` | Node's legacy certificate object (`certauth::legacy`) and the TOML policy file |
-//! | `ring` (default) | rustls' ring provider for the enabled adapters |
-//! | `aws-lc-rs` | rustls' aws-lc-rs provider for the enabled adapters |
+//! | `axum` | the `ClientCert` extractor, `TlsListener` for `axum::serve` |
+//! | `axum-server` | `certauth::hyper::axum_server::Acceptor` for axum-server |
+//! | `socketio` | `require_client_cert`, Socket.IO connect middleware for socketioxide; `SocketIoSessions`, Engine.IO sessions bound to their certificate |
+//! | `rustls` | `certauth::tls`: `server_config`, the deferred verifier (on with any adapter) |
+//! | `serde` | Node's legacy object and the TOML policy file |
+//! | `ring` (default), `aws-lc-rs` | that rustls provider for the enabled adapters; you still pass the provider as a value |
 //!
 //! The features are additive: any combination builds, and with none you get the core
-//! alone. The crypto provider is always passed as a value
-//! (`rustls::crypto::ring::default_provider()`); `ring`/`aws-lc-rs` only make one available.
+//! alone. The crypto provider is always passed as a value: each adapter's
+//! `default_provider()` (`certauth::tokio::default_provider()`, and the same under `smol`
+//! and `hyper`) is the one `ring`/`aws-lc-rs` make available, and each adapter re-exports
+//! `rustls` itself, so no direct `rustls` dependency is needed.
 //!
 //! ```
 //! use certauth::policy::{allow_cn, PolicyExt, allow_organization};

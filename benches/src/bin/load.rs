@@ -72,7 +72,7 @@ fn main() {
 // ---------------------------------------------------------------- servers
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    Arc::new(certauth_testkit::ring_provider())
 }
 
 fn serve(kind: &str, port: u16, dir: &Path) {

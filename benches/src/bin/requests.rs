@@ -31,13 +31,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use certauth_benches::{cpu_seconds, quartiles};
-use certauth_core::lifecycle::ServeOptions;
 use certauth_core::tls::{ClientAuthMode, load_server_identity, server_config};
 use certauth_core::{
     Authenticator, ChainVerifier, Limits, Preset, ProxyHeaderConfig, TrustAnchors,
 };
 use certauth_testkit::suite::{self, Pki};
 use certauth_testkit::{Issued, KeyKind, Leaf, encode};
+use certauth_tokio::ServeOptions;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -57,7 +57,7 @@ fn main() {
 // ---------------------------------------------------------------- servers
 
 fn serve(kind: &str, port: u16, dir: &Path) {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(certauth_testkit::ring_provider());
     let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
     let anchors = TrustAnchors::from_pem(&read("ca.pem")).unwrap();
     let (chain, key) = load_server_identity(&read("server.pem"), &read("server.key")).unwrap();

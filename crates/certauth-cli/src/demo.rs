@@ -34,7 +34,7 @@ pub(crate) fn run(args: Args) -> Outcome {
     if let Some(dir) = &args.keep {
         keep(&pki, dir)?;
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(crate::ring_provider());
     let anchors = TrustAnchors::from_pem(pki.ca_pem.as_bytes()).map_err(fail)?;
     let (chain, key) =
         load_server_identity(pki.server_pem.as_bytes(), pki.server_key.as_bytes()).map_err(fail)?;
@@ -66,7 +66,8 @@ pub(crate) fn run(args: Args) -> Outcome {
         auth,
         tls: Some(Arc::new(tls).into()),
         listen: addr,
-        options: certauth_core::lifecycle::ServeOptions::DEFAULT,
+        options: certauth_tokio::ServeOptions::DEFAULT,
+        proxy_protocol: None,
     };
     rt.spawn(crate::serve::serve_tokio(listener, server, async {
         let _ = stopped.await;
@@ -156,11 +157,10 @@ fn client_config(pki: &Pki, client: &Client) -> Result<Arc<ClientConfig>, Failur
     for ca in CertificateDer::pem_slice_iter(pki.ca_pem.as_bytes()) {
         roots.add(ca.map_err(fail)?).map_err(fail)?;
     }
-    let builder =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(fail)?
-            .with_root_certificates(roots);
+    let builder = ClientConfig::builder_with_provider(Arc::new(crate::ring_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(fail)?
+        .with_root_certificates(roots);
     let config = match &client.identity {
         Some((cert, key)) => {
             let chain = CertificateDer::pem_slice_iter(cert.as_bytes())

@@ -10,7 +10,10 @@ mod page;
 mod pki;
 mod serve;
 mod socketio;
+mod tickets;
+mod upstream;
 mod verify;
+mod watch;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -105,6 +108,15 @@ fn open_for_reading(path: &Path) -> std::io::Result<std::fs::File> {
 pub(crate) fn write(path: &Path, contents: &str) -> Outcome {
     std::fs::write(path, contents)
         .map_err(|e| Failure::Rejected(format!("cannot write {}: {e}", path.display())))
+}
+
+/// rustls' ring provider, certauth's default. rustls 0.23.48 deprecates
+/// `ring::default_provider` (ring has no post-quantum key exchange); it stays the provider
+/// that builds in seconds and needs no C toolchain, so the deprecation is acknowledged
+/// here, once, rather than warned about in every build.
+#[allow(deprecated)]
+pub(crate) fn ring_provider() -> rustls::crypto::CryptoProvider {
+    rustls::crypto::ring::default_provider()
 }
 
 /// Paths in messages.

@@ -51,9 +51,7 @@ pub(crate) struct VerifyArgs {
 
 /// The ring provider's signature algorithms.
 fn algorithms() -> &'static [&'static dyn rustls::pki_types::SignatureVerificationAlgorithm] {
-    rustls::crypto::ring::default_provider()
-        .signature_verification_algorithms
-        .all
+    crate::ring_provider().signature_verification_algorithms.all
 }
 
 /// The verifier for `--ca`, `--chain` and `--crl` (each CRL file PEM or DER).

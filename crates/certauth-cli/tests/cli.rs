@@ -775,7 +775,9 @@ fn serve_logs_to_stderr_without_colours_when_piped() {
 
 /// The provider decides which client keys prove possession: P-521 is verified (and let in)
 /// with aws-lc-rs, and finishes the handshake to a 401 UNSUPPORTED_KEY_TYPE with ring; an
-/// RSA-1024 key is WEAK_KEY with either, on both TLS versions.
+/// RSA-1024 key is WEAK_KEY with either, on both TLS versions. (aws-lc-rs is the CLI's
+/// `aws-lc-rs` feature: CI builds with every feature.)
+#[cfg(feature = "aws-lc-rs")]
 #[test]
 fn serve_provider_decides_which_client_keys_are_verified() {
     use certauth_testkit::keytypes;
@@ -813,6 +815,32 @@ fn serve_provider_decides_which_client_keys_are_verified() {
             }
         }
     }
+}
+
+/// Without the `aws-lc-rs` feature, `--provider aws-lc-rs` is a configuration error that
+/// says how to get it (exit 2, one line), not a panic or a silent ring.
+#[cfg(not(feature = "aws-lc-rs"))]
+#[test]
+fn serve_provider_aws_lc_rs_needs_its_feature() {
+    let pki = Pki::new();
+    let dir = Dir::new("serve-provider-off");
+    let (ca, cert, key) = pki_files(&pki, &dir);
+    let out = certauth(&[
+        "serve",
+        "--ca",
+        &ca,
+        "--cert",
+        &cert,
+        "--key",
+        &key,
+        "--listen",
+        "127.0.0.1:0",
+        "--provider",
+        "aws-lc-rs",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--features aws-lc-rs"), "{err}");
 }
 
 /// `GET /whoami` over TLS with `client`: the response up to the close.

@@ -5,7 +5,7 @@
 //! parsed request head and `now`, and write the bytes it answers.
 
 use std::fmt;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -88,8 +88,7 @@ impl<'a> PeerInfo<'a> {
 
 /// Where the client certificate comes from.
 #[derive(Clone, Debug, Default)]
-#[non_exhaustive]
-pub enum CertificateSource {
+enum CertificateSource {
     /// The TLS peer (this server terminates TLS).
     #[default]
     TlsPeer,
@@ -399,22 +398,22 @@ pub enum Decision {
 }
 
 /// [`Authenticator::decide`]'s answer: ready at once (synchronous policies, every denial
-/// before the policy), or pending on an async policy. `.await` it either way; the
-/// synchronous path allocates nothing and never waits.
+/// before the policy), or pending on an async policy. `.await` it either way (it is a
+/// `Future`); the synchronous path allocates nothing and never waits.
 #[must_use]
-#[expect(clippy::exhaustive_enums, reason = "ready or pending, nothing else")]
-pub enum Evaluation {
-    /// The decision.
-    Ready(Decision),
-    /// Waiting for an async policy.
-    Pending(PendingDecision),
+pub struct Evaluation(Inner);
+
+enum Inner {
+    Ready(Option<Decision>),
+    Pending(Box<PendingDecision>), // boxed: the async path is the rare one
 }
 
 impl fmt::Debug for Evaluation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Ready(d) => f.debug_tuple("Ready").field(d).finish(),
-            Self::Pending(_) => f.write_str("Pending"),
+        match &self.0 {
+            Inner::Ready(Some(d)) => f.debug_tuple("Ready").field(d).finish(),
+            Inner::Ready(None) => f.write_str("Taken"),
+            Inner::Pending(_) => f.write_str("Pending"),
         }
     }
 }
@@ -422,34 +421,31 @@ impl fmt::Debug for Evaluation {
 impl Evaluation {
     /// The decision if it is ready (always, without an async policy).
     pub fn ready(self) -> Option<Decision> {
-        match self {
-            Self::Ready(d) => Some(d),
-            Self::Pending(_) => None,
+        match self.0 {
+            Inner::Ready(d) => d,
+            Inner::Pending(_) => None,
         }
     }
-}
 
-impl IntoFuture for Evaluation {
-    type Output = Decision;
-    type IntoFuture = EvaluationFuture;
+    /// Whether it waits on an async policy (`ready` would answer `None`).
+    pub fn is_pending(&self) -> bool {
+        matches!(self.0, Inner::Pending(_))
+    }
 
-    fn into_future(self) -> EvaluationFuture {
-        EvaluationFuture(match self {
-            Self::Ready(d) => Inner::Ready(Some(d)),
-            Self::Pending(p) => Inner::Pending(p),
-        })
+    fn pending(p: PendingDecision) -> Self {
+        Self(Inner::Pending(Box::new(p)))
     }
 }
 
-/// The future of an [`Evaluation`].
-pub struct EvaluationFuture(Inner);
-
-enum Inner {
-    Ready(Option<Decision>),
-    Pending(PendingDecision),
+/// An evaluation that is already decided (for adapters that answer before deciding, such
+/// as [`Authenticator::misconfigured`]).
+impl From<Decision> for Evaluation {
+    fn from(d: Decision) -> Self {
+        Self(Inner::Ready(Some(d)))
+    }
 }
 
-impl Future for EvaluationFuture {
+impl Future for Evaluation {
     type Output = Decision;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Decision> {
@@ -470,7 +466,7 @@ impl Future for EvaluationFuture {
 }
 
 /// A decision waiting on an async policy or an online revocation check.
-pub struct PendingDecision {
+struct PendingDecision {
     /// The policy's verdict, or a denial before it (revocation).
     future: BoxFuture<Result<Verdict, DenyReason>>,
     certificate: ClientCertificate,
@@ -595,9 +591,12 @@ pub struct AuthenticatorBuilder {
     policy: PolicySlot,
     /// How many times a policy was set: a second is a build error.
     policies_set: u8,
-    limits: Limits,
-    expose_reasons: bool,
-    deny_body: Option<DenyBody>,
+    /// The settings below are `None` until set: `build` then takes the default, and
+    /// [`Authenticator::reload`] keeps the value in force, so a reload that only swaps the
+    /// anchors or the policy cannot drop how refusals are presented.
+    limits: Option<Limits>,
+    expose_reasons: Option<bool>,
+    deny_body: Option<Option<DenyBody>>,
     revocation: Option<Revocation>,
     observer: Option<Arc<dyn Observer>>,
 }
@@ -610,15 +609,10 @@ impl AuthenticatorBuilder {
         self
     }
 
-    /// Where the certificate comes from (default: the TLS peer).
-    pub fn source(mut self, source: CertificateSource) -> Self {
-        self.source = source;
+    /// Certificates from a proxy header (default: from the TLS peer).
+    pub fn proxy_header(mut self, config: ProxyHeaderConfig) -> Self {
+        self.source = CertificateSource::ProxyHeader(Box::new(config));
         self
-    }
-
-    /// Certificates from a proxy header.
-    pub fn proxy_header(self, config: ProxyHeaderConfig) -> Self {
-        self.source(CertificateSource::ProxyHeader(Box::new(config)))
     }
 
     /// The policy (default: allow every client whose chain verified). Set it once: a
@@ -638,18 +632,21 @@ impl AuthenticatorBuilder {
         self
     }
 
-    /// Limits (default [`Limits::DEFAULT`]).
+    /// Limits (default [`Limits::DEFAULT`]; on a reload, the limits in force, which a
+    /// reload cannot change).
     pub fn limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
+        self.limits = Some(limits);
         self
     }
 
     /// Put the detailed reason in response bodies, as client-certificate-auth does
     /// (`Unauthorized: Client certificate rejected (CERT_HAS_EXPIRED)`; without a
     /// certificate, Node's `Client certificate required (NO_CERTIFICATE)`). Default: no; the
-    /// body is the bare reason phrase and the detail goes to the caller and the logs.
+    /// body is the bare reason phrase and the detail goes to the caller and the logs. On a
+    /// reload ([`Authenticator::reload`]) a builder that does not call it keeps the setting
+    /// in force.
     pub fn expose_reasons(mut self, on: bool) -> Self {
-        self.expose_reasons = on;
+        self.expose_reasons = Some(on);
         self
     }
 
@@ -658,7 +655,9 @@ impl AuthenticatorBuilder {
     /// `Some((content_type, body))` replaces
     /// the body, `None` keeps certauth's. The status and the connection's close stay the
     /// core's. Whether the body reveals the reason is up to you ([`Self::expose_reasons`]
-    /// only governs certauth's own bodies).
+    /// only governs certauth's own bodies). On a reload ([`Authenticator::reload`]) a
+    /// builder that does not call it (or [`Self::default_deny_body`]) keeps the hook in
+    /// force.
     pub fn deny_body(
         mut self,
         body: impl Fn(&Denial, &RequestInfo<'_>) -> Option<(&'static str, String)>
@@ -666,7 +665,14 @@ impl AuthenticatorBuilder {
         + Sync
         + 'static,
     ) -> Self {
-        self.deny_body = Some(Arc::new(body));
+        self.deny_body = Some(Some(Arc::new(body)));
+        self
+    }
+
+    /// certauth's own bodies again (no [`Self::deny_body`] hook): for a reload that removes
+    /// the hook in force.
+    pub fn default_deny_body(mut self) -> Self {
+        self.deny_body = Some(None);
         self
     }
 
@@ -689,17 +695,25 @@ impl AuthenticatorBuilder {
 
     /// Checks the configuration.
     pub fn build(self) -> Result<Authenticator, BuildError> {
-        let (limits, observer) = (self.limits, self.observer.clone());
+        let limits = self.limits.unwrap_or(Limits::DEFAULT);
+        let observer = self.observer.clone();
         Ok(Authenticator {
             inner: Arc::new(Shared {
                 limits,
                 observer,
-                current: RwLock::new(Arc::new(self.config()?)),
+                current: RwLock::new(Arc::new(self.config(limits, false, None)?)),
             }),
         })
     }
 
-    fn config(self) -> Result<Config, BuildError> {
+    /// The configuration, with `limits` and, where the builder did not set them, the
+    /// presentation settings given (the defaults on `build`, the ones in force on a reload).
+    fn config(
+        self,
+        limits: Limits,
+        expose_reasons: bool,
+        deny_body: Option<DenyBody>,
+    ) -> Result<Config, BuildError> {
         let needs_anchors = match &self.source {
             CertificateSource::TlsPeer => true,
             CertificateSource::ProxyHeader(c) => {
@@ -715,14 +729,14 @@ impl AuthenticatorBuilder {
         if self.policies_set > 1 {
             return Err(BuildError::PolicySetTwice);
         }
-        let verifier = self.verifier.map(|v| v.with_cert_limits(self.limits.cert));
+        let verifier = self.verifier.map(|v| v.with_cert_limits(limits.cert));
         Ok(Config {
             verifier,
             source: self.source,
             policy: self.policy,
-            limits: self.limits,
-            expose_reasons: self.expose_reasons,
-            deny_body: self.deny_body,
+            limits,
+            expose_reasons: self.expose_reasons.unwrap_or(expose_reasons),
+            deny_body: self.deny_body.unwrap_or(deny_body),
             revocation: self.revocation,
         })
     }
@@ -783,8 +797,8 @@ impl Authenticator {
             source: CertificateSource::TlsPeer,
             policy: PolicySlot::Sync(Box::new(allow_any())),
             policies_set: 0,
-            limits: Limits::DEFAULT,
-            expose_reasons: false,
+            limits: None,
+            expose_reasons: None,
             deny_body: None,
             revocation: None,
             observer: None,
@@ -809,11 +823,22 @@ impl Authenticator {
     /// old configuration are never reused (the new verifier starts its own). On an error
     /// the old configuration stays. The limits cannot change ([`BuildError::LimitsChanged`]):
     /// connections in progress are bounded by them.
+    ///
+    /// What `next` does not set of [`AuthenticatorBuilder::expose_reasons`],
+    /// [`AuthenticatorBuilder::deny_body`] and [`AuthenticatorBuilder::limits`] stays as it
+    /// is, so `Authenticator::builder().verifier(..).policy(..)` swaps the anchors and the
+    /// policy and keeps how refusals are written. The verifier, the source and the policy
+    /// are always `next`'s (unset: none, the TLS peer, allow every verified client).
     pub fn reload(&self, next: AuthenticatorBuilder) -> Result<(), BuildError> {
-        if next.limits != self.inner.limits {
+        if next.limits.is_some_and(|l| l != self.inner.limits) {
             return Err(BuildError::LimitsChanged);
         }
-        let config = Arc::new(next.config()?);
+        let current = self.config();
+        let config = Arc::new(next.config(
+            self.inner.limits,
+            current.expose_reasons,
+            current.deny_body.clone(),
+        )?);
         *self
             .inner
             .current
@@ -882,16 +907,13 @@ impl Authenticator {
             return self.config().decide(peer, head, now, None);
         };
         let started = observer.decision_started();
-        match self.config().decide(peer, head, now, Some(observer)) {
-            Evaluation::Ready(d) => {
-                report(&**observer, started, &d);
-                Evaluation::Ready(d)
-            }
-            Evaluation::Pending(mut p) => {
-                p.observed = Some((Arc::clone(observer), started));
-                Evaluation::Pending(p)
-            }
+        let mut evaluation = self.config().decide(peer, head, now, Some(observer));
+        match &mut evaluation.0 {
+            Inner::Ready(Some(d)) => report(&**observer, started, d),
+            Inner::Ready(None) => {}
+            Inner::Pending(p) => p.observed = Some((Arc::clone(observer), started)),
         }
+        evaluation
     }
 }
 
@@ -916,7 +938,7 @@ impl Config {
             Ok(id) => id,
             Err((reason, cert)) => {
                 let denial = Denial::new(reason, cert, expose).dressed(hook, &request);
-                return Evaluation::Ready(Decision::Deny(denial));
+                return Evaluation::from(Decision::Deny(denial));
             }
         };
         if let (Some(revocation), Some(chain)) = (&self.revocation, &id.chain) {
@@ -925,7 +947,7 @@ impl Config {
                 Check::Done(Err(e)) => {
                     let denial = Denial::new(DenyReason::Verify(e), Some(id.certificate), expose)
                         .dressed(hook, &request);
-                    return Evaluation::Ready(Decision::Deny(denial));
+                    return Evaluation::from(Decision::Deny(denial));
                 }
                 Check::Wait(wait) => return self.after_revocation(wait, id, peer, head),
             }
@@ -933,7 +955,7 @@ impl Config {
         match &self.policy {
             PolicySlot::Sync(policy) => {
                 let ctx = PolicyContext::new(&id.certificate, id.chain.as_ref(), request);
-                Evaluation::Ready(match policy.evaluate(&ctx) {
+                Evaluation::from(match policy.evaluate(&ctx) {
                     Verdict::Allow => Decision::Allow(Authenticated {
                         certificate: id.certificate,
                         chain: id.chain,
@@ -958,7 +980,7 @@ impl Config {
                 // A second copy only when a body hook may need the request later.
                 let deny_body = self.deny_body.clone().map(|h| (h, owned.clone()));
                 let verdict = policy.evaluate(owned);
-                Evaluation::Pending(PendingDecision {
+                Evaluation::pending(PendingDecision {
                     future: Box::pin(async move { Ok(verdict.await) }),
                     certificate: id.certificate,
                     chain: id.chain,
@@ -1002,7 +1024,7 @@ impl Config {
                 PolicySlot::Async(policy) => policy.evaluate(owned).await,
             })
         });
-        Evaluation::Pending(PendingDecision {
+        Evaluation::pending(PendingDecision {
             future,
             certificate: id.certificate,
             chain: id.chain,

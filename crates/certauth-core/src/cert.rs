@@ -22,7 +22,7 @@ mod extensions;
 mod general_name;
 
 /// A certificate's names (subject, issuer, directory-name SANs) and their attributes.
-pub use crate::name::{Attribute, AttributeValue, Attributes, Name, StringKind, short_name};
+pub use crate::name::{Attribute, Name, StringKind, short_name};
 pub use error::*;
 pub use extensions::*;
 pub use general_name::*;
@@ -183,8 +183,14 @@ pub enum PublicKeyAlgorithm {
         /// Modulus size in bits.
         bits: u32,
     },
-    /// Elliptic curve, on a named curve.
-    Ec(Curve),
+    /// ECDSA on NIST P-256 (prime256v1, secp256r1).
+    P256,
+    /// ECDSA on NIST P-384 (secp384r1).
+    P384,
+    /// ECDSA on NIST P-521 (secp521r1).
+    P521,
+    /// An elliptic-curve key on another curve, or with explicit parameters.
+    OtherCurve,
     /// Ed25519.
     Ed25519,
     /// Ed448.
@@ -198,28 +204,14 @@ impl PublicKeyAlgorithm {
     pub fn bits(&self) -> Option<u32> {
         match self {
             Self::Rsa { bits } | Self::RsaPss { bits } => Some(*bits),
-            Self::Ec(Curve::P256) => Some(256),
-            Self::Ec(Curve::P384) => Some(384),
-            Self::Ec(Curve::P521) => Some(521),
+            Self::P256 => Some(256),
+            Self::P384 => Some(384),
+            Self::P521 => Some(521),
             Self::Ed25519 => Some(256),
             Self::Ed448 => Some(456),
             _ => None,
         }
     }
-}
-
-/// An elliptic curve.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Curve {
-    /// NIST P-256 (prime256v1, secp256r1).
-    P256,
-    /// NIST P-384 (secp384r1).
-    P384,
-    /// NIST P-521 (secp521r1).
-    P521,
-    /// Another curve, or explicit parameters.
-    Other,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -421,7 +413,7 @@ impl ClientCertificate {
     }
 
     /// Every extension, in order.
-    pub fn extensions(&self) -> Extensions<'_> {
+    pub fn extensions(&self) -> impl Iterator<Item = Extension<'_>> + Clone + fmt::Debug {
         let reader = match self.inner.index.extensions {
             Some(span) => span.tlv(&self.inner.der).reader(),
             None => Reader::new(&[]),
@@ -430,7 +422,7 @@ impl ClientCertificate {
     }
 
     /// The subject alternative names (empty without the extension).
-    pub fn subject_alt_names(&self) -> SubjectAltNames<'_> {
+    pub fn subject_alt_names(&self) -> impl Iterator<Item = GeneralName<'_>> + Clone + fmt::Debug {
         let reader = match self.inner.index.san {
             Some(span) => span.tlv(&self.inner.der).reader(),
             None => Reader::new(&[]),
@@ -681,15 +673,12 @@ fn public_key_algorithm(spki: Tlv<'_>) -> Option<PublicKeyAlgorithm> {
         known::RSASSA_PSS => PublicKeyAlgorithm::RsaPss {
             bits: rsa_bits(key)?,
         },
-        known::EC_PUBLIC_KEY => {
-            let curve = match a.read_optional(tag::OID).ok()? {
-                Some(c) if c.value == known::CURVE_P256 => Curve::P256,
-                Some(c) if c.value == known::CURVE_P384 => Curve::P384,
-                Some(c) if c.value == known::CURVE_P521 => Curve::P521,
-                _ => Curve::Other,
-            };
-            PublicKeyAlgorithm::Ec(curve)
-        }
+        known::EC_PUBLIC_KEY => match a.read_optional(tag::OID).ok()? {
+            Some(c) if c.value == known::CURVE_P256 => PublicKeyAlgorithm::P256,
+            Some(c) if c.value == known::CURVE_P384 => PublicKeyAlgorithm::P384,
+            Some(c) if c.value == known::CURVE_P521 => PublicKeyAlgorithm::P521,
+            _ => PublicKeyAlgorithm::OtherCurve,
+        },
         known::ED25519 => PublicKeyAlgorithm::Ed25519,
         known::ED448 => PublicKeyAlgorithm::Ed448,
         _ => PublicKeyAlgorithm::Other,

@@ -204,7 +204,7 @@ pub trait HeaderMap: Sync {
     /// The first value of a header, if present.
     fn get(&self, name: &str) -> Option<&[u8]>;
 
-    /// Calls `each` with every header, in order (what [`OwnedHeaders`](crate::policy::OwnedHeaders) copies for async
+    /// Calls `each` with every header, in order (what an [`OwnedPolicyContext`](crate::policy::OwnedPolicyContext) copies for async
     /// policies). The default visits none: implement it for a map that can list itself.
     fn for_each(&self, each: &mut dyn FnMut(&str, &[u8])) {
         let _ = each;
@@ -248,10 +248,10 @@ impl HeaderMap for Vec<(&str, &[u8])> {
     }
 }
 
-/// No headers at all.
+/// No headers at all ([`RequestInfo::new`](crate::policy::RequestInfo::new)'s; a list of
+/// pairs, even empty, is a [`HeaderMap`] too).
 #[derive(Clone, Copy, Debug, Default)]
-#[non_exhaustive]
-pub struct NoHeaders;
+pub(crate) struct NoHeaders;
 
 impl HeaderMap for NoHeaders {
     fn get(&self, _: &str) -> Option<&[u8]> {
@@ -717,8 +717,11 @@ fn error_reason(e: httparse::Error) -> &'static str {
 }
 
 mod first_request;
+mod framing;
 
+pub(crate) use first_request::refuse_ambiguous_framing;
 pub use first_request::{FirstRequest, MAX_CHUNK_LINE_BYTES};
+pub use framing::RequestFraming;
 
 #[cfg(test)]
 mod tests;

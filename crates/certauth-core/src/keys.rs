@@ -26,7 +26,7 @@
 
 use std::fmt;
 
-use crate::cert::{ClientCertificate, Curve, PublicKeyAlgorithm};
+use crate::cert::{ClientCertificate, PublicKeyAlgorithm};
 
 /// The smallest RSA modulus accepted, in bits (as rustls' providers verify).
 pub const MIN_RSA_BITS: u32 = 2048;
@@ -181,10 +181,10 @@ fn describe(alg: PublicKeyAlgorithm) -> String {
     match alg {
         PublicKeyAlgorithm::Rsa { bits } => format!("RSA {bits} bits"),
         PublicKeyAlgorithm::RsaPss { bits } => format!("RSA-PSS (id-RSASSA-PSS) {bits} bits"),
-        PublicKeyAlgorithm::Ec(Curve::P256) => "ECDSA P-256".into(),
-        PublicKeyAlgorithm::Ec(Curve::P384) => "ECDSA P-384".into(),
-        PublicKeyAlgorithm::Ec(Curve::P521) => "ECDSA P-521".into(),
-        PublicKeyAlgorithm::Ec(_) => "ECDSA on another curve".into(),
+        PublicKeyAlgorithm::P256 => "ECDSA P-256".into(),
+        PublicKeyAlgorithm::P384 => "ECDSA P-384".into(),
+        PublicKeyAlgorithm::P521 => "ECDSA P-521".into(),
+        PublicKeyAlgorithm::OtherCurve => "ECDSA on another curve".into(),
         PublicKeyAlgorithm::Ed25519 => "Ed25519".into(),
         PublicKeyAlgorithm::Ed448 => "Ed448".into(),
         _ => "of an unknown algorithm".into(),
@@ -200,9 +200,9 @@ pub fn check(cert: &ClientCertificate, support: KeySupport) -> Result<(), KeyPro
             return Err(KeyProblem::Weak { key: describe(alg) });
         }
         PublicKeyAlgorithm::Rsa { bits } if bits <= MAX_RSA_BITS => Some(KeyKind::Rsa),
-        PublicKeyAlgorithm::Ec(Curve::P256) => Some(KeyKind::P256),
-        PublicKeyAlgorithm::Ec(Curve::P384) => Some(KeyKind::P384),
-        PublicKeyAlgorithm::Ec(Curve::P521) => Some(KeyKind::P521),
+        PublicKeyAlgorithm::P256 => Some(KeyKind::P256),
+        PublicKeyAlgorithm::P384 => Some(KeyKind::P384),
+        PublicKeyAlgorithm::P521 => Some(KeyKind::P521),
         PublicKeyAlgorithm::Ed25519 => Some(KeyKind::Ed25519),
         PublicKeyAlgorithm::Ed448 => Some(KeyKind::Ed448),
         PublicKeyAlgorithm::RsaPss { bits } if bits < MIN_RSA_BITS => {

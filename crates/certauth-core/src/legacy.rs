@@ -31,13 +31,13 @@ impl LegacyName {
     pub fn from_name(name: &Name<'_>) -> Option<Self> {
         let mut entries: Vec<(String, Vec<String>)> = Vec::new();
         for a in name.attributes() {
-            if a.value().kind() == crate::name::StringKind::Other {
+            if a.kind() == crate::name::StringKind::Other {
                 return None;
             }
             let key = a
                 .short_name()
                 .map_or_else(|| a.oid().to_string(), str::to_owned);
-            let value = a.value().as_str().into_owned();
+            let value = a.value().into_owned();
             match entries.iter_mut().find(|(k, _)| *k == key) {
                 Some((_, values)) => values.push(value),
                 None => entries.push((key, vec![value])),

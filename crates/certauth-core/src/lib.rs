@@ -38,14 +38,13 @@
 //! - [`policy`]: [`Policy`] and the helpers (`allow_cn`, `allow_fingerprints`, …),
 //!   combinators, async policies and (feature `serde`) the TOML policy file.
 //! - `legacy` (feature `serde`): Node's `toLegacyObject()` view of a certificate.
-//! - [`lifecycle`]: the connection lifecycle the adapters drive (admission, phase deadlines,
-//!   shedding, drain), as sans-IO state; for adapter authors.
 //! - [`revocation`]: OCSP and CRLs from distribution points, checked online: the core says
 //!   what to fetch and judges the answer; a [`revocation::Fetch`] moves the bytes.
 //! - [`keys`], [`pem`], [`observe`]: the key-type table, PEM as OpenSSL reads it, and the
-//!   decision observer behind metrics.
+//!   observer behind metrics (a value you hand the builder). The connection lifecycle
+//!   the serve helpers run is `certauth-engine`'s.
 //!
-//! Small types live at the root ([`Limits`], [`Time`], [`Oid`], [`Name`], [`MutualTls`]
+//! Small types live at the root ([`Limits`], [`Time`], [`Oid`], [`MutualTls`]
 //! with feature `rustls`); the modules above are namespaces a user reaches into by name
 //! (`policy::allow_cn`, `proxy::Preset`, `verify::VerifyError`).
 //!
@@ -96,7 +95,10 @@
 //!     UnixTime, accept_websocket,
 //! };
 //!
-//! let verifier = ChainVerifier::new(TrustAnchors::from_der([ca_der])?, webpki::ALL_VERIFICATION_ALGS);
+//! # let algorithms = webpki::ALL_VERIFICATION_ALGS;
+//! // `algorithms`: a provider's `signature_verification_algorithms.all`, such as
+//! // `certauth::tokio::default_provider()`'s.
+//! let verifier = ChainVerifier::new(TrustAnchors::from_der([ca_der])?, algorithms);
 //! let auth = Authenticator::builder()
 //!     .verifier(verifier)
 //!     .policy(allow_cn(["trusted-client"]))
@@ -178,7 +180,8 @@
 //! # }
 //! // Once, at start-up: the CA that issues client certificates, and the policy.
 //! let anchors = TrustAnchors::from_pem(ca_pem.as_bytes())?;
-//! let verifier = ChainVerifier::new(anchors, webpki::ALL_VERIFICATION_ALGS);
+//! # let algorithms = webpki::ALL_VERIFICATION_ALGS;
+//! let verifier = ChainVerifier::new(anchors, algorithms); // a provider's algorithms
 //! let policy = allow_cn(["trusted-client"]).and(allow_ou(["payments"]));
 //!
 //! // Per connection: the chain the TLS peer presented, and the current time.
@@ -200,11 +203,12 @@ mod asn1;
 mod authenticator;
 pub mod cert;
 pub mod escape;
+#[cfg(feature = "http")]
+pub mod forward;
 pub mod http;
 pub mod keys;
 #[cfg(feature = "serde")]
 pub mod legacy;
-pub mod lifecycle;
 mod limits;
 mod name;
 pub mod observe;
@@ -240,17 +244,19 @@ pub mod fuzzing {
 }
 
 pub use authenticator::{
-    Authenticated, Authenticator, AuthenticatorBuilder, BuildError, CertificateSource, Decision,
-    Denial, DenyReason, Evaluation, EvaluationFuture, Origin, PeerInfo, PendingDecision,
+    Authenticated, Authenticator, AuthenticatorBuilder, BuildError, Decision, Denial, DenyReason,
+    Evaluation, Origin, PeerInfo,
 };
 pub use cert::{CertLimits, ClientCertificate, GeneralName, X509Error};
 pub use http::{HeadError, HeadParser, HeadProgress, RequestHead};
 pub use limits::Limits;
-pub use name::Name;
 pub use oid::Oid;
 pub use policy::{Policy, PolicyContext, Verdict};
 pub use proxy::{Encoding, Preset, ProxyHeaderConfig};
 pub use response::{ResponseHead, Status};
+/// rustls-pki-types' (the same types rustls takes), re-exported so that no direct
+/// dependency is needed.
+#[doc(no_inline)]
 pub use rustls_pki_types::{CertificateDer, UnixTime};
 #[cfg(feature = "rustls")]
 pub use setup::{MutualTls, PemFile, SetupError};

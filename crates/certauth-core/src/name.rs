@@ -152,32 +152,15 @@ fn latin1(bytes: &[u8]) -> Cow<'_, str> {
     }
 }
 
-/// One attribute value, borrowed from the certificate.
+/// One attribute value, borrowed from the certificate (read through [`Attribute`]).
 #[derive(Clone, Copy, Debug)]
-pub struct AttributeValue<'a> {
+pub(crate) struct AttributeValue<'a> {
     kind: StringKind,
     tlv: Tlv<'a>,
 }
 
 impl<'a> AttributeValue<'a> {
-    /// The ASN.1 string type it was written in.
-    pub fn kind(&self) -> StringKind {
-        self.kind
-    }
-
-    /// The value's ASN.1 tag (e.g. `0x0C` for a UTF8String).
-    pub fn tag(&self) -> u8 {
-        self.tlv.tag
-    }
-
-    /// The value's DER contents, undecoded.
-    pub fn contents(&self) -> &'a [u8] {
-        self.tlv.value
-    }
-
-    /// The value as text. Borrowed when the bytes are already UTF-8; a non-string value is
-    /// `#` followed by the hex of its DER, as RFC 4514 writes it.
-    pub fn as_str(&self) -> Cow<'a, str> {
+    fn as_str(&self) -> Cow<'a, str> {
         decode_string(self.kind, self.tlv.value)
             .unwrap_or_else(|| Cow::Owned(rfc4514_hex(self.tlv.raw)))
     }
@@ -211,9 +194,25 @@ impl<'a> Attribute<'a> {
         short_name(self.oid)
     }
 
-    /// The value.
-    pub fn value(&self) -> AttributeValue<'a> {
-        self.value
+    /// The value as text. Borrowed when the bytes are already UTF-8; a non-string value is
+    /// `#` followed by the hex of its DER, as RFC 4514 writes it.
+    pub fn value(&self) -> Cow<'a, str> {
+        self.value.as_str()
+    }
+
+    /// The ASN.1 string type the value was written in.
+    pub fn kind(&self) -> StringKind {
+        self.value.kind
+    }
+
+    /// The value's ASN.1 tag (e.g. `0x0C` for a UTF8String).
+    pub fn tag(&self) -> u8 {
+        self.value.tlv.tag
+    }
+
+    /// The value's DER contents, undecoded.
+    pub fn contents(&self) -> &'a [u8] {
+        self.value.tlv.value
     }
 
     /// Index of the relative distinguished name (RDN) holding this attribute, counting from
@@ -300,7 +299,9 @@ impl<'a> Name<'a> {
     }
 
     /// Every attribute, in the order written.
-    pub fn attributes(&self) -> Attributes<'a> {
+    pub fn attributes(
+        &self,
+    ) -> impl Iterator<Item = Attribute<'a>> + Clone + std::fmt::Debug + use<'a> {
         Attributes {
             rdns: self.tlv.reader(),
             current: None,
@@ -413,7 +414,7 @@ impl PartialEq for Name<'_> {
 
 /// Iterator over a [`Name`]'s attributes.
 #[derive(Clone, Debug)]
-pub struct Attributes<'a> {
+pub(crate) struct Attributes<'a> {
     rdns: Reader<'a>,
     current: Option<Reader<'a>>,
     rdn: usize,

@@ -9,8 +9,6 @@
 //!
 //! `certauth serve --metrics ADDR` hands one over that serves these as Prometheus text.
 
-use crate::lifecycle::Event;
-
 /// Receives what the server does. Every method has an empty default: implement what you
 /// count. Called on the serving threads: keep each call short (an atomic add).
 pub trait Observer: Send + Sync + 'static {
@@ -65,4 +63,21 @@ pub struct Decided {
     pub code: &'static str,
     /// Whether the chain's verification was reused rather than run.
     pub reused: bool,
+}
+
+/// What happened to a connection a serve loop dropped, for [`Observer::connection_dropped`]
+/// (the engine's loop also rate-limits its log lines by it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Event {
+    /// A pending connection was shed for a new one.
+    Shed,
+    /// A pending connection ran out of time.
+    Expired,
+    /// A new connection was refused.
+    Refused,
+    /// Accepting failed for want of a resource.
+    AcceptFailed,
+    /// The loop stopped accepting because every slot is held.
+    Full,
 }

@@ -56,7 +56,8 @@ use crate::cert::{ClientCertificate, GeneralName};
 use crate::name::{Name, attribute_type};
 use crate::verify::VerifiedChain;
 
-pub use crate::http::{HeaderMap, NoHeaders};
+pub use crate::http::HeaderMap;
+use crate::http::NoHeaders;
 
 mod combinators;
 mod context;
@@ -67,7 +68,7 @@ mod verdict;
 pub use combinators::*;
 pub use context::*;
 pub use helpers::*;
-pub use spiffe::{AllowSpiffeId, allow_spiffe_id, allow_spiffe_trust_domain};
+pub use spiffe::{allow_spiffe_id, allow_spiffe_trust_domain};
 pub use verdict::*;
 
 /// Decides whether a verified client is let in. Evaluation must not block.
@@ -109,17 +110,17 @@ pub trait PolicyExt: Policy + Sized + 'static {
     }
 
     /// Both must allow.
-    fn and(self, other: impl Policy + 'static) -> AllOf {
+    fn and(self, other: impl Policy + 'static) -> impl Policy + 'static {
         all_of([self.boxed(), other.boxed()])
     }
 
     /// Either may allow.
-    fn or(self, other: impl Policy + 'static) -> AnyOf {
+    fn or(self, other: impl Policy + 'static) -> impl Policy + 'static {
         any_of([self.boxed(), other.boxed()])
     }
 
     /// Denials carry this status instead (e.g. 403 for a known client that is not allowed).
-    fn deny_with(self, status: DenyStatus) -> WithStatus {
+    fn deny_with(self, status: DenyStatus) -> impl Policy + 'static {
         WithStatus {
             inner: self.boxed(),
             status,

@@ -2,7 +2,7 @@
 //!
 //! Presets name the headers and encodings of common proxies ([`Preset`]); any header and
 //! [`Encoding`] can be configured instead. A certificate header is honoured only from
-//! configured proxy addresses ([`TrustedProxies`]): one arriving from anyone else is
+//! configured proxy addresses ([`ProxyHeaderConfig::with_trusted_proxies`]): one arriving from anyone else is
 //! rejected, not ignored, because a silent ignore hides misconfiguration and a forged
 //! header must never pass. A verify header (nginx `$ssl_client_verify`, HAProxy
 //! `ssl_c_verify`) can be required; the forwarded chain can be verified again against the
@@ -11,6 +11,7 @@
 //! Every decoder is a plain function of bytes (fuzzed), with caps on the header value size
 //! and the chain length.
 
+pub mod protocol;
 pub(crate) mod xfcc;
 
 use std::fmt;
@@ -249,14 +250,14 @@ impl FromStr for Preset {
 
 /// An address range: `10.0.0.0/8`, `::1/128`, or a single address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cidr {
+pub(crate) struct Cidr {
     addr: IpAddr,
     prefix: u8,
 }
 
 impl Cidr {
     /// Whether `ip` is in the range (an IPv4-mapped IPv6 address counts as IPv4).
-    pub fn contains(&self, ip: IpAddr) -> bool {
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip.to_canonical()) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
                 let mask = u32::MAX
@@ -310,27 +311,41 @@ impl fmt::Display for Cidr {
 
 /// Which peers may send certificate headers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TrustedProxies {
+pub(crate) struct TrustedProxies {
     ranges: Vec<Cidr>,
     any: bool,
     unix_socket: bool,
 }
 
 impl TrustedProxies {
+    /// Addresses or CIDR ranges (`10.0.0.0/8`, `::1`), as `--trusted-proxy` takes them.
+    pub(crate) fn new<S: AsRef<str>>(
+        ranges: impl IntoIterator<Item = S>,
+    ) -> Result<Self, ProxyConfigError> {
+        let ranges = ranges
+            .into_iter()
+            .map(|r| r.as_ref().parse())
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            ranges,
+            ..Self::default()
+        })
+    }
+
     /// Whether `remote` may send certificate headers. An unknown address never may (unless
     /// every peer is trusted).
-    pub fn contains(&self, remote: Option<IpAddr>) -> bool {
+    pub(crate) fn contains(&self, remote: Option<IpAddr>) -> bool {
         self.any || remote.is_some_and(|ip| self.ranges.iter().any(|c| c.contains(ip)))
     }
 
     /// Whether a peer on a Unix-domain socket may send certificate headers
     /// ([`ProxyHeaderConfig::trust_unix_socket`], or every peer is trusted).
-    pub fn trusts_unix_socket(&self) -> bool {
+    pub(crate) fn trusts_unix_socket(&self) -> bool {
         self.any || self.unix_socket
     }
 
     /// Whether nothing is trusted (the configuration would reject every header).
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         !self.any && !self.unix_socket && self.ranges.is_empty()
     }
 }
@@ -558,7 +573,7 @@ impl ProxyHeaderConfig {
     }
 
     /// The trusted proxies.
-    pub fn trusted_proxies(&self) -> &TrustedProxies {
+    pub(crate) fn trusted_proxies(&self) -> &TrustedProxies {
         &self.trusted
     }
 

@@ -79,8 +79,9 @@ pub struct ResponseHead {
 
 impl ResponseHead {
     /// An error response: `Content-Type: text/plain`, `X-Content-Type-Options: nosniff`,
-    /// `Content-Length`, `Connection: close` and the body. Adapters close the connection after writing it.
-    pub(crate) fn error(status: Status, body: impl Into<Cow<'static, str>>) -> Self {
+    /// `Content-Length`, `Connection: close` and the body. Adapters close the connection after
+    /// writing it. (The engine's lifecycle answers its 429 with it.)
+    pub fn error(status: Status, body: impl Into<Cow<'static, str>>) -> Self {
         let body = body.into();
         Self {
             status,

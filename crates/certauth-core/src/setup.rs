@@ -21,7 +21,7 @@ use rustls::crypto::CryptoProvider;
 
 use crate::authenticator::{Authenticator, BuildError};
 use crate::policy::Policy;
-use crate::tls::{ClientAuthMode, TlsConfigError, load_server_identity, server_config};
+use crate::tls::{ClientAuthMode, load_server_identity, server_config};
 use crate::verify::{ChainVerifier, TrustAnchors, TrustConfigError};
 
 /// An authenticator and the TLS configuration that goes with it.
@@ -53,16 +53,14 @@ impl MutualTls {
         policy: impl Policy + 'static,
     ) -> Result<Self, SetupError> {
         let anchors = TrustAnchors::from_pem(ca_pem).map_err(SetupError::TrustAnchors)?;
-        let (chain, key) =
-            load_server_identity(cert_pem, key_pem).map_err(SetupError::ServerIdentity)?;
+        let (chain, key) = load_server_identity(cert_pem, key_pem)?;
         let config = server_config(
             Arc::clone(&provider),
             chain,
             key,
             &anchors,
             ClientAuthMode::Deferred,
-        )
-        .map_err(SetupError::ServerIdentity)?;
+        )?;
         let verifier = ChainVerifier::new(anchors, provider.signature_verification_algorithms.all);
         let authenticator = Authenticator::builder()
             .verifier(verifier)
@@ -98,7 +96,9 @@ impl fmt::Display for PemFile {
     }
 }
 
-/// Why [`MutualTls`] could not be set up. Each variant says which input to fix.
+/// Why [`MutualTls`], or a server configuration ([`crate::tls::server_config`],
+/// [`crate::tls::load_server_identity`]), could not be set up. Each variant says which input
+/// to fix.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum SetupError {
@@ -113,8 +113,14 @@ pub enum SetupError {
     },
     /// The client CA file is not usable as trust anchors.
     TrustAnchors(TrustConfigError),
-    /// The server certificate or key is not usable.
-    ServerIdentity(TlsConfigError),
+    /// The server certificate PEM holds no certificate or is malformed.
+    ServerCertificate(String),
+    /// The server key PEM holds no private key or is malformed.
+    ServerKey(String),
+    /// rustls refused the configuration (e.g. the key does not match the certificate).
+    Rustls(rustls::Error),
+    /// The strict verifier could not be built.
+    Verifier(String),
     /// The authenticator refused the configuration.
     Authenticator(BuildError),
 }
@@ -137,9 +143,10 @@ impl fmt::Display for SetupError {
                 write!(f, "cannot read the {file} {}: {source}", path.display())
             }
             Self::TrustAnchors(e) => write!(f, "the client CA file is not usable: {e}"),
-            Self::ServerIdentity(e) => {
-                write!(f, "the server certificate or key is not usable: {e}")
-            }
+            Self::ServerCertificate(e) => write!(f, "server certificate: {e}"),
+            Self::ServerKey(e) => write!(f, "server private key: {e}"),
+            Self::Rustls(e) => write!(f, "TLS configuration refused: {e}"),
+            Self::Verifier(e) => write!(f, "client verifier: {e}"),
             Self::Authenticator(e) => write!(f, "the authenticator configuration is refused: {e}"),
         }
     }

@@ -34,6 +34,7 @@ use rustls::{
     DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
 };
 
+use crate::setup::SetupError;
 use crate::verify::TrustAnchors;
 
 /// How the TLS handshake treats client certificates.
@@ -47,50 +48,22 @@ pub enum ClientAuthMode {
     Strict,
 }
 
-/// Why a server configuration could not be built.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum TlsConfigError {
-    /// The server certificate PEM holds no certificate or is malformed.
-    ServerCertificate(String),
-    /// The server key PEM holds no private key or is malformed.
-    ServerKey(String),
-    /// rustls refused the configuration (e.g. the key does not match the certificate).
-    Rustls(rustls::Error),
-    /// The strict verifier could not be built.
-    Verifier(String),
-}
-
-impl fmt::Display for TlsConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::ServerCertificate(e) => write!(f, "server certificate: {e}"),
-            Self::ServerKey(e) => write!(f, "server private key: {e}"),
-            Self::Rustls(e) => write!(f, "TLS configuration refused: {e}"),
-            Self::Verifier(e) => write!(f, "client verifier: {e}"),
-        }
-    }
-}
-
-/// No `source()`: the message already prints rustls' error (the variant holds it typed).
-impl std::error::Error for TlsConfigError {}
-
 /// Reads a server certificate chain (PEM, leaf first) and private key (PEM: PKCS#8, PKCS#1
 /// or SEC1).
 pub fn load_server_identity(
     cert_pem: &[u8],
     key_pem: &[u8],
-) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsConfigError> {
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), SetupError> {
     let chain = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TlsConfigError::ServerCertificate(e.to_string()))?;
+        .map_err(|e| SetupError::ServerCertificate(e.to_string()))?;
     if chain.is_empty() {
-        return Err(TlsConfigError::ServerCertificate(
+        return Err(SetupError::ServerCertificate(
             "no `-----BEGIN CERTIFICATE-----` block found".into(),
         ));
     }
     let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| {
-        TlsConfigError::ServerKey(format!(
+        SetupError::ServerKey(format!(
             "{e} (expected a `PRIVATE KEY`, `RSA PRIVATE KEY` or `EC PRIVATE KEY` block)"
         ))
     })?;
@@ -138,15 +111,15 @@ pub fn server_config(
     server_key: PrivateKeyDer<'static>,
     anchors: &TrustAnchors,
     mode: ClientAuthMode,
-) -> Result<ServerConfig, TlsConfigError> {
+) -> Result<ServerConfig, SetupError> {
     let verifier: Arc<dyn ClientCertVerifier> = match mode {
-        ClientAuthMode::Deferred => Arc::new(DeferredClientVerifier::new(anchors, &provider)),
+        ClientAuthMode::Deferred => deferred_verifier(anchors, &provider),
         ClientAuthMode::Strict => {
             let mut roots = RootCertStore::empty();
             for cert in anchors.certificates() {
                 roots
                     .add(CertificateDer::from(cert.der().to_vec()))
-                    .map_err(TlsConfigError::Rustls)?;
+                    .map_err(SetupError::Rustls)?;
             }
             let mut builder =
                 WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider));
@@ -155,15 +128,15 @@ pub fn server_config(
             }
             builder
                 .build()
-                .map_err(|e| TlsConfigError::Verifier(e.to_string()))?
+                .map_err(|e| SetupError::Verifier(e.to_string()))?
         }
     };
     ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(TlsConfigError::Rustls)?
+        .map_err(SetupError::Rustls)?
         .with_client_cert_verifier(verifier)
         .with_single_cert(server_chain, server_key)
-        .map_err(TlsConfigError::Rustls)
+        .map_err(SetupError::Rustls)
 }
 
 /// ALPN for a server that speaks HTTP/2 and HTTP/1.1 (hyper's): `h2`, then `http/1.1`.
@@ -238,20 +211,34 @@ const EXTRA_SCHEMES: [SignatureScheme; 8] = [
 /// handshake), but checks the client's handshake signature, so the client must hold the
 /// certificate's key, except for keys the decision refuses anyway ([`crate::keys`]).
 ///
-/// Build it with the same provider as the `ServerConfig` it goes into ([`server_config`]
-/// does): the adapters tell the decision which keys were verified from the
-/// `ServerConfig`'s provider.
+/// Built by [`deferred_verifier`].
 #[derive(Debug)]
-pub struct DeferredClientVerifier {
+struct DeferredClientVerifier {
     hints: Vec<DistinguishedName>,
     algorithms: WebPkiSupportedAlgorithms,
     support: KeySupport,
 }
 
+/// The verifier of [`ClientAuthMode::Deferred`]: requests a client certificate and accepts
+/// any chain (the core verifies it after the handshake), but checks the client's handshake
+/// signature with `provider`'s algorithms, so the client must hold the certificate's key,
+/// except for keys the decision refuses anyway ([`crate::keys`]). It hints `anchors`'
+/// subjects (none past [`MAX_CA_HINT_BYTES`]).
+///
+/// Build it with the same provider as the `ServerConfig` it goes into ([`server_config`]
+/// does): the adapters tell the decision which keys were verified from the
+/// `ServerConfig`'s provider.
+pub fn deferred_verifier(
+    anchors: &TrustAnchors,
+    provider: &CryptoProvider,
+) -> Arc<dyn ClientCertVerifier> {
+    Arc::new(DeferredClientVerifier::new(anchors, provider))
+}
+
 impl DeferredClientVerifier {
     /// A verifier hinting `anchors`' subjects (none past [`MAX_CA_HINT_BYTES`]) and checking
     /// signatures with `provider`'s algorithms.
-    pub fn new(anchors: &TrustAnchors, provider: &CryptoProvider) -> Self {
+    fn new(anchors: &TrustAnchors, provider: &CryptoProvider) -> Self {
         Self {
             hints: ca_hints(anchors).0,
             algorithms: provider.signature_verification_algorithms,
@@ -333,9 +320,20 @@ impl ClientCertVerifier for DeferredClientVerifier {
 /// one for each new connection, connections in progress keep theirs. Replace it when the
 /// server's certificate or key rotates, or when the client CAs change (the deferred
 /// verifier names them to clients). Cheap to clone; clones share it.
+///
+/// A server's protocols by ALPN are the server's, not the configuration's: [`Self::offering`]
+/// names them once and every configuration, the first and each reload, that offers none is
+/// given them (one that offers its own keeps them). The raw gates offer [`ALPN_HTTP1`]
+/// whichever way they were built.
 #[derive(Clone)]
 pub struct TlsConfig {
-    current: Arc<RwLock<Arc<ServerConfig>>>,
+    shared: Arc<RwLock<Current>>,
+}
+
+struct Current {
+    config: Arc<ServerConfig>,
+    /// What a configuration without ALPN protocols is given ([`TlsConfig::offering`]).
+    alpn: Option<&'static [&'static [u8]]>,
 }
 
 impl fmt::Debug for TlsConfig {
@@ -348,19 +346,46 @@ impl TlsConfig {
     /// Starts with `config`.
     pub fn new(config: Arc<ServerConfig>) -> Self {
         Self {
-            current: Arc::new(RwLock::new(config)),
+            shared: Arc::new(RwLock::new(Current { config, alpn: None })),
         }
+    }
+
+    /// Offers `protocols` by ALPN in this configuration and every one that replaces it,
+    /// unless that configuration offers some itself (yours win, as with [`with_alpn`]).
+    /// For every clone.
+    pub fn offering(self, protocols: &'static [&'static [u8]]) -> Self {
+        {
+            let mut current = self.write();
+            current.alpn = Some(protocols);
+            current.config = with_alpn(Arc::clone(&current.config), protocols);
+        }
+        self
     }
 
     /// The configuration for a new connection.
     pub fn current(&self) -> Arc<ServerConfig> {
         // A panic while replacing leaves the old or the new configuration, both whole.
-        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
+        Arc::clone(
+            &self
+                .shared
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .config,
+        )
     }
 
-    /// Replaces it for every connection from now on.
+    /// Replaces it for every connection from now on (given the protocols of
+    /// [`Self::offering`] if it offers none).
     pub fn reload(&self, config: Arc<ServerConfig>) {
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = config;
+        let mut current = self.write();
+        current.config = match current.alpn {
+            Some(protocols) => with_alpn(config, protocols),
+            None => config,
+        };
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Current> {
+        self.shared.write().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -373,6 +398,51 @@ impl From<Arc<ServerConfig>> for TlsConfig {
 impl From<ServerConfig> for TlsConfig {
     fn from(config: ServerConfig) -> Self {
         Self::new(Arc::new(config))
+    }
+}
+
+/// What the decision needs of a TLS peer, read from its connection in one call
+/// ([`Self::of`]): the chain it presented and the key types its handshake verified (those of
+/// the `ServerConfig`'s provider; see [`crate::keys`]). Owned, so that it outlives the borrow
+/// of the connection (the adapter reads the request from the stream next) and can travel with
+/// it (certauth-hyper's `ConnectionInfo`); [`Self::info`] lends it to a decision.
+#[derive(Clone, Debug, Default)]
+pub struct TlsPeer {
+    chain: Arc<[CertificateDer<'static>]>,
+    keys: KeySupport,
+}
+
+impl TlsPeer {
+    /// The peer of `connection`, whose handshake ran with `config`.
+    pub fn of(config: &ServerConfig, connection: &rustls::ServerConnection) -> Self {
+        Self {
+            chain: peer_chain(connection).into(),
+            keys: key_support(config),
+        }
+    }
+
+    /// A peer that presented `chain` in a handshake whose provider verified the common key
+    /// types ([`KeySupport::COMMON`]): for a connection accepted outside the adapters.
+    pub fn presenting(chain: Vec<CertificateDer<'static>>) -> Self {
+        Self {
+            chain: chain.into(),
+            keys: KeySupport::COMMON,
+        }
+    }
+
+    /// The chain it presented (empty for none).
+    pub fn chain(&self) -> &[CertificateDer<'static>] {
+        &self.chain
+    }
+
+    /// The key types its handshake verified.
+    pub fn key_support(&self) -> KeySupport {
+        self.keys
+    }
+
+    /// The peer as a decision sees it, from `remote`.
+    pub fn info(&self, remote: Option<std::net::IpAddr>) -> crate::PeerInfo<'_> {
+        crate::PeerInfo::new(&self.chain, remote).with_key_support(self.keys)
     }
 }
 

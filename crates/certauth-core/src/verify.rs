@@ -92,29 +92,16 @@ pub enum TrustConfigError {
         /// What was refused (`trust anchor 0`, `CRL 1`).
         what: String,
         /// webpki's reason.
-        reason: WebpkiError,
+        reason: String,
     },
 }
 
-/// rustls-webpki's reason for a refusal, kept typed rather than as text. Opaque, so that a
-/// webpki upgrade does not change certauth's API; it prints webpki's name for the reason
-/// (`UnsupportedCriticalExtension`, `BadDer`, …).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WebpkiError(webpki::Error);
-
-impl WebpkiError {
-    pub(crate) fn new(e: webpki::Error) -> Self {
-        Self(e)
-    }
+/// rustls-webpki's reason for a refusal, as text: webpki's name for it
+/// (`UnsupportedCriticalExtension`, `BadDer`, …). Text rather than webpki's type, so that a
+/// webpki upgrade does not change certauth's API.
+pub(crate) fn webpki_reason(e: &webpki::Error) -> String {
+    format!("{e:?}")
 }
-
-impl fmt::Display for WebpkiError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", self.0)
-    }
-}
-
-impl std::error::Error for WebpkiError {}
 
 impl fmt::Display for TrustConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -281,7 +268,7 @@ pub const DEFAULT_MAX_CHAIN_LEN: usize = 8;
 
 impl ChainVerifier {
     /// A verifier for these anchors using these signature algorithms (for example
-    /// `rustls::crypto::ring::default_provider().signature_verification_algorithms.all`).
+    /// an adapter's `default_provider().signature_verification_algorithms.all`).
     pub fn new(anchors: TrustAnchors, algorithms: SignatureAlgorithms) -> Self {
         Self {
             anchors: Arc::new(anchors),
@@ -372,7 +359,7 @@ impl ChainVerifier {
                 },
                 crl::Refusal::Webpki(e) => TrustConfigError::Rejected {
                     what: format!("CRL {i}"),
-                    reason: WebpkiError::new(e),
+                    reason: webpki_reason(&e),
                 },
             })?;
             if !crl.has_configured_signer() {
@@ -926,9 +913,9 @@ impl ChainVerifier {
                 }
             }
             W::BadDer | W::BadDerTime | W::TrailingData(_) | W::MalformedExtensions => {
-                VerifyError::BadEncoding(WebpkiError::new(e.clone()))
+                VerifyError::BadEncoding(webpki_reason(&e))
             }
-            other => VerifyError::Rejected(WebpkiError::new(other)),
+            other => VerifyError::Rejected(webpki_reason(&other)),
         }
     }
 
@@ -1150,7 +1137,7 @@ pub enum VerifyError {
     },
     /// webpki found the DER of a certificate on the path malformed (it is stricter than
     /// the parser behind [`ClientCertificate`]). `MALFORMED_CERTIFICATE`.
-    BadEncoding(WebpkiError),
+    BadEncoding(String),
     /// A certificate on the path has expired. `CERT_HAS_EXPIRED`.
     Expired {
         /// The verification time.
@@ -1269,7 +1256,7 @@ pub enum VerifyError {
     /// (`UNSUPPORTED_KEY_TYPE`): the table of [`crate::keys`].
     Key(crate::keys::KeyProblem),
     /// Any other refusal by webpki, with its reason. `CERT_REJECTED`.
-    Rejected(WebpkiError),
+    Rejected(String),
 }
 
 impl VerifyError {
@@ -1453,7 +1440,7 @@ impl std::error::Error for VerifyError {
 
 #[cfg(test)]
 mod tests {
-    use super::{TrustAnchors, TrustConfigError, VerifyError, WebpkiError};
+    use super::{TrustAnchors, TrustConfigError, VerifyError, webpki_reason};
 
     /// webpki hands back a reference into the anchors; any other reference is matched by
     /// subject and key (the first such anchor), and one with another key by none.
@@ -1485,7 +1472,7 @@ mod tests {
     /// webpki's reason reaches the message, typed in the variant.
     #[test]
     fn webpki_reasons_are_named_in_messages() {
-        let reason = WebpkiError::new(webpki::Error::UnsupportedCrlVersion);
+        let reason = webpki_reason(&webpki::Error::UnsupportedCrlVersion);
         assert_eq!(reason.to_string(), "UnsupportedCrlVersion");
         let e = VerifyError::Rejected(reason.clone());
         assert_eq!(e.code(), "CERT_REJECTED");

@@ -315,7 +315,7 @@ fn async_policies_pend_then_decide() {
     let chain = [p.trusted.der.clone()];
     let peer = PeerInfo::new(&chain, None);
     let e = auth.decide(&peer, &h, now());
-    assert!(matches!(e, Evaluation::Pending(_)));
+    assert!(e.is_pending());
     assert!(matches!(poll_once(e), Poll::Ready(Decision::Allow(_))));
 
     let deny = Authenticator::builder()
@@ -332,8 +332,8 @@ fn async_policies_pend_then_decide() {
     // Failures before the policy never reach it: ready at once.
     let none = PeerInfo::new(&[], None);
     assert!(matches!(
-        auth.decide(&none, &h, now()),
-        Evaluation::Ready(Decision::Deny(_))
+        auth.decide(&none, &h, now()).ready(),
+        Some(Decision::Deny(_))
     ));
 }
 
@@ -728,6 +728,65 @@ fn reload_replaces_the_configuration_for_every_clone_and_keeps_it_on_error() {
     );
 }
 
+/// A reload that swaps only the anchors and the policy keeps how refusals are written
+/// (`expose_reasons`, the `deny_body` hook) and the limits; setting them in the reload's
+/// builder changes them.
+#[test]
+fn reload_keeps_what_its_builder_does_not_set() {
+    let p = pki();
+    let limits = Limits::DEFAULT.with_max_headers(40);
+    let auth = Authenticator::builder()
+        .verifier(verifier(&p.root))
+        .limits(limits)
+        .expose_reasons(true)
+        .deny_body(|d, _| Some(("text/plain", format!("page {}", d.code()))))
+        .build()
+        .unwrap();
+    let h = head(WS);
+    let body = |a: &Authenticator| match decide(a, &[], "10.0.0.1", &h) {
+        Decision::Deny(d) => (d.response().body().to_owned(), format!("{d}")),
+        Decision::Allow(_) => panic!("allowed without a certificate"),
+    };
+    assert_eq!(body(&auth).0, "page NO_CERTIFICATE");
+
+    // Anchors and policy only: the hook, the exposed reasons and the limits stay.
+    auth.reload(
+        Authenticator::builder()
+            .verifier(verifier(&p.root))
+            .policy(allow_cn(["trusted-client"])),
+    )
+    .unwrap();
+    assert_eq!(body(&auth).0, "page NO_CERTIFICATE");
+    assert_eq!(auth.limits(), &limits);
+    // Setting the same limits again is no change.
+    auth.reload(
+        Authenticator::builder()
+            .verifier(verifier(&p.root))
+            .limits(limits),
+    )
+    .unwrap();
+
+    // Removing the hook: certauth's body, still with the reason exposed.
+    auth.reload(
+        Authenticator::builder()
+            .verifier(verifier(&p.root))
+            .default_deny_body(),
+    )
+    .unwrap();
+    assert_eq!(
+        body(&auth).0,
+        "Unauthorized: Client certificate required (NO_CERTIFICATE)"
+    );
+    // And hiding the reason.
+    auth.reload(
+        Authenticator::builder()
+            .verifier(verifier(&p.root))
+            .expose_reasons(false),
+    )
+    .unwrap();
+    assert_eq!(body(&auth).0, "Unauthorized");
+}
+
 #[test]
 fn denials_chain_their_sources_and_debug_says_what_it_holds() {
     use std::error::Error as _;
@@ -1072,15 +1131,17 @@ fn async_policies_see_the_request_headers() {
     let auth = Authenticator::builder()
         .verifier(verifier(&p.root))
         .async_policy(|ctx: OwnedPolicyContext| async move {
+            let mut count = 0;
+            ctx.request().headers.for_each(&mut |_, _| count += 1);
             let ok = ctx.path() == "/api"
                 && ctx.target == "/api?x=1"
-                && ctx.headers.get("x-tenant") == Some(&b"blue"[..])
+                && ctx.header("x-tenant") == Some(&b"blue"[..])
                 && ctx.request().headers.get("X-TENANT") == Some(&b"blue"[..])
-                && ctx.headers.iter().count() == 2;
+                && count == 2;
             if ok {
                 Verdict::Allow
             } else {
-                Verdict::deny(format!("saw {:?} {:?}", ctx.target, ctx.headers))
+                Verdict::deny(format!("saw {ctx:?}"))
             }
         })
         .build()

@@ -4,9 +4,7 @@
 use std::net::IpAddr;
 
 use certauth_core::cert::StringKind;
-use certauth_core::cert::{
-    CertLimits, Curve, GeneralName, KeyUsage, NameField, PublicKeyAlgorithm,
-};
+use certauth_core::cert::{CertLimits, GeneralName, KeyUsage, NameField, PublicKeyAlgorithm};
 use certauth_core::{ClientCertificate, Time, X509Error};
 use certauth_testkit::der::{self, san};
 use certauth_testkit::{Authority, Crafted, KeyKind, Leaf, NOW_SECS, key};
@@ -69,10 +67,7 @@ fn reads_the_fields_of_an_issued_certificate() {
         assert_eq!(c.is_valid_at(Time::from_unix_seconds(at)), valid, "at {at}");
     }
     assert_eq!(c.signature_algorithm().to_string(), "1.2.840.10045.4.3.2");
-    assert_eq!(
-        c.public_key_algorithm(),
-        PublicKeyAlgorithm::Ec(Curve::P256)
-    );
+    assert_eq!(c.public_key_algorithm(), PublicKeyAlgorithm::P256);
     let ku = c.key_usage().unwrap();
     assert!(ku.contains(KeyUsage::DIGITAL_SIGNATURE));
     assert!(!ku.contains(KeyUsage::KEY_CERT_SIGN));
@@ -98,8 +93,8 @@ fn key_algorithms_and_sizes() {
     let root = Authority::root("Keys Root");
     for (kind, want) in [
         (KeyKind::Rsa2048, PublicKeyAlgorithm::Rsa { bits: 2048 }),
-        (KeyKind::P256, PublicKeyAlgorithm::Ec(Curve::P256)),
-        (KeyKind::P384, PublicKeyAlgorithm::Ec(Curve::P384)),
+        (KeyKind::P256, PublicKeyAlgorithm::P256),
+        (KeyKind::P384, PublicKeyAlgorithm::P384),
         (KeyKind::Ed25519, PublicKeyAlgorithm::Ed25519),
     ] {
         let mut leaf = Leaf::client("k");
@@ -107,7 +102,7 @@ fn key_algorithms_and_sizes() {
         let c = ClientCertificate::from_der(&root.issue(&leaf).der).unwrap();
         assert_eq!(c.public_key_algorithm(), want, "{kind:?}");
     }
-    assert_eq!(PublicKeyAlgorithm::Ec(Curve::P384).bits(), Some(384));
+    assert_eq!(PublicKeyAlgorithm::P384.bits(), Some(384));
 }
 
 #[test]
@@ -185,8 +180,8 @@ fn names_keep_every_string_kind_order_and_grouping() {
         .map(|a| {
             (
                 a.short_name().unwrap(),
-                a.value().kind(),
-                a.value().as_str().into_owned(),
+                a.kind(),
+                a.value().into_owned(),
                 a.rdn_index(),
             )
         })
@@ -470,24 +465,12 @@ fn key_algorithms_and_sizes_of_every_kind() {
         (rsa_spki, PublicKeyAlgorithm::Rsa { bits: 1025 }, Some(1025)),
         (
             ec("1.2.840.10045.3.1.7"),
-            PublicKeyAlgorithm::Ec(Curve::P256),
+            PublicKeyAlgorithm::P256,
             Some(256),
         ),
-        (
-            ec("1.3.132.0.34"),
-            PublicKeyAlgorithm::Ec(Curve::P384),
-            Some(384),
-        ),
-        (
-            ec("1.3.132.0.35"),
-            PublicKeyAlgorithm::Ec(Curve::P521),
-            Some(521),
-        ),
-        (
-            ec("1.3.132.0.10"),
-            PublicKeyAlgorithm::Ec(Curve::Other),
-            None,
-        ),
+        (ec("1.3.132.0.34"), PublicKeyAlgorithm::P384, Some(384)),
+        (ec("1.3.132.0.35"), PublicKeyAlgorithm::P521, Some(521)),
+        (ec("1.3.132.0.10"), PublicKeyAlgorithm::OtherCurve, None),
         (
             spki(vec![der::oid("1.3.101.112")], &[7; 32]),
             PublicKeyAlgorithm::Ed25519,
@@ -774,8 +757,8 @@ fn name_value_types_are_openssls() {
             Want::NotText => {
                 let c = parsed.unwrap();
                 let attr = c.subject().attributes().nth(1).unwrap();
-                assert_eq!(attr.value().kind(), StringKind::Other, "{tag:#x}");
-                assert!(attr.value().as_str().starts_with(&format!("#{tag:02X}")));
+                assert_eq!(attr.kind(), StringKind::Other, "{tag:#x}");
+                assert!(attr.value().starts_with(&format!("#{tag:02X}")));
                 let legacy = serde_json::to_value(c.to_legacy_object()).unwrap();
                 assert!(legacy.get("subject").is_none(), "{tag:#x}: {legacy}");
                 assert!(legacy.get("issuer").is_some());
@@ -809,10 +792,10 @@ fn name_values_keep_their_string_kind_and_bytes() {
     });
     let c = ClientCertificate::from_der(&der).unwrap();
     let attrs: Vec<_> = c.subject().attributes().collect();
-    assert_eq!(attrs[0].value().kind(), StringKind::Numeric);
-    assert_eq!(attrs[0].value().contents(), b"12 34");
-    assert_eq!(attrs[1].value().kind(), StringKind::Ia5);
-    assert_eq!(attrs[2].value().as_str(), "Ã©");
+    assert_eq!(attrs[0].kind(), StringKind::Numeric);
+    assert_eq!(attrs[0].contents(), b"12 34");
+    assert_eq!(attrs[1].kind(), StringKind::Ia5);
+    assert_eq!(attrs[2].value(), "Ã©");
     assert!(!c.subject().is_empty());
     let empty = ClientCertificate::from_der(&crafted(|c| c.subject = der::seq(&[]))).unwrap();
     assert!(empty.subject().is_empty());

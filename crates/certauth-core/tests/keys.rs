@@ -208,7 +208,7 @@ fn problems_say_what_to_do() {
 #[cfg(feature = "rustls")]
 #[test]
 fn provider_support_is_read_from_its_algorithms() {
-    let ring = keys_of(rustls::crypto::ring::default_provider());
+    let ring = keys_of(certauth_testkit::ring_provider());
     assert_eq!(ring, KeySupport::COMMON, "{ring:?}");
     // A provider that verifies ECDSA P-256 alone supports that alone, and so does a
     // ServerConfig built with it.
@@ -218,7 +218,7 @@ fn provider_support_is_read_from_its_algorithms() {
         rustls::SignatureScheme,
         &[&dyn rustls::pki_types::SignatureVerificationAlgorithm],
     )] = &[(rustls::SignatureScheme::ECDSA_NISTP256_SHA256, ALL)];
-    let mut narrow = rustls::crypto::ring::default_provider();
+    let mut narrow = certauth_testkit::ring_provider();
     narrow.signature_verification_algorithms = rustls::crypto::WebPkiSupportedAlgorithms {
         all: ALL,
         mapping: MAPPING,

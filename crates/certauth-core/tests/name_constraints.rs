@@ -96,7 +96,7 @@ fn a_spiffe_ca_limited_to_its_trust_domain_over_tls_and_behind_a_proxy() {
         load_server_identity(server.pem().as_bytes(), server.key_pem().as_bytes()).unwrap();
     let tls = Arc::new(
         server_config(
-            Arc::new(rustls::crypto::ring::default_provider()),
+            Arc::new(certauth_testkit::ring_provider()),
             chain,
             server_key,
             v.anchors(),

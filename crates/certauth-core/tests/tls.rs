@@ -8,14 +8,12 @@
 use std::error::Error as _;
 use std::sync::Arc;
 
-use certauth_core::TrustAnchors;
 use certauth_core::tls::{
-    ClientAuthMode, DeferredClientVerifier, TlsConfigError, load_server_identity, peer_chain,
-    server_config,
+    ClientAuthMode, deferred_verifier, load_server_identity, peer_chain, server_config,
 };
+use certauth_core::{SetupError, TrustAnchors};
 use certauth_testkit::handshake::{self, Failed, TLS12, TLS13, presenting, without_certificate};
 use certauth_testkit::{Authority, Issued, KeyKind, Leaf, key};
-use rustls::server::danger::ClientCertVerifier as _;
 use rustls::{CertificateError, ProtocolVersion, SupportedProtocolVersion};
 
 struct Pki {
@@ -45,7 +43,7 @@ fn pki() -> Pki {
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    Arc::new(certauth_testkit::ring_provider())
 }
 
 fn anchors(pki: &Pki) -> TrustAnchors {
@@ -178,7 +176,7 @@ fn strict_refuses_untrusted_and_missing_certificates_in_the_handshake() {
 fn deferred_verifier_requests_optionally_hints_the_anchors_and_offers_the_providers_schemes() {
     let pki = pki();
     let provider = provider();
-    let v = DeferredClientVerifier::new(&anchors(&pki), &provider);
+    let v = deferred_verifier(&anchors(&pki), &provider);
     assert!(v.offer_client_auth());
     assert!(!v.client_auth_mandatory());
     let hints: Vec<&[u8]> = v.root_hint_subjects().iter().map(|d| d.as_ref()).collect();
@@ -284,7 +282,7 @@ fn peer_chain_of_a_connection_without_a_handshake_is_empty() {
 fn configuration_errors_name_the_part_and_keep_their_source() {
     let pki = pki();
     let e = load_server_identity(b"not pem", pki.server.key_pem().as_bytes()).unwrap_err();
-    assert!(matches!(e, TlsConfigError::ServerCertificate(_)));
+    assert!(matches!(e, SetupError::ServerCertificate(_)));
     assert_eq!(
         e.to_string(),
         "server certificate: no `-----BEGIN CERTIFICATE-----` block found"
@@ -292,7 +290,7 @@ fn configuration_errors_name_the_part_and_keep_their_source() {
     assert!(e.source().is_none());
 
     let e = load_server_identity(pki.server.pem().as_bytes(), b"").unwrap_err();
-    assert!(matches!(e, TlsConfigError::ServerKey(_)));
+    assert!(matches!(e, SetupError::ServerKey(_)));
     assert!(e.to_string().starts_with("server private key: "), "{e}");
     assert!(e.to_string().contains("expected a `PRIVATE KEY`"), "{e}");
 
@@ -309,7 +307,7 @@ fn configuration_errors_name_the_part_and_keep_their_source() {
         ClientAuthMode::Deferred,
     )
     .unwrap_err();
-    assert!(matches!(e, TlsConfigError::Rustls(_)), "{e:?}");
+    assert!(matches!(e, SetupError::Rustls(_)), "{e:?}");
     assert!(
         e.to_string().starts_with("TLS configuration refused: "),
         "{e}"
@@ -319,7 +317,7 @@ fn configuration_errors_name_the_part_and_keep_their_source() {
         "the message prints rustls' error once"
     );
 
-    let e = TlsConfigError::Verifier("no roots".into());
+    let e = SetupError::Verifier("no roots".into());
     assert_eq!(e.to_string(), "client verifier: no roots");
     assert!(e.source().is_none());
 }
@@ -359,6 +357,27 @@ fn with_alpn_fills_in_and_never_overrides() {
     assert!(Arc::ptr_eq(&own, &offered));
 }
 
+/// `TlsConfig::offering`: the protocols reach the first configuration and every reload that
+/// offers none, for every clone; a configuration with its own keeps them.
+#[test]
+fn tls_config_offers_its_protocols_to_every_reload() {
+    use certauth_core::tls::{ALPN_HTTP1, TlsConfig};
+    let pki = pki();
+    let bare = server(&pki, ClientAuthMode::Deferred);
+    let plain = TlsConfig::new(Arc::clone(&bare));
+    let clone = plain.clone();
+    assert!(plain.current().alpn_protocols.is_empty());
+    let config = plain.offering(&ALPN_HTTP1);
+    let http1 = [b"http/1.1".to_vec()];
+    assert_eq!(config.current().alpn_protocols, http1);
+    clone.reload(Arc::clone(&bare));
+    assert_eq!(config.current().alpn_protocols, http1);
+    let mut own = (*bare).clone();
+    own.alpn_protocols = vec![b"h2".to_vec()];
+    clone.reload(Arc::new(own));
+    assert_eq!(config.current().alpn_protocols, [b"h2".to_vec()]);
+}
+
 /// A `--ca` bundle whose names are over what a CertificateRequest holds: no CA is named
 /// (with a warning to log), and a trusted client still completes the handshake, on TLS 1.2
 /// and 1.3, deferred and strict. A bundle within it keeps its names.
@@ -381,7 +400,7 @@ fn a_bundle_of_600_roots_names_no_ca_and_clients_still_get_through() {
         "{warning}"
     );
     assert!(
-        DeferredClientVerifier::new(&big, &provider())
+        deferred_verifier(&big, &provider())
             .root_hint_subjects()
             .is_empty()
     );

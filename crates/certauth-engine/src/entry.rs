@@ -118,7 +118,7 @@ macro_rules! entry_points {
         }
 
         /// The connection lifecycle: accepts on `listener` until `shutdown` completes, asks
-        /// the core's [`Connections`](certauth_core::lifecycle::Connections) whom to admit,
+        /// the engine's [`Connections`]($crate::lifecycle::Connections) whom to admit,
         /// shed and time out (connections start in `first`), and runs `connection` for each
         /// admitted one in its own task. On shutdown the listener is closed at once,
         /// connections not yet authenticated are closed, the others get `options.grace`
@@ -127,7 +127,7 @@ macro_rules! entry_points {
             listener: $tcp_listener,
             limits: $crate::certauth_core::Limits,
             options: ServeOptions,
-            first: $crate::certauth_core::lifecycle::Phase,
+            first: $crate::lifecycle::Phase,
             shutdown: impl ::std::future::Future<Output = ()>,
             connection: F,
         ) -> ::std::io::Result<()>

@@ -11,9 +11,8 @@ use std::time::{Duration, Instant};
 use async_tungstenite::WebSocketStream;
 use async_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use certauth_core::http::FirstRequest;
-use certauth_core::keys::KeySupport;
 use certauth_core::policy::Policy;
-use certauth_core::tls::TlsConfig;
+use certauth_core::tls::{TlsConfig, TlsPeer};
 use certauth_core::ws::default_websocket_config;
 use certauth_core::{
     Authenticated, Authenticator, CertificateDer, Decision, HeadParser, HeadProgress, Limits,
@@ -83,6 +82,9 @@ pub(crate) async fn within<R: Runtime, T>(
 ///
 /// With neither feature enabled (there is then no provider to offer: pass yours to
 /// `certauth_core::MutualTls::from_pem`).
+// rustls 0.23.48 deprecates ring's `default_provider` (no post-quantum key exchange); ring
+// stays the default, so the deprecation stops here instead of in users' builds.
+#[allow(deprecated)]
 pub fn default_provider() -> Arc<rustls::crypto::CryptoProvider> {
     #[cfg(feature = "ring")]
     return Arc::new(rustls::crypto::ring::default_provider());
@@ -114,6 +116,8 @@ pub struct Gate<R> {
     tls: TlsConfig,
     pub(crate) ws: WebSocketConfig,
     pub(crate) paths: WebSocketPaths,
+    /// With the PROXY protocol: the proxies whose headers are read (`proxy_protocol.rs`).
+    pub(crate) proxy: Option<Arc<certauth_core::proxy::protocol::ProxyProtocol>>,
     runtime: PhantomData<fn() -> R>,
 }
 
@@ -124,6 +128,7 @@ impl<R> Clone for Gate<R> {
             tls: self.tls.clone(),
             ws: self.ws,
             paths: self.paths.clone(),
+            proxy: self.proxy.clone(),
             runtime: PhantomData,
         }
     }
@@ -154,9 +159,10 @@ impl<R> Gate<R> {
     pub fn new(auth: Authenticator, tls: impl Into<TlsConfig>) -> Self {
         Self {
             auth,
-            tls: tls.into(),
+            tls: tls.into().offering(&certauth_core::tls::ALPN_HTTP1),
             ws: default_websocket_config(),
             paths: WebSocketPaths::any(),
+            proxy: None,
             runtime: PhantomData,
         }
     }
@@ -196,8 +202,8 @@ where
         let tls = within::<R, _>(Some(limits.handshake_timeout), self.handshake(tcp))
             .await
             .ok_or(AcceptError::HandshakeTimeout)??;
-        let head_timeout = Some(limits.head_read_timeout);
-        let accepted = self.after_handshake(tls, head_timeout).await?;
+        let (head_timeout, remote) = (Some(limits.head_read_timeout), R::tls_remote(&tls.0));
+        let accepted = self.after_handshake(tls, head_timeout, remote).await?;
         Ok(accepted.map_io(R::unwrap))
     }
 
@@ -210,32 +216,33 @@ where
         let tls = within::<R, _>(Some(limits.handshake_timeout), self.handshake(tcp))
             .await
             .ok_or(AcceptError::HandshakeTimeout)??;
+        let remote = R::tls_remote(&tls.0);
         let accepted = self
-            .after_handshake(tls, Some(limits.head_read_timeout))
+            .after_handshake(tls, Some(limits.head_read_timeout), remote)
             .await?;
         upgrade_at::<R, _>(accepted, self.ws, &self.paths).await
     }
 
-    /// The TLS handshake with the current configuration, and the key types its provider
-    /// verified.
-    pub(crate) async fn handshake(&self, tcp: R::Tcp) -> Result<(R::Tls, KeySupport), AcceptError> {
+    /// The TLS handshake with the current configuration, and what the decision needs of
+    /// the peer (read once, while the configuration is at hand).
+    pub(crate) async fn handshake(&self, tcp: R::Tcp) -> Result<(R::Tls, TlsPeer), AcceptError> {
         let config = self.tls.current();
-        let keys = certauth_core::tls::key_support(&config);
-        let tls = R::tls_accept(config, tcp).await;
-        Ok((tls.map_err(AcceptError::Handshake)?, keys))
+        let tls = R::tls_accept(Arc::clone(&config), tcp).await;
+        let tls = tls.map_err(AcceptError::Handshake)?;
+        let peer = TlsPeer::of(&config, R::tls_connection(&tls));
+        Ok((tls, peer))
     }
 
     /// After the handshake: the head, within `head_timeout` when the caller does not bound
-    /// it itself, and the decision.
+    /// it itself, and the decision about the client at `remote` (the TCP peer, or the one a
+    /// PROXY header named).
     pub(crate) async fn after_handshake(
         &self,
-        (tls, keys): (R::Tls, KeySupport),
+        (tls, peer): (R::Tls, TlsPeer),
         head_timeout: Option<Duration>,
+        remote: Option<IpAddr>,
     ) -> Result<Accepted<R::Io>, AcceptError> {
-        let remote = R::tls_remote(&tls);
-        let chain = certauth_core::tls::peer_chain(R::tls_connection(&tls));
-        let peer = PeerInfo::new(&chain, remote).with_key_support(keys);
-        decide_on::<R, _>(&self.auth, R::wrap(tls), peer, head_timeout).await
+        decide_on::<R, _>(&self.auth, R::wrap(tls), peer.info(remote), head_timeout).await
     }
 }
 

@@ -2,9 +2,11 @@
 //!
 //! certauth's serving engine, written once for every async runtime: the [`Gate`] (TLS
 //! handshake, request head, the core's decision, the 4xx it writes), the WebSocket upgrade
-//! ([`upgrade`]), and the serve loop that runs the core's connection lifecycle
-//! (`certauth_core::lifecycle`: admission, shedding, phase deadlines, accept back-off,
-//! draining). Every decision is the core's; the engine moves bytes and keeps time.
+//! ([`upgrade`]), and the serve loop that runs the connection lifecycle ([`lifecycle`]: sans-IO
+//! state for admission, shedding, phase deadlines and draining, which takes the time and
+//! returns what to do; the loop adds the lock, the wake-ups, the timer and the accept
+//! back-off). Every decision about a client is the core's; the engine moves bytes and keeps
+//! time.
 //!
 //! A runtime plugs in with a [`Runtime`] (spawn, cancel, a timer, the TLS handshake) and
 //! [`Compat`] (its byte streams seen as `futures-io`), as quinn's `Runtime` does:
@@ -31,8 +33,10 @@ mod drain;
 mod entry;
 mod error;
 mod gate;
+pub mod lifecycle;
 mod liveness;
 mod one_request;
+mod proxy_protocol;
 mod serve;
 mod table;
 mod websocket;
@@ -42,6 +46,7 @@ pub use error::AcceptError;
 pub use gate::{Accepted, Gate, default_provider, gate, load_pem_files, upgrade};
 pub use liveness::{Clock, Sleep};
 pub use one_request::OneRequest;
+pub use proxy_protocol::ReadBeforeTls;
 pub use serve::{serve, serve_connections, serve_plain, serve_plain_unix, serve_websocket};
 pub use table::{Slot, Table, Woken};
 pub use websocket::DrainingWebSocket;

@@ -12,12 +12,15 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use async_tungstenite::WebSocketStream;
-use certauth_core::lifecycle::{Accept, Admission, Event, Identity, Phase, ServeOptions, Shed};
+use certauth_core::observe::Event;
 use certauth_core::{Authenticated, Authenticator, Limits, PeerInfo};
 use futures_io::{AsyncRead, AsyncWrite};
+use tracing::field::Empty;
 use tracing::{Instrument as _, debug, info, warn};
 
 use crate::gate::{decide_on, reject, upgrade_at};
+use crate::lifecycle::{Accept, Admission, Identity, Phase, ServeOptions, Shed};
+use crate::proxy_protocol::ReadBeforeTls;
 use crate::{AcceptError, Accepted, Compat, DrainingWebSocket, Gate, Runtime, Sleep, Slot, Table};
 
 /// What the loop accepts from: a runtime's TCP or Unix-domain listener.
@@ -119,7 +122,7 @@ pub async fn serve<R, F, Fut>(
     handler: F,
 ) -> io::Result<()>
 where
-    R: Compat<<R as Runtime>::Tls>,
+    R: Compat<<R as Runtime>::Tls> + ReadBeforeTls,
     R::Io: Send + 'static,
     F: Fn(Accepted<R::Tls>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
@@ -141,7 +144,7 @@ pub async fn serve_websocket<R, F, Fut>(
     handler: F,
 ) -> io::Result<()>
 where
-    R: Compat<<R as Runtime>::Tls>,
+    R: Compat<<R as Runtime>::Tls> + ReadBeforeTls,
     R::Io: Send + 'static,
     F: Fn(DrainingWebSocket<WebSocketStream<R::Io>>, Authenticated) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
@@ -170,7 +173,7 @@ async fn serve_tls<R, F, Fut>(
     handler: F,
 ) -> io::Result<()>
 where
-    R: Compat<<R as Runtime>::Tls>,
+    R: Compat<<R as Runtime>::Tls> + ReadBeforeTls,
     R::Io: Send + 'static,
     F: Fn(Accepted<R::Io>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
@@ -178,21 +181,24 @@ where
     let handler = Arc::new(handler);
     let limits = *gate.auth.limits();
     let first = Phase::Handshake;
+    let options = crate::proxy_protocol::options(&gate, options);
     lifecycle::<R, _, _, _>(
         Tcp::<R>(listener, PhantomData),
         limits,
         options,
         first,
         shutdown,
-        move |tcp, _, conn| {
+        move |tcp, addr, conn| {
             let (gate, handler) = (gate.clone(), Arc::clone(&handler));
             async move {
                 // Boxed: the handshake's and the head's state is freed once the client is
                 // in, instead of sizing the connection's task for its whole life.
                 let accepted = Box::pin(async {
+                    let (tcp, remote) =
+                        crate::proxy_protocol::client(&gate, tcp, addr, &conn).await?;
                     let handshake = gate.handshake(tcp).await?;
                     conn.advance(Phase::Head, Instant::now());
-                    gate.after_handshake(handshake, None).await
+                    gate.after_handshake(handshake, None, remote).await
                 })
                 .await;
                 run_admitted::<R, _, _>(accepted, &conn, &*handler).await;
@@ -315,7 +321,7 @@ enum Step<T> {
 }
 
 /// The connection lifecycle: accepts on `listener` until `shutdown` completes, asks the
-/// core's [`Connections`](certauth_core::lifecycle::Connections) whom to admit, shed and
+/// [`Connections`](crate::lifecycle::Connections) whom to admit, shed and
 /// time out (connections start in `first`), and runs `connection` for each admitted one in
 /// its own task. On shutdown the listener is closed at once, connections not yet
 /// authenticated are closed, the others get `options.grace` (their drain signal fires) and
@@ -431,7 +437,7 @@ where
             } => warn!(remote = %addr, "{notice}"),
             Admission::Admitted { id, shed } => {
                 shed.into_iter().for_each(cancel::<R>);
-                let span = tracing::info_span!("certauth", remote = %addr);
+                let span = tracing::info_span!("certauth", remote = %addr, client_addr = Empty);
                 let task = R::spawn(connection(io, addr, table.slot(id)).instrument(span));
                 let ended = table.lock().set_handle(id, task);
                 ended.into_iter().for_each(R::detach);

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
+use crate::lifecycle::{ConnId, Connections, Identity, Phase, Refusal, ServeOptions};
 use certauth_core::Limits;
-use certauth_core::lifecycle::{ConnId, Connections, Identity, Phase, Refusal, ServeOptions};
 
 use crate::Drain;
 
@@ -160,6 +160,22 @@ impl<H> Slot<H> {
     /// The server's shutdown signal.
     pub fn drain(&self) -> &Drain {
         self.table.drain()
+    }
+
+    /// The client is at `remote`, as a PROXY-protocol header says (see
+    /// [`Connections::readdress`]): `Err` if that address is at its cap of pending
+    /// connections (close the connection).
+    pub fn readdress(&self, remote: std::net::IpAddr) -> Result<(), Refusal> {
+        self.table.lock().readdress(self.id, remote)
+    }
+
+    /// Whether a refusal the adapter makes itself (a PROXY header refused) should be logged
+    /// at `now`, rate-limited with the loop's own refusals ([`Connections::should_log`]):
+    /// `Some(how many were not logged since)`.
+    pub fn should_log_refusal(&self, now: Instant) -> Option<u64> {
+        self.table
+            .lock()
+            .should_log(certauth_core::observe::Event::Refused, now)
     }
 
     /// The client is authenticated at `now` ([`Phase::Open`]) as `identity` (none in

@@ -94,7 +94,7 @@ fn gone() -> Error {
 /// interval later, or the idle close, is gone: the stream ends with an `Io(TimedOut)`
 /// error, and a send fails with it). A client that floods pings
 /// without reading the pongs is cut off that way, its pongs held to tungstenite's write
-/// buffer ([`crate::ws::default_websocket_config`]). The deadlines are checked whenever the
+/// buffer ([`certauth_core::ws::default_websocket_config`]). The deadlines are checked whenever the
 /// handler reads or sends.
 #[derive(Debug)]
 pub struct DrainingWebSocket<W> {

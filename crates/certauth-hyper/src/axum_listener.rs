@@ -20,11 +20,12 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::connect_info::Connected;
 use axum::serve::{IncomingStream, Listener};
-use certauth_core::tls::TlsConfig;
+use certauth_core::tls::{TlsConfig, TlsPeer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
@@ -60,13 +61,13 @@ impl TlsListener {
                     continue;
                 };
                 let config = tls.current();
-                let keys = certauth_core::tls::key_support(&config);
                 let done = done.clone();
                 tokio::spawn(async move {
-                    let handshake = tokio_rustls::TlsAcceptor::from(config).accept(tcp);
+                    let handshake =
+                        tokio_rustls::TlsAcceptor::from(Arc::clone(&config)).accept(tcp);
                     if let Ok(Ok(tls)) = tokio::time::timeout(handshake_timeout, handshake).await {
-                        let chain = certauth_core::tls::peer_chain(tls.get_ref().1);
-                        let info = ConnectionInfo::new(chain, Some(addr)).with_key_support(keys);
+                        let peer = TlsPeer::of(&config, tls.get_ref().1);
+                        let info = ConnectionInfo::from_tls(peer, Some(addr));
                         let _ = done.send((tls, info)).await;
                     }
                 });

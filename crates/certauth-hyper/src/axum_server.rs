@@ -22,11 +22,13 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum_server::accept::Accept;
 use axum_server::tls_rustls::RustlsConfig;
+use certauth_core::tls::TlsPeer;
 use http::Request;
 use tokio::net::TcpStream;
 
@@ -66,15 +68,14 @@ impl<S: Send + 'static> Accept<TcpStream, S> for Acceptor {
         let remote = stream.peer_addr().ok();
         // One snapshot for the handshake and its key support.
         let config = self.config.get_inner();
-        let keys = certauth_core::tls::key_support(&config);
-        let handshake = tokio_rustls::TlsAcceptor::from(config).accept(stream);
+        let handshake = tokio_rustls::TlsAcceptor::from(Arc::clone(&config)).accept(stream);
         let limit = self.handshake_timeout;
         Box::pin(async move {
             let tls = tokio::time::timeout(limit, handshake).await.map_err(|_| {
                 io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")
             })??;
-            let chain = certauth_core::tls::peer_chain(tls.get_ref().1);
-            let info = ConnectionInfo::new(chain, remote).with_key_support(keys);
+            let peer = TlsPeer::of(&config, tls.get_ref().1);
+            let info = ConnectionInfo::from_tls(peer, remote);
             Ok((
                 tls,
                 WithConnectionInfo {
@@ -150,7 +151,7 @@ mod tests {
                 .unwrap(),
             )
         };
-        let ring = config(rustls::crypto::ring::default_provider(), &pki.server);
+        let ring = config(certauth_testkit::ring_provider(), &pki.server);
         let aws = config(rustls::crypto::aws_lc_rs::default_provider(), &second);
         assert_ne!(key_support(&ring), key_support(&aws));
 
@@ -173,6 +174,9 @@ mod tests {
         let (_, service) = accepting.await.unwrap();
         let (seen, first) = client.await.unwrap();
         let handshake_config = if seen == first { &ring } else { &aws };
-        assert_eq!(service.info.keys, key_support(handshake_config));
+        assert_eq!(
+            service.info.peer.key_support(),
+            key_support(handshake_config)
+        );
     }
 }

@@ -3,7 +3,7 @@
 //! certauth for hyper 1, tower and axum (the Express experience of client-certificate-auth):
 //!
 //! - [`serve`] (and [`serve_with`], for other limits) runs the connection lifecycle the core
-//!   decides (`certauth_core::lifecycle`, on certauth-tokio's loop): it keeps accepting under
+//!   decides (`certauth_engine::lifecycle`, on certauth-engine's loop through certauth-tokio): it keeps accepting under
 //!   load, sheds stalled connections until [`CertAuthLayer`] has allowed one of their
 //!   requests (open routes and refusals do not count), bounds the TLS handshake, each
 //!   request and head of a connection not yet allowed, and the keep-alive idle time;
@@ -29,7 +29,7 @@
 //! # #[cfg(feature = "axum")] mod doc {
 //! use std::sync::Arc;
 //! use axum::{Router, routing::get};
-//! use certauth_hyper::{CertAuthLayer, ClientCert, serve};
+//! use certauth_hyper::{CertAuthLayer, ClientCert, default_provider, serve};
 //! use certauth_hyper::certauth_core::{Authenticator, ChainVerifier, TrustAnchors, policy::allow_cn};
 //! use certauth_hyper::certauth_core::tls::{ClientAuthMode, load_server_identity, server_config};
 //!
@@ -38,7 +38,7 @@
 //! }
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let provider = Arc::new(rustls::crypto::ring::default_provider());
+//! let provider = default_provider(); // rustls' ring (feature `aws-lc-rs`: aws-lc-rs)
 //! let anchors = TrustAnchors::from_pem(&std::fs::read("ca.pem")?)?;
 //! let (chain, key) = load_server_identity(&std::fs::read("server.pem")?, &std::fs::read("server.key")?)?;
 //! let tls = server_config(provider.clone(), chain, key, &anchors, ClientAuthMode::Deferred)?;
@@ -71,15 +71,14 @@ use async_tungstenite::WebSocketStream;
 use async_tungstenite::tokio::TokioAdapter;
 use async_tungstenite::tungstenite::protocol::Role;
 use backpressure::Backpressure;
-use certauth_core::http::{HttpHead, check_head};
-use certauth_core::keys::KeySupport;
-use certauth_core::lifecycle::{Identity, KeepAlive, Phase, Refusal, ServeOptions};
-use certauth_core::tls::{ALPN_HTTP2_AND_HTTP1, TlsConfig, with_alpn};
+use certauth_core::http::{HttpHead, RequestFraming, check_head};
+use certauth_core::tls::{ALPN_HTTP2_AND_HTTP1, TlsConfig, TlsPeer, with_alpn};
 use certauth_core::verify::PeerMemo;
 use certauth_core::{
-    Authenticated, Authenticator, CertificateDer, Decision, Denial, Evaluation, Limits, PeerInfo,
+    Authenticated, Authenticator, CertificateDer, Decision, Denial, Evaluation, Limits,
     ResponseHead, UnixTime,
 };
+use certauth_engine::lifecycle::{Identity, KeepAlive, Phase, Refusal};
 use certauth_engine::{Drain, DrainingWebSocket};
 use certauth_tokio::Conn;
 use http::{Request, Response};
@@ -93,16 +92,22 @@ mod axum_listener;
 #[cfg(feature = "axum-server")]
 pub mod axum_server;
 mod backpressure;
+mod framing;
 mod linger;
 #[cfg(feature = "socketio")]
 mod socketio;
+#[cfg(feature = "upstream")]
+pub mod upstream;
 
 #[cfg(feature = "axum")]
 pub use axum_listener::TlsListener;
 #[cfg(feature = "socketio")]
 pub use socketio::{SessionBody, SessionGuard, SocketIoSessions, require_client_cert};
+#[cfg(feature = "upstream")]
+pub use upstream::{ProxyBody, Upstream};
 
 pub use certauth_core::{self, ws::default_websocket_config};
+pub use certauth_engine::lifecycle::ServeOptions;
 pub use certauth_tokio::{
     Message, WebSocketConfig, default_provider, futures_util, load_pem_files, tungstenite,
 };
@@ -115,36 +120,34 @@ pub use rustls;
 /// the connection authenticated, a denial closes it.
 #[derive(Clone, Debug, Default)]
 pub struct ConnectionInfo {
-    peer_chain: Arc<[CertificateDer<'static>]>,
+    peer: TlsPeer,
     remote_addr: Option<SocketAddr>,
     memo: Arc<PeerMemo>,
-    keys: KeySupport,
     lifecycle: Option<Lifecycle>,
 }
 
 impl ConnectionInfo {
-    /// The chain the TLS peer presented (empty for none or plain HTTP) and its address.
+    /// The chain the TLS peer presented (empty for none or plain HTTP) and its address, for
+    /// a handshake whose provider verified the common key types
+    /// ([`TlsPeer::presenting`]); [`Self::from_tls`] reads both from the connection.
     pub fn new(peer_chain: Vec<CertificateDer<'static>>, remote_addr: Option<SocketAddr>) -> Self {
+        Self::from_tls(TlsPeer::presenting(peer_chain), remote_addr)
+    }
+
+    /// The TLS peer as the handshake left it (`TlsPeer::of(config, connection)`: its chain
+    /// and the key types the `ServerConfig`'s provider verified) and its address.
+    pub fn from_tls(peer: TlsPeer, remote_addr: Option<SocketAddr>) -> Self {
         Self {
-            peer_chain: peer_chain.into(),
+            peer,
             remote_addr,
             memo: Arc::default(),
-            keys: KeySupport::COMMON,
             lifecycle: None,
         }
     }
 
-    /// With the key types the handshake's provider verified: pass
-    /// `certauth_core::tls::key_support` of the `ServerConfig` that accepted the
-    /// connection (default [`KeySupport::COMMON`]; see `certauth_core::keys`).
-    pub fn with_key_support(mut self, keys: KeySupport) -> Self {
-        self.keys = keys;
-        self
-    }
-
     /// The TLS peer's chain.
     pub fn peer_chain(&self) -> &[CertificateDer<'static>] {
-        &self.peer_chain
+        self.peer.chain()
     }
 
     /// The TCP peer's address.
@@ -243,9 +246,7 @@ where
         let evaluation = match &info {
             Some(info) => {
                 let remote = info.remote_addr.map(|a| a.ip());
-                let peer = PeerInfo::new(&info.peer_chain, remote)
-                    .with_memo(&info.memo)
-                    .with_key_support(info.keys);
+                let peer = info.peer.info(remote).with_memo(&info.memo);
                 let head = HttpHead::of(&req);
                 // Inside `nest`, the path that was requested, not the one left after the prefix.
                 #[cfg(feature = "axum")]
@@ -254,7 +255,7 @@ where
             }
             // Without the connection's chain and address nothing can be decided: say so,
             // rather than refuse everyone as if they had no certificate.
-            None => Evaluation::Ready(Decision::Deny(self.layer.auth.misconfigured(NO_INFO))),
+            None => Evaluation::from(Decision::Deny(self.layer.auth.misconfigured(NO_INFO))),
         };
         let remote = info.as_ref().and_then(|i| i.remote_addr);
         let lifecycle = info.and_then(|i| i.lifecycle);
@@ -458,43 +459,45 @@ where
         first,
         shutdown,
         move |tcp, addr, conn| {
-            let acceptor = tls.as_ref().map(|t| {
-                let config = t.current();
-                let keys = certauth_core::tls::key_support(&config);
-                (tokio_rustls::TlsAcceptor::from(config), keys)
-            });
+            let config = tls.as_ref().map(TlsConfig::current);
             let (service, builder) = (service.clone(), Arc::clone(&builder));
             async move {
-                let (io, chain, keys): (Box<dyn Io>, _, _) = match acceptor {
+                let (io, peer): (Box<dyn Io>, _) = match config {
                     // Boxed: the handshake's state is freed once it is done.
-                    Some((acceptor, keys)) => match Box::pin(acceptor.accept(tcp)).await {
-                        Ok(tls) => {
-                            conn.advance(Phase::Head, Instant::now());
-                            let chain = certauth_core::tls::peer_chain(tls.get_ref().1);
-                            (Box::new(tls), chain, keys)
+                    Some(config) => {
+                        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&config));
+                        match Box::pin(acceptor.accept(tcp)).await {
+                            Ok(tls) => {
+                                conn.advance(Phase::Head, Instant::now());
+                                let peer = TlsPeer::of(&config, tls.get_ref().1);
+                                (Box::new(tls), peer)
+                            }
+                            Err(e) => return debug!(error = %e, "TLS handshake failed"),
                         }
-                        Err(e) => return debug!(error = %e, "TLS handshake failed"),
-                    },
-                    None => (Box::new(tcp), Vec::new(), KeySupport::COMMON),
+                    }
+                    None => (Box::new(tcp), TlsPeer::default()),
                 };
                 let drain = conn.drain().clone();
                 let state = Arc::new(ConnState {
                     keep: Mutex::new(KeepAlive::new(&limits, Instant::now())),
                     close: tokio::sync::Notify::new(),
                     upgraded: Arc::new(AtomicBool::new(false)),
-                    identity: Identity::of_chain(&chain),
+                    identity: Identity::of_chain(peer.chain()),
                     conn,
                 });
-                let mut info = ConnectionInfo::new(chain, Some(addr)).with_key_support(keys);
+                let watch = Arc::new(Mutex::new(RequestFraming::new(&limits)));
+                let mut info = ConnectionInfo::from_tls(peer, Some(addr));
                 info.lifecycle = Some(Lifecycle(Arc::clone(&state)));
                 let service = Tracked {
                     inner: service,
                     info,
                     state: Arc::clone(&state),
                     limits,
+                    framing: Arc::clone(&watch),
                 };
                 let hyper_service = hyper_util::service::TowerToHyperService::new(service);
                 let io = Backpressure::new(io, Arc::clone(&state.upgraded));
+                let io = framing::Watched::new(io, watch, Arc::clone(&state.upgraded));
                 let served = builder.serve_connection_with_upgrades(
                     TokioIo::new(Lingering::new(io, &limits)),
                     hyper_service,
@@ -618,6 +621,9 @@ struct Tracked<S> {
     info: ConnectionInfo,
     state: Arc<ConnState>,
     limits: Limits,
+    /// Each request's framing as the client sent it (hyper hides `Content-Length` with
+    /// `Transfer-Encoding`): 400 for ambiguous framing, as the raw gates answer it.
+    framing: framing::Watch,
 }
 
 impl<S, ResBody> tower_service::Service<Request<hyper::body::Incoming>> for Tracked<S>
@@ -635,6 +641,11 @@ where
     }
 
     fn call(&mut self, mut req: Request<hyper::body::Incoming>) -> Self::Future {
+        if let Some(Err(e)) = framing::lock(&self.framing).next_request() {
+            warn!(remote = ?self.info.remote_addr, "request refused: {e}");
+            let response = to_response(&e.response(), req.version());
+            return Box::pin(async move { Ok(response) });
+        }
         if let Some(refused) = self.state.conn.refused() {
             warn!(remote = ?self.info.remote_addr, code = refused.code(), "request refused: {refused}");
             let response = to_response(&refused.response(), req.version());

@@ -19,7 +19,7 @@ use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use certauth_core::Authenticated;
-use certauth_core::lifecycle::{
+use certauth_engine::lifecycle::{
     SessionOwners, SessionRefusal, engine_io_opened_sid, engine_io_path, engine_io_sid,
 };
 use http::{Request, Response};

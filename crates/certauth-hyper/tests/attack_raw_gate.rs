@@ -57,7 +57,7 @@ fn start(on_upgrade: OnUpgrade) -> Server {
     let auth = Authenticator::builder()
         .verifier(ChainVerifier::new(
             anchors,
-            rustls::crypto::ring::default_provider()
+            certauth_testkit::ring_provider()
                 .signature_verification_algorithms
                 .all,
         ))

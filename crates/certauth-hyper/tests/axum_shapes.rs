@@ -65,7 +65,7 @@ fn run(tls: Arc<rustls::ServerConfig>, app: impl FnOnce() -> Router + Send + 'st
 
 /// An authenticator over the suite's PKI with `policy`.
 fn auth_with(pki: &Pki, policy: impl Policy + 'static) -> Authenticator {
-    let provider = rustls::crypto::ring::default_provider();
+    let provider = certauth_testkit::ring_provider();
     let anchors = TrustAnchors::from_der([pki.root.cert.der.clone()]).unwrap();
     Authenticator::builder()
         .verifier(ChainVerifier::new(

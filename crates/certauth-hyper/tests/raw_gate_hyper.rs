@@ -37,7 +37,7 @@ fn start() -> (tokio::runtime::Runtime, std::net::SocketAddr, String) {
     let auth = Authenticator::builder()
         .verifier(ChainVerifier::new(
             anchors,
-            rustls::crypto::ring::default_provider()
+            certauth_testkit::ring_provider()
                 .signature_verification_algorithms
                 .all,
         ))

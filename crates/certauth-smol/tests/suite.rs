@@ -310,6 +310,21 @@ fn the_short_path_from_three_pem_files() {
     });
 }
 
+/// `Gate::new` offers `http/1.1` by ALPN as the short path does, and so does a reload with
+/// a configuration that offers nothing.
+#[test]
+fn gate_new_and_the_short_path_agree_on_alpn() {
+    use certauth_smol::certauth_core::tls::ClientAuthMode;
+    let pki = suite::Pki::new();
+    let (tls, auth) = suite::server_parts(&pki, Limits::DEFAULT, ClientAuthMode::Deferred);
+    assert!(tls.alpn_protocols.is_empty());
+    let gate = Gate::new(auth, std::sync::Arc::clone(&tls));
+    let http1 = [b"http/1.1".to_vec()];
+    assert_eq!(gate.tls().current().alpn_protocols, http1);
+    gate.tls().reload(tls);
+    assert_eq!(gate.tls().current().alpn_protocols, http1);
+}
+
 /// An authenticated client misbehaves (a ping flood that never reads, an idle WebSocket, one
 /// certificate opening connection after connection)
 /// against the serve helper: cut off within a generous memory bound.

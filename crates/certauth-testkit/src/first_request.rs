@@ -32,9 +32,7 @@ pub fn setup() -> (Authenticator, Vec<Case>) {
     let auth = Authenticator::builder()
         .verifier(ChainVerifier::new(
             anchors,
-            rustls::crypto::ring::default_provider()
-                .signature_verification_algorithms
-                .all,
+            crate::ring_provider().signature_verification_algorithms.all,
         ))
         .proxy_header(
             ProxyHeaderConfig::preset(Preset::Nginx)

@@ -54,7 +54,7 @@ pub fn without_certificate(
 ) -> ClientConfig {
     let mut roots = RootCertStore::empty();
     roots.add(server_root.clone()).unwrap();
-    ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+    ClientConfig::builder_with_provider(Arc::new(crate::ring_provider()))
         .with_protocol_versions(versions)
         .unwrap()
         .with_root_certificates(roots)

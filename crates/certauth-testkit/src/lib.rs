@@ -50,6 +50,14 @@ pub enum KeyKind {
     Rsa2048,
 }
 
+/// rustls' ring provider, for tests. rustls 0.23.48 deprecates `ring::default_provider` (no
+/// post-quantum key exchange); the tests keep ring, so the deprecation is acknowledged here
+/// once.
+#[allow(deprecated)]
+pub fn ring_provider() -> rustls::crypto::CryptoProvider {
+    rustls::crypto::ring::default_provider()
+}
+
 /// A fresh key. RSA keys come from `openssl genpkey` (ring cannot generate RSA keys); one
 /// is made per process and reused.
 pub fn key(kind: KeyKind) -> KeyPair {

@@ -11,9 +11,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use certauth_core::lifecycle::ServeOptions;
 use certauth_core::tls::ClientAuthMode;
 use certauth_core::{Authenticator, Limits, WebSocketPaths};
+use certauth_engine::lifecycle::ServeOptions;
 
 use crate::suite::{self, Pki, RunningServer, UPGRADE, connect, tls_client};
 
@@ -327,6 +327,37 @@ pub fn run(harness: &impl ServeHarness) {
     );
 }
 
+/// Waits (at most 2 s) until the server's socket for the connection from `client` has no
+/// bytes left in its receive queue (Linux's `/proc/net/tcp`; elsewhere a short sleep).
+fn wait_until_read(server: SocketAddr, client: SocketAddr) {
+    let hex = |a: SocketAddr| match a {
+        SocketAddr::V4(v4) => format!(
+            "{:08X}:{:04X}",
+            u32::from_le_bytes(v4.ip().octets()),
+            a.port()
+        ),
+        SocketAddr::V6(_) => String::new(),
+    };
+    let (local, remote) = (hex(server), hex(client));
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(2) {
+        let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else {
+            std::thread::sleep(Duration::from_millis(200));
+            return;
+        };
+        let queued = table.lines().find_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            (f.len() > 4 && f[1] == local && f[2] == remote)
+                .then(|| f[4].split(':').nth(1).map(|rx| rx != "00000000"))
+                .flatten()
+        });
+        if queued != Some(true) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Shutdown with a WebSocket open: a message sent before the signal is answered, then the
 /// client gets a 1001 (going away) close; the listener refuses new connections at once; the
 /// serve helper returns within its grace period.
@@ -347,6 +378,11 @@ fn shutdown_case(
         failures.push("shutdown: no echo before the signal".into());
     }
     ws.send(tungstenite::Message::text("in flight")).unwrap();
+    // "In flight" means the server has it: a message still in its socket's receive queue when
+    // the signal comes was never received (on a loaded machine the reactor can see the drain
+    // first), so wait until the server's side of this connection has read it.
+    let client = ws.get_ref().sock.local_addr().unwrap();
+    wait_until_read(addr, client);
     let stop = server.stop.take().unwrap();
     let stopper = std::thread::spawn(move || {
         let started = Instant::now();

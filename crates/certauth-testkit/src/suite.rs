@@ -216,7 +216,7 @@ pub fn server_parts(
     limits: Limits,
     mode: ClientAuthMode,
 ) -> (Arc<rustls::ServerConfig>, Authenticator) {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(crate::ring_provider());
     let anchors = TrustAnchors::from_der([pki.root.cert.der.clone()]).unwrap();
     let key = PrivateKeyDer::try_from(pki.server.key.serialize_der()).unwrap();
     let tls = server_config(
@@ -243,11 +243,10 @@ pub fn server_parts(
 pub fn tls_client(pki: &Pki, client: Option<&Issued>) -> Arc<ClientConfig> {
     let mut roots = RootCertStore::empty();
     roots.add(pki.server_root.cert.der.clone()).unwrap();
-    let builder =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots);
+    let builder = ClientConfig::builder_with_provider(Arc::new(crate::ring_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
     let config = match client {
         Some(c) => builder
             .with_client_auth_cert(

@@ -1,7 +1,7 @@
 //! # certauth-tokio
 //!
 //! Mutual-TLS client authentication for tokio servers: a [`Gate`] runs the TLS handshake,
-//! reads the request head, asks [`certauth_core`]'s [`Authenticator`] and either writes its
+//! reads the request head, asks [`certauth_core`]'s [`Authenticator`](certauth_core::Authenticator) and either writes its
 //! `HTTP/1.1 4xx` and closes, or hands you the authenticated client with a WebSocket
 //! ([`Gate::accept_websocket`]) or the stream, head and leftover bytes for your own HTTP
 //! server ([`Gate::authenticate`]). Every decision is the core's; this crate only moves
@@ -38,7 +38,7 @@
 //! ```
 //!
 //! [`serve_websocket`], [`serve`] and [`serve_plain`] run the connection lifecycle the core
-//! decides ([`certauth_core::lifecycle`]) on certauth-engine's serve loop: they keep
+//! decides ([`certauth_engine::lifecycle`]) on certauth-engine's serve loop: they keep
 //! accepting under load, shed stalled connections before authentication, bound each phase by
 //! [`Limits`](certauth_core::Limits), back off on accept errors and drain on shutdown
 //! (WebSockets get a 1001 close). [`serve_connections`] is that lifecycle for any
@@ -70,8 +70,8 @@ pub use fetch::Fetcher;
 // WebSocket types the handlers see, and futures-util for `StreamExt`/`SinkExt` on them.
 pub use async_tungstenite::tungstenite::{self, Message, protocol::WebSocketConfig};
 pub use certauth_core;
-pub use certauth_core::lifecycle::ServeOptions;
 pub use certauth_core::ws::default_websocket_config;
+pub use certauth_engine::lifecycle::ServeOptions;
 pub use certauth_engine::{AcceptError, Accepted, OneRequest, default_provider, load_pem_files};
 pub use futures_util;
 pub use rustls;

@@ -48,7 +48,7 @@ pub(super) fn read_extension<'a>(r: &mut Reader<'a>) -> Result<Extension<'a>, X5
 
 /// Iterator over a certificate's extensions.
 #[derive(Clone, Debug)]
-pub struct Extensions<'a> {
+pub(crate) struct Extensions<'a> {
     pub(super) reader: Reader<'a>,
 }
 

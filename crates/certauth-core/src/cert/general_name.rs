@@ -128,7 +128,7 @@ pub(super) fn read_general_name<'a>(
 
 /// Iterator over a certificate's subject alternative names.
 #[derive(Clone, Debug)]
-pub struct SubjectAltNames<'a> {
+pub(crate) struct SubjectAltNames<'a> {
     pub(super) reader: Reader<'a>,
     pub(super) max_name_attributes: usize,
 }

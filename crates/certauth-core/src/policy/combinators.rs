@@ -6,7 +6,7 @@ use super::*;
 ///
 /// An indeterminate denial (a rule that could not evaluate the certificate) is the answer
 /// only when no other rule answers no: "unknown and no" is no, "unknown and yes" is unknown.
-pub struct AllOf {
+pub(crate) struct AllOf {
     policies: Vec<BoxPolicy>,
 }
 
@@ -26,8 +26,12 @@ impl Policy for AllOf {
     }
 }
 
-/// All must allow (an empty list allows; the policy file refuses an empty `all_of`).
-pub fn all_of(policies: impl IntoIterator<Item = BoxPolicy>) -> AllOf {
+/// All must allow (an empty list allows; the policy file refuses an empty `all_of`); the
+/// first denial that answers is the answer.
+///
+/// An indeterminate denial (a rule that could not evaluate the certificate) is the answer
+/// only when no other rule answers no: "unknown and no" is no, "unknown and yes" is unknown.
+pub fn all_of(policies: impl IntoIterator<Item = BoxPolicy>) -> impl Policy + 'static {
     AllOf {
         policies: policies.into_iter().collect(),
     }
@@ -35,7 +39,7 @@ pub fn all_of(policies: impl IntoIterator<Item = BoxPolicy>) -> AllOf {
 
 /// One policy must allow; if none does, the denial lists each reason and is a 403 if any
 /// alternative said 403.
-pub struct AnyOf {
+pub(crate) struct AnyOf {
     policies: Vec<BoxPolicy>,
 }
 
@@ -68,8 +72,9 @@ impl Policy for AnyOf {
     }
 }
 
-/// One must allow (an empty list denies).
-pub fn any_of(policies: impl IntoIterator<Item = BoxPolicy>) -> AnyOf {
+/// One must allow (an empty list denies); if none does, the denial lists each reason and
+/// is a 403 if any alternative said 403.
+pub fn any_of(policies: impl IntoIterator<Item = BoxPolicy>) -> impl Policy + 'static {
     AnyOf {
         policies: policies.into_iter().collect(),
     }
@@ -77,7 +82,7 @@ pub fn any_of(policies: impl IntoIterator<Item = BoxPolicy>) -> AnyOf {
 
 /// Allows exactly when the inner policy denies because the certificate does not match; a
 /// denial because the inner policy could not evaluate the certificate stays a denial.
-pub struct Not {
+pub(crate) struct Not {
     inner: BoxPolicy,
 }
 
@@ -91,20 +96,21 @@ impl Policy for Not {
     }
 }
 
-/// Inverts a policy: allows the certificates it does not match, and denies the ones it
-/// matches or cannot evaluate ([`PolicyDenial::is_indeterminate`]).
+/// Inverts a policy: allows the certificates it does not match (exactly when the inner
+/// policy denies because the certificate does not match), and denies the ones it matches
+/// or cannot evaluate ([`PolicyDenial::is_indeterminate`]).
 ///
 /// A ban on a fingerprint (`not(allow_fingerprints(..))`) is escaped by re-encoding the
 /// certificate's signature: ban with [`allow_signed_fingerprints`], a serial with an issuer,
 /// or a CRL instead.
-pub fn not(policy: impl Policy + 'static) -> Not {
+pub fn not(policy: impl Policy + 'static) -> impl Policy + 'static {
     Not {
         inner: Box::new(policy),
     }
 }
 
 /// Gives the inner policy's denials another status.
-pub struct WithStatus {
+pub(crate) struct WithStatus {
     pub(super) inner: BoxPolicy,
     pub(super) status: DenyStatus,
 }

@@ -131,8 +131,9 @@ pub struct OwnedPolicyContext {
     pub method: String,
     /// The request target (`/path?query`).
     pub target: String,
-    /// The request's headers, copied (an async policy outlives the request head).
-    pub headers: OwnedHeaders,
+    /// The request's headers, copied (an async policy outlives the request head): read
+    /// them with [`Self::header`] or through [`Self::request`].
+    pub(crate) headers: OwnedHeaders,
     /// The peer's address.
     pub remote_addr: Option<IpAddr>,
     /// The authority the request is for (see [`RequestInfo::authority`]).
@@ -143,6 +144,11 @@ impl OwnedPolicyContext {
     /// The path of the target, without the query.
     pub fn path(&self) -> &str {
         self.target.split_once('?').map_or(&self.target, |(p, _)| p)
+    }
+
+    /// The first value of a request header (name case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers.get(name)
     }
 
     /// The request as a sync policy sees it (for sharing code between the two kinds).
@@ -159,28 +165,18 @@ impl OwnedPolicyContext {
 
 /// Headers copied out of a request: name and value pairs, in order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct OwnedHeaders(Vec<(String, Vec<u8>)>);
+pub(crate) struct OwnedHeaders(Vec<(String, Vec<u8>)>);
 
 impl OwnedHeaders {
-    /// Copies `pairs`.
-    pub fn new<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Self {
-        Self(
-            pairs
-                .into_iter()
-                .map(|(n, v)| (n.to_owned(), v.to_vec()))
-                .collect(),
-        )
-    }
-
     /// Copies every header `map` lists ([`HeaderMap::for_each`]).
-    pub fn copy_of(map: &dyn HeaderMap) -> Self {
+    pub(crate) fn copy_of(map: &dyn HeaderMap) -> Self {
         let mut out = Vec::new();
         map.for_each(&mut |n, v| out.push((n.to_owned(), v.to_vec())));
         Self(out)
     }
 
     /// The first value of a header (name case-insensitive).
-    pub fn get(&self, name: &str) -> Option<&[u8]> {
+    pub(crate) fn get(&self, name: &str) -> Option<&[u8]> {
         self.0
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -188,7 +184,7 @@ impl OwnedHeaders {
     }
 
     /// Every header, in order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> + '_ {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> + '_ {
         self.0.iter().map(|(n, v)| (n.as_str(), v.as_slice()))
     }
 }

@@ -141,7 +141,7 @@ fn judge<'a>(values: impl Iterator<Item = Cow<'a, str>>, matches: impl Fn(&str) 
 /// ambiguous: denied as indeterminate, so `not` denies them too (a second CN does not
 /// escape a ban).
 #[derive(Clone, Debug)]
-pub struct AllowAttribute {
+pub(crate) struct AllowAttribute {
     oid: Cow<'static, [u8]>,
     label: &'static str,
     caseless: bool,
@@ -174,7 +174,7 @@ impl Policy for AllowAttribute {
             subject
                 .attributes()
                 .filter(|a| a.oid().as_bytes() == &*self.oid)
-                .map(|a| a.value().as_str())
+                .map(|a| a.value())
         };
         match judge(values(), |v| {
             self.allowed.contains(&*folded(self.caseless, v))
@@ -199,13 +199,17 @@ impl Policy for AllowAttribute {
 /// subject with several CNs passes only if every one is listed, so
 /// [`ClientCertificate::common_name`] names a client the policy judged. An empty list
 /// allows no one.
-pub fn allow_cn(names: impl IntoIterator<Item = impl Into<String>>) -> AllowAttribute {
+pub fn allow_cn(
+    names: impl IntoIterator<Item = impl Into<String>>,
+) -> impl Policy + Clone + fmt::Debug + 'static {
     AllowAttribute::new(crate::oid::known::CN, "CN", names)
 }
 
 /// Allows a client whose subject's OUs are all in `units` (case-insensitive; several OUs
 /// pass only if every one is listed).
-pub fn allow_ou(units: impl IntoIterator<Item = impl Into<String>>) -> AllowAttribute {
+pub fn allow_ou(
+    units: impl IntoIterator<Item = impl Into<String>>,
+) -> impl Policy + Clone + fmt::Debug + 'static {
     AllowAttribute::new(crate::oid::known::OU, "OU", units)
 }
 
@@ -213,7 +217,7 @@ pub fn allow_ou(units: impl IntoIterator<Item = impl Into<String>>) -> AllowAttr
 /// several Os pass only if every one is listed).
 pub fn allow_organization(
     organizations: impl IntoIterator<Item = impl Into<String>>,
-) -> AllowAttribute {
+) -> impl Policy + Clone + fmt::Debug + 'static {
     AllowAttribute::new(crate::oid::known::O, "O", organizations)
 }
 
@@ -275,9 +279,9 @@ pub(crate) fn parse_sha256_pin(text: &str) -> Result<[u8; 32], PolicyError> {
 }
 
 /// Allows a client whose certificate's SHA-256 fingerprint (or signed fingerprint) is
-/// pinned. O(1) per lookup, constant-time comparison.
+/// pinned ([`allow_fingerprints`], [`allow_signed_fingerprints`]).
 #[derive(Clone, Debug)]
-pub struct AllowFingerprints {
+pub(crate) struct AllowFingerprints {
     pins: HashSet<Sha256Pin>,
     signed: bool,
 }
@@ -317,6 +321,7 @@ fn parse_pins(
 /// Allows clients by SHA-256 fingerprint of the certificate as presented (`SHA256:AB:CD:…`,
 /// what `openssl x509 -fingerprint -sha256` and `certauth inspect` print; prefix, colons and
 /// case optional). Fails on a pin that is not 64 hex digits, such as a SHA-1 fingerprint.
+/// O(1) per lookup, constant-time comparison.
 ///
 /// For allow-lists only: whoever holds a certificate can change its fingerprint without the
 /// CA (an ECDSA signature's `s` replaced by `n − s` still verifies), which takes it off an
@@ -324,7 +329,7 @@ fn parse_pins(
 /// a serial and issuer, or a CRL.
 pub fn allow_fingerprints(
     pins: impl IntoIterator<Item = impl AsRef<str>>,
-) -> Result<AllowFingerprints, PolicyError> {
+) -> Result<impl Policy + Clone + fmt::Debug + 'static, PolicyError> {
     Ok(AllowFingerprints {
         pins: parse_pins(pins)?,
         signed: false,
@@ -338,14 +343,14 @@ pub fn allow_fingerprints(
 /// issued certificate, not its key (a certificate re-issued for the same key differs).
 pub fn allow_signed_fingerprints(
     pins: impl IntoIterator<Item = impl AsRef<str>>,
-) -> Result<AllowFingerprints, PolicyError> {
+) -> Result<impl Policy + Clone + fmt::Debug + 'static, PolicyError> {
     Ok(AllowFingerprints {
         pins: parse_pins(pins)?,
         signed: true,
     })
 }
 
-/// Which name [`AllowName`] checks.
+/// Which name `AllowName` checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum WhichName {
     Issuer,
@@ -354,7 +359,7 @@ enum WhichName {
 
 /// Allows a client whose issuer (or subject) has every listed attribute value.
 #[derive(Clone, Debug)]
-pub struct AllowName {
+pub(crate) struct AllowName {
     which: WhichName,
     fields: Vec<(String, Cow<'static, [u8]>, String)>,
 }
@@ -398,7 +403,7 @@ impl Policy for AllowName {
             let values = || {
                 name.attributes()
                     .filter(|a| a.oid().as_bytes() == &**oid)
-                    .map(|a| a.value().as_str())
+                    .map(|a| a.value())
             };
             match judge(values(), |v| *folded(caseless, v) == **expected) {
                 Judged::All => {}
@@ -431,7 +436,7 @@ impl Policy for AllowName {
 /// exactly, except O and OU, case-insensitively. Fails on an empty list.
 pub fn allow_issuer(
     fields: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
-) -> Result<AllowName, PolicyError> {
+) -> Result<impl Policy + Clone + fmt::Debug + 'static, PolicyError> {
     AllowName::build(WhichName::Issuer, fields)
 }
 
@@ -439,7 +444,7 @@ pub fn allow_issuer(
 /// [`allow_issuer`] reads the issuer. Fails on an empty list.
 pub fn allow_subject(
     fields: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
-) -> Result<AllowName, PolicyError> {
+) -> Result<impl Policy + Clone + fmt::Debug + 'static, PolicyError> {
     AllowName::build(WhichName::Subject, fields)
 }
 
@@ -471,12 +476,9 @@ fn normalize_serial(text: &str) -> Option<String> {
     })
 }
 
-/// Allows clients by serial number: hex, always (`10` is sixteen, as OpenSSL and Node
-/// print serials); colons, case, a `0x` and leading zeros ignored; a leading `-` names a
-/// negative (non-conforming) serial. A serial is not tied to an issuer: combine with
-/// [`allow_issuer`] when several CAs are trusted.
+/// The policy [`allow_serial`] returns.
 #[derive(Clone, Debug)]
-pub struct AllowSerial {
+pub(crate) struct AllowSerial {
     serials: HashSet<String>,
 }
 
@@ -492,10 +494,13 @@ impl Policy for AllowSerial {
     }
 }
 
-/// Allows clients whose serial number is listed (see [`AllowSerial`] for how it reads).
+/// Allows clients whose serial number is listed: hex, always (`10` is sixteen, as OpenSSL
+/// and Node print serials); colons, case, a `0x` and leading zeros ignored; a leading `-`
+/// names a negative (non-conforming) serial. A serial is not tied to an issuer: combine
+/// with [`allow_issuer`] when several CAs are trusted.
 pub fn allow_serial(
     serials: impl IntoIterator<Item = impl AsRef<str>>,
-) -> Result<AllowSerial, PolicyError> {
+) -> Result<impl Policy + Clone + fmt::Debug + 'static, PolicyError> {
     let serials = serials
         .into_iter()
         .map(|s| {
@@ -563,7 +568,7 @@ impl SanPattern {
 
 /// Allows clients with a matching subject alternative name.
 #[derive(Clone, Debug)]
-pub struct AllowSan {
+pub(crate) struct AllowSan {
     patterns: Vec<SanPattern>,
 }
 
@@ -589,7 +594,7 @@ impl Policy for AllowSan {
 /// that is itself `*.example.com`, not the names it would cover.
 pub fn allow_san(
     patterns: impl IntoIterator<Item = impl AsRef<str>>,
-) -> Result<AllowSan, PolicyError> {
+) -> Result<impl Policy + Clone + fmt::Debug + 'static, PolicyError> {
     let patterns = patterns
         .into_iter()
         .map(|p| SanPattern::parse(p.as_ref()))
@@ -600,7 +605,7 @@ pub fn allow_san(
 /// Allows clients by email address: an rfc822Name SAN or a subject `emailAddress`,
 /// case-insensitive.
 #[derive(Clone, Debug)]
-pub struct AllowEmail {
+pub(crate) struct AllowEmail {
     emails: HashSet<String>,
 }
 
@@ -622,7 +627,9 @@ impl Policy for AllowEmail {
 }
 
 /// Allows clients with one of these email addresses.
-pub fn allow_email(emails: impl IntoIterator<Item = impl AsRef<str>>) -> AllowEmail {
+pub fn allow_email(
+    emails: impl IntoIterator<Item = impl AsRef<str>>,
+) -> impl Policy + Clone + fmt::Debug + 'static {
     AllowEmail {
         emails: emails
             .into_iter()

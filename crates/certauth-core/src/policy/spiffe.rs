@@ -160,7 +160,7 @@ impl SpiffeRule {
 /// `spiffe` URI is denied; one whose SPIFFE ID cannot be read (see the module) is denied as
 /// indeterminate, so `not` denies it too.
 #[derive(Clone, Debug)]
-pub struct AllowSpiffeId {
+pub(crate) struct AllowSpiffeId {
     rules: Vec<SpiffeRule>,
 }
 
@@ -191,7 +191,7 @@ impl Policy for AllowSpiffeId {
 /// leaf SPIFFE ID (upper-case scheme or trust domain, no path, a trailing `/`, `%`, …).
 pub fn allow_spiffe_id(
     ids: impl IntoIterator<Item = impl AsRef<str>>,
-) -> Result<AllowSpiffeId, PolicyError> {
+) -> Result<impl Policy + Clone + fmt::Debug + 'static, PolicyError> {
     let rules = ids
         .into_iter()
         .map(|i| {
@@ -215,7 +215,7 @@ pub fn allow_spiffe_id(
 pub fn allow_spiffe_trust_domain(
     trust_domain: &str,
     path_prefix: &str,
-) -> Result<AllowSpiffeId, PolicyError> {
+) -> Result<impl Policy + Clone + fmt::Debug + 'static, PolicyError> {
     let td = trust_domain
         .strip_prefix("spiffe://")
         .unwrap_or(trust_domain);

@@ -165,7 +165,7 @@ impl TrustAnchors {
             let mut anchor = webpki::anchor_from_trusted_cert(&der)
                 .map_err(|e| TrustConfigError::Rejected {
                     what: format!("trust anchor {index}"),
-                    reason: super::WebpkiError::new(e),
+                    reason: super::webpki_reason(&e),
                 })?
                 .to_owned();
             // webpki gets the subtrees it implements; certauth enforces the rest.

@@ -232,7 +232,6 @@ fn rdns(name: &Name<'_>) -> Vec<Vec<(Vec<u8>, String)>> {
         }
         let value = a
             .value()
-            .as_str()
             .split_whitespace()
             .collect::<Vec<_>>()
             .join(" ")

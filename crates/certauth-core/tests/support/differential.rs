@@ -123,7 +123,7 @@ fn same_fields(o: &ClientCertificate, t: &Certificate) -> Result<(), String> {
 /// inside a SET (x509-cert sorts it on encoding; certauth keeps it as written).
 type Rdns = Vec<Vec<(Vec<u8>, Vec<u8>)>>;
 
-fn rdns_of(name: &certauth_core::Name<'_>) -> Rdns {
+fn rdns_of(name: &certauth_core::cert::Name<'_>) -> Rdns {
     let mut out: Rdns = Vec::new();
     let mut last = None;
     for a in name.attributes() {
@@ -132,7 +132,7 @@ fn rdns_of(name: &certauth_core::Name<'_>) -> Rdns {
             last = Some(a.rdn_index());
         }
         if let Some(rdn) = out.last_mut() {
-            rdn.push((a.oid().as_bytes().to_vec(), a.value().contents().to_vec()));
+            rdn.push((a.oid().as_bytes().to_vec(), a.contents().to_vec()));
         }
     }
     for rdn in &mut out {
@@ -170,11 +170,11 @@ pub(crate) fn explained_gap(der: &[u8]) -> Option<&'static str> {
     let names = [c.subject(), c.issuer()];
     let attributes = || names.iter().flat_map(|n| n.attributes());
     // The reason certauth reads DER itself (asn1.rs): der has no UniversalString.
-    if attributes().any(|a| a.value().kind() == StringKind::Universal) {
+    if attributes().any(|a| a.kind() == StringKind::Universal) {
         return Some("a UniversalString in a name, which der cannot decode");
     }
     // Universal types OpenSSL reads in a name (B_ASN1_UNKNOWN) and der has no Tag for.
-    if attributes().any(|a| [0x07, 0x08, 0x0B, 0x0D, 0x0E, 0x0F, 0x1D].contains(&a.value().tag())) {
+    if attributes().any(|a| [0x07, 0x08, 0x0B, 0x0D, 0x0E, 0x0F, 0x1D].contains(&a.tag())) {
         return Some("a name value of a universal type der has no tag for");
     }
     for n in &names {

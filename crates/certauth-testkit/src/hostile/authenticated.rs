@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use certauth_core::Limits;
 use certauth_core::WebSocketPaths;
-use certauth_core::lifecycle::ServeOptions;
 use certauth_core::tls::ClientAuthMode;
+use certauth_engine::lifecycle::ServeOptions;
 use tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::lifecycle::{ServeHarness, ServeSetup, trusted_echo};

@@ -32,7 +32,7 @@ fn header_limits() -> Limits {
 }
 
 fn authenticator(pki: &Pki, proxy: ProxyHeaderConfig) -> Authenticator {
-    let provider = rustls::crypto::ring::default_provider();
+    let provider = crate::ring_provider();
     let anchors = TrustAnchors::from_der([pki.root.cert.der.clone()]).unwrap();
     Authenticator::builder()
         .verifier(ChainVerifier::new(

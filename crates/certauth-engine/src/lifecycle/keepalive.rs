@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use super::Phase;
-use crate::limits::Limits;
+use certauth_core::Limits;
 
 /// The keep-alive clock of one HTTP/1.1 or HTTP/2 connection (certauth-hyper's serve): idle
 /// from its last response (or its handshake) until a request starts; when it has been idle

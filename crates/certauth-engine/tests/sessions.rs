@@ -6,11 +6,11 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use certauth_core::lifecycle::{
-    SessionOwners, SessionRefusal, engine_io_opened_sid, engine_io_path, engine_io_sid,
-};
 use certauth_core::verify::{ChainVerifier, TrustAnchors};
 use certauth_core::{Authenticated, Authenticator, Decision, PeerInfo};
+use certauth_engine::lifecycle::{
+    SessionOwners, SessionRefusal, engine_io_opened_sid, engine_io_path, engine_io_sid,
+};
 use certauth_testkit::{Authority, Leaf, now};
 
 fn clients() -> (Authenticated, Authenticated) {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::Authenticated;
+use certauth_core::Authenticated;
 
 /// Why a request naming an Engine.IO session may not reach it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

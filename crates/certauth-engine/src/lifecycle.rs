@@ -22,9 +22,9 @@
 //!
 //! A connection is *pending* (pre-authentication) from its accept until it is authenticated
 //! (the raw gates' Allow; on hyper, the first request the layer allows): first the TLS
-//! handshake, bounded by [`Limits::handshake_timeout`](crate::Limits::handshake_timeout),
+//! handshake, bounded by [`Limits::handshake_timeout`](certauth_core::Limits::handshake_timeout),
 //! then the request head, bounded by
-//! [`Limits::head_read_timeout`](crate::Limits::head_read_timeout) as one total deadline. On
+//! [`Limits::head_read_timeout`](certauth_core::Limits::head_read_timeout) as one total deadline. On
 //! hyper, requests served before any is allowed (open routes, refusals in `annotate_only`
 //! mode) keep it pending, each step bounded by the head deadline ([`Phase::Request`]). Pending connections are capped ([`ServeOptions::max_pending`], and per address
 //! with [`ServeOptions::max_pending_per_address`]); when the cap is reached the loop keeps
@@ -48,10 +48,10 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::observe::Observer;
+use certauth_core::observe::Observer;
 
 pub use connections::{
-    Accept, Admission, ConnId, Connections, Event, Identity, Notice, Phase, Poll, Refusal, Shed,
+    Accept, Admission, ConnId, Connections, Identity, Notice, Phase, Poll, Refusal, Shed,
 };
 pub use keepalive::KeepAlive;
 pub use sessions::{
@@ -60,7 +60,7 @@ pub use sessions::{
 
 /// What a serve helper may hold and for how long: connection caps, shedding and the
 /// shutdown grace period, and whom it reports its connections to. Per-phase time limits are
-/// in [`Limits`](crate::Limits).
+/// in [`Limits`](certauth_core::Limits).
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct ServeOptions {
@@ -95,9 +95,15 @@ pub struct ServeOptions {
     /// authenticated, cannot take every slot of [`Self::max_connections`]. Default: no cap.
     pub max_connections_per_identity: Option<usize>,
     /// Whom this loop reports its connections to (opened, dropped, closed, failed
-    /// handshakes): see [`crate::observe`]. Default: nobody (an operations listener that
+    /// handshakes): see [`certauth_core::observe`]. Default: nobody (an operations listener that
     /// should not count itself is given none).
     pub observer: Option<Arc<dyn Observer>>,
+    /// Connections arrive through a proxy that names each client with a PROXY-protocol
+    /// header ([`certauth_core::proxy::protocol`]): admission does not count the peer (the proxy)
+    /// under [`Self::max_pending_per_address`]; the connection counts under the client's
+    /// address once its header is read ([`Connections::readdress`]). Default `false`; the
+    /// engine's serve helpers set it from their gate (`Gate::proxy_protocol`).
+    pub proxy_protocol: bool,
 }
 
 impl fmt::Debug for ServeOptions {
@@ -114,6 +120,7 @@ impl fmt::Debug for ServeOptions {
                 &self.max_connections_per_identity,
             )
             .field("observed", &self.observer.is_some())
+            .field("proxy_protocol", &self.proxy_protocol)
             .finish()
     }
 }
@@ -130,6 +137,7 @@ impl PartialEq for ServeOptions {
             self.shed_after,
             self.grace,
             self.max_connections_per_identity,
+            self.proxy_protocol,
         ) == (
             other.max_connections,
             other.max_pending,
@@ -138,6 +146,7 @@ impl PartialEq for ServeOptions {
             other.shed_after,
             other.grace,
             other.max_connections_per_identity,
+            other.proxy_protocol,
         ) && observer(self) == observer(other)
     }
 }
@@ -155,6 +164,7 @@ impl ServeOptions {
         grace: Duration::from_secs(5),
         max_connections_per_identity: None,
         observer: None,
+        proxy_protocol: false,
     };
 
     /// With another [`Self::max_connections`] (at least 1).
@@ -219,6 +229,12 @@ impl ServeOptions {
     /// Reporting its connections to `observer` ([`Self::observer`]).
     pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
         self.observer = Some(observer);
+        self
+    }
+
+    /// With [`Self::proxy_protocol`] on or off.
+    pub const fn with_proxy_protocol(mut self, on: bool) -> Self {
+        self.proxy_protocol = on;
         self
     }
 
