@@ -88,8 +88,33 @@ pub(crate) struct Args {
     pub(crate) allow_expired_crl: bool,
     /// Refuse clients no configured CRL covers (UNABLE_TO_GET_CRL) instead of allowing them
     /// (the default, with a warning at start: Node refuses them once a CRL is configured).
-    #[arg(long, requires = "crl")]
+    /// With --crl-fetch, also refuse a client whose distribution point's CRL cannot be had
+    /// or believed. Needs --crl or --crl-fetch.
+    #[arg(long)]
     pub(crate) deny_unknown_revocation: bool,
+    /// Ask the OCSP responder each client certificate names (authorityInfoAccess, http):
+    /// revoked → 401 CERT_REVOKED. Answers are cached until their nextUpdate, one request
+    /// per certificate however many clients wait. Soft fail: a responder that cannot be
+    /// reached or whose answer is not believed lets the client in, logged and counted
+    /// (certauth_revocation_soft_fail_total); see --ocsp-required.
+    #[arg(long, requires = "ca")]
+    pub(crate) ocsp: bool,
+    /// With --ocsp: no believable answer is 401 OCSP_CHECK_FAILED, and a responder's
+    /// `unknown` is 401 OCSP_STATUS_UNKNOWN.
+    #[arg(long, requires = "ocsp")]
+    pub(crate) ocsp_required: bool,
+    /// Fetch the CRL each client certificate names (CRL distribution point, http), check its
+    /// signature and scope, cache it until its nextUpdate: listed → 401 CERT_REVOKED; cannot
+    /// be had → allowed, logged and counted, unless --deny-unknown-revocation.
+    #[arg(long, requires = "ca")]
+    pub(crate) crl_fetch: bool,
+    /// Seconds an OCSP or CRL fetch may take (keep it under --head-timeout, which bounds
+    /// the whole decision).
+    #[arg(long, value_name = "SECS", default_value_t = Seconds(certauth_core::revocation::DEFAULT_TIMEOUT))]
+    pub(crate) revocation_timeout: Seconds,
+    /// Largest CRL fetched with --crl-fetch, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = certauth_core::revocation::DEFAULT_MAX_CRL_BYTES)]
+    pub(crate) max_crl_bytes: usize,
     /// The server's certificate chain (PEM). Required with TLS.
     #[arg(long, value_name = "SERVER.pem")]
     pub(crate) cert: Option<FilePath>,
@@ -434,10 +459,28 @@ fn read_configuration(args: &Args, resumption: &Resumption) -> Result<Loaded, Fa
         .limits(limits)
         .expose_reasons(expose)
         .deny_body(move |denial, request| page::for_denial(denial, request, expose, echo));
+    if args.deny_unknown_revocation && args.crl.is_empty() && !args.crl_fetch {
+        return Err(usage(
+            "--deny-unknown-revocation needs --crl CRL.pem or --crl-fetch: the CRLs whose \
+             silence it refuses",
+        ));
+    }
+    if let Some(revocation) = crate::verify::revocation(
+        args.ocsp,
+        args.ocsp_required,
+        args.crl_fetch,
+        args.deny_unknown_revocation,
+        args.revocation_timeout.0,
+        args.max_crl_bytes,
+        provider.signature_verification_algorithms.all,
+    )? {
+        builder = builder.revocation(revocation);
+    }
     if let Some(v) = verifier.clone() {
         builder = builder.verifier(v);
     }
-    if args.metrics.is_some() {
+    // The observer counts for --metrics, and logs the soft fails of online revocation.
+    if args.metrics.is_some() || args.ocsp || args.crl_fetch {
         builder = builder.observer(crate::metrics::observer());
     }
     let header_mode = args.source.is_some() || args.header.is_some();
