@@ -182,6 +182,7 @@ where
     let limits = *gate.auth.limits();
     let first = Phase::Handshake;
     let options = crate::proxy_protocol::options(&gate, options);
+    let proxies = options.proxy_protocol.clone();
     lifecycle::<R, _, _, _>(
         Tcp::<R>(listener, PhantomData),
         limits,
@@ -190,15 +191,17 @@ where
         shutdown,
         move |tcp, addr, conn| {
             let (gate, handler) = (gate.clone(), Arc::clone(&handler));
+            let proxies = proxies.clone();
             async move {
                 // Boxed: the handshake's and the head's state is freed once the client is
                 // in, instead of sizing the connection's task for its whole life.
                 let accepted = Box::pin(async {
-                    let (tcp, remote) =
-                        crate::proxy_protocol::client(&gate, tcp, addr, &conn).await?;
+                    let (tcp, client) =
+                        crate::proxied_client::<R>(proxies.as_deref(), tcp, addr, &conn).await?;
                     let handshake = gate.handshake(tcp).await?;
                     conn.advance(Phase::Head, Instant::now());
-                    gate.after_handshake(handshake, None, remote).await
+                    gate.after_handshake(handshake, None, Some(client.ip()))
+                        .await
                 })
                 .await;
                 run_admitted::<R, _, _>(accepted, &conn, &*handler).await;

@@ -79,8 +79,8 @@ use certauth_core::{
     ResponseHead, UnixTime,
 };
 use certauth_engine::lifecycle::{Identity, KeepAlive, Phase, Refusal};
-use certauth_engine::{Drain, DrainingWebSocket};
-use certauth_tokio::Conn;
+use certauth_engine::{Drain, DrainingWebSocket, proxied_client};
+use certauth_tokio::{Conn, Tokio};
 use http::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use linger::Lingering;
@@ -452,6 +452,7 @@ where
         .http2()
         .max_header_list_size(u32::try_from(buffer).unwrap_or(u32::MAX));
     let builder = Arc::new(builder);
+    let proxies = options.proxy_protocol.clone();
     certauth_tokio::serve_connections(
         listener,
         limits,
@@ -460,8 +461,12 @@ where
         shutdown,
         move |tcp, addr, conn| {
             let config = tls.as_ref().map(TlsConfig::current);
-            let (service, builder) = (service.clone(), Arc::clone(&builder));
+            let (service, builder, proxies) =
+                (service.clone(), Arc::clone(&builder), proxies.clone());
             async move {
+                // The engine reads (and logs a refused) PROXY header: `addr` is the client.
+                let read = proxied_client::<Tokio>(proxies.as_deref(), tcp, addr, &conn).await;
+                let Ok((tcp, addr)) = read else { return };
                 let (io, peer): (Box<dyn Io>, _) = match config {
                     // Boxed: the handshake's state is freed once it is done.
                     Some(config) => {
