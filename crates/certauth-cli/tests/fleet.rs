@@ -84,6 +84,16 @@ impl Drop for Served {
     }
 }
 
+/// A child process killed when dropped.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `GET /whoami` with `client`: the status line and the body's last line.
 fn whoami(addr: SocketAddr, pki: &Pki, client: &Issued) -> String {
     let mut tls = suite::connect(addr, suite::tls_client(pki, Some(client))).unwrap();
@@ -603,6 +613,7 @@ print('listening', flush=True); s.serve_forever()
     )
     .unwrap();
     assert_eq!(line.trim(), "listening");
+    let _python = Killed(python);
     let upstream = format!("http://127.0.0.1:{up_port}");
     let common = [
         "--ca",
@@ -628,10 +639,7 @@ print('listening', flush=True); s.serve_forever()
     let mut tcp = connect_from([127, 0, 0, 1], front.addr);
     tcp.write_all(&v2_header("127.0.0.9:4242".parse().unwrap()))
         .unwrap();
-    let answer = get_on(tcp, &pki, &pki.trusted, "/headers");
-    let _ = python.kill();
-    let _ = python.wait();
-    let answer = answer.unwrap();
+    let answer = get_on(tcp, &pki, &pki.trusted, "/headers").unwrap();
     assert!(answer.starts_with("HTTP/1.0 200 OK"), "{answer}");
     assert!(answer.ends_with("x-forwarded-for=127.0.0.9"), "{answer}");
     // Socket.IO mode's GET /whoami, with a v1 header; a refused client is logged with the
@@ -677,4 +685,54 @@ print('listening', flush=True); s.serve_forever()
         let trusted = connect_from([127, 0, 0, 1], server.addr);
         assert!(whoami_on(trusted, &pki, &pki.trusted).is_none());
     }
+
+    // Header mode (a TLS-terminating proxy behind the balancer): the certificate header is
+    // believed only if the client the PROXY header names is a trusted proxy.
+    let header_mode = Served::start(
+        &dir,
+        "header-mode",
+        &[
+            "--ca",
+            &ca,
+            "--source",
+            "nginx",
+            "--proxy-protocol",
+            "--trusted-proxy",
+            "127.0.0.1",
+            "--upstream",
+            &upstream,
+        ],
+    );
+    let cert = certauth_testkit::encode::nginx_escaped(&pki.trusted.pem());
+    let get = |named: &str| {
+        let mut tcp = connect_from([127, 0, 0, 1], header_mode.addr);
+        tcp.write_all(&v2_header(named.parse().unwrap())).unwrap();
+        let request = format!(
+            "GET / HTTP/1.1\r\nHost: b\r\nX-SSL-Client-Cert: {cert}\r\nConnection: close\r\n\r\n"
+        );
+        tcp.write_all(request.as_bytes()).unwrap();
+        String::from_utf8_lossy(&suite::read_to_close(&mut tcp)).into_owned()
+    };
+    let answer = get("127.0.0.1:7777");
+    assert!(answer.starts_with("HTTP/1.0 200 OK"), "{answer}");
+    assert!(answer.ends_with("x-forwarded-for=127.0.0.1"), "{answer}");
+    let answer = get("192.0.2.7:7777");
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(answer.contains("(UNTRUSTED_PROXY_HEADER)"), "{answer}");
+    // The raw WebSocket server's header mode reads no PROXY header: a usage error.
+    let out = Command::new(env!("CARGO_BIN_EXE_certauth"))
+        .args([
+            "serve",
+            "--ca",
+            &ca,
+            "--source",
+            "nginx",
+            "--proxy-protocol",
+        ])
+        .args(["--trusted-proxy", "127.0.0.1", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--upstream or --socketio"), "{err}");
 }
