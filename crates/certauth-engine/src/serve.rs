@@ -213,6 +213,9 @@ where
 
 /// [`serve`] for clients behind a TLS-terminating proxy (header mode): plain TCP, the
 /// certificate from the proxy's headers, the remote address for the trusted-proxy check.
+/// It reads no PROXY-protocol header: options with
+/// [`ServeOptions::proxy_protocol`] are an `InvalidInput` error (certauth-hyper's
+/// `serve_with` reads one in header mode too).
 pub async fn serve_plain<R, F, Fut>(
     listener: R::TcpListener,
     auth: Authenticator,
@@ -250,6 +253,10 @@ where
     serve_header_mode::<R, _, _, _>(listener, auth, options, shutdown, handler).await
 }
 
+/// Why header mode here refuses [`ServeOptions::proxy_protocol`].
+const NO_PROXY_PROTOCOL: &str = "serve_plain reads no PROXY-protocol header: serve header mode \
+with certauth-hyper's serve_with to combine it with ServeOptions::proxy_protocol";
+
 /// Header mode on any listener: the peer (its address, or the Unix socket) for the
 /// trusted-proxy check, the certificate from the proxy's headers.
 async fn serve_header_mode<R, L, F, Fut>(
@@ -266,6 +273,12 @@ where
     F: Fn(Accepted<L::Io>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    if options.proxy_protocol.is_some() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            NO_PROXY_PROTOCOL,
+        ));
+    }
     let handler = Arc::new(handler);
     auth.warnings().iter().for_each(|w| warn!("{w}"));
     let limits = *auth.limits();

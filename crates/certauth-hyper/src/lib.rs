@@ -150,7 +150,10 @@ impl ConnectionInfo {
         self.peer.chain()
     }
 
-    /// The TCP peer's address.
+    /// The client's address: the TCP peer's, or under [`serve_with`] with
+    /// [`ServeOptions::proxy_protocol`] the one its PROXY header names (the load balancer
+    /// is then only in the connection's log span, `remote`). In header mode it is the
+    /// address that must be a trusted proxy for the certificate header to be believed.
     pub fn remote_addr(&self) -> Option<SocketAddr> {
         self.remote_addr
     }
@@ -419,6 +422,14 @@ where
 /// head checked against `limits` (431 as the raw gates answer it), and a graceful shutdown
 /// after [`Limits::idle_timeout`] without a request. On `shutdown`, requests in flight
 /// finish and upgraded WebSockets get a 1001 close, within `options.grace`.
+///
+/// With [`ServeOptions::proxy_protocol`] (behind a TCP load balancer), each connection
+/// starts with a PROXY-protocol header, read by certauth-engine before the TLS handshake
+/// ([`certauth_engine::proxied_client`]) and accepted only from the proxies named there
+/// (others are closed unanswered, logged); the client it names is the
+/// [`ConnectionInfo::remote_addr`] every request carries: the address logs, the cap per
+/// address, policies, axum's `ConnectInfo`, the `upstream` module's `X-Forwarded-For` and header mode's trusted-proxy
+/// check see.
 pub async fn serve_with<S, ResBody>(
     listener: TcpListener,
     tls: Option<TlsConfig>,
