@@ -633,7 +633,8 @@ print('listening', flush=True); s.serve_forever()
         "front",
         &[&common[..], &["--upstream", &upstream]].concat(),
     );
-    let socketio = Served::start(&dir, "socketio", &[&common[..], &["--socketio"]].concat());
+    let cap = ["--socketio", "--max-pending-per-address", "1"];
+    let socketio = Served::start(&dir, "socketio", &[&common[..], &cap].concat());
 
     // The front door: the upstream sees the client the v2 header names, not the proxy.
     let mut tcp = connect_from([127, 0, 0, 1], front.addr);
@@ -685,6 +686,35 @@ print('listening', flush=True); s.serve_forever()
         let trusted = connect_from([127, 0, 0, 1], server.addr);
         assert!(whoami_on(trusted, &pki, &pki.trusted).is_none());
     }
+
+    // The cap per address counts the client a header names (after the stranger: refusals
+    // are logged once a second at most): a stalled connection for 192.0.2.9 holds its one
+    // place, so another for it is closed (whichever the server reads first holds it: those
+    // still open are kept), one for 192.0.2.10 goes through.
+    let stalled = |port: u16| {
+        let mut tcp = connect_from([127, 0, 0, 1], socketio.addr);
+        tcp.write_all(&v2_header(SocketAddr::from(([192, 0, 2, 9], port))))
+            .unwrap();
+        tcp
+    };
+    let mut held = vec![stalled(1)];
+    eventually(
+        "a second connection for the address refused",
+        || {
+            let second = stalled(2);
+            let closed = closed_within(&second, Duration::from_millis(500));
+            held.push(second);
+            if closed { "closed" } else { "open" }.to_owned()
+        },
+        |got| got == "closed",
+    );
+    let mut other = connect_from([127, 0, 0, 1], socketio.addr);
+    other
+        .write_all(&v2_header("192.0.2.10:3".parse().unwrap()))
+        .unwrap();
+    let answer = get_on(other, &pki, &pki.trusted, "/whoami").unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    drop(held);
 
     // Header mode (a TLS-terminating proxy behind the balancer): the certificate header is
     // believed only if the client the PROXY header names is a trusted proxy.
