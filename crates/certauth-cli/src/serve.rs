@@ -157,8 +157,10 @@ pub(crate) struct Args {
     /// starts with a PROXY protocol header (v1 or v2), accepted only from --trusted-proxy
     /// addresses (others are closed unanswered, logged) and read within
     /// --handshake-timeout. The client address it names is the one logs, policies and
-    /// --max-pending-per-address see. TLS mode, tokio or smol (not --socketio or --upstream).
-    #[arg(long, requires = "trusted_proxy", conflicts_with_all = ["source", "header", "socketio", "upstream"])]
+    /// --max-pending-per-address see (with --upstream, the X-Forwarded-For it sends). In
+    /// header mode (only with --upstream or --socketio) the client it names is the address
+    /// that must be a --trusted-proxy for its certificate header to be believed.
+    #[arg(long, requires = "trusted_proxy")]
     pub(crate) proxy_protocol: bool,
     /// Require this header from the proxy, e.g. X-SSL-Client-Verify=SUCCESS.
     #[arg(long, value_name = "NAME=VALUE")]
@@ -308,8 +310,6 @@ pub(crate) struct Server {
     pub(crate) tls: Option<TlsConfig>,
     pub(crate) listen: SocketAddr,
     pub(crate) options: ServeOptions,
-    /// `--proxy-protocol`: the proxies whose PROXY headers are read (the gate's).
-    pub(crate) proxy_protocol: Option<ProxyProtocol>,
 }
 
 /// `--source`'s values, from the core's preset table (aliases accepted, not listed).
@@ -350,17 +350,17 @@ pub(crate) fn configure(args: &Args) -> Result<(Server, Resumption), Failure> {
         Some(_) => options.with_observer(crate::metrics::observer()),
         None => options,
     };
-    let proxy_protocol = args
-        .proxy_protocol
-        .then(|| ProxyProtocol::new(&args.trusted_proxy))
-        .transpose()
-        .map_err(|e| usage(e.to_string()))?;
+    let options = match args.proxy_protocol {
+        true => options.with_proxy_protocol(
+            ProxyProtocol::new(&args.trusted_proxy).map_err(|e| usage(e.to_string()))?,
+        ),
+        false => options,
+    };
     let server = Server {
         auth,
         tls: tls.map(TlsConfig::from),
         listen: args.listen,
         options,
-        proxy_protocol,
     };
     Ok((server, resumption))
 }
@@ -588,6 +588,13 @@ pub(crate) fn run(args: Args) -> Outcome {
     if args.socketio && args.runtime == Runtime::Smol {
         return Err(usage(
             "--socketio runs on tokio (socketioxide); drop --runtime smol",
+        ));
+    }
+    let header_mode = args.source.is_some() || args.header.is_some();
+    if args.proxy_protocol && header_mode && !args.socketio && args.upstream.is_none() {
+        return Err(usage(
+            "--proxy-protocol in header mode needs --upstream or --socketio: the raw WebSocket \
+             server's header mode reads no PROXY header",
         ));
     }
     if args.upstream.is_some() && args.runtime == Runtime::Smol {
@@ -871,18 +878,11 @@ pub(crate) async fn serve_tokio(
     shutdown: impl Future<Output = ()>,
 ) -> Outcome {
     let Server {
-        auth,
-        tls,
-        options,
-        proxy_protocol,
-        ..
+        auth, tls, options, ..
     } = server;
     match tls {
         Some(tls) => {
-            let mut gate = certauth_tokio::Gate::new(auth, tls);
-            if let Some(trusted) = proxy_protocol {
-                gate = gate.proxy_protocol(trusted);
-            }
+            let gate = certauth_tokio::Gate::new(auth, tls);
             certauth_tokio::serve(listener, gate, options, shutdown, handle_tokio).await
         }
         None => certauth_tokio::serve_plain(listener, auth, options, shutdown, handle_tokio).await,
@@ -917,18 +917,11 @@ pub(crate) async fn serve_smol(
     shutdown: impl Future<Output = ()>,
 ) -> Outcome {
     let Server {
-        auth,
-        tls,
-        options,
-        proxy_protocol,
-        ..
+        auth, tls, options, ..
     } = server;
     match tls {
         Some(tls) => {
-            let mut gate = certauth_smol::Gate::new(auth, tls);
-            if let Some(trusted) = proxy_protocol {
-                gate = gate.proxy_protocol(trusted);
-            }
+            let gate = certauth_smol::Gate::new(auth, tls);
             certauth_smol::serve(listener, gate, options, shutdown, handle_smol).await
         }
         None => certauth_smol::serve_plain(listener, auth, options, shutdown, handle_smol).await,
