@@ -7,7 +7,8 @@
 //! 1. **Framing.** A request a server behind could frame differently (`Content-Length` with
 //!    `Transfer-Encoding`, two different lengths, a coding list not ending in `chunked`) is
 //!    refused with 400 and never forwarded: the request-smuggling cases, judged as the raw
-//!    gates judge them ([`crate::http::FirstRequest`]). So is `CONNECT`.
+//!    gates judge them ([`crate::http::FirstRequest`]). So are `CONNECT` and a request with
+//!    more than one `Host` (decided for one, it could be routed by another).
 //! 2. **Hop-by-hop headers** (RFC 9110 §7.6.1): `Connection`, `Proxy-Connection`,
 //!    `Keep-Alive`, `TE`, `Transfer-Encoding`, `Upgrade` and every header `Connection`
 //!    names are removed (the upstream connection has its own framing, written by the
@@ -16,7 +17,9 @@
 //! 3. **Identity headers** (Envoy's SANITIZE_SET, widened): whatever the client sent under
 //!    any name a proxy uses for a client certificate ([`is_identity_header`]: every
 //!    [`Preset`]'s header, `Client-Cert-Chain`, `X-SSL-Client-*`, …) is removed, in any
-//!    letter case, on every request, open paths included.
+//!    letter case and with `_` for `-` (CGI and WSGI servers read `Client_Cert` as
+//!    `Client-Cert`), on every request, open paths included. So is a `_` spelling of a
+//!    header certauth writes or removes (`X_Forwarded_For`).
 //! 4. **What certauth adds.** The authenticated client's certificate in the chosen preset's
 //!    format ([`identity_headers`]; RFC 9440 by default), `X-Forwarded-For` with the
 //!    client's address appended, `X-Forwarded-Proto: https`, and `Host` set to the
@@ -69,13 +72,43 @@ pub const IDENTITY_HEADER_PREFIXES: [&str; 12] = [
     "x-arr-clientcert",
 ];
 
-/// Whether `name` is a header under which a client's identity could be passed (any case).
+/// Whether `name` is a header under which a client's identity could be passed: in any
+/// case, and with `_` for `-` (`Client_Cert`), which CGI and WSGI servers read as the same
+/// header (both become `HTTP_CLIENT_CERT`; Python's `wsgiref` joins their values).
 pub fn is_identity_header(name: &str) -> bool {
-    IDENTITY_HEADER_PREFIXES.iter().any(|p| {
-        name.len() >= p.len()
-            && name.is_char_boundary(p.len())
-            && name[..p.len()].eq_ignore_ascii_case(p)
-    })
+    let name = name.as_bytes();
+    IDENTITY_HEADER_PREFIXES
+        .iter()
+        .any(|p| name.len() >= p.len() && same_to_cgi(&name[..p.len()], p.as_bytes()))
+}
+
+/// Whether two header names are one to a server that reads them as CGI variables do: any
+/// letter case, `_` the same as `-`.
+fn same_to_cgi(a: &[u8], b: &[u8]) -> bool {
+    let fold = |c: &u8| {
+        if *c == b'_' {
+            b'-'
+        } else {
+            c.to_ascii_lowercase()
+        }
+    };
+    a.len() == b.len() && a.iter().map(fold).eq(b.iter().map(fold))
+}
+
+/// Headers certauth writes itself (besides the identity's): a client's `_` spelling of one
+/// is removed, so that a CGI-style server behind never merges it with certauth's.
+const WRITTEN: [&str; 2] = ["x-forwarded-for", "x-forwarded-proto"];
+
+/// Whether `name` spells with `_` a header certauth writes or removes (`X_Forwarded_For`,
+/// `Transfer_Encoding`, a custom certificate header's).
+fn is_underscore_alias(name: &str, also_remove: &[String]) -> bool {
+    name.contains('_')
+        && WRITTEN
+            .iter()
+            .chain(&HOP_BY_HOP)
+            .copied()
+            .chain(also_remove.iter().map(String::as_str))
+            .any(|h| same_to_cgi(name.as_bytes(), h.as_bytes()))
 }
 
 /// Prepares a request for the upstream, in place (the module's rules 1-4): `client` is the
@@ -91,6 +124,19 @@ pub fn prepare_request<B>(
     also_remove: &[String],
 ) -> Result<(), HeadError> {
     refuse_ambiguous_framing(&HttpHead::of(req))?;
+    // RFC 9112 §3.2: more than one Host is a 400. The request was decided for the first;
+    // forwarded, it could be routed by another.
+    if req
+        .headers()
+        .get_all(http::header::HOST)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        return Err(HeadError::Malformed {
+            reason: "more than one Host header",
+        });
+    }
     // A tunnel to wherever the client names is a forward proxy's job, not a front door's.
     if req.method() == http::Method::CONNECT {
         return Err(HeadError::Malformed {
@@ -112,7 +158,7 @@ pub fn prepare_request<B>(
     remove_hop_by_hop(headers);
     let names: Vec<HeaderName> = headers
         .keys()
-        .filter(|n| is_identity_header(n.as_str()))
+        .filter(|n| is_identity_header(n.as_str()) || is_underscore_alias(n.as_str(), also_remove))
         .cloned()
         .collect();
     for name in names {

@@ -120,7 +120,23 @@ fn identity_header_names_in_any_case() {
     for preset in Preset::ALL {
         assert!(is_identity_header(preset.header()), "{preset}");
     }
-    for name in ["host", "x-forwarded-for", "cookie", "client", "x-ssl"] {
+    // CGI and WSGI servers read `_` as `-`: `Client_Cert` is `HTTP_CLIENT_CERT` too.
+    for name in [
+        "client_cert",
+        "Client_Cert_Chain",
+        "X_Forwarded_Client_Cert",
+        "x-ssl_client-cert",
+    ] {
+        assert!(is_identity_header(name), "{name}");
+    }
+    for name in [
+        "host",
+        "x-forwarded-for",
+        "cookie",
+        "client",
+        "x-ssl",
+        "client_",
+    ] {
         assert!(!is_identity_header(name), "{name}");
     }
 }
@@ -152,6 +168,13 @@ fn request_loses_hop_by_hop_and_spoofed_identity_and_gains_forwarding() {
         ("x-forwarded-proto", "http"),
         ("content-length", "0"),
         ("accept", "*/*"),
+        // `_` spellings a CGI-style server reads as certauth's own headers.
+        ("client_cert", ":AAAA:"),
+        ("X_Forwarded_Client_Cert", "Hash=00"),
+        ("x_forwarded_for", "10.6.6.6"),
+        ("X_Forwarded_Proto", "http"),
+        ("x_custom_cert", "forged"),
+        ("transfer_encoding", "chunked"),
     ]);
     let custom = ["x-custom-cert".to_owned()];
     prepare_request(
@@ -207,6 +230,10 @@ fn ambiguous_framing_is_refused() {
     assert_eq!(err.status().code(), 400);
     let mut req = request(&[("content-length", "5"), ("content-length", "5")]);
     prepare_request(&mut req, None, Preset::Rfc9440, None, &[]).unwrap();
+    // Two Hosts (RFC 9112 §3.2): decided for one, the upstream could route by the other.
+    let mut req = request(&[("host", "public.example"), ("host", "admin.example")]);
+    let err = prepare_request(&mut req, None, Preset::Rfc9440, None, &[]).unwrap_err();
+    assert_eq!(err.status().code(), 400);
 }
 
 #[test]

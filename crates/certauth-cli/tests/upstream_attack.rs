@@ -1,0 +1,167 @@
+//! `certauth serve --upstream` attacked (issue 32's review): requests a client crafts to make
+//! the upstream see an identity it does not hold. The upstream is Python's own WSGI server
+//! (`wsgiref`), which reads headers as CGI variables: `Client_Cert` and `Client-Cert` are both
+//! `HTTP_CLIENT_CERT` there, their values joined. One certauth, every check against it.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use certauth_testkit::Issued;
+use certauth_testkit::suite::{self, Pki};
+
+/// A child process killed when the test ends.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Dir(PathBuf);
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A WSGI application answering every request with the CGI variables certauth writes.
+const WSGI_APP: &str = r#"
+import json, sys
+from wsgiref.simple_server import make_server, WSGIRequestHandler
+class Quiet(WSGIRequestHandler):
+    def log_message(self, *a): pass
+def app(environ, start):
+    keys = ["HTTP_CLIENT_CERT", "HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_HOST"]
+    body = json.dumps({k: environ.get(k) for k in keys}).encode()
+    start("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+server = make_server("127.0.0.1", 0, app, handler_class=Quiet)
+print(server.server_port, flush=True)
+server.serve_forever()
+"#;
+
+/// `python3` serving [`WSGI_APP`], and its port.
+fn wsgi_upstream() -> (Proc, u16) {
+    let mut child = Command::new("python3")
+        .args(["-c", WSGI_APP])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line.trim().parse().unwrap();
+    (Proc(child), port)
+}
+
+/// `certauth serve --upstream` letting `trusted-client` in, `/health` open.
+fn certauth(pki: &Pki, dir: &Dir, upstream_port: u16) -> (Proc, u16) {
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let file = |name: &str, contents: &str| {
+        let p = dir.0.join(name);
+        std::fs::write(&p, contents).unwrap();
+        p
+    };
+    let ca = file("ca.pem", &pki.root.cert.pem());
+    let cert = file("server.pem", &pki.server.pem());
+    let key = file("server.key", &pki.server.key_pem());
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_certauth"))
+        .arg("serve")
+        .arg("--ca")
+        .arg(&ca)
+        .arg("--cert")
+        .arg(&cert)
+        .arg("--key")
+        .arg(&key)
+        .args(["--allow-cn", "trusted-client", "--open", "/health"])
+        .args(["--upstream", &format!("http://127.0.0.1:{upstream_port}")])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(child.try_wait().unwrap().is_none(), "certauth exited");
+        assert!(Instant::now() < deadline, "certauth did not start");
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    (Proc(child), port)
+}
+
+/// Sends `request` over TLS as `who` (or without a certificate): the response, to the close.
+fn raw(pki: &Pki, port: u16, who: Option<&Issued>, request: &str) -> String {
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut tls = suite::connect(addr, suite::tls_client(pki, who)).unwrap();
+    tls.write_all(request.as_bytes()).unwrap();
+    tls.flush().unwrap();
+    String::from_utf8_lossy(&suite::read_to_close(&mut tls)).into_owned()
+}
+
+/// The upstream's JSON from a 200 response.
+fn seen(response: &str) -> serde_json::Value {
+    // (wsgiref answers HTTP/1.0; certauth passes the version on.)
+    assert!(response.split(' ').nth(1) == Some("200"), "{response}");
+    let body = response.split_once("\r\n\r\n").unwrap().1;
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {response}"))
+}
+
+#[test]
+fn spoofed_identity_never_reaches_a_wsgi_upstream() {
+    let pki = Pki::new();
+    let dir = Dir(std::env::temp_dir().join(format!("certauth-attack-{}", std::process::id())));
+    let (_upstream, upstream_port) = wsgi_upstream();
+    let (_certauth, port) = certauth(&pki, &dir, upstream_port);
+
+    // An open path, no certificate: a `_` spelling of the identity and forwarding headers
+    // would be the application's `HTTP_CLIENT_CERT`, `HTTP_X_FORWARDED_*`.
+    let spoof = "Client_Cert: :c3Bvb2Zk:\r\nX_Forwarded_For: 6.6.6.6\r\n\
+X_Forwarded_Proto: http\r\n";
+    let open = raw(
+        &pki,
+        port,
+        None,
+        &format!("GET /health HTTP/1.1\r\nHost: localhost\r\n{spoof}Connection: close\r\n\r\n"),
+    );
+    let env = seen(&open);
+    assert_eq!(env["HTTP_CLIENT_CERT"], serde_json::Value::Null, "{open}");
+    assert_eq!(env["HTTP_X_FORWARDED_FOR"], "127.0.0.1", "{open}");
+    assert_eq!(env["HTTP_X_FORWARDED_PROTO"], "https", "{open}");
+
+    // Authenticated: the certificate presented, and nothing the client wrote beside it.
+    let mine = raw(
+        &pki,
+        port,
+        Some(&pki.trusted),
+        &format!("GET /x HTTP/1.1\r\nHost: localhost\r\n{spoof}Connection: close\r\n\r\n"),
+    );
+    let env = seen(&mine);
+    let der = base64::engine::general_purpose::STANDARD.encode(&pki.trusted.der);
+    assert_eq!(env["HTTP_CLIENT_CERT"], format!(":{der}:"), "{mine}");
+    assert_eq!(env["HTTP_X_FORWARDED_FOR"], "127.0.0.1", "{mine}");
+    assert_eq!(env["HTTP_X_FORWARDED_PROTO"], "https", "{mine}");
+
+    // Two Hosts: decided for one, the upstream could route by the other (RFC 9112 §3.2: 400).
+    let two_hosts = raw(
+        &pki,
+        port,
+        Some(&pki.trusted),
+        "GET /x HTTP/1.1\r\nHost: public.example\r\nHost: admin.example\r\nConnection: close\r\n\r\n",
+    );
+    assert!(two_hosts.starts_with("HTTP/1.1 400 "), "{two_hosts}");
+}
