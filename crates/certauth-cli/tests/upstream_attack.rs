@@ -1,7 +1,8 @@
 //! `certauth serve --upstream` attacked (issue 32's review): requests a client crafts to make
 //! the upstream see an identity it does not hold. The upstream is Python's own WSGI server
 //! (`wsgiref`), which reads headers as CGI variables: `Client_Cert` and `Client-Cert` are both
-//! `HTTP_CLIENT_CERT` there, their values joined. One certauth, every check against it.
+//! `HTTP_CLIENT_CERT` there, their values joined. Then an upstream that switches protocols on
+//! any path: an open path must not become a tunnel without a certificate.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::io::{BufRead as _, BufReader, Write as _};
@@ -164,4 +165,88 @@ X_Forwarded_Proto: http\r\n";
         "GET /x HTTP/1.1\r\nHost: public.example\r\nHost: admin.example\r\nConnection: close\r\n\r\n",
     );
     assert!(two_hosts.starts_with("HTTP/1.1 400 "), "{two_hosts}");
+}
+
+/// An upstream answering `101` to every upgrade request (then echoing) and `200 plain` to
+/// anything else, on any path, as `ws` with no `path` does; its port.
+fn upgrading_upstream() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(16) {
+            let Ok(mut s) = stream else { continue };
+            std::thread::spawn(move || {
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if !matches!(std::io::Read::read(&mut s, &mut byte), Ok(1)) {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+                if head.contains("\r\nupgrade: websocket") {
+                    let _ = s.write_all(
+                        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\n\r\n",
+                    );
+                    let _ = std::io::copy(&mut s.try_clone().unwrap(), &mut s);
+                } else {
+                    let _ = s.write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nplain",
+                    );
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn an_open_path_never_becomes_a_tunnel() {
+    let pki = Pki::new();
+    let dir = Dir(std::env::temp_dir().join(format!("certauth-attack-ws-{}", std::process::id())));
+    let (_certauth, port) = certauth(&pki, &dir, upgrading_upstream());
+    let upgrade = |path: &str| {
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+Sec-WebSocket-Version: 13\r\n\r\n"
+        )
+    };
+    // Without a certificate, on the open path: the upstream sees a plain request. (A tunnel
+    // would outlive the connection's head deadline, shedding and --max-connections slot.)
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut tls = suite::connect(addr, suite::tls_client(&pki, None)).unwrap();
+    tls.write_all(upgrade("/health").as_bytes()).unwrap();
+    let mut open = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !open.ends_with(b"plain") {
+        match std::io::Read::read(&mut tls, &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => open.extend_from_slice(&buf[..n]),
+        }
+    }
+    let open = String::from_utf8_lossy(&open);
+    assert!(open.starts_with("HTTP/1.1 200 "), "{open}");
+    assert!(open.ends_with("plain"), "{open}");
+    // The trusted client's WebSocket still goes through, and echoes.
+    let mut tls = suite::connect(addr, suite::tls_client(&pki, Some(&pki.trusted))).unwrap();
+    tls.write_all(upgrade("/ws").as_bytes()).unwrap();
+    let mut got = Vec::new();
+    while !got.ends_with(b"\r\n\r\n") {
+        let n = std::io::Read::read(&mut tls, &mut buf).unwrap();
+        assert!(n > 0, "{}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        got.starts_with(b"HTTP/1.1 101 "),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    tls.write_all(b"ping").unwrap();
+    let mut echo = [0u8; 4];
+    std::io::Read::read_exact(&mut tls, &mut echo).unwrap();
+    assert_eq!(&echo, b"ping");
 }

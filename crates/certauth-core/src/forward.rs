@@ -13,7 +13,9 @@
 //!    `Keep-Alive`, `TE`, `Transfer-Encoding`, `Upgrade` and every header `Connection`
 //!    names are removed (the upstream connection has its own framing, written by the
 //!    client library). `Host` is never removed, whatever `Connection` names. A WebSocket (or
-//!    any) upgrade keeps its `Upgrade` header with `Connection: upgrade`.
+//!    any) upgrade keeps its `Upgrade` header with `Connection: upgrade` when the client is
+//!    authenticated; on an open path it goes on as a plain request (a tunnel would outlive
+//!    the limits an unauthenticated connection is held to: its deadline, shedding, its slot).
 //! 3. **Identity headers** (Envoy's SANITIZE_SET, widened): whatever the client sent under
 //!    any name a proxy uses for a client certificate ([`is_identity_header`]: every
 //!    [`Preset`]'s header, `Client-Cert-Chain`, `X-SSL-Client-*`, …) is removed, in any
@@ -169,7 +171,13 @@ pub fn prepare_request<B>(
     }
     // Framing is the client library's: it writes the body it is given.
     headers.remove(http::header::CONTENT_LENGTH);
-    if upgrade && let Some(value) = upgrade_value {
+    // A tunnel outlives its connection's lifecycle: an unauthenticated connection's head
+    // deadline, shedding and slot end with the HTTP connection, not with the tunnel. So
+    // only an authenticated client's upgrade goes on; an open path's is a plain request.
+    if upgrade
+        && client.is_some()
+        && let Some(value) = upgrade_value
+    {
         headers.insert(http::header::UPGRADE, value);
         headers.insert(
             http::header::CONNECTION,

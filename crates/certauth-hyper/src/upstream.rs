@@ -63,7 +63,9 @@ impl std::fmt::Display for Target {
 ///
 /// A request carrying [`Authenticated`] (put there by [`CertAuthLayer`](crate::CertAuthLayer))
 /// is forwarded with the client's identity ([`Self::identity`]); one without (an open path)
-/// without any. Identity headers the client sent are removed either way.
+/// without any, and without its upgrade (a plain request: a tunnel would outlive the
+/// unauthenticated connection's deadline and slot). Identity headers the client sent are
+/// removed either way.
 #[derive(Clone)]
 pub struct Upstream {
     inner: Arc<Inner>,
