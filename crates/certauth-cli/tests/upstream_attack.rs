@@ -65,7 +65,8 @@ fn wsgi_upstream() -> (Proc, u16) {
     (Proc(child), port)
 }
 
-/// `certauth serve --upstream` letting `trusted-client` in, `/health` open.
+/// `certauth serve --upstream` letting `trusted-client` in, `/health` open, WebSockets
+/// idle for 1 s closed.
 fn certauth(pki: &Pki, dir: &Dir, upstream_port: u16) -> (Proc, u16) {
     std::fs::create_dir_all(&dir.0).unwrap();
     let file = |name: &str, contents: &str| {
@@ -90,6 +91,7 @@ fn certauth(pki: &Pki, dir: &Dir, upstream_port: u16) -> (Proc, u16) {
         .arg("--key")
         .arg(&key)
         .args(["--allow-cn", "trusted-client", "--open", "/health"])
+        .args(["--websocket-idle-timeout", "1"])
         .args(["--upstream", &format!("http://127.0.0.1:{upstream_port}")])
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::null())
@@ -204,7 +206,7 @@ Connection: Upgrade\r\n\r\n",
 }
 
 #[test]
-fn an_open_path_never_becomes_a_tunnel() {
+fn an_open_path_never_becomes_a_tunnel_and_an_idle_one_closes() {
     let pki = Pki::new();
     let dir = Dir(std::env::temp_dir().join(format!("certauth-attack-ws-{}", std::process::id())));
     let (_certauth, port) = certauth(&pki, &dir, upgrading_upstream());
@@ -245,8 +247,13 @@ Sec-WebSocket-Version: 13\r\n\r\n"
         "{}",
         String::from_utf8_lossy(&got)
     );
-    tls.write_all(b"ping").unwrap();
-    let mut echo = [0u8; 4];
+    let frame = suite::client_text_frame("ping");
+    tls.write_all(&frame).unwrap();
+    let mut echo = vec![0u8; frame.len()];
     std::io::Read::read_exact(&mut tls, &mut echo).unwrap();
-    assert_eq!(&echo, b"ping");
+    assert_eq!(echo, frame);
+    // Then idle: closed with 1001 after --websocket-idle-timeout, as certauth's own are (a
+    // tunnel nobody uses would otherwise hold its connection and the upstream's for ever).
+    let rest = suite::read_to_close(&mut tls);
+    assert_eq!(rest, [0x88, 0x02, 0x03, 0xe9], "{rest:?}");
 }

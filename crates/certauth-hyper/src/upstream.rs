@@ -209,6 +209,10 @@ impl Upstream {
             req.extensions().get::<Drain>().cloned(),
             req.extensions().get::<Arc<ConnState>>().cloned(),
         );
+        let idle = req
+            .extensions()
+            .get::<certauth_core::Limits>()
+            .map_or(DEFAULT_TUNNEL_IDLE, |l| l.websocket_idle_timeout);
         let (mut parts, body) = req.into_parts();
         parts.version = http::Version::HTTP_11;
         parts.uri = parts.uri.path_and_query().map_or_else(
@@ -266,7 +270,7 @@ impl Upstream {
             match upgrade {
                 Some(client_side) => {
                     let upstream_side = hyper::upgrade::on(&mut response);
-                    tokio::spawn(tunnel(client_side, upstream_side, websocket, hold));
+                    tokio::spawn(tunnel(client_side, upstream_side, websocket, idle, hold));
                 }
                 // A 101 to a request that asked for no upgrade cannot be relayed.
                 None => {
@@ -413,14 +417,47 @@ fn plain(status: StatusCode, body: &str) -> Response<ProxyBody> {
     r
 }
 
+/// A relayed WebSocket's idle time, outside [`serve`](crate::serve) (which passes
+/// [`Limits::websocket_idle_timeout`](certauth_core::Limits::websocket_idle_timeout)).
+const DEFAULT_TUNNEL_IDLE: Duration = Duration::from_secs(300);
+
+/// When a relayed WebSocket last carried a byte, either way.
+struct Activity {
+    last: Mutex<tokio::time::Instant>,
+    idle: Duration,
+}
+
+impl Activity {
+    fn touch(&self) {
+        *self.last.lock().unwrap_or_else(PoisonError::into_inner) = tokio::time::Instant::now();
+    }
+
+    /// Completes once no byte has passed for `idle` (never for `Duration::MAX`).
+    async fn idle(&self) {
+        loop {
+            let last = *self.last.lock().unwrap_or_else(PoisonError::into_inner);
+            let Some(deadline) = last.checked_add(self.idle) else {
+                return std::future::pending().await;
+            };
+            tokio::time::sleep_until(deadline).await;
+            if *self.last.lock().unwrap_or_else(PoisonError::into_inner) == last {
+                return;
+            }
+        }
+    }
+}
+
 /// Relays bytes between the client and the upstream after both switched protocols, until
 /// either closes or the server's grace period ends (`hold` keeps the drain waiting for it
 /// and the connection counted). A WebSocket is closed with 1001 (going away) on both sides
-/// as soon as the server drains, each close between two frames of its direction.
+/// as soon as the server drains, or once no byte has passed either way for `idle` (the
+/// `--websocket-idle-timeout` certauth's own WebSockets have), each close between two
+/// frames of its direction.
 async fn tunnel(
     client: hyper::upgrade::OnUpgrade,
     upstream: hyper::upgrade::OnUpgrade,
     websocket: bool,
+    idle: Duration,
     hold: (Option<Drain>, Option<Arc<ConnState>>),
 ) {
     let (drain, conn) = hold;
@@ -438,9 +475,13 @@ async fn tunnel(
         }
         let (client_read, client_write) = tokio::io::split(client);
         let (upstream_read, upstream_write) = tokio::io::split(upstream);
+        let activity = Activity {
+            last: Mutex::new(tokio::time::Instant::now()),
+            idle,
+        };
         let (up, down) = tokio::join!(
-            relay(client_read, upstream_write, &drain, true),
-            relay(upstream_read, client_write, &drain, false),
+            relay(client_read, upstream_write, &drain, &activity, true),
+            relay(upstream_read, client_write, &drain, &activity, false),
         );
         debug!(to_upstream = ?up, to_client = ?down, "websocket relay closed");
     };
@@ -454,9 +495,16 @@ async fn tunnel(
 const AFTER_CLOSE: Duration = Duration::from_secs(1);
 
 /// One direction of a relayed WebSocket: passes `from`'s bytes to `to` until `from` ends,
-/// or, once the server drains, until the frame under way ends; then sends `to` a 1001
-/// close, reads what `from` still sends for a moment (its own close) and shuts `to` down.
-async fn relay<R, W>(mut from: R, mut to: W, drain: &Drain, to_server: bool) -> std::io::Result<()>
+/// or, once the server drains or the tunnel is idle, until the frame under way ends; then
+/// sends `to` a 1001 close, reads what `from` still sends for a moment (its own close) and
+/// shuts `to` down.
+async fn relay<R, W>(
+    mut from: R,
+    mut to: W,
+    drain: &Drain,
+    activity: &Activity,
+    to_server: bool,
+) -> std::io::Result<()>
 where
     R: tokio::io::AsyncRead + Unpin,
     W: tokio::io::AsyncWrite + Unpin,
@@ -464,7 +512,12 @@ where
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let mut frames = forward::FrameCursor::new();
     let mut buf = vec![0; 16 * 1024];
-    let mut draining = std::pin::pin!(drain.draining());
+    let mut draining = std::pin::pin!(async {
+        tokio::select! {
+            () = drain.draining() => {}
+            () = activity.idle() => debug!("websocket idle: closing the tunnel"),
+        }
+    });
     let mut closing = false;
     loop {
         if closing && frames.at_boundary() {
@@ -476,6 +529,7 @@ where
                 if n == 0 {
                     return to.shutdown().await;
                 }
+                activity.touch();
                 let pass = frames.pass(&buf[..n], closing);
                 to.write_all(&buf[..pass]).await?;
             }
