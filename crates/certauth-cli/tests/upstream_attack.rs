@@ -169,8 +169,9 @@ X_Forwarded_Proto: http\r\n";
     assert!(two_hosts.starts_with("HTTP/1.1 400 "), "{two_hosts}");
 }
 
-/// An upstream answering `101` to every upgrade request (then echoing) and `200 plain` to
-/// anything else, on any path, as `ws` with no `path` does; its port.
+/// An upstream answering `101` to every upgrade request (then echoing), on any path, as `ws`
+/// with no `path` does, and anything else with `200`: the request's bytes as it read them
+/// (a chunked body to its end), then `END`. Its port.
 fn upgrading_upstream() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -187,17 +188,36 @@ fn upgrading_upstream() -> u16 {
                     }
                     head.push(byte[0]);
                 }
-                let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
-                if head.contains("\r\nupgrade: websocket") {
+                let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+                if text.contains("\r\nupgrade: websocket") {
                     let _ = s.write_all(
                         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
 Connection: Upgrade\r\n\r\n",
                     );
                     let _ = std::io::copy(&mut s.try_clone().unwrap(), &mut s);
                 } else {
-                    let _ = s.write_all(
-                        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nplain",
+                    let mut request = head.clone();
+                    if text.contains("\r\ntransfer-encoding: chunked") {
+                        let body_end = |r: &[u8]| {
+                            let body = &r[head.len()..];
+                            body.ends_with(b"\r\n\r\n")
+                                && (body.starts_with(b"0\r\n")
+                                    || body.windows(5).any(|w| w == b"\r\n0\r\n"))
+                        };
+                        while !body_end(&request) {
+                            if !matches!(std::io::Read::read(&mut s, &mut byte), Ok(1)) {
+                                return;
+                            }
+                            request.push(byte[0]);
+                        }
+                    }
+                    request.extend_from_slice(b"END");
+                    let _ = write!(
+                        s,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        request.len()
                     );
+                    let _ = s.write_all(&request);
                 }
             });
         }
@@ -206,7 +226,7 @@ Connection: Upgrade\r\n\r\n",
 }
 
 #[test]
-fn an_open_path_never_becomes_a_tunnel_and_an_idle_one_closes() {
+fn an_open_path_never_becomes_a_tunnel_an_idle_one_closes_trailers_are_clean() {
     let pki = Pki::new();
     let dir = Dir(std::env::temp_dir().join(format!("certauth-attack-ws-{}", std::process::id())));
     let (_certauth, port) = certauth(&pki, &dir, upgrading_upstream());
@@ -222,21 +242,17 @@ Sec-WebSocket-Version: 13\r\n\r\n"
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let mut tls = suite::connect(addr, suite::tls_client(&pki, None)).unwrap();
     tls.write_all(upgrade("/health").as_bytes()).unwrap();
-    let mut open = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !open.ends_with(b"plain") {
-        match std::io::Read::read(&mut tls, &mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => open.extend_from_slice(&buf[..n]),
-        }
-    }
-    let open = String::from_utf8_lossy(&open);
+    let open = until_end(&mut tls);
     assert!(open.starts_with("HTTP/1.1 200 "), "{open}");
-    assert!(open.ends_with("plain"), "{open}");
+    assert!(
+        !open.to_ascii_lowercase().contains("\r\nupgrade:"),
+        "{open}"
+    );
     // The trusted client's WebSocket still goes through, and echoes.
     let mut tls = suite::connect(addr, suite::tls_client(&pki, Some(&pki.trusted))).unwrap();
     tls.write_all(upgrade("/ws").as_bytes()).unwrap();
     let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
     while !got.ends_with(b"\r\n\r\n") {
         let n = std::io::Read::read(&mut tls, &mut buf).unwrap();
         assert!(n > 0, "{}", String::from_utf8_lossy(&got));
@@ -256,4 +272,33 @@ Sec-WebSocket-Version: 13\r\n\r\n"
     // tunnel nobody uses would otherwise hold its connection and the upstream's for ever).
     let rest = suite::read_to_close(&mut tls);
     assert_eq!(rest, [0x88, 0x02, 0x03, 0xe9], "{rest:?}");
+
+    // Trailers: a server may merge them into the headers, so they lose what the head would.
+    let mut tls = suite::connect(addr, suite::tls_client(&pki, None)).unwrap();
+    tls.write_all(
+        b"POST /health HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\
+Trailer: Client-Cert, X-Forwarded-For, X-Checksum\r\n\r\n3\r\nabc\r\n0\r\nClient-Cert: :c3Bvb2Zk:\r\n\
+X-Forwarded-For: 6.6.6.6\r\nX-Checksum: 1\r\n\r\n",
+    )
+    .unwrap();
+    let seen = until_end(&mut tls).to_ascii_lowercase();
+    assert!(seen.contains("\r\nx-checksum: 1\r\n"), "{seen}");
+    assert!(
+        !seen.contains(":c3Bvb2Zk:".to_ascii_lowercase().as_str()),
+        "{seen}"
+    );
+    assert!(!seen.contains("6.6.6.6"), "{seen}");
+}
+
+/// A response read up to the upstream's `END`.
+fn until_end(tls: &mut suite::Tls) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !got.ends_with(b"END") {
+        match std::io::Read::read(tls, &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
 }

@@ -28,7 +28,8 @@
 //!    target's authority when it has one (HTTP/2's `:authority`, an absolute-form target):
 //!    the upstream sees the host the request was decided for.
 //!
-//! Responses lose their hop-by-hop headers too ([`prepare_response`]), except a `101`'s
+//! A request's trailer fields lose the same names ([`prepare_trailers`]): a server may merge
+//! trailers into the headers. Responses lose their hop-by-hop headers too ([`prepare_response`]), except a `101`'s
 //! `Upgrade`.
 
 use std::net::IpAddr;
@@ -199,6 +200,32 @@ pub fn prepare_request<B>(
         HeaderValue::from_static("https"),
     );
     Ok(())
+}
+
+/// Prepares a request's trailer section (after a chunked or HTTP/2 body) for the upstream,
+/// in place: a field certauth writes or removes in the head (an identity header,
+/// `X-Forwarded-For`, `X-Forwarded-Proto`, hop-by-hop, `Host`, `also_remove`, in any case
+/// and `_` spelling) is removed, so that a server that merges trailers into the headers
+/// never reads one from the client.
+pub fn prepare_trailers(trailers: &mut HeaderMap, also_remove: &[String]) {
+    let names: Vec<HeaderName> = trailers
+        .keys()
+        .filter(|n| {
+            let n = n.as_str();
+            is_identity_header(n)
+                || WRITTEN
+                    .iter()
+                    .chain(&HOP_BY_HOP)
+                    .chain(&["host"])
+                    .copied()
+                    .chain(also_remove.iter().map(String::as_str))
+                    .any(|h| same_to_cgi(n.as_bytes(), h.as_bytes()))
+        })
+        .cloned()
+        .collect();
+    for name in names {
+        trailers.remove(name);
+    }
 }
 
 /// Whether a request asks to switch protocols (`Upgrade` with `Connection: upgrade`).

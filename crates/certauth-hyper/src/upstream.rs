@@ -224,6 +224,7 @@ impl Upstream {
         let progress = Arc::new(tokio::sync::Notify::new());
         let body = RequestBody {
             inner: body,
+            upstream: Arc::clone(inner),
             failed: Arc::clone(&failed),
             progress: Arc::clone(&progress),
         };
@@ -546,9 +547,11 @@ where
 }
 
 /// The client's request body on its way upstream; notes a malformed one (a bad chunk), so
-/// that the failure is answered 400, not blamed on the upstream.
+/// that the failure is answered 400, not blamed on the upstream, and cleans its trailers.
 struct RequestBody {
     inner: Incoming,
+    /// For the names its trailers may not carry (`forward::prepare_trailers`).
+    upstream: Arc<Inner>,
     failed: Arc<AtomicBool>,
     progress: Arc<tokio::sync::Notify>,
 }
@@ -561,10 +564,16 @@ impl Body for RequestBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        match &polled {
+        let mut polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &mut polled {
             Poll::Ready(Some(Err(_))) => self.failed.store(true, Ordering::Release),
-            Poll::Ready(_) => self.progress.notify_one(),
+            Poll::Ready(frame) => {
+                if let Some(trailers) = frame.as_mut().and_then(|f| f.as_mut().ok()?.trailers_mut())
+                {
+                    forward::prepare_trailers(trailers, &self.upstream.also_remove);
+                }
+                self.progress.notify_one();
+            }
             Poll::Pending => {}
         }
         polled

@@ -217,6 +217,26 @@ fn open_path_upgrade_is_plain_and_http2_gets_a_host() {
 }
 
 #[test]
+fn trailers_lose_what_the_head_would() {
+    let mut trailers = HeaderMap::new();
+    for (n, v) in [
+        ("client-cert", ":AAAA:"),
+        ("x_forwarded_client_cert", "Hash=00"),
+        ("x-forwarded-for", "10.6.6.6"),
+        ("x-forwarded-proto", "http"),
+        ("host", "admin.example"),
+        ("x-custom-cert", "forged"),
+        ("connection", "close"),
+        ("x-checksum", "abc"),
+    ] {
+        trailers.append(HeaderName::from_static(n), HeaderValue::from_static(v));
+    }
+    prepare_trailers(&mut trailers, &["X-Custom-Cert".to_owned()]);
+    let names: Vec<&str> = trailers.keys().map(HeaderName::as_str).collect();
+    assert_eq!(names, ["x-checksum"]);
+}
+
+#[test]
 fn ambiguous_framing_is_refused() {
     for head in [
         &[("content-length", "5"), ("transfer-encoding", "chunked")][..],
