@@ -167,6 +167,14 @@ X_Forwarded_Proto: http\r\n";
         "GET /x HTTP/1.1\r\nHost: public.example\r\nHost: admin.example\r\nConnection: close\r\n\r\n",
     );
     assert!(two_hosts.starts_with("HTTP/1.1 400 "), "{two_hosts}");
+    // Userinfo in an absolute-form target: never `Host: evil@admin.example` upstream.
+    let userinfo = raw(
+        &pki,
+        port,
+        Some(&pki.trusted),
+        "GET http://evil@admin.example/x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    );
+    assert!(userinfo.starts_with("HTTP/1.1 400 "), "{userinfo}");
 }
 
 /// An upstream answering `101` to every upgrade request (then echoing), on any path, as `ws`

@@ -7,8 +7,9 @@
 //! 1. **Framing.** A request a server behind could frame differently (`Content-Length` with
 //!    `Transfer-Encoding`, two different lengths, a coding list not ending in `chunked`) is
 //!    refused with 400 and never forwarded: the request-smuggling cases, judged as the raw
-//!    gates judge them ([`crate::http::FirstRequest`]). So are `CONNECT` and a request with
-//!    more than one `Host` (decided for one, it could be routed by another).
+//!    gates judge them ([`crate::http::FirstRequest`]). So are `CONNECT`, a request with
+//!    more than one `Host` (decided for one, it could be routed by another) and a target
+//!    with userinfo (`http://evil@admin.example/`: RFC 9110 §4.2.4).
 //! 2. **Hop-by-hop headers** (RFC 9110 §7.6.1): `Connection`, `Proxy-Connection`,
 //!    `Keep-Alive`, `TE`, `Transfer-Encoding`, `Upgrade` and every header `Connection`
 //!    names are removed (the upstream connection has its own framing, written by the
@@ -150,6 +151,17 @@ pub fn prepare_request<B>(
     let upgrade_value = req.headers().get(http::header::UPGRADE).cloned();
     // The authority the request was decided for (`Head::authority`): the target's when it
     // has one (HTTP/2, an absolute-form target), which RFC 9112 §3.2.2 puts before `Host`.
+    // RFC 9110 §4.2.4: userinfo in an http(s) URI is an error. The decision reads the host
+    // past it; a server behind reading `Host: evil@admin.example` may not.
+    if req
+        .uri()
+        .authority()
+        .is_some_and(|a| a.as_str().contains('@'))
+    {
+        return Err(HeadError::Malformed {
+            reason: "userinfo in the request target",
+        });
+    }
     if let Some(host) = req
         .uri()
         .authority()

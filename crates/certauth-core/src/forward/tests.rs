@@ -259,6 +259,12 @@ fn ambiguous_framing_is_refused() {
     let mut req = request(&[("host", "public.example"), ("host", "admin.example")]);
     let err = prepare_request(&mut req, None, Preset::Rfc9440, None, &[]).unwrap_err();
     assert_eq!(err.status().code(), 400);
+    // Userinfo (RFC 9110 §4.2.4): decided for the host past it, it would reach the upstream
+    // as `Host: evil@admin.example`.
+    let mut req = request(&[("host", "public.example")]);
+    *req.uri_mut() = "http://evil@admin.example/x".parse().unwrap();
+    let err = prepare_request(&mut req, None, Preset::Rfc9440, None, &[]).unwrap_err();
+    assert_eq!(err.status().code(), 400);
 }
 
 #[test]
