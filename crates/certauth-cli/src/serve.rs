@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use certauth_core::AuthenticatorBuilder;
 use certauth_core::policy::{BoxPolicy, PolicyExt as _, allow_any, allow_cn};
+use certauth_core::proxy::protocol::ProxyProtocol;
 use certauth_core::proxy::{Encoding, Preset, ProxyHeaderConfig};
 use certauth_core::tls::{ClientAuthMode, TlsConfig, load_server_identity, server_config};
 use certauth_core::verify::UnknownRevocation;
@@ -22,6 +23,7 @@ use futures_util::{Sink, SinkExt as _, Stream, StreamExt as _};
 use tracing::{info, warn};
 
 use crate::page;
+use crate::tickets::{Resumption, TicketKey};
 use crate::{Failure, FilePath, Outcome, read, shown};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -86,8 +88,33 @@ pub(crate) struct Args {
     pub(crate) allow_expired_crl: bool,
     /// Refuse clients no configured CRL covers (UNABLE_TO_GET_CRL) instead of allowing them
     /// (the default, with a warning at start: Node refuses them once a CRL is configured).
-    #[arg(long, requires = "crl")]
+    /// With --crl-fetch, also refuse a client whose distribution point's CRL cannot be had
+    /// or believed. Needs --crl or --crl-fetch.
+    #[arg(long)]
     pub(crate) deny_unknown_revocation: bool,
+    /// Ask the OCSP responder each client certificate names (authorityInfoAccess, http):
+    /// revoked → 401 CERT_REVOKED. Answers are cached until their nextUpdate, one request
+    /// per certificate however many clients wait. Soft fail: a responder that cannot be
+    /// reached or whose answer is not believed lets the client in, logged and counted
+    /// (certauth_revocation_soft_fail_total); see --ocsp-required.
+    #[arg(long, requires = "ca")]
+    pub(crate) ocsp: bool,
+    /// With --ocsp: no believable answer is 401 OCSP_CHECK_FAILED, and a responder's
+    /// `unknown` is 401 OCSP_STATUS_UNKNOWN.
+    #[arg(long, requires = "ocsp")]
+    pub(crate) ocsp_required: bool,
+    /// Fetch the CRL each client certificate names (CRL distribution point, http), check its
+    /// signature and scope, cache it until its nextUpdate: listed → 401 CERT_REVOKED; cannot
+    /// be had → allowed, logged and counted, unless --deny-unknown-revocation.
+    #[arg(long, requires = "ca")]
+    pub(crate) crl_fetch: bool,
+    /// Seconds an OCSP or CRL fetch may take (keep it under --head-timeout, which bounds
+    /// the whole decision).
+    #[arg(long, value_name = "SECS", default_value_t = Seconds(certauth_core::revocation::DEFAULT_TIMEOUT))]
+    pub(crate) revocation_timeout: Seconds,
+    /// Largest CRL fetched with --crl-fetch, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = certauth_core::revocation::DEFAULT_MAX_CRL_BYTES)]
+    pub(crate) max_crl_bytes: usize,
     /// The server's certificate chain (PEM). Required with TLS.
     #[arg(long, value_name = "SERVER.pem")]
     pub(crate) cert: Option<FilePath>,
@@ -122,9 +149,19 @@ pub(crate) struct Args {
     /// The custom header's encoding.
     #[arg(long, value_name = "ENC", requires = "header", value_parser = encoding_names())]
     pub(crate) encoding: Option<String>,
-    /// Proxies allowed to send the certificate header (address or CIDR; repeatable).
+    /// Proxies allowed to send the certificate header (address or CIDR; repeatable); with
+    /// --proxy-protocol, the load balancers allowed to send PROXY headers.
     #[arg(long, value_name = "CIDR")]
     pub(crate) trusted_proxy: Vec<String>,
+    /// Behind a TCP load balancer (HAProxy `send-proxy-v2`, AWS NLB, …): every connection
+    /// starts with a PROXY protocol header (v1 or v2), accepted only from --trusted-proxy
+    /// addresses (others are closed unanswered, logged) and read within
+    /// --handshake-timeout. The client address it names is the one logs, policies and
+    /// --max-pending-per-address see (with --upstream, the X-Forwarded-For it sends). In
+    /// header mode (only with --upstream or --socketio) the client it names is the address
+    /// that must be a --trusted-proxy for its certificate header to be believed.
+    #[arg(long, requires = "trusted_proxy")]
+    pub(crate) proxy_protocol: bool,
     /// Require this header from the proxy, e.g. X-SSL-Client-Verify=SUCCESS.
     #[arg(long, value_name = "NAME=VALUE")]
     pub(crate) verify_header: Option<String>,
@@ -207,6 +244,21 @@ pub(crate) struct Args {
     /// Log format.
     #[arg(long, value_enum, default_value = "text")]
     pub(crate) log_format: LogFormat,
+    /// Session ticket keys (repeatable), nginx's format: 80 random bytes from
+    /// `openssl rand 80` (or nginx's older 48). The first seals new tickets, all open them:
+    /// servers given the same files resume each other's TLS sessions. Without it, sessions
+    /// resume only on the process that made them.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) session_ticket_key: Vec<FilePath>,
+    /// Do not watch the files given (--ca, --chain, --crl, --policy, --cert, --key,
+    /// --session-ticket-key) for changes; reload on SIGHUP only.
+    #[arg(long)]
+    pub(crate) no_watch: bool,
+    /// Seconds between two looks at the watched files (their stat: works on every
+    /// filesystem, Kubernetes' volumes included); a change is reloaded once the files have
+    /// looked the same for one more interval. At least 0.05.
+    #[arg(long, value_name = "SECS", default_value_t = Seconds(Duration::from_secs(1)))]
+    pub(crate) watch_interval: Seconds,
     /// Front door: proxy every request and WebSocket a client is allowed to make to this
     /// upstream (http://HOST:PORT or unix:/PATH.sock, HTTP/1.1), with the client's
     /// certificate in headers (--forward-identity). Identity headers clients send are removed.
@@ -276,9 +328,16 @@ fn usage(msg: impl Into<String>) -> Failure {
     Failure::Usage(msg.into())
 }
 
-/// Checks the arguments and builds the server.
-pub(crate) fn configure(args: &Args) -> Result<Server, Failure> {
-    let (builder, tls) = read_configuration(args)?;
+/// Checks the arguments and builds the server, with what resumes its TLS sessions (kept
+/// across reloads).
+pub(crate) fn configure(args: &Args) -> Result<(Server, Resumption), Failure> {
+    let resumption = Resumption::new(!args.session_ticket_key.is_empty());
+    let Loaded {
+        builder,
+        tls,
+        ticket_keys,
+    } = read_configuration(args, &resumption)?;
+    resumption.install(ticket_keys);
     let auth = builder.build().map_err(|e| usage(e.to_string()))?;
     let options = ServeOptions::DEFAULT
         .with_max_connections(args.max_connections)
@@ -291,23 +350,37 @@ pub(crate) fn configure(args: &Args) -> Result<Server, Failure> {
         Some(_) => options.with_observer(crate::metrics::observer()),
         None => options,
     };
-    Ok(Server {
+    let options = match args.proxy_protocol {
+        true => options.with_proxy_protocol(
+            ProxyProtocol::new(&args.trusted_proxy).map_err(|e| usage(e.to_string()))?,
+        ),
+        false => options,
+    };
+    let server = Server {
         auth,
         tls: tls.map(TlsConfig::from),
         listen: args.listen,
         options,
-    })
+    };
+    Ok((server, resumption))
 }
 
-/// SIGHUP: reads `--ca`, `--chain`, `--crl`, `--policy`, `--cert` and `--key` again and, only if all of
-/// them are good, replaces the configuration in force (connections in progress keep theirs).
-/// A broken file is logged and the server keeps serving as before.
-fn reload(args: &Args, auth: &Authenticator, tls: Option<&TlsConfig>) {
-    let applied = read_configuration(args).and_then(|(builder, config)| {
-        auth.reload(builder).map_err(|e| usage(e.to_string()))?;
-        if let (Some(slot), Some(config)) = (tls, config) {
+/// SIGHUP or a watched file's change: reads `--ca`, `--chain`, `--crl`, `--policy`,
+/// `--cert`, `--key` and `--session-ticket-key` again and, only if all of them are good,
+/// replaces the configuration in force (connections in progress keep theirs). A broken file
+/// is logged and the server keeps serving as before. One reload at a time.
+fn reload(args: &Args, auth: &Authenticator, tls: Option<&TlsConfig>, resumption: &Resumption) {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let applied = read_configuration(args, resumption).and_then(|loaded| {
+        auth.reload(loaded.builder)
+            .map_err(|e| usage(e.to_string()))?;
+        if let (Some(slot), Some(config)) = (tls, loaded.tls) {
             slot.reload(config);
         }
+        resumption.install(loaded.ticket_keys);
         Ok(())
     });
     crate::metrics::reloaded(applied.is_ok());
@@ -320,11 +393,19 @@ fn reload(args: &Args, auth: &Authenticator, tls: Option<&TlsConfig>) {
     }
 }
 
-/// Reads every file the configuration names: the authenticator to build and the TLS
-/// configuration (none in header mode without `--cert`).
-fn read_configuration(
-    args: &Args,
-) -> Result<(AuthenticatorBuilder, Option<Arc<rustls::ServerConfig>>), Failure> {
+/// What the files a configuration names hold, read and checked.
+struct Loaded {
+    /// The authenticator to build.
+    builder: AuthenticatorBuilder,
+    /// The TLS configuration (none in header mode without `--cert`).
+    tls: Option<Arc<rustls::ServerConfig>>,
+    /// `--session-ticket-key`'s keys, for [`Resumption::install`].
+    ticket_keys: Vec<TicketKey>,
+}
+
+/// Reads every file the configuration names. The TLS configuration resumes sessions with
+/// `resumption`'s cache or tickets, the same across reloads.
+fn read_configuration(args: &Args, resumption: &Resumption) -> Result<Loaded, Failure> {
     let provider = Arc::new(args.provider.get().map_err(|e| Failure::Usage(e.into()))?);
     let verifier = match &args.ca {
         Some(ca) => {
@@ -378,10 +459,28 @@ fn read_configuration(
         .limits(limits)
         .expose_reasons(expose)
         .deny_body(move |denial, request| page::for_denial(denial, request, expose, echo));
+    if args.deny_unknown_revocation && args.crl.is_empty() && !args.crl_fetch {
+        return Err(usage(
+            "--deny-unknown-revocation needs --crl CRL.pem or --crl-fetch: the CRLs whose \
+             silence it refuses",
+        ));
+    }
+    if let Some(revocation) = crate::verify::revocation(
+        args.ocsp,
+        args.ocsp_required,
+        args.crl_fetch,
+        args.deny_unknown_revocation,
+        args.revocation_timeout.0,
+        args.max_crl_bytes,
+        provider.signature_verification_algorithms.all,
+    )? {
+        builder = builder.revocation(revocation);
+    }
     if let Some(v) = verifier.clone() {
         builder = builder.verifier(v);
     }
-    if args.metrics.is_some() {
+    // The observer counts for --metrics, and logs the soft fails of online revocation.
+    if args.metrics.is_some() || args.ocsp || args.crl_fetch {
         builder = builder.observer(crate::metrics::observer());
     }
     let header_mode = args.source.is_some() || args.header.is_some();
@@ -453,13 +552,14 @@ fn read_configuration(
         } else {
             ClientAuthMode::Deferred
         };
-        let config = server_config(provider, chain, key_der, anchors, mode).map_err(|e| {
+        let mut config = server_config(provider, chain, key_der, anchors, mode).map_err(|e| {
             usage(format!(
                 "{} / {}: {e} (does the key belong to the certificate?)",
                 shown(cert),
                 shown(key)
             ))
         })?;
+        resumption.apply(&mut config);
         // The --socketio and --upstream servers are hyper's and speak HTTP/2 too; the raw WebSocket one
         // speaks HTTP/1.1 and says so.
         let config = Arc::new(config);
@@ -469,18 +569,32 @@ fn read_configuration(
             certauth_core::tls::with_alpn(config, &certauth_core::tls::ALPN_HTTP1)
         })
     };
-    Ok((builder, tls))
+    let ticket_keys = crate::tickets::read_keys(&args.session_ticket_key)?;
+    Ok(Loaded {
+        builder,
+        tls,
+        ticket_keys,
+    })
 }
 
 pub(crate) fn run(args: Args) -> Outcome {
     init_logging(args.log_format);
-    let server = configure(&args)?;
+    let watched = watched_files(&args);
+    let before = crate::watch::Snapshot::take(&watched);
+    let (server, resumption) = configure(&args)?;
     if let Some(addr) = args.metrics {
         crate::metrics::serve(addr, args.health)?;
     }
     if args.socketio && args.runtime == Runtime::Smol {
         return Err(usage(
             "--socketio runs on tokio (socketioxide); drop --runtime smol",
+        ));
+    }
+    let header_mode = args.source.is_some() || args.header.is_some();
+    if args.proxy_protocol && header_mode && !args.socketio && args.upstream.is_none() {
+        return Err(usage(
+            "--proxy-protocol in header mode needs --upstream or --socketio: the raw WebSocket \
+             server's header mode reads no PROXY header",
         ));
     }
     if args.upstream.is_some() && args.runtime == Runtime::Smol {
@@ -493,11 +607,17 @@ pub(crate) fn run(args: Args) -> Outcome {
         None => None,
     };
     let (socketio, runtime) = (args.socketio, args.runtime);
+    let (no_watch, interval) = (args.no_watch, args.watch_interval.0);
     let reloads = Reloader {
         args: Arc::new(args),
         auth: server.auth.clone(),
         tls: server.tls.clone(),
+        resumption,
     };
+    if !no_watch {
+        let r = reloads.clone();
+        crate::watch::spawn(watched, interval, before, move || r.reload());
+    }
     if runtime == Runtime::Smol {
         let (tx, rx) = smol::channel::bounded::<()>(1);
         // smol has no signal handling of its own: a small tokio runtime waits for signals.
@@ -545,14 +665,31 @@ pub(crate) fn run(args: Args) -> Outcome {
     })
 }
 
-/// What SIGHUP reloads.
+/// Every file `serve` reads, to watch for changes.
+fn watched_files(args: &Args) -> Vec<FilePath> {
+    let single = [&args.ca, &args.chain, &args.policy, &args.cert, &args.key];
+    let single = single.into_iter().flatten();
+    single
+        .chain(&args.crl)
+        .chain(&args.session_ticket_key)
+        .cloned()
+        .collect()
+}
+
+/// What SIGHUP and the watcher reload.
+#[derive(Clone)]
 struct Reloader {
     args: Arc<Args>,
     auth: Authenticator,
     tls: Option<TlsConfig>,
+    resumption: Resumption,
 }
 
 impl Reloader {
+    fn reload(&self) {
+        reload(&self.args, &self.auth, self.tls.as_ref(), &self.resumption);
+    }
+
     /// Reloads on every SIGHUP (never returns on unix).
     async fn on_sighup(self) {
         #[cfg(unix)]
@@ -562,13 +699,14 @@ impl Reloader {
                 return std::future::pending().await;
             };
             while hup.recv().await.is_some() {
-                info!("received SIGHUP: reloading --ca, --chain, --crl, --policy, --cert, --key");
+                info!(
+                    "received SIGHUP: reloading --ca, --chain, --crl, --policy, --cert, --key, \
+                     --session-ticket-key"
+                );
                 // Off the runtime's workers: reading files blocks (a slow disk), and one
                 // reload runs at a time (signals meanwhile are folded into the next).
-                let (args, auth, tls) =
-                    (Arc::clone(&self.args), self.auth.clone(), self.tls.clone());
-                let reloading =
-                    tokio::task::spawn_blocking(move || reload(&args, &auth, tls.as_ref()));
+                let this = self.clone();
+                let reloading = tokio::task::spawn_blocking(move || this.reload());
                 if let Err(e) = reloading.await {
                     warn!("reload failed, keeping the configuration in force: {e}");
                 }

@@ -49,6 +49,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use certauth_core::observe::Observer;
+use certauth_core::proxy::protocol::ProxyProtocol;
 
 pub use connections::{
     Accept, Admission, ConnId, Connections, Identity, Notice, Phase, Poll, Refusal, Shed,
@@ -98,6 +99,15 @@ pub struct ServeOptions {
     /// handshakes): see [`certauth_core::observe`]. Default: nobody (an operations listener that
     /// should not count itself is given none).
     pub observer: Option<Arc<dyn Observer>>,
+    /// Connections arrive through a proxy that names each client with a PROXY-protocol
+    /// header ([`certauth_core::proxy::protocol`]), accepted only from these proxies: the
+    /// serve helpers read it before the TLS handshake
+    /// ([`proxied_client`](crate::proxied_client); the engine's from their gate,
+    /// `Gate::proxy_protocol`; certauth-hyper's from here), and admission does not count the
+    /// peer (the proxy) under [`Self::max_pending_per_address`]; the connection counts under
+    /// the client's address once its header is read ([`Connections::readdress`]). Default:
+    /// none.
+    pub proxy_protocol: Option<Arc<ProxyProtocol>>,
 }
 
 impl fmt::Debug for ServeOptions {
@@ -114,14 +124,17 @@ impl fmt::Debug for ServeOptions {
                 &self.max_connections_per_identity,
             )
             .field("observed", &self.observer.is_some())
+            .field("proxy_protocol", &self.proxy_protocol.is_some())
             .finish()
     }
 }
 
-/// Options are equal when their caps and times are, and they report to the same observer.
+/// Options are equal when their caps and times are, and they report to the same observer
+/// and read PROXY headers from the same proxies.
 impl PartialEq for ServeOptions {
     fn eq(&self, other: &Self) -> bool {
         let observer = |o: &Self| o.observer.as_ref().map(|o| Arc::as_ptr(o).cast::<()>());
+        let proxies = |o: &Self| o.proxy_protocol.as_ref().map(Arc::as_ptr);
         (
             self.max_connections,
             self.max_pending,
@@ -130,6 +143,7 @@ impl PartialEq for ServeOptions {
             self.shed_after,
             self.grace,
             self.max_connections_per_identity,
+            proxies(self),
         ) == (
             other.max_connections,
             other.max_pending,
@@ -138,6 +152,7 @@ impl PartialEq for ServeOptions {
             other.shed_after,
             other.grace,
             other.max_connections_per_identity,
+            proxies(other),
         ) && observer(self) == observer(other)
     }
 }
@@ -155,6 +170,7 @@ impl ServeOptions {
         grace: Duration::from_secs(5),
         max_connections_per_identity: None,
         observer: None,
+        proxy_protocol: None,
     };
 
     /// With another [`Self::max_connections`] (at least 1).
@@ -219,6 +235,12 @@ impl ServeOptions {
     /// Reporting its connections to `observer` ([`Self::observer`]).
     pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
         self.observer = Some(observer);
+        self
+    }
+
+    /// Reading a PROXY-protocol header from `proxies` first ([`Self::proxy_protocol`]).
+    pub fn with_proxy_protocol(mut self, proxies: ProxyProtocol) -> Self {
+        self.proxy_protocol = Some(Arc::new(proxies));
         self
     }
 
