@@ -7,23 +7,30 @@
 //! 1. **Framing.** A request a server behind could frame differently (`Content-Length` with
 //!    `Transfer-Encoding`, two different lengths, a coding list not ending in `chunked`) is
 //!    refused with 400 and never forwarded: the request-smuggling cases, judged as the raw
-//!    gates judge them ([`crate::http::FirstRequest`]). So is `CONNECT`.
+//!    gates judge them ([`crate::http::FirstRequest`]). So are `CONNECT`, a request with
+//!    more than one `Host` (decided for one, it could be routed by another) and a target
+//!    with userinfo (`http://evil@admin.example/`: RFC 9110 §4.2.4).
 //! 2. **Hop-by-hop headers** (RFC 9110 §7.6.1): `Connection`, `Proxy-Connection`,
 //!    `Keep-Alive`, `TE`, `Transfer-Encoding`, `Upgrade` and every header `Connection`
 //!    names are removed (the upstream connection has its own framing, written by the
 //!    client library). `Host` is never removed, whatever `Connection` names. A WebSocket (or
-//!    any) upgrade keeps its `Upgrade` header with `Connection: upgrade`.
+//!    any) upgrade keeps its `Upgrade` header with `Connection: upgrade` when the client is
+//!    authenticated; on an open path it goes on as a plain request (a tunnel would outlive
+//!    the limits an unauthenticated connection is held to: its deadline, shedding, its slot).
 //! 3. **Identity headers** (Envoy's SANITIZE_SET, widened): whatever the client sent under
 //!    any name a proxy uses for a client certificate ([`is_identity_header`]: every
 //!    [`Preset`]'s header, `Client-Cert-Chain`, `X-SSL-Client-*`, …) is removed, in any
-//!    letter case, on every request, open paths included.
+//!    letter case and with `_` for `-` (CGI and WSGI servers read `Client_Cert` as
+//!    `Client-Cert`), on every request, open paths included. So is a `_` spelling of a
+//!    header certauth writes or removes (`X_Forwarded_For`).
 //! 4. **What certauth adds.** The authenticated client's certificate in the chosen preset's
 //!    format ([`identity_headers`]; RFC 9440 by default), `X-Forwarded-For` with the
 //!    client's address appended, `X-Forwarded-Proto: https`, and `Host` set to the
 //!    target's authority when it has one (HTTP/2's `:authority`, an absolute-form target):
 //!    the upstream sees the host the request was decided for.
 //!
-//! Responses lose their hop-by-hop headers too ([`prepare_response`]), except a `101`'s
+//! A request's trailer fields lose the same names ([`prepare_trailers`]): a server may merge
+//! trailers into the headers. Responses lose their hop-by-hop headers too ([`prepare_response`]), except a `101`'s
 //! `Upgrade`.
 
 use std::net::IpAddr;
@@ -69,13 +76,43 @@ pub const IDENTITY_HEADER_PREFIXES: [&str; 12] = [
     "x-arr-clientcert",
 ];
 
-/// Whether `name` is a header under which a client's identity could be passed (any case).
+/// Whether `name` is a header under which a client's identity could be passed: in any
+/// case, and with `_` for `-` (`Client_Cert`), which CGI and WSGI servers read as the same
+/// header (both become `HTTP_CLIENT_CERT`; Python's `wsgiref` joins their values).
 pub fn is_identity_header(name: &str) -> bool {
-    IDENTITY_HEADER_PREFIXES.iter().any(|p| {
-        name.len() >= p.len()
-            && name.is_char_boundary(p.len())
-            && name[..p.len()].eq_ignore_ascii_case(p)
-    })
+    let name = name.as_bytes();
+    IDENTITY_HEADER_PREFIXES
+        .iter()
+        .any(|p| name.len() >= p.len() && same_to_cgi(&name[..p.len()], p.as_bytes()))
+}
+
+/// Whether two header names are one to a server that reads them as CGI variables do: any
+/// letter case, `_` the same as `-`.
+fn same_to_cgi(a: &[u8], b: &[u8]) -> bool {
+    let fold = |c: &u8| {
+        if *c == b'_' {
+            b'-'
+        } else {
+            c.to_ascii_lowercase()
+        }
+    };
+    a.len() == b.len() && a.iter().map(fold).eq(b.iter().map(fold))
+}
+
+/// Headers certauth writes itself (besides the identity's): a client's `_` spelling of one
+/// is removed, so that a CGI-style server behind never merges it with certauth's.
+const WRITTEN: [&str; 2] = ["x-forwarded-for", "x-forwarded-proto"];
+
+/// Whether `name` spells with `_` a header certauth writes or removes (`X_Forwarded_For`,
+/// `Transfer_Encoding`, a custom certificate header's).
+fn is_underscore_alias(name: &str, also_remove: &[String]) -> bool {
+    name.contains('_')
+        && WRITTEN
+            .iter()
+            .chain(&HOP_BY_HOP)
+            .copied()
+            .chain(also_remove.iter().map(String::as_str))
+            .any(|h| same_to_cgi(name.as_bytes(), h.as_bytes()))
 }
 
 /// Prepares a request for the upstream, in place (the module's rules 1-4): `client` is the
@@ -91,6 +128,19 @@ pub fn prepare_request<B>(
     also_remove: &[String],
 ) -> Result<(), HeadError> {
     refuse_ambiguous_framing(&HttpHead::of(req))?;
+    // RFC 9112 §3.2: more than one Host is a 400. The request was decided for the first;
+    // forwarded, it could be routed by another.
+    if req
+        .headers()
+        .get_all(http::header::HOST)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        return Err(HeadError::Malformed {
+            reason: "more than one Host header",
+        });
+    }
     // A tunnel to wherever the client names is a forward proxy's job, not a front door's.
     if req.method() == http::Method::CONNECT {
         return Err(HeadError::Malformed {
@@ -101,6 +151,17 @@ pub fn prepare_request<B>(
     let upgrade_value = req.headers().get(http::header::UPGRADE).cloned();
     // The authority the request was decided for (`Head::authority`): the target's when it
     // has one (HTTP/2, an absolute-form target), which RFC 9112 §3.2.2 puts before `Host`.
+    // RFC 9110 §4.2.4: userinfo in an http(s) URI is an error. The decision reads the host
+    // past it; a server behind reading `Host: evil@admin.example` may not.
+    if req
+        .uri()
+        .authority()
+        .is_some_and(|a| a.as_str().contains('@'))
+    {
+        return Err(HeadError::Malformed {
+            reason: "userinfo in the request target",
+        });
+    }
     if let Some(host) = req
         .uri()
         .authority()
@@ -112,7 +173,7 @@ pub fn prepare_request<B>(
     remove_hop_by_hop(headers);
     let names: Vec<HeaderName> = headers
         .keys()
-        .filter(|n| is_identity_header(n.as_str()))
+        .filter(|n| is_identity_header(n.as_str()) || is_underscore_alias(n.as_str(), also_remove))
         .cloned()
         .collect();
     for name in names {
@@ -123,7 +184,13 @@ pub fn prepare_request<B>(
     }
     // Framing is the client library's: it writes the body it is given.
     headers.remove(http::header::CONTENT_LENGTH);
-    if upgrade && let Some(value) = upgrade_value {
+    // A tunnel outlives its connection's lifecycle: an unauthenticated connection's head
+    // deadline, shedding and slot end with the HTTP connection, not with the tunnel. So
+    // only an authenticated client's upgrade goes on; an open path's is a plain request.
+    if upgrade
+        && client.is_some()
+        && let Some(value) = upgrade_value
+    {
         headers.insert(http::header::UPGRADE, value);
         headers.insert(
             http::header::CONNECTION,
@@ -145,6 +212,32 @@ pub fn prepare_request<B>(
         HeaderValue::from_static("https"),
     );
     Ok(())
+}
+
+/// Prepares a request's trailer section (after a chunked or HTTP/2 body) for the upstream,
+/// in place: a field certauth writes or removes in the head (an identity header,
+/// `X-Forwarded-For`, `X-Forwarded-Proto`, hop-by-hop, `Host`, `also_remove`, in any case
+/// and `_` spelling) is removed, so that a server that merges trailers into the headers
+/// never reads one from the client.
+pub fn prepare_trailers(trailers: &mut HeaderMap, also_remove: &[String]) {
+    let names: Vec<HeaderName> = trailers
+        .keys()
+        .filter(|n| {
+            let n = n.as_str();
+            is_identity_header(n)
+                || WRITTEN
+                    .iter()
+                    .chain(&HOP_BY_HOP)
+                    .chain(&["host"])
+                    .copied()
+                    .chain(also_remove.iter().map(String::as_str))
+                    .any(|h| same_to_cgi(n.as_bytes(), h.as_bytes()))
+        })
+        .cloned()
+        .collect();
+    for name in names {
+        trailers.remove(name);
+    }
 }
 
 /// Whether a request asks to switch protocols (`Upgrade` with `Connection: upgrade`).

@@ -63,7 +63,9 @@ impl std::fmt::Display for Target {
 ///
 /// A request carrying [`Authenticated`] (put there by [`CertAuthLayer`](crate::CertAuthLayer))
 /// is forwarded with the client's identity ([`Self::identity`]); one without (an open path)
-/// without any. Identity headers the client sent are removed either way.
+/// without any, and without its upgrade (a plain request: a tunnel would outlive the
+/// unauthenticated connection's deadline and slot). Identity headers the client sent are
+/// removed either way.
 #[derive(Clone)]
 pub struct Upstream {
     inner: Arc<Inner>,
@@ -207,6 +209,10 @@ impl Upstream {
             req.extensions().get::<Drain>().cloned(),
             req.extensions().get::<Arc<ConnState>>().cloned(),
         );
+        let idle = req
+            .extensions()
+            .get::<certauth_core::Limits>()
+            .map_or(DEFAULT_TUNNEL_IDLE, |l| l.websocket_idle_timeout);
         let (mut parts, body) = req.into_parts();
         parts.version = http::Version::HTTP_11;
         parts.uri = parts.uri.path_and_query().map_or_else(
@@ -218,6 +224,7 @@ impl Upstream {
         let progress = Arc::new(tokio::sync::Notify::new());
         let body = RequestBody {
             inner: body,
+            upstream: Arc::clone(inner),
             failed: Arc::clone(&failed),
             progress: Arc::clone(&progress),
         };
@@ -264,7 +271,7 @@ impl Upstream {
             match upgrade {
                 Some(client_side) => {
                     let upstream_side = hyper::upgrade::on(&mut response);
-                    tokio::spawn(tunnel(client_side, upstream_side, websocket, hold));
+                    tokio::spawn(tunnel(client_side, upstream_side, websocket, idle, hold));
                 }
                 // A 101 to a request that asked for no upgrade cannot be relayed.
                 None => {
@@ -411,14 +418,47 @@ fn plain(status: StatusCode, body: &str) -> Response<ProxyBody> {
     r
 }
 
+/// A relayed WebSocket's idle time, outside [`serve`](crate::serve) (which passes
+/// [`Limits::websocket_idle_timeout`](certauth_core::Limits::websocket_idle_timeout)).
+const DEFAULT_TUNNEL_IDLE: Duration = Duration::from_secs(300);
+
+/// When a relayed WebSocket last carried a byte, either way.
+struct Activity {
+    last: Mutex<tokio::time::Instant>,
+    idle: Duration,
+}
+
+impl Activity {
+    fn touch(&self) {
+        *self.last.lock().unwrap_or_else(PoisonError::into_inner) = tokio::time::Instant::now();
+    }
+
+    /// Completes once no byte has passed for `idle` (never for `Duration::MAX`).
+    async fn idle(&self) {
+        loop {
+            let last = *self.last.lock().unwrap_or_else(PoisonError::into_inner);
+            let Some(deadline) = last.checked_add(self.idle) else {
+                return std::future::pending().await;
+            };
+            tokio::time::sleep_until(deadline).await;
+            if *self.last.lock().unwrap_or_else(PoisonError::into_inner) == last {
+                return;
+            }
+        }
+    }
+}
+
 /// Relays bytes between the client and the upstream after both switched protocols, until
 /// either closes or the server's grace period ends (`hold` keeps the drain waiting for it
 /// and the connection counted). A WebSocket is closed with 1001 (going away) on both sides
-/// as soon as the server drains, each close between two frames of its direction.
+/// as soon as the server drains, or once no byte has passed either way for `idle` (the
+/// `--websocket-idle-timeout` certauth's own WebSockets have), each close between two
+/// frames of its direction.
 async fn tunnel(
     client: hyper::upgrade::OnUpgrade,
     upstream: hyper::upgrade::OnUpgrade,
     websocket: bool,
+    idle: Duration,
     hold: (Option<Drain>, Option<Arc<ConnState>>),
 ) {
     let (drain, conn) = hold;
@@ -436,9 +476,13 @@ async fn tunnel(
         }
         let (client_read, client_write) = tokio::io::split(client);
         let (upstream_read, upstream_write) = tokio::io::split(upstream);
+        let activity = Activity {
+            last: Mutex::new(tokio::time::Instant::now()),
+            idle,
+        };
         let (up, down) = tokio::join!(
-            relay(client_read, upstream_write, &drain, true),
-            relay(upstream_read, client_write, &drain, false),
+            relay(client_read, upstream_write, &drain, &activity, true),
+            relay(upstream_read, client_write, &drain, &activity, false),
         );
         debug!(to_upstream = ?up, to_client = ?down, "websocket relay closed");
     };
@@ -452,9 +496,16 @@ async fn tunnel(
 const AFTER_CLOSE: Duration = Duration::from_secs(1);
 
 /// One direction of a relayed WebSocket: passes `from`'s bytes to `to` until `from` ends,
-/// or, once the server drains, until the frame under way ends; then sends `to` a 1001
-/// close, reads what `from` still sends for a moment (its own close) and shuts `to` down.
-async fn relay<R, W>(mut from: R, mut to: W, drain: &Drain, to_server: bool) -> std::io::Result<()>
+/// or, once the server drains or the tunnel is idle, until the frame under way ends; then
+/// sends `to` a 1001 close, reads what `from` still sends for a moment (its own close) and
+/// shuts `to` down.
+async fn relay<R, W>(
+    mut from: R,
+    mut to: W,
+    drain: &Drain,
+    activity: &Activity,
+    to_server: bool,
+) -> std::io::Result<()>
 where
     R: tokio::io::AsyncRead + Unpin,
     W: tokio::io::AsyncWrite + Unpin,
@@ -462,7 +513,12 @@ where
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let mut frames = forward::FrameCursor::new();
     let mut buf = vec![0; 16 * 1024];
-    let mut draining = std::pin::pin!(drain.draining());
+    let mut draining = std::pin::pin!(async {
+        tokio::select! {
+            () = drain.draining() => {}
+            () = activity.idle() => debug!("websocket idle: closing the tunnel"),
+        }
+    });
     let mut closing = false;
     loop {
         if closing && frames.at_boundary() {
@@ -474,6 +530,7 @@ where
                 if n == 0 {
                     return to.shutdown().await;
                 }
+                activity.touch();
                 let pass = frames.pass(&buf[..n], closing);
                 to.write_all(&buf[..pass]).await?;
             }
@@ -490,9 +547,11 @@ where
 }
 
 /// The client's request body on its way upstream; notes a malformed one (a bad chunk), so
-/// that the failure is answered 400, not blamed on the upstream.
+/// that the failure is answered 400, not blamed on the upstream, and cleans its trailers.
 struct RequestBody {
     inner: Incoming,
+    /// For the names its trailers may not carry (`forward::prepare_trailers`).
+    upstream: Arc<Inner>,
     failed: Arc<AtomicBool>,
     progress: Arc<tokio::sync::Notify>,
 }
@@ -505,10 +564,16 @@ impl Body for RequestBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        match &polled {
+        let mut polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &mut polled {
             Poll::Ready(Some(Err(_))) => self.failed.store(true, Ordering::Release),
-            Poll::Ready(_) => self.progress.notify_one(),
+            Poll::Ready(frame) => {
+                if let Some(trailers) = frame.as_mut().and_then(|f| f.as_mut().ok()?.trailers_mut())
+                {
+                    forward::prepare_trailers(trailers, &self.upstream.also_remove);
+                }
+                self.progress.notify_one();
+            }
             Poll::Pending => {}
         }
         polled

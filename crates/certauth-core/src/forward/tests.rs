@@ -120,7 +120,23 @@ fn identity_header_names_in_any_case() {
     for preset in Preset::ALL {
         assert!(is_identity_header(preset.header()), "{preset}");
     }
-    for name in ["host", "x-forwarded-for", "cookie", "client", "x-ssl"] {
+    // CGI and WSGI servers read `_` as `-`: `Client_Cert` is `HTTP_CLIENT_CERT` too.
+    for name in [
+        "client_cert",
+        "Client_Cert_Chain",
+        "X_Forwarded_Client_Cert",
+        "x-ssl_client-cert",
+    ] {
+        assert!(is_identity_header(name), "{name}");
+    }
+    for name in [
+        "host",
+        "x-forwarded-for",
+        "cookie",
+        "client",
+        "x-ssl",
+        "client_",
+    ] {
         assert!(!is_identity_header(name), "{name}");
     }
 }
@@ -152,6 +168,13 @@ fn request_loses_hop_by_hop_and_spoofed_identity_and_gains_forwarding() {
         ("x-forwarded-proto", "http"),
         ("content-length", "0"),
         ("accept", "*/*"),
+        // `_` spellings a CGI-style server reads as certauth's own headers.
+        ("client_cert", ":AAAA:"),
+        ("X_Forwarded_Client_Cert", "Hash=00"),
+        ("x_forwarded_for", "10.6.6.6"),
+        ("X_Forwarded_Proto", "http"),
+        ("x_custom_cert", "forged"),
+        ("transfer_encoding", "chunked"),
     ]);
     let custom = ["x-custom-cert".to_owned()];
     prepare_request(
@@ -173,8 +196,12 @@ fn request_loses_hop_by_hop_and_spoofed_identity_and_gains_forwarding() {
     assert_eq!(req.headers()["x-forwarded-proto"], "https");
 }
 
+/// An authenticated client's upgrade keeps `Upgrade` (tests/upstream.rs, a real WebSocket
+/// through the front door: only the core can make an `Authenticated`); an open path's goes
+/// on as a plain request, since its tunnel would escape the unauthenticated connection's
+/// limits.
 #[test]
-fn upgrade_keeps_upgrade_and_http2_gets_a_host() {
+fn open_path_upgrade_is_plain_and_http2_gets_a_host() {
     let mut req = request(&[
         ("connection", "Upgrade"),
         ("upgrade", "websocket"),
@@ -182,10 +209,31 @@ fn upgrade_keeps_upgrade_and_http2_gets_a_host() {
     ]);
     *req.uri_mut() = "https://app.example:8443/ws".parse().unwrap();
     prepare_request(&mut req, None, Preset::Envoy, None, &[]).unwrap();
-    assert_eq!(req.headers()["upgrade"], "websocket");
-    assert_eq!(req.headers()["connection"], "upgrade");
+    assert!(req.headers().get("upgrade").is_none());
+    assert!(req.headers().get("connection").is_none());
+    assert!(!is_upgrade(req.headers()));
     assert_eq!(req.headers()["host"], "app.example:8443");
     assert!(req.headers().get("x-forwarded-for").is_none());
+}
+
+#[test]
+fn trailers_lose_what_the_head_would() {
+    let mut trailers = HeaderMap::new();
+    for (n, v) in [
+        ("client-cert", ":AAAA:"),
+        ("x_forwarded_client_cert", "Hash=00"),
+        ("x-forwarded-for", "10.6.6.6"),
+        ("x-forwarded-proto", "http"),
+        ("host", "admin.example"),
+        ("x-custom-cert", "forged"),
+        ("connection", "close"),
+        ("x-checksum", "abc"),
+    ] {
+        trailers.append(HeaderName::from_static(n), HeaderValue::from_static(v));
+    }
+    prepare_trailers(&mut trailers, &["X-Custom-Cert".to_owned()]);
+    let names: Vec<&str> = trailers.keys().map(HeaderName::as_str).collect();
+    assert_eq!(names, ["x-checksum"]);
 }
 
 #[test]
@@ -207,6 +255,16 @@ fn ambiguous_framing_is_refused() {
     assert_eq!(err.status().code(), 400);
     let mut req = request(&[("content-length", "5"), ("content-length", "5")]);
     prepare_request(&mut req, None, Preset::Rfc9440, None, &[]).unwrap();
+    // Two Hosts (RFC 9112 §3.2): decided for one, the upstream could route by the other.
+    let mut req = request(&[("host", "public.example"), ("host", "admin.example")]);
+    let err = prepare_request(&mut req, None, Preset::Rfc9440, None, &[]).unwrap_err();
+    assert_eq!(err.status().code(), 400);
+    // Userinfo (RFC 9110 §4.2.4): decided for the host past it, it would reach the upstream
+    // as `Host: evil@admin.example`.
+    let mut req = request(&[("host", "public.example")]);
+    *req.uri_mut() = "http://evil@admin.example/x".parse().unwrap();
+    let err = prepare_request(&mut req, None, Preset::Rfc9440, None, &[]).unwrap_err();
+    assert_eq!(err.status().code(), 400);
 }
 
 #[test]

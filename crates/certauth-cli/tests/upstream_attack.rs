@@ -1,0 +1,312 @@
+//! `certauth serve --upstream` attacked (issue 32's review): requests a client crafts to make
+//! the upstream see an identity it does not hold. The upstream is Python's own WSGI server
+//! (`wsgiref`), which reads headers as CGI variables: `Client_Cert` and `Client-Cert` are both
+//! `HTTP_CLIENT_CERT` there, their values joined. Then an upstream that switches protocols on
+//! any path: an open path must not become a tunnel without a certificate.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use certauth_testkit::Issued;
+use certauth_testkit::suite::{self, Pki};
+
+/// A child process killed when the test ends.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Dir(PathBuf);
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A WSGI application answering every request with the CGI variables certauth writes.
+const WSGI_APP: &str = r#"
+import json, sys
+from wsgiref.simple_server import make_server, WSGIRequestHandler
+class Quiet(WSGIRequestHandler):
+    def log_message(self, *a): pass
+def app(environ, start):
+    keys = ["HTTP_CLIENT_CERT", "HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_HOST"]
+    body = json.dumps({k: environ.get(k) for k in keys}).encode()
+    start("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+server = make_server("127.0.0.1", 0, app, handler_class=Quiet)
+print(server.server_port, flush=True)
+server.serve_forever()
+"#;
+
+/// `python3` serving [`WSGI_APP`], and its port.
+fn wsgi_upstream() -> (Proc, u16) {
+    let mut child = Command::new("python3")
+        .args(["-c", WSGI_APP])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line.trim().parse().unwrap();
+    (Proc(child), port)
+}
+
+/// `certauth serve --upstream` letting `trusted-client` in, `/health` open, WebSockets
+/// idle for 1 s closed.
+fn certauth(pki: &Pki, dir: &Dir, upstream_port: u16) -> (Proc, u16) {
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let file = |name: &str, contents: &str| {
+        let p = dir.0.join(name);
+        std::fs::write(&p, contents).unwrap();
+        p
+    };
+    let ca = file("ca.pem", &pki.root.cert.pem());
+    let cert = file("server.pem", &pki.server.pem());
+    let key = file("server.key", &pki.server.key_pem());
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_certauth"))
+        .arg("serve")
+        .arg("--ca")
+        .arg(&ca)
+        .arg("--cert")
+        .arg(&cert)
+        .arg("--key")
+        .arg(&key)
+        .args(["--allow-cn", "trusted-client", "--open", "/health"])
+        .args(["--websocket-idle-timeout", "1"])
+        .args(["--upstream", &format!("http://127.0.0.1:{upstream_port}")])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(child.try_wait().unwrap().is_none(), "certauth exited");
+        assert!(Instant::now() < deadline, "certauth did not start");
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    (Proc(child), port)
+}
+
+/// Sends `request` over TLS as `who` (or without a certificate): the response, to the close.
+fn raw(pki: &Pki, port: u16, who: Option<&Issued>, request: &str) -> String {
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut tls = suite::connect(addr, suite::tls_client(pki, who)).unwrap();
+    tls.write_all(request.as_bytes()).unwrap();
+    tls.flush().unwrap();
+    String::from_utf8_lossy(&suite::read_to_close(&mut tls)).into_owned()
+}
+
+/// The upstream's JSON from a 200 response.
+fn seen(response: &str) -> serde_json::Value {
+    // (wsgiref answers HTTP/1.0; certauth passes the version on.)
+    assert!(response.split(' ').nth(1) == Some("200"), "{response}");
+    let body = response.split_once("\r\n\r\n").unwrap().1;
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {response}"))
+}
+
+#[test]
+fn spoofed_identity_never_reaches_a_wsgi_upstream() {
+    let pki = Pki::new();
+    let dir = Dir(std::env::temp_dir().join(format!("certauth-attack-{}", std::process::id())));
+    let (_upstream, upstream_port) = wsgi_upstream();
+    let (_certauth, port) = certauth(&pki, &dir, upstream_port);
+
+    // An open path, no certificate: a `_` spelling of the identity and forwarding headers
+    // would be the application's `HTTP_CLIENT_CERT`, `HTTP_X_FORWARDED_*`.
+    let spoof = "Client_Cert: :c3Bvb2Zk:\r\nX_Forwarded_For: 6.6.6.6\r\n\
+X_Forwarded_Proto: http\r\n";
+    let open = raw(
+        &pki,
+        port,
+        None,
+        &format!("GET /health HTTP/1.1\r\nHost: localhost\r\n{spoof}Connection: close\r\n\r\n"),
+    );
+    let env = seen(&open);
+    assert_eq!(env["HTTP_CLIENT_CERT"], serde_json::Value::Null, "{open}");
+    assert_eq!(env["HTTP_X_FORWARDED_FOR"], "127.0.0.1", "{open}");
+    assert_eq!(env["HTTP_X_FORWARDED_PROTO"], "https", "{open}");
+
+    // Authenticated: the certificate presented, and nothing the client wrote beside it.
+    let mine = raw(
+        &pki,
+        port,
+        Some(&pki.trusted),
+        &format!("GET /x HTTP/1.1\r\nHost: localhost\r\n{spoof}Connection: close\r\n\r\n"),
+    );
+    let env = seen(&mine);
+    let der = base64::engine::general_purpose::STANDARD.encode(&pki.trusted.der);
+    assert_eq!(env["HTTP_CLIENT_CERT"], format!(":{der}:"), "{mine}");
+    assert_eq!(env["HTTP_X_FORWARDED_FOR"], "127.0.0.1", "{mine}");
+    assert_eq!(env["HTTP_X_FORWARDED_PROTO"], "https", "{mine}");
+
+    // Two Hosts: decided for one, the upstream could route by the other (RFC 9112 §3.2: 400).
+    let two_hosts = raw(
+        &pki,
+        port,
+        Some(&pki.trusted),
+        "GET /x HTTP/1.1\r\nHost: public.example\r\nHost: admin.example\r\nConnection: close\r\n\r\n",
+    );
+    assert!(two_hosts.starts_with("HTTP/1.1 400 "), "{two_hosts}");
+    // Userinfo in an absolute-form target: never `Host: evil@admin.example` upstream.
+    let userinfo = raw(
+        &pki,
+        port,
+        Some(&pki.trusted),
+        "GET http://evil@admin.example/x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    );
+    assert!(userinfo.starts_with("HTTP/1.1 400 "), "{userinfo}");
+}
+
+/// An upstream answering `101` to every upgrade request (then echoing), on any path, as `ws`
+/// with no `path` does, and anything else with `200`: the request's bytes as it read them
+/// (a chunked body to its end), then `END`. Its port.
+fn upgrading_upstream() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(16) {
+            let Ok(mut s) = stream else { continue };
+            std::thread::spawn(move || {
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if !matches!(std::io::Read::read(&mut s, &mut byte), Ok(1)) {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+                if text.contains("\r\nupgrade: websocket") {
+                    let _ = s.write_all(
+                        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\n\r\n",
+                    );
+                    let _ = std::io::copy(&mut s.try_clone().unwrap(), &mut s);
+                } else {
+                    let mut request = head.clone();
+                    if text.contains("\r\ntransfer-encoding: chunked") {
+                        let body_end = |r: &[u8]| {
+                            let body = &r[head.len()..];
+                            body.ends_with(b"\r\n\r\n")
+                                && (body.starts_with(b"0\r\n")
+                                    || body.windows(5).any(|w| w == b"\r\n0\r\n"))
+                        };
+                        while !body_end(&request) {
+                            if !matches!(std::io::Read::read(&mut s, &mut byte), Ok(1)) {
+                                return;
+                            }
+                            request.push(byte[0]);
+                        }
+                    }
+                    request.extend_from_slice(b"END");
+                    let _ = write!(
+                        s,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        request.len()
+                    );
+                    let _ = s.write_all(&request);
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn an_open_path_never_becomes_a_tunnel_an_idle_one_closes_trailers_are_clean() {
+    let pki = Pki::new();
+    let dir = Dir(std::env::temp_dir().join(format!("certauth-attack-ws-{}", std::process::id())));
+    let (_certauth, port) = certauth(&pki, &dir, upgrading_upstream());
+    let upgrade = |path: &str| {
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+Sec-WebSocket-Version: 13\r\n\r\n"
+        )
+    };
+    // Without a certificate, on the open path: the upstream sees a plain request. (A tunnel
+    // would outlive the connection's head deadline, shedding and --max-connections slot.)
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut tls = suite::connect(addr, suite::tls_client(&pki, None)).unwrap();
+    tls.write_all(upgrade("/health").as_bytes()).unwrap();
+    let open = until_end(&mut tls);
+    assert!(open.starts_with("HTTP/1.1 200 "), "{open}");
+    assert!(
+        !open.to_ascii_lowercase().contains("\r\nupgrade:"),
+        "{open}"
+    );
+    // The trusted client's WebSocket still goes through, and echoes.
+    let mut tls = suite::connect(addr, suite::tls_client(&pki, Some(&pki.trusted))).unwrap();
+    tls.write_all(upgrade("/ws").as_bytes()).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !got.ends_with(b"\r\n\r\n") {
+        let n = std::io::Read::read(&mut tls, &mut buf).unwrap();
+        assert!(n > 0, "{}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        got.starts_with(b"HTTP/1.1 101 "),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    let frame = suite::client_text_frame("ping");
+    tls.write_all(&frame).unwrap();
+    let mut echo = vec![0u8; frame.len()];
+    std::io::Read::read_exact(&mut tls, &mut echo).unwrap();
+    assert_eq!(echo, frame);
+    // Then idle: closed with 1001 after --websocket-idle-timeout, as certauth's own are (a
+    // tunnel nobody uses would otherwise hold its connection and the upstream's for ever).
+    let rest = suite::read_to_close(&mut tls);
+    assert_eq!(rest, [0x88, 0x02, 0x03, 0xe9], "{rest:?}");
+
+    // Trailers: a server may merge them into the headers, so they lose what the head would.
+    let mut tls = suite::connect(addr, suite::tls_client(&pki, None)).unwrap();
+    tls.write_all(
+        b"POST /health HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\
+Trailer: Client-Cert, X-Forwarded-For, X-Checksum\r\n\r\n3\r\nabc\r\n0\r\nClient-Cert: :c3Bvb2Zk:\r\n\
+X-Forwarded-For: 6.6.6.6\r\nX-Checksum: 1\r\n\r\n",
+    )
+    .unwrap();
+    let seen = until_end(&mut tls).to_ascii_lowercase();
+    assert!(seen.contains("\r\nx-checksum: 1\r\n"), "{seen}");
+    assert!(
+        !seen.contains(":c3Bvb2Zk:".to_ascii_lowercase().as_str()),
+        "{seen}"
+    );
+    assert!(!seen.contains("6.6.6.6"), "{seen}");
+}
+
+/// A response read up to the upstream's `END`.
+fn until_end(tls: &mut suite::Tls) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !got.ends_with(b"END") {
+        match std::io::Read::read(tls, &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
