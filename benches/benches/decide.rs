@@ -90,12 +90,13 @@ fn benches(c: &mut Criterion) {
             assert!(matches!(d, Decision::Allow(_)));
         })
     });
-    let memo = certauth_core::verify::PeerMemo::new();
+    // One connection's peer: it remembers the chain's verification between requests.
+    let connection = certauth_core::tls::TlsPeer::presenting(chain.to_vec());
     g.bench_function(
         "TLS peer, chain of three, remembered by the connection",
         |b| {
             b.iter(|| {
-                let peer = PeerInfo::new(black_box(&chain), None).with_memo(&memo);
+                let peer = black_box(&connection).info(None);
                 let d = tls.decide(&peer, &head, now()).ready().unwrap();
                 assert!(matches!(d, Decision::Allow(_)));
             })

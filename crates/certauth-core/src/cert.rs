@@ -22,7 +22,7 @@ mod extensions;
 mod general_name;
 
 /// A certificate's names (subject, issuer, directory-name SANs) and their attributes.
-pub use crate::name::{Attribute, Name, StringKind, short_name};
+pub use crate::name::{Attribute, Name, short_name};
 pub use error::*;
 pub use extensions::*;
 pub use general_name::*;
@@ -725,7 +725,8 @@ fn parse(der: &[u8], limits: &CertLimits) -> Result<Index, X509Error> {
     index.signature_algorithm = Span::of(&alg, der);
 
     let max = limits.max_name_attributes;
-    let issuer = crate::name::read_name(&mut t, max).map_err(name_error(NameField::Issuer, max))?;
+    let issuer =
+        crate::name::read_name(&mut t, max).map_err(name_error(name_field::ISSUER, max))?;
     index.issuer = Span::of(&issuer.tlv(), der);
 
     let validity = t.read(tag::SEQUENCE)?;
@@ -741,7 +742,7 @@ fn parse(der: &[u8], limits: &CertLimits) -> Result<Index, X509Error> {
     v.finish()?;
 
     let subject =
-        crate::name::read_name(&mut t, max).map_err(name_error(NameField::Subject, max))?;
+        crate::name::read_name(&mut t, max).map_err(name_error(name_field::SUBJECT, max))?;
     index.subject = Span::of(&subject.tlv(), der);
 
     let spki = t.read(tag::SEQUENCE)?;

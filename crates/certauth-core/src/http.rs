@@ -14,8 +14,7 @@ use crate::response::{ResponseHead, Status};
 
 /// HTTP version of a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Version {
+pub(crate) enum Version {
     /// HTTP/1.0.
     Http10,
     /// HTTP/1.1.
@@ -60,7 +59,8 @@ impl RequestHead {
     /// A head from parts an HTTP library already parsed (hyper's `http::request::Parts`):
     /// for adapters whose server parses requests itself. Header names must be tokens and
     /// values must not hold CR or LF (the `http` crate guarantees both); others are skipped.
-    pub fn from_parts<'a>(
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn from_parts<'a>(
         method: &str,
         target: &str,
         version: Version,
@@ -158,7 +158,7 @@ impl RequestHead {
     }
 
     /// The HTTP version.
-    pub fn version(&self) -> Version {
+    pub(crate) fn version(&self) -> Version {
         self.version
     }
 

@@ -34,12 +34,12 @@
 //! - [`proxy`]: certificates from proxy headers (nginx, HAProxy, Envoy/Istio, AWS ALB,
 //!   Cloudflare, Traefik, RFC 9440 / Google Cloud) with trusted proxies.
 //! - [`Authenticator`] (at the crate root, with its builder, [`PeerInfo`], [`Decision`],
-//!   [`Denial`] and [`BuildError`]) ties it together: `decide(peer, head, now)`.
+//!   [`Denial`]) ties it together: `decide(peer, head, now)`.
 //! - [`policy`]: [`Policy`] and the helpers (`allow_cn`, `allow_fingerprints`, …),
 //!   combinators, async policies and (feature `serde`) the TOML policy file.
 //! - `legacy` (feature `serde`): Node's `toLegacyObject()` view of a certificate.
-//! - [`keys`], [`pem`], [`observe`]: the key-type table, PEM as OpenSSL reads it, and the
-//!   observer behind metrics (a value you hand the builder). The connection lifecycle
+//! - [`pem`], [`observe`]: PEM as OpenSSL reads it, and the observer behind metrics (a
+//!   value you hand the builder). The connection lifecycle
 //!   the serve helpers run is `certauth-engine`'s.
 //!
 //! Small types live at the root ([`Limits`], [`Time`], [`Oid`], [`MutualTls`]
@@ -199,9 +199,10 @@
 mod asn1;
 mod authenticator;
 pub mod cert;
+mod error;
 pub mod escape;
 pub mod http;
-pub mod keys;
+mod keys;
 #[cfg(feature = "serde")]
 pub mod legacy;
 mod limits;
@@ -238,10 +239,11 @@ pub mod fuzzing {
 }
 
 pub use authenticator::{
-    Authenticated, Authenticator, AuthenticatorBuilder, BuildError, Decision, Denial, DenyReason,
-    Evaluation, Origin, PeerInfo,
+    Authenticated, Authenticator, AuthenticatorBuilder, Decision, Denial, DenyReason, Evaluation,
+    PeerInfo,
 };
 pub use cert::{CertLimits, ClientCertificate, GeneralName, X509Error};
+pub use error::{PemFile, SetupError};
 pub use http::{HeadError, HeadParser, HeadProgress, RequestHead};
 pub use limits::Limits;
 pub use oid::Oid;
@@ -253,7 +255,7 @@ pub use response::{ResponseHead, Status};
 #[doc(no_inline)]
 pub use rustls_pki_types::{CertificateDer, UnixTime};
 #[cfg(feature = "rustls")]
-pub use setup::{MutualTls, PemFile, SetupError};
+pub use setup::MutualTls;
 pub use time::Time;
 pub use verify::{ChainVerifier, TrustAnchors, VerifiedChain, VerifyError};
 pub use ws::{UpgradeError, WebSocketPaths, accept_websocket};

@@ -53,6 +53,7 @@ use std::pin::Pin;
 use subtle::ConstantTimeEq as _;
 
 use crate::cert::{ClientCertificate, GeneralName};
+use crate::error::SetupError;
 use crate::name::{Name, attribute_type};
 use crate::verify::VerifiedChain;
 

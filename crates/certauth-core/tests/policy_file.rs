@@ -135,8 +135,8 @@ fn policy_file_errors_point_at_the_line() {
         let err = PolicyFile::from_toml(text)
             .err()
             .unwrap_or_else(|| panic!("accepted {text:?}"));
-        assert_eq!(err.line, *line, "{text:?}: {err}");
-        assert!(err.message.contains(needle), "{text:?}: {err}");
+        assert_eq!(line_of(&err), *line, "{text:?}: {err}");
+        assert!(message_of(&err).contains(needle), "{text:?}: {err}");
         assert!(err.to_string().starts_with("policy file line "), "{err}");
     }
 }
@@ -155,7 +155,10 @@ fn policy_file_depth_is_limited() {
     assert!(PolicyFile::from_toml(&ok).is_ok());
     let deep = nested(DEFAULT_MAX_DEPTH / 2 + 1);
     let err = PolicyFile::from_toml(&deep).err().unwrap();
-    assert!(err.message.contains("deeper than the limit of 16"), "{err}");
+    assert!(
+        message_of(&err).contains("deeper than the limit of 16"),
+        "{err}"
+    );
     assert!(PolicyFile::from_toml_with_max_depth(&deep, 64).is_ok());
     // Absurd nesting is refused by the TOML parser's own recursion guard, not a stack overflow.
     let absurd = nested(5_000);
@@ -185,9 +188,9 @@ fn forbid_refuses_what_it_names() {
     // The README's old example, a file written for the old meaning: refused at load.
     let old = "[allow]\nany_of = [\n  { cn = [\"trusted-client\"] },\n  { forbid = { organization = [\"Contractors\"] } },\n]\n";
     let err = PolicyFile::from_toml(old).expect_err("the old form loaded");
-    assert_eq!(err.line, 4, "{err}");
+    assert_eq!(line_of(&err), 4, "{err}");
     for needle in ["forbid_unless", "opposite", "takes a list"] {
-        assert!(err.message.contains(needle), "{needle}: {err}");
+        assert!(message_of(&err).contains(needle), "{needle}: {err}");
     }
     // What it meant is still expressible.
     let file =
@@ -223,13 +226,13 @@ fn empty_rules_are_refused_at_load() {
         let err = PolicyFile::from_toml(&text)
             .err()
             .unwrap_or_else(|| panic!("{rule} loaded"));
-        assert_eq!(err.line, 4, "{rule}: {err}");
-        assert!(err.message.contains("is empty"), "{rule}: {err}");
+        assert_eq!(line_of(&err), 4, "{rule}: {err}");
+        assert!(message_of(&err).contains("is empty"), "{rule}: {err}");
     }
     let err = PolicyFile::from_toml("allow = { not = { all_of = [] } }\n")
         .err()
         .unwrap();
-    assert!(err.message.contains("`all_of` is empty"), "{err}");
+    assert!(message_of(&err).contains("`all_of` is empty"), "{err}");
 }
 
 /// Issue 27: a fingerprint cannot ban (re-encoding the signature changes it); the file
@@ -246,8 +249,8 @@ fn fingerprints_cannot_ban() {
         let err = PolicyFile::from_toml(&format!("allow = {allow}\n"))
             .err()
             .unwrap_or_else(|| panic!("{allow} loaded"));
-        assert!(err.message.contains("signed_fingerprint"), "{err}");
-        assert!(err.message.contains("allow-lists"), "{err}");
+        assert!(message_of(&err).contains("signed_fingerprint"), "{err}");
+        assert!(message_of(&err).contains("allow-lists"), "{err}");
     }
     // Under two negations it is an allow-list again; a signed fingerprint bans.
     let twice = format!("allow = {{ not = {{ not = {{ fingerprint = [\"{fp}\"] }} }} }}\n");
@@ -326,7 +329,7 @@ fn every_nesting_counts_towards_the_depth() {
         );
         let err = PolicyFile::from_toml(&nested(deepest + 1)).unwrap_err();
         assert!(
-            err.message.contains("deeper than the limit"),
+            message_of(&err).contains("deeper than the limit"),
             "{open}: {err}"
         );
     }
@@ -336,5 +339,21 @@ fn every_nesting_counts_towards_the_depth() {
 #[test]
 fn forbid_says_it_takes_a_list() {
     let err = PolicyFile::from_toml("allow = { forbid = \"cn\" }\n").unwrap_err();
-    assert!(err.message.contains("a list of rules"), "{err}");
+    assert!(message_of(&err).contains("a list of rules"), "{err}");
+}
+
+/// The line of a policy file error.
+fn line_of(err: &certauth_core::SetupError) -> usize {
+    match err {
+        certauth_core::SetupError::PolicyFile { line, .. } => *line,
+        other => panic!("not a policy file error: {other}"),
+    }
+}
+
+/// The message of a policy file error (without its position).
+fn message_of(err: &certauth_core::SetupError) -> &str {
+    match err {
+        certauth_core::SetupError::PolicyFile { message, .. } => message,
+        other => panic!("not a policy file error: {other}"),
+    }
 }

@@ -73,7 +73,6 @@ use async_tungstenite::tungstenite::protocol::Role;
 use backpressure::Backpressure;
 use certauth_core::http::{HttpHead, check_head};
 use certauth_core::tls::{ALPN_HTTP2_AND_HTTP1, TlsConfig, TlsPeer, with_alpn};
-use certauth_core::verify::PeerMemo;
 use certauth_core::{
     Authenticated, Authenticator, CertificateDer, Decision, Denial, Evaluation, Limits,
     ResponseHead, UnixTime,
@@ -117,7 +116,6 @@ pub use rustls;
 pub struct ConnectionInfo {
     peer: TlsPeer,
     remote_addr: Option<SocketAddr>,
-    memo: Arc<PeerMemo>,
     lifecycle: Option<Lifecycle>,
 }
 
@@ -135,7 +133,6 @@ impl ConnectionInfo {
         Self {
             peer,
             remote_addr,
-            memo: Arc::default(),
             lifecycle: None,
         }
     }
@@ -241,7 +238,7 @@ where
         let evaluation = match &info {
             Some(info) => {
                 let remote = info.remote_addr.map(|a| a.ip());
-                let peer = info.peer.info(remote).with_memo(&info.memo);
+                let peer = info.peer.info(remote);
                 let head = HttpHead::of(&req);
                 // Inside `nest`, the path that was requested, not the one left after the prefix.
                 #[cfg(feature = "axum")]

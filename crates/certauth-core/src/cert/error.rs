@@ -1,27 +1,13 @@
-//! Why a certificate is refused ([`X509Error`]), and which name field ([`NameField`]).
+//! Why a certificate is refused ([`X509Error`]).
 
 use super::*;
 
-/// Which name a name error is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum NameField {
-    /// The certificate's issuer.
-    Issuer,
-    /// The certificate's subject.
-    Subject,
-    /// A directory name inside the subject alternative names.
-    SubjectAltName,
-}
-
-impl fmt::Display for NameField {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Issuer => "issuer",
-            Self::Subject => "subject",
-            Self::SubjectAltName => "subject alternative name",
-        })
-    }
+/// Which name a name error is about: `issuer`, `subject`, or a directory name inside the
+/// subject alternative names.
+pub(crate) mod name_field {
+    pub(crate) const ISSUER: &str = "issuer";
+    pub(crate) const SUBJECT: &str = "subject";
+    pub(crate) const SUBJECT_ALT_NAME: &str = "subject alternative name";
 }
 
 /// Why a certificate could not be parsed.
@@ -42,15 +28,15 @@ pub enum X509Error {
     },
     /// A string value is not valid for its ASN.1 type (e.g. a UTF8String that is not UTF-8).
     InvalidString {
-        /// Which name holds it.
-        field: NameField,
+        /// Which name holds it: `issuer`, `subject` or `subject alternative name`.
+        field: &'static str,
         /// Offset from the start of the certificate.
         offset: usize,
     },
     /// A name has more attributes than [`CertLimits::max_name_attributes`].
     TooManyNameAttributes {
-        /// Which name.
-        field: NameField,
+        /// Which name: `issuer`, `subject` or `subject alternative name`.
+        field: &'static str,
         /// The cap.
         max: usize,
     },
@@ -141,7 +127,7 @@ impl From<DerError> for X509Error {
     }
 }
 
-pub(super) fn name_error(field: NameField, max: usize) -> impl Fn(NameError) -> X509Error {
+pub(super) fn name_error(field: &'static str, max: usize) -> impl Fn(NameError) -> X509Error {
     move |e| match e {
         NameError::Der(d) => X509Error::Der { offset: d.offset },
         NameError::TooManyAttributes => X509Error::TooManyNameAttributes { field, max },

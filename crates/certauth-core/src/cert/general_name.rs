@@ -74,7 +74,7 @@ pub(super) fn read_general_name<'a>(
         match std::str::from_utf8(t.value) {
             Ok(s) if s.is_ascii() => Ok(s),
             _ => Err(X509Error::InvalidString {
-                field: NameField::SubjectAltName,
+                field: name_field::SUBJECT_ALT_NAME,
                 offset: t.value_offset,
             }),
         }
@@ -96,8 +96,9 @@ pub(super) fn read_general_name<'a>(
         0xA3 => GeneralName::X400Address(t.value),
         0xA4 => {
             let mut inner = t.reader();
-            let name = crate::name::read_name(&mut inner, max_name_attributes)
-                .map_err(name_error(NameField::SubjectAltName, max_name_attributes))?;
+            let name = crate::name::read_name(&mut inner, max_name_attributes).map_err(
+                name_error(name_field::SUBJECT_ALT_NAME, max_name_attributes),
+            )?;
             inner.finish()?;
             GeneralName::DirectoryName(name)
         }

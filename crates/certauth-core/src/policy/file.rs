@@ -70,15 +70,16 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::error::SetupError;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use toml::Spanned;
 
 use super::{
-    BoxPolicy, DenyStatus, Policy, PolicyContext, PolicyError, PolicyExt as _, Verdict, all_of,
-    allow_any, allow_cn, allow_email, allow_fingerprints, allow_issuer, allow_organization,
-    allow_ou, allow_san, allow_serial, allow_signed_fingerprints, allow_spiffe_id,
-    allow_spiffe_trust_domain, allow_subject, any_of, not,
+    BoxPolicy, DenyStatus, Policy, PolicyContext, PolicyExt as _, Verdict, all_of, allow_any,
+    allow_cn, allow_email, allow_fingerprints, allow_issuer, allow_organization, allow_ou,
+    allow_san, allow_serial, allow_signed_fingerprints, allow_spiffe_id, allow_spiffe_trust_domain,
+    allow_subject, any_of, not,
 };
 
 /// How deep rules may nest by default (`allow` itself is depth 1).
@@ -159,30 +160,6 @@ impl<'de> Deserialize<'de> for ForbidList {
     }
 }
 
-/// A policy file that could not be loaded: where, and what is wrong.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct PolicyFileError {
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column.
-    pub column: usize,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl fmt::Display for PolicyFileError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "policy file line {}, column {}: {}",
-            self.line, self.column, self.message
-        )
-    }
-}
-
-impl std::error::Error for PolicyFileError {}
-
 /// A loaded policy file. It is a [`Policy`].
 pub struct PolicyFile {
     policy: BoxPolicy,
@@ -199,14 +176,14 @@ impl fmt::Debug for PolicyFile {
 
 impl PolicyFile {
     /// Parses a policy file with the default depth limit.
-    pub fn from_toml(text: &str) -> Result<Self, PolicyFileError> {
+    pub fn from_toml(text: &str) -> Result<Self, SetupError> {
         Self::from_toml_with_max_depth(text, DEFAULT_MAX_DEPTH)
     }
 
     /// Parses a policy file whose rules nest at most `max_depth` deep.
-    pub fn from_toml_with_max_depth(text: &str, max_depth: usize) -> Result<Self, PolicyFileError> {
+    pub fn from_toml_with_max_depth(text: &str, max_depth: usize) -> Result<Self, SetupError> {
         if text.len() > MAX_FILE_BYTES {
-            return Err(PolicyFileError {
+            return Err(SetupError::PolicyFile {
                 line: 1,
                 column: 1,
                 message: format!(
@@ -217,7 +194,7 @@ impl PolicyFile {
         }
         let spec: FileSpec = toml::from_str(text).map_err(|e| {
             let (line, column) = e.span().map_or((1, 1), |s| line_col(text, s.start));
-            PolicyFileError {
+            SetupError::PolicyFile {
                 line,
                 column,
                 message: e.message().trim().to_owned(),
@@ -227,7 +204,7 @@ impl PolicyFile {
             None => DenyStatus::Unauthorized,
             Some(s) => DenyStatus::from_code(*s.get_ref()).ok_or_else(|| {
                 let (line, column) = line_col(text, s.span().start);
-                PolicyFileError {
+                SetupError::PolicyFile {
                     line,
                     column,
                     message: format!("status {} is not 401 or 403", s.get_ref()),
@@ -330,10 +307,10 @@ fn build(
     max_depth: usize,
     polarity: Polarity,
     text: &str,
-) -> Result<BoxPolicy, PolicyFileError> {
+) -> Result<BoxPolicy, SetupError> {
     let at = |message: String| {
         let (line, column) = line_col(text, rule.span().start);
-        PolicyFileError {
+        SetupError::PolicyFile {
             line,
             column,
             message,
@@ -351,7 +328,7 @@ fn build(
             keyword(rule.get_ref())
         )));
     }
-    let helper = |r: Result<BoxPolicy, PolicyError>| r.map_err(|e| at(e.to_string()));
+    let helper = |r: Result<BoxPolicy, SetupError>| r.map_err(|e| at(e.to_string()));
     let children = |rules: &[Spanned<RuleSpec>], polarity: Polarity| {
         rules
             .iter()

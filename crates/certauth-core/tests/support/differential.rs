@@ -16,7 +16,6 @@
 //!   counted, not judged.
 
 use certauth_core::ClientCertificate;
-use certauth_core::cert::StringKind;
 use der::{Decode as _, Encode as _};
 use x509_cert::Certificate;
 
@@ -170,7 +169,7 @@ pub(crate) fn explained_gap(der: &[u8]) -> Option<&'static str> {
     let names = [c.subject(), c.issuer()];
     let attributes = || names.iter().flat_map(|n| n.attributes());
     // The reason certauth reads DER itself (asn1.rs): der has no UniversalString.
-    if attributes().any(|a| a.kind() == StringKind::Universal) {
+    if attributes().any(|a| a.tag() == 0x1C) {
         return Some("a UniversalString in a name, which der cannot decode");
     }
     // Universal types OpenSSL reads in a name (B_ASN1_UNKNOWN) and der has no Tag for.
