@@ -7,7 +7,6 @@
 
 use std::hint::black_box;
 
-use certauth_core::policy::file::PolicyFile;
 use certauth_core::policy::{Policy, PolicyContext, RequestInfo, allow_cn, allow_fingerprints};
 use certauth_core::verify::{ChainVerifier, TrustAnchors};
 use certauth_core::{
@@ -48,7 +47,7 @@ fn benches(c: &mut Criterion) {
     g.bench_function("allow_fingerprints (10,000 pins)", |b| {
         b.iter(|| black_box(pinned.evaluate(black_box(&ctx))))
     });
-    let file = PolicyFile::from_toml(NESTED).unwrap();
+    let file = certauth_core::policy::file::from_toml(NESTED).unwrap();
     g.bench_function("nested policy file", |b| {
         b.iter(|| black_box(file.evaluate(black_box(&ctx))))
     });

@@ -1,6 +1,5 @@
 //! `certauth verify` and `certauth check`.
 
-use certauth_core::policy::file::PolicyFile;
 use certauth_core::policy::{Policy, PolicyContext, RequestInfo, Verdict};
 use certauth_core::verify::{ChainVerifier, TrustAnchors, certificates_from_pem_or_der};
 use certauth_core::{CertificateDer, Time, UnixTime};
@@ -161,10 +160,13 @@ pub(crate) struct CheckArgs {
     cert: FilePath,
 }
 
-pub(crate) fn load_policy(path: &std::path::Path) -> Result<PolicyFile, Failure> {
+pub(crate) fn load_policy(
+    path: &std::path::Path,
+) -> Result<impl Policy + std::fmt::Debug + use<>, Failure> {
     let text = String::from_utf8(read(path)?)
         .map_err(|_| Failure::Usage(format!("{}: not UTF-8 text", shown(path))))?;
-    PolicyFile::from_toml(&text).map_err(|e| Failure::Usage(format!("{}: {e}", shown(path))))
+    certauth_core::policy::file::from_toml(&text)
+        .map_err(|e| Failure::Usage(format!("{}: {e}", shown(path))))
 }
 
 pub(crate) fn check(args: CheckArgs) -> Outcome {

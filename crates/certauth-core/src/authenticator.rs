@@ -216,9 +216,7 @@ impl DenyReason {
     pub fn status(&self) -> Status {
         match self {
             Self::RepeatedCertificateHeader { .. } => Status::BadRequest,
-            Self::Policy(d) if d.status() == crate::policy::DenyStatus::Forbidden => {
-                Status::Forbidden
-            }
+            Self::Policy(d) if d.status() == Status::Forbidden => Status::Forbidden,
             Self::Internal { .. } => Status::InternalServerError,
             _ => Status::Unauthorized,
         }

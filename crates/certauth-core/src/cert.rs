@@ -24,7 +24,7 @@ mod general_name;
 /// A certificate's names (subject, issuer, directory-name SANs) and their attributes.
 pub use crate::name::{Attribute, Name, short_name};
 pub use error::*;
-pub use extensions::*;
+pub(crate) use extensions::*;
 pub use general_name::*;
 
 /// Caps applied while parsing a certificate. Every one is checked before the work it bounds.
@@ -124,49 +124,29 @@ impl Span {
 
 /// Key usage bits (RFC 5280 §4.2.1.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub struct KeyUsage(u16);
+pub(crate) struct KeyUsage(u16);
 
 impl KeyUsage {
     /// digitalSignature.
-    pub const DIGITAL_SIGNATURE: Self = Self(1 << 0);
-    /// nonRepudiation (contentCommitment).
-    pub const NON_REPUDIATION: Self = Self(1 << 1);
-    /// keyEncipherment.
-    pub const KEY_ENCIPHERMENT: Self = Self(1 << 2);
-    /// dataEncipherment.
-    pub const DATA_ENCIPHERMENT: Self = Self(1 << 3);
-    /// keyAgreement.
-    pub const KEY_AGREEMENT: Self = Self(1 << 4);
+    pub(crate) const DIGITAL_SIGNATURE: Self = Self(1 << 0);
     /// keyCertSign.
-    pub const KEY_CERT_SIGN: Self = Self(1 << 5);
+    pub(crate) const KEY_CERT_SIGN: Self = Self(1 << 5);
     /// cRLSign.
-    pub const CRL_SIGN: Self = Self(1 << 6);
-    /// encipherOnly.
-    pub const ENCIPHER_ONLY: Self = Self(1 << 7);
-    /// decipherOnly.
-    pub const DECIPHER_ONLY: Self = Self(1 << 8);
+    pub(crate) const CRL_SIGN: Self = Self(1 << 6);
 
     /// Whether every bit of `other` is set.
-    pub fn contains(self, other: Self) -> bool {
+    pub(crate) fn contains(self, other: Self) -> bool {
         self.0 & other.0 == other.0
-    }
-
-    /// The raw bits, bit 0 = digitalSignature.
-    pub fn bits(self) -> u16 {
-        self.0
     }
 }
 
 /// The basicConstraints extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct BasicConstraints {
+pub(crate) struct BasicConstraints {
     /// `cA`.
-    pub ca: bool,
-    /// `pathLenConstraint`. A value above `u32::MAX` (valid DER, and no limit in practice)
-    /// reads as `u32::MAX`; a negative one as `None`, with the certificate marked invalid
-    /// ([`ClientCertificate::invalid_extension`]).
-    pub path_len: Option<u32>,
+    pub(crate) ca: bool,
+    /// `pathLenConstraint`.
+    pub(crate) path_len: Option<u32>,
 }
 
 /// A subject public key's algorithm.
@@ -412,8 +392,16 @@ impl ClientCertificate {
             .unwrap_or(PublicKeyAlgorithm::Other)
     }
 
-    /// Every extension, in order.
-    pub fn extensions(&self) -> impl Iterator<Item = Extension<'_>> + Clone + fmt::Debug {
+    /// Every extension, in order: its OID, whether it is marked critical, and its extnValue
+    /// contents (the DER inside the OCTET STRING).
+    pub fn extensions(&self) -> impl Iterator<Item = (Oid<'_>, bool, &[u8])> + Clone + fmt::Debug {
+        self.raw_extensions().map(|e| (e.oid, e.critical, e.value))
+    }
+
+    /// Every extension, in order, as the parser holds it.
+    pub(crate) fn raw_extensions(
+        &self,
+    ) -> impl Iterator<Item = Extension<'_>> + Clone + fmt::Debug {
         let reader = match self.inner.index.extensions {
             Some(span) => span.tlv(&self.inner.der).reader(),
             None => Reader::new(&[]),
@@ -459,8 +447,16 @@ impl ClientCertificate {
         sans.chain(self.subject().email_addresses())
     }
 
-    /// The key usage extension's bits, if present.
-    pub fn key_usage(&self) -> Option<KeyUsage> {
+    /// The key usage extension's bits, if present, numbered as RFC 5280 §4.2.1.3 does: bit 0
+    /// (`1`) digitalSignature, 1 nonRepudiation, 2 keyEncipherment, 3 dataEncipherment, 4
+    /// keyAgreement, 5 (`0x20`) keyCertSign, 6 cRLSign, 7 encipherOnly, 8 (`0x100`)
+    /// decipherOnly.
+    pub fn key_usage(&self) -> Option<u16> {
+        self.inner.index.key_usage.map(|ku| ku.0)
+    }
+
+    /// The key usage extension, if present.
+    pub(crate) fn key_usage_flags(&self) -> Option<KeyUsage> {
         self.inner.index.key_usage
     }
 
@@ -481,7 +477,7 @@ impl ClientCertificate {
     /// The subjectKeyIdentifier extension's key identifier, if present.
     pub fn subject_key_id(&self) -> Option<&[u8]> {
         let ext = self
-            .extensions()
+            .raw_extensions()
             .find(|e| e.oid.as_bytes() == known::EXT_SUBJECT_KEY_ID)?;
         Reader::new(ext.value)
             .read(tag::OCTET_STRING)
@@ -492,7 +488,7 @@ impl ClientCertificate {
     /// The authorityKeyIdentifier extension's `keyIdentifier`, if present.
     pub fn authority_key_id(&self) -> Option<&[u8]> {
         let ext = self
-            .extensions()
+            .raw_extensions()
             .find(|e| e.oid.as_bytes() == known::EXT_AUTHORITY_KEY_ID)?;
         let seq = Reader::new(ext.value).read(tag::SEQUENCE).ok()?;
         seq.reader()
@@ -502,9 +498,14 @@ impl ClientCertificate {
             .map(|t| t.value)
     }
 
-    /// The basicConstraints extension, if present.
-    pub fn basic_constraints(&self) -> Option<BasicConstraints> {
-        self.inner.index.basic_constraints
+    /// The basicConstraints extension, if present: `cA`, and `pathLenConstraint` (a value
+    /// above `u32::MAX`, valid DER and no limit in practice, reads as `u32::MAX`; a negative
+    /// one as `None`, with the certificate marked invalid: [`Self::invalid_extension`]).
+    pub fn basic_constraints(&self) -> Option<(bool, Option<u32>)> {
+        self.inner
+            .index
+            .basic_constraints
+            .map(|bc| (bc.ca, bc.path_len))
     }
 
     /// Whether this is a CA certificate as OpenSSL's `X509_check_ca` (and so Node's `ca`)
@@ -530,7 +531,7 @@ impl ClientCertificate {
     pub fn invalid_extension(&self) -> Option<Oid<'_>> {
         let span = self.inner.index.invalid_extension?;
         let der = &self.inner.der;
-        self.extensions()
+        self.raw_extensions()
             .find(|e| e.value().as_ptr() == span.tlv(der).value.as_ptr())
             .map(|e| e.oid())
     }

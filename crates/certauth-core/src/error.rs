@@ -9,26 +9,14 @@ use std::path::PathBuf;
 use crate::cert::X509Error;
 use crate::proxy::{Encoding, Preset};
 
-/// Which of the three files a [`SetupError::Read`] is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum PemFile {
+/// The files a [`SetupError::Read`] names, as its message does.
+pub(crate) mod files {
     /// The CA certificates that issue client certificates.
-    ClientCa,
+    pub(crate) const CLIENT_CA: &str = "client CA file";
     /// The server's certificate chain.
-    ServerCertificate,
+    pub(crate) const SERVER_CERTIFICATE: &str = "server certificate file";
     /// The server's private key.
-    ServerKey,
-}
-
-impl fmt::Display for PemFile {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::ClientCa => "client CA file",
-            Self::ServerCertificate => "server certificate file",
-            Self::ServerKey => "server key file",
-        })
-    }
+    pub(crate) const SERVER_KEY: &str = "server key file";
 }
 
 /// Why a configuration could not be set up. Each variant says which input to fix.
@@ -175,8 +163,8 @@ pub enum SetupError {
     PolicySetTwice,
     /// A file could not be read (the adapters' `from_pem_files`).
     Read {
-        /// Which file.
-        file: PemFile,
+        /// Which file: `client CA file`, `server certificate file` or `server key file`.
+        file: &'static str,
         /// Its path.
         path: PathBuf,
         /// Why.
@@ -199,13 +187,23 @@ pub enum SetupError {
 }
 
 impl SetupError {
-    /// A [`SetupError::Read`], for adapters that read the files.
-    pub fn read(file: PemFile, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Read {
-            file,
-            path: path.into(),
-            source,
-        }
+    /// A [`SetupError::Read`] of the client CA file, for adapters that read the files.
+    pub fn read_client_ca(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::read(files::CLIENT_CA, path.into(), source)
+    }
+
+    /// A [`SetupError::Read`] of the server certificate file.
+    pub fn read_server_certificate(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::read(files::SERVER_CERTIFICATE, path.into(), source)
+    }
+
+    /// A [`SetupError::Read`] of the server key file.
+    pub fn read_server_key(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::read(files::SERVER_KEY, path.into(), source)
+    }
+
+    fn read(file: &'static str, path: PathBuf, source: std::io::Error) -> Self {
+        Self::Read { file, path, source }
     }
 }
 

@@ -243,7 +243,7 @@ pub use authenticator::{
     PeerInfo,
 };
 pub use cert::{CertLimits, ClientCertificate, GeneralName, X509Error};
-pub use error::{PemFile, SetupError};
+pub use error::SetupError;
 pub use http::{HeadError, HeadParser, HeadProgress, RequestHead};
 pub use limits::Limits;
 pub use oid::Oid;

@@ -26,7 +26,7 @@ pub struct Limits {
     pub head_read_timeout: Duration,
     /// How long an HTTP connection that served a request may sit idle before the next one
     /// (keep-alive and HTTP/2, in certauth-hyper's serve; a raw gate's stream ends with the
-    /// one request it decided, [`FirstRequest`](crate::http::FirstRequest)). Default 60 s;
+    /// one request it decided). Default 60 s;
     /// then it is shut down gracefully.
     pub idle_timeout: Duration,
     /// After writing a rejection, how long an adapter keeps reading (and discarding) what

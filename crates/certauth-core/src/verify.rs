@@ -476,7 +476,7 @@ impl ChainVerifier {
         // TLS stack we run on supports; certauth does not.
         if self.purpose == Purpose::ClientAuth
             && leaf
-                .key_usage()
+                .key_usage_flags()
                 .is_some_and(|ku| !ku.contains(crate::cert::KeyUsage::DIGITAL_SIGNATURE))
         {
             return Err(VerifyError::InvalidPurpose);
@@ -721,7 +721,7 @@ impl ChainVerifier {
                         });
                     }
                     if issuer
-                        .key_usage()
+                        .key_usage_flags()
                         .is_some_and(|ku| !ku.contains(crate::cert::KeyUsage::CRL_SIGN))
                     {
                         return Err(VerifyError::CrlIssuerKeyUsage);

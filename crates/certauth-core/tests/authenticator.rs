@@ -193,7 +193,7 @@ fn golden_bytes_through_the_adapter_loop() {
     // Policy says 403.
     let forbid = Authenticator::builder()
         .verifier(verifier(&p.root))
-        .policy(allow_cn(["someone-else"]).deny_with(certauth_core::policy::DenyStatus::Forbidden))
+        .policy(allow_cn(["someone-else"]).deny_with_403())
         .build()
         .unwrap();
     let (out, _) = pipeline(&forbid, &peer, &[WS]);

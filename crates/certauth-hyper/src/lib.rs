@@ -71,7 +71,7 @@ use async_tungstenite::WebSocketStream;
 use async_tungstenite::tokio::TokioAdapter;
 use async_tungstenite::tungstenite::protocol::Role;
 use backpressure::Backpressure;
-use certauth_core::http::{HttpHead, check_head};
+use certauth_core::http::{check_head, head_of};
 use certauth_core::tls::{ALPN_HTTP2_AND_HTTP1, TlsConfig, TlsPeer, with_alpn};
 use certauth_core::{
     Authenticated, Authenticator, CertificateDer, Decision, Denial, Evaluation, Limits,
@@ -239,10 +239,12 @@ where
             Some(info) => {
                 let remote = info.remote_addr.map(|a| a.ip());
                 let peer = info.peer.info(remote);
-                let head = HttpHead::of(&req);
                 // Inside `nest`, the path that was requested, not the one left after the prefix.
                 #[cfg(feature = "axum")]
-                let head = axum_listener::requested_uri(&req).map_or(head, |u| head.with_uri(u));
+                let routed = axum_listener::requested_uri(&req);
+                #[cfg(not(feature = "axum"))]
+                let routed = None;
+                let head = head_of(&req, routed);
                 self.layer.auth.decide(&peer, &head, UnixTime::now())
             }
             // Without the connection's chain and address nothing can be decided: say so,

@@ -30,8 +30,8 @@
 //! | `issuer`, `subject` | table of attribute = value | [`allow_issuer`], [`allow_subject`] |
 //! | `all_of`, `any_of` | list of rules | [`all_of`], [`any_of`] |
 //! | `not` | one rule | [`not`] |
-//! | `forbid` | list of rules: a client any of them matches is refused with 403 | [`not`] of [`any_of`], with [`PolicyExt::deny_with`] |
-//! | `forbid_unless` | one rule: a client it does not match is refused with 403 | [`PolicyExt::deny_with`] |
+//! | `forbid` | list of rules: a client any of them matches is refused with 403 | [`not`] of [`any_of`], with [`PolicyExt::deny_with_403`] |
+//! | `forbid_unless` | one rule: a client it does not match is refused with 403 | [`PolicyExt::deny_with_403`] |
 //! | `allow_any` | `true` | [`allow_any`] |
 //!
 //! `forbid` means deny: `{ forbid = [{ organization = ["Contractors"] }] }` refuses
@@ -65,7 +65,7 @@
 //! [`any_of`]: super::any_of
 //! [`not`]: super::not
 //! [`allow_any`]: super::allow_any
-//! [`PolicyExt::deny_with`]: super::PolicyExt::deny_with
+//! [`PolicyExt::deny_with_403`]: super::PolicyExt::deny_with_403
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -160,8 +160,8 @@ impl<'de> Deserialize<'de> for ForbidList {
     }
 }
 
-/// A loaded policy file. It is a [`Policy`].
-pub struct PolicyFile {
+/// A loaded policy file ([`from_toml`]).
+struct PolicyFile {
     policy: BoxPolicy,
     status: DenyStatus,
 }
@@ -174,14 +174,22 @@ impl fmt::Debug for PolicyFile {
     }
 }
 
-impl PolicyFile {
-    /// Parses a policy file with the default depth limit.
-    pub fn from_toml(text: &str) -> Result<Self, SetupError> {
-        Self::from_toml_with_max_depth(text, DEFAULT_MAX_DEPTH)
-    }
+/// Parses a policy file with the default depth limit: the policy it describes, or where and
+/// what is wrong ([`SetupError::PolicyFile`]).
+pub fn from_toml(text: &str) -> Result<impl Policy + fmt::Debug + use<>, SetupError> {
+    from_toml_with_max_depth(text, DEFAULT_MAX_DEPTH)
+}
 
-    /// Parses a policy file whose rules nest at most `max_depth` deep.
-    pub fn from_toml_with_max_depth(text: &str, max_depth: usize) -> Result<Self, SetupError> {
+/// [`from_toml`], for a file whose rules nest at most `max_depth` deep.
+pub fn from_toml_with_max_depth(
+    text: &str,
+    max_depth: usize,
+) -> Result<impl Policy + fmt::Debug + use<>, SetupError> {
+    PolicyFile::parse(text, max_depth)
+}
+
+impl PolicyFile {
+    fn parse(text: &str, max_depth: usize) -> Result<Self, SetupError> {
         if text.len() > MAX_FILE_BYTES {
             return Err(SetupError::PolicyFile {
                 line: 1,
@@ -213,11 +221,6 @@ impl PolicyFile {
         };
         let policy = build(&spec.allow, 1, max_depth, Polarity::Allow, text)?;
         Ok(Self { policy, status })
-    }
-
-    /// The status denials carry.
-    pub fn status(&self) -> DenyStatus {
-        self.status
     }
 }
 
@@ -371,10 +374,10 @@ fn build(
         )?)
         .boxed(),
         RuleSpec::Forbid(ForbidList(rules)) => not(any_of(children(rules, polarity.flipped())?))
-            .deny_with(DenyStatus::Forbidden)
+            .deny_with_403()
             .boxed(),
         RuleSpec::ForbidUnless(inner) => build(inner, depth + 1, max_depth, polarity, text)?
-            .deny_with(DenyStatus::Forbidden)
+            .deny_with_403()
             .boxed(),
         RuleSpec::AllowAny(true) => allow_any().boxed(),
         RuleSpec::AllowAny(false) => {

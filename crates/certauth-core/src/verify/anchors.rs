@@ -40,7 +40,7 @@ pub(super) fn broken_rule(cert: &ClientCertificate) -> Option<String> {
             "its extension {oid} does not decode (OpenSSL holds such a certificate invalid)"
         ));
     }
-    for e in cert.extensions().filter(|e| e.critical()) {
+    for e in cert.raw_extensions().filter(|e| e.critical()) {
         let oid = e.oid();
         match oid.as_bytes() {
             known::EXT_AUTHORITY_KEY_ID => {
@@ -67,7 +67,7 @@ pub(super) fn broken_rule(cert: &ClientCertificate) -> Option<String> {
         }
     }
     if cert
-        .key_usage()
+        .key_usage_flags()
         .is_some_and(|ku| !ku.contains(KeyUsage::KEY_CERT_SIGN))
     {
         return Some(
@@ -91,7 +91,7 @@ pub struct TrustAnchors {
 /// The NameConstraints SEQUENCE contents of `cert`, if it has the extension.
 pub(super) fn name_constraints(cert: &ClientCertificate) -> Option<&[u8]> {
     let ext = cert
-        .extensions()
+        .raw_extensions()
         .find(|e| e.oid().as_bytes() == known::EXT_NAME_CONSTRAINTS)?;
     Reader::new(ext.value())
         .read(tag::SEQUENCE)
@@ -146,7 +146,7 @@ impl TrustAnchors {
             let cert = ClientCertificate::from_der(&der)
                 .map_err(|source| SetupError::Malformed { index, source })?;
             let subject = || cert.subject().to_rfc4514();
-            if !cert.basic_constraints().is_some_and(|bc| bc.ca) {
+            if !cert.basic_constraints().is_some_and(|(ca, _)| ca) {
                 return Err(SetupError::NotCa {
                     index,
                     subject: subject(),
