@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-mkdir -p seeds seeds/cert_parse seeds/head_parser seeds/proxy_headers seeds/policy_file seeds/decide seeds/first_request
+mkdir -p seeds seeds/cert_parse seeds/head_parser seeds/proxy_headers seeds/policy_file seeds/decide seeds/first_request seeds/proxy_protocol
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$tmp/ca.key" \
   -subj "/O=certauth fuzz/CN=fuzz root" -days 36500 \
@@ -51,4 +51,12 @@ printf '[allow]\nall_of = [ { forbid = [ { organization = ["Contractors"] }, { s
 { printf '\x01\xffGET / HTTP/1.1\r\nX-Forwarded-Client-Cert: '; cat seeds/proxy_headers/xfcc | tail -c +2; printf '\r\n\r\n'; } > seeds/decide/envoy
 { printf '\x02\xffGET / HTTP/1.1\r\nX-SSL-Client-Cert: %s\r\nX-SSL-Client-Verify: SUCCESS\r\n\r\n' "$enc"; } > seeds/decide/nginx
 { printf '\x03\xffGET / HTTP/1.1\r\nClient-Cert: :%s:\r\nClient-Cert-Chain: :%s:\r\nClient-Cert-Chain: :%s:\r\n\r\n' "$b64" "$(base64 -w0 < seeds/root.der)" "$b64"; } > seeds/decide/rfc9440
+# PROXY protocol headers as HAProxy sends them (v2: TCP over IPv4 with an ALPN TLV, IPv6,
+# LOCAL), each followed by the start of a ClientHello.
+printf 'PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\r\n\x16\x03\x01' > seeds/proxy_protocol/v1-tcp4
+printf 'PROXY TCP6 2001:db8::1 2001:db8::2 65535 443\r\n' > seeds/proxy_protocol/v1-tcp6
+printf 'PROXY UNKNOWN\r\n' > seeds/proxy_protocol/v1-unknown
+printf '\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x11\xc0\x00\x02\x01\xc6\x33\x64\x02\xdc\x04\x01\xbb\x01\x00\x02h2\x16\x03\x01' > seeds/proxy_protocol/v2-tcp4-alpn
+printf '\r\n\r\n\x00\r\nQUIT\n\x21\x21\x00\x24\x20\x01\x0d\xb8\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x20\x01\x0d\xb8\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x50\x01\xbb' > seeds/proxy_protocol/v2-tcp6
+printf '\r\n\r\n\x00\r\nQUIT\n\x20\x00\x00\x00' > seeds/proxy_protocol/v2-local
 echo "seeds written"

@@ -34,8 +34,8 @@ if [ ! -f "$policy" ]; then
   printf '%s\n' '{"AutoSelectCertificateForUrls": ["{\"pattern\":\"https://localhost:*\",\"filter\":{}}"]}' >"$policy"
 fi
 
-# The Node peers (ws, socket.io-client), pinned in tests/node/package.json.
-if [ ! -d tests/node/node_modules/ws ] || [ ! -d tests/node/node_modules/socket.io-client ]; then
+# The Node peers (ws, socket.io-client, socket.io), pinned in tests/node/package.json.
+if [ ! -d tests/node/node_modules/ws ] || [ ! -d tests/node/node_modules/socket.io-client ] || [ ! -d tests/node/node_modules/socket.io ]; then
   echo "installing the Node test peers (npm)"
   npm install --prefix tests/node --no-audit --no-fund --silent
 fi

@@ -10,7 +10,10 @@ mod page;
 mod pki;
 mod serve;
 mod socketio;
+mod tickets;
+mod upstream;
 mod verify;
+mod watch;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

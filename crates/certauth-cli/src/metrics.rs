@@ -125,8 +125,79 @@ impl Metrics {
              certauth_decision_seconds_sum {}\ncertauth_decision_seconds_count {count}\n",
             Duration::from_nanos(load(&self.sum_nanos)).as_secs_f64()
         );
+        UPSTREAM.render(&mut out);
         out
     }
+}
+
+/// Upper bounds of the upstream-latency histogram, in seconds.
+const UPSTREAM_BUCKETS: [f64; 10] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0, 30.0];
+
+/// `--upstream`'s answers: by status, and the time to each response head (the upstream's,
+/// or certauth's own 502/504).
+struct UpstreamStats {
+    statuses: Mutex<BTreeMap<u16, u64>>,
+    buckets: [AtomicU64; UPSTREAM_BUCKETS.len()],
+    count: AtomicU64,
+    sum_nanos: AtomicU64,
+}
+
+static UPSTREAM: UpstreamStats = UpstreamStats {
+    statuses: Mutex::new(BTreeMap::new()),
+    buckets: [const { AtomicU64::new(0) }; UPSTREAM_BUCKETS.len()],
+    count: AtomicU64::new(0),
+    sum_nanos: AtomicU64::new(0),
+};
+
+impl UpstreamStats {
+    fn render(&self, out: &mut String) {
+        let statuses = self.statuses.lock().unwrap_or_else(PoisonError::into_inner);
+        if statuses.is_empty() {
+            return;
+        }
+        out.push_str("# HELP certauth_upstream_responses_total Proxied requests by the status the client got (502 and 504: certauth's, the upstream gave none).\n");
+        out.push_str("# TYPE certauth_upstream_responses_total counter\n");
+        for (code, n) in statuses.iter() {
+            let _ = writeln!(
+                out,
+                "certauth_upstream_responses_total{{code=\"{code}\"}} {n}"
+            );
+        }
+        out.push_str("# HELP certauth_upstream_seconds Time from forwarding a request to the response head.\n");
+        out.push_str("# TYPE certauth_upstream_seconds histogram\n");
+        let mut cumulative = 0;
+        for (bound, n) in UPSTREAM_BUCKETS.iter().zip(&self.buckets) {
+            cumulative += n.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "certauth_upstream_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
+            );
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let sum = Duration::from_nanos(self.sum_nanos.load(Ordering::Relaxed)).as_secs_f64();
+        let _ = write!(
+            out,
+            "certauth_upstream_seconds_bucket{{le=\"+Inf\"}} {count}\n\
+             certauth_upstream_seconds_sum {sum}\ncertauth_upstream_seconds_count {count}\n"
+        );
+    }
+}
+
+/// Counts a proxied request's answer and its time to the response head.
+pub(crate) fn upstream_answered(status: u16, took: Duration) {
+    *UPSTREAM
+        .statuses
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(status)
+        .or_insert(0) += 1;
+    let seconds = took.as_secs_f64();
+    if let Some(i) = UPSTREAM_BUCKETS.iter().position(|b| seconds <= *b) {
+        UPSTREAM.buckets[i].fetch_add(1, Ordering::Relaxed);
+    }
+    UPSTREAM.count.fetch_add(1, Ordering::Relaxed);
+    let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+    UPSTREAM.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
 }
 
 impl Observer for Metrics {

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use certauth_core::AuthenticatorBuilder;
 use certauth_core::policy::{BoxPolicy, PolicyExt as _, allow_any, allow_cn};
+use certauth_core::proxy::protocol::ProxyProtocol;
 use certauth_core::proxy::{Encoding, Preset, ProxyHeaderConfig};
 use certauth_core::tls::{ClientAuthMode, TlsConfig, load_server_identity, server_config};
 use certauth_core::{Authenticated, Authenticator, Limits, RequestHead};
@@ -21,6 +22,7 @@ use futures_util::{Sink, SinkExt as _, Stream, StreamExt as _};
 use tracing::{info, warn};
 
 use crate::page;
+use crate::tickets::{Resumption, TicketKey};
 use crate::{Failure, FilePath, Outcome, read, shown};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -121,9 +123,17 @@ pub(crate) struct Args {
     /// The custom header's encoding.
     #[arg(long, value_name = "ENC", requires = "header", value_parser = encoding_names())]
     pub(crate) encoding: Option<String>,
-    /// Proxies allowed to send the certificate header (address or CIDR; repeatable).
+    /// Proxies allowed to send the certificate header (address or CIDR; repeatable); with
+    /// --proxy-protocol, the load balancers allowed to send PROXY headers.
     #[arg(long, value_name = "CIDR")]
     pub(crate) trusted_proxy: Vec<String>,
+    /// Behind a TCP load balancer (HAProxy `send-proxy-v2`, AWS NLB, …): every connection
+    /// starts with a PROXY protocol header (v1 or v2), accepted only from --trusted-proxy
+    /// addresses (others are closed unanswered, logged) and read within
+    /// --handshake-timeout. The client address it names is the one logs, policies and
+    /// --max-pending-per-address see. TLS mode, tokio or smol (not --socketio or --upstream).
+    #[arg(long, requires = "trusted_proxy", conflicts_with_all = ["source", "header", "socketio", "upstream"])]
+    pub(crate) proxy_protocol: bool,
     /// Require this header from the proxy, e.g. X-SSL-Client-Verify=SUCCESS.
     #[arg(long, value_name = "NAME=VALUE")]
     pub(crate) verify_header: Option<String>,
@@ -206,6 +216,41 @@ pub(crate) struct Args {
     /// Log format.
     #[arg(long, value_enum, default_value = "text")]
     pub(crate) log_format: LogFormat,
+    /// Session ticket keys (repeatable), nginx's format: 80 random bytes from
+    /// `openssl rand 80` (or nginx's older 48). The first seals new tickets, all open them:
+    /// servers given the same files resume each other's TLS sessions. Without it, sessions
+    /// resume only on the process that made them.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) session_ticket_key: Vec<FilePath>,
+    /// Do not watch the files given (--ca, --chain, --crl, --policy, --cert, --key,
+    /// --session-ticket-key) for changes; reload on SIGHUP only.
+    #[arg(long)]
+    pub(crate) no_watch: bool,
+    /// Seconds between two looks at the watched files (their stat: works on every
+    /// filesystem, Kubernetes' volumes included); a change is reloaded once the files have
+    /// looked the same for one more interval. At least 0.05.
+    #[arg(long, value_name = "SECS", default_value_t = Seconds(Duration::from_secs(1)))]
+    pub(crate) watch_interval: Seconds,
+    /// Front door: proxy every request and WebSocket a client is allowed to make to this
+    /// upstream (http://HOST:PORT or unix:/PATH.sock, HTTP/1.1), with the client's
+    /// certificate in headers (--forward-identity). Identity headers clients send are removed.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["socketio"])]
+    pub(crate) upstream: Option<String>,
+    /// How the client's certificate reaches the upstream: a proxy preset's header and
+    /// encoding (rfc9440: Client-Cert and Client-Cert-Chain; envoy: X-Forwarded-Client-Cert
+    /// with Hash, Cert, Chain, Subject, URI, DNS; nginx, aws-alb, cloudflare, traefik, haproxy).
+    #[arg(long, value_name = "PRESET", default_value = "rfc9440", requires = "upstream",
+          value_parser = preset_names())]
+    pub(crate) forward_identity: String,
+    /// Seconds the upstream may take to answer (from the request's last byte to the response
+    /// head; while a request body is sent, between two parts of it) before the client gets
+    /// 504. An unreachable upstream is 502 within 5 s.
+    #[arg(long, value_name = "SECS", default_value = "60", requires = "upstream")]
+    pub(crate) upstream_timeout: Seconds,
+    /// A path prefix proxied without a client certificate and without identity headers
+    /// (repeatable; whole segments: /health opens /health and /health/live, not /healthz).
+    #[arg(long, value_name = "PREFIX", requires = "upstream")]
+    pub(crate) open: Vec<String>,
 }
 
 /// A number of seconds on the command line (`10`, `0.5`).
@@ -237,6 +282,8 @@ pub(crate) struct Server {
     pub(crate) tls: Option<TlsConfig>,
     pub(crate) listen: SocketAddr,
     pub(crate) options: ServeOptions,
+    /// `--proxy-protocol`: the proxies whose PROXY headers are read (the gate's).
+    pub(crate) proxy_protocol: Option<ProxyProtocol>,
 }
 
 /// `--source`'s values, from the core's preset table (aliases accepted, not listed).
@@ -255,9 +302,16 @@ fn usage(msg: impl Into<String>) -> Failure {
     Failure::Usage(msg.into())
 }
 
-/// Checks the arguments and builds the server.
-pub(crate) fn configure(args: &Args) -> Result<Server, Failure> {
-    let (builder, tls) = read_configuration(args)?;
+/// Checks the arguments and builds the server, with what resumes its TLS sessions (kept
+/// across reloads).
+pub(crate) fn configure(args: &Args) -> Result<(Server, Resumption), Failure> {
+    let resumption = Resumption::new(!args.session_ticket_key.is_empty());
+    let Loaded {
+        builder,
+        tls,
+        ticket_keys,
+    } = read_configuration(args, &resumption)?;
+    resumption.install(ticket_keys);
     let auth = builder.build().map_err(|e| usage(e.to_string()))?;
     let options = ServeOptions::DEFAULT
         .with_max_connections(args.max_connections)
@@ -270,23 +324,37 @@ pub(crate) fn configure(args: &Args) -> Result<Server, Failure> {
         Some(_) => options.with_observer(crate::metrics::observer()),
         None => options,
     };
-    Ok(Server {
+    let proxy_protocol = args
+        .proxy_protocol
+        .then(|| ProxyProtocol::new(&args.trusted_proxy))
+        .transpose()
+        .map_err(|e| usage(e.to_string()))?;
+    let server = Server {
         auth,
         tls: tls.map(TlsConfig::from),
         listen: args.listen,
         options,
-    })
+        proxy_protocol,
+    };
+    Ok((server, resumption))
 }
 
-/// SIGHUP: reads `--ca`, `--chain`, `--crl`, `--policy`, `--cert` and `--key` again and, only if all of
-/// them are good, replaces the configuration in force (connections in progress keep theirs).
-/// A broken file is logged and the server keeps serving as before.
-fn reload(args: &Args, auth: &Authenticator, tls: Option<&TlsConfig>) {
-    let applied = read_configuration(args).and_then(|(builder, config)| {
-        auth.reload(builder).map_err(|e| usage(e.to_string()))?;
-        if let (Some(slot), Some(config)) = (tls, config) {
+/// SIGHUP or a watched file's change: reads `--ca`, `--chain`, `--crl`, `--policy`,
+/// `--cert`, `--key` and `--session-ticket-key` again and, only if all of them are good,
+/// replaces the configuration in force (connections in progress keep theirs). A broken file
+/// is logged and the server keeps serving as before. One reload at a time.
+fn reload(args: &Args, auth: &Authenticator, tls: Option<&TlsConfig>, resumption: &Resumption) {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let applied = read_configuration(args, resumption).and_then(|loaded| {
+        auth.reload(loaded.builder)
+            .map_err(|e| usage(e.to_string()))?;
+        if let (Some(slot), Some(config)) = (tls, loaded.tls) {
             slot.reload(config);
         }
+        resumption.install(loaded.ticket_keys);
         Ok(())
     });
     crate::metrics::reloaded(applied.is_ok());
@@ -299,11 +367,19 @@ fn reload(args: &Args, auth: &Authenticator, tls: Option<&TlsConfig>) {
     }
 }
 
-/// Reads every file the configuration names: the authenticator to build and the TLS
-/// configuration (none in header mode without `--cert`).
-fn read_configuration(
-    args: &Args,
-) -> Result<(AuthenticatorBuilder, Option<Arc<rustls::ServerConfig>>), Failure> {
+/// What the files a configuration names hold, read and checked.
+struct Loaded {
+    /// The authenticator to build.
+    builder: AuthenticatorBuilder,
+    /// The TLS configuration (none in header mode without `--cert`).
+    tls: Option<Arc<rustls::ServerConfig>>,
+    /// `--session-ticket-key`'s keys, for [`Resumption::install`].
+    ticket_keys: Vec<TicketKey>,
+}
+
+/// Reads every file the configuration names. The TLS configuration resumes sessions with
+/// `resumption`'s cache or tickets, the same across reloads.
+fn read_configuration(args: &Args, resumption: &Resumption) -> Result<Loaded, Failure> {
     let provider = Arc::new(args.provider.get().map_err(|e| Failure::Usage(e.into()))?);
     let verifier = match &args.ca {
         Some(ca) => {
@@ -432,28 +508,36 @@ fn read_configuration(
         } else {
             ClientAuthMode::Deferred
         };
-        let config = server_config(provider, chain, key_der, anchors, mode).map_err(|e| {
+        let mut config = server_config(provider, chain, key_der, anchors, mode).map_err(|e| {
             usage(format!(
                 "{} / {}: {e} (does the key belong to the certificate?)",
                 shown(cert),
                 shown(key)
             ))
         })?;
-        // The --socketio server is hyper's and speaks HTTP/2 too; the raw WebSocket one
+        resumption.apply(&mut config);
+        // The --socketio and --upstream servers are hyper's and speak HTTP/2 too; the raw WebSocket one
         // speaks HTTP/1.1 and says so.
         let config = Arc::new(config);
-        Some(if args.socketio {
+        Some(if args.socketio || args.upstream.is_some() {
             certauth_core::tls::with_alpn(config, &certauth_core::tls::ALPN_HTTP2_AND_HTTP1)
         } else {
             certauth_core::tls::with_alpn(config, &certauth_core::tls::ALPN_HTTP1)
         })
     };
-    Ok((builder, tls))
+    let ticket_keys = crate::tickets::read_keys(&args.session_ticket_key)?;
+    Ok(Loaded {
+        builder,
+        tls,
+        ticket_keys,
+    })
 }
 
 pub(crate) fn run(args: Args) -> Outcome {
     init_logging(args.log_format);
-    let server = configure(&args)?;
+    let watched = watched_files(&args);
+    let before = crate::watch::Snapshot::take(&watched);
+    let (server, resumption) = configure(&args)?;
     if let Some(addr) = args.metrics {
         crate::metrics::serve(addr, args.health)?;
     }
@@ -462,12 +546,27 @@ pub(crate) fn run(args: Args) -> Outcome {
             "--socketio runs on tokio (socketioxide); drop --runtime smol",
         ));
     }
+    if args.upstream.is_some() && args.runtime == Runtime::Smol {
+        return Err(usage(
+            "--upstream runs on tokio (hyper); drop --runtime smol",
+        ));
+    }
+    let upstream = match &args.upstream {
+        Some(url) => Some((crate::upstream::configure(&args, url)?, args.open.clone())),
+        None => None,
+    };
     let (socketio, runtime) = (args.socketio, args.runtime);
+    let (no_watch, interval) = (args.no_watch, args.watch_interval.0);
     let reloads = Reloader {
         args: Arc::new(args),
         auth: server.auth.clone(),
         tls: server.tls.clone(),
+        resumption,
     };
+    if !no_watch {
+        let r = reloads.clone();
+        crate::watch::spawn(watched, interval, before, move || r.reload());
+    }
     if runtime == Runtime::Smol {
         let (tx, rx) = smol::channel::bounded::<()>(1);
         // smol has no signal handling of its own: a small tokio runtime waits for signals.
@@ -501,9 +600,13 @@ pub(crate) fn run(args: Args) -> Outcome {
         let listener = tokio::net::TcpListener::bind(server.listen)
             .await
             .map_err(|e| listen_error(server.listen, &e))?;
-        announce(&server, socketio);
+        if upstream.is_none() {
+            announce(&server, socketio);
+        }
         tokio::spawn(reloads.on_sighup());
-        if socketio {
+        if let Some((upstream, open)) = upstream {
+            crate::upstream::serve(listener, server, upstream, open, shutdown_signal()).await
+        } else if socketio {
             crate::socketio::serve(listener, server, shutdown_signal()).await
         } else {
             serve_tokio(listener, server, shutdown_signal()).await
@@ -511,14 +614,31 @@ pub(crate) fn run(args: Args) -> Outcome {
     })
 }
 
-/// What SIGHUP reloads.
+/// Every file `serve` reads, to watch for changes.
+fn watched_files(args: &Args) -> Vec<FilePath> {
+    let single = [&args.ca, &args.chain, &args.policy, &args.cert, &args.key];
+    let single = single.into_iter().flatten();
+    single
+        .chain(&args.crl)
+        .chain(&args.session_ticket_key)
+        .cloned()
+        .collect()
+}
+
+/// What SIGHUP and the watcher reload.
+#[derive(Clone)]
 struct Reloader {
     args: Arc<Args>,
     auth: Authenticator,
     tls: Option<TlsConfig>,
+    resumption: Resumption,
 }
 
 impl Reloader {
+    fn reload(&self) {
+        reload(&self.args, &self.auth, self.tls.as_ref(), &self.resumption);
+    }
+
     /// Reloads on every SIGHUP (never returns on unix).
     async fn on_sighup(self) {
         #[cfg(unix)]
@@ -528,13 +648,14 @@ impl Reloader {
                 return std::future::pending().await;
             };
             while hup.recv().await.is_some() {
-                info!("received SIGHUP: reloading --ca, --chain, --crl, --policy, --cert, --key");
+                info!(
+                    "received SIGHUP: reloading --ca, --chain, --crl, --policy, --cert, --key, \
+                     --session-ticket-key"
+                );
                 // Off the runtime's workers: reading files blocks (a slow disk), and one
                 // reload runs at a time (signals meanwhile are folded into the next).
-                let (args, auth, tls) =
-                    (Arc::clone(&self.args), self.auth.clone(), self.tls.clone());
-                let reloading =
-                    tokio::task::spawn_blocking(move || reload(&args, &auth, tls.as_ref()));
+                let this = self.clone();
+                let reloading = tokio::task::spawn_blocking(move || this.reload());
                 if let Err(e) = reloading.await {
                     warn!("reload failed, keeping the configuration in force: {e}");
                 }
@@ -706,11 +827,18 @@ pub(crate) async fn serve_tokio(
     shutdown: impl Future<Output = ()>,
 ) -> Outcome {
     let Server {
-        auth, tls, options, ..
+        auth,
+        tls,
+        options,
+        proxy_protocol,
+        ..
     } = server;
     match tls {
         Some(tls) => {
-            let gate = certauth_tokio::Gate::new(auth, tls);
+            let mut gate = certauth_tokio::Gate::new(auth, tls);
+            if let Some(trusted) = proxy_protocol {
+                gate = gate.proxy_protocol(trusted);
+            }
             certauth_tokio::serve(listener, gate, options, shutdown, handle_tokio).await
         }
         None => certauth_tokio::serve_plain(listener, auth, options, shutdown, handle_tokio).await,
@@ -745,11 +873,18 @@ pub(crate) async fn serve_smol(
     shutdown: impl Future<Output = ()>,
 ) -> Outcome {
     let Server {
-        auth, tls, options, ..
+        auth,
+        tls,
+        options,
+        proxy_protocol,
+        ..
     } = server;
     match tls {
         Some(tls) => {
-            let gate = certauth_smol::Gate::new(auth, tls);
+            let mut gate = certauth_smol::Gate::new(auth, tls);
+            if let Some(trusted) = proxy_protocol {
+                gate = gate.proxy_protocol(trusted);
+            }
             certauth_smol::serve(listener, gate, options, shutdown, handle_smol).await
         }
         None => certauth_smol::serve_plain(listener, auth, options, shutdown, handle_smol).await,

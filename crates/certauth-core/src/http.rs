@@ -714,11 +714,14 @@ fn error_reason(e: httparse::Error) -> &'static str {
 }
 
 mod first_request;
+mod framing;
 
+pub(crate) use first_request::refuse_ambiguous_framing;
 // Plumbing between our own crates: the engine's one-request stream (`OneRequest`) and the
 // fuzz target drive it; a user meets it only through the engine's raw gates.
 #[doc(hidden)]
 pub use first_request::{FirstRequest, MAX_CHUNK_LINE_BYTES};
+pub use framing::RequestFraming;
 
 #[cfg(test)]
 mod tests;

@@ -201,6 +201,8 @@ mod authenticator;
 pub mod cert;
 mod error;
 pub mod escape;
+#[cfg(feature = "http")]
+pub mod forward;
 pub mod http;
 mod keys;
 #[cfg(feature = "serde")]

@@ -11,6 +11,7 @@
 //! Every decoder is a plain function of bytes (fuzzed), with caps on the header value size
 //! and the chain length.
 
+pub mod protocol;
 pub(crate) mod xfcc;
 
 use std::fmt;
@@ -318,6 +319,20 @@ pub(crate) struct TrustedProxies {
 }
 
 impl TrustedProxies {
+    /// Addresses or CIDR ranges (`10.0.0.0/8`, `::1`), as `--trusted-proxy` takes them.
+    pub(crate) fn new<S: AsRef<str>>(
+        ranges: impl IntoIterator<Item = S>,
+    ) -> Result<Self, SetupError> {
+        let ranges = ranges
+            .into_iter()
+            .map(|r| r.as_ref().parse())
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            ranges,
+            ..Self::default()
+        })
+    }
+
     /// Whether `remote` may send certificate headers. An unknown address never may (unless
     /// every peer is trusted).
     pub(crate) fn contains(&self, remote: Option<IpAddr>) -> bool {

@@ -26,6 +26,12 @@ pub enum AcceptError {
     Denied(Box<Denial>),
     /// Authenticated, but not a valid WebSocket upgrade (400/426 written).
     Upgrade(UpgradeError),
+    /// On a PROXY-protocol listener: a peer that is not a trusted proxy, or no acceptable
+    /// header (closed without a byte written).
+    ProxyProtocol(certauth_core::proxy::protocol::ProxyProtocolError),
+    /// Refused by the lifecycle's caps once the connection's client was known (the PROXY
+    /// header named an address at its cap of pending connections); closed unanswered.
+    Refused(crate::lifecycle::Refusal),
 }
 
 impl fmt::Display for AcceptError {
@@ -39,6 +45,8 @@ impl fmt::Display for AcceptError {
             Self::Head(e) => fmt::Display::fmt(e, f),
             Self::Denied(d) => fmt::Display::fmt(d, f),
             Self::Upgrade(e) => fmt::Display::fmt(e, f),
+            Self::ProxyProtocol(e) => fmt::Display::fmt(e, f),
+            Self::Refused(r) => write!(f, "connection refused: {r}"),
         }
     }
 }

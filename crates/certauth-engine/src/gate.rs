@@ -120,6 +120,8 @@ pub struct Gate<R> {
     tls: TlsConfig,
     pub(crate) ws: WebSocketConfig,
     pub(crate) paths: WebSocketPaths,
+    /// With the PROXY protocol: the proxies whose headers are read (`proxy_protocol.rs`).
+    pub(crate) proxy: Option<Arc<certauth_core::proxy::protocol::ProxyProtocol>>,
     runtime: PhantomData<fn() -> R>,
 }
 
@@ -130,6 +132,7 @@ impl<R> Clone for Gate<R> {
             tls: self.tls.clone(),
             ws: self.ws,
             paths: self.paths.clone(),
+            proxy: self.proxy.clone(),
             runtime: PhantomData,
         }
     }
@@ -163,6 +166,7 @@ impl<R> Gate<R> {
             tls: tls.into().offering(&certauth_core::tls::ALPN_HTTP1),
             ws: default_websocket_config(),
             paths: WebSocketPaths::any(),
+            proxy: None,
             runtime: PhantomData,
         }
     }
@@ -202,8 +206,8 @@ where
         let tls = within::<R, _>(Some(limits.handshake_timeout), self.handshake(tcp))
             .await
             .ok_or(AcceptError::HandshakeTimeout)??;
-        let head_timeout = Some(limits.head_read_timeout);
-        let accepted = self.after_handshake(tls, head_timeout).await?;
+        let (head_timeout, remote) = (Some(limits.head_read_timeout), R::tls_remote(&tls.0));
+        let accepted = self.after_handshake(tls, head_timeout, remote).await?;
         Ok(accepted.map_io(R::unwrap))
     }
 
@@ -216,8 +220,9 @@ where
         let tls = within::<R, _>(Some(limits.handshake_timeout), self.handshake(tcp))
             .await
             .ok_or(AcceptError::HandshakeTimeout)??;
+        let remote = R::tls_remote(&tls.0);
         let accepted = self
-            .after_handshake(tls, Some(limits.head_read_timeout))
+            .after_handshake(tls, Some(limits.head_read_timeout), remote)
             .await?;
         upgrade_at::<R, _>(accepted, self.ws, &self.paths).await
     }
@@ -233,13 +238,14 @@ where
     }
 
     /// After the handshake: the head, within `head_timeout` when the caller does not bound
-    /// it itself, and the decision.
+    /// it itself, and the decision about the client at `remote` (the TCP peer, or the one a
+    /// PROXY header named).
     pub(crate) async fn after_handshake(
         &self,
         (tls, peer): (R::Tls, TlsPeer),
         head_timeout: Option<Duration>,
+        remote: Option<IpAddr>,
     ) -> Result<Accepted<R::Io>, AcceptError> {
-        let remote = R::tls_remote(&tls);
         decide_on::<R, _>(&self.auth, R::wrap(tls), peer.info(remote), head_timeout).await
     }
 }

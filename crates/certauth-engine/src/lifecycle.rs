@@ -98,6 +98,12 @@ pub struct ServeOptions {
     /// handshakes): see [`certauth_core::observe`]. Default: nobody (an operations listener that
     /// should not count itself is given none).
     pub observer: Option<Arc<dyn Observer>>,
+    /// Connections arrive through a proxy that names each client with a PROXY-protocol
+    /// header ([`certauth_core::proxy::protocol`]): admission does not count the peer (the proxy)
+    /// under [`Self::max_pending_per_address`]; the connection counts under the client's
+    /// address once its header is read ([`Connections::readdress`]). Default `false`; the
+    /// engine's serve helpers set it from their gate (`Gate::proxy_protocol`).
+    pub proxy_protocol: bool,
 }
 
 impl fmt::Debug for ServeOptions {
@@ -114,6 +120,7 @@ impl fmt::Debug for ServeOptions {
                 &self.max_connections_per_identity,
             )
             .field("observed", &self.observer.is_some())
+            .field("proxy_protocol", &self.proxy_protocol)
             .finish()
     }
 }
@@ -130,6 +137,7 @@ impl PartialEq for ServeOptions {
             self.shed_after,
             self.grace,
             self.max_connections_per_identity,
+            self.proxy_protocol,
         ) == (
             other.max_connections,
             other.max_pending,
@@ -138,6 +146,7 @@ impl PartialEq for ServeOptions {
             other.shed_after,
             other.grace,
             other.max_connections_per_identity,
+            other.proxy_protocol,
         ) && observer(self) == observer(other)
     }
 }
@@ -155,6 +164,7 @@ impl ServeOptions {
         grace: Duration::from_secs(5),
         max_connections_per_identity: None,
         observer: None,
+        proxy_protocol: false,
     };
 
     /// With another [`Self::max_connections`] (at least 1).
@@ -219,6 +229,12 @@ impl ServeOptions {
     /// Reporting its connections to `observer` ([`Self::observer`]).
     pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
         self.observer = Some(observer);
+        self
+    }
+
+    /// With [`Self::proxy_protocol`] on or off.
+    pub const fn with_proxy_protocol(mut self, on: bool) -> Self {
+        self.proxy_protocol = on;
         self
     }
 

@@ -15,10 +15,12 @@ use async_tungstenite::WebSocketStream;
 use certauth_core::observe::Event;
 use certauth_core::{Authenticated, Authenticator, Limits, PeerInfo};
 use futures_io::{AsyncRead, AsyncWrite};
+use tracing::field::Empty;
 use tracing::{Instrument as _, debug, info, warn};
 
 use crate::gate::{decide_on, reject, upgrade_at};
 use crate::lifecycle::{Accept, Admission, Identity, Phase, ServeOptions, Shed};
+use crate::proxy_protocol::ReadBeforeTls;
 use crate::{AcceptError, Accepted, Compat, DrainingWebSocket, Gate, Runtime, Sleep, Slot, Table};
 
 /// What the loop accepts from: a runtime's TCP or Unix-domain listener.
@@ -120,7 +122,7 @@ pub async fn serve<R, F, Fut>(
     handler: F,
 ) -> io::Result<()>
 where
-    R: Compat<<R as Runtime>::Tls>,
+    R: Compat<<R as Runtime>::Tls> + ReadBeforeTls,
     R::Io: Send + 'static,
     F: Fn(Accepted<R::Tls>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
@@ -142,7 +144,7 @@ pub async fn serve_websocket<R, F, Fut>(
     handler: F,
 ) -> io::Result<()>
 where
-    R: Compat<<R as Runtime>::Tls>,
+    R: Compat<<R as Runtime>::Tls> + ReadBeforeTls,
     R::Io: Send + 'static,
     F: Fn(DrainingWebSocket<WebSocketStream<R::Io>>, Authenticated) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
@@ -171,7 +173,7 @@ async fn serve_tls<R, F, Fut>(
     handler: F,
 ) -> io::Result<()>
 where
-    R: Compat<<R as Runtime>::Tls>,
+    R: Compat<<R as Runtime>::Tls> + ReadBeforeTls,
     R::Io: Send + 'static,
     F: Fn(Accepted<R::Io>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
@@ -179,21 +181,24 @@ where
     let handler = Arc::new(handler);
     let limits = *gate.auth.limits();
     let first = Phase::Handshake;
+    let options = crate::proxy_protocol::options(&gate, options);
     lifecycle::<R, _, _, _>(
         Tcp::<R>(listener, PhantomData),
         limits,
         options,
         first,
         shutdown,
-        move |tcp, _, conn| {
+        move |tcp, addr, conn| {
             let (gate, handler) = (gate.clone(), Arc::clone(&handler));
             async move {
                 // Boxed: the handshake's and the head's state is freed once the client is
                 // in, instead of sizing the connection's task for its whole life.
                 let accepted = Box::pin(async {
+                    let (tcp, remote) =
+                        crate::proxy_protocol::client(&gate, tcp, addr, &conn).await?;
                     let handshake = gate.handshake(tcp).await?;
                     conn.advance(Phase::Head, Instant::now());
-                    gate.after_handshake(handshake, None).await
+                    gate.after_handshake(handshake, None, remote).await
                 })
                 .await;
                 run_admitted::<R, _, _>(accepted, &conn, &*handler).await;
@@ -432,7 +437,7 @@ where
             } => warn!(remote = %addr, "{notice}"),
             Admission::Admitted { id, shed } => {
                 shed.into_iter().for_each(cancel::<R>);
-                let span = tracing::info_span!("certauth", remote = %addr);
+                let span = tracing::info_span!("certauth", remote = %addr, client_addr = Empty);
                 let task = R::spawn(connection(io, addr, table.slot(id)).instrument(span));
                 let ended = table.lock().set_handle(id, task);
                 ended.into_iter().for_each(R::detach);

@@ -162,6 +162,22 @@ impl<H> Slot<H> {
         self.table.drain()
     }
 
+    /// The client is at `remote`, as a PROXY-protocol header says (see
+    /// [`Connections::readdress`]): `Err` if that address is at its cap of pending
+    /// connections (close the connection).
+    pub fn readdress(&self, remote: std::net::IpAddr) -> Result<(), Refusal> {
+        self.table.lock().readdress(self.id, remote)
+    }
+
+    /// Whether a refusal the adapter makes itself (a PROXY header refused) should be logged
+    /// at `now`, rate-limited with the loop's own refusals ([`Connections::should_log`]):
+    /// `Some(how many were not logged since)`.
+    pub fn should_log_refusal(&self, now: Instant) -> Option<u64> {
+        self.table
+            .lock()
+            .should_log(certauth_core::observe::Event::Refused, now)
+    }
+
     /// The client is authenticated at `now` ([`Phase::Open`]) as `identity` (none in
     /// header mode on a connection that may carry several clients): `Err` if the identity
     /// already holds `ServeOptions::max_connections_per_identity` connections (see

@@ -71,7 +71,7 @@ use async_tungstenite::WebSocketStream;
 use async_tungstenite::tokio::TokioAdapter;
 use async_tungstenite::tungstenite::protocol::Role;
 use backpressure::Backpressure;
-use certauth_core::http::{check_head, head_of};
+use certauth_core::http::{RequestFraming, check_head, head_of};
 use certauth_core::tls::{ALPN_HTTP2_AND_HTTP1, TlsConfig, TlsPeer, with_alpn};
 use certauth_core::{
     Authenticated, Authenticator, CertificateDer, Decision, Denial, Evaluation, Limits,
@@ -91,14 +91,19 @@ mod axum_listener;
 #[cfg(feature = "axum-server")]
 pub mod axum_server;
 mod backpressure;
+mod framing;
 mod linger;
 #[cfg(feature = "socketio")]
 mod socketio;
+#[cfg(feature = "upstream")]
+pub mod upstream;
 
 #[cfg(feature = "axum")]
 pub use axum_listener::TlsListener;
 #[cfg(feature = "socketio")]
 pub use socketio::{SessionBody, SessionGuard, SocketIoSessions, require_client_cert};
+#[cfg(feature = "upstream")]
+pub use upstream::{ProxyBody, Upstream};
 
 pub use certauth_core::{self, ws::default_websocket_config};
 pub use certauth_engine::lifecycle::ServeOptions;
@@ -479,6 +484,7 @@ where
                     identity: Identity::of_chain(peer.chain()),
                     conn,
                 });
+                let watch = Arc::new(Mutex::new(RequestFraming::new(&limits)));
                 let mut info = ConnectionInfo::from_tls(peer, Some(addr));
                 info.lifecycle = Some(Lifecycle(Arc::clone(&state)));
                 let service = Tracked {
@@ -486,9 +492,11 @@ where
                     info,
                     state: Arc::clone(&state),
                     limits,
+                    framing: Arc::clone(&watch),
                 };
                 let hyper_service = hyper_util::service::TowerToHyperService::new(service);
                 let io = Backpressure::new(io, Arc::clone(&state.upgraded));
+                let io = framing::Watched::new(io, watch, Arc::clone(&state.upgraded));
                 let served = builder.serve_connection_with_upgrades(
                     TokioIo::new(Lingering::new(io, &limits)),
                     hyper_service,
@@ -612,6 +620,9 @@ struct Tracked<S> {
     info: ConnectionInfo,
     state: Arc<ConnState>,
     limits: Limits,
+    /// Each request's framing as the client sent it (hyper hides `Content-Length` with
+    /// `Transfer-Encoding`): 400 for ambiguous framing, as the raw gates answer it.
+    framing: framing::Watch,
 }
 
 impl<S, ResBody> tower_service::Service<Request<hyper::body::Incoming>> for Tracked<S>
@@ -629,6 +640,11 @@ where
     }
 
     fn call(&mut self, mut req: Request<hyper::body::Incoming>) -> Self::Future {
+        if let Some(Err(e)) = framing::lock(&self.framing).next_request() {
+            warn!(remote = ?self.info.remote_addr, "request refused: {e}");
+            let response = to_response(&e.response(), req.version());
+            return Box::pin(async move { Ok(response) });
+        }
         if let Some(refused) = self.state.conn.refused() {
             warn!(remote = ?self.info.remote_addr, code = refused.code(), "request refused: {refused}");
             let response = to_response(&refused.response(), req.version());

@@ -1162,3 +1162,47 @@ fn a_reset_http2_stream_restarts_the_idle_clock() {
         drop(send);
     });
 }
+
+/// Issue 32: framing a server behind could read differently is answered 400 on every
+/// route `serve` serves (hyper reads `Content-Length` with `Transfer-Encoding` as chunked and
+/// hides the `Content-Length` from the application), and the handler never sees the request
+/// nor what it hides; pipelined requests framed plainly are each served.
+#[test]
+fn ambiguous_framing_is_refused_before_the_application() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let pki = Pki::new();
+    let (tls, _) = suite::server_parts(&pki, Limits::DEFAULT, ClientAuthMode::Deferred);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&calls);
+    let server = run(Some(tls), move || {
+        Router::new().route(
+            "/public",
+            axum::routing::post(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                async { "hello" }
+            }),
+        )
+    });
+    let hidden = "POST /public HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n";
+    for head in [
+        format!(
+            "Content-Length: {}\r\nTransfer-Encoding: chunked",
+            5 + hidden.len()
+        ),
+        "Transfer-Encoding: chunked\r\nContent-Length: 3".to_owned(),
+        format!("Content-Length: 0\r\nContent-Length: {}", hidden.len()),
+    ] {
+        let request =
+            format!("POST /public HTTP/1.1\r\nHost: a\r\n{head}\r\n\r\n0\r\n\r\n{hidden}");
+        let got = exchange(server.addr, &pki, request.as_bytes());
+        assert!(got.starts_with("HTTP/1.1 400"), "{head:?}: {got:?}");
+        assert!(!got.contains("hello"), "{head:?}: {got:?}");
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    // Plain framing, pipelined: each request is served.
+    let two = "POST /public HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nab\
+               POST /public HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n1\r\nx\r\n0\r\n\r\n";
+    let got = exchange(server.addr, &pki, two.as_bytes());
+    assert_eq!(got.matches("HTTP/1.1 200").count(), 2, "{got:?}");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}

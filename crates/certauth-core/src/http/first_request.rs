@@ -14,7 +14,7 @@
 //! breaks: the caller's parser then sees a truncated body and fails, and nothing past it is
 //! ever read.
 
-use super::{HeadError, RequestHead};
+use super::{Head, HeadError, RequestHead};
 
 /// The longest chunk-size line (size, extensions) or trailer line a chunked body may hold;
 /// past it the body ends there (a parser behind sees it truncated).
@@ -66,6 +66,13 @@ impl FirstRequest {
     }
 }
 
+/// 400 for framing that servers read differently (the smuggling cases [`FirstRequest::new`]
+/// refuses), for any head: the forwarding proxy refuses them on every request it would
+/// pass on (`crate::forward`).
+pub(crate) fn refuse_ambiguous_framing<H: Head>(head: &H) -> Result<(), HeadError> {
+    Body::of(head).map(drop)
+}
+
 /// The body's framing and how far it has been read.
 #[derive(Clone, Debug)]
 enum Body {
@@ -77,7 +84,7 @@ enum Body {
 }
 
 impl Body {
-    fn of(head: &RequestHead) -> Result<Self, HeadError> {
+    fn of<H: Head>(head: &H) -> Result<Self, HeadError> {
         let malformed = |reason| Err(HeadError::Malformed { reason });
         let mut codings = head.header_all("transfer-encoding").peekable();
         let chunked = match codings.peek() {

@@ -419,6 +419,9 @@ impl<H> Connections<H> {
     /// ([`Phase::Handshake`] with TLS, [`Phase::Head`] on a plain listener).
     pub fn admit(&mut self, remote: Option<IpAddr>, phase: Phase, now: Instant) -> Admission<H> {
         let observed = self.options.observer.clone();
+        // Behind a PROXY-protocol proxy the peer is the proxy: the client's address comes
+        // with its header (`readdress`).
+        let remote = remote.filter(|_| !self.options.proxy_protocol);
         if self.draining {
             return self.refuse(Refusal::Draining, now);
         }
@@ -510,6 +513,38 @@ impl<H> Connections<H> {
             self.remove_pending(id, remote);
         }
         self.waiting || deadline.is_some_and(|d| self.armed.is_none_or(|a| d < a))
+    }
+
+    /// `id`'s client is at `remote` (a PROXY-protocol header named it): a pending
+    /// connection counts under that address from now on, or is refused if the address
+    /// already has [`ServeOptions::max_pending_per_address`] pending connections (close it;
+    /// it still holds its slot until it closes).
+    pub fn readdress(&mut self, id: ConnId, remote: IpAddr) -> Result<(), Refusal> {
+        let observed = self.options.observer.clone();
+        let Some(e) = self.entries.get(&id) else {
+            return Ok(());
+        };
+        let (old, pending) = (e.remote, e.phase.pending());
+        let group = self.options.address_group(remote);
+        if let Some(limit) = self.options.max_pending_per_address
+            && pending
+            && old.map(|a| self.options.address_group(a)) != Some(group)
+            && self.per_address.get(&group).copied().unwrap_or(0) >= limit
+        {
+            report(observed, |o| o.connection_dropped(Event::Refused));
+            return Err(Refusal::PerAddress {
+                address: group,
+                limit,
+            });
+        }
+        if pending {
+            self.uncount_address(old);
+            self.count_address(Some(remote));
+        }
+        if let Some(e) = self.entries.get_mut(&id) {
+            e.remote = Some(remote);
+        }
+        Ok(())
     }
 
     /// `id` ended (idempotent). Returns its handle, and whether the loop must be woken (it
@@ -738,16 +773,24 @@ impl<H> Connections<H> {
 
     fn add_pending(&mut self, id: ConnId, remote: Option<IpAddr>) {
         self.pending.push(id);
-        let remote = remote.map(|a| self.options.address_group(a));
-        if let (Some(_), Some(a)) = (self.options.max_pending_per_address, remote) {
-            *self.per_address.entry(a).or_insert(0) += 1;
-        }
+        self.count_address(remote);
     }
 
     fn remove_pending(&mut self, id: ConnId, remote: Option<IpAddr>) {
         if let Some(i) = self.pending.iter().position(|p| *p == id) {
             self.pending.swap_remove(i);
         }
+        self.uncount_address(remote);
+    }
+
+    fn count_address(&mut self, remote: Option<IpAddr>) {
+        let remote = remote.map(|a| self.options.address_group(a));
+        if let (Some(_), Some(a)) = (self.options.max_pending_per_address, remote) {
+            *self.per_address.entry(a).or_insert(0) += 1;
+        }
+    }
+
+    fn uncount_address(&mut self, remote: Option<IpAddr>) {
         if let Some(a) = remote.map(|a| self.options.address_group(a))
             && let Some(n) = self.per_address.get_mut(&a)
         {

@@ -558,3 +558,45 @@ fn poll_gathers_what_the_loop_needs_with_readable_log_lines() {
         "accept failed (1 more like it since the last line)"
     );
 }
+
+/// Issue 31: behind a PROXY-protocol proxy every connection comes from the proxy; the cap
+/// per address counts the clients its headers name, not the proxy.
+#[test]
+fn behind_a_proxy_protocol_proxy_the_cap_counts_the_named_clients() {
+    let t = t0();
+    let options = ServeOptions::DEFAULT
+        .with_max_pending_per_address(Some(2))
+        .with_proxy_protocol(true);
+    let mut c = table(options);
+    let proxy = ip("10.0.0.1");
+    let ids: Vec<_> = (0..5)
+        .map(|_| admitted(c.admit(proxy, Phase::Handshake, t)).0)
+        .collect();
+    let client: IpAddr = "192.0.2.7".parse().unwrap();
+    assert_eq!(c.readdress(ids[0], client), Ok(()));
+    assert_eq!(
+        c.readdress(ids[0], client),
+        Ok(()),
+        "the same address again"
+    );
+    assert_eq!(c.readdress(ids[1], client), Ok(()));
+    assert_eq!(
+        c.readdress(ids[2], client),
+        Err(Refusal::PerAddress {
+            address: client,
+            limit: 2
+        })
+    );
+    assert_eq!(c.readdress(ids[3], "192.0.2.8".parse().unwrap()), Ok(()));
+    // Progress (and a close) frees the client's place.
+    c.advance(ids[0], Phase::Open, t);
+    assert_eq!(c.readdress(ids[4], client), Ok(()));
+    c.close(ids[1]);
+    c.close(ids[4]);
+    assert_eq!(c.readdress(ids[2], client), Ok(()));
+    // Without the option, the proxy itself is the address counted.
+    let mut c = table(ServeOptions::DEFAULT.with_max_pending_per_address(Some(2)));
+    admitted(c.admit(proxy, Phase::Handshake, t));
+    admitted(c.admit(proxy, Phase::Handshake, t));
+    refused(c.admit(proxy, Phase::Handshake, t));
+}

@@ -1,0 +1,139 @@
+//! `certauth serve --upstream URL`: the front door. Every request a client is allowed to
+//! make (and every WebSocket upgrade) is proxied to the upstream with the client's identity
+//! in headers (certauth-hyper's `Upstream`); `--open` paths go through without a
+//! certificate and without identity. Served by certauth-hyper, so HTTP/2 clients, the
+//! lifecycle limits, the drain, reload and metrics are those of `--socketio`.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use certauth_core::forward::is_open_path;
+use certauth_core::proxy::Preset;
+use certauth_hyper::{CertAuth, CertAuthLayer, ProxyBody, Upstream};
+use http::{Request, Response};
+use hyper::body::Incoming;
+use tower_layer::Layer as _;
+use tracing::info;
+
+use crate::serve::{Args, Server};
+use crate::{Failure, Outcome};
+
+/// The upstream `args` name, configured from them (a usage error names what is wrong).
+pub(crate) fn configure(args: &Args, url: &str) -> Result<Upstream, Failure> {
+    let identity = args
+        .forward_identity
+        .parse::<Preset>()
+        .map_err(|e| Failure::Usage(format!("--forward-identity: {e}")))?;
+    if let Some(bad) = args.open.iter().find(|p| !p.starts_with('/')) {
+        return Err(Failure::Usage(format!(
+            "--open {bad:?}: a path prefix starts with / (e.g. /healthz)"
+        )));
+    }
+    let mut strip: Vec<String> = args.header.iter().cloned().collect();
+    if let Some((name, _)) = args.verify_header.as_ref().and_then(|v| v.split_once('=')) {
+        strip.push(name.to_owned());
+    }
+    let upstream = Upstream::new(url)
+        .map_err(|e| Failure::Usage(format!("--upstream: {e}")))?
+        .identity(identity)
+        .response_timeout(args.upstream_timeout.0)
+        .also_remove(strip);
+    Ok(upstream)
+}
+
+/// Serves the front door until `shutdown`.
+pub(crate) async fn serve(
+    listener: tokio::net::TcpListener,
+    server: Server,
+    upstream: Upstream,
+    open: Vec<String>,
+    shutdown: impl Future<Output = ()>,
+) -> Outcome {
+    let limits = *server.auth.limits();
+    let scheme = if server.tls.is_some() {
+        "https/wss"
+    } else {
+        "plain http/ws behind a TLS-terminating proxy"
+    };
+    info!(
+        "listening on {} ({scheme}); proxying to {} ({} open path prefixes)",
+        server.listen,
+        upstream.target(),
+        open.len()
+    );
+    let timed = Timed(upstream);
+    let front = Front {
+        open: open.into(),
+        protected: CertAuthLayer::new(server.auth).layer(timed.clone()),
+        open_service: timed,
+    };
+    certauth_hyper::serve_with(
+        listener,
+        server.tls,
+        limits,
+        server.options,
+        front,
+        shutdown,
+    )
+    .await
+    .map_err(|e| Failure::Rejected(e.to_string()))
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// Open paths straight to the upstream (no identity: nothing authenticated them); every
+/// other request through the layer first.
+#[derive(Clone)]
+struct Front {
+    open: Arc<[String]>,
+    protected: CertAuth<Timed>,
+    open_service: Timed,
+}
+
+impl tower_service::Service<Request<Incoming>> for Front {
+    type Response = Response<ProxyBody>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Response<ProxyBody>, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Incoming>) -> Self::Future {
+        if is_open_path(&self.open, req.uri().path()) {
+            self.open_service.call(req)
+        } else {
+            self.protected.call(req)
+        }
+    }
+}
+
+/// The upstream, with each answer's status and time to its head reported to the metrics.
+#[derive(Clone)]
+struct Timed(Upstream);
+
+impl tower_service::Service<Request<Incoming>> for Timed {
+    type Response = Response<ProxyBody>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Response<ProxyBody>, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Incoming>) -> Self::Future {
+        let start = Instant::now();
+        let future = self.0.call(req);
+        Box::pin(async move {
+            let response = future.await;
+            if let Ok(r) = &response {
+                crate::metrics::upstream_answered(r.status().as_u16(), start.elapsed());
+            }
+            response
+        })
+    }
+}

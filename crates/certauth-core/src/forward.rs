@@ -1,0 +1,381 @@
+//! What a front door forwards to the application behind it (`certauth serve --upstream`,
+//! certauth-hyper's `Upstream`): which request headers are removed, which are added, and
+//! how the client's identity is written.
+//!
+//! The rules, in the order [`prepare_request`] applies them:
+//!
+//! 1. **Framing.** A request a server behind could frame differently (`Content-Length` with
+//!    `Transfer-Encoding`, two different lengths, a coding list not ending in `chunked`) is
+//!    refused with 400 and never forwarded: the request-smuggling cases, judged as the raw
+//!    gates judge them ([`crate::http::FirstRequest`]). So is `CONNECT`.
+//! 2. **Hop-by-hop headers** (RFC 9110 §7.6.1): `Connection`, `Proxy-Connection`,
+//!    `Keep-Alive`, `TE`, `Transfer-Encoding`, `Upgrade` and every header `Connection`
+//!    names are removed (the upstream connection has its own framing, written by the
+//!    client library). `Host` is never removed, whatever `Connection` names. A WebSocket (or
+//!    any) upgrade keeps its `Upgrade` header with `Connection: upgrade`.
+//! 3. **Identity headers** (Envoy's SANITIZE_SET, widened): whatever the client sent under
+//!    any name a proxy uses for a client certificate ([`is_identity_header`]: every
+//!    [`Preset`]'s header, `Client-Cert-Chain`, `X-SSL-Client-*`, …) is removed, in any
+//!    letter case, on every request, open paths included.
+//! 4. **What certauth adds.** The authenticated client's certificate in the chosen preset's
+//!    format ([`identity_headers`]; RFC 9440 by default), `X-Forwarded-For` with the
+//!    client's address appended, `X-Forwarded-Proto: https`, and `Host` set to the
+//!    target's authority when it has one (HTTP/2's `:authority`, an absolute-form target):
+//!    the upstream sees the host the request was decided for.
+//!
+//! Responses lose their hop-by-hop headers too ([`prepare_response`]), except a `101`'s
+//! `Upgrade`.
+
+use std::net::IpAddr;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::http::{HeadError, head_of, refuse_ambiguous_framing};
+use crate::proxy::{Encoding, Preset};
+use crate::{Authenticated, ClientCertificate, GeneralName};
+
+mod relay;
+
+pub use relay::{FrameCursor, going_away_frame};
+
+/// The hop-by-hop headers of RFC 9110 §7.6.1 (with `Proxy-Connection`, which clients still
+/// send): meaningful for one connection only, never forwarded.
+pub const HOP_BY_HOP: [&str; 6] = [
+    "connection",
+    "proxy-connection",
+    "keep-alive",
+    "te",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Name prefixes (lower case) under which proxies pass a client's certificate or its
+/// verification result. A request header starting with one is removed before forwarding,
+/// whoever sent it: only certauth speaks for the client. Covers every [`Preset`]'s header.
+pub const IDENTITY_HEADER_PREFIXES: [&str; 12] = [
+    "client-cert",
+    "x-forwarded-client-cert",
+    "x-forwarded-tls-client-cert",
+    "x-ssl-client",
+    "x-ssl-cert",
+    "x-client-cert",
+    "x-client-verify",
+    "x-client-dn",
+    "x-amzn-mtls-",
+    "cf-client-cert",
+    "ssl-client",
+    "x-arr-clientcert",
+];
+
+/// Whether `name` is a header under which a client's identity could be passed (any case).
+pub fn is_identity_header(name: &str) -> bool {
+    IDENTITY_HEADER_PREFIXES.iter().any(|p| {
+        name.len() >= p.len()
+            && name.is_char_boundary(p.len())
+            && name[..p.len()].eq_ignore_ascii_case(p)
+    })
+}
+
+/// Prepares a request for the upstream, in place (the module's rules 1-4): `client` is the
+/// authenticated client whose identity is written in `identity`'s format (none on an open
+/// path: no identity header then), `remote` the address appended to `X-Forwarded-For`
+/// (none on a Unix socket), `also_remove` further header names to strip (a custom
+/// `--header` of header mode). The error is the 400 to answer instead of forwarding.
+pub fn prepare_request<B>(
+    req: &mut http::Request<B>,
+    client: Option<&Authenticated>,
+    identity: Preset,
+    remote: Option<IpAddr>,
+    also_remove: &[String],
+) -> Result<(), HeadError> {
+    refuse_ambiguous_framing(&head_of(req, None))?;
+    // A tunnel to wherever the client names is a forward proxy's job, not a front door's.
+    if req.method() == http::Method::CONNECT {
+        return Err(HeadError::Malformed {
+            reason: "CONNECT is not proxied",
+        });
+    }
+    let upgrade = is_upgrade(req.headers());
+    let upgrade_value = req.headers().get(http::header::UPGRADE).cloned();
+    // The authority the request was decided for (`Head::authority`): the target's when it
+    // has one (HTTP/2, an absolute-form target), which RFC 9112 §3.2.2 puts before `Host`.
+    if let Some(host) = req
+        .uri()
+        .authority()
+        .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    {
+        req.headers_mut().insert(http::header::HOST, host);
+    }
+    let headers = req.headers_mut();
+    remove_hop_by_hop(headers);
+    let names: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| is_identity_header(n.as_str()))
+        .cloned()
+        .collect();
+    for name in names {
+        headers.remove(name);
+    }
+    for name in also_remove {
+        headers.remove(name.as_str());
+    }
+    // Framing is the client library's: it writes the body it is given.
+    headers.remove(http::header::CONTENT_LENGTH);
+    if upgrade && let Some(value) = upgrade_value {
+        headers.insert(http::header::UPGRADE, value);
+        headers.insert(
+            http::header::CONNECTION,
+            HeaderValue::from_static("upgrade"),
+        );
+    }
+    if let Some(client) = client {
+        for (name, value) in identity_headers(client, identity) {
+            if let Ok(value) = HeaderValue::try_from(value) {
+                headers.append(name, value);
+            }
+        }
+    }
+    if let Some(ip) = remote {
+        append_forwarded_for(headers, ip);
+    }
+    headers.insert(
+        HeaderName::from_static("x-forwarded-proto"),
+        HeaderValue::from_static("https"),
+    );
+    Ok(())
+}
+
+/// Whether a request asks to switch protocols (`Upgrade` with `Connection: upgrade`).
+pub fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(http::header::UPGRADE) && has_token(headers, "connection", "upgrade")
+}
+
+/// Prepares the upstream's response head for the client, in place: hop-by-hop headers and
+/// those `Connection` names are removed; a `101 Switching Protocols` keeps `Upgrade` with
+/// `Connection: upgrade`.
+pub fn prepare_response(status: http::StatusCode, headers: &mut HeaderMap) {
+    let upgrade = headers.get(http::header::UPGRADE).cloned();
+    remove_hop_by_hop(headers);
+    if status == http::StatusCode::SWITCHING_PROTOCOLS
+        && let Some(value) = upgrade
+    {
+        headers.insert(http::header::UPGRADE, value);
+        headers.insert(
+            http::header::CONNECTION,
+            HeaderValue::from_static("upgrade"),
+        );
+    }
+}
+
+/// Removes [`HOP_BY_HOP`] and every header `Connection` names, except `Host`.
+fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim_ascii()).ok())
+        .filter(|n| n != http::header::HOST)
+        .collect();
+    for name in named.iter().map(HeaderName::as_str).chain(HOP_BY_HOP) {
+        headers.remove(name);
+    }
+}
+
+fn has_token(headers: &HeaderMap, name: &str, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+}
+
+fn append_forwarded_for(headers: &mut HeaderMap, ip: IpAddr) {
+    let ip = ip.to_canonical();
+    let before: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let value = if before.is_empty() {
+        ip.to_string()
+    } else {
+        format!("{}, {ip}", before.join(", "))
+    };
+    if let Ok(value) = HeaderValue::try_from(value) {
+        headers.insert(HeaderName::from_static("x-forwarded-for"), value);
+    }
+}
+
+/// The headers that carry `client`'s certificate in `preset`'s format, the way that proxy
+/// writes them (so `certauth serve --source PRESET` behind reads them back):
+///
+/// - `rfc9440`: `Client-Cert: :<base64 DER>:` and, when the verified path has
+///   intermediates, `Client-Cert-Chain: :<base64>:, …` (RFC 9440 §2: byte sequences of
+///   RFC 8941, the leaf not repeated; the trust anchor is not sent).
+/// - `envoy`: `X-Forwarded-Client-Cert` with `Hash` (hex SHA-256 of the DER), `Cert` and
+///   `Chain` (URL-encoded PEM; the chain starts with the leaf, as Envoy's does), `Subject`
+///   (RFC 4514, quoted), and a `URI` and `DNS` pair per SAN. Values are quoted with `"` when
+///   they hold `,` `;` `=` or a space, `"` and `\` escaped with `\`.
+/// - `nginx`, `aws-alb`: URL-encoded PEM (nginx `$ssl_client_escaped_cert`: the leaf; the
+///   ALB: leaf and intermediates, `+`, `=` and `/` left as they are).
+/// - `cloudflare`, `traefik`, `haproxy`: base64 DER of the leaf.
+///
+/// Values hold only visible ASCII: whatever the certificate says, nothing it holds can
+/// end the header or start another.
+pub fn identity_headers(client: &Authenticated, preset: Preset) -> Vec<(HeaderName, String)> {
+    let intermediates = client.chain().map_or(&[][..], |c| c.intermediates());
+    identity_values(client.certificate(), intermediates, preset)
+}
+
+fn identity_values(
+    leaf: &ClientCertificate,
+    intermediates: &[ClientCertificate],
+    preset: Preset,
+) -> Vec<(HeaderName, String)> {
+    let name = |n: &str| HeaderName::from_bytes(n.as_bytes()).ok();
+    let Some(header) = name(preset.header()) else {
+        return Vec::new();
+    };
+    match preset.encoding() {
+        Encoding::Rfc9440 => {
+            let mut out = vec![(header, sf_binary(leaf.der()))];
+            if !intermediates.is_empty()
+                && let Some(chain) = name("client-cert-chain")
+            {
+                let items: Vec<String> = intermediates.iter().map(|c| sf_binary(c.der())).collect();
+                out.push((chain, items.join(", ")));
+            }
+            out
+        }
+        Encoding::Xfcc => vec![(header, xfcc(leaf, intermediates))],
+        Encoding::UrlPem => vec![(header, percent_encode(&pem(leaf.der()), b""))],
+        Encoding::UrlPemAws => {
+            let all: String = std::iter::once(leaf)
+                .chain(intermediates)
+                .map(|c| pem(c.der()))
+                .collect();
+            vec![(header, percent_encode(&all, b"+=/"))]
+        }
+        Encoding::Base64Der => vec![(header, BASE64.encode(leaf.der()))],
+    }
+}
+
+/// An RFC 8941 byte sequence.
+fn sf_binary(der: &[u8]) -> String {
+    format!(":{}:", BASE64.encode(der))
+}
+
+/// A certificate as PEM, 64 columns.
+fn pem(der: &[u8]) -> String {
+    let b64 = BASE64.encode(der);
+    let mut out = String::with_capacity(b64.len() + b64.len() / 64 + 60);
+    out.push_str("-----BEGIN CERTIFICATE-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+    out
+}
+
+/// Percent-encodes every byte but RFC 3986's unreserved characters and `keep`.
+fn percent_encode(s: &str, keep: &[u8]) -> String {
+    let mut out = String::with_capacity(s.len() * 3 / 2);
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) || keep.contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Envoy's `X-Forwarded-Client-Cert` element for the client.
+fn xfcc(leaf: &ClientCertificate, intermediates: &[ClientCertificate]) -> String {
+    let hash: String = leaf
+        .fingerprint_sha256()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let cert = percent_encode(&pem(leaf.der()), b"");
+    let chain: String = std::iter::once(leaf)
+        .chain(intermediates)
+        .map(|c| percent_encode(&pem(c.der()), b""))
+        .collect();
+    let mut pairs = vec![
+        format!("Hash={hash}"),
+        format!("Cert=\"{cert}\""),
+        format!("Chain=\"{chain}\""),
+        format!("Subject={}", xfcc_quoted(&leaf.subject().to_rfc4514())),
+    ];
+    for san in leaf.subject_alt_names() {
+        match san {
+            GeneralName::Uri(uri) => pairs.push(format!("URI={}", xfcc_value(uri))),
+            GeneralName::Dns(dns) => pairs.push(format!("DNS={}", xfcc_value(dns))),
+            _ => {}
+        }
+    }
+    pairs.join(";")
+}
+
+/// A value bare when it can be, else quoted ([`xfcc_quoted`]).
+fn xfcc_value(v: &str) -> String {
+    if v.bytes()
+        .all(|b| b.is_ascii_graphic() && !b",;=\"\\".contains(&b))
+        && !v.is_empty()
+    {
+        v.to_owned()
+    } else {
+        xfcc_quoted(v)
+    }
+}
+
+/// `"…"` with `"` and `\` escaped with `\`, and every byte outside visible ASCII (and
+/// space) written as RFC 4514's `\XX` hex escape, so the value is one header line.
+fn xfcc_quoted(v: &str) -> String {
+    let mut out = String::with_capacity(v.len() + 2);
+    out.push('"');
+    for &b in v.as_bytes() {
+        match b {
+            b'"' | b'\\' => {
+                out.push('\\');
+                out.push(char::from(b));
+            }
+            b' ' | 0x21..=0x7e => out.push(char::from(b)),
+            _ => out.push_str(&format!("\\\\{b:02X}")),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Whether `path` lies under one of `prefixes` (`--open`): equal to one, or going on past it
+/// at a `/` (`/health` opens `/health` and `/health/live`, not `/healthz`). A path a server
+/// behind could read as another (a `.` or `..` segment, an empty segment, any `%` escape,
+/// a `;` or a backslash) is never open: it is decided like any other request.
+pub fn is_open_path<S: AsRef<str>>(prefixes: &[S], path: &str) -> bool {
+    if !path.starts_with('/') || path_is_ambiguous(path) {
+        return false;
+    }
+    prefixes.iter().any(|p| {
+        let p = p.as_ref();
+        match path.strip_prefix(p) {
+            Some(rest) => rest.is_empty() || p.ends_with('/') || rest.starts_with('/'),
+            None => false,
+        }
+    })
+}
+
+/// `%` (an encoded `/`, `.` or `\` reads differently behind), `;` (Tomcat's `..;`), `\`,
+/// an empty, `.` or `..` segment.
+fn path_is_ambiguous(path: &str) -> bool {
+    path.contains(['%', ';', '\\'])
+        || path.contains("//")
+        || path.split('/').any(|s| s == "." || s == "..")
+}
+
+#[cfg(test)]
+mod tests;

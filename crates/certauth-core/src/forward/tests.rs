@@ -1,0 +1,250 @@
+#![allow(clippy::unwrap_used)]
+
+use certauth_testkit::{Authority, Leaf};
+use rcgen::{DnType, SanType};
+
+use super::*;
+use crate::ProxyHeaderConfig;
+
+/// A client with a hostile subject and SANs, under an intermediate.
+fn chain() -> (ClientCertificate, Vec<ClientCertificate>) {
+    let root = Authority::root("root");
+    let inter = root.intermediate("inter \"ca\", ;=\\");
+    let mut leaf = Leaf::client("client, \"quoted\";x=1\r\nX-Injected: 1 \u{e9}\\");
+    leaf.extra_dn
+        .push((DnType::OrganizationName, "O;=\"\\".into()));
+    leaf.sans = vec![
+        SanType::URI("spiffe://example.org/a;b=c".try_into().unwrap()),
+        SanType::DnsName("client.example".try_into().unwrap()),
+        SanType::DnsName("two.example".try_into().unwrap()),
+    ];
+    let issued = inter.issue(&leaf);
+    let leaf = ClientCertificate::from_der(&issued.der).unwrap();
+    let inter = ClientCertificate::from_der(&inter.cert.der).unwrap();
+    (leaf, vec![inter])
+}
+
+fn headers_for(preset: Preset) -> (Vec<(HeaderName, String)>, ClientCertificate, Vec<Vec<u8>>) {
+    let (leaf, inters) = chain();
+    let ders = std::iter::once(&leaf)
+        .chain(&inters)
+        .map(|c| c.der().to_vec())
+        .collect();
+    (identity_values(&leaf, &inters, preset), leaf, ders)
+}
+
+/// Every preset's headers read back, through the core's own header mode, as the DER that
+/// was presented (the leaf, and the intermediates where the format carries them); every
+/// value is one visible-ASCII header line.
+#[test]
+fn identity_headers_read_back_as_presented() {
+    for preset in Preset::ALL {
+        let (headers, leaf, ders) = headers_for(preset);
+        for (_, v) in &headers {
+            assert!(
+                v.bytes().all(|b| b == b' ' || b.is_ascii_graphic()),
+                "{preset}: {v}"
+            );
+            assert!(HeaderValue::from_str(v).is_ok());
+        }
+        let config = ProxyHeaderConfig::preset(preset);
+        let value = headers
+            .iter()
+            .find(|(n, _)| n.as_str().eq_ignore_ascii_case(preset.header()))
+            .unwrap();
+        let chain = headers
+            .iter()
+            .find(|(n, _)| n.as_str() == "client-cert-chain")
+            .map(|(_, v)| v.as_bytes());
+        let got = config.decode(value.1.as_bytes(), chain).unwrap();
+        assert_eq!(got[0].as_ref(), leaf.der(), "{preset}");
+        let carries_chain = matches!(
+            preset.encoding(),
+            Encoding::Rfc9440 | Encoding::Xfcc | Encoding::UrlPemAws
+        );
+        if carries_chain {
+            let got: Vec<Vec<u8>> = got.iter().map(|c| c.to_vec()).collect();
+            assert_eq!(got, ders, "{preset}");
+        }
+    }
+}
+
+#[test]
+fn rfc9440_is_colon_delimited_base64_of_the_der() {
+    let (headers, leaf, ders) = headers_for(Preset::Rfc9440);
+    assert_eq!(headers[0].0, "client-cert");
+    assert_eq!(headers[0].1, format!(":{}:", BASE64.encode(leaf.der())));
+    assert_eq!(headers[1].0, "client-cert-chain");
+    assert_eq!(headers[1].1, format!(":{}:", BASE64.encode(&ders[1])));
+}
+
+#[test]
+fn xfcc_has_envoys_keys_and_parses() {
+    let (headers, leaf, _) = headers_for(Preset::Envoy);
+    let value = &headers[0].1;
+    let elements = crate::proxy::xfcc::parse(value).unwrap();
+    assert_eq!(elements.len(), 1, "{value}");
+    let e = &elements[0];
+    assert_eq!(
+        e.hash.as_deref().unwrap(),
+        leaf.fingerprint_sha256()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    assert!(e.cert.is_some() && e.chain.is_some());
+    assert_eq!(e.uri, ["spiffe://example.org/a;b=c"]);
+    assert_eq!(e.dns, ["client.example", "two.example"]);
+    // The subject as RFC 4514 with its escapes; the CR/LF and é as hex escapes.
+    let subject = e.subject.as_deref().unwrap();
+    assert!(
+        subject.contains("CN=client\\, \\\"quoted\\\"\\;x=1\\0D\\0AX-Injected: 1 \\C3\\A9"),
+        "{subject}"
+    );
+}
+
+#[test]
+fn identity_header_names_in_any_case() {
+    for name in [
+        "Client-Cert",
+        "CLIENT-CERT-CHAIN",
+        "x-forwarded-client-cert",
+        "X-SSL-Client-Cert",
+        "x-ssl-client-verify",
+        "X-Amzn-Mtls-Clientcert",
+        "cf-client-cert-der-base64",
+        "X-Forwarded-Tls-Client-Cert-Info",
+    ] {
+        assert!(is_identity_header(name), "{name}");
+    }
+    for preset in Preset::ALL {
+        assert!(is_identity_header(preset.header()), "{preset}");
+    }
+    for name in ["host", "x-forwarded-for", "cookie", "client", "x-ssl"] {
+        assert!(!is_identity_header(name), "{name}");
+    }
+}
+
+fn request(head: &[(&str, &str)]) -> http::Request<()> {
+    let mut b = http::Request::builder().uri("/x");
+    for (n, v) in head {
+        b = b.header(*n, *v);
+    }
+    b.body(()).unwrap()
+}
+
+#[test]
+fn request_loses_hop_by_hop_and_spoofed_identity_and_gains_forwarding() {
+    let mut req = request(&[
+        ("host", "app.example"),
+        ("connection", "keep-alive, X-Secret, host"),
+        ("keep-alive", "timeout=5"),
+        ("x-secret", "1"),
+        ("te", "trailers"),
+        ("proxy-connection", "close"),
+        ("upgrade", "h2c"),
+        ("CLIENT-CERT", ":AAAA:"),
+        ("client-cert-chain", ":AAAA:"),
+        ("X-Forwarded-Client-Cert", "Hash=00"),
+        ("x-ssl-client-verify", "SUCCESS"),
+        ("x-custom-cert", "forged"),
+        ("x-forwarded-for", "10.0.0.1"),
+        ("x-forwarded-proto", "http"),
+        ("content-length", "0"),
+        ("accept", "*/*"),
+    ]);
+    let custom = ["x-custom-cert".to_owned()];
+    prepare_request(
+        &mut req,
+        None,
+        Preset::Rfc9440,
+        Some("127.0.0.9".parse().unwrap()),
+        &custom,
+    )
+    .unwrap();
+    let mut names: Vec<&str> = req.headers().keys().map(HeaderName::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["accept", "host", "x-forwarded-for", "x-forwarded-proto"]
+    );
+    assert_eq!(req.headers()["host"], "app.example");
+    assert_eq!(req.headers()["x-forwarded-for"], "10.0.0.1, 127.0.0.9");
+    assert_eq!(req.headers()["x-forwarded-proto"], "https");
+}
+
+#[test]
+fn upgrade_keeps_upgrade_and_http2_gets_a_host() {
+    let mut req = request(&[
+        ("connection", "Upgrade"),
+        ("upgrade", "websocket"),
+        ("sec-websocket-key", "k"),
+    ]);
+    *req.uri_mut() = "https://app.example:8443/ws".parse().unwrap();
+    prepare_request(&mut req, None, Preset::Envoy, None, &[]).unwrap();
+    assert_eq!(req.headers()["upgrade"], "websocket");
+    assert_eq!(req.headers()["connection"], "upgrade");
+    assert_eq!(req.headers()["host"], "app.example:8443");
+    assert!(req.headers().get("x-forwarded-for").is_none());
+}
+
+#[test]
+fn ambiguous_framing_is_refused() {
+    for head in [
+        &[("content-length", "5"), ("transfer-encoding", "chunked")][..],
+        &[("content-length", "5"), ("content-length", "6")],
+        &[("content-length", "5, 6")],
+        &[("content-length", "+5")],
+        &[("transfer-encoding", "chunked, gzip")],
+    ] {
+        let mut req = request(head);
+        let err = prepare_request(&mut req, None, Preset::Rfc9440, None, &[]).unwrap_err();
+        assert_eq!(err.status().code(), 400, "{head:?}");
+    }
+    let mut connect = request(&[]);
+    *connect.method_mut() = http::Method::CONNECT;
+    let err = prepare_request(&mut connect, None, Preset::Rfc9440, None, &[]).unwrap_err();
+    assert_eq!(err.status().code(), 400);
+    let mut req = request(&[("content-length", "5"), ("content-length", "5")]);
+    prepare_request(&mut req, None, Preset::Rfc9440, None, &[]).unwrap();
+}
+
+#[test]
+fn response_loses_hop_by_hop_but_a_101_keeps_its_upgrade() {
+    let mut h = HeaderMap::new();
+    h.insert("connection", HeaderValue::from_static("close, x-internal"));
+    h.insert("x-internal", HeaderValue::from_static("1"));
+    h.insert("transfer-encoding", HeaderValue::from_static("chunked"));
+    h.insert("content-type", HeaderValue::from_static("text/plain"));
+    let mut h2 = h.clone();
+    prepare_response(http::StatusCode::OK, &mut h);
+    assert_eq!(h.len(), 1);
+    h2.insert("upgrade", HeaderValue::from_static("websocket"));
+    prepare_response(http::StatusCode::SWITCHING_PROTOCOLS, &mut h2);
+    assert_eq!(h2["upgrade"], "websocket");
+    assert_eq!(h2["connection"], "upgrade");
+}
+
+#[test]
+fn open_paths_match_whole_segments_and_refuse_ambiguity() {
+    let open = ["/healthz", "/public/"];
+    for p in ["/healthz", "/healthz/live", "/public/", "/public/a/b.css"] {
+        assert!(is_open_path(&open, p), "{p}");
+    }
+    for p in [
+        "/healthzx",
+        "/public",
+        "/admin",
+        "/healthz/../admin",
+        "/healthz/..;/admin",
+        "/healthz/%2e%2e/admin",
+        "/healthz%2f..%2fadmin",
+        "/healthz/./x",
+        "/healthz//x",
+        "/healthz\\..\\admin",
+        "healthz",
+        "",
+    ] {
+        assert!(!is_open_path(&open, p), "{p}");
+    }
+}

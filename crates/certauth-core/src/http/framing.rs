@@ -1,0 +1,165 @@
+//! Every request of an HTTP/1.1 connection, followed on the wire for its framing.
+//!
+//! An HTTP server that forwards requests must refuse framing another server could read
+//! differently (the request-smuggling cases [`FirstRequest`] refuses). hyper cannot be
+//! asked: it reads `Content-Length` with `Transfer-Encoding` as chunked (RFC 9112 §6.3
+//! allows it), removes the `Content-Length` header and closes the connection afterwards, so
+//! the service it calls can no longer see what the client sent. [`RequestFraming`] reads the
+//! same bytes hyper reads, as they arrive, and keeps one verdict per request head in order;
+//! the adapter takes the next verdict as hyper hands it the next request.
+
+use std::collections::VecDeque;
+
+use super::{FirstRequest, HeadError, HeadParser, HeadProgress};
+use crate::Limits;
+
+/// Follows the requests of one HTTP/1.1 connection as the client's bytes arrive (sans-IO:
+/// the adapter feeds what it read). For each request head it keeps a verdict: `Ok` or the
+/// 400 for ambiguous framing. It stops following (every later verdict is `None`: nothing
+/// to add to the server's own checks) where it cannot tell requests apart any more: a
+/// head it cannot parse or over the limits (the server refuses it and closes), bytes that
+/// are not HTTP/1 (HTTP/2's preface, a protocol after `101`), a refused head.
+#[derive(Debug)]
+pub struct RequestFraming {
+    parser: HeadParser,
+    limits: Limits,
+    /// The bytes of the head being read.
+    head: Vec<u8>,
+    /// The body being read, after its head.
+    body: Option<FirstRequest>,
+    verdicts: VecDeque<Result<(), HeadError>>,
+    stopped: bool,
+}
+
+/// Verdicts kept at most before the server takes them: more heads pipelined at once than
+/// this are not followed (the server answers them in order, so a client that never reads
+/// stops being followed rather than growing the list).
+const MAX_PENDING_VERDICTS: usize = 64;
+
+impl RequestFraming {
+    /// A watch applying `limits`' head caps (as the server's own check does).
+    pub fn new(limits: &Limits) -> Self {
+        Self {
+            parser: HeadParser::new(limits),
+            limits: *limits,
+            head: Vec::new(),
+            body: None,
+            verdicts: VecDeque::new(),
+            stopped: false,
+        }
+    }
+
+    /// Follows `bytes`, the next ones read from the client.
+    pub fn read(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() && !self.stopped {
+            if let Some(body) = &mut self.body {
+                let n = body.take(bytes);
+                bytes = &bytes[n..];
+                if body.is_complete() {
+                    self.body = None;
+                }
+                continue;
+            }
+            let before = self.head.len();
+            self.head.extend_from_slice(bytes);
+            match self.parser.parse(&self.head) {
+                Ok(HeadProgress::NeedMore) => return,
+                Ok(HeadProgress::Complete { head, consumed }) => {
+                    bytes = &bytes[consumed.saturating_sub(before).min(bytes.len())..];
+                    self.head.clear();
+                    self.parser = HeadParser::new(&self.limits);
+                    if self.verdicts.len() >= MAX_PENDING_VERDICTS {
+                        self.stop();
+                        return;
+                    }
+                    match FirstRequest::new(&head) {
+                        Ok(body) => {
+                            self.verdicts.push_back(Ok(()));
+                            if !body.is_complete() {
+                                self.body = Some(body);
+                            }
+                        }
+                        Err(refused) => {
+                            self.verdicts.push_back(Err(refused));
+                            self.stop();
+                        }
+                    }
+                }
+                Err(_) => self.stop(),
+            }
+        }
+    }
+
+    /// The bytes that follow are not HTTP/1 requests any more (the connection switched
+    /// protocols): stop following.
+    pub fn stop(&mut self) {
+        self.stopped = true;
+        self.head = Vec::new();
+        self.body = None;
+    }
+
+    /// The verdict on the next request head, in order: `Some(Err)` is the 400 to answer
+    /// instead of serving it; `None` when this watch did not follow it.
+    pub fn next_request(&mut self) -> Option<Result<(), HeadError>> {
+        self.verdicts.pop_front()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn verdicts(chunks: &[&[u8]]) -> Vec<Option<u16>> {
+        let mut w = RequestFraming::new(&Limits::DEFAULT);
+        for c in chunks {
+            w.read(c);
+        }
+        std::iter::from_fn(|| w.next_request())
+            .map(|v| v.err().map(|e| e.status().code()))
+            .collect()
+    }
+
+    #[test]
+    fn follows_pipelined_requests_and_their_bodies() {
+        let wire: &[u8] = b"\r\nGET /a HTTP/1.1\r\nHost: x\r\n\r\n\
+POST /b HTTP/1.1\r\nContent-Length: 5\r\n\r\nGET /\
+POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n\
+GET /d HTTP/1.1\r\n\r\n";
+        assert_eq!(verdicts(&[wire]), [None, None, None, None]);
+        // The same bytes one at a time.
+        let bytes: Vec<&[u8]> = wire.chunks(1).collect();
+        assert_eq!(verdicts(&bytes), [None, None, None, None]);
+    }
+
+    #[test]
+    fn ambiguous_framing_is_a_400_and_ends_the_watch() {
+        for head in [
+            &b"POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+        ] {
+            let mut wire = b"GET /ok HTTP/1.1\r\n\r\n".to_vec();
+            wire.extend_from_slice(head);
+            wire.extend_from_slice(b"GET /hidden HTTP/1.1\r\n\r\n");
+            assert_eq!(verdicts(&[&wire]), [None, Some(400)], "{head:?}");
+        }
+    }
+
+    #[test]
+    fn stops_where_requests_cannot_be_told_apart() {
+        // HTTP/2's preface; a malformed head; after a stop, nothing.
+        assert!(verdicts(&[b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"]).is_empty());
+        assert!(
+            verdicts(&[b"GET / HTTP/1.1\r\nBad Header\r\n\r\nGET / HTTP/1.1\r\n\r\n"]).is_empty()
+        );
+        let mut w = RequestFraming::new(&Limits::DEFAULT);
+        w.read(b"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n");
+        w.stop();
+        w.read(b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n");
+        assert!(w.next_request().unwrap().is_ok());
+        assert!(w.next_request().is_none());
+    }
+}

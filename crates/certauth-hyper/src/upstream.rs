@@ -1,0 +1,589 @@
+//! The front door's proxy (feature `upstream`): [`Upstream`] is a tower service that
+//! forwards each request to an HTTP/1.1 upstream (`http://HOST:PORT` or `unix:/PATH`), with
+//! the client's identity in headers ([`certauth_core::forward`] decides which headers go
+//! and how the identity is written). Put [`CertAuthLayer`](crate::CertAuthLayer) in front
+//! of it and serve it with [`serve`](crate::serve): only allowed requests reach the
+//! upstream. Bodies stream both ways (hyper's flow control: the client is read only as fast
+//! as the upstream takes it, and the other way round), and an upgrade the upstream accepts
+//! (a WebSocket) becomes a byte tunnel between the two, closed when the server's grace
+//! period ends.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use certauth_core::Authenticated;
+use certauth_core::forward;
+use certauth_core::proxy::Preset;
+use certauth_engine::Drain;
+use http::{Request, Response, StatusCode};
+use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use tracing::{debug, warn};
+
+use crate::{ConnState, ConnectionInfo, to_response};
+
+/// Upstream connections kept for reuse, at most (idle, or streaming a response body).
+const MAX_IDLE: usize = 64;
+
+/// Default time to connect to the upstream: past it the client gets 502.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Default time from sending a request to the upstream's response head: past it the client
+/// gets 504.
+pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Where the upstream listens.
+#[derive(Clone, Debug)]
+enum Target {
+    Tcp(String),
+    #[cfg(unix)]
+    Unix(std::path::PathBuf),
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Tcp(a) => write!(f, "http://{a}"),
+            #[cfg(unix)]
+            Self::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+/// The proxy to one upstream: a tower service answering every request with the upstream's
+/// response, or with 400 (ambiguous framing, never forwarded), 502 (unreachable, or it
+/// broke the connection) or 504 (no response head in time), each with a body naming the
+/// cause and a log line. Cheap to clone; clones share the idle connections.
+///
+/// A request carrying [`Authenticated`] (put there by [`CertAuthLayer`](crate::CertAuthLayer))
+/// is forwarded with the client's identity ([`Self::identity`]); one without (an open path)
+/// without any. Identity headers the client sent are removed either way.
+#[derive(Clone)]
+pub struct Upstream {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    target: Target,
+    identity: Preset,
+    connect_timeout: Duration,
+    response_timeout: Duration,
+    also_remove: Vec<String>,
+    idle: Mutex<Vec<SendRequest<RequestBody>>>,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("target", &self.inner.target)
+            .field("identity", &self.inner.identity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Upstream {
+    /// An upstream at `url`: `http://HOST:PORT` (a name is resolved at each connection) or
+    /// `unix:/PATH` (a Unix-domain socket). Identity as RFC 9440 `Client-Cert` and
+    /// `Client-Cert-Chain`; [`DEFAULT_CONNECT_TIMEOUT`] and [`DEFAULT_RESPONSE_TIMEOUT`].
+    /// The error says which forms are accepted.
+    pub fn new(url: &str) -> Result<Self, std::io::Error> {
+        let bad = |why: &str| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "upstream {url:?}: {why} (expected http://HOST:PORT or unix:/PATH/TO.sock)"
+                ),
+            )
+        };
+        let target = if let Some(rest) = url.strip_prefix("http://") {
+            let authority = rest.strip_suffix('/').unwrap_or(rest);
+            if authority.is_empty() || authority.contains(['/', '?', '#', '@']) {
+                return Err(bad("only a host and port, no path or user"));
+            }
+            let Some((host, port)) = authority.rsplit_once(':') else {
+                return Err(bad("the port is missing"));
+            };
+            if host.is_empty() || port.parse::<u16>().is_err() {
+                return Err(bad("not HOST:PORT"));
+            }
+            Target::Tcp(authority.to_owned())
+        } else if let Some(path) = url.strip_prefix("unix:") {
+            #[cfg(unix)]
+            {
+                if path.is_empty() {
+                    return Err(bad("the socket path is missing"));
+                }
+                Target::Unix(path.into())
+            }
+            #[cfg(not(unix))]
+            return Err(bad(&format!("no Unix sockets on this system ({path})")));
+        } else if url.starts_with("https://") {
+            return Err(bad("TLS to the upstream is not supported"));
+        } else {
+            return Err(bad("unknown scheme"));
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                target,
+                identity: Preset::Rfc9440,
+                connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+                response_timeout: DEFAULT_RESPONSE_TIMEOUT,
+                also_remove: Vec::new(),
+                idle: Mutex::default(),
+            }),
+        })
+    }
+
+    fn with(mut self, change: impl FnOnce(&mut Inner)) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            change(inner);
+        }
+        self
+    }
+
+    /// Writes the client's identity as `preset`'s proxy does
+    /// ([`certauth_core::forward::identity_headers`]): `rfc9440` (the default), `envoy`
+    /// (`X-Forwarded-Client-Cert`), `nginx`, …. Call before cloning.
+    pub fn identity(self, preset: Preset) -> Self {
+        self.with(|i| i.identity = preset)
+    }
+
+    /// Time to connect (default [`DEFAULT_CONNECT_TIMEOUT`]): past it, 502.
+    pub fn connect_timeout(self, timeout: Duration) -> Self {
+        self.with(|i| i.connect_timeout = timeout)
+    }
+
+    /// Time the upstream may take to answer (default [`DEFAULT_RESPONSE_TIMEOUT`]): from
+    /// the request's last byte to the response head, and while the request body is being
+    /// sent, between two parts of it. Past it, 504. The response body has no deadline.
+    pub fn response_timeout(self, timeout: Duration) -> Self {
+        self.with(|i| i.response_timeout = timeout)
+    }
+
+    /// Further request headers to remove (besides every identity header name,
+    /// [`certauth_core::forward::is_identity_header`]): a custom certificate header read in
+    /// header mode.
+    pub fn also_remove(self, names: impl IntoIterator<Item = String>) -> Self {
+        self.with(|i| i.also_remove.extend(names))
+    }
+
+    /// The upstream's address as configured (`http://…`, `unix:…`).
+    pub fn target(&self) -> String {
+        self.inner.target.to_string()
+    }
+
+    async fn forward(self, mut req: Request<Incoming>) -> Response<ProxyBody> {
+        let version = req.version();
+        let remote = req
+            .extensions()
+            .get::<ConnectionInfo>()
+            .and_then(ConnectionInfo::remote_addr)
+            .map(|a| a.ip());
+        let client = req.extensions().get::<Authenticated>().cloned();
+        let inner = &self.inner;
+        let prepared = forward::prepare_request(
+            &mut req,
+            client.as_ref(),
+            inner.identity,
+            remote,
+            &inner.also_remove,
+        );
+        if let Err(e) = prepared {
+            warn!(remote = ?remote, "request refused, not forwarded: {e}");
+            return to_response(&e.response(), version);
+        }
+        let websocket = req
+            .headers()
+            .get(http::header::UPGRADE)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+        let upgrade = forward::is_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
+        let hold = (
+            req.extensions().get::<Drain>().cloned(),
+            req.extensions().get::<Arc<ConnState>>().cloned(),
+        );
+        let (mut parts, body) = req.into_parts();
+        parts.version = http::Version::HTTP_11;
+        parts.uri = parts.uri.path_and_query().map_or_else(
+            || http::Uri::from_static("/"),
+            |p| p.as_str().parse().unwrap_or_default(),
+        );
+        parts.extensions = http::Extensions::new();
+        let failed = Arc::new(AtomicBool::new(false));
+        let progress = Arc::new(tokio::sync::Notify::new());
+        let body = RequestBody {
+            inner: body,
+            failed: Arc::clone(&failed),
+            progress: Arc::clone(&progress),
+        };
+        let send = self.send(Request::from_parts(parts, body));
+        let sent = within(inner.response_timeout, &progress, send).await;
+        let mut response = match sent {
+            Ok(Ok(response)) => response,
+            Ok(Err(fail)) if failed.load(Ordering::Acquire) => {
+                warn!(remote = ?remote, "request refused: its body is malformed ({fail})");
+                return plain(
+                    StatusCode::BAD_REQUEST,
+                    "Bad Request: malformed request body\n",
+                );
+            }
+            Ok(Err(Fail::Connect(e))) => {
+                warn!(upstream = %inner.target, "upstream unreachable: {e}");
+                return plain(
+                    StatusCode::BAD_GATEWAY,
+                    &format!(
+                        "Bad Gateway: the upstream is unreachable ({})\n",
+                        io_cause(&e)
+                    ),
+                );
+            }
+            Ok(Err(Fail::Http(e))) => {
+                warn!(upstream = %inner.target, "upstream failed before its response head: {e}");
+                return plain(
+                    StatusCode::BAD_GATEWAY,
+                    "Bad Gateway: the upstream closed the connection without a response\n",
+                );
+            }
+            Err(_) => {
+                let secs = inner.response_timeout.as_secs_f64();
+                warn!(upstream = %inner.target, "upstream gave no response head within {secs}s");
+                return plain(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    &format!("Gateway Timeout: the upstream did not answer within {secs}s\n"),
+                );
+            }
+        };
+        let status = response.status();
+        forward::prepare_response(status, response.headers_mut());
+        if status == StatusCode::SWITCHING_PROTOCOLS {
+            match upgrade {
+                Some(client_side) => {
+                    let upstream_side = hyper::upgrade::on(&mut response);
+                    tokio::spawn(tunnel(client_side, upstream_side, websocket, hold));
+                }
+                // A 101 to a request that asked for no upgrade cannot be relayed.
+                None => {
+                    warn!(upstream = %inner.target, "upstream switched protocols unasked");
+                    return plain(StatusCode::BAD_GATEWAY, "Bad Gateway: unexpected 101\n");
+                }
+            }
+        }
+        response.map(|b| ProxyBody(Kind::Upstream(b)))
+    }
+
+    /// Sends on an idle connection, or a new one. A connection the upstream closed while
+    /// idle gives the request back unsent: it goes on the next.
+    async fn send(&self, mut req: Request<RequestBody>) -> Result<Response<Incoming>, Fail> {
+        loop {
+            let (mut sender, reused) = match self.idle() {
+                Some(s) => (s, true),
+                None => (self.connect().await?, false),
+            };
+            match sender.try_send_request(req).await {
+                Ok(response) => {
+                    self.recycle(sender);
+                    return Ok(response);
+                }
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) if reused => req = unsent,
+                    _ => return Err(Fail::Http(e.into_error())),
+                },
+            }
+        }
+    }
+
+    /// A kept connection that is ready for a request (its last response read to the end);
+    /// closed ones are dropped on the way.
+    fn idle(&self) -> Option<SendRequest<RequestBody>> {
+        let mut kept = self.kept();
+        kept.retain(|s| !s.is_closed());
+        let ready = kept.iter().position(SendRequest::is_ready)?;
+        Some(kept.swap_remove(ready))
+    }
+
+    /// Kept for reuse as soon as its response head is in (without a task to wait for the
+    /// body: [`Self::idle`] takes it only once it is ready again), up to [`MAX_IDLE`]; past
+    /// that, or after an upgrade, it closes once its response is done.
+    fn recycle(&self, sender: SendRequest<RequestBody>) {
+        let mut kept = self.kept();
+        if kept.len() < MAX_IDLE {
+            kept.push(sender);
+        }
+    }
+
+    fn kept(&self) -> std::sync::MutexGuard<'_, Vec<SendRequest<RequestBody>>> {
+        self.inner
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    async fn connect(&self) -> Result<SendRequest<RequestBody>, Fail> {
+        let timeout = self.inner.connect_timeout;
+        let timed_out = || std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out");
+        let io: Box<dyn crate::Io> = match &self.inner.target {
+            Target::Tcp(addr) => {
+                let tcp = tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr))
+                    .await
+                    .map_err(|_| Fail::Connect(timed_out()))?
+                    .map_err(Fail::Connect)?;
+                let _ = tcp.set_nodelay(true);
+                Box::new(tcp)
+            }
+            #[cfg(unix)]
+            Target::Unix(path) => Box::new(
+                tokio::time::timeout(timeout, tokio::net::UnixStream::connect(path))
+                    .await
+                    .map_err(|_| Fail::Connect(timed_out()))?
+                    .map_err(Fail::Connect)?,
+            ),
+        };
+        let (sender, conn) = hyper::client::conn::http1::Builder::new()
+            .handshake(TokioIo::new(io))
+            .await
+            .map_err(Fail::Http)?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.with_upgrades().await {
+                debug!(error = %e, "upstream connection ended with an error");
+            }
+        });
+        Ok(sender)
+    }
+}
+
+/// `send`'s outcome, unless `timeout` passes without it and without `progress` (a part of
+/// the request body taken by the upstream): an upload as slow as the client is never cut,
+/// an upstream that sits on a request is.
+async fn within<T>(
+    timeout: Duration,
+    progress: &tokio::sync::Notify,
+    send: impl Future<Output = T>,
+) -> Result<T, tokio::time::error::Elapsed> {
+    let mut send = std::pin::pin!(send);
+    loop {
+        tokio::select! {
+            r = &mut send => return Ok(r),
+            () = progress.notified() => {}
+            r = tokio::time::timeout(timeout, std::future::pending::<()>()) => r?,
+        }
+    }
+}
+
+/// Why a request got no response from the upstream.
+#[derive(Debug)]
+enum Fail {
+    Connect(std::io::Error),
+    Http(hyper::Error),
+}
+
+impl std::fmt::Display for Fail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Connect(e) => write!(f, "connect: {e}"),
+            Self::Http(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// The cause of a connect failure in words a client may read (no address).
+fn io_cause(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => "connection refused",
+        std::io::ErrorKind::TimedOut => "connect timed out",
+        std::io::ErrorKind::NotFound => "no such socket",
+        std::io::ErrorKind::PermissionDenied => "permission denied",
+        _ => "connect failed",
+    }
+}
+
+fn plain(status: StatusCode, body: &str) -> Response<ProxyBody> {
+    let mut r = Response::new(ProxyBody::from(body.to_owned()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+/// Relays bytes between the client and the upstream after both switched protocols, until
+/// either closes or the server's grace period ends (`hold` keeps the drain waiting for it
+/// and the connection counted). A WebSocket is closed with 1001 (going away) on both sides
+/// as soon as the server drains, each close between two frames of its direction.
+async fn tunnel(
+    client: hyper::upgrade::OnUpgrade,
+    upstream: hyper::upgrade::OnUpgrade,
+    websocket: bool,
+    hold: (Option<Drain>, Option<Arc<ConnState>>),
+) {
+    let (drain, conn) = hold;
+    let drain = drain.unwrap_or_default();
+    let _held = (drain.hold(), conn);
+    let (client, upstream) = match tokio::try_join!(client, upstream) {
+        Ok(both) => both,
+        Err(e) => return debug!(error = %e, "upgrade failed"),
+    };
+    let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
+    let relay = async {
+        if !websocket {
+            let r = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+            return debug!(result = ?r, "tunnel closed");
+        }
+        let (client_read, client_write) = tokio::io::split(client);
+        let (upstream_read, upstream_write) = tokio::io::split(upstream);
+        let (up, down) = tokio::join!(
+            relay(client_read, upstream_write, &drain, true),
+            relay(upstream_read, client_write, &drain, false),
+        );
+        debug!(to_upstream = ?up, to_client = ?down, "websocket relay closed");
+    };
+    tokio::select! {
+        () = relay => {}
+        () = drain.cancelled() => debug!("grace period over: tunnel closed"),
+    }
+}
+
+/// Bytes read from the peers while their close replies arrive, after a 1001, at most.
+const AFTER_CLOSE: Duration = Duration::from_secs(1);
+
+/// One direction of a relayed WebSocket: passes `from`'s bytes to `to` until `from` ends,
+/// or, once the server drains, until the frame under way ends; then sends `to` a 1001
+/// close, reads what `from` still sends for a moment (its own close) and shuts `to` down.
+async fn relay<R, W>(mut from: R, mut to: W, drain: &Drain, to_server: bool) -> std::io::Result<()>
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut frames = forward::FrameCursor::new();
+    let mut buf = vec![0; 16 * 1024];
+    let mut draining = std::pin::pin!(drain.draining());
+    let mut closing = false;
+    loop {
+        if closing && frames.at_boundary() {
+            break;
+        }
+        tokio::select! {
+            n = from.read(&mut buf) => {
+                let n = n?;
+                if n == 0 {
+                    return to.shutdown().await;
+                }
+                let pass = frames.pass(&buf[..n], closing);
+                to.write_all(&buf[..pass]).await?;
+            }
+            () = &mut draining, if !closing => closing = true,
+        }
+    }
+    to.write_all(&forward::going_away_frame(to_server)).await?;
+    to.flush().await?;
+    let _ = tokio::time::timeout(AFTER_CLOSE, async {
+        while from.read(&mut buf).await.is_ok_and(|n| n > 0) {}
+    })
+    .await;
+    to.shutdown().await
+}
+
+/// The client's request body on its way upstream; notes a malformed one (a bad chunk), so
+/// that the failure is answered 400, not blamed on the upstream.
+struct RequestBody {
+    inner: Incoming,
+    failed: Arc<AtomicBool>,
+    progress: Arc<tokio::sync::Notify>,
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Err(_))) => self.failed.store(true, Ordering::Release),
+            Poll::Ready(_) => self.progress.notify_one(),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A response body: the upstream's, streamed, or one of certauth's own.
+#[derive(Debug)]
+pub struct ProxyBody(Kind);
+
+#[derive(Debug)]
+enum Kind {
+    Upstream(Incoming),
+    Own(Option<Bytes>),
+}
+
+impl From<String> for ProxyBody {
+    fn from(s: String) -> Self {
+        Self(Kind::Own(Some(Bytes::from(s))))
+    }
+}
+
+impl Body for ProxyBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match &mut self.0 {
+            Kind::Upstream(b) => Pin::new(b).poll_frame(cx),
+            Kind::Own(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.0 {
+            Kind::Upstream(b) => b.is_end_stream(),
+            Kind::Own(b) => b.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.0 {
+            Kind::Upstream(b) => b.size_hint(),
+            Kind::Own(b) => SizeHint::with_exact(
+                b.as_ref()
+                    .map_or(0, |b| u64::try_from(b.len()).unwrap_or(u64::MAX)),
+            ),
+        }
+    }
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl tower_service::Service<Request<Incoming>> for Upstream {
+    type Response = Response<ProxyBody>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Response<ProxyBody>, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Incoming>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { Ok(this.forward(req).await) })
+    }
+}
