@@ -158,7 +158,7 @@ pub enum DenyReason {
         detail: String,
     },
     /// The client certificate could not be parsed: `MALFORMED_CERTIFICATE`, or
-    /// `CERT_TOO_LARGE` when it is over one of the [`CertLimits`](crate::CertLimits)
+    /// `CERT_TOO_LARGE` when it is over one of the certificate caps of [`Limits`]
     /// ([`X509Error::code`]). 401.
     MalformedCertificate(X509Error),
     /// The chain did not verify, or the client's key is not one certauth authenticates
@@ -664,7 +664,7 @@ impl AuthenticatorBuilder {
         if self.policies_set > 1 {
             return Err(SetupError::PolicySetTwice);
         }
-        let verifier = self.verifier.map(|v| v.with_cert_limits(limits.cert));
+        let verifier = self.verifier.map(|v| v.with_cert_limits(&limits));
         Ok(Config {
             verifier,
             source: self.source,
@@ -966,7 +966,7 @@ impl Config {
                 DenyReason::Internal {
                     detail: "no verifier configured",
                 },
-                ClientCertificate::from_der_with_limits(leaf, self.limits.cert).ok(),
+                ClientCertificate::from_der_with_limits(leaf, &self.limits).ok(),
             ));
         };
         let verified = match memo {
@@ -981,7 +981,7 @@ impl Config {
             // attaches it before deciding.
             e => (
                 DenyReason::Verify(e),
-                ClientCertificate::from_der_with_limits(leaf, self.limits.cert).ok(),
+                ClientCertificate::from_der_with_limits(leaf, &self.limits).ok(),
             ),
         })
     }
@@ -1076,7 +1076,7 @@ impl Config {
                 origin: Origin::ProxyHeader,
             });
         }
-        match ClientCertificate::from_der_with_limits(leaf, self.limits.cert) {
+        match ClientCertificate::from_der_with_limits(leaf, &self.limits) {
             Ok(certificate) => Ok(Identified {
                 certificate,
                 chain: None,

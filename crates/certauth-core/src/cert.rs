@@ -13,6 +13,7 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha512};
 
 use crate::asn1::{self, DerError, Reader, Tlv, tag};
+use crate::limits::Limits;
 use crate::name::NameError;
 use crate::oid::{Oid, known};
 use crate::time::Time;
@@ -27,62 +28,19 @@ pub use error::*;
 pub(crate) use extensions::*;
 pub use general_name::*;
 
-/// Caps applied while parsing a certificate. Every one is checked before the work it bounds.
+/// Caps applied while parsing a certificate ([`Limits`]'s certificate fields). Every one is
+/// checked before the work it bounds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct CertLimits {
-    /// Largest accepted certificate, in DER bytes. Default 64 KiB: client certificates are
-    /// typically 0.5–2 KiB, but test infrastructure issues 20–60 KiB ones (hundreds of
-    /// SANs), and a TLS 1.2 handshake message cannot carry more than 16 MiB anyway.
-    pub max_der_bytes: usize,
-    /// Most attributes in one distinguished name (subject, issuer, or a directory-name
-    /// SAN). Default 64.
-    pub max_name_attributes: usize,
-    /// Most subject alternative names. Default 1024 (real test-infrastructure certificates
-    /// carry 260–460; BoringSSL's name-constraint budget treats more than 1024 as hostile).
-    pub max_san_entries: usize,
-    /// Most extensions. Default 32.
-    pub max_extensions: usize,
+pub(crate) struct CertLimits {
+    pub(crate) max_der_bytes: usize,
+    pub(crate) max_name_attributes: usize,
+    pub(crate) max_san_entries: usize,
+    pub(crate) max_extensions: usize,
 }
 
 impl CertLimits {
-    /// The defaults documented on each field.
-    pub const DEFAULT: Self = Self {
-        max_der_bytes: 64 * 1024,
-        max_name_attributes: 64,
-        max_san_entries: 1024,
-        max_extensions: 32,
-    };
-
-    /// With another [`Self::max_der_bytes`].
-    pub const fn with_max_der_bytes(mut self, max: usize) -> Self {
-        self.max_der_bytes = max;
-        self
-    }
-
-    /// With another [`Self::max_name_attributes`].
-    pub const fn with_max_name_attributes(mut self, max: usize) -> Self {
-        self.max_name_attributes = max;
-        self
-    }
-
-    /// With another [`Self::max_san_entries`].
-    pub const fn with_max_san_entries(mut self, max: usize) -> Self {
-        self.max_san_entries = max;
-        self
-    }
-
-    /// With another [`Self::max_extensions`].
-    pub const fn with_max_extensions(mut self, max: usize) -> Self {
-        self.max_extensions = max;
-        self
-    }
-}
-
-impl Default for CertLimits {
-    fn default() -> Self {
-        Self::DEFAULT
-    }
+    /// [`Limits::DEFAULT`]'s.
+    pub(crate) const DEFAULT: Self = Limits::DEFAULT.cert_limits();
 }
 
 /// Where a TLV sits in the DER, so it can be re-borrowed without re-parsing.
@@ -273,18 +231,20 @@ impl PartialEq for ClientCertificate {
 impl Eq for ClientCertificate {}
 
 impl ClientCertificate {
-    /// Parses DER with the default [`CertLimits`].
+    /// Parses DER with the default [`Limits`].
     pub fn from_der(der: &[u8]) -> Result<Self, X509Error> {
-        Self::from_der_with_limits(der, CertLimits::DEFAULT)
+        Self::from_shared(Arc::from(der), CertLimits::DEFAULT)
     }
 
-    /// Parses DER with explicit limits.
-    pub fn from_der_with_limits(der: &[u8], limits: CertLimits) -> Result<Self, X509Error> {
-        Self::from_shared(Arc::from(der), limits)
+    /// Parses DER with `limits`' certificate caps ([`Limits::max_cert_bytes`],
+    /// [`Limits::max_name_attributes`], [`Limits::max_san_entries`],
+    /// [`Limits::max_extensions`]).
+    pub fn from_der_with_limits(der: &[u8], limits: &Limits) -> Result<Self, X509Error> {
+        Self::from_shared(Arc::from(der), limits.cert_limits())
     }
 
     /// Parses DER already held in an `Arc`, without copying it.
-    pub fn from_shared(der: Arc<[u8]>, limits: CertLimits) -> Result<Self, X509Error> {
+    pub(crate) fn from_shared(der: Arc<[u8]>, limits: CertLimits) -> Result<Self, X509Error> {
         if der.len() > limits.max_der_bytes {
             return Err(X509Error::TooLarge {
                 len: der.len(),
@@ -594,7 +554,7 @@ impl ClientCertificate {
     }
 
     /// The limits this certificate was parsed with.
-    pub fn limits(&self) -> CertLimits {
+    pub(crate) fn limits(&self) -> CertLimits {
         self.inner.limits
     }
 }

@@ -38,7 +38,11 @@ use crate::{Authenticated, ClientCertificate, GeneralName};
 
 mod relay;
 
-pub use relay::{FrameCursor, going_away_frame};
+pub use relay::going_away_frame;
+// Plumbing between our own crates: certauth-hyper's upstream relay follows the frames of
+// a relayed WebSocket with it.
+#[doc(hidden)]
+pub use relay::FrameCursor;
 
 /// The hop-by-hop headers of RFC 9110 §7.6.1 (with `Proxy-Connection`, which clients still
 /// send): meaningful for one connection only, never forwarded.

@@ -721,6 +721,9 @@ pub(crate) use first_request::refuse_ambiguous_framing;
 // fuzz target drive it; a user meets it only through the engine's raw gates.
 #[doc(hidden)]
 pub use first_request::{FirstRequest, MAX_CHUNK_LINE_BYTES};
+// Plumbing between our own crates: certauth-hyper's serve watches each connection's
+// request framing with it (hyper does not report the framing it accepted).
+#[doc(hidden)]
 pub use framing::RequestFraming;
 
 #[cfg(test)]

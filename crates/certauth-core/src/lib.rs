@@ -57,7 +57,7 @@
 //! |---|---|---|
 //! | TLS peer presented no certificate | 401 | `NO_CERTIFICATE` |
 //! | certificate does not parse | 401 | `MALFORMED_CERTIFICATE` |
-//! | certificate over a [`CertLimits`] limit (size, SANs, name attributes, extensions) | 401 | `CERT_TOO_LARGE` |
+//! | certificate over a [`Limits`] certificate cap (size, SANs, name attributes, extensions) | 401 | `CERT_TOO_LARGE` |
 //! | chain does not verify | 401 | its code: `CERT_HAS_EXPIRED`, `CERT_NOT_YET_VALID`, `UNABLE_TO_VERIFY_LEAF_SIGNATURE`, `UNABLE_TO_GET_ISSUER_CERT_LOCALLY`, `DEPTH_ZERO_SELF_SIGNED_CERT`, `SELF_SIGNED_CERT_IN_CHAIN`, `CERT_SIGNATURE_FAILURE`, `INVALID_PURPOSE`, `CERT_REVOKED`, `CHAIN_TOO_LONG`, … (stricter: `CA_USED_AS_END_ENTITY`, `UNSUPPORTED_CERT_VERSION`, `UNSUPPORTED_SIGNATURE_ALGORITHM`, `UNHANDLED_CRITICAL_EXTENSION`) |
 //! | policy returns false / denies | 401 | `POLICY_DENIED` |
 //! | policy denies with 403 | 403 | `POLICY_DENIED` |
@@ -139,8 +139,8 @@
 //! ## Limits
 //!
 //! Every input is bounded before it is processed: [`Limits`] (head size, header count,
-//! header size, and the handshake and head-read timeouts adapters enforce), [`CertLimits`]
-//! (certificate size, name attributes, SANs, extensions),
+//! header size, the handshake and head-read timeouts adapters enforce, and each
+//! certificate's size, name attributes, SANs and extensions),
 //! [`ChainVerifier::with_max_chain_len`] (presented chain), the proxy header's value size and
 //! chain length ([`ProxyHeaderConfig::with_max_value_bytes`], [`ProxyHeaderConfig::with_max_chain_len`]),
 //! and the policy file's size and nesting depth (`policy::file`). Each limit has a typed
@@ -244,7 +244,7 @@ pub use authenticator::{
     Authenticated, Authenticator, AuthenticatorBuilder, Decision, Denial, DenyReason, Evaluation,
     PeerInfo,
 };
-pub use cert::{CertLimits, ClientCertificate, GeneralName, X509Error};
+pub use cert::{ClientCertificate, GeneralName, X509Error};
 pub use error::SetupError;
 pub use http::{HeadError, HeadParser, HeadProgress, RequestHead};
 pub use limits::Limits;

@@ -23,6 +23,7 @@ use webpki::{EndEntityCert, KeyUsage};
 use crate::cert::{CertLimits, ClientCertificate, X509Error};
 use crate::error::SetupError;
 use crate::keys::MIN_RSA_BITS;
+use crate::limits::Limits;
 use crate::time::Time;
 
 mod anchors;
@@ -334,9 +335,10 @@ impl ChainVerifier {
         self.reconfigured()
     }
 
-    /// Limits for parsing presented certificates.
-    pub fn with_cert_limits(mut self, limits: CertLimits) -> Self {
-        self.cert_limits = limits;
+    /// Parses presented certificates with `limits`' certificate caps
+    /// ([`Limits::max_cert_bytes`], …; the others do not apply here).
+    pub fn with_cert_limits(mut self, limits: &Limits) -> Self {
+        self.cert_limits = limits.cert_limits();
         self.reconfigured()
     }
 
@@ -364,13 +366,13 @@ impl ChainVerifier {
         if let Some(hit) = self.cache.get(&key, seconds(now)) {
             return Ok(hit);
         }
-        let leaf = ClientCertificate::from_der_with_limits(leaf_der, self.cert_limits)
+        let leaf = ClientCertificate::from_shared(Arc::from(leaf_der.as_ref()), self.cert_limits)
             .map_err(|source| VerifyError::Malformed { index: 0, source })?;
         self.verify_fully(leaf, chain, now, key)
     }
 
     /// As [`Self::verify`], for a caller that has already parsed the leaf (`chain[0]`). A
-    /// `leaf` that is not `chain[0]`, or was parsed with other [`CertLimits`] than this
+    /// `leaf` that is not `chain[0]`, or was parsed with other certificate limits than this
     /// verifier's, is not trusted to stand for it: the chain is then verified from its own
     /// bytes (the result is cached under the chain's bytes, so it must be the chain's, and
     /// hold under this verifier's limits).
@@ -485,12 +487,12 @@ impl ChainVerifier {
             .iter()
             .enumerate()
             .map(|(i, der)| {
-                ClientCertificate::from_der_with_limits(der, self.cert_limits).map_err(|source| {
-                    VerifyError::Malformed {
+                ClientCertificate::from_shared(Arc::from(der.as_ref()), self.cert_limits).map_err(
+                    |source| VerifyError::Malformed {
                         index: i + 1,
                         source,
-                    }
-                })
+                    },
+                )
             })
             .collect::<Result<_, _>>()?;
         // rustls-webpki reads times as seconds since 1970 and cannot represent earlier ones
@@ -979,7 +981,7 @@ pub enum VerifyError {
         max: usize,
     },
     /// A presented certificate could not be parsed: `MALFORMED_CERTIFICATE`, or
-    /// `CERT_TOO_LARGE` over a [`CertLimits`] ([`X509Error::code`]).
+    /// `CERT_TOO_LARGE` over a certificate cap of [`Limits`] ([`X509Error::code`]).
     Malformed {
         /// Its position in the presented chain (0 = leaf).
         index: usize,

@@ -3,7 +3,8 @@
 
 use std::net::IpAddr;
 
-use certauth_core::cert::{CertLimits, GeneralName, PublicKeyAlgorithm};
+use certauth_core::Limits;
+use certauth_core::cert::{GeneralName, PublicKeyAlgorithm};
 use certauth_core::{ClientCertificate, Time, X509Error};
 use certauth_testkit::der::{self, san};
 use certauth_testkit::{Authority, Crafted, KeyKind, Leaf, NOW_SECS, key};
@@ -208,9 +209,9 @@ fn every_limit_has_a_typed_error() {
     let err = ClientCertificate::from_der(&many_sans).unwrap_err();
     assert_eq!(err, X509Error::TooManySubjectAltNames { max: 1024 });
     assert_eq!(err.code(), "CERT_TOO_LARGE");
-    let roomy = CertLimits::DEFAULT.with_max_san_entries(1025);
+    let roomy = Limits::DEFAULT.with_max_san_entries(1025);
     assert_eq!(
-        ClientCertificate::from_der_with_limits(&many_sans, roomy)
+        ClientCertificate::from_der_with_limits(&many_sans, &roomy)
             .unwrap()
             .subject_alt_names()
             .count(),
@@ -282,7 +283,7 @@ fn every_limit_has_a_typed_error() {
     );
     assert!(
         err.to_string()
-            .contains("over the limit of 65536 (CertLimits::max_der_bytes)"),
+            .contains("over the limit of 65536 (Limits::max_cert_bytes)"),
         "{err}"
     );
     assert_eq!(err.code(), "CERT_TOO_LARGE");
@@ -632,12 +633,11 @@ fn equality_debug_limits_and_the_size_cap_edge() {
         debug.contains("CN=crafted") && debug.contains("serial"),
         "{debug}"
     );
-    let exact = CertLimits::DEFAULT.with_max_der_bytes(der.len());
-    let c = ClientCertificate::from_der_with_limits(&der, exact).unwrap();
-    assert_eq!(c.limits(), exact);
-    let under = CertLimits::DEFAULT.with_max_der_bytes(der.len() - 1);
+    let exact = Limits::DEFAULT.with_max_cert_bytes(der.len());
+    ClientCertificate::from_der_with_limits(&der, &exact).unwrap();
+    let under = Limits::DEFAULT.with_max_cert_bytes(der.len() - 1);
     assert!(matches!(
-        ClientCertificate::from_der_with_limits(&der, under),
+        ClientCertificate::from_der_with_limits(&der, &under),
         Err(X509Error::TooLarge { .. })
     ));
 }
@@ -777,13 +777,22 @@ fn name_values_keep_their_string_kind_and_bytes() {
 
 #[test]
 fn the_documented_default_limits() {
-    let l = certauth_core::Limits::DEFAULT;
+    let l = Limits::DEFAULT;
     assert_eq!(
         (l.max_head_bytes, l.max_headers, l.max_header_bytes),
         (32 * 1024, 64, 16 * 1024)
     );
     assert_eq!(l.max_linger_bytes, 1024 * 1024);
     assert_eq!(l.idle_timeout, std::time::Duration::from_secs(60));
+    assert_eq!(
+        (
+            l.max_cert_bytes,
+            l.max_name_attributes,
+            l.max_san_entries,
+            l.max_extensions
+        ),
+        (64 * 1024, 64, 1024, 32)
+    );
 }
 
 /// OpenSSL decodes the key identifiers, name constraints, CRL distribution points and the

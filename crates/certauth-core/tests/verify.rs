@@ -1059,11 +1059,11 @@ fn verify_parsed_does_not_lend_looser_limits_to_verify() {
         .map(|i| rcgen::SanType::DnsName(format!("h{i}.example").try_into().unwrap()))
         .collect();
     let leaf = root.issue(&many);
-    let strict = verifier(&root)
-        .with_cert_limits(certauth_core::CertLimits::DEFAULT.with_max_san_entries(2));
+    let strict =
+        verifier(&root).with_cert_limits(&certauth_core::Limits::DEFAULT.with_max_san_entries(2));
     assert_eq!(code(&strict, &[&leaf]), "CERT_TOO_LARGE", "fresh: refused");
-    let strict = verifier(&root)
-        .with_cert_limits(certauth_core::CertLimits::DEFAULT.with_max_san_entries(2));
+    let strict =
+        verifier(&root).with_cert_limits(&certauth_core::Limits::DEFAULT.with_max_san_entries(2));
     let loose = ClientCertificate::from_der(&leaf.der).unwrap();
     let parsed = strict.verify_parsed(loose, &chain(&[&leaf]), now());
     assert!(

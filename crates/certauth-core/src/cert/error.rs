@@ -14,7 +14,7 @@ pub(crate) mod name_field {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum X509Error {
-    /// The DER is larger than [`CertLimits::max_der_bytes`].
+    /// The DER is larger than [`Limits::max_cert_bytes`](crate::Limits::max_cert_bytes).
     TooLarge {
         /// Its size.
         len: usize,
@@ -33,19 +33,19 @@ pub enum X509Error {
         /// Offset from the start of the certificate.
         offset: usize,
     },
-    /// A name has more attributes than [`CertLimits::max_name_attributes`].
+    /// A name has more attributes than [`Limits::max_name_attributes`](crate::Limits::max_name_attributes).
     TooManyNameAttributes {
         /// Which name: `issuer`, `subject` or `subject alternative name`.
         field: &'static str,
         /// The cap.
         max: usize,
     },
-    /// More subject alternative names than [`CertLimits::max_san_entries`].
+    /// More subject alternative names than [`Limits::max_san_entries`](crate::Limits::max_san_entries).
     TooManySubjectAltNames {
         /// The cap.
         max: usize,
     },
-    /// More extensions than [`CertLimits::max_extensions`].
+    /// More extensions than [`Limits::max_extensions`](crate::Limits::max_extensions).
     TooManyExtensions {
         /// The cap.
         max: usize,
@@ -68,7 +68,7 @@ pub enum X509Error {
 }
 
 impl X509Error {
-    /// The stable code: `CERT_TOO_LARGE` for a certificate over one of the [`CertLimits`]
+    /// The stable code: `CERT_TOO_LARGE` for a certificate over one of the [`Limits`](crate::Limits) certificate caps
     /// (a limit the operator can raise), `MALFORMED_CERTIFICATE` for everything else.
     pub fn code(&self) -> &'static str {
         match self {
@@ -87,7 +87,7 @@ impl fmt::Display for X509Error {
             Self::TooLarge { len, max } => {
                 write!(
                     f,
-                    "certificate is {len} bytes, over the limit of {max} (CertLimits::max_der_bytes)"
+                    "certificate is {len} bytes, over the limit of {max} (Limits::max_cert_bytes)"
                 )
             }
             Self::Der { offset } => write!(f, "malformed DER in certificate at byte {offset}"),
@@ -97,19 +97,19 @@ impl fmt::Display for X509Error {
             Self::TooManyNameAttributes { field, max } => {
                 write!(
                     f,
-                    "{field} has more than {max} attributes (CertLimits::max_name_attributes)"
+                    "{field} has more than {max} attributes (Limits::max_name_attributes)"
                 )
             }
             Self::TooManySubjectAltNames { max } => {
                 write!(
                     f,
-                    "certificate has more than {max} subject alternative names (CertLimits::max_san_entries)"
+                    "certificate has more than {max} subject alternative names (Limits::max_san_entries)"
                 )
             }
             Self::TooManyExtensions { max } => {
                 write!(
                     f,
-                    "certificate has more than {max} extensions (CertLimits::max_extensions)"
+                    "certificate has more than {max} extensions (Limits::max_extensions)"
                 )
             }
             Self::DuplicateExtension { oid } => write!(f, "extension {oid} appears twice"),

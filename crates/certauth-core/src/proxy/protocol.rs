@@ -31,6 +31,9 @@ const V2_SIGNATURE: &[u8] = b"\r\n\r\n\0\r\nQUIT\n";
 const V2_PREAMBLE: usize = 16;
 
 /// A complete header.
+// Plumbing between our own crates (with `parse`, `ProxyProtocol::read` and `next_read`): the
+// engine's accept path reads the header with them; a user configures a `ProxyProtocol`.
+#[doc(hidden)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Parsed {
@@ -77,6 +80,7 @@ impl std::error::Error for ProxyProtocolError {}
 /// Reads a PROXY header (version 1 or 2) from the first bytes of a connection: `Ok(None)`
 /// while more bytes are needed to decide, the header once complete, an error as soon as the
 /// bytes cannot be one. Feed it everything received so far.
+#[doc(hidden)]
 pub fn parse(bytes: &[u8]) -> Result<Option<Parsed>, ProxyProtocolError> {
     let starts_like = |prefix: &[u8]| {
         let n = bytes.len().min(prefix.len());
@@ -110,6 +114,7 @@ impl ProxyProtocol {
     }
 
     /// [`parse`] for a connection from `peer`, refused at once unless `peer` is trusted.
+    #[doc(hidden)]
     pub fn read(&self, peer: IpAddr, bytes: &[u8]) -> Result<Option<Parsed>, ProxyProtocolError> {
         if !self.trusted.contains(Some(peer)) {
             return Err(ProxyProtocolError::Untrusted);
@@ -124,6 +129,7 @@ const MIN_BYTES: usize = 15;
 /// How many more bytes an adapter may read after `bytes` without reading past a header
 /// (at least 1): up to the shortest header, then a version 2 header's exact length, then
 /// one at a time for version 1, whose end is found only by reading it.
+#[doc(hidden)]
 pub fn next_read(bytes: &[u8]) -> usize {
     if bytes.len() < MIN_BYTES {
         return MIN_BYTES - bytes.len();
