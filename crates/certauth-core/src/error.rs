@@ -172,7 +172,7 @@ pub enum SetupError {
     },
     /// The client CA file is not usable as trust anchors (one of the trust configuration
     /// variants).
-    TrustAnchors(Box<SetupError>),
+    TrustAnchors(Box<Self>),
     /// The server certificate PEM holds no certificate or is malformed.
     ServerCertificate(String),
     /// The server key PEM holds no private key or is malformed.
@@ -183,7 +183,7 @@ pub enum SetupError {
     /// The strict verifier could not be built.
     Verifier(String),
     /// The authenticator refused the configuration (one of the authenticator variants).
-    Authenticator(Box<SetupError>),
+    Authenticator(Box<Self>),
 }
 
 impl SetupError {

@@ -308,7 +308,7 @@ pub fn head_of<'a, B>(
 ) -> impl Head + Copy + fmt::Debug + 'a {
     HttpHead {
         method: request.method(),
-        uri: routed_uri.unwrap_or(request.uri()),
+        uri: routed_uri.unwrap_or_else(|| request.uri()),
         headers: request.headers(),
     }
 }
