@@ -716,6 +716,7 @@ fn error_reason(e: httparse::Error) -> &'static str {
 mod first_request;
 mod framing;
 
+#[cfg(feature = "http")]
 pub(crate) use first_request::refuse_ambiguous_framing;
 // Plumbing between our own crates: the engine's one-request stream (`OneRequest`) and the
 // fuzz target drive it; a user meets it only through the engine's raw gates.
