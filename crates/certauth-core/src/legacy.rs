@@ -191,7 +191,7 @@ pub fn subjectaltname(cert: &ClientCertificate) -> String {
             GeneralName::RegisteredId(oid) => {
                 let _ = write!(out, "Registered ID:{oid}");
             }
-            GeneralName::OtherName(on) => {
+            GeneralName::OtherName { type_id, value } => {
                 // The otherName types OpenSSL 3 names, with the string type each must have.
                 const PREFIXES: &[(&str, &str, u8)] = &[
                     ("1.3.6.1.5.5.7.8.9", "SmtpUTF8Mailbox", 0x0C),
@@ -200,10 +200,12 @@ pub fn subjectaltname(cert: &ClientCertificate) -> String {
                     ("1.3.6.1.4.1.311.20.2.3", "UPN", 0x0C),
                     ("1.3.6.1.5.5.7.8.8", "NAIRealm", 0x0C),
                 ];
-                let type_id = on.type_id().to_string();
-                let value = on.value_tlv();
-                match PREFIXES.iter().find(|(oid, _, _)| *oid == type_id) {
-                    Some((_, prefix, tag)) if value.tag == *tag => {
+                let type_id = type_id.to_string();
+                // Read when the certificate was parsed: it reads again.
+                let value = crate::asn1::Reader::new(value).read_any().ok();
+                let prefix = PREFIXES.iter().find(|(oid, _, _)| *oid == type_id);
+                match (value, prefix) {
+                    (Some(value), Some((_, prefix, tag))) if value.tag == *tag => {
                         out.push_str("othername:");
                         alt_name(&mut out, value.value, *tag == 0x0C, Some(prefix));
                     }
