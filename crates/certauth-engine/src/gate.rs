@@ -224,7 +224,7 @@ where
         let accepted = self
             .after_handshake(tls, Some(limits.head_read_timeout), remote)
             .await?;
-        upgrade_at::<R, _>(accepted, self.ws, &self.paths).await
+        upgrade_at::<R, _>(accepted, self.ws, self.paths.clone()).await
     }
 
     /// The TLS handshake with the current configuration, and what the decision needs of
@@ -327,13 +327,13 @@ pub async fn upgrade<R: Compat<S>, S>(
     accepted: Accepted<S>,
     config: WebSocketConfig,
 ) -> Result<(DrainingWebSocket<WebSocketStream<R::Io>>, Authenticated), AcceptError> {
-    upgrade_at::<R, _>(accepted.map_io(R::wrap), config, &WebSocketPaths::any()).await
+    upgrade_at::<R, _>(accepted.map_io(R::wrap), config, WebSocketPaths::any()).await
 }
 
 pub(crate) async fn upgrade_at<R: Runtime, S: AsyncRead + AsyncWrite + Unpin>(
     accepted: Accepted<S>,
     config: WebSocketConfig,
-    paths: &WebSocketPaths,
+    paths: WebSocketPaths,
 ) -> Result<(DrainingWebSocket<WebSocketStream<S>>, Authenticated), AcceptError> {
     let Accepted {
         io,

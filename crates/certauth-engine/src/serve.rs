@@ -6,7 +6,7 @@ use std::future::{Future, poll_fn};
 use std::io;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -79,14 +79,23 @@ impl<R: Runtime> Listener for Unix<R> {
     }
 }
 
+/// What a connection's task runs next, boxed.
+type Next = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// After the gate, in a serve helper: logs the outcome (`tracing`; a refusal with its
-/// code); a client let in leaves the pre-authentication phase and runs `handler`.
-async fn run_admitted<R: Runtime, S: AsyncRead + AsyncWrite + Unpin, Fut>(
+/// code); a client let in leaves the pre-authentication phase. Returns what to run: the
+/// handler, or the per-identity refusal. Not async, and boxing what it returns: an async
+/// function keeps its arguments for as long as it runs, and the accepted connection (its TLS
+/// stream, head and client) would be held twice for the connection's life, once moved out.
+fn admitted<R, S, Fut>(
     result: Result<Accepted<S>, AcceptError>,
     conn: &Slot<R::Task>,
     handler: impl FnOnce(Accepted<S>) -> Fut,
-) where
-    Fut: Future<Output = ()>,
+) -> Option<Next>
+where
+    R: Runtime,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
 {
     match result {
         Ok(mut accepted) => {
@@ -94,20 +103,27 @@ async fn run_admitted<R: Runtime, S: AsyncRead + AsyncWrite + Unpin, Fut>(
             info!(%client, reused = client.reused(), "client authenticated");
             if let Err(refused) = conn.open(Some(Identity::of(client)), Instant::now()) {
                 warn!(code = refused.code(), "client refused: {refused}");
-                let limits = accepted.limits;
-                return reject::<R, _>(&mut accepted.io, &refused.response(), &limits).await;
+                return Some(Box::pin(async move {
+                    let limits = accepted.limits;
+                    reject::<R, _>(&mut accepted.io, &refused.response(), &limits).await;
+                }));
             }
             accepted.drain = conn.drain().clone();
-            // Boxed, like the phases before it: the task keeps only what is live.
-            Box::pin(handler(accepted)).await;
+            Some(Box::pin(handler(accepted)))
         }
-        Err(AcceptError::Denied(d)) => warn!(
-            code = d.code(),
-            status = d.status().code(),
-            subject = d.subject(),
-            "client rejected: {d}"
-        ),
-        Err(e) => debug!(error = %e, "connection closed before authentication"),
+        Err(AcceptError::Denied(d)) => {
+            warn!(
+                code = d.code(),
+                status = d.status().code(),
+                subject = d.subject(),
+                "client rejected: {d}"
+            );
+            None
+        }
+        Err(e) => {
+            debug!(error = %e, "connection closed before authentication");
+            None
+        }
     }
 }
 
@@ -152,12 +168,18 @@ where
     let handler = Arc::new(handler);
     let (ws, paths) = (gate.ws, gate.paths.clone());
     serve_tls(listener, gate, options, shutdown, move |accepted| {
-        let (handler, paths) = (Arc::clone(&handler), paths.clone());
+        // Boxed before the block below captures it: the block keeps the connection only
+        // through the upgrade's box, which is freed once the WebSocket is open.
+        let upgrade = Box::pin(upgrade_at::<R, _>(accepted, ws, paths.clone()));
+        let handler = Arc::clone(&handler);
         async move {
-            match Box::pin(upgrade_at::<R, _>(accepted, ws, &paths)).await {
-                Ok((ws, client)) => Box::pin(handler(ws, client)).await,
-                Err(e) => debug!(error = %e, "not a WebSocket upgrade"),
-            }
+            // Moved out whole before the handler's await: a match on `upgrade.await` would
+            // keep the upgrade's result (the WebSocket, moved out) in this block for life.
+            let (ws, client) = match upgrade.await {
+                Ok(upgraded) => upgraded,
+                Err(e) => return debug!(error = %e, "not a WebSocket upgrade"),
+            };
+            Box::pin(handler(ws, client)).await;
         }
     })
     .await
@@ -182,6 +204,7 @@ where
     let limits = *gate.auth.limits();
     let first = Phase::Handshake;
     let options = crate::proxy_protocol::options(&gate, options);
+    let proxies = options.proxy_protocol.clone();
     lifecycle::<R, _, _, _>(
         Tcp::<R>(listener, PhantomData),
         limits,
@@ -190,18 +213,22 @@ where
         shutdown,
         move |tcp, addr, conn| {
             let (gate, handler) = (gate.clone(), Arc::clone(&handler));
+            let proxies = proxies.clone();
             async move {
                 // Boxed: the handshake's and the head's state is freed once the client is
                 // in, instead of sizing the connection's task for its whole life.
                 let accepted = Box::pin(async {
-                    let (tcp, remote) =
-                        crate::proxy_protocol::client(&gate, tcp, addr, &conn).await?;
+                    let (tcp, client) =
+                        crate::proxied_client::<R>(proxies.as_deref(), tcp, addr, &conn).await?;
                     let handshake = gate.handshake(tcp).await?;
                     conn.advance(Phase::Head, Instant::now());
-                    gate.after_handshake(handshake, None, remote).await
+                    gate.after_handshake(handshake, None, Some(client.ip()))
+                        .await
                 })
                 .await;
-                run_admitted::<R, _, _>(accepted, &conn, &*handler).await;
+                if let Some(next) = admitted::<R, _, _>(accepted, &conn, &*handler) {
+                    next.await;
+                }
             }
         },
     )
@@ -210,6 +237,9 @@ where
 
 /// [`serve`] for clients behind a TLS-terminating proxy (header mode): plain TCP, the
 /// certificate from the proxy's headers, the remote address for the trusted-proxy check.
+/// It reads no PROXY-protocol header: options with
+/// [`ServeOptions::proxy_protocol`] are an `InvalidInput` error (certauth-hyper's
+/// `serve_with` reads one in header mode too).
 pub async fn serve_plain<R, F, Fut>(
     listener: R::TcpListener,
     auth: Authenticator,
@@ -247,6 +277,10 @@ where
     serve_header_mode::<R, _, _, _>(listener, auth, options, shutdown, handler).await
 }
 
+/// Why header mode here refuses [`ServeOptions::proxy_protocol`].
+const NO_PROXY_PROTOCOL: &str = "serve_plain reads no PROXY-protocol header: serve header mode \
+with certauth-hyper's serve_with to combine it with ServeOptions::proxy_protocol";
+
 /// Header mode on any listener: the peer (its address, or the Unix socket) for the
 /// trusted-proxy check, the certificate from the proxy's headers.
 async fn serve_header_mode<R, L, F, Fut>(
@@ -263,6 +297,12 @@ where
     F: Fn(Accepted<L::Io>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    if options.proxy_protocol.is_some() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            NO_PROXY_PROTOCOL,
+        ));
+    }
     let handler = Arc::new(handler);
     auth.warnings().iter().for_each(|w| warn!("{w}"));
     let limits = *auth.limits();
@@ -275,11 +315,15 @@ where
         move |io, addr, conn| {
             let (auth, handler) = (auth.clone(), Arc::clone(&handler));
             async move {
-                let result = decide_on::<R, _>(&auth, R::wrap(io), addr.peer(), None).await;
-                run_admitted::<R, _, _>(result, &conn, |accepted| {
+                // Boxed, as the TLS gate is: its state is freed once the client is in.
+                let result =
+                    Box::pin(decide_on::<R, _>(&auth, R::wrap(io), addr.peer(), None)).await;
+                let next = admitted::<R, _, _>(result, &conn, |accepted| {
                     handler(accepted.map_io(R::unwrap))
-                })
-                .await;
+                });
+                if let Some(next) = next {
+                    next.await;
+                }
             }
         },
     )
@@ -394,7 +438,7 @@ where
                 timer = None;
                 return Poll::Ready(Step::Look);
             }
-            match std::pin::Pin::new(&mut woken).poll(cx) {
+            match Pin::new(&mut woken).poll(cx) {
                 Poll::Ready(()) => Poll::Ready(Step::Look),
                 Poll::Pending => Poll::Pending,
             }
