@@ -12,6 +12,6 @@ fn readme_policy_file_parses() {
         .filter_map(|rest| rest.split("```").next())
         .find(|block| !block.contains("version = "))
         .unwrap();
-    let file = certauth::policy::file::PolicyFile::from_toml(block).unwrap();
-    assert_eq!(file.status(), certauth::policy::DenyStatus::Forbidden);
+    assert!(block.contains("status = 403"), "{block}");
+    certauth::policy::file::from_toml(block).unwrap();
 }

@@ -7,7 +7,6 @@
 
 use std::hint::black_box;
 
-use certauth_core::policy::file::PolicyFile;
 use certauth_core::policy::{Policy, PolicyContext, RequestInfo, allow_cn, allow_fingerprints};
 use certauth_core::verify::{ChainVerifier, TrustAnchors};
 use certauth_core::{
@@ -48,7 +47,7 @@ fn benches(c: &mut Criterion) {
     g.bench_function("allow_fingerprints (10,000 pins)", |b| {
         b.iter(|| black_box(pinned.evaluate(black_box(&ctx))))
     });
-    let file = PolicyFile::from_toml(NESTED).unwrap();
+    let file = certauth_core::policy::file::from_toml(NESTED).unwrap();
     g.bench_function("nested policy file", |b| {
         b.iter(|| black_box(file.evaluate(black_box(&ctx))))
     });
@@ -90,12 +89,13 @@ fn benches(c: &mut Criterion) {
             assert!(matches!(d, Decision::Allow(_)));
         })
     });
-    let memo = certauth_core::verify::PeerMemo::new();
+    // One connection's peer: it remembers the chain's verification between requests.
+    let connection = certauth_core::tls::TlsPeer::presenting(chain.to_vec());
     g.bench_function(
         "TLS peer, chain of three, remembered by the connection",
         |b| {
             b.iter(|| {
-                let peer = PeerInfo::new(black_box(&chain), None).with_memo(&memo);
+                let peer = black_box(&connection).info(None);
                 let d = tls.decide(&peer, &head, now()).ready().unwrap();
                 assert!(matches!(d, Decision::Allow(_)));
             })

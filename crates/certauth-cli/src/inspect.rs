@@ -1,7 +1,7 @@
 //! `certauth inspect [--json] FILE…`
 
 use certauth_core::verify::certificates_from_pem_or_der;
-use certauth_core::{ClientCertificate, GeneralName, Time};
+use certauth_core::{ClientCertificate, Time};
 
 use crate::{Failure, FilePath, Outcome, read, shown};
 
@@ -77,10 +77,7 @@ pub(crate) fn describe(cert: &ClientCertificate, now: Time) -> String {
     if let Some(id) = cert.spiffe_id() {
         line("SPIFFE ID:", id.to_owned());
     }
-    for upn in cert.subject_alt_names().filter_map(|g| match g {
-        GeneralName::OtherName(o) => o.upn(),
-        _ => None,
-    }) {
+    for upn in cert.subject_alt_names().filter_map(|g| g.upn()) {
         line("UPN:", upn.to_owned());
     }
     line("Serial:", cert.serial_hex());

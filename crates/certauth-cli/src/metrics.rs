@@ -10,8 +10,9 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
+use certauth_core::Decision;
 use certauth_core::Limits;
-use certauth_core::observe::{Decided, Event, Observer};
+use certauth_core::observe::{Event, Observer};
 use certauth_tokio::ServeOptions;
 use tracing::{info, warn};
 
@@ -221,18 +222,21 @@ impl Observer for Metrics {
         self.nanos()
     }
 
-    fn decided(&self, d: &Decided) {
-        let outcome = if d.allowed { "allow" } else { "deny" };
+    fn decided(&self, started: u64, d: &Decision) {
+        let (outcome, reused) = match d {
+            Decision::Allow(a) => ("allow", a.reused()),
+            Decision::Deny(_) => ("deny", false),
+        };
         *self
             .decisions
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .entry((outcome, d.code))
+            .entry((outcome, d.code()))
             .or_insert(0) += 1;
-        if d.reused {
+        if reused {
             self.reused.fetch_add(1, Ordering::Relaxed);
         }
-        let nanos = self.nanos().saturating_sub(d.started);
+        let nanos = self.nanos().saturating_sub(started);
         let seconds = Duration::from_nanos(nanos).as_secs_f64();
         if let Some(i) = BUCKETS.iter().position(|b| seconds <= *b) {
             self.buckets[i].fetch_add(1, Ordering::Relaxed);

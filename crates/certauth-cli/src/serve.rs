@@ -15,7 +15,6 @@ use certauth_core::policy::{BoxPolicy, PolicyExt as _, allow_any, allow_cn};
 use certauth_core::proxy::protocol::ProxyProtocol;
 use certauth_core::proxy::{Encoding, Preset, ProxyHeaderConfig};
 use certauth_core::tls::{ClientAuthMode, TlsConfig, load_server_identity, server_config};
-use certauth_core::verify::UnknownRevocation;
 use certauth_core::{Authenticated, Authenticator, Limits, RequestHead};
 use certauth_tokio::ServeOptions;
 use certauth_tokio::tungstenite::{Error as WsError, Message};
@@ -422,7 +421,7 @@ fn read_configuration(args: &Args, resumption: &Resumption) -> Result<Loaded, Fa
                 warn!("{w}");
             }
             if args.deny_unknown_revocation {
-                v = v.with_unknown_revocation(UnknownRevocation::Deny);
+                v = v.deny_unknown_revocation();
             } else if !args.crl.is_empty() {
                 warn!(
                     "clients whose certificates no --crl covers are let in (unknown revocation \

@@ -54,7 +54,7 @@ async fn on_connect(s: SocketRef) {
 /// The page for people (`crate::page`): a browser's `GET /`. A refused browser's page is
 /// the rejection's body (the authenticator's `deny_body` hook wrote it).
 async fn page(req: Request) -> Response {
-    let head = certauth_core::http::HttpHead::of(&req);
+    let head = certauth_core::http::head_of(&req, None);
     if !crate::page::wants_page(req.method().as_str(), head_target(&req), &head) {
         let mut r = Response::new(Body::from("Not Found: try GET /whoami or Socket.IO\n"));
         *r.status_mut() = http::StatusCode::NOT_FOUND;

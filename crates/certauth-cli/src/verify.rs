@@ -1,10 +1,7 @@
 //! `certauth verify` and `certauth check`.
 
-use certauth_core::policy::file::PolicyFile;
 use certauth_core::policy::{Policy, PolicyContext, RequestInfo, Verdict};
-use certauth_core::verify::{
-    ChainVerifier, TrustAnchors, UnknownRevocation, certificates_from_pem_or_der,
-};
+use certauth_core::verify::{ChainVerifier, TrustAnchors, certificates_from_pem_or_der};
 use certauth_core::{CertificateDer, Time, UnixTime};
 use rustls::pki_types::CertificateRevocationListDer;
 use rustls::pki_types::pem::PemObject as _;
@@ -63,8 +60,7 @@ pub(crate) fn verifier(
     skip_bad_roots: bool,
 ) -> Result<ChainVerifier, Failure> {
     let bytes = read(ca)?;
-    let bad =
-        |e: certauth_core::verify::TrustConfigError| Failure::Usage(format!("{}: {e}", shown(ca)));
+    let bad = |e: certauth_core::SetupError| Failure::Usage(format!("{}: {e}", shown(ca)));
     let anchors = if skip_bad_roots {
         let (anchors, skipped) = TrustAnchors::from_pem_skipping_bad(&bytes).map_err(bad)?;
         for e in skipped {
@@ -132,7 +128,7 @@ pub(crate) fn verify(args: VerifyArgs) -> Outcome {
     .with_crl_expiry_enforced(!args.allow_expired_crl);
     print_crl_warnings(&v);
     if args.deny_unknown_revocation {
-        v = v.with_unknown_revocation(UnknownRevocation::Deny);
+        v = v.deny_unknown_revocation();
     }
     let now = match &args.at {
         Some(text) => Time::parse_rfc3339(text)
@@ -236,10 +232,13 @@ pub(crate) struct CheckArgs {
     cert: FilePath,
 }
 
-pub(crate) fn load_policy(path: &std::path::Path) -> Result<PolicyFile, Failure> {
+pub(crate) fn load_policy(
+    path: &std::path::Path,
+) -> Result<impl Policy + std::fmt::Debug + use<>, Failure> {
     let text = String::from_utf8(read(path)?)
         .map_err(|_| Failure::Usage(format!("{}: not UTF-8 text", shown(path))))?;
-    PolicyFile::from_toml(&text).map_err(|e| Failure::Usage(format!("{}: {e}", shown(path))))
+    certauth_core::policy::file::from_toml(&text)
+        .map_err(|e| Failure::Usage(format!("{}: {e}", shown(path))))
 }
 
 pub(crate) fn check(args: CheckArgs) -> Outcome {

@@ -14,10 +14,11 @@ use std::task::{Context, Poll};
 use rustls_pki_types::{CertificateDer, UnixTime};
 
 use crate::cert::{ClientCertificate, X509Error};
+use crate::error::SetupError;
 use crate::http::Head;
-use crate::keys::{self, KeyProblem, KeySupport};
+use crate::keys::{self, KeySupport};
 use crate::limits::Limits;
-use crate::observe::{self, Observer};
+use crate::observe::Observer;
 use crate::policy::{
     AsyncPolicy, BoxFuture, OwnedHeaders, OwnedPolicyContext, Policy, PolicyContext, PolicyDenial,
     RequestInfo, Verdict, allow_any,
@@ -37,11 +38,11 @@ pub struct PeerInfo<'a> {
     /// The TCP peer's address.
     pub remote_addr: Option<IpAddr>,
     /// What the connection remembers about `tls_chain` between its requests.
-    pub memo: Option<&'a PeerMemo>,
+    pub(crate) memo: Option<&'a PeerMemo>,
     /// The key types whose handshake signatures the TLS provider verified
-    /// ([`crate::keys`]); a client key outside them is refused. Default
-    /// [`KeySupport::COMMON`].
-    pub key_support: KeySupport,
+    /// (`crate::keys`); a client key outside them is refused. Default
+    /// `KeySupport::COMMON`; `tls::TlsPeer::info` gives the handshake's.
+    pub(crate) key_support: KeySupport,
     /// The peer connected over a Unix-domain socket (header mode behind a same-host proxy;
     /// see [`ProxyHeaderConfig::trust_unix_socket`]).
     pub unix_socket: bool,
@@ -68,11 +69,10 @@ impl<'a> PeerInfo<'a> {
         }
     }
 
-    /// With the key types the handshake's provider verified (the adapters pass
-    /// `certauth_core::tls::key_support` of the connection's `ServerConfig`). Only widen
-    /// this to what the TLS verifier really checked: a key outside it may not have proven
-    /// possession.
-    pub fn with_key_support(mut self, support: KeySupport) -> Self {
+    /// With the key types the handshake's provider verified. Only widen this to what the
+    /// TLS verifier really checked: a key outside it may not have proven possession.
+    #[cfg_attr(not(feature = "rustls"), allow(dead_code))]
+    pub(crate) fn with_key_support(mut self, support: KeySupport) -> Self {
         self.key_support = support;
         self
     }
@@ -80,7 +80,8 @@ impl<'a> PeerInfo<'a> {
     /// With the connection's memo: a connection serving several requests (keep-alive,
     /// HTTP/2) verifies its TLS peer's chain once, and later requests only check that the
     /// result still holds at their `now`. One memo per connection.
-    pub fn with_memo(mut self, memo: &'a PeerMemo) -> Self {
+    #[cfg_attr(not(feature = "rustls"), allow(dead_code))]
+    pub(crate) fn with_memo(mut self, memo: &'a PeerMemo) -> Self {
         self.memo = Some(memo);
         self
     }
@@ -98,8 +99,7 @@ enum CertificateSource {
 
 /// Where an authenticated client's certificate came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Origin {
+pub(crate) enum Origin {
     /// The TLS peer.
     TlsPeer,
     /// A trusted proxy's header.
@@ -127,9 +127,10 @@ impl Authenticated {
         self.chain.as_ref()
     }
 
-    /// Where the certificate came from.
-    pub fn origin(&self) -> Origin {
-        self.origin
+    /// Whether the certificate came from a trusted proxy's header (header mode) rather than
+    /// from the TLS peer.
+    pub fn from_proxy_header(&self) -> bool {
+        self.origin == Origin::ProxyHeader
     }
 
     /// Whether its chain's verification was reused (see [`VerifiedChain::reused`]).
@@ -158,14 +159,13 @@ pub enum DenyReason {
         detail: String,
     },
     /// The client certificate could not be parsed: `MALFORMED_CERTIFICATE`, or
-    /// `CERT_TOO_LARGE` when it is over one of the [`CertLimits`](crate::CertLimits)
+    /// `CERT_TOO_LARGE` when it is over one of the certificate caps of [`Limits`]
     /// ([`X509Error::code`]). 401.
     MalformedCertificate(X509Error),
-    /// The chain did not verify. Its code (`CERT_HAS_EXPIRED`, …), 401.
+    /// The chain did not verify, or the client's key is not one certauth authenticates
+    /// ([`VerifyError::WeakKey`], [`VerifyError::UnsupportedKey`]). Its code
+    /// (`CERT_HAS_EXPIRED`, `UNSUPPORTED_KEY_TYPE`, …), 401.
     Verify(VerifyError),
-    /// The client's key is too weak, or of a type whose handshake signature could not be
-    /// verified. `WEAK_KEY` or `UNSUPPORTED_KEY_TYPE`, 401.
-    Key(KeyProblem),
     /// The policy said no. `POLICY_DENIED`, 401 or the policy's 403.
     Policy(PolicyDenial),
     /// A certificate header from a peer that is not a trusted proxy.
@@ -204,7 +204,6 @@ impl DenyReason {
             Self::NoCertificate { .. } => "NO_CERTIFICATE",
             Self::MalformedCertificate(e) => e.code(),
             Self::Verify(e) => e.code(),
-            Self::Key(e) => e.code(),
             Self::Policy(_) => "POLICY_DENIED",
             Self::UntrustedProxyHeader { .. } => "UNTRUSTED_PROXY_HEADER",
             Self::RepeatedCertificateHeader { .. } => "REPEATED_CERTIFICATE_HEADER",
@@ -218,9 +217,7 @@ impl DenyReason {
     pub fn status(&self) -> Status {
         match self {
             Self::RepeatedCertificateHeader { .. } => Status::BadRequest,
-            Self::Policy(d) if d.status() == crate::policy::DenyStatus::Forbidden => {
-                Status::Forbidden
-            }
+            Self::Policy(d) if d.status() == Status::Forbidden => Status::Forbidden,
             Self::Internal { .. } => Status::InternalServerError,
             _ => Status::Unauthorized,
         }
@@ -272,7 +269,6 @@ impl fmt::Display for DenyReason {
             // The detail is in the text (not only in `source()`): adapters log one line.
             Self::MalformedCertificate(e) => write!(f, "client certificate is malformed: {e}"),
             Self::Verify(e) => write!(f, "client certificate chain did not verify: {e}"),
-            Self::Key(e) => write!(f, "{e}"),
             Self::Policy(d) => write!(f, "{d}"),
             Self::UntrustedProxyHeader {
                 header,
@@ -439,6 +435,17 @@ impl Evaluation {
 
 /// An evaluation that is already decided (for adapters that answer before deciding, such
 /// as [`Authenticator::misconfigured`]).
+impl Decision {
+    /// `ALLOWED`, or the denial's stable code (`CERT_HAS_EXPIRED`, …): for logs and
+    /// metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Allow(_) => "ALLOWED",
+            Self::Deny(d) => d.code(),
+        }
+    }
+}
+
 impl From<Decision> for Evaluation {
     fn from(d: Decision) -> Self {
         Self(Inner::Ready(Some(d)))
@@ -481,17 +488,7 @@ struct PendingDecision {
 
 /// Reports a decision to the authenticator's observer.
 fn report(observer: &dyn Observer, started: u64, decision: &Decision) {
-    let (allowed, code, reused) = match decision {
-        Decision::Allow(a) => (true, "ALLOWED", a.reused()),
-        Decision::Deny(d) => (false, d.code(), false),
-    };
-    let decided = observe::Decided {
-        started,
-        allowed,
-        code,
-        reused,
-    };
-    observer.decided(&decided);
+    observer.decided(started, decision);
 }
 
 impl Future for PendingDecision {
@@ -540,50 +537,6 @@ enum PolicySlot {
     Async(Box<dyn AsyncPolicy>),
 }
 
-/// Why an authenticator cannot be built from a builder ([`AuthenticatorBuilder::build`], or
-/// [`Authenticator::reload`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum BuildError {
-    /// TLS-peer mode (or header mode with fallback) needs trust anchors.
-    MissingTrustAnchors,
-    /// Header mode trusts no proxy: every header would be rejected.
-    NoTrustedProxies,
-    /// A reload asked for other limits; they are fixed when the authenticator is built.
-    LimitsChanged,
-    /// [`AuthenticatorBuilder::policy`] or [`AuthenticatorBuilder::async_policy`] was
-    /// called more than once: a builder holds one policy, and keeping only the last would
-    /// silently drop the others.
-    PolicySetTwice,
-}
-
-impl fmt::Display for BuildError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::MissingTrustAnchors => f.write_str(
-                "client certificates from the TLS peer need trust anchors: give the \
-                 authenticator a ChainVerifier (the CA that issues client certificates)",
-            ),
-            Self::NoTrustedProxies => f.write_str(
-                "certificate headers are honoured only from trusted proxies: list their \
-                 addresses with with_trusted_proxies(..), or call dangerous_trust_any_proxy() if \
-                 only the proxy can reach this listener",
-            ),
-            Self::LimitsChanged => f.write_str(
-                "a reload cannot change the limits (connections in progress are bounded by \
-                 them): restart to change them",
-            ),
-            Self::PolicySetTwice => f.write_str(
-                "the policy was set more than once (.policy / .async_policy): a builder holds \
-                 one; combine them into one (all_of, .and(), or one async policy that runs \
-                 the sync check first)",
-            ),
-        }
-    }
-}
-
-impl std::error::Error for BuildError {}
-
 /// Builds an [`Authenticator`].
 pub struct AuthenticatorBuilder {
     verifier: Option<ChainVerifier>,
@@ -617,7 +570,7 @@ impl AuthenticatorBuilder {
 
     /// The policy (default: allow every client whose chain verified). Set it once: a
     /// second call (or an [`Self::async_policy`] call besides) makes `build` fail with
-    /// [`BuildError::PolicySetTwice`]; combine policies with `all_of` or `.and()`.
+    /// [`SetupError::PolicySetTwice`]; combine policies with `all_of` or `.and()`.
     pub fn policy(mut self, policy: impl Policy + 'static) -> Self {
         self.policy = PolicySlot::Sync(Box::new(policy));
         self.policies_set = self.policies_set.saturating_add(1);
@@ -694,7 +647,7 @@ impl AuthenticatorBuilder {
     }
 
     /// Checks the configuration.
-    pub fn build(self) -> Result<Authenticator, BuildError> {
+    pub fn build(self) -> Result<Authenticator, SetupError> {
         let limits = self.limits.unwrap_or(Limits::DEFAULT);
         let observer = self.observer.clone();
         Ok(Authenticator {
@@ -713,23 +666,23 @@ impl AuthenticatorBuilder {
         limits: Limits,
         expose_reasons: bool,
         deny_body: Option<DenyBody>,
-    ) -> Result<Config, BuildError> {
+    ) -> Result<Config, SetupError> {
         let needs_anchors = match &self.source {
             CertificateSource::TlsPeer => true,
             CertificateSource::ProxyHeader(c) => {
                 if c.trusted_proxies().is_empty() {
-                    return Err(BuildError::NoTrustedProxies);
+                    return Err(SetupError::NoTrustedProxies);
                 }
                 c.falls_back_to_tls_peer()
             }
         };
         if needs_anchors && self.verifier.is_none() {
-            return Err(BuildError::MissingTrustAnchors);
+            return Err(SetupError::MissingTrustAnchors);
         }
         if self.policies_set > 1 {
-            return Err(BuildError::PolicySetTwice);
+            return Err(SetupError::PolicySetTwice);
         }
-        let verifier = self.verifier.map(|v| v.with_cert_limits(limits.cert));
+        let verifier = self.verifier.map(|v| v.with_cert_limits(&limits));
         Ok(Config {
             verifier,
             source: self.source,
@@ -821,7 +774,7 @@ impl Authenticator {
     /// and every clone of it, atomically: decisions under way finish with the old
     /// configuration, the next ones use `next`. Verification results remembered under the
     /// old configuration are never reused (the new verifier starts its own). On an error
-    /// the old configuration stays. The limits cannot change ([`BuildError::LimitsChanged`]):
+    /// the old configuration stays. The limits cannot change ([`SetupError::LimitsChanged`]):
     /// connections in progress are bounded by them.
     ///
     /// What `next` does not set of [`AuthenticatorBuilder::expose_reasons`],
@@ -829,9 +782,9 @@ impl Authenticator {
     /// is, so `Authenticator::builder().verifier(..).policy(..)` swaps the anchors and the
     /// policy and keeps how refusals are written. The verifier, the source and the policy
     /// are always `next`'s (unset: none, the TLS peer, allow every verified client).
-    pub fn reload(&self, next: AuthenticatorBuilder) -> Result<(), BuildError> {
+    pub fn reload(&self, next: AuthenticatorBuilder) -> Result<(), SetupError> {
         if next.limits.is_some_and(|l| l != self.inner.limits) {
-            return Err(BuildError::LimitsChanged);
+            return Err(SetupError::LimitsChanged);
         }
         let current = self.config();
         let config = Arc::new(next.config(
@@ -1054,7 +1007,7 @@ impl Config {
         };
         match checked {
             Ok(()) => Ok(id),
-            Err(problem) => Err((DenyReason::Key(problem), Some(id.certificate))),
+            Err(problem) => Err((DenyReason::Verify(problem), Some(id.certificate))),
         }
     }
 
@@ -1094,7 +1047,7 @@ impl Config {
                 DenyReason::Internal {
                     detail: "no verifier configured",
                 },
-                ClientCertificate::from_der_with_limits(leaf, self.limits.cert).ok(),
+                ClientCertificate::from_der_with_limits(leaf, &self.limits).ok(),
             ));
         };
         let verified = match memo {
@@ -1109,7 +1062,7 @@ impl Config {
             // attaches it before deciding.
             e => (
                 DenyReason::Verify(e),
-                ClientCertificate::from_der_with_limits(leaf, self.limits.cert).ok(),
+                ClientCertificate::from_der_with_limits(leaf, &self.limits).ok(),
             ),
         })
     }
@@ -1204,7 +1157,7 @@ impl Config {
                 origin: Origin::ProxyHeader,
             });
         }
-        match ClientCertificate::from_der_with_limits(leaf, self.limits.cert) {
+        match ClientCertificate::from_der_with_limits(leaf, &self.limits) {
             Ok(certificate) => Ok(Identified {
                 certificate,
                 chain: None,

@@ -13,6 +13,7 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha512};
 
 use crate::asn1::{self, DerError, Reader, Tlv, tag};
+use crate::limits::Limits;
 use crate::name::NameError;
 use crate::oid::{Oid, known};
 use crate::time::Time;
@@ -22,67 +23,24 @@ mod extensions;
 mod general_name;
 
 /// A certificate's names (subject, issuer, directory-name SANs) and their attributes.
-pub use crate::name::{Attribute, Name, StringKind, short_name};
+pub use crate::name::{Attribute, Name, short_name};
 pub use error::*;
-pub use extensions::*;
+pub(crate) use extensions::*;
 pub use general_name::*;
 
-/// Caps applied while parsing a certificate. Every one is checked before the work it bounds.
+/// Caps applied while parsing a certificate ([`Limits`]'s certificate fields). Every one is
+/// checked before the work it bounds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct CertLimits {
-    /// Largest accepted certificate, in DER bytes. Default 64 KiB: client certificates are
-    /// typically 0.5–2 KiB, but test infrastructure issues 20–60 KiB ones (hundreds of
-    /// SANs), and a TLS 1.2 handshake message cannot carry more than 16 MiB anyway.
-    pub max_der_bytes: usize,
-    /// Most attributes in one distinguished name (subject, issuer, or a directory-name
-    /// SAN). Default 64.
-    pub max_name_attributes: usize,
-    /// Most subject alternative names. Default 1024 (real test-infrastructure certificates
-    /// carry 260–460; BoringSSL's name-constraint budget treats more than 1024 as hostile).
-    pub max_san_entries: usize,
-    /// Most extensions. Default 32.
-    pub max_extensions: usize,
+pub(crate) struct CertLimits {
+    pub(crate) max_der_bytes: usize,
+    pub(crate) max_name_attributes: usize,
+    pub(crate) max_san_entries: usize,
+    pub(crate) max_extensions: usize,
 }
 
 impl CertLimits {
-    /// The defaults documented on each field.
-    pub const DEFAULT: Self = Self {
-        max_der_bytes: 64 * 1024,
-        max_name_attributes: 64,
-        max_san_entries: 1024,
-        max_extensions: 32,
-    };
-
-    /// With another [`Self::max_der_bytes`].
-    pub const fn with_max_der_bytes(mut self, max: usize) -> Self {
-        self.max_der_bytes = max;
-        self
-    }
-
-    /// With another [`Self::max_name_attributes`].
-    pub const fn with_max_name_attributes(mut self, max: usize) -> Self {
-        self.max_name_attributes = max;
-        self
-    }
-
-    /// With another [`Self::max_san_entries`].
-    pub const fn with_max_san_entries(mut self, max: usize) -> Self {
-        self.max_san_entries = max;
-        self
-    }
-
-    /// With another [`Self::max_extensions`].
-    pub const fn with_max_extensions(mut self, max: usize) -> Self {
-        self.max_extensions = max;
-        self
-    }
-}
-
-impl Default for CertLimits {
-    fn default() -> Self {
-        Self::DEFAULT
-    }
+    /// [`Limits::DEFAULT`]'s.
+    pub(crate) const DEFAULT: Self = Limits::DEFAULT.cert_limits();
 }
 
 /// Where a TLV sits in the DER, so it can be re-borrowed without re-parsing.
@@ -124,49 +82,29 @@ impl Span {
 
 /// Key usage bits (RFC 5280 §4.2.1.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub struct KeyUsage(u16);
+pub(crate) struct KeyUsage(u16);
 
 impl KeyUsage {
     /// digitalSignature.
-    pub const DIGITAL_SIGNATURE: Self = Self(1 << 0);
-    /// nonRepudiation (contentCommitment).
-    pub const NON_REPUDIATION: Self = Self(1 << 1);
-    /// keyEncipherment.
-    pub const KEY_ENCIPHERMENT: Self = Self(1 << 2);
-    /// dataEncipherment.
-    pub const DATA_ENCIPHERMENT: Self = Self(1 << 3);
-    /// keyAgreement.
-    pub const KEY_AGREEMENT: Self = Self(1 << 4);
+    pub(crate) const DIGITAL_SIGNATURE: Self = Self(1 << 0);
     /// keyCertSign.
-    pub const KEY_CERT_SIGN: Self = Self(1 << 5);
+    pub(crate) const KEY_CERT_SIGN: Self = Self(1 << 5);
     /// cRLSign.
-    pub const CRL_SIGN: Self = Self(1 << 6);
-    /// encipherOnly.
-    pub const ENCIPHER_ONLY: Self = Self(1 << 7);
-    /// decipherOnly.
-    pub const DECIPHER_ONLY: Self = Self(1 << 8);
+    pub(crate) const CRL_SIGN: Self = Self(1 << 6);
 
     /// Whether every bit of `other` is set.
-    pub fn contains(self, other: Self) -> bool {
+    pub(crate) fn contains(self, other: Self) -> bool {
         self.0 & other.0 == other.0
-    }
-
-    /// The raw bits, bit 0 = digitalSignature.
-    pub fn bits(self) -> u16 {
-        self.0
     }
 }
 
 /// The basicConstraints extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct BasicConstraints {
+pub(crate) struct BasicConstraints {
     /// `cA`.
-    pub ca: bool,
-    /// `pathLenConstraint`. A value above `u32::MAX` (valid DER, and no limit in practice)
-    /// reads as `u32::MAX`; a negative one as `None`, with the certificate marked invalid
-    /// ([`ClientCertificate::invalid_extension`]).
-    pub path_len: Option<u32>,
+    pub(crate) ca: bool,
+    /// `pathLenConstraint`.
+    pub(crate) path_len: Option<u32>,
 }
 
 /// A subject public key's algorithm.
@@ -293,18 +231,20 @@ impl PartialEq for ClientCertificate {
 impl Eq for ClientCertificate {}
 
 impl ClientCertificate {
-    /// Parses DER with the default [`CertLimits`].
+    /// Parses DER with the default [`Limits`].
     pub fn from_der(der: &[u8]) -> Result<Self, X509Error> {
-        Self::from_der_with_limits(der, CertLimits::DEFAULT)
+        Self::from_shared(Arc::from(der), CertLimits::DEFAULT)
     }
 
-    /// Parses DER with explicit limits.
-    pub fn from_der_with_limits(der: &[u8], limits: CertLimits) -> Result<Self, X509Error> {
-        Self::from_shared(Arc::from(der), limits)
+    /// Parses DER with `limits`' certificate caps ([`Limits::max_cert_bytes`],
+    /// [`Limits::max_name_attributes`], [`Limits::max_san_entries`],
+    /// [`Limits::max_extensions`]).
+    pub fn from_der_with_limits(der: &[u8], limits: &Limits) -> Result<Self, X509Error> {
+        Self::from_shared(Arc::from(der), limits.cert_limits())
     }
 
     /// Parses DER already held in an `Arc`, without copying it.
-    pub fn from_shared(der: Arc<[u8]>, limits: CertLimits) -> Result<Self, X509Error> {
+    pub(crate) fn from_shared(der: Arc<[u8]>, limits: CertLimits) -> Result<Self, X509Error> {
         if der.len() > limits.max_der_bytes {
             return Err(X509Error::TooLarge {
                 len: der.len(),
@@ -412,8 +352,16 @@ impl ClientCertificate {
             .unwrap_or(PublicKeyAlgorithm::Other)
     }
 
-    /// Every extension, in order.
-    pub fn extensions(&self) -> impl Iterator<Item = Extension<'_>> + Clone + fmt::Debug {
+    /// Every extension, in order: its OID, whether it is marked critical, and its extnValue
+    /// contents (the DER inside the OCTET STRING).
+    pub fn extensions(&self) -> impl Iterator<Item = (Oid<'_>, bool, &[u8])> + Clone + fmt::Debug {
+        self.raw_extensions().map(|e| (e.oid, e.critical, e.value))
+    }
+
+    /// Every extension, in order, as the parser holds it.
+    pub(crate) fn raw_extensions(
+        &self,
+    ) -> impl Iterator<Item = Extension<'_>> + Clone + fmt::Debug {
         let reader = match self.inner.index.extensions {
             Some(span) => span.tlv(&self.inner.der).reader(),
             None => Reader::new(&[]),
@@ -459,8 +407,16 @@ impl ClientCertificate {
         sans.chain(self.subject().email_addresses())
     }
 
-    /// The key usage extension's bits, if present.
-    pub fn key_usage(&self) -> Option<KeyUsage> {
+    /// The key usage extension's bits, if present, numbered as RFC 5280 §4.2.1.3 does: bit 0
+    /// (`1`) digitalSignature, 1 nonRepudiation, 2 keyEncipherment, 3 dataEncipherment, 4
+    /// keyAgreement, 5 (`0x20`) keyCertSign, 6 cRLSign, 7 encipherOnly, 8 (`0x100`)
+    /// decipherOnly.
+    pub fn key_usage(&self) -> Option<u16> {
+        self.inner.index.key_usage.map(|ku| ku.0)
+    }
+
+    /// The key usage extension, if present.
+    pub(crate) fn key_usage_flags(&self) -> Option<KeyUsage> {
         self.inner.index.key_usage
     }
 
@@ -481,7 +437,7 @@ impl ClientCertificate {
     /// The subjectKeyIdentifier extension's key identifier, if present.
     pub fn subject_key_id(&self) -> Option<&[u8]> {
         let ext = self
-            .extensions()
+            .raw_extensions()
             .find(|e| e.oid.as_bytes() == known::EXT_SUBJECT_KEY_ID)?;
         Reader::new(ext.value)
             .read(tag::OCTET_STRING)
@@ -492,7 +448,7 @@ impl ClientCertificate {
     /// The authorityKeyIdentifier extension's `keyIdentifier`, if present.
     pub fn authority_key_id(&self) -> Option<&[u8]> {
         let ext = self
-            .extensions()
+            .raw_extensions()
             .find(|e| e.oid.as_bytes() == known::EXT_AUTHORITY_KEY_ID)?;
         let seq = Reader::new(ext.value).read(tag::SEQUENCE).ok()?;
         seq.reader()
@@ -502,9 +458,14 @@ impl ClientCertificate {
             .map(|t| t.value)
     }
 
-    /// The basicConstraints extension, if present.
-    pub fn basic_constraints(&self) -> Option<BasicConstraints> {
-        self.inner.index.basic_constraints
+    /// The basicConstraints extension, if present: `cA`, and `pathLenConstraint` (a value
+    /// above `u32::MAX`, valid DER and no limit in practice, reads as `u32::MAX`; a negative
+    /// one as `None`, with the certificate marked invalid: [`Self::invalid_extension`]).
+    pub fn basic_constraints(&self) -> Option<(bool, Option<u32>)> {
+        self.inner
+            .index
+            .basic_constraints
+            .map(|bc| (bc.ca, bc.path_len))
     }
 
     /// Whether this is a CA certificate as OpenSSL's `X509_check_ca` (and so Node's `ca`)
@@ -530,7 +491,7 @@ impl ClientCertificate {
     pub fn invalid_extension(&self) -> Option<Oid<'_>> {
         let span = self.inner.index.invalid_extension?;
         let der = &self.inner.der;
-        self.extensions()
+        self.raw_extensions()
             .find(|e| e.value().as_ptr() == span.tlv(der).value.as_ptr())
             .map(|e| e.oid())
     }
@@ -593,7 +554,7 @@ impl ClientCertificate {
     }
 
     /// The limits this certificate was parsed with.
-    pub fn limits(&self) -> CertLimits {
+    pub(crate) fn limits(&self) -> CertLimits {
         self.inner.limits
     }
 }
@@ -725,7 +686,8 @@ fn parse(der: &[u8], limits: &CertLimits) -> Result<Index, X509Error> {
     index.signature_algorithm = Span::of(&alg, der);
 
     let max = limits.max_name_attributes;
-    let issuer = crate::name::read_name(&mut t, max).map_err(name_error(NameField::Issuer, max))?;
+    let issuer =
+        crate::name::read_name(&mut t, max).map_err(name_error(name_field::ISSUER, max))?;
     index.issuer = Span::of(&issuer.tlv(), der);
 
     let validity = t.read(tag::SEQUENCE)?;
@@ -741,7 +703,7 @@ fn parse(der: &[u8], limits: &CertLimits) -> Result<Index, X509Error> {
     v.finish()?;
 
     let subject =
-        crate::name::read_name(&mut t, max).map_err(name_error(NameField::Subject, max))?;
+        crate::name::read_name(&mut t, max).map_err(name_error(name_field::SUBJECT, max))?;
     index.subject = Span::of(&subject.tlv(), der);
 
     let spki = t.read(tag::SEQUENCE)?;

@@ -39,13 +39,17 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::http::{HeadError, HttpHead, refuse_ambiguous_framing};
+use crate::http::{HeadError, head_of, refuse_ambiguous_framing};
 use crate::proxy::{Encoding, Preset};
 use crate::{Authenticated, ClientCertificate, GeneralName};
 
 mod relay;
 
-pub use relay::{FrameCursor, going_away_frame};
+pub use relay::going_away_frame;
+// Plumbing between our own crates: certauth-hyper's upstream relay follows the frames of
+// a relayed WebSocket with it.
+#[doc(hidden)]
+pub use relay::FrameCursor;
 
 /// The hop-by-hop headers of RFC 9110 §7.6.1 (with `Proxy-Connection`, which clients still
 /// send): meaningful for one connection only, never forwarded.
@@ -127,7 +131,7 @@ pub fn prepare_request<B>(
     remote: Option<IpAddr>,
     also_remove: &[String],
 ) -> Result<(), HeadError> {
-    refuse_ambiguous_framing(&HttpHead::of(req))?;
+    refuse_ambiguous_framing(&head_of(req, None))?;
     // RFC 9112 §3.2: more than one Host is a 400. The request was decided for the first;
     // forwarded, it could be routed by another.
     if req

@@ -14,8 +14,7 @@ use crate::response::{ResponseHead, Status};
 
 /// HTTP version of a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Version {
+pub(crate) enum Version {
     /// HTTP/1.0.
     Http10,
     /// HTTP/1.1.
@@ -60,7 +59,8 @@ impl RequestHead {
     /// A head from parts an HTTP library already parsed (hyper's `http::request::Parts`):
     /// for adapters whose server parses requests itself. Header names must be tokens and
     /// values must not hold CR or LF (the `http` crate guarantees both); others are skipped.
-    pub fn from_parts<'a>(
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn from_parts<'a>(
         method: &str,
         target: &str,
         version: Version,
@@ -158,7 +158,7 @@ impl RequestHead {
     }
 
     /// The HTTP version.
-    pub fn version(&self) -> Version {
+    pub(crate) fn version(&self) -> Version {
         self.version
     }
 
@@ -282,7 +282,7 @@ pub trait Head: HeaderMap {
     /// The authority the request is for (`host[:port]`), the one an HTTP server routes by:
     /// the target's (HTTP/2's `:authority`, an HTTP/1.1 absolute-form target's) when it has
     /// one, else the `Host` header. The default reads the `Host` header only: a head that
-    /// knows its target's authority overrides it ([`HttpHead`], [`RequestHead`]).
+    /// knows its target's authority overrides it ([`head_of`]'s, [`RequestHead`]).
     fn authority(&self) -> Option<&str> {
         host_header(self)
     }
@@ -295,34 +295,31 @@ fn host_header<H: HeaderMap + ?Sized>(head: &H) -> Option<&str> {
         .filter(|h| !h.is_empty())
 }
 
-/// A request the `http` crate holds (hyper's), read as a [`Head`] in place (feature `http`).
+/// A request the `http` crate holds (hyper's), read as a [`Head`] in place, without copying
+/// its head (feature `http`). `routed_uri`: the URI the application routes by, when a router
+/// handed over a rewritten one: axum's `nest` strips its prefix (`/admin/secrets` reaches a
+/// layer inside the nested router as `/secrets`) and keeps the request's own in its
+/// `OriginalUri`, which certauth-hyper passes here, so a path policy judges the path that
+/// was requested. `None`: the request's own.
+#[cfg(feature = "http")]
+pub fn head_of<'a, B>(
+    request: &'a ::http::Request<B>,
+    routed_uri: Option<&'a ::http::Uri>,
+) -> impl Head + Copy + fmt::Debug + 'a {
+    HttpHead {
+        method: request.method(),
+        uri: routed_uri.unwrap_or_else(|| request.uri()),
+        headers: request.headers(),
+    }
+}
+
+/// [`head_of`]'s head.
 #[cfg(feature = "http")]
 #[derive(Clone, Copy, Debug)]
-pub struct HttpHead<'a> {
+struct HttpHead<'a> {
     method: &'a ::http::Method,
     uri: &'a ::http::Uri,
     headers: &'a ::http::HeaderMap,
-}
-
-#[cfg(feature = "http")]
-impl<'a> HttpHead<'a> {
-    /// The head of `request`.
-    pub fn of<B>(request: &'a ::http::Request<B>) -> Self {
-        Self {
-            method: request.method(),
-            uri: request.uri(),
-            headers: request.headers(),
-        }
-    }
-
-    /// With the URI the application routes by, when a router handed the layer a rewritten
-    /// one: axum's `nest` strips its prefix (`/admin/secrets` reaches a layer inside the
-    /// nested router as `/secrets`) and keeps the request's own in its `OriginalUri`, which
-    /// certauth-hyper passes here, so a path policy judges the path that was requested.
-    pub fn with_uri(mut self, uri: &'a ::http::Uri) -> Self {
-        self.uri = uri;
-        self
-    }
 }
 
 #[cfg(feature = "http")]
@@ -719,8 +716,15 @@ fn error_reason(e: httparse::Error) -> &'static str {
 mod first_request;
 mod framing;
 
+#[cfg(feature = "http")]
 pub(crate) use first_request::refuse_ambiguous_framing;
+// Plumbing between our own crates: the engine's one-request stream (`OneRequest`) and the
+// fuzz target drive it; a user meets it only through the engine's raw gates.
+#[doc(hidden)]
 pub use first_request::{FirstRequest, MAX_CHUNK_LINE_BYTES};
+// Plumbing between our own crates: certauth-hyper's serve watches each connection's
+// request framing with it (hyper does not report the framing it accepted).
+#[doc(hidden)]
 pub use framing::RequestFraming;
 
 #[cfg(test)]

@@ -7,8 +7,8 @@
 //! finishes the handshake for the others too, so that the client gets a 401 with a code
 //! instead of a TLS alert, but then it never authenticates them:
 //!
-//! - [`KeyProblem::Weak`] (`WEAK_KEY`): RSA under [`MIN_RSA_BITS`].
-//! - [`KeyProblem::Unsupported`] (`UNSUPPORTED_KEY_TYPE`): a key type the provider cannot
+//! - [`VerifyError::WeakKey`] (`WEAK_KEY`): RSA under [`MIN_RSA_BITS`].
+//! - [`VerifyError::UnsupportedKey`] (`UNSUPPORTED_KEY_TYPE`): a key type the provider cannot
 //!   verify (P-521 on ring, Ed448, RSA-PSS keys), or one certauth never accepts: DSA, EC
 //!   curves other than P-256, P-384 and P-521 (P-192, secp256k1, brainpool), RSA over
 //!   [`MAX_RSA_BITS`].
@@ -21,22 +21,23 @@
 //! The invariant the two readers keep: the TLS verifier skips a signature only for a key
 //! that [`check`] refuses with the support the decision uses. The decision's support is
 //! [`KeySupport::COMMON`] (what every provider verifies) unless the adapter passes the
-//! handshake's own ([`PeerInfo::with_key_support`](crate::PeerInfo::with_key_support)),
+//! handshake's own (`tls::TlsPeer::of` reads it from the connection),
 //! and the verifier never skips a key in [`KeySupport::COMMON`].
 
 use std::fmt;
 
 use crate::cert::{ClientCertificate, PublicKeyAlgorithm};
+use crate::verify::VerifyError;
 
 /// The smallest RSA modulus accepted, in bits (as rustls' providers verify).
-pub const MIN_RSA_BITS: u32 = 2048;
+pub(crate) const MIN_RSA_BITS: u32 = 2048;
 /// The largest RSA modulus accepted, in bits (as rustls' providers verify).
-pub const MAX_RSA_BITS: u32 = 8192;
+pub(crate) const MAX_RSA_BITS: u32 = 8192;
 
 /// A kind of client key a provider may verify signatures for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum KeyKind {
+pub(crate) enum KeyKind {
     /// RSA (rsaEncryption), PKCS#1 v1.5 or PSS signatures.
     Rsa,
     /// ECDSA on P-256.
@@ -70,14 +71,14 @@ impl KeyKind {
 
 /// A set of [`KeyKind`]s whose handshake signatures are verified.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct KeySupport(u8);
+pub(crate) struct KeySupport(u8);
 
 impl KeySupport {
     /// None.
-    pub const NONE: Self = Self(0);
+    pub(crate) const NONE: Self = Self(0);
     /// What every rustls provider verifies (ring and aws-lc-rs): RSA, P-256, P-384,
     /// Ed25519. The decision's default.
-    pub const COMMON: Self = Self::NONE
+    pub(crate) const COMMON: Self = Self::NONE
         .with(KeyKind::Rsa)
         .with(KeyKind::P256)
         .with(KeyKind::P384)
@@ -85,23 +86,24 @@ impl KeySupport {
 
     /// Every kind: where someone else checked possession (a proxy's TLS stack, or
     /// `certauth verify`), only strength and the curve or algorithm count.
-    pub const ALL: Self = Self::COMMON
+    pub(crate) const ALL: Self = Self::COMMON
         .with(KeyKind::P521)
         .with(KeyKind::Ed448)
         .with(KeyKind::RsaPss);
 
     /// With `kind` added.
-    pub const fn with(self, kind: KeyKind) -> Self {
+    pub(crate) const fn with(self, kind: KeyKind) -> Self {
         Self(self.0 | kind.bit())
     }
 
     /// Whether `kind` is in the set.
-    pub const fn contains(self, kind: KeyKind) -> bool {
+    pub(crate) const fn contains(self, kind: KeyKind) -> bool {
         self.0 & kind.bit() != 0
     }
 
     /// Both sets together.
-    pub const fn union(self, other: Self) -> Self {
+    #[cfg_attr(not(feature = "rustls"), allow(dead_code))]
+    pub(crate) const fn union(self, other: Self) -> Self {
         Self(self.0 | other.0)
     }
 }
@@ -129,53 +131,6 @@ impl Default for KeySupport {
     }
 }
 
-/// Why a client key is not authenticated.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum KeyProblem {
-    /// Too small to trust. `WEAK_KEY`.
-    Weak {
-        /// The key, e.g. `RSA 1024 bits`.
-        key: String,
-    },
-    /// Its handshake signature could not be verified. `UNSUPPORTED_KEY_TYPE`.
-    Unsupported {
-        /// The key, e.g. `ECDSA P-521`.
-        key: String,
-    },
-}
-
-impl KeyProblem {
-    /// The stable code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::Weak { .. } => "WEAK_KEY",
-            Self::Unsupported { .. } => "UNSUPPORTED_KEY_TYPE",
-        }
-    }
-}
-
-impl fmt::Display for KeyProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Weak { key } => write!(
-                f,
-                "client key is {key}, under the {MIN_RSA_BITS}-bit minimum; issue a key of \
-                 {MIN_RSA_BITS} bits or more, or an ECDSA or Ed25519 key"
-            ),
-            Self::Unsupported { key } => write!(
-                f,
-                "client key is {key}, which certauth does not authenticate here: it accepts \
-                 RSA (2048-8192 bits), ECDSA P-256, P-384 and P-521, Ed25519 and Ed448, and \
-                 over TLS only the keys the provider verifies (ring: RSA, P-256, P-384, \
-                 Ed25519; aws-lc-rs adds P-521)"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for KeyProblem {}
-
 /// The key's kind and size in words, for logs.
 fn describe(alg: PublicKeyAlgorithm) -> String {
     match alg {
@@ -193,11 +148,11 @@ fn describe(alg: PublicKeyAlgorithm) -> String {
 
 /// Whether certauth authenticates the key of `cert` when the handshake verified signatures
 /// for `support`.
-pub fn check(cert: &ClientCertificate, support: KeySupport) -> Result<(), KeyProblem> {
+pub(crate) fn check(cert: &ClientCertificate, support: KeySupport) -> Result<(), VerifyError> {
     let alg = cert.public_key_algorithm();
     let kind = match alg {
         PublicKeyAlgorithm::Rsa { bits } if bits < MIN_RSA_BITS => {
-            return Err(KeyProblem::Weak { key: describe(alg) });
+            return Err(VerifyError::WeakKey { key: describe(alg) });
         }
         PublicKeyAlgorithm::Rsa { bits } if bits <= MAX_RSA_BITS => Some(KeyKind::Rsa),
         PublicKeyAlgorithm::P256 => Some(KeyKind::P256),
@@ -206,13 +161,17 @@ pub fn check(cert: &ClientCertificate, support: KeySupport) -> Result<(), KeyPro
         PublicKeyAlgorithm::Ed25519 => Some(KeyKind::Ed25519),
         PublicKeyAlgorithm::Ed448 => Some(KeyKind::Ed448),
         PublicKeyAlgorithm::RsaPss { bits } if bits < MIN_RSA_BITS => {
-            return Err(KeyProblem::Weak { key: describe(alg) });
+            return Err(VerifyError::WeakKey { key: describe(alg) });
         }
         PublicKeyAlgorithm::RsaPss { bits } if bits <= MAX_RSA_BITS => Some(KeyKind::RsaPss),
         _ => None,
     };
     match kind {
         Some(kind) if support.contains(kind) => Ok(()),
-        _ => Err(KeyProblem::Unsupported { key: describe(alg) }),
+        _ => Err(VerifyError::UnsupportedKey { key: describe(alg) }),
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;

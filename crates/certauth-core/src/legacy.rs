@@ -19,16 +19,15 @@ use crate::name::Name;
 /// A name as Node's object: attributes keyed by short name (or dotted OID), in order of
 /// first appearance; a repeated attribute becomes an array of its values, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LegacyName {
+struct LegacyName {
     entries: Vec<(String, Vec<String>)>,
 }
 
 impl LegacyName {
-    /// Groups a name's attributes as Node does. `None` when a value is not a string
-    /// ([`StringKind::Other`](crate::name::StringKind::Other), e.g. a BIT STRING
-    /// x500UniqueIdentifier): OpenSSL cannot turn it into UTF-8, and Node then leaves the
-    /// whole name out of the object.
-    pub fn from_name(name: &Name<'_>) -> Option<Self> {
+    /// Groups a name's attributes as Node does. `None` when a value is not a string (e.g. a
+    /// BIT STRING x500UniqueIdentifier): OpenSSL cannot turn it into UTF-8, and Node then
+    /// leaves the whole name out of the object.
+    fn from_name(name: &Name<'_>) -> Option<Self> {
         let mut entries: Vec<(String, Vec<String>)> = Vec::new();
         for a in name.attributes() {
             if a.kind() == crate::name::StringKind::Other {
@@ -47,7 +46,7 @@ impl LegacyName {
     }
 
     /// The values of one key.
-    pub fn get(&self, key: &str) -> Option<&[String]> {
+    fn get(&self, key: &str) -> Option<&[String]> {
         self.entries
             .iter()
             .find(|(k, _)| k == key)
@@ -72,10 +71,10 @@ impl Serialize for LegacyName {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LegacyObject {
-    /// `subject`: absent (as in Node) when a value is not a string.
-    pub subject: Option<LegacyName>,
-    /// `issuer`: absent (as in Node) when a value is not a string.
-    pub issuer: Option<LegacyName>,
+    /// `subject` ([`Self::subject`]).
+    subject: Option<LegacyName>,
+    /// `issuer` ([`Self::issuer`]).
+    issuer: Option<LegacyName>,
     /// `subjectaltname`: `DNS:a.example, email:x@y, IP Address:127.0.0.1, …`.
     pub subjectaltname: Option<String>,
     /// `ca`.
@@ -97,6 +96,19 @@ pub struct LegacyObject {
 }
 
 impl LegacyObject {
+    /// `subject.KEY` (`CN`, `OU`, … or a dotted OID): every value of that attribute, in
+    /// order (Node's object holds one as a string, more as an array). `None` when the
+    /// subject has none, or (as in Node, which leaves the subject out) holds a value that
+    /// is not a string.
+    pub fn subject(&self, key: &str) -> Option<&[String]> {
+        self.subject.as_ref()?.get(key)
+    }
+
+    /// `issuer.KEY`, as [`Self::subject`].
+    pub fn issuer(&self, key: &str) -> Option<&[String]> {
+        self.issuer.as_ref()?.get(key)
+    }
+
     /// Builds the object for a certificate.
     pub fn new(cert: &ClientCertificate) -> Self {
         Self {
@@ -179,7 +191,7 @@ pub fn subjectaltname(cert: &ClientCertificate) -> String {
             GeneralName::RegisteredId(oid) => {
                 let _ = write!(out, "Registered ID:{oid}");
             }
-            GeneralName::OtherName(on) => {
+            GeneralName::OtherName { type_id, value } => {
                 // The otherName types OpenSSL 3 names, with the string type each must have.
                 const PREFIXES: &[(&str, &str, u8)] = &[
                     ("1.3.6.1.5.5.7.8.9", "SmtpUTF8Mailbox", 0x0C),
@@ -188,10 +200,12 @@ pub fn subjectaltname(cert: &ClientCertificate) -> String {
                     ("1.3.6.1.4.1.311.20.2.3", "UPN", 0x0C),
                     ("1.3.6.1.5.5.7.8.8", "NAIRealm", 0x0C),
                 ];
-                let type_id = on.type_id().to_string();
-                let value = on.value_tlv();
-                match PREFIXES.iter().find(|(oid, _, _)| *oid == type_id) {
-                    Some((_, prefix, tag)) if value.tag == *tag => {
+                let type_id = type_id.to_string();
+                // Read when the certificate was parsed: it reads again.
+                let value = crate::asn1::Reader::new(value).read_any().ok();
+                let prefix = PREFIXES.iter().find(|(oid, _, _)| *oid == type_id);
+                match (value, prefix) {
+                    (Some(value), Some((_, prefix, tag))) if value.tag == *tag => {
                         out.push_str("othername:");
                         alt_name(&mut out, value.value, *tag == 0x0C, Some(prefix));
                     }

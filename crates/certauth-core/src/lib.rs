@@ -34,14 +34,14 @@
 //! - [`proxy`]: certificates from proxy headers (nginx, HAProxy, Envoy/Istio, AWS ALB,
 //!   Cloudflare, Traefik, RFC 9440 / Google Cloud) with trusted proxies.
 //! - [`Authenticator`] (at the crate root, with its builder, [`PeerInfo`], [`Decision`],
-//!   [`Denial`] and [`BuildError`]) ties it together: `decide(peer, head, now)`.
+//!   [`Denial`]) ties it together: `decide(peer, head, now)`.
 //! - [`policy`]: [`Policy`] and the helpers (`allow_cn`, `allow_fingerprints`, …),
 //!   combinators, async policies and (feature `serde`) the TOML policy file.
 //! - `legacy` (feature `serde`): Node's `toLegacyObject()` view of a certificate.
 //! - [`revocation`]: OCSP and CRLs from distribution points, checked online: the core says
 //!   what to fetch and judges the answer; a [`revocation::Fetch`] moves the bytes.
-//! - [`keys`], [`pem`], [`observe`]: the key-type table, PEM as OpenSSL reads it, and the
-//!   observer behind metrics (a value you hand the builder). The connection lifecycle
+//! - [`pem`], [`observe`]: PEM as OpenSSL reads it, and the observer behind metrics (a
+//!   value you hand the builder). The connection lifecycle
 //!   the serve helpers run is `certauth-engine`'s.
 //!
 //! Small types live at the root ([`Limits`], [`Time`], [`Oid`], [`MutualTls`]
@@ -59,7 +59,7 @@
 //! |---|---|---|
 //! | TLS peer presented no certificate | 401 | `NO_CERTIFICATE` |
 //! | certificate does not parse | 401 | `MALFORMED_CERTIFICATE` |
-//! | certificate over a [`CertLimits`] limit (size, SANs, name attributes, extensions) | 401 | `CERT_TOO_LARGE` |
+//! | certificate over a [`Limits`] certificate cap (size, SANs, name attributes, extensions) | 401 | `CERT_TOO_LARGE` |
 //! | chain does not verify | 401 | its code: `CERT_HAS_EXPIRED`, `CERT_NOT_YET_VALID`, `UNABLE_TO_VERIFY_LEAF_SIGNATURE`, `UNABLE_TO_GET_ISSUER_CERT_LOCALLY`, `DEPTH_ZERO_SELF_SIGNED_CERT`, `SELF_SIGNED_CERT_IN_CHAIN`, `CERT_SIGNATURE_FAILURE`, `INVALID_PURPOSE`, `CERT_REVOKED`, `CA_MD_TOO_WEAK`, `CHAIN_TOO_LONG`, … (stricter: `CA_USED_AS_END_ENTITY`, `UNSUPPORTED_CERT_VERSION`, `UNSUPPORTED_SIGNATURE_ALGORITHM`, `UNHANDLED_CRITICAL_EXTENSION`) |
 //! | online revocation ([`revocation`]): revoked; OCSP required and no believable answer or `unknown`; CRL fetched with unknown denied and none had | 401 | `CERT_REVOKED`; `OCSP_CHECK_FAILED`, `OCSP_STATUS_UNKNOWN`; `UNABLE_TO_GET_CRL` |
 //! | policy returns false / denies | 401 | `POLICY_DENIED` |
@@ -142,8 +142,8 @@
 //! ## Limits
 //!
 //! Every input is bounded before it is processed: [`Limits`] (head size, header count,
-//! header size, and the handshake and head-read timeouts adapters enforce), [`CertLimits`]
-//! (certificate size, name attributes, SANs, extensions),
+//! header size, the handshake and head-read timeouts adapters enforce, and each
+//! certificate's size, name attributes, SANs and extensions),
 //! [`ChainVerifier::with_max_chain_len`] (presented chain), the proxy header's value size and
 //! chain length ([`ProxyHeaderConfig::with_max_value_bytes`], [`ProxyHeaderConfig::with_max_chain_len`]),
 //! and the policy file's size and nesting depth (`policy::file`). Each limit has a typed
@@ -202,11 +202,12 @@
 mod asn1;
 mod authenticator;
 pub mod cert;
+mod error;
 pub mod escape;
 #[cfg(feature = "http")]
 pub mod forward;
 pub mod http;
-pub mod keys;
+mod keys;
 #[cfg(feature = "serde")]
 pub mod legacy;
 mod limits;
@@ -244,10 +245,11 @@ pub mod fuzzing {
 }
 
 pub use authenticator::{
-    Authenticated, Authenticator, AuthenticatorBuilder, BuildError, Decision, Denial, DenyReason,
-    Evaluation, Origin, PeerInfo,
+    Authenticated, Authenticator, AuthenticatorBuilder, Decision, Denial, DenyReason, Evaluation,
+    PeerInfo,
 };
-pub use cert::{CertLimits, ClientCertificate, GeneralName, X509Error};
+pub use cert::{ClientCertificate, GeneralName, X509Error};
+pub use error::SetupError;
 pub use http::{HeadError, HeadParser, HeadProgress, RequestHead};
 pub use limits::Limits;
 pub use oid::Oid;
@@ -259,7 +261,7 @@ pub use response::{ResponseHead, Status};
 #[doc(no_inline)]
 pub use rustls_pki_types::{CertificateDer, UnixTime};
 #[cfg(feature = "rustls")]
-pub use setup::{MutualTls, PemFile, SetupError};
+pub use setup::MutualTls;
 pub use time::Time;
 pub use verify::{ChainVerifier, TrustAnchors, VerifiedChain, VerifyError};
 pub use ws::{UpgradeError, WebSocketPaths, accept_websocket};

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::cert::CertLimits;
 
-/// Bounds on request heads, proxy headers and time. Each field documents its default and the
+/// Bounds on request heads, proxy headers, certificates and time. Each field documents its default and the
 /// answer a client gets for exceeding it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -26,7 +26,7 @@ pub struct Limits {
     pub head_read_timeout: Duration,
     /// How long an HTTP connection that served a request may sit idle before the next one
     /// (keep-alive and HTTP/2, in certauth-hyper's serve; a raw gate's stream ends with the
-    /// one request it decided, [`FirstRequest`](crate::http::FirstRequest)). Default 60 s;
+    /// one request it decided). Default 60 s;
     /// then it is shut down gracefully.
     pub idle_timeout: Duration,
     /// After writing a rejection, how long an adapter keeps reading (and discarding) what
@@ -47,8 +47,20 @@ pub struct Limits {
     /// bounds how long the close after an idle timeout may wait for the client's reply.
     /// Default 30 s. `Duration::MAX`: never ping.
     pub websocket_ping_interval: Duration,
-    /// Caps on each certificate (size, name attributes, SANs, extensions).
-    pub cert: CertLimits,
+    /// Largest accepted certificate, in DER bytes. Default 64 KiB: client certificates are
+    /// typically 0.5–2 KiB, but test infrastructure issues 20–60 KiB ones (hundreds of
+    /// SANs), and a TLS 1.2 handshake message cannot carry more than 16 MiB anyway. Over it:
+    /// 401 `CERT_TOO_LARGE`, as for the three below.
+    pub max_cert_bytes: usize,
+    /// Most attributes in one distinguished name of a certificate (subject, issuer, or a
+    /// directory-name SAN). Default 64.
+    pub max_name_attributes: usize,
+    /// Most subject alternative names in a certificate. Default 1024 (real
+    /// test-infrastructure certificates carry 260–460; BoringSSL's name-constraint budget
+    /// treats more than 1024 as hostile).
+    pub max_san_entries: usize,
+    /// Most extensions in a certificate. Default 32.
+    pub max_extensions: usize,
 }
 
 impl Limits {
@@ -64,7 +76,10 @@ impl Limits {
         max_linger_bytes: 1024 * 1024,
         websocket_idle_timeout: Duration::from_secs(300),
         websocket_ping_interval: Duration::from_secs(30),
-        cert: CertLimits::DEFAULT,
+        max_cert_bytes: 64 * 1024,
+        max_name_attributes: 64,
+        max_san_entries: 1024,
+        max_extensions: 32,
     };
 
     /// With another [`Self::max_head_bytes`].
@@ -127,10 +142,38 @@ impl Limits {
         self
     }
 
-    /// With other certificate limits.
-    pub const fn with_cert_limits(mut self, v: CertLimits) -> Self {
-        self.cert = v;
+    /// With another [`Self::max_cert_bytes`].
+    pub const fn with_max_cert_bytes(mut self, v: usize) -> Self {
+        self.max_cert_bytes = v;
         self
+    }
+
+    /// With another [`Self::max_name_attributes`].
+    pub const fn with_max_name_attributes(mut self, v: usize) -> Self {
+        self.max_name_attributes = v;
+        self
+    }
+
+    /// With another [`Self::max_san_entries`].
+    pub const fn with_max_san_entries(mut self, v: usize) -> Self {
+        self.max_san_entries = v;
+        self
+    }
+
+    /// With another [`Self::max_extensions`].
+    pub const fn with_max_extensions(mut self, v: usize) -> Self {
+        self.max_extensions = v;
+        self
+    }
+
+    /// The certificate caps, as the parser takes them.
+    pub(crate) const fn cert_limits(&self) -> CertLimits {
+        CertLimits {
+            max_der_bytes: self.max_cert_bytes,
+            max_name_attributes: self.max_name_attributes,
+            max_san_entries: self.max_san_entries,
+            max_extensions: self.max_extensions,
+        }
     }
 }
 

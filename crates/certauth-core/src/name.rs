@@ -41,7 +41,7 @@ pub(crate) fn attribute_type(name: &str) -> Option<Cow<'static, [u8]>> {
 /// The ASN.1 string type an attribute value was written in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum StringKind {
+pub(crate) enum StringKind {
     /// UTF8String: decoded strictly.
     Utf8,
     /// PrintableString: decoded leniently (real CAs put `@` and `_` in it).
@@ -201,7 +201,8 @@ impl<'a> Attribute<'a> {
     }
 
     /// The ASN.1 string type the value was written in.
-    pub fn kind(&self) -> StringKind {
+    #[cfg_attr(not(feature = "serde"), allow(dead_code))]
+    pub(crate) fn kind(&self) -> StringKind {
         self.value.kind
     }
 

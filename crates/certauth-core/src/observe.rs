@@ -13,14 +13,17 @@
 /// count. Called on the serving threads: keep each call short (an atomic add).
 pub trait Observer: Send + Sync + 'static {
     /// A decision starts: return a stamp of your clock (say, nanoseconds since your
-    /// start); it comes back in [`Decided::started`].
+    /// start); it comes back with the decision ([`Observer::decided`]'s `started`).
     fn decision_started(&self) -> u64 {
         0
     }
 
-    /// A decision was made.
-    fn decided(&self, decided: &Decided) {
-        let _ = decided;
+    /// A decision was made: `started` is the stamp [`Observer::decision_started`]
+    /// returned. `decision.code()` is `ALLOWED` or the denial's code (`CERT_HAS_EXPIRED`,
+    /// …); an allowed client's `reused()` says whether the chain's verification was reused
+    /// rather than run.
+    fn decided(&self, started: u64, decision: &crate::Decision) {
+        let _ = (started, decision);
     }
 
     /// A TLS handshake failed (the client could not prove its key, spoke no TLS, timed out).
@@ -49,20 +52,6 @@ pub trait Observer: Send + Sync + 'static {
     fn reloaded(&self, ok: bool) {
         let _ = ok;
     }
-}
-
-/// One decision, for [`Observer::decided`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Decided {
-    /// The stamp [`Observer::decision_started`] returned.
-    pub started: u64,
-    /// Whether the client was let in.
-    pub allowed: bool,
-    /// `ALLOWED`, or the denial's code (`CERT_HAS_EXPIRED`, …).
-    pub code: &'static str,
-    /// Whether the chain's verification was reused rather than run.
-    pub reused: bool,
 }
 
 /// What happened to a connection a serve loop dropped, for [`Observer::connection_dropped`]

@@ -21,7 +21,7 @@ const LABELS: [&str; 3] = ["CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICA
 /// Why a certificate block could not be read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum PemError {
+pub(crate) enum PemError {
     /// No end line for the block starting on `line` (1-based).
     Unterminated {
         /// The line of its `-----BEGIN` line.
@@ -73,8 +73,30 @@ impl fmt::Display for PemError {
 
 impl std::error::Error for PemError {}
 
-/// The certificate blocks of `text`, in order: each one's DER, or why it could not be read.
-pub fn certificates(text: &[u8]) -> Vec<Result<Vec<u8>, PemError>> {
+impl From<PemError> for crate::error::SetupError {
+    fn from(e: PemError) -> Self {
+        let (PemError::Unterminated { line }
+        | PemError::BadEndLine { line }
+        | PemError::BlankLine { line }
+        | PemError::BadBase64 { line }) = e;
+        Self::Pem {
+            line,
+            detail: e.to_string(),
+        }
+    }
+}
+
+/// The certificate blocks of `text`, in order: each one's DER, or why it could not be read
+/// ([`SetupError::Pem`](crate::SetupError::Pem)).
+pub fn certificates(text: &[u8]) -> Vec<Result<Vec<u8>, crate::SetupError>> {
+    blocks(text)
+        .into_iter()
+        .map(|block| block.map_err(crate::SetupError::from))
+        .collect()
+}
+
+/// [`certificates`], with the PEM errors typed.
+pub(crate) fn blocks(text: &[u8]) -> Vec<Result<Vec<u8>, PemError>> {
     let text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text);
     let mut out = Vec::new();
     let mut lines = text

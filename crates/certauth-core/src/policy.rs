@@ -53,6 +53,7 @@ use std::pin::Pin;
 use subtle::ConstantTimeEq as _;
 
 use crate::cert::{ClientCertificate, GeneralName};
+use crate::error::SetupError;
 use crate::name::{Name, attribute_type};
 use crate::verify::VerifiedChain;
 
@@ -119,11 +120,11 @@ pub trait PolicyExt: Policy + Sized + 'static {
         any_of([self.boxed(), other.boxed()])
     }
 
-    /// Denials carry this status instead (e.g. 403 for a known client that is not allowed).
-    fn deny_with(self, status: DenyStatus) -> impl Policy + 'static {
+    /// Denials are 403 Forbidden instead of 401 (a known client that is not allowed here).
+    fn deny_with_403(self) -> impl Policy + 'static {
         WithStatus {
             inner: self.boxed(),
-            status,
+            status: DenyStatus::Forbidden,
         }
     }
 }

@@ -18,12 +18,13 @@ use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
+use crate::error::SetupError;
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject as _;
 
-pub use xfcc::XfccSelect;
+use xfcc::XfccSelect;
 
 /// How a certificate is encoded in a header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -86,14 +87,14 @@ impl fmt::Display for Encoding {
 }
 
 impl FromStr for Encoding {
-    type Err = ProxyConfigError;
+    type Err = SetupError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         ENCODINGS
             .iter()
             .find(|(_, n)| *n == s)
             .map(|(e, _)| *e)
-            .ok_or_else(|| ProxyConfigError::UnknownEncoding { name: s.to_owned() })
+            .ok_or_else(|| SetupError::UnknownEncoding { name: s.to_owned() })
     }
 }
 
@@ -237,14 +238,14 @@ impl fmt::Display for Preset {
 }
 
 impl FromStr for Preset {
-    type Err = ProxyConfigError;
+    type Err = SetupError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         PRESETS
             .iter()
             .find(|e| e.name == s || e.aliases.contains(&s))
             .map(|e| e.preset)
-            .ok_or_else(|| ProxyConfigError::UnknownPreset { name: s.to_owned() })
+            .ok_or_else(|| SetupError::UnknownPreset { name: s.to_owned() })
     }
 }
 
@@ -277,10 +278,10 @@ impl Cidr {
 }
 
 impl FromStr for Cidr {
-    type Err = ProxyConfigError;
+    type Err = SetupError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || ProxyConfigError::InvalidCidr {
+        let bad = || SetupError::InvalidCidr {
             value: s.to_owned(),
         };
         let (addr, prefix) = match s.split_once('/') {
@@ -321,7 +322,7 @@ impl TrustedProxies {
     /// Addresses or CIDR ranges (`10.0.0.0/8`, `::1`), as `--trusted-proxy` takes them.
     pub(crate) fn new<S: AsRef<str>>(
         ranges: impl IntoIterator<Item = S>,
-    ) -> Result<Self, ProxyConfigError> {
+    ) -> Result<Self, SetupError> {
         let ranges = ranges
             .into_iter()
             .map(|r| r.as_ref().parse())
@@ -349,56 +350,6 @@ impl TrustedProxies {
         !self.any && !self.unix_socket && self.ranges.is_empty()
     }
 }
-
-/// Why a proxy configuration is invalid.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ProxyConfigError {
-    /// Not one of the preset names.
-    UnknownPreset {
-        /// The name given.
-        name: String,
-    },
-    /// Not one of the encoding names.
-    UnknownEncoding {
-        /// The name given.
-        name: String,
-    },
-    /// Not an address or CIDR range.
-    InvalidCidr {
-        /// The value given.
-        value: String,
-    },
-    /// A header name that is not a valid HTTP token.
-    InvalidHeaderName {
-        /// The value given.
-        name: String,
-    },
-}
-
-impl fmt::Display for ProxyConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::UnknownPreset { name } => write!(
-                f,
-                "unknown proxy preset `{name}`: use one of {}",
-                Preset::names()
-            ),
-            Self::UnknownEncoding { name } => write!(
-                f,
-                "unknown header encoding `{name}`: use one of {}",
-                Encoding::names()
-            ),
-            Self::InvalidCidr { value } => write!(
-                f,
-                "`{value}` is not an address or CIDR range (e.g. 10.0.0.0/8, 127.0.0.1, ::1/128)"
-            ),
-            Self::InvalidHeaderName { name } => write!(f, "`{name}` is not a valid header name"),
-        }
-    }
-}
-
-impl std::error::Error for ProxyConfigError {}
 
 /// Where, and how, the proxy forwards the client certificate; whom to trust for it.
 #[derive(Clone, Debug)]
@@ -439,9 +390,9 @@ impl ProxyHeaderConfig {
 
     /// A custom header and encoding (for `rfc9440`, the chain header is
     /// `Client-Cert-Chain` unless set with [`Self::with_chain_header`]).
-    pub fn custom(header: &str, encoding: Encoding) -> Result<Self, ProxyConfigError> {
+    pub fn custom(header: &str, encoding: Encoding) -> Result<Self, SetupError> {
         if !valid_header_name(header) {
-            return Err(ProxyConfigError::InvalidHeaderName {
+            return Err(SetupError::InvalidHeaderName {
                 name: header.to_owned(),
             });
         }
@@ -471,7 +422,7 @@ impl ProxyHeaderConfig {
     pub fn with_trusted_proxies<S: AsRef<str>>(
         mut self,
         ranges: impl IntoIterator<Item = S>,
-    ) -> Result<Self, ProxyConfigError> {
+    ) -> Result<Self, SetupError> {
         for r in ranges {
             self.trusted.ranges.push(r.as_ref().parse()?);
         }
@@ -500,9 +451,9 @@ impl ProxyHeaderConfig {
     /// `X-SSL-Client-Verify: SUCCESS`, HAProxy `X-SSL-Client-Verify: 0`). A missing or
     /// different value is `PROXY_VERIFICATION_FAILED` (401); a repeated one is
     /// `REPEATED_CERTIFICATE_HEADER` (400), as a repeated certificate header is.
-    pub fn with_verify_header(mut self, name: &str, value: &str) -> Result<Self, ProxyConfigError> {
+    pub fn with_verify_header(mut self, name: &str, value: &str) -> Result<Self, SetupError> {
         if !valid_header_name(name) {
-            return Err(ProxyConfigError::InvalidHeaderName {
+            return Err(SetupError::InvalidHeaderName {
                 name: name.to_owned(),
             });
         }
@@ -511,9 +462,9 @@ impl ProxyHeaderConfig {
     }
 
     /// The header holding the chain, for `rfc9440`.
-    pub fn with_chain_header(mut self, name: &str) -> Result<Self, ProxyConfigError> {
+    pub fn with_chain_header(mut self, name: &str) -> Result<Self, SetupError> {
         if !valid_header_name(name) {
-            return Err(ProxyConfigError::InvalidHeaderName {
+            return Err(SetupError::InvalidHeaderName {
                 name: name.to_owned(),
             });
         }
@@ -521,9 +472,18 @@ impl ProxyHeaderConfig {
         Ok(self)
     }
 
-    /// Which XFCC element to trust (default: the last, written by the nearest proxy).
-    pub fn with_xfcc_select(mut self, which: XfccSelect) -> Self {
-        self.xfcc_select = which;
+    /// Takes the certificate from the first XFCC element: the original client, as reported
+    /// by the first proxy (default: the last element, written by the nearest proxy, the
+    /// trusted one). Only if every proxy on the path is yours and sanitizes the header.
+    pub fn with_xfcc_first(mut self) -> Self {
+        self.xfcc_select = XfccSelect::First;
+        self
+    }
+
+    /// Requires exactly one XFCC element (more is a malformed header; default: take the
+    /// last, written by the nearest proxy).
+    pub fn with_xfcc_only(mut self) -> Self {
+        self.xfcc_select = XfccSelect::Only;
         self
     }
 

@@ -515,7 +515,7 @@ impl<V: Clone> Drop for Leading<V> {
 /// whole CRL: no reasons, no cRLIssuer).
 fn crl_url(cert: &ClientCertificate) -> Option<&str> {
     let ext = cert
-        .extensions()
+        .raw_extensions()
         .find(|e| e.oid().as_bytes() == known::EXT_CRL_DISTRIBUTION_POINTS)?;
     let mut dps = Reader::new(ext.value()).read(tag::SEQUENCE).ok()?.reader();
     while let Ok(dp) = dps.read(tag::SEQUENCE) {

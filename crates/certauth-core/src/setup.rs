@@ -13,16 +13,16 @@
 //! `certauth_hyper::load_pem_files`); this crate does no I/O.
 
 use std::fmt;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use rustls::ServerConfig;
 use rustls::crypto::CryptoProvider;
 
-use crate::authenticator::{Authenticator, BuildError};
+use crate::authenticator::Authenticator;
+use crate::error::SetupError;
 use crate::policy::Policy;
 use crate::tls::{ClientAuthMode, load_server_identity, server_config};
-use crate::verify::{ChainVerifier, TrustAnchors, TrustConfigError};
+use crate::verify::{ChainVerifier, TrustAnchors};
 
 /// An authenticator and the TLS configuration that goes with it.
 #[derive(Clone)]
@@ -52,7 +52,8 @@ impl MutualTls {
         key_pem: &[u8],
         policy: impl Policy + 'static,
     ) -> Result<Self, SetupError> {
-        let anchors = TrustAnchors::from_pem(ca_pem).map_err(SetupError::TrustAnchors)?;
+        let anchors =
+            TrustAnchors::from_pem(ca_pem).map_err(|e| SetupError::TrustAnchors(Box::new(e)))?;
         let (chain, key) = load_server_identity(cert_pem, key_pem)?;
         let config = server_config(
             Arc::clone(&provider),
@@ -66,91 +67,10 @@ impl MutualTls {
             .verifier(verifier)
             .policy(policy)
             .build()
-            .map_err(SetupError::Authenticator)?;
+            .map_err(|e| SetupError::Authenticator(Box::new(e)))?;
         Ok(Self {
             authenticator,
             server_config: Arc::new(config),
         })
     }
 }
-
-/// Which of the three files a [`SetupError::Read`] is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum PemFile {
-    /// The CA certificates that issue client certificates.
-    ClientCa,
-    /// The server's certificate chain.
-    ServerCertificate,
-    /// The server's private key.
-    ServerKey,
-}
-
-impl fmt::Display for PemFile {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::ClientCa => "client CA file",
-            Self::ServerCertificate => "server certificate file",
-            Self::ServerKey => "server key file",
-        })
-    }
-}
-
-/// Why [`MutualTls`], or a server configuration ([`crate::tls::server_config`],
-/// [`crate::tls::load_server_identity`]), could not be set up. Each variant says which input
-/// to fix.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum SetupError {
-    /// A file could not be read (the adapters' `from_pem_files`).
-    Read {
-        /// Which file.
-        file: PemFile,
-        /// Its path.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The client CA file is not usable as trust anchors.
-    TrustAnchors(TrustConfigError),
-    /// The server certificate PEM holds no certificate or is malformed.
-    ServerCertificate(String),
-    /// The server key PEM holds no private key or is malformed.
-    ServerKey(String),
-    /// rustls refused the configuration (e.g. the key does not match the certificate).
-    Rustls(rustls::Error),
-    /// The strict verifier could not be built.
-    Verifier(String),
-    /// The authenticator refused the configuration.
-    Authenticator(BuildError),
-}
-
-impl SetupError {
-    /// A [`SetupError::Read`], for adapters that read the files.
-    pub fn read(file: PemFile, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Read {
-            file,
-            path: path.into(),
-            source,
-        }
-    }
-}
-
-impl fmt::Display for SetupError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Read { file, path, source } => {
-                write!(f, "cannot read the {file} {}: {source}", path.display())
-            }
-            Self::TrustAnchors(e) => write!(f, "the client CA file is not usable: {e}"),
-            Self::ServerCertificate(e) => write!(f, "server certificate: {e}"),
-            Self::ServerKey(e) => write!(f, "server private key: {e}"),
-            Self::Rustls(e) => write!(f, "TLS configuration refused: {e}"),
-            Self::Verifier(e) => write!(f, "client verifier: {e}"),
-            Self::Authenticator(e) => write!(f, "the authenticator configuration is refused: {e}"),
-        }
-    }
-}
-
-/// No `source()`: the message prints its cause once (the variant holds it typed).
-impl std::error::Error for SetupError {}

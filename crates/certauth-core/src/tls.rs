@@ -10,7 +10,7 @@
 //!   algorithms. For a key the provider cannot check (P-521 on ring, Ed448, RSA-PSS keys)
 //!   or too weak to trust (RSA under 2048 bits) the handshake finishes unchecked, so the
 //!   client gets a 401 with `UNSUPPORTED_KEY_TYPE` or `WEAK_KEY`: the decision refuses
-//!   exactly those keys ([`crate::keys`]). The [`Authenticator`](crate::Authenticator)
+//!   exactly those keys ([`VerifyError::UnsupportedKey`](crate::VerifyError::UnsupportedKey)). The [`Authenticator`](crate::Authenticator)
 //!   then verifies the chain.
 //! - [`ClientAuthMode::Strict`]: rustls' own `WebPkiClientVerifier` rejects a missing or
 //!   untrusted certificate during the handshake (the Authenticator still verifies again
@@ -23,6 +23,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::cert::ClientCertificate;
 use crate::keys::{self, KeyKind, KeySupport};
+use crate::verify::PeerMemo;
 
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
@@ -34,7 +35,7 @@ use rustls::{
     DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
 };
 
-use crate::setup::SetupError;
+use crate::error::SetupError;
 use crate::verify::TrustAnchors;
 
 /// How the TLS handshake treats client certificates.
@@ -159,10 +160,8 @@ pub fn with_alpn(config: Arc<ServerConfig>, protocols: &[&[u8]]) -> Arc<ServerCo
     Arc::new(config)
 }
 
-/// The key types whose handshake signatures `provider` verifies: pass it to
-/// [`PeerInfo::with_key_support`](crate::PeerInfo::with_key_support) for connections whose
-/// `ServerConfig` uses `provider` (see [`key_support`]).
-pub fn provider_key_support(provider: &CryptoProvider) -> KeySupport {
+/// The key types whose handshake signatures `provider` verifies.
+pub(crate) fn provider_key_support(provider: &CryptoProvider) -> KeySupport {
     let mut support = KeySupport::NONE;
     for (_, algs) in provider.signature_verification_algorithms.mapping {
         for alg in *algs {
@@ -186,9 +185,8 @@ pub fn provider_key_support(provider: &CryptoProvider) -> KeySupport {
 }
 
 /// The key types a connection accepted with `config` proved possession of: its provider's
-/// ([`provider_key_support`]). The adapters pass this for each connection, taken from the
-/// configuration that did the handshake.
-pub fn key_support(config: &ServerConfig) -> KeySupport {
+/// ([`provider_key_support`]), taken from the configuration that did the handshake.
+pub(crate) fn key_support(config: &ServerConfig) -> KeySupport {
     provider_key_support(config.crypto_provider())
 }
 
@@ -209,7 +207,7 @@ const EXTRA_SCHEMES: [SignatureScheme; 8] = [
 
 /// Requests a client certificate and accepts any chain (the core verifies it after the
 /// handshake), but checks the client's handshake signature, so the client must hold the
-/// certificate's key, except for keys the decision refuses anyway ([`crate::keys`]).
+/// certificate's key, except for keys the decision refuses anyway ([`VerifyError::UnsupportedKey`](crate::VerifyError::UnsupportedKey)).
 ///
 /// Built by [`deferred_verifier`].
 #[derive(Debug)]
@@ -222,7 +220,7 @@ struct DeferredClientVerifier {
 /// The verifier of [`ClientAuthMode::Deferred`]: requests a client certificate and accepts
 /// any chain (the core verifies it after the handshake), but checks the client's handshake
 /// signature with `provider`'s algorithms, so the client must hold the certificate's key,
-/// except for keys the decision refuses anyway ([`crate::keys`]). It hints `anchors`'
+/// except for keys the decision refuses anyway ([`VerifyError::UnsupportedKey`](crate::VerifyError::UnsupportedKey)). It hints `anchors`'
 /// subjects (none past [`MAX_CA_HINT_BYTES`]).
 ///
 /// Build it with the same provider as the `ServerConfig` it goes into ([`server_config`]
@@ -402,31 +400,54 @@ impl From<ServerConfig> for TlsConfig {
 }
 
 /// What the decision needs of a TLS peer, read from its connection in one call
-/// ([`Self::of`]): the chain it presented and the key types its handshake verified (those of
-/// the `ServerConfig`'s provider; see [`crate::keys`]). Owned, so that it outlives the borrow
-/// of the connection (the adapter reads the request from the stream next) and can travel with
-/// it (certauth-hyper's `ConnectionInfo`); [`Self::info`] lends it to a decision.
+/// ([`Self::of`]): the chain it presented, the key types its handshake verified (those of
+/// the `ServerConfig`'s provider; a client key outside them is refused with
+/// `UNSUPPORTED_KEY_TYPE`), and what the connection remembers of the chain's verification
+/// between its requests (keep-alive, HTTP/2 streams verify the chain once, while the result
+/// holds). Owned, so that it outlives the borrow of the connection (the adapter reads the
+/// request from the stream next) and can travel with it (certauth-hyper's
+/// `ConnectionInfo`); [`Self::info`] lends it to a decision. One per connection: clones
+/// share the memory of the verification, which speaks only for this chain.
 #[derive(Clone, Debug, Default)]
 pub struct TlsPeer {
     chain: Arc<[CertificateDer<'static>]>,
     keys: KeySupport,
+    memo: Arc<PeerMemo>,
 }
+
+/// Two peers are equal when they presented the same chain and their handshakes verified
+/// the same key types (what they remember is not compared).
+impl PartialEq for TlsPeer {
+    fn eq(&self, other: &Self) -> bool {
+        self.chain == other.chain && self.keys == other.keys
+    }
+}
+
+impl Eq for TlsPeer {}
 
 impl TlsPeer {
     /// The peer of `connection`, whose handshake ran with `config`.
     pub fn of(config: &ServerConfig, connection: &rustls::ServerConnection) -> Self {
+        Self::new(config, peer_chain(connection))
+    }
+
+    /// A peer that presented `chain` in a handshake run with `config` (for a connection
+    /// whose chain was read elsewhere; [`Self::of`] reads both).
+    pub fn new(config: &ServerConfig, chain: Vec<CertificateDer<'static>>) -> Self {
         Self {
-            chain: peer_chain(connection).into(),
+            chain: chain.into(),
             keys: key_support(config),
+            memo: Arc::default(),
         }
     }
 
     /// A peer that presented `chain` in a handshake whose provider verified the common key
-    /// types ([`KeySupport::COMMON`]): for a connection accepted outside the adapters.
+    /// types (RSA, P-256, P-384, Ed25519): for a connection accepted outside the adapters.
     pub fn presenting(chain: Vec<CertificateDer<'static>>) -> Self {
         Self {
             chain: chain.into(),
             keys: KeySupport::COMMON,
+            memo: Arc::default(),
         }
     }
 
@@ -435,14 +456,11 @@ impl TlsPeer {
         &self.chain
     }
 
-    /// The key types its handshake verified.
-    pub fn key_support(&self) -> KeySupport {
-        self.keys
-    }
-
     /// The peer as a decision sees it, from `remote`.
     pub fn info(&self, remote: Option<std::net::IpAddr>) -> crate::PeerInfo<'_> {
-        crate::PeerInfo::new(&self.chain, remote).with_key_support(self.keys)
+        crate::PeerInfo::new(&self.chain, remote)
+            .with_key_support(self.keys)
+            .with_memo(&self.memo)
     }
 }
 

@@ -22,6 +22,9 @@ use rustls_pki_types::{
 use webpki::{EndEntityCert, KeyUsage};
 
 use crate::cert::{CertLimits, ClientCertificate, X509Error};
+use crate::error::SetupError;
+use crate::keys::MIN_RSA_BITS;
+use crate::limits::Limits;
 use crate::time::Time;
 
 mod anchors;
@@ -31,70 +34,14 @@ pub(crate) mod crl;
 mod epoch;
 
 pub use anchors::TrustAnchors;
+pub use cache::DEFAULT_CACHE_ENTRIES;
 use cache::{Cache, Window};
-pub use cache::{CacheStats, DEFAULT_CACHE_ENTRIES};
 pub(crate) use constraints::same_name;
 use crl::Crl;
 
 /// The signature algorithms verification may use: a crypto provider's
 /// `signature_verification_algorithms.all` (rustls), or webpki's own constants.
 pub type SignatureAlgorithms = &'static [&'static dyn SignatureVerificationAlgorithm];
-
-/// Why trust configuration (CA certificates, intermediates, CRLs) could not be loaded.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum TrustConfigError {
-    /// The input holds no certificate.
-    NoCertificates,
-    /// The PEM of a certificate bundle is malformed.
-    Pem(crate::pem::PemError),
-    /// The PEM of a CRL file is malformed.
-    CrlPem(rustls_pki_types::pem::Error),
-    /// A CRL file holds no `X509 CRL` block.
-    NoCrls,
-    /// A certificate could not be parsed.
-    Malformed {
-        /// Position in the input, from 0.
-        index: usize,
-        /// What is wrong with it.
-        source: X509Error,
-    },
-    /// A certificate offered as a trust anchor is not a CA certificate.
-    NotCa {
-        /// Position in the input, from 0.
-        index: usize,
-        /// Its subject (RFC 4514).
-        subject: String,
-    },
-    /// A CA certificate breaks a rule a trust anchor must keep (RFC 5280, as OpenSSL checks
-    /// the root too and webpki does not).
-    BadAnchor {
-        /// Position in the input, from 0.
-        index: usize,
-        /// Its subject (RFC 4514).
-        subject: String,
-        /// The rule, and the clause.
-        rule: String,
-    },
-    /// A CRL breaks a rule OpenSSL checks before believing it.
-    BadCrl {
-        /// Position in the input, from 0.
-        index: usize,
-        /// OpenSSL's name for it (`UNHANDLED_CRITICAL_CRL_EXTENSION`,
-        /// `KEYUSAGE_NO_CRL_SIGN`, `CRL_SIGNATURE_FAILURE`), or certauth's where OpenSSL
-        /// has none (`CRL_ENTRY_SERIAL_NOT_DER`).
-        code: &'static str,
-        /// The rule, and the clause.
-        rule: String,
-    },
-    /// webpki refused a trust anchor or CRL.
-    Rejected {
-        /// What was refused (`trust anchor 0`, `CRL 1`).
-        what: String,
-        /// webpki's reason.
-        reason: String,
-    },
-}
 
 /// rustls-webpki's reason for a refusal, as text: webpki's name for it
 /// (`UnsupportedCriticalExtension`, `BadDer`, …). Text rather than webpki's type, so that a
@@ -103,64 +50,24 @@ pub(crate) fn webpki_reason(e: &webpki::Error) -> String {
     format!("{e:?}")
 }
 
-impl fmt::Display for TrustConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::NoCertificates => f.write_str(
-                "no certificate found: expected PEM `-----BEGIN CERTIFICATE-----` blocks or DER",
-            ),
-            Self::Pem(e) => write!(f, "malformed PEM: {e}"),
-            Self::CrlPem(e) => write!(f, "malformed CRL PEM: {e}"),
-            Self::NoCrls => f.write_str("no `-----BEGIN X509 CRL-----` block found"),
-            Self::Malformed { index, .. } => write!(f, "certificate {index} is malformed"),
-            Self::NotCa { index, subject } => write!(
-                f,
-                "certificate {index} ({subject}) is not a CA certificate (basicConstraints cA is \
-                 not set); to accept one specific client certificate, pin its SHA-256 \
-                 fingerprint with a policy instead"
-            ),
-            Self::BadAnchor {
-                index,
-                subject,
-                rule,
-            } => write!(
-                f,
-                "certificate {index} ({subject}) cannot be a trust anchor: {rule}; fix or remove \
-                 it (certauth serve --skip-bad-roots leaves such roots out with a warning)"
-            ),
-            Self::BadCrl { index, code, rule } => {
-                write!(f, "CRL {index} is not believed ({code}): {rule}")
-            }
-            Self::Rejected { what, reason } => write!(f, "{what} refused: {reason}"),
-        }
-    }
-}
-
-impl std::error::Error for TrustConfigError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Malformed { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
-
-/// Reads certificates from PEM (any number of certificate blocks, read as OpenSSL reads them:
-/// see [`crate::pem`]; other blocks are skipped) or, if the input is not PEM, one DER
-/// certificate. Any unreadable certificate block is an error: a bundle is taken whole.
+/// Reads certificates from PEM (any number of certificate blocks, read as OpenSSL reads
+/// them: `CERTIFICATE`, `X509 CERTIFICATE` and `TRUSTED CERTIFICATE` blocks, the end line
+/// exactly `-----END <label>-----`, no blank line inside the base64; other blocks and text
+/// around them are skipped: see [`crate::pem`]) or, if the input is not PEM, one DER certificate. Any unreadable
+/// certificate block is an error ([`SetupError::Pem`]): a bundle is taken whole.
 pub fn certificates_from_pem_or_der(
     input: &[u8],
-) -> Result<Vec<CertificateDer<'static>>, TrustConfigError> {
+) -> Result<Vec<CertificateDer<'static>>, SetupError> {
     if input.first() == Some(&0x30) {
         return Ok(vec![CertificateDer::from(input.to_vec())]);
     }
-    let certs = crate::pem::certificates(input)
+    let certs = crate::pem::blocks(input)
         .into_iter()
         .map(|c| c.map(CertificateDer::from))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(TrustConfigError::Pem)?;
+        .map_err(SetupError::from)?;
     if certs.is_empty() {
-        return Err(TrustConfigError::NoCertificates);
+        return Err(SetupError::NoCertificates);
     }
     Ok(certs)
 }
@@ -168,7 +75,7 @@ pub fn certificates_from_pem_or_der(
 /// Which purpose the leaf must be valid for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Purpose {
+pub(crate) enum Purpose {
     /// TLS client authentication (what certauth does): an extended key usage, if present,
     /// must include clientAuth, and a key usage, if present, digitalSignature.
     #[default]
@@ -181,7 +88,7 @@ pub enum Purpose {
 /// Which certificates CRLs are checked for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum RevocationDepth {
+pub(crate) enum RevocationDepth {
     /// Only the client's own certificate.
     EndEntity,
     /// Every certificate in the chain (intermediates too).
@@ -192,7 +99,7 @@ pub enum RevocationDepth {
 /// What to do when no configured CRL covers a certificate.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum UnknownRevocation {
+pub(crate) enum UnknownRevocation {
     /// Accept it (as OpenSSL does without `X509_V_FLAG_CRL_CHECK`).
     #[default]
     Allow,
@@ -235,18 +142,10 @@ fn next_id() -> u64 {
 /// What one connection remembers about its TLS peer's verified chain, so that its later
 /// requests (keep-alive, HTTP/2 streams) are not verified again while the result holds
 /// (same verifier, `now` inside every certificate's validity window and before the CRLs'
-/// nextUpdate). Give it to [`PeerInfo::with_memo`](crate::PeerInfo::with_memo); one per
-/// connection, never shared between connections.
+/// nextUpdate). `tls::TlsPeer` holds one per connection, never shared between connections.
 #[derive(Debug, Default)]
-pub struct PeerMemo {
+pub(crate) struct PeerMemo {
     slot: OnceLock<(u64, VerifiedChain, Window)>,
-}
-
-impl PeerMemo {
-    /// An empty memo.
-    pub fn new() -> Self {
-        Self::default()
-    }
 }
 
 impl fmt::Debug for ChainVerifier {
@@ -303,14 +202,29 @@ impl ChainVerifier {
         self.reconfigured()
     }
 
-    /// Full verifications run and results reused so far, by this verifier and its clones.
-    pub fn cache_stats(&self) -> CacheStats {
-        self.cache.stats()
+    /// Chains verified in full so far (and so, on success, remembered), by this verifier
+    /// and its clones.
+    pub fn verifications(&self) -> u64 {
+        self.cache.stats().verifications
     }
 
-    /// The purpose the leaf must be valid for (default [`Purpose::ClientAuth`]).
-    pub fn with_purpose(mut self, purpose: Purpose) -> Self {
-        self.purpose = purpose;
+    /// Verifications answered so far from what was remembered (the verifier's cache or a
+    /// connection's), by this verifier and its clones.
+    pub fn cache_hits(&self) -> u64 {
+        self.cache.stats().hits
+    }
+
+    /// Verification results remembered now.
+    pub fn cached_results(&self) -> usize {
+        self.cache.stats().entries
+    }
+
+    /// Verifies server certificates instead of client certificates: an extended key usage,
+    /// if present, must include serverAuth (default: clientAuth, what certauth does). For
+    /// tools and path-validation test suites that check server certificates with the same
+    /// rules.
+    pub fn for_server_certificates(mut self) -> Self {
+        self.purpose = Purpose::ServerAuth;
         self.reconfigured()
     }
 
@@ -319,10 +233,10 @@ impl ChainVerifier {
     pub fn with_intermediates(
         mut self,
         certs: impl IntoIterator<Item = CertificateDer<'static>>,
-    ) -> Result<Self, TrustConfigError> {
+    ) -> Result<Self, SetupError> {
         for (index, der) in certs.into_iter().enumerate() {
             let cert = ClientCertificate::from_der(&der)
-                .map_err(|source| TrustConfigError::Malformed { index, source })?;
+                .map_err(|source| SetupError::Malformed { index, source })?;
             self.intermediates.push(cert);
         }
         Ok(self.reconfigured())
@@ -341,7 +255,7 @@ impl ChainVerifier {
     pub fn with_crls(
         mut self,
         crls: impl IntoIterator<Item = CertificateRevocationListDer<'static>>,
-    ) -> Result<Self, TrustConfigError> {
+    ) -> Result<Self, SetupError> {
         let cas: Vec<&ClientCertificate> = self
             .anchors
             .certs
@@ -352,12 +266,12 @@ impl ChainVerifier {
         let mut warnings = Vec::new();
         for (i, der) in crls.into_iter().enumerate() {
             let crl = Crl::load(&der, &cas, self.algorithms).map_err(|r| match r {
-                crl::Refusal::Rule { code, rule } => TrustConfigError::BadCrl {
+                crl::Refusal::Rule { code, rule } => SetupError::BadCrl {
                     index: i,
                     code,
                     rule,
                 },
-                crl::Refusal::Webpki(e) => TrustConfigError::Rejected {
+                crl::Refusal::Webpki(e) => SetupError::Rejected {
                     what: format!("CRL {i}"),
                     reason: webpki_reason(&e),
                 },
@@ -384,26 +298,28 @@ impl ChainVerifier {
     }
 
     /// CRLs from PEM (`X509 CRL` blocks).
-    pub fn with_crls_pem(self, pem: &[u8]) -> Result<Self, TrustConfigError> {
+    pub fn with_crls_pem(self, pem: &[u8]) -> Result<Self, SetupError> {
         let crls = CertificateRevocationListDer::pem_slice_iter(pem)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(TrustConfigError::CrlPem)?;
+            .map_err(SetupError::CrlPem)?;
         if crls.is_empty() {
-            return Err(TrustConfigError::NoCrls);
+            return Err(SetupError::NoCrls);
         }
         self.with_crls(crls)
     }
 
-    /// Which certificates CRLs are checked for (default: the whole chain).
-    pub fn with_revocation_depth(mut self, depth: RevocationDepth) -> Self {
-        self.revocation_depth = depth;
+    /// Checks CRLs for the client's own certificate only (default: every certificate of the
+    /// chain, intermediates too).
+    pub fn with_leaf_revocation_only(mut self) -> Self {
+        self.revocation_depth = RevocationDepth::EndEntity;
         self.reconfigured()
     }
 
-    /// What to do when CRLs are configured but none covers a certificate (default: allow,
-    /// as OpenSSL without `-crl_check_all`; Node denies as soon as a CRL is configured).
-    pub fn with_unknown_revocation(mut self, policy: UnknownRevocation) -> Self {
-        self.unknown_revocation = policy;
+    /// Refuses a certificate no configured CRL covers, with `UNABLE_TO_GET_CRL` (default:
+    /// accept it, as OpenSSL without `-crl_check_all`; Node denies as soon as a CRL is
+    /// configured).
+    pub fn deny_unknown_revocation(mut self) -> Self {
+        self.unknown_revocation = UnknownRevocation::Deny;
         self.reconfigured()
     }
 
@@ -422,9 +338,10 @@ impl ChainVerifier {
         self.reconfigured()
     }
 
-    /// Limits for parsing presented certificates.
-    pub fn with_cert_limits(mut self, limits: CertLimits) -> Self {
-        self.cert_limits = limits;
+    /// Parses presented certificates with `limits`' certificate caps
+    /// ([`Limits::max_cert_bytes`], …; the others do not apply here).
+    pub fn with_cert_limits(mut self, limits: &Limits) -> Self {
+        self.cert_limits = limits.cert_limits();
         self.reconfigured()
     }
 
@@ -452,13 +369,13 @@ impl ChainVerifier {
         if let Some(hit) = self.cache.get(&key, seconds(now)) {
             return Ok(hit);
         }
-        let leaf = ClientCertificate::from_der_with_limits(leaf_der, self.cert_limits)
+        let leaf = ClientCertificate::from_shared(Arc::from(leaf_der.as_ref()), self.cert_limits)
             .map_err(|source| VerifyError::Malformed { index: 0, source })?;
         self.verify_fully(leaf, chain, now, key)
     }
 
     /// As [`Self::verify`], for a caller that has already parsed the leaf (`chain[0]`). A
-    /// `leaf` that is not `chain[0]`, or was parsed with other [`CertLimits`] than this
+    /// `leaf` that is not `chain[0]`, or was parsed with other certificate limits than this
     /// verifier's, is not trusted to stand for it: the chain is then verified from its own
     /// bytes (the result is cached under the chain's bytes, so it must be the chain's, and
     /// hold under this verifier's limits).
@@ -557,14 +474,14 @@ impl ChainVerifier {
         }
         // One key table in every mode (crate::keys): here only the algorithm and strength
         // count, as possession is the TLS layer's (or a proxy's) to check.
-        crate::keys::check(&leaf, crate::keys::KeySupport::ALL).map_err(VerifyError::Key)?;
+        crate::keys::check(&leaf, crate::keys::KeySupport::ALL)?;
         // A TLS client certificate signs the handshake (RFC 8446 4.4.2.2, RFC 5246 7.4.8),
         // so a key usage without digitalSignature does not allow it (RFC 5280 4.2.1.3).
         // OpenSSL also lets keyAgreement alone pass, for static-DH client certificates no
         // TLS stack we run on supports; certauth does not.
         if self.purpose == Purpose::ClientAuth
             && leaf
-                .key_usage()
+                .key_usage_flags()
                 .is_some_and(|ku| !ku.contains(crate::cert::KeyUsage::DIGITAL_SIGNATURE))
         {
             return Err(VerifyError::InvalidPurpose);
@@ -573,12 +490,12 @@ impl ChainVerifier {
             .iter()
             .enumerate()
             .map(|(i, der)| {
-                ClientCertificate::from_der_with_limits(der, self.cert_limits).map_err(|source| {
-                    VerifyError::Malformed {
+                ClientCertificate::from_shared(Arc::from(der.as_ref()), self.cert_limits).map_err(
+                    |source| VerifyError::Malformed {
                         index: i + 1,
                         source,
-                    }
-                })
+                    },
+                )
             })
             .collect::<Result<_, _>>()?;
         // rustls-webpki cannot represent a date before 1970: it is shown a notBefore of 1970
@@ -748,7 +665,7 @@ impl ChainVerifier {
     }
 
     /// Why the path from `leaf` through `intermediates` to `anchor` is refused by the CRLs,
-    /// or the earliest nextUpdate of the CRLs it was judged by. With [`RevocationDepth::Chain`]
+    /// or the earliest nextUpdate of the CRLs it was judged by. With the default depth (the whole chain)
     /// every certificate on the path is judged, and so is the anchor when it is an
     /// intermediate itself: not self-issued, and issued by another CA of the trust set
     /// (OpenSSL then builds on to that CA and checks the anchor's revocation; webpki ends the
@@ -815,7 +732,7 @@ impl ChainVerifier {
                         });
                     }
                     if issuer
-                        .key_usage()
+                        .key_usage_flags()
                         .is_some_and(|ku| !ku.contains(crate::cert::KeyUsage::CRL_SIGN))
                     {
                         return Err(VerifyError::CrlIssuerKeyUsage);
@@ -1119,7 +1036,7 @@ pub enum VerifyError {
         max: usize,
     },
     /// A presented certificate could not be parsed: `MALFORMED_CERTIFICATE`, or
-    /// `CERT_TOO_LARGE` over a [`CertLimits`] ([`X509Error::code`]).
+    /// `CERT_TOO_LARGE` over a certificate cap of [`Limits`] ([`X509Error::code`]).
     Malformed {
         /// Its position in the presented chain (0 = leaf).
         index: usize,
@@ -1252,9 +1169,19 @@ pub enum VerifyError {
         /// The intermediate's subject (RFC 4514).
         ca: String,
     },
-    /// The client's key is weak (`WEAK_KEY`) or of an algorithm certauth does not accept
-    /// (`UNSUPPORTED_KEY_TYPE`): the table of [`crate::keys`].
-    Key(crate::keys::KeyProblem),
+    /// The client's key is too small to trust: RSA under 2048 bits. `WEAK_KEY`.
+    WeakKey {
+        /// The key, e.g. `RSA 1024 bits`.
+        key: String,
+    },
+    /// The client's key is of a type certauth does not authenticate (it accepts RSA of
+    /// 2048-8192 bits, ECDSA P-256, P-384 and P-521, Ed25519 and Ed448), or, over TLS, one
+    /// whose handshake signature the provider could not verify (ring: RSA, P-256, P-384,
+    /// Ed25519; aws-lc-rs adds P-521). `UNSUPPORTED_KEY_TYPE`.
+    UnsupportedKey {
+        /// The key, e.g. `ECDSA P-521`.
+        key: String,
+    },
     /// Any other refusal by webpki, with its reason. `CERT_REJECTED`.
     Rejected(String),
 }
@@ -1288,7 +1215,8 @@ impl VerifyError {
             Self::CaUsedAsEndEntity => "CA_USED_AS_END_ENTITY",
             Self::InvalidCa => "INVALID_CA",
             Self::SelfIssuedIntermediate { .. } => "SELF_ISSUED_INTERMEDIATE",
-            Self::Key(k) => k.code(),
+            Self::WeakKey { .. } => "WEAK_KEY",
+            Self::UnsupportedKey { .. } => "UNSUPPORTED_KEY_TYPE",
             Self::UnsupportedVersion => "UNSUPPORTED_CERT_VERSION",
             Self::UnhandledCriticalExtension => "UNHANDLED_CRITICAL_EXTENSION",
             Self::PathLengthExceeded => "PATH_LENGTH_EXCEEDED",
@@ -1417,7 +1345,18 @@ impl fmt::Display for VerifyError {
                  which rustls-webpki does not implement; put the constraint in the root \
                  instead (certauth enforces it there)"
             ),
-            Self::Key(k) => write!(f, "{k}"),
+            Self::WeakKey { key } => write!(
+                f,
+                "client key is {key}, under the {MIN_RSA_BITS}-bit minimum; issue a key of \
+                 {MIN_RSA_BITS} bits or more, or an ECDSA or Ed25519 key"
+            ),
+            Self::UnsupportedKey { key } => write!(
+                f,
+                "client key is {key}, which certauth does not authenticate here: it accepts \
+                 RSA (2048-8192 bits), ECDSA P-256, P-384 and P-521, Ed25519 and Ed448, and \
+                 over TLS only the keys the provider verifies (ring: RSA, P-256, P-384, \
+                 Ed25519; aws-lc-rs adds P-521)"
+            ),
             Self::SelfIssuedIntermediate { subject } => write!(
                 f,
                 "the chain holds a self-issued intermediate {subject} (a CA key rollover), \
@@ -1440,7 +1379,34 @@ impl std::error::Error for VerifyError {
 
 #[cfg(test)]
 mod tests {
-    use super::{TrustAnchors, TrustConfigError, VerifyError, webpki_reason};
+    use super::{ChainVerifier, PeerMemo, SetupError, TrustAnchors, VerifyError, webpki_reason};
+
+    /// Attack review of finding 11's class: a connection's memo speaks for the chain it was
+    /// filled with. Handed another chain (a memo shared by mistake; `tls::TlsPeer` keeps one
+    /// per chain), it must not pass that chain as the first client.
+    #[test]
+    fn a_memo_never_stands_for_another_chain() {
+        use certauth_testkit::{Authority, Leaf, now};
+        let root = Authority::root("Memo Root");
+        let other = Authority::root("Memo Other Root");
+        let trusted = [root.issue(&Leaf::client("trusted")).der];
+        let stranger = [other.issue(&Leaf::client("trusted")).der];
+        let verifier = ChainVerifier::new(
+            TrustAnchors::from_der([root.cert.der.clone()]).unwrap(),
+            webpki::ALL_VERIFICATION_ALGS,
+        );
+        let memo = PeerMemo::default();
+        assert!(verifier.verify_for(&memo, &trusted, now()).is_ok());
+        assert_eq!(
+            verifier
+                .verify_for(&memo, &stranger, now())
+                .map(|_| ())
+                .unwrap_err()
+                .code(),
+            "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+            "the memo of another chain passed a stranger"
+        );
+    }
 
     /// webpki hands back a reference into the anchors; any other reference is matched by
     /// subject and key (the first such anchor), and one with another key by none.
@@ -1477,7 +1443,7 @@ mod tests {
         let e = VerifyError::Rejected(reason.clone());
         assert_eq!(e.code(), "CERT_REJECTED");
         assert_eq!(e.to_string(), "certificate rejected: UnsupportedCrlVersion");
-        let e = TrustConfigError::Rejected {
+        let e = SetupError::Rejected {
             what: "CRL 0".into(),
             reason,
         };

@@ -12,14 +12,14 @@ use std::future::IntoFuture as _;
 use std::net::IpAddr;
 use std::task::{Context, Poll, Waker};
 
-use certauth_core::BuildError;
+use certauth_core::Preset;
+use certauth_core::SetupError;
 use certauth_core::policy::{OwnedPolicyContext, PolicyExt, Verdict, allow_cn};
 use certauth_core::verify::{ChainVerifier, TrustAnchors};
 use certauth_core::{
     Authenticator, CertificateDer, Decision, Evaluation, HeadParser, HeadProgress, Limits,
     PeerInfo, ProxyHeaderConfig, RequestHead, Status, accept_websocket,
 };
-use certauth_core::{Origin, Preset};
 use certauth_testkit::encode;
 use certauth_testkit::{Authority, Issued, Leaf, NOW_SECS, now};
 
@@ -193,7 +193,7 @@ fn golden_bytes_through_the_adapter_loop() {
     // Policy says 403.
     let forbid = Authenticator::builder()
         .verifier(verifier(&p.root))
-        .policy(allow_cn(["someone-else"]).deny_with(certauth_core::policy::DenyStatus::Forbidden))
+        .policy(allow_cn(["someone-else"]).deny_with_403())
         .build()
         .unwrap();
     let (out, _) = pipeline(&forbid, &peer, &[WS]);
@@ -221,7 +221,7 @@ fn tls_peer_decisions() {
         who.certificate().subject().common_names().next().unwrap(),
         "trusted-client"
     );
-    assert_eq!(who.origin(), Origin::TlsPeer);
+    assert!(!who.from_proxy_header());
     assert_eq!(
         who.chain().unwrap().anchor().unwrap().der(),
         &p.root.cert.der[..]
@@ -340,18 +340,18 @@ fn async_policies_pend_then_decide() {
 #[test]
 fn configuration_errors() {
     let p = pki();
-    assert_eq!(
+    assert!(matches!(
         Authenticator::builder().build().unwrap_err(),
-        BuildError::MissingTrustAnchors
-    );
+        SetupError::MissingTrustAnchors
+    ));
     let nginx = ProxyHeaderConfig::preset(Preset::Nginx);
-    assert_eq!(
+    assert!(matches!(
         Authenticator::builder()
             .proxy_header(nginx.clone())
             .build()
             .unwrap_err(),
-        BuildError::NoTrustedProxies
-    );
+        SetupError::NoTrustedProxies
+    ));
     let trusted = nginx.with_trusted_proxies(["127.0.0.1"]).unwrap();
     assert!(
         Authenticator::builder()
@@ -359,13 +359,13 @@ fn configuration_errors() {
             .build()
             .is_ok()
     );
-    assert_eq!(
+    assert!(matches!(
         Authenticator::builder()
             .proxy_header(trusted.clone().with_fallback_to_tls_peer(true))
             .build()
             .unwrap_err(),
-        BuildError::MissingTrustAnchors
-    );
+        SetupError::MissingTrustAnchors
+    ));
     assert!(
         Authenticator::builder()
             .proxy_header(trusted.with_fallback_to_tls_peer(true))
@@ -374,7 +374,7 @@ fn configuration_errors() {
             .is_ok()
     );
     assert!(
-        BuildError::NoTrustedProxies
+        SetupError::NoTrustedProxies
             .to_string()
             .contains("dangerous_trust_any_proxy")
     );
@@ -411,7 +411,7 @@ fn header_mode_decisions() {
     let Decision::Allow(who) = &d else {
         panic!("{d:?}")
     };
-    assert_eq!(who.origin(), Origin::ProxyHeader);
+    assert!(who.from_proxy_header());
     assert!(who.chain().is_some(), "re-verified against the anchors");
     assert_eq!(code(&decide(&auth, &[], "10.9.8.7", &ok)), "ALLOW");
 
@@ -558,7 +558,7 @@ fn fallback_to_the_tls_peer() {
     let Decision::Allow(who) = decide(&auth, &tls, "203.0.113.9", &absent) else {
         panic!()
     };
-    assert_eq!(who.origin(), Origin::TlsPeer);
+    assert!(!who.from_proxy_header());
     assert_eq!(
         code(&decide(&auth, &[], "203.0.113.9", &absent)),
         "401 NO_CERTIFICATE"
@@ -660,13 +660,11 @@ fn reload_replaces_the_configuration_for_every_clone_and_keeps_it_on_error() {
         .unwrap();
     let clone = auth.clone();
     let h = head(WS);
-    let memo = certauth_core::verify::PeerMemo::new();
-    let with_memo = |a: &Authenticator, chain: &[CertificateDer<'_>]| {
-        let peer = PeerInfo::new(chain, None).with_memo(&memo);
-        code(&ready(a.decide(&peer, &h, now())))
-    };
+    // One connection: it remembers its chain's verification between requests.
+    let connection = certauth_core::tls::TlsPeer::presenting(vec![p.trusted.der.clone()]);
+    let with_memo = |a: &Authenticator| code(&ready(a.decide(&connection.info(None), &h, now())));
+    assert_eq!(with_memo(&auth), "ALLOW");
     let trusted = [p.trusted.der.clone()];
-    assert_eq!(with_memo(&auth, &trusted), "ALLOW");
     assert_eq!(
         code(&decide(&clone, &[from_other.der.clone()], "10.0.0.1", &h)),
         "401 UNABLE_TO_VERIFY_LEAF_SIGNATURE"
@@ -680,10 +678,7 @@ fn reload_replaces_the_configuration_for_every_clone_and_keeps_it_on_error() {
         "ALLOW"
     );
     // What the connection remembered under the old anchors is not reused.
-    assert_eq!(
-        with_memo(&auth, &trusted),
-        "401 UNABLE_TO_VERIFY_LEAF_SIGNATURE"
-    );
+    assert_eq!(with_memo(&auth), "401 UNABLE_TO_VERIFY_LEAF_SIGNATURE");
 
     // A CRL revoking a client that was verified (and cached) before.
     let v = verifier(&p.root);
@@ -712,16 +707,22 @@ fn reload_replaces_the_configuration_for_every_clone_and_keeps_it_on_error() {
 
     // A broken configuration is refused and the one in force stays.
     let broken = Authenticator::builder().proxy_header(ProxyHeaderConfig::preset(Preset::Nginx));
-    assert_eq!(auth.reload(broken), Err(BuildError::NoTrustedProxies));
-    assert_eq!(
+    assert!(matches!(
+        auth.reload(broken),
+        Err(SetupError::NoTrustedProxies)
+    ));
+    assert!(matches!(
         auth.reload(Authenticator::builder()),
-        Err(BuildError::MissingTrustAnchors)
-    );
+        Err(SetupError::MissingTrustAnchors)
+    ));
     let other_limits = Authenticator::builder()
         .verifier(verifier(&p.root))
         .limits(Limits::DEFAULT.with_max_headers(3));
-    assert_eq!(auth.reload(other_limits), Err(BuildError::LimitsChanged));
-    assert!(BuildError::LimitsChanged.to_string().contains("restart"));
+    assert!(matches!(
+        auth.reload(other_limits),
+        Err(SetupError::LimitsChanged)
+    ));
+    assert!(SetupError::LimitsChanged.to_string().contains("restart"));
     assert_eq!(
         code(&decide(&clone, &trusted, "10.0.0.1", &h)),
         "401 POLICY_DENIED"
@@ -867,12 +868,14 @@ fn denials_chain_their_sources_and_debug_says_what_it_holds() {
     );
 }
 
-/// The decision honours the key support the adapter passes: a P-521 client is let in only
-/// when the handshake's provider verified P-521 signatures, refused with the key in the
-/// reason otherwise; the reason holds the key problem typed.
+/// The decision honours the key types the handshake verified: a client whose key the
+/// handshake's provider did not verify is refused with the key in the reason (typed), and
+/// let in when it did; a P-521 client is refused with the common support (ring's).
+#[cfg(feature = "rustls")]
 #[test]
 fn the_key_support_of_the_handshake_decides_which_keys_get_in() {
-    use certauth_core::keys::{KeyKind, KeySupport};
+    use certauth_core::VerifyError;
+    use certauth_core::tls::TlsPeer;
     use certauth_testkit::{Crafted, der};
     let p = pki();
     let root = certauth_core::ClientCertificate::from_der(&p.root.cert.der).unwrap();
@@ -883,32 +886,71 @@ fn the_key_support_of_the_handshake_decides_which_keys_get_in() {
         der::tlv(0x03, &[&[0u8, 4][..], &[0x21; 132]].concat()),
     ]));
     let leaf_key = certauth_testkit::key(certauth_testkit::KeyKind::P256);
-    let leaf = CertificateDer::from(c.sign(&leaf_key, &p.root.cert.key));
+    let p521 = CertificateDer::from(c.sign(&leaf_key, &p.root.cert.key));
     let auth = Authenticator::builder()
         .verifier(verifier(&p.root))
         .build()
         .unwrap();
     let h = head(WS);
-    let chain = [leaf];
-    let with = |support: KeySupport| {
-        let peer = PeerInfo::new(&chain, None).with_key_support(support);
-        ready(auth.decide(&peer, &h, now()))
-    };
-    assert_eq!(code(&with(KeySupport::COMMON.with(KeyKind::P521))), "ALLOW");
-    let Decision::Deny(d) = with(KeySupport::COMMON) else {
+    let decide_as = |peer: &TlsPeer| ready(auth.decide(&peer.info(None), &h, now()));
+
+    let Decision::Deny(d) = decide_as(&TlsPeer::presenting(vec![p521.clone()])) else {
         panic!()
     };
     assert_eq!(d.code(), "UNSUPPORTED_KEY_TYPE");
     assert!(d.to_string().contains("ECDSA P-521"), "{d}");
     assert!(
-        matches!(d.reason(), certauth_core::DenyReason::Key(_)),
+        matches!(
+            d.reason(),
+            certauth_core::DenyReason::Verify(VerifyError::UnsupportedKey { .. })
+        ),
         "{d}"
     );
-    // The default is COMMON.
     assert_eq!(
-        code(&decide(&auth, &chain, "10.0.0.1", &h)),
+        code(&decide(&auth, &[p521], "10.0.0.1", &h)),
         "401 UNSUPPORTED_KEY_TYPE"
     );
+
+    // The trusted client's key (P-256) gets in over a handshake that verified it (ring's
+    // provider), and not over one whose provider verifies Ed25519 alone.
+    let config = |provider: rustls::crypto::CryptoProvider| {
+        let key = certauth_testkit::key(certauth_testkit::KeyKind::P256);
+        let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(provider))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+            )
+            .unwrap()
+    };
+    static ED25519: &[&dyn rustls::pki_types::SignatureVerificationAlgorithm] =
+        &[webpki::ring::ED25519];
+    static MAPPING: &[(
+        rustls::SignatureScheme,
+        &[&dyn rustls::pki_types::SignatureVerificationAlgorithm],
+    )] = &[(rustls::SignatureScheme::ED25519, ED25519)];
+    let mut narrow = certauth_testkit::ring_provider();
+    narrow.signature_verification_algorithms = rustls::crypto::WebPkiSupportedAlgorithms {
+        all: ED25519,
+        mapping: MAPPING,
+    };
+    let chain = vec![p.trusted.der.clone()];
+    let ring = TlsPeer::new(&config(certauth_testkit::ring_provider()), chain.clone());
+    let ed25519_only = TlsPeer::new(&config(narrow), chain.clone());
+    assert_eq!(ring, TlsPeer::presenting(chain));
+    assert_ne!(ring, ed25519_only);
+    assert_eq!(code(&decide_as(&ring)), "ALLOW");
+    let Decision::Deny(d) = decide_as(&ed25519_only) else {
+        panic!()
+    };
+    assert_eq!(d.code(), "UNSUPPORTED_KEY_TYPE");
+    assert!(d.to_string().contains("ECDSA P-256"), "{d}");
 }
 
 /// An authenticated client prints as its subject; the configuration's risks are named.
@@ -991,7 +1033,7 @@ fn header_mode_on_a_unix_socket() {
     let Decision::Allow(who) = on_socket(&socket_only) else {
         panic!("a trusted socket's header is honoured")
     };
-    assert_eq!(who.origin(), Origin::ProxyHeader);
+    assert!(who.from_proxy_header());
     // ... and trusts no TCP peer, loopback included.
     for remote in ["127.0.0.1", "::1", "10.0.0.1"] {
         assert_eq!(
@@ -1301,9 +1343,9 @@ fn attack_the_fallback_from_every_side() {
         .unwrap();
     for (name, headers) in &cases {
         let d = ready(socket.decide(&PeerInfo::unix_socket(), &with_headers(headers), now()));
-        let ok = matches!(&d, Decision::Allow(who) if who.origin() == Origin::ProxyHeader);
+        let ok = matches!(&d, Decision::Allow(who) if who.from_proxy_header());
         assert!(
-            !matches!(&d, Decision::Allow(who) if who.origin() == Origin::TlsPeer),
+            !matches!(&d, Decision::Allow(who) if !who.from_proxy_header()),
             "unix {name}: fell back"
         );
         let _ = ok;
@@ -1312,7 +1354,7 @@ fn attack_the_fallback_from_every_side() {
     for (name, headers) in &cases {
         let d = decide(&auth, &proxy_tls, "203.0.113.9", &with_headers(headers));
         if let Decision::Allow(who) = &d {
-            assert_eq!(who.origin(), Origin::TlsPeer, "{name}");
+            assert!(!who.from_proxy_header(), "{name}");
             assert!(
                 !headers
                     .iter()
@@ -1321,29 +1363,4 @@ fn attack_the_fallback_from_every_side() {
             );
         }
     }
-}
-
-/// Attack review of finding 11's class: a connection's memo speaks for the chain it was
-/// filled with. Handed another chain (a memo shared by mistake, an adapter that reuses one),
-/// it must not pass that chain as the first client.
-#[test]
-fn a_memo_never_stands_for_another_chain() {
-    let p = pki();
-    let auth = Authenticator::builder()
-        .verifier(verifier(&p.root))
-        .build()
-        .unwrap();
-    let h = head(WS);
-    let memo = certauth_core::verify::PeerMemo::new();
-    let trusted = [p.trusted.der.clone()];
-    let peer = PeerInfo::new(&trusted, None).with_memo(&memo);
-    assert_eq!(code(&ready(auth.decide(&peer, &h, now()))), "ALLOW");
-    let stranger = [p.other.der.clone()];
-    let peer = PeerInfo::new(&stranger, None).with_memo(&memo);
-    let d = ready(auth.decide(&peer, &h, now()));
-    assert_eq!(
-        code(&d),
-        "401 UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-        "the memo of another chain passed a stranger"
-    );
 }

@@ -1,7 +1,7 @@
 //! Path validation against x509-limbo (C2SP's public suite, `tests/data/x509-limbo`): every
 //! case through the core's chain verification, compared with its `expected_result`.
 //!
-//! SERVER cases run with [`Purpose::ServerAuth`] and, where they name a peer, webpki's name
+//! SERVER cases run with `ChainVerifier::for_server_certificates` and, where they name a peer, webpki's name
 //! check, here in the test: certauth authenticates clients and checks no server name, but
 //! the case's verdict must reach the path-validation defect it is about. A case whose
 //! verdict differs is listed in `tests/data/limbo-deviations.tsv` (`id`, what certauth says,
@@ -15,7 +15,7 @@ mod deviations;
 use std::collections::BTreeMap;
 
 use certauth_core::pem;
-use certauth_core::verify::{ChainVerifier, Purpose, TrustAnchors};
+use certauth_core::verify::{ChainVerifier, TrustAnchors};
 use certauth_core::{CertificateDer, Time};
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateRevocationListDer, ServerName, UnixTime};
@@ -43,7 +43,7 @@ fn run(case: &Value) -> String {
     };
     let mut v = ChainVerifier::new(anchors, webpki::ALL_VERIFICATION_ALGS);
     if case["validation_kind"] == "SERVER" {
-        v = v.with_purpose(Purpose::ServerAuth);
+        v = v.for_server_certificates();
     }
     if let Some(crls) = case["crls"].as_array().filter(|c| !c.is_empty()) {
         let ders: Vec<CertificateRevocationListDer<'static>> = crls

@@ -5,7 +5,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use certauth_core::observe::{Decided, Observer};
+use certauth_core::Decision;
+use certauth_core::observe::Observer;
 use certauth_core::verify::{ChainVerifier, TrustAnchors};
 use certauth_core::{Authenticator, PeerInfo};
 use certauth_testkit::{Authority, Leaf, now};
@@ -26,11 +27,12 @@ impl Observer for Seen {
     fn decision_started(&self) -> u64 {
         42
     }
-    fn decided(&self, d: &Decided) {
-        self.push(format!(
-            "decided {} {} {} {}",
-            d.started, d.allowed, d.code, d.reused
-        ));
+    fn decided(&self, started: u64, d: &Decision) {
+        let (allowed, reused) = match d {
+            Decision::Allow(a) => (true, a.reused()),
+            Decision::Deny(_) => (false, false),
+        };
+        self.push(format!("decided {started} {allowed} {} {reused}", d.code()));
     }
 }
 

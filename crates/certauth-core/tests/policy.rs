@@ -5,14 +5,14 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use certauth_core::ClientCertificate;
 use certauth_core::policy::{
-    AsyncPolicy, DenyStatus, OwnedPolicyContext, Policy, PolicyContext, PolicyError, PolicyExt,
-    RequestInfo, Verdict, all_of, allow_any, allow_cn, allow_email, allow_fingerprints,
-    allow_issuer, allow_organization, allow_ou, allow_san, allow_serial, allow_signed_fingerprints,
-    allow_spiffe_id, allow_spiffe_trust_domain, allow_subject, any_of, not,
+    AsyncPolicy, OwnedPolicyContext, Policy, PolicyContext, PolicyExt, RequestInfo, Verdict,
+    all_of, allow_any, allow_cn, allow_email, allow_fingerprints, allow_issuer, allow_organization,
+    allow_ou, allow_san, allow_serial, allow_signed_fingerprints, allow_spiffe_id,
+    allow_spiffe_trust_domain, allow_subject, any_of, not,
 };
 use certauth_core::verify::{ChainVerifier, TrustAnchors};
+use certauth_core::{ClientCertificate, SetupError, Status};
 use certauth_testkit::der::{self, san};
 use certauth_testkit::{Authority, Crafted, KeyKind, Leaf, key, now};
 use rcgen::{DnType, SanType};
@@ -84,7 +84,7 @@ fn attribute_helpers_judge_every_value_of_repeated_attributes() {
     let Verdict::Deny(d) = eval(&allow_cn(["bob"]), &c) else {
         panic!()
     };
-    assert_eq!(d.status(), DenyStatus::Unauthorized);
+    assert_eq!(d.status(), Status::Unauthorized);
     assert!(!d.is_indeterminate());
     assert!(
         d.reason().contains("\"alice\", \"alice-alt\""),
@@ -334,10 +334,7 @@ fn not_denies_what_a_spiffe_rule_cannot_evaluate() {
         &not(all_of([unknown().boxed(), allow_cn(["w"]).boxed()])),
         &odd
     ));
-    assert!(!allows(
-        &not(unknown().deny_with(DenyStatus::Forbidden)),
-        &odd
-    ));
+    assert!(!allows(&not(unknown().deny_with_403()), &odd));
 }
 
 /// Issue 27: SPIFFE rules follow the X.509-SVID spec: one URI SAN, a path, lower-case
@@ -400,7 +397,7 @@ fn negative_serials_can_be_named() {
 /// Issue 27: the builder kept only the last policy. A second one is a build error.
 #[test]
 fn a_second_policy_is_a_build_error() {
-    use certauth_core::{Authenticator, BuildError};
+    use certauth_core::Authenticator;
     let root = Authority::root("Builder Root");
     let verifier = || {
         ChainVerifier::new(
@@ -412,12 +409,18 @@ fn a_second_policy_is_a_build_error() {
         .verifier(verifier())
         .policy(allow_cn(["a"]))
         .policy(allow_cn(["b"]));
-    assert_eq!(twice.build().err(), Some(BuildError::PolicySetTwice));
+    assert!(matches!(
+        twice.build().err(),
+        Some(SetupError::PolicySetTwice)
+    ));
     let mixed = Authenticator::builder()
         .verifier(verifier())
         .policy(allow_cn(["a"]))
         .async_policy(|_: OwnedPolicyContext| async { Verdict::Allow });
-    assert_eq!(mixed.build().err(), Some(BuildError::PolicySetTwice));
+    assert!(matches!(
+        mixed.build().err(),
+        Some(SetupError::PolicySetTwice)
+    ));
     let mixed = Authenticator::builder()
         .verifier(verifier())
         .async_policy(|_: OwnedPolicyContext| async { Verdict::Allow })
@@ -472,21 +475,19 @@ fn issuer_and_subject_require_every_named_field() {
         &allow_subject([("CN", "Acme Issuing CA")]).unwrap(),
         &c
     ));
-    assert_eq!(
+    assert!(matches!(
         allow_subject([("Nope", "x")]).err(),
-        Some(PolicyError::UnknownAttribute {
-            name: "Nope".into()
-        })
-    );
+        Some(SetupError::UnknownAttribute { name }) if name == "Nope"
+    ));
     let none: [(&str, &str); 0] = [];
-    assert_eq!(
+    assert!(matches!(
         allow_issuer(none).err(),
-        Some(PolicyError::EmptyRule { rule: "issuer" })
-    );
-    assert_eq!(
+        Some(SetupError::EmptyRule { rule: "issuer" })
+    ));
+    assert!(matches!(
         allow_subject(none).err(),
-        Some(PolicyError::EmptyRule { rule: "subject" })
-    );
+        Some(SetupError::EmptyRule { rule: "subject" })
+    ));
 }
 
 #[test]
@@ -520,7 +521,7 @@ fn fingerprints_are_sha256_in_any_spelling() {
         .collect();
     assert!(matches!(
         allow_fingerprints([sha1]),
-        Err(PolicyError::InvalidFingerprint { .. })
+        Err(SetupError::InvalidFingerprint { .. })
     ));
 }
 
@@ -652,19 +653,16 @@ fn combinators() {
     assert!(allows(&no().or(yes()), &c));
     assert!(allows(&allow_any(), &c));
 
-    let Verdict::Deny(d) = eval(&no().deny_with(DenyStatus::Forbidden), &c) else {
+    let Verdict::Deny(d) = eval(&no().deny_with_403(), &c) else {
         panic!()
     };
-    assert_eq!(d.status(), DenyStatus::Forbidden);
-    let Verdict::Deny(d) = eval(
-        &any_of([no().boxed(), no().deny_with(DenyStatus::Forbidden).boxed()]),
-        &c,
-    ) else {
+    assert_eq!(d.status(), Status::Forbidden);
+    let Verdict::Deny(d) = eval(&any_of([no().boxed(), no().deny_with_403().boxed()]), &c) else {
         panic!()
     };
     assert_eq!(
         d.status(),
-        DenyStatus::Forbidden,
+        Status::Forbidden,
         "any 403 alternative makes the denial 403"
     );
     assert_eq!(
@@ -678,7 +676,7 @@ fn combinators() {
     };
     assert_eq!(
         d.status(),
-        DenyStatus::Unauthorized,
+        Status::Unauthorized,
         "alternatives that all answer 401 answer 401"
     );
 }
@@ -717,7 +715,7 @@ fn closures_see_the_certificate_chain_and_request() {
     let Verdict::Deny(d) = policy.evaluate(&ctx("/admin")) else {
         panic!()
     };
-    assert_eq!(d.status(), DenyStatus::Forbidden);
+    assert_eq!(d.status(), Status::Forbidden);
     let with_header = PolicyContext::new(
         chain.leaf(),
         Some(&chain),
@@ -800,7 +798,7 @@ fn spiffe_ids_with_a_trailing_slash_are_refused() {
 
 #[test]
 fn header_maps_status_codes_and_request_debug() {
-    use certauth_core::policy::{DenyStatus, HeaderMap, RequestInfo};
+    use certauth_core::policy::{HeaderMap, RequestInfo};
     let pairs: [(&str, &[u8]); 2] = [("Host", b"h"), ("X-A", b"1")];
     let slice: &[(&str, &[u8])] = &pairs;
     let vec: Vec<(&str, &[u8])> = pairs.to_vec();
@@ -810,9 +808,6 @@ fn header_maps_status_codes_and_request_debug() {
         assert_eq!(map.get("host"), Some(&b"h"[..]));
         assert_eq!(map.get("missing"), None);
     }
-    assert_eq!(DenyStatus::from_code(401), Some(DenyStatus::Unauthorized));
-    assert_eq!(DenyStatus::from_code(403), Some(DenyStatus::Forbidden));
-    assert_eq!(DenyStatus::from_code(404), None);
     let info = RequestInfo::new("GET", "/p");
     let debug = format!("{info:?}");
     assert!(debug.contains("GET") && debug.contains("/p"), "{debug}");
@@ -856,7 +851,7 @@ fn every_kind_of_header_map_lists_its_headers() {
             .unwrap();
         // The http crate lower-cases names.
         assert_eq!(
-            listed(&certauth_core::http::HttpHead::of(&req)),
+            listed(&certauth_core::http::head_of(&req, None)),
             vec![
                 ("x-a".to_owned(), b"1".to_vec()),
                 ("x-b".to_owned(), b"2".to_vec())

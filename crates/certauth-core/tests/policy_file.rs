@@ -4,9 +4,9 @@
 
 use std::net::IpAddr;
 
-use certauth_core::ClientCertificate;
-use certauth_core::policy::file::{DEFAULT_MAX_DEPTH, PolicyFile};
-use certauth_core::policy::{DenyStatus, Policy, PolicyContext, RequestInfo, Verdict};
+use certauth_core::policy::file::{self, DEFAULT_MAX_DEPTH};
+use certauth_core::policy::{Policy, PolicyContext, RequestInfo, Verdict};
+use certauth_core::{ClientCertificate, Status};
 use certauth_testkit::der::{self, san};
 use certauth_testkit::{Crafted, KeyKind, key};
 
@@ -77,26 +77,25 @@ all_of = [
 ]
 "#
     );
-    let file = PolicyFile::from_toml(&text).unwrap();
+    let file = file::from_toml(&text).unwrap();
     assert!(allows(&file, &c));
 
-    let file = PolicyFile::from_toml("status = 403\n[allow]\ncn = [\"bob\"]\n").unwrap();
-    assert_eq!(file.status(), DenyStatus::Forbidden);
+    let file = file::from_toml("status = 403\n[allow]\ncn = [\"bob\"]\n").unwrap();
     let Verdict::Deny(d) = eval(&file, &c) else {
         panic!()
     };
-    assert_eq!(d.status(), DenyStatus::Forbidden);
+    assert_eq!(d.status(), Status::Forbidden);
 
-    let file = PolicyFile::from_toml("[allow]\nforbid_unless = { cn = [\"bob\"] }\n").unwrap();
+    let file = file::from_toml("[allow]\nforbid_unless = { cn = [\"bob\"] }\n").unwrap();
     let Verdict::Deny(d) = eval(&file, &c) else {
         panic!()
     };
-    assert_eq!(d.status(), DenyStatus::Forbidden);
-    let file = PolicyFile::from_toml("allow = { cn = [\"bob\"] }\n").unwrap();
+    assert_eq!(d.status(), Status::Forbidden);
+    let file = file::from_toml("allow = { cn = [\"bob\"] }\n").unwrap();
     let Verdict::Deny(d) = eval(&file, &c) else {
         panic!()
     };
-    assert_eq!(d.status(), DenyStatus::Unauthorized);
+    assert_eq!(d.status(), Status::Unauthorized);
 }
 
 #[test]
@@ -132,11 +131,11 @@ fn policy_file_errors_point_at_the_line() {
         ("", 1, "missing field `allow`"),
     ];
     for (text, line, needle) in cases {
-        let err = PolicyFile::from_toml(text)
+        let err = file::from_toml(text)
             .err()
             .unwrap_or_else(|| panic!("accepted {text:?}"));
-        assert_eq!(err.line, *line, "{text:?}: {err}");
-        assert!(err.message.contains(needle), "{text:?}: {err}");
+        assert_eq!(line_of(&err), *line, "{text:?}: {err}");
+        assert!(message_of(&err).contains(needle), "{text:?}: {err}");
         assert!(err.to_string().starts_with("policy file line "), "{err}");
     }
 }
@@ -152,14 +151,17 @@ fn policy_file_depth_is_limited() {
     };
     // Each wrapping adds two levels.
     let ok = nested(DEFAULT_MAX_DEPTH / 2);
-    assert!(PolicyFile::from_toml(&ok).is_ok());
+    assert!(file::from_toml(&ok).is_ok());
     let deep = nested(DEFAULT_MAX_DEPTH / 2 + 1);
-    let err = PolicyFile::from_toml(&deep).err().unwrap();
-    assert!(err.message.contains("deeper than the limit of 16"), "{err}");
-    assert!(PolicyFile::from_toml_with_max_depth(&deep, 64).is_ok());
+    let err = file::from_toml(&deep).err().unwrap();
+    assert!(
+        message_of(&err).contains("deeper than the limit of 16"),
+        "{err}"
+    );
+    assert!(file::from_toml_with_max_depth(&deep, 64).is_ok());
     // Absurd nesting is refused by the TOML parser's own recursion guard, not a stack overflow.
     let absurd = nested(5_000);
-    assert!(PolicyFile::from_toml_with_max_depth(&absurd, usize::MAX).is_err());
+    assert!(file::from_toml_with_max_depth(&absurd, usize::MAX).is_err());
 }
 
 /// Issue 27: `forbid` admitted the clients it named (`forbid = X` was X with 403
@@ -168,15 +170,15 @@ fn policy_file_depth_is_limited() {
 #[test]
 fn forbid_refuses_what_it_names() {
     let c = rich_cert();
-    let file = PolicyFile::from_toml(
+    let file = file::from_toml(
         "[allow]\nall_of = [\n  { cn = [\"alice\"] },\n  { forbid = [{ organization = [\"acme\"] }] },\n]\n",
     )
     .unwrap();
     let Verdict::Deny(d) = eval(&file, &c) else {
         panic!("forbid let in the organization it names")
     };
-    assert_eq!(d.status(), DenyStatus::Forbidden);
-    let file = PolicyFile::from_toml(
+    assert_eq!(d.status(), Status::Forbidden);
+    let file = file::from_toml(
         "[allow]\nall_of = [\n  { cn = [\"alice\"] },\n  { forbid = [{ organization = [\"Contractors\"] }] },\n]\n",
     )
     .unwrap();
@@ -184,19 +186,18 @@ fn forbid_refuses_what_it_names() {
 
     // The README's old example, a file written for the old meaning: refused at load.
     let old = "[allow]\nany_of = [\n  { cn = [\"trusted-client\"] },\n  { forbid = { organization = [\"Contractors\"] } },\n]\n";
-    let err = PolicyFile::from_toml(old).expect_err("the old form loaded");
-    assert_eq!(err.line, 4, "{err}");
+    let err = file::from_toml(old).expect_err("the old form loaded");
+    assert_eq!(line_of(&err), 4, "{err}");
     for needle in ["forbid_unless", "opposite", "takes a list"] {
-        assert!(err.message.contains(needle), "{needle}: {err}");
+        assert!(message_of(&err).contains(needle), "{needle}: {err}");
     }
     // What it meant is still expressible.
     let file =
-        PolicyFile::from_toml("[allow]\nforbid_unless = { organization = [\"Contractors\"] }\n")
-            .unwrap();
+        file::from_toml("[allow]\nforbid_unless = { organization = [\"Contractors\"] }\n").unwrap();
     let Verdict::Deny(d) = eval(&file, &c) else {
         panic!()
     };
-    assert_eq!(d.status(), DenyStatus::Forbidden);
+    assert_eq!(d.status(), Status::Forbidden);
 }
 
 /// Issue 27: empty rules (`all_of = []`, `issuer = {}`) let everyone in while others let
@@ -220,16 +221,16 @@ fn empty_rules_are_refused_at_load() {
         "subject = {}",
     ] {
         let text = format!("[allow]\nany_of = [\n  {{ cn = [\"x\"] }},\n  {{ {rule} }},\n]\n");
-        let err = PolicyFile::from_toml(&text)
+        let err = file::from_toml(&text)
             .err()
             .unwrap_or_else(|| panic!("{rule} loaded"));
-        assert_eq!(err.line, 4, "{rule}: {err}");
-        assert!(err.message.contains("is empty"), "{rule}: {err}");
+        assert_eq!(line_of(&err), 4, "{rule}: {err}");
+        assert!(message_of(&err).contains("is empty"), "{rule}: {err}");
     }
-    let err = PolicyFile::from_toml("allow = { not = { all_of = [] } }\n")
+    let err = file::from_toml("allow = { not = { all_of = [] } }\n")
         .err()
         .unwrap();
-    assert!(err.message.contains("`all_of` is empty"), "{err}");
+    assert!(message_of(&err).contains("`all_of` is empty"), "{err}");
 }
 
 /// Issue 27: a fingerprint cannot ban (re-encoding the signature changes it); the file
@@ -243,31 +244,31 @@ fn fingerprints_cannot_ban() {
         format!("{{ forbid = [{{ fingerprint = [\"{fp}\"] }}] }}"),
         format!("{{ all_of = [{{ not = {{ any_of = [{{ fingerprint = [\"{fp}\"] }}] }} }}] }}"),
     ] {
-        let err = PolicyFile::from_toml(&format!("allow = {allow}\n"))
+        let err = file::from_toml(&format!("allow = {allow}\n"))
             .err()
             .unwrap_or_else(|| panic!("{allow} loaded"));
-        assert!(err.message.contains("signed_fingerprint"), "{err}");
-        assert!(err.message.contains("allow-lists"), "{err}");
+        assert!(message_of(&err).contains("signed_fingerprint"), "{err}");
+        assert!(message_of(&err).contains("allow-lists"), "{err}");
     }
     // Under two negations it is an allow-list again; a signed fingerprint bans.
     let twice = format!("allow = {{ not = {{ not = {{ fingerprint = [\"{fp}\"] }} }} }}\n");
-    assert!(allows(&PolicyFile::from_toml(&twice).unwrap(), &c));
+    assert!(allows(&file::from_toml(&twice).unwrap(), &c));
     let forbid_unless = format!("allow = {{ forbid_unless = {{ fingerprint = [\"{fp}\"] }} }}\n");
-    assert!(allows(&PolicyFile::from_toml(&forbid_unless).unwrap(), &c));
+    assert!(allows(&file::from_toml(&forbid_unless).unwrap(), &c));
     let ban = format!(
         "allow = {{ forbid = [{{ signed_fingerprint = [\"{}\"] }}] }}\n",
         c.tbs_sha256_hex()
     );
-    let Verdict::Deny(d) = eval(&PolicyFile::from_toml(&ban).unwrap(), &c) else {
+    let Verdict::Deny(d) = eval(&file::from_toml(&ban).unwrap(), &c) else {
         panic!()
     };
-    assert_eq!(d.status(), DenyStatus::Forbidden);
+    assert_eq!(d.status(), Status::Forbidden);
 }
 
 /// Issue 27: a negative serial can be named in a file.
 #[test]
 fn negative_serials_load() {
-    assert!(PolicyFile::from_toml("allow = { not = { serial = [\"-01\"] } }\n").is_ok());
+    assert!(file::from_toml("allow = { not = { serial = [\"-01\"] } }\n").is_ok());
 }
 
 /// The README's policy file, taken from the README: it loads, refuses a contractor with
@@ -280,7 +281,7 @@ fn the_readme_policy_file_means_what_it_says() {
         .expect("the README's policy block");
     let block = &readme[start + "```toml\n".len()..];
     let block = &block[..block.find("```").unwrap()];
-    let file = PolicyFile::from_toml(block).unwrap();
+    let file = file::from_toml(block).unwrap();
     let k = key(KeyKind::P256);
     let cert = |pairs: &[(&str, &str)]| {
         ClientCertificate::from_der(&Crafted::new(der::simple_name(pairs)).sign(&k, &k)).unwrap()
@@ -292,7 +293,7 @@ fn the_readme_policy_file_means_what_it_says() {
     ) else {
         panic!("the README's forbid let a contractor in")
     };
-    assert_eq!(d.status(), DenyStatus::Forbidden);
+    assert_eq!(d.status(), Status::Forbidden);
     assert!(!allows(&file, &cert(&[("CN", "someone")])));
 }
 
@@ -320,13 +321,13 @@ fn every_nesting_counts_towards_the_depth() {
         let per = if open.contains("forbid = [") { 2 } else { 1 };
         let deepest = (DEFAULT_MAX_DEPTH - 1) / per;
         assert!(
-            PolicyFile::from_toml(&nested(deepest)).is_ok(),
+            file::from_toml(&nested(deepest)).is_ok(),
             "{open}: {}",
-            PolicyFile::from_toml(&nested(deepest)).unwrap_err()
+            file::from_toml(&nested(deepest)).unwrap_err()
         );
-        let err = PolicyFile::from_toml(&nested(deepest + 1)).unwrap_err();
+        let err = file::from_toml(&nested(deepest + 1)).unwrap_err();
         assert!(
-            err.message.contains("deeper than the limit"),
+            message_of(&err).contains("deeper than the limit"),
             "{open}: {err}"
         );
     }
@@ -335,6 +336,22 @@ fn every_nesting_counts_towards_the_depth() {
 /// `forbid` with neither a list nor a table says what it takes.
 #[test]
 fn forbid_says_it_takes_a_list() {
-    let err = PolicyFile::from_toml("allow = { forbid = \"cn\" }\n").unwrap_err();
-    assert!(err.message.contains("a list of rules"), "{err}");
+    let err = file::from_toml("allow = { forbid = \"cn\" }\n").unwrap_err();
+    assert!(message_of(&err).contains("a list of rules"), "{err}");
+}
+
+/// The line of a policy file error.
+fn line_of(err: &certauth_core::SetupError) -> usize {
+    match err {
+        certauth_core::SetupError::PolicyFile { line, .. } => *line,
+        other => panic!("not a policy file error: {other}"),
+    }
+}
+
+/// The message of a policy file error (without its position).
+fn message_of(err: &certauth_core::SetupError) -> &str {
+    match err {
+        certauth_core::SetupError::PolicyFile { message, .. } => message,
+        other => panic!("not a policy file error: {other}"),
+    }
 }

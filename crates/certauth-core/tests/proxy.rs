@@ -1,7 +1,7 @@
 //! Every preset and encoding, with header values made as each proxy documents them.
 #![allow(clippy::unwrap_used, clippy::as_conversions, missing_docs)]
 
-use certauth_core::proxy::{Encoding, Preset, ProxyHeaderConfig, ProxyHeaderError, XfccSelect};
+use certauth_core::proxy::{Encoding, Preset, ProxyHeaderConfig, ProxyHeaderError};
 use certauth_core::{CertificateDer, ClientCertificate};
 use certauth_testkit::{Authority, Issued, Leaf, encode};
 
@@ -163,12 +163,12 @@ fn envoy_xfcc_multi_hop_with_quoted_separators() {
     assert_eq!(certs.len(), 2, "Chain's copy of the leaf is not repeated");
     assert_eq!(cn(&certs[1]), "Proxy Intermediate");
 
-    let first_cfg = cfg.clone().with_xfcc_select(XfccSelect::First);
+    let first_cfg = cfg.clone().with_xfcc_first();
     assert_eq!(
         decode(&first_cfg, &value).unwrap()[0].as_ref(),
         other.leaf.der.as_ref()
     );
-    let only = cfg.clone().with_xfcc_select(XfccSelect::Only);
+    let only = cfg.clone().with_xfcc_only();
     assert_eq!(
         decode(&only, &value).unwrap_err(),
         ProxyHeaderError::XfccElementCount { count: 2 }

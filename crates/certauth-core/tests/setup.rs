@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use certauth_core::policy::allow_cn;
 use certauth_core::{Decision, PeerInfo, RequestHead};
-use certauth_core::{MutualTls, PemFile, SetupError};
+use certauth_core::{MutualTls, SetupError};
 use certauth_testkit::suite::Pki;
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
@@ -107,8 +107,7 @@ fn errors_name_the_input_to_fix() {
     assert!(matches!(e, SetupError::Rustls(_)), "{e:?}");
     assert!(e.to_string().contains("TLS configuration refused"), "{e}");
 
-    let e = SetupError::read(
-        PemFile::ServerKey,
+    let e = SetupError::read_server_key(
         "/etc/app/server.key",
         std::io::Error::from(std::io::ErrorKind::NotFound),
     );
@@ -116,11 +115,29 @@ fn errors_name_the_input_to_fix() {
         e.to_string(),
         "cannot read the server key file /etc/app/server.key: entity not found"
     );
-    for (file, text) in [
-        (PemFile::ClientCa, "client CA file"),
-        (PemFile::ServerCertificate, "server certificate file"),
-        (PemFile::ServerKey, "server key file"),
+    let not_found = || std::io::Error::from(std::io::ErrorKind::NotFound);
+    for (e, text) in [
+        (
+            SetupError::read_client_ca("x", not_found()),
+            "client CA file",
+        ),
+        (
+            SetupError::read_server_certificate("x", not_found()),
+            "server certificate file",
+        ),
+        (
+            SetupError::read_server_key("x", not_found()),
+            "server key file",
+        ),
     ] {
-        assert_eq!(file.to_string(), text);
+        assert!(
+            matches!(e, SetupError::Read { file, .. } if file == text),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string()
+                .starts_with(&format!("cannot read the {text} x:")),
+            "{e}"
+        );
     }
 }

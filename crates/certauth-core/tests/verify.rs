@@ -1,10 +1,8 @@
 //! Chain verification: every outcome and error code, over PKIs made here, at a fixed time.
 #![allow(clippy::unwrap_used, clippy::as_conversions, missing_docs)]
 
-use certauth_core::verify::{
-    ChainVerifier, RevocationDepth, TrustAnchors, TrustConfigError, UnknownRevocation, VerifyError,
-};
-use certauth_core::{CertificateDer, ClientCertificate, Time};
+use certauth_core::verify::{ChainVerifier, TrustAnchors, VerifyError};
+use certauth_core::{CertificateDer, ClientCertificate, SetupError, Time};
 use certauth_testkit::der;
 use certauth_testkit::{Authority, Crafted, Issued, KeyKind, Leaf, NOW_SECS, now};
 use rcgen::{ExtendedKeyUsagePurpose, KeyUsagePurpose};
@@ -328,19 +326,19 @@ fn crls_revoke_and_unknown_status_is_configurable() {
     let strict = verifier(&root)
         .with_crls([crl.clone()])
         .unwrap()
-        .with_unknown_revocation(UnknownRevocation::Deny);
+        .deny_unknown_revocation();
     assert_eq!(code(&strict, &[&good, &inter.cert]), "UNABLE_TO_GET_CRL");
     // ...fine when only the end entity is checked, or when the root's CRL is present too.
     let ee_only = verifier(&root)
         .with_crls([crl.clone()])
         .unwrap()
-        .with_unknown_revocation(UnknownRevocation::Deny)
-        .with_revocation_depth(RevocationDepth::EndEntity);
+        .deny_unknown_revocation()
+        .with_leaf_revocation_only();
     assert_eq!(code(&ee_only, &[&good, &inter.cert]), "OK");
     let full = verifier(&root)
         .with_crls([crl, root_crl])
         .unwrap()
-        .with_unknown_revocation(UnknownRevocation::Deny);
+        .deny_unknown_revocation();
     assert_eq!(code(&full, &[&good, &inter.cert]), "OK");
     assert_eq!(code(&full, &[&bad, &inter.cert]), "CERT_REVOKED");
 }
@@ -384,7 +382,7 @@ fn trust_anchor_loading_errors_are_clear() {
     let root = Authority::root("Root J");
     let leaf = root.issue(&Leaf::client("not a ca"));
     let err = TrustAnchors::from_pem(leaf.pem().as_bytes()).unwrap_err();
-    assert!(matches!(err, TrustConfigError::NotCa { index: 0, .. }));
+    assert!(matches!(err, SetupError::NotCa { index: 0, .. }));
     assert!(err.to_string().contains("CN=not a ca"), "{err}");
     assert!(err.to_string().contains("fingerprint"), "{err}");
 
@@ -393,15 +391,15 @@ fn trust_anchor_loading_errors_are_clear() {
     let err = TrustAnchors::from_der([CertificateDer::from(vec![0x30, 0x03, 0x02, 0x01, 0x01])])
         .unwrap_err();
     assert!(
-        matches!(err, TrustConfigError::Malformed { index: 0, .. }),
+        matches!(err, SetupError::Malformed { index: 0, .. }),
         "{err:?}"
     );
     assert!(std::error::Error::source(&err).is_some(), "{err:?}");
 
     let err = TrustAnchors::from_pem(b"hello").unwrap_err();
-    assert!(matches!(err, TrustConfigError::NoCertificates), "{err:?}");
+    assert!(matches!(err, SetupError::NoCertificates), "{err:?}");
     let err = TrustAnchors::from_pem(leaf.key_pem().as_bytes()).unwrap_err();
-    assert!(matches!(err, TrustConfigError::NoCertificates), "{err:?}");
+    assert!(matches!(err, SetupError::NoCertificates), "{err:?}");
 
     let two = format!(
         "{}{}",
@@ -444,17 +442,19 @@ fn a_cached_result_holds_only_inside_every_validity_window() {
     let v = verifier(&root);
     let c = chain(&[&leaf]);
     assert!(!v.verify(&c, at(NOW_SECS)).unwrap().reused());
-    assert_eq!(v.cache_stats().verifications, 1);
+    assert_eq!(v.verifications(), 1);
     assert!(v.verify(&c, at(NOW_SECS)).unwrap().reused());
     for secs in [NOW_SECS + 1, NOW_SECS + 100, NOW_SECS - 10] {
         assert_eq!(outcome(&v, &c, secs), "OK", "at {secs}");
     }
-    let s = v.cache_stats();
-    assert_eq!((s.verifications, s.hits, s.entries), (1, 4, 1));
+    assert_eq!(
+        (v.verifications(), v.cache_hits(), v.cached_results()),
+        (1, 4, 1)
+    );
     // Outside the window the cache does not answer: the full verification does.
     assert_eq!(outcome(&v, &c, NOW_SECS + 101), "CERT_HAS_EXPIRED");
     assert_eq!(outcome(&v, &c, NOW_SECS - 11), "CERT_NOT_YET_VALID");
-    assert_eq!(v.cache_stats().verifications, 3);
+    assert_eq!(v.verifications(), 3);
     // An intermediate's window counts too.
     let inter = root.intermediate("Cache Intermediate");
     let under = inter.issue(&Leaf::client("under"));
@@ -484,12 +484,12 @@ fn new_anchors_or_crls_never_see_old_results_and_failures_are_not_kept() {
     // A clone shares the results; any reconfiguration starts afresh.
     let clone = v.clone();
     assert_eq!(outcome(&clone, &c, NOW_SECS), "OK");
-    assert_eq!(v.cache_stats().hits, 1);
+    assert_eq!(v.cache_hits(), 1);
     let with_crl = v.clone().with_crls([root.crl(&[&leaf])]).unwrap();
     assert_eq!(outcome(&with_crl, &c, NOW_SECS), "CERT_REVOKED");
-    assert_eq!(with_crl.cache_stats().entries, 0, "failures are not kept");
+    assert_eq!(with_crl.cached_results(), 0, "failures are not kept");
     assert_eq!(outcome(&with_crl, &c, NOW_SECS), "CERT_REVOKED");
-    assert_eq!(with_crl.cache_stats().verifications, 2);
+    assert_eq!(with_crl.verifications(), 2);
     let other = Authority::root("Cache Other Root");
     let v_other = verifier(&other);
     assert_eq!(
@@ -503,7 +503,7 @@ fn new_anchors_or_crls_never_see_old_results_and_failures_are_not_kept() {
         .unwrap();
     assert_eq!(outcome(&fresh, &c, NOW_SECS), "OK");
     assert_eq!(outcome(&fresh, &c, NOW_SECS + 49), "OK");
-    assert_eq!(fresh.cache_stats().hits, 1);
+    assert_eq!(fresh.cache_hits(), 1);
     assert_eq!(outcome(&fresh, &c, NOW_SECS + 50), "CRL_HAS_EXPIRED");
     // Without the expiry enforced, the CRL does not bound it.
     let lax = verifier(&root)
@@ -525,14 +525,14 @@ fn different_chains_with_the_same_leaf_are_different_entries() {
         outcome(&v, &chain(&[&leaf, &inter.cert, &root.cert]), NOW_SECS),
         "OK"
     );
-    assert_eq!(v.cache_stats().entries, 2);
+    assert_eq!(v.cached_results(), 2);
     // The same leaf with an intermediate of the same name but another key is not answered
     // from the entries above.
     assert_ne!(
         outcome(&v, &chain(&[&leaf, &stranger.cert]), NOW_SECS),
         "OK"
     );
-    assert_eq!(v.cache_stats().verifications, 3);
+    assert_eq!(v.verifications(), 3);
     // A bounded cache, and one that keeps nothing.
     let small = verifier(&root).with_cache_entries(1);
     assert_eq!(
@@ -543,7 +543,7 @@ fn different_chains_with_the_same_leaf_are_different_entries() {
         outcome(&small, &chain(&[&leaf, &inter.cert, &root.cert]), NOW_SECS),
         "OK"
     );
-    assert_eq!(small.cache_stats().entries, 1);
+    assert_eq!(small.cached_results(), 1);
     let none = verifier(&root).with_cache_entries(0);
     assert_eq!(
         outcome(&none, &chain(&[&leaf, &inter.cert]), NOW_SECS),
@@ -553,7 +553,7 @@ fn different_chains_with_the_same_leaf_are_different_entries() {
         outcome(&none, &chain(&[&leaf, &inter.cert]), NOW_SECS),
         "OK"
     );
-    assert_eq!(none.cache_stats().verifications, 2);
+    assert_eq!(none.verifications(), 2);
 }
 
 /// A client certificate signs the handshake: a key usage without digitalSignature is not
@@ -815,7 +815,7 @@ fn trust_anchors_keep_the_rules_of_a_ca_certificate() {
         }
         let err = strict.unwrap_err();
         assert!(
-            matches!(err, TrustConfigError::BadAnchor { index: 1, .. }),
+            matches!(err, SetupError::BadAnchor { index: 1, .. }),
             "{name}: {err:?}"
         );
         assert!(err.to_string().contains(rule), "{name}: {err}");
@@ -825,7 +825,7 @@ fn trust_anchors_keep_the_rules_of_a_ca_certificate() {
         // Alone, nothing is left: the rule is the error.
         assert!(matches!(
             TrustAnchors::from_der_skipping_bad([der]).unwrap_err(),
-            TrustConfigError::BadAnchor { .. }
+            SetupError::BadAnchor { .. }
         ));
     }
 }
@@ -902,7 +902,7 @@ fn crls_that_openssl_would_not_believe_are_refused_at_load() {
         assert!(
             matches!(
                 err,
-                TrustConfigError::BadCrl {
+                SetupError::BadCrl {
                     code: "UNHANDLED_CRITICAL_CRL_EXTENSION",
                     ..
                 }
@@ -942,7 +942,7 @@ fn crls_that_openssl_would_not_believe_are_refused_at_load() {
     assert!(
         matches!(
             err,
-            TrustConfigError::BadCrl {
+            SetupError::BadCrl {
                 code: "KEYUSAGE_NO_CRL_SIGN",
                 ..
             }
@@ -1114,11 +1114,11 @@ fn verify_parsed_does_not_lend_looser_limits_to_verify() {
         .map(|i| rcgen::SanType::DnsName(format!("h{i}.example").try_into().unwrap()))
         .collect();
     let leaf = root.issue(&many);
-    let strict = verifier(&root)
-        .with_cert_limits(certauth_core::CertLimits::DEFAULT.with_max_san_entries(2));
+    let strict =
+        verifier(&root).with_cert_limits(&certauth_core::Limits::DEFAULT.with_max_san_entries(2));
     assert_eq!(code(&strict, &[&leaf]), "CERT_TOO_LARGE", "fresh: refused");
-    let strict = verifier(&root)
-        .with_cert_limits(certauth_core::CertLimits::DEFAULT.with_max_san_entries(2));
+    let strict =
+        verifier(&root).with_cert_limits(&certauth_core::Limits::DEFAULT.with_max_san_entries(2));
     let loose = ClientCertificate::from_der(&leaf.der).unwrap();
     let parsed = strict.verify_parsed(loose, &chain(&[&leaf]), now());
     assert!(
@@ -1168,18 +1168,15 @@ fn a_revoked_intermediate_in_the_trust_set_is_revoked() {
     assert_eq!(code(&v, &[&leaf, &inter.cert]), "CERT_REVOKED");
     let v = with_crls(&[&inter, &root], &[&inter_crl, &revoking]);
     assert_eq!(code(&v, &[&leaf]), "CERT_REVOKED");
-    let ee_only = with_crls(&[&root, &inter], &[&revoking, &inter_crl])
-        .with_revocation_depth(RevocationDepth::EndEntity);
+    let ee_only = with_crls(&[&root, &inter], &[&revoking, &inter_crl]).with_leaf_revocation_only();
     assert_eq!(code(&ee_only, &[&leaf]), "OK");
-    let v = with_crls(&[&root, &inter], &[&clean, &inter_crl])
-        .with_unknown_revocation(UnknownRevocation::Deny);
+    let v = with_crls(&[&root, &inter], &[&clean, &inter_crl]).deny_unknown_revocation();
     assert_eq!(code(&v, &[&leaf]), "OK");
     // Denying unknown status asks for the root's CRL too, now that the intermediate is judged.
-    let v =
-        with_crls(&[&root, &inter], &[&inter_crl]).with_unknown_revocation(UnknownRevocation::Deny);
+    let v = with_crls(&[&root, &inter], &[&inter_crl]).deny_unknown_revocation();
     assert_eq!(code(&v, &[&leaf]), "UNABLE_TO_GET_CRL");
     // The intermediate alone in the trust set stays an anchor: nothing above it to ask.
-    let v = with_crls(&[&inter], &[&inter_crl]).with_unknown_revocation(UnknownRevocation::Deny);
+    let v = with_crls(&[&inter], &[&inter_crl]).deny_unknown_revocation();
     assert_eq!(code(&v, &[&leaf]), "OK");
 }
 
@@ -1295,7 +1292,7 @@ fn same_name_cas_are_judged_by_their_own_crls() {
     let old_crl = old.crl(&[]);
     let new_crl = new.crl(&[&b_bad]);
     for order in [[&old_crl, &new_crl], [&new_crl, &old_crl]] {
-        let v = with_crls(&[&old, &new], &order).with_unknown_revocation(UnknownRevocation::Deny);
+        let v = with_crls(&[&old, &new], &order).deny_unknown_revocation();
         assert_eq!(code(&v, &[&a]), "OK");
         assert_eq!(code(&v, &[&b]), "OK");
         assert_eq!(code(&v, &[&b_bad]), "CERT_REVOKED");
@@ -1309,7 +1306,7 @@ fn same_name_cas_are_judged_by_their_own_crls() {
     assert!(
         matches!(
             err,
-            TrustConfigError::BadCrl {
+            SetupError::BadCrl {
                 code: "CRL_SIGNATURE_FAILURE",
                 index: 0,
                 ..
@@ -1324,12 +1321,10 @@ fn same_name_cas_are_judged_by_their_own_crls() {
     let bad = inter.issue(&Leaf::client("bad"));
     let forged = CraftedCrl::new(subject_of(&inter)).sign(&forger.cert.key);
     let real = inter.crl(&[&bad]);
-    let v = with_crls(&[&root], &[&forged, &real, &root.crl(&[])])
-        .with_unknown_revocation(UnknownRevocation::Deny);
+    let v = with_crls(&[&root], &[&forged, &real, &root.crl(&[])]).deny_unknown_revocation();
     assert_eq!(code(&v, &[&bad, &inter.cert]), "CERT_REVOKED");
     assert_eq!(code(&v, &[&good, &inter.cert]), "OK");
-    let v = with_crls(&[&root], &[&forged, &root.crl(&[])])
-        .with_unknown_revocation(UnknownRevocation::Deny);
+    let v = with_crls(&[&root], &[&forged, &root.crl(&[])]).deny_unknown_revocation();
     assert_eq!(code(&v, &[&good, &inter.cert]), "UNABLE_TO_GET_CRL");
 }
 
@@ -1346,7 +1341,7 @@ fn a_crl_with_a_non_der_serial_is_refused() {
     assert!(
         matches!(
             err,
-            TrustConfigError::BadCrl {
+            SetupError::BadCrl {
                 code: "CRL_ENTRY_SERIAL_NOT_DER",
                 ..
             }
@@ -1412,7 +1407,7 @@ fn a_crl_speaks_only_for_the_certificates_in_its_scope() {
     };
     let judge = |cert: &Issued, crl: CertificateRevocationListDer<'static>| {
         let v = with_crls(&[&root], &[&crl]);
-        let strict = with_crls(&[&root], &[&crl]).with_unknown_revocation(UnknownRevocation::Deny);
+        let strict = with_crls(&[&root], &[&crl]).deny_unknown_revocation();
         (code(&v, &[cert]), code(&strict, &[cert]))
     };
     let a = "http://crl.example/a.crl";
@@ -1471,14 +1466,13 @@ fn a_trust_set_intermediate_is_judged_by_the_ca_that_signed_it() {
     // The twin has the root's name but not its key: its CRL revokes nothing of root's.
     let twin_crl = twin.crl(&[&inter.cert]);
     let root_crl = root.crl(&[]);
-    let v = with_crls(&[&twin, &root, &inter], &[&twin_crl, &root_crl])
-        .with_unknown_revocation(UnknownRevocation::Deny);
+    let v = with_crls(&[&twin, &root, &inter], &[&twin_crl, &root_crl]).deny_unknown_revocation();
     assert_eq!(code(&v, &[&leaf]), "UNABLE_TO_GET_CRL");
     let v = with_crls(
         &[&twin, &root, &inter],
         &[&twin_crl, &root_crl, &inter.crl(&[])],
     )
-    .with_unknown_revocation(UnknownRevocation::Deny);
+    .deny_unknown_revocation();
     assert_eq!(code(&v, &[&leaf]), "OK");
     let v = with_crls(
         &[&twin, &root, &inter],

@@ -16,7 +16,7 @@ use certauth_core::tls::{TlsConfig, TlsPeer};
 use certauth_core::ws::default_websocket_config;
 use certauth_core::{
     Authenticated, Authenticator, CertificateDer, Decision, HeadParser, HeadProgress, Limits,
-    MutualTls, PeerInfo, PemFile, RequestHead, ResponseHead, SetupError, UnixTime, WebSocketPaths,
+    MutualTls, PeerInfo, RequestHead, ResponseHead, SetupError, UnixTime, WebSocketPaths,
 };
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_util::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -103,10 +103,14 @@ pub fn load_pem_files(
     server_key: impl AsRef<Path>,
     policy: impl Policy + 'static,
 ) -> Result<MutualTls, SetupError> {
-    let read = |file, path: &Path| std::fs::read(path).map_err(|e| SetupError::read(file, path, e));
-    let ca = read(PemFile::ClientCa, client_ca.as_ref())?;
-    let cert = read(PemFile::ServerCertificate, server_cert.as_ref())?;
-    let key = read(PemFile::ServerKey, server_key.as_ref())?;
+    let (ca, cert, key) = (
+        client_ca.as_ref(),
+        server_cert.as_ref(),
+        server_key.as_ref(),
+    );
+    let ca = std::fs::read(ca).map_err(|e| SetupError::read_client_ca(ca, e))?;
+    let cert = std::fs::read(cert).map_err(|e| SetupError::read_server_certificate(cert, e))?;
+    let key = std::fs::read(key).map_err(|e| SetupError::read_server_key(key, e))?;
     MutualTls::from_pem(default_provider(), &ca, &cert, &key, policy)
 }
 

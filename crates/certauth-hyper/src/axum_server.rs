@@ -118,7 +118,7 @@ mod tests {
     use std::sync::Arc;
 
     use certauth_core::TrustAnchors;
-    use certauth_core::tls::{ClientAuthMode, key_support, load_server_identity, server_config};
+    use certauth_core::tls::{ClientAuthMode, TlsPeer, load_server_identity, server_config};
     use certauth_testkit::suite::{self, Pki};
 
     use super::*;
@@ -153,7 +153,11 @@ mod tests {
         };
         let ring = config(certauth_testkit::ring_provider(), &pki.server);
         let aws = config(rustls::crypto::aws_lc_rs::default_provider(), &second);
-        assert_ne!(key_support(&ring), key_support(&aws));
+        let chain = vec![pki.trusted.der.clone()];
+        assert_ne!(
+            TlsPeer::new(&ring, chain.clone()),
+            TlsPeer::new(&aws, chain)
+        );
 
         let rustls_config = RustlsConfig::from_config(Arc::clone(&ring));
         let acceptor = Acceptor::new(rustls_config.clone());
@@ -174,9 +178,7 @@ mod tests {
         let (_, service) = accepting.await.unwrap();
         let (seen, first) = client.await.unwrap();
         let handshake_config = if seen == first { &ring } else { &aws };
-        assert_eq!(
-            service.info.peer.key_support(),
-            key_support(handshake_config)
-        );
+        let peer = &service.info.peer;
+        assert_eq!(*peer, TlsPeer::new(handshake_config, peer.chain().to_vec()));
     }
 }

@@ -71,9 +71,8 @@ use async_tungstenite::WebSocketStream;
 use async_tungstenite::tokio::TokioAdapter;
 use async_tungstenite::tungstenite::protocol::Role;
 use backpressure::Backpressure;
-use certauth_core::http::{HttpHead, RequestFraming, check_head};
+use certauth_core::http::{RequestFraming, check_head, head_of};
 use certauth_core::tls::{ALPN_HTTP2_AND_HTTP1, TlsConfig, TlsPeer, with_alpn};
-use certauth_core::verify::PeerMemo;
 use certauth_core::{
     Authenticated, Authenticator, CertificateDer, Decision, Denial, Evaluation, Limits,
     ResponseHead, UnixTime,
@@ -122,7 +121,6 @@ pub use rustls;
 pub struct ConnectionInfo {
     peer: TlsPeer,
     remote_addr: Option<SocketAddr>,
-    memo: Arc<PeerMemo>,
     lifecycle: Option<Lifecycle>,
 }
 
@@ -140,7 +138,6 @@ impl ConnectionInfo {
         Self {
             peer,
             remote_addr,
-            memo: Arc::default(),
             lifecycle: None,
         }
     }
@@ -249,11 +246,13 @@ where
         let evaluation = match &info {
             Some(info) => {
                 let remote = info.remote_addr.map(|a| a.ip());
-                let peer = info.peer.info(remote).with_memo(&info.memo);
-                let head = HttpHead::of(&req);
+                let peer = info.peer.info(remote);
                 // Inside `nest`, the path that was requested, not the one left after the prefix.
                 #[cfg(feature = "axum")]
-                let head = axum_listener::requested_uri(&req).map_or(head, |u| head.with_uri(u));
+                let routed = axum_listener::requested_uri(&req);
+                #[cfg(not(feature = "axum"))]
+                let routed = None;
+                let head = head_of(&req, routed);
                 self.layer.auth.decide(&peer, &head, UnixTime::now())
             }
             // Without the connection's chain and address nothing can be decided: say so,

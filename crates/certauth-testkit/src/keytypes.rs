@@ -278,7 +278,7 @@ pub fn run_key_types(harness: &impl Harness) {
         }
     }
     // Sizes: 800 SANs (about 20 KB) are within the defaults; 2,500 (about 60 KB) are over
-    // CertLimits::max_san_entries and get their own code.
+    // Limits::max_san_entries and get their own code.
     for (sans, status, report) in [
         (800, "HTTP/1.1 200 OK", Outcome::trusted()),
         (

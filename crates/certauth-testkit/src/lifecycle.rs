@@ -480,7 +480,7 @@ pub fn short_path(
     harness: &impl ServeHarness,
     from_files: impl Fn(&std::path::Path, &std::path::Path, &std::path::Path) -> ShortPath,
 ) {
-    use certauth_core::{PemFile, SetupError};
+    use certauth_core::SetupError;
     let pki = Pki::new();
     let files = crate::proxies::Files::new("short-path", &pki);
     let path = |name: &str| std::path::PathBuf::from(files.path(name));
@@ -504,7 +504,7 @@ pub fn short_path(
         matches!(
             e,
             SetupError::Read {
-                file: PemFile::ServerCertificate,
+                file: "server certificate file",
                 ..
             }
         ),

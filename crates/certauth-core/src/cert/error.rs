@@ -1,34 +1,20 @@
-//! Why a certificate is refused ([`X509Error`]), and which name field ([`NameField`]).
+//! Why a certificate is refused ([`X509Error`]).
 
 use super::*;
 
-/// Which name a name error is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum NameField {
-    /// The certificate's issuer.
-    Issuer,
-    /// The certificate's subject.
-    Subject,
-    /// A directory name inside the subject alternative names.
-    SubjectAltName,
-}
-
-impl fmt::Display for NameField {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Issuer => "issuer",
-            Self::Subject => "subject",
-            Self::SubjectAltName => "subject alternative name",
-        })
-    }
+/// Which name a name error is about: `issuer`, `subject`, or a directory name inside the
+/// subject alternative names.
+pub(crate) mod name_field {
+    pub(crate) const ISSUER: &str = "issuer";
+    pub(crate) const SUBJECT: &str = "subject";
+    pub(crate) const SUBJECT_ALT_NAME: &str = "subject alternative name";
 }
 
 /// Why a certificate could not be parsed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum X509Error {
-    /// The DER is larger than [`CertLimits::max_der_bytes`].
+    /// The DER is larger than [`Limits::max_cert_bytes`](crate::Limits::max_cert_bytes).
     TooLarge {
         /// Its size.
         len: usize,
@@ -42,24 +28,24 @@ pub enum X509Error {
     },
     /// A string value is not valid for its ASN.1 type (e.g. a UTF8String that is not UTF-8).
     InvalidString {
-        /// Which name holds it.
-        field: NameField,
+        /// Which name holds it: `issuer`, `subject` or `subject alternative name`.
+        field: &'static str,
         /// Offset from the start of the certificate.
         offset: usize,
     },
-    /// A name has more attributes than [`CertLimits::max_name_attributes`].
+    /// A name has more attributes than [`Limits::max_name_attributes`](crate::Limits::max_name_attributes).
     TooManyNameAttributes {
-        /// Which name.
-        field: NameField,
+        /// Which name: `issuer`, `subject` or `subject alternative name`.
+        field: &'static str,
         /// The cap.
         max: usize,
     },
-    /// More subject alternative names than [`CertLimits::max_san_entries`].
+    /// More subject alternative names than [`Limits::max_san_entries`](crate::Limits::max_san_entries).
     TooManySubjectAltNames {
         /// The cap.
         max: usize,
     },
-    /// More extensions than [`CertLimits::max_extensions`].
+    /// More extensions than [`Limits::max_extensions`](crate::Limits::max_extensions).
     TooManyExtensions {
         /// The cap.
         max: usize,
@@ -82,7 +68,7 @@ pub enum X509Error {
 }
 
 impl X509Error {
-    /// The stable code: `CERT_TOO_LARGE` for a certificate over one of the [`CertLimits`]
+    /// The stable code: `CERT_TOO_LARGE` for a certificate over one of the [`Limits`](crate::Limits) certificate caps
     /// (a limit the operator can raise), `MALFORMED_CERTIFICATE` for everything else.
     pub fn code(&self) -> &'static str {
         match self {
@@ -101,7 +87,7 @@ impl fmt::Display for X509Error {
             Self::TooLarge { len, max } => {
                 write!(
                     f,
-                    "certificate is {len} bytes, over the limit of {max} (CertLimits::max_der_bytes)"
+                    "certificate is {len} bytes, over the limit of {max} (Limits::max_cert_bytes)"
                 )
             }
             Self::Der { offset } => write!(f, "malformed DER in certificate at byte {offset}"),
@@ -111,19 +97,19 @@ impl fmt::Display for X509Error {
             Self::TooManyNameAttributes { field, max } => {
                 write!(
                     f,
-                    "{field} has more than {max} attributes (CertLimits::max_name_attributes)"
+                    "{field} has more than {max} attributes (Limits::max_name_attributes)"
                 )
             }
             Self::TooManySubjectAltNames { max } => {
                 write!(
                     f,
-                    "certificate has more than {max} subject alternative names (CertLimits::max_san_entries)"
+                    "certificate has more than {max} subject alternative names (Limits::max_san_entries)"
                 )
             }
             Self::TooManyExtensions { max } => {
                 write!(
                     f,
-                    "certificate has more than {max} extensions (CertLimits::max_extensions)"
+                    "certificate has more than {max} extensions (Limits::max_extensions)"
                 )
             }
             Self::DuplicateExtension { oid } => write!(f, "extension {oid} appears twice"),
@@ -141,7 +127,7 @@ impl From<DerError> for X509Error {
     }
 }
 
-pub(super) fn name_error(field: NameField, max: usize) -> impl Fn(NameError) -> X509Error {
+pub(super) fn name_error(field: &'static str, max: usize) -> impl Fn(NameError) -> X509Error {
     move |e| match e {
         NameError::Der(d) => X509Error::Der { offset: d.offset },
         NameError::TooManyAttributes => X509Error::TooManyNameAttributes { field, max },

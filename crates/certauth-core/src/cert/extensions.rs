@@ -1,11 +1,11 @@
-//! Extensions: the raw list ([`Extensions`]) and the walk that records and checks the ones
+//! Extensions: the raw list and the walk that records and checks the ones
 //! certauth reads, as OpenSSL reads them.
 
 use super::*;
 
 /// One extension, borrowed.
 #[derive(Clone, Copy, Debug)]
-pub struct Extension<'a> {
+pub(crate) struct Extension<'a> {
     pub(super) oid: Oid<'a>,
     pub(super) critical: bool,
     pub(super) value: &'a [u8],
@@ -13,17 +13,17 @@ pub struct Extension<'a> {
 
 impl<'a> Extension<'a> {
     /// The extension's OID.
-    pub fn oid(&self) -> Oid<'a> {
+    pub(crate) fn oid(&self) -> Oid<'a> {
         self.oid
     }
 
     /// Whether it is marked critical.
-    pub fn critical(&self) -> bool {
+    pub(crate) fn critical(&self) -> bool {
         self.critical
     }
 
     /// The extnValue contents (the DER inside the OCTET STRING).
-    pub fn value(&self) -> &'a [u8] {
+    pub(crate) fn value(&self) -> &'a [u8] {
         self.value
     }
 }

@@ -17,8 +17,13 @@ pub enum GeneralName<'a> {
     Ip(IpAddr),
     /// `directoryName`.
     DirectoryName(Name<'a>),
-    /// `otherName`.
-    OtherName(OtherName<'a>),
+    /// `otherName`: a type and a value ([`GeneralName::upn`] reads the one common type).
+    OtherName {
+        /// The type OID.
+        type_id: Oid<'a>,
+        /// The value's DER (inside the `[0] EXPLICIT` wrapper), tag included.
+        value: &'a [u8],
+    },
     /// `registeredID`.
     RegisteredId(Oid<'a>),
     /// `x400Address`, undecoded DER contents.
@@ -27,39 +32,17 @@ pub enum GeneralName<'a> {
     EdiPartyName(&'a [u8]),
 }
 
-/// An `otherName` SAN: a type and a value.
-#[derive(Clone, Copy, Debug)]
-pub struct OtherName<'a> {
-    pub(super) type_id: Oid<'a>,
-    pub(super) value: Tlv<'a>,
-}
-
-impl<'a> OtherName<'a> {
-    /// The type OID.
-    pub fn type_id(&self) -> Oid<'a> {
-        self.type_id
-    }
-
-    /// The value's DER (inside the `[0] EXPLICIT` wrapper).
-    pub fn value_der(&self) -> &'a [u8] {
-        self.value.raw
-    }
-
-    /// The Microsoft user principal name (`1.3.6.1.4.1.311.20.2.3`), if this is one and
-    /// its value is a UTF8String.
+impl<'a> GeneralName<'a> {
+    /// The Microsoft user principal name (an `otherName` of type `1.3.6.1.4.1.311.20.2.3`
+    /// whose value is a UTF8String), if this is one.
     pub fn upn(&self) -> Option<&'a str> {
-        self.utf8_if(known::MS_UPN)
-    }
-
-    pub(crate) fn utf8_if(&self, oid: &[u8]) -> Option<&'a str> {
-        (self.type_id.as_bytes() == oid && self.value.tag == tag::UTF8_STRING)
-            .then(|| std::str::from_utf8(self.value.value).ok())
+        let Self::OtherName { type_id, value } = self else {
+            return None;
+        };
+        let value = Reader::new(value).read_any().ok()?;
+        (type_id.as_bytes() == known::MS_UPN && value.tag == tag::UTF8_STRING)
+            .then(|| std::str::from_utf8(value.value).ok())
             .flatten()
-    }
-
-    #[cfg(feature = "serde")]
-    pub(crate) fn value_tlv(&self) -> Tlv<'a> {
-        self.value
     }
 }
 
@@ -74,7 +57,7 @@ pub(super) fn read_general_name<'a>(
         match std::str::from_utf8(t.value) {
             Ok(s) if s.is_ascii() => Ok(s),
             _ => Err(X509Error::InvalidString {
-                field: NameField::SubjectAltName,
+                field: name_field::SUBJECT_ALT_NAME,
                 offset: t.value_offset,
             }),
         }
@@ -89,15 +72,19 @@ pub(super) fn read_general_name<'a>(
             let mut w = wrapper.reader();
             let value = w.read_any()?;
             w.finish()?;
-            GeneralName::OtherName(OtherName { type_id, value })
+            GeneralName::OtherName {
+                type_id,
+                value: value.raw,
+            }
         }
         0x81 => GeneralName::Email(ascii(t)?),
         0x82 => GeneralName::Dns(ascii(t)?),
         0xA3 => GeneralName::X400Address(t.value),
         0xA4 => {
             let mut inner = t.reader();
-            let name = crate::name::read_name(&mut inner, max_name_attributes)
-                .map_err(name_error(NameField::SubjectAltName, max_name_attributes))?;
+            let name = crate::name::read_name(&mut inner, max_name_attributes).map_err(
+                name_error(name_field::SUBJECT_ALT_NAME, max_name_attributes),
+            )?;
             inner.finish()?;
             GeneralName::DirectoryName(name)
         }

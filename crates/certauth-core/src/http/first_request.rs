@@ -69,6 +69,7 @@ impl FirstRequest {
 /// 400 for framing that servers read differently (the smuggling cases [`FirstRequest::new`]
 /// refuses), for any head: the forwarding proxy refuses them on every request it would
 /// pass on (`crate::forward`).
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
 pub(crate) fn refuse_ambiguous_framing<H: Head>(head: &H) -> Result<(), HeadError> {
     Body::of(head).map(drop)
 }

@@ -13,7 +13,7 @@ fn every_certificate_label_and_nothing_else() {
          AAAA\n-----END RSA PRIVATE KEY-----\ntext after\n"
     );
     assert_eq!(
-        certificates(text.as_bytes()),
+        blocks(text.as_bytes()),
         [Ok(DER.to_vec()), Ok(DER.to_vec())]
     );
 }
@@ -25,40 +25,40 @@ fn a_trusted_certificate_is_its_first_element() {
     let b64 = base64::engine::general_purpose::STANDARD.encode(&aux);
     let text =
         format!("-----BEGIN TRUSTED CERTIFICATE-----\n{b64}\n-----END TRUSTED CERTIFICATE-----\n");
-    assert_eq!(certificates(text.as_bytes()), [Ok(DER.to_vec())]);
+    assert_eq!(blocks(text.as_bytes()), [Ok(DER.to_vec())]);
 }
 
 #[test]
 fn openssl_refusals() {
     let bom = format!("\u{feff}-----BEGIN CERTIFICATE-----\n{B64}\n-----END CERTIFICATE-----\n");
     assert_eq!(
-        certificates(bom.as_bytes()),
+        blocks(bom.as_bytes()),
         [Ok(DER.to_vec())],
         "a byte-order mark is skipped"
     );
     let colon = format!("-----BEGIN CERTIFICATE-----\n{B64}\n-----END CERTIFICATE-----:\n");
     assert_eq!(
-        certificates(colon.as_bytes()),
+        blocks(colon.as_bytes()),
         [Err(PemError::BadEndLine { line: 3 })]
     );
     let blank = "-----BEGIN CERTIFICATE-----\nMAMC\n\nAQU=\n-----END CERTIFICATE-----\n";
     assert_eq!(
-        certificates(blank.as_bytes()),
+        blocks(blank.as_bytes()),
         [Err(PemError::BlankLine { line: 1 })]
     );
     let open = format!(
         "-----BEGIN CERTIFICATE-----\n{B64}\n-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----\nMAMC"
     );
     assert_eq!(
-        certificates(open.as_bytes()),
+        blocks(open.as_bytes()),
         [Ok(DER.to_vec()), Err(PemError::Unterminated { line: 4 })]
     );
     let bad = "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n";
     assert_eq!(
-        certificates(bad.as_bytes()),
+        blocks(bad.as_bytes()),
         [Err(PemError::BadBase64 { line: 1 })]
     );
-    assert!(certificates(b"no pem at all").is_empty());
+    assert!(blocks(b"no pem at all").is_empty());
     for e in [
         PemError::Unterminated { line: 1 },
         PemError::BadEndLine { line: 2 },

@@ -30,8 +30,8 @@
 //! | `issuer`, `subject` | table of attribute = value | [`allow_issuer`], [`allow_subject`] |
 //! | `all_of`, `any_of` | list of rules | [`all_of`], [`any_of`] |
 //! | `not` | one rule | [`not`] |
-//! | `forbid` | list of rules: a client any of them matches is refused with 403 | [`not`] of [`any_of`], with [`PolicyExt::deny_with`] |
-//! | `forbid_unless` | one rule: a client it does not match is refused with 403 | [`PolicyExt::deny_with`] |
+//! | `forbid` | list of rules: a client any of them matches is refused with 403 | [`not`] of [`any_of`], with [`PolicyExt::deny_with_403`] |
+//! | `forbid_unless` | one rule: a client it does not match is refused with 403 | [`PolicyExt::deny_with_403`] |
 //! | `allow_any` | `true` | [`allow_any`] |
 //!
 //! `forbid` means deny: `{ forbid = [{ organization = ["Contractors"] }] }` refuses
@@ -65,20 +65,21 @@
 //! [`any_of`]: super::any_of
 //! [`not`]: super::not
 //! [`allow_any`]: super::allow_any
-//! [`PolicyExt::deny_with`]: super::PolicyExt::deny_with
+//! [`PolicyExt::deny_with_403`]: super::PolicyExt::deny_with_403
 
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::error::SetupError;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use toml::Spanned;
 
 use super::{
-    BoxPolicy, DenyStatus, Policy, PolicyContext, PolicyError, PolicyExt as _, Verdict, all_of,
-    allow_any, allow_cn, allow_email, allow_fingerprints, allow_issuer, allow_organization,
-    allow_ou, allow_san, allow_serial, allow_signed_fingerprints, allow_spiffe_id,
-    allow_spiffe_trust_domain, allow_subject, any_of, not,
+    BoxPolicy, DenyStatus, Policy, PolicyContext, PolicyExt as _, Verdict, all_of, allow_any,
+    allow_cn, allow_email, allow_fingerprints, allow_issuer, allow_organization, allow_ou,
+    allow_san, allow_serial, allow_signed_fingerprints, allow_spiffe_id, allow_spiffe_trust_domain,
+    allow_subject, any_of, not,
 };
 
 /// How deep rules may nest by default (`allow` itself is depth 1).
@@ -159,32 +160,8 @@ impl<'de> Deserialize<'de> for ForbidList {
     }
 }
 
-/// A policy file that could not be loaded: where, and what is wrong.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct PolicyFileError {
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column.
-    pub column: usize,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl fmt::Display for PolicyFileError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "policy file line {}, column {}: {}",
-            self.line, self.column, self.message
-        )
-    }
-}
-
-impl std::error::Error for PolicyFileError {}
-
-/// A loaded policy file. It is a [`Policy`].
-pub struct PolicyFile {
+/// A loaded policy file ([`from_toml`]).
+struct PolicyFile {
     policy: BoxPolicy,
     status: DenyStatus,
 }
@@ -197,16 +174,24 @@ impl fmt::Debug for PolicyFile {
     }
 }
 
-impl PolicyFile {
-    /// Parses a policy file with the default depth limit.
-    pub fn from_toml(text: &str) -> Result<Self, PolicyFileError> {
-        Self::from_toml_with_max_depth(text, DEFAULT_MAX_DEPTH)
-    }
+/// Parses a policy file with the default depth limit: the policy it describes, or where and
+/// what is wrong ([`SetupError::PolicyFile`]).
+pub fn from_toml(text: &str) -> Result<impl Policy + fmt::Debug + use<>, SetupError> {
+    from_toml_with_max_depth(text, DEFAULT_MAX_DEPTH)
+}
 
-    /// Parses a policy file whose rules nest at most `max_depth` deep.
-    pub fn from_toml_with_max_depth(text: &str, max_depth: usize) -> Result<Self, PolicyFileError> {
+/// [`from_toml`], for a file whose rules nest at most `max_depth` deep.
+pub fn from_toml_with_max_depth(
+    text: &str,
+    max_depth: usize,
+) -> Result<impl Policy + fmt::Debug + use<>, SetupError> {
+    PolicyFile::parse(text, max_depth)
+}
+
+impl PolicyFile {
+    fn parse(text: &str, max_depth: usize) -> Result<Self, SetupError> {
         if text.len() > MAX_FILE_BYTES {
-            return Err(PolicyFileError {
+            return Err(SetupError::PolicyFile {
                 line: 1,
                 column: 1,
                 message: format!(
@@ -217,7 +202,7 @@ impl PolicyFile {
         }
         let spec: FileSpec = toml::from_str(text).map_err(|e| {
             let (line, column) = e.span().map_or((1, 1), |s| line_col(text, s.start));
-            PolicyFileError {
+            SetupError::PolicyFile {
                 line,
                 column,
                 message: e.message().trim().to_owned(),
@@ -227,7 +212,7 @@ impl PolicyFile {
             None => DenyStatus::Unauthorized,
             Some(s) => DenyStatus::from_code(*s.get_ref()).ok_or_else(|| {
                 let (line, column) = line_col(text, s.span().start);
-                PolicyFileError {
+                SetupError::PolicyFile {
                     line,
                     column,
                     message: format!("status {} is not 401 or 403", s.get_ref()),
@@ -236,11 +221,6 @@ impl PolicyFile {
         };
         let policy = build(&spec.allow, 1, max_depth, Polarity::Allow, text)?;
         Ok(Self { policy, status })
-    }
-
-    /// The status denials carry.
-    pub fn status(&self) -> DenyStatus {
-        self.status
     }
 }
 
@@ -330,10 +310,10 @@ fn build(
     max_depth: usize,
     polarity: Polarity,
     text: &str,
-) -> Result<BoxPolicy, PolicyFileError> {
+) -> Result<BoxPolicy, SetupError> {
     let at = |message: String| {
         let (line, column) = line_col(text, rule.span().start);
-        PolicyFileError {
+        SetupError::PolicyFile {
             line,
             column,
             message,
@@ -351,7 +331,7 @@ fn build(
             keyword(rule.get_ref())
         )));
     }
-    let helper = |r: Result<BoxPolicy, PolicyError>| r.map_err(|e| at(e.to_string()));
+    let helper = |r: Result<BoxPolicy, SetupError>| r.map_err(|e| at(e.to_string()));
     let children = |rules: &[Spanned<RuleSpec>], polarity: Polarity| {
         rules
             .iter()
@@ -394,10 +374,10 @@ fn build(
         )?)
         .boxed(),
         RuleSpec::Forbid(ForbidList(rules)) => not(any_of(children(rules, polarity.flipped())?))
-            .deny_with(DenyStatus::Forbidden)
+            .deny_with_403()
             .boxed(),
         RuleSpec::ForbidUnless(inner) => build(inner, depth + 1, max_depth, polarity, text)?
-            .deny_with(DenyStatus::Forbidden)
+            .deny_with_403()
             .boxed(),
         RuleSpec::AllowAny(true) => allow_any().boxed(),
         RuleSpec::AllowAny(false) => {

@@ -2,84 +2,6 @@
 
 use super::*;
 
-/// Why a helper could not be built from its arguments.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum PolicyError {
-    /// A fingerprint pin is not a SHA-256 fingerprint.
-    InvalidFingerprint {
-        /// The pin as given.
-        value: String,
-    },
-    /// An attribute name is neither a known short name nor a dotted OID.
-    UnknownAttribute {
-        /// The name as given.
-        name: String,
-    },
-    /// A serial number is not hex.
-    InvalidSerial {
-        /// The value as given.
-        value: String,
-    },
-    /// A SAN pattern is malformed (e.g. `IP:` with an invalid address).
-    InvalidSan {
-        /// The value as given.
-        value: String,
-    },
-    /// A SPIFFE ID or trust domain is malformed.
-    InvalidSpiffeId {
-        /// The value as given.
-        value: String,
-        /// What is wrong.
-        reason: &'static str,
-    },
-    /// A rule names nothing to match (an empty `issuer` or `subject`), which would let in
-    /// every client.
-    EmptyRule {
-        /// The rule.
-        rule: &'static str,
-    },
-}
-
-impl fmt::Display for PolicyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::InvalidFingerprint { value } => write!(
-                f,
-                "`{value}` is not a SHA-256 fingerprint: expected 64 hex digits, colons and a \
-                 `SHA256:` prefix optional (SHA-1 fingerprints are not accepted as pins)"
-            ),
-            Self::UnknownAttribute { name } => write!(
-                f,
-                "unknown attribute `{name}`: use a short name (CN, O, OU, C, ST, L, \
-                 emailAddress, …) or a dotted OID"
-            ),
-            Self::InvalidSerial { value } => {
-                write!(
-                    f,
-                    "`{value}` is not a serial number: expected hex digits (a serial is \
-                     always read as hex), colons and a leading `-` optional"
-                )
-            }
-            Self::InvalidSan { value } => write!(
-                f,
-                "`{value}` is not a SAN pattern: expected `DNS:name`, `email:addr`, `URI:uri`, \
-                 `IP:addr` or a bare value"
-            ),
-            Self::InvalidSpiffeId { value, reason } => {
-                write!(f, "`{value}` is not a valid SPIFFE ID: {reason}")
-            }
-            Self::EmptyRule { rule } => write!(
-                f,
-                "`{rule}` names no attribute: it would let in every client; name the \
-                 attributes to match, or remove the rule"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for PolicyError {}
-
 /// Formats the values for a denial reason, briefly.
 fn got<'a>(values: impl Iterator<Item = Cow<'a, str>>) -> String {
     let v: Vec<String> = values.take(8).map(|s| format!("{s:?}")).collect();
@@ -245,8 +167,8 @@ impl Hash for Sha256Pin {
 
 /// Parses a SHA-256 pin: 64 hex digits; `SHA256:` / `sha256/` prefix, colons, spaces and
 /// case optional.
-pub(crate) fn parse_sha256_pin(text: &str) -> Result<[u8; 32], PolicyError> {
-    let err = || PolicyError::InvalidFingerprint {
+pub(crate) fn parse_sha256_pin(text: &str) -> Result<[u8; 32], SetupError> {
+    let err = || SetupError::InvalidFingerprint {
         value: text.to_owned(),
     };
     let t = text.trim();
@@ -312,7 +234,7 @@ impl Policy for AllowFingerprints {
 
 fn parse_pins(
     pins: impl IntoIterator<Item = impl AsRef<str>>,
-) -> Result<HashSet<Sha256Pin>, PolicyError> {
+) -> Result<HashSet<Sha256Pin>, SetupError> {
     pins.into_iter()
         .map(|p| parse_sha256_pin(p.as_ref()).map(Sha256Pin))
         .collect()
@@ -329,7 +251,7 @@ fn parse_pins(
 /// a serial and issuer, or a CRL.
 pub fn allow_fingerprints(
     pins: impl IntoIterator<Item = impl AsRef<str>>,
-) -> Result<impl Policy + Clone + fmt::Debug + 'static, PolicyError> {
+) -> Result<impl Policy + Clone + fmt::Debug + 'static, SetupError> {
     Ok(AllowFingerprints {
         pins: parse_pins(pins)?,
         signed: false,
@@ -343,7 +265,7 @@ pub fn allow_fingerprints(
 /// issued certificate, not its key (a certificate re-issued for the same key differs).
 pub fn allow_signed_fingerprints(
     pins: impl IntoIterator<Item = impl AsRef<str>>,
-) -> Result<impl Policy + Clone + fmt::Debug + 'static, PolicyError> {
+) -> Result<impl Policy + Clone + fmt::Debug + 'static, SetupError> {
     Ok(AllowFingerprints {
         pins: parse_pins(pins)?,
         signed: true,
@@ -368,19 +290,19 @@ impl AllowName {
     fn build(
         which: WhichName,
         fields: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
-    ) -> Result<Self, PolicyError> {
+    ) -> Result<Self, SetupError> {
         let fields: Vec<_> = fields
             .into_iter()
             .map(|(k, v)| {
                 let k = k.into();
                 let oid = attribute_type(&k)
-                    .ok_or_else(|| PolicyError::UnknownAttribute { name: k.clone() })?;
+                    .ok_or_else(|| SetupError::UnknownAttribute { name: k.clone() })?;
                 let v = folded(caseless(&oid), &v.into()).into_owned();
                 Ok((k, oid, v))
             })
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<_, SetupError>>()?;
         if fields.is_empty() {
-            return Err(PolicyError::EmptyRule {
+            return Err(SetupError::EmptyRule {
                 rule: match which {
                     WhichName::Issuer => "issuer",
                     WhichName::Subject => "subject",
@@ -436,7 +358,7 @@ impl Policy for AllowName {
 /// exactly, except O and OU, case-insensitively. Fails on an empty list.
 pub fn allow_issuer(
     fields: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
-) -> Result<impl Policy + Clone + fmt::Debug + 'static, PolicyError> {
+) -> Result<impl Policy + Clone + fmt::Debug + 'static, SetupError> {
     AllowName::build(WhichName::Issuer, fields)
 }
 
@@ -444,7 +366,7 @@ pub fn allow_issuer(
 /// [`allow_issuer`] reads the issuer. Fails on an empty list.
 pub fn allow_subject(
     fields: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
-) -> Result<impl Policy + Clone + fmt::Debug + 'static, PolicyError> {
+) -> Result<impl Policy + Clone + fmt::Debug + 'static, SetupError> {
     AllowName::build(WhichName::Subject, fields)
 }
 
@@ -500,11 +422,11 @@ impl Policy for AllowSerial {
 /// with [`allow_issuer`] when several CAs are trusted.
 pub fn allow_serial(
     serials: impl IntoIterator<Item = impl AsRef<str>>,
-) -> Result<impl Policy + Clone + fmt::Debug + 'static, PolicyError> {
+) -> Result<impl Policy + Clone + fmt::Debug + 'static, SetupError> {
     let serials = serials
         .into_iter()
         .map(|s| {
-            normalize_serial(s.as_ref()).ok_or_else(|| PolicyError::InvalidSerial {
+            normalize_serial(s.as_ref()).ok_or_else(|| SetupError::InvalidSerial {
                 value: s.as_ref().to_owned(),
             })
         })
@@ -522,8 +444,8 @@ enum SanPattern {
 }
 
 impl SanPattern {
-    fn parse(text: &str) -> Result<Self, PolicyError> {
-        let invalid = || PolicyError::InvalidSan {
+    fn parse(text: &str) -> Result<Self, SetupError> {
+        let invalid = || SetupError::InvalidSan {
             value: text.to_owned(),
         };
         let prefixed = |p: &str| {
@@ -594,7 +516,7 @@ impl Policy for AllowSan {
 /// that is itself `*.example.com`, not the names it would cover.
 pub fn allow_san(
     patterns: impl IntoIterator<Item = impl AsRef<str>>,
-) -> Result<impl Policy + Clone + fmt::Debug + 'static, PolicyError> {
+) -> Result<impl Policy + Clone + fmt::Debug + 'static, SetupError> {
     let patterns = patterns
         .into_iter()
         .map(|p| SanPattern::parse(p.as_ref()))

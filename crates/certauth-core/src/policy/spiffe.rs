@@ -191,13 +191,13 @@ impl Policy for AllowSpiffeId {
 /// leaf SPIFFE ID (upper-case scheme or trust domain, no path, a trailing `/`, `%`, …).
 pub fn allow_spiffe_id(
     ids: impl IntoIterator<Item = impl AsRef<str>>,
-) -> Result<impl Policy + Clone + fmt::Debug + 'static, PolicyError> {
+) -> Result<impl Policy + Clone + fmt::Debug + 'static, SetupError> {
     let rules = ids
         .into_iter()
         .map(|i| {
             SpiffeId::parse(i.as_ref())
                 .map(SpiffeRule::Exact)
-                .map_err(|reason| PolicyError::InvalidSpiffeId {
+                .map_err(|reason| SetupError::InvalidSpiffeId {
                     value: i.as_ref().to_owned(),
                     reason,
                 })
@@ -215,15 +215,15 @@ pub fn allow_spiffe_id(
 pub fn allow_spiffe_trust_domain(
     trust_domain: &str,
     path_prefix: &str,
-) -> Result<impl Policy + Clone + fmt::Debug + 'static, PolicyError> {
+) -> Result<impl Policy + Clone + fmt::Debug + 'static, SetupError> {
     let td = trust_domain
         .strip_prefix("spiffe://")
         .unwrap_or(trust_domain);
-    check_trust_domain(td).map_err(|reason| PolicyError::InvalidSpiffeId {
+    check_trust_domain(td).map_err(|reason| SetupError::InvalidSpiffeId {
         value: trust_domain.to_owned(),
         reason,
     })?;
-    let prefix_error = |reason| PolicyError::InvalidSpiffeId {
+    let prefix_error = |reason| SetupError::InvalidSpiffeId {
         value: path_prefix.to_owned(),
         reason,
     };

@@ -1,12 +1,11 @@
-//! What a policy answers: [`Verdict`], and for a refusal its [`PolicyDenial`] and
-//! [`DenyStatus`].
+//! What a policy answers: [`Verdict`], and for a refusal its [`PolicyDenial`].
 
 use super::*;
+use crate::response::Status;
 
 /// The HTTP status of a denial: 401 or 403, nothing else.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum DenyStatus {
+pub(crate) enum DenyStatus {
     /// 401: the client is not authenticated as anyone allowed.
     #[default]
     Unauthorized,
@@ -16,7 +15,7 @@ pub enum DenyStatus {
 
 impl DenyStatus {
     /// The numeric status.
-    pub fn code(self) -> u16 {
+    pub(crate) fn code(self) -> u16 {
         match self {
             Self::Unauthorized => 401,
             Self::Forbidden => 403,
@@ -24,7 +23,7 @@ impl DenyStatus {
     }
 
     /// 401 or 403.
-    pub fn from_code(code: u16) -> Option<Self> {
+    pub(crate) fn from_code(code: u16) -> Option<Self> {
         match code {
             401 => Some(Self::Unauthorized),
             403 => Some(Self::Forbidden),
@@ -81,14 +80,18 @@ impl PolicyDenial {
     }
 
     /// The same denial with another status.
-    pub fn with_status(mut self, status: DenyStatus) -> Self {
+    pub(crate) fn with_status(mut self, status: DenyStatus) -> Self {
         self.status = status;
         self
     }
 
-    /// The status to answer with.
-    pub fn status(&self) -> DenyStatus {
-        self.status
+    /// The status to answer with: [`Status::Unauthorized`] (401) or [`Status::Forbidden`]
+    /// (403), nothing else.
+    pub fn status(&self) -> Status {
+        match self.status {
+            DenyStatus::Unauthorized => Status::Unauthorized,
+            DenyStatus::Forbidden => Status::Forbidden,
+        }
     }
 
     /// Why, for the logs.

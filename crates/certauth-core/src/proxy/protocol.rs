@@ -16,7 +16,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use super::{ProxyConfigError, TrustedProxies};
+use super::TrustedProxies;
+use crate::error::SetupError;
 
 /// The longest version 1 header, `\r\n` included (the specification's limit).
 pub const MAX_V1_BYTES: usize = 107;
@@ -30,6 +31,9 @@ const V2_SIGNATURE: &[u8] = b"\r\n\r\n\0\r\nQUIT\n";
 const V2_PREAMBLE: usize = 16;
 
 /// A complete header.
+// Plumbing between our own crates (with `parse`, `ProxyProtocol::read` and `next_read`): the
+// engine's accept path reads the header with them; a user configures a `ProxyProtocol`.
+#[doc(hidden)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Parsed {
@@ -76,6 +80,7 @@ impl std::error::Error for ProxyProtocolError {}
 /// Reads a PROXY header (version 1 or 2) from the first bytes of a connection: `Ok(None)`
 /// while more bytes are needed to decide, the header once complete, an error as soon as the
 /// bytes cannot be one. Feed it everything received so far.
+#[doc(hidden)]
 pub fn parse(bytes: &[u8]) -> Result<Option<Parsed>, ProxyProtocolError> {
     let starts_like = |prefix: &[u8]| {
         let n = bytes.len().min(prefix.len());
@@ -102,13 +107,14 @@ impl ProxyProtocol {
     /// `--trusted-proxy` takes them.
     pub fn new<S: AsRef<str>>(
         trusted_proxies: impl IntoIterator<Item = S>,
-    ) -> Result<Self, ProxyConfigError> {
+    ) -> Result<Self, SetupError> {
         Ok(Self {
             trusted: TrustedProxies::new(trusted_proxies)?,
         })
     }
 
     /// [`parse`] for a connection from `peer`, refused at once unless `peer` is trusted.
+    #[doc(hidden)]
     pub fn read(&self, peer: IpAddr, bytes: &[u8]) -> Result<Option<Parsed>, ProxyProtocolError> {
         if !self.trusted.contains(Some(peer)) {
             return Err(ProxyProtocolError::Untrusted);
@@ -123,6 +129,7 @@ const MIN_BYTES: usize = 15;
 /// How many more bytes an adapter may read after `bytes` without reading past a header
 /// (at least 1): up to the shortest header, then a version 2 header's exact length, then
 /// one at a time for version 1, whose end is found only by reading it.
+#[doc(hidden)]
 pub fn next_read(bytes: &[u8]) -> usize {
     if bytes.len() < MIN_BYTES {
         return MIN_BYTES - bytes.len();

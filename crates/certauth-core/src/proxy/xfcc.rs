@@ -35,7 +35,7 @@ pub(crate) struct XfccElement {
 /// Which XFCC element to take the certificate from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum XfccSelect {
+pub(crate) enum XfccSelect {
     /// The last element: the client of the nearest proxy (the trusted one). The default.
     #[default]
     Last,

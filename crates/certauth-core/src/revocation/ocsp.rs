@@ -33,7 +33,7 @@ const ENUMERATED: u8 = 0x0A;
 
 /// The first `http:` OCSP responder URL of `cert`'s authorityInfoAccess, if any.
 pub(crate) fn responder_url(cert: &ClientCertificate) -> Option<&str> {
-    let ext = cert.extensions().find(|e| e.oid().as_bytes() == AIA)?;
+    let ext = cert.raw_extensions().find(|e| e.oid().as_bytes() == AIA)?;
     let mut list = Reader::new(ext.value()).read(tag::SEQUENCE).ok()?.reader();
     while let Ok(desc) = list.read(tag::SEQUENCE) {
         let mut d = desc.reader();

@@ -7,7 +7,7 @@
 use rustls_pki_types::{CertificateDer, Der, TrustAnchor};
 
 use super::constraints::{self, Constraints};
-use super::{TrustConfigError, certificates_from_pem_or_der};
+use super::{SetupError, certificates_from_pem_or_der};
 use crate::asn1::{Reader, tag};
 use crate::cert::{ClientCertificate, KeyUsage};
 use crate::oid::known;
@@ -40,7 +40,7 @@ pub(super) fn broken_rule(cert: &ClientCertificate) -> Option<String> {
             "its extension {oid} does not decode (OpenSSL holds such a certificate invalid)"
         ));
     }
-    for e in cert.extensions().filter(|e| e.critical()) {
+    for e in cert.raw_extensions().filter(|e| e.critical()) {
         let oid = e.oid();
         match oid.as_bytes() {
             known::EXT_AUTHORITY_KEY_ID => {
@@ -67,7 +67,7 @@ pub(super) fn broken_rule(cert: &ClientCertificate) -> Option<String> {
         }
     }
     if cert
-        .key_usage()
+        .key_usage_flags()
         .is_some_and(|ku| !ku.contains(KeyUsage::KEY_CERT_SIGN))
     {
         return Some(
@@ -91,7 +91,7 @@ pub struct TrustAnchors {
 /// The NameConstraints SEQUENCE contents of `cert`, if it has the extension.
 pub(super) fn name_constraints(cert: &ClientCertificate) -> Option<&[u8]> {
     let ext = cert
-        .extensions()
+        .raw_extensions()
         .find(|e| e.oid().as_bytes() == known::EXT_NAME_CONSTRAINTS)?;
     Reader::new(ext.value())
         .read(tag::SEQUENCE)
@@ -102,8 +102,8 @@ pub(super) fn name_constraints(cert: &ClientCertificate) -> Option<&[u8]> {
 impl TrustAnchors {
     /// From PEM (one or more `CERTIFICATE` blocks) or one DER certificate. Every
     /// certificate must be a CA certificate that keeps the rules of a trust anchor
-    /// ([`TrustConfigError::BadAnchor`]).
-    pub fn from_pem(input: &[u8]) -> Result<Self, TrustConfigError> {
+    /// ([`SetupError::BadAnchor`]).
+    pub fn from_pem(input: &[u8]) -> Result<Self, SetupError> {
         Self::from_der(certificates_from_pem_or_der(input)?)
     }
 
@@ -111,7 +111,7 @@ impl TrustAnchors {
     /// rules of a trust anchor.
     pub fn from_der(
         certs: impl IntoIterator<Item = CertificateDer<'static>>,
-    ) -> Result<Self, TrustConfigError> {
+    ) -> Result<Self, SetupError> {
         let (anchors, skipped) = Self::load(certs)?;
         match skipped.into_iter().next() {
             Some(first) => Err(first),
@@ -123,39 +123,37 @@ impl TrustAnchors {
     /// rather than failing the whole bundle (a system bundle with one odd root): the
     /// anchors, and why each left-out certificate was. Fails if none is left, or on input
     /// that is not a certificate at all.
-    pub fn from_pem_skipping_bad(
-        input: &[u8],
-    ) -> Result<(Self, Vec<TrustConfigError>), TrustConfigError> {
+    pub fn from_pem_skipping_bad(input: &[u8]) -> Result<(Self, Vec<SetupError>), SetupError> {
         Self::load(certificates_from_pem_or_der(input)?)
     }
 
     /// As [`Self::from_pem_skipping_bad`], from DER certificates.
     pub fn from_der_skipping_bad(
         certs: impl IntoIterator<Item = CertificateDer<'static>>,
-    ) -> Result<(Self, Vec<TrustConfigError>), TrustConfigError> {
+    ) -> Result<(Self, Vec<SetupError>), SetupError> {
         Self::load(certs)
     }
 
     /// Every anchor that keeps the rules, and a `BadAnchor` for each that does not.
     fn load(
         certs: impl IntoIterator<Item = CertificateDer<'static>>,
-    ) -> Result<(Self, Vec<TrustConfigError>), TrustConfigError> {
+    ) -> Result<(Self, Vec<SetupError>), SetupError> {
         let mut anchors = Vec::new();
         let mut parsed = Vec::new();
         let mut constraints = Vec::new();
         let mut skipped = Vec::new();
         for (index, der) in certs.into_iter().enumerate() {
             let cert = ClientCertificate::from_der(&der)
-                .map_err(|source| TrustConfigError::Malformed { index, source })?;
+                .map_err(|source| SetupError::Malformed { index, source })?;
             let subject = || cert.subject().to_rfc4514();
-            if !cert.basic_constraints().is_some_and(|bc| bc.ca) {
-                return Err(TrustConfigError::NotCa {
+            if !cert.basic_constraints().is_some_and(|(ca, _)| ca) {
+                return Err(SetupError::NotCa {
                     index,
                     subject: subject(),
                 });
             }
             if let Some(rule) = broken_rule(&cert) {
-                skipped.push(TrustConfigError::BadAnchor {
+                skipped.push(SetupError::BadAnchor {
                     index,
                     subject: subject(),
                     rule,
@@ -163,7 +161,7 @@ impl TrustAnchors {
                 continue;
             }
             let mut anchor = webpki::anchor_from_trusted_cert(&der)
-                .map_err(|e| TrustConfigError::Rejected {
+                .map_err(|e| SetupError::Rejected {
                     what: format!("trust anchor {index}"),
                     reason: super::webpki_reason(&e),
                 })?
@@ -184,7 +182,7 @@ impl TrustAnchors {
             return Err(skipped
                 .into_iter()
                 .next()
-                .unwrap_or(TrustConfigError::NoCertificates));
+                .unwrap_or(SetupError::NoCertificates));
         }
         Ok((
             Self {

@@ -55,13 +55,13 @@ impl Window {
 /// How often the cache answered: full verifications run, and results reused.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct CacheStats {
+pub(crate) struct CacheStats {
     /// Chains verified in full (and so, on success, remembered).
-    pub verifications: u64,
+    pub(crate) verifications: u64,
     /// Verifications answered from the cache or a connection's memo.
-    pub hits: u64,
+    pub(crate) hits: u64,
     /// Results held now.
-    pub entries: usize,
+    pub(crate) entries: usize,
 }
 
 #[derive(Default)]

@@ -164,7 +164,7 @@ impl Scope {
             return false;
         }
         let Some(ext) = cert
-            .extensions()
+            .raw_extensions()
             .find(|e| e.oid().as_bytes() == known::EXT_CRL_DISTRIBUTION_POINTS)
         else {
             return true;
@@ -307,7 +307,7 @@ impl Crl {
             let spki = ca.subject_public_key_info();
             if signed_by(&crl.der, spki, algorithms) {
                 if ca
-                    .key_usage()
+                    .key_usage_flags()
                     .is_some_and(|ku| !ku.contains(KeyUsage::CRL_SIGN))
                 {
                     return Err(Refusal::Rule {

@@ -16,7 +16,6 @@
 //!   counted, not judged.
 
 use certauth_core::ClientCertificate;
-use certauth_core::cert::StringKind;
 use der::{Decode as _, Encode as _};
 use x509_cert::Certificate;
 
@@ -109,7 +108,7 @@ fn same_fields(o: &ClientCertificate, t: &Certificate) -> Result<(), String> {
         .collect();
     let ours: Vec<(&[u8], bool, &[u8])> = o
         .extensions()
-        .map(|e| (e.oid().as_bytes(), e.critical(), e.value()))
+        .map(|(oid, critical, value)| (oid.as_bytes(), critical, value))
         .collect();
     if ours != theirs {
         return Err(format!(
@@ -170,7 +169,7 @@ pub(crate) fn explained_gap(der: &[u8]) -> Option<&'static str> {
     let names = [c.subject(), c.issuer()];
     let attributes = || names.iter().flat_map(|n| n.attributes());
     // The reason certauth reads DER itself (asn1.rs): der has no UniversalString.
-    if attributes().any(|a| a.kind() == StringKind::Universal) {
+    if attributes().any(|a| a.tag() == 0x1C) {
         return Some("a UniversalString in a name, which der cannot decode");
     }
     // Universal types OpenSSL reads in a name (B_ASN1_UNKNOWN) and der has no Tag for.
@@ -191,7 +190,7 @@ pub(crate) fn explained_gap(der: &[u8]) -> Option<&'static str> {
     let short = |oid: certauth_core::Oid<'_>| oid.to_string().split('.').count() < 3;
     if short(c.signature_algorithm())
         || attributes().any(|a| short(a.oid()))
-        || c.extensions().any(|e| short(e.oid()))
+        || c.extensions().any(|(oid, _, _)| short(oid))
     {
         return Some("an OID of two arcs, which const-oid cannot hold");
     }

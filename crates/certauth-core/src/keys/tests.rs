@@ -1,8 +1,9 @@
 //! The key table: which client keys are authenticated, with which support, and the codes.
-#![allow(clippy::unwrap_used, missing_docs)]
 
-use certauth_core::ClientCertificate;
-use certauth_core::keys::{self, KeyKind, KeyProblem, KeySupport};
+use super::{KeyKind, KeySupport};
+use crate::cert::ClientCertificate;
+use crate::keys;
+use crate::verify::VerifyError;
 use certauth_testkit::der;
 use certauth_testkit::{Crafted, KeyKind as TestKey, key};
 
@@ -45,9 +46,9 @@ fn outcome(cert: &ClientCertificate, support: KeySupport) -> String {
     }
 }
 
-fn key_of(e: &KeyProblem) -> &str {
+fn key_of(e: &VerifyError) -> &str {
     match e {
-        KeyProblem::Weak { key } | KeyProblem::Unsupported { key } => key,
+        VerifyError::WeakKey { key } | VerifyError::UnsupportedKey { key } => key,
         _ => "?",
     }
 }
@@ -242,12 +243,12 @@ fn provider_support_is_read_from_its_algorithms() {
         )
         .unwrap();
     assert_eq!(
-        certauth_core::tls::key_support(&config),
+        crate::tls::key_support(&config),
         KeySupport::NONE.with(KeyKind::P256)
     );
 }
 
 #[cfg(feature = "rustls")]
 fn keys_of(p: rustls::crypto::CryptoProvider) -> KeySupport {
-    certauth_core::tls::provider_key_support(&p)
+    crate::tls::provider_key_support(&p)
 }
