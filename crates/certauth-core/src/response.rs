@@ -29,6 +29,9 @@ pub enum Status {
     RequestHeaderFieldsTooLarge,
     /// 500: certauth could not decide (for example, an async policy was dropped).
     InternalServerError,
+    /// 503: the decision did not come in time (an async policy or an online revocation
+    /// check still waiting when the head's time limit ran out).
+    ServiceUnavailable,
 }
 
 impl Status {
@@ -44,6 +47,7 @@ impl Status {
             Self::TooManyRequests => 429,
             Self::RequestHeaderFieldsTooLarge => 431,
             Self::InternalServerError => 500,
+            Self::ServiceUnavailable => 503,
         }
     }
 
@@ -59,6 +63,7 @@ impl Status {
             Self::TooManyRequests => "Too Many Requests",
             Self::RequestHeaderFieldsTooLarge => "Request Header Fields Too Large",
             Self::InternalServerError => "Internal Server Error",
+            Self::ServiceUnavailable => "Service Unavailable",
         }
     }
 }

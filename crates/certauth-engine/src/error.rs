@@ -18,6 +18,9 @@ pub enum AcceptError {
     HandshakeTimeout,
     /// No complete request head within the limit; closed without a response.
     HeadTimeout,
+    /// The decision did not come within the head's time limit (an async policy or an online
+    /// revocation check still waiting): 503 written.
+    DecisionTimeout,
     /// The client closed before sending a complete head.
     Eof,
     /// The head was malformed or too large (400/431 written).
@@ -41,6 +44,10 @@ impl fmt::Display for AcceptError {
             Self::Handshake(e) => write!(f, "TLS handshake failed: {e}"),
             Self::HandshakeTimeout => f.write_str("TLS handshake timed out"),
             Self::HeadTimeout => f.write_str("no request head within the time limit"),
+            Self::DecisionTimeout => f.write_str(
+                "no decision within the head's time limit (an async policy or a revocation \
+                 fetch was still waiting); 503 written",
+            ),
             Self::Eof => f.write_str("client closed the connection before sending a request head"),
             Self::Head(e) => fmt::Display::fmt(e, f),
             Self::Denied(d) => fmt::Display::fmt(d, f),

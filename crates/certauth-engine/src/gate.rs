@@ -16,7 +16,7 @@ use certauth_core::tls::{TlsConfig, TlsPeer};
 use certauth_core::ws::default_websocket_config;
 use certauth_core::{
     Authenticated, Authenticator, CertificateDer, Decision, HeadParser, HeadProgress, Limits,
-    MutualTls, PeerInfo, RequestHead, ResponseHead, SetupError, UnixTime, WebSocketPaths,
+    MutualTls, PeerInfo, RequestHead, ResponseHead, SetupError, Status, UnixTime, WebSocketPaths,
 };
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_util::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -302,7 +302,21 @@ pub(crate) async fn decide_on<R: Runtime, S: AsyncRead + AsyncWrite + Unpin>(
         }
         Some(r) => r?,
     };
-    match auth.decide(&peer, &head, UnixTime::now()).await {
+    // A decision can wait (an async policy, an OCSP answer or a CRL being fetched): it is
+    // bounded as the head is, so a client whose decision never comes holds nothing for long.
+    let decision =
+        match within::<R, _>(head_timeout, auth.decide(&peer, &head, UnixTime::now())).await {
+            Some(decision) => decision,
+            None => {
+                let busy = ResponseHead::error(
+                    Status::ServiceUnavailable,
+                    "certauth could not decide in time; try again.\n",
+                );
+                reject::<R, _>(&mut io, &busy, auth.limits()).await;
+                return Err(AcceptError::DecisionTimeout);
+            }
+        };
+    match decision {
         Decision::Allow(client) => {
             buf.drain(..consumed);
             Ok(Accepted {

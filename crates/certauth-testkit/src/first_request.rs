@@ -25,11 +25,8 @@ pub struct Case {
 /// A header-mode authenticator (nginx preset, 127.0.0.1 trusted, verify header required)
 /// and the cases; each case's first request carries a valid certificate header, and what
 /// follows it carries none.
-pub fn setup() -> (Authenticator, Vec<Case>) {
-    let root = Authority::root("First Request Root");
-    let client = root.issue(&Leaf::client("trusted-client"));
-    let anchors = TrustAnchors::from_der([root.cert.der.clone()]).unwrap();
-    let auth = Authenticator::builder()
+fn builder(anchors: TrustAnchors) -> certauth_core::AuthenticatorBuilder {
+    Authenticator::builder()
         .verifier(ChainVerifier::new(
             anchors,
             crate::ring_provider().signature_verification_algorithms.all,
@@ -41,8 +38,20 @@ pub fn setup() -> (Authenticator, Vec<Case>) {
                 .with_verify_header("X-SSL-Client-Verify", "SUCCESS")
                 .unwrap(),
         )
-        .build()
-        .unwrap();
+}
+
+pub fn setup() -> (Authenticator, Vec<Case>) {
+    setup_with(|b| b)
+}
+
+/// `setup`, with the header-mode builder adjusted before `build()` (a policy, limits).
+pub fn setup_with(
+    adjust: impl FnOnce(certauth_core::AuthenticatorBuilder) -> certauth_core::AuthenticatorBuilder,
+) -> (Authenticator, Vec<Case>) {
+    let root = Authority::root("First Request Root");
+    let client = root.issue(&Leaf::client("trusted-client"));
+    let anchors = TrustAnchors::from_der([root.cert.der.clone()]).unwrap();
+    let auth = adjust(builder(anchors)).build().unwrap();
     let cert = format!(
         "X-SSL-Client-Cert: {}\r\nX-SSL-Client-Verify: SUCCESS\r\n",
         nginx_escaped(&client.pem())

@@ -67,3 +67,37 @@ async fn ambiguous_framing_is_refused_before_the_decision() {
         assert!(reply.starts_with(b"HTTP/1.1 400 Bad Request\r\n"), "{name}");
     }
 }
+
+/// A decision that never comes (an async policy, or an online revocation check, still
+/// waiting) is bounded as the head is: the client gets a 503 and the connection is closed,
+/// instead of being held for as long as the policy waits.
+#[tokio::test]
+async fn a_decision_that_never_comes_is_bounded_by_the_head_time_limit() {
+    use certauth_testkit::first_request::setup_with;
+    use certauth_tokio::certauth_core::Limits;
+    use certauth_tokio::certauth_core::policy::{OwnedPolicyContext, Verdict};
+    let (auth, cases) = setup_with(|b| {
+        b.limits(Limits::DEFAULT.with_head_read_timeout(Duration::from_millis(300)))
+            .async_policy(|_: OwnedPolicyContext| std::future::pending::<Verdict>())
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut client = TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    client.write_all(&cases[0].stream).await.unwrap();
+    let (tcp, peer) = listener.accept().await.unwrap();
+    let got = timeout(WAIT, gate(&auth, tcp, &[], Some(peer.ip())))
+        .await
+        .expect("the gate waited on the decision past the head's time limit");
+    assert!(matches!(got, Err(AcceptError::DecisionTimeout)), "{got:?}");
+    let mut reply = Vec::new();
+    timeout(WAIT, client.read_to_end(&mut reply))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        reply.starts_with(b"HTTP/1.1 503 Service Unavailable\r\n"),
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
+}
