@@ -12,7 +12,8 @@
 //! connection, bounded by [`Revocation::with_timeout`] and by the adapter's deadline for
 //! the request.
 //!
-//! Answers are shared by every connection: cached until the answer's nextUpdate (bounded
+//! Answers are shared by every connection: cached until the answer's nextUpdate (an OCSP
+//! answer without one: 5 minutes after its thisUpdate, and not believed past that) (bounded
 //! by [`Revocation::with_cache_entries`]), refreshed when four fifths of that time has
 //! passed (one connection waits for the refresh, the others keep the answer it replaces),
 //! and fetched once however many connections ask at the same time. A failed fetch is
@@ -129,7 +130,6 @@ struct Settings {
     /// Seconds.
     skew: i64,
     retry_after: i64,
-    hold_without_next_update: i64,
 }
 
 impl std::fmt::Debug for Revocation {
@@ -170,7 +170,6 @@ impl Revocation {
             cache_entries: DEFAULT_CACHE_ENTRIES,
             skew: 300,
             retry_after: 30,
-            hold_without_next_update: 300,
         };
         Self {
             inner: Arc::new(Inner::new(fetcher, s)),
@@ -604,12 +603,7 @@ impl Inner {
         let judged = fetch::response_body(&response, s.max_ocsp_bytes)
             .and_then(|body| ocsp::judge(body, &id, &issuer, now, s.skew, s.algorithms));
         match judged {
-            Ok(answer) => {
-                let until = answer
-                    .next_update
-                    .unwrap_or_else(|| now.saturating_add(s.hold_without_next_update));
-                hold(OcspOutcome::Status(answer.status), until)
-            }
+            Ok(answer) => hold(OcspOutcome::Status(answer.status), answer.next_update),
             Err(why) => failed(format!("the answer from {url:?} is not believed: {why}")),
         }
     }

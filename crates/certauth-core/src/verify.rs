@@ -507,6 +507,16 @@ impl ChainVerifier {
             .iter()
             .map(|c| webpki_der(c, &mut rewrites, now))
             .collect::<Result<Vec<_>, _>>()?;
+        // A rewritten certificate's copy presented (or configured) as a certificate of its
+        // own is refused: its signature is the original's, over other bytes. (A rewritten
+        // certificate's own TBSCertificate, from before 1970, is never a copy's.)
+        if !rewrites.is_empty()
+            && std::iter::once(&leaf)
+                .chain(known.iter().copied())
+                .any(|c| rewrites.shadowed_by(c.der()))
+        {
+            return Err(VerifyError::BadSignature);
+        }
         // Which certificate webpki's bytes stand for.
         let original = |der: &[u8]| -> Option<&ClientCertificate> {
             let i = intermediates.iter().position(|d| d.as_ref() == der)?;

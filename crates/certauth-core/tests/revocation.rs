@@ -284,6 +284,38 @@ fn ocsp_answers_are_judged() {
     let _ = std::fs::remove_dir_all(&d);
 }
 
+/// An answer without nextUpdate ("newer information is always available", RFC 6960
+/// 4.2.2.1) is believed for 5 minutes from its thisUpdate (and the clock skew), not from
+/// when it arrived: else one fetched an hour after it was signed, as replayed by anyone on
+/// the path to a plain-HTTP responder after the certificate was revoked, would say good.
+#[test]
+fn an_answer_without_next_update_ages_from_its_this_update() {
+    let s = Setup::new(Authority::root("Core No NextUpdate Root"));
+    let d = dir("no-next-update");
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/ocsp");
+    let good = client(&s.ca, "good", Some(&url), None);
+    let probe = client(&s.ca, "probe", None, None);
+    let _r = Responder::start_with(
+        &d,
+        "r",
+        port,
+        &s.ca,
+        &s.ca.cert,
+        &[&good, &probe],
+        &[],
+        &probe,
+        None,
+    );
+    let fresh = s.auth(s.revocation().ocsp(true));
+    assert_eq!(decide(&fresh, &good, at(0)), "ALLOWED");
+    let replayed = s.auth(s.revocation().ocsp(true));
+    let old = decide(&replayed, &good, at(3600));
+    assert_eq!(code(&old), "OCSP_CHECK_FAILED", "{old}");
+    assert!(old.contains("no nextUpdate"), "{old}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
 #[test]
 fn failures_are_remembered_then_retried() {
     let s = Setup::new(Authority::root("Core Down Root"));

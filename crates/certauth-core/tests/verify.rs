@@ -697,6 +697,26 @@ fn a_not_before_before_1970_is_in_the_past() {
         "CERT_SIGNATURE_FAILURE"
     );
 
+    // The copy webpki is shown (notBefore 1970) is not a certificate the CA signed: sent
+    // as the leaf, with the original beside it so that its rewrite is recorded, its
+    // signature must not be checked over the original's bytes. Else the holder of a banned
+    // certificate gets a second one whose signed fingerprint the ban does not name.
+    let mut copy = old.to_vec();
+    let at = copy
+        .windows(15)
+        .position(|w| w == b"19691231000000Z")
+        .unwrap();
+    copy[at..at + 15].copy_from_slice(b"19700101000000Z");
+    let copy = CertificateDer::from(copy);
+    let err = v.verify(&[copy.clone(), old.clone()], now()).unwrap_err();
+    assert_eq!(err.code(), "CERT_SIGNATURE_FAILURE", "{err:?}");
+    assert_eq!(
+        v.verify(std::slice::from_ref(&copy), now())
+            .unwrap_err()
+            .code(),
+        "CERT_SIGNATURE_FAILURE"
+    );
+
     // An intermediate from 1969 (UTCTime), presented and configured, under a root.
     let inter_key = certauth_testkit::key(KeyKind::P256);
     let mut i = Crafted::new(der::simple_name(&[("CN", "Intermediate 1969")]));

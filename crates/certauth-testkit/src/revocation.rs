@@ -87,7 +87,8 @@ impl Drop for Responder {
 }
 
 impl Responder {
-    /// Serves on `port` (whose URL the certificates already name).
+    /// Serves on `port` (whose URL the certificates already name); its answers' nextUpdate
+    /// is 5 minutes after their thisUpdate.
     #[allow(clippy::too_many_arguments)]
     pub fn start(
         dir: &Path,
@@ -98,6 +99,23 @@ impl Responder {
         valid: &[&Issued],
         revoked: &[&Issued],
         probe: &Issued,
+    ) -> Self {
+        Self::start_with(dir, name, port, ca, signer, valid, revoked, probe, Some(5))
+    }
+
+    /// As [`Self::start`], with answers whose nextUpdate is `next_update_minutes` after
+    /// their thisUpdate, or (`None`) that have no nextUpdate.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start_with(
+        dir: &Path,
+        name: &str,
+        port: u16,
+        ca: &Authority,
+        signer: &Issued,
+        valid: &[&Issued],
+        revoked: &[&Issued],
+        probe: &Issued,
+        next_update_minutes: Option<u32>,
     ) -> Self {
         let file = |suffix: &str, text: &str| {
             let p = dir.join(format!("{name}-{suffix}"));
@@ -122,6 +140,7 @@ impl Responder {
         let rkey = file("rkey.pem", &signer.key_pem());
         let probe = file("probe.pem", &probe.pem());
         let log = dir.join(format!("{name}.log"));
+        let next_update = next_update_minutes.map(|m| m.to_string());
         let child = Command::new("openssl")
             .args(["ocsp", "-index"])
             .arg(&index)
@@ -131,7 +150,8 @@ impl Responder {
             .arg(&rsigner)
             .arg("-rkey")
             .arg(&rkey)
-            .args(["-port", &port.to_string(), "-nmin", "5"])
+            .args(["-port", &port.to_string()])
+            .args(next_update.iter().flat_map(|m| ["-nmin", m.as_str()]))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()

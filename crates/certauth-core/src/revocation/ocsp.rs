@@ -133,11 +133,18 @@ pub(crate) enum CertStatus {
     Unknown,
 }
 
-/// A valid answer: the status and until when it holds (nextUpdate, Unix seconds).
+/// How long an answer without nextUpdate holds after its thisUpdate (seconds). RFC 6960
+/// 4.2.2.1 says newer information is then always available; an answer that old is not
+/// believed (past the clock skew), since anyone on the path to a plain-HTTP responder can
+/// replay an answer signed before the certificate was revoked.
+pub(crate) const HOLD_WITHOUT_NEXT_UPDATE: i64 = 300;
+
+/// A valid answer: the status and until when it holds (Unix seconds: its nextUpdate, or
+/// [`HOLD_WITHOUT_NEXT_UPDATE`] after its thisUpdate).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Answer {
     pub(crate) status: CertStatus,
-    pub(crate) next_update: Option<i64>,
+    pub(crate) next_update: i64,
 }
 
 /// responseStatus values (RFC 6960 4.2.1), for the message.
@@ -265,18 +272,27 @@ pub(crate) fn judge(
                 Time::from_unix_seconds(now)
             ));
         }
-        if let Some(next) = next_update
-            && next < now.saturating_sub(skew)
-        {
-            return Err(format!(
-                "the answer expired at its nextUpdate {} (now {})",
-                Time::from_unix_seconds(next),
-                Time::from_unix_seconds(now)
-            ));
+        let holds_until =
+            next_update.unwrap_or_else(|| this_update.saturating_add(HOLD_WITHOUT_NEXT_UPDATE));
+        if holds_until < now.saturating_sub(skew) {
+            return Err(match next_update {
+                Some(next) => format!(
+                    "the answer expired at its nextUpdate {} (now {})",
+                    Time::from_unix_seconds(next),
+                    Time::from_unix_seconds(now)
+                ),
+                None => format!(
+                    "the answer has no nextUpdate and its thisUpdate {} is more than {} s \
+                     old (now {}): a stale or replayed answer",
+                    Time::from_unix_seconds(this_update),
+                    HOLD_WITHOUT_NEXT_UPDATE,
+                    Time::from_unix_seconds(now)
+                ),
+            });
         }
         return Ok(Answer {
             status,
-            next_update,
+            next_update: holds_until,
         });
     }
     Err("the answer says nothing of the certificate asked about".into())

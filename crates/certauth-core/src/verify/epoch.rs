@@ -82,6 +82,14 @@ impl Rewrites {
         self.tbs.is_empty()
     }
 
+    /// Whether `der`, a certificate webpki is shown as it is, has the TBSCertificate of a
+    /// rewritten certificate's copy. Its signature would then be checked over that
+    /// certificate's original bytes and verify, though no CA signed `der` (the copy itself,
+    /// presented beside the original, a certificate with another signed fingerprint).
+    pub(super) fn shadowed_by(&self, der: &[u8]) -> bool {
+        tbs(der).is_some_and(|t| self.tbs.iter().any(|(view, _)| view.as_slice() == t))
+    }
+
     /// The original TBSCertificate behind `message`, or `message` itself.
     fn original<'a>(&'a self, message: &'a [u8]) -> &'a [u8] {
         self.tbs
