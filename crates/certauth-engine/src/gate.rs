@@ -304,18 +304,15 @@ pub(crate) async fn decide_on<R: Runtime, S: AsyncRead + AsyncWrite + Unpin>(
     };
     // A decision can wait (an async policy, an OCSP answer or a CRL being fetched): it is
     // bounded as the head is, so a client whose decision never comes holds nothing for long.
-    let decision =
-        match within::<R, _>(head_timeout, auth.decide(&peer, &head, UnixTime::now())).await {
-            Some(decision) => decision,
-            None => {
-                let busy = ResponseHead::error(
-                    Status::ServiceUnavailable,
-                    "certauth could not decide in time; try again.\n",
-                );
-                reject::<R, _>(&mut io, &busy, auth.limits()).await;
-                return Err(AcceptError::DecisionTimeout);
-            }
-        };
+    let decided = within::<R, _>(head_timeout, auth.decide(&peer, &head, UnixTime::now()));
+    let Some(decision) = decided.await else {
+        let busy = ResponseHead::error(
+            Status::ServiceUnavailable,
+            "certauth could not decide in time; try again.\n",
+        );
+        reject::<R, _>(&mut io, &busy, auth.limits()).await;
+        return Err(AcceptError::DecisionTimeout);
+    };
     match decision {
         Decision::Allow(client) => {
             buf.drain(..consumed);

@@ -68,7 +68,9 @@ impl<S> OneRequest<S> {
         }
     }
 
-    /// Whether reads go straight to the connection: a protocol switch, nothing kept back.
+    /// Whether reads go straight to the connection: a protocol switch, nothing kept back
+    /// (tokio's `ReadBuf` reads then skip the copy).
+    #[cfg(feature = "tokio")]
     fn passthrough(&self) -> bool {
         self.request.switched() && self.ready.is_empty() && self.held.is_empty()
     }
