@@ -13,7 +13,8 @@ code() { sed '/^#\[cfg(test)\]/,$d' "$1"; }
 # Modules that only connect a third-party server to ConnectionInfo (axum-server's acceptor,
 # axum::serve's listener) or only move bytes (hyper's lingering close; the raw gates' stream
 # limited to the decided request, which the core's FirstRequest delimits; hyper's read
-# backpressure after an upgrade) have a budget of their own, 100 lines each. certauth-hyper's
+# backpressure after an upgrade; certauth-tokio's HTTP client of the revocation checks, which
+# writes and reads the bytes the core writes and parses) have a budget of their own, 100 lines each. certauth-hyper's
 # socketio.rs connects socketioxide to the core's Engine.IO session owners (the layer that
 # binds a session to its certificate, and the connect middleware): 200 lines. certauth-hyper's
 # framing.rs only shows the client's bytes to the core's RequestFraming (glue, 100).
@@ -21,7 +22,7 @@ code() { sed '/^#\[cfg(test)\]/,$d' "$1"; }
 # forwarding rules (`certauth_core::forward`: headers, identity, framing, open paths, the
 # WebSocket relay's frame boundaries): a connection pool, connect and answer deadlines, body
 # types and the upgrade tunnel, nothing that decides what is forwarded: 500 lines.
-glue="axum_server.rs axum_listener.rs linger.rs one_request.rs backpressure.rs framing.rs"
+glue="axum_server.rs axum_listener.rs linger.rs one_request.rs backpressure.rs framing.rs fetch.rs"
 budget_of() { case "$1" in *hyper) echo 535 ;; *) echo 200 ;; esac; }
 for dir in crates/certauth-tokio crates/certauth-smol crates/certauth-hyper; do
   [ -d "$dir/src" ] || continue

@@ -194,7 +194,104 @@ fn rcgen_san_dns(name: &str) -> certauth_testkit::rcgen::SanType {
     certauth_testkit::rcgen::SanType::DnsName(name.try_into().unwrap())
 }
 
-criterion_group!(all, benches);
+/// The decision with online revocation answers in the cache (issue 33: at most 1.1× the
+/// decision without): a cached OCSP answer from OpenSSL's responder, a CRL fetched from a
+/// distribution point, both, and neither, over one chain known to the verifier's cache.
+fn revocation(c: &mut Criterion) {
+    use certauth_core::revocation::Revocation;
+    use certauth_testkit::revocation::{Files, Responder, client, free_port, responder_cert};
+    let root = Authority::root("Bench Root");
+    let inter = root.intermediate("Bench Intermediate");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let crl_url = format!("http://{}/inter.crl", listener.local_addr().unwrap());
+    let port = free_port();
+    let ocsp_url = format!("http://127.0.0.1:{port}/");
+    let leaf = client(&inter, "trusted-client", Some(&ocsp_url), Some(&crl_url));
+    let dir = std::env::temp_dir().join(format!("certauth-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let signer = responder_cert(&inter, "Bench Responder");
+    let _responder = Responder::start(&dir, "bench", port, &inter, &signer, &[&leaf], &[], &leaf);
+    let _files = Files::start(listener, vec![("/inter.crl", inter.crl(&[]).to_vec())]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let fetcher = std::sync::Arc::new(certauth_tokio::Fetcher::new(rt.handle().clone()));
+    let revocation = || Revocation::new(fetcher.clone(), webpki::ALL_VERIFICATION_ALGS);
+    let chain = [leaf.der.clone(), inter.cert.der.clone()];
+    let head = parse_head(b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n");
+    let now = certauth_testkit::wall_clock();
+    let variants: Vec<(&str, Option<Revocation>)> = vec![
+        ("no online check", None),
+        ("cached OCSP answer", Some(revocation().ocsp(true))),
+        ("fetched CRL", Some(revocation().crl_fetch(true))),
+        (
+            "cached OCSP answer and fetched CRL",
+            Some(revocation().ocsp(true).crl_fetch(true)),
+        ),
+    ];
+    let peer = PeerInfo::new(&chain, None);
+    let auths: Vec<(&str, Authenticator)> = variants
+        .into_iter()
+        .map(|(name, r)| {
+            let anchors = TrustAnchors::from_der([root.cert.der.clone()]).unwrap();
+            let mut b = Authenticator::builder()
+                .verifier(ChainVerifier::new(anchors, webpki::ALL_VERIFICATION_ALGS))
+                .policy(allow_cn(["trusted-client"]));
+            if let Some(r) = r {
+                b = b.revocation(r);
+            }
+            let auth = b.build().unwrap();
+            // The first decision fetches; every measured one is answered from the caches.
+            let first = rt.block_on(async { auth.decide(&peer, &head, now).await });
+            assert!(matches!(first, Decision::Allow(_)), "{first:?}");
+            (name, auth)
+        })
+        .collect();
+    let decide = |auth: &Authenticator| {
+        let d = auth.decide(black_box(&peer), &head, now).ready().unwrap();
+        assert!(matches!(d, Decision::Allow(_)));
+    };
+    // Paired: the four run in rotating turns of 20,000 decisions, and each turn's time is
+    // divided by the same round's time without online checks, so that the load of the
+    // machine (other builds on two cores) moves both sides of each ratio.
+    let (rounds, per_turn) = (31, 20_000u32);
+    let mut ratios = vec![Vec::new(); auths.len()];
+    let mut base = Vec::new();
+    for round in 0..rounds {
+        let mut times = vec![0f64; auths.len()];
+        for k in 0..auths.len() {
+            let i = (k + round) % auths.len();
+            let started = std::time::Instant::now();
+            for _ in 0..per_turn {
+                decide(&auths[i].1);
+            }
+            times[i] = started.elapsed().as_secs_f64() / f64::from(per_turn);
+        }
+        base.push(times[0]);
+        for (i, t) in times.iter().enumerate() {
+            ratios[i].push(t / times[0]);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    eprintln!(
+        "revocation, paired over {rounds} rounds: no online check {:.0} ns (median)",
+        median(&mut base) * 1e9
+    );
+    for ((name, _), r) in auths.iter().zip(&mut ratios) {
+        let mid = median(r);
+        let (lo, hi) = (r[r.len() / 4], r[r.len() * 3 / 4]);
+        eprintln!("revocation, paired: {name}: {mid:.3}x (quartiles {lo:.3}-{hi:.3}x)");
+    }
+    let mut g = c.benchmark_group("revocation");
+    for (name, auth) in &auths {
+        g.bench_function(*name, |bn| bn.iter(|| decide(auth)));
+    }
+    g.finish();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+criterion_group!(all, benches, revocation);
 criterion_main!(all);
 
 /// A complete head, through the parser the adapters use.

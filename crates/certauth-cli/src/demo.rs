@@ -67,7 +67,6 @@ pub(crate) fn run(args: Args) -> Outcome {
         tls: Some(Arc::new(tls).into()),
         listen: addr,
         options: certauth_tokio::ServeOptions::DEFAULT,
-        proxy_protocol: None,
     };
     rt.spawn(crate::serve::serve_tokio(listener, server, async {
         let _ = stopped.await;

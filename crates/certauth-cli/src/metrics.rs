@@ -32,6 +32,8 @@ pub(crate) struct Metrics {
     dropped: Mutex<BTreeMap<&'static str, u64>>,
     reloads_ok: AtomicU64,
     reloads_error: AtomicU64,
+    /// Online revocation checks without an answer, by check (`ocsp`, `crl`).
+    soft_fails: Mutex<BTreeMap<&'static str, u64>>,
     buckets: [AtomicU64; BUCKETS.len()],
     count: AtomicU64,
     sum_nanos: AtomicU64,
@@ -48,6 +50,7 @@ impl Metrics {
             dropped: Mutex::default(),
             reloads_ok: AtomicU64::new(0),
             reloads_error: AtomicU64::new(0),
+            soft_fails: Mutex::default(),
             buckets: std::array::from_fn(|_| AtomicU64::new(0)),
             count: AtomicU64::new(0),
             sum_nanos: AtomicU64::new(0),
@@ -107,6 +110,20 @@ impl Metrics {
             load(&self.reloads_ok),
             load(&self.reloads_error),
         );
+        out.push_str("# HELP certauth_revocation_soft_fail_total Clients let in without an online revocation answer (responder or CRL unreachable or not believed), by check.\n");
+        out.push_str("# TYPE certauth_revocation_soft_fail_total counter\n");
+        let soft = self
+            .soft_fails
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for check in ["ocsp", "crl"] {
+            let n = soft.get(check).copied().unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "certauth_revocation_soft_fail_total{{check=\"{check}\"}} {n}"
+            );
+        }
+        drop(soft);
         out.push_str("# HELP certauth_decision_seconds Time to decide about a client.\n");
         out.push_str("# TYPE certauth_decision_seconds histogram\n");
         let mut cumulative = 0;
@@ -249,6 +266,21 @@ impl Observer for Metrics {
             .unwrap_or_else(PoisonError::into_inner)
             .entry(reason)
             .or_insert(0) += 1;
+    }
+
+    fn revocation_soft_fail(&self, check: &'static str, detail: &str) {
+        *self
+            .soft_fails
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(check)
+            .or_insert(0) += 1;
+        // The detail quotes a URL from the client's certificate: escaped.
+        warn!(
+            check,
+            "revocation unknown, client let in (soft fail): {}",
+            certauth_core::escape::escape(detail)
+        );
     }
 
     fn reloaded(&self, ok: bool) {

@@ -88,8 +88,33 @@ pub(crate) struct Args {
     pub(crate) allow_expired_crl: bool,
     /// Refuse clients no configured CRL covers (UNABLE_TO_GET_CRL) instead of allowing them
     /// (the default, with a warning at start: Node refuses them once a CRL is configured).
-    #[arg(long, requires = "crl")]
+    /// With --crl-fetch, also refuse a client whose distribution point's CRL cannot be had
+    /// or believed. Needs --crl or --crl-fetch.
+    #[arg(long)]
     pub(crate) deny_unknown_revocation: bool,
+    /// Ask the OCSP responder each client certificate names (authorityInfoAccess, http):
+    /// revoked → 401 CERT_REVOKED. Answers are cached until their nextUpdate, one request
+    /// per certificate however many clients wait. Soft fail: a responder that cannot be
+    /// reached or whose answer is not believed lets the client in, logged and counted
+    /// (certauth_revocation_soft_fail_total); see --ocsp-required.
+    #[arg(long, requires = "ca")]
+    pub(crate) ocsp: bool,
+    /// With --ocsp: no believable answer is 401 OCSP_CHECK_FAILED, and a responder's
+    /// `unknown` is 401 OCSP_STATUS_UNKNOWN.
+    #[arg(long, requires = "ocsp")]
+    pub(crate) ocsp_required: bool,
+    /// Fetch the CRL each client certificate names (CRL distribution point, http), check its
+    /// signature and scope, cache it until its nextUpdate: listed → 401 CERT_REVOKED; cannot
+    /// be had → allowed, logged and counted, unless --deny-unknown-revocation.
+    #[arg(long, requires = "ca")]
+    pub(crate) crl_fetch: bool,
+    /// Seconds an OCSP or CRL fetch may take (keep it under --head-timeout, which bounds
+    /// the whole decision).
+    #[arg(long, value_name = "SECS", default_value_t = Seconds(certauth_core::revocation::DEFAULT_TIMEOUT))]
+    pub(crate) revocation_timeout: Seconds,
+    /// Largest CRL fetched with --crl-fetch, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = certauth_core::revocation::DEFAULT_MAX_CRL_BYTES)]
+    pub(crate) max_crl_bytes: usize,
     /// The server's certificate chain (PEM). Required with TLS.
     #[arg(long, value_name = "SERVER.pem")]
     pub(crate) cert: Option<FilePath>,
@@ -132,8 +157,10 @@ pub(crate) struct Args {
     /// starts with a PROXY protocol header (v1 or v2), accepted only from --trusted-proxy
     /// addresses (others are closed unanswered, logged) and read within
     /// --handshake-timeout. The client address it names is the one logs, policies and
-    /// --max-pending-per-address see. TLS mode, tokio or smol (not --socketio or --upstream).
-    #[arg(long, requires = "trusted_proxy", conflicts_with_all = ["source", "header", "socketio", "upstream"])]
+    /// --max-pending-per-address see (with --upstream, the X-Forwarded-For it sends). In
+    /// header mode (only with --upstream or --socketio) the client it names is the address
+    /// that must be a --trusted-proxy for its certificate header to be believed.
+    #[arg(long, requires = "trusted_proxy")]
     pub(crate) proxy_protocol: bool,
     /// Require this header from the proxy, e.g. X-SSL-Client-Verify=SUCCESS.
     #[arg(long, value_name = "NAME=VALUE")]
@@ -283,8 +310,6 @@ pub(crate) struct Server {
     pub(crate) tls: Option<TlsConfig>,
     pub(crate) listen: SocketAddr,
     pub(crate) options: ServeOptions,
-    /// `--proxy-protocol`: the proxies whose PROXY headers are read (the gate's).
-    pub(crate) proxy_protocol: Option<ProxyProtocol>,
 }
 
 /// `--source`'s values, from the core's preset table (aliases accepted, not listed).
@@ -325,17 +350,17 @@ pub(crate) fn configure(args: &Args) -> Result<(Server, Resumption), Failure> {
         Some(_) => options.with_observer(crate::metrics::observer()),
         None => options,
     };
-    let proxy_protocol = args
-        .proxy_protocol
-        .then(|| ProxyProtocol::new(&args.trusted_proxy))
-        .transpose()
-        .map_err(|e| usage(e.to_string()))?;
+    let options = match args.proxy_protocol {
+        true => options.with_proxy_protocol(
+            ProxyProtocol::new(&args.trusted_proxy).map_err(|e| usage(e.to_string()))?,
+        ),
+        false => options,
+    };
     let server = Server {
         auth,
         tls: tls.map(TlsConfig::from),
         listen: args.listen,
         options,
-        proxy_protocol,
     };
     Ok((server, resumption))
 }
@@ -434,10 +459,28 @@ fn read_configuration(args: &Args, resumption: &Resumption) -> Result<Loaded, Fa
         .limits(limits)
         .expose_reasons(expose)
         .deny_body(move |denial, request| page::for_denial(denial, request, expose, echo));
+    if args.deny_unknown_revocation && args.crl.is_empty() && !args.crl_fetch {
+        return Err(usage(
+            "--deny-unknown-revocation needs --crl CRL.pem or --crl-fetch: the CRLs whose \
+             silence it refuses",
+        ));
+    }
+    if let Some(revocation) = crate::verify::revocation(
+        args.ocsp,
+        args.ocsp_required,
+        args.crl_fetch,
+        args.deny_unknown_revocation,
+        args.revocation_timeout.0,
+        args.max_crl_bytes,
+        provider.signature_verification_algorithms.all,
+    )? {
+        builder = builder.revocation(revocation);
+    }
     if let Some(v) = verifier.clone() {
         builder = builder.verifier(v);
     }
-    if args.metrics.is_some() {
+    // The observer counts for --metrics, and logs the soft fails of online revocation.
+    if args.metrics.is_some() || args.ocsp || args.crl_fetch {
         builder = builder.observer(crate::metrics::observer());
     }
     let header_mode = args.source.is_some() || args.header.is_some();
@@ -545,6 +588,13 @@ pub(crate) fn run(args: Args) -> Outcome {
     if args.socketio && args.runtime == Runtime::Smol {
         return Err(usage(
             "--socketio runs on tokio (socketioxide); drop --runtime smol",
+        ));
+    }
+    let header_mode = args.source.is_some() || args.header.is_some();
+    if args.proxy_protocol && header_mode && !args.socketio && args.upstream.is_none() {
+        return Err(usage(
+            "--proxy-protocol in header mode needs --upstream or --socketio: the raw WebSocket \
+             server's header mode reads no PROXY header",
         ));
     }
     if args.upstream.is_some() && args.runtime == Runtime::Smol {
@@ -828,18 +878,11 @@ pub(crate) async fn serve_tokio(
     shutdown: impl Future<Output = ()>,
 ) -> Outcome {
     let Server {
-        auth,
-        tls,
-        options,
-        proxy_protocol,
-        ..
+        auth, tls, options, ..
     } = server;
     match tls {
         Some(tls) => {
-            let mut gate = certauth_tokio::Gate::new(auth, tls);
-            if let Some(trusted) = proxy_protocol {
-                gate = gate.proxy_protocol(trusted);
-            }
+            let gate = certauth_tokio::Gate::new(auth, tls);
             certauth_tokio::serve(listener, gate, options, shutdown, handle_tokio).await
         }
         None => certauth_tokio::serve_plain(listener, auth, options, shutdown, handle_tokio).await,
@@ -874,18 +917,11 @@ pub(crate) async fn serve_smol(
     shutdown: impl Future<Output = ()>,
 ) -> Outcome {
     let Server {
-        auth,
-        tls,
-        options,
-        proxy_protocol,
-        ..
+        auth, tls, options, ..
     } = server;
     match tls {
         Some(tls) => {
-            let mut gate = certauth_smol::Gate::new(auth, tls);
-            if let Some(trusted) = proxy_protocol {
-                gate = gate.proxy_protocol(trusted);
-            }
+            let gate = certauth_smol::Gate::new(auth, tls);
             certauth_smol::serve(listener, gate, options, shutdown, handle_smol).await
         }
         None => certauth_smol::serve_plain(listener, auth, options, shutdown, handle_smol).await,

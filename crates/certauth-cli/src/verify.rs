@@ -27,9 +27,20 @@ pub(crate) struct VerifyArgs {
     #[arg(long, requires = "crl")]
     allow_expired_crl: bool,
     /// Refuse a certificate no CRL covers with UNABLE_TO_GET_CRL instead of allowing it (as
-    /// `serve --deny-unknown-revocation`).
-    #[arg(long, requires = "crl")]
+    /// `serve --deny-unknown-revocation`; with --crl-fetch, also when the distribution
+    /// point's CRL cannot be had).
+    #[arg(long)]
     deny_unknown_revocation: bool,
+    /// Ask the certificate's OCSP responder, as `serve --ocsp` (a soft fail prints `ok` and
+    /// a warning on stderr).
+    #[arg(long)]
+    ocsp: bool,
+    /// As `serve --ocsp-required`.
+    #[arg(long, requires = "ocsp")]
+    ocsp_required: bool,
+    /// Fetch the CRL at the certificate's distribution point, as `serve --crl-fetch`.
+    #[arg(long)]
+    crl_fetch: bool,
     /// Verify as of this time (RFC 3339) instead of now.
     #[arg(long, value_name = "RFC3339")]
     at: Option<String>,
@@ -133,8 +144,28 @@ pub(crate) fn verify(args: VerifyArgs) -> Outcome {
             })?,
         None => UnixTime::now(),
     };
-    match v.verify(&presented(&args.cert)?, now) {
-        Ok(_) => {
+    if args.deny_unknown_revocation && args.crl.is_empty() && !args.crl_fetch {
+        return Err(Failure::Usage(
+            "--deny-unknown-revocation needs --crl CRL.pem or --crl-fetch".into(),
+        ));
+    }
+    let chain = presented(&args.cert)?;
+    let verified = v.verify(&chain, now);
+    let online = revocation(
+        args.ocsp,
+        args.ocsp_required,
+        args.crl_fetch,
+        args.deny_unknown_revocation,
+        certauth_core::revocation::DEFAULT_TIMEOUT,
+        certauth_core::revocation::DEFAULT_MAX_CRL_BYTES,
+        algorithms(),
+    )?;
+    let verified = match (verified, online) {
+        (Ok(_), Some(online)) => check_online(v, online, &chain, now)?,
+        (verified, _) => verified.map(|_| ()),
+    };
+    match verified {
+        Ok(()) => {
             println!("ok");
             Ok(())
         }
@@ -144,6 +175,47 @@ pub(crate) fn verify(args: VerifyArgs) -> Outcome {
             Err(Failure::Answered)
         }
     }
+}
+
+/// The online checks of a chain that verified, as `serve` makes them; soft fails are
+/// warnings on stderr.
+fn check_online(
+    v: ChainVerifier,
+    online: certauth_core::revocation::Revocation,
+    chain: &[CertificateDer<'static>],
+    now: UnixTime,
+) -> Result<Result<(), certauth_core::VerifyError>, Failure> {
+    use certauth_core::{Authenticator, Decision, DenyReason, PeerInfo};
+    struct Warn;
+    impl certauth_core::observe::Observer for Warn {
+        fn revocation_soft_fail(&self, _check: &'static str, detail: &str) {
+            eprintln!(
+                "certauth: warning: revocation unknown (soft fail): {}",
+                certauth_core::escape::escape(detail)
+            );
+        }
+    }
+    let auth = Authenticator::builder()
+        .observer(std::sync::Arc::new(Warn))
+        .verifier(v)
+        .revocation(online)
+        .build()
+        .map_err(|e| Failure::Rejected(e.to_string()))?;
+    let Ok(certauth_core::HeadProgress::Complete { head, .. }) =
+        certauth_core::HeadParser::new(auth.limits())
+            .parse(b"GET / HTTP/1.1\r\nHost: certauth-verify\r\n\r\n")
+    else {
+        return Err(Failure::Rejected("internal: the request head".into()));
+    };
+    let decision = fetch_runtime()?
+        .block_on(async { auth.decide(&PeerInfo::new(chain, None), &head, now).await });
+    Ok(match decision {
+        Decision::Allow(_) => Ok(()),
+        Decision::Deny(d) => match d.reason() {
+            DenyReason::Verify(e) => Err(e.clone()),
+            other => return Err(Failure::Rejected(other.to_string())),
+        },
+    })
 }
 
 #[derive(clap::Args)]
@@ -206,4 +278,49 @@ pub(crate) fn check(args: CheckArgs) -> Outcome {
             Err(Failure::Answered)
         }
     }
+}
+
+/// The online revocation checks `--ocsp`, `--ocsp-required`, `--crl-fetch` and
+/// `--deny-unknown-revocation` ask for, if any. Fetches run on a small tokio runtime of
+/// their own, whichever runtime serves (`--runtime smol` included).
+pub(crate) fn revocation(
+    ocsp: bool,
+    ocsp_required: bool,
+    crl_fetch: bool,
+    deny_unknown: bool,
+    timeout: std::time::Duration,
+    max_crl_bytes: usize,
+    algorithms: &'static [&'static dyn rustls::pki_types::SignatureVerificationAlgorithm],
+) -> Result<Option<certauth_core::revocation::Revocation>, Failure> {
+    if !ocsp && !crl_fetch {
+        return Ok(None);
+    }
+    let runtime = fetch_runtime()?;
+    let fetcher = certauth_tokio::Fetcher::new(runtime.handle().clone());
+    let mut r =
+        certauth_core::revocation::Revocation::new(std::sync::Arc::new(fetcher), algorithms)
+            .with_timeout(timeout)
+            .with_max_crl_bytes(max_crl_bytes);
+    if ocsp {
+        r = r.ocsp(ocsp_required);
+    }
+    if crl_fetch {
+        r = r.crl_fetch(deny_unknown);
+    }
+    Ok(Some(r))
+}
+
+/// The one-worker tokio runtime the revocation fetches run on.
+fn fetch_runtime() -> Result<&'static tokio::runtime::Runtime, Failure> {
+    static FETCHES: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    if let Some(rt) = FETCHES.get() {
+        return Ok(rt);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("certauth-revocation")
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Rejected(format!("cannot start the fetch runtime: {e}")))?;
+    Ok(FETCHES.get_or_init(|| rt))
 }

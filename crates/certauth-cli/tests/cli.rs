@@ -1119,3 +1119,153 @@ fn serve_refuses_a_bad_root_or_skips_it_when_asked() {
     let text = whoami_over_tls(port, &pki, &pki.trusted);
     assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
 }
+
+/// `GET /whoami` with `client`: the status line, and the body.
+fn whoami_as(addr: SocketAddr, pki: &Pki, client: &certauth_testkit::Issued) -> String {
+    let mut tls = suite::connect(addr, suite::tls_client(pki, Some(client))).unwrap();
+    tls.write_all(b"GET /whoami HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let text = String::from_utf8_lossy(&suite::read_to_close(&mut tls)).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    format!("{} {body}", head.lines().next().unwrap_or(""))
+}
+
+/// `serve --ocsp-required` against OpenSSL's responder on tokio, `--crl-fetch
+/// --deny-unknown-revocation` against a CRL server on smol (the fetches run on a runtime
+/// of their own), and the soft fail counted on `--metrics` (issue 33).
+#[test]
+fn serve_checks_revocation_online() {
+    use certauth_testkit::revocation::{Files, Responder, client, responder_cert};
+    let pki = Pki::new();
+    let dir = Dir::new("revocation");
+    let (ca, cert, key) = pki_files(&pki, &dir);
+    let crls = TcpListener::bind("127.0.0.1:0").unwrap();
+    let crl_url = |p: &str| format!("http://{}{p}", crls.local_addr().unwrap());
+    let ocsp_port = free_port();
+    let ocsp_url = format!("http://127.0.0.1:{ocsp_port}/");
+    let good = client(
+        &pki.root,
+        "good",
+        Some(&ocsp_url),
+        Some(&crl_url("/ca.crl")),
+    );
+    let revoked = client(
+        &pki.root,
+        "revoked",
+        Some(&ocsp_url),
+        Some(&crl_url("/ca.crl")),
+    );
+    let unlisted = client(&pki.root, "unlisted", None, Some(&crl_url("/missing.crl")));
+    let responder = Responder::start(
+        &dir.0,
+        "ocsp",
+        ocsp_port,
+        &pki.root,
+        &responder_cert(&pki.root, "Responder"),
+        &[&good],
+        &[&revoked],
+        &good,
+    );
+    let _files = Files::start(crls, vec![("/ca.crl", pki.root.crl(&[&revoked]).to_vec())]);
+    let args = |extra: &[&str]| -> Vec<String> {
+        [
+            "--ca",
+            &ca,
+            "--cert",
+            &cert,
+            "--key",
+            &key,
+            "--expose-reasons",
+        ]
+        .iter()
+        .chain(extra)
+        .map(|s| (*s).to_owned())
+        .collect()
+    };
+
+    let port = free_port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let server = serve(&args(&["--ocsp", "--ocsp-required"]), port);
+    let before = responder.requests();
+    assert!(whoami_as(addr, &pki, &good).starts_with("HTTP/1.1 200 OK"));
+    let refused = whoami_as(addr, &pki, &revoked);
+    assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+    assert!(refused.contains("CERT_REVOKED"), "{refused}");
+    assert!(whoami_as(addr, &pki, &good).starts_with("HTTP/1.1 200 OK"));
+    assert_eq!(
+        responder.requests() - before,
+        2,
+        "one request per certificate"
+    );
+    drop(server);
+
+    let port = free_port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let server = serve(
+        &args(&[
+            "--crl-fetch",
+            "--deny-unknown-revocation",
+            "--runtime",
+            "smol",
+        ]),
+        port,
+    );
+    assert!(whoami_as(addr, &pki, &good).starts_with("HTTP/1.1 200 OK"));
+    assert!(whoami_as(addr, &pki, &revoked).contains("CERT_REVOKED"));
+    let unknown = whoami_as(addr, &pki, &unlisted);
+    assert!(unknown.contains("UNABLE_TO_GET_CRL"), "{unknown}");
+    drop(server);
+
+    let (port, metrics) = (free_port(), free_port());
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let metrics_addr = format!("127.0.0.1:{metrics}");
+    let _server = serve(&args(&["--crl-fetch", "--metrics", &metrics_addr]), port);
+    assert!(whoami_as(addr, &pki, &unlisted).starts_with("HTTP/1.1 200 OK"));
+    let mut tcp = TcpStream::connect(("127.0.0.1", metrics)).unwrap();
+    tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let text = String::from_utf8_lossy(&suite::read_to_close(&mut tcp)).into_owned();
+    assert!(
+        text.contains("certauth_revocation_soft_fail_total{check=\"crl\"} 1"),
+        "{text}"
+    );
+
+    // `certauth verify` asks the same: the responder, and the distribution point's CRL.
+    let (good_pem, revoked_pem) = (
+        dir.file("good.pem", &good.pem()),
+        dir.file("revoked.pem", &revoked.pem()),
+    );
+    for (flags, cert, answer) in [
+        (&["--ocsp", "--ocsp-required"][..], &good_pem, "ok"),
+        (
+            &["--ocsp", "--ocsp-required"][..],
+            &revoked_pem,
+            "CERT_REVOKED",
+        ),
+        (
+            &["--crl-fetch", "--deny-unknown-revocation"][..],
+            &revoked_pem,
+            "CERT_REVOKED",
+        ),
+    ] {
+        let mut argv = vec!["verify", "--ca", &ca];
+        argv.extend(flags);
+        argv.push(cert);
+        let out = certauth(&argv);
+        assert_eq!(stdout(&out).trim(), answer, "{flags:?}: {}", stderr(&out));
+    }
+
+    // --deny-unknown-revocation needs a source of CRLs.
+    let out = certauth(&[
+        "serve",
+        "--ca",
+        &ca,
+        "--cert",
+        &cert,
+        "--key",
+        &key,
+        "--deny-unknown-revocation",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--crl-fetch"), "{}", stderr(&out));
+}

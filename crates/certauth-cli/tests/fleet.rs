@@ -84,6 +84,16 @@ impl Drop for Served {
     }
 }
 
+/// A child process killed when dropped.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `GET /whoami` with `client`: the status line and the body's last line.
 fn whoami(addr: SocketAddr, pki: &Pki, client: &Issued) -> String {
     let mut tls = suite::connect(addr, suite::tls_client(pki, Some(client))).unwrap();
@@ -339,7 +349,12 @@ fn connect_from(from: [u8; 4], to: SocketAddr) -> TcpStream {
 
 /// `GET /whoami` over TLS on `tcp` (after whatever was written to it): the answer, or
 /// `None` if the server closed the connection without one.
-fn whoami_on(mut tcp: TcpStream, pki: &Pki, client: &Issued) -> Option<String> {
+fn whoami_on(tcp: TcpStream, pki: &Pki, client: &Issued) -> Option<String> {
+    get_on(tcp, pki, client, "/whoami")
+}
+
+/// `GET path` over TLS on `tcp`, as [`whoami_on`] (`Connection: close`, for hyper).
+fn get_on(mut tcp: TcpStream, pki: &Pki, client: &Issued, path: &str) -> Option<String> {
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     let mut conn =
         rustls::ClientConnection::new(suite::tls_client(pki, Some(client)), name).unwrap();
@@ -349,8 +364,8 @@ fn whoami_on(mut tcp: TcpStream, pki: &Pki, client: &Issued) -> Option<String> {
         }
     }
     let mut tls = rustls::StreamOwned::new(conn, tcp);
-    tls.write_all(b"GET /whoami HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        .ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    tls.write_all(request.as_bytes()).ok()?;
     Some(String::from_utf8_lossy(&suite::read_to_close(&mut tls)).into_owned())
 }
 
@@ -556,4 +571,198 @@ fn the_proxy_protocol_names_the_client_behind_haproxy_and_by_hand() {
         || server.log(),
         |log| log.contains("remote=127.0.0.1") && log.contains("client_addr=127.0.0.3"),
     );
+}
+
+/// `--proxy-protocol` on hyper's serve (`--upstream`, `--socketio`): the client a header
+/// names is the X-Forwarded-For the upstream sees and the address logged; a peer that is not
+/// a trusted proxy is closed unanswered.
+#[test]
+fn the_proxy_protocol_reaches_the_front_door_and_socketio() {
+    let pki = Pki::new();
+    let dir = Dir::new("proxy-protocol-hyper");
+    let ca = dir.file("ca.pem", pki.root.cert.pem());
+    let cert = dir.file("server.pem", pki.server.pem());
+    let key = dir.file("server.key", pki.server.key_pem());
+    let up_port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // A tiny upstream answering with the X-Forwarded-For it was sent.
+    let echo = r#"
+import http.server as h, sys
+class E(h.BaseHTTPRequestHandler):
+    def do_GET(self):
+        b = ('x-forwarded-for=' + str(self.headers.get('X-Forwarded-For'))).encode()
+        self.send_response(200); self.send_header('Content-Length', str(len(b)))
+        self.end_headers(); self.wfile.write(b)
+    def log_message(self, *a): pass
+s = h.HTTPServer(('127.0.0.1', int(sys.argv[1])), E)
+print('listening', flush=True); s.serve_forever()
+"#;
+    let mut python = Command::new("python3")
+        .args(["-c", echo, &up_port.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(python.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "listening");
+    let _python = Killed(python);
+    let upstream = format!("http://127.0.0.1:{up_port}");
+    let common = [
+        "--ca",
+        &ca,
+        "--cert",
+        &cert,
+        "--key",
+        &key,
+        "--allow-cn",
+        "trusted-client",
+        "--proxy-protocol",
+        "--trusted-proxy",
+        "127.0.0.1",
+    ];
+    let front = Served::start(
+        &dir,
+        "front",
+        &[&common[..], &["--upstream", &upstream]].concat(),
+    );
+    let cap = ["--socketio", "--max-pending-per-address", "1"];
+    let socketio = Served::start(&dir, "socketio", &[&common[..], &cap].concat());
+
+    // The front door: the upstream sees the client the v2 header names, not the proxy.
+    let mut tcp = connect_from([127, 0, 0, 1], front.addr);
+    tcp.write_all(&v2_header("127.0.0.9:4242".parse().unwrap()))
+        .unwrap();
+    let answer = get_on(tcp, &pki, &pki.trusted, "/headers").unwrap();
+    assert!(answer.starts_with("HTTP/1.0 200 OK"), "{answer}");
+    assert!(answer.ends_with("x-forwarded-for=127.0.0.9"), "{answer}");
+    // Socket.IO mode's GET /whoami, with a v1 header; a refused client is logged with the
+    // address its header names.
+    for server in [&socketio, &front] {
+        let mut tcp = connect_from([127, 0, 0, 1], server.addr);
+        tcp.write_all(b"PROXY TCP4 192.0.2.7 127.0.0.1 5555 443\r\n")
+            .unwrap();
+        let answer = get_on(tcp, &pki, &pki.denied, "/whoami").unwrap();
+        assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+        eventually(
+            "the log naming the refused client",
+            || server.log(),
+            |log| {
+                log.contains("client_addr=192.0.2.7")
+                    && log.contains("remote=Some(192.0.2.7:5555)")
+                    && log.contains("client rejected")
+            },
+        );
+    }
+    let mut tcp = connect_from([127, 0, 0, 1], socketio.addr);
+    tcp.write_all(&v2_header("127.0.0.9:4242".parse().unwrap()))
+        .unwrap();
+    let answer = get_on(tcp, &pki, &pki.trusted, "/whoami").unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    assert!(answer.contains("trusted-client"), "{answer}");
+
+    // Not a trusted proxy: closed unanswered, logged; a trusted one without a header too.
+    for server in [&front, &socketio] {
+        let mut stranger = connect_from([127, 0, 0, 2], server.addr);
+        stranger
+            .write_all(b"PROXY TCP4 192.0.2.8 127.0.0.1 5555 443\r\n")
+            .unwrap();
+        assert!(closed_unanswered(&stranger));
+        eventually(
+            "the log of the stranger",
+            || server.log(),
+            |log| {
+                log.contains("remote=127.0.0.2")
+                    && log.contains("accepts connections only from trusted proxies")
+            },
+        );
+        let trusted = connect_from([127, 0, 0, 1], server.addr);
+        assert!(whoami_on(trusted, &pki, &pki.trusted).is_none());
+    }
+
+    // The cap per address counts the client a header names (after the stranger: refusals
+    // are logged once a second at most): a stalled connection for 192.0.2.9 holds its one
+    // place, so another for it is closed (whichever the server reads first holds it: those
+    // still open are kept), one for 192.0.2.10 goes through.
+    let stalled = |port: u16| {
+        let mut tcp = connect_from([127, 0, 0, 1], socketio.addr);
+        tcp.write_all(&v2_header(SocketAddr::from(([192, 0, 2, 9], port))))
+            .unwrap();
+        tcp
+    };
+    let mut held = vec![stalled(1)];
+    eventually(
+        "a second connection for the address refused",
+        || {
+            let second = stalled(2);
+            let closed = closed_within(&second, Duration::from_millis(500));
+            held.push(second);
+            if closed { "closed" } else { "open" }.to_owned()
+        },
+        |got| got == "closed",
+    );
+    let mut other = connect_from([127, 0, 0, 1], socketio.addr);
+    other
+        .write_all(&v2_header("192.0.2.10:3".parse().unwrap()))
+        .unwrap();
+    let answer = get_on(other, &pki, &pki.trusted, "/whoami").unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    drop(held);
+
+    // Header mode (a TLS-terminating proxy behind the balancer): the certificate header is
+    // believed only if the client the PROXY header names is a trusted proxy.
+    let header_mode = Served::start(
+        &dir,
+        "header-mode",
+        &[
+            "--ca",
+            &ca,
+            "--source",
+            "nginx",
+            "--proxy-protocol",
+            "--trusted-proxy",
+            "127.0.0.1",
+            "--upstream",
+            &upstream,
+        ],
+    );
+    let cert = certauth_testkit::encode::nginx_escaped(&pki.trusted.pem());
+    let get = |named: &str| {
+        let mut tcp = connect_from([127, 0, 0, 1], header_mode.addr);
+        tcp.write_all(&v2_header(named.parse().unwrap())).unwrap();
+        let request = format!(
+            "GET / HTTP/1.1\r\nHost: b\r\nX-SSL-Client-Cert: {cert}\r\nConnection: close\r\n\r\n"
+        );
+        tcp.write_all(request.as_bytes()).unwrap();
+        String::from_utf8_lossy(&suite::read_to_close(&mut tcp)).into_owned()
+    };
+    let answer = get("127.0.0.1:7777");
+    assert!(answer.starts_with("HTTP/1.0 200 OK"), "{answer}");
+    assert!(answer.ends_with("x-forwarded-for=127.0.0.1"), "{answer}");
+    let answer = get("192.0.2.7:7777");
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(answer.contains("(UNTRUSTED_PROXY_HEADER)"), "{answer}");
+    // The raw WebSocket server's header mode reads no PROXY header: a usage error.
+    let out = Command::new(env!("CARGO_BIN_EXE_certauth"))
+        .args([
+            "serve",
+            "--ca",
+            &ca,
+            "--source",
+            "nginx",
+            "--proxy-protocol",
+        ])
+        .args(["--trusted-proxy", "127.0.0.1", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--upstream or --socketio"), "{err}");
 }

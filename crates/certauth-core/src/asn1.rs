@@ -80,6 +80,25 @@ impl<'a> Tlv<'a> {
     }
 }
 
+/// One DER element: `tag`, the definite length of `value`, `value`.
+pub(crate) fn encode(tag: u8, value: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = value.len();
+    if len < 0x80 {
+        out.push(u8::try_from(len).unwrap_or(0));
+    } else {
+        let bytes: Vec<u8> = len
+            .to_be_bytes()
+            .into_iter()
+            .skip_while(|b| *b == 0)
+            .collect();
+        out.push(0x80 | u8::try_from(bytes.len()).unwrap_or(0));
+        out.extend(bytes);
+    }
+    out.extend_from_slice(value);
+    out
+}
+
 /// A cursor over DER input.
 #[derive(Clone, Debug)]
 pub(crate) struct Reader<'a> {

@@ -24,6 +24,7 @@ use crate::policy::{
 };
 use crate::proxy::{ProxyHeaderConfig, ProxyHeaderError};
 use crate::response::{ResponseHead, Status};
+use crate::revocation::{Check, Revocation};
 use crate::verify::{ChainVerifier, PeerMemo, VerifiedChain, VerifyError};
 
 /// What the adapter knows about the peer.
@@ -464,9 +465,10 @@ impl Future for Evaluation {
     }
 }
 
-/// A decision waiting on an async policy.
+/// A decision waiting on an async policy or an online revocation check.
 struct PendingDecision {
-    future: BoxFuture<Verdict>,
+    /// The policy's verdict, or a denial before it (revocation).
+    future: BoxFuture<Result<Verdict, DenyReason>>,
     certificate: ClientCertificate,
     chain: Option<VerifiedChain>,
     origin: Origin,
@@ -502,12 +504,19 @@ impl Future for PendingDecision {
         };
         let this = &*self;
         let decision = match verdict {
-            Verdict::Allow => Decision::Allow(Authenticated {
+            Err(reason) => {
+                let denial = Denial::new(reason, Some(this.certificate.clone()), this.expose);
+                Decision::Deny(match &this.deny_body {
+                    Some((hook, ctx)) => denial.dressed(Some(hook), &ctx.request()),
+                    None => denial,
+                })
+            }
+            Ok(Verdict::Allow) => Decision::Allow(Authenticated {
                 certificate: this.certificate.clone(),
                 chain: this.chain.clone(),
                 origin: this.origin,
             }),
-            Verdict::Deny(d) => {
+            Ok(Verdict::Deny(d)) => {
                 let denial = Denial::new(
                     DenyReason::Policy(d),
                     Some(this.certificate.clone()),
@@ -588,6 +597,7 @@ pub struct AuthenticatorBuilder {
     limits: Option<Limits>,
     expose_reasons: Option<bool>,
     deny_body: Option<Option<DenyBody>>,
+    revocation: Option<Revocation>,
     observer: Option<Arc<dyn Observer>>,
 }
 
@@ -666,6 +676,14 @@ impl AuthenticatorBuilder {
         self
     }
 
+    /// Online revocation checks of the client's certificate (OCSP, CRLs from distribution
+    /// points), after its chain verifies and before the policy: see
+    /// [`crate::revocation`]. A decision that must fetch is pending until the fetch ends.
+    pub fn revocation(mut self, revocation: Revocation) -> Self {
+        self.revocation = Some(revocation);
+        self
+    }
+
     /// Reports every decision to `observer` (a value, as rustls takes its provider: the
     /// CLI's `--metrics` counts them). It is the authenticator's for life: a
     /// [`Authenticator::reload`] keeps it. Connections are reported by the serve loops that
@@ -719,6 +737,7 @@ impl AuthenticatorBuilder {
             limits,
             expose_reasons: self.expose_reasons.unwrap_or(expose_reasons),
             deny_body: self.deny_body.unwrap_or(deny_body),
+            revocation: self.revocation,
         })
     }
 }
@@ -738,6 +757,7 @@ struct Config {
     limits: Limits,
     expose_reasons: bool,
     deny_body: Option<DenyBody>,
+    revocation: Option<Revocation>,
 }
 
 /// Decides, per request, whether a client is let in. See the crate docs for the table of
@@ -780,6 +800,7 @@ impl Authenticator {
             limits: None,
             expose_reasons: None,
             deny_body: None,
+            revocation: None,
             observer: None,
         }
     }
@@ -883,10 +904,10 @@ impl Authenticator {
     /// policy is configured), or call [`Evaluation::ready`].
     pub fn decide<H: Head>(&self, peer: &PeerInfo<'_>, head: &H, now: UnixTime) -> Evaluation {
         let Some(observer) = &self.inner.observer else {
-            return self.config().decide(peer, head, now);
+            return self.config().decide(peer, head, now, None);
         };
         let started = observer.decision_started();
-        let mut evaluation = self.config().decide(peer, head, now);
+        let mut evaluation = self.config().decide(peer, head, now, Some(observer));
         match &mut evaluation.0 {
             Inner::Ready(Some(d)) => report(&**observer, started, d),
             Inner::Ready(None) => {}
@@ -897,7 +918,13 @@ impl Authenticator {
 }
 
 impl Config {
-    fn decide<H: Head>(&self, peer: &PeerInfo<'_>, head: &H, now: UnixTime) -> Evaluation {
+    fn decide<H: Head>(
+        self: &Arc<Self>,
+        peer: &PeerInfo<'_>,
+        head: &H,
+        now: UnixTime,
+        observer: Option<&Arc<dyn Observer>>,
+    ) -> Evaluation {
         let expose = self.expose_reasons;
         let request = RequestInfo {
             method: head.method(),
@@ -914,6 +941,17 @@ impl Config {
                 return Evaluation::from(Decision::Deny(denial));
             }
         };
+        if let (Some(revocation), Some(chain)) = (&self.revocation, &id.chain) {
+            match revocation.check(chain, now, observer) {
+                Check::Done(Ok(())) => {}
+                Check::Done(Err(e)) => {
+                    let denial = Denial::new(DenyReason::Verify(e), Some(id.certificate), expose)
+                        .dressed(hook, &request);
+                    return Evaluation::from(Decision::Deny(denial));
+                }
+                Check::Wait(wait) => return self.after_revocation(wait, id, peer, head),
+            }
+        }
         match &self.policy {
             PolicySlot::Sync(policy) => {
                 let ctx = PolicyContext::new(&id.certificate, id.chain.as_ref(), request);
@@ -941,8 +979,9 @@ impl Config {
                 };
                 // A second copy only when a body hook may need the request later.
                 let deny_body = self.deny_body.clone().map(|h| (h, owned.clone()));
+                let verdict = policy.evaluate(owned);
                 Evaluation::pending(PendingDecision {
-                    future: policy.evaluate(owned),
+                    future: Box::pin(async move { Ok(verdict.await) }),
                     certificate: id.certificate,
                     chain: id.chain,
                     origin: id.origin,
@@ -952,6 +991,48 @@ impl Config {
                 })
             }
         }
+    }
+
+    /// The decision once the revocation checks `wait` ends: a denial of its own, or the
+    /// policy's verdict.
+    fn after_revocation<H: Head>(
+        self: &Arc<Self>,
+        wait: BoxFuture<Result<(), VerifyError>>,
+        id: Identified,
+        peer: &PeerInfo<'_>,
+        head: &H,
+    ) -> Evaluation {
+        let owned = OwnedPolicyContext {
+            cert: id.certificate.clone(),
+            chain: id.chain.clone(),
+            method: head.method().to_owned(),
+            target: head.target().to_owned(),
+            headers: OwnedHeaders::copy_of(head),
+            remote_addr: peer.remote_addr,
+            authority: head.authority().map(str::to_owned),
+        };
+        let deny_body = self.deny_body.clone().map(|h| (h, owned.clone()));
+        let config = Arc::clone(self);
+        let future = Box::pin(async move {
+            wait.await.map_err(DenyReason::Verify)?;
+            Ok(match &config.policy {
+                PolicySlot::Sync(policy) => policy.evaluate(&PolicyContext::new(
+                    &owned.cert,
+                    owned.chain.as_ref(),
+                    owned.request(),
+                )),
+                PolicySlot::Async(policy) => policy.evaluate(owned).await,
+            })
+        });
+        Evaluation::pending(PendingDecision {
+            future,
+            certificate: id.certificate,
+            chain: id.chain,
+            origin: id.origin,
+            expose: self.expose_reasons,
+            observed: None,
+            deny_body,
+        })
     }
 
     fn identify(

@@ -38,6 +38,8 @@
 //! - [`policy`]: [`Policy`] and the helpers (`allow_cn`, `allow_fingerprints`, …),
 //!   combinators, async policies and (feature `serde`) the TOML policy file.
 //! - `legacy` (feature `serde`): Node's `toLegacyObject()` view of a certificate.
+//! - [`revocation`]: OCSP and CRLs from distribution points, checked online: the core says
+//!   what to fetch and judges the answer; a [`revocation::Fetch`] moves the bytes.
 //! - [`keys`], [`pem`], [`observe`]: the key-type table, PEM as OpenSSL reads it, and the
 //!   observer behind metrics (a value you hand the builder). The connection lifecycle
 //!   the serve helpers run is `certauth-engine`'s.
@@ -58,7 +60,8 @@
 //! | TLS peer presented no certificate | 401 | `NO_CERTIFICATE` |
 //! | certificate does not parse | 401 | `MALFORMED_CERTIFICATE` |
 //! | certificate over a [`CertLimits`] limit (size, SANs, name attributes, extensions) | 401 | `CERT_TOO_LARGE` |
-//! | chain does not verify | 401 | its code: `CERT_HAS_EXPIRED`, `CERT_NOT_YET_VALID`, `UNABLE_TO_VERIFY_LEAF_SIGNATURE`, `UNABLE_TO_GET_ISSUER_CERT_LOCALLY`, `DEPTH_ZERO_SELF_SIGNED_CERT`, `SELF_SIGNED_CERT_IN_CHAIN`, `CERT_SIGNATURE_FAILURE`, `INVALID_PURPOSE`, `CERT_REVOKED`, `CHAIN_TOO_LONG`, … (stricter: `CA_USED_AS_END_ENTITY`, `UNSUPPORTED_CERT_VERSION`, `UNSUPPORTED_SIGNATURE_ALGORITHM`, `UNHANDLED_CRITICAL_EXTENSION`) |
+//! | chain does not verify | 401 | its code: `CERT_HAS_EXPIRED`, `CERT_NOT_YET_VALID`, `UNABLE_TO_VERIFY_LEAF_SIGNATURE`, `UNABLE_TO_GET_ISSUER_CERT_LOCALLY`, `DEPTH_ZERO_SELF_SIGNED_CERT`, `SELF_SIGNED_CERT_IN_CHAIN`, `CERT_SIGNATURE_FAILURE`, `INVALID_PURPOSE`, `CERT_REVOKED`, `CA_MD_TOO_WEAK`, `CHAIN_TOO_LONG`, … (stricter: `CA_USED_AS_END_ENTITY`, `UNSUPPORTED_CERT_VERSION`, `UNSUPPORTED_SIGNATURE_ALGORITHM`, `UNHANDLED_CRITICAL_EXTENSION`) |
+//! | online revocation ([`revocation`]): revoked; OCSP required and no believable answer or `unknown`; CRL fetched with unknown denied and none had | 401 | `CERT_REVOKED`; `OCSP_CHECK_FAILED`, `OCSP_STATUS_UNKNOWN`; `UNABLE_TO_GET_CRL` |
 //! | policy returns false / denies | 401 | `POLICY_DENIED` |
 //! | policy denies with 403 | 403 | `POLICY_DENIED` |
 //! | header mode: certificate header from an address that is not a trusted proxy (stricter) | 401 | `UNTRUSTED_PROXY_HEADER` |
@@ -214,6 +217,7 @@ pub mod pem;
 pub mod policy;
 pub mod proxy;
 mod response;
+pub mod revocation;
 #[cfg(feature = "rustls")]
 mod setup;
 mod time;

@@ -38,6 +38,13 @@ pub trait Observer: Send + Sync + 'static {
         let _ = why;
     }
 
+    /// An online revocation check (`check`: `ocsp` or `crl`) had no answer and the client
+    /// was let in anyway (soft fail, [`crate::revocation`]). `detail` says why; it quotes
+    /// a URL from the certificate, so escape it before it reaches a log line.
+    fn revocation_soft_fail(&self, check: &'static str, detail: &str) {
+        let _ = (check, detail);
+    }
+
     /// The configuration was reloaded (`ok`), or a reload was refused.
     fn reloaded(&self, ok: bool) {
         let _ = ok;

@@ -6,8 +6,9 @@
 //! certauth adds one (`NO_CERTIFICATE`, `CHAIN_TOO_LONG`, `MALFORMED_CERTIFICATE`, …).
 //!
 //! certauth is stricter than Node where RFC 5280 and webpki are: a leaf with `cA` set, a v1
-//! certificate, a signature algorithm the provider does not offer (SHA-1), and an unknown
-//! critical extension are all refused.
+//! certificate, a signature algorithm the provider does not offer, and an unknown critical
+//! extension are all refused. A SHA-1 or MD5 signature is refused as OpenSSL refuses it at
+//! security level 1 (Node's default), `CA_MD_TOO_WEAK`.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,11 +27,13 @@ use crate::time::Time;
 mod anchors;
 mod cache;
 mod constraints;
-mod crl;
+pub(crate) mod crl;
+mod epoch;
 
 pub use anchors::TrustAnchors;
 use cache::{Cache, Window};
 pub use cache::{CacheStats, DEFAULT_CACHE_ENTRIES};
+pub(crate) use constraints::same_name;
 use crl::Crl;
 
 /// The signature algorithms verification may use: a crypto provider's
@@ -578,27 +581,43 @@ impl ChainVerifier {
                 })
             })
             .collect::<Result<_, _>>()?;
-        // rustls-webpki reads times as seconds since 1970 and cannot represent earlier ones
-        // (it would answer a bare BadDerTime): name that before asking it.
-        if std::iter::once(&leaf)
-            .chain(&presented)
-            .any(|c| c.not_before().to_unix_time().is_none())
-        {
-            return Err(VerifyError::DateBefore1970);
-        }
+        // rustls-webpki cannot represent a date before 1970: it is shown a notBefore of 1970
+        // instead, with signatures checked over the original bytes (epoch.rs).
+        let mut rewrites = epoch::Rewrites::default();
+        let leaf_der = webpki_der(&leaf, &mut rewrites, now)?;
+        let known: Vec<&ClientCertificate> = presented.iter().chain(&self.intermediates).collect();
+        let intermediates = known
+            .iter()
+            .map(|c| webpki_der(c, &mut rewrites, now))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Which certificate webpki's bytes stand for.
+        let original = |der: &[u8]| -> Option<&ClientCertificate> {
+            let i = intermediates.iter().position(|d| d.as_ref() == der)?;
+            known.get(i).copied()
+        };
+        let substituting: Vec<epoch::Substituting<'_>> = if rewrites.is_empty() {
+            Vec::new()
+        } else {
+            self.algorithms
+                .iter()
+                .map(|inner| epoch::Substituting {
+                    inner: *inner,
+                    rewrites: &rewrites,
+                })
+                .collect()
+        };
+        let algorithms: Vec<&dyn SignatureVerificationAlgorithm> = substituting
+            .iter()
+            .map(|a| -> &dyn SignatureVerificationAlgorithm { a })
+            .collect();
+        let algorithms: &[&dyn SignatureVerificationAlgorithm] = if rewrites.is_empty() {
+            self.algorithms
+        } else {
+            &algorithms
+        };
 
-        let leaf_der = CertificateDer::from(leaf.der());
         let ee = EndEntityCert::try_from(&leaf_der)
             .map_err(|e| self.map_error(e, &leaf, &presented, now))?;
-        let mut intermediates: Vec<CertificateDer<'_>> = presented
-            .iter()
-            .map(|c| CertificateDer::from(c.der()))
-            .collect();
-        intermediates.extend(
-            self.intermediates
-                .iter()
-                .map(|c| CertificateDer::from(c.der())),
-        );
 
         // webpki trusts an anchor without looking at its validity or at the name constraints
         // it does not implement; OpenSSL does not. A path ending at an anchor outside its
@@ -612,12 +631,7 @@ impl ChainVerifier {
         let judge_anchor = |path: &webpki::VerifiedPath<'_>| {
             let path_intermediates: Vec<&ClientCertificate> = path
                 .intermediate_certificates()
-                .filter_map(|der| {
-                    presented
-                        .iter()
-                        .chain(&self.intermediates)
-                        .find(|c| c.der() == der.der().as_ref())
-                })
+                .filter_map(|der| original(der.der().as_ref()))
                 .collect();
             let refusal = self
                 .anchor_refusal(path.anchor(), &leaf, &path_intermediates, now)
@@ -642,7 +656,7 @@ impl ChainVerifier {
         };
         let path = ee
             .verify_for_usage(
-                self.algorithms,
+                algorithms,
                 &self.anchors.anchors,
                 &intermediates,
                 now,
@@ -660,13 +674,8 @@ impl ChainVerifier {
 
         let mut verified = Vec::new();
         for der in path.intermediate_certificates() {
-            let der = der.der();
-            // Every intermediate webpki used came from one of these two lists.
-            if let Some(c) = presented
-                .iter()
-                .chain(&self.intermediates)
-                .find(|c| c.der() == der.as_ref())
-            {
+            // Every intermediate webpki used came from the presented or configured ones.
+            if let Some(c) = original(der.der().as_ref()) {
                 verified.push(c.clone());
             }
         }
@@ -774,7 +783,7 @@ impl ChainVerifier {
                 }
                 let Some(issuer) = self.anchors.certs.iter().find(|ca| {
                     !std::ptr::eq(*ca, top)
-                        && constraints::same_name(&ca.subject(), &top.issuer())
+                        && same_name(&ca.subject(), &top.issuer())
                         && crl::signed_by(top.der(), ca.subject_public_key_info(), self.algorithms)
                 }) else {
                     break;
@@ -860,6 +869,11 @@ impl ChainVerifier {
             W::InvalidSignatureForPublicKey
             | W::SignatureAlgorithmMismatch
             | W::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => VerifyError::BadSignature,
+            W::UnsupportedSignatureAlgorithmContext(cx)
+                if weak_digest(&cx.signature_algorithm_id) =>
+            {
+                VerifyError::WeakSignatureDigest
+            }
             W::UnsupportedSignatureAlgorithmContext(_) => {
                 VerifyError::UnsupportedSignatureAlgorithm
             }
@@ -990,6 +1004,47 @@ impl ChainVerifier {
     }
 }
 
+/// Signature algorithms over a digest OpenSSL refuses from security level 1 on
+/// (`CA_MD_TOO_WEAK`): RSA with MD2, MD4, MD5, SHA-1 (and OIW's SHA-1), ECDSA and DSA with
+/// SHA-1. No provider certauth runs on verifies them.
+const WEAK_DIGEST_SIGNATURES: [&[u8]; 7] = [
+    &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x02],
+    &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x03],
+    &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x04],
+    &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x05],
+    &[0x2B, 0x0E, 0x03, 0x02, 0x1D],
+    &[0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x01],
+    &[0x2A, 0x86, 0x48, 0xCE, 0x38, 0x04, 0x03],
+];
+
+/// Whether an AlgorithmIdentifier's contents (as webpki reports an unsupported one) name a
+/// signature over a weak digest.
+fn weak_digest(algorithm: &[u8]) -> bool {
+    crate::asn1::Reader::new(algorithm)
+        .read(crate::asn1::tag::OID)
+        .is_ok_and(|oid| WEAK_DIGEST_SIGNATURES.contains(&oid.value))
+}
+
+/// The bytes webpki is shown for `cert` (epoch.rs), recording a rewrite in `rewrites`. A
+/// notAfter before 1970 is an expiry at any time certauth is asked about.
+fn webpki_der<'c>(
+    cert: &'c ClientCertificate,
+    rewrites: &mut epoch::Rewrites,
+    now: UnixTime,
+) -> Result<CertificateDer<'c>, VerifyError> {
+    match epoch::webpki_view(cert) {
+        Some(std::borrow::Cow::Borrowed(der)) => Ok(CertificateDer::from(der)),
+        Some(std::borrow::Cow::Owned(der)) => {
+            rewrites.record(cert.der(), &der);
+            Ok(CertificateDer::from(der))
+        }
+        None => Err(VerifyError::Expired {
+            now: Time::from(now),
+            not_after: cert.not_after(),
+        }),
+    }
+}
+
 fn seconds(now: UnixTime) -> i64 {
     i64::try_from(now.as_secs()).unwrap_or(i64::MAX)
 }
@@ -1083,9 +1138,6 @@ pub enum VerifyError {
     /// webpki found the DER of a certificate on the path malformed (it is stricter than
     /// the parser behind [`ClientCertificate`]). `MALFORMED_CERTIFICATE`.
     BadEncoding(String),
-    /// A certificate on the path has a validity date before 1970, which rustls-webpki
-    /// cannot represent. `MALFORMED_CERTIFICATE`.
-    DateBefore1970,
     /// A certificate on the path has expired. `CERT_HAS_EXPIRED`.
     Expired {
         /// The verification time.
@@ -1131,14 +1183,32 @@ pub enum VerifyError {
     IssuerUnknown,
     /// A signature on the path does not verify. `CERT_SIGNATURE_FAILURE`.
     BadSignature,
-    /// A signature algorithm the configured provider does not offer (e.g. SHA-1).
-    /// `UNSUPPORTED_SIGNATURE_ALGORITHM`.
+    /// A signature algorithm the configured provider does not offer (such as RSA-PSS with
+    /// another digest). `UNSUPPORTED_SIGNATURE_ALGORITHM`.
     UnsupportedSignatureAlgorithm,
+    /// A certificate on the path is signed with a digest too weak to trust (SHA-1, MD5,
+    /// MD4, MD2). `CA_MD_TOO_WEAK`, as OpenSSL (so Node) names it at security level 1.
+    WeakSignatureDigest,
     /// The certificate is not for client authentication: an EKU without clientAuth, or a
     /// key usage without digitalSignature. `INVALID_PURPOSE`.
     InvalidPurpose,
-    /// Revoked by a configured CRL. `CERT_REVOKED`.
+    /// Revoked by a configured CRL, a fetched one or an OCSP answer. `CERT_REVOKED`.
     Revoked,
+    /// OCSP is required and no believable answer was had: the responder did not answer,
+    /// or its answer is malformed, forged, expired or too large. `OCSP_CHECK_FAILED`.
+    OcspFailed {
+        /// What went wrong, naming the responder.
+        detail: String,
+    },
+    /// OCSP is required and the responder does not know the certificate.
+    /// `OCSP_STATUS_UNKNOWN`.
+    OcspStatusUnknown,
+    /// Unknown revocation is denied and the CRL at the certificate's distribution point
+    /// could not be had or believed, or does not cover it. `UNABLE_TO_GET_CRL`.
+    CrlUnavailable {
+        /// What went wrong, naming the URL.
+        detail: String,
+    },
     /// A CRL's issuer on the path has a key usage without cRLSign. `KEYUSAGE_NO_CRL_SIGN`.
     CrlIssuerKeyUsage,
     /// No configured CRL covers a certificate and unknown status is denied.
@@ -1196,7 +1266,7 @@ impl VerifyError {
             Self::NoCertificate => "NO_CERTIFICATE",
             Self::ChainTooLong { .. } => "CHAIN_TOO_LONG",
             Self::Malformed { source, .. } => source.code(),
-            Self::BadEncoding(_) | Self::DateBefore1970 => "MALFORMED_CERTIFICATE",
+            Self::BadEncoding(_) => "MALFORMED_CERTIFICATE",
             Self::InvalidExtension { .. } => "INVALID_EXTENSION",
             Self::Expired { .. } | Self::AnchorExpired { .. } => "CERT_HAS_EXPIRED",
             Self::NotYetValid { .. } | Self::AnchorNotYetValid { .. } => "CERT_NOT_YET_VALID",
@@ -1206,8 +1276,12 @@ impl VerifyError {
             Self::IssuerUnknown => "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
             Self::BadSignature => "CERT_SIGNATURE_FAILURE",
             Self::UnsupportedSignatureAlgorithm => "UNSUPPORTED_SIGNATURE_ALGORITHM",
+            Self::WeakSignatureDigest => "CA_MD_TOO_WEAK",
             Self::InvalidPurpose => "INVALID_PURPOSE",
             Self::Revoked => "CERT_REVOKED",
+            Self::OcspFailed { .. } => "OCSP_CHECK_FAILED",
+            Self::OcspStatusUnknown => "OCSP_STATUS_UNKNOWN",
+            Self::CrlUnavailable { .. } => "UNABLE_TO_GET_CRL",
             Self::CrlIssuerKeyUsage => "KEYUSAGE_NO_CRL_SIGN",
             Self::RevocationUnknown => "UNABLE_TO_GET_CRL",
             Self::CrlExpired { .. } => "CRL_HAS_EXPIRED",
@@ -1252,10 +1326,6 @@ impl fmt::Display for VerifyError {
             Self::BadEncoding(reason) => {
                 write!(f, "malformed certificate on the path ({reason})")
             }
-            Self::DateBefore1970 => f.write_str(
-                "malformed certificate on the path (a validity date before 1970, which \
-                 rustls-webpki cannot verify; reissue the certificate with a later notBefore)",
-            ),
             Self::Expired { now, not_after } => {
                 write!(f, "certificate expired at {not_after} (now {now})")
             }
@@ -1291,11 +1361,25 @@ impl fmt::Display for VerifyError {
             Self::UnsupportedSignatureAlgorithm => {
                 f.write_str("a certificate uses a signature algorithm that is not accepted")
             }
+            Self::WeakSignatureDigest => f.write_str(
+                "a certificate on the path is signed with a weak digest (SHA-1 or MD5); have \
+                 the CA reissue it with SHA-256",
+            ),
             Self::InvalidPurpose => f.write_str(
                 "certificate is not valid for client authentication (its extended key usage \
                  lacks clientAuth, or its key usage lacks digitalSignature)",
             ),
             Self::Revoked => f.write_str("certificate is revoked"),
+            Self::OcspFailed { detail } => write!(
+                f,
+                "OCSP is required and no answer could be believed: {detail}"
+            ),
+            Self::OcspStatusUnknown => {
+                f.write_str("OCSP is required and the responder does not know the certificate")
+            }
+            Self::CrlUnavailable { detail } => {
+                write!(f, "revocation status unknown, which is denied: {detail}")
+            }
             Self::CrlIssuerKeyUsage => f.write_str(
                 "a CRL was signed by a CA whose key usage does not allow CRL signing (cRLSign)",
             ),
@@ -1398,11 +1482,6 @@ mod tests {
             reason,
         };
         assert_eq!(e.to_string(), "CRL 0 refused: UnsupportedCrlVersion");
-        assert_eq!(VerifyError::DateBefore1970.code(), "MALFORMED_CERTIFICATE");
-        assert!(
-            VerifyError::DateBefore1970
-                .to_string()
-                .contains("before 1970")
-        );
+        assert_eq!(VerifyError::WeakSignatureDigest.code(), "CA_MD_TOO_WEAK");
     }
 }

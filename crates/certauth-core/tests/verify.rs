@@ -243,11 +243,25 @@ fn v1_sha1_and_unknown_critical_extensions_are_refused() {
     assert!(v.verify(&[sign(&non_critical)], now()).is_ok());
 
     // Rewrite both signature algorithm identifiers to ecdsa-with-SHA1: refused before any
-    // signature is checked, because no provider offers SHA-1.
+    // signature is checked, with OpenSSL's code at security level 1 (Node's default;
+    // `openssl verify -auth_level 1` says CA_MD_TOO_WEAK too).
     let good = sign(&base()).to_vec();
     let sha256 = der::seq(&[der::oid("1.2.840.10045.4.3.2")]);
     let sha1 = der::seq(&[der::oid("1.2.840.10045.4.1")]);
     let reencoded = replace_all(&good, &sha256, &sha1);
+    let err = v
+        .verify(&[CertificateDer::from(reencoded)], now())
+        .unwrap_err();
+    assert_eq!(err.code(), "CA_MD_TOO_WEAK", "{err:?}");
+    // sha1WithRSAEncryption, and an algorithm no provider offers that is not a weak digest.
+    let rsa_sha1 = der::seq(&[der::oid("1.2.840.113549.1.1.5"), der::tlv(0x05, &[])]);
+    let reencoded = replace_all(&good, &sha256, &rsa_sha1);
+    let err = v
+        .verify(&[CertificateDer::from(reencoded)], now())
+        .unwrap_err();
+    assert_eq!(err.code(), "CA_MD_TOO_WEAK", "{err:?}");
+    let ecdsa_sha3 = der::seq(&[der::oid("2.16.840.1.101.3.4.3.10")]);
+    let reencoded = replace_all(&good, &sha256, &ecdsa_sha3);
     let err = v
         .verify(&[CertificateDer::from(reencoded)], now())
         .unwrap_err();
@@ -655,9 +669,12 @@ fn an_invalid_extension_anywhere_on_the_path_is_invalid_extension() {
     );
 }
 
-/// rustls-webpki cannot represent a time before 1970: the refusal says so.
+/// A notBefore before 1970 is a past date, satisfied now, as OpenSSL reads it (`openssl
+/// verify` says OK), though rustls-webpki cannot represent it: in the leaf and in an
+/// intermediate, as UTCTime and as GeneralizedTime. The signature is still checked over the
+/// original bytes, and a notAfter before 1970 has expired.
 #[test]
-fn a_validity_before_1970_is_named_in_the_detail() {
+fn a_not_before_before_1970_is_in_the_past() {
     let root = Authority::root("Root 1969");
     let v = verifier(&root);
     let root_cert = ClientCertificate::from_der(&root.cert.der).unwrap();
@@ -666,9 +683,47 @@ fn a_validity_before_1970_is_named_in_the_detail() {
     c.issuer = root_cert.subject().raw().to_vec();
     c.not_before = der::generalized_time("19691231000000Z");
     let old = CertificateDer::from(c.sign(&key, &root.cert.key));
-    let err = v.verify(&[old], now()).unwrap_err();
-    assert_eq!(err.code(), "MALFORMED_CERTIFICATE", "{err:?}");
-    assert!(err.to_string().contains("before 1970"), "{err}");
+    let verified = v.verify(std::slice::from_ref(&old), now()).unwrap();
+    assert_eq!(verified.leaf().der(), old.as_ref());
+    assert_eq!(verified.leaf().not_before().unix_seconds(), -86_400);
+    // The same certificate with one byte of its subject changed: the signature fails.
+    let mut tampered = old.to_vec();
+    let at = tampered.windows(3).position(|w| w == b"old").unwrap();
+    tampered[at] = b'O';
+    assert_eq!(
+        v.verify(&[CertificateDer::from(tampered)], now())
+            .unwrap_err()
+            .code(),
+        "CERT_SIGNATURE_FAILURE"
+    );
+
+    // An intermediate from 1969 (UTCTime), presented and configured, under a root.
+    let inter_key = certauth_testkit::key(KeyKind::P256);
+    let mut i = Crafted::new(der::simple_name(&[("CN", "Intermediate 1969")]));
+    i.issuer = root_cert.subject().raw().to_vec();
+    i.not_before = der::tlv(0x17, b"690101000000Z");
+    i.extensions.push((
+        "2.5.29.19".into(),
+        true,
+        der::seq(&[der::tlv(0x01, &[0xFF])]),
+    ));
+    let inter = CertificateDer::from(i.sign(&inter_key, &root.cert.key));
+    let mut l = Crafted::new(der::simple_name(&[("CN", "under 1969")]));
+    l.issuer = der::simple_name(&[("CN", "Intermediate 1969")]);
+    let leaf = CertificateDer::from(l.sign(&key, &inter_key));
+    let verified = v.verify(&[leaf.clone(), inter.clone()], now()).unwrap();
+    assert_eq!(verified.intermediates()[0].der(), inter.as_ref());
+    let configured = verifier(&root).with_intermediates([inter]).unwrap();
+    assert!(configured.verify(&[leaf], now()).is_ok());
+
+    // notAfter before 1970: expired.
+    let mut c = Crafted::new(der::simple_name(&[("CN", "older")]));
+    c.issuer = root_cert.subject().raw().to_vec();
+    c.not_before = der::generalized_time("19600101000000Z");
+    c.not_after = der::generalized_time("19691231000000Z");
+    let older = CertificateDer::from(c.sign(&key, &root.cert.key));
+    let err = v.verify(&[older], now()).unwrap_err();
+    assert_eq!(err.code(), "CERT_HAS_EXPIRED", "{err:?}");
 }
 
 /// A self-signed CA made DER by DER: cA set, critical, plus `extra` extensions.

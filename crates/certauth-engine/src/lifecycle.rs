@@ -49,6 +49,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use certauth_core::observe::Observer;
+use certauth_core::proxy::protocol::ProxyProtocol;
 
 pub use connections::{
     Accept, Admission, ConnId, Connections, Identity, Notice, Phase, Poll, Refusal, Shed,
@@ -99,11 +100,14 @@ pub struct ServeOptions {
     /// should not count itself is given none).
     pub observer: Option<Arc<dyn Observer>>,
     /// Connections arrive through a proxy that names each client with a PROXY-protocol
-    /// header ([`certauth_core::proxy::protocol`]): admission does not count the peer (the proxy)
-    /// under [`Self::max_pending_per_address`]; the connection counts under the client's
-    /// address once its header is read ([`Connections::readdress`]). Default `false`; the
-    /// engine's serve helpers set it from their gate (`Gate::proxy_protocol`).
-    pub proxy_protocol: bool,
+    /// header ([`certauth_core::proxy::protocol`]), accepted only from these proxies: the
+    /// serve helpers read it before the TLS handshake
+    /// ([`proxied_client`](crate::proxied_client); the engine's from their gate,
+    /// `Gate::proxy_protocol`; certauth-hyper's from here), and admission does not count the
+    /// peer (the proxy) under [`Self::max_pending_per_address`]; the connection counts under
+    /// the client's address once its header is read ([`Connections::readdress`]). Default:
+    /// none.
+    pub proxy_protocol: Option<Arc<ProxyProtocol>>,
 }
 
 impl fmt::Debug for ServeOptions {
@@ -120,15 +124,17 @@ impl fmt::Debug for ServeOptions {
                 &self.max_connections_per_identity,
             )
             .field("observed", &self.observer.is_some())
-            .field("proxy_protocol", &self.proxy_protocol)
+            .field("proxy_protocol", &self.proxy_protocol.is_some())
             .finish()
     }
 }
 
-/// Options are equal when their caps and times are, and they report to the same observer.
+/// Options are equal when their caps and times are, and they report to the same observer
+/// and read PROXY headers from the same proxies.
 impl PartialEq for ServeOptions {
     fn eq(&self, other: &Self) -> bool {
         let observer = |o: &Self| o.observer.as_ref().map(|o| Arc::as_ptr(o).cast::<()>());
+        let proxies = |o: &Self| o.proxy_protocol.as_ref().map(Arc::as_ptr);
         (
             self.max_connections,
             self.max_pending,
@@ -137,7 +143,7 @@ impl PartialEq for ServeOptions {
             self.shed_after,
             self.grace,
             self.max_connections_per_identity,
-            self.proxy_protocol,
+            proxies(self),
         ) == (
             other.max_connections,
             other.max_pending,
@@ -146,7 +152,7 @@ impl PartialEq for ServeOptions {
             other.shed_after,
             other.grace,
             other.max_connections_per_identity,
-            other.proxy_protocol,
+            proxies(other),
         ) && observer(self) == observer(other)
     }
 }
@@ -164,7 +170,7 @@ impl ServeOptions {
         grace: Duration::from_secs(5),
         max_connections_per_identity: None,
         observer: None,
-        proxy_protocol: false,
+        proxy_protocol: None,
     };
 
     /// With another [`Self::max_connections`] (at least 1).
@@ -232,9 +238,9 @@ impl ServeOptions {
         self
     }
 
-    /// With [`Self::proxy_protocol`] on or off.
-    pub const fn with_proxy_protocol(mut self, on: bool) -> Self {
-        self.proxy_protocol = on;
+    /// Reading a PROXY-protocol header from `proxies` first ([`Self::proxy_protocol`]).
+    pub fn with_proxy_protocol(mut self, proxies: ProxyProtocol) -> Self {
+        self.proxy_protocol = Some(Arc::new(proxies));
         self
     }
 

@@ -27,11 +27,13 @@ impl<R> Gate<R> {
     }
 }
 
-/// The serve loop's options for `gate`: with the PROXY protocol, admission leaves the
-/// per-address count to the header (and without it, counts the peer whatever `options`
-/// say: nothing else would count it).
-pub(crate) fn options<R>(gate: &Gate<R>, options: ServeOptions) -> ServeOptions {
-    options.with_proxy_protocol(gate.proxy.is_some())
+/// The serve loop's options for `gate`: its PROXY protocol if it has one (admission then
+/// leaves the per-address count to the header), else the one `options` name.
+pub(crate) fn options<R>(gate: &Gate<R>, mut options: ServeOptions) -> ServeOptions {
+    if let Some(proxies) = &gate.proxy {
+        options.proxy_protocol = Some(Arc::clone(proxies));
+    }
+    options
 }
 
 /// A runtime whose TCP streams the engine reads before the TLS handshake (for the PROXY
@@ -78,15 +80,21 @@ where
 }
 
 /// The client's address (and the stream, read up to the end of the header): the peer's,
-/// or with the PROXY protocol the one its header names.
-pub(crate) async fn client<R: ReadBeforeTls>(
-    gate: &Gate<R>,
+/// or with the PROXY protocol (`proxies`, [`ServeOptions::proxy_protocol`]) the one its
+/// header names (a v2 `LOCAL` header, a balancer's health check, names none: the peer's).
+/// A header refused (an untrusted peer, a malformed or missing header, the named client at
+/// its cap per address) is logged here (rate-limited) and the connection is to be closed
+/// unanswered; a peer that closes first is no refusal and is not logged. The connection's
+/// span (`client_addr`) and its count per address then name the client. Read within the
+/// handshake's deadline: the serve loop's timer bounds the connection's first phase.
+pub async fn proxied_client<R: ReadBeforeTls>(
+    proxies: Option<&ProxyProtocol>,
     tcp: R::Tcp,
     peer: SocketAddr,
     conn: &Slot<R::Task>,
-) -> Result<(R::Tcp, Option<IpAddr>), AcceptError> {
-    let Some(proxies) = &gate.proxy else {
-        return Ok((tcp, Some(peer.ip())));
+) -> Result<(R::Tcp, SocketAddr), AcceptError> {
+    let Some(proxies) = proxies else {
+        return Ok((tcp, peer));
     };
     let refused = |e: AcceptError| {
         if !matches!(e, AcceptError::Eof)
@@ -99,10 +107,10 @@ pub(crate) async fn client<R: ReadBeforeTls>(
     let (tcp, named) = R::read_proxy_header(tcp, peer.ip(), proxies)
         .await
         .map_err(refused)?;
-    let client = named.map_or_else(|| peer.ip(), |a| a.ip());
+    let client = named.unwrap_or(peer);
     // The serve loop's span names the peer (the proxy); its lines name the client too.
-    tracing::Span::current().record("client_addr", tracing::field::display(client));
-    conn.readdress(client)
+    tracing::Span::current().record("client_addr", tracing::field::display(client.ip()));
+    conn.readdress(client.ip())
         .map_err(|r| refused(AcceptError::Refused(r)))?;
-    Ok((tcp, Some(client)))
+    Ok((tcp, client))
 }

@@ -204,6 +204,7 @@ where
     let limits = *gate.auth.limits();
     let first = Phase::Handshake;
     let options = crate::proxy_protocol::options(&gate, options);
+    let proxies = options.proxy_protocol.clone();
     lifecycle::<R, _, _, _>(
         Tcp::<R>(listener, PhantomData),
         limits,
@@ -212,15 +213,17 @@ where
         shutdown,
         move |tcp, addr, conn| {
             let (gate, handler) = (gate.clone(), Arc::clone(&handler));
+            let proxies = proxies.clone();
             async move {
                 // Boxed: the handshake's and the head's state is freed once the client is
                 // in, instead of sizing the connection's task for its whole life.
                 let accepted = Box::pin(async {
-                    let (tcp, remote) =
-                        crate::proxy_protocol::client(&gate, tcp, addr, &conn).await?;
+                    let (tcp, client) =
+                        crate::proxied_client::<R>(proxies.as_deref(), tcp, addr, &conn).await?;
                     let handshake = gate.handshake(tcp).await?;
                     conn.advance(Phase::Head, Instant::now());
-                    gate.after_handshake(handshake, None, remote).await
+                    gate.after_handshake(handshake, None, Some(client.ip()))
+                        .await
                 })
                 .await;
                 if let Some(next) = admitted::<R, _, _>(accepted, &conn, &*handler) {
@@ -234,6 +237,9 @@ where
 
 /// [`serve`] for clients behind a TLS-terminating proxy (header mode): plain TCP, the
 /// certificate from the proxy's headers, the remote address for the trusted-proxy check.
+/// It reads no PROXY-protocol header: options with
+/// [`ServeOptions::proxy_protocol`] are an `InvalidInput` error (certauth-hyper's
+/// `serve_with` reads one in header mode too).
 pub async fn serve_plain<R, F, Fut>(
     listener: R::TcpListener,
     auth: Authenticator,
@@ -271,6 +277,10 @@ where
     serve_header_mode::<R, _, _, _>(listener, auth, options, shutdown, handler).await
 }
 
+/// Why header mode here refuses [`ServeOptions::proxy_protocol`].
+const NO_PROXY_PROTOCOL: &str = "serve_plain reads no PROXY-protocol header: serve header mode \
+with certauth-hyper's serve_with to combine it with ServeOptions::proxy_protocol";
+
 /// Header mode on any listener: the peer (its address, or the Unix socket) for the
 /// trusted-proxy check, the certificate from the proxy's headers.
 async fn serve_header_mode<R, L, F, Fut>(
@@ -287,6 +297,12 @@ where
     F: Fn(Accepted<L::Io>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    if options.proxy_protocol.is_some() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            NO_PROXY_PROTOCOL,
+        ));
+    }
     let handler = Arc::new(handler);
     auth.warnings().iter().for_each(|w| warn!("{w}"));
     let limits = *auth.limits();

@@ -79,8 +79,8 @@ use certauth_core::{
     ResponseHead, UnixTime,
 };
 use certauth_engine::lifecycle::{Identity, KeepAlive, Phase, Refusal};
-use certauth_engine::{Drain, DrainingWebSocket};
-use certauth_tokio::Conn;
+use certauth_engine::{Drain, DrainingWebSocket, proxied_client};
+use certauth_tokio::{Conn, Tokio};
 use http::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use linger::Lingering;
@@ -150,7 +150,10 @@ impl ConnectionInfo {
         self.peer.chain()
     }
 
-    /// The TCP peer's address.
+    /// The client's address: the TCP peer's, or under [`serve_with`] with
+    /// [`ServeOptions::proxy_protocol`] the one its PROXY header names (the load balancer
+    /// is then only in the connection's log span, `remote`). In header mode it is the
+    /// address that must be a trusted proxy for the certificate header to be believed.
     pub fn remote_addr(&self) -> Option<SocketAddr> {
         self.remote_addr
     }
@@ -421,6 +424,14 @@ where
 /// head checked against `limits` (431 as the raw gates answer it), and a graceful shutdown
 /// after [`Limits::idle_timeout`] without a request. On `shutdown`, requests in flight
 /// finish and upgraded WebSockets get a 1001 close, within `options.grace`.
+///
+/// With [`ServeOptions::proxy_protocol`] (behind a TCP load balancer), each connection
+/// starts with a PROXY-protocol header, read by certauth-engine before the TLS handshake
+/// ([`certauth_engine::proxied_client`]) and accepted only from the proxies named there
+/// (others are closed unanswered, logged); the client it names is the
+/// [`ConnectionInfo::remote_addr`] every request carries: the address logs, the cap per
+/// address, policies, axum's `ConnectInfo`, the `upstream` module's `X-Forwarded-For` and header mode's trusted-proxy
+/// check see.
 pub async fn serve_with<S, ResBody>(
     listener: TcpListener,
     tls: Option<TlsConfig>,
@@ -454,6 +465,7 @@ where
         .http2()
         .max_header_list_size(u32::try_from(buffer).unwrap_or(u32::MAX));
     let builder = Arc::new(builder);
+    let proxies = options.proxy_protocol.clone();
     certauth_tokio::serve_connections(
         listener,
         limits,
@@ -462,8 +474,12 @@ where
         shutdown,
         move |tcp, addr, conn| {
             let config = tls.as_ref().map(TlsConfig::current);
-            let (service, builder) = (service.clone(), Arc::clone(&builder));
+            let (service, builder, proxies) =
+                (service.clone(), Arc::clone(&builder), proxies.clone());
             async move {
+                // The engine reads (and logs a refused) PROXY header: `addr` is the client.
+                let read = proxied_client::<Tokio>(proxies.as_deref(), tcp, addr, &conn).await;
+                let Ok((tcp, addr)) = read else { return };
                 let (io, peer): (Box<dyn Io>, _) = match config {
                     // Boxed: the handshake's state is freed once it is done.
                     Some(config) => {

@@ -26,6 +26,7 @@ pub mod lifecycle;
 pub mod node;
 pub mod outcome;
 pub mod proxies;
+pub mod revocation;
 pub mod suite;
 
 use std::sync::OnceLock;

@@ -63,6 +63,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::task::AbortHandle;
 
+mod fetch;
+pub use fetch::Fetcher;
+
 // What users touch and nothing more: the core, rustls (its provider and ServerConfig), the
 // WebSocket types the handlers see, and futures-util for `StreamExt`/`SinkExt` on them.
 pub use async_tungstenite::tungstenite::{self, Message, protocol::WebSocketConfig};

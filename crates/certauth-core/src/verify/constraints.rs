@@ -112,21 +112,7 @@ pub(super) fn has_forms_webpki_lacks(contents: &[u8]) -> bool {
 }
 
 fn tlv(tag: u8, value: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    let len = value.len();
-    if len < 0x80 {
-        out.push(u8::try_from(len).unwrap_or(0));
-    } else {
-        let bytes: Vec<u8> = len
-            .to_be_bytes()
-            .into_iter()
-            .skip_while(|b| *b == 0)
-            .collect();
-        out.push(0x80 | u8::try_from(bytes.len()).unwrap_or(0));
-        out.extend(bytes);
-    }
-    out.extend_from_slice(value);
-    out
+    crate::asn1::encode(tag, value)
 }
 
 impl Constraints {
@@ -261,7 +247,7 @@ fn rdns(name: &Name<'_>) -> Vec<Vec<(Vec<u8>, String)>> {
 }
 
 /// Whether two names are one as RFC 5280 7.1 compares them (see [`rdns`]).
-pub(super) fn same_name(a: &Name<'_>, b: &Name<'_>) -> bool {
+pub(crate) fn same_name(a: &Name<'_>, b: &Name<'_>) -> bool {
     a.raw() == b.raw() || rdns(a) == rdns(b)
 }
 

@@ -42,7 +42,7 @@ const CRL_NUMBER: &[u8] = &[0x55, 0x1D, 0x14];
 const ISSUING_DISTRIBUTION_POINT: &[u8] = &[0x55, 0x1D, 0x1C];
 
 /// Why a CRL is not believed at load.
-pub(super) enum Refusal {
+pub(crate) enum Refusal {
     /// A rule certauth checks: OpenSSL's code and the rule.
     Rule { code: &'static str, rule: String },
     /// webpki could not parse it.
@@ -73,8 +73,20 @@ fn signed(der: &[u8]) -> Option<Signed<'_>> {
 
 /// Whether `der` (a certificate or CRL) carries a signature by the key in `spki` (a
 /// SubjectPublicKeyInfo), with one of `algorithms`, matched as webpki matches them.
-pub(super) fn signed_by(der: &[u8], spki: &[u8], algorithms: SignatureAlgorithms) -> bool {
-    let Some(s) = signed(der) else { return false };
+pub(crate) fn signed_by(der: &[u8], spki: &[u8], algorithms: SignatureAlgorithms) -> bool {
+    signed(der)
+        .is_some_and(|s| signature_verifies(s.tbs.raw, s.algorithm, s.signature, spki, algorithms))
+}
+
+/// Whether `signature` over `message`, made with the algorithm whose AlgorithmIdentifier
+/// contents are `algorithm`, verifies with the key in `spki` (a SubjectPublicKeyInfo).
+pub(crate) fn signature_verifies(
+    message: &[u8],
+    algorithm: &[u8],
+    signature: &[u8],
+    spki: &[u8],
+    algorithms: SignatureAlgorithms,
+) -> bool {
     let Some(key_info) = Reader::new(spki).read(tag::SEQUENCE).ok() else {
         return false;
     };
@@ -90,9 +102,8 @@ pub(super) fn signed_by(der: &[u8], spki: &[u8], algorithms: SignatureAlgorithms
     key_bits.0 == 0
         && algorithms.iter().any(|a| {
             a.public_key_alg_id().as_ref() == key_alg.value
-                && a.signature_alg_id().as_ref() == s.algorithm
-                && a.verify_signature(key_bits.1, s.tbs.raw, s.signature)
-                    .is_ok()
+                && a.signature_alg_id().as_ref() == algorithm
+                && a.verify_signature(key_bits.1, message, signature).is_ok()
         })
 }
 
@@ -180,7 +191,7 @@ impl Scope {
 }
 
 /// A loaded CRL and what certauth judges by.
-pub(super) struct Crl {
+pub(crate) struct Crl {
     der: Vec<u8>,
     /// webpki's parse: its checks at load, and the revoked-serial lookup.
     list: CertRevocationList<'static>,
@@ -188,7 +199,7 @@ pub(super) struct Crl {
     /// cRLNumber's magnitude (leading zero bytes removed); `None` without one.
     number: Option<Vec<u8>>,
     this_update: i64,
-    pub(super) next_update: i64,
+    pub(crate) next_update: i64,
     scope: Scope,
     /// The keys (SubjectPublicKeyInfo DER) of configured CAs that signed it, checked at load.
     signers: Vec<Vec<u8>>,
@@ -202,7 +213,7 @@ fn magnitude(v: &[u8]) -> Vec<u8> {
 impl Crl {
     /// Reads and judges a CRL against the configured CAs. `Err(None)`: its structure is not
     /// a CertificateList with a nextUpdate.
-    pub(super) fn load(
+    pub(crate) fn load(
         der: &CertificateRevocationListDer<'_>,
         cas: &[&ClientCertificate],
         algorithms: SignatureAlgorithms,
@@ -344,7 +355,7 @@ impl Crl {
     }
 
     /// Whether a configured CA signed it (checked at load).
-    pub(super) fn has_configured_signer(&self) -> bool {
+    pub(crate) fn has_configured_signer(&self) -> bool {
         !self.signers.is_empty()
     }
 
@@ -377,7 +388,7 @@ impl Crl {
 }
 
 /// What the CRLs say of one certificate.
-pub(super) enum Status {
+pub(crate) enum Status {
     /// No CRL covers it.
     Unknown,
     /// The newest CRL covering it: does it list the certificate, and when it expires.
@@ -386,7 +397,7 @@ pub(super) enum Status {
 
 /// What `crls` say of `cert` (a CA when `is_ca`), issued by `issuer`: by the newest CRL
 /// that covers it (the first listed among equals).
-pub(super) fn status(
+pub(crate) fn status(
     crls: &[Crl],
     cert: &ClientCertificate,
     is_ca: bool,

@@ -423,7 +423,7 @@ impl<H> Connections<H> {
         let observed = self.options.observer.clone();
         // Behind a PROXY-protocol proxy the peer is the proxy: the client's address comes
         // with its header (`readdress`).
-        let remote = remote.filter(|_| !self.options.proxy_protocol);
+        let remote = remote.filter(|_| self.options.proxy_protocol.is_none());
         if self.draining {
             return self.refuse(Refusal::Draining, now);
         }

@@ -590,7 +590,7 @@ fn behind_a_proxy_protocol_proxy_the_cap_counts_the_named_clients() {
     let t = t0();
     let options = ServeOptions::DEFAULT
         .with_max_pending_per_address(Some(2))
-        .with_proxy_protocol(true);
+        .with_proxy_protocol(ProxyProtocol::new(["10.0.0.1"]).unwrap());
     let mut c = table(options);
     let proxy = ip("10.0.0.1");
     let ids: Vec<_> = (0..5)
