@@ -196,8 +196,9 @@ pub const MAX_WEBSOCKET_MESSAGE: usize = 1 << 20;
 pub const MAX_WEBSOCKET_WRITE_BUFFER: usize = MAX_WEBSOCKET_MESSAGE + 64 * 1024;
 
 /// WebSocket settings for servers holding many idle connections (feature `websocket`): a
-/// 4 KiB read buffer (tungstenite's default 128 KiB costs about 150 KiB per idle connection
-/// once touched), messages up to 1 MiB ([`MAX_WEBSOCKET_MESSAGE`]), in one frame or many
+/// 2 KiB read buffer (tungstenite's default 128 KiB costs about 150 KiB per idle connection
+/// once touched; an idle connection keeps its read buffer, and a larger message is read in
+/// 2 KiB steps into room reserved for its whole frame), messages up to 1 MiB ([`MAX_WEBSOCKET_MESSAGE`]), in one frame or many
 /// (browsers send a message as one frame, so the frame limit is the message limit), and a
 /// write buffer bounded by [`MAX_WEBSOCKET_WRITE_BUFFER`]: tungstenite's default is
 /// unbounded, so a client that sends pings and never reads made the server queue one pong
@@ -213,7 +214,7 @@ pub const MAX_WEBSOCKET_WRITE_BUFFER: usize = MAX_WEBSOCKET_MESSAGE + 64 * 1024;
 #[cfg(feature = "websocket")]
 pub fn default_websocket_config() -> tungstenite::protocol::WebSocketConfig {
     tungstenite::protocol::WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(2 * 1024)
         .write_buffer_size(0)
         .max_write_buffer_size(MAX_WEBSOCKET_WRITE_BUFFER)
         .max_message_size(Some(MAX_WEBSOCKET_MESSAGE))

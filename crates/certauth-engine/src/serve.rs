@@ -482,7 +482,17 @@ where
             Admission::Admitted { id, shed } => {
                 shed.into_iter().for_each(cancel::<R>);
                 let span = tracing::info_span!("certauth", remote = %addr, client_addr = Empty);
-                let task = R::spawn(connection(io, addr, table.slot(id)).instrument(span));
+                let run = connection(io, addr, table.slot(id));
+                let table_of_task = table.clone();
+                let task = R::spawn(
+                    async move {
+                        run.await;
+                        // Its handle is no use once it has ended, and would keep its memory.
+                        let handle = table_of_task.lock().task_finished(id);
+                        handle.into_iter().for_each(R::detach);
+                    }
+                    .instrument(span),
+                );
                 let ended = table.lock().set_handle(id, task);
                 ended.into_iter().for_each(R::detach);
             }

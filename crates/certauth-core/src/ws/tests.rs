@@ -190,13 +190,13 @@ fn upgrade_errors_say_what_to_fix() {
 }
 
 /// The limits every adapter uses: 1 MiB messages in frames of up to 1 MiB (a browser sends a
-/// message as one frame), a 4 KiB read buffer, no write buffering.
+/// message as one frame), a 2 KiB read buffer, no write buffering.
 #[cfg(feature = "websocket")]
 #[test]
 fn default_websocket_config_limits() {
     let c = default_websocket_config();
     assert_eq!(c.max_message_size, Some(1 << 20));
     assert_eq!(c.max_frame_size, Some(1 << 20));
-    assert_eq!(c.read_buffer_size, 4 * 1024);
+    assert_eq!(c.read_buffer_size, 2 * 1024);
     assert_eq!(c.write_buffer_size, 0);
 }

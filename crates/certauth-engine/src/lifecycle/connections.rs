@@ -277,6 +277,8 @@ struct Entry<H> {
     /// A request ended without authenticating the connection (hyper: an open route, an
     /// `annotate_only` refusal): its later requests are no progress (see `advance`).
     served_unauthenticated: bool,
+    /// Its task has finished while the connection lives on elsewhere (`task_finished`).
+    task_finished: bool,
 }
 
 /// Reports to the loop's observer ([`ServeOptions::observer`]), if it has one.
@@ -452,6 +454,7 @@ impl<H> Connections<H> {
             id,
             Entry {
                 handle: None,
+                task_finished: false,
                 remote,
                 identity: None,
                 phase,
@@ -480,12 +483,22 @@ impl<H> Connections<H> {
     /// already ended (its task may finish before the loop gets here): detach or drop it.
     pub fn set_handle(&mut self, id: ConnId, handle: H) -> Option<H> {
         match self.entries.get_mut(&id) {
-            Some(e) => {
+            Some(e) if !e.task_finished => {
                 e.handle = Some(handle);
                 None
             }
-            None => Some(handle),
+            _ => Some(handle),
         }
+    }
+
+    /// `id`'s task has finished but the connection lives on in another task (hyper's
+    /// upgraded WebSocket holds its slot): hands back its handle, if registered, to detach.
+    /// Kept, a handle keeps the finished task's memory (tokio frees a task once its last
+    /// handle is gone) for as long as the connection is open, and has nothing left to cancel.
+    pub fn task_finished(&mut self, id: ConnId) -> Option<H> {
+        let e = self.entries.get_mut(&id)?;
+        e.task_finished = true;
+        e.handle.take()
     }
 
     /// `id` moved on to `phase` at `now`. True if the loop must be woken (its timer is now

@@ -293,6 +293,30 @@ fn each_phase_has_one_deadline_and_open_connections_none() {
 }
 
 #[test]
+fn a_finished_task_gives_up_its_handle_while_its_connection_lives_on() {
+    // hyper: the connection's task ends at the upgrade; the WebSocket's task holds the slot.
+    let t = t0();
+    let mut c = table(ServeOptions::DEFAULT);
+    let (a, _) = admitted(c.admit(ip("10.0.0.1"), Phase::Handshake, t));
+    assert!(c.set_handle(a, "a").is_none());
+    assert_eq!(c.task_finished(a), Some("a"), "handed back, to detach");
+    assert_eq!(c.task_finished(a), None, "once");
+    c.advance(a, Phase::Open, t + ms(1));
+    assert_eq!(c.len(), 1);
+    assert_eq!(c.close(a).0, None, "no handle left to cancel");
+    // A task that ends before the loop registers its handle: the handle comes back.
+    let (b, _) = admitted(c.admit(ip("10.0.0.2"), Phase::Handshake, t));
+    assert_eq!(c.task_finished(b), None);
+    assert_eq!(c.set_handle(b, "b"), Some("b"));
+    assert!(
+        c.cancel_all().is_empty(),
+        "nothing to cancel at the grace's end"
+    );
+    // Unknown ids: nothing.
+    assert_eq!(c.task_finished(a), None);
+}
+
+#[test]
 fn a_failed_accept_sheds_the_stalest_pending_connection() {
     let t = t0();
     let mut c = table(ServeOptions::DEFAULT);
