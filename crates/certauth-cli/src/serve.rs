@@ -464,6 +464,16 @@ fn read_configuration(args: &Args, resumption: &Resumption) -> Result<Loaded, Fa
              silence it refuses",
         ));
     }
+    // A fetch that may outlast the head's limit never fails into the cache: each waiting
+    // client is dropped at its deadline and the next starts the fetch again, so soft-fail
+    // would refuse everyone while the responder black-holes (the attack review's note).
+    if (args.ocsp || args.crl_fetch) && args.revocation_timeout.0 >= args.head_timeout.0 {
+        return Err(usage(format!(
+            "--revocation-timeout ({:?}) must be shorter than --head-timeout ({:?}), which \
+             bounds the whole decision",
+            args.revocation_timeout.0, args.head_timeout.0
+        )));
+    }
     if let Some(revocation) = crate::verify::revocation(
         args.ocsp,
         args.ocsp_required,

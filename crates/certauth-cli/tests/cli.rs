@@ -1268,4 +1268,26 @@ fn serve_checks_revocation_online() {
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("--crl-fetch"), "{}", stderr(&out));
+
+    // A fetch allowed to outlast the head's limit would never fail into the cache.
+    let out = certauth(&[
+        "serve",
+        "--ca",
+        &ca,
+        "--cert",
+        &cert,
+        "--key",
+        &key,
+        "--ocsp",
+        "--revocation-timeout",
+        "10",
+        "--head-timeout",
+        "10",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("must be shorter than --head-timeout"),
+        "{}",
+        stderr(&out)
+    );
 }
