@@ -292,6 +292,8 @@ mod tests {
     fn responses_are_read_to_their_length() {
         let ok = b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nabcdef";
         assert_eq!(response_body(ok, 100).unwrap(), b"abc");
+        // Exactly the limit is within it.
+        assert_eq!(response_body(ok, ok.len()).unwrap(), b"abc");
         assert!(
             response_body(ok, ok.len() - 1)
                 .unwrap_err()
