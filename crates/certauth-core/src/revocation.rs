@@ -453,13 +453,7 @@ where
                 let (value, refresh_at, expires_at) = match (fetched.expires_at, stale) {
                     (Some(expires_at), _) => {
                         let expires_at = expires_at.max(now.saturating_add(1));
-                        // Refreshed once four fifths of the answer's time has passed.
-                        let refresh_at = now.saturating_add((expires_at - now) / 5 * 4);
-                        (
-                            fetched.value,
-                            refresh_at.max(now.saturating_add(1)),
-                            expires_at,
-                        )
+                        (fetched.value, refresh_point(now, expires_at), expires_at)
                     }
                     // A failed refresh keeps the answer it was refreshing, tried again later.
                     (None, Some((stale, expires_at))) => {
@@ -812,5 +806,53 @@ impl Inner {
                 self.apply_judged(self.judge_crl(crl, leaf, issuer, i64::MIN), observer)
             }
         }
+    }
+}
+
+/// When an answer fetched at `now` and good until `expires_at` (later than `now`) is fetched
+/// again: once four fifths of its time has passed, and never before the next second.
+fn refresh_point(now: i64, expires_at: i64) -> i64 {
+    now.saturating_add((expires_at - now) / 5 * 4)
+        .max(now.saturating_add(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_is_fetched_again_after_four_fifths_of_its_time() {
+        assert_eq!(refresh_point(1_000, 1_500), 1_400);
+        assert_eq!(refresh_point(0, 3_600), 2_880);
+        // Never before the next second, however short the answer's time.
+        assert_eq!(refresh_point(1_000, 1_001), 1_001);
+        assert_eq!(refresh_point(1_000, 1_004), 1_001);
+    }
+
+    #[test]
+    fn the_documented_defaults() {
+        // README and `serve --help` name these sizes.
+        assert_eq!(DEFAULT_MAX_OCSP_BYTES, 65_536);
+        assert_eq!(DEFAULT_MAX_CRL_BYTES, 8_388_608);
+        assert_eq!(DEFAULT_TIMEOUT, Duration::from_secs(3));
+        assert_eq!(DEFAULT_CACHE_ENTRIES, 4096);
+    }
+
+    struct Never;
+    impl Fetch for Never {
+        fn fetch(&self, _: FetchRequest) -> BoxFuture<Result<Vec<u8>, std::io::Error>> {
+            Box::pin(std::future::pending())
+        }
+    }
+
+    #[test]
+    fn debug_names_the_checks_and_the_timeout() {
+        let r = Revocation::new(Arc::new(Never), &[]).ocsp(true);
+        let shown = format!("{r:?}");
+        assert!(shown.starts_with("Revocation {"), "{shown}");
+        assert!(
+            shown.contains("ocsp:") && shown.contains("timeout: 3s"),
+            "{shown}"
+        );
     }
 }
