@@ -408,3 +408,62 @@ fn crls_are_fetched_judged_and_cached() {
     assert_eq!(soft_fails("is not issued by"), 1);
     assert_eq!(code(&decide(&soft, &good, now)), "CERT_REVOKED");
 }
+
+/// Sends a recorded request instead of the one asked for: the responder then answers about
+/// another certificate (a CertID that is not the one asked about).
+#[derive(Default)]
+struct SwapFetch {
+    last: std::sync::Mutex<Option<Vec<u8>>>,
+    swap: std::sync::Mutex<Option<Vec<u8>>>,
+}
+
+impl Fetch for SwapFetch {
+    fn fetch(&self, r: FetchRequest) -> BoxFuture<Result<Vec<u8>, std::io::Error>> {
+        *self.last.lock().unwrap() = Some(r.wire().to_vec());
+        let wire = self.swap.lock().unwrap().clone();
+        let wire = wire.unwrap_or_else(|| r.wire().to_vec());
+        let result = (|| {
+            let mut s = TcpStream::connect((r.host(), r.port()))?;
+            s.set_read_timeout(Some(r.timeout()))?;
+            s.write_all(&wire)?;
+            let mut out = Vec::new();
+            s.read_to_end(&mut out)?;
+            Ok(out)
+        })();
+        Box::pin(std::future::ready(result))
+    }
+}
+
+/// A genuine, CA-signed "good" answer about one certificate is no answer about another:
+/// the revoked client's check sends the good client's request, and is refused for it.
+#[test]
+fn an_answer_about_another_certificate_is_not_believed() {
+    let s = Setup::new(Authority::root("Core OCSP CertID Root"));
+    let d = dir("ocsp-certid");
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/ocsp");
+    let good = client(&s.ca, "good", Some(&url), None);
+    let revoked = client(&s.ca, "revoked", Some(&url), None);
+    let probe = client(&s.ca, "probe", None, None);
+    let _r = Responder::start(
+        &d,
+        "r",
+        port,
+        &s.ca,
+        &s.ca.cert,
+        &[&good, &probe],
+        &[&revoked],
+        &probe,
+    );
+    let fetch = Arc::new(SwapFetch::default());
+    let auth = |f: &Arc<SwapFetch>| {
+        s.auth(Revocation::new(f.clone(), webpki::ALL_VERIFICATION_ALGS).ocsp(true))
+    };
+    let now = at(0);
+    assert_eq!(decide(&auth(&fetch), &good, now), "ALLOWED");
+    let good_request = fetch.last.lock().unwrap().clone().unwrap();
+    *fetch.swap.lock().unwrap() = Some(good_request);
+    let d = decide(&auth(&fetch), &revoked, now);
+    assert_eq!(code(&d), "OCSP_CHECK_FAILED", "{d}");
+    assert!(d.contains("says nothing of the certificate"), "{d}");
+}
