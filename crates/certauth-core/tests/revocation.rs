@@ -413,8 +413,8 @@ fn crls_are_fetched_judged_and_cached() {
 /// another certificate (a CertID that is not the one asked about).
 #[derive(Default)]
 struct SwapFetch {
-    last: std::sync::Mutex<Option<Vec<u8>>>,
-    swap: std::sync::Mutex<Option<Vec<u8>>>,
+    last: Mutex<Option<Vec<u8>>>,
+    swap: Mutex<Option<Vec<u8>>>,
 }
 
 impl Fetch for SwapFetch {
