@@ -329,3 +329,26 @@ fn delegated_signer(
     }
     false
 }
+
+#[cfg(test)]
+mod tests {
+    use super::response_status_name;
+
+    #[test]
+    fn a_refusal_is_named_as_rfc_6960_names_it() {
+        let named: Vec<&str> = (0..=7).map(response_status_name).collect();
+        assert_eq!(
+            named,
+            [
+                "an unknown status",
+                "malformedRequest",
+                "internalError",
+                "tryLater",
+                "an unknown status",
+                "sigRequired",
+                "unauthorized",
+                "an unknown status",
+            ]
+        );
+    }
+}
