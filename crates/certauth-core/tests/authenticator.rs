@@ -331,6 +331,7 @@ fn async_policies_pend_then_decide() {
 
     // Failures before the policy never reach it: ready at once.
     let none = PeerInfo::new(&[], None);
+    assert!(!auth.decide(&none, &h, now()).is_pending());
     assert!(matches!(
         auth.decide(&none, &h, now()).ready(),
         Some(Decision::Deny(_))
