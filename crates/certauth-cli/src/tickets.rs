@@ -1,9 +1,15 @@
 //! TLS session resumption that survives reloads and spans a fleet: `--session-ticket-key`.
 //!
-//! The key files are nginx's (`ssl_session_ticket_key`): 80 random bytes (`openssl rand 80`):
-//! a 16-byte key name, 32 bytes of AES key and 32 of HMAC key; or nginx's older 48 bytes
-//! (name, 16-byte AES key, 16-byte HMAC key). The first file's key seals new tickets; every
-//! file's key opens them, so a rotation is "the new key first, the old one second".
+//! The key files are nginx's (`ssl_session_ticket_key`): 80 random bytes (`openssl rand 80`),
+//! laid out as nginx reads them: a 16-byte key name, 32 bytes of HMAC key, then 32 of AES key;
+//! or nginx's older 48 bytes (name, 16-byte HMAC key, 16-byte AES key). The first file's key
+//! seals new tickets; every file's key opens them, so a rotation is "the new key first, the
+//! old one second".
+//!
+//! Rotate the keys (daily, as nginx's documentation advises): each ticket is sealed under a
+//! random 96-bit nonce, and AES-GCM with random nonces should seal at most 2^32 messages under
+//! one key (NIST SP 800-38D, §8.3), about 50,000 tickets a second for a day; and a key that
+//! never changes lets whoever copies it once forge tickets for as long as it is in use.
 //!
 //! The ticket format is certauth's, not nginx's (a ticket holds rustls' session state, which
 //! nginx could not read anyway): `name (16) || nonce (12) || AES-GCM(issued_at (8) ||
@@ -47,8 +53,9 @@ impl TicketKey {
     /// Reads nginx's format: 80 bytes (AES-256) or 48 bytes (AES-128).
     pub(crate) fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
         let (algorithm, key) = match bytes.len() {
-            80 => (&AES_256_GCM, &bytes[NAME_LEN..NAME_LEN + 32]),
-            48 => (&AES_128_GCM, &bytes[NAME_LEN..NAME_LEN + 16]),
+            // nginx's layout: name, HMAC key, AES key (the AES key is the file's last bytes).
+            80 => (&AES_256_GCM, &bytes[NAME_LEN + 32..]),
+            48 => (&AES_128_GCM, &bytes[NAME_LEN + 16..]),
             n => {
                 return Err(format!(
                     "{n} bytes: a session ticket key is 80 random bytes (make one with \
@@ -246,5 +253,32 @@ mod tests {
         }
         assert!(TicketKey::from_bytes(&[0; 79]).is_err());
         assert!(FileTicketer::new(Vec::new()).seal(b"x", 0).is_none());
+    }
+
+    /// The AES key is where nginx reads it (the file's last 32 or 16 bytes); the HMAC half
+    /// between the name and it is not used (GCM authenticates).
+    #[test]
+    fn the_aes_key_is_read_where_nginx_reads_it() {
+        for (len, aes) in [(80, 32), (48, 16)] {
+            let file: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let ticket = FileTicketer::new(vec![TicketKey::from_bytes(&file).unwrap()])
+                .seal(b"state", 1000)
+                .unwrap();
+            let opens_with = |edit: &dyn Fn(&mut Vec<u8>)| {
+                let mut f = file.clone();
+                edit(&mut f);
+                FileTicketer::new(vec![TicketKey::from_bytes(&f).unwrap()])
+                    .open(&ticket, 1000)
+                    .is_some()
+            };
+            assert!(
+                opens_with(&|f| f[NAME_LEN..len - aes].fill(0xEE)),
+                "{len}: HMAC half unused"
+            );
+            assert!(
+                !opens_with(&|f| f[len - 1] ^= 1),
+                "{len}: AES key is the file's end"
+            );
+        }
     }
 }
