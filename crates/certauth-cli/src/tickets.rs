@@ -260,7 +260,7 @@ mod tests {
     #[test]
     fn the_aes_key_is_read_where_nginx_reads_it() {
         for (len, aes) in [(80, 32), (48, 16)] {
-            let file: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let file: Vec<u8> = (0..=u8::MAX).cycle().take(len).collect();
             let ticket = FileTicketer::new(vec![TicketKey::from_bytes(&file).unwrap()])
                 .seal(b"state", 1000)
                 .unwrap();
