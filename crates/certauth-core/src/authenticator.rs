@@ -847,7 +847,7 @@ impl Authenticator {
                 "a loopback address is a trusted proxy: every process on this host can then \
                  send a certificate header; let only the proxy reach this port (a firewall \
                  rule, or a private network namespace), or serve header mode on a Unix socket \
-                 (serve_plain_unix, trust_unix_socket)",
+                 (serve_plain on a Unix listener, trust_unix_socket)",
             );
         }
         out

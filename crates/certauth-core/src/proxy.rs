@@ -430,7 +430,7 @@ impl ProxyHeaderConfig {
     }
 
     /// Honours the header from peers on a Unix-domain socket (the adapters'
-    /// `serve_plain_unix`). There, trust is the socket: only processes that may open it
+    /// `serve_plain` on a Unix listener). There, trust is the socket: only processes that may open it
     /// (its file permissions: make it writable by the proxy's user or group alone) can send
     /// a header, which on a same-host setup is narrower than trusting `127.0.0.1`, where
     /// every local process can connect. TCP peers are still checked against

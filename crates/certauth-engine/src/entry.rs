@@ -4,10 +4,10 @@
 //! `serve(listener, gate, …)` as before.
 
 /// Defines a runtime crate's entry points over its [`Runtime`](crate::Runtime) `$rt`:
-/// `gate`, `upgrade`, `serve`, `serve_websocket`, `serve_plain`, `serve_plain_unix` and
-/// `serve_connections`, for its TCP and Unix-domain listeners and streams. The crate defines
-/// `Gate`, `TlsStream`, `WebSocket` and `Conn` (its names for the engine's types) and
-/// imports `Accepted`, `AcceptError` and `ServeOptions`.
+/// `gate`, `upgrade`, `serve`, `serve_websocket` and `serve_plain` (one job each: see the
+/// README's "Which call" table), and [`PlainListener`](crate::PlainListener) for its TCP
+/// and Unix-domain listeners. The crate defines `Gate`, `TlsStream` and `WebSocket` (its
+/// names for the engine's types) and imports `Accepted`, `AcceptError` and `ServeOptions`.
 #[macro_export]
 macro_rules! entry_points {
     (
@@ -48,8 +48,9 @@ macro_rules! entry_points {
             $crate::upgrade::<$rt, S>(accepted, config).await
         }
 
-        /// Serves authenticated TLS clients: runs the lifecycle ([`serve_connections`]) and,
-        /// for each client the gate lets in, `handler` in the connection's task. Rejected
+        /// Serves authenticated TLS clients: runs the connection lifecycle (admission,
+        /// shedding, deadlines, drain: [`ServeOptions`]) and, for each client the gate lets
+        /// in, `handler` in the connection's task. Rejected
         /// clients get the core's response and are logged (`tracing`, with the code).
         pub async fn serve<F, Fut>(
             listener: $tcp_listener,
@@ -81,64 +82,45 @@ macro_rules! entry_points {
             $crate::serve_websocket(listener, gate, options, shutdown, handler).await
         }
 
-        /// [`serve`] for clients behind a TLS-terminating proxy (header mode): plain TCP,
-        /// the certificate from the proxy's headers, the remote address for the
-        /// trusted-proxy check.
-        pub async fn serve_plain<F, Fut>(
-            listener: $tcp_listener,
-            auth: $crate::certauth_core::Authenticator,
-            options: ServeOptions,
-            shutdown: impl ::std::future::Future<Output = ()>,
-            handler: F,
-        ) -> ::std::io::Result<()>
-        where
-            F: Fn(Accepted<$tcp>) -> Fut + Send + Sync + 'static,
-            Fut: ::std::future::Future<Output = ()> + Send + 'static,
-        {
-            $crate::serve_plain::<$rt, _, _>(listener, auth, options, shutdown, handler).await
-        }
-
-        /// [`serve_plain`] on a Unix-domain socket, for a proxy on the same host (nginx
-        /// `proxy_pass http://unix:/run/app.sock:`): the socket is the trust boundary, so the
+        /// [`serve`] for clients behind a TLS-terminating proxy (header mode): the
+        /// certificate from the proxy's headers. `listener` is this runtime's TCP listener
+        /// (the proxy's address is checked against the trusted proxies) or its Unix-domain
+        /// listener for a proxy on the same host (nginx `proxy_pass
+        /// http://unix:/run/app.sock:`): there the socket is the trust boundary, so the
         /// authenticator's proxy configuration must trust it
-        /// ([`ProxyHeaderConfig::trust_unix_socket`](certauth_core::ProxyHeaderConfig::trust_unix_socket)).
-        /// Make the socket file writable by the proxy alone.
-        pub async fn serve_plain_unix<F, Fut>(
-            listener: $unix_listener,
+        /// ([`ProxyHeaderConfig::trust_unix_socket`](certauth_core::ProxyHeaderConfig::trust_unix_socket));
+        /// make the socket file writable by the proxy alone.
+        pub async fn serve_plain<L, F, Fut>(
+            listener: L,
             auth: $crate::certauth_core::Authenticator,
             options: ServeOptions,
             shutdown: impl ::std::future::Future<Output = ()>,
             handler: F,
         ) -> ::std::io::Result<()>
         where
-            F: Fn(Accepted<$unix>) -> Fut + Send + Sync + 'static,
+            L: $crate::PlainListener<$rt>,
+            $rt: $crate::Compat<L::Io>,
+            <$rt as $crate::Compat<L::Io>>::Io: Send,
+            F: Fn(Accepted<L::Io>) -> Fut + Send + Sync + 'static,
             Fut: ::std::future::Future<Output = ()> + Send + 'static,
         {
-            $crate::serve_plain_unix::<$rt, _, _>(listener, auth, options, shutdown, handler).await
+            $crate::serve_plain::<$rt, L, _, _>(listener, auth, options, shutdown, handler).await
         }
 
-        /// The connection lifecycle: accepts on `listener` until `shutdown` completes, asks
-        /// the engine's [`Connections`]($crate::lifecycle::Connections) whom to admit,
-        /// shed and time out (connections start in `first`), and runs `connection` for each
-        /// admitted one in its own task. On shutdown the listener is closed at once,
-        /// connections not yet authenticated are closed, the others get `options.grace`
-        /// (their drain signal fires) and are then cancelled.
-        pub async fn serve_connections<F, Fut>(
-            listener: $tcp_listener,
-            limits: $crate::certauth_core::Limits,
-            options: ServeOptions,
-            first: $crate::lifecycle::Phase,
-            shutdown: impl ::std::future::Future<Output = ()>,
-            connection: F,
-        ) -> ::std::io::Result<()>
-        where
-            F: Fn($tcp, ::std::net::SocketAddr, Conn) -> Fut,
-            Fut: ::std::future::Future<Output = ()> + Send + 'static,
-        {
-            $crate::serve_connections::<$rt, _, _>(
-                listener, limits, options, first, shutdown, connection,
-            )
-            .await
+        impl $crate::PlainListener<$rt> for $tcp_listener {
+            type Io = $tcp;
+            async fn accept_plain(&self) -> ::std::io::Result<($tcp, $crate::PlainPeer)> {
+                let (io, addr) = <$rt as $crate::Runtime>::accept_tcp(self).await?;
+                Ok((io, $crate::PlainPeer::Tcp(addr)))
+            }
+        }
+
+        impl $crate::PlainListener<$rt> for $unix_listener {
+            type Io = $unix;
+            async fn accept_plain(&self) -> ::std::io::Result<($unix, $crate::PlainPeer)> {
+                let io = <$rt as $crate::Runtime>::accept_unix(self).await?;
+                Ok((io, $crate::PlainPeer::Unix))
+            }
         }
     };
 }

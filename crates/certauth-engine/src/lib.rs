@@ -47,7 +47,7 @@ pub use gate::{Accepted, Gate, default_provider, gate, load_pem_files, upgrade};
 pub use liveness::{Clock, Sleep};
 pub use one_request::OneRequest;
 pub use proxy_protocol::{ReadBeforeTls, proxied_client};
-pub use serve::{serve, serve_connections, serve_plain, serve_plain_unix, serve_websocket};
+pub use serve::{PlainListener, PlainPeer, serve, serve_connections, serve_plain, serve_websocket};
 pub use table::{Slot, Table, Woken};
 pub use websocket::DrainingWebSocket;
 

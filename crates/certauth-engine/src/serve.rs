@@ -42,20 +42,59 @@ impl PeerAddr for SocketAddr {
     }
 }
 
-/// The peer of a Unix-domain socket: logged as `unix` (the proxy's end has no address
-/// worth logging), trusted as the configuration's `trust_unix_socket` says.
-#[derive(Clone, Copy)]
-struct UnixPeer;
+/// Whom a [`PlainListener`] accepted: a TCP peer (its address is checked against the
+/// trusted proxies) or the peer of a Unix-domain socket (logged as `unix`: the proxy's end
+/// has no address worth logging; trusted as the configuration's `trust_unix_socket` says).
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub enum PlainPeer {
+    /// A TCP peer.
+    Tcp(SocketAddr),
+    /// The peer of a Unix-domain socket.
+    Unix,
+}
 
-impl fmt::Display for UnixPeer {
+impl fmt::Display for PlainPeer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("unix")
+        match self {
+            Self::Tcp(addr) => addr.fmt(f),
+            Self::Unix => f.write_str("unix"),
+        }
     }
 }
 
-impl PeerAddr for UnixPeer {
+impl PeerAddr for PlainPeer {
     fn peer(self) -> PeerInfo<'static> {
-        PeerInfo::unix_socket()
+        match self {
+            Self::Tcp(addr) => addr.peer(),
+            Self::Unix => PeerInfo::unix_socket(),
+        }
+    }
+}
+
+/// A listener [`serve_plain`] (header mode) accepts from: the runtime's TCP listener, or
+/// its Unix-domain listener for a proxy on the same host (nginx `proxy_pass
+/// http://unix:/run/app.sock:`), where the socket is the trust boundary: the
+/// authenticator's proxy configuration must trust it
+/// ([`ProxyHeaderConfig::trust_unix_socket`](certauth_core::ProxyHeaderConfig::trust_unix_socket));
+/// make the socket file writable by the proxy alone. Each runtime crate implements it for
+/// both of its listeners (`entry_points!`).
+pub trait PlainListener<R: Runtime>: Send + Sync {
+    /// The stream it accepts.
+    type Io: Send + 'static;
+    /// The next connection and its peer.
+    #[doc(hidden)]
+    fn accept_plain(&self) -> impl Future<Output = io::Result<(Self::Io, PlainPeer)>> + Send;
+}
+
+/// A [`PlainListener`] as the loop accepts from it.
+struct Plain<R, L>(L, PhantomData<fn() -> R>);
+
+impl<R: Runtime, L: PlainListener<R>> Listener for Plain<R, L> {
+    type Io = L::Io;
+    type Addr = PlainPeer;
+    fn accept(&self) -> impl Future<Output = io::Result<(L::Io, PlainPeer)>> + Send {
+        self.0.accept_plain()
     }
 }
 
@@ -66,16 +105,6 @@ impl<R: Runtime> Listener for Tcp<R> {
     type Addr = SocketAddr;
     fn accept(&self) -> impl Future<Output = io::Result<(R::Tcp, SocketAddr)>> + Send {
         R::accept_tcp(&self.0)
-    }
-}
-
-struct Unix<R: Runtime>(R::UnixListener, PhantomData<fn() -> R>);
-
-impl<R: Runtime> Listener for Unix<R> {
-    type Io = R::Unix;
-    type Addr = UnixPeer;
-    async fn accept(&self) -> io::Result<(R::Unix, UnixPeer)> {
-        R::accept_unix(&self.0).await.map(|io| (io, UnixPeer))
     }
 }
 
@@ -235,45 +264,26 @@ where
     .await
 }
 
-/// [`serve`] for clients behind a TLS-terminating proxy (header mode): plain TCP, the
-/// certificate from the proxy's headers, the remote address for the trusted-proxy check.
-/// It reads no PROXY-protocol header: options with
+/// [`serve`] for clients behind a TLS-terminating proxy (header mode): plain TCP (or a
+/// Unix-domain socket: [`PlainListener`]), the certificate from the proxy's headers, the
+/// peer for the trusted-proxy check. It reads no PROXY-protocol header: options with
 /// [`ServeOptions::proxy_protocol`] are an `InvalidInput` error (certauth-hyper's
 /// `serve_with` reads one in header mode too).
-pub async fn serve_plain<R, F, Fut>(
-    listener: R::TcpListener,
+pub async fn serve_plain<R, L, F, Fut>(
+    listener: L,
     auth: Authenticator,
     options: ServeOptions,
     shutdown: impl Future<Output = ()>,
     handler: F,
 ) -> io::Result<()>
 where
-    R: Compat<<R as Runtime>::Tcp>,
+    L: PlainListener<R>,
+    R: Compat<L::Io>,
     R::Io: Send,
-    F: Fn(Accepted<R::Tcp>) -> Fut + Send + Sync + 'static,
+    F: Fn(Accepted<L::Io>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let listener = Tcp::<R>(listener, PhantomData);
-    serve_header_mode::<R, _, _, _>(listener, auth, options, shutdown, handler).await
-}
-
-/// [`serve_plain`] on a Unix-domain socket, for a proxy on the same host: the socket is the
-/// trust boundary, so the authenticator's proxy configuration must trust it
-/// ([`ProxyHeaderConfig::trust_unix_socket`](certauth_core::ProxyHeaderConfig::trust_unix_socket)).
-pub async fn serve_plain_unix<R, F, Fut>(
-    listener: R::UnixListener,
-    auth: Authenticator,
-    options: ServeOptions,
-    shutdown: impl Future<Output = ()>,
-    handler: F,
-) -> io::Result<()>
-where
-    R: Compat<<R as Runtime>::Unix>,
-    R::Io: Send,
-    F: Fn(Accepted<R::Unix>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let listener = Unix::<R>(listener, PhantomData);
+    let listener = Plain::<R, L>(listener, PhantomData);
     serve_header_mode::<R, _, _, _>(listener, auth, options, shutdown, handler).await
 }
 

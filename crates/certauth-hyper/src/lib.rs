@@ -79,7 +79,7 @@ use certauth_core::{
 };
 use certauth_engine::lifecycle::{Identity, KeepAlive, Phase, Refusal};
 use certauth_engine::{Drain, DrainingWebSocket, proxied_client};
-use certauth_tokio::{Conn, Tokio};
+use certauth_tokio::Tokio;
 use http::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use linger::Lingering;
@@ -107,9 +107,8 @@ pub use upstream::{ProxyBody, Upstream};
 
 pub use certauth_core::{self, ws::default_websocket_config};
 pub use certauth_engine::lifecycle::ServeOptions;
-pub use certauth_tokio::{
-    Message, WebSocketConfig, default_provider, futures_util, load_pem_files, tungstenite,
-};
+pub use certauth_engine::load_pem_files;
+pub use certauth_tokio::{Message, WebSocketConfig, default_provider, futures_util, tungstenite};
 pub use rustls;
 
 /// What the connection knows, in every request's extensions: the peer's chain and address,
@@ -419,7 +418,7 @@ where
 const LOOK_AGAIN_AT_MOST: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Accepts connections until `shutdown` completes, with the core's lifecycle
-/// (certauth-tokio's [`serve_connections`](certauth_tokio::serve_connections)): the TLS
+/// (certauth-engine's [`serve_connections`](certauth_engine::serve_connections), on tokio): the TLS
 /// handshake (when `tls` is given, with its current configuration for each connection, so it
 /// can be replaced while serving; plain HTTP behind a proxy otherwise) and the first
 /// request head within `limits`' timeouts, shedding under `options`' caps; then hyper's
@@ -469,7 +468,7 @@ where
         .max_header_list_size(u32::try_from(buffer).unwrap_or(u32::MAX));
     let builder = Arc::new(builder);
     let proxies = options.proxy_protocol.clone();
-    certauth_tokio::serve_connections(
+    certauth_engine::serve_connections::<Tokio, _, _>(
         listener,
         limits,
         options,
@@ -575,6 +574,9 @@ struct ConnState {
     identity: Option<Identity>,
     conn: Conn,
 }
+
+/// A connection's place in the engine's lifecycle: dropping it frees its slot.
+type Conn = certauth_engine::Slot<tokio::task::AbortHandle>;
 
 impl ConnState {
     fn keep(&self) -> std::sync::MutexGuard<'_, KeepAlive> {

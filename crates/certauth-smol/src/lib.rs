@@ -12,10 +12,10 @@
 //! use certauth_smol::{Gate, ServeOptions, serve_websocket};
 //! use certauth_smol::certauth_core::{Authenticator, ChainVerifier, TrustAnchors, policy::allow_cn};
 //! use certauth_smol::certauth_core::tls::{ClientAuthMode, load_server_identity, server_config};
-//! use futures_util::{SinkExt, StreamExt};
+//! use certauth_smol::futures_util::{SinkExt, StreamExt};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let provider = Arc::new(rustls::crypto::ring::default_provider());
+//! let provider = certauth_smol::default_provider();
 //! let anchors = TrustAnchors::from_pem(&std::fs::read("ca.pem")?)?;
 //! let (chain, key) = load_server_identity(&std::fs::read("server.pem")?, &std::fs::read("server.key")?)?;
 //! let tls = server_config(provider.clone(), chain, key, &anchors, ClientAuthMode::Deferred)?;
@@ -38,12 +38,25 @@
 //! # Ok(()) }
 //! ```
 //!
+//! One call per job:
+//!
+//! | job | call |
+//! |---|---|
+//! | a gate from three PEM files (client CA, server chain, key) and a policy | [`Gate::from_pem_files`](certauth_engine::Gate::from_pem_files) |
+//! | a gate from your own authenticator and TLS configuration (intermediates, CRLs, limits: the example above) | [`Gate::new`](certauth_engine::Gate::new) |
+//! | a WebSocket server | [`serve_websocket`] |
+//! | your own HTTP over authenticated TLS connections | [`serve`] |
+//! | behind a TLS-terminating proxy (header mode), on TCP or a Unix-domain socket | [`serve_plain`] |
+//! | one connection from your own accept loop | [`Gate::authenticate`](certauth_engine::Gate::authenticate) (HTTP), [`Gate::accept_websocket`](certauth_engine::Gate::accept_websocket) (WebSocket) |
+//! | a stream you set up yourself (your own TLS, or plain TCP behind a proxy) | [`gate`] |
+//! | the WebSocket handshake for a client [`serve`] or [`gate`] let in | [`upgrade`] |
+//!
 //! [`serve_websocket`], [`serve`] and [`serve_plain`] run the connection lifecycle the core
 //! decides ([`certauth_engine::lifecycle`]) on certauth-engine's serve loop, as
 //! certauth-tokio's do: they keep accepting under load, shed stalled connections before
 //! authentication, bound each phase by [`Limits`](certauth_core::Limits), back off on
-//! accept errors and drain on shutdown (WebSockets get a 1001 close). [`serve_connections`]
-//! is that lifecycle for any per-connection work. This crate is smol's side of the engine
+//! accept errors and drain on shutdown (WebSockets get a 1001 close).
+//! This crate is smol's side of the engine
 //! ([`Smol`]): async-io's timer, smol's global executor and futures-rustls.
 //!
 //! Features: `ring` (default) and `aws-lc-rs` enable that rustls provider; pass the provider
@@ -58,7 +71,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_tungstenite::WebSocketStream;
-use certauth_engine::{Clock, Compat, DrainingWebSocket, Runtime, Sleep, Slot};
+use certauth_engine::{Clock, Compat, DrainingWebSocket, Runtime, Sleep};
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_util::FutureExt as _;
 use smol::net::unix::{UnixListener, UnixStream};
@@ -70,7 +83,7 @@ pub use async_tungstenite::tungstenite::{self, Message, protocol::WebSocketConfi
 pub use certauth_core;
 pub use certauth_core::ws::default_websocket_config;
 pub use certauth_engine::lifecycle::ServeOptions;
-pub use certauth_engine::{AcceptError, Accepted, OneRequest, default_provider, load_pem_files};
+pub use certauth_engine::{AcceptError, Accepted, OneRequest, default_provider};
 pub use futures_util;
 pub use rustls;
 
@@ -82,7 +95,7 @@ pub type WebSocket<S = TlsStream> = DrainingWebSocket<WebSocketStream<S>>;
 
 /// The gate: a TLS acceptor and an authenticator, on smol. Cheap to clone. Build it with
 /// `Gate::new(authenticator, tls)` or the short path, `Gate::from_pem_files(ca, cert, key,
-/// policy)` ([`load_pem_files`]); [`Gate::authenticate`] runs the TLS handshake, the head
+/// policy)`; [`Gate::authenticate`] runs the TLS handshake, the head
 /// and the decision for your own HTTP, [`Gate::accept_websocket`] adds the upgrade.
 ///
 /// ```no_run
@@ -93,10 +106,6 @@ pub type WebSocket<S = TlsStream> = DrainingWebSocket<WebSocketStream<S>>;
 /// # Ok(()) }
 /// ```
 pub type Gate = certauth_engine::Gate<Smol>;
-
-/// A connection's place in [`serve_connections`]: report progress with `advance`; dropping
-/// it (the task ending or being cancelled) frees its slot.
-pub type Conn = Slot<smol::Task<()>>;
 
 /// async-io's clock and timer, for the WebSocket deadlines.
 pub const CLOCK: Clock = Clock::new(Instant::now, Smol::sleep_until);

@@ -289,7 +289,7 @@ fn lifecycle_under_slow_clients() {
     certauth_testkit::lifecycle::run(&serving);
 }
 
-/// Header mode on a Unix socket (`serve_plain_unix`), for the shared nginx case.
+/// Header mode on a Unix socket (`serve_plain` on a `UnixListener`), for the shared nginx case.
 fn serving_unix(setup: PlainSetup, path: &std::path::Path) -> Box<dyn FnOnce() + Send> {
     let path = path.to_owned();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -304,7 +304,7 @@ fn serving_unix(setup: PlainSetup, path: &std::path::Path) -> Box<dyn FnOnce() +
             let stop = async move {
                 let _ = stop_rx.await;
             };
-            certauth_tokio::serve_plain_unix(
+            certauth_tokio::serve_plain(
                 listener,
                 setup.auth,
                 ServeOptions::DEFAULT,
