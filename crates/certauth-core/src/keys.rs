@@ -18,7 +18,13 @@
 //! possession, only the algorithm and strength count); the TLS decision with the provider's
 //! support.
 //!
-//! The invariant the two readers keep: the TLS verifier skips a signature only for a key
+//! A certificate's key is judged once ([`judge`], the only maker of a [`KeyVerdict`]), on
+//! first use, and the parsed certificate keeps the verdict: chain verification and the
+//! decision ask the same one with their support, and a TLS connection's verified leaf (kept
+//! by its memo and the verifier's cache) is judged once per connection at most. The TLS
+//! verifier asks only when its provider failed to verify the client's signature.
+//!
+//! The invariant the two readers keep: the TLS verifier excuses a signature only for a key
 //! that [`check`] refuses with the support the decision uses. The decision's support is
 //! [`KeySupport::COMMON`] (what every provider verifies) unless the adapter passes the
 //! handshake's own (`tls::TlsPeer::of` reads it from the connection),

@@ -294,7 +294,14 @@ fn a_connections_key_is_judged_once() {
         load_server_identity(server.pem().as_bytes(), server.key_pem().as_bytes()).unwrap();
     let provider = Arc::new(certauth_testkit::ring_provider());
     let config = Arc::new(
-        server_config(provider, chain, server_key, &anchors, ClientAuthMode::Deferred).unwrap(),
+        server_config(
+            provider,
+            chain,
+            server_key,
+            &anchors,
+            ClientAuthMode::Deferred,
+        )
+        .unwrap(),
     );
     let head = match crate::HeadParser::new(&crate::Limits::DEFAULT)
         .parse(b"GET / HTTP/1.1\r\nHost: server.example\r\n\r\n")
@@ -336,7 +343,11 @@ fn a_connections_key_is_judged_once() {
         // nothing to the connection), the decision once for its code, whatever the requests.
         let before = keys::judged();
         let refused = connect(vec![p521.clone()], &signing);
-        assert_eq!(keys::judged() - before, 1, "the handshake excusing a signature");
+        assert_eq!(
+            keys::judged() - before,
+            1,
+            "the handshake excusing a signature"
+        );
         for _ in 0..3 {
             let Decision::Deny(d) = decide(&refused) else {
                 panic!("a P-521 key over ring got in")
