@@ -1001,6 +1001,7 @@ impl Config {
         // The key last: a TLS peer whose key type the provider could not verify finished
         // the handshake without proving possession, and is refused here whatever else
         // holds. A proxy checked possession itself; only the algorithm and strength count.
+        // Both read the verdict the certificate keeps (chain verification judged it).
         let checked = match id.origin {
             Origin::TlsPeer => keys::check(&id.certificate, peer.key_support),
             Origin::ProxyHeader => keys::check(&id.certificate, KeySupport::ALL),

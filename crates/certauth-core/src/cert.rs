@@ -210,6 +210,8 @@ struct Inner {
     index: Index,
     digests: Digests,
     limits: CertLimits,
+    /// The key table's judgement of this certificate's key, on first use.
+    key: OnceLock<crate::keys::KeyVerdict>,
 }
 
 impl fmt::Debug for ClientCertificate {
@@ -258,6 +260,7 @@ impl ClientCertificate {
                 index,
                 digests: Digests::default(),
                 limits,
+                key: OnceLock::new(),
             }),
         })
     }
@@ -350,6 +353,16 @@ impl ClientCertificate {
     pub fn public_key_algorithm(&self) -> PublicKeyAlgorithm {
         public_key_algorithm(self.inner.index.spki.tlv(&self.inner.der))
             .unwrap_or(PublicKeyAlgorithm::Other)
+    }
+
+    /// What the key table ([`crate::keys`]) makes of this certificate's key: judged on
+    /// first use, once, and shared by every clone (the verified leaf a connection's memo and
+    /// the verifier's cache keep, so chain verification and the decision read one verdict).
+    pub(crate) fn key_verdict(&self) -> crate::keys::KeyVerdict {
+        *self
+            .inner
+            .key
+            .get_or_init(|| crate::keys::judge(self.public_key_algorithm()))
     }
 
     /// Every extension, in order: its OID, whether it is marked critical, and its extnValue

@@ -18,7 +18,13 @@
 //! possession, only the algorithm and strength count); the TLS decision with the provider's
 //! support.
 //!
-//! The invariant the two readers keep: the TLS verifier skips a signature only for a key
+//! A certificate's key is judged once ([`judge`], the only maker of a [`KeyVerdict`]), on
+//! first use, and the parsed certificate keeps the verdict: chain verification and the
+//! decision ask the same one with their support, and a TLS connection's verified leaf (kept
+//! by its memo and the verifier's cache) is judged once per connection at most. The TLS
+//! verifier asks only when its provider failed to verify the client's signature.
+//!
+//! The invariant the two readers keep: the TLS verifier excuses a signature only for a key
 //! that [`check`] refuses with the support the decision uses. The decision's support is
 //! [`KeySupport::COMMON`] (what every provider verifies) unless the adapter passes the
 //! handshake's own (`tls::TlsPeer::of` reads it from the connection),
@@ -146,30 +152,87 @@ fn describe(alg: PublicKeyAlgorithm) -> String {
     }
 }
 
-/// Whether certauth authenticates the key of `cert` when the handshake verified signatures
-/// for `support`.
-pub(crate) fn check(cert: &ClientCertificate, support: KeySupport) -> Result<(), VerifyError> {
-    let alg = cert.public_key_algorithm();
-    let kind = match alg {
-        PublicKeyAlgorithm::Rsa { bits } if bits < MIN_RSA_BITS => {
-            return Err(VerifyError::WeakKey { key: describe(alg) });
+/// The table's judgement of one certificate's key: what the key is and whether certauth
+/// ever authenticates it, made once per parsed certificate ([`judge`] is the only maker;
+/// `ClientCertificate::key_verdict` keeps it) and asked with each reader's support
+/// ([`Self::under`]). A TLS connection's verified leaf is parsed once (its memo keeps it for
+/// later requests), so its key is judged once: chain verification and the decision read
+/// the same verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct KeyVerdict {
+    alg: PublicKeyAlgorithm,
+    judged: Judged,
+}
+
+/// What the table makes of a key, before any support is asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Judged {
+    /// RSA (either form) under [`MIN_RSA_BITS`]: `WEAK_KEY` whatever the support.
+    Weak,
+    /// A key certauth never accepts: `UNSUPPORTED_KEY_TYPE` whatever the support.
+    Never,
+    /// A key of this kind: accepted where the support holds it.
+    Kind(KeyKind),
+}
+
+impl KeyVerdict {
+    /// Whether certauth authenticates this key when the handshake verified signatures for
+    /// `support` ([`KeySupport::ALL`] where someone else checked possession).
+    pub(crate) fn under(self, support: KeySupport) -> Result<(), VerifyError> {
+        match self.judged {
+            Judged::Weak => Err(VerifyError::WeakKey {
+                key: describe(self.alg),
+            }),
+            Judged::Kind(kind) if support.contains(kind) => Ok(()),
+            Judged::Kind(_) | Judged::Never => Err(VerifyError::UnsupportedKey {
+                key: describe(self.alg),
+            }),
         }
-        PublicKeyAlgorithm::Rsa { bits } if bits <= MAX_RSA_BITS => Some(KeyKind::Rsa),
-        PublicKeyAlgorithm::P256 => Some(KeyKind::P256),
-        PublicKeyAlgorithm::P384 => Some(KeyKind::P384),
-        PublicKeyAlgorithm::P521 => Some(KeyKind::P521),
-        PublicKeyAlgorithm::Ed25519 => Some(KeyKind::Ed25519),
-        PublicKeyAlgorithm::Ed448 => Some(KeyKind::Ed448),
-        PublicKeyAlgorithm::RsaPss { bits } if bits < MIN_RSA_BITS => {
-            return Err(VerifyError::WeakKey { key: describe(alg) });
-        }
-        PublicKeyAlgorithm::RsaPss { bits } if bits <= MAX_RSA_BITS => Some(KeyKind::RsaPss),
-        _ => None,
-    };
-    match kind {
-        Some(kind) if support.contains(kind) => Ok(()),
-        _ => Err(VerifyError::UnsupportedKey { key: describe(alg) }),
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// How many keys [`judge`] judged on this thread (tests count a connection's).
+    static JUDGED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// How many keys were judged on this thread so far.
+#[cfg(test)]
+pub(crate) fn judged() -> usize {
+    JUDGED.with(std::cell::Cell::get)
+}
+
+/// The table's judgement of a key of algorithm `alg`. Only `ClientCertificate::key_verdict`
+/// calls it, once per parsed certificate.
+pub(crate) fn judge(alg: PublicKeyAlgorithm) -> KeyVerdict {
+    #[cfg(test)]
+    JUDGED.with(|n| n.set(n.get() + 1));
+    let judged = match alg {
+        PublicKeyAlgorithm::Rsa { bits } | PublicKeyAlgorithm::RsaPss { bits }
+            if bits < MIN_RSA_BITS =>
+        {
+            Judged::Weak
+        }
+        PublicKeyAlgorithm::Rsa { bits } if bits <= MAX_RSA_BITS => Judged::Kind(KeyKind::Rsa),
+        PublicKeyAlgorithm::RsaPss { bits } if bits <= MAX_RSA_BITS => {
+            Judged::Kind(KeyKind::RsaPss)
+        }
+        PublicKeyAlgorithm::P256 => Judged::Kind(KeyKind::P256),
+        PublicKeyAlgorithm::P384 => Judged::Kind(KeyKind::P384),
+        PublicKeyAlgorithm::P521 => Judged::Kind(KeyKind::P521),
+        PublicKeyAlgorithm::Ed25519 => Judged::Kind(KeyKind::Ed25519),
+        PublicKeyAlgorithm::Ed448 => Judged::Kind(KeyKind::Ed448),
+        _ => Judged::Never,
+    };
+    KeyVerdict { alg, judged }
+}
+
+/// Whether certauth authenticates the key of `cert` when the handshake verified signatures
+/// for `support`: its verdict ([`ClientCertificate::key_verdict`], judged on first use and
+/// kept by every clone) under `support`.
+pub(crate) fn check(cert: &ClientCertificate, support: KeySupport) -> Result<(), VerifyError> {
+    cert.key_verdict().under(support)
 }
 
 #[cfg(test)]

@@ -244,14 +244,32 @@ impl DeferredClientVerifier {
         }
     }
 
-    /// Whether the handshake signature of `cert` goes unchecked: only when the decision
-    /// refuses its key whatever support it is given (its default, [`KeySupport::COMMON`],
-    /// or this provider's), so possession is never assumed for a client let in. A key in
-    /// [`KeySupport::COMMON`] is always checked: if the provider cannot, the handshake
-    /// fails.
-    fn unchecked(&self, cert: &CertificateDer<'_>) -> bool {
+    /// Whether a handshake signature the provider could not verify is let through: only
+    /// for a key the decision refuses whatever support it is given (its default,
+    /// [`KeySupport::COMMON`], or this provider's), so possession is never assumed for a
+    /// client let in. A key in [`KeySupport::COMMON`] is never excused: if the provider
+    /// cannot verify its signature, the handshake fails.
+    ///
+    /// Asked only after the provider failed (see [`Self::checked`]): a client whose
+    /// signature verifies gets in without its key judged here, and its key is judged once
+    /// per connection, by the decision.
+    fn excused(&self, cert: &CertificateDer<'_>) -> bool {
         ClientCertificate::from_der(cert)
             .is_ok_and(|c| keys::check(&c, self.support.union(KeySupport::COMMON)).is_err())
+    }
+
+    /// `verified`, the provider's check of the handshake signature of `cert`, unless it
+    /// failed for a key the decision refuses anyway ([`Self::excused`]): that client
+    /// finishes the handshake and gets a 401 with the key's code.
+    fn checked(
+        &self,
+        cert: &CertificateDer<'_>,
+        verified: Result<HandshakeSignatureValid, rustls::Error>,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        match verified {
+            Err(_) if self.excused(cert) => Ok(HandshakeSignatureValid::assertion()),
+            verified => verified,
+        }
     }
 }
 
@@ -285,10 +303,8 @@ impl ClientCertVerifier for DeferredClientVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        if self.unchecked(cert) {
-            return Ok(HandshakeSignatureValid::assertion());
-        }
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+        let verified = rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms);
+        self.checked(cert, verified)
     }
 
     fn verify_tls13_signature(
@@ -297,10 +313,8 @@ impl ClientCertVerifier for DeferredClientVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        if self.unchecked(cert) {
-            return Ok(HandshakeSignatureValid::assertion());
-        }
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+        let verified = rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms);
+        self.checked(cert, verified)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

@@ -473,7 +473,8 @@ impl ChainVerifier {
             });
         }
         // One key table in every mode (crate::keys): here only the algorithm and strength
-        // count, as possession is the TLS layer's (or a proxy's) to check.
+        // count, as possession is the TLS layer's (or a proxy's) to check. The verdict stays
+        // with `leaf`, which the result keeps: the decision asks it again, not the table.
         crate::keys::check(&leaf, crate::keys::KeySupport::ALL)?;
         // A TLS client certificate signs the handshake (RFC 8446 4.4.2.2, RFC 5246 7.4.8),
         // so a key usage without digitalSignature does not allow it (RFC 5280 4.2.1.3).

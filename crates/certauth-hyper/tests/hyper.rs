@@ -551,6 +551,13 @@ fn real_clients() {
     suite::run_real_clients(&suite_server);
 }
 
+/// Every client key type through curl's real handshakes, beside Node's server, as on tokio
+/// and smol: the same codes (`WEAK_KEY`, `UNSUPPORTED_KEY_TYPE`) through hyper's acceptor.
+#[test]
+fn key_types_through_real_handshakes_beside_node() {
+    certauth_testkit::keytypes::run_key_types(&suite_server);
+}
+
 /// The header-mode hostile cases on hyper: plain HTTP behind a "proxy" on 127.0.0.1, with
 /// forged headers from 127.0.0.2.
 #[test]

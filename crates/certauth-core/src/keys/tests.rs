@@ -252,3 +252,108 @@ fn provider_support_is_read_from_its_algorithms() {
 fn keys_of(p: rustls::crypto::CryptoProvider) -> KeySupport {
     crate::tls::provider_key_support(&p)
 }
+
+/// Issue 30: a TLS connection's leaf key is judged once. The handshake asks the table only
+/// for a signature its provider could not verify, and chain verification and the decision
+/// read the verdict the verified leaf keeps (so do the connection's later requests, through
+/// its memo). Counted by [`keys::judged`] on this thread, where the in-memory handshake and
+/// the decisions run, over TLS 1.2 and 1.3.
+#[cfg(feature = "rustls")]
+#[test]
+fn a_connections_key_is_judged_once() {
+    use std::sync::Arc;
+
+    use crate::authenticator::{Authenticator, Decision};
+    use crate::tls::{ClientAuthMode, TlsPeer, load_server_identity, server_config};
+    use crate::verify::{ChainVerifier, TrustAnchors};
+    use certauth_testkit::handshake::{TLS12, TLS13, handshake, presenting};
+    use certauth_testkit::{Authority, Leaf};
+
+    let client_root = Authority::root("Once Client CA");
+    let server_root = Authority::root("Once Server CA");
+    let mut server = Leaf::client("localhost");
+    server.eku = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    server.sans = vec![rcgen::SanType::DnsName("localhost".try_into().unwrap())];
+    let server = server_root.issue(&server);
+    let trusted = client_root.issue(&Leaf::client("trusted-client"));
+    // A P-521 key (which ring cannot verify) certified by the trusted root, presented by a
+    // client signing with a P-256 key: the handshake excuses the signature, the decision
+    // refuses the key.
+    let root = ClientCertificate::from_der(&client_root.cert.der).unwrap();
+    let mut c = Crafted::new(der::simple_name(&[("CN", "p521-client")]));
+    c.issuer = root.subject().raw().to_vec();
+    c.spki = Some(spki(
+        vec![der::oid("1.2.840.10045.2.1"), der::oid("1.3.132.0.35")],
+        &[&[4u8][..], &[0x21; 132]].concat(),
+    ));
+    let signing = key(TestKey::P256);
+    let p521 = rustls::pki_types::CertificateDer::from(c.sign(&signing, &client_root.cert.key));
+
+    let anchors = TrustAnchors::from_der([client_root.cert.der.clone()]).unwrap();
+    let (chain, server_key) =
+        load_server_identity(server.pem().as_bytes(), server.key_pem().as_bytes()).unwrap();
+    let provider = Arc::new(certauth_testkit::ring_provider());
+    let config = Arc::new(
+        server_config(
+            provider,
+            chain,
+            server_key,
+            &anchors,
+            ClientAuthMode::Deferred,
+        )
+        .unwrap(),
+    );
+    let head = match crate::HeadParser::new(&crate::Limits::DEFAULT)
+        .parse(b"GET / HTTP/1.1\r\nHost: server.example\r\n\r\n")
+    {
+        Ok(crate::HeadProgress::Complete { head, .. }) => head,
+        other => panic!("{other:?}"),
+    };
+    let now = certauth_testkit::now();
+
+    for versions in [TLS12, TLS13] {
+        let auth = Authenticator::builder()
+            .verifier(ChainVerifier::new(
+                anchors.clone(),
+                webpki::ALL_VERIFICATION_ALGS,
+            ))
+            .build()
+            .unwrap();
+        // Three requests over one connection: judged once, by its first decision.
+        let connect = |chain: Vec<_>, key: &rcgen::KeyPair| {
+            let client = presenting(&server_root.cert.der, chain, key, versions);
+            let conn = handshake(Arc::clone(&config), client).unwrap();
+            TlsPeer::of(&config, &conn)
+        };
+        let decide = |peer: &TlsPeer| auth.decide(&peer.info(None), &head, now).ready().unwrap();
+        let before = keys::judged();
+        let peer = connect(vec![trusted.der.clone()], &trusted.key);
+        for _ in 0..3 {
+            assert!(matches!(decide(&peer), Decision::Allow(_)));
+        }
+        assert_eq!(keys::judged() - before, 1, "a trusted client's connection");
+
+        // Another connection of the same chain reads the verdict the verifier's cache kept.
+        let before = keys::judged();
+        let again = connect(vec![trusted.der.clone()], &trusted.key);
+        assert!(matches!(decide(&again), Decision::Allow(_)));
+        assert_eq!(keys::judged() - before, 0, "the same chain again");
+
+        // A key the provider cannot verify: the handshake judges it to finish (it can hand
+        // nothing to the connection), the decision once for its code, whatever the requests.
+        let before = keys::judged();
+        let refused = connect(vec![p521.clone()], &signing);
+        assert_eq!(
+            keys::judged() - before,
+            1,
+            "the handshake excusing a signature"
+        );
+        for _ in 0..3 {
+            let Decision::Deny(d) = decide(&refused) else {
+                panic!("a P-521 key over ring got in")
+            };
+            assert_eq!(d.code(), "UNSUPPORTED_KEY_TYPE");
+        }
+        assert_eq!(keys::judged() - before, 2, "a refused key's connection");
+    }
+}
