@@ -278,6 +278,25 @@ pub(crate) struct Args {
     /// (repeatable; whole segments: /health opens /health and /health/live, not /healthz).
     #[arg(long, value_name = "PREFIX", requires = "upstream")]
     pub(crate) open: Vec<String>,
+    /// Most requests in flight to the upstream at once, all clients together: each holds an
+    /// upstream connection until its response ends (a WebSocket: until it closes). Requests
+    /// without a client certificate (--open paths) get at most half. A request past a cap
+    /// waits for a place, up to --upstream-timeout, then gets 503 naming the cap.
+    #[arg(long, value_name = "N", default_value_t = certauth_hyper::upstream::Caps::DEFAULT.max_connections,
+          requires = "upstream", value_parser = at_least_one)]
+    pub(crate) upstream_max_connections: usize,
+    /// Most requests one client connection may have in flight to the upstream at once
+    /// (HTTP/2 streams); past it they wait, as at --upstream-max-connections.
+    #[arg(long, value_name = "N", default_value_t = certauth_hyper::upstream::Caps::DEFAULT.per_connection,
+          requires = "upstream", value_parser = at_least_one)]
+    pub(crate) upstream_max_per_connection: usize,
+    /// Most requests without a client certificate (--open paths) one client connection may
+    /// have in flight to the upstream at once: one TLS connection cannot turn its HTTP/2
+    /// streams into as many upstream connections. Past it they wait, as at
+    /// --upstream-max-connections.
+    #[arg(long, value_name = "N", default_value_t = certauth_hyper::upstream::Caps::DEFAULT.open_per_connection,
+          requires = "upstream", value_parser = at_least_one)]
+    pub(crate) upstream_open_per_connection: usize,
 }
 
 /// A number of seconds on the command line (`10`, `0.5`).
@@ -312,6 +331,14 @@ pub(crate) struct Server {
 }
 
 /// `--source`'s values, from the core's preset table (aliases accepted, not listed).
+/// A count that must be 1 or more (a cap of 0 would refuse everything).
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("{s:?} is not a number of 1 or more")),
+    }
+}
+
 fn preset_names() -> clap::builder::PossibleValuesParser {
     clap::builder::PossibleValuesParser::new(
         Preset::ALL.map(|p| clap::builder::PossibleValue::new(p.name()).aliases(p.aliases())),

@@ -30,7 +30,7 @@ use crate::{ConnState, ConnectionInfo, to_response};
 
 pub(crate) mod limit;
 
-pub use limit::{DEFAULT_MAX_CONNECTIONS, DEFAULT_OPEN_PER_CONNECTION, DEFAULT_PER_CONNECTION};
+pub use limit::Caps;
 
 /// Upstream connections kept for reuse, at most (idle, or streaming a response body).
 const MAX_IDLE: usize = 64;
@@ -82,7 +82,7 @@ struct Inner {
     response_timeout: Duration,
     also_remove: Vec<String>,
     idle: Mutex<Vec<SendRequest<RequestBody>>>,
-    caps: limit::Caps,
+    places: limit::Places,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -143,7 +143,7 @@ impl Upstream {
                 response_timeout: DEFAULT_RESPONSE_TIMEOUT,
                 also_remove: Vec::new(),
                 idle: Mutex::default(),
-                caps: limit::Caps::default(),
+                places: limit::Places::default(),
             }),
         })
     }
@@ -181,37 +181,12 @@ impl Upstream {
         self.with(|i| i.also_remove.extend(names))
     }
 
-    /// Most requests in flight to the upstream at once, all clients together (default
-    /// [`DEFAULT_MAX_CONNECTIONS`], at least 1): each holds an upstream connection until its
-    /// response body ends or its WebSocket closes. Requests without a client identity (open
-    /// paths) take at most half. A request past it waits (see [`Self::max_per_connection`]).
+    /// Caps on the work clients can make the upstream do (default [`Caps::DEFAULT`]): a
+    /// request past one waits for a place, first come first served, for at most the
+    /// response timeout; then it is answered 503 with a body naming the cap, and a log line.
     /// Call before cloning.
-    pub fn max_connections(self, max: usize) -> Self {
-        self.with(|i| {
-            i.caps = limit::Caps::new(max, i.caps.per_connection, i.caps.open_per_connection);
-        })
-    }
-
-    /// Most requests one client connection may have in flight to the upstream at once
-    /// (HTTP/2 streams; default [`DEFAULT_PER_CONNECTION`], at least 1). A request past a cap
-    /// waits for a place, first come first served, for at most the response timeout; then
-    /// it is answered 503 with a body naming the cap, and a log line. Counted under
-    /// [`serve`](crate::serve) only (elsewhere there is no connection to count by).
-    /// Call before cloning.
-    pub fn max_per_connection(self, max: usize) -> Self {
-        self.with(|i| {
-            i.caps = limit::Caps::new(i.caps.max(), max, i.caps.open_per_connection);
-        })
-    }
-
-    /// Most requests without a client identity (open paths) one client connection may have
-    /// in flight to the upstream at once (default [`DEFAULT_OPEN_PER_CONNECTION`], at least
-    /// 1): one TLS connection without a certificate cannot open an upstream connection per
-    /// HTTP/2 stream. Past it, as [`Self::max_per_connection`]. Call before cloning.
-    pub fn max_open_per_connection(self, max: usize) -> Self {
-        self.with(|i| {
-            i.caps = limit::Caps::new(i.caps.max(), i.caps.per_connection, max);
-        })
+    pub fn caps(self, caps: Caps) -> Self {
+        self.with(|i| i.places = limit::Places::new(caps))
     }
 
     /// The upstream's address as configured (`http://…`, `unix:…`).
@@ -239,9 +214,10 @@ impl Upstream {
             warn!(remote = ?remote, "request refused, not forwarded: {e}");
             return to_response(&e.response(), version);
         }
-        let held = match self.admit(&req, client.is_none(), remote).await {
+        let open = client.is_none();
+        let held = match inner.places.admit(&req, open, inner.response_timeout).await {
             Ok(held) => held,
-            Err(full) => return full,
+            Err(why) => return plain(StatusCode::SERVICE_UNAVAILABLE, &why),
         };
         let websocket = req
             .headers()
@@ -316,7 +292,10 @@ impl Upstream {
                     let upstream_side = hyper::upgrade::on(&mut response);
                     let tunnel = tunnel(client_side, upstream_side, websocket, idle, hold);
                     // The tunnel holds its upstream connection: its places go with it.
-                    tokio::spawn(async move { tunnel.await; drop(held); });
+                    tokio::spawn(async move {
+                        tunnel.await;
+                        drop(held);
+                    });
                     return response.map(|b| ProxyBody(Kind::Upstream(b), None));
                 }
                 // A 101 to a request that asked for no upgrade cannot be relayed.
@@ -327,31 +306,6 @@ impl Upstream {
             }
         }
         response.map(|b| ProxyBody(Kind::Upstream(b), Some(held)))
-    }
-
-    /// A place for `req` at the caps ([`limit`]), waited for within the response timeout;
-    /// past it, the 503 to answer (and a log line).
-    async fn admit(
-        &self,
-        req: &Request<Incoming>,
-        open: bool,
-        remote: Option<std::net::IpAddr>,
-    ) -> Result<limit::Held, Response<ProxyBody>> {
-        let conn = req
-            .extensions()
-            .get::<Arc<ConnState>>()
-            .map(|c| &c.proxied);
-        let timeout = self.inner.response_timeout;
-        let deadline = tokio::time::Instant::now().checked_add(timeout);
-        self.inner
-            .caps
-            .admit(conn, open, deadline)
-            .await
-            .map_err(|full| {
-                let body = full.body(timeout);
-                warn!(remote = ?remote, "request refused (503): {}; see {}", body.trim_end(), full.setting());
-                plain(StatusCode::SERVICE_UNAVAILABLE, &body)
-            })
     }
 
     /// Sends on an idle connection, or a new one. A connection the upstream closed while

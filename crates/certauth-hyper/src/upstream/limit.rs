@@ -2,16 +2,16 @@
 //! connection from the moment it is sent until its response body ends (or its tunnel
 //! closes), so requests in flight are upstream connections in use. Three caps bound them:
 //!
-//! - **per client connection**: at most [`DEFAULT_PER_CONNECTION`] requests in flight (HTTP/2
+//! - **per client connection**: at most [`Caps::per_connection`] requests in flight (HTTP/2
 //!   streams; an HTTP/1.1 connection has one at a time anyway), of which at most
-//!   [`DEFAULT_OPEN_PER_CONNECTION`] without a client identity (an open path): one TLS
+//!   [`Caps::open_per_connection`] without a client identity (an open path): one TLS
 //!   connection without a certificate cannot turn a hundred streams into a hundred
 //!   upstream connections;
-//! - **for the whole upstream**: at most [`DEFAULT_MAX_CONNECTIONS`] requests in flight,
+//! - **for the whole upstream**: at most [`Caps::max_connections`] requests in flight,
 //!   whatever the number of clients (upstream connections: those plus the idle ones kept for
-//!   reuse, which are only opened when none is idle);
-//! - of those, requests without an identity take at most half ([`Caps::open_share`]): clients
-//!   without a certificate can never take every upstream connection from trusted ones.
+//!   reuse, which are only opened when none is ready);
+//! - of those, requests without an identity take at most half: clients without a
+//!   certificate can never take every upstream connection from trusted ones.
 //!
 //! At a cap a request waits (backpressure: the client's stream stays open, nothing is read
 //! from it) until a request ahead of it finishes, first come first served, for at most the
@@ -24,35 +24,52 @@ use std::time::Duration;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-/// Default cap on requests in flight on one client connection (authenticated requests):
-/// RFC 9113 §6.5.2 recommends allowing at least 100 concurrent HTTP/2 streams, which
-/// browsers count on.
-pub const DEFAULT_PER_CONNECTION: usize = 100;
+/// The caps on an [`Upstream`](super::Upstream)'s work ([`Upstream::caps`](super::Upstream::caps)),
+/// each at least 1 (0 is read as 1). Start from [`Caps::DEFAULT`] and change what you need.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Caps {
+    /// Requests in flight to the upstream at once, all client connections together (1024):
+    /// each holds an upstream connection until its response body ends or its WebSocket
+    /// closes. Requests without a client identity take at most half.
+    pub max_connections: usize,
+    /// Requests one client connection may have in flight at once (HTTP/2 streams; an
+    /// HTTP/1.1 connection has one at a time): 100, RFC 9113 §6.5.2's recommended minimum
+    /// of concurrent streams, which browsers count on. Counted under
+    /// [`serve`](crate::serve) only: elsewhere there is no connection to count by.
+    pub per_connection: usize,
+    /// Of those, requests without a client identity (open paths): 1, as many as an
+    /// HTTP/1.1 connection has, so that one TLS connection without a certificate cannot
+    /// open an upstream connection per HTTP/2 stream.
+    pub open_per_connection: usize,
+}
 
-/// Default cap on requests without a client identity (open paths) in flight on one client
-/// connection: one, as an HTTP/1.1 connection has (its requests are answered in order).
-pub const DEFAULT_OPEN_PER_CONNECTION: usize = 1;
-
-/// Default cap on requests in flight to the upstream, all client connections together.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
-
-/// The caps of one upstream, shared by its clones.
-#[derive(Debug)]
-pub(crate) struct Caps {
-    pub(crate) per_connection: usize,
-    pub(crate) open_per_connection: usize,
-    max: usize,
-    all: Arc<Semaphore>,
-    open: Arc<Semaphore>,
+impl Caps {
+    /// 1024 in all, 100 per client connection, 1 per client connection without identity.
+    pub const DEFAULT: Self = Self {
+        max_connections: 1024,
+        per_connection: 100,
+        open_per_connection: 1,
+    };
 }
 
 impl Default for Caps {
     fn default() -> Self {
-        Self::new(
-            DEFAULT_MAX_CONNECTIONS,
-            DEFAULT_PER_CONNECTION,
-            DEFAULT_OPEN_PER_CONNECTION,
-        )
+        Self::DEFAULT
+    }
+}
+
+/// An upstream's places under its [`Caps`], shared by its clones.
+#[derive(Debug)]
+pub(crate) struct Places {
+    caps: Caps,
+    all: Arc<Semaphore>,
+    open: Arc<Semaphore>,
+}
+
+impl Default for Places {
+    fn default() -> Self {
+        Self::new(Caps::DEFAULT)
     }
 }
 
@@ -90,48 +107,66 @@ impl Full {
     pub(crate) fn setting(self) -> &'static str {
         match self {
             Self::Connection { open: false, .. } => {
-                "Upstream::max_per_connection (certauth serve --upstream-max-per-connection)"
+                "Caps::per_connection (certauth serve --upstream-max-per-connection)"
             }
             Self::Connection { open: true, .. } => {
-                "Upstream::max_open_per_connection (certauth serve --upstream-open-per-connection)"
+                "Caps::open_per_connection (certauth serve --upstream-open-per-connection)"
             }
             Self::Upstream { .. } => {
-                "Upstream::max_connections (certauth serve --upstream-max-connections)"
+                "Caps::max_connections (certauth serve --upstream-max-connections)"
             }
         }
     }
 }
 
-impl Caps {
-    /// Caps of `max` requests in flight in all (at least 1), `per_connection` on one client
-    /// connection and `open_per_connection` of those without identity (each at least 1).
-    pub(crate) fn new(max: usize, per_connection: usize, open_per_connection: usize) -> Self {
-        let max = max.clamp(1, Semaphore::MAX_PERMITS);
-        let open = Self::open_share(max);
+impl Places {
+    pub(crate) fn new(caps: Caps) -> Self {
+        let caps = Caps {
+            max_connections: caps.max_connections.clamp(1, Semaphore::MAX_PERMITS),
+            per_connection: caps.per_connection.max(1),
+            open_per_connection: caps.open_per_connection.max(1),
+        };
         Self {
-            per_connection: per_connection.max(1),
-            open_per_connection: open_per_connection.max(1),
-            max,
-            all: Arc::new(Semaphore::new(max)),
-            open: Arc::new(Semaphore::new(open)),
+            caps,
+            all: Arc::new(Semaphore::new(caps.max_connections)),
+            open: Arc::new(Semaphore::new(Self::open_share(caps.max_connections))),
         }
     }
 
-    /// The cap on requests in flight, all client connections together.
-    pub(crate) fn max(&self) -> usize {
-        self.max
+    /// The requests without identity the upstream takes at once: half of `max`, at least 1.
+    fn open_share(max: usize) -> usize {
+        max.div_ceil(2)
     }
 
-    /// The requests without identity the upstream takes at once: half of `max`, at least 1.
-    pub(crate) fn open_share(max: usize) -> usize {
-        max.div_ceil(2)
+    /// A place for `req` (`open`: without a client identity) on its client connection and
+    /// at the upstream, waited for within `timeout`; past it, the 503's body (and a log line).
+    pub(crate) async fn admit<B>(
+        &self,
+        req: &http::Request<B>,
+        open: bool,
+        timeout: Duration,
+    ) -> Result<Held, String> {
+        let conn = req
+            .extensions()
+            .get::<Arc<crate::ConnState>>()
+            .map(|c| &c.proxied);
+        let deadline = Instant::now().checked_add(timeout);
+        self.enter(conn, open, deadline).await.map_err(|full| {
+            let body = full.body(timeout);
+            let remote = req
+                .extensions()
+                .get::<crate::ConnectionInfo>()
+                .and_then(crate::ConnectionInfo::remote_addr);
+            tracing::warn!(remote = ?remote, "request refused (503): {}; see {}", body.trim_end(), full.setting());
+            body
+        })
     }
 
     /// A place for one request (`open`: without a client identity) on `conn` (none outside
     /// certauth-hyper's serve loop: no per-connection cap then) and at the upstream, waiting
     /// for one until `deadline` (none: for as long as it takes). Places are taken in that
     /// order, so a request waiting for its connection holds none of the upstream's.
-    pub(crate) async fn admit(
+    async fn enter(
         &self,
         conn: Option<&Arc<PerConnection>>,
         open: bool,
@@ -140,11 +175,15 @@ impl Caps {
         let connection = match conn {
             Some(c) => {
                 let cap = if open {
-                    self.open_per_connection
+                    self.caps.open_per_connection
                 } else {
-                    self.per_connection
+                    self.caps.per_connection
                 };
-                let enter = c.enter(open, self.per_connection, self.open_per_connection);
+                let enter = c.enter(
+                    open,
+                    self.caps.per_connection,
+                    self.caps.open_per_connection,
+                );
                 Some(
                     until(deadline, enter)
                         .await
@@ -154,7 +193,7 @@ impl Caps {
             None => None,
         };
         let open_permit = if open {
-            let cap = Self::open_share(self.max);
+            let cap = Self::open_share(self.caps.max_connections);
             let acquire = Arc::clone(&self.open).acquire_owned();
             let permit = until(deadline, acquire).await.and_then(Result::ok);
             Some(permit.ok_or(Full::Upstream { cap, open })?)
@@ -164,7 +203,7 @@ impl Caps {
         let acquire = Arc::clone(&self.all).acquire_owned();
         let all = until(deadline, acquire).await.and_then(Result::ok);
         let all = all.ok_or(Full::Upstream {
-            cap: self.max,
+            cap: self.caps.max_connections,
             open: false,
         })?;
         Ok(Held {
@@ -258,29 +297,31 @@ impl Drop for Slot {
 mod tests {
     use super::*;
 
+    fn places(max_connections: usize, per_connection: usize, open_per_connection: usize) -> Places {
+        Places::new(Caps {
+            max_connections,
+            per_connection,
+            open_per_connection,
+        })
+    }
+
     fn now_plus(ms: u64) -> Option<Instant> {
         Some(Instant::now() + Duration::from_millis(ms))
     }
 
     #[tokio::test]
     async fn an_open_request_waits_for_its_connection_then_gets_503() {
-        let caps = Caps::new(8, 2, 1);
+        let caps = places(8, 2, 1);
         let conn = Arc::new(PerConnection::default());
-        let first = caps.admit(Some(&conn), true, None).await.unwrap();
-        let full = caps.admit(Some(&conn), true, now_plus(100)).await;
-        assert_eq!(
-            full.unwrap_err(),
-            Full::Connection {
-                cap: 1,
-                open: true
-            }
-        );
+        let first = caps.enter(Some(&conn), true, None).await.unwrap();
+        let full = caps.enter(Some(&conn), true, now_plus(100)).await;
+        assert_eq!(full.unwrap_err(), Full::Connection { cap: 1, open: true });
         // An identified request on the same connection still goes.
-        let trusted = caps.admit(Some(&conn), false, now_plus(100)).await.unwrap();
+        let trusted = caps.enter(Some(&conn), false, now_plus(100)).await.unwrap();
         drop(first);
-        let again = caps.admit(Some(&conn), true, now_plus(100)).await.unwrap();
+        let again = caps.enter(Some(&conn), true, now_plus(100)).await.unwrap();
         // Two in flight: the connection's cap, whoever asks.
-        let full = caps.admit(Some(&conn), false, now_plus(100)).await;
+        let full = caps.enter(Some(&conn), false, now_plus(100)).await;
         assert_eq!(
             full.unwrap_err(),
             Full::Connection {
@@ -293,12 +334,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiting_request_goes_when_a_place_is_freed() {
-        let caps = Arc::new(Caps::new(8, 1, 1));
+        let caps = Arc::new(places(8, 1, 1));
         let conn = Arc::new(PerConnection::default());
-        let first = caps.admit(Some(&conn), false, None).await.unwrap();
+        let first = caps.enter(Some(&conn), false, None).await.unwrap();
         let waiting = {
             let (caps, conn) = (Arc::clone(&caps), Arc::clone(&conn));
-            tokio::spawn(async move { caps.admit(Some(&conn), false, None).await.is_ok() })
+            tokio::spawn(async move { caps.enter(Some(&conn), false, None).await.is_ok() })
         };
         tokio::task::yield_now().await;
         assert!(!waiting.is_finished());
@@ -308,19 +349,17 @@ mod tests {
 
     #[tokio::test]
     async fn the_upstream_cap_holds_across_connections_and_keeps_half_for_identified() {
-        let caps = Caps::new(4, 100, 1);
-        let conns: Vec<_> = (0..5)
-            .map(|_| Arc::new(PerConnection::default()))
-            .collect();
-        let a = caps.admit(Some(&conns[0]), true, None).await.unwrap();
-        let b = caps.admit(Some(&conns[1]), true, None).await.unwrap();
+        let caps = places(4, 100, 1);
+        let conns: Vec<_> = (0..5).map(|_| Arc::new(PerConnection::default())).collect();
+        let a = caps.enter(Some(&conns[0]), true, None).await.unwrap();
+        let b = caps.enter(Some(&conns[1]), true, None).await.unwrap();
         // Open requests have their half (2 of 4).
-        let full = caps.admit(Some(&conns[2]), true, now_plus(100)).await;
+        let full = caps.enter(Some(&conns[2]), true, now_plus(100)).await;
         assert_eq!(full.unwrap_err(), Full::Upstream { cap: 2, open: true });
         // The identified ones the rest.
-        let c = caps.admit(Some(&conns[3]), false, None).await.unwrap();
-        let d = caps.admit(None, false, None).await.unwrap();
-        let full = caps.admit(Some(&conns[4]), false, now_plus(100)).await;
+        let c = caps.enter(Some(&conns[3]), false, None).await.unwrap();
+        let d = caps.enter(None, false, None).await.unwrap();
+        let full = caps.enter(Some(&conns[4]), false, now_plus(100)).await;
         assert_eq!(
             full.unwrap_err(),
             Full::Upstream {
@@ -329,15 +368,18 @@ mod tests {
             }
         );
         drop((a, b, c, d));
-        assert!(caps.admit(Some(&conns[4]), false, None).await.is_ok());
+        assert!(caps.enter(Some(&conns[4]), false, None).await.is_ok());
     }
 
     #[test]
     fn caps_are_at_least_one_and_the_body_names_the_cap() {
-        let caps = Caps::new(0, 0, 0);
-        assert_eq!((caps.max, caps.per_connection, caps.open_per_connection), (1, 1, 1));
-        assert_eq!(Caps::open_share(1), 1);
-        assert_eq!(Caps::open_share(1024), 512);
+        let caps = places(0, 0, 0).caps;
+        assert_eq!(
+            (caps.max_connections, caps.per_connection, caps.open_per_connection),
+            (1, 1, 1)
+        );
+        assert_eq!(Places::open_share(1), 1);
+        assert_eq!(Places::open_share(1024), 512);
         let body = Full::Connection { cap: 1, open: true }.body(Duration::from_secs(2));
         assert!(
             body.contains("requests without a client certificate at the upstream at once (1)"),
