@@ -3,7 +3,8 @@
 // `Client-Cert`, the DER as `:base64:`, or Envoy's XFCC) and refuses WebSockets and Socket.IO clients
 // without it. It records every request head it receives, so tests can see what reached it.
 // usage: node upstream.js PORT|SOCKET_PATH
-//   GET  /headers           the request as received: {method, url, httpVersion, headers}
+//   GET  /headers           the request as received: {method, url, httpVersion, headers,
+//                           rawHeaders} (rawHeaders: every field line as sent, [name, value, …])
 //   POST /upload            reads the body: {bytes, sha256}
 //   GET  /download?bytes=N  N bytes (byte i = i % 251)
 //   GET  /slow?ms=N         answers after N ms
@@ -116,7 +117,7 @@ const server = http.createServer((req, res) => {
     res.setHeader('content-type', 'application/json');
     res.setHeader('connection', 'keep-alive, x-upstream-hop');
     res.setHeader('x-upstream-hop', 'must not reach the client');
-    res.end(JSON.stringify({ method: req.method, url: req.url, httpVersion: req.httpVersion, headers: req.headers }));
+    res.end(JSON.stringify({ method: req.method, url: req.url, httpVersion: req.httpVersion, headers: req.headers, rawHeaders: req.rawHeaders }));
   });
 });
 

@@ -310,6 +310,61 @@ fn front_door_over_node() {
         assert_eq!(got["url"], "/headers?x=1");
     }
 
+    // Address headers the client sent (any case, `_` spellings) do not arrive, and
+    // certauth writes no `Forwarded`; two cookie fields (HTTP/2 sends them as two) arrive
+    // as one `Cookie` line, joined with "; ".
+    let forged = [
+        "Forwarded: for=10.6.6.6;proto=http;host=admin.example",
+        "X-Real-IP: 10.6.6.6",
+        "X_Real_IP: 10.6.6.6",
+        "x-forwarded-host: admin.example",
+        "X-Forwarded-Port: 80",
+        "X-Forwarded-Prefix: /admin",
+        "X-Original-URL: /admin",
+        "X-Rewrite-URL: /admin",
+        "X-Client-IP: 10.6.6.6",
+        "True-Client-IP: 10.6.6.6",
+        "CF-Connecting-IP: 10.6.6.6",
+        "X-Cluster-Client-IP: 10.6.6.6",
+        "Cookie: a=1",
+        "Cookie: b=2",
+    ];
+    for version in ["--http2", "--http1.1"] {
+        let mut args = vec![version];
+        for h in &forged {
+            args.extend(["-H", h]);
+        }
+        let (code, body, _) = curl(&f, port, trusted, &args, "/headers");
+        assert_eq!(code, "200", "{version}");
+        let got = json(&body);
+        let raw: Vec<&str> = got["rawHeaders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let names: Vec<String> = raw
+            .iter()
+            .step_by(2)
+            .map(|n| n.to_ascii_lowercase())
+            .collect();
+        for h in &forged[..12] {
+            let name = h.split_once(':').unwrap().0.to_ascii_lowercase();
+            assert!(!names.contains(&name), "{version}: {name} arrived: {raw:?}");
+        }
+        assert!(
+            !names.iter().any(|n| n == "forwarded"),
+            "{version}: {raw:?}"
+        );
+        let cookies: Vec<&str> = raw
+            .chunks(2)
+            .filter(|p| p[0].eq_ignore_ascii_case("cookie"))
+            .map(|p| p[1])
+            .collect();
+        assert_eq!(cookies, ["a=1; b=2"], "{version}: {raw:?}");
+        assert_eq!(got["headers"]["x-forwarded-for"], "127.0.0.1", "{version}");
+    }
+
     // Refused clients get certauth's answer; the upstream never sees them.
     let before = seen(up_port).len();
     assert_eq!(curl(&f, port, None, &[], "/headers").0, "401");
