@@ -941,3 +941,74 @@ fn upstream_work_is_capped() {
     control(up_port, "/release");
     assert_eq!(codes(e), vec!["200"]);
 }
+
+/// `--path-policy`: `/admin` stricter than the rest (a policy no client meets), `/ops` for
+/// the trusted client only, both besides the global `--allow-cn`. A verified client the
+/// path's policy refuses gets 403 and the upstream never sees the request; the prefix
+/// matches whole segments in any case, and a path that could be read as another is under
+/// it.
+#[test]
+fn path_policies_make_part_of_the_site_stricter() {
+    let pki = Pki::new();
+    let dir = Dir::new("paths");
+    let f = files(&pki, &dir);
+    let admin = dir.file("admin.toml", b"[allow]\ncn = [\"root-operator\"]\n");
+    let ops = dir.file("ops.toml", b"[allow]\ncn = [\"trusted-client\"]\n");
+    let up_port = free_port();
+    let _upstream = node_upstream(&up_port.to_string());
+    let (_server, port) = certauth(
+        &f,
+        &format!("http://127.0.0.1:{up_port}"),
+        &[
+            "--path-policy",
+            &format!("/admin={admin}"),
+            "--path-policy",
+            &format!("/ops/={ops}"),
+            "--open",
+            "/open",
+        ],
+    );
+    let trusted = Some(&f.trusted);
+    let before = seen(up_port).len();
+    for path in ["/admin", "/admin/users?x=1", "/ADMIN/users", "/Admin"] {
+        let (code, body, _) = curl(&f, port, trusted, &[], path);
+        assert_eq!(code, "403", "{path}: {}", String::from_utf8_lossy(&body));
+    }
+    for path in ["/admin/../headers", "/x/../admin", "/%61dmin", "//admin"] {
+        let (code, _, _) = curl(&f, port, trusted, &["--path-as-is"], path);
+        assert_eq!(code, "403", "{path}");
+    }
+    assert_eq!(curl(&f, port, trusted, &["--http2"], "/admin").0, "403");
+    assert_eq!(
+        seen(up_port).len(),
+        before,
+        "a refused request reached the upstream"
+    );
+    // Elsewhere, and where the path's policy allows, the trusted client goes through; a
+    // client without a certificate is still 401 everywhere but --open.
+    for path in ["/adminx", "/headers", "/ops", "/ops/run"] {
+        assert_eq!(curl(&f, port, trusted, &[], path).0, "200", "{path}");
+    }
+    assert_eq!(curl(&f, port, None, &[], "/admin").0, "401");
+    assert_eq!(curl(&f, port, None, &[], "/open/x").0, "200");
+    assert_eq!(
+        seen(up_port)[before..],
+        ["/adminx", "/headers", "/ops", "/ops/run", "/open/x"]
+    );
+
+    // A prefix no path could match, or a spec without a file: exit 2, naming it.
+    for (bad, says) in [
+        ("admin={ops}", "does not start with /"),
+        ("/a/../b={ops}", "is not a path prefix"),
+        ("/admin", "is not PREFIX=POLICY.toml"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_certauth"))
+            .args(["serve", "--ca", &f.ca, "--cert", &f.cert, "--key", &f.key])
+            .args(["--path-policy", &bad.replace("{ops}", &ops)])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
+        assert!(err.contains(says), "{bad}: {err}");
+    }
+}

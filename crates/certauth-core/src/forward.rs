@@ -560,11 +560,10 @@ pub fn is_open_path<S: AsRef<str>>(prefixes: &[S], path: &str) -> bool {
 }
 
 /// `%` (an encoded `/`, `.` or `\` reads differently behind), `;` (Tomcat's `..;`), `\`,
-/// an empty, `.` or `..` segment.
+/// an empty, `.` or `..` segment: the same test as path policies' (`policy::for_path`),
+/// which apply to such a path where `--open` does not.
 fn path_is_ambiguous(path: &str) -> bool {
-    path.contains(['%', ';', '\\'])
-        || path.contains("//")
-        || path.split('/').any(|s| s == "." || s == "..")
+    crate::policy::path::is_ambiguous(path)
 }
 
 #[cfg(test)]
