@@ -375,7 +375,11 @@ mod tests {
     fn caps_are_at_least_one_and_the_body_names_the_cap() {
         let caps = places(0, 0, 0).caps;
         assert_eq!(
-            (caps.max_connections, caps.per_connection, caps.open_per_connection),
+            (
+                caps.max_connections,
+                caps.per_connection,
+                caps.open_per_connection
+            ),
             (1, 1, 1)
         );
         assert_eq!(Places::open_share(1), 1);
