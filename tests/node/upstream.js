@@ -3,12 +3,20 @@
 // `Client-Cert`, the DER as `:base64:`, or Envoy's XFCC) and refuses WebSockets and Socket.IO clients
 // without it. It records every request head it receives, so tests can see what reached it.
 // usage: node upstream.js PORT|SOCKET_PATH
-//   GET  /headers           the request as received: {method, url, httpVersion, headers}
+//   GET  /headers           the request as received: {method, url, httpVersion, headers,
+//                           rawHeaders} (rawHeaders: every field line as sent, [name, value, …])
 //   POST /upload            reads the body: {bytes, sha256}
 //   GET  /download?bytes=N  N bytes (byte i = i % 251)
 //   GET  /slow?ms=N         answers after N ms
 //   GET  /die               writes part of a body, then destroys the socket
 //   GET  /seen              the request heads received so far: [{method, url}] (not recorded)
+//   GET  /hold, /…/hold     the head and `held\n` at once, then `released\n` and the end once
+//                           /release is asked (at once when released)
+//   GET  /release, /rearm   (not recorded) ends every held response and answers later
+//                           /hold at once; /rearm holds them again
+//   GET  /conns             (not recorded) {held, active, peak}: responses held now, and the
+//                           connections that have carried a recorded request, open now and
+//                           at most at once
 //   ws   /ws                `Echo: <msg> (<subject of Client-Cert>)`; its close code is
 //                           recorded as `/ws-closed/<code>`
 //   socket.io /socket.io/   `message` → `message` `Echo: <data>`
@@ -19,6 +27,10 @@ const { Server } = require('socket.io');
 
 const [where] = process.argv.slice(2);
 const seen = [];
+const held = new Set();
+let released = false;
+let active = 0;
+let peak = 0;
 
 // The client certificate certauth forwarded (RFC 9440 `Client-Cert`, or the `Cert` of
 // Envoy's `X-Forwarded-Client-Cert`), or null.
@@ -39,8 +51,32 @@ const server = http.createServer((req, res) => {
     res.setHeader('content-type', 'application/json');
     return res.end(JSON.stringify(seen));
   }
+  if (url.pathname === '/conns') {
+    res.setHeader('content-type', 'application/json');
+    return res.end(JSON.stringify({ held: held.size, active, peak }));
+  }
+  if (url.pathname === '/release' || url.pathname === '/rearm') {
+    released = url.pathname === '/release';
+    if (released) for (const r of held) r.end('released\n');
+    held.clear();
+    return res.end('ok\n');
+  }
+  if (!req.socket.counted) {
+    req.socket.counted = true;
+    active += 1;
+    peak = Math.max(peak, active);
+    req.socket.on('close', () => { active -= 1; });
+  }
   if (url.pathname.startsWith('/socket.io/')) return; // socket.io answers
   seen.push({ method: req.method, url: req.url });
+  if (url.pathname.endsWith('/hold')) {
+    res.setHeader('content-type', 'text/plain');
+    res.write('held\n');
+    if (released) return res.end('released\n');
+    held.add(res);
+    res.on('close', () => held.delete(res));
+    return;
+  }
   if (url.pathname === '/upload') {
     const hash = crypto.createHash('sha256');
     let bytes = 0;
@@ -81,7 +117,7 @@ const server = http.createServer((req, res) => {
     res.setHeader('content-type', 'application/json');
     res.setHeader('connection', 'keep-alive, x-upstream-hop');
     res.setHeader('x-upstream-hop', 'must not reach the client');
-    res.end(JSON.stringify({ method: req.method, url: req.url, httpVersion: req.httpVersion, headers: req.headers }));
+    res.end(JSON.stringify({ method: req.method, url: req.url, httpVersion: req.httpVersion, headers: req.headers, rawHeaders: req.rawHeaders }));
   });
 });
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use certauth_core::AuthenticatorBuilder;
-use certauth_core::policy::{BoxPolicy, PolicyExt as _, allow_any, allow_cn};
+use certauth_core::policy::{BoxPolicy, PolicyExt as _, allow_any, allow_cn, for_path};
 use certauth_core::proxy::protocol::ProxyProtocol;
 use certauth_core::proxy::{Encoding, Preset, ProxyHeaderConfig};
 use certauth_core::tls::{ClientAuthMode, TlsConfig, load_server_identity, server_config};
@@ -130,6 +130,12 @@ pub(crate) struct Args {
     /// client whose chain verifies is let in.
     #[arg(long, value_name = "NAME")]
     pub(crate) allow_cn: Vec<String>,
+    /// A stricter policy for part of the site (repeatable): requests under PREFIX (whole
+    /// segments, any letter case; a path with `%`, `;`, `\`, `.`/`..` or empty segments is
+    /// under every prefix) must also be allowed by POLICY.toml, besides --policy or
+    /// --allow-cn; a verified client it refuses gets 403. --open paths are not decided.
+    #[arg(long, value_name = "PREFIX=POLICY.toml", value_parser = path_policy)]
+    pub(crate) path_policy: Vec<(String, FilePath)>,
     /// Async runtime.
     #[arg(long, value_enum, default_value = "tokio")]
     pub(crate) runtime: Runtime,
@@ -249,7 +255,7 @@ pub(crate) struct Args {
     /// resume only on the process that made them.
     #[arg(long, value_name = "FILE")]
     pub(crate) session_ticket_key: Vec<FilePath>,
-    /// Do not watch the files given (--ca, --chain, --crl, --policy, --cert, --key,
+    /// Do not watch the files given (--ca, --chain, --crl, --policy, --path-policy, --cert, --key,
     /// --session-ticket-key) for changes; reload on SIGHUP only.
     #[arg(long)]
     pub(crate) no_watch: bool,
@@ -278,6 +284,25 @@ pub(crate) struct Args {
     /// (repeatable; whole segments: /health opens /health and /health/live, not /healthz).
     #[arg(long, value_name = "PREFIX", requires = "upstream")]
     pub(crate) open: Vec<String>,
+    /// Most requests in flight to the upstream at once, all clients together: each holds an
+    /// upstream connection until its response ends (a WebSocket: until it closes). Requests
+    /// without a client certificate (--open paths) get at most half. A request past a cap
+    /// waits for a place, up to --upstream-timeout, then gets 503 naming the cap.
+    #[arg(long, value_name = "N", default_value_t = certauth_hyper::upstream::Caps::DEFAULT.max_connections,
+          requires = "upstream", value_parser = at_least_one)]
+    pub(crate) upstream_max_connections: usize,
+    /// Most requests one client connection may have in flight to the upstream at once
+    /// (HTTP/2 streams); past it they wait, as at --upstream-max-connections.
+    #[arg(long, value_name = "N", default_value_t = certauth_hyper::upstream::Caps::DEFAULT.per_connection,
+          requires = "upstream", value_parser = at_least_one)]
+    pub(crate) upstream_max_per_connection: usize,
+    /// Most requests without a client certificate (--open paths) one client connection may
+    /// have in flight to the upstream at once: one TLS connection cannot turn its HTTP/2
+    /// streams into as many upstream connections. Past it they wait, as at
+    /// --upstream-max-connections.
+    #[arg(long, value_name = "N", default_value_t = certauth_hyper::upstream::Caps::DEFAULT.open_per_connection,
+          requires = "upstream", value_parser = at_least_one)]
+    pub(crate) upstream_open_per_connection: usize,
 }
 
 /// A number of seconds on the command line (`10`, `0.5`).
@@ -312,6 +337,24 @@ pub(crate) struct Server {
 }
 
 /// `--source`'s values, from the core's preset table (aliases accepted, not listed).
+/// `PREFIX=FILE` of --path-policy (the prefix itself is checked by `policy::for_path`).
+fn path_policy(s: &str) -> Result<(String, FilePath), String> {
+    match s.split_once('=') {
+        Some((prefix, file)) if !file.is_empty() => Ok((prefix.to_owned(), file.into())),
+        _ => Err(format!(
+            "{s:?} is not PREFIX=POLICY.toml (e.g. /admin=admin-policy.toml)"
+        )),
+    }
+}
+
+/// A count that must be 1 or more (a cap of 0 would refuse everything).
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("{s:?} is not a number of 1 or more")),
+    }
+}
+
 fn preset_names() -> clap::builder::PossibleValuesParser {
     clap::builder::PossibleValuesParser::new(
         Preset::ALL.map(|p| clap::builder::PossibleValue::new(p.name()).aliases(p.aliases())),
@@ -365,7 +408,7 @@ pub(crate) fn configure(args: &Args) -> Result<(Server, Resumption), Failure> {
 }
 
 /// SIGHUP or a watched file's change: reads `--ca`, `--chain`, `--crl`, `--policy`,
-/// `--cert`, `--key` and `--session-ticket-key` again and, only if all of them are good,
+/// `--path-policy`, `--cert`, `--key` and `--session-ticket-key` again and, only if all of them are good,
 /// replaces the configuration in force (connections in progress keep theirs). A broken file
 /// is logged and the server keeps serving as before. One reload at a time.
 fn reload(args: &Args, auth: &Authenticator, tls: Option<&TlsConfig>, resumption: &Resumption) {
@@ -438,6 +481,13 @@ fn read_configuration(args: &Args, resumption: &Resumption) -> Result<Loaded, Fa
         (None, false) => allow_cn(args.allow_cn.clone()).boxed(),
         (None, true) => allow_any().boxed(),
     };
+    let mut policy = policy;
+    for (prefix, file) in &args.path_policy {
+        let stricter = crate::verify::load_policy(file)?.deny_with_403();
+        let here = for_path(prefix, stricter)
+            .map_err(|e| usage(format!("--path-policy {prefix:?}: {e}")))?;
+        policy = policy.and(here).boxed();
+    }
     let limits = Limits::DEFAULT
         .with_max_head_bytes(args.max_head_bytes)
         .with_handshake_timeout(args.handshake_timeout.0)
@@ -679,6 +729,7 @@ fn watched_files(args: &Args) -> Vec<FilePath> {
     let single = [&args.ca, &args.chain, &args.policy, &args.cert, &args.key];
     let single = single.into_iter().flatten();
     single
+        .chain(args.path_policy.iter().map(|(_, file)| file))
         .chain(&args.crl)
         .chain(&args.session_ticket_key)
         .cloned()
@@ -709,8 +760,8 @@ impl Reloader {
             };
             while hup.recv().await.is_some() {
                 info!(
-                    "received SIGHUP: reloading --ca, --chain, --crl, --policy, --cert, --key, \
-                     --session-ticket-key"
+                    "received SIGHUP: reloading --ca, --chain, --crl, --policy, --path-policy, \
+                     --cert, --key, --session-ticket-key"
                 );
                 // Off the runtime's workers: reading files blocks (a slow disk), and one
                 // reload runs at a time (signals meanwhile are folded into the next).

@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use certauth_core::forward::is_open_path;
 use certauth_core::proxy::Preset;
+use certauth_hyper::upstream::Caps;
 use certauth_hyper::{CertAuth, CertAuthLayer, ProxyBody, Upstream};
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -37,10 +38,15 @@ pub(crate) fn configure(args: &Args, url: &str) -> Result<Upstream, Failure> {
     if let Some((name, _)) = args.verify_header.as_ref().and_then(|v| v.split_once('=')) {
         strip.push(name.to_owned());
     }
+    let mut caps = Caps::DEFAULT;
+    caps.max_connections = args.upstream_max_connections;
+    caps.per_connection = args.upstream_max_per_connection;
+    caps.open_per_connection = args.upstream_open_per_connection;
     let upstream = Upstream::new(url)
         .map_err(|e| Failure::Usage(format!("--upstream: {e}")))?
         .identity(identity)
         .response_timeout(args.upstream_timeout.0)
+        .caps(caps)
         .also_remove(strip);
     Ok(upstream)
 }

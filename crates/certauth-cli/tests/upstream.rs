@@ -310,6 +310,61 @@ fn front_door_over_node() {
         assert_eq!(got["url"], "/headers?x=1");
     }
 
+    // Address headers the client sent (any case, `_` spellings) do not arrive, and
+    // certauth writes no `Forwarded`; two cookie fields (HTTP/2 sends them as two) arrive
+    // as one `Cookie` line, joined with "; ".
+    let forged = [
+        "Forwarded: for=10.6.6.6;proto=http;host=admin.example",
+        "X-Real-IP: 10.6.6.6",
+        "X_Real_IP: 10.6.6.6",
+        "x-forwarded-host: admin.example",
+        "X-Forwarded-Port: 80",
+        "X-Forwarded-Prefix: /admin",
+        "X-Original-URL: /admin",
+        "X-Rewrite-URL: /admin",
+        "X-Client-IP: 10.6.6.6",
+        "True-Client-IP: 10.6.6.6",
+        "CF-Connecting-IP: 10.6.6.6",
+        "X-Cluster-Client-IP: 10.6.6.6",
+        "Cookie: a=1",
+        "Cookie: b=2",
+    ];
+    for version in ["--http2", "--http1.1"] {
+        let mut args = vec![version];
+        for h in &forged {
+            args.extend(["-H", h]);
+        }
+        let (code, body, _) = curl(&f, port, trusted, &args, "/headers");
+        assert_eq!(code, "200", "{version}");
+        let got = json(&body);
+        let raw: Vec<&str> = got["rawHeaders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let names: Vec<String> = raw
+            .iter()
+            .step_by(2)
+            .map(|n| n.to_ascii_lowercase())
+            .collect();
+        for h in &forged[..12] {
+            let name = h.split_once(':').unwrap().0.to_ascii_lowercase();
+            assert!(!names.contains(&name), "{version}: {name} arrived: {raw:?}");
+        }
+        assert!(
+            !names.iter().any(|n| n == "forwarded"),
+            "{version}: {raw:?}"
+        );
+        let cookies: Vec<&str> = raw
+            .chunks(2)
+            .filter(|p| p[0].eq_ignore_ascii_case("cookie"))
+            .map(|p| p[1])
+            .collect();
+        assert_eq!(cookies, ["a=1; b=2"], "{version}: {raw:?}");
+        assert_eq!(got["headers"]["x-forwarded-for"], "127.0.0.1", "{version}");
+    }
+
     // Refused clients get certauth's answer; the upstream never sees them.
     let before = seen(up_port).len();
     assert_eq!(curl(&f, port, None, &[], "/headers").0, "401");
@@ -671,6 +726,15 @@ fn unix_socket_xfcc_sigterm_and_python() {
             &["--upstream", "http://127.0.0.1:1", "--open", "healthz"],
             "starts with /",
         ),
+        (
+            &[
+                "--upstream",
+                "http://127.0.0.1:1",
+                "--upstream-max-connections",
+                "0",
+            ],
+            "not a number of 1 or more",
+        ),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_certauth"))
             .args(["serve", "--ca", &f.ca, "--cert", &f.cert, "--key", &f.key])
@@ -719,4 +783,232 @@ fn unix_socket_xfcc_sigterm_and_python() {
         );
     }
     assert_eq!(curl(&f, port, None, &[], "/data.bin").0, "401");
+}
+
+/// A control request to the upstream, not through certauth: its body.
+fn control(upstream_port: u16, path: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", upstream_port)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: u\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text.split_once("\r\n\r\n").unwrap().1.to_owned()
+}
+
+/// The upstream's count of held responses (`/hold`) and of the connections that carried
+/// requests (open now, and at most at once).
+fn conns(upstream_port: u16) -> (u64, u64, u64) {
+    let v = json(control(upstream_port, "/conns").as_bytes());
+    let n = |k: &str| v[k].as_u64().unwrap();
+    (n("held"), n("active"), n("peak"))
+}
+
+/// Waits until the upstream holds `n` responses, then a moment more to see that no other
+/// request arrives (the ones past the caps are waiting in certauth).
+fn held_settles_at(upstream_port: u16, n: u64) {
+    wait_for(&format!("{n} held responses"), || {
+        conns(upstream_port).0 >= n
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let now = conns(upstream_port);
+    assert_eq!(now.0, n, "more requests reached the upstream: {now:?}");
+}
+
+/// curl fetching `paths` over one connection (`--parallel`: HTTP/2 streams), in the
+/// background; prints each transfer's status code.
+fn curl_parallel(
+    f: &Files,
+    port: u16,
+    who: Option<&(String, String)>,
+    args: &[&str],
+    paths: &[String],
+) -> Child {
+    let mut c = Command::new("curl");
+    c.args([
+        "-s",
+        "--max-time",
+        "60",
+        "-w",
+        "%{http_code}\n",
+        "--parallel",
+        "--parallel-max",
+        "50",
+    ])
+    .arg("--resolve")
+    .arg(format!("localhost:{port}:127.0.0.1"))
+    .args(["--cacert", &f.server_ca]);
+    if let Some((cert, key)) = who {
+        c.args(["--cert", cert, "--key", key]);
+    }
+    c.args(args);
+    for p in paths {
+        c.args(["-o", "/dev/null"])
+            .arg(format!("https://localhost:{port}{p}"));
+    }
+    c.stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The status codes a `curl_parallel` printed, once it is done.
+fn codes(child: Child) -> Vec<String> {
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Upstream work is capped (attack finding: one connection without a certificate opened an
+/// upstream connection per HTTP/2 stream to an open path with a slow upstream): per client
+/// connection (1 request in flight without identity), for the whole upstream (4 here), with
+/// half kept for trusted clients; the waiting requests go once places free up; past
+/// --upstream-timeout a waiting request gets 503 naming the cap. Counted at the upstream.
+#[test]
+fn upstream_work_is_capped() {
+    let pki = Pki::new();
+    let dir = Dir::new("caps");
+    let f = files(&pki, &dir);
+    let up_port = free_port();
+    let _upstream = node_upstream(&up_port.to_string());
+    let (_server, port) = certauth(
+        &f,
+        &format!("http://127.0.0.1:{up_port}"),
+        &[
+            "--open",
+            "/open",
+            "--upstream-max-connections",
+            "4",
+            "--upstream-timeout",
+            "30",
+        ],
+    );
+    let trusted = Some(&f.trusted);
+
+    // One TLS connection without a certificate, 20 HTTP/2 streams to a slow open path: one
+    // reaches the upstream, the others wait.
+    let paths: Vec<String> = (0..20).map(|i| format!("/open/hold?a{i}")).collect();
+    let a = curl_parallel(&f, port, None, &["--http2"], &paths);
+    held_settles_at(up_port, 1);
+    // A trusted client still gets through.
+    assert_eq!(curl(&f, port, trusted, &[], "/headers").0, "200");
+
+    // Two more connections without a certificate: requests without identity get half the
+    // upstream's places (2 of 4).
+    let b = curl_parallel(&f, port, None, &["--http1.1"], &["/open/hold?b".to_owned()]);
+    let c = curl_parallel(&f, port, None, &["--http1.1"], &["/open/hold?c".to_owned()]);
+    held_settles_at(up_port, 2);
+    assert_eq!(curl(&f, port, trusted, &[], "/headers").0, "200");
+
+    // A trusted client's streams fill the rest, and no more: 4 requests at the upstream.
+    let paths: Vec<String> = (0..6).map(|i| format!("/hold?d{i}")).collect();
+    let d = curl_parallel(&f, port, trusted, &["--http2"], &paths);
+    held_settles_at(up_port, 4);
+    let (_, active, peak) = conns(up_port);
+    assert!(
+        active <= 4 && peak <= 4,
+        "upstream connections: {active} open, {peak} at most"
+    );
+
+    // Released, every waiting request goes through.
+    control(up_port, "/release");
+    assert_eq!(codes(a), vec!["200"; 20]);
+    assert_eq!(codes(b), vec!["200"]);
+    assert_eq!(codes(c), vec!["200"]);
+    assert_eq!(codes(d), vec!["200"; 6]);
+
+    // Past --upstream-timeout at the cap: 503 naming it.
+    let (_small, port) = certauth(
+        &f,
+        &format!("http://127.0.0.1:{up_port}"),
+        &["--upstream-max-connections", "1", "--upstream-timeout", "1"],
+    );
+    control(up_port, "/rearm");
+    let before = conns(up_port).0;
+    let e = curl_parallel(&f, port, trusted, &[], &["/hold?e".to_owned()]);
+    held_settles_at(up_port, before + 1);
+    let (code, body, _) = curl(&f, port, trusted, &[], "/headers");
+    assert_eq!(code, "503");
+    let body = String::from_utf8_lossy(&body);
+    assert!(
+        body.contains("the upstream has its most requests in flight (1)"),
+        "{body}"
+    );
+    control(up_port, "/release");
+    assert_eq!(codes(e), vec!["200"]);
+}
+
+/// `--path-policy`: `/admin` stricter than the rest (a policy no client meets), `/ops` for
+/// the trusted client only, both besides the global `--allow-cn`. A verified client the
+/// path's policy refuses gets 403 and the upstream never sees the request; the prefix
+/// matches whole segments in any case, and a path that could be read as another is under
+/// it.
+#[test]
+fn path_policies_make_part_of_the_site_stricter() {
+    let pki = Pki::new();
+    let dir = Dir::new("paths");
+    let f = files(&pki, &dir);
+    let admin = dir.file("admin.toml", b"[allow]\ncn = [\"root-operator\"]\n");
+    let ops = dir.file("ops.toml", b"[allow]\ncn = [\"trusted-client\"]\n");
+    let up_port = free_port();
+    let _upstream = node_upstream(&up_port.to_string());
+    let (_server, port) = certauth(
+        &f,
+        &format!("http://127.0.0.1:{up_port}"),
+        &[
+            "--path-policy",
+            &format!("/admin={admin}"),
+            "--path-policy",
+            &format!("/ops/={ops}"),
+            "--open",
+            "/open",
+        ],
+    );
+    let trusted = Some(&f.trusted);
+    let before = seen(up_port).len();
+    for path in ["/admin", "/admin/users?x=1", "/ADMIN/users", "/Admin"] {
+        let (code, body, _) = curl(&f, port, trusted, &[], path);
+        assert_eq!(code, "403", "{path}: {}", String::from_utf8_lossy(&body));
+    }
+    for path in ["/admin/../headers", "/x/../admin", "/%61dmin", "//admin"] {
+        let (code, _, _) = curl(&f, port, trusted, &["--path-as-is"], path);
+        assert_eq!(code, "403", "{path}");
+    }
+    assert_eq!(curl(&f, port, trusted, &["--http2"], "/admin").0, "403");
+    assert_eq!(
+        seen(up_port).len(),
+        before,
+        "a refused request reached the upstream"
+    );
+    // Elsewhere, and where the path's policy allows, the trusted client goes through; a
+    // client without a certificate is still 401 everywhere but --open.
+    for path in ["/adminx", "/headers", "/ops", "/ops/run"] {
+        assert_eq!(curl(&f, port, trusted, &[], path).0, "200", "{path}");
+    }
+    assert_eq!(curl(&f, port, None, &[], "/admin").0, "401");
+    assert_eq!(curl(&f, port, None, &[], "/open/x").0, "200");
+    assert_eq!(
+        seen(up_port)[before..],
+        ["/adminx", "/headers", "/ops", "/ops/run", "/open/x"]
+    );
+
+    // A prefix no path could match, or a spec without a file: exit 2, naming it.
+    for (bad, says) in [
+        ("admin={ops}", "does not start with /"),
+        ("/a/../b={ops}", "is not a path prefix"),
+        ("/admin", "is not PREFIX=POLICY.toml"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_certauth"))
+            .args(["serve", "--ca", &f.ca, "--cert", &f.cert, "--key", &f.key])
+            .args(["--path-policy", &bad.replace("{ops}", &ops)])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
+        assert!(err.contains(says), "{bad}: {err}");
+    }
 }

@@ -116,6 +116,13 @@ pub enum SetupError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// A path prefix no request path could be matched by ([`for_path`](crate::policy::for_path)).
+    InvalidPathPrefix {
+        /// The prefix as given.
+        value: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// A rule names nothing to match (an empty `issuer` or `subject`), which would let in
     /// every client.
     EmptyRule {
@@ -259,6 +266,9 @@ impl fmt::Display for SetupError {
                 "`{value}` is not a SAN pattern: expected `DNS:name`, `email:addr`, `URI:uri`, \
                  `IP:addr` or a bare value"
             ),
+            Self::InvalidPathPrefix { value, reason } => {
+                write!(f, "`{value}` is not a path prefix: {reason}")
+            }
             Self::InvalidSpiffeId { value, reason } => {
                 write!(f, "`{value}` is not a valid SPIFFE ID: {reason}")
             }

@@ -23,11 +23,25 @@
 //!    letter case and with `_` for `-` (CGI and WSGI servers read `Client_Cert` as
 //!    `Client-Cert`), on every request, open paths included. So is a `_` spelling of a
 //!    header certauth writes or removes (`X_Forwarded_For`).
-//! 4. **What certauth adds.** The authenticated client's certificate in the chosen preset's
+//! 4. **Address headers** ([`ADDRESS_HEADERS`]): what a proxy tells an application about the
+//!    client's address or the original request (`Forwarded`, `X-Real-IP`,
+//!    `X-Forwarded-Host`, `X-Original-URL`, …), sent by the client itself, is removed the
+//!    same way: an application that trusts one would see a forged address, host or URL.
+//!    `X-Forwarded-For` is kept, with the client's address appended (rule 5): its last
+//!    entry is certauth's, and an application reading it from the right, as it must, sees
+//!    the real client.
+//! 5. **What certauth adds.** The authenticated client's certificate in the chosen preset's
 //!    format ([`identity_headers`]; RFC 9440 by default), `X-Forwarded-For` with the
 //!    client's address appended, `X-Forwarded-Proto: https`, and `Host` set to the
 //!    target's authority when it has one (HTTP/2's `:authority`, an absolute-form target):
-//!    the upstream sees the host the request was decided for.
+//!    the upstream sees the host the request was decided for. certauth does not write an
+//!    RFC 7239 `Forwarded` (neither does Envoy by default, nor nginx unless configured):
+//!    frameworks read `X-Forwarded-For`/`-Proto`, and a second header saying the same thing
+//!    would be a second thing to keep true (a proxy in front that appends to one and not
+//!    the other). The client's `Forwarded` is removed (rule 4), so none arrives.
+//! 6. **Cookies.** An HTTP/2 client may split its cookies into several `cookie` fields
+//!    (RFC 9113 §8.2.3); the upstream speaks HTTP/1.1, where they must be one field: they
+//!    are joined with `"; "` (an HTTP/1.1 client's several `Cookie` lines too).
 //!
 //! A request's trailer fields lose the same names ([`prepare_trailers`]): a server may merge
 //! trailers into the headers. Responses lose their hop-by-hop headers too ([`prepare_response`]), except a `101`'s
@@ -103,6 +117,63 @@ fn same_to_cgi(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().map(fold).eq(b.iter().map(fold))
 }
 
+/// Headers (lower case) in which proxies tell an application the client's address or the
+/// request as the client made it: removed from every request, in any case and with `_` for
+/// `-` ([`is_address_header`]), so that only certauth speaks for the client's address (in
+/// `X-Forwarded-For`, which is kept and appended to). The list and where each comes from:
+///
+/// - `forwarded` (RFC 7239: `for=`, `host=`, `proto=`): Go's `httputil.ReverseProxy`
+///   (with `Rewrite`) removes the client's, with `X-Forwarded-For`, `-Host` and `-Proto`;
+///   `x-forwarded`, a pre-RFC spelling some libraries still parse.
+/// - `x-forwarded-host`, `-port`, `-prefix`, `-server`, `-uri`, `-method`: Traefik removes
+///   them from untrusted clients (its `forwardedHeaders`); frameworks build absolute URLs
+///   and redirects from host, port and prefix (Django, Rails, Spring's
+///   `ForwardedHeaderFilter`, ASP.NET).
+/// - `x-forwarded-scheme`, `x-forwarded-ssl`: what Rack and nginx-ingress read besides
+///   `X-Forwarded-Proto`, which certauth sets to `https`.
+/// - `x-original-url`, `x-rewrite-url`: IIS/ASP.NET and Symfony (before 5) read the path
+///   from them: a client could name a protected path in them while requesting an open
+///   one.
+/// - `x-original-forwarded-for`: nginx-ingress keeps the client's `X-Forwarded-For` there.
+/// - `x-real-ip` (nginx's realip, Traefik), `x-client-ip`, `true-client-ip` (Akamai,
+///   Cloudflare Enterprise), `cf-connecting-ip` (Cloudflare), `fastly-client-ip`,
+///   `x-cluster-client-ip` (Rackspace, Riverbed), `x-envoy-external-address` (Envoy,
+///   which removes it from external requests itself): one address each, which libraries
+///   such as `request-ip` (Node) and Rails' `remote_ip` believe first.
+///
+/// nginx passes all of them through unless told otherwise; Envoy strips only its own
+/// `x-envoy-*` headers; oauth2-proxy leaves them to the proxy in front. certauth is the
+/// edge, so it removes them all.
+pub const ADDRESS_HEADERS: [&str; 20] = [
+    "forwarded",
+    "x-forwarded",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-forwarded-server",
+    "x-forwarded-uri",
+    "x-forwarded-method",
+    "x-forwarded-scheme",
+    "x-forwarded-ssl",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-original-forwarded-for",
+    "x-real-ip",
+    "x-client-ip",
+    "true-client-ip",
+    "cf-connecting-ip",
+    "fastly-client-ip",
+    "x-cluster-client-ip",
+    "x-envoy-external-address",
+];
+
+/// Whether `name` is one of [`ADDRESS_HEADERS`], in any case and with `_` for `-`.
+pub fn is_address_header(name: &str) -> bool {
+    ADDRESS_HEADERS
+        .iter()
+        .any(|h| same_to_cgi(name.as_bytes(), h.as_bytes()))
+}
+
 /// Headers certauth writes itself (besides the identity's): a client's `_` spelling of one
 /// is removed, so that a CGI-style server behind never merges it with certauth's.
 const WRITTEN: [&str; 2] = ["x-forwarded-for", "x-forwarded-proto"];
@@ -119,7 +190,7 @@ fn is_underscore_alias(name: &str, also_remove: &[String]) -> bool {
             .any(|h| same_to_cgi(name.as_bytes(), h.as_bytes()))
 }
 
-/// Prepares a request for the upstream, in place (the module's rules 1-4): `client` is the
+/// Prepares a request for the upstream, in place (the module's rules 1-6): `client` is the
 /// authenticated client whose identity is written in `identity`'s format (none on an open
 /// path: no identity header then), `remote` the address appended to `X-Forwarded-For`
 /// (none on a Unix socket), `also_remove` further header names to strip (a custom
@@ -177,7 +248,10 @@ pub fn prepare_request<B>(
     remove_hop_by_hop(headers);
     let names: Vec<HeaderName> = headers
         .keys()
-        .filter(|n| is_identity_header(n.as_str()) || is_underscore_alias(n.as_str(), also_remove))
+        .filter(|n| {
+            let n = n.as_str();
+            is_identity_header(n) || is_address_header(n) || is_underscore_alias(n, also_remove)
+        })
         .cloned()
         .collect();
     for name in names {
@@ -188,6 +262,7 @@ pub fn prepare_request<B>(
     }
     // Framing is the client library's: it writes the body it is given.
     headers.remove(http::header::CONTENT_LENGTH);
+    join_cookies(headers);
     // A tunnel outlives its connection's lifecycle: an unauthenticated connection's head
     // deadline, shedding and slot end with the HTTP connection, not with the tunnel. So
     // only an authenticated client's upgrade goes on; an open path's is a plain request.
@@ -219,7 +294,7 @@ pub fn prepare_request<B>(
 }
 
 /// Prepares a request's trailer section (after a chunked or HTTP/2 body) for the upstream,
-/// in place: a field certauth writes or removes in the head (an identity header,
+/// in place: a field certauth writes or removes in the head (an identity or address header,
 /// `X-Forwarded-For`, `X-Forwarded-Proto`, hop-by-hop, `Host`, `also_remove`, in any case
 /// and `_` spelling) is removed, so that a server that merges trailers into the headers
 /// never reads one from the client.
@@ -229,6 +304,7 @@ pub fn prepare_trailers(trailers: &mut HeaderMap, also_remove: &[String]) {
         .filter(|n| {
             let n = n.as_str();
             is_identity_header(n)
+                || is_address_header(n)
                 || WRITTEN
                     .iter()
                     .chain(&HOP_BY_HOP)
@@ -286,6 +362,23 @@ fn has_token(headers: &HeaderMap, name: &str, token: &str) -> bool {
         .iter()
         .flat_map(|v| v.as_bytes().split(|b| *b == b','))
         .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+}
+
+/// Several `cookie` fields (HTTP/2 splits them, RFC 9113 §8.2.3) made one, joined with
+/// `"; "`, as an HTTP/1.1 server expects.
+fn join_cookies(headers: &mut HeaderMap) {
+    let mut all = headers.get_all(http::header::COOKIE).iter();
+    if all.nth(1).is_none() {
+        return;
+    }
+    let joined: Vec<&[u8]> = headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .map(HeaderValue::as_bytes)
+        .collect();
+    if let Ok(value) = HeaderValue::from_bytes(&joined.join(&b"; "[..])) {
+        headers.insert(http::header::COOKIE, value);
+    }
 }
 
 fn append_forwarded_for(headers: &mut HeaderMap, ip: IpAddr) {
@@ -467,11 +560,10 @@ pub fn is_open_path<S: AsRef<str>>(prefixes: &[S], path: &str) -> bool {
 }
 
 /// `%` (an encoded `/`, `.` or `\` reads differently behind), `;` (Tomcat's `..;`), `\`,
-/// an empty, `.` or `..` segment.
+/// an empty, `.` or `..` segment: the same test as path policies' (`policy::for_path`),
+/// which apply to such a path where `--open` does not.
 fn path_is_ambiguous(path: &str) -> bool {
-    path.contains(['%', ';', '\\'])
-        || path.contains("//")
-        || path.split('/').any(|s| s == "." || s == "..")
+    crate::policy::path::is_ambiguous(path)
 }
 
 #[cfg(test)]

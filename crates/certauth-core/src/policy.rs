@@ -13,6 +13,8 @@
 //! # takes(p);
 //! ```
 //!
+//! [`for_path`] applies a policy to part of a site only (`/admin` stricter than the rest).
+//!
 //! Helpers mirror client-certificate-auth's (`allowCN` → [`allow_cn`], …), but judge every
 //! value of a repeated attribute (the one the application reads among them), pin SHA-256
 //! fingerprints (not SHA-1), and compare pins in constant time. Combine them with
@@ -63,12 +65,14 @@ use crate::http::NoHeaders;
 mod combinators;
 mod context;
 mod helpers;
+pub(crate) mod path;
 pub(crate) mod spiffe;
 mod verdict;
 
 pub use combinators::*;
 pub use context::*;
 pub use helpers::*;
+pub use path::for_path;
 pub use spiffe::{allow_spiffe_id, allow_spiffe_trust_domain};
 pub use verdict::*;
 

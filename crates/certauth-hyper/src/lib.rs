@@ -504,6 +504,8 @@ where
                     upgraded: Arc::new(AtomicBool::new(false)),
                     identity: Identity::of_chain(peer.chain()),
                     conn,
+                    #[cfg(feature = "upstream")]
+                    proxied: Arc::default(),
                 });
                 let watch = Arc::new(Mutex::new(RequestFraming::new(&limits)));
                 let mut info = ConnectionInfo::from_tls(peer, Some(addr));
@@ -573,6 +575,9 @@ struct ConnState {
     /// allows a request (none in header mode: one proxy connection carries many clients).
     identity: Option<Identity>,
     conn: Conn,
+    /// Its requests in flight to an `Upstream` (the per-connection caps).
+    #[cfg(feature = "upstream")]
+    proxied: Arc<upstream::limit::PerConnection>,
 }
 
 /// A connection's place in the engine's lifecycle: dropping it frees its slot.

@@ -28,6 +28,10 @@ use tracing::{debug, warn};
 
 use crate::{ConnState, ConnectionInfo, to_response};
 
+pub(crate) mod limit;
+
+pub use limit::Caps;
+
 /// Upstream connections kept for reuse, at most (idle, or streaming a response body).
 const MAX_IDLE: usize = 64;
 
@@ -78,6 +82,7 @@ struct Inner {
     response_timeout: Duration,
     also_remove: Vec<String>,
     idle: Mutex<Vec<SendRequest<RequestBody>>>,
+    places: limit::Places,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -138,6 +143,7 @@ impl Upstream {
                 response_timeout: DEFAULT_RESPONSE_TIMEOUT,
                 also_remove: Vec::new(),
                 idle: Mutex::default(),
+                places: limit::Places::default(),
             }),
         })
     }
@@ -175,6 +181,14 @@ impl Upstream {
         self.with(|i| i.also_remove.extend(names))
     }
 
+    /// Caps on the work clients can make the upstream do (default [`Caps::DEFAULT`]): a
+    /// request past one waits for a place, first come first served, for at most the
+    /// response timeout; then it is answered 503 with a body naming the cap, and a log line.
+    /// Call before cloning.
+    pub fn caps(self, caps: Caps) -> Self {
+        self.with(|i| i.places = limit::Places::new(caps))
+    }
+
     /// The upstream's address as configured (`http://…`, `unix:…`).
     pub fn target(&self) -> String {
         self.inner.target.to_string()
@@ -200,6 +214,11 @@ impl Upstream {
             warn!(remote = ?remote, "request refused, not forwarded: {e}");
             return to_response(&e.response(), version);
         }
+        let open = client.is_none();
+        let held = match inner.places.admit(&req, open, inner.response_timeout).await {
+            Ok(held) => held,
+            Err(why) => return plain(StatusCode::SERVICE_UNAVAILABLE, &why),
+        };
         let websocket = req
             .headers()
             .get(http::header::UPGRADE)
@@ -271,7 +290,13 @@ impl Upstream {
             match upgrade {
                 Some(client_side) => {
                     let upstream_side = hyper::upgrade::on(&mut response);
-                    tokio::spawn(tunnel(client_side, upstream_side, websocket, idle, hold));
+                    let tunnel = tunnel(client_side, upstream_side, websocket, idle, hold);
+                    // The tunnel holds its upstream connection: its places go with it.
+                    tokio::spawn(async move {
+                        tunnel.await;
+                        drop(held);
+                    });
+                    return response.map(|b| ProxyBody(Kind::Upstream(b), None));
                 }
                 // A 101 to a request that asked for no upgrade cannot be relayed.
                 None => {
@@ -280,7 +305,7 @@ impl Upstream {
                 }
             }
         }
-        response.map(|b| ProxyBody(Kind::Upstream(b)))
+        response.map(|b| ProxyBody(Kind::Upstream(b), Some(held)))
     }
 
     /// Sends on an idle connection, or a new one. A connection the upstream closed while
@@ -590,7 +615,13 @@ impl Body for RequestBody {
 
 /// A response body: the upstream's, streamed, or one of certauth's own.
 #[derive(Debug)]
-pub struct ProxyBody(Kind);
+pub struct ProxyBody(
+    Kind,
+    /// The request's places at the caps: the upstream connection is busy until the body
+    /// has been sent (or dropped).
+    #[expect(dead_code, reason = "held for its Drop")]
+    Option<limit::Held>,
+);
 
 #[derive(Debug)]
 enum Kind {
@@ -600,7 +631,7 @@ enum Kind {
 
 impl From<String> for ProxyBody {
     fn from(s: String) -> Self {
-        Self(Kind::Own(Some(Bytes::from(s))))
+        Self(Kind::Own(Some(Bytes::from(s))), None)
     }
 }
 

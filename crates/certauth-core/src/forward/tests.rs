@@ -216,6 +216,72 @@ fn open_path_upgrade_is_plain_and_http2_gets_a_host() {
     assert!(req.headers().get("x-forwarded-for").is_none());
 }
 
+/// Every address header, in any case and `_` spelling, is removed; the client's
+/// `X-Forwarded-For` is kept and appended to; certauth writes no `Forwarded` of its own.
+#[test]
+fn address_headers_are_removed_and_forwarded_for_is_appended() {
+    let mut head = vec![
+        ("Forwarded".to_owned(), "for=10.6.6.6;proto=http;host=admin"),
+        ("X_Real_IP".to_owned(), "10.6.6.6"),
+        ("x-real-ip".to_owned(), "10.6.6.6"),
+        ("X-Forwarded-For".to_owned(), "10.0.0.1"),
+        ("accept".to_owned(), "*/*"),
+    ];
+    for name in ADDRESS_HEADERS {
+        head.push((name.to_owned(), "forged"));
+        head.push((name.to_ascii_uppercase().replace('-', "_"), "forged"));
+    }
+    let mut req = request(
+        &head
+            .iter()
+            .map(|(n, v)| (n.as_str(), *v))
+            .collect::<Vec<_>>(),
+    );
+    prepare_request(
+        &mut req,
+        None,
+        Preset::Rfc9440,
+        Some("192.0.2.7".parse().unwrap()),
+        &[],
+    )
+    .unwrap();
+    let mut names: Vec<&str> = req.headers().keys().map(HeaderName::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["accept", "x-forwarded-for", "x-forwarded-proto"]);
+    assert_eq!(req.headers()["x-forwarded-for"], "10.0.0.1, 192.0.2.7");
+    for name in ADDRESS_HEADERS {
+        assert!(is_address_header(name));
+        assert!(is_address_header(&name.to_ascii_uppercase()));
+        assert!(is_address_header(&name.replace('-', "_")));
+    }
+    for name in [
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "forwarded-x",
+        "x-real-ipx",
+    ] {
+        assert!(!is_address_header(name), "{name}");
+    }
+}
+
+/// HTTP/2's split cookie fields reach an HTTP/1.1 upstream as one, joined with `; `, in
+/// order; one cookie field is left as it is.
+#[test]
+fn cookie_fields_are_joined() {
+    let mut req = request(&[("cookie", "a=1"), ("cookie", "b=2; c=3"), ("cookie", "d=4")]);
+    prepare_request(&mut req, None, Preset::Rfc9440, None, &[]).unwrap();
+    let cookies: Vec<&[u8]> = req
+        .headers()
+        .get_all("cookie")
+        .iter()
+        .map(HeaderValue::as_bytes)
+        .collect();
+    assert_eq!(cookies, [&b"a=1; b=2; c=3; d=4"[..]]);
+    let mut req = request(&[("cookie", "a=1")]);
+    prepare_request(&mut req, None, Preset::Rfc9440, None, &[]).unwrap();
+    assert_eq!(req.headers()["cookie"], "a=1");
+}
+
 #[test]
 fn trailers_lose_what_the_head_would() {
     let mut trailers = HeaderMap::new();
@@ -227,6 +293,8 @@ fn trailers_lose_what_the_head_would() {
         ("host", "admin.example"),
         ("x-custom-cert", "forged"),
         ("connection", "close"),
+        ("x_real_ip", "10.6.6.6"),
+        ("forwarded", "for=10.6.6.6"),
         ("x-checksum", "abc"),
     ] {
         trailers.append(HeaderName::from_static(n), HeaderValue::from_static(v));

@@ -1,0 +1,165 @@
+//! A policy for part of a site: [`for_path`] applies a policy to the requests under a path
+//! prefix and lets every other request past it, so that `/admin` can be stricter than the
+//! rest: `global.and(for_path("/admin", admins.deny_with_403())?)`, both must allow.
+
+use super::*;
+
+/// Applies `policy` to the requests whose path lies under `prefix`; allows every other
+/// request. Use it with [`PolicyExt::and`] (both must allow), and usually with
+/// [`PolicyExt::deny_with_403`] on `policy`: a verified client refused there is known, only
+/// not allowed on that part of the site.
+///
+/// `prefix` matches whole segments, as the front door's `--open` prefixes do
+/// (`forward::is_open_path`): `/admin` covers `/admin` and `/admin/users`, not `/adminx`; a
+/// trailing `/` is ignored (`/admin/` is `/admin`), and `/` covers everything. Since this
+/// policy makes a path stricter, every doubt applies it: letters compare in any case
+/// (`/ADMIN` is `/admin` to a case-insensitive server), and a path a server behind could
+/// read as another (a `%` escape, `;`, `\`, an empty, `.` or `..` segment, or a target
+/// that is not a path: `*`, an absolute URI) is under every prefix.
+///
+/// The error names a prefix that could never be matched as written: not starting with `/`,
+/// or holding what an ambiguous path holds, `?` or `#`.
+pub fn for_path(
+    prefix: &str,
+    policy: impl Policy + 'static,
+) -> Result<impl Policy + fmt::Debug + 'static, SetupError> {
+    let invalid = |reason| SetupError::InvalidPathPrefix {
+        value: prefix.to_owned(),
+        reason,
+    };
+    if !prefix.starts_with('/') {
+        return Err(invalid("it does not start with /"));
+    }
+    if prefix.contains(['?', '#']) {
+        return Err(invalid("a path prefix has no query or fragment"));
+    }
+    if is_ambiguous(prefix) {
+        return Err(invalid(
+            "it holds a %-escape, ;, \\, or an empty, . or .. segment, which no request \
+             path is matched by",
+        ));
+    }
+    let trimmed = prefix.trim_end_matches('/');
+    Ok(ForPath {
+        prefix: trimmed.to_owned(),
+        inner: Box::new(policy),
+    })
+}
+
+struct ForPath {
+    /// Without a trailing `/`: empty for `/`.
+    prefix: String,
+    inner: BoxPolicy,
+}
+
+impl fmt::Debug for ForPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ForPath")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Policy for ForPath {
+    fn evaluate(&self, ctx: &PolicyContext<'_>) -> Verdict {
+        if applies(&self.prefix, ctx.request.path()) {
+            self.inner.evaluate(ctx)
+        } else {
+            Verdict::Allow
+        }
+    }
+}
+
+/// Whether a policy for `prefix` (no trailing `/`) applies to `path`: under it by whole
+/// segments in any letter case, or ambiguous.
+fn applies(prefix: &str, path: &str) -> bool {
+    if !path.starts_with('/') || is_ambiguous(path) {
+        return true;
+    }
+    let (p, path) = (prefix.as_bytes(), path.as_bytes());
+    path.len() >= p.len()
+        && path[..p.len()].eq_ignore_ascii_case(p)
+        && matches!(path.get(p.len()), None | Some(b'/'))
+}
+
+/// Whether a server behind could read `path` as another path: `%` (an encoded `/`, `.` or
+/// `\` reads differently behind), `;` (Tomcat's `..;`), `\`, an empty, `.` or `..` segment.
+pub(crate) fn is_ambiguous(path: &str) -> bool {
+    path.contains(['%', ';', '\\'])
+        || path.contains("//")
+        || path.split('/').any(|s| s == "." || s == "..")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cert::ClientCertificate;
+
+    fn verdict(policy: &impl Policy, cert: &ClientCertificate, target: &str) -> Option<u16> {
+        let ctx = PolicyContext::new(cert, None, RequestInfo::new("GET", target));
+        match policy.evaluate(&ctx) {
+            Verdict::Allow => None,
+            Verdict::Deny(d) => Some(d.status().code()),
+        }
+    }
+
+    fn cert() -> ClientCertificate {
+        let root = certauth_testkit::Authority::root("root");
+        let issued = root.issue(&certauth_testkit::Leaf::client("someone"));
+        ClientCertificate::from_der(&issued.der).unwrap()
+    }
+
+    #[test]
+    fn applies_under_the_prefix_by_segment_and_to_every_ambiguous_path() {
+        let refuse = |_: &PolicyContext<'_>| false;
+        let admin = for_path("/admin/", refuse.deny_with_403()).unwrap();
+        let cert = cert();
+        for under in [
+            "/admin",
+            "/admin/",
+            "/admin/users?x=1",
+            "/ADMIN/users",
+            "/Admin",
+            "/admin/../x",
+            "/x/../admin",
+            "//admin",
+            "/%61dmin",
+            "/admin;x",
+            "/x\\admin",
+            "*",
+            "http://app.example/admin",
+        ] {
+            assert_eq!(verdict(&admin, &cert, under), Some(403), "{under}");
+        }
+        for elsewhere in ["/", "/adminx", "/x/admin", "/public?to=/admin", "/ad"] {
+            assert_eq!(verdict(&admin, &cert, elsewhere), None, "{elsewhere}");
+        }
+        let all = for_path("/", refuse).unwrap();
+        assert_eq!(verdict(&all, &cert, "/anything"), Some(401));
+    }
+
+    #[test]
+    fn in_addition_to_the_global_policy_both_must_allow() {
+        let cert = cert();
+        let is_someone =
+            |ctx: &PolicyContext<'_>| ctx.cert.common_name().as_deref() == Some("someone");
+        let is_admin = |ctx: &PolicyContext<'_>| ctx.cert.common_name().as_deref() == Some("admin");
+        let both = is_someone.and(for_path("/admin", is_admin.deny_with_403()).unwrap());
+        assert_eq!(verdict(&both, &cert, "/app"), None);
+        assert_eq!(verdict(&both, &cert, "/admin/x"), Some(403));
+        let nobody = |_: &PolicyContext<'_>| false;
+        let both = nobody.and(for_path("/admin", allow_any()).unwrap());
+        assert_eq!(verdict(&both, &cert, "/admin/x"), Some(401));
+    }
+
+    #[test]
+    fn a_prefix_no_path_could_match_is_refused() {
+        for bad in [
+            "admin", "", "/admin?x", "/a#b", "/a/../b", "/%61", "/a;b", "//a", "/a/./b",
+        ] {
+            let err = for_path(bad, allow_any()).unwrap_err();
+            assert!(matches!(err, SetupError::InvalidPathPrefix { .. }), "{bad}");
+            assert!(err.to_string().contains("is not a path prefix"), "{err}");
+        }
+    }
+}

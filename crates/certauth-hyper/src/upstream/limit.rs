@@ -1,0 +1,394 @@
+//! How much upstream work clients can cause. Each proxied request holds an upstream
+//! connection from the moment it is sent until its response body ends (or its tunnel
+//! closes), so requests in flight are upstream connections in use. Three caps bound them:
+//!
+//! - **per client connection**: at most [`Caps::per_connection`] requests in flight (HTTP/2
+//!   streams; an HTTP/1.1 connection has one at a time anyway), of which at most
+//!   [`Caps::open_per_connection`] without a client identity (an open path): one TLS
+//!   connection without a certificate cannot turn a hundred streams into a hundred
+//!   upstream connections;
+//! - **for the whole upstream**: at most [`Caps::max_connections`] requests in flight,
+//!   whatever the number of clients (upstream connections: those plus the idle ones kept for
+//!   reuse, which are only opened when none is ready);
+//! - of those, requests without an identity take at most half: clients without a
+//!   certificate can never take every upstream connection from trusted ones.
+//!
+//! At a cap a request waits (backpressure: the client's stream stays open, nothing is read
+//! from it) until a request ahead of it finishes, first come first served, for at most the
+//! upstream's response timeout; then it is answered `503 Service Unavailable` with a body
+//! naming the cap and a log line.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+/// The caps on an [`Upstream`](super::Upstream)'s work ([`Upstream::caps`](super::Upstream::caps)),
+/// each at least 1 (0 is read as 1). Start from [`Caps::DEFAULT`] and change what you need.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Caps {
+    /// Requests in flight to the upstream at once, all client connections together (1024):
+    /// each holds an upstream connection until its response body ends or its WebSocket
+    /// closes. Requests without a client identity take at most half.
+    pub max_connections: usize,
+    /// Requests one client connection may have in flight at once (HTTP/2 streams; an
+    /// HTTP/1.1 connection has one at a time): 100, RFC 9113 §6.5.2's recommended minimum
+    /// of concurrent streams, which browsers count on. Counted under
+    /// [`serve`](crate::serve) only: elsewhere there is no connection to count by.
+    pub per_connection: usize,
+    /// Of those, requests without a client identity (open paths): 1, as many as an
+    /// HTTP/1.1 connection has, so that one TLS connection without a certificate cannot
+    /// open an upstream connection per HTTP/2 stream.
+    pub open_per_connection: usize,
+}
+
+impl Caps {
+    /// 1024 in all, 100 per client connection, 1 per client connection without identity.
+    pub const DEFAULT: Self = Self {
+        max_connections: 1024,
+        per_connection: 100,
+        open_per_connection: 1,
+    };
+}
+
+impl Default for Caps {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// An upstream's places under its [`Caps`], shared by its clones.
+#[derive(Debug)]
+pub(crate) struct Places {
+    caps: Caps,
+    all: Arc<Semaphore>,
+    open: Arc<Semaphore>,
+}
+
+impl Default for Places {
+    fn default() -> Self {
+        Self::new(Caps::DEFAULT)
+    }
+}
+
+/// Which cap a request waited at past its deadline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Full {
+    /// Its client connection's (`open`: the cap for requests without identity).
+    Connection { cap: usize, open: bool },
+    /// The upstream's (`open`: the share of requests without identity).
+    Upstream { cap: usize, open: bool },
+}
+
+impl Full {
+    /// The 503's body: which cap, and for how long nothing freed a place.
+    pub(crate) fn body(self, waited: Duration) -> String {
+        let secs = waited.as_secs_f64();
+        let what = match self {
+            Self::Connection { cap, open: false } => {
+                format!("this connection has its most requests at the upstream at once ({cap})")
+            }
+            Self::Connection { cap, open: true } => format!(
+                "this connection has its most requests without a client certificate at the upstream at once ({cap})"
+            ),
+            Self::Upstream { cap, open: false } => {
+                format!("the upstream has its most requests in flight ({cap})")
+            }
+            Self::Upstream { cap, open: true } => format!(
+                "the upstream has its most requests without a client certificate in flight ({cap})"
+            ),
+        };
+        format!("Service Unavailable: {what}, and none finished within {secs}s; retry later\n")
+    }
+
+    /// What an operator can change (for the log line).
+    pub(crate) fn setting(self) -> &'static str {
+        match self {
+            Self::Connection { open: false, .. } => {
+                "Caps::per_connection (certauth serve --upstream-max-per-connection)"
+            }
+            Self::Connection { open: true, .. } => {
+                "Caps::open_per_connection (certauth serve --upstream-open-per-connection)"
+            }
+            Self::Upstream { .. } => {
+                "Caps::max_connections (certauth serve --upstream-max-connections)"
+            }
+        }
+    }
+}
+
+impl Places {
+    pub(crate) fn new(caps: Caps) -> Self {
+        let caps = Caps {
+            max_connections: caps.max_connections.clamp(1, Semaphore::MAX_PERMITS),
+            per_connection: caps.per_connection.max(1),
+            open_per_connection: caps.open_per_connection.max(1),
+        };
+        Self {
+            caps,
+            all: Arc::new(Semaphore::new(caps.max_connections)),
+            open: Arc::new(Semaphore::new(Self::open_share(caps.max_connections))),
+        }
+    }
+
+    /// The requests without identity the upstream takes at once: half of `max`, at least 1.
+    fn open_share(max: usize) -> usize {
+        max.div_ceil(2)
+    }
+
+    /// A place for `req` (`open`: without a client identity) on its client connection and
+    /// at the upstream, waited for within `timeout`; past it, the 503's body (and a log line).
+    pub(crate) async fn admit<B>(
+        &self,
+        req: &http::Request<B>,
+        open: bool,
+        timeout: Duration,
+    ) -> Result<Held, String> {
+        let conn = req
+            .extensions()
+            .get::<Arc<crate::ConnState>>()
+            .map(|c| &c.proxied);
+        let deadline = Instant::now().checked_add(timeout);
+        self.enter(conn, open, deadline).await.map_err(|full| {
+            let body = full.body(timeout);
+            let remote = req
+                .extensions()
+                .get::<crate::ConnectionInfo>()
+                .and_then(crate::ConnectionInfo::remote_addr);
+            tracing::warn!(remote = ?remote, "request refused (503): {}; see {}", body.trim_end(), full.setting());
+            body
+        })
+    }
+
+    /// A place for one request (`open`: without a client identity) on `conn` (none outside
+    /// certauth-hyper's serve loop: no per-connection cap then) and at the upstream, waiting
+    /// for one until `deadline` (none: for as long as it takes). Places are taken in that
+    /// order, so a request waiting for its connection holds none of the upstream's.
+    async fn enter(
+        &self,
+        conn: Option<&Arc<PerConnection>>,
+        open: bool,
+        deadline: Option<Instant>,
+    ) -> Result<Held, Full> {
+        let connection = match conn {
+            Some(c) => {
+                let cap = if open {
+                    self.caps.open_per_connection
+                } else {
+                    self.caps.per_connection
+                };
+                let enter = c.enter(
+                    open,
+                    self.caps.per_connection,
+                    self.caps.open_per_connection,
+                );
+                Some(
+                    until(deadline, enter)
+                        .await
+                        .ok_or(Full::Connection { cap, open })?,
+                )
+            }
+            None => None,
+        };
+        let open_permit = if open {
+            let cap = Self::open_share(self.caps.max_connections);
+            let acquire = Arc::clone(&self.open).acquire_owned();
+            let permit = until(deadline, acquire).await.and_then(Result::ok);
+            Some(permit.ok_or(Full::Upstream { cap, open })?)
+        } else {
+            None
+        };
+        let acquire = Arc::clone(&self.all).acquire_owned();
+        let all = until(deadline, acquire).await.and_then(Result::ok);
+        let all = all.ok_or(Full::Upstream {
+            cap: self.caps.max_connections,
+            open: false,
+        })?;
+        Ok(Held {
+            _connection: connection,
+            _open: open_permit,
+            _all: all,
+        })
+    }
+}
+
+/// `future`'s output, unless `deadline` passes first.
+async fn until<T>(deadline: Option<Instant>, future: impl Future<Output = T>) -> Option<T> {
+    match deadline {
+        Some(d) => tokio::time::timeout_at(d, future).await.ok(),
+        None => Some(future.await),
+    }
+}
+
+/// A request's places at its caps, given back when it is dropped: with the response body
+/// (the upstream connection is free again) or when its tunnel closes.
+#[derive(Debug)]
+pub(crate) struct Held {
+    _connection: Option<Slot>,
+    _open: Option<OwnedSemaphorePermit>,
+    _all: OwnedSemaphorePermit,
+}
+
+/// One client connection's requests in flight to the upstream.
+#[derive(Debug, Default)]
+pub(crate) struct PerConnection {
+    counts: Mutex<Counts>,
+    freed: Notify,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    all: usize,
+    open: usize,
+}
+
+impl PerConnection {
+    fn counts(&self) -> std::sync::MutexGuard<'_, Counts> {
+        self.counts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits until the connection has fewer than `cap` requests in flight (and, for an
+    /// `open` one, fewer than `open_cap` without identity), then counts this one.
+    async fn enter(self: &Arc<Self>, open: bool, cap: usize, open_cap: usize) -> Slot {
+        loop {
+            // Registered before looking, so a place freed in between is not missed.
+            let freed = self.freed.notified();
+            let mut freed = std::pin::pin!(freed);
+            freed.as_mut().enable();
+            {
+                let mut counts = self.counts();
+                if counts.all < cap && (!open || counts.open < open_cap) {
+                    counts.all += 1;
+                    counts.open += usize::from(open);
+                    return Slot {
+                        conn: Arc::clone(self),
+                        open,
+                    };
+                }
+            }
+            freed.await;
+        }
+    }
+}
+
+/// A request's place on its client connection.
+#[derive(Debug)]
+struct Slot {
+    conn: Arc<PerConnection>,
+    open: bool,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        {
+            let mut counts = self.conn.counts();
+            counts.all = counts.all.saturating_sub(1);
+            if self.open {
+                counts.open = counts.open.saturating_sub(1);
+            }
+        }
+        self.conn.freed.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn places(max_connections: usize, per_connection: usize, open_per_connection: usize) -> Places {
+        Places::new(Caps {
+            max_connections,
+            per_connection,
+            open_per_connection,
+        })
+    }
+
+    fn now_plus(ms: u64) -> Option<Instant> {
+        Some(Instant::now() + Duration::from_millis(ms))
+    }
+
+    #[tokio::test]
+    async fn an_open_request_waits_for_its_connection_then_gets_503() {
+        let caps = places(8, 2, 1);
+        let conn = Arc::new(PerConnection::default());
+        let first = caps.enter(Some(&conn), true, None).await.unwrap();
+        let full = caps.enter(Some(&conn), true, now_plus(100)).await;
+        assert_eq!(full.unwrap_err(), Full::Connection { cap: 1, open: true });
+        // An identified request on the same connection still goes.
+        let trusted = caps.enter(Some(&conn), false, now_plus(100)).await.unwrap();
+        drop(first);
+        let again = caps.enter(Some(&conn), true, now_plus(100)).await.unwrap();
+        // Two in flight: the connection's cap, whoever asks.
+        let full = caps.enter(Some(&conn), false, now_plus(100)).await;
+        assert_eq!(
+            full.unwrap_err(),
+            Full::Connection {
+                cap: 2,
+                open: false
+            }
+        );
+        drop((trusted, again));
+    }
+
+    #[tokio::test]
+    async fn a_waiting_request_goes_when_a_place_is_freed() {
+        let caps = Arc::new(places(8, 1, 1));
+        let conn = Arc::new(PerConnection::default());
+        let first = caps.enter(Some(&conn), false, None).await.unwrap();
+        let waiting = {
+            let (caps, conn) = (Arc::clone(&caps), Arc::clone(&conn));
+            tokio::spawn(async move { caps.enter(Some(&conn), false, None).await.is_ok() })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        drop(first);
+        assert!(waiting.await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn the_upstream_cap_holds_across_connections_and_keeps_half_for_identified() {
+        let caps = places(4, 100, 1);
+        let conns: Vec<_> = (0..5).map(|_| Arc::new(PerConnection::default())).collect();
+        let a = caps.enter(Some(&conns[0]), true, None).await.unwrap();
+        let b = caps.enter(Some(&conns[1]), true, None).await.unwrap();
+        // Open requests have their half (2 of 4).
+        let full = caps.enter(Some(&conns[2]), true, now_plus(100)).await;
+        assert_eq!(full.unwrap_err(), Full::Upstream { cap: 2, open: true });
+        // The identified ones the rest.
+        let c = caps.enter(Some(&conns[3]), false, None).await.unwrap();
+        let d = caps.enter(None, false, None).await.unwrap();
+        let full = caps.enter(Some(&conns[4]), false, now_plus(100)).await;
+        assert_eq!(
+            full.unwrap_err(),
+            Full::Upstream {
+                cap: 4,
+                open: false
+            }
+        );
+        drop((a, b, c, d));
+        assert!(caps.enter(Some(&conns[4]), false, None).await.is_ok());
+    }
+
+    #[test]
+    fn caps_are_at_least_one_and_the_body_names_the_cap() {
+        let caps = places(0, 0, 0).caps;
+        assert_eq!(
+            (
+                caps.max_connections,
+                caps.per_connection,
+                caps.open_per_connection
+            ),
+            (1, 1, 1)
+        );
+        assert_eq!(Places::open_share(1), 1);
+        assert_eq!(Places::open_share(1024), 512);
+        let body = Full::Connection { cap: 1, open: true }.body(Duration::from_secs(2));
+        assert!(
+            body.contains("requests without a client certificate at the upstream at once (1)"),
+            "{body}"
+        );
+        assert!(body.contains("within 2s"), "{body}");
+    }
+}
