@@ -20,6 +20,7 @@
 //   ws   /ws                `Echo: <msg> (<subject of Client-Cert>)`; its close code is
 //                           recorded as `/ws-closed/<code>`
 //   socket.io /socket.io/   `message` → `message` `Echo: <data>`
+//   upgrade /h2c…           101 to h2c whatever the upgrade asked, then a byte tunnel
 const crypto = require('crypto');
 const http = require('http');
 const { WebSocketServer } = require('ws');
@@ -125,6 +126,13 @@ const wss = new WebSocketServer({ noServer: true });
 server.on('upgrade', (req, socket, head) => {
   if (req.url.startsWith('/socket.io/')) return; // socket.io's engine takes it
   seen.push({ method: req.method, url: req.url });
+  // An upstream that switches to h2c whatever was asked (as h2c-capable servers do when
+  // asked), then answers every byte: the front door must never relay such a tunnel.
+  if (req.url.startsWith('/h2c')) {
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n');
+    socket.on('data', (d) => socket.write(`tunnel: ${d.length} bytes\n`));
+    return;
+  }
   const cert = identity(req);
   if (!cert) {
     socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n');

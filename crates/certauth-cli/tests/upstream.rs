@@ -525,6 +525,24 @@ fn front_door_over_node() {
         "reached the upstream: {new:?}"
     );
 
+    // h2c smuggling: a client's h2c upgrade goes on as a plain request (no `Upgrade`, no
+    // `HTTP2-Settings`), so no tunnel to the upstream's HTTP/2 can carry requests no
+    // decision saw; and an upstream switching to anything but WebSocket is a 502.
+    let h2c = "GET /headers HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade, HTTP2-Settings, close\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n";
+    let answer = raw(&pki, port, h2c.as_bytes());
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    // The JSON body names every header the upstream received.
+    for gone in ["\"upgrade\"", "\"http2-settings\""] {
+        assert!(
+            !answer.to_ascii_lowercase().contains(gone),
+            "{gone} reached the upstream: {answer}"
+        );
+    }
+    let ws_to_h2c = "GET /h2c HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\nPRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let answer = raw(&pki, port, ws_to_h2c.as_bytes());
+    assert!(answer.starts_with("HTTP/1.1 502"), "{answer:?}");
+    assert!(!answer.contains("tunnel:"), "{answer:?}");
+
     // Metrics: the upstream's statuses and latency.
     let mut s = TcpStream::connect(("127.0.0.1", metrics)).unwrap();
     s.write_all(b"GET /metrics HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n")

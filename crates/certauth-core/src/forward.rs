@@ -11,11 +11,12 @@
 //!    more than one `Host` (decided for one, it could be routed by another) and a target
 //!    with userinfo (`http://evil@admin.example/`: RFC 9110 §4.2.4).
 //! 2. **Hop-by-hop headers** (RFC 9110 §7.6.1): `Connection`, `Proxy-Connection`,
-//!    `Keep-Alive`, `TE`, `Transfer-Encoding`, `Upgrade` and every header `Connection`
-//!    names are removed (the upstream connection has its own framing, written by the
-//!    client library). `Host` is never removed, whatever `Connection` names. A WebSocket (or
-//!    any) upgrade keeps its `Upgrade` header with `Connection: upgrade` when the client is
-//!    authenticated; on an open path it goes on as a plain request (a tunnel would outlive
+//!    `Keep-Alive`, `TE`, `Transfer-Encoding`, `Upgrade`, `HTTP2-Settings` and every header
+//!    `Connection` names are removed (the upstream connection has its own framing, written
+//!    by the client library). `Host` is never removed, whatever `Connection` names. A
+//!    WebSocket upgrade keeps its `Upgrade` header with `Connection: upgrade` when the
+//!    client is authenticated; no other upgrade is relayed ([`is_websocket_upgrade`]: a
+//!    tunnel speaking `h2c` would carry requests no decision saw); on an open path it goes on as a plain request (a tunnel would outlive
 //!    the limits an unauthenticated connection is held to: its deadline, shedding, its slot).
 //! 3. **Identity headers** (Envoy's SANITIZE_SET, widened): whatever the client sent under
 //!    any name a proxy uses for a client certificate ([`is_identity_header`]: every
@@ -66,14 +67,16 @@ pub use relay::going_away_frame;
 pub use relay::FrameCursor;
 
 /// The hop-by-hop headers of RFC 9110 §7.6.1 (with `Proxy-Connection`, which clients still
-/// send): meaningful for one connection only, never forwarded.
-pub const HOP_BY_HOP: [&str; 6] = [
+/// send, and `HTTP2-Settings`, the h2c upgrade's, RFC 7540 §3.2.1): meaningful for one
+/// connection only, never forwarded.
+pub const HOP_BY_HOP: [&str; 7] = [
     "connection",
     "proxy-connection",
     "keep-alive",
     "te",
     "transfer-encoding",
     "upgrade",
+    "http2-settings",
 ];
 
 /// Name prefixes (lower case) under which proxies pass a client's certificate or its
@@ -222,7 +225,7 @@ pub fn prepare_request<B>(
             reason: "CONNECT is not proxied",
         });
     }
-    let upgrade = is_upgrade(req.headers());
+    let upgrade = is_websocket_upgrade(req.headers());
     let upgrade_value = req.headers().get(http::header::UPGRADE).cloned();
     // The authority the request was decided for (`Head::authority`): the target's when it
     // has one (HTTP/2, an absolute-form target), which RFC 9112 §3.2.2 puts before `Host`.
@@ -320,18 +323,36 @@ pub fn prepare_trailers(trailers: &mut HeaderMap, also_remove: &[String]) {
     }
 }
 
-/// Whether a request asks to switch protocols (`Upgrade` with `Connection: upgrade`).
-pub fn is_upgrade(headers: &HeaderMap) -> bool {
-    headers.contains_key(http::header::UPGRADE) && has_token(headers, "connection", "upgrade")
+/// Whether a request (or a `101` response) switches to WebSocket: one `Upgrade` field that
+/// is `websocket` (any case), with `Connection: upgrade`. The only upgrade a front door
+/// relays: after a `101` the connection is a byte tunnel no decision sees, so a protocol
+/// that carries requests (`h2c` above all, RFC 7540 §3.2, removed by RFC 9113) would let a
+/// client send the upstream requests the policy never judged, under identity headers it
+/// wrote itself (h2c smuggling). Any other upgrade goes on as a plain request, without
+/// its `Upgrade`.
+pub fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
+    upgrades_to_websocket(headers) && has_token(headers, "connection", "upgrade")
+}
+
+/// Whether a `101`'s (or a request's) one `Upgrade` field names WebSocket alone.
+pub fn upgrades_to_websocket(headers: &HeaderMap) -> bool {
+    let mut upgrade = headers.get_all(http::header::UPGRADE).iter();
+    let websocket = upgrade
+        .next()
+        .is_some_and(|v| v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"websocket"));
+    websocket && upgrade.next().is_none()
 }
 
 /// Prepares the upstream's response head for the client, in place: hop-by-hop headers and
-/// those `Connection` names are removed; a `101 Switching Protocols` keeps `Upgrade` with
-/// `Connection: upgrade`.
+/// those `Connection` names are removed; a `101 Switching Protocols` to WebSocket
+/// ([`upgrades_to_websocket`]) keeps `Upgrade` with `Connection: upgrade` (a relay refuses
+/// any other `101`).
 pub fn prepare_response(status: http::StatusCode, headers: &mut HeaderMap) {
+    let websocket = upgrades_to_websocket(headers);
     let upgrade = headers.get(http::header::UPGRADE).cloned();
     remove_hop_by_hop(headers);
     if status == http::StatusCode::SWITCHING_PROTOCOLS
+        && websocket
         && let Some(value) = upgrade
     {
         headers.insert(http::header::UPGRADE, value);

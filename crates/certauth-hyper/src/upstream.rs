@@ -219,11 +219,10 @@ impl Upstream {
             Ok(held) => held,
             Err(why) => return plain(StatusCode::SERVICE_UNAVAILABLE, &why),
         };
-        let websocket = req
-            .headers()
-            .get(http::header::UPGRADE)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
-        let upgrade = forward::is_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
+        // Only an authenticated client's WebSocket upgrade is still one here
+        // (`forward::prepare_request`: an h2c tunnel would carry requests no decision saw).
+        let upgrade =
+            forward::is_websocket_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
         let hold = (
             req.extensions().get::<Drain>().cloned(),
             req.extensions().get::<Arc<ConnState>>().cloned(),
@@ -285,12 +284,13 @@ impl Upstream {
             }
         };
         let status = response.status();
+        let websocket_101 = forward::upgrades_to_websocket(response.headers());
         forward::prepare_response(status, response.headers_mut());
         if status == StatusCode::SWITCHING_PROTOCOLS {
             match upgrade {
-                Some(client_side) => {
+                Some(client_side) if websocket_101 => {
                     let upstream_side = hyper::upgrade::on(&mut response);
-                    let tunnel = tunnel(client_side, upstream_side, websocket, idle, hold);
+                    let tunnel = tunnel(client_side, upstream_side, idle, hold);
                     // The tunnel holds its upstream connection: its places go with it.
                     tokio::spawn(async move {
                         tunnel.await;
@@ -298,9 +298,10 @@ impl Upstream {
                     });
                     return response.map(|b| ProxyBody(Kind::Upstream(b), None));
                 }
-                // A 101 to a request that asked for no upgrade cannot be relayed.
-                None => {
-                    warn!(upstream = %inner.target, "upstream switched protocols unasked");
+                // A 101 to a request that asked for no upgrade, or to another protocol than
+                // WebSocket, cannot be relayed.
+                _ => {
+                    warn!(upstream = %inner.target, "upstream switched protocols unasked (or not to WebSocket)");
                     return plain(StatusCode::BAD_GATEWAY, "Bad Gateway: unexpected 101\n");
                 }
             }
@@ -482,7 +483,6 @@ impl Activity {
 async fn tunnel(
     client: hyper::upgrade::OnUpgrade,
     upstream: hyper::upgrade::OnUpgrade,
-    websocket: bool,
     idle: Duration,
     hold: (Option<Drain>, Option<Arc<ConnState>>),
 ) {
@@ -495,10 +495,6 @@ async fn tunnel(
     };
     let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
     let relay = async {
-        if !websocket {
-            let r = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
-            return debug!(result = ?r, "tunnel closed");
-        }
         let (client_read, client_write) = tokio::io::split(client);
         let (upstream_read, upstream_write) = tokio::io::split(upstream);
         let activity = Activity {

@@ -211,7 +211,7 @@ fn open_path_upgrade_is_plain_and_http2_gets_a_host() {
     prepare_request(&mut req, None, Preset::Envoy, None, &[]).unwrap();
     assert!(req.headers().get("upgrade").is_none());
     assert!(req.headers().get("connection").is_none());
-    assert!(!is_upgrade(req.headers()));
+    assert!(!is_websocket_upgrade(req.headers()));
     assert_eq!(req.headers()["host"], "app.example:8443");
     assert!(req.headers().get("x-forwarded-for").is_none());
 }
@@ -373,4 +373,55 @@ fn open_paths_match_whole_segments_and_refuse_ambiguity() {
     ] {
         assert!(!is_open_path(&open, p), "{p}");
     }
+}
+
+/// h2c smuggling: only a WebSocket upgrade is one the front door relays. An `h2c` upgrade
+/// (or a list naming it, or two `Upgrade` fields) is not, loses its `Upgrade` and its
+/// `HTTP2-Settings` (even when `Connection` does not name it), and a `101` to anything but
+/// WebSocket keeps no `Upgrade` (the relay answers it 502).
+#[test]
+fn only_a_websocket_upgrade_is_relayed() {
+    let headers = |pairs: &[(&str, &str)]| request(pairs).headers().clone();
+    for yes in [
+        &[("connection", "Upgrade"), ("upgrade", "websocket")][..],
+        &[
+            ("connection", "keep-alive, upgrade"),
+            ("upgrade", " WebSocket "),
+        ][..],
+    ] {
+        assert!(is_websocket_upgrade(&headers(yes)), "{yes:?}");
+    }
+    for no in [
+        &[
+            ("connection", "Upgrade, HTTP2-Settings"),
+            ("upgrade", "h2c"),
+        ][..],
+        &[("connection", "Upgrade"), ("upgrade", "websocket, h2c")][..],
+        &[("connection", "Upgrade"), ("upgrade", "h2c, websocket")][..],
+        &[
+            ("connection", "Upgrade"),
+            ("upgrade", "websocket"),
+            ("upgrade", "h2c"),
+        ][..],
+        &[("connection", "keep-alive"), ("upgrade", "websocket")][..],
+        &[("connection", "Upgrade")][..],
+    ] {
+        assert!(!is_websocket_upgrade(&headers(no)), "{no:?}");
+    }
+    let mut req = request(&[
+        ("connection", "Upgrade"),
+        ("upgrade", "h2c"),
+        ("http2-settings", "AAMAAABkAARAAAAAAAIAAAAA"),
+    ]);
+    prepare_request(&mut req, None, Preset::Rfc9440, None, &[]).unwrap();
+    for gone in ["upgrade", "http2-settings", "connection"] {
+        assert!(req.headers().get(gone).is_none(), "{gone}");
+    }
+    let mut h2c = headers(&[("connection", "Upgrade"), ("upgrade", "h2c")]);
+    prepare_response(http::StatusCode::SWITCHING_PROTOCOLS, &mut h2c);
+    assert!(h2c.get("upgrade").is_none() && h2c.get("connection").is_none());
+    let mut ws = headers(&[("connection", "Upgrade"), ("upgrade", "websocket")]);
+    prepare_response(http::StatusCode::SWITCHING_PROTOCOLS, &mut ws);
+    assert_eq!(ws["upgrade"], "websocket");
+    assert_eq!(ws["connection"], "upgrade");
 }
