@@ -766,3 +766,52 @@ print('listening', flush=True); s.serve_forever()
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--upstream or --socketio"), "{err}");
 }
+
+/// A session made where the client's key could not be checked (P-521 on ring: its
+/// handshake signature excused there, the decision refusing it) does not pass unproven
+/// when a server whose provider verifies P-521 (aws-lc-rs, sharing the ticket key) resumes
+/// it: a resumed client is judged with the key types both providers verify (the ticket
+/// carries the first one's, `tls::resumption_data`). A session made and resumed on
+/// aws-lc-rs still passes.
+#[cfg(feature = "aws-lc-rs")]
+#[test]
+fn a_session_resumed_on_another_provider_is_judged_with_both() {
+    use certauth_testkit::keytypes::{KEYS, write_client};
+    let pki = Pki::new();
+    let dir = Dir::new("providers");
+    let ca = dir.file("ca.pem", pki.root.cert.pem());
+    dir.file("server-ca.pem", pki.server_root.cert.pem());
+    let cert = dir.file("server.pem", pki.server.pem());
+    let key = dir.file("server.key", pki.server.key_pem());
+    let shared = dir.file("shared.key", [5u8; 80]);
+    let p521 = KEYS.iter().find(|k| k.name == "p521").unwrap();
+    write_client(&pki, *p521, &dir.0);
+    let client = dir.path("p521").to_string_lossy().into_owned();
+    let common = ["--ca", &ca, "--cert", &cert, "--key", &key];
+    let served = |name: &str, provider: &str| {
+        let args = [
+            &common[..],
+            &["--session-ticket-key", &shared, "--provider", provider],
+        ];
+        Served::start(&dir, name, &args.concat())
+    };
+    let (ring, aws) = (served("ring", "ring"), served("aws", "aws-lc-rs"));
+
+    // Full handshakes: aws-lc-rs verifies the key, ring cannot and refuses it.
+    let (made_on_aws, made_on_ring) = (dir.path("aws.session"), dir.path("ring.session"));
+    let (_, answer) = s_client(aws.addr, &dir, &client, None, Some(&made_on_aws));
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    let (_, answer) = s_client(ring.addr, &dir, &client, None, Some(&made_on_ring));
+    assert!(answer.contains("(UNSUPPORTED_KEY_TYPE)"), "{answer}");
+
+    // ring's session resumed on aws-lc-rs: still refused, the key was never proven.
+    let (reused, answer) = s_client(aws.addr, &dir, &client, Some(&made_on_ring), None);
+    assert!(reused, "the shared ticket key resumes: {answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 401") && answer.contains("(UNSUPPORTED_KEY_TYPE)"),
+        "{answer}"
+    );
+    // aws-lc-rs's own session resumed there: the key was proven when it was made.
+    let (reused, answer) = s_client(aws.addr, &dir, &client, Some(&made_on_aws), None);
+    assert!(reused && answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+}

@@ -112,6 +112,24 @@ impl KeySupport {
     pub(crate) const fn union(self, other: Self) -> Self {
         Self(self.0 | other.0)
     }
+
+    /// What both sets hold.
+    #[cfg_attr(not(feature = "rustls"), allow(dead_code))]
+    pub(crate) const fn intersection(self, other: Self) -> Self {
+        Self(self.0 & other.0)
+    }
+
+    /// The set as one byte (a session ticket carries it: `tls::resumption_data`).
+    #[cfg_attr(not(feature = "rustls"), allow(dead_code))]
+    pub(crate) const fn to_byte(self) -> u8 {
+        self.0
+    }
+
+    /// The set a byte of [`Self::to_byte`] names (unknown bits ignored).
+    #[cfg_attr(not(feature = "rustls"), allow(dead_code))]
+    pub(crate) const fn from_byte(byte: u8) -> Self {
+        Self(byte & Self::ALL.0)
+    }
 }
 
 impl fmt::Debug for KeySupport {

@@ -190,6 +190,41 @@ pub(crate) fn key_support(config: &ServerConfig) -> KeySupport {
     provider_key_support(config.crypto_provider())
 }
 
+/// What the acceptor puts in every session ticket a connection accepted with `config` is
+/// issued (`ServerConnection::set_resumption_data`, called before the handshake: tokio-rustls'
+/// and futures-rustls' `accept_with`; the adapters do): the key types its provider verifies.
+///
+/// Why: a resumed handshake carries no CertificateVerify. Its client proved possession of
+/// its key in the handshake that made the session, on whichever server made it, with that
+/// server's provider; a key that provider could not verify (P-521 on ring) was excused there
+/// and refused by the decision, but its session could be resumed on a server whose provider
+/// does verify such keys (aws-lc-rs sharing `--session-ticket-key`), and the key would pass
+/// unproven. [`TlsPeer::of`] therefore judges a resumed client with the key types both
+/// providers verify; a ticket without this data (made by an acceptor that did not set it)
+/// counts as the key types every provider verifies (RSA, P-256, P-384, Ed25519).
+pub fn resumption_data(config: &ServerConfig) -> [u8; 2] {
+    resumption_bytes(key_support(config))
+}
+
+/// [`resumption_data`] for a provider verifying `support`.
+pub(crate) const fn resumption_bytes(support: KeySupport) -> [u8; 2] {
+    [RESUMPTION_TAG, support.to_byte()]
+}
+
+/// The first byte of [`resumption_data`]: its format.
+const RESUMPTION_TAG: u8 = 0xCA;
+
+/// The key types a client proved possession of on a connection whose provider verifies
+/// `ours`, when its handshake resumed a session whose ticket carried `resumed` (`None`: a
+/// full handshake).
+pub(crate) fn proven_support(ours: KeySupport, resumed: Option<&[u8]>) -> KeySupport {
+    match resumed {
+        None => ours,
+        Some(&[RESUMPTION_TAG, byte]) => ours.intersection(KeySupport::from_byte(byte)),
+        Some(_) => ours.intersection(KeySupport::COMMON),
+    }
+}
+
 /// Signature schemes offered to clients besides the provider's, so that a client whose key
 /// the provider cannot verify still sends its certificate (and gets a 401 that says why)
 /// instead of an empty one: ECDSA P-521, Ed448, RSA-PSS keys (rsa_pss_pss_*), and the
@@ -440,13 +475,21 @@ impl PartialEq for TlsPeer {
 impl Eq for TlsPeer {}
 
 impl TlsPeer {
-    /// The peer of `connection`, whose handshake ran with `config`.
+    /// The peer of `connection`, whose handshake ran with `config`. A resumed handshake's
+    /// client proved its key in the handshake that made the session: it is judged with the
+    /// key types both that server's provider and this one verify ([`resumption_data`]).
     pub fn of(config: &ServerConfig, connection: &rustls::ServerConnection) -> Self {
-        Self::new(config, peer_chain(connection))
+        let keys = proven_support(key_support(config), connection.received_resumption_data());
+        Self {
+            chain: peer_chain(connection).into(),
+            keys,
+            memo: Arc::default(),
+        }
     }
 
-    /// A peer that presented `chain` in a handshake run with `config` (for a connection
-    /// whose chain was read elsewhere; [`Self::of`] reads both).
+    /// A peer that presented `chain` in a full handshake run with `config` (for a
+    /// connection whose chain was read elsewhere; [`Self::of`] reads both, and knows a
+    /// resumed handshake from a full one).
     pub fn new(config: &ServerConfig, chain: Vec<CertificateDer<'static>>) -> Self {
         Self {
             chain: chain.into(),

@@ -63,8 +63,9 @@ impl TlsListener {
                 let config = tls.current();
                 let done = done.clone();
                 tokio::spawn(async move {
-                    let handshake =
-                        tokio_rustls::TlsAcceptor::from(Arc::clone(&config)).accept(tcp);
+                    let data = certauth_core::tls::resumption_data(&config);
+                    let handshake = tokio_rustls::TlsAcceptor::from(Arc::clone(&config))
+                        .accept_with(tcp, |c| c.set_resumption_data(&data));
                     if let Ok(Ok(tls)) = tokio::time::timeout(handshake_timeout, handshake).await {
                         let peer = TlsPeer::of(&config, tls.get_ref().1);
                         let info = ConnectionInfo::from_tls(peer, Some(addr));

@@ -68,7 +68,9 @@ impl<S: Send + 'static> Accept<TcpStream, S> for Acceptor {
         let remote = stream.peer_addr().ok();
         // One snapshot for the handshake and its key support.
         let config = self.config.get_inner();
-        let handshake = tokio_rustls::TlsAcceptor::from(Arc::clone(&config)).accept(stream);
+        let data = certauth_core::tls::resumption_data(&config);
+        let handshake = tokio_rustls::TlsAcceptor::from(Arc::clone(&config))
+            .accept_with(stream, |c| c.set_resumption_data(&data));
         let limit = self.handshake_timeout;
         Box::pin(async move {
             let tls = tokio::time::timeout(limit, handshake).await.map_err(|_| {

@@ -72,7 +72,7 @@ use async_tungstenite::tokio::TokioAdapter;
 use async_tungstenite::tungstenite::protocol::Role;
 use backpressure::Backpressure;
 use certauth_core::http::{RequestFraming, check_head, head_of};
-use certauth_core::tls::{ALPN_HTTP2_AND_HTTP1, TlsConfig, TlsPeer, with_alpn};
+use certauth_core::tls::{ALPN_HTTP2_AND_HTTP1, TlsConfig, TlsPeer, resumption_data, with_alpn};
 use certauth_core::{
     Authenticated, Authenticator, CertificateDer, Decision, Denial, Evaluation, Limits,
     ResponseHead, UnixTime,
@@ -486,7 +486,9 @@ where
                     // Boxed: the handshake's state is freed once it is done.
                     Some(config) => {
                         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&config));
-                        match Box::pin(acceptor.accept(tcp)).await {
+                        let data = resumption_data(&config);
+                        let tls = acceptor.accept_with(tcp, |c| c.set_resumption_data(&data));
+                        match Box::pin(tls).await {
                             Ok(tls) => {
                                 conn.advance(Phase::Head, Instant::now());
                                 let peer = TlsPeer::of(&config, tls.get_ref().1);

@@ -493,7 +493,7 @@ async fn tunnel(
         Ok(both) => both,
         Err(e) => return debug!(error = %e, "upgrade failed"),
     };
-    let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
+    let (client, upstream) = (TokioIo::new(client), TokioIo::new(upstream));
     let relay = async {
         let (client_read, client_write) = tokio::io::split(client);
         let (upstream_read, upstream_write) = tokio::io::split(upstream);

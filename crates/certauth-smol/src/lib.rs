@@ -147,7 +147,11 @@ impl Runtime for Smol {
         config: Arc<rustls::ServerConfig>,
         tcp: TcpStream,
     ) -> io::Result<TlsStream> {
-        futures_rustls::TlsAcceptor::from(config).accept(tcp).await
+        let data = certauth_core::tls::resumption_data(&config);
+        let acceptor = futures_rustls::TlsAcceptor::from(config);
+        acceptor
+            .accept_with(tcp, |c| c.set_resumption_data(&data))
+            .await
     }
     fn tls_connection(tls: &TlsStream) -> &rustls::ServerConnection {
         tls.get_ref().1

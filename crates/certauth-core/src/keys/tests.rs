@@ -357,3 +357,33 @@ fn a_connections_key_is_judged_once() {
         assert_eq!(keys::judged() - before, 2, "a refused key's connection");
     }
 }
+
+/// A resumed client is judged with the key types both the server that made its session
+/// and this one verify (`tls::resumption_data`, carried in the ticket): a session made on
+/// ring does not let a P-521 key pass on aws-lc-rs; a ticket without the data counts as
+/// the common key types; a full handshake is judged with this provider's.
+#[cfg(feature = "rustls")]
+#[test]
+fn a_resumed_client_is_judged_with_both_providers_key_types() {
+    use crate::tls::{proven_support, resumption_bytes};
+    let ring = KeySupport::COMMON;
+    let wide = KeySupport::COMMON.with(KeyKind::P521).with(KeyKind::Ed448);
+    assert_eq!(proven_support(wide, None), wide);
+    assert_eq!(proven_support(wide, Some(&resumption_bytes(ring))), ring);
+    assert_eq!(proven_support(wide, Some(&resumption_bytes(wide))), wide);
+    for unknown in [
+        &[][..],
+        &[0xCA][..],
+        &[0x00, 0xFF][..],
+        &[0xCA, 0xFF, 0x00][..],
+    ] {
+        assert_eq!(proven_support(wide, Some(unknown)), ring, "{unknown:?}");
+    }
+    // Never wider than this server's own, whatever the ticket says; unknown bits ignored.
+    assert_eq!(proven_support(ring, Some(&resumption_bytes(wide))), ring);
+    assert_eq!(
+        proven_support(wide, Some(&[0xCA, 0xFF])),
+        KeySupport::ALL.intersection(wide)
+    );
+    assert_eq!(KeySupport::from_byte(0xFF), KeySupport::ALL);
+}
