@@ -80,21 +80,39 @@ pub const HOP_BY_HOP: [&str; 7] = [
 ];
 
 /// Name prefixes (lower case) under which proxies pass a client's certificate or its
-/// verification result. A request header starting with one is removed before forwarding,
-/// whoever sent it: only certauth speaks for the client. Covers every [`Preset`]'s header.
-pub const IDENTITY_HEADER_PREFIXES: [&str; 12] = [
+/// verification result, or an authenticating proxy the user it let in. A request header
+/// starting with one is removed before forwarding, whoever sent it: only certauth speaks for
+/// the client. Covers every [`Preset`]'s header, HAProxy's documented `X-SSL*` examples
+/// (`X-SSL`, `X-SSL-Issuer`, `X-SSL-Client-*`), and the user headers of authenticating
+/// proxies an application may still trust after moving to certauth (oauth2-proxy's
+/// `X-Forwarded-User`/`-Email`/`-Groups`/`-Preferred-Username`/`-Access-Token` and
+/// `X-Auth-Request-*`, Apache's and others' `Remote-User`).
+pub const IDENTITY_HEADER_PREFIXES: [&str; 25] = [
     "client-cert",
     "x-forwarded-client-cert",
     "x-forwarded-tls-client-cert",
-    "x-ssl-client",
-    "x-ssl-cert",
+    "x-ssl",
     "x-client-cert",
     "x-client-verify",
     "x-client-dn",
+    "x-client-subject",
+    "x-client-issuer",
+    "x-tls-client",
+    "x-peer-cert",
     "x-amzn-mtls-",
     "cf-client-cert",
     "ssl-client",
     "x-arr-clientcert",
+    "remote-user",
+    "x-remote-user",
+    "x-forwarded-user",
+    "x-forwarded-email",
+    "x-forwarded-groups",
+    "x-forwarded-preferred-username",
+    "x-forwarded-access-token",
+    "x-auth-request-",
+    "x-webauth-",
+    "x-authenticated-",
 ];
 
 /// Whether `name` is a header under which a client's identity could be passed: in any
@@ -144,10 +162,22 @@ fn same_to_cgi(a: &[u8], b: &[u8]) -> bool {
 ///   which removes it from external requests itself): one address each, which libraries
 ///   such as `request-ip` (Node) and Rails' `remote_ip` believe first.
 ///
+/// - `client-ip` (Rails' `remote_ip` reads `HTTP_CLIENT_IP`), `forwarded-for`,
+///   `x-appengine-user-ip`, `cf-pseudo-ipv4` (read by `request-ip`), `x-originating-ip`,
+///   `x-remote-ip`, `x-remote-addr`: more single-address headers libraries believe.
+/// - `x-original-uri`, `x-forwarded-path`, `x-envoy-original-path`, `x-host`,
+///   `x-original-host`: the original path or host, as nginx-ingress, Envoy and PHP
+///   frameworks pass them.
+/// - `x-forwarded-protocol` (gunicorn's `secure_scheme_headers`), `x-url-scheme`,
+///   `front-end-https`, `x-scheme`: the scheme, besides `X-Forwarded-Proto`.
+///
 /// nginx passes all of them through unless told otherwise; Envoy strips only its own
 /// `x-envoy-*` headers; oauth2-proxy leaves them to the proxy in front. certauth is the
-/// edge, so it removes them all.
-pub const ADDRESS_HEADERS: [&str; 20] = [
+/// edge, so it removes them all. A list of names cannot be complete: an application should
+/// trust only the headers its front door is documented to write (README, "In front of any
+/// application"), and read `X-Forwarded-For` from the right (its last entry is certauth's;
+/// the ones before it are the client's own claims, kept as Envoy and nginx keep them).
+pub const ADDRESS_HEADERS: [&str; 36] = [
     "forwarded",
     "x-forwarded",
     "x-forwarded-host",
@@ -168,6 +198,22 @@ pub const ADDRESS_HEADERS: [&str; 20] = [
     "fastly-client-ip",
     "x-cluster-client-ip",
     "x-envoy-external-address",
+    "client-ip",
+    "forwarded-for",
+    "x-appengine-user-ip",
+    "cf-pseudo-ipv4",
+    "x-originating-ip",
+    "x-remote-ip",
+    "x-remote-addr",
+    "x-original-uri",
+    "x-forwarded-path",
+    "x-envoy-original-path",
+    "x-host",
+    "x-original-host",
+    "x-forwarded-protocol",
+    "x-url-scheme",
+    "front-end-https",
+    "x-scheme",
 ];
 
 /// Whether `name` is one of [`ADDRESS_HEADERS`], in any case and with `_` for `-`.

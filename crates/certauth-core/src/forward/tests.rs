@@ -129,13 +129,29 @@ fn identity_header_names_in_any_case() {
     ] {
         assert!(is_identity_header(name), "{name}");
     }
+    // HAProxy's `X-SSL*` examples and authenticating proxies' user headers.
+    for name in [
+        "X-SSL",
+        "x-ssl-issuer",
+        "X-SSL-Verified",
+        "x-client-subject",
+        "X-TLS-Client-Cert",
+        "x-peer-cert",
+        "Remote-User",
+        "x_remote_user",
+        "X-Forwarded-User",
+        "x-forwarded-email",
+        "X-Auth-Request-User",
+    ] {
+        assert!(is_identity_header(name), "{name}");
+    }
     for name in [
         "host",
         "x-forwarded-for",
         "cookie",
         "client",
-        "x-ssl",
         "client_",
+        "x-ss",
     ] {
         assert!(!is_identity_header(name), "{name}");
     }
@@ -368,6 +384,9 @@ fn open_paths_match_whole_segments_and_refuse_ambiguity() {
         "/healthz/./x",
         "/healthz//x",
         "/healthz\\..\\admin",
+        "/healthz.",
+        "/public/x~",
+        "/public/\u{e9}",
         "healthz",
         "",
     ] {

@@ -13,9 +13,10 @@ use super::*;
 /// (`forward::is_open_path`): `/admin` covers `/admin` and `/admin/users`, not `/adminx`; a
 /// trailing `/` is ignored (`/admin/` is `/admin`), and `/` covers everything. Since this
 /// policy makes a path stricter, every doubt applies it: letters compare in any case
-/// (`/ADMIN` is `/admin` to a case-insensitive server), and a path a server behind could
-/// read as another (a `%` escape, `;`, `\`, an empty, `.` or `..` segment, or a target
-/// that is not a path: `*`, an absolute URI) is under every prefix.
+/// (`/ADMIN` is `/admin` to a case-insensitive server), a format suffix is under its path
+/// (`/admin.json`: Rails' `(.:format)`), and a path a server behind could read as another
+/// (a `%` escape, `;`, `\`, `~`, a byte outside ASCII, an empty segment or one ending in
+/// `.`, or a target that is not a path: `*`, an absolute URI) is under every prefix.
 ///
 /// The error names a prefix that could never be matched as written: not starting with `/`,
 /// or holding what an ambiguous path holds, `?` or `#`.
@@ -35,8 +36,8 @@ pub fn for_path(
     }
     if is_ambiguous(prefix) {
         return Err(invalid(
-            "it holds a %-escape, ;, \\, or an empty, . or .. segment, which no request \
-             path is matched by",
+            "it holds a %-escape, ;, \\, ~, a byte outside ASCII, an empty segment or one \
+             ending in ., which no request path is matched by",
         ));
     }
     let trimmed = prefix.trim_end_matches('/');
@@ -71,23 +72,29 @@ impl Policy for ForPath {
 }
 
 /// Whether a policy for `prefix` (no trailing `/`) applies to `path`: under it by whole
-/// segments in any letter case, or ambiguous.
+/// segments in any letter case (a format suffix too: `/admin.json`), or ambiguous.
 fn applies(prefix: &str, path: &str) -> bool {
     if !path.starts_with('/') || is_ambiguous(path) {
         return true;
     }
     let (p, path) = (prefix.as_bytes(), path.as_bytes());
+    // `/admin.json` too: Rails routes `/admin(.:format)` to `/admin`, and older Spring
+    // matched any suffix.
     path.len() >= p.len()
         && path[..p.len()].eq_ignore_ascii_case(p)
-        && matches!(path.get(p.len()), None | Some(b'/'))
+        && matches!(path.get(p.len()), None | Some(b'/' | b'.'))
 }
 
 /// Whether a server behind could read `path` as another path: `%` (an encoded `/`, `.` or
-/// `\` reads differently behind), `;` (Tomcat's `..;`), `\`, an empty, `.` or `..` segment.
+/// `\` reads differently behind), `;` (Tomcat's `..;`), `\`, `~` (Windows short names,
+/// `ADMINI~1`), a byte outside ASCII (`"/admın".toUpperCase()` is `/ADMIN` in Java, JS and
+/// Python; fullwidth letters fold to ASCII under NFKC), an empty segment, or a segment
+/// ending in `.` (`.` and `..`; Windows and IIS drop trailing dots: `/admin.` is `/admin`).
 pub(crate) fn is_ambiguous(path: &str) -> bool {
-    path.contains(['%', ';', '\\'])
+    path.contains(['%', ';', '\\', '~'])
+        || !path.is_ascii()
         || path.contains("//")
-        || path.split('/').any(|s| s == "." || s == "..")
+        || path.split('/').any(|s| s.ends_with('.'))
 }
 
 #[cfg(test)]
@@ -128,10 +135,26 @@ mod tests {
             "/x\\admin",
             "*",
             "http://app.example/admin",
+            "/admin.",
+            "/admin..",
+            "/admin./",
+            "/admin.json",
+            "/admin~",
+            "/ADMINI~1/x",
+            "/adm\u{131}n",
+            "/\u{ff41}dmin",
+            "/admin\u{a0}",
         ] {
             assert_eq!(verdict(&admin, &cert, under), Some(403), "{under}");
         }
-        for elsewhere in ["/", "/adminx", "/x/admin", "/public?to=/admin", "/ad"] {
+        for elsewhere in [
+            "/",
+            "/adminx",
+            "/x/admin",
+            "/public?to=/admin",
+            "/ad",
+            "/x.y/z",
+        ] {
             assert_eq!(verdict(&admin, &cert, elsewhere), None, "{elsewhere}");
         }
         let all = for_path("/", refuse).unwrap();
@@ -155,7 +178,8 @@ mod tests {
     #[test]
     fn a_prefix_no_path_could_match_is_refused() {
         for bad in [
-            "admin", "", "/admin?x", "/a#b", "/a/../b", "/%61", "/a;b", "//a", "/a/./b",
+            "admin", "", "/admin?x", "/a#b", "/a/../b", "/%61", "/a;b", "//a", "/a/./b", "/a.",
+            "/~a", "/\u{e9}",
         ] {
             let err = for_path(bad, allow_any()).unwrap_err();
             assert!(matches!(err, SetupError::InvalidPathPrefix { .. }), "{bad}");
