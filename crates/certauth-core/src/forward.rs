@@ -131,6 +131,20 @@ pub fn prepare_request<B>(
     remote: Option<IpAddr>,
     also_remove: &[String],
 ) -> Result<(), HeadError> {
+    let encode = |client: &Authenticated| identity_header_values(client, identity);
+    prepare_request_with(req, client, encode, remote, also_remove)
+}
+
+/// [`prepare_request`], the identity's headers given by `encode` (called at most once, for
+/// an authenticated client): an adapter that keeps a connection's [`identity_header_values`]
+/// (its requests all carry the same certificate) passes them instead of encoding them again.
+pub fn prepare_request_with<B>(
+    req: &mut http::Request<B>,
+    client: Option<&Authenticated>,
+    encode: impl FnOnce(&Authenticated) -> Vec<(HeaderName, HeaderValue)>,
+    remote: Option<IpAddr>,
+    also_remove: &[String],
+) -> Result<(), HeadError> {
     refuse_ambiguous_framing(&head_of(req, None))?;
     // RFC 9112 §3.2: more than one Host is a 400. The request was decided for the first;
     // forwarded, it could be routed by another.
@@ -202,10 +216,8 @@ pub fn prepare_request<B>(
         );
     }
     if let Some(client) = client {
-        for (name, value) in identity_headers(client, identity) {
-            if let Ok(value) = HeaderValue::try_from(value) {
-                headers.append(name, value);
-            }
+        for (name, value) in encode(client) {
+            headers.append(name, value);
         }
     }
     if let Some(ip) = remote {
@@ -327,6 +339,18 @@ fn append_forwarded_for(headers: &mut HeaderMap, ip: IpAddr) {
 pub fn identity_headers(client: &Authenticated, preset: Preset) -> Vec<(HeaderName, String)> {
     let intermediates = client.chain().map_or(&[][..], |c| c.intermediates());
     identity_values(client.certificate(), intermediates, preset)
+}
+
+/// [`identity_headers`] as the header values [`prepare_request`] appends (a value that is
+/// not a valid header value is left out: none is, see there).
+pub fn identity_header_values(
+    client: &Authenticated,
+    preset: Preset,
+) -> Vec<(HeaderName, HeaderValue)> {
+    identity_headers(client, preset)
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, HeaderValue::try_from(value).ok()?)))
+        .collect()
 }
 
 fn identity_values(

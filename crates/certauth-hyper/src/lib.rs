@@ -505,6 +505,8 @@ where
                     upgraded: Arc::new(AtomicBool::new(false)),
                     identity: Identity::of_chain(peer.chain()),
                     conn,
+                    #[cfg(feature = "upstream")]
+                    forwarded: upstream::IdentityMemo::default(),
                 });
                 let watch = Arc::new(Mutex::new(RequestFraming::new(&limits)));
                 let mut info = ConnectionInfo::from_tls(peer, Some(addr));
@@ -574,6 +576,9 @@ struct ConnState {
     /// allows a request (none in header mode: one proxy connection carries many clients).
     identity: Option<Identity>,
     conn: Conn,
+    /// The identity headers the `upstream` module last wrote for this connection.
+    #[cfg(feature = "upstream")]
+    forwarded: upstream::IdentityMemo,
 }
 
 impl ConnState {

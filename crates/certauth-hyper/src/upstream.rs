@@ -189,10 +189,15 @@ impl Upstream {
             .map(|a| a.ip());
         let client = req.extensions().get::<Authenticated>().cloned();
         let inner = &self.inner;
-        let prepared = forward::prepare_request(
+        let conn = req.extensions().get::<Arc<ConnState>>().cloned();
+        let encode = |client: &Authenticated| match &conn {
+            Some(conn) => conn.forwarded.headers(client, inner.identity),
+            None => forward::identity_header_values(client, inner.identity),
+        };
+        let prepared = forward::prepare_request_with(
             &mut req,
             client.as_ref(),
-            inner.identity,
+            encode,
             remote,
             &inner.also_remove,
         );
@@ -205,10 +210,7 @@ impl Upstream {
             .get(http::header::UPGRADE)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
         let upgrade = forward::is_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
-        let hold = (
-            req.extensions().get::<Drain>().cloned(),
-            req.extensions().get::<Arc<ConnState>>().cloned(),
-        );
+        let hold = (req.extensions().get::<Drain>().cloned(), conn);
         let idle = req
             .extensions()
             .get::<certauth_core::Limits>()
@@ -360,6 +362,48 @@ impl Upstream {
             }
         });
         Ok(sender)
+    }
+}
+
+/// A connection's identity headers, kept from its last forwarded request: its requests all
+/// carry the same certificate, so they are encoded once. Kept per connection (in its
+/// `ConnState`), never shared with another, and keyed to what they were encoded from (the
+/// certificate, the verified intermediates, the format): any other (header mode: one proxy
+/// connection carries many clients) is encoded afresh.
+#[derive(Debug, Default)]
+pub(crate) struct IdentityMemo(Mutex<Option<Encoded>>);
+
+#[derive(Debug)]
+struct Encoded {
+    preset: Preset,
+    /// The DER of the leaf, then of each intermediate.
+    ders: Vec<Vec<u8>>,
+    headers: Vec<(http::HeaderName, http::HeaderValue)>,
+}
+
+impl IdentityMemo {
+    /// [`forward::identity_header_values`] of `client` in `preset`'s format.
+    fn headers(
+        &self,
+        client: &Authenticated,
+        preset: Preset,
+    ) -> Vec<(http::HeaderName, http::HeaderValue)> {
+        let intermediates = client.chain().map_or(&[][..], |c| c.intermediates());
+        let ders = || std::iter::once(client.certificate()).chain(intermediates);
+        let mut memo = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(kept) = memo.as_ref()
+            && kept.preset == preset
+            && kept.ders.iter().map(Vec::as_slice).eq(ders().map(|c| c.der()))
+        {
+            return kept.headers.clone();
+        }
+        let headers = forward::identity_header_values(client, preset);
+        *memo = Some(Encoded {
+            preset,
+            ders: ders().map(|c| c.der().to_vec()).collect(),
+            headers: headers.clone(),
+        });
+        headers
     }
 }
 
