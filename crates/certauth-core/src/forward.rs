@@ -224,7 +224,7 @@ pub fn prepare_request_with<B>(
         append_forwarded_for(headers, ip);
     }
     headers.insert(
-        HeaderName::from_static("x-forwarded-proto"),
+        const { HeaderName::from_static("x-forwarded-proto") },
         HeaderValue::from_static("https"),
     );
     Ok(())
@@ -303,21 +303,46 @@ fn has_token(headers: &HeaderMap, name: &str, token: &str) -> bool {
         .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
 }
 
+/// Named once: a name given as `&str` is parsed at each use.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
 fn append_forwarded_for(headers: &mut HeaderMap, ip: IpAddr) {
-    let ip = ip.to_canonical();
+    let ip = address_text(ip.to_canonical());
     let before: Vec<&str> = headers
-        .get_all("x-forwarded-for")
+        .get_all(&X_FORWARDED_FOR)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .collect();
     let value = if before.is_empty() {
-        ip.to_string()
+        ip
     } else {
         format!("{}, {ip}", before.join(", "))
     };
     if let Ok(value) = HeaderValue::try_from(value) {
-        headers.insert(HeaderName::from_static("x-forwarded-for"), value);
+        headers.insert(X_FORWARDED_FOR, value);
     }
+}
+
+/// `ip` as `Display` writes it; an IPv4 address digit by digit, without the formatting
+/// machinery (once per forwarded request).
+fn address_text(ip: IpAddr) -> String {
+    let IpAddr::V4(v4) = ip else {
+        return ip.to_string();
+    };
+    let mut text = String::with_capacity(15);
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            text.push('.');
+        }
+        let digits = [octet / 100, octet / 10 % 10, octet % 10];
+        let first = match octet {
+            100.. => 0,
+            10..=99 => 1,
+            _ => 2,
+        };
+        text.extend(digits[first..].iter().map(|d| char::from(b'0' + d)));
+    }
+    text
 }
 
 /// The headers that carry `client`'s certificate in `preset`'s format, the way that proxy

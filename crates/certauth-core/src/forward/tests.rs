@@ -306,3 +306,17 @@ fn open_paths_match_whole_segments_and_refuse_ambiguity() {
         assert!(!is_open_path(&open, p), "{p}");
     }
 }
+
+#[test]
+fn addresses_are_written_as_display_writes_them() {
+    let mut addresses: Vec<IpAddr> = ["::1", "2001:db8::1", "::ffff:10.0.0.1"]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+    for octet in [0, 1, 9, 10, 42, 99, 100, 109, 110, 199, 200, 255] {
+        addresses.push(IpAddr::from([octet, 255 - octet, 7, octet]));
+    }
+    for ip in addresses {
+        assert_eq!(address_text(ip), ip.to_string());
+    }
+}
