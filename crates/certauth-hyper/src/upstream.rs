@@ -417,7 +417,9 @@ async fn within<T>(
 ) -> Result<T, tokio::time::error::Elapsed> {
     let mut send = std::pin::pin!(send);
     loop {
+        // In this order (no random draw per poll): the answer first, then the progress.
         tokio::select! {
+            biased;
             r = &mut send => return Ok(r),
             () = progress.notified() => {}
             r = tokio::time::timeout(timeout, std::future::pending::<()>()) => r?,
