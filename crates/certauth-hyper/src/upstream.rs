@@ -393,7 +393,11 @@ impl IdentityMemo {
         let mut memo = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(kept) = memo.as_ref()
             && kept.preset == preset
-            && kept.ders.iter().map(Vec::as_slice).eq(ders().map(|c| c.der()))
+            && kept
+                .ders
+                .iter()
+                .map(Vec::as_slice)
+                .eq(ders().map(|c| c.der()))
         {
             return kept.headers.clone();
         }
