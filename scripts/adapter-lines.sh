@@ -22,7 +22,9 @@ code() { sed '/^#\[cfg(test)\]/,$d' "$1"; }
 # forwarding rules (`certauth_core::forward`: headers, identity, framing, open paths, the
 # WebSocket relay's frame boundaries): a connection pool, connect and answer deadlines, body
 # types and the upgrade tunnel with its idle clock (the attack review's finding 4), and trailers
-# handed to the core's rules; nothing that decides what is forwarded: 540 lines.
+# handed to the core's rules; nothing that decides what is forwarded: 540 lines, and 15 for
+# the per-connection memo of the identity's header values (the front door's CPU per
+# request, issue 32): 555.
 glue="axum_server.rs axum_listener.rs linger.rs one_request.rs backpressure.rs framing.rs fetch.rs"
 budget_of() { case "$1" in *hyper) echo 535 ;; *) echo 200 ;; esac; }
 for dir in crates/certauth-tokio crates/certauth-smol crates/certauth-hyper; do
@@ -41,8 +43,8 @@ for dir in crates/certauth-tokio crates/certauth-smol crates/certauth-hyper; do
            [ "$m" -le 200 ] || status=1
          elif [ "$(basename "$f")" = upstream.rs ]; then
            m=$(code "$f" | grep -cvE '^\s*(//|$)')
-           echo "$f: $m lines (budget 540)"
-           [ "$m" -le 540 ] || status=1
+           echo "$f: $m lines (budget 555)"
+           [ "$m" -le 555 ] || status=1
          else
            files+=("$f")
          fi ;;

@@ -365,49 +365,34 @@ impl Upstream {
     }
 }
 
+type Headers = Vec<(http::HeaderName, http::HeaderValue)>;
+/// The headers with the preset and the DERs (leaf, then intermediates) they encode.
+type Kept = (Preset, Vec<Vec<u8>>, Headers);
+
 /// A connection's identity headers, kept from its last forwarded request: its requests all
 /// carry the same certificate, so they are encoded once. Kept per connection (in its
 /// `ConnState`), never shared with another, and keyed to what they were encoded from (the
 /// certificate, the verified intermediates, the format): any other (header mode: one proxy
 /// connection carries many clients) is encoded afresh.
 #[derive(Debug, Default)]
-pub(crate) struct IdentityMemo(Mutex<Option<Encoded>>);
-
-#[derive(Debug)]
-struct Encoded {
-    preset: Preset,
-    /// The DER of the leaf, then of each intermediate.
-    ders: Vec<Vec<u8>>,
-    headers: Vec<(http::HeaderName, http::HeaderValue)>,
-}
+pub(crate) struct IdentityMemo(Mutex<Option<Kept>>);
 
 impl IdentityMemo {
     /// [`forward::identity_header_values`] of `client` in `preset`'s format.
-    fn headers(
-        &self,
-        client: &Authenticated,
-        preset: Preset,
-    ) -> Vec<(http::HeaderName, http::HeaderValue)> {
+    fn headers(&self, client: &Authenticated, preset: Preset) -> Headers {
         let intermediates = client.chain().map_or(&[][..], |c| c.intermediates());
-        let ders = || std::iter::once(client.certificate()).chain(intermediates);
+        let leaf = std::iter::once(client.certificate());
+        let ders: Vec<&[u8]> = leaf.chain(intermediates).map(|c| c.der()).collect();
         let mut memo = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(kept) = memo.as_ref()
-            && kept.preset == preset
-            && kept
-                .ders
-                .iter()
-                .map(Vec::as_slice)
-                .eq(ders().map(|c| c.der()))
-        {
-            return kept.headers.clone();
+        match &*memo {
+            Some((kept, from, headers)) if *kept == preset && *from == ders => headers.clone(),
+            _ => {
+                let headers = forward::identity_header_values(client, preset);
+                let from = ders.iter().map(|d| d.to_vec()).collect();
+                *memo = Some((preset, from, headers.clone()));
+                headers
+            }
         }
-        let headers = forward::identity_header_values(client, preset);
-        *memo = Some(Encoded {
-            preset,
-            ders: ders().map(|c| c.der().to_vec()).collect(),
-            headers: headers.clone(),
-        });
-        headers
     }
 }
 
