@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Adapters stay thin (docs/DESIGN.md, "The boundary"): each adapter stays within its budget of
 # non-blank, non-comment lines of src/ (200 for the runtime adapters, which only implement
-# certauth-engine's runtime interface and name its entry points for their types; 535 for
-# hyper); anything more is a decision that belongs in the core, or serving code that belongs
+# certauth-engine's runtime interface and name its entry points for their types; 540 for
+# hyper, 535 until the session tickets carried the provider's key types and the front door
+# kept its identity headers per connection); anything more is a decision that belongs in the core, or serving code that belongs
 # in the engine, written once. The engine's own count is printed (no budget: it is the one
 # place that code lives). A file's `#[cfg(test)]` module (at its end) is not counted: tests
 # are not adapter code.
@@ -22,12 +23,14 @@ code() { sed '/^#\[cfg(test)\]/,$d' "$1"; }
 # forwarding rules (`certauth_core::forward`: headers, identity, framing, open paths, the
 # WebSocket relay's frame boundaries): a connection pool, connect and answer deadlines, body
 # types and the upgrade tunnel with its idle clock (the attack review's finding 4), and trailers
-# handed to the core's rules; nothing that decides what is forwarded: 560 lines (540 before
-# the caps on upstream work were wired in: a place taken per request, held by the response
-# body or the tunnel). Its upstream/limit.rs counts those places (tokio semaphores and a
-# per-connection count a request waits on; the caps' values are the operator's): 230 lines.
+# handed to the core's rules; nothing that decides what is forwarded: 585 lines (540 before
+# the caps on upstream work were wired in, 560 with them: a place taken per request, held by
+# the response body or the tunnel; 25 more for the per-connection memo of the identity's
+# header values, the front door's CPU per request, issue 32). Its upstream/limit.rs counts
+# those places (tokio semaphores and a per-connection count a request waits on; the caps'
+# values are the operator's): 230 lines.
 glue="axum_server.rs axum_listener.rs linger.rs one_request.rs backpressure.rs framing.rs fetch.rs"
-budget_of() { case "$1" in *hyper) echo 535 ;; *) echo 200 ;; esac; }
+budget_of() { case "$1" in *hyper) echo 540 ;; *) echo 200 ;; esac; }
 for dir in crates/certauth-tokio crates/certauth-smol crates/certauth-hyper; do
   [ -d "$dir/src" ] || continue
   files=()
@@ -44,8 +47,8 @@ for dir in crates/certauth-tokio crates/certauth-smol crates/certauth-hyper; do
            [ "$m" -le 200 ] || status=1
          elif [ "$(basename "$f")" = upstream.rs ]; then
            m=$(code "$f" | grep -cvE '^\s*(//|$)')
-           echo "$f: $m lines (budget 560)"
-           [ "$m" -le 560 ] || status=1
+           echo "$f: $m lines (budget 585)"
+           [ "$m" -le 585 ] || status=1
            l="$dir/src/upstream/limit.rs"
            m=$(code "$l" | grep -cvE '^\s*(//|$)')
            echo "$l: $m lines (budget 230)"

@@ -705,7 +705,7 @@ pub(crate) fn run(args: Args) -> Outcome {
             serve_smol(listener, server, stop).await
         });
     }
-    let rt = tokio::runtime::Runtime::new().map_err(|e| Failure::Rejected(e.to_string()))?;
+    let rt = tokio_runtime().map_err(|e| Failure::Rejected(e.to_string()))?;
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(server.listen)
             .await
@@ -722,6 +722,20 @@ pub(crate) fn run(args: Args) -> Outcome {
             serve_tokio(listener, server, shutdown_signal()).await
         }
     })
+}
+
+/// tokio's runtime, with a worker per CPU (`TOKIO_WORKER_THREADS` sets how many); one worker
+/// is tokio's current-thread scheduler, which serves alike without the cost of handing
+/// tasks between workers (the front door's CPU per request: BENCHMARKS.md, issue 32).
+/// Blocking work (a reload) still runs on tokio's blocking threads.
+fn tokio_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    if std::env::var("TOKIO_WORKER_THREADS").is_ok_and(|n| n.trim() == "1") {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Runtime::new()
+    }
 }
 
 /// Every file `serve` reads, to watch for changes.

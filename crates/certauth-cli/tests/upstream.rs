@@ -700,36 +700,64 @@ fn unix_socket_xfcc_sigterm_and_python() {
     wait_for("certauth in header mode", || {
         TcpStream::connect(("127.0.0.1", plain)).is_ok()
     });
-    let escaped: String = pki
-        .trusted
-        .pem()
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
+    let escaped = |who: &Issued| -> String {
+        who.pem()
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() {
+                    char::from(b).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
+    };
     let mut s = TcpStream::connect(("127.0.0.1", plain)).unwrap();
     write!(
         s,
-        "GET /headers HTTP/1.1\r\nHost: app\r\nX-SSL-Client-Cert: {escaped}\r\nConnection: close\r\n\r\n"
+        "GET /headers HTTP/1.1\r\nHost: app\r\nX-SSL-Client-Cert: {}\r\nConnection: close\r\n\r\n",
+        escaped(&pki.trusted)
     )
     .unwrap();
     let mut text = String::new();
     s.read_to_string(&mut text).unwrap();
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     let h = json(text.split_once("\r\n\r\n").unwrap().1.as_bytes())["headers"].clone();
-    assert_eq!(
-        h["client-cert"],
-        format!(
-            ":{}:",
-            base64::engine::general_purpose::STANDARD.encode(&pki.trusted.der)
-        )
-    );
+    let b64 = |who: &Issued| base64::engine::general_purpose::STANDARD.encode(&who.der);
+    assert_eq!(h["client-cert"], format!(":{}:", b64(&pki.trusted)));
     assert!(h.get("x-ssl-client-cert").is_none(), "{h}");
+    // One proxy connection carries many clients: each request's identity is its own, never
+    // the one the connection forwarded before (the identity headers kept per connection
+    // are keyed to the certificate).
+    let mut s = TcpStream::connect(("127.0.0.1", plain)).unwrap();
+    let clients = [&pki.trusted, &pki.denied, &pki.trusted];
+    for (i, who) in clients.iter().enumerate() {
+        let close = if i + 1 == clients.len() {
+            "Connection: close\r\n"
+        } else {
+            ""
+        };
+        write!(
+            s,
+            "GET /headers HTTP/1.1\r\nHost: app\r\nX-SSL-Client-Cert: {}\r\n{close}\r\n",
+            escaped(who)
+        )
+        .unwrap();
+    }
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let answers: Vec<&str> = text.split("HTTP/1.1 ").skip(1).collect();
+    assert_eq!(answers.len(), clients.len(), "{text}");
+    for (answer, who) in answers.iter().zip(clients) {
+        let other = if std::ptr::eq(who, &pki.trusted) {
+            &pki.denied
+        } else {
+            &pki.trusted
+        };
+        assert!(answer.starts_with("200"), "{answer}");
+        assert!(answer.contains(&b64(who)), "{answer}");
+        assert!(!answer.contains(&b64(other)), "{answer}");
+    }
 
     // A URL that is not one of the two forms, an --open that is not a path: exit 2, one
     // line naming the problem.

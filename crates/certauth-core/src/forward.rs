@@ -251,6 +251,20 @@ pub fn prepare_request<B>(
     remote: Option<IpAddr>,
     also_remove: &[String],
 ) -> Result<(), HeadError> {
+    let encode = |client: &Authenticated| identity_header_values(client, identity);
+    prepare_request_with(req, client, encode, remote, also_remove)
+}
+
+/// [`prepare_request`], the identity's headers given by `encode` (called at most once, for
+/// an authenticated client): an adapter that keeps a connection's [`identity_header_values`]
+/// (its requests all carry the same certificate) passes them instead of encoding them again.
+pub fn prepare_request_with<B>(
+    req: &mut http::Request<B>,
+    client: Option<&Authenticated>,
+    encode: impl FnOnce(&Authenticated) -> Vec<(HeaderName, HeaderValue)>,
+    remote: Option<IpAddr>,
+    also_remove: &[String],
+) -> Result<(), HeadError> {
     refuse_ambiguous_framing(&head_of(req, None))?;
     // RFC 9112 §3.2: more than one Host is a 400. The request was decided for the first;
     // forwarded, it could be routed by another.
@@ -326,17 +340,15 @@ pub fn prepare_request<B>(
         );
     }
     if let Some(client) = client {
-        for (name, value) in identity_headers(client, identity) {
-            if let Ok(value) = HeaderValue::try_from(value) {
-                headers.append(name, value);
-            }
+        for (name, value) in encode(client) {
+            headers.append(name, value);
         }
     }
     if let Some(ip) = remote {
         append_forwarded_for(headers, ip);
     }
     headers.insert(
-        HeaderName::from_static("x-forwarded-proto"),
+        const { HeaderName::from_static("x-forwarded-proto") },
         HeaderValue::from_static("https"),
     );
     Ok(())
@@ -418,7 +430,10 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
         .filter_map(|t| HeaderName::from_bytes(t.trim_ascii()).ok())
         .filter(|n| n != http::header::HOST)
         .collect();
-    for name in named.iter().map(HeaderName::as_str).chain(HOP_BY_HOP) {
+    // Only the names present: `remove` by `&str` parses the name, six times a request.
+    let present = headers.keys().filter(|n| HOP_BY_HOP.contains(&n.as_str()));
+    let named: Vec<HeaderName> = named.into_iter().chain(present.cloned()).collect();
+    for name in named {
         headers.remove(name);
     }
 }
@@ -448,21 +463,46 @@ fn join_cookies(headers: &mut HeaderMap) {
     }
 }
 
+/// Named once: a name given as `&str` is parsed at each use.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
 fn append_forwarded_for(headers: &mut HeaderMap, ip: IpAddr) {
-    let ip = ip.to_canonical();
+    let ip = address_text(ip.to_canonical());
     let before: Vec<&str> = headers
-        .get_all("x-forwarded-for")
+        .get_all(&X_FORWARDED_FOR)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .collect();
     let value = if before.is_empty() {
-        ip.to_string()
+        ip
     } else {
         format!("{}, {ip}", before.join(", "))
     };
     if let Ok(value) = HeaderValue::try_from(value) {
-        headers.insert(HeaderName::from_static("x-forwarded-for"), value);
+        headers.insert(X_FORWARDED_FOR, value);
     }
+}
+
+/// `ip` as `Display` writes it; an IPv4 address digit by digit, without the formatting
+/// machinery (once per forwarded request).
+fn address_text(ip: IpAddr) -> String {
+    let IpAddr::V4(v4) = ip else {
+        return ip.to_string();
+    };
+    let mut text = String::with_capacity(15);
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            text.push('.');
+        }
+        let digits = [octet / 100, octet / 10 % 10, octet % 10];
+        let first = match octet {
+            100.. => 0,
+            10..=99 => 1,
+            _ => 2,
+        };
+        text.extend(digits[first..].iter().map(|d| char::from(b'0' + d)));
+    }
+    text
 }
 
 /// The headers that carry `client`'s certificate in `preset`'s format, the way that proxy
@@ -484,6 +524,18 @@ fn append_forwarded_for(headers: &mut HeaderMap, ip: IpAddr) {
 pub fn identity_headers(client: &Authenticated, preset: Preset) -> Vec<(HeaderName, String)> {
     let intermediates = client.chain().map_or(&[][..], |c| c.intermediates());
     identity_values(client.certificate(), intermediates, preset)
+}
+
+/// [`identity_headers`] as the header values [`prepare_request`] appends (a value that is
+/// not a valid header value is left out: none is, see there).
+pub fn identity_header_values(
+    client: &Authenticated,
+    preset: Preset,
+) -> Vec<(HeaderName, HeaderValue)> {
+    identity_headers(client, preset)
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, HeaderValue::try_from(value).ok()?)))
+        .collect()
 }
 
 fn identity_values(

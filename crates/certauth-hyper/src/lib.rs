@@ -508,6 +508,7 @@ where
                     conn,
                     #[cfg(feature = "upstream")]
                     proxied: Arc::default(),
+                    forwarded: upstream::IdentityMemo::default(),
                 });
                 let watch = Arc::new(Mutex::new(RequestFraming::new(&limits)));
                 let mut info = ConnectionInfo::from_tls(peer, Some(addr));
@@ -580,6 +581,9 @@ struct ConnState {
     /// Its requests in flight to an `Upstream` (the per-connection caps).
     #[cfg(feature = "upstream")]
     proxied: Arc<upstream::limit::PerConnection>,
+    /// The identity headers the `upstream` module last wrote for this connection.
+    #[cfg(feature = "upstream")]
+    forwarded: upstream::IdentityMemo,
 }
 
 /// A connection's place in the engine's lifecycle: dropping it frees its slot.

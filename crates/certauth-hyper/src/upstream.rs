@@ -203,10 +203,15 @@ impl Upstream {
             .map(|a| a.ip());
         let client = req.extensions().get::<Authenticated>().cloned();
         let inner = &self.inner;
-        let prepared = forward::prepare_request(
+        let conn = req.extensions().get::<Arc<ConnState>>().cloned();
+        let encode = |client: &Authenticated| match &conn {
+            Some(conn) => conn.forwarded.headers(client, inner.identity),
+            None => forward::identity_header_values(client, inner.identity),
+        };
+        let prepared = forward::prepare_request_with(
             &mut req,
             client.as_ref(),
-            inner.identity,
+            encode,
             remote,
             &inner.also_remove,
         );
@@ -389,6 +394,37 @@ impl Upstream {
     }
 }
 
+type Headers = Vec<(http::HeaderName, http::HeaderValue)>;
+/// The headers with the preset and the DERs (leaf, then intermediates) they encode.
+type Kept = (Preset, Vec<Vec<u8>>, Headers);
+
+/// A connection's identity headers, kept from its last forwarded request: its requests all
+/// carry the same certificate, so they are encoded once. Kept per connection (in its
+/// `ConnState`), never shared with another, and keyed to what they were encoded from (the
+/// certificate, the verified intermediates, the format): any other (header mode: one proxy
+/// connection carries many clients) is encoded afresh.
+#[derive(Debug, Default)]
+pub(crate) struct IdentityMemo(Mutex<Option<Kept>>);
+
+impl IdentityMemo {
+    /// [`forward::identity_header_values`] of `client` in `preset`'s format.
+    fn headers(&self, client: &Authenticated, preset: Preset) -> Headers {
+        let intermediates = client.chain().map_or(&[][..], |c| c.intermediates());
+        let leaf = std::iter::once(client.certificate());
+        let ders: Vec<&[u8]> = leaf.chain(intermediates).map(|c| c.der()).collect();
+        let mut memo = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*memo {
+            Some((kept, from, headers)) if *kept == preset && *from == ders => headers.clone(),
+            _ => {
+                let headers = forward::identity_header_values(client, preset);
+                let from = ders.iter().map(|d| d.to_vec()).collect();
+                *memo = Some((preset, from, headers.clone()));
+                headers
+            }
+        }
+    }
+}
+
 /// `send`'s outcome, unless `timeout` passes without it and without `progress` (a part of
 /// the request body taken by the upstream): an upload as slow as the client is never cut,
 /// an upstream that sits on a request is.
@@ -399,7 +435,9 @@ async fn within<T>(
 ) -> Result<T, tokio::time::error::Elapsed> {
     let mut send = std::pin::pin!(send);
     loop {
+        // In this order (no random draw per poll): the answer first, then the progress.
         tokio::select! {
+            biased;
             r = &mut send => return Ok(r),
             () = progress.notified() => {}
             r = tokio::time::timeout(timeout, std::future::pending::<()>()) => r?,

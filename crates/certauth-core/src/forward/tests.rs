@@ -444,3 +444,17 @@ fn only_a_websocket_upgrade_is_relayed() {
     assert_eq!(ws["upgrade"], "websocket");
     assert_eq!(ws["connection"], "upgrade");
 }
+
+#[test]
+fn addresses_are_written_as_display_writes_them() {
+    let mut addresses: Vec<IpAddr> = ["::1", "2001:db8::1", "::ffff:10.0.0.1"]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+    for octet in [0, 1, 9, 10, 42, 99, 100, 109, 110, 199, 200, 255] {
+        addresses.push(IpAddr::from([octet, 255 - octet, 7, octet]));
+    }
+    for ip in addresses {
+        assert_eq!(address_text(ip), ip.to_string());
+    }
+}
