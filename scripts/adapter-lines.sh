@@ -13,7 +13,8 @@ code() { sed '/^#\[cfg(test)\]/,$d' "$1"; }
 # Modules that only connect a third-party server to ConnectionInfo (axum-server's acceptor,
 # axum::serve's listener) or only move bytes (hyper's lingering close; the raw gates' stream
 # limited to the decided request, which the core's FirstRequest delimits; hyper's read
-# backpressure after an upgrade; certauth-tokio's HTTP client of the revocation checks, which
+# backpressure after an upgrade; hyper's cut of an upgraded stream whose slot is shed;
+# certauth-tokio's HTTP client of the revocation checks, which
 # writes and reads the bytes the core writes and parses) have a budget of their own, 100 lines each. certauth-hyper's
 # socketio.rs connects socketioxide to the core's Engine.IO session owners (the layer that
 # binds a session to its certificate, and the connect middleware): 200 lines. certauth-hyper's
@@ -23,7 +24,7 @@ code() { sed '/^#\[cfg(test)\]/,$d' "$1"; }
 # WebSocket relay's frame boundaries): a connection pool, connect and answer deadlines, body
 # types and the upgrade tunnel with its idle clock (the attack review's finding 4), and trailers
 # handed to the core's rules; nothing that decides what is forwarded: 540 lines.
-glue="axum_server.rs axum_listener.rs linger.rs one_request.rs backpressure.rs framing.rs fetch.rs"
+glue="axum_server.rs axum_listener.rs linger.rs one_request.rs backpressure.rs framing.rs fetch.rs sever.rs"
 budget_of() { case "$1" in *hyper) echo 535 ;; *) echo 200 ;; esac; }
 for dir in crates/certauth-tokio crates/certauth-smol crates/certauth-hyper; do
   [ -d "$dir/src" ] || continue
