@@ -14,7 +14,8 @@ code() { sed '/^#\[cfg(test)\]/,$d' "$1"; }
 # Modules that only connect a third-party server to ConnectionInfo (axum-server's acceptor,
 # axum::serve's listener) or only move bytes (hyper's lingering close; the raw gates' stream
 # limited to the decided request, which the core's FirstRequest delimits; hyper's read
-# backpressure after an upgrade; certauth-tokio's HTTP client of the revocation checks, which
+# backpressure after an upgrade; hyper's cut of an upgraded stream whose slot is shed;
+# certauth-tokio's HTTP client of the revocation checks, which
 # writes and reads the bytes the core writes and parses) have a budget of their own, 100 lines each. certauth-hyper's
 # socketio.rs connects socketioxide to the core's Engine.IO session owners (the layer that
 # binds a session to its certificate, and the connect middleware): 200 lines. certauth-hyper's
@@ -29,7 +30,7 @@ code() { sed '/^#\[cfg(test)\]/,$d' "$1"; }
 # header values, the front door's CPU per request, issue 32). Its upstream/limit.rs counts
 # those places (tokio semaphores and a per-connection count a request waits on; the caps'
 # values are the operator's): 230 lines.
-glue="axum_server.rs axum_listener.rs linger.rs one_request.rs backpressure.rs framing.rs fetch.rs"
+glue="axum_server.rs axum_listener.rs linger.rs one_request.rs backpressure.rs framing.rs fetch.rs sever.rs"
 budget_of() { case "$1" in *hyper) echo 540 ;; *) echo 200 ;; esac; }
 for dir in crates/certauth-tokio crates/certauth-smol crates/certauth-hyper; do
   [ -d "$dir/src" ] || continue

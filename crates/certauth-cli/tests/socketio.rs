@@ -388,3 +388,97 @@ fn a_socketio_ping_flood_that_never_reads_is_bounded() {
         "server RSS {before} MiB -> {after} MiB after {sent} pings"
     );
 }
+
+/// A client without a certificate over Socket.IO's WebSocket transport: socketioxide
+/// upgrades it to send its connect error (`44`), and the socket stays open after it.
+fn refused_socket(addr: SocketAddr, pki: &Pki) -> WebSocket {
+    let tls = suite::connect(addr, suite::tls_client(pki, None)).unwrap();
+    let url = "wss://localhost/socket.io/?EIO=4&transport=websocket";
+    let (mut ws, _) = tungstenite::client::client(url, tls).unwrap();
+    let open = ws.read().unwrap().into_text().unwrap();
+    assert!(open.starts_with("0{"), "{open}");
+    ws.send(tungstenite::Message::text("40")).unwrap();
+    for _ in 0..5 {
+        match ws.read().unwrap().into_text().unwrap().as_str() {
+            "2" => ws.send(tungstenite::Message::text("3")).unwrap(),
+            error => {
+                assert!(error.starts_with("44{"), "{error}");
+                return ws;
+            }
+        }
+    }
+    panic!("no connect error");
+}
+
+/// Whether the server closed `ws` (`closed`) or it is still open `wait` later (`open`),
+/// pings answered (an unanswered ping closes it after Engine.IO's ping timeout, 45 s).
+fn closed_within(ws: &mut WebSocket, wait: Duration) -> &'static str {
+    let until = Instant::now() + wait;
+    // Bounded: a ping every 25 s, and the time left.
+    for _ in 0..16 {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return "open";
+        }
+        ws.get_mut().sock.set_read_timeout(Some(left)).unwrap();
+        match ws.read() {
+            Ok(tungstenite::Message::Text(t)) if t.as_str() == "2" => {
+                let _ = ws.send(tungstenite::Message::text("3"));
+            }
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return "open";
+            }
+            Err(_) => return "closed",
+        }
+    }
+    "open"
+}
+
+/// The closing note of issue 30's Socket.IO work: socketioxide upgrades a client it refuses
+/// (to send its connect error), and that upgraded socket outlived its connection's slot.
+/// Shedding the slot (for a new client, at `--max-connections`) aborted a task that had
+/// already ended, so the socket stayed open until socketioxide's connect timeout
+/// (`--head-timeout`): clients without a certificate could hold more sockets than
+/// `--max-connections`. Now each stays counted in its slot and is closed when the slot is
+/// shed: of six such sockets on three slots, the first three are closed to admit the
+/// others, and a trusted client still gets in (closing another).
+#[test]
+fn unauthenticated_socketio_websockets_are_closed_when_their_slot_is_shed() {
+    let pki = Pki::new();
+    let dir = Dir::new("shed-ws");
+    let (_server, addr) = serve(
+        &pki,
+        &dir,
+        &[
+            "--allow-cn",
+            "trusted-client",
+            "--max-connections",
+            "3",
+            "--head-timeout",
+            "120",
+        ],
+    );
+    let mut crowd: Vec<WebSocket> = (0..6).map(|_| refused_socket(addr, &pki)).collect();
+    // Well under --head-timeout (and Engine.IO's ping timeout): a socket left to those is
+    // still open after it.
+    let wait = Duration::from_secs(20);
+    let first: Vec<&str> = crowd[..3]
+        .iter_mut()
+        .map(|ws| closed_within(ws, wait))
+        .collect();
+    assert_eq!(first, ["closed"; 3], "the sockets shed for the next three");
+    let mut trusted = joined(addr, &pki);
+    let echo = answer_to(&mut trusted, 10);
+    assert!(echo.starts_with("echo"), "{echo}");
+    assert_eq!(
+        closed_within(&mut crowd[3], wait),
+        "closed",
+        "the socket shed for the trusted client"
+    );
+}

@@ -83,6 +83,7 @@ use certauth_tokio::Tokio;
 use http::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use linger::Lingering;
+use sever::Severable;
 use tokio::net::TcpListener;
 use tracing::{debug, warn};
 
@@ -93,6 +94,7 @@ pub mod axum_server;
 mod backpressure;
 mod framing;
 mod linger;
+mod sever;
 #[cfg(feature = "socketio")]
 mod socketio;
 #[cfg(feature = "upstream")]
@@ -523,10 +525,8 @@ where
                 let hyper_service = hyper_util::service::TowerToHyperService::new(service);
                 let io = Backpressure::new(io, Arc::clone(&state.upgraded));
                 let io = framing::Watched::new(io, watch, Arc::clone(&state.upgraded));
-                let served = builder.serve_connection_with_upgrades(
-                    TokioIo::new(Lingering::new(io, &limits)),
-                    hyper_service,
-                );
+                let (io, line) = Severable::new(Lingering::new(io, &limits));
+                let served = builder.serve_connection_with_upgrades(TokioIo::new(io), hyper_service);
                 let mut served = std::pin::pin!(served);
                 let mut closing = false;
                 loop {
@@ -540,7 +540,10 @@ where
                             if let Err(e) = r {
                                 debug!(error = %e, "connection ended with an error");
                             }
-                            return;
+                            // Upgraded before any request was allowed, it keeps its slot
+                            // until it closes, and is closed with the slot (sever.rs).
+                            let pending = !state.keep().is_authenticated();
+                            return line.held(state.upgraded.load(Ordering::Acquire) && pending).await;
                         }
                         () = tokio::time::sleep_until(idle.into()), if !closing => {
                             closing = state.keep().expired(Instant::now());

@@ -1238,3 +1238,114 @@ fn ambiguous_framing_is_refused_before_the_application() {
     assert_eq!(got.matches("HTTP/1.1 200").count(), 2, "{got:?}");
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
+
+/// An open route that takes the connection over (101) and holds it until the client leaves
+/// (or the stream ends), as socketioxide holds a client it refused.
+async fn holding_upgrade(req: Request) -> axum::response::Response {
+    use tokio::io::AsyncReadExt as _;
+    let upgrade = hyper::upgrade::on(req);
+    tokio::spawn(async move {
+        if let Ok(upgraded) = upgrade.await {
+            let mut io = hyper_util::rt::TokioIo::new(upgraded);
+            let mut buf = [0u8; 64];
+            while matches!(io.read(&mut buf).await, Ok(n) if n > 0) {}
+        }
+    });
+    axum::response::Response::builder()
+        .status(101)
+        .header("connection", "upgrade")
+        .header("upgrade", "hold")
+        .body(Body::empty())
+        .unwrap()
+}
+
+/// A client without a certificate whose connection `holding_upgrade` took over.
+fn held_upgrade(addr: SocketAddr, pki: &Pki) -> suite::Tls {
+    let mut tls = suite::connect(addr, suite::tls_client(pki, None)).unwrap();
+    tls.write_all(b"GET /hold HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: hold\r\n\r\n")
+        .unwrap();
+    let head = suite::read_until(&mut tls, b"\r\n\r\n");
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{head:?}");
+    tls
+}
+
+/// Whether the server closed `tls` within `wait` (`closed`) or left it open (`open`).
+fn closed_within(tls: &mut suite::Tls, wait: Duration) -> &'static str {
+    tls.sock.set_read_timeout(Some(wait)).unwrap();
+    match tls.read(&mut [0u8; 64]) {
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            "open"
+        }
+        Ok(n) if n > 0 => "open",
+        _ => "closed",
+    }
+}
+
+/// A connection upgraded before any request was authenticated keeps its slot as a pending
+/// connection, and is closed when that slot is shed: with 2 slots, of 4 such connections the
+/// first 2 are closed to admit the others (before, shedding one aborted a task that had
+/// already ended and its stream lived on, uncounted, for as long as its owner kept it), and
+/// a trusted client still gets in, closing another.
+#[test]
+fn an_unauthenticated_upgrade_is_closed_when_its_slot_is_shed() {
+    let pki = Pki::new();
+    let limits = Limits::DEFAULT.with_head_read_timeout(Duration::from_secs(120));
+    let (tls, auth) = suite::server_parts(&pki, limits, ClientAuthMode::Deferred);
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            let app = Router::new()
+                .route("/hold", get(holding_upgrade))
+                .route("/whoami", get(whoami))
+                .layer(CertAuthLayer::new(auth).annotate_only());
+            let options = ServeOptions::DEFAULT.with_max_connections(2);
+            let stop = async {
+                let _ = stopped.await;
+            };
+            certauth_hyper::serve_with(listener, Some(tls.into()), limits, options, app, stop)
+                .await
+                .unwrap();
+        });
+        rt.shutdown_timeout(Duration::from_secs(1));
+    });
+    let server = Running {
+        addr: addr_rx.recv().unwrap(),
+        stop: Some(stop),
+        thread: Some(thread),
+    };
+    let mut held: Vec<suite::Tls> = (0..4).map(|_| held_upgrade(server.addr, &pki)).collect();
+    // Well under the head timeout: a stream left to its owner is still open after it.
+    let wait = Duration::from_secs(20);
+    let first: Vec<&str> = held[..2]
+        .iter_mut()
+        .map(|t| closed_within(t, wait))
+        .collect();
+    assert_eq!(
+        first, ["closed"; 2],
+        "the connections shed for the next two"
+    );
+    let (status, body) =
+        status_and_body(&get_over(server.addr, &pki, Some(&pki.trusted), "/whoami"));
+    assert_eq!(
+        (status.as_str(), body.as_str()),
+        ("HTTP/1.1 200 OK", "Hello trusted-client")
+    );
+    assert_eq!(
+        closed_within(&mut held[2], wait),
+        "closed",
+        "shed for the trusted client"
+    );
+}

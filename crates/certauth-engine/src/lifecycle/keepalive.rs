@@ -60,6 +60,11 @@ impl KeepAlive {
         (!std::mem::replace(&mut self.authenticated, true)).then_some(Phase::Open)
     }
 
+    /// Whether the layer has allowed one of its requests ([`Self::authenticated`]).
+    pub fn is_authenticated(&self) -> bool {
+        self.authenticated
+    }
+
     fn pending_phase(&self) -> Option<Phase> {
         let serving = self.in_flight > 0;
         (!self.authenticated).then_some(if serving { Phase::Request } else { Phase::Head })

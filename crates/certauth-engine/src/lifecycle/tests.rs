@@ -527,7 +527,9 @@ fn keep_alive_names_the_pending_phase_until_authenticated() {
     );
     assert_eq!(k.request_finished(t), Some(Phase::Head));
     assert_eq!(k.request_started(), Some(Phase::Request));
+    assert!(!k.is_authenticated());
     assert_eq!(k.authenticated(), Some(Phase::Open));
+    assert!(k.is_authenticated());
     assert_eq!(k.authenticated(), None, "reported once");
     assert_eq!(k.request_finished(t), None);
     assert_eq!(k.request_started(), None);
