@@ -174,21 +174,18 @@ impl Places {
     ) -> Result<Held, Full> {
         let connection = match conn {
             Some(c) => {
-                let cap = if open {
-                    self.caps.open_per_connection
-                } else {
-                    self.caps.per_connection
+                let (cap, open_cap) = (self.caps.per_connection, self.caps.open_per_connection);
+                let entered = until(deadline, c.enter(open, cap, open_cap)).await;
+                // Which of the two caps held it: the one for requests without identity
+                // only if that one is full.
+                let full = || {
+                    let open_full = open && c.counts().open >= open_cap;
+                    Full::Connection {
+                        cap: if open_full { open_cap } else { cap },
+                        open: open_full,
+                    }
                 };
-                let enter = c.enter(
-                    open,
-                    self.caps.per_connection,
-                    self.caps.open_per_connection,
-                );
-                Some(
-                    until(deadline, enter)
-                        .await
-                        .ok_or(Full::Connection { cap, open })?,
-                )
+                Some(entered.ok_or_else(full)?)
             }
             None => None,
         };
@@ -320,7 +317,19 @@ mod tests {
         let trusted = caps.enter(Some(&conn), false, now_plus(100)).await.unwrap();
         drop(first);
         let again = caps.enter(Some(&conn), true, now_plus(100)).await.unwrap();
-        // Two in flight: the connection's cap, whoever asks.
+        let full = caps.enter(Some(&conn), true, now_plus(100)).await;
+        assert_eq!(full.unwrap_err(), Full::Connection { cap: 1, open: true });
+        drop(again);
+        let again = caps.enter(Some(&conn), false, now_plus(100)).await.unwrap();
+        // Two in flight: the connection's cap, whoever asks (and so named to an open one).
+        let full = caps.enter(Some(&conn), true, now_plus(100)).await;
+        assert_eq!(
+            full.unwrap_err(),
+            Full::Connection {
+                cap: 2,
+                open: false
+            }
+        );
         let full = caps.enter(Some(&conn), false, now_plus(100)).await;
         assert_eq!(
             full.unwrap_err(),
