@@ -62,8 +62,8 @@ impl std::fmt::Display for Target {
 
 /// The proxy to one upstream: a tower service answering every request with the upstream's
 /// response, or with 400 (ambiguous framing, never forwarded), 502 (unreachable, or it
-/// broke the connection) or 504 (no response head in time), each with a body naming the
-/// cause and a log line. Cheap to clone; clones share the idle connections.
+/// broke the connection), 503 (a cap on upstream work stayed full: [`Caps`]) or 504 (no
+/// response head in time), each with a body naming the cause and a log line. Cheap to clone; clones share the idle connections.
 ///
 /// A request carrying [`Authenticated`] (put there by [`CertAuthLayer`](crate::CertAuthLayer))
 /// is forwarded with the client's identity ([`Self::identity`]); one without (an open path)

@@ -159,6 +159,11 @@ mod tests {
         }
         let all = for_path("/", refuse).unwrap();
         assert_eq!(verdict(&all, &cert, "/anything"), Some(401));
+        // Its Debug names the prefix as matched (for a configuration dump).
+        assert!(
+            format!("{admin:?}").contains(r#"prefix: "/admin""#),
+            "{admin:?}"
+        );
     }
 
     #[test]

@@ -174,21 +174,18 @@ impl Places {
     ) -> Result<Held, Full> {
         let connection = match conn {
             Some(c) => {
-                let cap = if open {
-                    self.caps.open_per_connection
-                } else {
-                    self.caps.per_connection
+                let (cap, open_cap) = (self.caps.per_connection, self.caps.open_per_connection);
+                let entered = until(deadline, c.enter(open, cap, open_cap)).await;
+                // Which of the two caps held it: the one for requests without identity
+                // only if that one is full.
+                let full = || {
+                    let open_full = open && c.counts().open >= open_cap;
+                    Full::Connection {
+                        cap: if open_full { open_cap } else { cap },
+                        open: open_full,
+                    }
                 };
-                let enter = c.enter(
-                    open,
-                    self.caps.per_connection,
-                    self.caps.open_per_connection,
-                );
-                Some(
-                    until(deadline, enter)
-                        .await
-                        .ok_or(Full::Connection { cap, open })?,
-                )
+                Some(entered.ok_or_else(full)?)
             }
             None => None,
         };
@@ -305,6 +302,12 @@ mod tests {
         })
     }
 
+    /// A deadline for a wait that must succeed: a test fails rather than hangs when it
+    /// does not.
+    fn soon() -> Option<Instant> {
+        now_plus(2000)
+    }
+
     fn now_plus(ms: u64) -> Option<Instant> {
         Some(Instant::now() + Duration::from_millis(ms))
     }
@@ -313,14 +316,26 @@ mod tests {
     async fn an_open_request_waits_for_its_connection_then_gets_503() {
         let caps = places(8, 2, 1);
         let conn = Arc::new(PerConnection::default());
-        let first = caps.enter(Some(&conn), true, None).await.unwrap();
+        let first = caps.enter(Some(&conn), true, soon()).await.unwrap();
         let full = caps.enter(Some(&conn), true, now_plus(100)).await;
         assert_eq!(full.unwrap_err(), Full::Connection { cap: 1, open: true });
         // An identified request on the same connection still goes.
         let trusted = caps.enter(Some(&conn), false, now_plus(100)).await.unwrap();
         drop(first);
         let again = caps.enter(Some(&conn), true, now_plus(100)).await.unwrap();
-        // Two in flight: the connection's cap, whoever asks.
+        let full = caps.enter(Some(&conn), true, now_plus(100)).await;
+        assert_eq!(full.unwrap_err(), Full::Connection { cap: 1, open: true });
+        drop(again);
+        let again = caps.enter(Some(&conn), false, now_plus(100)).await.unwrap();
+        // Two in flight: the connection's cap, whoever asks (and so named to an open one).
+        let full = caps.enter(Some(&conn), true, now_plus(100)).await;
+        assert_eq!(
+            full.unwrap_err(),
+            Full::Connection {
+                cap: 2,
+                open: false
+            }
+        );
         let full = caps.enter(Some(&conn), false, now_plus(100)).await;
         assert_eq!(
             full.unwrap_err(),
@@ -336,10 +351,10 @@ mod tests {
     async fn a_waiting_request_goes_when_a_place_is_freed() {
         let caps = Arc::new(places(8, 1, 1));
         let conn = Arc::new(PerConnection::default());
-        let first = caps.enter(Some(&conn), false, None).await.unwrap();
+        let first = caps.enter(Some(&conn), false, soon()).await.unwrap();
         let waiting = {
             let (caps, conn) = (Arc::clone(&caps), Arc::clone(&conn));
-            tokio::spawn(async move { caps.enter(Some(&conn), false, None).await.is_ok() })
+            tokio::spawn(async move { caps.enter(Some(&conn), false, soon()).await.is_ok() })
         };
         tokio::task::yield_now().await;
         assert!(!waiting.is_finished());
@@ -351,14 +366,14 @@ mod tests {
     async fn the_upstream_cap_holds_across_connections_and_keeps_half_for_identified() {
         let caps = places(4, 100, 1);
         let conns: Vec<_> = (0..5).map(|_| Arc::new(PerConnection::default())).collect();
-        let a = caps.enter(Some(&conns[0]), true, None).await.unwrap();
-        let b = caps.enter(Some(&conns[1]), true, None).await.unwrap();
+        let a = caps.enter(Some(&conns[0]), true, soon()).await.unwrap();
+        let b = caps.enter(Some(&conns[1]), true, soon()).await.unwrap();
         // Open requests have their half (2 of 4).
         let full = caps.enter(Some(&conns[2]), true, now_plus(100)).await;
         assert_eq!(full.unwrap_err(), Full::Upstream { cap: 2, open: true });
         // The identified ones the rest.
-        let c = caps.enter(Some(&conns[3]), false, None).await.unwrap();
-        let d = caps.enter(None, false, None).await.unwrap();
+        let c = caps.enter(Some(&conns[3]), false, soon()).await.unwrap();
+        let d = caps.enter(None, false, soon()).await.unwrap();
         let full = caps.enter(Some(&conns[4]), false, now_plus(100)).await;
         assert_eq!(
             full.unwrap_err(),
@@ -368,7 +383,7 @@ mod tests {
             }
         );
         drop((a, b, c, d));
-        assert!(caps.enter(Some(&conns[4]), false, None).await.is_ok());
+        assert!(caps.enter(Some(&conns[4]), false, soon()).await.is_ok());
     }
 
     #[test]
@@ -390,5 +405,15 @@ mod tests {
             "{body}"
         );
         assert!(body.contains("within 2s"), "{body}");
+        // The log line names what to change.
+        let open = Full::Connection { cap: 1, open: true };
+        assert!(open.setting().contains("--upstream-open-per-connection"));
+        let all = Full::Connection {
+            cap: 1,
+            open: false,
+        };
+        assert!(all.setting().contains("--upstream-max-per-connection"));
+        let upstream = Full::Upstream { cap: 1, open: true };
+        assert!(upstream.setting().contains("--upstream-max-connections"));
     }
 }
