@@ -1086,6 +1086,17 @@ fn a_client_leaving_does_not_free_a_place_the_upstream_works_for() {
     );
     assert_eq!(peak, 2, "the open share was used");
     assert_eq!(curl(&f, port, Some(&f.trusted), &[], "/headers").0, "200");
+
+    // The open share is half, rounded down: with --open, a cap of 1 would leave them none.
+    let out = Command::new(env!("CARGO_BIN_EXE_certauth"))
+        .args(["serve", "--ca", &f.ca, "--cert", &f.cert, "--key", &f.key])
+        .args(["--upstream", &format!("http://127.0.0.1:{up_port}")])
+        .args(["--open", "/open", "--upstream-max-connections", "1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("(give at least 2)"), "{err}");
 }
 
 /// Attack review s4, finding 4: a WebSocket client that leaves with a bare TCP close (no TLS
