@@ -258,19 +258,15 @@ impl Upstream {
             // The client left: the response and the places are dropped here.
             let _ = answer.send((sent, held));
         });
-        let (sent, held) = tokio::select! {
-            a = answered => match a {
-                Ok(a) => a,
-                // Only if the task panicked.
-                Err(_) => return plain(StatusCode::BAD_GATEWAY, "Bad Gateway: the exchange failed\n"),
-            },
-            () = failed.notified() => {
-                warn!(remote = ?remote, "request refused: its body is malformed or cut");
-                return plain(
-                    StatusCode::BAD_REQUEST,
-                    "Bad Request: malformed request body\n",
-                );
-            }
+        let answered = tokio::select! {
+            a = answered => a.ok(),
+            () = failed.notified() => None,
+        };
+        // No answer: the client's body broke (or, never, the task panicked).
+        let Some((sent, held)) = answered else {
+            warn!(remote = ?remote, "request refused: its body is malformed or cut");
+            let body = "Bad Request: malformed request body\n";
+            return plain(StatusCode::BAD_REQUEST, body);
         };
         let mut response = match sent {
             Ok(Ok(response)) => response,
@@ -518,9 +514,8 @@ async fn tunnel(
             last: Mutex::new(tokio::time::Instant::now()),
             idle,
         };
-        let up = relay(client_read, upstream_write, &drain, &activity, true);
-        let down = relay(upstream_read, client_write, &drain, &activity, false);
-        let (mut up, mut down) = (std::pin::pin!(up), std::pin::pin!(down));
+        let mut up = std::pin::pin!(relay(client_read, upstream_write, &drain, &activity, true));
+        let mut down = std::pin::pin!(relay(upstream_read, client_write, &drain, &activity, false));
         // Once one direction has ended (its reader closed or failed: a client gone without
         // close_notify is an error), the other gets a moment to pass its peer's last bytes
         // (a close reply), then the tunnel ends: no side waits on a peer that has left
@@ -572,17 +567,12 @@ where
         }
         tokio::select! {
             n = from.read(&mut buf) => {
-                let n = match n {
-                    Ok(n) => n,
-                    // The other side learns at once that this one is gone.
-                    Err(e) => {
-                        let _ = to.shutdown().await;
-                        return Err(e);
-                    }
+                // At the end, or an error (a client gone without close_notify): the other
+                // side learns at once that this one is gone.
+                let Ok(n @ 1..) = n else {
+                    let shut = to.shutdown().await;
+                    return n.and(shut);
                 };
-                if n == 0 {
-                    return to.shutdown().await;
-                }
                 activity.touch();
                 let pass = frames.pass(&buf[..n], closing);
                 to.write_all(&buf[..pass]).await?;
@@ -621,30 +611,27 @@ impl Body for RequestBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        if self.stalled.is_none() {
-            match Pin::new(&mut self.inner).poll_frame(cx) {
-                Poll::Ready(Some(Err(e))) => {
-                    self.failed.notify_one();
-                    let timer = Box::pin(tokio::time::sleep(self.upstream.response_timeout));
-                    self.stalled = Some((timer, Some(e)));
+        if let Some((timer, error)) = &mut self.stalled {
+            std::task::ready!(timer.as_mut().poll(cx));
+            return Poll::Ready(error.take().map(Err));
+        }
+        match std::task::ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
+            Some(Err(e)) => {
+                self.failed.notify_one();
+                let timer = Box::pin(tokio::time::sleep(self.upstream.response_timeout));
+                self.stalled = Some((timer, Some(e)));
+                // Once more, for the timer to be polled.
+                self.poll_frame(cx)
+            }
+            mut frame => {
+                if let Some(trailers) = frame.as_mut().and_then(|f| f.as_mut().ok()?.trailers_mut())
+                {
+                    forward::prepare_trailers(trailers, &self.upstream.also_remove);
                 }
-                Poll::Ready(mut frame) => {
-                    if let Some(trailers) =
-                        frame.as_mut().and_then(|f| f.as_mut().ok()?.trailers_mut())
-                    {
-                        forward::prepare_trailers(trailers, &self.upstream.also_remove);
-                    }
-                    self.progress.notify_one();
-                    return Poll::Ready(frame);
-                }
-                Poll::Pending => return Poll::Pending,
+                self.progress.notify_one();
+                Poll::Ready(frame)
             }
         }
-        let Some((timer, error)) = &mut self.stalled else {
-            return Poll::Pending;
-        };
-        std::task::ready!(timer.as_mut().poll(cx));
-        Poll::Ready(error.take().map(Err))
     }
 
     fn is_end_stream(&self) -> bool {
