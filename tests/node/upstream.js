@@ -14,9 +14,12 @@
 //                           /release is asked (at once when released)
 //   GET  /release, /rearm   (not recorded) ends every held response and answers later
 //                           /hold at once; /rearm holds them again
-//   GET  /conns             (not recorded) {held, active, peak}: responses held now, and the
-//                           connections that have carried a recorded request, open now and
-//                           at most at once
+//   GET  /conns             (not recorded) {held, active, peak, busy, busyPeak}: responses
+//                           held now; the connections that have carried a recorded request,
+//                           open now and at most at once; /busy requests being worked on, now
+//                           and at most at once
+//   GET  /…/busy?ms=N       works for N ms whatever happens to its connection (as a
+//                           thread-per-request server does), then answers
 //   ws   /ws                `Echo: <msg> (<subject of Client-Cert>)`; its close code is
 //                           recorded as `/ws-closed/<code>`
 //   socket.io /socket.io/   `message` → `message` `Echo: <data>`
@@ -32,6 +35,8 @@ const held = new Set();
 let released = false;
 let active = 0;
 let peak = 0;
+let busy = 0;
+let busyPeak = 0;
 
 // The client certificate certauth forwarded (RFC 9440 `Client-Cert`, or the `Cert` of
 // Envoy's `X-Forwarded-Client-Cert`), or null.
@@ -54,7 +59,7 @@ const server = http.createServer((req, res) => {
   }
   if (url.pathname === '/conns') {
     res.setHeader('content-type', 'application/json');
-    return res.end(JSON.stringify({ held: held.size, active, peak }));
+    return res.end(JSON.stringify({ held: held.size, active, peak, busy, busyPeak }));
   }
   if (url.pathname === '/release' || url.pathname === '/rearm') {
     released = url.pathname === '/release';
@@ -76,6 +81,15 @@ const server = http.createServer((req, res) => {
     if (released) return res.end('released\n');
     held.add(res);
     res.on('close', () => held.delete(res));
+    return;
+  }
+  if (url.pathname.endsWith('/busy')) {
+    busy += 1;
+    busyPeak = Math.max(busyPeak, busy);
+    setTimeout(() => {
+      busy -= 1;
+      if (!res.destroyed) res.end('done\n');
+    }, Number(url.searchParams.get('ms') || 1000));
     return;
   }
   if (url.pathname === '/upload') {

@@ -286,7 +286,9 @@ pub(crate) struct Args {
     pub(crate) open: Vec<String>,
     /// Most requests in flight to the upstream at once, all clients together: each holds an
     /// upstream connection until its response ends (a WebSocket: until it closes). Requests
-    /// without a client certificate (--open paths) get at most half. A request past a cap
+    /// without a client certificate (--open paths) get at most half, rounded down (so with
+    /// --open, at least 2); a request keeps its place until the upstream answers, even if
+    /// its client left (reset, closed) before. A request past a cap
     /// waits for a place, up to --upstream-timeout, then gets 503 naming the cap.
     #[arg(long, value_name = "N", default_value_t = certauth_hyper::upstream::Caps::DEFAULT.max_connections,
           requires = "upstream", value_parser = at_least_one)]

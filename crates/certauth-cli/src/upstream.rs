@@ -34,6 +34,13 @@ pub(crate) fn configure(args: &Args, url: &str) -> Result<Upstream, Failure> {
             "--open {bad:?}: a path prefix starts with / (e.g. /healthz)"
         )));
     }
+    if !args.open.is_empty() && args.upstream_max_connections < 2 {
+        return Err(Failure::Usage(
+            "--upstream-max-connections 1 with --open: requests without a client certificate \
+             get half the places, rounded down, so none would be left for them (give at least 2)"
+                .to_owned(),
+        ));
+    }
     let mut strip: Vec<String> = args.header.iter().cloned().collect();
     if let Some((name, _)) = args.verify_header.as_ref().and_then(|v| v.split_once('=')) {
         strip.push(name.to_owned());

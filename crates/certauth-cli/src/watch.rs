@@ -96,7 +96,7 @@ pub(crate) fn spawn(
                 if seen != applied {
                     info!(
                         "a watched file changed: reloading --ca, --chain, --crl, --policy, \
-                         --cert, --key, --session-ticket-key"
+                         --path-policy, --cert, --key, --session-ticket-key"
                     );
                     reload();
                     // A failed reload is not retried until the files change again: it was

@@ -1058,3 +1058,122 @@ fn path_policies_make_part_of_the_site_stricter() {
         assert!(err.contains(says), "{bad}: {err}");
     }
 }
+
+/// The upstream's count of `/busy` requests being worked on (now, at most at once).
+fn busy(upstream_port: u16) -> (u64, u64) {
+    let v = json(control(upstream_port, "/conns").as_bytes());
+    (v["busy"].as_u64().unwrap(), v["busyPeak"].as_u64().unwrap())
+}
+
+/// Attack review s4, finding 3: a client that leaves once its request is sent (an HTTP/1.1
+/// connection closed, a body cut mid-upload, an HTTP/2 stream reset) must not free the
+/// request's place while the upstream still works on it. Connections without a certificate
+/// send a slow request to an open path and close 0.3 s later, one after another; the upstream
+/// (`/busy`, which works on whatever happens to its connection) never has more of them at
+/// once than their share of the caps (2 of 4), and a trusted client still gets through.
+#[test]
+fn a_client_leaving_does_not_free_a_place_the_upstream_works_for() {
+    let pki = Pki::new();
+    let dir = Dir::new("leave");
+    let f = files(&pki, &dir);
+    let up_port = free_port();
+    let _upstream = node_upstream(&up_port.to_string());
+    let (_server, port) = certauth(
+        &f,
+        &format!("http://127.0.0.1:{up_port}"),
+        &["--open", "/open", "--upstream-max-connections", "4"],
+    );
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let arrived = || seen(up_port).iter().filter(|u| u.contains("/busy")).count();
+    for i in 0..12 {
+        let before = arrived();
+        let mut tls = suite::connect(addr, suite::tls_client(&pki, None)).unwrap();
+        let request = if i % 2 == 0 {
+            format!("GET /open/busy?ms=30000&i={i} HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        } else {
+            // A body cut after its first bytes.
+            format!(
+                "POST /open/busy?ms=30000&i={i} HTTP/1.1\r\nHost: localhost\r\n\
+                 Content-Length: 100\r\n\r\n0123456789"
+            )
+        };
+        tls.write_all(request.as_bytes()).unwrap();
+        tls.flush().unwrap();
+        // Until the request reaches the upstream (the ones past the cap wait in certauth).
+        let deadline = Instant::now() + Duration::from_millis(300);
+        while arrived() == before && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Gone without a word: no close_notify, no response read.
+        tls.sock.shutdown(std::net::Shutdown::Both).unwrap();
+    }
+    let (now, peak) = busy(up_port);
+    assert!(
+        peak <= 2,
+        "requests without a certificate the upstream worked on at once: {peak} (now {now}), past their share of 2"
+    );
+    assert_eq!(peak, 2, "the open share was used");
+    assert_eq!(curl(&f, port, Some(&f.trusted), &[], "/headers").0, "200");
+
+    // The open share is half, rounded down: with --open, a cap of 1 would leave them none.
+    let out = Command::new(env!("CARGO_BIN_EXE_certauth"))
+        .args(["serve", "--ca", &f.ca, "--cert", &f.cert, "--key", &f.key])
+        .args(["--upstream", &format!("http://127.0.0.1:{up_port}")])
+        .args(["--open", "/open", "--upstream-max-connections", "1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("(give at least 2)"), "{err}");
+}
+
+/// Attack review s4, finding 4: a WebSocket client that leaves with a bare TCP close (no TLS
+/// close_notify: a crashed client, a killed tab) ends its tunnel at once: the upstream sees
+/// the WebSocket closed, and the client's connection slot (--max-connections-per-identity 1)
+/// and places are free again long before --websocket-idle-timeout (300 s).
+#[test]
+fn a_websocket_client_gone_without_close_notify_ends_its_tunnel() {
+    let pki = Pki::new();
+    let dir = Dir::new("wsgone");
+    let f = files(&pki, &dir);
+    let up_port = free_port();
+    let _upstream = node_upstream(&up_port.to_string());
+    let (_server, port) = certauth(
+        &f,
+        &format!("http://127.0.0.1:{up_port}"),
+        &[
+            "--max-connections-per-identity",
+            "1",
+            "--upstream-max-connections",
+            "2",
+        ],
+    );
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut tls = suite::connect(addr, suite::tls_client(&pki, Some(&pki.trusted))).unwrap();
+    tls.write_all(
+        b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .unwrap();
+    tls.write_all(&suite::client_text_frame("hello")).unwrap();
+    tls.flush().unwrap();
+    let got = String::from_utf8_lossy(&suite::read_until(&mut tls, b"Echo: hello")).into_owned();
+    assert!(got.starts_with("HTTP/1.1 101"), "{got}");
+    assert!(got.contains("Echo: hello"), "{got}");
+    tls.sock.shutdown(std::net::Shutdown::Both).unwrap();
+    drop(tls);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let closed = loop {
+        let closed = seen(up_port).into_iter().find(|u| u.starts_with("/ws-closed/"));
+        if closed.is_some() || Instant::now() > deadline {
+            break closed;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        closed.is_some(),
+        "the upstream's WebSocket is still open 20 s after its client left"
+    );
+    // The same identity may connect again (not 429), and finds a place (not 503).
+    assert_eq!(curl(&f, port, Some(&f.trusted), &[], "/headers").0, "200");
+}

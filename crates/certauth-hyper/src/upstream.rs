@@ -11,7 +11,6 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -243,25 +242,39 @@ impl Upstream {
             |p| p.as_str().parse().unwrap_or_default(),
         );
         parts.extensions = http::Extensions::new();
-        let failed = Arc::new(AtomicBool::new(false));
+        let failed = Arc::new(tokio::sync::Notify::new());
         let progress = Arc::new(tokio::sync::Notify::new());
         let body = RequestBody {
             inner: body,
             upstream: Arc::clone(inner),
             failed: Arc::clone(&failed),
             progress: Arc::clone(&progress),
+            stalled: None,
         };
-        let send = self.send(Request::from_parts(parts, body));
-        let sent = within(inner.response_timeout, &progress, send).await;
+        // The exchange runs in a task of its own that holds the request's places until the
+        // upstream's response head (or the response timeout), even once the client is gone:
+        // a reset stream or a closed connection must not free a place the upstream is still
+        // working for (limit.rs, "Held until the upstream answers").
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let (this, timeout) = (self.clone(), inner.response_timeout);
+        let request = Request::from_parts(parts, body);
+        tokio::spawn(async move {
+            let sent = within(timeout, &progress, this.send(request)).await;
+            // The client left: the response and the places are dropped here.
+            let _ = answer.send((sent, held));
+        });
+        let answered = tokio::select! {
+            a = answered => a.ok(),
+            () = failed.notified() => None,
+        };
+        // No answer: the client's body broke (or, never, the task panicked).
+        let Some((sent, held)) = answered else {
+            warn!(remote = ?remote, "request refused: its body is malformed or cut");
+            let body = "Bad Request: malformed request body\n";
+            return plain(StatusCode::BAD_REQUEST, body);
+        };
         let mut response = match sent {
             Ok(Ok(response)) => response,
-            Ok(Err(fail)) if failed.load(Ordering::Acquire) => {
-                warn!(remote = ?remote, "request refused: its body is malformed ({fail})");
-                return plain(
-                    StatusCode::BAD_REQUEST,
-                    "Bad Request: malformed request body\n",
-                );
-            }
             Ok(Err(Fail::Connect(e))) => {
                 warn!(upstream = %inner.target, "upstream unreachable: {e}");
                 return plain(
@@ -539,10 +552,17 @@ async fn tunnel(
             last: Mutex::new(tokio::time::Instant::now()),
             idle,
         };
-        let (up, down) = tokio::join!(
-            relay(client_read, upstream_write, &drain, &activity, true),
-            relay(upstream_read, client_write, &drain, &activity, false),
-        );
+        let mut up = std::pin::pin!(relay(client_read, upstream_write, &drain, &activity, true));
+        let mut down = std::pin::pin!(relay(upstream_read, client_write, &drain, &activity, false));
+        // Once one direction has ended (its reader closed or failed: a client gone without
+        // close_notify is an error), the other gets a moment to pass its peer's last bytes
+        // (a close reply), then the tunnel ends: no side waits on a peer that has left
+        // (attack review s4, finding 4), and the places go at once.
+        let rest = |other| tokio::time::timeout(AFTER_CLOSE, other);
+        let (up, down) = tokio::select! {
+            up = &mut up => (Ok(up), rest(down).await),
+            down = &mut down => (rest(up).await, Ok(down)),
+        };
         debug!(to_upstream = ?up, to_client = ?down, "websocket relay closed");
     };
     tokio::select! {
@@ -585,10 +605,12 @@ where
         }
         tokio::select! {
             n = from.read(&mut buf) => {
-                let n = n?;
-                if n == 0 {
-                    return to.shutdown().await;
-                }
+                // At the end, or an error (a client gone without close_notify): the other
+                // side learns at once that this one is gone.
+                let Ok(n @ 1..) = n else {
+                    let shut = to.shutdown().await;
+                    return n.and(shut);
+                };
                 activity.touch();
                 let pass = frames.pass(&buf[..n], closing);
                 to.write_all(&buf[..pass]).await?;
@@ -605,14 +627,18 @@ where
     to.shutdown().await
 }
 
-/// The client's request body on its way upstream; notes a malformed one (a bad chunk), so
-/// that the failure is answered 400, not blamed on the upstream, and cleans its trailers.
+/// The client's request body on its way upstream; cleans its trailers, and when the client's
+/// side breaks (a bad chunk, a reset stream, a closed connection) tells `failed` (the client
+/// is answered 400) but keeps the upstream waiting for the rest (`stalled`) until the response
+/// timeout: the upstream may be working on the request, and its place is held until it answers.
 struct RequestBody {
     inner: Incoming,
-    /// For the names its trailers may not carry (`forward::prepare_trailers`).
+    /// For the names its trailers may not carry (`forward::prepare_trailers`) and the timeout.
     upstream: Arc<Inner>,
-    failed: Arc<AtomicBool>,
+    failed: Arc<tokio::sync::Notify>,
     progress: Arc<tokio::sync::Notify>,
+    /// The client's error, passed on to the upstream connection once the timer fires.
+    stalled: Option<(Pin<Box<tokio::time::Sleep>>, Option<hyper::Error>)>,
 }
 
 impl Body for RequestBody {
@@ -623,23 +649,31 @@ impl Body for RequestBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let mut polled = Pin::new(&mut self.inner).poll_frame(cx);
-        match &mut polled {
-            Poll::Ready(Some(Err(_))) => self.failed.store(true, Ordering::Release),
-            Poll::Ready(frame) => {
+        if let Some((timer, error)) = &mut self.stalled {
+            std::task::ready!(timer.as_mut().poll(cx));
+            return Poll::Ready(error.take().map(Err));
+        }
+        match std::task::ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
+            Some(Err(e)) => {
+                self.failed.notify_one();
+                let timer = Box::pin(tokio::time::sleep(self.upstream.response_timeout));
+                self.stalled = Some((timer, Some(e)));
+                // Once more, for the timer to be polled.
+                self.poll_frame(cx)
+            }
+            mut frame => {
                 if let Some(trailers) = frame.as_mut().and_then(|f| f.as_mut().ok()?.trailers_mut())
                 {
                     forward::prepare_trailers(trailers, &self.upstream.also_remove);
                 }
                 self.progress.notify_one();
+                Poll::Ready(frame)
             }
-            Poll::Pending => {}
         }
-        polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.stalled.is_none() && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {

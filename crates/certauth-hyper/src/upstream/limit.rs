@@ -10,8 +10,24 @@
 //! - **for the whole upstream**: at most [`Caps::max_connections`] requests in flight,
 //!   whatever the number of clients (upstream connections: those plus the idle ones kept for
 //!   reuse, which are only opened when none is ready);
-//! - of those, requests without an identity take at most half: clients without a
-//!   certificate can never take every upstream connection from trusted ones.
+//! - of those, requests without an identity take at most half, rounded down: clients
+//!   without a certificate can never take every upstream connection from trusted ones
+//!   (with a cap of 1 they get none; `certauth serve` refuses that with `--open`).
+//!
+//! **Held until the upstream answers** (attack review s4, finding 3). A place is the
+//! upstream's work, not the client's wait: it stays held until the response head arrives
+//! (then until the body ends, or the tunnel closes), or the response timeout passes, even
+//! when the client is gone before that (a reset HTTP/2 stream, a closed connection, a body
+//! cut mid-upload). The exchange runs in a task of its own that owns the places and the
+//! upstream connection; a client that left makes it drop the response once its head is in,
+//! which closes that connection and frees the places. Freed when the client left instead,
+//! one connection without a certificate resetting its streams had ~450 requests at a slow
+//! upstream (one that does not stop working when its connection closes: thread-per-request
+//! servers) under a cap of 1. A body the client cut is not cut for the upstream: it waits
+//! for the rest (the client is answered 400 at once) until the response timeout, so an
+//! upstream that answers without reading it frees the place as soon as it answers. Bounded
+//! either way by the response timeout, a place a client gives up costs what a slow
+//! request costs, and is counted as one.
 //!
 //! At a cap a request waits (backpressure: the client's stream stays open, nothing is read
 //! from it) until a request ahead of it finishes, first come first served, for at most the
@@ -31,7 +47,7 @@ use tokio::time::Instant;
 pub struct Caps {
     /// Requests in flight to the upstream at once, all client connections together (1024):
     /// each holds an upstream connection until its response body ends or its WebSocket
-    /// closes. Requests without a client identity take at most half.
+    /// closes. Requests without a client identity take at most half, rounded down.
     pub max_connections: usize,
     /// Requests one client connection may have in flight at once (HTTP/2 streams; an
     /// HTTP/1.1 connection has one at a time): 100, RFC 9113 §6.5.2's recommended minimum
@@ -133,9 +149,12 @@ impl Places {
         }
     }
 
-    /// The requests without identity the upstream takes at once: half of `max`, at least 1.
+    /// The requests without identity the upstream takes at once: half of `max`, rounded down
+    /// (attack review s4: rounded up, a cap of 1 gave them the only place). With a cap of 1
+    /// they get none: each waits for the response timeout, then 503 (`certauth serve`
+    /// refuses `--upstream-max-connections 1` with `--open`).
     fn open_share(max: usize) -> usize {
-        max.div_ceil(2)
+        max / 2
     }
 
     /// A place for `req` (`open`: without a client identity) on its client connection and
@@ -397,7 +416,8 @@ mod tests {
             ),
             (1, 1, 1)
         );
-        assert_eq!(Places::open_share(1), 1);
+        assert_eq!(Places::open_share(1), 0);
+        assert_eq!(Places::open_share(3), 1);
         assert_eq!(Places::open_share(1024), 512);
         let body = Full::Connection { cap: 1, open: true }.body(Duration::from_secs(2));
         assert!(
