@@ -201,8 +201,21 @@ fn s_client(
     resume: Option<&Path>,
     out: Option<&Path>,
 ) -> (bool, String) {
+    s_client_with(&[], addr, dir, client, resume, out)
+}
+
+/// [`s_client`] with `extra` arguments (`-tls1_2`).
+fn s_client_with(
+    extra: &[&str],
+    addr: SocketAddr,
+    dir: &Dir,
+    client: &str,
+    resume: Option<&Path>,
+    out: Option<&Path>,
+) -> (bool, String) {
     let mut cmd = Command::new("openssl");
     cmd.args(["s_client", "-connect", &addr.to_string()])
+        .args(extra)
         .args(["-servername", "localhost", "-ign_eof"])
         .args(["-CAfile", dir.path("server-ca.pem").to_str().unwrap()])
         .args([
@@ -813,5 +826,35 @@ fn a_session_resumed_on_another_provider_is_judged_with_both() {
     );
     // aws-lc-rs's own session resumed there: the key was proven when it was made.
     let (reused, answer) = s_client(aws.addr, &dir, &client, Some(&made_on_aws), None);
+    assert!(reused && answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+
+    // TLS 1.2: rustls hands back no resumption data for its sessions, so a resumed one is
+    // judged with the common key types wherever it was made (the second attack review let
+    // ring's session in on aws-lc-rs this way); its full handshake is judged as above.
+    let tls12 = |addr, resume: Option<&Path>, out: Option<&Path>| {
+        s_client_with(&["-tls1_2"], addr, &dir, &client, resume, out)
+    };
+    let (aws12, ring12) = (dir.path("aws12.session"), dir.path("ring12.session"));
+    let (_, answer) = tls12(aws.addr, None, Some(&aws12));
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    let (_, answer) = tls12(ring.addr, None, Some(&ring12));
+    assert!(answer.contains("(UNSUPPORTED_KEY_TYPE)"), "{answer}");
+    for made in [&ring12, &aws12] {
+        let (reused, answer) = tls12(aws.addr, Some(made), None);
+        assert!(
+            reused,
+            "the shared ticket key resumes over TLS 1.2: {answer}"
+        );
+        assert!(answer.contains("(UNSUPPORTED_KEY_TYPE)"), "{answer}");
+    }
+    // A common key type still resumes over TLS 1.2 across providers.
+    let trusted = dir.path("trusted");
+    std::fs::write(trusted.with_extension("pem"), pki.trusted.pem()).unwrap();
+    std::fs::write(trusted.with_extension("key"), pki.trusted.key_pem()).unwrap();
+    let trusted = trusted.to_string_lossy().into_owned();
+    let made = dir.path("trusted12.session");
+    let (_, answer) = s_client_with(&["-tls1_2"], ring.addr, &dir, &trusted, None, Some(&made));
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    let (reused, answer) = s_client_with(&["-tls1_2"], aws.addr, &dir, &trusted, Some(&made), None);
     assert!(reused && answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
 }

@@ -1164,7 +1164,9 @@ fn a_websocket_client_gone_without_close_notify_ends_its_tunnel() {
     drop(tls);
     let deadline = Instant::now() + Duration::from_secs(20);
     let closed = loop {
-        let closed = seen(up_port).into_iter().find(|u| u.starts_with("/ws-closed/"));
+        let closed = seen(up_port)
+            .into_iter()
+            .find(|u| u.starts_with("/ws-closed/"));
         if closed.is_some() || Instant::now() > deadline {
             break closed;
         }

@@ -200,8 +200,11 @@ pub(crate) fn key_support(config: &ServerConfig) -> KeySupport {
 /// and refused by the decision, but its session could be resumed on a server whose provider
 /// does verify such keys (aws-lc-rs sharing `--session-ticket-key`), and the key would pass
 /// unproven. [`TlsPeer::of`] therefore judges a resumed client with the key types both
-/// providers verify; a ticket without this data (made by an acceptor that did not set it)
-/// counts as the key types every provider verifies (RSA, P-256, P-384, Ed25519).
+/// providers verify; a ticket without this data (made by an acceptor that did not set it,
+/// and every resumed TLS 1.2 session: rustls hands this data back for TLS 1.3 only)
+/// counts as the key types every provider verifies (RSA, P-256, P-384, Ed25519). So a
+/// P-521 or Ed448 client resuming over TLS 1.2 is refused even where its session was made
+/// on aws-lc-rs; a full handshake lets it in.
 pub fn resumption_data(config: &ServerConfig) -> [u8; 2] {
     resumption_bytes(key_support(config))
 }
@@ -222,6 +225,20 @@ pub(crate) fn proven_support(ours: KeySupport, resumed: Option<&[u8]>) -> KeySup
         None => ours,
         Some(&[RESUMPTION_TAG, byte]) => ours.intersection(KeySupport::from_byte(byte)),
         Some(_) => ours.intersection(KeySupport::COMMON),
+    }
+}
+
+/// What a connection's ticket carried if its handshake resumed a session (`None`: a full
+/// handshake). rustls hands back the resumption data of a TLS 1.3 ticket only: a resumed
+/// TLS 1.2 session (or a handshake rustls does not call full) yields no data, which
+/// [`proven_support`] counts as a ticket from an unknown maker. Reading only
+/// `received_resumption_data` let a P-521 session made on ring pass on aws-lc-rs over TLS 1.2
+/// (the second attack review of stop 37).
+fn resumed(connection: &rustls::ServerConnection) -> Option<&[u8]> {
+    use rustls::HandshakeKind::{Full, FullWithHelloRetryRequest};
+    match connection.handshake_kind() {
+        Some(Full | FullWithHelloRetryRequest) => None,
+        _ => Some(connection.received_resumption_data().unwrap_or_default()),
     }
 }
 
@@ -479,7 +496,7 @@ impl TlsPeer {
     /// client proved its key in the handshake that made the session: it is judged with the
     /// key types both that server's provider and this one verify ([`resumption_data`]).
     pub fn of(config: &ServerConfig, connection: &rustls::ServerConnection) -> Self {
-        let keys = proven_support(key_support(config), connection.received_resumption_data());
+        let keys = proven_support(key_support(config), resumed(connection));
         Self {
             chain: peer_chain(connection).into(),
             keys,
