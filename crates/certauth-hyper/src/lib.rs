@@ -510,6 +510,7 @@ where
                     conn,
                     #[cfg(feature = "upstream")]
                     proxied: Arc::default(),
+                    #[cfg(feature = "upstream")]
                     forwarded: upstream::IdentityMemo::default(),
                 });
                 let watch = Arc::new(Mutex::new(RequestFraming::new(&limits)));

@@ -22,7 +22,8 @@ impl DenyStatus {
         }
     }
 
-    /// 401 or 403.
+    /// 401 or 403 (a policy file's `deny_status`).
+    #[cfg(any(feature = "serde", test))]
     pub(crate) fn from_code(code: u16) -> Option<Self> {
         match code {
             401 => Some(Self::Unauthorized),
