@@ -9,6 +9,8 @@ use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -66,8 +68,8 @@ fn wsgi_upstream() -> (Proc, u16) {
 }
 
 /// `certauth serve --upstream` letting `trusted-client` in, `/health` open, WebSockets
-/// idle for 1 s closed.
-fn certauth(pki: &Pki, dir: &Dir, upstream_port: u16) -> (Proc, u16) {
+/// idle for 1 s closed, and `extra` options.
+fn certauth(pki: &Pki, dir: &Dir, extra: &[&str], upstream_port: u16) -> (Proc, u16) {
     std::fs::create_dir_all(&dir.0).unwrap();
     let file = |name: &str, contents: &str| {
         let p = dir.0.join(name);
@@ -92,6 +94,7 @@ fn certauth(pki: &Pki, dir: &Dir, upstream_port: u16) -> (Proc, u16) {
         .arg(&key)
         .args(["--allow-cn", "trusted-client", "--open", "/health"])
         .args(["--websocket-idle-timeout", "1"])
+        .args(extra)
         .args(["--upstream", &format!("http://127.0.0.1:{upstream_port}")])
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::null())
@@ -129,7 +132,7 @@ fn spoofed_identity_never_reaches_a_wsgi_upstream() {
     let pki = Pki::new();
     let dir = Dir(std::env::temp_dir().join(format!("certauth-attack-{}", std::process::id())));
     let (_upstream, upstream_port) = wsgi_upstream();
-    let (_certauth, port) = certauth(&pki, &dir, upstream_port);
+    let (_certauth, port) = certauth(&pki, &dir, &[], upstream_port);
 
     // An open path, no certificate: a `_` spelling of the identity and forwarding headers
     // would be the application's `HTTP_CLIENT_CERT`, `HTTP_X_FORWARDED_*`.
@@ -237,7 +240,7 @@ Connection: Upgrade\r\n\r\n",
 fn an_open_path_never_becomes_a_tunnel_an_idle_one_closes_trailers_are_clean() {
     let pki = Pki::new();
     let dir = Dir(std::env::temp_dir().join(format!("certauth-attack-ws-{}", std::process::id())));
-    let (_certauth, port) = certauth(&pki, &dir, upgrading_upstream());
+    let (_certauth, port) = certauth(&pki, &dir, &[], upgrading_upstream());
     let upgrade = |path: &str| {
         format!(
             "GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\
@@ -296,6 +299,156 @@ X-Forwarded-For: 6.6.6.6\r\nX-Checksum: 1\r\n\r\n",
         "{seen}"
     );
     assert!(!seen.contains("6.6.6.6"), "{seen}");
+}
+
+/// A relayed WebSocket stopped in the middle of a frame, both ways (the upstream echoes
+/// the half frame), is still closed once idle: a close frame cannot follow half a frame,
+/// so the tunnel is cut a moment after --websocket-idle-timeout (1 s here) instead of
+/// waiting for the frame's end for ever (attack review s5, finding 2; without the cut this
+/// upstream's own 10 s read timeout ends it).
+#[test]
+fn a_tunnel_stopped_mid_frame_is_cut_when_idle() {
+    let pki = Pki::new();
+    let dir = Dir(std::env::temp_dir().join(format!("certauth-attack-mid-{}", std::process::id())));
+    let (_certauth, port) = certauth(&pki, &dir, &[], upgrading_upstream());
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut tls = suite::connect(addr, suite::tls_client(&pki, Some(&pki.trusted))).unwrap();
+    tls.write_all(suite::UPGRADE.as_bytes()).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !got.ends_with(b"\r\n\r\n") {
+        let n = std::io::Read::read(&mut tls, &mut buf).unwrap();
+        assert!(n > 0, "{}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        got.starts_with(b"HTTP/1.1 101 "),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    // A masked text frame announcing 100 bytes, of which 10 are sent.
+    let half = [&[0x81, 0x80 | 100, 1, 2, 3, 4][..], &[b'x'; 10]].concat();
+    tls.write_all(&half).unwrap();
+    tls.flush().unwrap();
+    let started = Instant::now();
+    let rest = suite::read_to_close(&mut tls);
+    let took = started.elapsed();
+    assert!(
+        rest.starts_with(&half),
+        "the half frame is relayed: {rest:?}"
+    );
+    assert!(
+        !rest[half.len()..].starts_with(&[0x88]),
+        "no close frame after half a frame: {rest:?}"
+    );
+    assert!(
+        took < Duration::from_secs(6),
+        "cut after {took:?}, not at the idle timeout"
+    );
+}
+
+/// An upstream that answers every request at once, before reading its body, and keeps its
+/// connections open without reading from them (a 404 to an unrouted POST does the same):
+/// its port, and how many connections it has accepted.
+fn answering_early_upstream() -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&accepted);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(16) {
+            let Ok(mut s) = stream else { continue };
+            count.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || {
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if !matches!(std::io::Read::read(&mut s, &mut byte), Ok(1)) {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly");
+                std::thread::sleep(Duration::from_secs(10));
+            });
+        }
+    });
+    (port, accepted)
+}
+
+/// One response (head and `Content-Length` body) read from `tls`.
+fn one_response(tls: &mut suite::Tls) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1];
+    let complete = |got: &[u8]| {
+        let text = String::from_utf8_lossy(got).to_ascii_lowercase();
+        let Some((head, body)) = text.split_once("\r\n\r\n") else {
+            return false;
+        };
+        let length = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .and_then(|n| n.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        body.len() >= length
+    };
+    while !complete(&got) {
+        match std::io::Read::read(tls, &mut buf) {
+            Ok(1) => got.push(buf[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// A request's places are held while its body is still on its way to the upstream, not only
+/// until the response ends: an upstream that answers first keeps the connection busy, and
+/// requests that freed their places there opened upstream connections past
+/// `--upstream-max-connections` (attack review s5, finding 3: 252 with a cap of 64).
+#[test]
+fn a_body_still_going_upstream_keeps_its_place() {
+    let pki = Pki::new();
+    let dir =
+        Dir(std::env::temp_dir().join(format!("certauth-attack-body-{}", std::process::id())));
+    let (upstream, accepted) = answering_early_upstream();
+    let caps = ["--upstream-max-connections", "2", "--upstream-timeout", "2"];
+    let (_certauth, port) = certauth(&pki, &dir, &caps, upstream);
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    // Four connections, each a POST whose body has only begun: the upstream answers the
+    // first two at once; the others wait for a place and get 503 once the timeout passes.
+    let mut answers = Vec::new();
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut tls = suite::connect(addr, suite::tls_client(&pki, Some(&pki.trusted))).unwrap();
+        tls.write_all(
+            b"POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100000\r\n\r\n0123456789",
+        )
+        .unwrap();
+        tls.flush().unwrap();
+        answers.push(one_response(&mut tls));
+        held.push(tls);
+    }
+    for answer in &answers[..2] {
+        assert!(
+            answer.starts_with("HTTP/1.1 200 ") && answer.ends_with("early"),
+            "{answer}"
+        );
+    }
+    for answer in &answers[2..] {
+        assert!(answer.starts_with("HTTP/1.1 503 "), "{answers:?}");
+        assert!(answer.contains("most requests in flight (2)"), "{answer}");
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 2, "upstream connections");
+    // The bodies end (their connections close): the places are free again.
+    drop(held);
+    let answer = raw(
+        &pki,
+        port,
+        Some(&pki.trusted),
+        "GET /after HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    );
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
 }
 
 /// A response read up to the upstream's `END`.

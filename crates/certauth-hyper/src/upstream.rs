@@ -220,7 +220,9 @@ impl Upstream {
         }
         let open = client.is_none();
         let held = match inner.places.admit(&req, open, inner.response_timeout).await {
-            Ok(held) => held,
+            // Shared with the request body: the upstream connection is busy until both the
+            // response and the request body are done (an upstream may answer first).
+            Ok(held) => Arc::new(held),
             Err(why) => return plain(StatusCode::SERVICE_UNAVAILABLE, &why),
         };
         // Only an authenticated client's WebSocket upgrade is still one here
@@ -250,24 +252,25 @@ impl Upstream {
             failed: Arc::clone(&failed),
             progress: Arc::clone(&progress),
             stalled: None,
+            _held: Arc::clone(&held),
         };
-        // The exchange runs in a task of its own that holds the request's places until the
-        // upstream's response head (or the response timeout), even once the client is gone:
-        // a reset stream or a closed connection must not free a place the upstream is still
-        // working for (limit.rs, "Held until the upstream answers").
-        let (answer, answered) = tokio::sync::oneshot::channel();
+        // The exchange holds the request's places until the upstream's response head (or
+        // the response timeout), even once the client is gone: a reset stream or a closed
+        // connection must not free a place the upstream is still working for (limit.rs,
+        // "Held until the upstream answers"). It runs in this task; dropped unfinished, it
+        // goes on in a task of its own (`Finish`), so a request pays for no spawn.
         let (this, timeout) = (self.clone(), inner.response_timeout);
         let request = Request::from_parts(parts, body);
-        tokio::spawn(async move {
+        let mut exchange = Finish(Some(Box::pin(async move {
             let sent = within(timeout, &progress, this.send(request)).await;
-            // The client left: the response and the places are dropped here.
-            let _ = answer.send((sent, held));
-        });
+            (sent, held)
+        })));
         let answered = tokio::select! {
-            a = answered => a.ok(),
+            biased;
+            a = &mut exchange => Some(a),
             () = failed.notified() => None,
         };
-        // No answer: the client's body broke (or, never, the task panicked).
+        // No answer: the client's body broke.
         let Some((sent, held)) = answered else {
             warn!(remote = ?remote, "request refused: its body is malformed or cut");
             let body = "Bad Request: malformed request body\n";
@@ -458,6 +461,33 @@ async fn within<T>(
     }
 }
 
+/// A future that runs to its end even if its caller drops it: dropped unfinished, it is
+/// spawned on the runtime (outside one, at shutdown, it is dropped).
+struct Finish<F: Future<Output: Send> + Send + 'static>(Option<Pin<Box<F>>>);
+
+impl<F: Future<Output: Send> + Send + 'static> Future for Finish<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let Some(exchange) = self.0.as_mut() else {
+            return Poll::Pending;
+        };
+        let out = std::task::ready!(exchange.as_mut().poll(cx));
+        self.0 = None;
+        Poll::Ready(out)
+    }
+}
+
+impl<F: Future<Output: Send> + Send + 'static> Drop for Finish<F> {
+    fn drop(&mut self) {
+        if let (Some(exchange), Ok(runtime)) =
+            (self.0.take(), tokio::runtime::Handle::try_current())
+        {
+            runtime.spawn(exchange);
+        }
+    }
+}
+
 /// Why a request got no response from the upstream.
 #[derive(Debug)]
 enum Fail {
@@ -577,7 +607,9 @@ const AFTER_CLOSE: Duration = Duration::from_secs(1);
 /// One direction of a relayed WebSocket: passes `from`'s bytes to `to` until `from` ends,
 /// or, once the server drains or the tunnel is idle, until the frame under way ends; then
 /// sends `to` a 1001 close, reads what `from` still sends for a moment (its own close) and
-/// shuts `to` down.
+/// shuts `to` down. A frame under way that stays silent for [`AFTER_CLOSE`] once closing
+/// is cut there, without a close frame (none can follow half a frame): a peer stopped
+/// mid-frame kept an idle tunnel and its places for ever (attack review s5, finding 2).
 async fn relay<R, W>(
     mut from: R,
     mut to: W,
@@ -616,6 +648,11 @@ where
                 to.write_all(&buf[..pass]).await?;
             }
             () = &mut draining, if !closing => closing = true,
+            // Evaluated every turn, but a clock is read only while closing.
+            () = async { tokio::time::sleep(AFTER_CLOSE).await }, if closing => {
+                debug!("websocket frame unfinished while closing: tunnel cut");
+                return to.shutdown().await;
+            }
         }
     }
     to.write_all(&forward::going_away_frame(to_server)).await?;
@@ -639,6 +676,11 @@ struct RequestBody {
     progress: Arc<tokio::sync::Notify>,
     /// The client's error, passed on to the upstream connection once the timer fires.
     stalled: Option<(Pin<Box<tokio::time::Sleep>>, Option<hyper::Error>)>,
+    /// The request's places, also held by its response: an upstream that answers before it
+    /// has read the body keeps its connection busy while the body goes on, and a request
+    /// that could free its places there would let clients open upstream connections past
+    /// the caps (the third attack review: 252 with a cap of 64).
+    _held: Arc<limit::Held>,
 }
 
 impl Body for RequestBody {
@@ -686,9 +728,9 @@ impl Body for RequestBody {
 pub struct ProxyBody(
     Kind,
     /// The request's places at the caps: the upstream connection is busy until the body
-    /// has been sent (or dropped).
+    /// has been sent (or dropped), and until the request body has (`RequestBody`).
     #[expect(dead_code, reason = "held for its Drop")]
-    Option<limit::Held>,
+    Option<Arc<limit::Held>>,
 );
 
 #[derive(Debug)]
