@@ -129,7 +129,8 @@ where
     match result {
         Ok(mut accepted) => {
             let client = &accepted.client;
-            info!(%client, reused = client.reused(), "client authenticated");
+            // Quoted (Debug): a subject's spaces and `=` cannot forge fields of the text log.
+            info!(client = ?client.to_string(), reused = client.reused(), "client authenticated");
             if let Err(refused) = conn.open(Some(Identity::of(client)), Instant::now()) {
                 warn!(code = refused.code(), "client refused: {refused}");
                 return Some(Box::pin(async move {
