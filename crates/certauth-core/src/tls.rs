@@ -234,7 +234,7 @@ pub(crate) fn proven_support(ours: KeySupport, resumed: Option<&[u8]>) -> KeySup
 /// [`proven_support`] counts as a ticket from an unknown maker. Reading only
 /// `received_resumption_data` let a P-521 session made on ring pass on aws-lc-rs over TLS 1.2
 /// (the second attack review of stop 37).
-fn resumed(connection: &rustls::ServerConnection) -> Option<&[u8]> {
+pub(crate) fn resumed(connection: &rustls::ServerConnection) -> Option<&[u8]> {
     use rustls::HandshakeKind::{Full, FullWithHelloRetryRequest};
     match connection.handshake_kind() {
         Some(Full | FullWithHelloRetryRequest) => None,

@@ -387,3 +387,51 @@ fn a_resumed_client_is_judged_with_both_providers_key_types() {
     );
     assert_eq!(KeySupport::from_byte(0xFF), KeySupport::ALL);
 }
+
+/// A resumed TLS 1.2 handshake counts as a ticket from an unknown maker: rustls hands back
+/// resumption data for TLS 1.3 only, and reading just that let a P-521 session made on ring
+/// pass on aws-lc-rs over TLS 1.2 (the second attack review of stop 37; `tests/fleet.rs`
+/// has it across processes). A full handshake has none.
+#[cfg(feature = "rustls")]
+#[test]
+fn a_resumed_tls12_session_counts_as_an_unknown_makers() {
+    use std::sync::Arc;
+
+    use crate::tls::{ClientAuthMode, load_server_identity, resumed, server_config};
+    use crate::verify::TrustAnchors;
+    use certauth_testkit::handshake::{TLS12, handshake, presenting};
+    use certauth_testkit::{Authority, Leaf};
+
+    let client_root = Authority::root("Resume Client CA");
+    let server_root = Authority::root("Resume Server CA");
+    let mut server = Leaf::client("localhost");
+    server.eku = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    server.sans = vec![rcgen::SanType::DnsName("localhost".try_into().unwrap())];
+    let server = server_root.issue(&server);
+    let trusted = client_root.issue(&Leaf::client("trusted-client"));
+    let anchors = TrustAnchors::from_der([client_root.cert.der.clone()]).unwrap();
+    let (chain, key) =
+        load_server_identity(server.pem().as_bytes(), server.key_pem().as_bytes()).unwrap();
+    let provider = Arc::new(certauth_testkit::ring_provider());
+    let config =
+        Arc::new(server_config(provider, chain, key, &anchors, ClientAuthMode::Deferred).unwrap());
+    // One client configuration (its session store) for both handshakes: the second resumes.
+    let client = presenting(
+        &server_root.cert.der,
+        vec![trusted.der.clone()],
+        &trusted.key,
+        TLS12,
+    );
+    let full = handshake(Arc::clone(&config), Arc::clone(&client)).unwrap();
+    assert_eq!(full.handshake_kind(), Some(rustls::HandshakeKind::Full));
+    assert_eq!(resumed(&full), None);
+    let again = handshake(Arc::clone(&config), client).unwrap();
+    assert_eq!(again.handshake_kind(), Some(rustls::HandshakeKind::Resumed));
+    assert_eq!(
+        again.received_resumption_data(),
+        None,
+        "rustls returns none over TLS 1.2"
+    );
+    assert_eq!(resumed(&again), Some(&[][..]));
+    assert_eq!(again.peer_certificates().map(<[_]>::len), Some(1));
+}
