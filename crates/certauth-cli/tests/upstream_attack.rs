@@ -451,6 +451,87 @@ fn a_body_still_going_upstream_keeps_its_place() {
     assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
 }
 
+/// An upstream that answers `/slow` with its head at once and its body 1.5 s later (a
+/// handler that sends its head, then works), any other path at once.
+fn head_first_upstream() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(16) {
+            let Ok(mut s) = stream else { continue };
+            std::thread::spawn(move || {
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if !matches!(std::io::Read::read(&mut s, &mut byte), Ok(1)) {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let _ = s.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\n",
+                );
+                if head.starts_with(b"GET /slow ") {
+                    std::thread::sleep(Duration::from_millis(1500));
+                    let _ = s.write_all(b"slow");
+                } else {
+                    let _ = s.write_all(b"fast");
+                }
+            });
+        }
+    });
+    port
+}
+
+/// A client that leaves once the response head is in keeps its place until the upstream's
+/// body ends (read and dropped, at most the response timeout): closing the upstream
+/// connection freed it while the upstream still worked (attack review s5, finding 1: one
+/// connection without a certificate kept 16 workers busy under an open share of 8).
+#[test]
+fn a_client_gone_after_the_head_keeps_its_place_until_the_body_ends() {
+    let pki = Pki::new();
+    let dir =
+        Dir(std::env::temp_dir().join(format!("certauth-attack-head-{}", std::process::id())));
+    // Two places (the smallest cap that leaves `--open` a share), both taken by clients
+    // that leave once their head is in.
+    let caps = ["--upstream-max-connections", "2", "--upstream-timeout", "5"];
+    let (_certauth, port) = certauth(&pki, &dir, &caps, head_first_upstream());
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    for _ in 0..2 {
+        let mut tls = suite::connect(addr, suite::tls_client(&pki, Some(&pki.trusted))).unwrap();
+        tls.write_all(b"GET /slow HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        tls.flush().unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1];
+        while !got.ends_with(b"\r\n\r\n") {
+            let n = std::io::Read::read(&mut tls, &mut buf).unwrap();
+            assert!(n > 0, "{}", String::from_utf8_lossy(&got));
+            got.push(buf[0]);
+        }
+        let got = String::from_utf8_lossy(&got);
+        assert!(got.starts_with("HTTP/1.1 200 "), "{got}");
+    }
+    // Gone, their bodies still to come: the next request waits for a place.
+    let started = Instant::now();
+    let answer = raw(
+        &pki,
+        port,
+        Some(&pki.trusted),
+        "GET /fast HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    );
+    let waited = started.elapsed();
+    assert!(
+        answer.starts_with("HTTP/1.1 200 ") && answer.ends_with("fast"),
+        "{answer}"
+    );
+    assert!(
+        waited >= Duration::from_millis(1000),
+        "the place was free after {waited:?}"
+    );
+}
+
 /// A response read up to the upstream's `END`.
 fn until_end(tls: &mut suite::Tls) -> String {
     let mut got = Vec::new();

@@ -38,12 +38,14 @@
 //! kept 17 upstream connections busy under an open share of 8, and six held 252 under a
 //! cap of 64 (the upstream ran out of descriptors).
 //!
-//! **Not held past the client** (attack review s5, finding 1, a choice): once the response
-//! head is in, a client that leaves drops the response, which closes the upstream
-//! connection and frees the places, as nginx (`proxy_ignore_client_abort off`) and Envoy
-//! do. An upstream that goes on working for a closed connection (a handler that sends its
-//! head and then works, in a thread-per-request server) is not counted any more: against
-//! such an upstream the caps bound connections, not its work.
+//! **Held until the response body ends** (attack review s5, finding 1). A client that
+//! leaves once the response head is in does not close the upstream connection: the rest of
+//! the body is read and dropped, for at most the response timeout, with the places held
+//! (`ProxyBody`'s drop). Closing it freed them while an upstream that goes on working for a
+//! closed connection (a handler that sends its head and then works, in a thread-per-request
+//! server) still worked: one connection without a certificate, resetting after each head,
+//! kept 16 of an upstream's workers busy under an open share of 8. (nginx closes the
+//! upstream connection there, `proxy_ignore_client_abort off`.)
 //!
 //! At a cap a request waits (backpressure: the client's stream stays open, nothing is read
 //! from it) until a request ahead of it finishes, first come first served, for at most the
