@@ -458,3 +458,40 @@ fn addresses_are_written_as_display_writes_them() {
         assert_eq!(address_text(ip), ip.to_string());
     }
 }
+
+/// [`identity_header_values`] (what the front door keeps per connection) are
+/// [`identity_headers`] as header values, for a client the core let in, in every preset.
+#[test]
+fn identity_header_values_are_the_identity_headers() {
+    use crate::{
+        Authenticator, ChainVerifier, Decision, HeadParser, HeadProgress, Limits, PeerInfo,
+        TrustAnchors,
+    };
+    let root = Authority::root("values root");
+    let inter = root.intermediate("values inter");
+    let leaf = inter.issue(&Leaf::client("values-client"));
+    let anchors = TrustAnchors::from_der([root.cert.der.clone()]).unwrap();
+    let auth = Authenticator::builder()
+        .verifier(ChainVerifier::new(anchors, webpki::ALL_VERIFICATION_ALGS))
+        .build()
+        .unwrap();
+    let head = match HeadParser::new(&Limits::DEFAULT).parse(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n") {
+        Ok(HeadProgress::Complete { head, .. }) => head,
+        other => panic!("{other:?}"),
+    };
+    let chain = [leaf.der.clone(), inter.cert.der.clone()];
+    let peer = PeerInfo::new(&chain, None);
+    let decided = auth.decide(&peer, &head, certauth_testkit::now()).ready();
+    let Some(Decision::Allow(client)) = decided else {
+        panic!("{decided:?}")
+    };
+    for preset in Preset::ALL {
+        let values = identity_header_values(&client, preset);
+        let expected: Vec<_> = identity_headers(&client, preset)
+            .into_iter()
+            .map(|(n, v)| (n, HeaderValue::try_from(v).unwrap()))
+            .collect();
+        assert!(!values.is_empty(), "{preset}");
+        assert_eq!(values, expected, "{preset}");
+    }
+}

@@ -415,6 +415,13 @@ fn a_resumed_tls12_session_counts_as_an_unknown_makers() {
     let provider = Arc::new(certauth_testkit::ring_provider());
     let config =
         Arc::new(server_config(provider, chain, key, &anchors, ClientAuthMode::Deferred).unwrap());
+    // What this server's acceptors write into its tickets: the format byte, then the key
+    // types ring verifies (the common ones).
+    assert_eq!(crate::tls::key_support(&config), KeySupport::COMMON);
+    assert_eq!(
+        crate::tls::resumption_data(&config),
+        [0xCA, KeySupport::COMMON.to_byte()]
+    );
     // One client configuration (its session store) for both handshakes: the second resumes.
     let client = presenting(
         &server_root.cert.der,
