@@ -452,7 +452,8 @@ fn a_body_still_going_upstream_keeps_its_place() {
 }
 
 /// An upstream that answers `/slow` with its head at once and its body 1.5 s later (a
-/// handler that sends its head, then works), any other path at once.
+/// handler that sends its head, then works), `/late` with its head after 0.5 s and its
+/// body 2 s after that, any other path at once.
 fn head_first_upstream() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -469,10 +470,16 @@ fn head_first_upstream() -> u16 {
                     }
                     head.push(byte[0]);
                 }
+                if head.starts_with(b"GET /late ") {
+                    std::thread::sleep(Duration::from_millis(500));
+                }
                 let _ = s.write_all(
                     b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\n",
                 );
-                if head.starts_with(b"GET /slow ") {
+                if head.starts_with(b"GET /late ") {
+                    std::thread::sleep(Duration::from_millis(2000));
+                    let _ = s.write_all(b"late");
+                } else if head.starts_with(b"GET /slow ") {
                     std::thread::sleep(Duration::from_millis(1500));
                     let _ = s.write_all(b"slow");
                 } else {
@@ -530,6 +537,126 @@ fn a_client_gone_after_the_head_keeps_its_place_until_the_body_ends() {
         waited >= Duration::from_millis(1000),
         "the place was free after {waited:?}"
     );
+}
+
+/// A client that leaves before the response head keeps its places until the upstream's
+/// body ends too: the exchange finishing in a task of its own dropped the response raw,
+/// which freed them at the head (the fourth attack review: 17 requests at the upstream
+/// under an open share of 8, from one connection without a certificate).
+#[test]
+fn a_client_gone_before_the_head_keeps_its_place_until_the_body_ends() {
+    let pki = Pki::new();
+    let dir = Dir(std::env::temp_dir().join(format!("certauth-attack-pre-{}", std::process::id())));
+    let caps = ["--upstream-max-connections", "2", "--upstream-timeout", "5"];
+    let (_certauth, port) = certauth(&pki, &dir, &caps, head_first_upstream());
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    for _ in 0..2 {
+        let mut tls = suite::connect(addr, suite::tls_client(&pki, Some(&pki.trusted))).unwrap();
+        tls.write_all(b"GET /late HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        tls.flush().unwrap();
+        // Gone once the request is upstream (its head comes 0.5 s after it, its body 2 s
+        // after that).
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    let started = Instant::now();
+    let answer = raw(
+        &pki,
+        port,
+        Some(&pki.trusted),
+        "GET /fast HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    );
+    let waited = started.elapsed();
+    assert!(
+        answer.starts_with("HTTP/1.1 200 ") && answer.ends_with("fast"),
+        "{answer}"
+    );
+    assert!(
+        waited >= Duration::from_millis(1500),
+        "the place was free after {waited:?}"
+    );
+}
+
+/// An upstream that switches to WebSocket, then pushes frames and reads nothing; its sender
+/// gets `true` once a write fails (certauth closed the connection).
+fn pushing_upstream() -> (u16, std::sync::mpsc::Receiver<bool>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (ended, seen) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok((mut s, _)) = listener.accept() else {
+            return;
+        };
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if !matches!(std::io::Read::read(&mut s, &mut byte), Ok(1)) {
+                return;
+            }
+            head.push(byte[0]);
+        }
+        let _ = s.write_all(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+        );
+        // Binary frames of 16 KiB, until a write fails (bounded: 60 s of pushing).
+        let frame = [&[0x82, 126, 0x40, 0x00][..], &[b'u'; 16384]].concat();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if s.write_all(&frame).is_err() {
+                let _ = ended.send(true);
+                return;
+            }
+        }
+    });
+    (port, seen)
+}
+
+/// A relayed WebSocket blocked writing both ways (a client and an upstream that both send
+/// and read nothing) is still ended by the idle clock: each direction waited in its write,
+/// where neither the idle timeout nor the close could reach it (the fourth attack review:
+/// still open at 40 s with a 10 s idle timeout; only the grace period ended it).
+#[test]
+fn a_tunnel_blocked_both_ways_ends_when_idle() {
+    let pki = Pki::new();
+    let dir = Dir(std::env::temp_dir().join(format!("certauth-attack-blk-{}", std::process::id())));
+    let (upstream, upstream_ended) = pushing_upstream();
+    let (_certauth, port) = certauth(&pki, &dir, &[], upstream);
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut tls = suite::connect(addr, suite::tls_client(&pki, Some(&pki.trusted))).unwrap();
+    tls.write_all(suite::UPGRADE.as_bytes()).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1];
+    while !got.ends_with(b"\r\n\r\n") {
+        assert_eq!(std::io::Read::read(&mut tls, &mut buf).unwrap(), 1);
+        got.push(buf[0]);
+    }
+    assert!(
+        got.starts_with(b"HTTP/1.1 101 "),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    // Send masked frames, reading nothing, until the writes block (at most 256 MiB).
+    tls.sock
+        .set_write_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let frame = [
+        &[0x82, 0x80 | 126, 0x40, 0x00, 1, 2, 3, 4][..],
+        &[b'c'; 16384],
+    ]
+    .concat();
+    let mut blocked = false;
+    for _ in 0..16384 {
+        if tls.write_all(&frame).and_then(|()| tls.flush()).is_err() {
+            blocked = true;
+            break;
+        }
+    }
+    assert!(blocked, "the client's writes never blocked");
+    // Nothing moves either way: after --websocket-idle-timeout (1 s) the tunnel ends, and
+    // the upstream's blocked write fails.
+    let ended = upstream_ended.recv_timeout(Duration::from_secs(8));
+    assert_eq!(ended, Ok(true), "the blocked tunnel was not ended");
+    drop(tls);
 }
 
 /// A response read up to the upstream's `END`.
