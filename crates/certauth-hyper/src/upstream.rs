@@ -613,9 +613,8 @@ pub struct ProxyBody(
 
 impl Drop for ProxyBody {
     /// A client that left before the upstream's body ended: the rest is read and dropped in
-    /// a task of its own, for at most the response timeout and [`DRAIN_MAX`] bytes, with
-    /// the places held. Closing
-    /// the upstream connection instead freed them while the upstream still worked (a
+    /// a task of its own, for at most the response timeout and `DRAIN_MAX` (1 MiB), with
+    /// the places held. Closing the upstream connection instead freed them while the upstream still worked (a
     /// handler that sends its head, then works): one connection without a certificate,
     /// resetting after each head, kept 16 of an upstream's workers busy under an open
     /// share of 8 (attack review s5, finding 1).
