@@ -614,10 +614,10 @@ pub struct ProxyBody(
 impl Drop for ProxyBody {
     /// A client that left before the upstream's body ended: the rest is read and dropped in
     /// a task of its own, for at most the response timeout and `DRAIN_MAX` (1 MiB), with
-    /// the places held. Closing the upstream connection instead freed them while the upstream still worked (a
-    /// handler that sends its head, then works): one connection without a certificate,
-    /// resetting after each head, kept 16 of an upstream's workers busy under an open
-    /// share of 8 (attack review s5, finding 1).
+    /// the places held. Closing the upstream connection instead freed them while the
+    /// upstream still worked (a handler that sends its head, then works): one connection
+    /// without a certificate, resetting after each head, kept 16 of an upstream's workers
+    /// busy under an open share of 8 (attack review s5, finding 1).
     fn drop(&mut self) {
         let Some((held, timeout)) = self.1.take() else {
             return;
