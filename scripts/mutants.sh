@@ -19,6 +19,8 @@ if ! cargo mutants --version 2>/dev/null | grep -qF "$version"; then
   cargo install --locked --quiet "cargo-mutants@$version"
 fi
 core=crates/certauth-core/src
+# Its output and the last commit's diff go under target/ (absent with CARGO_TARGET_DIR set elsewhere).
+mkdir -p target
 run() {
   cargo mutants --package certauth-core --all-features --no-shuffle --timeout 120 \
     --jobs "${MUTANTS_JOBS:-2}" --output target/mutants "$@"
