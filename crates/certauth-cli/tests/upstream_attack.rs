@@ -67,6 +67,20 @@ fn wsgi_upstream() -> (Proc, u16) {
     (Proc(child), port)
 }
 
+/// A test upstream's read of a request head, byte by byte (nothing past it is taken):
+/// `None` if the connection ends or fails first.
+fn read_head(s: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if !matches!(std::io::Read::read(s, &mut byte), Ok(1)) {
+            return None;
+        }
+        head.push(byte[0]);
+    }
+    Some(head)
+}
+
 /// `certauth serve --upstream` letting `trusted-client` in, `/health` open, WebSockets
 /// idle for 1 s closed, and `extra` options.
 fn certauth(pki: &Pki, dir: &Dir, extra: &[&str], upstream_port: u16) -> (Proc, u16) {
@@ -191,14 +205,9 @@ fn upgrading_upstream() -> u16 {
             let Ok(mut s) = stream else { continue };
             std::thread::spawn(move || {
                 s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    if !matches!(std::io::Read::read(&mut s, &mut byte), Ok(1)) {
-                        return;
-                    }
-                    head.push(byte[0]);
-                }
+                let Some(head) = read_head(&mut s) else {
+                    return;
+                };
                 let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
                 if text.contains("\r\nupgrade: websocket") {
                     let _ = s.write_all(
@@ -215,6 +224,7 @@ Connection: Upgrade\r\n\r\n",
                                 && (body.starts_with(b"0\r\n")
                                     || body.windows(5).any(|w| w == b"\r\n0\r\n"))
                         };
+                        let mut byte = [0u8; 1];
                         while !body_end(&request) {
                             if !matches!(std::io::Read::read(&mut s, &mut byte), Ok(1)) {
                                 return;
@@ -361,13 +371,8 @@ fn answering_early_upstream() -> (u16, Arc<AtomicUsize>) {
             count.fetch_add(1, Ordering::SeqCst);
             std::thread::spawn(move || {
                 s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    if !matches!(std::io::Read::read(&mut s, &mut byte), Ok(1)) {
-                        return;
-                    }
-                    head.push(byte[0]);
+                if read_head(&mut s).is_none() {
+                    return;
                 }
                 let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly");
                 std::thread::sleep(Duration::from_secs(10));
@@ -462,14 +467,9 @@ fn head_first_upstream() -> u16 {
             let Ok(mut s) = stream else { continue };
             std::thread::spawn(move || {
                 s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") {
-                    if !matches!(std::io::Read::read(&mut s, &mut byte), Ok(1)) {
-                        return;
-                    }
-                    head.push(byte[0]);
-                }
+                let Some(head) = read_head(&mut s) else {
+                    return;
+                };
                 if head.starts_with(b"GET /late ") {
                     std::thread::sleep(Duration::from_millis(500));
                 }
@@ -587,13 +587,8 @@ fn pushing_upstream() -> (u16, std::sync::mpsc::Receiver<bool>) {
         let Ok((mut s, _)) = listener.accept() else {
             return;
         };
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            if !matches!(std::io::Read::read(&mut s, &mut byte), Ok(1)) {
-                return;
-            }
-            head.push(byte[0]);
+        if read_head(&mut s).is_none() {
+            return;
         }
         let _ = s.write_all(
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
