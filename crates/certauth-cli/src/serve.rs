@@ -642,7 +642,7 @@ pub(crate) fn run(args: Args) -> Outcome {
     init_logging(args.log_format);
     let watched = watched_files(&args);
     let before = crate::watch::Snapshot::take(&watched);
-    let (server, resumption) = configure(&args)?;
+    let (mut server, resumption) = configure(&args)?;
     if let Some(addr) = args.metrics {
         crate::metrics::serve(addr, args.health)?;
     }
@@ -700,6 +700,8 @@ pub(crate) fn run(args: Args) -> Outcome {
             let listener = smol::net::TcpListener::bind(server.listen)
                 .await
                 .map_err(|e| listen_error(server.listen, &e))?;
+            // `--listen HOST:0` asks the system for a port: the log names the one it gave.
+            server.listen = listener.local_addr().unwrap_or(server.listen);
             announce(&server, false);
             let stop = async move {
                 let _ = rx.recv().await;
@@ -712,6 +714,7 @@ pub(crate) fn run(args: Args) -> Outcome {
         let listener = tokio::net::TcpListener::bind(server.listen)
             .await
             .map_err(|e| listen_error(server.listen, &e))?;
+        server.listen = listener.local_addr().unwrap_or(server.listen);
         if upstream.is_none() {
             announce(&server, socketio);
         }

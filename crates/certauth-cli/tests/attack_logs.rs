@@ -3,13 +3,12 @@
 //! on every path that logs one (a denial on the raw gate, a Socket.IO connection).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::fs::File;
-use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
+use std::time::Duration;
 
 use certauth_testkit::Leaf;
+use certauth_testkit::proxies;
 use certauth_testkit::suite::{self, Pki};
 
 struct Dir(PathBuf);
@@ -43,14 +42,6 @@ impl Drop for Served {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Characters a log line must never carry raw from a client: line breaks of every kind,
 /// C1 controls, bidi overrides.
 const HOSTILE: [char; 5] = ['\r', '\n', '\u{85}', '\u{2028}', '\u{202e}'];
@@ -58,23 +49,15 @@ const HOSTILE: [char; 5] = ['\r', '\n', '\u{85}', '\u{2028}', '\u{202e}'];
 /// Runs `certauth serve` with `args`, stderr to a file; `client` talks to it; returns the
 /// log.
 fn logged(dir: &Dir, args: &[&str], client: impl FnOnce(u16)) -> String {
-    let port = free_port();
-    let log = dir.0.join(format!("serve-{port}.log"));
-    let child = Command::new(env!("CARGO_BIN_EXE_certauth"))
-        .arg("serve")
-        .args(args)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(File::create(&log).unwrap()))
-        .spawn()
-        .unwrap();
+    let log = dir.0.join(format!("serve-{}.log", proxies::next_id()));
+    let (child, port) = proxies::start_certauth(
+        Command::new(env!("CARGO_BIN_EXE_certauth"))
+            .arg("serve")
+            .args(args)
+            .env("RUST_LOG", "debug"),
+        &log,
+    );
     let served = Served(child);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
     client(port);
     std::thread::sleep(Duration::from_millis(300));
     drop(served);

@@ -7,9 +7,10 @@
 use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+use certauth_testkit::proxies;
 use certauth_testkit::suite::{self, Pki};
 
 struct Dir(PathBuf);
@@ -110,42 +111,30 @@ fn serve(
     env: &[(&str, &str)],
     nofile: Option<u32>,
 ) -> (Served, SocketAddr) {
-    let port = free_port();
     let cert = dir.file("server.pem", &pki.server.pem());
     let key = dir.file("server.key", &pki.server.key_pem());
     let log = dir.path("serve.log");
     let limit = nofile.map_or_else(String::new, |n| format!("ulimit -n {n} && "));
-    let child = Command::new("sh")
-        .arg("-c")
-        .arg(format!("{limit}exec \"$0\" \"$@\""))
-        .arg(env!("CARGO_BIN_EXE_certauth"))
-        .args([
-            "serve",
-            "--ca",
-            ca.to_str().unwrap(),
-            "--cert",
-            &cert,
-            "--key",
-            &key,
-        ])
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(extra)
-        .envs(env.iter().copied())
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let (child, port) = proxies::start_certauth(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("{limit}exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_certauth"))
+            .args([
+                "serve",
+                "--ca",
+                ca.to_str().unwrap(),
+                "--cert",
+                &cert,
+                "--key",
+                &key,
+            ])
+            .args(extra)
+            .envs(env.iter().copied())
+            .env("NO_COLOR", "1"),
+        &log,
+    );
     let served = Served { child, log };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "server did not start: {}",
-            served.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
     (served, ([127, 0, 0, 1], port).into())
 }
 

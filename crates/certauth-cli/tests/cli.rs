@@ -8,7 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use certauth_testkit::suite::{self, Pki};
-use certauth_testkit::{Authority, Leaf, encode, node};
+use certauth_testkit::{Authority, Leaf, encode, node, proxies};
 
 fn certauth(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_certauth"))
@@ -335,14 +335,13 @@ fn forbid_refuses_the_clients_it_names_in_check_and_serve() {
         stderr(&out)
     );
 
-    let port = free_port();
     let args: Vec<String> = [
         "--ca", &ca, "--cert", &cert, "--key", &key, "--policy", &policy,
     ]
     .iter()
     .map(|s| (*s).to_owned())
     .collect();
-    let _server = serve(&args, port);
+    let (_server, port) = serve(&args);
     let refused = whoami_over_tls(port, &pki, &contractor);
     assert!(
         refused.starts_with("HTTP/1.1 403 Forbidden\r\n"),
@@ -375,21 +374,21 @@ impl Drop for Served {
     }
 }
 
-fn serve(args: &[String], port: u16) -> Served {
-    let child = Command::new(env!("CARGO_BIN_EXE_certauth"))
-        .arg("serve")
-        .args(args)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Served(child)
+/// `certauth serve ARGS` on a port the system picks (its log in the temporary directory):
+/// the server and its port.
+fn serve(args: &[String]) -> (Served, u16) {
+    let log = std::env::temp_dir().join(format!(
+        "certauth-cli-{}-{}.log",
+        std::process::id(),
+        proxies::next_id()
+    ));
+    let (child, port) = proxies::start_certauth(
+        Command::new(env!("CARGO_BIN_EXE_certauth"))
+            .arg("serve")
+            .args(args),
+        &log,
+    );
+    (Served(child), port)
 }
 
 fn pki_files(pki: &Pki, dir: &Dir) -> (String, String, String) {
@@ -406,8 +405,6 @@ fn serve_on_both_runtimes() {
     let dir = Dir::new("serve");
     let (ca, cert, key) = pki_files(&pki, &dir);
     for runtime in ["tokio", "smol"] {
-        let port = free_port();
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let args: Vec<String> = [
             "--ca",
             &ca,
@@ -423,7 +420,8 @@ fn serve_on_both_runtimes() {
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
-        let _server = serve(&args, port);
+        let (_server, port) = serve(&args);
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
 
         // WebSocket echo.
         let tls = suite::connect(addr, suite::tls_client(&pki, Some(&pki.trusted))).unwrap();
@@ -467,7 +465,6 @@ fn serve_behind_a_proxy_header() {
     let pki = Pki::new();
     let dir = Dir::new("proxy");
     let (ca, _, _) = pki_files(&pki, &dir);
-    let port = free_port();
     let args: Vec<String> = [
         "--source",
         "nginx",
@@ -482,7 +479,7 @@ fn serve_behind_a_proxy_header() {
     .iter()
     .map(|s| (*s).to_owned())
     .collect();
-    let _server = serve(&args, port);
+    let (_server, port) = serve(&args);
     let get = |headers: &str| {
         let mut tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
         tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -528,13 +525,12 @@ fn serve_behind_a_proxy_header() {
         "{err}"
     );
     assert!(err.contains("--allow-unverified-proxy"), "{err}");
-    let port = free_port();
     let args: Vec<String> = [&base[1..], &["--allow-unverified-proxy"]]
         .concat()
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
-    let _unverified = serve(&args, port);
+    let (_unverified, _) = serve(&args);
 }
 
 #[test]
@@ -612,7 +608,6 @@ fn serve_socketio() {
         dir.file("o.pem", &pki.other_ca.pem()),
         dir.file("o.key", &pki.other_ca.key_pem()),
     );
-    let port = free_port();
     let args: Vec<String> = [
         "--ca",
         &ca,
@@ -627,7 +622,7 @@ fn serve_socketio() {
     .iter()
     .map(|s| (*s).to_owned())
     .collect();
-    let _server = serve(&args, port);
+    let (_server, port) = serve(&args);
     let node = suite::node_peers_dir();
     let client = |who: &(String, String)| {
         let out = Command::new("node")
@@ -688,7 +683,6 @@ fn serve_shuts_down_gracefully_on_ctrl_c() {
     let dir = Dir::new("sigint");
     let (ca, cert, key) = pki_files(&pki, &dir);
     for runtime in ["tokio", "smol"] {
-        let port = free_port();
         let args: Vec<String> = [
             "--ca",
             &ca,
@@ -702,7 +696,7 @@ fn serve_shuts_down_gracefully_on_ctrl_c() {
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
-        let mut server = serve(&args, port);
+        let (mut server, port) = serve(&args);
         // An open WebSocket when the signal arrives.
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let tls = suite::connect(addr, suite::tls_client(&pki, Some(&pki.trusted))).unwrap();
@@ -789,7 +783,6 @@ fn serve_provider_decides_which_client_keys_are_verified() {
         ("ring", "HTTP/1.1 401 Unauthorized"),
         ("aws-lc-rs", "HTTP/1.1 200 OK"),
     ] {
-        let port = free_port();
         let args: Vec<String> = [
             "--ca",
             &ca,
@@ -803,7 +796,7 @@ fn serve_provider_decides_which_client_keys_are_verified() {
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
-        let _server = serve(&args, port);
+        let (_server, port) = serve(&args);
         for version in ["1.2", "1.3"] {
             for (name, want) in [
                 ("p521", p521),
@@ -862,14 +855,13 @@ fn serve_checks_revocation_with_crl_files() {
         &certauth_testkit::pem("X509 CRL", &pki.root.crl(&[&pki.forbidden])),
     );
     let start = |crl: &str, extra: &[&str]| {
-        let port = free_port();
         let mut args: Vec<String> = ["--ca", &ca, "--cert", &cert, "--key", &key, "--crl", crl]
             .iter()
             .map(|s| (*s).to_owned())
             .collect();
         args.push("--expose-reasons".into());
         args.extend(extra.iter().map(|s| (*s).to_owned()));
-        (serve(&args, port), port)
+        serve(&args)
     };
     let (_server, port) = start(&revoking, &[]);
     assert!(whoami_over_tls(port, &pki, &pki.trusted).starts_with("HTTP/1.1 200 OK"));
@@ -968,14 +960,13 @@ fn revoked_intermediates_and_crl_choices_through_verify_and_serve() {
 
     // The same through a running server, the client sending only its leaf.
     let start = |ca: &str, extra: &[&str]| {
-        let port = free_port();
         let mut args: Vec<String> = ["--ca", ca, "--cert", &cert, "--key", &key]
             .iter()
             .map(|s| (*s).to_owned())
             .collect();
         args.push("--expose-reasons".into());
         args.extend(extra.iter().map(|s| (*s).to_owned()));
-        (serve(&args, port), port)
+        serve(&args)
     };
     let (_server, port) = start(&bundle, &["--crl", &revoking]);
     let got = whoami_over_tls(port, &pki, &leaf);
@@ -1102,7 +1093,6 @@ fn serve_refuses_a_bad_root_or_skips_it_when_asked() {
     );
     assert!(err.contains("--skip-bad-roots"), "{err}");
 
-    let port = free_port();
     let args: Vec<String> = [
         "--ca",
         &bundle,
@@ -1115,7 +1105,7 @@ fn serve_refuses_a_bad_root_or_skips_it_when_asked() {
     .iter()
     .map(|s| (*s).to_owned())
     .collect();
-    let _server = serve(&args, port);
+    let (_server, port) = serve(&args);
     let text = whoami_over_tls(port, &pki, &pki.trusted);
     assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
 }
@@ -1183,9 +1173,8 @@ fn serve_checks_revocation_online() {
         .collect()
     };
 
-    let port = free_port();
+    let (server, port) = serve(&args(&["--ocsp", "--ocsp-required"]));
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let server = serve(&args(&["--ocsp", "--ocsp-required"]), port);
     let before = responder.requests();
     assert!(whoami_as(addr, &pki, &good).starts_with("HTTP/1.1 200 OK"));
     let refused = whoami_as(addr, &pki, &revoked);
@@ -1199,27 +1188,23 @@ fn serve_checks_revocation_online() {
     );
     drop(server);
 
-    let port = free_port();
+    let (server, port) = serve(&args(&[
+        "--crl-fetch",
+        "--deny-unknown-revocation",
+        "--runtime",
+        "smol",
+    ]));
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let server = serve(
-        &args(&[
-            "--crl-fetch",
-            "--deny-unknown-revocation",
-            "--runtime",
-            "smol",
-        ]),
-        port,
-    );
     assert!(whoami_as(addr, &pki, &good).starts_with("HTTP/1.1 200 OK"));
     assert!(whoami_as(addr, &pki, &revoked).contains("CERT_REVOKED"));
     let unknown = whoami_as(addr, &pki, &unlisted);
     assert!(unknown.contains("UNABLE_TO_GET_CRL"), "{unknown}");
     drop(server);
 
-    let (port, metrics) = (free_port(), free_port());
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let metrics = free_port();
     let metrics_addr = format!("127.0.0.1:{metrics}");
-    let _server = serve(&args(&["--crl-fetch", "--metrics", &metrics_addr]), port);
+    let (_server, port) = serve(&args(&["--crl-fetch", "--metrics", &metrics_addr]));
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     assert!(whoami_as(addr, &pki, &unlisted).starts_with("HTTP/1.1 200 OK"));
     let mut tcp = TcpStream::connect(("127.0.0.1", metrics)).unwrap();
     tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")

@@ -3,10 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::io::Write as _;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
 
 use certauth_testkit::encode::nginx_escaped;
 use certauth_testkit::rcgen::{
@@ -14,7 +13,7 @@ use certauth_testkit::rcgen::{
     date_time_ymd,
 };
 use certauth_testkit::suite::{self, Pki};
-use certauth_testkit::{KeyKind, Leaf, der, key, pem};
+use certauth_testkit::{KeyKind, Leaf, der, key, pem, proxies};
 
 struct Dir(PathBuf);
 
@@ -136,14 +135,6 @@ fn verify_holds_subject_emails_and_twin_anchors_to_their_rules() {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 struct Served(Child);
 
 impl Drop for Served {
@@ -153,21 +144,20 @@ impl Drop for Served {
     }
 }
 
-fn serve(args: &[&str], port: u16) -> Served {
-    let child = Command::new(env!("CARGO_BIN_EXE_certauth"))
-        .arg("serve")
-        .args(args)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Served(child)
+/// `certauth serve ARGS` on a port the system picks, its log in the temporary directory.
+fn serve(args: &[&str]) -> (Served, u16) {
+    let log = std::env::temp_dir().join(format!(
+        "certauth-findings-{}-{}.log",
+        std::process::id(),
+        proxies::next_id()
+    ));
+    let (child, port) = proxies::start_certauth(
+        Command::new(env!("CARGO_BIN_EXE_certauth"))
+            .arg("serve")
+            .args(args),
+        &log,
+    );
+    (Served(child), port)
 }
 
 /// Finding 6: the proxy reaches `certauth serve` over mutual TLS with its own trusted
@@ -180,26 +170,22 @@ fn a_trusted_proxys_own_certificate_never_stands_in_for_its_client() {
     let ca = dir.file("ca.pem", &pki.root.cert.pem());
     let cert = dir.file("server.pem", &pki.server.pem());
     let key = dir.file("server.key", &pki.server.key_pem());
-    let port = free_port();
-    let _server = serve(
-        &[
-            "--ca",
-            &ca,
-            "--cert",
-            &cert,
-            "--key",
-            &key,
-            "--source",
-            "nginx",
-            "--trusted-proxy",
-            "127.0.0.1",
-            "--verify-header",
-            "X-SSL-Client-Verify=SUCCESS",
-            "--fallback-to-tls-peer",
-            "--expose-reasons",
-        ],
-        port,
-    );
+    let (_server, port) = serve(&[
+        "--ca",
+        &ca,
+        "--cert",
+        &cert,
+        "--key",
+        &key,
+        "--source",
+        "nginx",
+        "--trusted-proxy",
+        "127.0.0.1",
+        "--verify-header",
+        "X-SSL-Client-Verify=SUCCESS",
+        "--fallback-to-tls-peer",
+        "--expose-reasons",
+    ]);
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let proxied = |headers: &str| {
         // The proxy's own certificate is a trusted one (the suite's trusted client).

@@ -5,14 +5,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::io::Write as _;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use certauth_testkit::Issued;
+use certauth_testkit::proxies;
 use certauth_testkit::suite::{self, Pki};
 
 struct Dir(PathBuf);
@@ -46,43 +47,27 @@ impl Drop for Served {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `certauth serve --socketio` with the suite's PKI, letting `trusted-client` and
 /// `other-client` in, with `extra` arguments.
 fn serve(pki: &Pki, dir: &Dir, extra: &[&str]) -> (Served, SocketAddr) {
-    let port = free_port();
     let ca = dir.file("ca.pem", &pki.root.cert.pem());
     let cert = dir.file("server.pem", &pki.server.pem());
     let key = dir.file("server.key", &pki.server.key_pem());
-    let child = Command::new(env!("CARGO_BIN_EXE_certauth"))
-        .args([
-            "serve",
-            "--socketio",
-            "--ca",
-            &ca,
-            "--cert",
-            &cert,
-            "--key",
-            &key,
-        ])
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (child, port) = proxies::start_certauth(
+        Command::new(env!("CARGO_BIN_EXE_certauth"))
+            .args([
+                "serve",
+                "--socketio",
+                "--ca",
+                &ca,
+                "--cert",
+                &cert,
+                "--key",
+                &key,
+            ])
+            .args(extra),
+        &dir.0.join(format!("serve-{}.log", proxies::next_id())),
+    );
     (Served(child), ([127, 0, 0, 1], port).into())
 }
 

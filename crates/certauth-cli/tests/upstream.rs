@@ -12,8 +12,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use certauth_testkit::Issued;
 use certauth_testkit::suite::{self, Pki};
+use certauth_testkit::{Issued, proxies};
 
 struct Dir(PathBuf);
 
@@ -113,25 +113,16 @@ fn files(pki: &Pki, dir: &Dir) -> Files {
 
 /// `certauth serve --upstream URL` letting `trusted-client` in, with `extra` arguments.
 fn certauth(f: &Files, url: &str, extra: &[&str]) -> (Proc, u16) {
-    let port = free_port();
-    // Its log, shown if it does not start (a port taken meanwhile, a usage error).
-    let log = std::path::Path::new(&f.ca).with_file_name(format!("certauth-{port}.log"));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_certauth"))
-        .args(["serve", "--ca", &f.ca, "--cert", &f.cert, "--key", &f.key])
-        .args(["--allow-cn", "trusted-client", "--upstream", url])
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    wait_for("certauth", || {
-        if let Some(status) = child.try_wait().unwrap() {
-            let log = std::fs::read_to_string(&log).unwrap_or_default();
-            panic!("certauth exited ({status}) before listening: {log}");
-        }
-        TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
+    // Its log, shown if it does not start (a usage error).
+    let log =
+        std::path::Path::new(&f.ca).with_file_name(format!("certauth-{}.log", proxies::next_id()));
+    let (child, port) = proxies::start_certauth(
+        Command::new(env!("CARGO_BIN_EXE_certauth"))
+            .args(["serve", "--ca", &f.ca, "--cert", &f.cert, "--key", &f.key])
+            .args(["--allow-cn", "trusted-client", "--upstream", url])
+            .args(extra),
+        &log,
+    );
     (Proc(child), port)
 }
 
@@ -678,8 +669,7 @@ fn unix_socket_xfcc_sigterm_and_python() {
 
     // Header mode behind a proxy (nginx's header, from 127.0.0.1) with --upstream on a
     // plain listener: the proxy's header is verified, removed, and the identity forwarded.
-    let plain = free_port();
-    let _behind = Proc(
+    let (behind, plain) = proxies::start_certauth(
         Command::new(env!("CARGO_BIN_EXE_certauth"))
             .args([
                 "serve",
@@ -690,16 +680,10 @@ fn unix_socket_xfcc_sigterm_and_python() {
                 "--trusted-proxy",
                 "127.0.0.1",
             ])
-            .args(["--upstream", &format!("unix:{sock}")])
-            .args(["--listen", &format!("127.0.0.1:{plain}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+            .args(["--upstream", &format!("unix:{sock}")]),
+        &std::path::Path::new(&f.ca).with_file_name("certauth-behind.log"),
     );
-    wait_for("certauth in header mode", || {
-        TcpStream::connect(("127.0.0.1", plain)).is_ok()
-    });
+    let _behind = Proc(behind);
     let escaped = |who: &Issued| -> String {
         who.pem()
             .bytes()

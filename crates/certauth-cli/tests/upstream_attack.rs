@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use certauth_testkit::Issued;
+use certauth_testkit::proxies;
 use certauth_testkit::suite::{self, Pki};
 
 /// A child process killed when the test ends.
@@ -93,34 +94,21 @@ fn certauth(pki: &Pki, dir: &Dir, extra: &[&str], upstream_port: u16) -> (Proc, 
     let ca = file("ca.pem", &pki.root.cert.pem());
     let cert = file("server.pem", &pki.server.pem());
     let key = file("server.key", &pki.server.key_pem());
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_certauth"))
-        .arg("serve")
-        .arg("--ca")
-        .arg(&ca)
-        .arg("--cert")
-        .arg(&cert)
-        .arg("--key")
-        .arg(&key)
-        .args(["--allow-cn", "trusted-client", "--open", "/health"])
-        .args(["--websocket-idle-timeout", "1"])
-        .args(extra)
-        .args(["--upstream", &format!("http://127.0.0.1:{upstream_port}")])
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(child.try_wait().unwrap().is_none(), "certauth exited");
-        assert!(Instant::now() < deadline, "certauth did not start");
-        std::thread::sleep(Duration::from_millis(30));
-    }
+    let (child, port) = proxies::start_certauth(
+        Command::new(env!("CARGO_BIN_EXE_certauth"))
+            .arg("serve")
+            .arg("--ca")
+            .arg(&ca)
+            .arg("--cert")
+            .arg(&cert)
+            .arg("--key")
+            .arg(&key)
+            .args(["--allow-cn", "trusted-client", "--open", "/health"])
+            .args(["--websocket-idle-timeout", "1"])
+            .args(extra)
+            .args(["--upstream", &format!("http://127.0.0.1:{upstream_port}")]),
+        &dir.0.join("certauth.log"),
+    );
     (Proc(child), port)
 }
 

@@ -45,6 +45,48 @@ pub fn wait_for(port: u16, child: &mut Child, what: &str) {
     }
 }
 
+/// Starts `certauth` (`command`: everything but `--listen`) on a loopback port the system
+/// picks, its log (stderr) written to `log`: the child and its port once it listens, read
+/// from its `listening on` line. A port taken from [`free_port`] and handed over can be
+/// taken meanwhile by another test's listener, which then answers the readiness probe in
+/// certauth's place (a CI run lost a front-door test that way).
+pub fn start_certauth(command: &mut Command, log: &Path) -> (Child, u16) {
+    let mut child = command
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let port = text
+            .split("listening on 127.0.0.1:")
+            .nth(1)
+            .and_then(|rest| {
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                digits.parse::<u16>().ok()
+            });
+        if let Some(port) = port {
+            return (child, port);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("certauth exited ({status}) before listening:\n{text}");
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("certauth did not listen within 20 s:\n{text}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A number not handed out before in this test process (for log file names).
+pub fn next_id() -> usize {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+}
+
 /// The README's fenced block in `lang`, with each `(from, to)` replaced; every `from` must
 /// be in the block, so a README edit that the test no longer matches fails here.
 pub fn readme_block(lang: &str, replace: &[(&str, &str)]) -> String {
