@@ -131,7 +131,7 @@ pub(crate) struct Args {
     #[arg(long, value_name = "NAME")]
     pub(crate) allow_cn: Vec<String>,
     /// A stricter policy for part of the site (repeatable): requests under PREFIX (whole
-    /// segments, any letter case, `/admin.json` too; a path with `%`, `;`, `\`, `~`, a byte
+    /// segments, any letter case, `/admin.json` and `/admin:x` too; a path with `%`, `;`, `\`, `~`, a byte
     /// outside ASCII, empty segments or one ending in `.` is under every prefix) must also be allowed by POLICY.toml, besides --policy or
     /// --allow-cn; a verified client it refuses gets 403. --open paths are not decided.
     #[arg(long, value_name = "PREFIX=POLICY.toml", value_parser = path_policy)]

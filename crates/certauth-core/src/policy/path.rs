@@ -14,7 +14,8 @@ use super::*;
 /// trailing `/` is ignored (`/admin/` is `/admin`), and `/` covers everything. Since this
 /// policy makes a path stricter, every doubt applies it: letters compare in any case
 /// (`/ADMIN` is `/admin` to a case-insensitive server), a format suffix is under its path
-/// (`/admin.json`: Rails' `(.:format)`), and a path a server behind could read as another
+/// (`/admin.json`: Rails' `(.:format)`), so is a stream name (`/admin::$DATA`: IIS reads
+/// `/admin`), and a path a server behind could read as another
 /// (a `%` escape, `;`, `\`, `~`, a byte outside ASCII, an empty segment or one ending in
 /// `.`, or a target that is not a path: `*`, an absolute URI) is under every prefix.
 ///
@@ -79,10 +80,11 @@ fn applies(prefix: &str, path: &str) -> bool {
     }
     let (p, path) = (prefix.as_bytes(), path.as_bytes());
     // `/admin.json` too: Rails routes `/admin(.:format)` to `/admin`, and older Spring
-    // matched any suffix.
+    // matched any suffix. `/admin:x` too: IIS and Windows servers read `/admin::$DATA` (an
+    // NTFS stream) as `/admin`.
     path.len() >= p.len()
         && path[..p.len()].eq_ignore_ascii_case(p)
-        && matches!(path.get(p.len()), None | Some(b'/' | b'.'))
+        && matches!(path.get(p.len()), None | Some(b'/' | b'.' | b':'))
 }
 
 /// Whether a server behind could read `path` as another path: `%` (an encoded `/`, `.` or
@@ -139,6 +141,9 @@ mod tests {
             "/admin..",
             "/admin./",
             "/admin.json",
+            "/admin:x",
+            "/admin::$DATA",
+            "/ADMIN::$INDEX_ALLOCATION/users",
             "/admin~",
             "/ADMINI~1/x",
             "/adm\u{131}n",
@@ -154,6 +159,8 @@ mod tests {
             "/public?to=/admin",
             "/ad",
             "/x.y/z",
+            "/x/admin:x",
+            "/v1/things:batchGet",
         ] {
             assert_eq!(verdict(&admin, &cert, elsewhere), None, "{elsewhere}");
         }
