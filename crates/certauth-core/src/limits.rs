@@ -47,6 +47,19 @@ pub struct Limits {
     /// bounds how long the close after an idle timeout may wait for the client's reply.
     /// Default 30 s. `Duration::MAX`: never ping.
     pub websocket_ping_interval: Duration,
+    /// The front door (certauth-hyper's `Upstream`): the most bytes of an upstream response
+    /// whose client has left that are read and dropped, the request's places at the caps
+    /// held meanwhile (for at most the response timeout), before the upstream connection is
+    /// closed. An upstream that works before it sends has sent little by then; one still
+    /// sending a download nobody receives is told to stop. Default 1 MiB; 0 closes it at
+    /// once (and frees the places with it).
+    pub max_drain_bytes: usize,
+    /// The front door: once a relayed WebSocket closes, how long each wait for its peers
+    /// lasts: a frame under way when the idle timeout or the server's drain asks it to close
+    /// (silent this long, the tunnel is cut without a close frame: a peer stopped mid-frame
+    /// would hold it for ever), the peers' close replies after the 1001, and the other
+    /// direction's last bytes once one has ended. Default 1 s.
+    pub tunnel_close_timeout: Duration,
     /// Largest accepted certificate, in DER bytes. Default 64 KiB: client certificates are
     /// typically 0.5–2 KiB, but test infrastructure issues 20–60 KiB ones (hundreds of
     /// SANs), and a TLS 1.2 handshake message cannot carry more than 16 MiB anyway. Over it:
@@ -76,6 +89,8 @@ impl Limits {
         max_linger_bytes: 1024 * 1024,
         websocket_idle_timeout: Duration::from_secs(300),
         websocket_ping_interval: Duration::from_secs(30),
+        max_drain_bytes: 1024 * 1024,
+        tunnel_close_timeout: Duration::from_secs(1),
         max_cert_bytes: 64 * 1024,
         max_name_attributes: 64,
         max_san_entries: 1024,
@@ -142,6 +157,18 @@ impl Limits {
         self
     }
 
+    /// With another [`Self::max_drain_bytes`].
+    pub const fn with_max_drain_bytes(mut self, v: usize) -> Self {
+        self.max_drain_bytes = v;
+        self
+    }
+
+    /// With another [`Self::tunnel_close_timeout`].
+    pub const fn with_tunnel_close_timeout(mut self, v: Duration) -> Self {
+        self.tunnel_close_timeout = v;
+        self
+    }
+
     /// With another [`Self::max_cert_bytes`].
     pub const fn with_max_cert_bytes(mut self, v: usize) -> Self {
         self.max_cert_bytes = v;
@@ -180,5 +207,31 @@ impl Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self::DEFAULT
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_front_doors_limits_default_as_documented_and_each_builder_sets_its_own() {
+        let d = Limits::DEFAULT;
+        assert_eq!(d.max_drain_bytes, 1024 * 1024);
+        assert_eq!(d.tunnel_close_timeout, Duration::from_secs(1));
+        let set = d
+            .with_max_drain_bytes(7)
+            .with_tunnel_close_timeout(Duration::from_millis(250));
+        assert_eq!(set.max_drain_bytes, 7);
+        assert_eq!(set.tunnel_close_timeout, Duration::from_millis(250));
+        // Nothing else moved.
+        assert_eq!(
+            Limits {
+                max_drain_bytes: d.max_drain_bytes,
+                tunnel_close_timeout: d.tunnel_close_timeout,
+                ..set
+            },
+            d
+        );
     }
 }
