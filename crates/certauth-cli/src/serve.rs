@@ -305,6 +305,17 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N", default_value_t = certauth_hyper::upstream::Caps::DEFAULT.open_per_connection,
           requires = "upstream", value_parser = at_least_one)]
     pub(crate) upstream_open_per_connection: usize,
+    /// Most bytes of a response whose client has left that are read and dropped (the
+    /// request keeping its place at the caps meanwhile, at most --upstream-timeout) before
+    /// the upstream connection is closed; 0 closes it at once.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::DEFAULT.max_drain_bytes,
+          requires = "upstream")]
+    pub(crate) upstream_max_drain_bytes: usize,
+    /// Seconds a relayed WebSocket that is closing (idle, or draining) waits for its peers:
+    /// for a frame under way (silent this long, the tunnel is cut), for their close replies.
+    #[arg(long, value_name = "SECS", default_value_t = Seconds(Limits::DEFAULT.tunnel_close_timeout),
+          requires = "upstream")]
+    pub(crate) upstream_tunnel_close_timeout: Seconds,
 }
 
 /// A number of seconds on the command line (`10`, `0.5`).
@@ -496,7 +507,9 @@ fn read_configuration(args: &Args, resumption: &Resumption) -> Result<Loaded, Fa
         .with_head_read_timeout(args.head_timeout.0)
         .with_idle_timeout(args.idle_timeout.0)
         .with_websocket_idle_timeout(args.websocket_idle_timeout.0)
-        .with_websocket_ping_interval(args.websocket_ping_interval.0);
+        .with_websocket_ping_interval(args.websocket_ping_interval.0)
+        .with_max_drain_bytes(args.upstream_max_drain_bytes)
+        .with_tunnel_close_timeout(args.upstream_tunnel_close_timeout.0);
     let (expose, echo) = (
         args.expose_reasons,
         if args.socketio {

@@ -654,3 +654,88 @@ fn until_end(tls: &mut suite::Tls) -> String {
     }
     String::from_utf8_lossy(&got).into_owned()
 }
+
+/// An upstream that answers one request with the head of a 256 MiB body, then writes it in
+/// 64 KiB pieces until a write fails (certauth closed the connection) or all is written;
+/// its receiver gets how many body bytes it wrote.
+fn downloading_upstream() -> (u16, std::sync::mpsc::Receiver<usize>) {
+    const SIZE: usize = 256 << 20;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (written, count) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok((mut s, _)) = listener.accept() else {
+            return;
+        };
+        if read_head(&mut s).is_none() {
+            return;
+        }
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {SIZE}\r\n\r\n");
+        if s.write_all(head.as_bytes()).is_err() {
+            return;
+        }
+        let piece = [b'd'; 64 * 1024];
+        let mut sent = 0;
+        while sent < SIZE && s.write_all(&piece).is_ok() {
+            sent += piece.len();
+        }
+        let _ = written.send(sent);
+    });
+    (port, count)
+}
+
+/// A client that leaves once the head of a large download is in: certauth reads and drops
+/// at most `--upstream-max-drain-bytes` (`Limits::max_drain_bytes`, 1 MiB) of the rest,
+/// then closes the upstream connection, instead of pulling the whole download nobody
+/// receives (the fourth attack review: 37 GiB pulled for 65 KB sent by clients resetting
+/// after each head). What the upstream writes past that is what the two sockets' buffers
+/// hold. With a limit past the body's size it is read to its end.
+#[test]
+fn a_download_whose_client_left_is_read_at_most_the_drain_limit() {
+    let pki = Pki::new();
+    // Time enough to pull all of it (256 MiB over loopback) were there no byte limit.
+    let default = ["--upstream-timeout", "30"];
+    let whole = [
+        "--upstream-timeout",
+        "30",
+        "--upstream-max-drain-bytes",
+        "268435456",
+    ];
+    for (extra, tag) in [(&default[..], "default"), (&whole[..], "whole")] {
+        let dir =
+            Dir(std::env::temp_dir()
+                .join(format!("certauth-attack-dl-{tag}-{}", std::process::id())));
+        let (upstream, written) = downloading_upstream();
+        let (_certauth, port) = certauth(&pki, &dir, extra, upstream);
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let mut tls = suite::connect(addr, suite::tls_client(&pki, Some(&pki.trusted))).unwrap();
+        tls.write_all(b"GET /download HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        tls.flush().unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1];
+        while !got.ends_with(b"\r\n\r\n") {
+            let n = std::io::Read::read(&mut tls, &mut buf).unwrap();
+            assert!(n > 0, "{}", String::from_utf8_lossy(&got));
+            got.push(buf[0]);
+        }
+        assert!(
+            got.starts_with(b"HTTP/1.1 200 "),
+            "{}",
+            String::from_utf8_lossy(&got)
+        );
+        drop(tls);
+        let sent = written
+            .recv_timeout(Duration::from_secs(25))
+            .expect("the upstream's writes neither failed nor ended");
+        if tag == "default" {
+            assert!(
+                sent < 64 << 20,
+                "the upstream wrote {} MiB for a client that left after the head",
+                sent >> 20
+            );
+        } else {
+            assert_eq!(sent, 256 << 20, "the drain stopped before the body's end");
+        }
+    }
+}

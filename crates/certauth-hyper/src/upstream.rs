@@ -234,10 +234,15 @@ impl Upstream {
             req.extensions().get::<Drain>().cloned(),
             req.extensions().get::<Arc<ConnState>>().cloned(),
         );
-        let idle = req
+        // Under `serve`, its limits; else the defaults but for the tunnel's idle time.
+        let limits = req
             .extensions()
             .get::<certauth_core::Limits>()
-            .map_or(DEFAULT_TUNNEL_IDLE, |l| l.websocket_idle_timeout);
+            .copied()
+            .unwrap_or(
+                certauth_core::Limits::DEFAULT.with_websocket_idle_timeout(DEFAULT_TUNNEL_IDLE),
+            );
+        let tunnel_clocks = (limits.websocket_idle_timeout, limits.tunnel_close_timeout);
         let (mut parts, body) = req.into_parts();
         parts.version = http::Version::HTTP_11;
         parts.uri = parts.uri.path_and_query().map_or_else(
@@ -267,7 +272,7 @@ impl Upstream {
         let request = Request::from_parts(parts, body);
         let mut exchange = Finish(Some(Box::pin(async move {
             let sent = within(timeout, &progress, this.send(request)).await;
-            let hold = || Some((Arc::clone(&held), timeout));
+            let hold = || Some((Arc::clone(&held), timeout, limits.max_drain_bytes));
             let sent = sent.map(|r| r.map(|r| r.map(|b| ProxyBody(Kind::Upstream(b), hold()))));
             (sent, held)
         })));
@@ -317,7 +322,7 @@ impl Upstream {
             match upgrade {
                 Some(client_side) if websocket_101 => {
                     let upstream_side = hyper::upgrade::on(&mut response);
-                    let tunnel = tunnel::tunnel(client_side, upstream_side, idle, hold);
+                    let tunnel = tunnel::tunnel(client_side, upstream_side, tunnel_clocks, hold);
                     // The tunnel holds its upstream connection: its places go with it.
                     response.body_mut().1 = None;
                     tokio::spawn(async move {
@@ -595,31 +600,29 @@ impl Body for RequestBody {
     }
 }
 
-/// What is read of a response whose client left, at most: past it the upstream connection
-/// is closed. An upstream that works before it sends has sent little by then; one still
-/// sending is told to stop, not read to the end of a download nobody receives (the fourth
-/// review: 37 GiB pulled for 65 KB sent, from resetting clients without a certificate).
-const DRAIN_MAX: usize = 1 << 20;
-
 /// A response body: the upstream's, streamed, or one of certauth's own.
 #[derive(Debug)]
 pub struct ProxyBody(
     Kind,
-    /// The request's places at the caps, and the response timeout: the upstream connection
-    /// is busy until the body has been sent (or, the client gone, read to its end), and
-    /// until the request body has (`RequestBody`).
-    Option<(Arc<limit::Held>, Duration)>,
+    /// The request's places at the caps, the response timeout and the most bytes read of a
+    /// response whose client left: the upstream connection is busy until the body has been
+    /// sent (or, the client gone, read to its end or to
+    /// [`Limits::max_drain_bytes`](certauth_core::Limits::max_drain_bytes)), and until the
+    /// request body has (`RequestBody`).
+    Option<(Arc<limit::Held>, Duration, usize)>,
 );
 
 impl Drop for ProxyBody {
     /// A client that left before the upstream's body ended: the rest is read and dropped in
-    /// a task of its own, for at most the response timeout and `DRAIN_MAX` (1 MiB), with
-    /// the places held. Closing the upstream connection instead freed them while the
+    /// a task of its own, for at most the response timeout and `Limits::max_drain_bytes`
+    /// (default 1 MiB: past it the upstream connection is closed, not read to the end of a
+    /// download nobody receives; the fourth review pulled 37 GiB for 65 KB sent from
+    /// resetting clients without a certificate), with the places held. Closing the upstream connection instead freed them while the
     /// upstream still worked (a handler that sends its head, then works): one connection
     /// without a certificate, resetting after each head, kept 16 of an upstream's workers
     /// busy under an open share of 8 (attack review s5, finding 1).
     fn drop(&mut self) {
-        let Some((held, timeout)) = self.1.take() else {
+        let Some((held, timeout, drain_max)) = self.1.take() else {
             return;
         };
         let Kind::Upstream(mut body) = std::mem::replace(&mut self.0, Kind::Own(None)) else {
@@ -632,12 +635,12 @@ impl Drop for ProxyBody {
             runtime.spawn(async move {
                 let rest = async {
                     let mut frame = |cx: &mut Context<'_>| Pin::new(&mut body).poll_frame(cx);
-                    let mut left = DRAIN_MAX;
-                    while let Some(Ok(f)) = std::future::poll_fn(&mut frame).await {
-                        left = left.saturating_sub(f.data_ref().map_or(0, Bytes::len));
-                        if left == 0 {
+                    let mut left = drain_max;
+                    while left > 0 {
+                        let Some(Ok(f)) = std::future::poll_fn(&mut frame).await else {
                             break;
-                        }
+                        };
+                        left = left.saturating_sub(f.data_ref().map_or(0, Bytes::len));
                     }
                 };
                 let _ = tokio::time::timeout(timeout, rest).await;

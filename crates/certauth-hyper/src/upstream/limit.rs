@@ -42,7 +42,7 @@
 //! leaves once the response head is in, or before it (the exchange then finishes in its
 //! own task, and its response is a `ProxyBody` from the start: the fourth review found the
 //! raw response dropped there), does not close the upstream connection: the rest of the
-//! body is read and dropped, for at most the response timeout and 1 MiB (`DRAIN_MAX`: past
+//! body is read and dropped, for at most the response timeout and 1 MiB (`Limits::max_drain_bytes`: past
 //! it the connection is closed, so a download nobody receives is not pulled whole), with
 //! the places held (`ProxyBody`'s drop). Closing it freed them while an upstream that goes on working for a
 //! closed connection (a handler that sends its head and then works, in a thread-per-request

@@ -13,10 +13,13 @@ use tracing::debug;
 
 use crate::ConnState;
 
-/// When a relayed WebSocket last carried a byte, either way.
+/// When a relayed WebSocket last carried a byte, either way; and its clocks.
 struct Activity {
     last: Mutex<tokio::time::Instant>,
     idle: Duration,
+    /// [`certauth_core::Limits::tunnel_close_timeout`]: once closing, how long the peers
+    /// are waited for (a frame under way, a close reply, the other direction's last bytes).
+    close: Duration,
 }
 
 impl Activity {
@@ -44,11 +47,12 @@ impl Activity {
 /// and the connection counted). A WebSocket is closed with 1001 (going away) on both sides
 /// as soon as the server drains, or once no byte has passed either way for `idle` (the
 /// `--websocket-idle-timeout` certauth's own WebSockets have), each close between two
-/// frames of its direction.
+/// frames of its direction; `close` bounds each wait for the peers once closing
+/// ([`certauth_core::Limits::tunnel_close_timeout`]).
 pub(super) async fn tunnel(
     client: hyper::upgrade::OnUpgrade,
     upstream: hyper::upgrade::OnUpgrade,
-    idle: Duration,
+    (idle, close): (Duration, Duration),
     hold: (Option<Drain>, Option<Arc<ConnState>>),
 ) {
     let (drain, conn) = hold;
@@ -65,6 +69,7 @@ pub(super) async fn tunnel(
         let activity = Activity {
             last: Mutex::new(tokio::time::Instant::now()),
             idle,
+            close,
         };
         let mut up = std::pin::pin!(relay(client_read, upstream_write, &drain, &activity, true));
         let mut down = std::pin::pin!(relay(upstream_read, client_write, &drain, &activity, false));
@@ -72,7 +77,7 @@ pub(super) async fn tunnel(
         // close_notify is an error), the other gets a moment to pass its peer's last bytes
         // (a close reply), then the tunnel ends: no side waits on a peer that has left
         // (attack review s4, finding 4), and the places go at once.
-        let rest = |other| tokio::time::timeout(AFTER_CLOSE, other);
+        let rest = |other| tokio::time::timeout(close, other);
         let (up, down) = tokio::select! {
             up = &mut up => (Ok(up), rest(down).await),
             down = &mut down => (rest(up).await, Ok(down)),
@@ -85,13 +90,10 @@ pub(super) async fn tunnel(
     }
 }
 
-/// Bytes read from the peers while their close replies arrive, after a 1001, at most.
-const AFTER_CLOSE: Duration = Duration::from_secs(1);
-
 /// One direction of a relayed WebSocket: passes `from`'s bytes to `to` until `from` ends,
 /// or, once the server drains or the tunnel is idle, until the frame under way ends; then
 /// sends `to` a 1001 close, reads what `from` still sends for a moment (its own close) and
-/// shuts `to` down. A frame under way that stays silent for [`AFTER_CLOSE`] once closing
+/// shuts `to` down. A frame under way that stays silent for `activity.close` once closing
 /// is cut there, without a close frame (none can follow half a frame): a peer stopped
 /// mid-frame kept an idle tunnel and its places for ever (attack review s5, finding 2).
 async fn relay<R, W>(
@@ -142,7 +144,7 @@ where
             }
             () = &mut draining, if !closing => closing = true,
             // Evaluated every turn, but a clock is read only while closing.
-            () = async { tokio::time::sleep(AFTER_CLOSE).await }, if closing => {
+            () = async { tokio::time::sleep(activity.close).await }, if closing => {
                 debug!("websocket frame unfinished while closing: tunnel cut");
                 return to.shutdown().await;
             }
@@ -150,7 +152,7 @@ where
     }
     to.write_all(&forward::going_away_frame(to_server)).await?;
     to.flush().await?;
-    let _ = tokio::time::timeout(AFTER_CLOSE, async {
+    let _ = tokio::time::timeout(activity.close, async {
         while from.read(&mut buf).await.is_ok_and(|n| n > 0) {}
     })
     .await;
