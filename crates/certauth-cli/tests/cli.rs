@@ -4,7 +4,7 @@
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use certauth_testkit::suite::{self, Pki};
@@ -365,30 +365,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-struct Served(Child);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `certauth serve ARGS` on a port the system picks (its log in the temporary directory):
-/// the server and its port.
-fn serve(args: &[String]) -> (Served, u16) {
-    let log = std::env::temp_dir().join(format!(
-        "certauth-cli-{}-{}.log",
-        std::process::id(),
-        proxies::next_id()
-    ));
-    let (child, port) = proxies::start_certauth(
-        Command::new(env!("CARGO_BIN_EXE_certauth"))
-            .arg("serve")
-            .args(args),
-        &log,
-    );
-    (Served(child), port)
+/// `certauth serve ARGS` on a port the system picks: the server and its port.
+fn serve(args: &[String]) -> (proxies::Proc, u16) {
+    proxies::certauth_serve(env!("CARGO_BIN_EXE_certauth"), args)
 }
 
 fn pki_files(pki: &Pki, dir: &Dir) -> (String, String, String) {

@@ -5,7 +5,7 @@
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command};
+use std::process::Command;
 
 use certauth_testkit::encode::nginx_escaped;
 use certauth_testkit::rcgen::{
@@ -135,29 +135,9 @@ fn verify_holds_subject_emails_and_twin_anchors_to_their_rules() {
     }
 }
 
-struct Served(Child);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `certauth serve ARGS` on a port the system picks, its log in the temporary directory.
-fn serve(args: &[&str]) -> (Served, u16) {
-    let log = std::env::temp_dir().join(format!(
-        "certauth-findings-{}-{}.log",
-        std::process::id(),
-        proxies::next_id()
-    ));
-    let (child, port) = proxies::start_certauth(
-        Command::new(env!("CARGO_BIN_EXE_certauth"))
-            .arg("serve")
-            .args(args),
-        &log,
-    );
-    (Served(child), port)
+/// `certauth serve ARGS` on a port the system picks: the server and its port.
+fn serve(args: &[&str]) -> (proxies::Proc, u16) {
+    proxies::certauth_serve(env!("CARGO_BIN_EXE_certauth"), args)
 }
 
 /// Finding 6: the proxy reaches `certauth serve` over mutual TLS with its own trusted

@@ -498,14 +498,7 @@ fn a_client_gone_after_the_head_keeps_its_place_until_the_body_ends() {
         tls.write_all(b"GET /slow HTTP/1.1\r\nHost: localhost\r\n\r\n")
             .unwrap();
         tls.flush().unwrap();
-        let mut got = Vec::new();
-        let mut buf = [0u8; 1];
-        while !got.ends_with(b"\r\n\r\n") {
-            let n = std::io::Read::read(&mut tls, &mut buf).unwrap();
-            assert!(n > 0, "{}", String::from_utf8_lossy(&got));
-            got.push(buf[0]);
-        }
-        let got = String::from_utf8_lossy(&got);
+        let got = response_head(&mut tls);
         assert!(got.starts_with("HTTP/1.1 200 "), "{got}");
     }
     // Gone, their bodies still to come: the next request waits for a place.
@@ -642,6 +635,18 @@ fn a_tunnel_blocked_both_ways_ends_when_idle() {
     drop(tls);
 }
 
+/// A response's head, read byte by byte (nothing of its body).
+fn response_head(tls: &mut suite::Tls) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1];
+    while !got.ends_with(b"\r\n\r\n") {
+        let n = std::io::Read::read(tls, &mut buf).unwrap();
+        assert!(n > 0, "{}", String::from_utf8_lossy(&got));
+        got.push(buf[0]);
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
 /// A response read up to the upstream's `END`.
 fn until_end(tls: &mut suite::Tls) -> String {
     let mut got = Vec::new();
@@ -712,18 +717,8 @@ fn a_download_whose_client_left_is_read_at_most_the_drain_limit() {
         tls.write_all(b"GET /download HTTP/1.1\r\nHost: localhost\r\n\r\n")
             .unwrap();
         tls.flush().unwrap();
-        let mut got = Vec::new();
-        let mut buf = [0u8; 1];
-        while !got.ends_with(b"\r\n\r\n") {
-            let n = std::io::Read::read(&mut tls, &mut buf).unwrap();
-            assert!(n > 0, "{}", String::from_utf8_lossy(&got));
-            got.push(buf[0]);
-        }
-        assert!(
-            got.starts_with(b"HTTP/1.1 200 "),
-            "{}",
-            String::from_utf8_lossy(&got)
-        );
+        let got = response_head(&mut tls);
+        assert!(got.starts_with("HTTP/1.1 200 "), "{got}");
         drop(tls);
         let sent = written
             .recv_timeout(Duration::from_secs(25))

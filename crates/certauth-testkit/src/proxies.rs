@@ -81,6 +81,19 @@ pub fn start_certauth(command: &mut Command, log: &Path) -> (Child, u16) {
     }
 }
 
+/// `BIN serve ARGS` (`BIN`: the test's `env!("CARGO_BIN_EXE_certauth")`) on a port the
+/// system picks ([`start_certauth`]), its log in the temporary directory: the server,
+/// killed when dropped, and its port.
+pub fn certauth_serve<S: AsRef<std::ffi::OsStr>>(bin: &str, args: &[S]) -> (Proc, u16) {
+    let log = std::env::temp_dir().join(format!(
+        "certauth-serve-{}-{}.log",
+        std::process::id(),
+        next_id()
+    ));
+    let (child, port) = start_certauth(Command::new(bin).arg("serve").args(args), &log);
+    (Proc(child), port)
+}
+
 /// A number not handed out before in this test process (for log file names).
 pub fn next_id() -> usize {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
