@@ -14,8 +14,8 @@ use super::*;
 /// trailing `/` is ignored (`/admin/` is `/admin`), and `/` covers everything. Since this
 /// policy makes a path stricter, every doubt applies it: letters compare in any case
 /// (`/ADMIN` is `/admin` to a case-insensitive server), a format suffix is under its path
-/// (`/admin.json`: Rails' `(.:format)`), so is a stream name (`/admin::$DATA`: IIS reads
-/// `/admin`), and a path a server behind could read as another
+/// (`/admin.json`: Rails' `(.:format)`), so is a stream name on any segment
+/// (`/admin::$INDEX_ALLOCATION/users` is `/admin/users` to IIS), and a path a server behind could read as another
 /// (a `%` escape, `;`, `\`, `~`, a byte outside ASCII, an empty segment or one ending in
 /// `.`, or a target that is not a path: `*`, an absolute URI) is under every prefix.
 ///
@@ -73,18 +73,42 @@ impl Policy for ForPath {
 }
 
 /// Whether a policy for `prefix` (no trailing `/`) applies to `path`: under it by whole
-/// segments in any letter case (a format suffix too: `/admin.json`), or ambiguous.
+/// segments in any letter case, with a stream name on any of them (`/admin::$DATA`) or a
+/// format suffix on the last (`/admin.json`); or ambiguous.
 fn applies(prefix: &str, path: &str) -> bool {
     if !path.starts_with('/') || is_ambiguous(path) {
         return true;
     }
-    let (p, path) = (prefix.as_bytes(), path.as_bytes());
-    // `/admin.json` too: Rails routes `/admin(.:format)` to `/admin`, and older Spring
-    // matched any suffix. `/admin:x` too: IIS and Windows servers read `/admin::$DATA` (an
-    // NTFS stream) as `/admin`.
-    path.len() >= p.len()
-        && path[..p.len()].eq_ignore_ascii_case(p)
-        && matches!(path.get(p.len()), None | Some(b'/' | b'.' | b':'))
+    let Some(prefix) = prefix.strip_prefix('/') else {
+        // `/` (stored empty) covers everything.
+        return true;
+    };
+    let mut segments = path.split('/').skip(1);
+    let mut wanted = prefix.split('/').peekable();
+    while let Some(want) = wanted.next() {
+        let Some(segment) = segments.next() else {
+            return false;
+        };
+        let (want, segment) = (want.as_bytes(), segment.as_bytes());
+        let last = wanted.peek().is_none();
+        let same = segment.len() >= want.len()
+            && segment[..want.len()].eq_ignore_ascii_case(want)
+            && match segment.get(want.len()) {
+                None => true,
+                // IIS and Windows servers read `admin::$INDEX_ALLOCATION` (an NTFS stream
+                // name) as the directory `admin`, on any segment: `/admin::$DATA` and
+                // `/admin::$INDEX_ALLOCATION/users` are `/admin` and `/admin/users`.
+                Some(b':') => true,
+                // `/admin.json`: Rails routes `/admin(.:format)` to `/admin`, and older
+                // Spring matched any suffix.
+                Some(b'.') => last,
+                Some(_) => false,
+            };
+        if !same {
+            return false;
+        }
+    }
+    true
 }
 
 /// Whether a server behind could read `path` as another path: `%` (an encoded `/`, `.` or
@@ -144,6 +168,7 @@ mod tests {
             "/admin:x",
             "/admin::$DATA",
             "/ADMIN::$INDEX_ALLOCATION/users",
+            "/admin:$I30:$INDEX_ALLOCATION/users",
             "/admin~",
             "/ADMINI~1/x",
             "/adm\u{131}n",
@@ -171,6 +196,36 @@ mod tests {
             format!("{admin:?}").contains(r#"prefix: "/admin""#),
             "{admin:?}"
         );
+    }
+
+    #[test]
+    fn a_prefix_of_several_segments_matches_each_with_its_stream_names() {
+        let refuse = |_: &PolicyContext<'_>| false;
+        let users = for_path("/admin/users", refuse.deny_with_403()).unwrap();
+        let cert = cert();
+        // The attack review's bypass: a stream name on an inner segment (IIS reads
+        // `admin::$INDEX_ALLOCATION` as the directory `admin`).
+        for under in [
+            "/admin/users",
+            "/Admin/Users/x",
+            "/admin::$INDEX_ALLOCATION/users",
+            "/admin:$I30:$INDEX_ALLOCATION/users",
+            "/admin/users::$DATA",
+            "/admin/users.json",
+        ] {
+            assert_eq!(verdict(&users, &cert, under), Some(403), "{under}");
+        }
+        for elsewhere in [
+            "/admin",
+            "/admin/",
+            "/admin/usersx",
+            "/adminx/users",
+            "/admin.json/users",
+            "/admin/other/users",
+            "/users/admin",
+        ] {
+            assert_eq!(verdict(&users, &cert, elsewhere), None, "{elsewhere}");
+        }
     }
 
     #[test]
