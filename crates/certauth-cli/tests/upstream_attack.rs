@@ -345,6 +345,55 @@ fn a_tunnel_stopped_mid_frame_is_cut_when_idle() {
     );
 }
 
+/// Once a tunnel is closing, the frame under way has --upstream-tunnel-close-timeout (1 s)
+/// from then to end, however its bytes trickle: the wait was counted from the last byte,
+/// so a byte every 400 ms inside a frame (echoed by the upstream: both directions
+/// trickling) kept a closing tunnel open for as long as it went on (attack review s6, C5).
+#[test]
+fn a_closing_tunnel_trickled_inside_a_frame_is_cut_on_time() {
+    let pki = Pki::new();
+    let dir =
+        Dir(std::env::temp_dir().join(format!("certauth-attack-trickle-{}", std::process::id())));
+    let (_certauth, port) = certauth(&pki, &dir, &[], upgrading_upstream());
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut tls = suite::connect(addr, suite::tls_client(&pki, Some(&pki.trusted))).unwrap();
+    tls.write_all(suite::UPGRADE.as_bytes()).unwrap();
+    let got = response_head(&mut tls);
+    assert!(got.starts_with("HTTP/1.1 101 "), "{got}");
+    // A masked binary frame announcing 65,535 bytes, of which 10 are sent; then silence
+    // past --websocket-idle-timeout (1 s): the tunnel starts closing.
+    let started = Instant::now();
+    let half = [&[0x82, 0x80 | 126, 0xff, 0xff, 1, 2, 3, 4][..], &[b'x'; 10]].concat();
+    tls.write_all(&half).unwrap();
+    tls.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(1300));
+    // A byte every 400 ms, for up to 10 s: the frame never ends.
+    tls.sock
+        .set_read_timeout(Some(Duration::from_millis(400)))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let mut closed = None;
+    while closed.is_none() && started.elapsed() < Duration::from_secs(12) {
+        if tls.write_all(b"y").and_then(|()| tls.flush()).is_err() {
+            closed = Some(started.elapsed());
+            break;
+        }
+        match std::io::Read::read(&mut tls, &mut buf) {
+            Ok(0) => closed = Some(started.elapsed()),
+            Err(e)
+                if e.kind() != std::io::ErrorKind::WouldBlock
+                    && e.kind() != std::io::ErrorKind::TimedOut =>
+            {
+                closed = Some(started.elapsed());
+            }
+            _ => {}
+        }
+    }
+    let closed = closed.expect("the closing tunnel was never cut while its frame trickled");
+    // Idle 1 s, then 1 s for the frame, then 1 s for the other direction: about 3 s.
+    assert!(closed < Duration::from_secs(6), "cut only after {closed:?}");
+}
+
 /// An upstream that answers every request at once, before reading its body, and keeps its
 /// connections open without reading from them (a 404 to an unrouted POST does the same):
 /// its port, and how many connections it has accepted.

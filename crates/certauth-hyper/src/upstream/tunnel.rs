@@ -93,8 +93,8 @@ pub(super) async fn tunnel(
 /// One direction of a relayed WebSocket: passes `from`'s bytes to `to` until `from` ends,
 /// or, once the server drains or the tunnel is idle, until the frame under way ends; then
 /// sends `to` a 1001 close, reads what `from` still sends for a moment (its own close) and
-/// shuts `to` down. A frame under way that stays silent for `activity.close` once closing
-/// is cut there, without a close frame (none can follow half a frame): a peer stopped
+/// shuts `to` down. A frame under way that has not ended `activity.close` after closing
+/// began is cut there, without a close frame (none can follow half a frame): a peer stopped
 /// mid-frame kept an idle tunnel and its places for ever (attack review s5, finding 2).
 async fn relay<R, W>(
     mut from: R,
@@ -116,11 +116,15 @@ where
             () = activity.idle() => debug!("websocket idle: closing the tunnel"),
         }
     });
-    let mut closing = false;
+    // Once closing, the frame under way has until this deadline to end: counted from when
+    // closing began, not from the last byte (a peer trickling a byte a second inside a
+    // huge frame kept a closing tunnel for ever; attack review s6, C5).
+    let mut closing: Option<tokio::time::Instant> = None;
     loop {
-        if closing && frames.at_boundary() {
+        if closing.is_some() && frames.at_boundary() {
             break;
         }
+        let cut = closing.unwrap_or_else(tokio::time::Instant::now);
         tokio::select! {
             n = from.read(&mut buf) => {
                 // At the end, or an error (a client gone without close_notify): the other
@@ -130,7 +134,7 @@ where
                     return n.and(shut);
                 };
                 activity.touch();
-                let pass = frames.pass(&buf[..n], closing);
+                let pass = frames.pass(&buf[..n], closing.is_some());
                 // A peer that reads nothing blocks this write: the idle clock still runs
                 // (both ways blocked, nothing else would end the tunnel; fourth review).
                 tokio::select! {
@@ -142,9 +146,11 @@ where
                     }
                 }
             }
-            () = &mut draining, if !closing => closing = true,
-            // Evaluated every turn, but a clock is read only while closing.
-            () = async { tokio::time::sleep(activity.close).await }, if closing => {
+            () = &mut draining, if closing.is_none() => {
+                closing = Some(tokio::time::Instant::now() + activity.close);
+            }
+            // Evaluated every turn, but a timer is set only while closing.
+            () = async { tokio::time::sleep_until(cut).await }, if closing.is_some() => {
                 debug!("websocket frame unfinished while closing: tunnel cut");
                 return to.shutdown().await;
             }
