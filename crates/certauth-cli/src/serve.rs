@@ -305,9 +305,11 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N", default_value_t = certauth_hyper::upstream::Caps::DEFAULT.open_per_connection,
           requires = "upstream", value_parser = at_least_one)]
     pub(crate) upstream_open_per_connection: usize,
-    /// Most bytes of a response whose client has left that are read and dropped (the
-    /// request keeping its place at the caps meanwhile, at most --upstream-timeout) before
-    /// the upstream connection is closed; 0 closes it at once.
+    /// Most bytes read off the upstream connection (framing included) for a response whose
+    /// client has left, read and dropped with the request's place at the caps kept (at most
+    /// --upstream-timeout), before the connection is closed; 0 closes it at once. A request
+    /// without a certificate whose drain stops short keeps its place until --upstream-timeout
+    /// (the upstream may work on); one with a certificate frees it with the connection.
     #[arg(long, value_name = "BYTES", default_value_t = Limits::DEFAULT.max_drain_bytes,
           requires = "upstream")]
     pub(crate) upstream_max_drain_bytes: usize,

@@ -569,6 +569,67 @@ fn a_client_gone_after_the_head_keeps_its_place_until_the_body_ends() {
     );
 }
 
+/// A request without a certificate whose drain stops short (here `--upstream-max-drain-bytes
+/// 0`: the upstream connection closes at once) keeps its places until the response timeout:
+/// the upstream may work on for a closed connection, and freeing them let clients without a
+/// certificate keep 8 handlers busy under an open share of 2 (attack review s6, C2; C3 the
+/// same with an upstream sending the limit before it works).
+#[test]
+fn an_open_request_whose_drain_stops_short_keeps_its_place_until_the_timeout() {
+    let pki = Pki::new();
+    let dir =
+        Dir(std::env::temp_dir().join(format!("certauth-attack-short-{}", std::process::id())));
+    // Four places: an open share of two, both taken by clients without a certificate that
+    // leave once their head is in.
+    let caps = [
+        "--upstream-max-connections",
+        "4",
+        "--upstream-timeout",
+        "4",
+        "--upstream-max-drain-bytes",
+        "0",
+        "--open",
+        "/slow",
+        "--open",
+        "/fast",
+    ];
+    let (_certauth, port) = certauth(&pki, &dir, &caps, head_first_upstream());
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut gone = Vec::new();
+    for _ in 0..2 {
+        let mut tls = suite::connect(addr, suite::tls_client(&pki, None)).unwrap();
+        tls.write_all(b"GET /slow HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        tls.flush().unwrap();
+        let got = response_head(&mut tls);
+        assert!(got.starts_with("HTTP/1.1 200 "), "{got}");
+        gone.push(tls);
+    }
+    drop(gone);
+    // Their places stay taken: the next open request waits (then, its own wait being the
+    // same timeout, may get 503), instead of reaching the upstream at once.
+    let started = Instant::now();
+    let answer = raw(
+        &pki,
+        port,
+        None,
+        "GET /fast HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    );
+    let waited = started.elapsed();
+    assert!(
+        answer.starts_with("HTTP/1.1 503 ") || waited >= Duration::from_secs(2),
+        "answered after {waited:?}: {answer}"
+    );
+    // A client with a certificate is not held up by the open share.
+    let answer = raw(
+        &pki,
+        port,
+        Some(&pki.trusted),
+        "GET /fast HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    );
+    assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+}
+
 /// A client that leaves before the response head keeps its places until the upstream's
 /// body ends too: the exchange finishing in a task of its own dropped the response raw,
 /// which freed them at the head (the fourth attack review: 17 requests at the upstream
@@ -711,8 +772,10 @@ fn until_end(tls: &mut suite::Tls) -> String {
 
 /// An upstream that answers one request with the head of a 256 MiB body, then writes it in
 /// 64 KiB pieces until a write fails (certauth closed the connection) or all is written;
-/// its receiver gets how many body bytes it wrote.
-fn downloading_upstream() -> (u16, std::sync::mpsc::Receiver<usize>) {
+/// its receiver gets how many bytes of body it wrote. `padded`: the body is chunked, each
+/// chunk one byte of data behind a chunk size padded with 4,096 zeros (attack review s6,
+/// C4: counted as data, 1 MiB of it is 4 GiB on the wire).
+fn downloading_upstream(padded: bool) -> (u16, std::sync::mpsc::Receiver<usize>) {
     const SIZE: usize = 256 << 20;
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -724,14 +787,23 @@ fn downloading_upstream() -> (u16, std::sync::mpsc::Receiver<usize>) {
         if read_head(&mut s).is_none() {
             return;
         }
-        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {SIZE}\r\n\r\n");
+        let (head, piece) = if padded {
+            let chunk = [&[b'0'; 4096][..], b"1\r\nd\r\n"].concat();
+            let piece: Vec<u8> = chunk.repeat(16);
+            ("Transfer-Encoding: chunked".to_owned(), piece)
+        } else {
+            (format!("Content-Length: {SIZE}"), vec![b'd'; 64 * 1024])
+        };
+        let head = format!("HTTP/1.1 200 OK\r\n{head}\r\n\r\n");
         if s.write_all(head.as_bytes()).is_err() {
             return;
         }
-        let piece = [b'd'; 64 * 1024];
         let mut sent = 0;
-        while sent < SIZE && s.write_all(&piece).is_ok() {
+        while sent + piece.len() <= SIZE && s.write_all(&piece).is_ok() {
             sent += piece.len();
+        }
+        if padded && sent + piece.len() > SIZE {
+            let _ = s.write_all(b"0\r\n\r\n");
         }
         let _ = written.send(sent);
     });
@@ -743,7 +815,10 @@ fn downloading_upstream() -> (u16, std::sync::mpsc::Receiver<usize>) {
 /// then closes the upstream connection, instead of pulling the whole download nobody
 /// receives (the fourth attack review: 37 GiB pulled for 65 KB sent by clients resetting
 /// after each head). What the upstream writes past that is what the two sockets' buffers
-/// hold. With a limit past the body's size it is read to its end.
+/// hold. The limit counts the bytes off the socket, framing included: a body of padded
+/// chunk sizes (4,096 zeros a byte of data) costs what it sends (the sixth review pulled
+/// 107–210 MB a leaving client when data alone was counted). With a limit past the body's
+/// size it is read to its end.
 #[test]
 fn a_download_whose_client_left_is_read_at_most_the_drain_limit() {
     let pki = Pki::new();
@@ -753,13 +828,17 @@ fn a_download_whose_client_left_is_read_at_most_the_drain_limit() {
         "--upstream-timeout",
         "30",
         "--upstream-max-drain-bytes",
-        "268435456",
+        "314572800",
     ];
-    for (extra, tag) in [(&default[..], "default"), (&whole[..], "whole")] {
+    for (extra, tag, padded) in [
+        (&default[..], "default", false),
+        (&default[..], "padded", true),
+        (&whole[..], "whole", false),
+    ] {
         let dir =
             Dir(std::env::temp_dir()
                 .join(format!("certauth-attack-dl-{tag}-{}", std::process::id())));
-        let (upstream, written) = downloading_upstream();
+        let (upstream, written) = downloading_upstream(padded);
         let (_certauth, port) = certauth(&pki, &dir, extra, upstream);
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let mut tls = suite::connect(addr, suite::tls_client(&pki, Some(&pki.trusted))).unwrap();
@@ -772,10 +851,10 @@ fn a_download_whose_client_left_is_read_at_most_the_drain_limit() {
         let sent = written
             .recv_timeout(Duration::from_secs(25))
             .expect("the upstream's writes neither failed nor ended");
-        if tag == "default" {
+        if tag != "whole" {
             assert!(
                 sent < 64 << 20,
-                "the upstream wrote {} MiB for a client that left after the head",
+                "the upstream wrote {} MiB ({tag}) for a client that left after the head",
                 sent >> 20
             );
         } else {

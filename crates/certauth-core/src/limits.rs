@@ -47,12 +47,14 @@ pub struct Limits {
     /// bounds how long the close after an idle timeout may wait for the client's reply.
     /// Default 30 s. `Duration::MAX`: never ping.
     pub websocket_ping_interval: Duration,
-    /// The front door (certauth-hyper's `Upstream`): the most bytes of an upstream response
-    /// whose client has left that are read and dropped, the request's places at the caps
-    /// held meanwhile (for at most the response timeout), before the upstream connection is
-    /// closed. An upstream that works before it sends has sent little by then; one still
-    /// sending a download nobody receives is told to stop. Default 1 MiB; 0 closes it at
-    /// once (and frees the places with it).
+    /// The front door (certauth-hyper's `Upstream`): the most bytes read off the upstream
+    /// connection's socket (framing included) for a response whose client has left, read and
+    /// dropped with the request's places at the caps held (for at most the response
+    /// timeout), before the connection is closed. An upstream that works before it sends has
+    /// sent little by then; one still sending a download nobody receives is told to stop.
+    /// Default 1 MiB; 0 closes it at once. A request without a client identity whose drain
+    /// stops short keeps its places until the response timeout (the upstream may work on);
+    /// an authenticated client's go with the connection.
     pub max_drain_bytes: usize,
     /// The front door: once a relayed WebSocket closes, how long each wait for its peers
     /// lasts: a frame under way when the idle timeout or the server's drain asks it to close

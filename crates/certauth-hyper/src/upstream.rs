@@ -27,6 +27,7 @@ use tracing::{debug, warn};
 
 use crate::{ConnState, ConnectionInfo, to_response};
 
+mod drain;
 pub(crate) mod limit;
 mod tunnel;
 
@@ -81,7 +82,7 @@ struct Inner {
     connect_timeout: Duration,
     response_timeout: Duration,
     also_remove: Vec<String>,
-    idle: Mutex<Vec<SendRequest<RequestBody>>>,
+    idle: Mutex<Vec<Pooled>>,
     places: limit::Places,
 }
 
@@ -272,8 +273,16 @@ impl Upstream {
         let request = Request::from_parts(parts, body);
         let mut exchange = Finish(Some(Box::pin(async move {
             let sent = within(timeout, &progress, this.send(request)).await;
-            let hold = || Some((Arc::clone(&held), timeout, limits.max_drain_bytes));
-            let sent = sent.map(|r| r.map(|r| r.map(|b| ProxyBody(Kind::Upstream(b), hold()))));
+            let leftover = |budget| drain::Leftover {
+                held: Arc::clone(&held),
+                timeout,
+                max: limits.max_drain_bytes,
+                budget,
+                open,
+            };
+            let sent = sent.map(|r| {
+                r.map(|(r, budget)| r.map(|b| ProxyBody(Kind::Upstream(b), Some(leftover(budget)))))
+            });
             (sent, held)
         })));
         let answered = tokio::select! {
@@ -344,16 +353,20 @@ impl Upstream {
 
     /// Sends on an idle connection, or a new one. A connection the upstream closed while
     /// idle gives the request back unsent: it goes on the next.
-    async fn send(&self, mut req: Request<RequestBody>) -> Result<Response<Incoming>, Fail> {
+    async fn send(
+        &self,
+        mut req: Request<RequestBody>,
+    ) -> Result<(Response<Incoming>, Arc<drain::Budget>), Fail> {
         loop {
-            let (mut sender, reused) = match self.idle() {
+            let ((mut sender, budget), reused) = match self.idle() {
                 Some(s) => (s, true),
                 None => (self.connect().await?, false),
             };
+            budget.reset();
             match sender.try_send_request(req).await {
                 Ok(response) => {
-                    self.recycle(sender);
-                    return Ok(response);
+                    self.recycle((sender, Arc::clone(&budget)));
+                    return Ok((response, budget));
                 }
                 Err(mut e) => match e.take_message() {
                     Some(unsent) if reused => req = unsent,
@@ -365,31 +378,31 @@ impl Upstream {
 
     /// A kept connection that is ready for a request (its last response read to the end);
     /// closed ones are dropped on the way.
-    fn idle(&self) -> Option<SendRequest<RequestBody>> {
+    fn idle(&self) -> Option<Pooled> {
         let mut kept = self.kept();
-        kept.retain(|s| !s.is_closed());
-        let ready = kept.iter().position(SendRequest::is_ready)?;
+        kept.retain(|(s, _)| !s.is_closed());
+        let ready = kept.iter().position(|(s, _)| s.is_ready())?;
         Some(kept.swap_remove(ready))
     }
 
     /// Kept for reuse as soon as its response head is in (without a task to wait for the
     /// body: [`Self::idle`] takes it only once it is ready again), up to [`MAX_IDLE`]; past
     /// that, or after an upgrade, it closes once its response is done.
-    fn recycle(&self, sender: SendRequest<RequestBody>) {
+    fn recycle(&self, sender: Pooled) {
         let mut kept = self.kept();
         if kept.len() < MAX_IDLE {
             kept.push(sender);
         }
     }
 
-    fn kept(&self) -> std::sync::MutexGuard<'_, Vec<SendRequest<RequestBody>>> {
+    fn kept(&self) -> std::sync::MutexGuard<'_, Vec<Pooled>> {
         self.inner
             .idle
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    async fn connect(&self) -> Result<SendRequest<RequestBody>, Fail> {
+    async fn connect(&self) -> Result<Pooled, Fail> {
         let timeout = self.inner.connect_timeout;
         let timed_out = || std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out");
         let io: Box<dyn crate::Io> = match &self.inner.target {
@@ -409,6 +422,11 @@ impl Upstream {
                     .map_err(Fail::Connect)?,
             ),
         };
+        let budget = drain::Budget::unlimited();
+        let io = drain::Metered {
+            io,
+            budget: Arc::clone(&budget),
+        };
         let (sender, conn) = hyper::client::conn::http1::Builder::new()
             .handshake(TokioIo::new(io))
             .await
@@ -418,9 +436,12 @@ impl Upstream {
                 debug!(error = %e, "upstream connection ended with an error");
             }
         });
-        Ok(sender)
+        Ok((sender, budget))
     }
 }
+
+/// An upstream connection's sender, and what its socket may still read.
+type Pooled = (SendRequest<RequestBody>, Arc<drain::Budget>);
 
 type Headers = Vec<(http::HeaderName, http::HeaderValue)>;
 /// The headers with the preset and the DERs (leaf, then intermediates) they encode.
@@ -604,48 +625,25 @@ impl Body for RequestBody {
 #[derive(Debug)]
 pub struct ProxyBody(
     Kind,
-    /// The request's places at the caps, the response timeout and the most bytes read of a
-    /// response whose client left: the upstream connection is busy until the body has been
-    /// sent (or, the client gone, read to its end or to
-    /// [`Limits::max_drain_bytes`](certauth_core::Limits::max_drain_bytes)), and until the
-    /// request body has (`RequestBody`).
-    Option<(Arc<limit::Held>, Duration, usize)>,
+    /// The request's places at the caps and what draining needs: the upstream connection
+    /// is busy until the body has been sent (or, the client gone, drained: `drain.rs`),
+    /// and until the request body has (`RequestBody`).
+    Option<drain::Leftover>,
 );
 
 impl Drop for ProxyBody {
-    /// A client that left before the upstream's body ended: the rest is read and dropped in
-    /// a task of its own, for at most the response timeout and `Limits::max_drain_bytes`
-    /// (default 1 MiB: past it the upstream connection is closed, not read to the end of a
-    /// download nobody receives; the fourth review pulled 37 GiB for 65 KB sent from
-    /// resetting clients without a certificate), with the places held. Closing the upstream connection instead freed them while the
-    /// upstream still worked (a handler that sends its head, then works): one connection
-    /// without a certificate, resetting after each head, kept 16 of an upstream's workers
-    /// busy under an open share of 8 (attack review s5, finding 1).
+    /// A client that left before the upstream's body ended: the rest is drained (`drain.rs`:
+    /// read and dropped up to `Limits::max_drain_bytes` off the socket and the response
+    /// timeout, the places held). Closing the upstream connection instead freed them while
+    /// the upstream still worked (a handler that sends its head, then works): one
+    /// connection without a certificate, resetting after each head, kept 16 of an
+    /// upstream's workers busy under an open share of 8 (attack review s5, finding 1).
     fn drop(&mut self) {
-        let Some((held, timeout, drain_max)) = self.1.take() else {
+        let (Some(leftover), Kind::Upstream(_)) = (self.1.take(), &self.0) else {
             return;
         };
-        let Kind::Upstream(mut body) = std::mem::replace(&mut self.0, Kind::Own(None)) else {
-            return;
-        };
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        if !body.is_end_stream() {
-            runtime.spawn(async move {
-                let rest = async {
-                    let mut frame = |cx: &mut Context<'_>| Pin::new(&mut body).poll_frame(cx);
-                    let mut left = drain_max;
-                    while left > 0 {
-                        let Some(Ok(f)) = std::future::poll_fn(&mut frame).await else {
-                            break;
-                        };
-                        left = left.saturating_sub(f.data_ref().map_or(0, Bytes::len));
-                    }
-                };
-                let _ = tokio::time::timeout(timeout, rest).await;
-                drop(held);
-            });
+        if let Kind::Upstream(body) = std::mem::replace(&mut self.0, Kind::Own(None)) {
+            leftover.drain(body);
         }
     }
 }
