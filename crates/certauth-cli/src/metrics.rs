@@ -350,6 +350,8 @@ pub(crate) fn serve(addr: SocketAddr, health: bool) -> Result<(), Failure> {
     let metrics = METRICS.get_or_init(|| Arc::new(Metrics::new())).clone();
     let listener = std::net::TcpListener::bind(addr)
         .map_err(|e| Failure::Rejected(format!("cannot listen on {addr} for --metrics: {e}")))?;
+    // `--metrics HOST:0`: the log names the port the system gave.
+    let addr = listener.local_addr().unwrap_or(addr);
     listener
         .set_nonblocking(true)
         .map_err(|e| Failure::Rejected(e.to_string()))?;
