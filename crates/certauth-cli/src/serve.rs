@@ -131,7 +131,7 @@ pub(crate) struct Args {
     #[arg(long, value_name = "NAME")]
     pub(crate) allow_cn: Vec<String>,
     /// A stricter policy for part of the site (repeatable): requests under PREFIX (whole
-    /// segments, any letter case, `/admin.json` and `/admin:x` too; a path with `%`, `;`, `\`, `~`, a byte
+    /// segments, any letter case, `/admin.json`, `/admin:x` and `/index.php/admin` too; a path with `%`, `;`, `\`, `~`, a byte
     /// outside ASCII, empty segments or one ending in `.` is under every prefix) must also be allowed by POLICY.toml, besides --policy or
     /// --allow-cn; a verified client it refuses gets 403. --open paths are not decided.
     #[arg(long, value_name = "PREFIX=POLICY.toml", value_parser = path_policy)]
@@ -313,8 +313,9 @@ pub(crate) struct Args {
     #[arg(long, value_name = "BYTES", default_value_t = Limits::DEFAULT.max_drain_bytes,
           requires = "upstream")]
     pub(crate) upstream_max_drain_bytes: usize,
-    /// Seconds a relayed WebSocket that is closing (idle, or draining) waits for its peers:
-    /// for a frame under way (silent this long, the tunnel is cut), for their close replies.
+    /// Seconds a relayed WebSocket that is closing waits for its peers: when idle, a frame
+    /// under way must end within this of the close's start, else the tunnel is cut (when
+    /// draining, the frame has --grace); then for the 1001's delivery and their close replies.
     #[arg(long, value_name = "SECS", default_value_t = Seconds(Limits::DEFAULT.tunnel_close_timeout),
           requires = "upstream")]
     pub(crate) upstream_tunnel_close_timeout: Seconds,

@@ -394,6 +394,50 @@ fn a_closing_tunnel_trickled_inside_a_frame_is_cut_on_time() {
     assert!(closed < Duration::from_secs(6), "cut only after {closed:?}");
 }
 
+/// A frame under way when certauth drains (SIGTERM) may go on for the grace period: it was
+/// cut a second after SIGTERM, whatever --grace said, losing an upload in progress (attack
+/// review s7, N3). Once it ends, both sides get the 1001 close.
+#[test]
+fn a_frame_under_way_at_sigterm_has_the_grace_period() {
+    let pki = Pki::new();
+    let dir =
+        Dir(std::env::temp_dir().join(format!("certauth-attack-grace-{}", std::process::id())));
+    let (certauth, port) = certauth(&pki, &dir, &["--grace", "8"], upgrading_upstream());
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut tls = suite::connect(addr, suite::tls_client(&pki, Some(&pki.trusted))).unwrap();
+    tls.write_all(suite::UPGRADE.as_bytes()).unwrap();
+    let got = response_head(&mut tls);
+    assert!(got.starts_with("HTTP/1.1 101 "), "{got}");
+    // A masked binary frame of 100 bytes: 10 now, the rest 2.5 s after SIGTERM.
+    let header = [0x82, 0x80 | 100, 1, 2, 3, 4];
+    tls.write_all(&[&header[..], &[b'x'; 10]].concat()).unwrap();
+    tls.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let term = Command::new("kill")
+        .args(["-TERM", &certauth.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    std::thread::sleep(Duration::from_millis(2500));
+    tls.write_all(&[b'y'; 90]).unwrap();
+    tls.flush().unwrap();
+    let echoed = suite::read_to_close(&mut tls);
+    // The upstream echoes the frame's bytes as sent (masked), whole; then certauth closes
+    // with 1001 (unmasked, to the client).
+    let sent = [&header[..], &[b'x'; 10], &[b'y'; 90]].concat();
+    assert!(
+        echoed.starts_with(&sent),
+        "the frame was cut: {} of {} bytes came back",
+        echoed.len(),
+        sent.len()
+    );
+    assert_eq!(
+        echoed.get(sent.len()..sent.len() + 4),
+        Some(&[0x88, 0x02, 0x03, 0xe9][..]),
+        "a 1001 close after the frame"
+    );
+}
+
 /// An upstream that answers every request at once, before reading its body, and keeps its
 /// connections open without reading from them (a 404 to an unrouted POST does the same):
 /// its port, and how many connections it has accepted.

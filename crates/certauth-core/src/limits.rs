@@ -57,10 +57,11 @@ pub struct Limits {
     /// an authenticated client's go with the connection.
     pub max_drain_bytes: usize,
     /// The front door: once a relayed WebSocket closes, how long each wait for its peers
-    /// lasts: a frame under way when the idle timeout or the server's drain asks it to close
-    /// (silent this long, the tunnel is cut without a close frame: a peer stopped mid-frame
-    /// would hold it for ever), the peers' close replies after the 1001, and the other
-    /// direction's last bytes once one has ended. Default 1 s.
+    /// lasts: a frame under way when the idle timeout closes it must end within this of the
+    /// close's start, else the tunnel is cut without a close frame (a peer stopped or
+    /// trickling mid-frame would hold it for ever; when the server drains, the frame has the
+    /// grace period instead); then the 1001's delivery, the peers' close replies, and the
+    /// other direction's last bytes once one has ended. Default 1 s.
     pub tunnel_close_timeout: Duration,
     /// Largest accepted certificate, in DER bytes. Default 64 KiB: client certificates are
     /// typically 0.5–2 KiB, but test infrastructure issues 20–60 KiB ones (hundreds of

@@ -356,17 +356,17 @@ impl Upstream {
     async fn send(
         &self,
         mut req: Request<RequestBody>,
-    ) -> Result<(Response<Incoming>, Arc<drain::Budget>), Fail> {
+    ) -> Result<(Response<Incoming>, (Arc<drain::Budget>, u64)), Fail> {
         loop {
             let ((mut sender, budget), reused) = match self.idle() {
                 Some(s) => (s, true),
                 None => (self.connect().await?, false),
             };
-            budget.reset();
+            let turn = budget.next_turn();
             match sender.try_send_request(req).await {
                 Ok(response) => {
                     self.recycle((sender, Arc::clone(&budget)));
-                    return Ok((response, budget));
+                    return Ok((response, (budget, turn)));
                 }
                 Err(mut e) => match e.take_message() {
                     Some(unsent) if reused => req = unsent,

@@ -15,7 +15,8 @@ use super::*;
 /// policy makes a path stricter, every doubt applies it: letters compare in any case
 /// (`/ADMIN` is `/admin` to a case-insensitive server), a format suffix is under its path
 /// (`/admin.json`: Rails' `(.:format)`), so is a stream name on any segment
-/// (`/admin::$INDEX_ALLOCATION/users` is `/admin/users` to IIS), and a path a server behind could read as another
+/// (`/admin::$INDEX_ALLOCATION/users` is `/admin/users` to IIS) and the path info after a
+/// script's name (`/index.php/admin`: a PHP front controller's `/admin`), and a path a server behind could read as another
 /// (a `%` escape, `;`, `\`, `~`, a byte outside ASCII, an empty segment or one ending in
 /// `.`, or a target that is not a path: `*`, an absolute URI) is under every prefix.
 ///
@@ -74,7 +75,8 @@ impl Policy for ForPath {
 
 /// Whether a policy for `prefix` (no trailing `/`) applies to `path`: under it by whole
 /// segments in any letter case, with a stream name on any of them (`/admin::$DATA`) or a
-/// format suffix on the last (`/admin.json`); or ambiguous.
+/// format suffix on the last (`/admin.json`), also as the path info after a script's name
+/// (`/index.php/admin`); or ambiguous.
 fn applies(prefix: &str, path: &str) -> bool {
     if !path.starts_with('/') || is_ambiguous(path) {
         return true;
@@ -83,6 +85,31 @@ fn applies(prefix: &str, path: &str) -> bool {
         // `/` (stored empty) covers everything.
         return true;
     };
+    // A segment with a `.` may name a script that routes the rest of the path, its path
+    // info: PHP front controllers (Symfony, Laravel) serve `/index.php/admin/users` as
+    // `/admin/users`, CGI `/cgi-bin/tool.cgi/admin` as `/admin` (attack review s7, N4).
+    let mut rest = Some(path);
+    while let Some(from) = rest {
+        if under(prefix, from) {
+            return true;
+        }
+        rest = from
+            .match_indices('/')
+            .skip(1)
+            .find(|(at, _)| {
+                from[..*at]
+                    .rsplit('/')
+                    .next()
+                    .is_some_and(|s| s.contains('.'))
+            })
+            .map(|(at, _)| &from[at..]);
+    }
+    false
+}
+
+/// Whether `path` (from its leading `/`) lies under `prefix` (without its leading `/`)
+/// segment by segment.
+fn under(prefix: &str, path: &str) -> bool {
     let mut segments = path.split('/').skip(1);
     let mut wanted = prefix.split('/').peekable();
     while let Some(want) = wanted.next() {
@@ -212,6 +239,10 @@ mod tests {
             "/admin:$I30:$INDEX_ALLOCATION/users",
             "/admin/users::$DATA",
             "/admin/users.json",
+            "/index.php/admin/users",
+            "/app_dev.php/Admin/Users/x",
+            "/cgi-bin/tool.cgi/admin/users",
+            "/a.b/c.d/admin/users",
         ] {
             assert_eq!(verdict(&users, &cert, under), Some(403), "{under}");
         }
@@ -223,6 +254,10 @@ mod tests {
             "/admin.json/users",
             "/admin/other/users",
             "/users/admin",
+            "/index.php/admin",
+            "/index.php",
+            "/index/admin/users",
+            "/x.php",
         ] {
             assert_eq!(verdict(&users, &cert, elsewhere), None, "{elsewhere}");
         }

@@ -15,8 +15,7 @@
 //! the caps for a minute, and its certificate answers for it.
 
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -26,19 +25,36 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use super::limit::Held;
 
 /// What an upstream connection may still read from its socket: unlimited while clients take
-/// its responses, a drain's limit while one is drained. Only its connection's task reads.
+/// its responses, a drain's limit while one is drained. Each request on the connection
+/// has its turn: a drain limits the connection only while it still carries the drained
+/// request. hyper hands a connection out again once it has read a response's last bytes,
+/// which may still wait for their client; that client leaving then limited the next
+/// request's response, and cut another client's download (attack review s7, N1).
 #[derive(Debug)]
-pub(super) struct Budget(AtomicUsize);
+pub(super) struct Budget(Mutex<(u64, usize)>);
 
 impl Budget {
     pub(super) fn unlimited() -> Arc<Self> {
-        Arc::new(Self(AtomicUsize::new(usize::MAX)))
+        Arc::new(Self(Mutex::new((0, usize::MAX))))
     }
 
-    /// Unlimited again: the connection was taken for a new request (its last response
-    /// ended, so no drain is under way on it).
-    pub(super) fn reset(&self) {
-        self.0.store(usize::MAX, Ordering::Relaxed);
+    fn state(&self) -> std::sync::MutexGuard<'_, (u64, usize)> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A new request's turn on the connection, unlimited: its number, for [`Leftover`].
+    pub(super) fn next_turn(&self) -> u64 {
+        let mut state = self.state();
+        *state = (state.0.wrapping_add(1), usize::MAX);
+        state.0
+    }
+
+    /// Limits the connection to `max` more bytes if it still carries request `turn`.
+    fn limit(&self, turn: u64, max: usize) {
+        let mut state = self.state();
+        if state.0 == turn {
+            state.1 = max;
+        }
     }
 }
 
@@ -55,18 +71,17 @@ impl<T: AsyncRead + Unpin> AsyncRead for Metered<T> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        if self.budget.0.load(Ordering::Relaxed) == 0 {
+        if self.budget.state().1 == 0 {
             let spent = "the response's client left and its drain limit was read";
             return Poll::Ready(Err(std::io::Error::other(spent)));
         }
         let before = buf.filled().len();
         ready!(Pin::new(&mut self.io).poll_read(cx, buf))?;
         let n = buf.filled().len() - before;
-        let spend = |left: usize| (left != usize::MAX).then(|| left.saturating_sub(n));
-        let _ = self
-            .budget
-            .0
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, spend);
+        let mut state = self.budget.state();
+        if state.1 != usize::MAX {
+            state.1 = state.1.saturating_sub(n);
+        }
         Poll::Ready(Ok(()))
     }
 }
@@ -102,13 +117,14 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Metered<T> {
 }
 
 /// What a response's drop needs to drain it: the request's places, the response timeout,
-/// the drain limit, its connection's budget, and whether the request had no identity.
+/// the drain limit, its connection's budget and its turn on it, and whether the request
+/// had no identity.
 #[derive(Debug)]
 pub(super) struct Leftover {
     pub(super) held: Arc<Held>,
     pub(super) timeout: Duration,
     pub(super) max: usize,
-    pub(super) budget: Arc<Budget>,
+    pub(super) budget: (Arc<Budget>, u64),
     pub(super) open: bool,
 }
 
@@ -121,7 +137,7 @@ impl Leftover {
         if body.is_end_stream() {
             return;
         }
-        self.budget.0.store(self.max, Ordering::Relaxed);
+        self.budget.0.limit(self.budget.1, self.max);
         runtime.spawn(async move {
             let started = tokio::time::Instant::now();
             let rest = async {
@@ -143,9 +159,48 @@ impl Leftover {
             let ended = tokio::time::timeout(self.timeout, rest).await == Ok(true);
             drop(body);
             if !ended && self.open {
+                self.held.leave_connection();
                 tokio::time::sleep_until(started + self.timeout).await;
             }
             drop(self.held);
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt as _;
+
+    #[tokio::test]
+    async fn a_drain_limits_only_its_own_turn_and_a_spent_budget_fails_reads() {
+        let budget = Budget::unlimited();
+        let first = budget.next_turn();
+        let second = budget.next_turn();
+        // The first request's drain comes after the connection went on to the second
+        // (attack review s7, N1): it limits nothing.
+        budget.limit(first, 0);
+        assert_eq!(budget.state().1, usize::MAX);
+        budget.limit(second, 5);
+        let (mut upstream, io) = tokio::io::duplex(64);
+        let mut metered = Metered {
+            io,
+            budget: Arc::clone(&budget),
+        };
+        tokio::io::AsyncWriteExt::write_all(&mut upstream, b"abcdefgh")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 3];
+        assert_eq!(metered.read(&mut buf).await.unwrap(), 3);
+        assert_eq!(budget.state().1, 2);
+        assert_eq!(metered.read(&mut buf).await.unwrap(), 3);
+        assert_eq!(budget.state().1, 0);
+        assert!(
+            metered.read(&mut buf).await.is_err(),
+            "read past the budget"
+        );
+        // The next request's turn reads again.
+        budget.next_turn();
+        assert_eq!(metered.read(&mut buf).await.unwrap(), 2);
     }
 }

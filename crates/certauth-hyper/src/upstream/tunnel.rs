@@ -93,9 +93,12 @@ pub(super) async fn tunnel(
 /// One direction of a relayed WebSocket: passes `from`'s bytes to `to` until `from` ends,
 /// or, once the server drains or the tunnel is idle, until the frame under way ends; then
 /// sends `to` a 1001 close, reads what `from` still sends for a moment (its own close) and
-/// shuts `to` down. A frame under way that has not ended `activity.close` after closing
-/// began is cut there, without a close frame (none can follow half a frame): a peer stopped
-/// mid-frame kept an idle tunnel and its places for ever (attack review s5, finding 2).
+/// shuts `to` down. When idle, a frame under way that has not ended `activity.close` after
+/// closing began is cut there, without a close frame (none can follow half a frame): a peer
+/// stopped mid-frame kept an idle tunnel and its places for ever (attack review s5, finding
+/// 2). When the server drains, a frame under way has the grace period (whose end cancels
+/// the tunnel): cut a second after SIGTERM, an upload in progress lost its frame whatever
+/// `--grace` said (attack review s7, N3).
 async fn relay<R, W>(
     mut from: R,
     mut to: W,
@@ -110,21 +113,26 @@ where
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let mut frames = forward::FrameCursor::new();
     let mut buf = vec![0; 16 * 1024];
+    // Whether closing for idleness (else the server drains).
     let mut draining = std::pin::pin!(async {
         tokio::select! {
-            () = drain.draining() => {}
-            () = activity.idle() => debug!("websocket idle: closing the tunnel"),
+            () = drain.draining() => false,
+            () = activity.idle() => {
+                debug!("websocket idle: closing the tunnel");
+                true
+            }
         }
     });
-    // Once closing, the frame under way has until this deadline to end: counted from when
-    // closing began, not from the last byte (a peer trickling a byte a second inside a
-    // huge frame kept a closing tunnel for ever; attack review s6, C5).
-    let mut closing: Option<tokio::time::Instant> = None;
+    // Once closing for idleness, the frame under way has until this deadline to end:
+    // counted from when closing began, not from the last byte (a peer trickling a byte a
+    // second inside a huge frame kept a closing tunnel for ever; attack review s6, C5).
+    // `Some(None)`: closing for the drain, bounded by the grace period.
+    let mut closing: Option<Option<tokio::time::Instant>> = None;
     loop {
         if closing.is_some() && frames.at_boundary() {
             break;
         }
-        let cut = closing.unwrap_or_else(tokio::time::Instant::now);
+        let cut = closing.flatten();
         tokio::select! {
             n = from.read(&mut buf) => {
                 // At the end, or an error (a client gone without close_notify): the other
@@ -146,18 +154,26 @@ where
                     }
                 }
             }
-            () = &mut draining, if closing.is_none() => {
-                closing = Some(tokio::time::Instant::now() + activity.close);
+            idle = &mut draining, if closing.is_none() => {
+                closing = Some(idle.then(|| tokio::time::Instant::now() + activity.close));
             }
-            // Evaluated every turn, but a timer is set only while closing.
-            () = async { tokio::time::sleep_until(cut).await }, if closing.is_some() => {
+            // Evaluated every turn, but a timer is set only while closing for idleness.
+            () = async { tokio::time::sleep_until(cut.unwrap_or_else(tokio::time::Instant::now)).await }, if cut.is_some() => {
                 debug!("websocket frame unfinished while closing: tunnel cut");
                 return to.shutdown().await;
             }
         }
     }
-    to.write_all(&forward::going_away_frame(to_server)).await?;
-    to.flush().await?;
+    // A peer that reads nothing does not hold the close either.
+    let close = async {
+        to.write_all(&forward::going_away_frame(to_server)).await?;
+        to.flush().await
+    };
+    tokio::time::timeout(activity.close, close)
+        .await
+        .map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::TimedOut, "websocket peer reads nothing")
+        })??;
     let _ = tokio::time::timeout(activity.close, async {
         while from.read(&mut buf).await.is_ok_and(|n| n > 0) {}
     })
