@@ -33,9 +33,10 @@ code() { sed '/^#\[cfg(test)\]/,$d' "$1"; }
 # more for the third review's: a request body holds its places, a tunnel stopped mid-frame
 # is cut, and the exchange runs in the request's task unless the client leaves, `Finish`;
 # 20 more for a response whose client left: its body is read to the end, the places held;
-# then the WebSocket relay moved out to upstream/tunnel.rs, 130 lines, 140 since the
-# seventh attack review: a drain's close waits for the grace period, an idle one's cut
-# counts from the close's start, and the 1001 write has a deadline: 560).
+# then the WebSocket relay moved out to upstream/tunnel.rs, 130 lines, 150 since the
+# seventh and eighth attack reviews: a drain's close waits for the grace period (both
+# directions, the client's side not shut meanwhile), an idle one's cut counts from the
+# close's start, and the 1001 write has a deadline: 560).
 # Its upstream/limit.rs counts
 # those places (tokio semaphores and a per-connection count a request waits on; the caps'
 # values are the operator's): 230 lines. Its upstream/drain.rs only moves bytes: it reads
@@ -68,8 +69,8 @@ for dir in crates/certauth-tokio crates/certauth-smol crates/certauth-hyper; do
            [ "$m" -le 230 ] || status=1
            t="$dir/src/upstream/tunnel.rs"
            m=$(code "$t" | grep -cvE '^\s*(//|$)')
-           echo "$t: $m lines (budget 140)"
-           [ "$m" -le 140 ] || status=1
+           echo "$t: $m lines (budget 150)"
+           [ "$m" -le 150 ] || status=1
            d="$dir/src/upstream/drain.rs"
            m=$(code "$d" | grep -cvE '^\s*(//|$)')
            echo "$d: $m lines (budget 120)"

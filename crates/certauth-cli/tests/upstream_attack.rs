@@ -438,6 +438,69 @@ fn a_frame_under_way_at_sigterm_has_the_grace_period() {
     );
 }
 
+/// An upstream that switches to WebSocket, then only reads (sends nothing): its receiver
+/// gets how many bytes it read before its peer closed.
+fn sinking_upstream() -> (u16, std::sync::mpsc::Receiver<usize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (read, count) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok((mut s, _)) = listener.accept() else {
+            return;
+        };
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        if read_head(&mut s).is_none() {
+            return;
+        }
+        let _ = s.write_all(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+        );
+        let mut total = 0;
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = std::io::Read::read(&mut s, &mut buf) {
+            total += n;
+        }
+        let _ = read.send(total);
+    });
+    (port, count)
+}
+
+/// The same when only the client sends: the upstream-to-client direction, idle at a frame
+/// boundary, closes at once, and the upload used to get a second more (attack review s8,
+/// R2); it has the grace period.
+#[test]
+fn an_upload_under_way_at_sigterm_has_the_grace_period() {
+    let pki = Pki::new();
+    let dir =
+        Dir(std::env::temp_dir().join(format!("certauth-attack-upload-{}", std::process::id())));
+    let (upstream, read) = sinking_upstream();
+    let (certauth, port) = certauth(&pki, &dir, &["--grace", "8"], upstream);
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut tls = suite::connect(addr, suite::tls_client(&pki, Some(&pki.trusted))).unwrap();
+    tls.write_all(suite::UPGRADE.as_bytes()).unwrap();
+    let got = response_head(&mut tls);
+    assert!(got.starts_with("HTTP/1.1 101 "), "{got}");
+    let header = [0x82, 0x80 | 100, 1, 2, 3, 4];
+    tls.write_all(&[&header[..], &[b'x'; 10]].concat()).unwrap();
+    tls.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let term = Command::new("kill")
+        .args(["-TERM", &certauth.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    std::thread::sleep(Duration::from_millis(2500));
+    // The connection is still open for the rest of the frame.
+    tls.write_all(&[b'y'; 90]).unwrap();
+    tls.flush().unwrap();
+    let _ = suite::read_to_close(&mut tls);
+    let got = read.recv_timeout(Duration::from_secs(15)).unwrap();
+    assert!(
+        got >= 106,
+        "the upload was cut: the upstream read {got} of 106 bytes"
+    );
+}
+
 /// An upstream that answers every request at once, before reading its body, and keeps its
 /// connections open without reading from them (a 404 to an unrouted POST does the same):
 /// its port, and how many connections it has accepted.

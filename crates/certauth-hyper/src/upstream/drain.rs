@@ -159,7 +159,6 @@ impl Leftover {
             let ended = tokio::time::timeout(self.timeout, rest).await == Ok(true);
             drop(body);
             if !ended && self.open {
-                self.held.leave_connection();
                 tokio::time::sleep_until(started + self.timeout).await;
             }
             drop(self.held);

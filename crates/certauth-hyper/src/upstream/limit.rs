@@ -244,7 +244,7 @@ impl Places {
             open: false,
         })?;
         Ok(Held {
-            connection: Mutex::new(connection),
+            _connection: connection,
             _open: open_permit,
             _all: all,
         })
@@ -265,25 +265,9 @@ async fn until<T>(deadline: Option<Instant>, future: impl Future<Output = T>) ->
 /// tunnel closes.
 #[derive(Debug)]
 pub(crate) struct Held {
-    connection: Mutex<Option<Slot>>,
+    _connection: Option<Slot>,
     _open: Option<OwnedSemaphorePermit>,
     _all: OwnedSemaphorePermit,
-}
-
-impl Held {
-    /// Gives back the place on the client connection alone: the request is over for its
-    /// client (it left, and its response was drained as far as it will be), while the
-    /// upstream's places stay taken for what the upstream may still do. Holding that one
-    /// too left the client's connection unanswered for the response timeout after it
-    /// cancelled one download (attack review s7, N2).
-    pub(crate) fn leave_connection(&self) {
-        drop(
-            self.connection
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take(),
-        );
-    }
 }
 
 /// One client connection's requests in flight to the upstream.
@@ -403,24 +387,6 @@ mod tests {
             }
         );
         drop((trusted, again));
-    }
-
-    #[tokio::test]
-    async fn leaving_the_connection_frees_its_place_there_and_keeps_the_upstreams() {
-        // An open share of 2, one open request per connection.
-        let caps = places(4, 2, 1);
-        let conn = Arc::new(PerConnection::default());
-        let first = caps.enter(Some(&conn), true, soon()).await.unwrap();
-        first.leave_connection();
-        // The connection takes another open request at once (attack review s7, N2)...
-        let second = caps.enter(Some(&conn), true, now_plus(100)).await.unwrap();
-        // ...while the first still counts at the upstream: the open share is full.
-        let other = Arc::new(PerConnection::default());
-        let full = caps.enter(Some(&other), true, now_plus(100)).await;
-        assert_eq!(full.unwrap_err(), Full::Upstream { cap: 2, open: true });
-        drop(first);
-        let third = caps.enter(Some(&other), true, now_plus(100)).await.unwrap();
-        drop((second, third));
     }
 
     #[tokio::test]

@@ -77,7 +77,18 @@ pub(super) async fn tunnel(
         // close_notify is an error), the other gets a moment to pass its peer's last bytes
         // (a close reply), then the tunnel ends: no side waits on a peer that has left
         // (attack review s4, finding 4), and the places go at once.
-        let rest = |other| tokio::time::timeout(close, other);
+        // When the server drains, the other direction has the grace period (an upload under
+        // way was cut a second after the idle direction's close; attack review s8, R2).
+        let rest = |other| {
+            tokio::time::timeout(
+                if drain.is_draining() {
+                    Duration::MAX
+                } else {
+                    close
+                },
+                other,
+            )
+        };
         let (up, down) = tokio::select! {
             up = &mut up => (Ok(up), rest(down).await),
             down = &mut down => (rest(up).await, Ok(down)),
@@ -148,10 +159,7 @@ where
                 tokio::select! {
                     biased;
                     written = to.write_all(&buf[..pass]) => written?,
-                    () = activity.idle() => {
-                        let idle = std::io::Error::new(std::io::ErrorKind::TimedOut, "websocket peer reads nothing");
-                        return Err(idle);
-                    }
+                    () = activity.idle() => return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "websocket peer reads nothing")),
                 }
             }
             idle = &mut draining, if closing.is_none() => {
@@ -169,14 +177,20 @@ where
         to.write_all(&forward::going_away_frame(to_server)).await?;
         to.flush().await
     };
+    let unread =
+        || std::io::Error::new(std::io::ErrorKind::TimedOut, "websocket peer reads nothing");
     tokio::time::timeout(activity.close, close)
         .await
-        .map_err(|_| {
-            std::io::Error::new(std::io::ErrorKind::TimedOut, "websocket peer reads nothing")
-        })??;
+        .map_err(|_| unread())??;
     let _ = tokio::time::timeout(activity.close, async {
         while from.read(&mut buf).await.is_ok_and(|n| n > 0) {}
     })
     .await;
+    // While the server drains, the client's side is not shut here: the other direction may
+    // still carry an upload for the grace period, and a shut client connection discards
+    // what the client sends (hyper's lingering close); the tunnel's end closes it.
+    if !to_server && drain.is_draining() {
+        return Ok(());
+    }
     to.shutdown().await
 }
