@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use certauth_testkit::Issued;
+use certauth_testkit::{Issued, proxies};
 use certauth_testkit::suite::{self, Pki};
 
 struct Dir(PathBuf);
@@ -49,26 +49,15 @@ struct Served {
 
 impl Served {
     fn start(dir: &Dir, name: &str, args: &[&str]) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let log = dir.path(&format!("{name}.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_certauth"))
-            .arg("serve")
-            .args(args)
-            .args(["--listen", &addr.to_string(), "--expose-reasons"])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < deadline, "server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let (child, port) = proxies::start_certauth(
+            Command::new(env!("CARGO_BIN_EXE_certauth"))
+                .arg("serve")
+                .args(args)
+                .arg("--expose-reasons"),
+            &log,
+        );
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         Self { child, log, addr }
     }
 
