@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use certauth_testkit::{Issued, proxies};
 use certauth_testkit::suite::{self, Pki};
+use certauth_testkit::{Issued, proxies};
 
 struct Dir(PathBuf);
 
