@@ -355,11 +355,7 @@ fn a_closing_tunnel_trickled_inside_a_frame_is_cut_on_time() {
     let dir =
         Dir(std::env::temp_dir().join(format!("certauth-attack-trickle-{}", std::process::id())));
     let (_certauth, port) = certauth(&pki, &dir, &[], upgrading_upstream());
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let mut tls = suite::connect(addr, suite::tls_client(&pki, Some(&pki.trusted))).unwrap();
-    tls.write_all(suite::UPGRADE.as_bytes()).unwrap();
-    let got = response_head(&mut tls);
-    assert!(got.starts_with("HTTP/1.1 101 "), "{got}");
+    let mut tls = upgraded(&pki, port);
     // A masked binary frame announcing 65,535 bytes, of which 10 are sent; then silence
     // past --websocket-idle-timeout (1 s): the tunnel starts closing.
     let started = Instant::now();
@@ -399,32 +395,9 @@ fn a_closing_tunnel_trickled_inside_a_frame_is_cut_on_time() {
 /// review s7, N3). Once it ends, both sides get the 1001 close.
 #[test]
 fn a_frame_under_way_at_sigterm_has_the_grace_period() {
-    let pki = Pki::new();
-    let dir =
-        Dir(std::env::temp_dir().join(format!("certauth-attack-grace-{}", std::process::id())));
-    let (certauth, port) = certauth(&pki, &dir, &["--grace", "8"], upgrading_upstream());
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let mut tls = suite::connect(addr, suite::tls_client(&pki, Some(&pki.trusted))).unwrap();
-    tls.write_all(suite::UPGRADE.as_bytes()).unwrap();
-    let got = response_head(&mut tls);
-    assert!(got.starts_with("HTTP/1.1 101 "), "{got}");
-    // A masked binary frame of 100 bytes: 10 now, the rest 2.5 s after SIGTERM.
-    let header = [0x82, 0x80 | 100, 1, 2, 3, 4];
-    tls.write_all(&[&header[..], &[b'x'; 10]].concat()).unwrap();
-    tls.flush().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    let term = Command::new("kill")
-        .args(["-TERM", &certauth.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(term.success());
-    std::thread::sleep(Duration::from_millis(2500));
-    tls.write_all(&[b'y'; 90]).unwrap();
-    tls.flush().unwrap();
-    let echoed = suite::read_to_close(&mut tls);
+    let (sent, echoed) = a_frame_across_sigterm("grace", upgrading_upstream());
     // The upstream echoes the frame's bytes as sent (masked), whole; then certauth closes
     // with 1001 (unmasked, to the client).
-    let sent = [&header[..], &[b'x'; 10], &[b'y'; 90]].concat();
     assert!(
         echoed.starts_with(&sent),
         "the frame was cut: {} of {} bytes came back",
@@ -436,6 +409,42 @@ fn a_frame_under_way_at_sigterm_has_the_grace_period() {
         Some(&[0x88, 0x02, 0x03, 0xe9][..]),
         "a 1001 close after the frame"
     );
+}
+
+/// Through certauth (`--grace 8`) to `upstream`, upgraded: a masked binary frame of 100
+/// bytes, 10 of them sent, SIGTERM, the other 90 sent 2.5 s later; what was sent, and what
+/// came back to the close.
+fn a_frame_across_sigterm(tag: &str, upstream: u16) -> (Vec<u8>, Vec<u8>) {
+    let pki = Pki::new();
+    let dir =
+        Dir(std::env::temp_dir().join(format!("certauth-attack-{tag}-{}", std::process::id())));
+    let (certauth, port) = certauth(&pki, &dir, &["--grace", "8"], upstream);
+    let mut tls = upgraded(&pki, port);
+    let header = [0x82, 0x80 | 100, 1, 2, 3, 4];
+    tls.write_all(&[&header[..], &[b'x'; 10]].concat()).unwrap();
+    tls.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let term = Command::new("kill")
+        .args(["-TERM", &certauth.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    std::thread::sleep(Duration::from_millis(2500));
+    // The connection is still open for the rest of the frame.
+    tls.write_all(&[b'y'; 90]).unwrap();
+    tls.flush().unwrap();
+    let back = suite::read_to_close(&mut tls);
+    ([&header[..], &[b'x'; 10], &[b'y'; 90]].concat(), back)
+}
+
+/// A TLS connection to certauth on `port` as the trusted client, upgraded to WebSocket.
+fn upgraded(pki: &Pki, port: u16) -> suite::Tls {
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut tls = suite::connect(addr, suite::tls_client(pki, Some(&pki.trusted))).unwrap();
+    tls.write_all(suite::UPGRADE.as_bytes()).unwrap();
+    let got = response_head(&mut tls);
+    assert!(got.starts_with("HTTP/1.1 101 "), "{got}");
+    tls
 }
 
 /// An upstream that switches to WebSocket, then only reads (sends nothing): its receiver
@@ -470,30 +479,8 @@ fn sinking_upstream() -> (u16, std::sync::mpsc::Receiver<usize>) {
 /// R2); it has the grace period.
 #[test]
 fn an_upload_under_way_at_sigterm_has_the_grace_period() {
-    let pki = Pki::new();
-    let dir =
-        Dir(std::env::temp_dir().join(format!("certauth-attack-upload-{}", std::process::id())));
     let (upstream, read) = sinking_upstream();
-    let (certauth, port) = certauth(&pki, &dir, &["--grace", "8"], upstream);
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let mut tls = suite::connect(addr, suite::tls_client(&pki, Some(&pki.trusted))).unwrap();
-    tls.write_all(suite::UPGRADE.as_bytes()).unwrap();
-    let got = response_head(&mut tls);
-    assert!(got.starts_with("HTTP/1.1 101 "), "{got}");
-    let header = [0x82, 0x80 | 100, 1, 2, 3, 4];
-    tls.write_all(&[&header[..], &[b'x'; 10]].concat()).unwrap();
-    tls.flush().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    let term = Command::new("kill")
-        .args(["-TERM", &certauth.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(term.success());
-    std::thread::sleep(Duration::from_millis(2500));
-    // The connection is still open for the rest of the frame.
-    tls.write_all(&[b'y'; 90]).unwrap();
-    tls.flush().unwrap();
-    let _ = suite::read_to_close(&mut tls);
+    let _ = a_frame_across_sigterm("upload", upstream);
     let got = read.recv_timeout(Duration::from_secs(15)).unwrap();
     assert!(
         got >= 106,
