@@ -43,7 +43,8 @@ from wsgiref.simple_server import make_server, WSGIRequestHandler
 class Quiet(WSGIRequestHandler):
     def log_message(self, *a): pass
 def app(environ, start):
-    keys = ["HTTP_CLIENT_CERT", "HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_HOST"]
+    keys = ["HTTP_CLIENT_CERT", "HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_HOST",
+            "PATH_INFO", "QUERY_STRING"]
     body = json.dumps({k: environ.get(k) for k in keys}).encode()
     start("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
     return [body]
@@ -180,6 +181,18 @@ X_Forwarded_Proto: http\r\n";
         "GET http://evil@admin.example/x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
     );
     assert!(userinfo.starts_with("HTTP/1.1 400 "), "{userinfo}");
+    // An absolute-form target goes upstream in origin form (wsgiref would take the whole
+    // URL for the path), with the authority as the Host.
+    let absolute = raw(
+        &pki,
+        port,
+        Some(&pki.trusted),
+        "GET http://localhost/x/y?q=1 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    );
+    let env = seen(&absolute);
+    assert_eq!(env["PATH_INFO"], "/x/y", "{absolute}");
+    assert_eq!(env["QUERY_STRING"], "q=1", "{absolute}");
+    assert_eq!(env["HTTP_HOST"], "localhost", "{absolute}");
 }
 
 /// An upstream answering `101` to every upgrade request (then echoing), on any path, as `ws`

@@ -246,18 +246,25 @@ impl Upstream {
         let tunnel_clocks = (limits.websocket_idle_timeout, limits.tunnel_close_timeout);
         let (mut parts, body) = req.into_parts();
         parts.version = http::Version::HTTP_11;
-        parts.uri = parts.uri.path_and_query().map_or_else(
-            || http::Uri::from_static("/"),
-            |p| p.as_str().parse().unwrap_or_default(),
-        );
+        // Origin-form (an HTTP/1.1 client's usual target) goes as it came; an absolute-form
+        // or HTTP/2 target keeps its path and query only.
+        if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
+            let mut origin = http::uri::Parts::default();
+            origin.path_and_query = Some(
+                parts
+                    .uri
+                    .path_and_query()
+                    .cloned()
+                    .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
+            );
+            parts.uri = http::Uri::from_parts(origin).unwrap_or_default();
+        }
         parts.extensions = http::Extensions::new();
-        let failed = Arc::new(tokio::sync::Notify::new());
-        let progress = Arc::new(tokio::sync::Notify::new());
+        let signals = Arc::new(Signals::default());
         let body = RequestBody {
             inner: body,
             upstream: Arc::clone(inner),
-            failed: Arc::clone(&failed),
-            progress: Arc::clone(&progress),
+            signals: Arc::clone(&signals),
             stalled: None,
             _held: Arc::clone(&held),
         };
@@ -270,9 +277,10 @@ impl Upstream {
         // (the client left before the head) is read to its end by its drop, as one whose
         // client left after it (the fourth review: dropped raw, it freed them at once).
         let (this, timeout) = (self.clone(), inner.response_timeout);
+        let progress = Arc::clone(&signals);
         let request = Request::from_parts(parts, body);
         let mut exchange = Finish(Some(Box::pin(async move {
-            let sent = within(timeout, &progress, this.send(request)).await;
+            let sent = within(timeout, &progress.progress, this.send(request)).await;
             let leftover = |budget| drain::Leftover {
                 held: Arc::clone(&held),
                 timeout,
@@ -288,7 +296,7 @@ impl Upstream {
         let answered = tokio::select! {
             biased;
             a = &mut exchange => Some(a),
-            () = failed.notified() => None,
+            () = signals.failed.notified() => None,
         };
         // No answer: the client's body broke.
         let Some((sent, held)) = answered else {
@@ -562,6 +570,15 @@ fn plain(status: StatusCode, body: &str) -> Response<ProxyBody> {
 /// [`Limits::websocket_idle_timeout`](certauth_core::Limits::websocket_idle_timeout)).
 const DEFAULT_TUNNEL_IDLE: Duration = Duration::from_secs(300);
 
+/// What a request body tells the request's exchange (one allocation for both).
+#[derive(Default)]
+struct Signals {
+    /// The client's side broke: it is answered 400.
+    failed: tokio::sync::Notify,
+    /// A part of the body went upstream: the response timeout starts again.
+    progress: tokio::sync::Notify,
+}
+
 /// The client's request body on its way upstream; cleans its trailers, and when the client's
 /// side breaks (a bad chunk, a reset stream, a closed connection) tells `failed` (the client
 /// is answered 400) but keeps the upstream waiting for the rest (`stalled`) until the response
@@ -570,8 +587,7 @@ struct RequestBody {
     inner: Incoming,
     /// For the names its trailers may not carry (`forward::prepare_trailers`) and the timeout.
     upstream: Arc<Inner>,
-    failed: Arc<tokio::sync::Notify>,
-    progress: Arc<tokio::sync::Notify>,
+    signals: Arc<Signals>,
     /// The client's error, passed on to the upstream connection once the timer fires.
     stalled: Option<(Pin<Box<tokio::time::Sleep>>, Option<hyper::Error>)>,
     /// The request's places, also held by its response: an upstream that answers before it
@@ -595,7 +611,7 @@ impl Body for RequestBody {
         }
         match std::task::ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
             Some(Err(e)) => {
-                self.failed.notify_one();
+                self.signals.failed.notify_one();
                 let timer = Box::pin(tokio::time::sleep(self.upstream.response_timeout));
                 self.stalled = Some((timer, Some(e)));
                 // Once more, for the timer to be polled.
@@ -606,7 +622,7 @@ impl Body for RequestBody {
                 {
                     forward::prepare_trailers(trailers, &self.upstream.also_remove);
                 }
-                self.progress.notify_one();
+                self.signals.progress.notify_one();
                 Poll::Ready(frame)
             }
         }
