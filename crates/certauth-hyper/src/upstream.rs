@@ -249,14 +249,9 @@ impl Upstream {
         // Origin-form (an HTTP/1.1 client's usual target) goes as it came; an absolute-form
         // or HTTP/2 target keeps its path and query only.
         if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
+            let target = parts.uri.path_and_query().cloned();
             let mut origin = http::uri::Parts::default();
-            origin.path_and_query = Some(
-                parts
-                    .uri
-                    .path_and_query()
-                    .cloned()
-                    .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
-            );
+            origin.path_and_query = target.or(Some(http::uri::PathAndQuery::from_static("/")));
             parts.uri = http::Uri::from_parts(origin).unwrap_or_default();
         }
         parts.extensions = http::Extensions::new();
