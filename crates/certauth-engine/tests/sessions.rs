@@ -115,6 +115,64 @@ fn forgotten_sessions_are_swept_as_the_table_grows() {
     );
 }
 
+/// Sessions opened without authentication: at most `max` live or being opened, each
+/// reachable for its lifetime from its opening, whatever its use; sessions with a
+/// certificate never count and never wait.
+#[test]
+fn sessions_without_authentication_are_capped_in_number_and_time() {
+    let (owner, _) = clients();
+    let t = Instant::now();
+    let secs = Duration::from_secs;
+    let mut s = SessionOwners::new(secs(120)).unauthenticated(2, secs(10));
+    let full = Err(SessionRefusal::TooManyUnauthenticated);
+    // Two handshakes under way take the room; a third waits for none.
+    assert_eq!(s.reserve_unauthenticated(t), Ok(()));
+    assert_eq!(s.reserve_unauthenticated(t), Ok(()));
+    assert_eq!(s.reserve_unauthenticated(t), full);
+    // One opened no session (an error, a WebSocket): its room is given back.
+    s.abandoned();
+    assert_eq!(s.reserve_unauthenticated(t), Ok(()));
+    // Both open theirs: the room stays taken by the sessions.
+    s.opened("a", None, t);
+    s.opened("b", None, t + secs(5));
+    assert_eq!(s.reserve_unauthenticated(t + secs(5)), full);
+    // A client with a certificate opens sessions whatever the count.
+    s.opened("mine", Some(&owner), t + secs(5));
+    assert_eq!(s.check("mine", Some(&owner), t + secs(5)), Ok(()));
+    // Use does not renew a session without authentication: at 10 s from its opening "a"
+    // is forgotten (its requests are refused as any unknown sid without a certificate),
+    // and its room is free; "b" lasts until 15 s.
+    assert_eq!(s.check("a", None, t + secs(9)), Ok(()));
+    assert_eq!(
+        s.check("a", None, t + secs(10)),
+        Err(SessionRefusal::NotAuthenticated)
+    );
+    assert_eq!(s.check("b", None, t + secs(10)), Ok(()));
+    assert_eq!(s.reserve_unauthenticated(t + secs(10)), Ok(()));
+    assert_eq!(s.reserve_unauthenticated(t + secs(10)), full);
+    assert_eq!(s.reserve_unauthenticated(t + secs(15)), Ok(()));
+    assert_eq!(
+        s.check("b", None, t + secs(15)),
+        Err(SessionRefusal::NotAuthenticated)
+    );
+    // The certificate holder's session outlives them all, up to its idle timeout.
+    assert_eq!(s.check("mine", Some(&owner), t + secs(100)), Ok(()));
+    assert_eq!(s.len(), 1);
+    // A session id a certificate holder opened after an anonymous one is not forgotten
+    // with the anonymous one's lifetime.
+    s.opened("c", None, t + secs(100));
+    s.opened("c", Some(&owner), t + secs(101));
+    assert_eq!(s.check("c", Some(&owner), t + secs(111)), Ok(()));
+    // 0 refuses every session without authentication.
+    let mut none = SessionOwners::new(secs(120)).unauthenticated(0, secs(10));
+    assert_eq!(none.reserve_unauthenticated(t), full);
+    assert!(
+        SessionRefusal::TooManyUnauthenticated
+            .to_string()
+            .contains("without a client certificate")
+    );
+}
+
 #[test]
 fn engine_io_fields_are_read_as_engineioxide_reads_them() {
     assert_eq!(

@@ -2,7 +2,7 @@
 //! transport), so that a session id is never a bearer token; and how Engine.IO requests
 //! name their session, read as engineioxide reads them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,9 @@ pub enum SessionRefusal {
     OtherCertificate,
     /// Its binding was forgotten: no request named it for longer than the idle timeout.
     Idle,
+    /// A client without authentication may not open a session now: as many sessions
+    /// opened without it are live as [`SessionOwners::unauthenticated`] allows.
+    TooManyUnauthenticated,
 }
 
 impl fmt::Display for SessionRefusal {
@@ -31,6 +34,9 @@ impl fmt::Display for SessionRefusal {
             Self::Unknown => "no session with this id was opened over polling",
             Self::OtherCertificate => "another certificate opened this session",
             Self::Idle => "the session's binding expired after its idle timeout",
+            Self::TooManyUnauthenticated => {
+                "the most sessions opened without a client certificate are live"
+            }
         })
     }
 }
@@ -42,34 +48,123 @@ impl fmt::Display for SessionRefusal {
 /// socketioxide's connect middleware reads the opening request). Bindings not used for the
 /// idle timeout are forgotten, swept as the table grows (at most twice what the last sweep
 /// left, and at least 1,024), so it holds about what the live sessions need.
+///
+/// Sessions opened without authentication are bounded in number and in time
+/// ([`Self::unauthenticated`]): each is reachable for at most its lifetime from its
+/// opening (a refused client reads its connect error within milliseconds), and at most
+/// `max` are live or being opened at once; past that a client without authentication gets
+/// [`SessionRefusal::TooManyUnauthenticated`] from [`Self::reserve_unauthenticated`]. Each
+/// such session costs the Socket.IO server a socket and a queue, and without the cap a
+/// client with no certificate could open them as fast as it can send handshakes.
 #[derive(Debug)]
 pub struct SessionOwners {
     idle: Duration,
     by_sid: HashMap<Box<str>, (Option<[u8; 32]>, Instant)>,
     sweep_at: usize,
+    open: Unauthenticated,
 }
+
+/// The sessions opened without authentication: reserved (a handshake under way) and opened
+/// (oldest first, each with its opening time), under `max`, each for `lifetime`.
+#[derive(Debug)]
+struct Unauthenticated {
+    max: usize,
+    lifetime: Duration,
+    reserved: usize,
+    opened: VecDeque<(Instant, Box<str>)>,
+}
+
+/// Default most sessions opened without authentication, live at once.
+pub const DEFAULT_MAX_UNAUTHENTICATED_SESSIONS: usize = 1024;
+
+/// Default time a session opened without authentication stays reachable.
+pub const DEFAULT_UNAUTHENTICATED_SESSION_LIFETIME: Duration = Duration::from_secs(10);
 
 const FIRST_SWEEP: usize = 1024;
 
 impl SessionOwners {
     /// An empty table forgetting a binding after `idle` without a request naming it.
+    ///
+    /// Sessions opened without authentication: at most
+    /// [`DEFAULT_MAX_UNAUTHENTICATED_SESSIONS`] at once, each reachable for
+    /// [`DEFAULT_UNAUTHENTICATED_SESSION_LIFETIME`] ([`Self::unauthenticated`]).
     pub fn new(idle: Duration) -> Self {
         Self {
             idle,
             by_sid: HashMap::new(),
             sweep_at: FIRST_SWEEP,
+            open: Unauthenticated {
+                max: DEFAULT_MAX_UNAUTHENTICATED_SESSIONS,
+                lifetime: DEFAULT_UNAUTHENTICATED_SESSION_LIFETIME,
+                reserved: 0,
+                opened: VecDeque::new(),
+            },
         }
     }
 
-    /// `client` (`None`: not authenticated) opened session `sid` at `now`.
+    /// At most `max` sessions opened without authentication live (or being opened) at
+    /// once, each reachable for `lifetime` from its opening (not renewed by use). `max` 0
+    /// refuses them all: a client without a certificate then gets no connect error over
+    /// polling, only the refusal of its handshake.
+    pub fn unauthenticated(mut self, max: usize, lifetime: Duration) -> Self {
+        self.open.max = max;
+        self.open.lifetime = lifetime;
+        self
+    }
+
+    /// Room for a session a client without authentication opens at `now`, or
+    /// [`SessionRefusal::TooManyUnauthenticated`]. Each `Ok` is followed by
+    /// [`Self::opened`] with no client (the session it opened) or by
+    /// [`Self::abandoned`] (the handshake opened none).
+    pub fn reserve_unauthenticated(&mut self, now: Instant) -> Result<(), SessionRefusal> {
+        self.expire(now);
+        let live = self.open.reserved.saturating_add(self.open.opened.len());
+        if live >= self.open.max {
+            return Err(SessionRefusal::TooManyUnauthenticated);
+        }
+        self.open.reserved = self.open.reserved.saturating_add(1);
+        Ok(())
+    }
+
+    /// A handshake [`Self::reserve_unauthenticated`] made room for opened no session.
+    pub fn abandoned(&mut self) {
+        self.open.reserved = self.open.reserved.saturating_sub(1);
+    }
+
+    /// `client` (`None`: not authenticated, which takes the room
+    /// [`Self::reserve_unauthenticated`] made) opened session `sid` at `now`.
     pub fn opened(&mut self, sid: &str, client: Option<&Authenticated>, now: Instant) {
+        self.expire(now);
         if self.by_sid.len() >= self.sweep_at {
             let idle = self.idle;
             self.by_sid
                 .retain(|_, (_, seen)| now.saturating_duration_since(*seen) < idle);
             self.sweep_at = self.by_sid.len().saturating_mul(2).max(FIRST_SWEEP);
         }
+        if client.is_none() {
+            self.open.reserved = self.open.reserved.saturating_sub(1);
+            self.open.opened.push_back((now, sid.into()));
+        }
         self.by_sid.insert(sid.into(), (owner(client), now));
+    }
+
+    /// Forgets the sessions opened without authentication whose lifetime is over.
+    fn expire(&mut self, now: Instant) {
+        let lifetime = self.open.lifetime;
+        while let Some((at, sid)) = self.open.opened.front() {
+            if now.saturating_duration_since(*at) < lifetime {
+                break;
+            }
+            // Only if no client with a certificate has since opened a session of that id.
+            if self
+                .by_sid
+                .get(sid)
+                .is_some_and(|(owner, _)| owner.is_none())
+            {
+                self.by_sid.remove(sid);
+            }
+            self.open.opened.pop_front();
+        }
     }
 
     /// Whether a request from `client` (`None`: not authenticated) naming session `sid` at
@@ -80,6 +175,7 @@ impl SessionOwners {
         client: Option<&Authenticated>,
         now: Instant,
     ) -> Result<(), SessionRefusal> {
+        self.expire(now);
         let mismatch = match client {
             None => SessionRefusal::NotAuthenticated,
             Some(_) => SessionRefusal::OtherCertificate,
