@@ -144,6 +144,12 @@ pub(crate) struct Args {
     /// connect error. (tokio only; GET /whoami still answers.)
     #[arg(long)]
     pub(crate) socketio: bool,
+    /// With --socketio: most Engine.IO sessions opened without a client certificate live at
+    /// once (each lasts --head-timeout at most: a refused client reads its connect error in
+    /// it); past it such handshakes are answered 503. 0 answers them all 503.
+    #[arg(long, value_name = "N", requires = "socketio",
+          default_value_t = certauth_hyper::SocketIoSessions::DEFAULT_MAX_UNAUTHENTICATED)]
+    pub(crate) max_unauthenticated_sessions: usize,
     /// Header mode: take the certificate from a proxy preset's header. Listens on plain
     /// HTTP.
     #[arg(long, value_name = "PRESET", conflicts_with = "header", value_parser = preset_names())]
@@ -684,6 +690,7 @@ pub(crate) fn run(args: Args) -> Outcome {
         None => None,
     };
     let (socketio, runtime) = (args.socketio, args.runtime);
+    let open_sessions = args.max_unauthenticated_sessions;
     let (no_watch, interval) = (args.no_watch, args.watch_interval.0);
     let reloads = Reloader {
         args: Arc::new(args),
@@ -738,7 +745,7 @@ pub(crate) fn run(args: Args) -> Outcome {
         if let Some((upstream, open)) = upstream {
             crate::upstream::serve(listener, server, upstream, open, shutdown_signal()).await
         } else if socketio {
-            crate::socketio::serve(listener, server, shutdown_signal()).await
+            crate::socketio::serve(listener, server, open_sessions, shutdown_signal()).await
         } else {
             serve_tokio(listener, server, shutdown_signal()).await
         }

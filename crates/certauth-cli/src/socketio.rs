@@ -104,6 +104,7 @@ async fn whoami(req: Request) -> Response {
 pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     server: Server,
+    max_open_sessions: usize,
     shutdown: impl Future<Output = ()>,
 ) -> Outcome {
     let limits = *server.auth.limits();
@@ -132,7 +133,12 @@ pub(crate) async fn serve(
         .route("/whoami", get(whoami))
         .layer(layer)
         // An Engine.IO sid is not a bearer token: only its owner's certificate reaches it.
-        .layer(SocketIoSessions::new())
+        // Sessions without a certificate: capped, and reachable as long as socketioxide
+        // keeps a socket that joins no namespace.
+        .layer(
+            SocketIoSessions::new()
+                .unauthenticated_sessions(max_open_sessions, limits.head_read_timeout),
+        )
         .layer(CertAuthLayer::new(server.auth).annotate_only());
     certauth_hyper::serve_with(listener, server.tls, limits, server.options, app, shutdown)
         .await

@@ -219,6 +219,76 @@ fn an_engine_io_sid_is_not_a_bearer_token() {
     );
 }
 
+/// The session id in an Engine.IO open packet's answer.
+fn sid_of(answer: &str) -> String {
+    let body = ok_body(answer).unwrap_or_else(|| panic!("{answer}"));
+    body.split("\"sid\":\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_else(|| panic!("{answer}"))
+        .to_owned()
+}
+
+/// Engine.IO sessions opened without a certificate (over polling, each outliving its
+/// connection): `--max-unauthenticated-sessions 2` lets two be open at once; a third
+/// handshake without a certificate is answered 503 (and logged), a certificate holder's
+/// still opens one, a refused client still reads its connect error in its session, and
+/// after their lifetime (`--head-timeout`, 2 s here) they are forgotten and their room is
+/// free. Before, a client without a certificate opened sessions as fast as it sent
+/// handshakes, each kept for the connect timeout.
+#[test]
+fn sessions_without_a_certificate_are_capped_in_number_and_time() {
+    let pki = Pki::new();
+    let dir = Dir::new("open-sessions");
+    let extra = [
+        "--allow-cn",
+        "trusted-client",
+        "--max-unauthenticated-sessions",
+        "2",
+        "--head-timeout",
+        "2",
+    ];
+    let (_server, addr) = serve(&pki, &dir, &extra);
+    let open =
+        |who: Option<&Issued>| request(addr, &pki, who, &format!("GET {POLLING} HTTP/1.1"), "");
+    let started = Instant::now();
+    let first = sid_of(&open(None));
+    let _second = sid_of(&open(None));
+    let third = open(None);
+    assert!(third.starts_with("HTTP/1.1 503"), "{third}");
+    assert!(third.contains("too many Socket.IO sessions"), "{third}");
+    let _mine = sid_of(&open(Some(&pki.trusted)));
+    // The first session's client joins the namespace and reads its connect error.
+    let post =
+        format!("POST {POLLING}&sid={first} HTTP/1.1\r\nContent-Type: text/plain;charset=UTF-8");
+    assert_eq!(ok_body(&request(addr, &pki, None, &post, "40")), Some("ok"));
+    let get = format!("GET {POLLING}&sid={first} HTTP/1.1");
+    let refused = request(addr, &pki, None, &get, "");
+    assert!(
+        ok_body(&refused).is_some_and(|b| b.contains("44{") && b.contains("Authentication failed")),
+        "{refused}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "too slow to test the lifetime"
+    );
+    // Past their lifetime: forgotten, and the room is free again.
+    std::thread::sleep(Duration::from_millis(2200).saturating_sub(started.elapsed()));
+    let forgotten = request(addr, &pki, None, &get, "");
+    assert!(forgotten.starts_with("HTTP/1.1 401"), "{forgotten}");
+    let _again = sid_of(&open(None));
+    let log = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("serve-"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect::<String>();
+    assert!(
+        log.contains("Engine.IO handshake refused: the most sessions opened without a client certificate are live"),
+        "{log}"
+    );
+}
+
 type WebSocket = tungstenite::WebSocket<suite::Tls>;
 
 /// socket.io-client's exchange over a raw WebSocket (Engine.IO 4): the trusted client,

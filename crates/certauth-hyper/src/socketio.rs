@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 
 use certauth_core::Authenticated;
 use certauth_engine::lifecycle::{
-    SessionOwners, SessionRefusal, engine_io_opened_sid, engine_io_path, engine_io_sid,
+    DEFAULT_MAX_UNAUTHENTICATED_SESSIONS, DEFAULT_UNAUTHENTICATED_SESSION_LIFETIME, SessionOwners,
+    SessionRefusal, engine_io_opened_sid, engine_io_path, engine_io_sid,
 };
 use http::{Request, Response};
 use hyper::body::{Body, Bytes, Frame, SizeHint};
@@ -66,12 +67,15 @@ struct Guarded;
 /// On socketioxide's path (default `/socket.io`), a request with a `sid` is refused unless it
 /// was authenticated (the refusal's own response, 401 with its code) by the certificate
 /// that opened that session (otherwise 400 `Session ID unknown`, as Engine.IO answers an
-/// unknown sid, so that the answer does not tell whether the session exists). Cheap to
-/// clone; clones share the sessions.
+/// unknown sid, so that the answer does not tell whether the session exists). A handshake
+/// without authentication is answered 503 while as many sessions opened without it are live
+/// as [`Self::unauthenticated_sessions`] allows. Cheap to clone; clones share the sessions.
 #[derive(Clone, Debug)]
 pub struct SocketIoSessions {
     sessions: Arc<Mutex<SessionOwners>>,
     path: Arc<str>,
+    idle: Duration,
+    unauthenticated: (usize, Duration),
 }
 
 impl Default for SocketIoSessions {
@@ -81,14 +85,34 @@ impl Default for SocketIoSessions {
 }
 
 impl SocketIoSessions {
+    /// Default most sessions opened without authentication live at once (1,024).
+    pub const DEFAULT_MAX_UNAUTHENTICATED: usize = DEFAULT_MAX_UNAUTHENTICATED_SESSIONS;
+
     /// Guards socketioxide's default path, `/socket.io`; a session's binding is forgotten
     /// after 2 minutes without a request (a polling client asks at least every
     /// `ping_interval`, 25 s by default; a session upgraded to a WebSocket sends none).
+    ///
+    /// At most 1,024 sessions opened without authentication live at once, each reachable
+    /// for 10 s ([`Self::unauthenticated_sessions`]).
     pub fn new() -> Self {
+        let idle = Duration::from_secs(120);
         Self {
-            sessions: Arc::new(Mutex::new(SessionOwners::new(Duration::from_secs(120)))),
+            sessions: Arc::new(Mutex::new(SessionOwners::new(idle))),
             path: Arc::from("/socket.io"),
+            idle,
+            unauthenticated: (
+                DEFAULT_MAX_UNAUTHENTICATED_SESSIONS,
+                DEFAULT_UNAUTHENTICATED_SESSION_LIFETIME,
+            ),
         }
+    }
+
+    /// A fresh table with the settings (the builders run before cloning).
+    fn table(mut self) -> Self {
+        let (max, lifetime) = self.unauthenticated;
+        let owners = SessionOwners::new(self.idle).unauthenticated(max, lifetime);
+        self.sessions = Arc::new(Mutex::new(owners));
+        self
     }
 
     /// Guards `path`: the `req_path` given to socketioxide.
@@ -100,8 +124,20 @@ impl SocketIoSessions {
     /// Forgets a binding after `idle` without a request. Keep it above socketioxide's
     /// `ping_interval` plus `ping_timeout`: past it a polling session is refused.
     pub fn idle_timeout(mut self, idle: Duration) -> Self {
-        self.sessions = Arc::new(Mutex::new(SessionOwners::new(idle)));
-        self
+        self.idle = idle;
+        self.table()
+    }
+
+    /// At most `max` sessions opened without authentication live (or being opened) at
+    /// once, each reachable for `lifetime` from its opening (default 1,024 and 10 s); past
+    /// `max`, a handshake without authentication is answered 503 (and a log line). A
+    /// refused client needs its session only to read its connect error, within
+    /// milliseconds; each costs socketioxide a socket and a queue, and without the cap a
+    /// client with no certificate could open them as fast as it sends handshakes. `0`
+    /// answers them all 503 (no connect error over polling).
+    pub fn unauthenticated_sessions(mut self, max: usize, lifetime: Duration) -> Self {
+        self.unauthenticated = (max, lifetime);
+        self.table()
     }
 
     fn sessions(&self) -> std::sync::MutexGuard<'_, SessionOwners> {
@@ -175,7 +211,22 @@ where
             } else {
                 // A session opened by this client: bind the sid its answer carries.
                 let client = req.extensions().get::<Authenticated>().cloned();
-                bind = Some(Bind(Arc::clone(&self.layer.sessions), client));
+                let reserved = client.is_none();
+                if reserved
+                    && let Err(refused) = self
+                        .layer
+                        .sessions()
+                        .reserve_unauthenticated(Instant::now())
+                {
+                    warn!("Engine.IO handshake refused: {refused}");
+                    return Box::pin(async move { Ok(too_many()) });
+                }
+                let sessions = Arc::clone(&self.layer.sessions);
+                bind = Some(Bind {
+                    sessions,
+                    client,
+                    reserved,
+                });
             }
         }
         let future = self.inner.call(req);
@@ -186,9 +237,33 @@ where
     }
 }
 
-/// Binds the session whose open packet the response body carries to `.1`.
+/// 503 to a handshake without authentication past the cap.
+fn too_many<B>() -> Response<SessionBody<B>> {
+    let text = "Service Unavailable: too many Socket.IO sessions opened without a client \
+                certificate are live; retry later\n";
+    let mut r = Response::new(SessionBody::from(text.to_owned()));
+    *r.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+    r
+}
+
+/// Binds the session whose open packet the response body carries to `client`; gives the
+/// room reserved for it back if it carried none.
 #[derive(Debug)]
-struct Bind(Arc<Mutex<SessionOwners>>, Option<Authenticated>);
+struct Bind {
+    sessions: Arc<Mutex<SessionOwners>>,
+    client: Option<Authenticated>,
+    /// Room reserved for a session opened without authentication, not yet taken.
+    reserved: bool,
+}
+
+impl Drop for Bind {
+    fn drop(&mut self) {
+        if self.reserved {
+            let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+            sessions.abandoned();
+        }
+    }
+}
 
 /// The body of a response through [`SessionGuard`]: the inner service's (read once to bind
 /// a session it opens), or the guard's refusal.
@@ -220,11 +295,12 @@ impl<B: Body<Data = Bytes> + Unpin> Body for SessionBody<B> {
                 let frame = ready!(Pin::new(body).poll_frame(cx));
                 // The open packet is the first data: bound before the client can read it.
                 if let Some(Ok(data)) = frame.as_ref().map(|f| f.as_ref().map(Frame::data_ref))
-                    && let (Some(data), Some(Bind(sessions, client))) = (data, bind.take())
+                    && let (Some(data), Some(mut bind)) = (data, bind.take())
                     && let Some(sid) = engine_io_opened_sid(data)
                 {
-                    let mut sessions = sessions.lock().unwrap_or_else(PoisonError::into_inner);
-                    sessions.opened(sid, client.as_ref(), Instant::now());
+                    let mut sessions = bind.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+                    sessions.opened(sid, bind.client.as_ref(), Instant::now());
+                    bind.reserved = false;
                 }
                 Poll::Ready(frame)
             }
