@@ -193,6 +193,17 @@ X_Forwarded_Proto: http\r\n";
     assert_eq!(env["PATH_INFO"], "/x/y", "{absolute}");
     assert_eq!(env["QUERY_STRING"], "q=1", "{absolute}");
     assert_eq!(env["HTTP_HOST"], "localhost", "{absolute}");
+    // No path, only a fragment: decided as `/`, and sent as `/` (written as is, it was an
+    // empty request target, which wsgiref read as an HTTP/0.9 request: 502; review s9).
+    for target in ["http://localhost#/admin", "http://localhost"] {
+        let empty = raw(
+            &pki,
+            port,
+            Some(&pki.trusted),
+            &format!("GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+        );
+        assert_eq!(seen(&empty)["PATH_INFO"], "/", "{target}: {empty}");
+    }
 }
 
 /// An upstream answering `101` to every upgrade request (then echoing), on any path, as `ws`

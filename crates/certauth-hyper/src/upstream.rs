@@ -246,13 +246,17 @@ impl Upstream {
         let tunnel_clocks = (limits.websocket_idle_timeout, limits.tunnel_close_timeout);
         let (mut parts, body) = req.into_parts();
         parts.version = http::Version::HTTP_11;
-        // Origin-form (an HTTP/1.1 client's usual target) goes as it came; an absolute-form
-        // or HTTP/2 target keeps its path and query only.
-        if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
-            let target = parts.uri.path_and_query().cloned();
-            let mut origin = http::uri::Parts::default();
-            origin.path_and_query = target.or(Some(http::uri::PathAndQuery::from_static("/")));
-            parts.uri = http::Uri::from_parts(origin).unwrap_or_default();
+        // Origin-form (an HTTP/1.1 client's usual target) goes as it came; any other goes
+        // as the path and query the decision read (`/` for none or an empty one: `#x`,
+        // `http://h#x`; written as is it was an empty request line, attack review s9).
+        let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        if parts.uri.scheme().is_some()
+            || parts.uri.authority().is_some()
+            || !target.starts_with('/')
+        {
+            let slash = if target.starts_with('/') { "" } else { "/" };
+            let target = format!("{slash}{target}");
+            parts.uri = http::Uri::try_from(target).unwrap_or_default();
         }
         parts.extensions = http::Extensions::new();
         let signals = Arc::new(Signals::default());
