@@ -18,7 +18,10 @@ code() { sed '/^#\[cfg(test)\]/,$d' "$1"; }
 # certauth-tokio's HTTP client of the revocation checks, which
 # writes and reads the bytes the core writes and parses) have a budget of their own, 100 lines each. certauth-hyper's
 # socketio.rs connects socketioxide to the core's Engine.IO session owners (the layer that
-# binds a session to its certificate, and the connect middleware): 200 lines. certauth-hyper's
+# binds a session to its certificate, and the connect middleware): 220 lines (200 until the
+# sessions opened without a certificate were capped: each handshake's room, decided by
+# `SessionOwners::handshake`, is taken by the open packet or given back by the body's drop,
+# and the 503 past the cap is written here). certauth-hyper's
 # framing.rs only shows the client's bytes to the core's RequestFraming (glue, 100).
 # upstream.rs (feature `upstream`, issue 32) connects hyper's HTTP/1.1 client to the core's
 # forwarding rules (`certauth_core::forward`: headers, identity, framing, open paths, the
@@ -57,8 +60,8 @@ for dir in crates/certauth-tokio crates/certauth-smol crates/certauth-hyper; do
         ;;
       *) if [ "$(basename "$f")" = socketio.rs ]; then
            m=$(code "$f" | grep -cvE '^\s*(//|$)')
-           echo "$f: $m lines (budget 200)"
-           [ "$m" -le 200 ] || status=1
+           echo "$f: $m lines (budget 220)"
+           [ "$m" -le 220 ] || status=1
          elif [ "$(basename "$f")" = upstream.rs ]; then
            m=$(code "$f" | grep -cvE '^\s*(//|$)')
            echo "$f: $m lines (budget 560)"

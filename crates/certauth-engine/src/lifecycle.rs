@@ -56,8 +56,8 @@ pub use connections::{
 };
 pub use keepalive::KeepAlive;
 pub use sessions::{
-    DEFAULT_MAX_UNAUTHENTICATED_SESSIONS, DEFAULT_UNAUTHENTICATED_SESSION_LIFETIME, SessionOwners,
-    SessionRefusal, engine_io_opened_sid, engine_io_path, engine_io_sid,
+    DEFAULT_MAX_UNAUTHENTICATED_SESSIONS, DEFAULT_UNAUTHENTICATED_SESSION_LIFETIME, Handshake,
+    SessionOwners, SessionRefusal, engine_io_opened_sid, engine_io_path, engine_io_sid,
 };
 
 /// What a serve helper may hold and for how long: connection caps, shedding and the

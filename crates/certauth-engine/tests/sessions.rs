@@ -125,20 +125,31 @@ fn sessions_without_authentication_are_capped_in_number_and_time() {
     let secs = Duration::from_secs;
     let mut s = SessionOwners::new(secs(120)).unauthenticated(2, secs(10));
     let full = Err(SessionRefusal::TooManyUnauthenticated);
+    let anonymous = |s: &mut SessionOwners, at| s.handshake(None, at);
     // Two handshakes under way take the room; a third waits for none.
-    assert_eq!(s.reserve_unauthenticated(t), Ok(()));
-    assert_eq!(s.reserve_unauthenticated(t), Ok(()));
-    assert_eq!(s.reserve_unauthenticated(t), full);
+    let first = anonymous(&mut s, t).unwrap();
+    let second = anonymous(&mut s, t).unwrap();
+    assert_eq!(anonymous(&mut s, t).map(drop), full);
     // One opened no session (an error, a WebSocket): its room is given back.
-    s.abandoned();
-    assert_eq!(s.reserve_unauthenticated(t), Ok(()));
-    // Both open theirs: the room stays taken by the sessions.
-    s.opened("a", None, t);
-    s.opened("b", None, t + secs(5));
-    assert_eq!(s.reserve_unauthenticated(t + secs(5)), full);
-    // A client with a certificate opens sessions whatever the count.
-    s.opened("mine", Some(&owner), t + secs(5));
+    s.abandoned(first);
+    let third = anonymous(&mut s, t).unwrap();
+    // Both open theirs: the room stays taken by the sessions, whichever order.
+    s.opened_by("a", third, t);
+    assert_eq!(anonymous(&mut s, t).map(drop), full);
+    s.opened_by("b", second, t + secs(5));
+    assert_eq!(anonymous(&mut s, t + secs(5)).map(drop), full);
+    // A client with a certificate opens sessions whatever the count, and its own
+    // handshakes reserve nothing (abandoned or not).
+    let mine = s.handshake(Some(&owner), t + secs(5)).unwrap();
+    s.opened_by("mine", mine, t + secs(5));
+    let unused = s.handshake(Some(&owner), t + secs(5)).unwrap();
+    s.abandoned(unused);
     assert_eq!(s.check("mine", Some(&owner), t + secs(5)), Ok(()));
+    assert_eq!(
+        s.check("mine", None, t + secs(5)),
+        Err(SessionRefusal::NotAuthenticated)
+    );
+    assert_eq!(anonymous(&mut s, t + secs(5)).map(drop), full);
     // Use does not renew a session without authentication: at 10 s from its opening "a"
     // is forgotten (its requests are refused as any unknown sid without a certificate),
     // and its room is free; "b" lasts until 15 s.
@@ -148,9 +159,9 @@ fn sessions_without_authentication_are_capped_in_number_and_time() {
         Err(SessionRefusal::NotAuthenticated)
     );
     assert_eq!(s.check("b", None, t + secs(10)), Ok(()));
-    assert_eq!(s.reserve_unauthenticated(t + secs(10)), Ok(()));
-    assert_eq!(s.reserve_unauthenticated(t + secs(10)), full);
-    assert_eq!(s.reserve_unauthenticated(t + secs(15)), Ok(()));
+    let at_10 = anonymous(&mut s, t + secs(10)).unwrap();
+    assert_eq!(anonymous(&mut s, t + secs(10)).map(drop), full);
+    let at_15 = anonymous(&mut s, t + secs(15)).unwrap();
     assert_eq!(
         s.check("b", None, t + secs(15)),
         Err(SessionRefusal::NotAuthenticated)
@@ -158,6 +169,12 @@ fn sessions_without_authentication_are_capped_in_number_and_time() {
     // The certificate holder's session outlives them all, up to its idle timeout.
     assert_eq!(s.check("mine", Some(&owner), t + secs(100)), Ok(()));
     assert_eq!(s.len(), 1);
+    // A session opened without a reservation counts too (it may pass the cap).
+    s.abandoned(at_10);
+    s.abandoned(at_15);
+    s.opened("x", None, t + secs(100));
+    s.opened("y", None, t + secs(100));
+    assert_eq!(anonymous(&mut s, t + secs(100)).map(drop), full);
     // A session id a certificate holder opened after an anonymous one is not forgotten
     // with the anonymous one's lifetime.
     s.opened("c", None, t + secs(100));
@@ -165,7 +182,15 @@ fn sessions_without_authentication_are_capped_in_number_and_time() {
     assert_eq!(s.check("c", Some(&owner), t + secs(111)), Ok(()));
     // 0 refuses every session without authentication.
     let mut none = SessionOwners::new(secs(120)).unauthenticated(0, secs(10));
-    assert_eq!(none.reserve_unauthenticated(t), full);
+    assert_eq!(none.handshake(None, t).map(drop), full);
+    assert!(none.handshake(Some(&owner), t).is_ok());
+    // The idle timeout can be set after the table is made.
+    let mut short = SessionOwners::new(secs(120)).idle_timeout(secs(1));
+    short.opened("z", Some(&owner), t);
+    assert_eq!(
+        short.check("z", Some(&owner), t + secs(1)),
+        Err(SessionRefusal::Idle)
+    );
     assert!(
         SessionRefusal::TooManyUnauthenticated
             .to_string()

@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use certauth_core::Authenticated;
 use certauth_engine::lifecycle::{
-    DEFAULT_MAX_UNAUTHENTICATED_SESSIONS, DEFAULT_UNAUTHENTICATED_SESSION_LIFETIME, SessionOwners,
-    SessionRefusal, engine_io_opened_sid, engine_io_path, engine_io_sid,
+    DEFAULT_MAX_UNAUTHENTICATED_SESSIONS, Handshake, SessionOwners, SessionRefusal,
+    engine_io_opened_sid, engine_io_path, engine_io_sid,
 };
 use http::{Request, Response};
 use hyper::body::{Body, Bytes, Frame, SizeHint};
@@ -74,8 +74,6 @@ struct Guarded;
 pub struct SocketIoSessions {
     sessions: Arc<Mutex<SessionOwners>>,
     path: Arc<str>,
-    idle: Duration,
-    unauthenticated: (usize, Duration),
 }
 
 impl Default for SocketIoSessions {
@@ -95,23 +93,20 @@ impl SocketIoSessions {
     /// At most 1,024 sessions opened without authentication live at once, each reachable
     /// for 10 s ([`Self::unauthenticated_sessions`]).
     pub fn new() -> Self {
-        let idle = Duration::from_secs(120);
         Self {
-            sessions: Arc::new(Mutex::new(SessionOwners::new(idle))),
+            sessions: Arc::new(Mutex::new(SessionOwners::new(Duration::from_secs(120)))),
             path: Arc::from("/socket.io"),
-            idle,
-            unauthenticated: (
-                DEFAULT_MAX_UNAUTHENTICATED_SESSIONS,
-                DEFAULT_UNAUTHENTICATED_SESSION_LIFETIME,
-            ),
         }
     }
 
-    /// A fresh table with the settings (the builders run before cloning).
-    fn table(mut self) -> Self {
-        let (max, lifetime) = self.unauthenticated;
-        let owners = SessionOwners::new(self.idle).unauthenticated(max, lifetime);
-        self.sessions = Arc::new(Mutex::new(owners));
+    /// The table changed by `change` (the builders run before cloning).
+    fn with(self, change: impl FnOnce(SessionOwners) -> SessionOwners) -> Self {
+        let mut table = self.sessions();
+        *table = change(std::mem::replace(
+            &mut *table,
+            SessionOwners::new(Duration::ZERO),
+        ));
+        drop(table);
         self
     }
 
@@ -123,9 +118,8 @@ impl SocketIoSessions {
 
     /// Forgets a binding after `idle` without a request. Keep it above socketioxide's
     /// `ping_interval` plus `ping_timeout`: past it a polling session is refused.
-    pub fn idle_timeout(mut self, idle: Duration) -> Self {
-        self.idle = idle;
-        self.table()
+    pub fn idle_timeout(self, idle: Duration) -> Self {
+        self.with(|t| t.idle_timeout(idle))
     }
 
     /// At most `max` sessions opened without authentication live (or being opened) at
@@ -135,36 +129,56 @@ impl SocketIoSessions {
     /// milliseconds; each costs socketioxide a socket and a queue, and without the cap a
     /// client with no certificate could open them as fast as it sends handshakes. `0`
     /// answers them all 503 (no connect error over polling).
-    pub fn unauthenticated_sessions(mut self, max: usize, lifetime: Duration) -> Self {
-        self.unauthenticated = (max, lifetime);
-        self.table()
+    pub fn unauthenticated_sessions(self, max: usize, lifetime: Duration) -> Self {
+        self.with(|t| t.unauthenticated(max, lifetime))
     }
 
     fn sessions(&self) -> std::sync::MutexGuard<'_, SessionOwners> {
         self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The response refusing `req`, which names session `sid`; `None` if it may reach it.
-    fn refusal<B, R>(&self, sid: &str, req: &Request<B>) -> Option<Response<SessionBody<R>>> {
-        let client = req.extensions().get::<Authenticated>();
-        let refused = self.sessions().check(sid, client, Instant::now()).err()?;
+    /// Whether `req` may go on: with the handshake to bind (none for a request naming its
+    /// session), or the response refusing it (a session not its own; a handshake without
+    /// authentication past the cap, 503).
+    fn admit<B, R>(&self, req: &Request<B>) -> Result<Option<Bind>, Box<Response<SessionBody<R>>>> {
+        let (client, now) = (req.extensions().get::<Authenticated>(), Instant::now());
+        let sid = engine_io_sid(req.uri().query());
+        let verdict = match sid {
+            Some(sid) => self.sessions().check(sid, client, now).map(|()| None),
+            None => self.sessions().handshake(client, now).map(Some),
+        };
+        let refused = match verdict {
+            Ok(handshake) => {
+                return Ok(handshake.map(|h| Bind(Arc::clone(&self.sessions), Some(h))));
+            }
+            Err(refused) => refused,
+        };
         warn!(sid = ?sid, "Engine.IO request refused: {refused}");
-        if refused == SessionRefusal::NotAuthenticated {
-            return Some(match req.extensions().get::<AuthRejection>() {
-                Some(r) => to_response(r.0.response(), req.version()),
-                None => missing_layer(),
-            });
+        let (status, body) = match refused {
+            SessionRefusal::NotAuthenticated => {
+                return Err(Box::new(match req.extensions().get::<AuthRejection>() {
+                    Some(r) => to_response(r.0.response(), req.version()),
+                    None => missing_layer(),
+                }));
+            }
+            SessionRefusal::TooManyUnauthenticated => (
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                "Service Unavailable: too many Socket.IO sessions opened without a client \
+                 certificate are live; retry later\n",
+            ),
+            // As Engine.IO answers an unknown sid: the answer does not tell who owns it.
+            _ => (
+                http::StatusCode::BAD_REQUEST,
+                r#"{"code":1,"message":"Session ID unknown"}"#,
+            ),
+        };
+        let mut r = Response::new(SessionBody::from(body.to_owned()));
+        *r.status_mut() = status;
+        if status == http::StatusCode::BAD_REQUEST {
+            let json = http::HeaderValue::from_static("application/json");
+            r.headers_mut().insert(http::header::CONTENT_TYPE, json);
         }
-        // As Engine.IO answers an unknown sid: the answer does not tell who owns it.
-        let mut r = Response::new(SessionBody::from(
-            r#"{"code":1,"message":"Session ID unknown"}"#.to_owned(),
-        ));
-        *r.status_mut() = http::StatusCode::BAD_REQUEST;
-        r.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/json"),
-        );
-        Some(r)
+        Err(Box::new(r))
     }
 }
 
@@ -204,29 +218,9 @@ where
         let mut bind = None;
         if engine_io_path(req.uri().path(), &self.layer.path) {
             req.extensions_mut().insert(Guarded);
-            if let Some(sid) = engine_io_sid(req.uri().query()) {
-                if let Some(refused) = self.layer.refusal(sid, &req) {
-                    return Box::pin(async move { Ok(refused) });
-                }
-            } else {
-                // A session opened by this client: bind the sid its answer carries.
-                let client = req.extensions().get::<Authenticated>().cloned();
-                let reserved = client.is_none();
-                if reserved
-                    && let Err(refused) = self
-                        .layer
-                        .sessions()
-                        .reserve_unauthenticated(Instant::now())
-                {
-                    warn!("Engine.IO handshake refused: {refused}");
-                    return Box::pin(async move { Ok(too_many()) });
-                }
-                let sessions = Arc::clone(&self.layer.sessions);
-                bind = Some(Bind {
-                    sessions,
-                    client,
-                    reserved,
-                });
+            match self.layer.admit(&req) {
+                Ok(handshake) => bind = handshake,
+                Err(refused) => return Box::pin(async move { Ok(*refused) }),
             }
         }
         let future = self.inner.call(req);
@@ -237,30 +231,16 @@ where
     }
 }
 
-/// 503 to a handshake without authentication past the cap.
-fn too_many<B>() -> Response<SessionBody<B>> {
-    let text = "Service Unavailable: too many Socket.IO sessions opened without a client \
-                certificate are live; retry later\n";
-    let mut r = Response::new(SessionBody::from(text.to_owned()));
-    *r.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
-    r
-}
-
-/// Binds the session whose open packet the response body carries to `client`; gives the
-/// room reserved for it back if it carried none.
+/// Binds the session whose open packet the response body carries to the handshake's
+/// client; gives the handshake back unused if it carried none (its reserved room is free).
 #[derive(Debug)]
-struct Bind {
-    sessions: Arc<Mutex<SessionOwners>>,
-    client: Option<Authenticated>,
-    /// Room reserved for a session opened without authentication, not yet taken.
-    reserved: bool,
-}
+struct Bind(Arc<Mutex<SessionOwners>>, Option<Handshake>);
 
 impl Drop for Bind {
     fn drop(&mut self) {
-        if self.reserved {
-            let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
-            sessions.abandoned();
+        if let Some(handshake) = self.1.take() {
+            let mut sessions = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            sessions.abandoned(handshake);
         }
     }
 }
@@ -298,9 +278,10 @@ impl<B: Body<Data = Bytes> + Unpin> Body for SessionBody<B> {
                     && let (Some(data), Some(mut bind)) = (data, bind.take())
                     && let Some(sid) = engine_io_opened_sid(data)
                 {
-                    let mut sessions = bind.sessions.lock().unwrap_or_else(PoisonError::into_inner);
-                    sessions.opened(sid, bind.client.as_ref(), Instant::now());
-                    bind.reserved = false;
+                    let mut sessions = bind.0.lock().unwrap_or_else(PoisonError::into_inner);
+                    if let Some(handshake) = bind.1.take() {
+                        sessions.opened_by(sid, handshake, Instant::now());
+                    }
                 }
                 Poll::Ready(frame)
             }

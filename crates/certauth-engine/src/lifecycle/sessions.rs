@@ -53,7 +53,7 @@ impl fmt::Display for SessionRefusal {
 /// ([`Self::unauthenticated`]): each is reachable for at most its lifetime from its
 /// opening (a refused client reads its connect error within milliseconds), and at most
 /// `max` are live or being opened at once; past that a client without authentication gets
-/// [`SessionRefusal::TooManyUnauthenticated`] from [`Self::reserve_unauthenticated`]. Each
+/// [`SessionRefusal::TooManyUnauthenticated`] from [`Self::handshake`]. Each
 /// such session costs the Socket.IO server a socket and a queue, and without the cap a
 /// client with no certificate could open them as fast as it can send handshakes.
 #[derive(Debug)]
@@ -72,6 +72,16 @@ struct Unauthenticated {
     lifetime: Duration,
     reserved: usize,
     opened: VecDeque<(Instant, Box<str>)>,
+}
+
+/// A handshake under way ([`SessionOwners::handshake`]): who opens the session, and for a
+/// client without authentication the room reserved for it. Taken back once, by
+/// [`SessionOwners::opened_by`] or [`SessionOwners::abandoned`] (not `Clone`: the room
+/// cannot be given back twice).
+#[derive(Debug)]
+#[must_use = "give it back: SessionOwners::opened_by or SessionOwners::abandoned"]
+pub struct Handshake {
+    owner: Option<[u8; 32]>,
 }
 
 /// Default most sessions opened without authentication, live at once.
@@ -112,28 +122,57 @@ impl SessionOwners {
         self
     }
 
-    /// Room for a session a client without authentication opens at `now`, or
-    /// [`SessionRefusal::TooManyUnauthenticated`]. Each `Ok` is followed by
-    /// [`Self::opened`] with no client (the session it opened) or by
-    /// [`Self::abandoned`] (the handshake opened none).
-    pub fn reserve_unauthenticated(&mut self, now: Instant) -> Result<(), SessionRefusal> {
-        self.expire(now);
-        let live = self.open.reserved.saturating_add(self.open.opened.len());
-        if live >= self.open.max {
-            return Err(SessionRefusal::TooManyUnauthenticated);
+    /// Forgets a binding after `idle` without a request naming it.
+    pub fn idle_timeout(mut self, idle: Duration) -> Self {
+        self.idle = idle;
+        self
+    }
+
+    /// A handshake (a request naming no session) from `client` (`None`: not
+    /// authenticated) at `now`: for a client without authentication, room for its session
+    /// is reserved, or [`SessionRefusal::TooManyUnauthenticated`]. The [`Handshake`] goes
+    /// to [`Self::opened_by`] (the session it opened) or to [`Self::abandoned`] (it opened
+    /// none), once.
+    pub fn handshake(
+        &mut self,
+        client: Option<&Authenticated>,
+        now: Instant,
+    ) -> Result<Handshake, SessionRefusal> {
+        let owner = owner(client);
+        if owner.is_none() {
+            self.expire(now);
+            let live = self.open.reserved.saturating_add(self.open.opened.len());
+            if live >= self.open.max {
+                return Err(SessionRefusal::TooManyUnauthenticated);
+            }
+            self.open.reserved = self.open.reserved.saturating_add(1);
         }
-        self.open.reserved = self.open.reserved.saturating_add(1);
-        Ok(())
+        Ok(Handshake { owner })
     }
 
-    /// A handshake [`Self::reserve_unauthenticated`] made room for opened no session.
-    pub fn abandoned(&mut self) {
-        self.open.reserved = self.open.reserved.saturating_sub(1);
+    /// `handshake` opened no session (an error, a WebSocket, which never names it): the
+    /// room it reserved is free.
+    pub fn abandoned(&mut self, handshake: Handshake) {
+        if handshake.owner.is_none() {
+            self.open.reserved = self.open.reserved.saturating_sub(1);
+        }
     }
 
-    /// `client` (`None`: not authenticated, which takes the room
-    /// [`Self::reserve_unauthenticated`] made) opened session `sid` at `now`.
+    /// `handshake` opened session `sid` at `now` (in the room it reserved).
+    pub fn opened_by(&mut self, sid: &str, handshake: Handshake, now: Instant) {
+        let owner = handshake.owner;
+        self.abandoned(handshake);
+        self.bind(sid, owner, now);
+    }
+
+    /// `client` (`None`: not authenticated; counted under [`Self::unauthenticated`]'s cap,
+    /// which a session opened without a [`Self::handshake`] may pass) opened session `sid`
+    /// at `now`.
     pub fn opened(&mut self, sid: &str, client: Option<&Authenticated>, now: Instant) {
+        self.bind(sid, owner(client), now);
+    }
+
+    fn bind(&mut self, sid: &str, owner: Option<[u8; 32]>, now: Instant) {
         self.expire(now);
         if self.by_sid.len() >= self.sweep_at {
             let idle = self.idle;
@@ -141,11 +180,10 @@ impl SessionOwners {
                 .retain(|_, (_, seen)| now.saturating_duration_since(*seen) < idle);
             self.sweep_at = self.by_sid.len().saturating_mul(2).max(FIRST_SWEEP);
         }
-        if client.is_none() {
-            self.open.reserved = self.open.reserved.saturating_sub(1);
+        if owner.is_none() {
             self.open.opened.push_back((now, sid.into()));
         }
-        self.by_sid.insert(sid.into(), (owner(client), now));
+        self.by_sid.insert(sid.into(), (owner, now));
     }
 
     /// Forgets the sessions opened without authentication whose lifetime is over.
