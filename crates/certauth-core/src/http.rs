@@ -7,6 +7,7 @@
 //! WebSocket client may send its first frame in the same packet.
 
 use std::fmt;
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use crate::limits::Limits;
@@ -171,16 +172,22 @@ impl RequestHead {
 
     /// The first value of a header (name case-insensitive).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        let bytes = |r: &Range<usize>| self.raw.get(r.clone()).unwrap_or_default();
+        self.headers
+            .iter()
+            .find(|(n, _)| bytes(n).eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| bytes(v))
     }
 
     /// Every value of a header (name case-insensitive), in order.
     pub fn header_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.headers()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        // Names compared as bytes: they are httparse tokens (ASCII), and looking one up
+        // runs for every header of every request the framing watch follows.
+        let bytes = |r: &Range<usize>| self.raw.get(r.clone()).unwrap_or_default();
+        self.headers
+            .iter()
+            .filter(move |(n, _)| bytes(n).eq_ignore_ascii_case(name.as_bytes()))
+            .map(move |(_, v)| bytes(v))
     }
 
     /// The head's bytes as received, up to and including the blank line: hand them to an
@@ -325,7 +332,11 @@ struct HttpHead<'a> {
 #[cfg(feature = "http")]
 impl HeaderMap for HttpHead<'_> {
     fn get(&self, name: &str) -> Option<&[u8]> {
-        self.headers.get(name).map(::http::HeaderValue::as_bytes)
+        let value = match framing_name(name) {
+            Some(known) => self.headers.get(known),
+            None => self.headers.get(name),
+        };
+        value.map(::http::HeaderValue::as_bytes)
     }
 
     fn for_each(&self, each: &mut dyn FnMut(&str, &[u8])) {
@@ -355,11 +366,28 @@ impl Head for HttpHead<'_> {
     }
 
     fn header_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.headers
-            .get_all(name)
-            .iter()
-            .map(::http::HeaderValue::as_bytes)
+        let all = match framing_name(name) {
+            Some(known) => self.headers.get_all(known),
+            None => self.headers.get_all(name),
+        };
+        all.iter().map(::http::HeaderValue::as_bytes)
     }
+}
+
+/// `name` as `http`'s constant, for the names every request is looked up by (its framing
+/// and authority): a lookup by `&str` parses and lower-cases the name first. Any other
+/// spelling is looked up as given (the same header: the map's names are lower case).
+#[cfg(feature = "http")]
+fn framing_name(name: &str) -> Option<&'static ::http::HeaderName> {
+    use ::http::header;
+    Some(match name {
+        "transfer-encoding" => &header::TRANSFER_ENCODING,
+        "content-length" => &header::CONTENT_LENGTH,
+        "host" => &header::HOST,
+        "connection" => &header::CONNECTION,
+        "upgrade" => &header::UPGRADE,
+        _ => return None,
+    })
 }
 
 impl Head for RequestHead {
@@ -495,6 +523,10 @@ pub enum HeadProgress {
     },
 }
 
+/// Header slots [`HeadParser`] keeps on the stack (4 KiB): twice the default
+/// `max_headers`; a larger limit takes them from the heap.
+const STACK_HEADERS: usize = 128;
+
 /// Incremental request-head parser. One per connection.
 #[derive(Clone, Debug)]
 pub struct HeadParser {
@@ -553,16 +585,28 @@ impl HeadParser {
 
     fn complete(&self, buf: &[u8], end: usize) -> Result<HeadProgress, HeadError> {
         let head = &buf[..end];
-        let mut storage = vec![httparse::EMPTY_HEADER; self.limits.max_headers];
-        let mut req = httparse::Request::new(&mut storage);
-        let status = req.parse(head).map_err(|e| match e {
-            httparse::Error::TooManyHeaders => HeadError::TooManyHeaders {
-                max: self.limits.max_headers,
-            },
-            other => HeadError::Malformed {
-                reason: error_reason(other),
-            },
-        })?;
+        // Room for `max_headers` (httparse's TooManyHeaders past it): on the stack for the
+        // usual limits, uninitialised (httparse writes what it returns), as hyper does.
+        let max = self.limits.max_headers;
+        let mut stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
+        let mut heap = Vec::new();
+        let storage = if max <= STACK_HEADERS {
+            &mut stack[..max]
+        } else {
+            heap.resize(max, MaybeUninit::uninit());
+            &mut heap[..]
+        };
+        let mut req = httparse::Request::new(&mut []);
+        let status = req
+            .parse_with_uninit_headers(head, storage)
+            .map_err(|e| match e {
+                httparse::Error::TooManyHeaders => HeadError::TooManyHeaders {
+                    max: self.limits.max_headers,
+                },
+                other => HeadError::Malformed {
+                    reason: error_reason(other),
+                },
+            })?;
         let consumed = match status {
             httparse::Status::Complete(n) => n,
             // A blank line httparse does not see as the end (e.g. leading empty lines it
@@ -685,20 +729,17 @@ fn is_tchar(b: u8) -> bool {
 /// Finds the end of the head (just past the blank line) in `buf[start..limit]`: an empty
 /// line terminated by CRLF or a bare LF, as httparse accepts.
 fn find_head_end(buf: &[u8], start: usize, limit: usize) -> Option<usize> {
-    let mut i = start;
-    while i < limit {
-        if buf[i] == b'\n' {
-            // "\n\n" or "\n\r\n" ends the head.
-            if i >= 1 && buf[i - 1] == b'\n' {
-                return Some(i + 1);
-            }
-            if i >= 2 && buf[i - 1] == b'\r' && buf[i - 2] == b'\n' {
-                return Some(i + 1);
-            }
-        }
-        i += 1;
-    }
-    None
+    // From line feed to line feed (no bounds check per byte: every head of every request is
+    // scanned). "\n\n" or "\n\r\n" ends the head; the bytes before `start` count.
+    let window = buf.get(start..limit)?;
+    let line_feeds = window.iter().enumerate().filter(|(_, b)| **b == b'\n');
+    line_feeds
+        .map(|(at, _)| start + at)
+        .find(|&i| {
+            let before = buf.get(..i).unwrap_or_default();
+            before.ends_with(b"\n") || before.ends_with(b"\n\r")
+        })
+        .map(|i| i + 1)
 }
 
 fn error_reason(e: httparse::Error) -> &'static str {

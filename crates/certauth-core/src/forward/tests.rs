@@ -495,3 +495,67 @@ fn identity_header_values_are_the_identity_headers() {
         assert_eq!(values, expected, "{preset}");
     }
 }
+
+/// The first-byte tables only pass names over faster: every name of both lists (in any
+/// case, with `_` for `-`, and longer for the prefixes) is still found, and names that
+/// start like none are compared to none. Against a plain scan of the lists.
+#[test]
+fn first_byte_tables_find_every_listed_name() {
+    let plain_identity = |n: &str| {
+        IDENTITY_HEADER_PREFIXES
+            .iter()
+            .any(|p| n.len() >= p.len() && same_to_cgi(&n.as_bytes()[..p.len()], p.as_bytes()))
+    };
+    let plain_address = |n: &str| {
+        ADDRESS_HEADERS
+            .iter()
+            .any(|h| same_to_cgi(n.as_bytes(), h.as_bytes()))
+    };
+    let mut names: Vec<String> = Vec::new();
+    for listed in IDENTITY_HEADER_PREFIXES.iter().chain(&ADDRESS_HEADERS) {
+        assert!(!listed.is_empty());
+        assert_eq!(
+            listed.bytes().map(cgi_byte).collect::<Vec<_>>(),
+            listed.as_bytes(),
+            "{listed} is folded"
+        );
+        names.push((*listed).to_owned());
+        names.push(listed.to_ascii_uppercase());
+        names.push(listed.replace('-', "_"));
+        names.push(format!("{listed}x"));
+        names.push(listed[1..].to_owned());
+    }
+    for b in 0..=255u8 {
+        names.push(format!("{}-ssl", char::from(b)));
+    }
+    names.extend(
+        [
+            "host",
+            "accept",
+            "user-agent",
+            "",
+            "_",
+            "X_SSL_CLIENT",
+            "Forwarded",
+        ]
+        .map(String::from),
+    );
+    let (mut identity, mut address) = (0, 0);
+    for n in &names {
+        assert_eq!(is_identity_header(n), plain_identity(n), "{n:?}");
+        assert_eq!(is_address_header(n), plain_address(n), "{n:?}");
+        identity += usize::from(is_identity_header(n));
+        address += usize::from(is_address_header(n));
+    }
+    // Both ways: the lists' names are found, the others are not.
+    assert!(identity >= 3 * IDENTITY_HEADER_PREFIXES.len(), "{identity}");
+    assert!(address >= 3 * ADDRESS_HEADERS.len(), "{address}");
+    for n in ["host", "accept", "user-agent", "", "x-sslx", "forwardedx"] {
+        assert!(!is_address_header(n), "{n}");
+    }
+    assert!(
+        !is_identity_header("host")
+            && !is_identity_header("")
+            && is_identity_header("X_SSL_CLIENT")
+    );
+}

@@ -430,3 +430,56 @@ fn the_authority_is_the_one_hyper_routes_by() {
         .unwrap();
     assert_eq!(Head::authority(&head_of(&h2, None)), Some("admin.example"));
 }
+
+/// `max_headers` is exact on both sides of the slots kept on the stack: at 128 (the
+/// stack's) and past it (the heap's), a head with that many headers parses, one more is
+/// `TooManyHeaders`; a large limit is not cut to the stack's size.
+#[test]
+fn max_headers_is_exact_on_the_stack_and_off_it() {
+    let head = |n: usize| {
+        let mut h = b"GET / HTTP/1.1\r\n".to_vec();
+        for i in 0..n {
+            h.extend_from_slice(format!("x-h{i}: v\r\n").as_bytes());
+        }
+        h.extend_from_slice(b"\r\n");
+        h
+    };
+    for max in [
+        1,
+        STACK_HEADERS - 1,
+        STACK_HEADERS,
+        STACK_HEADERS + 1,
+        3 * STACK_HEADERS,
+    ] {
+        let limits = limits().with_max_headers(max).with_max_head_bytes(1 << 20);
+        let (parsed, _) = RequestHead::parse(&head(max), &limits).unwrap().unwrap();
+        assert_eq!(parsed.headers().count(), max);
+        assert_eq!(parsed.header(&format!("X-H{}", max - 1)), Some(&b"v"[..]));
+        let err = RequestHead::parse(&head(max + 1), &limits).unwrap_err();
+        assert_eq!(err, HeadError::TooManyHeaders { max });
+    }
+}
+
+/// A head ends at its first empty line, CRLF or bare LF, wherever the reads split it.
+#[test]
+fn the_head_ends_at_its_first_empty_line() {
+    for wire in [
+        &b"GET / HTTP/1.1\r\nA: b\r\n\r\nrest"[..],
+        b"GET / HTTP/1.1\nA: b\n\nrest",
+        b"GET / HTTP/1.1\r\nA: b\n\r\nrest",
+        b"GET / HTTP/1.1\r\nA: b\r\n\nrest",
+    ] {
+        let end = wire.len() - b"rest".len();
+        for split in 1..end {
+            let mut p = HeadParser::new(&limits());
+            assert!(
+                matches!(p.parse(&wire[..split]), Ok(HeadProgress::NeedMore)),
+                "{split}"
+            );
+            let Ok(HeadProgress::Complete { consumed, .. }) = p.parse(wire) else {
+                panic!("{wire:?} split at {split}");
+            };
+            assert_eq!(consumed, end, "{wire:?}");
+        }
+    }
+}
