@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Adapters stay thin (docs/DESIGN.md, "The boundary"): each adapter stays within its budget of
 # non-blank, non-comment lines of src/ (200 for the runtime adapters, which only implement
-# certauth-engine's runtime interface and name its entry points for their types; 540 for
-# hyper, 535 until the session tickets carried the provider's key types and the front door
-# kept its identity headers per connection); anything more is a decision that belongs in the core, or serving code that belongs
+# certauth-engine's runtime interface and name its entry points for their types; 550 for
+# hyper: 535 until the session tickets carried the provider's key types and the front door
+# kept its identity headers per connection, 540 until the front door's speed work (issue 32:
+# the connection loop's timer and wake-ups made once a connection, not at every turn; the
+# connection's state reached through its ConnectionInfo, one request extension instead of
+# four); anything more is a decision that belongs in the core, or serving code that belongs
 # in the engine, written once. The engine's own count is printed (no budget: it is the one
 # place that code lives). A file's `#[cfg(test)]` module (at its end) is not counted: tests
 # are not adapter code.
@@ -47,7 +50,7 @@ code() { sed '/^#\[cfg(test)\]/,$d' "$1"; }
 # `Limits::max_drain_bytes` (the sixth attack review: counted as body data, padded chunk
 # framing pulled 210 MB under a 1 MiB limit): 120 lines.
 glue="axum_server.rs axum_listener.rs linger.rs one_request.rs backpressure.rs framing.rs fetch.rs sever.rs"
-budget_of() { case "$1" in *hyper) echo 540 ;; *) echo 200 ;; esac; }
+budget_of() { case "$1" in *hyper) echo 550 ;; *) echo 200 ;; esac; }
 for dir in crates/certauth-tokio crates/certauth-smol crates/certauth-hyper; do
   [ -d "$dir/src" ] || continue
   files=()

@@ -65,7 +65,7 @@ use std::task::{Context, Poll};
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_tungstenite::WebSocketStream;
 use async_tungstenite::tokio::TokioAdapter;
@@ -351,14 +351,16 @@ where
         return missing_layer();
     };
     let version = req.version();
-    let drain = req.extensions().get::<Drain>().cloned().unwrap_or_default();
-    let limits: Limits = req.extensions().get().copied().unwrap_or_default();
+    let served = ConnState::of(&req).cloned();
+    let drain = served
+        .as_ref()
+        .map_or_else(Drain::default, |c| c.conn.drain().clone());
+    let limits = served.as_ref().map_or_else(Limits::default, |c| c.limits);
     match certauth_core::ws::accept_http_websocket(&req) {
         Err(e) => to_response(&e.response(), version),
         Ok(response) => {
             // The connection keeps its place in the lifecycle while the WebSocket is open.
-            let conn: Option<Arc<ConnState>> = req.extensions().get().cloned();
-            let hold = (drain.hold(), conn);
+            let hold = (drain.hold(), served);
             // Taken out here: the task keeps the upgrade, not the request, for its life.
             let upgrade = hyper::upgrade::on(req);
             tokio::spawn(async move {
@@ -414,10 +416,6 @@ where
     let tls = tls.map(|c| TlsConfig::from(with_alpn(c, &ALPN_HTTP2_AND_HTTP1)));
     serve_with(listener, tls, limits, options, service, shutdown).await
 }
-
-/// How long a connection's loop sleeps before it looks at the keep-alive clock again while
-/// a request is in flight, at most (`Duration::MAX` would overflow an `Instant`).
-const LOOK_AGAIN_AT_MOST: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Accepts connections until `shutdown` completes, with the core's lifecycle
 /// (certauth-engine's [`serve_connections`](certauth_engine::serve_connections), on tokio): the TLS
@@ -508,6 +506,7 @@ where
                     upgraded: Arc::new(AtomicBool::new(false)),
                     identity: Identity::of_chain(peer.chain()),
                     conn,
+                    limits,
                     #[cfg(feature = "upstream")]
                     proxied: Arc::default(),
                     #[cfg(feature = "upstream")]
@@ -530,12 +529,18 @@ where
                 let served = builder.serve_connection_with_upgrades(TokioIo::new(io), hyper_service);
                 let mut served = std::pin::pin!(served);
                 let mut closing = false;
+                // Made once and reset when the deadline moves: the loop turns at every wake
+                // of the connection (several a request), and a timer made anew each turn
+                // is registered and removed each turn.
+                let mut sleep = std::pin::pin!(tokio::time::sleep_until(Instant::now().into()));
+                let mut close = std::pin::pin!(state.close.notified());
+                let mut draining = std::pin::pin!(drain.draining());
                 loop {
-                    // With a request in flight (or no idle timeout: `Duration::MAX`), look
-                    // again later, never past what an `Instant` holds.
-                    let idle = state.keep().deadline().unwrap_or_else(|| {
-                        Instant::now() + limits.idle_timeout.min(LOOK_AGAIN_AT_MOST)
-                    });
+                    let set = sleep.deadline().into_std();
+                    let next = state.keep().next_look(set, Instant::now());
+                    if set != next {
+                        sleep.as_mut().reset(next.into());
+                    }
                     tokio::select! {
                         r = served.as_mut() => {
                             if let Err(e) = r {
@@ -546,17 +551,17 @@ where
                             let pending = !state.keep().is_authenticated();
                             return line.held(state.upgraded.load(Ordering::Acquire) && pending).await;
                         }
-                        () = tokio::time::sleep_until(idle.into()), if !closing => {
+                        () = &mut sleep, if !closing => {
                             closing = state.keep().expired(Instant::now());
                             if closing {
                                 served.as_mut().graceful_shutdown();
                             }
                         }
-                        () = state.close.notified(), if !closing => {
+                        () = &mut close, if !closing => {
                             closing = true;
                             served.as_mut().graceful_shutdown();
                         }
-                        () = drain.draining(), if !closing => {
+                        () = &mut draining, if !closing => {
                             closing = true;
                             served.as_mut().graceful_shutdown();
                         }
@@ -582,6 +587,8 @@ struct ConnState {
     /// allows a request (none in header mode: one proxy connection carries many clients).
     identity: Option<Identity>,
     conn: Conn,
+    /// The limits it is served with.
+    limits: Limits,
     /// Its requests in flight to an `Upstream` (the per-connection caps).
     #[cfg(feature = "upstream")]
     proxied: Arc<upstream::limit::PerConnection>,
@@ -594,6 +601,13 @@ struct ConnState {
 type Conn = certauth_engine::Slot<tokio::task::AbortHandle>;
 
 impl ConnState {
+    /// The state of the connection `req` came on, under [`serve_with`] (through its
+    /// [`ConnectionInfo`]).
+    fn of<B>(req: &Request<B>) -> Option<&Arc<Self>> {
+        let info = req.extensions().get::<ConnectionInfo>()?;
+        info.lifecycle.as_ref().map(|l| &l.0)
+    }
+
     fn keep(&self) -> std::sync::MutexGuard<'_, KeepAlive> {
         self.keep
             .lock()
@@ -700,10 +714,9 @@ where
             let response = to_response(&e.response(), req.version());
             return Box::pin(async move { Ok(response) });
         }
+        // One extension for what the connection knows: its state (drain signal, limits,
+        // caps) is reached through it (`ConnState::of`), each insertion being an allocation.
         req.extensions_mut().insert(self.info.clone());
-        req.extensions_mut().insert(self.state.conn.drain().clone());
-        req.extensions_mut().insert(self.limits);
-        req.extensions_mut().insert(Arc::clone(&self.state));
         // axum apps read the peer's address with `ConnectInfo<SocketAddr>`: keep it working.
         #[cfg(feature = "axum")]
         if let Some(addr) = self.info.remote_addr {

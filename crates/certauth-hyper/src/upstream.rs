@@ -18,7 +18,6 @@ use std::time::Duration;
 use certauth_core::Authenticated;
 use certauth_core::forward;
 use certauth_core::proxy::Preset;
-use certauth_engine::Drain;
 use http::{Request, Response, StatusCode};
 use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::SendRequest;
@@ -204,7 +203,7 @@ impl Upstream {
             .map(|a| a.ip());
         let client = req.extensions().get::<Authenticated>().cloned();
         let inner = &self.inner;
-        let conn = req.extensions().get::<Arc<ConnState>>().cloned();
+        let conn = ConnState::of(&req).cloned();
         let encode = |client: &Authenticated| match &conn {
             Some(conn) => conn.forwarded.headers(client, inner.identity),
             None => forward::identity_header_values(client, inner.identity),
@@ -231,18 +230,12 @@ impl Upstream {
         // (`forward::prepare_request`: an h2c tunnel would carry requests no decision saw).
         let upgrade =
             forward::is_websocket_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
-        let hold = (
-            req.extensions().get::<Drain>().cloned(),
-            req.extensions().get::<Arc<ConnState>>().cloned(),
-        );
+        let hold = (conn.as_ref().map(|c| c.conn.drain().clone()), conn);
         // Under `serve`, its limits; else the defaults but for the tunnel's idle time.
-        let limits = req
-            .extensions()
-            .get::<certauth_core::Limits>()
-            .copied()
-            .unwrap_or(
-                certauth_core::Limits::DEFAULT.with_websocket_idle_timeout(DEFAULT_TUNNEL_IDLE),
-            );
+        let limits = hold.1.as_ref().map_or(
+            certauth_core::Limits::DEFAULT.with_websocket_idle_timeout(DEFAULT_TUNNEL_IDLE),
+            |c| c.limits,
+        );
         let tunnel_clocks = (limits.websocket_idle_timeout, limits.tunnel_close_timeout);
         let (mut parts, body) = req.into_parts();
         parts.version = http::Version::HTTP_11;

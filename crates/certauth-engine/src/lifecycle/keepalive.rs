@@ -5,6 +5,10 @@ use std::time::{Duration, Instant};
 use super::Phase;
 use certauth_core::Limits;
 
+/// How long a connection's task waits before it looks at its clock again while a request
+/// is in flight, at most (`Duration::MAX` would overflow an `Instant`).
+pub const LOOK_AGAIN_AT_MOST: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// The keep-alive clock of one HTTP/1.1 or HTTP/2 connection (certauth-hyper's serve): idle
 /// from its last response (or its handshake) until a request starts; when it has been idle
 /// for [`Limits::idle_timeout`] it is shut down gracefully. A request in flight (HTTP/2:
@@ -81,6 +85,18 @@ impl KeepAlive {
         (self.in_flight == 0)
             .then(|| self.idle_since.checked_add(self.idle_timeout))
             .flatten()
+    }
+
+    /// When the connection's task is to look at this clock next, its timer being `set` to
+    /// fire then: at the deadline; with a request in flight (or no idle timeout), later:
+    /// the look already set while it is ahead (the timer is not moved at every wake of the
+    /// task), else [`Limits::idle_timeout`] on, at most [`LOOK_AGAIN_AT_MOST`].
+    pub fn next_look(&self, set: Instant, now: Instant) -> Instant {
+        match self.deadline() {
+            Some(deadline) => deadline,
+            None if set > now => set,
+            None => now + self.idle_timeout.min(LOOK_AGAIN_AT_MOST),
+        }
     }
 
     /// Whether the connection has been idle too long at `now`.

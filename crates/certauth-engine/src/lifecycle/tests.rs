@@ -512,6 +512,36 @@ fn keep_alive_counts_idle_time_only_between_requests() {
     assert!(k.expired(t + ms(170)));
 }
 
+/// The connection's timer moves only when the clock needs it: to the idle deadline; while a
+/// request is in flight, not before the look it had set, and then an idle timeout on.
+#[test]
+fn keep_alive_names_when_to_look_again() {
+    let t = t0();
+    let mut k = KeepAlive::new(&Limits::DEFAULT.with_idle_timeout(ms(100)), t);
+    assert_eq!(k.next_look(t + ms(5), t), t + ms(100), "idle: the deadline");
+    let _ = k.request_started();
+    assert_eq!(
+        k.next_look(t + ms(100), t + ms(50)),
+        t + ms(100),
+        "ahead: kept"
+    );
+    assert_eq!(
+        k.next_look(t + ms(100), t + ms(100)),
+        t + ms(200),
+        "due: moved on"
+    );
+    assert_eq!(k.next_look(t + ms(100), t + ms(130)), t + ms(230));
+    let _ = k.request_finished(t + ms(300));
+    assert_eq!(k.next_look(t + ms(330), t + ms(310)), t + ms(400));
+    let never = Limits::DEFAULT.with_idle_timeout(Duration::MAX);
+    let k = KeepAlive::new(&never, t);
+    assert_eq!(
+        k.next_look(t, t),
+        t + LOOK_AGAIN_AT_MOST,
+        "no idle timeout: a day on"
+    );
+}
+
 /// Issue 25, finding 2: a hyper connection is authenticated only once the layer allows a
 /// request; before that its requests report pending phases, after it none.
 #[test]

@@ -186,10 +186,7 @@ impl Places {
         open: bool,
         timeout: Duration,
     ) -> Result<Held, String> {
-        let conn = req
-            .extensions()
-            .get::<Arc<crate::ConnState>>()
-            .map(|c| &c.proxied);
+        let conn = crate::ConnState::of(req).map(|c| &c.proxied);
         let deadline = Instant::now().checked_add(timeout);
         self.enter(conn, open, deadline).await.map_err(|full| {
             let body = full.body(timeout);
