@@ -538,6 +538,19 @@ fn read_configuration(args: &Args, resumption: &Resumption) -> Result<Loaded, Fa
              silence it refuses",
         ));
     }
+    // Zero is not "no limit": every connection, a certificate holder's too, would be cut the
+    // moment it was accepted (the eleventh attack review's note).
+    for (flag, value) in [
+        ("--handshake-timeout", args.handshake_timeout),
+        ("--head-timeout", args.head_timeout),
+    ] {
+        if value.0.is_zero() {
+            return Err(usage(format!(
+                "{flag} must be more than 0 seconds: every connection would be closed as it is \
+                 accepted"
+            )));
+        }
+    }
     // A fetch that may outlast the head's limit never fails into the cache: each waiting
     // client is dropped at its deadline and the next starts the fetch again, so soft-fail
     // would refuse everyone while the responder black-holes (the attack review's note).

@@ -1254,4 +1254,14 @@ fn serve_checks_revocation_online() {
         "{}",
         stderr(&out)
     );
+
+    // Zero would close every connection as it is accepted.
+    for flag in ["--head-timeout", "--handshake-timeout"] {
+        let out = certauth(&[
+            "serve", "--ca", &ca, "--cert", &cert, "--key", &key, flag, "0",
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        let expected = format!("{flag} must be more than 0 seconds");
+        assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
+    }
 }
