@@ -5,8 +5,9 @@
 //! (the binary in `CERTAUTH`, default `target/release/certauth`; once with one tokio worker,
 //! once with tokio's default of one per CPU of the machine) and nginx doing the same
 //! job (`ssl_verify_client on`, `proxy_pass` with `proxy_set_header X-SSL-Client-Cert
-//! $ssl_client_escaped_cert` to an upstream block with `keepalive`, one process), both in
-//! front of the same upstream (`front_door upstream PORT`: hyper, HTTP/1.1, a 3-byte body),
+//! $ssl_client_escaped_cert` to an upstream block with `keepalive`, one process), and the
+//! floor of a proxy on certauth's stack with nothing of certauth in it (`front_door bare`:
+//! rustls, hyper's server and client, one thread), all in front of the same upstream (`front_door upstream PORT`: hyper, HTTP/1.1, a 3-byte body),
 //! which runs with the clients on CPU 1. Each round drives each proxy in turn (the order
 //! rotating): REQUESTS `GET`s over one keep-alive mTLS connection (each timed: p50, p99),
 //! then REQUESTS over 8 connections at once, with the proxy's CPU time (every thread's, from
@@ -36,6 +37,16 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("upstream") => upstream(args[2].parse().unwrap()),
+        Some("served") => served(
+            args[2].parse().unwrap(),
+            args[3].parse().unwrap(),
+            Path::new(&args[4]),
+        ),
+        Some("bare") => bare(
+            args[2].parse().unwrap(),
+            args[3].parse().unwrap(),
+            Path::new(&args[4]),
+        ),
         Some("run") => {
             let rounds = args.get(2).map_or(5, |a| a.parse().unwrap());
             let requests = args.get(3).map_or(5000, |a| a.parse().unwrap());
@@ -64,6 +75,146 @@ fn upstream(port: u16) {
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+                    .await;
+            });
+        }
+    });
+}
+
+/// Diagnostic (not in `run`): `bare`'s forwarding served by `certauth_hyper::serve_with`
+/// (the engine's connection table and deadlines, certauth's IO wrappers, hyper's auto
+/// builder, the per-request limits check), through an axum fallback and a pool of upstream
+/// connections; no `CertAuthLayer`, no `Upstream`. Between `bare` and certauth.
+fn served(port: u16, upstream: u16, dir: &Path) {
+    type Pool =
+        Arc<std::sync::Mutex<Vec<hyper::client::conn::http1::SendRequest<axum::body::Body>>>>;
+    async fn forward(
+        axum::extract::State(pool): axum::extract::State<(Pool, u16)>,
+        req: axum::extract::Request,
+    ) -> axum::response::Response {
+        let (pool, port) = pool;
+        let ready = {
+            let mut kept = pool.lock().unwrap();
+            kept.retain(|s| !s.is_closed());
+            let at = kept
+                .iter()
+                .position(hyper::client::conn::http1::SendRequest::is_ready);
+            at.map(|i| kept.swap_remove(i))
+        };
+        let mut sender = match ready {
+            Some(s) => s,
+            None => {
+                let up = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .unwrap();
+                let _ = up.set_nodelay(true);
+                let (s, conn) =
+                    hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(up))
+                        .await
+                        .unwrap();
+                tokio::spawn(conn);
+                s
+            }
+        };
+        let response = sender.send_request(req).await.unwrap();
+        pool.lock().unwrap().push(sender);
+        response.map(axum::body::Body::new)
+    }
+    let tls = bare_tls(dir);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let pool: Pool = Arc::default();
+        let app = axum::Router::new()
+            .fallback(forward)
+            .with_state((pool, upstream));
+        let limits = certauth_core::Limits::DEFAULT;
+        let options = certauth_hyper::ServeOptions::DEFAULT;
+        let tls = Some(certauth_core::tls::TlsConfig::from(tls));
+        let never = std::future::pending::<()>();
+        certauth_hyper::serve_with(listener, tls, limits, options, app, never)
+            .await
+            .unwrap();
+    });
+}
+
+/// The TLS of `bare` (and `served`): the client certificate verified by webpki.
+fn bare_tls(dir: &Path) -> rustls::ServerConfig {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
+    let chain: Vec<_> = CertificateDer::pem_slice_iter(&read("server.pem"))
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_slice(&read("server.key")).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in CertificateDer::pem_slice_iter(&read("ca.pem")) {
+        roots.add(ca.unwrap()).unwrap();
+    }
+    let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots))
+        .build()
+        .unwrap();
+    rustls::ServerConfig::builder()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .unwrap()
+}
+
+/// The floor of a proxy built on the same stack, with nothing of certauth in it: rustls
+/// (the client certificate verified by webpki in the handshake), hyper's HTTP/1.1 server and
+/// client, one upstream connection per client connection (no pool, no caps, no decision,
+/// no header rewriting but the certificate's, base64 once per connection), on one
+/// current-thread tokio runtime. What certauth adds is the difference to this row.
+fn bare(port: u16, upstream: u16, dir: &Path) {
+    use hyper::body::Incoming;
+    let config = bare_tls(dir);
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let _ = tcp.set_nodelay(true);
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let der = tls.get_ref().1.peer_certificates().unwrap()[0].to_vec();
+                let cert = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &der);
+                let cert = hyper::header::HeaderValue::try_from(cert).unwrap();
+                let up = tokio::net::TcpStream::connect(("127.0.0.1", upstream))
+                    .await
+                    .unwrap();
+                let _ = up.set_nodelay(true);
+                let (sender, conn) =
+                    hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(up))
+                        .await
+                        .unwrap();
+                tokio::spawn(conn);
+                let sender = Arc::new(tokio::sync::Mutex::new(sender));
+                let service =
+                    hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+                        let (sender, cert) = (Arc::clone(&sender), cert.clone());
+                        async move {
+                            req.headers_mut().insert("x-ssl-client-cert", cert);
+                            let mut sender = sender.lock().await;
+                            sender.ready().await?;
+                            sender.send_request(req).await
+                        }
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
                     .await;
             });
         }
@@ -287,6 +438,20 @@ fn run(rounds: usize, requests: usize) {
     };
     let ca = certauth_on("certauth (1 worker)", &[("TOKIO_WORKER_THREADS", "1")]);
     let ca2 = certauth_on("certauth (default workers)", &[]);
+    let bare_port = free_port();
+    let floor = start(
+        "hyper proxy, no certauth (1 thread)",
+        "0",
+        &this,
+        &[
+            "bare".into(),
+            bare_port.to_string(),
+            up_port.to_string(),
+            f(""),
+            format!("port={bare_port}"),
+        ],
+        &[],
+    );
     let ng_port = free_port();
     write("nginx.conf", nginx_conf(&dir, ng_port, up_port));
     let ng = start(
@@ -308,8 +473,29 @@ fn run(rounds: usize, requests: usize) {
     println!(
         "front door: {rounds} rounds, {requests} keep-alive GETs per measurement; proxies on CPU 0, clients and upstream on CPU 1"
     );
-    let proxies = [&ca, &ca2, &ng];
-    let mut samples: Vec<Vec<Sample>> = vec![Vec::new(), Vec::new(), Vec::new()];
+    // `FRONT_DOOR_SERVED=1`: also `served` (certauth's serving without its layer or proxy).
+    let served = std::env::var_os("FRONT_DOOR_SERVED").map(|_| {
+        let port = free_port();
+        let args = [
+            "served".into(),
+            port.to_string(),
+            up_port.to_string(),
+            f(""),
+        ];
+        let args: Vec<String> = args.into_iter().chain([format!("port={port}")]).collect();
+        start(
+            "certauth_hyper::serve_with + axum, no layer",
+            "0",
+            &this,
+            &args,
+            &[],
+        )
+    });
+    let mut proxies = vec![&ca, &ca2, &floor];
+    proxies.extend(served.as_ref());
+    proxies.push(&ng);
+    let nginx = proxies.len() - 1;
+    let mut samples: Vec<Vec<Sample>> = proxies.iter().map(|_| Vec::new()).collect();
     let mut direct = Vec::new();
     for round in 0..rounds {
         for k in 0..proxies.len() {
@@ -345,11 +531,11 @@ fn run(rounds: usize, requests: usize) {
     let ratio = |i: usize, f: fn(&Sample) -> f64| {
         med(samples[i]
             .iter()
-            .zip(&samples[2])
+            .zip(&samples[nginx])
             .map(|(c, n)| f(c) / f(n))
             .collect())
     };
-    for (i, proxy) in proxies.iter().enumerate().take(2) {
+    for (i, proxy) in proxies.iter().enumerate().take(nginx) {
         println!(
             "{}/nginx CPU per request (median of per-round ratios): 1 conn {:.2}x, 8 conns {:.2}x",
             proxy.name,
@@ -357,6 +543,6 @@ fn run(rounds: usize, requests: usize) {
             ratio(i, |s| s.cpu8)
         );
     }
-    drop((ca, ca2, ng, up));
+    drop((ca, ca2, floor, served, ng, up));
     let _ = std::fs::remove_dir_all(&dir);
 }
