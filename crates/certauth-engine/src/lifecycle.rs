@@ -54,7 +54,7 @@ use certauth_core::proxy::protocol::ProxyProtocol;
 pub use connections::{
     Accept, Admission, ConnId, Connections, Identity, Notice, Phase, Poll, Refusal, Shed,
 };
-pub use keepalive::{KeepAlive, LOOK_AGAIN_AT_MOST};
+pub use keepalive::{KeepAlive, LOOK_AGAIN_AT_LEAST, LOOK_AGAIN_AT_MOST};
 pub use sessions::{
     DEFAULT_MAX_UNAUTHENTICATED_SESSIONS, DEFAULT_UNAUTHENTICATED_SESSION_LIFETIME, Handshake,
     SessionOwners, SessionRefusal, engine_io_opened_sid, engine_io_path, engine_io_sid,

@@ -9,6 +9,11 @@ use certauth_core::Limits;
 /// is in flight, at most (`Duration::MAX` would overflow an `Instant`).
 pub const LOOK_AGAIN_AT_MOST: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// And at least: with an idle timeout of zero (no keep-alive) a look due at once would wake
+/// the task at every tick of the timer for as long as the request runs (the twelfth attack
+/// review). A connection idle after it is closed within this.
+pub const LOOK_AGAIN_AT_LEAST: Duration = Duration::from_millis(100);
+
 /// The keep-alive clock of one HTTP/1.1 or HTTP/2 connection (certauth-hyper's serve): idle
 /// from its last response (or its handshake) until a request starts; when it has been idle
 /// for [`Limits::idle_timeout`] it is shut down gracefully. A request in flight (HTTP/2:
@@ -90,12 +95,17 @@ impl KeepAlive {
     /// When the connection's task is to look at this clock next, its timer being `set` to
     /// fire then: at the deadline; with a request in flight (or no idle timeout), later:
     /// the look already set while it is ahead (the timer is not moved at every wake of the
-    /// task), else [`Limits::idle_timeout`] on, at most [`LOOK_AGAIN_AT_MOST`].
+    /// task), else [`Limits::idle_timeout`] on, within [`LOOK_AGAIN_AT_LEAST`] and
+    /// [`LOOK_AGAIN_AT_MOST`].
     pub fn next_look(&self, set: Instant, now: Instant) -> Instant {
         match self.deadline() {
             Some(deadline) => deadline,
             None if set > now => set,
-            None => now + self.idle_timeout.min(LOOK_AGAIN_AT_MOST),
+            None => {
+                now + self
+                    .idle_timeout
+                    .clamp(LOOK_AGAIN_AT_LEAST, LOOK_AGAIN_AT_MOST)
+            }
         }
     }
 

@@ -540,6 +540,13 @@ fn keep_alive_names_when_to_look_again() {
         t + LOOK_AGAIN_AT_MOST,
         "no idle timeout: a day on"
     );
+    // No keep-alive: closed at once when idle, but a request in flight is looked at no
+    // more often than every 100 ms, not at every tick of the timer.
+    let mut k = KeepAlive::new(&Limits::DEFAULT.with_idle_timeout(Duration::ZERO), t);
+    assert_eq!(k.next_look(t + ms(5), t), t, "idle: due now");
+    let _ = k.request_started();
+    assert_eq!(k.next_look(t, t), t + LOOK_AGAIN_AT_LEAST);
+    assert_eq!(LOOK_AGAIN_AT_LEAST, ms(100));
 }
 
 /// Issue 25, finding 2: a hyper connection is authenticated only once the layer allows a
