@@ -4,7 +4,7 @@
 # certauth-engine's runtime interface and name its entry points for their types; 550 for
 # hyper: 535 until the session tickets carried the provider's key types and the front door
 # kept its identity headers per connection, 540 until the front door's speed work (issue 32:
-# the connection loop's timer and wake-ups made once a connection, not at every turn; the
+# the connection loop's timer and waits made once a connection, not at each turn; the
 # connection's state reached through its ConnectionInfo, one request extension instead of
 # four); anything more is a decision that belongs in the core, or serving code that belongs
 # in the engine, written once. The engine's own count is printed (no budget: it is the one

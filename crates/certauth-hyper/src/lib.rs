@@ -529,9 +529,9 @@ where
                 let served = builder.serve_connection_with_upgrades(TokioIo::new(io), hyper_service);
                 let mut served = std::pin::pin!(served);
                 let mut closing = false;
-                // Made once and reset when the deadline moves: the loop turns at every wake
-                // of the connection (several a request), and a timer made anew each turn
-                // is registered and removed each turn.
+                // Made once and reset only when the next look moves: the loop turns when one
+                // of them fires (a look while a request is in flight, a close, the drain),
+                // and a timer made anew each turn was registered and removed each time.
                 let mut sleep = std::pin::pin!(tokio::time::sleep_until(Instant::now().into()));
                 let mut close = std::pin::pin!(state.close.notified());
                 let mut draining = std::pin::pin!(drain.draining());

@@ -94,7 +94,7 @@ impl KeepAlive {
 
     /// When the connection's task is to look at this clock next, its timer being `set` to
     /// fire then: at the deadline; with a request in flight (or no idle timeout), later:
-    /// the look already set while it is ahead (the timer is not moved at every wake of the
+    /// the look already set while it is ahead (the timer is not moved at each turn of the
     /// task), else [`Limits::idle_timeout`] on, within [`LOOK_AGAIN_AT_LEAST`] and
     /// [`LOOK_AGAIN_AT_MOST`].
     pub fn next_look(&self, set: Instant, now: Instant) -> Instant {
