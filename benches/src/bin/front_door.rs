@@ -56,8 +56,9 @@ fn main() {
     }
 }
 
-/// The application: `ok\n` to every request, keep-alive.
-fn upstream(port: u16) {
+/// Runs `serve` with a listener on 127.0.0.1:`port`, on one current-thread tokio runtime
+/// (every server of this harness: the upstream and the proxies certauth is compared to).
+fn listening<F: Future<Output = ()>>(port: u16, serve: impl FnOnce(tokio::net::TcpListener) -> F) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -66,6 +67,13 @@ fn upstream(port: u16) {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .unwrap();
+        serve(listener).await;
+    });
+}
+
+/// The application: `ok\n` to every request, keep-alive.
+fn upstream(port: u16) {
+    listening(port, |listener| async move {
         loop {
             let (tcp, _) = listener.accept().await.unwrap();
             let _ = tcp.set_nodelay(true);
@@ -121,14 +129,7 @@ fn served(port: u16, upstream: u16, dir: &Path) {
         response.map(axum::body::Body::new)
     }
     let tls = bare_tls(dir);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .unwrap();
+    listening(port, |listener| async move {
         let pool: Pool = Arc::default();
         let app = axum::Router::new()
             .fallback(forward)
@@ -174,14 +175,7 @@ fn bare(port: u16, upstream: u16, dir: &Path) {
     use hyper::body::Incoming;
     let config = bare_tls(dir);
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .unwrap();
+    listening(port, |listener| async move {
         loop {
             let (tcp, _) = listener.accept().await.unwrap();
             let _ = tcp.set_nodelay(true);
