@@ -562,6 +562,24 @@ impl HeadParser {
     /// Bytes that cannot begin a request line (a TLS handshake sent to a plain-HTTP
     /// listener, binary noise) are refused as soon as they arrive, not after a timeout.
     pub fn parse(&mut self, buf: &[u8]) -> Result<HeadProgress, HeadError> {
+        Ok(match self.parse_with(buf, owned_head)? {
+            Parsed::NeedMore => HeadProgress::NeedMore,
+            Parsed::Complete { read, consumed } => HeadProgress::Complete {
+                head: read,
+                consumed,
+            },
+        })
+    }
+
+    /// [`Self::parse`], handing the complete head to `read` in place (httparse's view of
+    /// `buf`) instead of copying it into a [`RequestHead`]: what a caller that needs only
+    /// part of the head (the framing watch: two headers of every request) keeps of it.
+    /// Every check `parse` makes is made (the limits, the method, httparse's grammar).
+    pub(crate) fn parse_with<R>(
+        &mut self,
+        buf: &[u8],
+        read: impl FnOnce(&ParsedHead<'_, '_, '_>) -> R,
+    ) -> Result<Parsed<R>, HeadError> {
         let max = self.limits.max_head_bytes;
         if let Some(scan) = self.method {
             self.method = check_method(buf, buf.len().min(max), scan)?;
@@ -573,18 +591,21 @@ impl HeadParser {
         match found {
             Some(end) => {
                 self.scanned = end;
-                self.complete(buf, end)
+                self.complete(&buf[..end], read)
             }
             None if buf.len() >= max => Err(HeadError::TooLarge { max }),
             None => {
                 self.scanned = buf.len();
-                Ok(HeadProgress::NeedMore)
+                Ok(Parsed::NeedMore)
             }
         }
     }
 
-    fn complete(&self, buf: &[u8], end: usize) -> Result<HeadProgress, HeadError> {
-        let head = &buf[..end];
+    fn complete<R>(
+        &self,
+        head: &[u8],
+        read: impl FnOnce(&ParsedHead<'_, '_, '_>) -> R,
+    ) -> Result<Parsed<R>, HeadError> {
         // Room for `max_headers` (httparse's TooManyHeaders past it): on the stack for the
         // usual limits, uninitialised (httparse writes what it returns), as hyper does.
         let max = self.limits.max_headers;
@@ -617,43 +638,101 @@ impl HeadParser {
                 });
             }
         };
-        let base = head.as_ptr();
-        let offset = |s: &[u8]| -> usize {
-            // Every slice httparse returns points into `head`.
-            s.as_ptr().addr().saturating_sub(base.addr())
-        };
-        let range = |s: &[u8]| {
-            let o = offset(s);
-            o..o + s.len()
-        };
-        let method = req.method.map(str::as_bytes).map(range).unwrap_or_default();
-        let target = req.path.map(str::as_bytes).map(range).unwrap_or_default();
-        let version = match req.version {
-            Some(0) => Version::Http10,
-            _ => Version::Http11,
-        };
-        let mut headers = Vec::with_capacity(req.headers.len());
-        for h in req.headers.iter() {
-            if h.name.len() + h.value.len() > self.limits.max_header_bytes {
-                return Err(HeadError::HeaderTooLarge {
-                    name: h.name.to_owned(),
-                    max: self.limits.max_header_bytes,
-                });
-            }
-            headers.push((range(h.name.as_bytes()), range(h.value)));
+        if let Some(h) = req
+            .headers
+            .iter()
+            .find(|h| h.name.len() + h.value.len() > self.limits.max_header_bytes)
+        {
+            return Err(HeadError::HeaderTooLarge {
+                name: h.name.to_owned(),
+                max: self.limits.max_header_bytes,
+            });
         }
-        let origin = req.path.and_then(origin_form);
-        Ok(HeadProgress::Complete {
-            head: RequestHead {
-                raw: head[..consumed].into(),
-                method,
-                target,
-                version,
-                headers,
-                origin,
-            },
+        let parsed = ParsedHead {
+            bytes: &head[..consumed],
+            req: &req,
+        };
+        Ok(Parsed::Complete {
+            read: read(&parsed),
             consumed,
         })
+    }
+}
+
+/// What [`HeadParser::parse_with`] found.
+#[derive(Debug)]
+pub(crate) enum Parsed<R> {
+    /// Read more bytes and call again with the whole buffer.
+    NeedMore,
+    /// A complete head, as the reader read it, and how many bytes of the buffer it took.
+    Complete { read: R, consumed: usize },
+}
+
+/// A complete head as httparse parsed it, in place in the reader's buffer (every slice
+/// points into `bytes`): read by [`HeadParser::parse_with`]'s reader, never kept.
+pub(crate) struct ParsedHead<'p, 'h, 'b> {
+    /// The head's bytes, request line to blank line.
+    bytes: &'b [u8],
+    req: &'p httparse::Request<'h, 'b>,
+}
+
+impl HeaderMap for ParsedHead<'_, '_, '_> {
+    fn get(&self, name: &str) -> Option<&[u8]> {
+        let mut headers = self.req.headers.iter();
+        headers
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
+    }
+}
+
+impl Head for ParsedHead<'_, '_, '_> {
+    fn method(&self) -> &str {
+        self.req.method.unwrap_or_default()
+    }
+
+    fn target(&self) -> &str {
+        self.req.path.unwrap_or_default()
+    }
+
+    fn header_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.req
+            .headers
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
+    }
+}
+
+/// [`HeadParser::parse`]'s reader: the head copied into a [`RequestHead`].
+fn owned_head(parsed: &ParsedHead<'_, '_, '_>) -> RequestHead {
+    let (head, req) = (parsed.bytes, parsed.req);
+    let base = head.as_ptr();
+    let offset = |s: &[u8]| -> usize {
+        // Every slice httparse returns points into `head`.
+        s.as_ptr().addr().saturating_sub(base.addr())
+    };
+    let range = |s: &[u8]| {
+        let o = offset(s);
+        o..o + s.len()
+    };
+    let method = req.method.map(str::as_bytes).map(range).unwrap_or_default();
+    let target = req.path.map(str::as_bytes).map(range).unwrap_or_default();
+    let version = match req.version {
+        Some(0) => Version::Http10,
+        _ => Version::Http11,
+    };
+    let headers = req
+        .headers
+        .iter()
+        .map(|h| (range(h.name.as_bytes()), range(h.value)))
+        .collect();
+    RequestHead {
+        raw: head.into(),
+        method,
+        target,
+        version,
+        headers,
+        origin: req.path.and_then(origin_form),
     }
 }
 

@@ -74,9 +74,10 @@ pub(crate) fn refuse_ambiguous_framing<H: Head>(head: &H) -> Result<(), HeadErro
     Body::of(head).map(drop)
 }
 
-/// The body's framing and how far it has been read.
+/// The body's framing and how far it has been read (also the framing watch's,
+/// [`super::RequestFraming`]).
 #[derive(Clone, Debug)]
-enum Body {
+pub(super) enum Body {
     /// `remaining` bytes to go (none for a request without a body).
     Length {
         remaining: u64,
@@ -85,7 +86,8 @@ enum Body {
 }
 
 impl Body {
-    fn of<H: Head>(head: &H) -> Result<Self, HeadError> {
+    /// The framing `head` declares, or 400 for framing that servers read differently.
+    pub(super) fn of<H: Head>(head: &H) -> Result<Self, HeadError> {
         let malformed = |reason| Err(HeadError::Malformed { reason });
         let mut codings = head.header_all("transfer-encoding").peekable();
         let chunked = match codings.peek() {
@@ -124,14 +126,16 @@ impl Body {
         }
     }
 
-    fn is_complete(&self) -> bool {
+    /// Whether the body has been read to its end.
+    pub(super) fn is_complete(&self) -> bool {
         match self {
             Self::Length { remaining } => *remaining == 0,
             Self::Chunked(c) => matches!(c, Chunked::Done),
         }
     }
 
-    fn take(&mut self, bytes: &[u8]) -> usize {
+    /// Of `bytes`, read next, how many belong to the body (a prefix).
+    pub(super) fn take(&mut self, bytes: &[u8]) -> usize {
         match self {
             Self::Length { remaining } => {
                 let n = usize::try_from(*remaining).map_or(bytes.len(), |r| r.min(bytes.len()));
@@ -162,7 +166,7 @@ fn decimal(s: &[u8]) -> Option<u64> {
 
 /// Where a chunked body's reader is (RFC 9112 §7.1).
 #[derive(Clone, Debug)]
-enum Chunked {
+pub(super) enum Chunked {
     /// In a chunk-size line: the size so far and its digit count.
     Size {
         value: u64,

@@ -10,7 +10,8 @@
 
 use std::collections::VecDeque;
 
-use super::{FirstRequest, HeadError, HeadParser, HeadProgress};
+use super::first_request::Body;
+use super::{HeadError, HeadParser, Parsed};
 use crate::Limits;
 
 /// Follows the requests of one HTTP/1.1 connection as the client's bytes arrive (sans-IO:
@@ -23,10 +24,11 @@ use crate::Limits;
 pub struct RequestFraming {
     parser: HeadParser,
     limits: Limits,
-    /// The bytes of the head being read.
+    /// The bytes of a head that did not arrive in one read (one that did is parsed where
+    /// it was read, not copied).
     head: Vec<u8>,
     /// The body being read, after its head.
-    body: Option<FirstRequest>,
+    body: Option<Body>,
     verdicts: VecDeque<Result<(), HeadError>>,
     stopped: bool,
 }
@@ -60,11 +62,22 @@ impl RequestFraming {
                 }
                 continue;
             }
+            // Only the framing is read of each head (`Body::of` in place), not a copy.
             let before = self.head.len();
-            self.head.extend_from_slice(bytes);
-            match self.parser.parse(&self.head) {
-                Ok(HeadProgress::NeedMore) => return,
-                Ok(HeadProgress::Complete { head, consumed }) => {
+            let parsed = if before == 0 {
+                self.parser.parse_with(bytes, |head| Body::of(head))
+            } else {
+                self.head.extend_from_slice(bytes);
+                self.parser.parse_with(&self.head, |head| Body::of(head))
+            };
+            match parsed {
+                Ok(Parsed::NeedMore) => {
+                    if before == 0 {
+                        self.head.extend_from_slice(bytes);
+                    }
+                    return;
+                }
+                Ok(Parsed::Complete { read, consumed }) => {
                     bytes = &bytes[consumed.saturating_sub(before).min(bytes.len())..];
                     self.head.clear();
                     self.parser = HeadParser::new(&self.limits);
@@ -72,7 +85,7 @@ impl RequestFraming {
                         self.stop();
                         return;
                     }
-                    match FirstRequest::new(&head) {
+                    match read {
                         Ok(body) => {
                             self.verdicts.push_back(Ok(()));
                             if !body.is_complete() {
@@ -131,6 +144,28 @@ GET /d HTTP/1.1\r\n\r\n";
         // The same bytes one at a time.
         let bytes: Vec<&[u8]> = wire.chunks(1).collect();
         assert_eq!(verdicts(&bytes), [None, None, None, None]);
+    }
+
+    #[test]
+    fn a_head_read_in_two_parts_is_followed_as_one_read_whole() {
+        // A head parsed where it was read (no copy) and one put together from two reads
+        // give the same verdicts, wherever the split falls: in a head, in a body, between.
+        let wire: &[u8] = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n\
+POST /b HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc\
+POST /c HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n\
+GET /hidden HTTP/1.1\r\n\r\n";
+        let whole = verdicts(&[wire]);
+        assert_eq!(whole, [None, None, Some(400)]);
+        for at in 1..wire.len() {
+            let (a, b) = wire.split_at(at);
+            assert_eq!(verdicts(&[a, b]), whole, "split at {at}");
+        }
+        // Three parts: the first read ends inside a head, the second too.
+        for at in 1..wire.len() - 1 {
+            let (a, rest) = wire.split_at(at);
+            let (b, c) = rest.split_at(1);
+            assert_eq!(verdicts(&[a, b, c]), whole, "split at {at} and {}", at + 1);
+        }
     }
 
     #[test]
