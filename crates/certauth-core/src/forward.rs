@@ -446,13 +446,13 @@ pub fn upgrades_to_websocket(headers: &HeaderMap) -> bool {
 /// ([`upgrades_to_websocket`]) keeps `Upgrade` with `Connection: upgrade` (a relay refuses
 /// any other `101`).
 pub fn prepare_response(status: http::StatusCode, headers: &mut HeaderMap) {
-    let websocket = upgrades_to_websocket(headers);
-    let upgrade = headers.get(http::header::UPGRADE).cloned();
+    // Only a 101 keeps its `Upgrade` (every response is prepared: look no further).
+    let upgrade = (status == http::StatusCode::SWITCHING_PROTOCOLS
+        && upgrades_to_websocket(headers))
+    .then(|| headers.get(http::header::UPGRADE).cloned())
+    .flatten();
     remove_hop_by_hop(headers);
-    if status == http::StatusCode::SWITCHING_PROTOCOLS
-        && websocket
-        && let Some(value) = upgrade
-    {
+    if let Some(value) = upgrade {
         headers.insert(http::header::UPGRADE, value);
         headers.insert(
             http::header::CONNECTION,
@@ -508,39 +508,49 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 fn append_forwarded_for(headers: &mut HeaderMap, ip: IpAddr) {
     let ip = address_text(ip.to_canonical());
-    let before: Vec<&str> = headers
-        .get_all(&X_FORWARDED_FOR)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    let value = if before.is_empty() {
-        ip
-    } else {
-        format!("{}, {ip}", before.join(", "))
-    };
-    if let Ok(value) = HeaderValue::try_from(value) {
-        headers.insert(X_FORWARDED_FOR, value);
+    // One lookup for the usual request, which brings none.
+    match headers.entry(X_FORWARDED_FOR) {
+        http::header::Entry::Vacant(none) => {
+            if let Ok(value) = HeaderValue::try_from(ip) {
+                none.insert(value);
+            }
+        }
+        http::header::Entry::Occupied(mut some) => {
+            let before: Vec<&str> = some.iter().filter_map(|v| v.to_str().ok()).collect();
+            let value = if before.is_empty() {
+                ip
+            } else {
+                format!("{}, {ip}", before.join(", "))
+            };
+            if let Ok(value) = HeaderValue::try_from(value) {
+                some.insert(value);
+            }
+        }
     }
 }
 
 /// `ip` as `Display` writes it; an IPv4 address digit by digit, without the formatting
-/// machinery (once per forwarded request).
+/// machinery (once per forwarded request), in a string exactly as long as it holds: a
+/// header value made of it keeps its allocation (one with room to spare takes another).
 fn address_text(ip: IpAddr) -> String {
     let IpAddr::V4(v4) = ip else {
         return ip.to_string();
     };
-    let mut text = String::with_capacity(15);
-    for (i, octet) in v4.octets().into_iter().enumerate() {
+    let octets = v4.octets();
+    // Where an octet's three decimal digits start.
+    let first = |octet: u8| match octet {
+        100.. => 0,
+        10..=99 => 1,
+        _ => 2,
+    };
+    let len = 3 + octets.iter().map(|&o| 3 - first(o)).sum::<usize>();
+    let mut text = String::with_capacity(len);
+    for (i, octet) in octets.into_iter().enumerate() {
         if i > 0 {
             text.push('.');
         }
         let digits = [octet / 100, octet / 10 % 10, octet % 10];
-        let first = match octet {
-            100.. => 0,
-            10..=99 => 1,
-            _ => 2,
-        };
-        text.extend(digits[first..].iter().map(|d| char::from(b'0' + d)));
+        text.extend(digits[first(octet)..].iter().map(|d| char::from(b'0' + d)));
     }
     text
 }

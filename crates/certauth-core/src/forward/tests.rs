@@ -455,7 +455,11 @@ fn addresses_are_written_as_display_writes_them() {
         addresses.push(IpAddr::from([octet, 255 - octet, 7, octet]));
     }
     for ip in addresses {
-        assert_eq!(address_text(ip), ip.to_string());
+        let text = address_text(ip);
+        assert_eq!(text, ip.to_string());
+        if ip.is_ipv4() {
+            assert_eq!(text.capacity(), text.len(), "{ip}: no room to spare");
+        }
     }
 }
 
