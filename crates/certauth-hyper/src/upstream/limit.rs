@@ -199,6 +199,36 @@ impl Places {
         })
     }
 
+    /// [`Self::admit`] when every place is free now (the usual case): taken without waiting,
+    /// in the same order, or none taken (`None`: then wait in `admit`). A request pays for
+    /// no timer and no future to wait in until it has to.
+    pub(crate) fn try_admit<B>(&self, req: &http::Request<B>, open: bool) -> Option<Held> {
+        let conn = crate::ConnState::of(req).map(|c| &c.proxied);
+        self.try_enter(conn, open)
+    }
+
+    fn try_enter(&self, conn: Option<&Arc<PerConnection>>, open: bool) -> Option<Held> {
+        let connection = match conn {
+            Some(c) => Some(c.try_enter(
+                open,
+                self.caps.per_connection,
+                self.caps.open_per_connection,
+            )?),
+            None => None,
+        };
+        let open_permit = if open {
+            Some(Arc::clone(&self.open).try_acquire_owned().ok()?)
+        } else {
+            None
+        };
+        let all = Arc::clone(&self.all).try_acquire_owned().ok()?;
+        Some(Held {
+            _connection: connection,
+            _open: open_permit,
+            _all: all,
+        })
+    }
+
     /// A place for one request (`open`: without a client identity) on `conn` (none outside
     /// certauth-hyper's serve loop: no per-connection cap then) and at the upstream, waiting
     /// for one until `deadline` (none: for as long as it takes). Places are taken in that
@@ -293,19 +323,25 @@ impl PerConnection {
             let freed = self.freed.notified();
             let mut freed = std::pin::pin!(freed);
             freed.as_mut().enable();
-            {
-                let mut counts = self.counts();
-                if counts.all < cap && (!open || counts.open < open_cap) {
-                    counts.all += 1;
-                    counts.open += usize::from(open);
-                    return Slot {
-                        conn: Arc::clone(self),
-                        open,
-                    };
-                }
+            if let Some(slot) = self.try_enter(open, cap, open_cap) {
+                return slot;
             }
             freed.await;
         }
+    }
+
+    /// [`Self::enter`] if there is room now.
+    fn try_enter(self: &Arc<Self>, open: bool, cap: usize, open_cap: usize) -> Option<Slot> {
+        let mut counts = self.counts();
+        if counts.all < cap && (!open || counts.open < open_cap) {
+            counts.all += 1;
+            counts.open += usize::from(open);
+            return Some(Slot {
+                conn: Arc::clone(self),
+                open,
+            });
+        }
+        None
     }
 }
 
@@ -423,6 +459,48 @@ mod tests {
         );
         drop((a, b, c, d));
         assert!(caps.enter(Some(&conns[4]), false, soon()).await.is_ok());
+    }
+
+    /// The fast path takes exactly the places `enter` would, under every cap, and none
+    /// when one is full (what it took on the way given back), so a request then waits in
+    /// `admit` holding nothing.
+    #[tokio::test]
+    async fn try_enter_takes_what_enter_would_or_nothing() {
+        let caps = places(4, 2, 1);
+        let conn = Arc::new(PerConnection::default());
+        let counts = |c: &Arc<PerConnection>| {
+            let n = c.counts();
+            (n.all, n.open)
+        };
+        // Open: the connection's open cap (1).
+        let open = caps.try_enter(Some(&conn), true).unwrap();
+        assert_eq!(counts(&conn), (1, 1));
+        assert!(caps.try_enter(Some(&conn), true).is_none());
+        assert_eq!(counts(&conn), (1, 1), "nothing kept by a refused try");
+        // Identified: the connection's cap (2).
+        let identified = caps.try_enter(Some(&conn), false).unwrap();
+        assert_eq!(counts(&conn), (2, 1));
+        assert!(caps.try_enter(Some(&conn), false).is_none());
+        assert_eq!((caps.all.available_permits(), caps.open.available_permits()), (2, 1));
+        // The upstream's open share (2 of 4), across connections; the connection's slot a
+        // refused try took on the way is given back.
+        let other = Arc::new(PerConnection::default());
+        let second_open = caps.try_enter(Some(&other), true).unwrap();
+        let third = Arc::new(PerConnection::default());
+        assert!(caps.try_enter(Some(&third), true).is_none());
+        assert_eq!(counts(&third), (0, 0));
+        // The upstream's cap (4): one place left, then none; outside a connection too.
+        let last = caps.try_enter(None, false).unwrap();
+        assert!(caps.try_enter(Some(&third), false).is_none());
+        assert!(caps.try_enter(None, false).is_none());
+        assert_eq!(counts(&third), (0, 0));
+        drop((open, identified, second_open, last));
+        assert_eq!(counts(&conn), (0, 0));
+        assert_eq!((caps.all.available_permits(), caps.open.available_permits()), (4, 2));
+        // What was freed, a try takes again; and `enter` finds what a try left.
+        let again = caps.try_enter(Some(&conn), true).unwrap();
+        assert!(caps.enter(Some(&conn), false, soon()).await.is_ok());
+        drop(again);
     }
 
     #[test]
