@@ -42,10 +42,17 @@ code() { sed '/^#\[cfg(test)\]/,$d' "$1"; }
 # then the WebSocket relay moved out to upstream/tunnel.rs, 130 lines, 150 since the
 # seventh and eighth attack reviews: a drain's close waits for the grace period (both
 # directions, the client's side not shut meanwhile), an idle one's cut counts from the
-# close's start, and the 1001 write has a deadline: 560).
+# close's start, and the 1001 write has a deadline: 560; 630 since the front door's CPU
+# work of issue 32 sized a request's futures to the allocator's per-thread cache: the
+# request's way split into plain functions around its two waits, `prepare`, `start` and
+# `answer`, with the two small structs they hand on, and `forward` and `send` written as
+# `async` blocks, which keep the request once where an `async fn` kept it twice: 1.5 KiB
+# boxed a request became 0.5 KiB; nothing in it decides).
 # Its upstream/limit.rs counts
 # those places (tokio semaphores and a per-connection count a request waits on; the caps'
-# values are the operator's): 230 lines. Its upstream/drain.rs only moves bytes: it reads
+# values are the operator's): 240 lines (230 until a request took its places without
+# waiting when they are free, `try_admit`, the same caps in the same order, and waited only
+# when one is full). Its upstream/drain.rs only moves bytes: it reads
 # and drops a response whose client left, metering the upstream socket's reads against
 # `Limits::max_drain_bytes` (the sixth attack review: counted as body data, padded chunk
 # framing pulled 210 MB under a 1 MiB limit): 120 lines.
@@ -67,9 +74,9 @@ for dir in crates/certauth-tokio crates/certauth-smol crates/certauth-hyper; do
            [ "$m" -le 220 ] || status=1
          elif [ "$(basename "$f")" = upstream.rs ]; then
            m=$(code "$f" | grep -cvE '^\s*(//|$)')
-           echo "$f: $m lines (budget 560)"
-           [ "$m" -le 560 ] || status=1
-           for pair in limit.rs:230 tunnel.rs:150 drain.rs:120; do
+           echo "$f: $m lines (budget 630)"
+           [ "$m" -le 630 ] || status=1
+           for pair in limit.rs:240 tunnel.rs:150 drain.rs:120; do
              l="$dir/src/upstream/${pair%%:*}" cap=${pair##*:}
              m=$(code "$l" | grep -cvE '^\s*(//|$)')
              echo "$l: $m lines (budget $cap)"

@@ -9,7 +9,8 @@
 #   benches/scripts/front-door-instructions.sh [N]
 #
 # Needs valgrind, curl and openssl; uses ports 18080-18082 on 127.0.0.1. Each proxy is
-# stopped (and the upstream) before the script ends.
+# stopped (and the upstream) before the script ends. KEEP=DIR keeps callgrind's profiles
+# there (bare.out, certauth.out) for `callgrind_annotate --inclusive=yes`.
 set -euo pipefail
 n=${1:-2000}
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -68,6 +69,7 @@ count() {
   local total
   total=$(callgrind_annotate "$file.out.1" | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
   echo "$name: $((total / n)) instructions a request ($total for $n)"
+  if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$file.out.1" "$KEEP/$2.out"; fi
 }
 
 count "hyper proxy, no certauth" bare 18081 "$bin/front_door" bare 18081 18080 "$dir/"
