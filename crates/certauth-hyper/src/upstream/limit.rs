@@ -481,7 +481,10 @@ mod tests {
         let identified = caps.try_enter(Some(&conn), false).unwrap();
         assert_eq!(counts(&conn), (2, 1));
         assert!(caps.try_enter(Some(&conn), false).is_none());
-        assert_eq!((caps.all.available_permits(), caps.open.available_permits()), (2, 1));
+        assert_eq!(
+            (caps.all.available_permits(), caps.open.available_permits()),
+            (2, 1)
+        );
         // The upstream's open share (2 of 4), across connections; the connection's slot a
         // refused try took on the way is given back.
         let other = Arc::new(PerConnection::default());
@@ -496,7 +499,10 @@ mod tests {
         assert_eq!(counts(&third), (0, 0));
         drop((open, identified, second_open, last));
         assert_eq!(counts(&conn), (0, 0));
-        assert_eq!((caps.all.available_permits(), caps.open.available_permits()), (4, 2));
+        assert_eq!(
+            (caps.all.available_permits(), caps.open.available_permits()),
+            (4, 2)
+        );
         // What was freed, a try takes again; and `enter` finds what a try left.
         let again = caps.try_enter(Some(&conn), true).unwrap();
         assert!(caps.enter(Some(&conn), false, soon()).await.is_ok());
