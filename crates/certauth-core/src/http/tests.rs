@@ -483,3 +483,40 @@ fn the_head_ends_at_its_first_empty_line() {
         }
     }
 }
+
+/// `parse_with`'s reader sees the head httparse parsed, in place: the same method, target and
+/// headers a `RequestHead` copies, looked up the same way (names in any case, every value in
+/// order), and the same byte count taken.
+#[test]
+fn a_head_read_in_place_is_the_head_copied() {
+    let wire = b"POST /a?b HTTP/1.1\r\nHost: h\r\nX-Two: 1\r\nx-two: 2\r\n\r\nbody";
+    let mut parser = HeadParser::new(&limits());
+    let read = |head: &ParsedHead<'_, '_, '_>| {
+        (
+            head.method().to_owned(),
+            head.target().to_owned(),
+            head.get("HOST").map(<[u8]>::to_vec),
+            head.get("absent").is_none(),
+            head.header_all("x-two")
+                .map(<[u8]>::to_vec)
+                .collect::<Vec<_>>(),
+        )
+    };
+    let Ok(Parsed::Complete { read, consumed }) = parser.parse_with(wire, read) else {
+        panic!("a complete head");
+    };
+    let (copied, taken) = RequestHead::parse(wire, &limits()).unwrap().unwrap();
+    assert_eq!(consumed, taken);
+    assert_eq!(consumed, wire.len() - 4);
+    assert_eq!(read.0, copied.method());
+    assert_eq!(read.1, copied.target());
+    assert_eq!(read.2.as_deref(), Some(&b"h"[..]));
+    assert!(read.3);
+    assert_eq!(read.4, [b"1".to_vec(), b"2".to_vec()]);
+    // Incomplete: nothing read.
+    let mut parser = HeadParser::new(&limits());
+    assert!(matches!(
+        parser.parse_with(&wire[..10], |_| unreachable!()),
+        Ok(Parsed::NeedMore)
+    ));
+}
