@@ -169,6 +169,24 @@ GET /hidden HTTP/1.1\r\n\r\n";
     }
 
     #[test]
+    fn empty_lines_before_a_request_do_not_stop_the_watch() {
+        // The thirteenth attack review: two empty lines first were taken for an empty head,
+        // which stopped the watch; hyper skips them and served what follows, a CL+TE
+        // request included.
+        for lead in [&b"\r\n\r\n"[..], b"\n\n", b"\n\r\n", b"\r\n"] {
+            let mut wire = lead.to_vec();
+            wire.extend_from_slice(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+            wire.extend_from_slice(lead);
+            wire.extend_from_slice(
+                b"POST /b HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n",
+            );
+            assert_eq!(verdicts(&[&wire]), [None, Some(400)], "{lead:?}");
+            let bytes: Vec<&[u8]> = wire.chunks(1).collect();
+            assert_eq!(verdicts(&bytes), [None, Some(400)], "{lead:?} byte by byte");
+        }
+    }
+
+    #[test]
     fn ambiguous_framing_is_a_400_and_ends_the_watch() {
         for head in [
             &b"POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"[..],

@@ -116,7 +116,8 @@ fn malformed_heads_answer_400() {
         b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n",
         b"G\x00T / HTTP/1.1\r\n\r\n",
         b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\n\n",
-        b"\r\n\r\n",
+        // A lone CR is no empty line (httparse refuses it too).
+        b"\r\rGET / HTTP/1.1\r\n\r\n",
     ] {
         let err = HeadParser::new(&limits()).parse(bad).unwrap_err();
         assert_eq!(err.status(), Status::BadRequest, "{bad:?}: {err}");
@@ -519,4 +520,36 @@ fn a_head_read_in_place_is_the_head_copied() {
         parser.parse_with(&wire[..10], |_| unreachable!()),
         Ok(Parsed::NeedMore)
     ));
+}
+
+/// Empty lines before the request line, any number of them (httparse and so hyper skip
+/// them all), are skipped and are no end of a head, read whole or byte by byte; only blank
+/// lines is no head yet, and past the head's limit a 431 (the thirteenth attack review: two
+/// of them made an empty head the framing watch stopped at).
+#[test]
+fn empty_lines_before_the_request_line_are_skipped() {
+    for lead in [
+        &b"\r\n"[..],
+        b"\r\n\r\n",
+        b"\n\n",
+        b"\n\r\n",
+        b"\r\n\n\r\n\r\n",
+    ] {
+        let mut wire = lead.to_vec();
+        wire.extend_from_slice(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b");
+        let (head, consumed) = RequestHead::parse(&wire, &limits()).unwrap().unwrap();
+        assert_eq!(head.target(), "/a", "{lead:?}");
+        assert_eq!(consumed, wire.len() - 6, "{lead:?}");
+        assert_eq!(fed_bytewise(&wire), Some(Ok(consumed)), "{lead:?}");
+    }
+    // Only empty lines: more is needed, then the head's limit holds.
+    let blank = b"\r\n".repeat(8);
+    assert!(matches!(
+        HeadParser::new(&limits()).parse(&blank),
+        Ok(HeadProgress::NeedMore)
+    ));
+    assert_eq!(fed_bytewise(&blank), None);
+    let flood = b"\r\n".repeat(limits().max_head_bytes);
+    let err = HeadParser::new(&limits()).parse(&flood).unwrap_err();
+    assert_eq!(err.status(), Status::RequestHeaderFieldsTooLarge);
 }
