@@ -524,6 +524,23 @@ fn front_door_over_node() {
         "reached the upstream: {new:?}"
     );
 
+    // More requests pipelined unanswered than the framing watch follows (64): the ones it
+    // judged are served, the rest refused, an ambiguous one among them never forwarded.
+    let before = seen(up_port);
+    let mut wire = "GET /piped HTTP/1.1\r\nHost: localhost\r\n\r\n".repeat(70);
+    wire.push_str(&format!(
+        "POST /s10 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n{hidden}"
+    ));
+    // (Read at once, as here, the 65th GET is the one refused; read in parts, the POST.)
+    let answer = raw(&pki, port, wire.as_bytes());
+    let served = answer.matches("HTTP/1.1 200").count();
+    assert!(served >= 64, "{answer}");
+    assert_eq!(answer.matches("HTTP/1.1 400").count(), 1, "{answer}");
+    let after = seen(up_port);
+    let new: Vec<&String> = after[before.len()..].iter().collect();
+    assert_eq!(new.len(), served, "{new:?}");
+    assert!(new.iter().all(|u| u.as_str() == "/piped"), "{new:?}");
+
     // h2c smuggling: a client's h2c upgrade goes on as a plain request (no `Upgrade`, no
     // `HTTP2-Settings`), so no tunnel to the upstream's HTTP/2 can carry requests no
     // decision saw; and an upstream switching to anything but WebSocket is a 502.

@@ -867,7 +867,7 @@ pub use first_request::{FirstRequest, MAX_CHUNK_LINE_BYTES};
 // Plumbing between our own crates: certauth-hyper's serve watches each connection's
 // request framing with it (hyper does not report the framing it accepted).
 #[doc(hidden)]
-pub use framing::RequestFraming;
+pub use framing::{MAX_PENDING_VERDICTS, RequestFraming};
 
 #[cfg(test)]
 mod tests;

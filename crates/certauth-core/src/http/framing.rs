@@ -31,12 +31,17 @@ pub struct RequestFraming {
     body: Option<Body>,
     verdicts: VecDeque<Result<(), HeadError>>,
     stopped: bool,
+    /// More heads arrived unanswered than [`MAX_PENDING_VERDICTS`]: the watch stopped
+    /// following, and every request past the ones it judged is refused (fail closed).
+    overflowed: bool,
 }
 
 /// Verdicts kept at most before the server takes them: more heads pipelined at once than
-/// this are not followed (the server answers them in order, so a client that never reads
-/// stops being followed rather than growing the list).
-const MAX_PENDING_VERDICTS: usize = 64;
+/// this are not followed (a client that never reads does not grow the list), and the
+/// requests past them are refused: were they served unjudged, 64 requests in one write
+/// would carry a 65th with ambiguous framing past the watch (found after the thirteenth
+/// attack review).
+pub const MAX_PENDING_VERDICTS: usize = 64;
 
 impl RequestFraming {
     /// A watch applying `limits`' head caps (as the server's own check does).
@@ -48,6 +53,7 @@ impl RequestFraming {
             body: None,
             verdicts: VecDeque::new(),
             stopped: false,
+            overflowed: false,
         }
     }
 
@@ -82,6 +88,7 @@ impl RequestFraming {
                     self.head.clear();
                     self.parser = HeadParser::new(&self.limits);
                     if self.verdicts.len() >= MAX_PENDING_VERDICTS {
+                        self.overflowed = true;
                         self.stop();
                         return;
                     }
@@ -112,9 +119,14 @@ impl RequestFraming {
     }
 
     /// The verdict on the next request head, in order: `Some(Err)` is the 400 to answer
-    /// instead of serving it; `None` when this watch did not follow it.
+    /// instead of serving it (and every request after more than [`MAX_PENDING_VERDICTS`]
+    /// pipelined unanswered); `None` when this watch did not follow it.
     pub fn next_request(&mut self) -> Option<Result<(), HeadError>> {
-        self.verdicts.pop_front()
+        self.verdicts.pop_front().or_else(|| {
+            self.overflowed.then_some(Err(HeadError::Malformed {
+                reason: "more requests pipelined unanswered than the framing check follows (64)",
+            }))
+        })
     }
 }
 
@@ -129,9 +141,36 @@ mod tests {
         for c in chunks {
             w.read(c);
         }
+        // Past an overflow every request is refused: look at a few past the last verdict.
         std::iter::from_fn(|| w.next_request())
+            .take(MAX_PENDING_VERDICTS + 3)
             .map(|v| v.err().map(|e| e.status().code()))
             .collect()
+    }
+
+    #[test]
+    fn requests_past_the_pipelined_verdicts_it_keeps_are_refused() {
+        // 64 heads unanswered are followed; the 65th, here with ambiguous framing, and
+        // every one after are refused rather than served unjudged.
+        let get = b"GET /p HTTP/1.1\r\nHost: x\r\n\r\n";
+        let mut wire = get.repeat(MAX_PENDING_VERDICTS);
+        wire.extend_from_slice(
+            b"POST /s HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n",
+        );
+        let seen = verdicts(&[&wire]);
+        assert_eq!(seen.len(), MAX_PENDING_VERDICTS + 3);
+        assert!(seen[..MAX_PENDING_VERDICTS].iter().all(Option::is_none));
+        assert!(seen[MAX_PENDING_VERDICTS..].iter().all(|v| *v == Some(400)));
+        // 64 exactly: all followed, nothing refused, nothing more.
+        let seen = verdicts(&[&get.repeat(MAX_PENDING_VERDICTS)]);
+        assert_eq!(seen, vec![None; MAX_PENDING_VERDICTS]);
+        // Taken as they come, the watch never overflows.
+        let mut w = RequestFraming::new(&Limits::DEFAULT);
+        for _ in 0..3 * MAX_PENDING_VERDICTS {
+            w.read(get);
+            assert_eq!(w.next_request().map(|v| v.is_ok()), Some(true));
+            assert!(w.next_request().is_none());
+        }
     }
 
     #[test]
