@@ -202,7 +202,8 @@ pub(crate) struct Args {
     /// Seconds a client may take for the TLS handshake (decimals allowed).
     #[arg(long, value_name = "SECS", default_value_t = Seconds(Limits::DEFAULT.handshake_timeout))]
     pub(crate) handshake_timeout: Seconds,
-    /// Seconds a client may take to send its request head, however slowly it trickles in.
+    /// Seconds a client may take to send its (first) request head, however slowly it
+    /// trickles in; a later one on a kept-alive connection has the --idle-timeout.
     #[arg(long, value_name = "SECS", default_value_t = Seconds(Limits::DEFAULT.head_read_timeout))]
     pub(crate) head_timeout: Seconds,
     /// Seconds a keep-alive or HTTP/2 connection may sit idle between requests (--socketio;

@@ -22,7 +22,8 @@ pub struct Limits {
     pub handshake_timeout: Duration,
     /// How long an adapter waits for a complete request head after the handshake, counted
     /// once for the whole head however slowly it arrives. Default 10 s; then the connection
-    /// is closed without a response.
+    /// is closed without a response. A later head on a kept-alive connection (certauth-hyper)
+    /// is bounded by [`Self::idle_timeout`] instead (the thirteenth attack review).
     pub head_read_timeout: Duration,
     /// How long an HTTP connection that served a request may sit idle before the next one
     /// (keep-alive and HTTP/2, in certauth-hyper's serve; a raw gate's stream ends with the
