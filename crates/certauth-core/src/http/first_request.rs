@@ -126,12 +126,18 @@ impl Body {
         }
     }
 
-    /// Whether the body has been read to its end.
+    /// Whether the body has been read to its end (or broke its grammar, which ends it).
     pub(super) fn is_complete(&self) -> bool {
         match self {
             Self::Length { remaining } => *remaining == 0,
-            Self::Chunked(c) => matches!(c, Chunked::Done),
+            Self::Chunked(c) => matches!(c, Chunked::Done | Chunked::Broken),
         }
+    }
+
+    /// Whether a chunked body ended by breaking its grammar: where it ends then is this
+    /// reader's guess, which another server's need not match.
+    pub(super) fn is_broken(&self) -> bool {
+        matches!(self, Self::Chunked(Chunked::Broken))
     }
 
     /// Of `bytes`, read next, how many belong to the body (a prefix).
@@ -144,7 +150,7 @@ impl Body {
             }
             Self::Chunked(c) => {
                 let mut used = 0;
-                while used < bytes.len() && !matches!(c, Chunked::Done) {
+                while used < bytes.len() && !matches!(c, Chunked::Done | Chunked::Broken) {
                     used += c.step(&bytes[used..]);
                 }
                 used
@@ -198,8 +204,10 @@ pub(super) enum Chunked {
     TrailerLf,
     /// After the final empty line's CR.
     EndLf,
-    /// The body ended (or broke its grammar, which ends it too).
+    /// The body ended.
     Done,
+    /// The body broke its grammar, which ends it too.
+    Broken,
 }
 
 impl Chunked {
@@ -262,7 +270,7 @@ impl Chunked {
             },
             Self::TrailerLf => (b == b'\n').then_some(Self::TrailerStart),
             Self::EndLf => (b == b'\n').then_some(Self::Done),
-            Self::Done => None,
+            Self::Done | Self::Broken => return 0,
         };
         match next {
             Some(next) => {
@@ -270,7 +278,7 @@ impl Chunked {
                 1
             }
             None => {
-                *self = Self::Done;
+                *self = Self::Broken;
                 0
             }
         }

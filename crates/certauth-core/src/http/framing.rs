@@ -31,9 +31,13 @@ pub struct RequestFraming {
     body: Option<Body>,
     verdicts: VecDeque<Result<(), HeadError>>,
     stopped: bool,
-    /// More heads arrived unanswered than [`MAX_PENDING_VERDICTS`]: the watch stopped
-    /// following, and every request past the ones it judged is refused (fail closed).
-    overflowed: bool,
+    /// Every HTTP/1 head so far was followed (HTTP/2's preface can only come first).
+    followed: usize,
+    /// Why the watch lost the requests' boundaries while they are still HTTP/1 (a head it
+    /// cannot take, a chunked body that broke its grammar, more heads unanswered than
+    /// [`MAX_PENDING_VERDICTS`]): every request past the ones it judged is refused with it,
+    /// since the server may read them (or hide one in them) otherwise (fail closed).
+    lost: Option<HeadError>,
 }
 
 /// Verdicts kept at most before the server takes them: more heads pipelined at once than
@@ -53,7 +57,8 @@ impl RequestFraming {
             body: None,
             verdicts: VecDeque::new(),
             stopped: false,
-            overflowed: false,
+            followed: 0,
+            lost: None,
         }
     }
 
@@ -63,6 +68,14 @@ impl RequestFraming {
             if let Some(body) = &mut self.body {
                 let n = body.take(bytes);
                 bytes = &bytes[n..];
+                if body.is_broken() {
+                    // hyper's chunked reader is looser (leading zeros, longer lines, other
+                    // line ends): where it thinks the body ends, this watch cannot know.
+                    self.lose(HeadError::Malformed {
+                        reason: "a chunked body before it broke the grammar, so where it ends is unclear",
+                    });
+                    return;
+                }
                 if body.is_complete() {
                     self.body = None;
                 }
@@ -87,9 +100,11 @@ impl RequestFraming {
                     bytes = &bytes[consumed.saturating_sub(before).min(bytes.len())..];
                     self.head.clear();
                     self.parser = HeadParser::new(&self.limits);
+                    self.followed += 1;
                     if self.verdicts.len() >= MAX_PENDING_VERDICTS {
-                        self.overflowed = true;
-                        self.stop();
+                        self.lose(HeadError::Malformed {
+                            reason: "more requests pipelined unanswered than the framing check follows (64)",
+                        });
                         return;
                     }
                     match read {
@@ -105,9 +120,31 @@ impl RequestFraming {
                         }
                     }
                 }
-                Err(_) => self.stop(),
+                // HTTP/2's preface, first on a connection: not HTTP/1 any more, nothing lost.
+                Err(_) if self.followed == 0 && self.is_http2_preface(bytes, before) => {
+                    self.stop();
+                }
+                // A head this watch cannot take, but the server might (its limits are not
+                // these: certauth-hyper's buffer holds twice `max_head_bytes`): the request
+                // is refused with what is wrong with it (the thirteenth and fourteenth attack
+                // reviews: stopping here let every later request through unjudged).
+                Err(e) => self.lose(e),
             }
         }
+    }
+
+    /// Whether the head being read (`bytes` after `before` kept ones) is HTTP/2's preface.
+    fn is_http2_preface(&self, bytes: &[u8], before: usize) -> bool {
+        const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n";
+        let head = if before == 0 { bytes } else { &self.head[..] };
+        head.starts_with(PREFACE)
+    }
+
+    /// The requests' boundaries are lost: stop following, and refuse every request past
+    /// the ones judged with `why`.
+    fn lose(&mut self, why: HeadError) {
+        self.lost = Some(why);
+        self.stop();
     }
 
     /// The bytes that follow are not HTTP/1 requests any more (the connection switched
@@ -118,15 +155,13 @@ impl RequestFraming {
         self.body = None;
     }
 
-    /// The verdict on the next request head, in order: `Some(Err)` is the 400 to answer
-    /// instead of serving it (and every request after more than [`MAX_PENDING_VERDICTS`]
-    /// pipelined unanswered); `None` when this watch did not follow it.
+    /// The verdict on the next request head, in order: `Some(Err)` is the 400 (or 431) to
+    /// answer instead of serving it, and every request's once the watch lost the requests'
+    /// boundaries; `None` when this watch did not follow it (HTTP/2, after a 101).
     pub fn next_request(&mut self) -> Option<Result<(), HeadError>> {
-        self.verdicts.pop_front().or_else(|| {
-            self.overflowed.then_some(Err(HeadError::Malformed {
-                reason: "more requests pipelined unanswered than the framing check follows (64)",
-            }))
-        })
+        self.verdicts
+            .pop_front()
+            .or_else(|| self.lost.clone().map(Err))
     }
 }
 
@@ -135,6 +170,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use crate::http::MAX_CHUNK_LINE_BYTES;
 
     fn verdicts(chunks: &[&[u8]]) -> Vec<Option<u16>> {
         let mut w = RequestFraming::new(&Limits::DEFAULT);
@@ -146,6 +182,65 @@ mod tests {
             .take(MAX_PENDING_VERDICTS + 3)
             .map(|v| v.err().map(|e| e.status().code()))
             .collect()
+    }
+
+    /// Where the watch loses the requests' boundaries, every request past the ones it
+    /// judged is refused, with what went wrong (the fourteenth attack review: it used to
+    /// stop, and the server served the rest unjudged).
+    #[test]
+    fn requests_past_where_the_boundaries_are_lost_are_refused() {
+        let lost = |wire: &[u8]| -> Vec<Option<u16>> {
+            let mut w = RequestFraming::new(&Limits::DEFAULT);
+            w.read(wire);
+            std::iter::from_fn(|| w.next_request())
+                .take(4)
+                .map(|v| v.err().map(|e| e.status().code()))
+                .collect()
+        };
+        let smuggled =
+            b"POST /s HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n";
+        // A head httparse refuses, then anything.
+        let mut wire = b"GET / HTTP/1.1\r\nBad Header\r\n\r\n".to_vec();
+        wire.extend_from_slice(smuggled);
+        assert_eq!(lost(&wire), [Some(400); 4]);
+        // A head over the limits (the server's may be larger): its 431, then every one.
+        let mut wire = b"\r\n".repeat(Limits::DEFAULT.max_head_bytes / 2 + 1);
+        wire.extend_from_slice(b"GET / HTTP/1.1\r\n\r\n");
+        wire.extend_from_slice(smuggled);
+        assert_eq!(lost(&wire), [Some(431); 4]);
+        // Chunked bodies that break the grammar where another reader may not: 17 digits of
+        // size, a bare LF for the last empty line, an overlong extension; what follows
+        // could be a trailer or a body to the server, not a request.
+        let ext = [
+            &b"5;"[..],
+            &b"e".repeat(MAX_CHUNK_LINE_BYTES),
+            b"\r\nhello\r\n0\r\n\r\n",
+        ]
+        .concat();
+        for body in [
+            &b"00000000000000005\r\nhello\r\n0\r\n\r\n"[..],
+            b"5\r\nhello\r\n0\r\n\nGET /phantom HTTP/1.1\r\nHost: x\r\n\r\n",
+            &ext,
+        ] {
+            let mut wire = b"POST /b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            wire.extend_from_slice(body);
+            wire.extend_from_slice(smuggled);
+            assert_eq!(
+                lost(&wire),
+                [None, Some(400), Some(400), Some(400)],
+                "{body:?}"
+            );
+            // The same bytes one at a time.
+            let mut w = RequestFraming::new(&Limits::DEFAULT);
+            wire.iter().for_each(|b| w.read(&[*b]));
+            assert_eq!(w.next_request().map(|v| v.is_ok()), Some(true));
+            assert_eq!(w.next_request().map(|v| v.is_ok()), Some(false));
+        }
+        // A body that keeps the grammar loses nothing.
+        let mut wire = b"POST /b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        wire.extend_from_slice(b"0000000000000005;e=1\r\nhello\r\n0\r\nX-T: 1\r\n\r\n");
+        wire.extend_from_slice(b"GET /next HTTP/1.1\r\n\r\n");
+        assert_eq!(lost(&wire), [None, None]);
     }
 
     #[test]
@@ -241,12 +336,14 @@ GET /hidden HTTP/1.1\r\n\r\n";
     }
 
     #[test]
-    fn stops_where_requests_cannot_be_told_apart() {
-        // HTTP/2's preface; a malformed head; after a stop, nothing.
+    fn stops_where_requests_are_not_http_1_any_more() {
+        // HTTP/2's preface, first on a connection (whole or in parts): nothing to judge.
         assert!(verdicts(&[b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"]).is_empty());
-        assert!(
-            verdicts(&[b"GET / HTTP/1.1\r\nBad Header\r\n\r\nGET / HTTP/1.1\r\n\r\n"]).is_empty()
-        );
+        assert!(verdicts(&[b"PRI * HTTP/2.0\r\n", b"\r\nSM\r\n\r\n"]).is_empty());
+        // After HTTP/1 requests it is no preface but a head httparse refuses: lost.
+        let later = verdicts(&[b"GET / HTTP/1.1\r\n\r\nPRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"]);
+        assert_eq!(later[..2], [None, Some(400)]);
+        // After a switch of protocols, nothing.
         let mut w = RequestFraming::new(&Limits::DEFAULT);
         w.read(b"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n");
         w.stop();
