@@ -151,7 +151,12 @@ impl Body {
             Self::Chunked(c) => {
                 let mut used = 0;
                 while used < bytes.len() && !matches!(c, Chunked::Done | Chunked::Broken) {
-                    used += c.step(&bytes[used..]);
+                    // A step takes a byte or ends the body; never spin on one that did not.
+                    let n = c.step(&bytes[used..]);
+                    if n == 0 {
+                        break;
+                    }
+                    used += n;
                 }
                 used
             }

@@ -68,7 +68,9 @@ impl RequestFraming {
             if let Some(body) = &mut self.body {
                 let n = body.take(bytes);
                 bytes = &bytes[n..];
-                if body.is_broken() {
+                // A body being read that takes nothing is broken (an ended one is gone):
+                // never spin on it.
+                if body.is_broken() || n == 0 {
                     // hyper's chunked reader is looser (leading zeros, longer lines, other
                     // line ends): where it thinks the body ends, this watch cannot know.
                     self.lose(HeadError::Malformed {
