@@ -149,16 +149,16 @@ impl Body {
                 n
             }
             Self::Chunked(c) => {
+                // A step takes what it can of the rest, nothing once the bytes or the body
+                // end (or it breaks): never spin on one that took nothing.
                 let mut used = 0;
-                while used < bytes.len() && !matches!(c, Chunked::Done | Chunked::Broken) {
-                    // A step takes a byte or ends the body; never spin on one that did not.
-                    let n = c.step(&bytes[used..]);
+                loop {
+                    let n = c.step(bytes.get(used..).unwrap_or_default());
                     if n == 0 {
-                        break;
+                        break used;
                     }
                     used += n;
                 }
-                used
             }
         }
     }

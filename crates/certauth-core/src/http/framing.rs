@@ -125,12 +125,16 @@ impl RequestFraming {
                 // HTTP/2's preface, first on a connection: not HTTP/1 any more, nothing lost.
                 Err(_) if self.followed == 0 && self.is_http2_preface(bytes, before) => {
                     self.stop();
+                    return;
                 }
                 // A head this watch cannot take, but the server might (its limits are not
                 // these: certauth-hyper's buffer holds twice `max_head_bytes`): the request
                 // is refused with what is wrong with it (the thirteenth and fourteenth attack
                 // reviews: stopping here let every later request through unjudged).
-                Err(e) => self.lose(e),
+                Err(e) => {
+                    self.lose(e);
+                    return;
+                }
             }
         }
     }
