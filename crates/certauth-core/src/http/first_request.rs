@@ -149,16 +149,18 @@ impl Body {
                 n
             }
             Self::Chunked(c) => {
-                // A step takes what it can of the rest, nothing once the bytes or the body
-                // end (or it breaks): never spin on one that took nothing.
+                // A step takes what it can of the rest (a byte at least), nothing once the
+                // bytes or the body end (or it breaks): at most one step a byte, and one
+                // more to see the end.
                 let mut used = 0;
-                loop {
+                for _ in 0..=bytes.len() {
                     let n = c.step(bytes.get(used..).unwrap_or_default());
                     if n == 0 {
-                        break used;
+                        break;
                     }
                     used += n;
                 }
+                used
             }
         }
     }
