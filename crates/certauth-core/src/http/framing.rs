@@ -116,9 +116,12 @@ impl RequestFraming {
                                 self.body = Some(body);
                             }
                         }
+                        // Its 400 closes the connection; were it ever answered without
+                        // `Connection: close`, what follows must not pass unjudged either
+                        // (the fifteenth attack review).
                         Err(refused) => {
-                            self.verdicts.push_back(Err(refused));
-                            self.stop();
+                            self.verdicts.push_back(Err(refused.clone()));
+                            self.lose(refused);
                         }
                     }
                 }
@@ -295,7 +298,7 @@ POST /b HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc\
 POST /c HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n\
 GET /hidden HTTP/1.1\r\n\r\n";
         let whole = verdicts(&[wire]);
-        assert_eq!(whole, [None, None, Some(400)]);
+        assert_eq!(whole[..4], [None, None, Some(400), Some(400)]);
         for at in 1..wire.len() {
             let (a, b) = wire.split_at(at);
             assert_eq!(verdicts(&[a, b]), whole, "split at {at}");
@@ -320,9 +323,18 @@ GET /hidden HTTP/1.1\r\n\r\n";
             wire.extend_from_slice(
                 b"POST /b HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n",
             );
-            assert_eq!(verdicts(&[&wire]), [None, Some(400)], "{lead:?}");
+            assert_eq!(
+                verdicts(&[&wire])[..3],
+                [None, Some(400), Some(400)],
+                "{lead:?}"
+            );
             let bytes: Vec<&[u8]> = wire.chunks(1).collect();
-            assert_eq!(verdicts(&bytes), [None, Some(400)], "{lead:?} byte by byte");
+            let seen = verdicts(&bytes);
+            assert_eq!(
+                seen[..3],
+                [None, Some(400), Some(400)],
+                "{lead:?} byte by byte"
+            );
         }
     }
 
@@ -337,7 +349,8 @@ GET /hidden HTTP/1.1\r\n\r\n";
             let mut wire = b"GET /ok HTTP/1.1\r\n\r\n".to_vec();
             wire.extend_from_slice(head);
             wire.extend_from_slice(b"GET /hidden HTTP/1.1\r\n\r\n");
-            assert_eq!(verdicts(&[&wire]), [None, Some(400)], "{head:?}");
+            let seen = verdicts(&[&wire]);
+            assert_eq!(seen[..3], [None, Some(400), Some(400)], "{head:?}");
         }
     }
 
