@@ -31,8 +31,8 @@ pub struct RequestFraming {
     body: Option<Body>,
     verdicts: VecDeque<Result<(), HeadError>>,
     stopped: bool,
-    /// Every HTTP/1 head so far was followed (HTTP/2's preface can only come first).
-    followed: usize,
+    /// An HTTP/1 head was read on this connection (HTTP/2's preface can only come first).
+    http1_seen: bool,
     /// Why the watch lost the requests' boundaries while they are still HTTP/1 (a head it
     /// cannot take, a chunked body that broke its grammar, more heads unanswered than
     /// [`MAX_PENDING_VERDICTS`]): every request past the ones it judged is refused with it,
@@ -57,7 +57,7 @@ impl RequestFraming {
             body: None,
             verdicts: VecDeque::new(),
             stopped: false,
-            followed: 0,
+            http1_seen: false,
             lost: None,
         }
     }
@@ -102,7 +102,7 @@ impl RequestFraming {
                     bytes = &bytes[consumed.saturating_sub(before).min(bytes.len())..];
                     self.head.clear();
                     self.parser = HeadParser::new(&self.limits);
-                    self.followed += 1;
+                    self.http1_seen = true;
                     if self.verdicts.len() >= MAX_PENDING_VERDICTS {
                         self.lose(HeadError::Malformed {
                             reason: "more requests pipelined unanswered than the framing check follows (64)",
@@ -126,7 +126,7 @@ impl RequestFraming {
                     }
                 }
                 // HTTP/2's preface, first on a connection: not HTTP/1 any more, nothing lost.
-                Err(_) if self.followed == 0 && self.is_http2_preface(bytes, before) => {
+                Err(_) if !self.http1_seen && self.is_http2_preface(bytes, before) => {
                     self.stop();
                     return;
                 }
