@@ -39,6 +39,7 @@ mod one_request;
 mod proxy_protocol;
 mod serve;
 mod table;
+pub mod timer_thread;
 mod websocket;
 
 pub use drain::{Drain, Draining, Hold};

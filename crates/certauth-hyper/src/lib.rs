@@ -532,14 +532,16 @@ where
                 // Made once and reset only when the next look moves: the loop turns when one
                 // of them fires (a look while a request is in flight, a close, the drain),
                 // and a timer made anew each turn was registered and removed each time.
-                let mut sleep = std::pin::pin!(tokio::time::sleep_until(Instant::now().into()));
+                // On the timer thread (`certauth_tokio::Deadline`): a pending tokio timer
+                // costs each wait of this thread on its sockets a kernel timer.
+                let mut sleep = certauth_tokio::Deadline::at(Instant::now());
                 let mut close = std::pin::pin!(state.close.notified());
                 let mut draining = std::pin::pin!(drain.draining());
                 loop {
-                    let set = sleep.deadline().into_std();
+                    let set = sleep.deadline();
                     let next = state.keep().next_look(set, Instant::now());
                     if set != next {
-                        sleep.as_mut().reset(next.into());
+                        sleep.reset(next);
                     }
                     tokio::select! {
                         r = served.as_mut() => {

@@ -363,8 +363,8 @@ impl Upstream {
             return plain(StatusCode::BAD_REQUEST, body);
         };
         let mut response = match sent {
-            Ok(Ok(response)) => response,
-            Ok(Err(Fail::Connect(e))) => {
+            Some(Ok(response)) => response,
+            Some(Err(Fail::Connect(e))) => {
                 warn!(upstream = %inner.target, "upstream unreachable: {e}");
                 return plain(
                     StatusCode::BAD_GATEWAY,
@@ -374,14 +374,14 @@ impl Upstream {
                     ),
                 );
             }
-            Ok(Err(Fail::Http(e))) => {
+            Some(Err(Fail::Http(e))) => {
                 warn!(upstream = %inner.target, "upstream failed before its response head: {e}");
                 return plain(
                     StatusCode::BAD_GATEWAY,
                     "Bad Gateway: the upstream closed the connection without a response\n",
                 );
             }
-            Err(_) => {
+            None => {
                 let secs = inner.response_timeout.as_secs_f64();
                 warn!(upstream = %inner.target, "upstream gave no response head within {secs}s");
                 return plain(
@@ -536,12 +536,9 @@ struct After {
     hold: (Option<certauth_engine::Drain>, Option<Arc<ConnState>>),
 }
 
-/// The exchange's outcome: the upstream's response (or why there is none, or the response
-/// timeout), and the request's places.
-type Exchanged = (
-    Result<Result<Response<ProxyBody>, Fail>, tokio::time::error::Elapsed>,
-    Arc<limit::Held>,
-);
+/// The exchange's outcome: the upstream's response (or why there is none; `None`: the
+/// response timeout passed), and the request's places.
+type Exchanged = (Option<Result<Response<ProxyBody>, Fail>>, Arc<limit::Held>);
 
 /// The upstream's response head, and what its connection's socket may still read for the
 /// rest of it (the budget and the request's turn on it).
@@ -588,7 +585,7 @@ impl IdentityMemo {
     }
 }
 
-/// `send`'s outcome, unless `timeout` passes without it and without `progress` (a part of
+/// `send`'s outcome (`None`: timed out), unless `timeout` passes without it and without `progress` (a part of
 /// the request body taken by the upstream): an upload as slow as the client is never cut,
 /// an upstream that sits on a request is.
 async fn within<T>(
@@ -596,14 +593,17 @@ async fn within<T>(
     progress: &tokio::sync::Notify,
     // Pinned by the caller: moved in, it would take room twice.
     mut send: Pin<&mut impl Future<Output = T>>,
-) -> Result<T, tokio::time::error::Elapsed> {
+) -> Option<T> {
+    // On the timer thread (`certauth_tokio::Deadline`): pending while the upstream works,
+    // a tokio timer would cost this thread's wait on its sockets a kernel timer.
+    let mut timer = certauth_tokio::Deadline::after(timeout);
     loop {
         // In this order (no random draw per poll): the answer first, then the progress.
         tokio::select! {
             biased;
-            r = &mut send => return Ok(r),
-            () = progress.notified() => {}
-            r = tokio::time::timeout(timeout, std::future::pending::<()>()) => r?,
+            r = &mut send => return Some(r),
+            () = progress.notified() => timer = certauth_tokio::Deadline::after(timeout),
+            () = &mut timer => return None,
         }
     }
 }

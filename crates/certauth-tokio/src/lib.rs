@@ -5,7 +5,7 @@
 //! `HTTP/1.1 4xx` and closes, or hands you the authenticated client with a WebSocket
 //! ([`Gate::accept_websocket`]) or the stream, head and leftover bytes for your own HTTP
 //! server ([`Gate::authenticate`]). Every decision is the core's; this crate only moves
-//! bytes and enforces the core's timeouts with tokio's timer.
+//! bytes and enforces the core's timeouts (on certauth-engine's timer thread: [`Deadline`]).
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -108,6 +108,72 @@ pub type WebSocket<S = TlsStream> = DrainingWebSocket<WebSocketStream<TokioAdapt
 /// ```
 pub type Gate = certauth_engine::Gate<Tokio>;
 
+/// A deadline as certauth keeps it on tokio: on certauth-engine's timer thread
+/// ([`certauth_engine::timer_thread`]: tokio's workers then wait on their sockets without a
+/// timeout, which costs the kernel a timer each wait), or on tokio's timer if that thread
+/// could not be started. A future that is ready at [`Self::deadline`]; `Unpin`.
+#[derive(Debug)]
+pub struct Deadline(Kind);
+
+#[derive(Debug)]
+enum Kind {
+    Thread(certauth_engine::timer_thread::Timer),
+    Tokio(std::pin::Pin<Box<tokio::time::Sleep>>),
+}
+
+impl Deadline {
+    /// Ready at `deadline`.
+    pub fn at(deadline: Instant) -> Self {
+        Self(match certauth_engine::timer_thread::TimerThread::global() {
+            Some(thread) => Kind::Thread(thread.sleep_until(deadline)),
+            None => Kind::Tokio(Box::pin(tokio::time::sleep_until(deadline.into()))),
+        })
+    }
+
+    /// Ready `timeout` from now (one too long for the clock: in about 30 years, as tokio's
+    /// `sleep`).
+    pub fn after(timeout: std::time::Duration) -> Self {
+        Self::at(later(timeout))
+    }
+
+    /// When it is ready.
+    pub fn deadline(&self) -> Instant {
+        match &self.0 {
+            Kind::Thread(t) => t.deadline(),
+            Kind::Tokio(t) => t.deadline().into_std(),
+        }
+    }
+
+    /// Moves it to `deadline`.
+    pub fn reset(&mut self, deadline: Instant) {
+        match &mut self.0 {
+            Kind::Thread(t) => t.reset(deadline),
+            Kind::Tokio(t) => t.as_mut().reset(deadline.into()),
+        }
+    }
+}
+
+/// `timeout` from now, or about 30 years if that is past what an `Instant` holds.
+fn later(timeout: std::time::Duration) -> Instant {
+    const FAR: std::time::Duration = std::time::Duration::from_secs(86_400 * 365 * 30);
+    let now = Instant::now();
+    now.checked_add(timeout.min(FAR)).unwrap_or(now)
+}
+
+impl Future for Deadline {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        match &mut self.0 {
+            Kind::Thread(t) => std::pin::Pin::new(t).poll(cx),
+            Kind::Tokio(t) => t.as_mut().poll(cx),
+        }
+    }
+}
+
 /// tokio's clock and timer, for the WebSocket deadlines.
 pub const CLOCK: Clock = Clock::new(Instant::now, Tokio::sleep_until);
 
@@ -142,7 +208,7 @@ impl Runtime for Tokio {
         listener.accept().await.map(|(io, _)| io)
     }
     fn sleep_until(deadline: Instant) -> Sleep {
-        Box::pin(tokio::time::sleep_until(deadline.into()))
+        Box::pin(Deadline::at(deadline))
     }
     async fn tls_accept(
         config: Arc<rustls::ServerConfig>,

@@ -1,0 +1,213 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Wake;
+
+use super::*;
+
+/// A waker that counts its wakes.
+#[derive(Default)]
+struct Count(AtomicUsize);
+
+impl Wake for Count {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl Count {
+    fn waker() -> (Arc<Self>, Waker) {
+        let count = Arc::new(Self::default());
+        (Arc::clone(&count), Waker::from(count))
+    }
+
+    fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// A clock of the test's own, without its thread: the test calls `tick` with the time.
+fn clock() -> &'static TimerThread {
+    Box::leak(Box::new(TimerThread::unstarted()))
+}
+
+fn pending(clock: &TimerThread) -> usize {
+    clock.lock().timers.len()
+}
+
+fn looks_at(clock: &TimerThread) -> Option<Instant> {
+    clock.lock().looks_at
+}
+
+/// Runs `future` on this thread to its end.
+fn block_on<F: Future>(future: F) -> F::Output {
+    struct Unpark(Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::park();
+    }
+}
+
+#[test]
+fn only_a_deadline_before_the_threads_next_look_wakes_it() {
+    let clock = clock();
+    let t = Instant::now();
+    let (_, waker) = Count::waker();
+    // Asleep with nothing pending: any deadline wakes it.
+    clock.register(t + Duration::from_secs(10), waker.clone());
+    assert_eq!(looks_at(clock), Some(t + Duration::from_secs(10)));
+    // It looks again after at most MAX_NAP.
+    assert_eq!(clock.tick(t), Some(t + MAX_NAP));
+    assert_eq!(looks_at(clock), Some(t + MAX_NAP));
+    // A request's deadline seconds away: left asleep.
+    clock.register(t + Duration::from_secs(5), waker.clone());
+    assert_eq!(looks_at(clock), Some(t + MAX_NAP));
+    // At the very time it looks: left asleep too.
+    clock.register(t + MAX_NAP, waker.clone());
+    assert_eq!(looks_at(clock), Some(t + MAX_NAP));
+    // Sooner: woken, for that deadline.
+    let soon = t + Duration::from_millis(20);
+    clock.register(soon, waker);
+    assert_eq!(looks_at(clock), Some(soon));
+    assert_eq!(pending(clock), 4);
+}
+
+#[test]
+fn a_tick_wakes_the_due_tasks_and_keeps_the_rest() {
+    let clock = clock();
+    let t = Instant::now();
+    let (first, a) = Count::waker();
+    let (second, b) = Count::waker();
+    let (later, c) = Count::waker();
+    clock.register(t + Duration::from_millis(1), a);
+    clock.register(t + Duration::from_millis(2), b);
+    clock.register(t + Duration::from_secs(3), c);
+    // Nothing due yet.
+    assert_eq!(clock.tick(t), Some(t + Duration::from_millis(1)));
+    assert_eq!((first.get(), second.get(), later.get()), (0, 0, 0));
+    // Due at the deadline itself, not only after it.
+    let now = t + Duration::from_millis(2);
+    assert_eq!(clock.tick(now), Some(now + MAX_NAP));
+    assert_eq!((first.get(), second.get(), later.get()), (1, 1, 0));
+    assert_eq!(pending(clock), 1);
+    let now = t + Duration::from_secs(3);
+    assert_eq!(clock.tick(now), None);
+    assert_eq!((first.get(), second.get(), later.get()), (1, 1, 1));
+    assert_eq!(looks_at(clock), None);
+    assert_eq!(pending(clock), 0);
+}
+
+#[test]
+fn a_timer_is_registered_when_polled_and_removed_when_dropped_or_reset() {
+    let clock = clock();
+    let mut sleep = clock.sleep_until(Instant::now() + Duration::from_secs(60));
+    assert_eq!(pending(clock), 0, "not before it is polled");
+    let (count, waker) = Count::waker();
+    let mut cx = Context::from_waker(&waker);
+    assert!(Pin::new(&mut sleep).poll(&mut cx).is_pending());
+    assert!(Pin::new(&mut sleep).poll(&mut cx).is_pending());
+    assert_eq!(pending(clock), 1, "once, however often polled");
+    let at = Instant::now() + Duration::from_secs(30);
+    sleep.reset(at);
+    assert_eq!(sleep.deadline(), at);
+    assert_eq!(pending(clock), 0, "reset takes the old deadline away");
+    assert!(Pin::new(&mut sleep).poll(&mut cx).is_pending());
+    assert_eq!(clock.lock().timers.keys().next().map(|k| k.0), Some(at));
+    drop(sleep);
+    assert_eq!(pending(clock), 0);
+    assert_eq!(clock.tick(at), None);
+    assert_eq!(count.get(), 0, "a dropped timer wakes nobody");
+}
+
+#[test]
+fn a_timer_polled_by_another_task_wakes_that_one() {
+    let clock = clock();
+    let at = Instant::now() + Duration::from_secs(60);
+    let mut sleep = clock.sleep_until(at);
+    let (old, a) = Count::waker();
+    let (new, b) = Count::waker();
+    assert!(
+        Pin::new(&mut sleep)
+            .poll(&mut Context::from_waker(&a))
+            .is_pending()
+    );
+    assert!(
+        Pin::new(&mut sleep)
+            .poll(&mut Context::from_waker(&b))
+            .is_pending()
+    );
+    assert_eq!(pending(clock), 1);
+    clock.tick(at);
+    assert_eq!((old.get(), new.get()), (0, 1));
+}
+
+#[test]
+fn a_passed_deadline_is_ready_at_once_and_leaves_nothing_behind() {
+    let clock = clock();
+    let mut sleep = clock.sleep_until(Instant::now());
+    let (count, waker) = Count::waker();
+    assert!(
+        Pin::new(&mut sleep)
+            .poll(&mut Context::from_waker(&waker))
+            .is_ready()
+    );
+    assert_eq!(pending(clock), 0);
+    assert_eq!(count.get(), 0);
+}
+
+#[test]
+fn the_timer_thread_fires_a_timer_at_its_deadline_not_before() {
+    let clock = TimerThread::global().expect("a timer thread");
+    let start = Instant::now();
+    let wait = Duration::from_millis(50);
+    block_on(clock.sleep_until(start + wait));
+    assert!(start.elapsed() >= wait);
+}
+
+#[test]
+fn a_nearer_deadline_wakes_the_timer_thread_from_its_nap() {
+    let clock = TimerThread::global().expect("a timer thread");
+    // A far deadline pending: the thread naps for MAX_NAP.
+    let mut far = clock.sleep_until(Instant::now() + Duration::from_secs(60));
+    let (_, waker) = Count::waker();
+    assert!(
+        Pin::new(&mut far)
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending()
+    );
+    std::thread::sleep(Duration::from_millis(20));
+    // Were the thread not woken, this would fire only at the end of its nap.
+    let start = Instant::now();
+    block_on(clock.sleep_until(start + Duration::from_millis(10)));
+    assert!(
+        start.elapsed() < MAX_NAP * 9 / 10,
+        "fired after {:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn a_waker_that_panics_leaves_the_others_woken() {
+    struct Panics;
+    impl Wake for Panics {
+        fn wake(self: Arc<Self>) {
+            panic!("a waker that panics");
+        }
+    }
+    let clock = clock();
+    let t = Instant::now();
+    let (count, waker) = Count::waker();
+    clock.register(t, Waker::from(Arc::new(Panics)));
+    clock.register(t + Duration::from_millis(1), waker);
+    assert_eq!(clock.tick(t + Duration::from_millis(1)), None);
+    assert_eq!(count.get(), 1);
+}
