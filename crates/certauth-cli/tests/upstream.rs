@@ -524,6 +524,15 @@ fn front_door_over_node() {
         "reached the upstream: {new:?}"
     );
 
+    // A transfer coding besides chunked (RFC 9112 §6.1): 501, not forwarded as `chunked`
+    // with its gzip dropped (the fifteenth attack review, I3).
+    let before = seen(up_port);
+    let gzip = "POST /s14 HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+    let answer = raw(&pki, port, gzip.as_bytes());
+    assert!(answer.starts_with("HTTP/1.1 501"), "{answer:?}");
+    let after = seen(up_port);
+    assert_eq!(after.len(), before.len(), "reached the upstream: {after:?}");
+
     // More requests pipelined unanswered than the framing watch follows (64): the ones it
     // judged are served, the rest refused, an ambiguous one among them never forwarded.
     let before = seen(up_port);

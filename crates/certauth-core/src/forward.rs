@@ -306,6 +306,12 @@ pub fn prepare_request_with<B>(
     also_remove: &[String],
 ) -> Result<(), HeadError> {
     refuse_ambiguous_framing(&head_of(req, None))?;
+    // RFC 9112 §6.1: a transfer coding the proxy does not apply again is a 501. Only
+    // `chunked` is decoded and written again on the way up: `gzip, chunked` went upstream as
+    // `chunked`, its body still gzip and nothing saying so (the fifteenth attack review, I3).
+    if !only_chunked(req.headers()) {
+        return Err(HeadError::UnsupportedTransferCoding);
+    }
     // RFC 9112 §3.2: more than one Host is a 400. The request was decided for the first;
     // forwarded, it could be routed by another.
     if req
@@ -475,6 +481,21 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = named.into_iter().chain(present.cloned()).collect();
     for name in named {
         headers.remove(name);
+    }
+}
+
+/// Whether the request's `Transfer-Encoding`, if any, is `chunked` alone (once, in any
+/// case), as nginx requires.
+fn only_chunked(headers: &HeaderMap) -> bool {
+    let mut codings = headers
+        .get_all(http::header::TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|c| !c.is_empty());
+    match codings.next() {
+        None => true,
+        Some(first) => first.eq_ignore_ascii_case(b"chunked") && codings.next().is_none(),
     }
 }
 

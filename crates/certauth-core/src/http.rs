@@ -434,16 +434,22 @@ pub enum HeadError {
         /// What httparse reported.
         reason: &'static str,
     },
+    /// A transfer coding other than `chunked`, which a proxy cannot pass on: only `chunked`
+    /// is decoded and applied again on the way (RFC 9112 §6.1: 501). Only
+    /// [`forward::prepare_request`](crate::forward::prepare_request) refuses it.
+    UnsupportedTransferCoding,
 }
 
 impl HeadError {
-    /// The status: 431 for limits, 400 for malformed requests.
+    /// The status: 431 for limits, 400 for malformed requests, 501 for a transfer coding
+    /// other than `chunked`.
     pub fn status(&self) -> Status {
         match self {
             Self::TooLarge { .. } | Self::TooManyHeaders { .. } | Self::HeaderTooLarge { .. } => {
                 Status::RequestHeaderFieldsTooLarge
             }
             Self::Malformed { .. } => Status::BadRequest,
+            Self::UnsupportedTransferCoding => Status::NotImplemented,
         }
     }
 
@@ -462,6 +468,9 @@ impl fmt::Display for HeadError {
                 write!(f, "header field {name:?} is larger than {max} bytes")
             }
             Self::Malformed { reason } => write!(f, "malformed request head: {reason}"),
+            Self::UnsupportedTransferCoding => {
+                f.write_str("a transfer coding other than chunked (only chunked is forwarded)")
+            }
         }
     }
 }

@@ -29,6 +29,9 @@ pub enum Status {
     RequestHeaderFieldsTooLarge,
     /// 500: certauth could not decide (for example, an async policy was dropped).
     InternalServerError,
+    /// 501: a request the front door cannot forward as sent (a transfer coding other than
+    /// `chunked`).
+    NotImplemented,
     /// 503: the decision did not come in time (an async policy or an online revocation
     /// check still waiting when the head's time limit ran out).
     ServiceUnavailable,
@@ -47,6 +50,7 @@ impl Status {
             Self::TooManyRequests => 429,
             Self::RequestHeaderFieldsTooLarge => 431,
             Self::InternalServerError => 500,
+            Self::NotImplemented => 501,
             Self::ServiceUnavailable => 503,
         }
     }
@@ -63,6 +67,7 @@ impl Status {
             Self::TooManyRequests => "Too Many Requests",
             Self::RequestHeaderFieldsTooLarge => "Request Header Fields Too Large",
             Self::InternalServerError => "Internal Server Error",
+            Self::NotImplemented => "Not Implemented",
             Self::ServiceUnavailable => "Service Unavailable",
         }
     }

@@ -352,6 +352,42 @@ fn ambiguous_framing_is_refused() {
 }
 
 #[test]
+fn a_transfer_coding_other_than_chunked_is_not_implemented() {
+    // Each ends in chunked (its framing is clear, so not a 400), but only `chunked` is
+    // decoded and applied again: the rest would reach the upstream unlabelled.
+    for codings in [
+        &["gzip, chunked"][..],
+        &["gzip", "chunked"],
+        &["chunked, chunked"],
+        &["chunked", "chunked"],
+        &["identity, chunked"],
+        &["x-custom ,chunked"],
+    ] {
+        let head: Vec<_> = codings.iter().map(|c| ("transfer-encoding", *c)).collect();
+        let mut req = request(&head);
+        let err = prepare_request(&mut req, None, Preset::Rfc9440, None, &[]).unwrap_err();
+        assert_eq!(err, HeadError::UnsupportedTransferCoding, "{codings:?}");
+        assert_eq!(err.status().code(), 501);
+        assert_eq!(err.response().status().code(), 501);
+    }
+    // `chunked` alone, in any case, with spaces or empty list elements: forwarded (the
+    // client library writes its own `chunked`).
+    for codings in [
+        &["chunked"][..],
+        &["Chunked"],
+        &[" CHUNKED "],
+        &[", chunked,"],
+        &["chunked", ""],
+    ] {
+        let head: Vec<_> = codings.iter().map(|c| ("transfer-encoding", *c)).collect();
+        let mut req = request(&head);
+        prepare_request(&mut req, None, Preset::Rfc9440, None, &[])
+            .unwrap_or_else(|e| panic!("{codings:?}: {e}"));
+        assert!(!req.headers().contains_key("transfer-encoding"));
+    }
+}
+
+#[test]
 fn response_loses_hop_by_hop_but_a_101_keeps_its_upgrade() {
     let mut h = HeaderMap::new();
     h.insert("connection", HeaderValue::from_static("close, x-internal"));
