@@ -38,7 +38,7 @@ fn looks_at(clock: &TimerThread) -> Option<Instant> {
     clock.lock().looks_at
 }
 
-/// Runs `future` on this thread to its end.
+/// Runs `future` on this thread to its end; fails after 10 s (a timer that never fires).
 fn block_on<F: Future>(future: F) -> F::Output {
     struct Unpark(Thread);
     impl Wake for Unpark {
@@ -49,11 +49,14 @@ fn block_on<F: Future>(future: F) -> F::Output {
     let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
     let mut cx = Context::from_waker(&waker);
     let mut future = std::pin::pin!(future);
+    let give_up = Instant::now() + Duration::from_secs(10);
     loop {
         if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
             return out;
         }
-        std::thread::park();
+        let left = give_up.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "not ready after 10 s");
+        std::thread::park_timeout(left);
     }
 }
 
