@@ -12,7 +12,8 @@
 //!
 //! The thread never sleeps longer than [`MAX_NAP`]: a deadline at least that far away is
 //! registered without waking it (the requests' deadlines are seconds away), a nearer one
-//! wakes it. With no deadline pending it sleeps until one is registered.
+//! wakes it. With no deadline pending it sleeps until one is registered. A timer fires at
+//! most [`SLACK`] after its deadline, never before.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -25,6 +26,11 @@ use std::time::{Duration, Instant};
 /// The longest the timer thread sleeps while a deadline is pending: a deadline registered at
 /// least this far ahead never wakes it.
 pub const MAX_NAP: Duration = Duration::from_secs(1);
+
+/// How late the thread may look, so that deadlines close together fire in one wake-up
+/// (tokio's timer rounds up to the millisecond too): thousands of deadlines a second (short
+/// idle timeouts over many requests) were a wake-up each (the sixteenth attack review, F2).
+pub const SLACK: Duration = Duration::from_millis(1);
 
 /// The process's timer thread and the deadlines it keeps.
 #[derive(Debug)]
@@ -105,30 +111,38 @@ impl TimerThread {
     }
 
     fn remove(&self, key: (Instant, u64)) {
-        self.lock().timers.remove(&key);
+        // Dropped once the lock is released: a waker's drop is code of its own, which could
+        // drop a timer, which takes this lock.
+        let removed = self.lock().timers.remove(&key);
+        drop(removed);
     }
 
-    /// Replaces the waker of a timer still pending (one that fired is gone: it is due).
-    fn rewake(&self, key: (Instant, u64), waker: &Waker) {
-        if let Some(kept) = self.lock().timers.get_mut(&key) {
-            kept.clone_from(waker);
-        }
+    /// Replaces the waker of a timer still pending; `false` if it is gone: the thread took it
+    /// out as due (and woke the waker it had).
+    fn rewake(&self, key: (Instant, u64), waker: &Waker) -> bool {
+        let old = match self.lock().timers.get_mut(&key) {
+            Some(kept) => std::mem::replace(kept, waker.clone()),
+            None => return false,
+        };
+        drop(old);
+        true
     }
 
     /// The thread: [`Self::tick`], then sleeps until it says, or until a nearer deadline is
     /// registered.
     fn run(&self) {
         loop {
-            let now = Instant::now();
-            match self.tick(now) {
-                Some(at) => std::thread::park_timeout(at.saturating_duration_since(now)),
+            match self.tick(Instant::now()) {
+                // From the time after the wakes, which took some.
+                Some(at) => std::thread::park_timeout(at.saturating_duration_since(Instant::now())),
                 None => std::thread::park(),
             }
         }
     }
 
     /// Wakes the tasks whose deadline is `now` or before, and returns when to look next:
-    /// the next deadline, at most [`MAX_NAP`] from `now` (`None`: none pending).
+    /// [`SLACK`] after the next deadline, at most [`MAX_NAP`] from `now` (`None`: none
+    /// pending).
     fn tick(&self, now: Instant) -> Option<Instant> {
         let mut due = Vec::new();
         let mut state = self.lock();
@@ -139,7 +153,10 @@ impl TimerThread {
             due.push(entry.remove());
         }
         let next = state.timers.first_key_value().map(|(k, _)| k.0);
-        let look = next.map(|at| now.checked_add(MAX_NAP).map_or(at, |cap| at.min(cap)));
+        let look = next.map(|at| {
+            let at = at.checked_add(SLACK).unwrap_or(at);
+            now.checked_add(MAX_NAP).map_or(at, |cap| at.min(cap))
+        });
         state.looks_at = look;
         drop(state);
         for waker in due {
@@ -193,7 +210,13 @@ impl Future for Timer {
             Some((_, kept)) if kept.will_wake(cx.waker()) => {}
             Some((key, kept)) => {
                 kept.clone_from(cx.waker());
-                clock.rewake(*key, kept);
+                // Gone between the clock's reading above and the lock: the thread fired it
+                // (woke the waker it had, not this one), so it is due now (the sixteenth
+                // attack review, F1).
+                if !clock.rewake(*key, kept) {
+                    self.registered = None;
+                    return Poll::Ready(());
+                }
             }
             None => {
                 let id = clock.register(self.deadline, cx.waker().clone());

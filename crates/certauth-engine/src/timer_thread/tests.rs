@@ -94,8 +94,8 @@ fn a_tick_wakes_the_due_tasks_and_keeps_the_rest() {
     clock.register(t + Duration::from_millis(1), a);
     clock.register(t + Duration::from_millis(2), b);
     clock.register(t + Duration::from_secs(3), c);
-    // Nothing due yet.
-    assert_eq!(clock.tick(t), Some(t + Duration::from_millis(1)));
+    // Nothing due yet: it looks again SLACK after the first deadline.
+    assert_eq!(clock.tick(t), Some(t + Duration::from_millis(1) + SLACK));
     assert_eq!((first.get(), second.get(), later.get()), (0, 0, 0));
     // Due at the deadline itself, not only after it.
     let now = t + Duration::from_millis(2);
@@ -213,4 +213,109 @@ fn a_waker_that_panics_leaves_the_others_woken() {
     clock.register(t + Duration::from_millis(1), waker);
     assert_eq!(clock.tick(t + Duration::from_millis(1)), None);
     assert_eq!(count.get(), 1);
+}
+
+#[test]
+fn deadlines_within_the_slack_fire_in_one_look() {
+    let clock = clock();
+    let t = Instant::now();
+    let (first, a) = Count::waker();
+    let (second, b) = Count::waker();
+    let (third, c) = Count::waker();
+    clock.register(t + Duration::from_millis(10), a);
+    clock.register(t + Duration::from_millis(10) + SLACK / 2, b);
+    clock.register(t + Duration::from_millis(10) + SLACK * 2, c);
+    let look = clock.tick(t);
+    assert_eq!(look, Some(t + Duration::from_millis(10) + SLACK));
+    clock.tick(look.unwrap());
+    assert_eq!((first.get(), second.get(), third.get()), (1, 1, 0));
+}
+
+#[test]
+fn a_timer_fired_while_another_task_polls_it_is_ready() {
+    let clock = clock();
+    let at = Instant::now() + Duration::from_secs(60);
+    let mut sleep = clock.sleep_until(at);
+    let (old, a) = Count::waker();
+    let (new, b) = Count::waker();
+    assert!(
+        Pin::new(&mut sleep)
+            .poll(&mut Context::from_waker(&a))
+            .is_pending()
+    );
+    // The thread fires it (its clock past the deadline) before the other task's poll
+    // reaches the lock (this thread's clock is not past it yet).
+    clock.tick(at);
+    assert_eq!(old.get(), 1);
+    assert!(
+        Pin::new(&mut sleep)
+            .poll(&mut Context::from_waker(&b))
+            .is_ready(),
+        "pending, it would wait for a wake that has gone to the other task"
+    );
+    assert_eq!(new.get(), 0);
+    assert_eq!(pending(clock), 0);
+}
+
+#[test]
+fn a_waker_dropped_by_the_clock_may_drop_a_timer() {
+    // A waker owning a timer of the same clock (its task's future): dropped under the clock's
+    // lock, the timer's drop would take that lock again.
+    struct Owns(
+        #[expect(dead_code, reason = "held for its drop: the timer goes with the waker")] Timer,
+    );
+    impl Wake for Owns {
+        fn wake(self: Arc<Self>) {}
+    }
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let clock = clock();
+        let far = Instant::now() + Duration::from_secs(60);
+        let (_, noop) = Count::waker();
+        let mut owned = clock.sleep_until(far);
+        assert!(
+            Pin::new(&mut owned)
+                .poll(&mut Context::from_waker(&noop))
+                .is_pending()
+        );
+        let owner = Arc::new(Owns(owned));
+        let waker = Waker::from(Arc::clone(&owner));
+        drop(owner);
+        // Registered with the owner's waker, then handed another: the owner's is dropped.
+        let mut sleep = clock.sleep_until(far);
+        assert!(
+            Pin::new(&mut sleep)
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending()
+        );
+        drop(waker);
+        assert!(
+            Pin::new(&mut sleep)
+                .poll(&mut Context::from_waker(&noop))
+                .is_pending()
+        );
+        assert_eq!(pending(clock), 1, "the owned timer went with its owner");
+        // Through `remove`: a timer dropped while its waker owns another (the map's copy of
+        // the waker goes first, outside the lock, then the timer's own).
+        let mut owned = clock.sleep_until(far);
+        assert!(
+            Pin::new(&mut owned)
+                .poll(&mut Context::from_waker(&noop))
+                .is_pending()
+        );
+        let owner = Arc::new(Owns(owned));
+        let mut last = clock.sleep_until(far);
+        assert!(
+            Pin::new(&mut last)
+                .poll(&mut Context::from_waker(&Waker::from(owner)))
+                .is_pending()
+        );
+        drop(last);
+        drop(sleep);
+        assert_eq!(pending(clock), 0);
+        let _ = done.send(());
+    });
+    finished
+        .recv_timeout(Duration::from_secs(10))
+        .expect("dropping a waker under the clock's lock deadlocked");
 }
