@@ -99,9 +99,13 @@ impl TimerThread {
         let id = state.next_id;
         state.next_id = id.wrapping_add(1);
         state.timers.insert((deadline, id), waker);
-        let sooner = state.looks_at.is_none_or(|at| deadline < at);
+        // Compared and kept as the thread would plan it (`tick`: SLACK after the deadline),
+        // so that a deadline within the slack of the planned look wakes nobody (the
+        // seventeenth attack review, N1).
+        let look = deadline.checked_add(SLACK).unwrap_or(deadline);
+        let sooner = state.looks_at.is_none_or(|at| look < at);
         if sooner {
-            state.looks_at = Some(deadline);
+            state.looks_at = Some(look);
         }
         drop(state);
         if sooner && let Some(thread) = self.thread.get() {

@@ -67,21 +67,25 @@ fn only_a_deadline_before_the_threads_next_look_wakes_it() {
     let (_, waker) = Count::waker();
     // Asleep with nothing pending: any deadline wakes it.
     clock.register(t + Duration::from_secs(10), waker.clone());
-    assert_eq!(looks_at(clock), Some(t + Duration::from_secs(10)));
+    assert_eq!(looks_at(clock), Some(t + Duration::from_secs(10) + SLACK));
     // It looks again after at most MAX_NAP.
     assert_eq!(clock.tick(t), Some(t + MAX_NAP));
     assert_eq!(looks_at(clock), Some(t + MAX_NAP));
     // A request's deadline seconds away: left asleep.
     clock.register(t + Duration::from_secs(5), waker.clone());
     assert_eq!(looks_at(clock), Some(t + MAX_NAP));
-    // At the very time it looks: left asleep too.
+    // Due at the very time it looks, or within the slack before: left asleep too.
     clock.register(t + MAX_NAP, waker.clone());
+    clock.register(t + MAX_NAP - SLACK, waker.clone());
     assert_eq!(looks_at(clock), Some(t + MAX_NAP));
-    // Sooner: woken, for that deadline.
+    // Sooner: woken, for that deadline (and its slack).
     let soon = t + Duration::from_millis(20);
-    clock.register(soon, waker);
-    assert_eq!(looks_at(clock), Some(soon));
-    assert_eq!(pending(clock), 4);
+    clock.register(soon, waker.clone());
+    assert_eq!(looks_at(clock), Some(soon + SLACK));
+    // Then another due within that slack: left asleep.
+    clock.register(soon + SLACK / 2, waker);
+    assert_eq!(looks_at(clock), Some(soon + SLACK));
+    assert_eq!(pending(clock), 6);
 }
 
 #[test]
