@@ -38,6 +38,11 @@ fn looks_at(clock: &TimerThread) -> Option<Instant> {
     clock.lock().looks_at
 }
 
+/// Polls `timer` once as the task of `waker`.
+fn poll(timer: &mut Timer, waker: &Waker) -> Poll<()> {
+    Pin::new(timer).poll(&mut Context::from_waker(waker))
+}
+
 /// Runs `future` on this thread to its end; fails after 10 s (a timer that never fires).
 fn block_on<F: Future>(future: F) -> F::Output {
     struct Unpark(Thread);
@@ -119,15 +124,14 @@ fn a_timer_is_registered_when_polled_and_removed_when_dropped_or_reset() {
     let mut sleep = clock.sleep_until(Instant::now() + Duration::from_secs(60));
     assert_eq!(pending(clock), 0, "not before it is polled");
     let (count, waker) = Count::waker();
-    let mut cx = Context::from_waker(&waker);
-    assert!(Pin::new(&mut sleep).poll(&mut cx).is_pending());
-    assert!(Pin::new(&mut sleep).poll(&mut cx).is_pending());
+    assert!(poll(&mut sleep, &waker).is_pending());
+    assert!(poll(&mut sleep, &waker).is_pending());
     assert_eq!(pending(clock), 1, "once, however often polled");
     let at = Instant::now() + Duration::from_secs(30);
     sleep.reset(at);
     assert_eq!(sleep.deadline(), at);
     assert_eq!(pending(clock), 0, "reset takes the old deadline away");
-    assert!(Pin::new(&mut sleep).poll(&mut cx).is_pending());
+    assert!(poll(&mut sleep, &waker).is_pending());
     assert_eq!(clock.lock().timers.keys().next().map(|k| k.0), Some(at));
     drop(sleep);
     assert_eq!(pending(clock), 0);
@@ -142,16 +146,8 @@ fn a_timer_polled_by_another_task_wakes_that_one() {
     let mut sleep = clock.sleep_until(at);
     let (old, a) = Count::waker();
     let (new, b) = Count::waker();
-    assert!(
-        Pin::new(&mut sleep)
-            .poll(&mut Context::from_waker(&a))
-            .is_pending()
-    );
-    assert!(
-        Pin::new(&mut sleep)
-            .poll(&mut Context::from_waker(&b))
-            .is_pending()
-    );
+    assert!(poll(&mut sleep, &a).is_pending());
+    assert!(poll(&mut sleep, &b).is_pending());
     assert_eq!(pending(clock), 1);
     clock.tick(at);
     assert_eq!((old.get(), new.get()), (0, 1));
@@ -162,11 +158,7 @@ fn a_passed_deadline_is_ready_at_once_and_leaves_nothing_behind() {
     let clock = clock();
     let mut sleep = clock.sleep_until(Instant::now());
     let (count, waker) = Count::waker();
-    assert!(
-        Pin::new(&mut sleep)
-            .poll(&mut Context::from_waker(&waker))
-            .is_ready()
-    );
+    assert!(poll(&mut sleep, &waker).is_ready());
     assert_eq!(pending(clock), 0);
     assert_eq!(count.get(), 0);
 }
@@ -186,11 +178,7 @@ fn a_nearer_deadline_wakes_the_timer_thread_from_its_nap() {
     // A far deadline pending: the thread naps for MAX_NAP.
     let mut far = clock.sleep_until(Instant::now() + Duration::from_secs(60));
     let (_, waker) = Count::waker();
-    assert!(
-        Pin::new(&mut far)
-            .poll(&mut Context::from_waker(&waker))
-            .is_pending()
-    );
+    assert!(poll(&mut far, &waker).is_pending());
     std::thread::sleep(Duration::from_millis(20));
     // Were the thread not woken, this would fire only at the end of its nap.
     let start = Instant::now();
@@ -242,19 +230,13 @@ fn a_timer_fired_while_another_task_polls_it_is_ready() {
     let mut sleep = clock.sleep_until(at);
     let (old, a) = Count::waker();
     let (new, b) = Count::waker();
-    assert!(
-        Pin::new(&mut sleep)
-            .poll(&mut Context::from_waker(&a))
-            .is_pending()
-    );
+    assert!(poll(&mut sleep, &a).is_pending());
     // The thread fires it (its clock past the deadline) before the other task's poll
     // reaches the lock (this thread's clock is not past it yet).
     clock.tick(at);
     assert_eq!(old.get(), 1);
     assert!(
-        Pin::new(&mut sleep)
-            .poll(&mut Context::from_waker(&b))
-            .is_ready(),
+        poll(&mut sleep, &b).is_ready(),
         "pending, it would wait for a wake that has gone to the other task"
     );
     assert_eq!(new.get(), 0);
@@ -277,43 +259,23 @@ fn a_waker_dropped_by_the_clock_may_drop_a_timer() {
         let far = Instant::now() + Duration::from_secs(60);
         let (_, noop) = Count::waker();
         let mut owned = clock.sleep_until(far);
-        assert!(
-            Pin::new(&mut owned)
-                .poll(&mut Context::from_waker(&noop))
-                .is_pending()
-        );
+        assert!(poll(&mut owned, &noop).is_pending());
         let owner = Arc::new(Owns(owned));
         let waker = Waker::from(Arc::clone(&owner));
         drop(owner);
         // Registered with the owner's waker, then handed another: the owner's is dropped.
         let mut sleep = clock.sleep_until(far);
-        assert!(
-            Pin::new(&mut sleep)
-                .poll(&mut Context::from_waker(&waker))
-                .is_pending()
-        );
+        assert!(poll(&mut sleep, &waker).is_pending());
         drop(waker);
-        assert!(
-            Pin::new(&mut sleep)
-                .poll(&mut Context::from_waker(&noop))
-                .is_pending()
-        );
+        assert!(poll(&mut sleep, &noop).is_pending());
         assert_eq!(pending(clock), 1, "the owned timer went with its owner");
         // Through `remove`: a timer dropped while its waker owns another (the map's copy of
         // the waker goes first, outside the lock, then the timer's own).
         let mut owned = clock.sleep_until(far);
-        assert!(
-            Pin::new(&mut owned)
-                .poll(&mut Context::from_waker(&noop))
-                .is_pending()
-        );
+        assert!(poll(&mut owned, &noop).is_pending());
         let owner = Arc::new(Owns(owned));
         let mut last = clock.sleep_until(far);
-        assert!(
-            Pin::new(&mut last)
-                .poll(&mut Context::from_waker(&Waker::from(owner)))
-                .is_pending()
-        );
+        assert!(poll(&mut last, &Waker::from(owner)).is_pending());
         drop(last);
         drop(sleep);
         assert_eq!(pending(clock), 0);
